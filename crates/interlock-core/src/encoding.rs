@@ -1,0 +1,465 @@
+//! The canonical, versioned binary encoding.
+//!
+//! Every value has exactly one encoding: fixed-width big-endian integers, one tag
+//! byte per enum variant, `u32` length prefixes, no maps. Deal ids, transaction
+//! ids and signatures are computed over these bytes, so two implementations that
+//! agree on this file agree on every id. Decoding is total: any byte string either
+//! decodes to a value whose re-encoding is the same bytes, or yields a
+//! [`DecodeError`]; it never panics and never allocates past the stated limits.
+
+use crate::hash::{DealId, Hash32, ReservationId};
+use crate::limits::*;
+use crate::types::*;
+
+/// The version byte that starts encoded deal terms.
+pub const TERMS_VERSION: u8 = 1;
+
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("truncated input: expected {expected} more bytes at offset {offset}, found {found}")]
+    Truncated { offset: usize, expected: usize, found: usize },
+    #[error("invalid {what} tag {tag} at offset {offset}")]
+    Tag { what: &'static str, tag: u8, offset: usize },
+    #[error("{what} length {length} exceeds the limit {max}")]
+    TooLong { what: &'static str, length: usize, max: usize },
+    #[error("unsupported {what} version {found}: expected {expected}")]
+    Version { what: &'static str, expected: u8, found: u8 },
+    #[error("{found} trailing bytes after the {what}")]
+    Trailing { what: &'static str, found: usize },
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+}
+
+#[derive(Default)]
+pub struct Writer {
+    bytes: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+    pub fn finish(self) -> Vec<u8> {
+        self.bytes
+    }
+    pub fn u8(&mut self, value: u8) {
+        self.bytes.push(value);
+    }
+    pub fn u64(&mut self, value: u64) {
+        self.bytes.extend_from_slice(&value.to_be_bytes());
+    }
+    pub fn u128(&mut self, value: u128) {
+        self.bytes.extend_from_slice(&value.to_be_bytes());
+    }
+    pub fn fixed(&mut self, value: &[u8]) {
+        self.bytes.extend_from_slice(value);
+    }
+    /// A length-prefixed byte string.
+    pub fn bytes(&mut self, value: &[u8]) {
+        let length = u32::try_from(value.len()).expect("encoded values are far below 4 GiB");
+        self.bytes.extend_from_slice(&length.to_be_bytes());
+        self.bytes.extend_from_slice(value);
+    }
+    pub fn count(&mut self, count: usize) {
+        let count = u32::try_from(count).expect("collections are bounded far below 4 Gi");
+        self.bytes.extend_from_slice(&count.to_be_bytes());
+    }
+    pub fn put<T: Encode + ?Sized>(&mut self, value: &T) {
+        value.encode(self);
+    }
+}
+
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, offset: 0 }
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    pub fn take(&mut self, length: usize) -> Result<&'a [u8], DecodeError> {
+        let remaining = self.bytes.len() - self.offset;
+        if length > remaining {
+            return Err(DecodeError::Truncated {
+                offset: self.offset,
+                expected: length,
+                found: remaining,
+            });
+        }
+        let slice = &self.bytes[self.offset..self.offset + length];
+        self.offset += length;
+        Ok(slice)
+    }
+
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        Ok(self.take(N)?.try_into().expect("take returned N bytes"))
+    }
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+    pub fn u128(&mut self) -> Result<u128, DecodeError> {
+        Ok(u128::from_be_bytes(self.array()?))
+    }
+    pub fn bytes(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+        let length = usize::try_from(u32::from_be_bytes(self.array()?)).unwrap_or(usize::MAX);
+        if length > max {
+            return Err(DecodeError::TooLong { what, length, max });
+        }
+        self.take(length)
+    }
+    pub fn count(&mut self, what: &'static str, max: usize) -> Result<usize, DecodeError> {
+        let count = usize::try_from(u32::from_be_bytes(self.array()?)).unwrap_or(usize::MAX);
+        if count > max {
+            return Err(DecodeError::TooLong { what, length: count, max });
+        }
+        Ok(count)
+    }
+    pub fn tag_error(&self, what: &'static str, tag: u8) -> DecodeError {
+        DecodeError::Tag { what, tag, offset: self.offset.saturating_sub(1) }
+    }
+    pub fn get<T: Decode>(&mut self) -> Result<T, DecodeError> {
+        T::decode(self)
+    }
+    /// Fails unless every byte was read.
+    pub fn finish(self, what: &'static str) -> Result<(), DecodeError> {
+        let found = self.bytes.len() - self.offset;
+        if found != 0 {
+            return Err(DecodeError::Trailing { what, found });
+        }
+        Ok(())
+    }
+}
+
+pub trait Encode {
+    fn encode(&self, writer: &mut Writer);
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut writer = Writer::new();
+        self.encode(&mut writer);
+        writer.finish()
+    }
+}
+
+pub trait Decode: Sized {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError>;
+
+    /// Decodes exactly one value from all of `bytes`.
+    fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let value = Self::decode(&mut reader)?;
+        reader.finish(std::any::type_name::<Self>())?;
+        Ok(value)
+    }
+}
+
+macro_rules! fixed_newtype {
+    ($type:ty, $len:literal) => {
+        impl Encode for $type {
+            fn encode(&self, writer: &mut Writer) {
+                writer.fixed(&self.0);
+            }
+        }
+        impl Decode for $type {
+            fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok(Self(reader.array::<$len>()?))
+            }
+        }
+    };
+}
+
+fixed_newtype!(Hash32, 32);
+fixed_newtype!(PartyId, 32);
+fixed_newtype!(ItemId, 32);
+fixed_newtype!(NotaryAddress, 20);
+
+macro_rules! hash_newtype {
+    ($type:ty) => {
+        impl Encode for $type {
+            fn encode(&self, writer: &mut Writer) {
+                self.0.encode(writer);
+            }
+        }
+        impl Decode for $type {
+            fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok(Self(reader.get()?))
+            }
+        }
+    };
+}
+
+hash_newtype!(DealId);
+hash_newtype!(ReservationId);
+
+impl Encode for u64 {
+    fn encode(&self, writer: &mut Writer) {
+        writer.u64(*self);
+    }
+}
+impl Decode for u64 {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        reader.u64()
+    }
+}
+
+impl Encode for NetworkId {
+    fn encode(&self, writer: &mut Writer) {
+        writer.u64(self.0);
+    }
+}
+impl Decode for NetworkId {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(NetworkId(reader.u64()?))
+    }
+}
+
+impl Encode for Address {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            Address::Ledger(key) => {
+                writer.u8(1);
+                writer.fixed(key);
+            }
+            Address::Evm(bytes) => {
+                writer.u8(2);
+                writer.fixed(bytes);
+            }
+        }
+    }
+}
+impl Decode for Address {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(Address::Ledger(reader.array()?)),
+            2 => Ok(Address::Evm(reader.array()?)),
+            tag => Err(reader.tag_error("address", tag)),
+        }
+    }
+}
+
+impl Encode for AssetCode {
+    fn encode(&self, writer: &mut Writer) {
+        writer.bytes(self.as_str().as_bytes());
+    }
+}
+impl Decode for AssetCode {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let bytes = reader.bytes("asset code", ASSET_CODE_LEN_MAX)?;
+        let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Invalid {
+            what: "asset code",
+            reason: "not UTF-8".into(),
+        })?;
+        AssetCode::new(text)
+            .map_err(|error| DecodeError::Invalid { what: "asset code", reason: error.to_string() })
+    }
+}
+
+impl Encode for Asset {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            Asset::Fungible { code, amount } => {
+                writer.u8(1);
+                writer.put(code);
+                writer.u128(*amount);
+            }
+            Asset::Unique { class, item } => {
+                writer.u8(2);
+                writer.put(class);
+                writer.put(item);
+            }
+        }
+    }
+}
+impl Decode for Asset {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(Asset::Fungible { code: reader.get()?, amount: reader.u128()? }),
+            2 => Ok(Asset::Unique { class: reader.get()?, item: reader.get()? }),
+            tag => Err(reader.tag_error("asset", tag)),
+        }
+    }
+}
+
+impl Encode for LegKind {
+    fn encode(&self, writer: &mut Writer) {
+        writer.u8(self.tag());
+    }
+}
+impl Decode for LegKind {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(LegKind::Payment),
+            2 => Ok(LegKind::Delivery),
+            tag => Err(reader.tag_error("leg", tag)),
+        }
+    }
+}
+
+impl Encode for Leg {
+    fn encode(&self, writer: &mut Writer) {
+        writer.put(&self.network);
+        writer.put(&self.asset);
+        writer.put(&self.owner);
+        writer.put(&self.beneficiary);
+    }
+}
+impl Decode for Leg {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Leg {
+            network: reader.get()?,
+            asset: reader.get()?,
+            owner: reader.get()?,
+            beneficiary: reader.get()?,
+        })
+    }
+}
+
+impl<T: Encode> Encode for Vec<T> {
+    fn encode(&self, writer: &mut Writer) {
+        writer.count(self.len());
+        for item in self {
+            item.encode(writer);
+        }
+    }
+}
+
+/// Decodes a list of at most `max` items.
+pub fn decode_list<T: Decode>(
+    reader: &mut Reader<'_>,
+    what: &'static str,
+    max: usize,
+) -> Result<Vec<T>, DecodeError> {
+    let count = reader.count(what, max)?;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        items.push(reader.get()?);
+    }
+    Ok(items)
+}
+
+impl Encode for Settlement {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            Settlement::Hashlock { hash, payment_expiry_ms, delivery_expiry_ms, margin_ms } => {
+                writer.u8(1);
+                writer.put(hash);
+                writer.u64(*payment_expiry_ms);
+                writer.u64(*delivery_expiry_ms);
+                writer.u64(*margin_ms);
+            }
+            Settlement::Notary { notaries, threshold, decision_deadline_ms, backstop_expiry_ms } => {
+                writer.u8(2);
+                writer.put(notaries);
+                writer.u8(*threshold);
+                writer.u64(*decision_deadline_ms);
+                writer.u64(*backstop_expiry_ms);
+            }
+        }
+    }
+}
+impl Decode for Settlement {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(Settlement::Hashlock {
+                hash: reader.get()?,
+                payment_expiry_ms: reader.u64()?,
+                delivery_expiry_ms: reader.u64()?,
+                margin_ms: reader.u64()?,
+            }),
+            2 => Ok(Settlement::Notary {
+                notaries: decode_list(reader, "notaries", NOTARIES_MAX)?,
+                threshold: reader.u8()?,
+                decision_deadline_ms: reader.u64()?,
+                backstop_expiry_ms: reader.u64()?,
+            }),
+            tag => Err(reader.tag_error("settlement", tag)),
+        }
+    }
+}
+
+impl Encode for Policy {
+    fn encode(&self, writer: &mut Writer) {
+        match self.amount_max {
+            None => writer.u8(0),
+            Some(max) => {
+                writer.u8(1);
+                writer.u128(max);
+            }
+        }
+    }
+}
+impl Decode for Policy {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let amount_max = match reader.u8()? {
+            0 => None,
+            1 => Some(reader.u128()?),
+            tag => return Err(reader.tag_error("policy amount limit", tag)),
+        };
+        Ok(Policy { amount_max })
+    }
+}
+
+impl Encode for DealTerms {
+    fn encode(&self, writer: &mut Writer) {
+        writer.u8(TERMS_VERSION);
+        writer.put(&self.buyer);
+        writer.put(&self.seller);
+        writer.put(&self.payment);
+        writer.put(&self.delivery);
+        writer.put(&self.settlement);
+        writer.put(&self.policy);
+        writer.put(&self.observers);
+        writer.put(&self.dependents);
+        writer.u64(self.nonce);
+    }
+}
+impl Decode for DealTerms {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let version = reader.u8()?;
+        if version != TERMS_VERSION {
+            return Err(DecodeError::Version {
+                what: "deal terms",
+                expected: TERMS_VERSION,
+                found: version,
+            });
+        }
+        Ok(DealTerms {
+            buyer: reader.get()?,
+            seller: reader.get()?,
+            payment: reader.get()?,
+            delivery: reader.get()?,
+            settlement: reader.get()?,
+            policy: reader.get()?,
+            observers: decode_list(reader, "observers", OBSERVERS_MAX)?,
+            dependents: decode_list(reader, "dependents", DEPENDENTS_MAX)?,
+            nonce: reader.u64()?,
+        })
+    }
+}
+
+/// The canonical bytes of deal terms; the deal id is their sha256.
+pub fn encode_terms(terms: &DealTerms) -> Vec<u8> {
+    let bytes = terms.to_bytes();
+    assert!(bytes.len() <= DEAL_TERMS_LEN_MAX, "terms within limits encode within the limit");
+    bytes
+}
+
+/// Decodes deal terms received from outside, refusing oversized input first.
+pub fn decode_terms(bytes: &[u8]) -> Result<DealTerms, DecodeError> {
+    if bytes.len() > DEAL_TERMS_LEN_MAX {
+        return Err(DecodeError::TooLong {
+            what: "deal terms",
+            length: bytes.len(),
+            max: DEAL_TERMS_LEN_MAX,
+        });
+    }
+    DealTerms::from_bytes(bytes)
+}

@@ -1,0 +1,430 @@
+//! The escrow rules every ledger applies: reserve, execute, cancel.
+//!
+//! A ledger offers what the rules need through [`EscrowContext`]; the embedded
+//! ledger, the EVM adapter's model and the simulator implement it. Each rule
+//! checks every precondition before it changes anything, so a refused operation
+//! leaves the ledger exactly as it was.
+
+use crate::crypto::{Certificate, CertificateError, Decision, Token};
+use crate::encoding::{decode_list, Decode, DecodeError, Encode, Reader, Writer};
+use crate::hash::{DealId, Hash32, ReservationId};
+use crate::limits::NOTARIES_MAX;
+use crate::types::{reservation_id, Address, Asset, LegKind, NotaryAddress};
+use serde::{Deserialize, Serialize};
+
+/// What unlocks a reservation.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Condition {
+    /// The preimage of this sha256 hash, before the expiry.
+    Hashlock(Hash32),
+    /// A commit certificate from `threshold` of `notaries` (an abort certificate
+    /// cancels).
+    Notary { notaries: Vec<NotaryAddress>, threshold: u8 },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum ReservationState {
+    Reserved,
+    Executed,
+    Cancelled,
+}
+
+/// What a reserve operation asks for. The reservation id is derived from the deal
+/// and the leg.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ReserveRequest {
+    pub deal_id: DealId,
+    pub leg: LegKind,
+    pub asset: Asset,
+    pub owner: Address,
+    pub beneficiary: Address,
+    pub condition: Condition,
+    pub expiry_ms: u64,
+}
+
+/// A lock of one leg's asset, naming the one account that may execute it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub deal_id: DealId,
+    pub leg: LegKind,
+    pub asset: Asset,
+    pub owner: Address,
+    pub beneficiary: Address,
+    pub condition: Condition,
+    pub expiry_ms: u64,
+    pub state: ReservationState,
+}
+
+impl Reservation {
+    /// True when this reservation carries exactly `request`'s parameters.
+    pub fn matches(&self, request: &ReserveRequest) -> bool {
+        self.deal_id == request.deal_id
+            && self.leg == request.leg
+            && self.asset == request.asset
+            && self.owner == request.owner
+            && self.beneficiary == request.beneficiary
+            && self.condition == request.condition
+            && self.expiry_ms == request.expiry_ms
+    }
+}
+
+/// An operation on the escrow module.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum EscrowOp {
+    Reserve(ReserveRequest),
+    Execute { reservation: ReservationId, token: Token },
+    Cancel { reservation: ReservationId, certificate: Option<Certificate> },
+}
+
+impl EscrowOp {
+    pub fn reservation_id(&self) -> ReservationId {
+        match self {
+            EscrowOp::Reserve(request) => reservation_id(request.deal_id, request.leg),
+            EscrowOp::Execute { reservation, .. } | EscrowOp::Cancel { reservation, .. } => {
+                *reservation
+            }
+        }
+    }
+}
+
+/// What an applied operation did; a ledger publishes these as its events.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum EscrowEvent {
+    Reserved(Reservation),
+    /// The reservation's asset went to `to` (always the beneficiary); `token` is
+    /// what unlocked it, so a hashlock execution reveals the secret here.
+    Executed { reservation: ReservationId, deal_id: DealId, leg: LegKind, by: Address, to: Address, asset: Asset, token: Token },
+    /// The reservation's asset went back to `to` (always the owner).
+    Cancelled { reservation: ReservationId, deal_id: DealId, leg: LegKind, by: Address, to: Address, asset: Asset },
+}
+
+impl EscrowEvent {
+    pub fn deal_id(&self) -> DealId {
+        match self {
+            EscrowEvent::Reserved(reservation) => reservation.deal_id,
+            EscrowEvent::Executed { deal_id, .. } | EscrowEvent::Cancelled { deal_id, .. } => *deal_id,
+        }
+    }
+    pub fn leg(&self) -> LegKind {
+        match self {
+            EscrowEvent::Reserved(reservation) => reservation.leg,
+            EscrowEvent::Executed { leg, .. } | EscrowEvent::Cancelled { leg, .. } => *leg,
+        }
+    }
+}
+
+/// Why an escrow operation was refused. The ledger state is unchanged.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum EscrowError {
+    #[error("reserve must be signed by the owner {owner:?}, found {signer:?}")]
+    NotOwner { owner: Address, signer: Address },
+    #[error("reservation {0} already exists: each leg is reserved once")]
+    AlreadyReserved(ReservationId),
+    #[error("no reservation {0}")]
+    UnknownReservation(ReservationId),
+    #[error("reservation {id} is already {state:?}: it settles exactly once")]
+    AlreadySettled { id: ReservationId, state: ReservationState },
+    #[error("only the beneficiary {beneficiary:?} may execute reservation {id}, found {signer:?}")]
+    NotBeneficiary { id: ReservationId, beneficiary: Address, signer: Address },
+    #[error("invalid hashlock preimage: sha256 does not match reservation {0}")]
+    WrongSecret(ReservationId),
+    #[error("reservation {id} expired at {expiry_ms}, now {now_ms}")]
+    Expired { id: ReservationId, expiry_ms: u64, now_ms: u64 },
+    #[error("reservation {id} cannot be cancelled before its expiry {expiry_ms} (now {now_ms}) without an abort certificate")]
+    NotExpired { id: ReservationId, expiry_ms: u64, now_ms: u64 },
+    #[error("reservation {id} is {condition}-locked, found a {token} token")]
+    WrongTokenKind { id: ReservationId, condition: &'static str, token: &'static str },
+    #[error("invalid notary certificate for reservation {id}: {error}")]
+    BadCertificate { id: ReservationId, error: CertificateError },
+    #[error("expiry {expiry_ms} is not in the future (now {now_ms})")]
+    ExpiryInPast { expiry_ms: u64, now_ms: u64 },
+    #[error("a reservation may not name its owner {0:?} as beneficiary")]
+    SelfDealing(Address),
+    #[error("reserved amount must be positive")]
+    ZeroAmount,
+    #[error("notary threshold {threshold} of {count}: expected 1 <= threshold <= notaries <= {max}, distinct")]
+    NotarySet { threshold: u8, count: usize, max: usize },
+    #[error("unknown asset {0}")]
+    UnknownAsset(String),
+    #[error("insufficient funds: {owner:?} holds {held} {code}, needs {needed}")]
+    InsufficientFunds { owner: Address, code: String, held: u128, needed: u128 },
+    #[error("{owner:?} does not own {class} {item}")]
+    NotItemOwner { owner: Address, class: String, item: String },
+}
+
+/// What a ledger offers the escrow rules.
+pub trait EscrowContext {
+    fn reservation(&self, id: &ReservationId) -> Option<&Reservation>;
+    /// Ok when `owner` holds `asset` now; the error says what is missing.
+    fn check_holds(&self, owner: &Address, asset: &Asset) -> Result<(), EscrowError>;
+    /// Moves `asset` from `owner` into escrow. Called only after `check_holds` passed.
+    fn lock(&mut self, owner: &Address, asset: &Asset);
+    /// Moves `asset` out of escrow to `to`.
+    fn release(&mut self, to: &Address, asset: &Asset);
+    fn insert_reservation(&mut self, reservation: Reservation);
+    fn set_state(&mut self, id: &ReservationId, state: ReservationState);
+}
+
+pub fn apply<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    op: &EscrowOp,
+    now_ms: u64,
+) -> Result<EscrowEvent, EscrowError> {
+    match op {
+        EscrowOp::Reserve(request) => reserve(context, signer, request, now_ms),
+        EscrowOp::Execute { reservation, token } => execute(context, signer, reservation, token, now_ms),
+        EscrowOp::Cancel { reservation, certificate } => {
+            cancel(context, signer, reservation, certificate.as_ref(), now_ms)
+        }
+    }
+}
+
+pub fn reserve<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    request: &ReserveRequest,
+    now_ms: u64,
+) -> Result<EscrowEvent, EscrowError> {
+    if *signer != request.owner {
+        return Err(EscrowError::NotOwner { owner: request.owner, signer: *signer });
+    }
+    if request.owner == request.beneficiary {
+        return Err(EscrowError::SelfDealing(request.owner));
+    }
+    if request.expiry_ms <= now_ms {
+        return Err(EscrowError::ExpiryInPast { expiry_ms: request.expiry_ms, now_ms });
+    }
+    if let Asset::Fungible { amount: 0, .. } = request.asset {
+        return Err(EscrowError::ZeroAmount);
+    }
+    if let Condition::Notary { notaries, threshold } = &request.condition {
+        let distinct = notaries.iter().enumerate().all(|(index, n)| !notaries[..index].contains(n));
+        let count = notaries.len();
+        if *threshold == 0 || usize::from(*threshold) > count || count > NOTARIES_MAX || !distinct {
+            return Err(EscrowError::NotarySet { threshold: *threshold, count, max: NOTARIES_MAX });
+        }
+    }
+    let id = reservation_id(request.deal_id, request.leg);
+    if context.reservation(&id).is_some() {
+        return Err(EscrowError::AlreadyReserved(id));
+    }
+    context.check_holds(&request.owner, &request.asset)?;
+
+    let reservation = Reservation {
+        id,
+        deal_id: request.deal_id,
+        leg: request.leg,
+        asset: request.asset.clone(),
+        owner: request.owner,
+        beneficiary: request.beneficiary,
+        condition: request.condition.clone(),
+        expiry_ms: request.expiry_ms,
+        state: ReservationState::Reserved,
+    };
+    context.lock(&request.owner, &request.asset);
+    context.insert_reservation(reservation.clone());
+    Ok(EscrowEvent::Reserved(reservation))
+}
+
+fn open_reservation<'c, C: EscrowContext>(
+    context: &'c C,
+    id: &ReservationId,
+) -> Result<&'c Reservation, EscrowError> {
+    let reservation = context.reservation(id).ok_or(EscrowError::UnknownReservation(*id))?;
+    if reservation.state != ReservationState::Reserved {
+        return Err(EscrowError::AlreadySettled { id: *id, state: reservation.state });
+    }
+    Ok(reservation)
+}
+
+fn token_kind(token: &Token) -> &'static str {
+    match token {
+        Token::Secret(_) => "secret",
+        Token::Certificate(_) => "certificate",
+    }
+}
+
+pub fn execute<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    id: &ReservationId,
+    token: &Token,
+    now_ms: u64,
+) -> Result<EscrowEvent, EscrowError> {
+    let reservation = open_reservation(context, id)?;
+    if *signer != reservation.beneficiary {
+        return Err(EscrowError::NotBeneficiary {
+            id: *id,
+            beneficiary: reservation.beneficiary,
+            signer: *signer,
+        });
+    }
+    match (&reservation.condition, token) {
+        (Condition::Hashlock(hash), Token::Secret(secret)) => {
+            if secret.hash() != *hash {
+                return Err(EscrowError::WrongSecret(*id));
+            }
+            if now_ms >= reservation.expiry_ms {
+                return Err(EscrowError::Expired { id: *id, expiry_ms: reservation.expiry_ms, now_ms });
+            }
+        }
+        // A commit certificate executes at any time while the reservation is open:
+        // the notaries committed, so executing is the outcome both parties agreed.
+        (Condition::Notary { notaries, threshold }, Token::Certificate(certificate)) => certificate
+            .verify(reservation.deal_id, Decision::Commit, notaries, *threshold)
+            .map_err(|error| EscrowError::BadCertificate { id: *id, error })?,
+        (Condition::Hashlock(_), _) => {
+            return Err(EscrowError::WrongTokenKind { id: *id, condition: "hashlock", token: token_kind(token) })
+        }
+        (Condition::Notary { .. }, _) => {
+            return Err(EscrowError::WrongTokenKind { id: *id, condition: "notary", token: token_kind(token) })
+        }
+    }
+    let event = EscrowEvent::Executed {
+        reservation: *id,
+        deal_id: reservation.deal_id,
+        leg: reservation.leg,
+        by: *signer,
+        to: reservation.beneficiary,
+        asset: reservation.asset.clone(),
+        token: token.clone(),
+    };
+    let (to, asset) = (reservation.beneficiary, reservation.asset.clone());
+    context.release(&to, &asset);
+    context.set_state(id, ReservationState::Executed);
+    Ok(event)
+}
+
+pub fn cancel<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    id: &ReservationId,
+    certificate: Option<&Certificate>,
+    now_ms: u64,
+) -> Result<EscrowEvent, EscrowError> {
+    let reservation = open_reservation(context, id)?;
+    match (certificate, &reservation.condition) {
+        (Some(certificate), Condition::Notary { notaries, threshold }) => certificate
+            .verify(reservation.deal_id, Decision::Abort, notaries, *threshold)
+            .map_err(|error| EscrowError::BadCertificate { id: *id, error })?,
+        (Some(_), Condition::Hashlock(_)) => {
+            return Err(EscrowError::WrongTokenKind { id: *id, condition: "hashlock", token: "certificate" })
+        }
+        (None, _) => {
+            if now_ms < reservation.expiry_ms {
+                return Err(EscrowError::NotExpired { id: *id, expiry_ms: reservation.expiry_ms, now_ms });
+            }
+        }
+    }
+    // Anyone may cancel once cancelling is allowed; the asset always goes home.
+    let event = EscrowEvent::Cancelled {
+        reservation: *id,
+        deal_id: reservation.deal_id,
+        leg: reservation.leg,
+        by: *signer,
+        to: reservation.owner,
+        asset: reservation.asset.clone(),
+    };
+    let (to, asset) = (reservation.owner, reservation.asset.clone());
+    context.release(&to, &asset);
+    context.set_state(id, ReservationState::Cancelled);
+    Ok(event)
+}
+
+impl Encode for Condition {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            Condition::Hashlock(hash) => {
+                writer.u8(1);
+                writer.put(hash);
+            }
+            Condition::Notary { notaries, threshold } => {
+                writer.u8(2);
+                writer.put(notaries);
+                writer.u8(*threshold);
+            }
+        }
+    }
+}
+impl Decode for Condition {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(Condition::Hashlock(reader.get()?)),
+            2 => Ok(Condition::Notary {
+                notaries: decode_list(reader, "notaries", NOTARIES_MAX)?,
+                threshold: reader.u8()?,
+            }),
+            tag => Err(reader.tag_error("condition", tag)),
+        }
+    }
+}
+impl Encode for ReserveRequest {
+    fn encode(&self, writer: &mut Writer) {
+        writer.put(&self.deal_id);
+        writer.put(&self.leg);
+        writer.put(&self.asset);
+        writer.put(&self.owner);
+        writer.put(&self.beneficiary);
+        writer.put(&self.condition);
+        writer.u64(self.expiry_ms);
+    }
+}
+impl Decode for ReserveRequest {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(ReserveRequest {
+            deal_id: reader.get()?,
+            leg: reader.get()?,
+            asset: reader.get()?,
+            owner: reader.get()?,
+            beneficiary: reader.get()?,
+            condition: reader.get()?,
+            expiry_ms: reader.u64()?,
+        })
+    }
+}
+impl Encode for EscrowOp {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            EscrowOp::Reserve(request) => {
+                writer.u8(1);
+                writer.put(request);
+            }
+            EscrowOp::Execute { reservation, token } => {
+                writer.u8(2);
+                writer.put(reservation);
+                writer.put(token);
+            }
+            EscrowOp::Cancel { reservation, certificate } => {
+                writer.u8(3);
+                writer.put(reservation);
+                match certificate {
+                    None => writer.u8(0),
+                    Some(certificate) => {
+                        writer.u8(1);
+                        writer.put(certificate);
+                    }
+                }
+            }
+        }
+    }
+}
+impl Decode for EscrowOp {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(EscrowOp::Reserve(reader.get()?)),
+            2 => Ok(EscrowOp::Execute { reservation: reader.get()?, token: reader.get()? }),
+            3 => {
+                let reservation = reader.get()?;
+                let certificate = match reader.u8()? {
+                    0 => None,
+                    1 => Some(reader.get()?),
+                    tag => return Err(reader.tag_error("optional certificate", tag)),
+                };
+                Ok(EscrowOp::Cancel { reservation, certificate })
+            }
+            tag => Err(reader.tag_error("escrow operation", tag)),
+        }
+    }
+}

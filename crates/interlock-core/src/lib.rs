@@ -1,0 +1,22 @@
+//! Interlock's protocol core.
+//!
+//! Pure and sans-IO: the domain types, the canonical encoding and deal ids,
+//! signatures and tokens, and the three state machines (the party [`saga`], the
+//! [`notary`] decider and the [`escrow`] rules). Time, randomness, chain events and
+//! messages come in as arguments; transactions to submit, messages to send and the
+//! next wake-up go out as return values. This crate never reads a clock, draws a
+//! random number, opens a socket or touches a file.
+
+pub mod crypto;
+pub mod encoding;
+pub mod escrow;
+pub mod hash;
+pub mod limits;
+pub mod notary;
+pub mod saga;
+pub mod types;
+
+pub use crypto::{Certificate, Decision, Ed25519Signature, NotaryKey, PartyKey, Secret, Token, Vote};
+pub use escrow::{Condition, EscrowError, EscrowEvent, EscrowOp, Reservation, ReservationState, ReserveRequest};
+pub use hash::{DealId, Hash32, ReservationId};
+pub use types::*;

@@ -1,0 +1,184 @@
+//! The notary decider: commit iff both reservations are in place with the agreed
+//! terms before the decision deadline, abort otherwise; exactly once per deal.
+//!
+//! A decision goes through two steps. [`NotaryDeal`] first returns
+//! [`NotaryOutput::Record`]; the driver writes the decision to durable storage and
+//! only then calls [`NotaryDeal::recorded`], which is the only way to obtain a
+//! signed [`Vote`]. A deal restored with [`NotaryDeal::restore`] holds its recorded
+//! decision, so a notary that crashes and restarts signs the same outcome again and
+//! never the other one.
+
+use crate::crypto::{verify_deal_signature, Decision, Ed25519Signature, NotaryKey, SignatureError, Vote};
+use crate::escrow::EscrowEvent;
+use crate::hash::DealId;
+use crate::saga::expected_request;
+use crate::types::{DealTerms, LegKind, Settlement, TermsError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Both parties' agreement to a deal, as submitted to a notary.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SignedDeal {
+    pub terms: DealTerms,
+    pub buyer_signature: Ed25519Signature,
+    pub seller_signature: Ed25519Signature,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum NotaryError {
+    #[error("deal is not in notary mode")]
+    NotNotaryMode,
+    #[error("this notary {0} is not in the deal's notary set")]
+    NotInSet(crate::types::NotaryAddress),
+    #[error("buyer signature: {0}")]
+    BuyerSignature(SignatureError),
+    #[error("seller signature: {0}")]
+    SellerSignature(SignatureError),
+    #[error(transparent)]
+    Terms(#[from] TermsError),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+enum Phase {
+    Watching { payment: bool, delivery: bool },
+    /// Decided; waiting for the driver to persist the decision.
+    Recording(Decision),
+    /// Persisted: votes may be signed.
+    Recorded(Decision),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NotaryOutput {
+    /// Persist this decision, then call [`NotaryDeal::recorded`].
+    Record { deal_id: DealId, decision: Decision },
+    /// Send this vote to the deal's parties.
+    Vote(Vote),
+}
+
+/// One notary's view of one deal.
+#[derive(Clone, Debug)]
+pub struct NotaryDeal {
+    deal_id: DealId,
+    terms: Arc<DealTerms>,
+    phase: Phase,
+}
+
+impl NotaryDeal {
+    /// Accepts a deal for decision after checking both signatures, the terms and
+    /// that `notary` is in the deal's set. Policy violations decide abort at once.
+    pub fn accept(
+        notary: &NotaryKey,
+        deal: &SignedDeal,
+        now_ms: u64,
+    ) -> Result<(NotaryDeal, Vec<NotaryOutput>), NotaryError> {
+        let Settlement::Notary { notaries, .. } = &deal.terms.settlement else {
+            return Err(NotaryError::NotNotaryMode);
+        };
+        if !notaries.contains(&notary.address()) {
+            return Err(NotaryError::NotInSet(notary.address()));
+        }
+        let deal_id = deal.terms.id();
+        verify_deal_signature(deal.terms.buyer, deal_id, &deal.buyer_signature).map_err(NotaryError::BuyerSignature)?;
+        verify_deal_signature(deal.terms.seller, deal_id, &deal.seller_signature)
+            .map_err(NotaryError::SellerSignature)?;
+        let mut notary_deal = NotaryDeal {
+            deal_id,
+            terms: Arc::new(deal.terms.clone()),
+            phase: Phase::Watching { payment: false, delivery: false },
+        };
+        let outputs = match deal.terms.validate() {
+            Ok(()) => notary_deal.tick(now_ms),
+            // Signed by both but against the rules: abort so both are refunded now.
+            Err(_) => notary_deal.decide(Decision::Abort),
+        };
+        Ok((notary_deal, outputs))
+    }
+
+    /// A deal restored from the notary's log: its terms, and its decision if one
+    /// was recorded.
+    pub fn restore(terms: Arc<DealTerms>, recorded: Option<Decision>) -> NotaryDeal {
+        let phase = match recorded {
+            Some(decision) => Phase::Recorded(decision),
+            None => Phase::Watching { payment: false, delivery: false },
+        };
+        NotaryDeal { deal_id: terms.id(), terms, phase }
+    }
+
+    pub fn deal_id(&self) -> DealId {
+        self.deal_id
+    }
+    pub fn terms(&self) -> &Arc<DealTerms> {
+        &self.terms
+    }
+    /// The decision, once recorded.
+    pub fn decision(&self) -> Option<Decision> {
+        match self.phase {
+            Phase::Recorded(decision) => Some(decision),
+            _ => None,
+        }
+    }
+
+    fn decision_deadline_ms(&self) -> u64 {
+        match &self.terms.settlement {
+            Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
+            Settlement::Hashlock { .. } => unreachable!("accepted deals are notary mode"),
+        }
+    }
+
+    fn decide(&mut self, decision: Decision) -> Vec<NotaryOutput> {
+        assert!(matches!(self.phase, Phase::Watching { .. }), "a notary decides once");
+        self.phase = Phase::Recording(decision);
+        vec![NotaryOutput::Record { deal_id: self.deal_id, decision }]
+    }
+
+    /// A chain event from either network. A reservation counts only if it carries
+    /// exactly the agreed parameters.
+    pub fn observe(&mut self, now_ms: u64, event: &EscrowEvent) -> Vec<NotaryOutput> {
+        let EscrowEvent::Reserved(reservation) = event else { return Vec::new() };
+        if reservation.deal_id != self.deal_id {
+            return Vec::new();
+        }
+        if let Phase::Watching { payment, delivery } = &mut self.phase {
+            let expected = expected_request(&self.terms, self.deal_id, reservation.leg);
+            if reservation.matches(&expected) {
+                match reservation.leg {
+                    LegKind::Payment => *payment = true,
+                    LegKind::Delivery => *delivery = true,
+                }
+            }
+        }
+        self.tick(now_ms)
+    }
+
+    /// Decides when it can: commit as soon as both legs are in before the
+    /// deadline, abort once the deadline passed without them.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<NotaryOutput> {
+        let Phase::Watching { payment, delivery } = self.phase else { return Vec::new() };
+        let before_deadline = now_ms < self.decision_deadline_ms();
+        match (payment && delivery, before_deadline) {
+            (true, true) => self.decide(Decision::Commit),
+            (_, false) => self.decide(Decision::Abort),
+            (false, true) => Vec::new(),
+        }
+    }
+
+    /// When the notary next needs a tick (its decision deadline), if undecided.
+    pub fn wake_at_ms(&self) -> Option<u64> {
+        matches!(self.phase, Phase::Watching { .. }).then(|| self.decision_deadline_ms())
+    }
+
+    /// The driver persisted the decision: from now on the notary signs it.
+    pub fn recorded(&mut self, notary: &NotaryKey) -> Vec<NotaryOutput> {
+        let Phase::Recording(decision) = self.phase else {
+            panic!("recorded() without a pending decision");
+        };
+        self.phase = Phase::Recorded(decision);
+        self.vote(notary).into_iter().map(NotaryOutput::Vote).collect()
+    }
+
+    /// The notary's signed vote, if its decision is recorded. Always the same one.
+    pub fn vote(&self, notary: &NotaryKey) -> Option<Vote> {
+        let Phase::Recorded(decision) = self.phase else { return None };
+        Some(notary.sign_decision(self.deal_id, decision))
+    }
+}

@@ -1,0 +1,436 @@
+//! The domain: networks, parties, accounts, assets, legs and deal terms.
+
+use crate::hash::{to_hex, DealId, Hash32, ReservationId};
+use crate::limits::*;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One logical blockchain network. For an EVM chain this is its chain id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct NetworkId(pub u64);
+
+impl fmt::Display for NetworkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "network-{}", self.0)
+    }
+}
+
+/// A party's identity: its ed25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PartyId(pub [u8; 32]);
+
+impl fmt::Debug for PartyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "party:{}", &to_hex(&self.0)[..8])
+    }
+}
+
+/// An account on one network. The embedded ledger keys accounts by ed25519 public
+/// keys; an EVM chain by 20-byte addresses.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Address {
+    Ledger([u8; 32]),
+    Evm([u8; 20]),
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Ledger(key) => write!(f, "ledger:{}", &to_hex(key)[..8]),
+            Address::Evm(bytes) => write!(f, "0x{}", to_hex(bytes)),
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Ledger(key) => write!(f, "{}", to_hex(key)),
+            Address::Evm(bytes) => write!(f, "0x{}", to_hex(bytes)),
+        }
+    }
+}
+
+/// The name of an asset on its network: a ledger token code such as `USD`, or an
+/// ERC-20 / ERC-721 contract address in hex. ASCII graphic characters only.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AssetCode(String);
+
+impl AssetCode {
+    pub fn new(code: &str) -> Result<AssetCode, TermsError> {
+        let valid = !code.is_empty()
+            && code.len() <= ASSET_CODE_LEN_MAX
+            && code.bytes().all(|b| b.is_ascii_graphic());
+        if !valid {
+            return Err(TermsError::AssetCode(code.chars().take(80).collect()));
+        }
+        Ok(AssetCode(code.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AssetCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Display for AssetCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id of a unique item within its class (an ERC-721 token id is 256 bits).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ItemId(pub [u8; 32]);
+
+impl ItemId {
+    pub fn from_u128(value: u128) -> ItemId {
+        let mut bytes = [0u8; 32];
+        bytes[16..].copy_from_slice(&value.to_be_bytes());
+        ItemId(bytes)
+    }
+}
+
+impl fmt::Debug for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0[..16].iter().all(|b| *b == 0) {
+            let low: [u8; 16] = self.0[16..].try_into().expect("16 bytes");
+            write!(f, "#{}", u128::from_be_bytes(low))
+        } else {
+            write!(f, "#0x{}", to_hex(&self.0))
+        }
+    }
+}
+
+/// What moves in one leg.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Asset {
+    /// An amount of a fungible asset, in its smallest unit. Never zero.
+    Fungible { code: AssetCode, amount: u128 },
+    /// One unique item of a class.
+    Unique { class: AssetCode, item: ItemId },
+}
+
+impl Asset {
+    pub fn code(&self) -> &AssetCode {
+        match self {
+            Asset::Fungible { code, .. } => code,
+            Asset::Unique { class, .. } => class,
+        }
+    }
+}
+
+impl fmt::Display for Asset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Asset::Fungible { code, amount } => write!(f, "{amount} {code}"),
+            Asset::Unique { class, item } => write!(f, "{class} {item}"),
+        }
+    }
+}
+
+/// Which side of the deal a leg is.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub enum LegKind {
+    /// Y from the buyer to the seller.
+    Payment,
+    /// X from the seller to the buyer.
+    Delivery,
+}
+
+impl LegKind {
+    pub const BOTH: [LegKind; 2] = [LegKind::Payment, LegKind::Delivery];
+
+    pub fn other(self) -> LegKind {
+        match self {
+            LegKind::Payment => LegKind::Delivery,
+            LegKind::Delivery => LegKind::Payment,
+        }
+    }
+
+    pub fn tag(self) -> u8 {
+        match self {
+            LegKind::Payment => 1,
+            LegKind::Delivery => 2,
+        }
+    }
+}
+
+impl fmt::Display for LegKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LegKind::Payment => "payment",
+            LegKind::Delivery => "delivery",
+        })
+    }
+}
+
+/// One side of the deal on one network.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Leg {
+    pub network: NetworkId,
+    pub asset: Asset,
+    /// The account that reserves the asset and gets it back on cancel.
+    pub owner: Address,
+    /// The only account that may execute the reservation.
+    pub beneficiary: Address,
+}
+
+/// A 20-byte Ethereum-style address of a notary's secp256k1 key, as `ecrecover`
+/// returns it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NotaryAddress(pub [u8; 20]);
+
+impl fmt::Debug for NotaryAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "notary:0x{}", &to_hex(&self.0)[..8])
+    }
+}
+impl fmt::Display for NotaryAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", to_hex(&self.0))
+    }
+}
+
+/// How the deal settles, with the deadlines of that mode. Times are unix
+/// milliseconds, read from each network's clock (its block timestamps).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Settlement {
+    /// No third party: both reservations are locked by `sha256(secret)`.
+    Hashlock {
+        hash: Hash32,
+        /// Until then the seller may execute the payment; after it the buyer may cancel.
+        payment_expiry_ms: u64,
+        /// Until then the buyer may execute the delivery; after it the seller may cancel.
+        delivery_expiry_ms: u64,
+        /// Time the seller needs between the reveal and the payment expiry.
+        margin_ms: u64,
+    },
+    /// A k-of-n notary set decides commit or abort exactly once.
+    Notary {
+        notaries: Vec<NotaryAddress>,
+        threshold: u8,
+        /// The notaries commit only if both reservations are final before this.
+        decision_deadline_ms: u64,
+        /// After this anyone may cancel a reservation, so assets never stay
+        /// locked if the notaries disappear.
+        backstop_expiry_ms: u64,
+    },
+}
+
+impl Settlement {
+    pub fn mode(&self) -> Mode {
+        match self {
+            Settlement::Hashlock { .. } => Mode::Hashlock,
+            Settlement::Notary { .. } => Mode::Notary,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Mode {
+    Hashlock,
+    Notary,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Hashlock => "hashlock",
+            Mode::Notary => "notary",
+        })
+    }
+}
+
+/// What the parties agreed happens when the deal cannot complete, and the limits
+/// a notary checks before it commits.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Policy {
+    /// Largest fungible amount either leg may move; `None` for no limit.
+    pub amount_max: Option<u128>,
+}
+
+/// The canonical terms both parties sign. The deal id is their hash.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct DealTerms {
+    pub buyer: PartyId,
+    pub seller: PartyId,
+    pub payment: Leg,
+    pub delivery: Leg,
+    pub settlement: Settlement,
+    pub policy: Policy,
+    pub observers: Vec<PartyId>,
+    pub dependents: Vec<PartyId>,
+    /// Distinguishes two deals with otherwise equal terms.
+    pub nonce: u64,
+}
+
+/// Why terms are not acceptable. Every message names the rule and what was found.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum TermsError {
+    #[error("invalid asset code {0:?}: expected 1..=64 printable ASCII characters")]
+    AssetCode(String),
+    #[error("buyer and seller are the same party {0:?}")]
+    SameParty(PartyId),
+    #[error("{leg} leg moves zero: expected a positive amount")]
+    ZeroAmount { leg: LegKind },
+    #[error("{leg} leg has the same owner and beneficiary {owner:?}")]
+    SelfDealing { leg: LegKind, owner: Address },
+    #[error("{leg} leg amount {amount} exceeds the policy's maximum {max}")]
+    AmountOverPolicy { leg: LegKind, amount: u128, max: u128 },
+    #[error("hashlock deadlines break delivery_expiry + margin <= payment_expiry: {delivery_expiry_ms} + {margin_ms} > {payment_expiry_ms}")]
+    HashlockDeadlines { delivery_expiry_ms: u64, margin_ms: u64, payment_expiry_ms: u64 },
+    #[error("hashlock margin {margin_ms} ms is below the minimum {min_ms} ms")]
+    HashlockMargin { margin_ms: u64, min_ms: u64 },
+    #[error("notary threshold {threshold} of {count}: expected 1 <= threshold <= notaries <= {max}")]
+    NotaryThreshold { threshold: u8, count: usize, max: usize },
+    #[error("notary {0} is named twice")]
+    DuplicateNotary(NotaryAddress),
+    #[error("backstop expiry {backstop_expiry_ms} must be at least {min_ms} ms after the decision deadline {decision_deadline_ms}")]
+    Backstop { decision_deadline_ms: u64, backstop_expiry_ms: u64, min_ms: u64 },
+    #[error("too many {what}: {count} > {max}")]
+    TooMany { what: &'static str, count: usize, max: usize },
+    #[error("deadline {at_ms} has already passed (now {now_ms})")]
+    DeadlinePassed { at_ms: u64, now_ms: u64 },
+}
+
+impl DealTerms {
+    /// Checks the terms' own consistency (not time: see [`DealTerms::check_fresh`]).
+    pub fn validate(&self) -> Result<(), TermsError> {
+        if self.buyer == self.seller {
+            return Err(TermsError::SameParty(self.buyer));
+        }
+        for (kind, leg) in [(LegKind::Payment, &self.payment), (LegKind::Delivery, &self.delivery)] {
+            if leg.owner == leg.beneficiary {
+                return Err(TermsError::SelfDealing { leg: kind, owner: leg.owner });
+            }
+            if let Asset::Fungible { amount, .. } = leg.asset {
+                if amount == 0 {
+                    return Err(TermsError::ZeroAmount { leg: kind });
+                }
+                if let Some(max) = self.policy.amount_max {
+                    if amount > max {
+                        return Err(TermsError::AmountOverPolicy { leg: kind, amount, max });
+                    }
+                }
+            }
+        }
+        if self.observers.len() > OBSERVERS_MAX {
+            let count = self.observers.len();
+            return Err(TermsError::TooMany { what: "observers", count, max: OBSERVERS_MAX });
+        }
+        if self.dependents.len() > DEPENDENTS_MAX {
+            let count = self.dependents.len();
+            return Err(TermsError::TooMany { what: "dependents", count, max: DEPENDENTS_MAX });
+        }
+        match &self.settlement {
+            Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, margin_ms, .. } => {
+                if *margin_ms < HASHLOCK_MARGIN_MIN_MS {
+                    return Err(TermsError::HashlockMargin {
+                        margin_ms: *margin_ms,
+                        min_ms: HASHLOCK_MARGIN_MIN_MS,
+                    });
+                }
+                let fits = delivery_expiry_ms
+                    .checked_add(*margin_ms)
+                    .is_some_and(|latest| latest <= *payment_expiry_ms);
+                if !fits {
+                    return Err(TermsError::HashlockDeadlines {
+                        delivery_expiry_ms: *delivery_expiry_ms,
+                        margin_ms: *margin_ms,
+                        payment_expiry_ms: *payment_expiry_ms,
+                    });
+                }
+            }
+            Settlement::Notary { notaries, threshold, decision_deadline_ms, backstop_expiry_ms } => {
+                let count = notaries.len();
+                if *threshold == 0 || usize::from(*threshold) > count || count > NOTARIES_MAX {
+                    return Err(TermsError::NotaryThreshold {
+                        threshold: *threshold,
+                        count,
+                        max: NOTARIES_MAX,
+                    });
+                }
+                for (index, notary) in notaries.iter().enumerate() {
+                    if notaries[..index].contains(notary) {
+                        return Err(TermsError::DuplicateNotary(*notary));
+                    }
+                }
+                let fits = decision_deadline_ms
+                    .checked_add(BACKSTOP_MARGIN_MIN_MS)
+                    .is_some_and(|earliest| earliest <= *backstop_expiry_ms);
+                if !fits {
+                    return Err(TermsError::Backstop {
+                        decision_deadline_ms: *decision_deadline_ms,
+                        backstop_expiry_ms: *backstop_expiry_ms,
+                        min_ms: BACKSTOP_MARGIN_MIN_MS,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses terms whose first deadline has already passed at `now_ms`.
+    pub fn check_fresh(&self, now_ms: u64) -> Result<(), TermsError> {
+        let first_deadline_ms = match &self.settlement {
+            Settlement::Hashlock { delivery_expiry_ms, .. } => *delivery_expiry_ms,
+            Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
+        };
+        if now_ms >= first_deadline_ms {
+            return Err(TermsError::DeadlinePassed { at_ms: first_deadline_ms, now_ms });
+        }
+        Ok(())
+    }
+
+    pub fn leg(&self, kind: LegKind) -> &Leg {
+        match kind {
+            LegKind::Payment => &self.payment,
+            LegKind::Delivery => &self.delivery,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.settlement.mode()
+    }
+
+    pub fn id(&self) -> DealId {
+        DealId(Hash32::sha256(&[&crate::encoding::encode_terms(self)]))
+    }
+
+    /// The reservation this deal's `leg` must use, on that leg's network.
+    pub fn reservation_id(&self, deal_id: DealId, leg: LegKind) -> ReservationId {
+        reservation_id(deal_id, leg)
+    }
+
+    /// The expiry a reservation of `leg` carries.
+    pub fn expiry_ms(&self, leg: LegKind) -> u64 {
+        match (&self.settlement, leg) {
+            (Settlement::Hashlock { payment_expiry_ms, .. }, LegKind::Payment) => *payment_expiry_ms,
+            (Settlement::Hashlock { delivery_expiry_ms, .. }, LegKind::Delivery) => {
+                *delivery_expiry_ms
+            }
+            (Settlement::Notary { backstop_expiry_ms, .. }, _) => *backstop_expiry_ms,
+        }
+    }
+
+    /// The latest of all the deal's deadlines: after it every reservation may be
+    /// cancelled by anyone.
+    pub fn last_deadline_ms(&self) -> u64 {
+        self.expiry_ms(LegKind::Payment).max(self.expiry_ms(LegKind::Delivery))
+    }
+}
+
+/// The reservation id of `leg` of `deal_id`.
+pub fn reservation_id(deal_id: DealId, leg: LegKind) -> ReservationId {
+    ReservationId(Hash32::sha256(&[b"interlock/reservation/v1", &deal_id.0 .0, &[leg.tag()]]))
+}
