@@ -17,13 +17,29 @@ pub const TERMS_VERSION: u8 = 1;
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("truncated input: expected {expected} more bytes at offset {offset}, found {found}")]
-    Truncated { offset: usize, expected: usize, found: usize },
+    Truncated {
+        offset: usize,
+        expected: usize,
+        found: usize,
+    },
     #[error("invalid {what} tag {tag} at offset {offset}")]
-    Tag { what: &'static str, tag: u8, offset: usize },
+    Tag {
+        what: &'static str,
+        tag: u8,
+        offset: usize,
+    },
     #[error("{what} length {length} exceeds the limit {max}")]
-    TooLong { what: &'static str, length: usize, max: usize },
+    TooLong {
+        what: &'static str,
+        length: usize,
+        max: usize,
+    },
     #[error("unsupported {what} version {found}: expected {expected}")]
-    Version { what: &'static str, expected: u8, found: u8 },
+    Version {
+        what: &'static str,
+        expected: u8,
+        found: u8,
+    },
     #[error("{found} trailing bytes after the {what}")]
     Trailing { what: &'static str, found: usize },
     #[error("invalid {what}: {reason}")]
@@ -119,12 +135,20 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, what: &'static str, max: usize) -> Result<usize, DecodeError> {
         let count = usize::try_from(u32::from_be_bytes(self.array()?)).unwrap_or(usize::MAX);
         if count > max {
-            return Err(DecodeError::TooLong { what, length: count, max });
+            return Err(DecodeError::TooLong {
+                what,
+                length: count,
+                max,
+            });
         }
         Ok(count)
     }
     pub fn tag_error(&self, what: &'static str, tag: u8) -> DecodeError {
-        DecodeError::Tag { what, tag, offset: self.offset.saturating_sub(1) }
+        DecodeError::Tag {
+            what,
+            tag,
+            offset: self.offset.saturating_sub(1),
+        }
     }
     pub fn get<T: Decode>(&mut self) -> Result<T, DecodeError> {
         T::decode(self)
@@ -257,8 +281,10 @@ impl Decode for AssetCode {
             what: "asset code",
             reason: "not UTF-8".into(),
         })?;
-        AssetCode::new(text)
-            .map_err(|error| DecodeError::Invalid { what: "asset code", reason: error.to_string() })
+        AssetCode::new(text).map_err(|error| DecodeError::Invalid {
+            what: "asset code",
+            reason: error.to_string(),
+        })
     }
 }
 
@@ -281,8 +307,14 @@ impl Encode for Asset {
 impl Decode for Asset {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match reader.u8()? {
-            1 => Ok(Asset::Fungible { code: reader.get()?, amount: reader.u128()? }),
-            2 => Ok(Asset::Unique { class: reader.get()?, item: reader.get()? }),
+            1 => Ok(Asset::Fungible {
+                code: reader.get()?,
+                amount: reader.u128()?,
+            }),
+            2 => Ok(Asset::Unique {
+                class: reader.get()?,
+                item: reader.get()?,
+            }),
             tag => Err(reader.tag_error("asset", tag)),
         }
     }
@@ -348,14 +380,24 @@ pub fn decode_list<T: Decode>(
 impl Encode for Settlement {
     fn encode(&self, writer: &mut Writer) {
         match self {
-            Settlement::Hashlock { hash, payment_expiry_ms, delivery_expiry_ms, margin_ms } => {
+            Settlement::Hashlock {
+                hash,
+                payment_expiry_ms,
+                delivery_expiry_ms,
+                margin_ms,
+            } => {
                 writer.u8(1);
                 writer.put(hash);
                 writer.u64(*payment_expiry_ms);
                 writer.u64(*delivery_expiry_ms);
                 writer.u64(*margin_ms);
             }
-            Settlement::Notary { notaries, threshold, decision_deadline_ms, backstop_expiry_ms } => {
+            Settlement::Notary {
+                notaries,
+                threshold,
+                decision_deadline_ms,
+                backstop_expiry_ms,
+            } => {
                 writer.u8(2);
                 writer.put(notaries);
                 writer.u8(*threshold);
@@ -448,7 +490,10 @@ impl Decode for DealTerms {
 /// The canonical bytes of deal terms; the deal id is their sha256.
 pub fn encode_terms(terms: &DealTerms) -> Vec<u8> {
     let bytes = terms.to_bytes();
-    assert!(bytes.len() <= DEAL_TERMS_LEN_MAX, "terms within limits encode within the limit");
+    assert!(
+        bytes.len() <= DEAL_TERMS_LEN_MAX,
+        "terms within limits encode within the limit"
+    );
     bytes
 }
 

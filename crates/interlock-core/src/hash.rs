@@ -134,7 +134,10 @@ mod tests {
     fn hex_round_trips_and_rejects_bad_digits() {
         let hash = Hash32::sha256(&[b"abc"]);
         assert_eq!(Hash32::from_hex(&hash.to_hex()), Some(hash));
-        assert_eq!(Hash32::from_hex(&format!("0x{}", hash.to_hex())), Some(hash));
+        assert_eq!(
+            Hash32::from_hex(&format!("0x{}", hash.to_hex())),
+            Some(hash)
+        );
         assert_eq!(Hash32::from_hex("zz"), None);
         assert_eq!(Hash32::from_hex("abc"), None);
     }

@@ -8,7 +8,9 @@
 //! decision, so a notary that crashes and restarts signs the same outcome again and
 //! never the other one.
 
-use crate::crypto::{verify_deal_signature, Decision, Ed25519Signature, NotaryKey, SignatureError, Vote};
+use crate::crypto::{
+    verify_deal_signature, Decision, Ed25519Signature, NotaryKey, SignatureError, Vote,
+};
 use crate::escrow::EscrowEvent;
 use crate::hash::DealId;
 use crate::saga::expected_request;
@@ -40,7 +42,10 @@ pub enum NotaryError {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 enum Phase {
-    Watching { payment: bool, delivery: bool },
+    Watching {
+        payment: bool,
+        delivery: bool,
+    },
     /// Decided; waiting for the driver to persist the decision.
     Recording(Decision),
     /// Persisted: votes may be signed.
@@ -78,13 +83,17 @@ impl NotaryDeal {
             return Err(NotaryError::NotInSet(notary.address()));
         }
         let deal_id = deal.terms.id();
-        verify_deal_signature(deal.terms.buyer, deal_id, &deal.buyer_signature).map_err(NotaryError::BuyerSignature)?;
+        verify_deal_signature(deal.terms.buyer, deal_id, &deal.buyer_signature)
+            .map_err(NotaryError::BuyerSignature)?;
         verify_deal_signature(deal.terms.seller, deal_id, &deal.seller_signature)
             .map_err(NotaryError::SellerSignature)?;
         let mut notary_deal = NotaryDeal {
             deal_id,
             terms: Arc::new(deal.terms.clone()),
-            phase: Phase::Watching { payment: false, delivery: false },
+            phase: Phase::Watching {
+                payment: false,
+                delivery: false,
+            },
         };
         let outputs = match deal.terms.validate() {
             Ok(()) => notary_deal.tick(now_ms),
@@ -99,9 +108,16 @@ impl NotaryDeal {
     pub fn restore(terms: Arc<DealTerms>, recorded: Option<Decision>) -> NotaryDeal {
         let phase = match recorded {
             Some(decision) => Phase::Recorded(decision),
-            None => Phase::Watching { payment: false, delivery: false },
+            None => Phase::Watching {
+                payment: false,
+                delivery: false,
+            },
         };
-        NotaryDeal { deal_id: terms.id(), terms, phase }
+        NotaryDeal {
+            deal_id: terms.id(),
+            terms,
+            phase,
+        }
     }
 
     pub fn deal_id(&self) -> DealId {
@@ -120,21 +136,32 @@ impl NotaryDeal {
 
     fn decision_deadline_ms(&self) -> u64 {
         match &self.terms.settlement {
-            Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
+            Settlement::Notary {
+                decision_deadline_ms,
+                ..
+            } => *decision_deadline_ms,
             Settlement::Hashlock { .. } => unreachable!("accepted deals are notary mode"),
         }
     }
 
     fn decide(&mut self, decision: Decision) -> Vec<NotaryOutput> {
-        assert!(matches!(self.phase, Phase::Watching { .. }), "a notary decides once");
+        assert!(
+            matches!(self.phase, Phase::Watching { .. }),
+            "a notary decides once"
+        );
         self.phase = Phase::Recording(decision);
-        vec![NotaryOutput::Record { deal_id: self.deal_id, decision }]
+        vec![NotaryOutput::Record {
+            deal_id: self.deal_id,
+            decision,
+        }]
     }
 
     /// A chain event from either network. A reservation counts only if it carries
     /// exactly the agreed parameters.
     pub fn observe(&mut self, now_ms: u64, event: &EscrowEvent) -> Vec<NotaryOutput> {
-        let EscrowEvent::Reserved(reservation) = event else { return Vec::new() };
+        let EscrowEvent::Reserved(reservation) = event else {
+            return Vec::new();
+        };
         if reservation.deal_id != self.deal_id {
             return Vec::new();
         }
@@ -153,7 +180,9 @@ impl NotaryDeal {
     /// Decides when it can: commit as soon as both legs are in before the
     /// deadline, abort once the deadline passed without them.
     pub fn tick(&mut self, now_ms: u64) -> Vec<NotaryOutput> {
-        let Phase::Watching { payment, delivery } = self.phase else { return Vec::new() };
+        let Phase::Watching { payment, delivery } = self.phase else {
+            return Vec::new();
+        };
         let before_deadline = now_ms < self.decision_deadline_ms();
         match (payment && delivery, before_deadline) {
             (true, true) => self.decide(Decision::Commit),
@@ -173,12 +202,17 @@ impl NotaryDeal {
             panic!("recorded() without a pending decision");
         };
         self.phase = Phase::Recorded(decision);
-        self.vote(notary).into_iter().map(NotaryOutput::Vote).collect()
+        self.vote(notary)
+            .into_iter()
+            .map(NotaryOutput::Vote)
+            .collect()
     }
 
     /// The notary's signed vote, if its decision is recorded. Always the same one.
     pub fn vote(&self, notary: &NotaryKey) -> Option<Vote> {
-        let Phase::Recorded(decision) = self.phase else { return None };
+        let Phase::Recorded(decision) = self.phase else {
+            return None;
+        };
         Some(notary.sign_decision(self.deal_id, decision))
     }
 }

@@ -61,10 +61,14 @@ struct LegView {
 }
 
 impl LegView {
-    const OPEN: LegView = LegView { status: LegStatus::Open, submitted_at_ms: None };
+    const OPEN: LegView = LegView {
+        status: LegStatus::Open,
+        submitted_at_ms: None,
+    };
 
     fn due(&self, now_ms: u64) -> bool {
-        self.submitted_at_ms.is_none_or(|at| now_ms >= at.saturating_add(RESUBMIT_AFTER_MS))
+        self.submitted_at_ms
+            .is_none_or(|at| now_ms >= at.saturating_add(RESUBMIT_AFTER_MS))
     }
 }
 
@@ -151,7 +155,11 @@ pub enum SagaError {
 
 impl Saga {
     /// Starts a saga for agreed terms. A hashlock buyer passes the secret it drew.
-    pub fn new(role: Role, terms: Arc<DealTerms>, secret: Option<Secret>) -> Result<Saga, SagaError> {
+    pub fn new(
+        role: Role,
+        terms: Arc<DealTerms>,
+        secret: Option<Secret>,
+    ) -> Result<Saga, SagaError> {
         terms.validate()?;
         if let Settlement::Hashlock { hash, .. } = &terms.settlement {
             match (role, secret) {
@@ -220,7 +228,10 @@ impl Saga {
 
     pub fn from_record(record: SagaRecord) -> Result<Saga, SagaError> {
         if record.version != SAGA_RECORD_VERSION {
-            return Err(SagaError::RecordVersion { expected: SAGA_RECORD_VERSION, found: record.version });
+            return Err(SagaError::RecordVersion {
+                expected: SAGA_RECORD_VERSION,
+                found: record.version,
+            });
         }
         if record.votes.len() > NOTARIES_MAX * 2 {
             return Err(SagaError::Corrupt(format!("{} votes", record.votes.len())));
@@ -267,7 +278,11 @@ impl Saga {
 
     fn absorb(&mut self, event: &EscrowEvent) {
         let leg = event.leg();
-        let view = if leg == self.role.own_leg() { &mut self.own } else { &mut self.counter };
+        let view = if leg == self.role.own_leg() {
+            &mut self.own
+        } else {
+            &mut self.counter
+        };
         let next = match event {
             EscrowEvent::Reserved(reservation) => {
                 if reservation.id != reservation_id(self.deal_id, leg) {
@@ -294,12 +309,20 @@ impl Saga {
             LegStatus::Executed | LegStatus::Cancelled => 2,
         };
         if rank(next) > rank(view.status) {
-            *view = LegView { status: next, submitted_at_ms: None };
+            *view = LegView {
+                status: next,
+                submitted_at_ms: None,
+            };
         }
     }
 
     fn absorb_vote(&mut self, vote: &Vote) {
-        let Settlement::Notary { notaries, threshold, .. } = &self.terms.settlement else {
+        let Settlement::Notary {
+            notaries,
+            threshold,
+            ..
+        } = &self.terms.settlement
+        else {
             return;
         };
         if vote.deal_id != self.deal_id || self.certificate.is_some() {
@@ -309,19 +332,32 @@ impl Saga {
         if !notaries.contains(&signer) {
             return;
         }
-        let known = self.votes.iter().any(|seen| seen.signer() == Some(signer) && seen.decision == vote.decision);
+        let known = self
+            .votes
+            .iter()
+            .any(|seen| seen.signer() == Some(signer) && seen.decision == vote.decision);
         if known {
             return;
         }
         self.votes.push(*vote);
-        let agreeing: Vec<_> = self.votes.iter().filter(|seen| seen.decision == vote.decision).collect();
+        let agreeing: Vec<_> = self
+            .votes
+            .iter()
+            .filter(|seen| seen.decision == vote.decision)
+            .collect();
         if agreeing.len() >= usize::from(*threshold) {
             let certificate = Certificate {
                 deal_id: self.deal_id,
                 decision: vote.decision,
-                signatures: agreeing.iter().take(usize::from(*threshold)).map(|v| v.signature).collect(),
+                signatures: agreeing
+                    .iter()
+                    .take(usize::from(*threshold))
+                    .map(|v| v.signature)
+                    .collect(),
             };
-            debug_assert!(certificate.verify(self.deal_id, vote.decision, notaries, *threshold).is_ok());
+            debug_assert!(certificate
+                .verify(self.deal_id, vote.decision, notaries, *threshold)
+                .is_ok());
             self.certificate = Some(certificate);
             self.votes.clear();
         }
@@ -334,12 +370,16 @@ impl Saga {
             return step;
         }
         match self.terms.settlement.clone() {
-            Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, .. } => {
-                self.step_hashlock(now_ms, payment_expiry_ms, delivery_expiry_ms, &mut step)
-            }
-            Settlement::Notary { decision_deadline_ms, backstop_expiry_ms, .. } => {
-                self.step_notary(now_ms, decision_deadline_ms, backstop_expiry_ms, &mut step)
-            }
+            Settlement::Hashlock {
+                payment_expiry_ms,
+                delivery_expiry_ms,
+                ..
+            } => self.step_hashlock(now_ms, payment_expiry_ms, delivery_expiry_ms, &mut step),
+            Settlement::Notary {
+                decision_deadline_ms,
+                backstop_expiry_ms,
+                ..
+            } => self.step_notary(now_ms, decision_deadline_ms, backstop_expiry_ms, &mut step),
         }
         if let Some(outcome) = self.settled_outcome(now_ms) {
             self.outcome = Some(outcome);
@@ -362,7 +402,10 @@ impl Saga {
         };
         if view.due(now_ms) {
             view.submitted_at_ms = Some(now_ms);
-            step.outputs.push(SagaOutput::Submit { network: self.terms.leg(leg).network, op });
+            step.outputs.push(SagaOutput::Submit {
+                network: self.terms.leg(leg).network,
+                op,
+            });
         }
         let at = view.submitted_at_ms.expect("just set or in flight") + RESUBMIT_AFTER_MS;
         Self::wake(step, at);
@@ -380,14 +423,24 @@ impl Saga {
         reservation_id(self.deal_id, self.role.own_leg())
     }
 
-    fn step_hashlock(&mut self, now_ms: u64, payment_expiry_ms: u64, delivery_expiry_ms: u64, step: &mut Step) {
+    fn step_hashlock(
+        &mut self,
+        now_ms: u64,
+        payment_expiry_ms: u64,
+        delivery_expiry_ms: u64,
+        step: &mut Step,
+    ) {
         let own_expiry_ms = self.terms.expiry_ms(self.role.own_leg());
         // Reserve: the buyer first; the seller once the payment is locked as agreed.
         let may_reserve = match self.role {
             Role::Buyer => true,
             Role::Seller => self.counter.status == LegStatus::Reserved,
         };
-        if self.own.status == LegStatus::Open && may_reserve && !self.withholding && now_ms < delivery_expiry_ms {
+        if self.own.status == LegStatus::Open
+            && may_reserve
+            && !self.withholding
+            && now_ms < delivery_expiry_ms
+        {
             let op = self.reserve_op();
             self.submit_due(now_ms, true, op, step);
         }
@@ -397,17 +450,25 @@ impl Saga {
         let counter_ready = self.counter.status == LegStatus::Reserved
             && now_ms < counter_expiry_ms
             && match self.role {
-                Role::Buyer => self.own.status == LegStatus::Reserved || self.own.status == LegStatus::Executed,
+                Role::Buyer => {
+                    self.own.status == LegStatus::Reserved || self.own.status == LegStatus::Executed
+                }
                 Role::Seller => self.own.status == LegStatus::Executed,
             };
         if let (true, Some(secret)) = (counter_ready, self.secret) {
-            let op = EscrowOp::Execute { reservation: self.counter_id(), token: Token::Secret(secret) };
+            let op = EscrowOp::Execute {
+                reservation: self.counter_id(),
+                token: Token::Secret(secret),
+            };
             self.submit_due(now_ms, false, op, step);
         }
         // Refund the own leg once it expired.
         if self.own.status == LegStatus::Reserved || self.own.status == LegStatus::Mismatched {
             if now_ms >= own_expiry_ms {
-                let op = EscrowOp::Cancel { reservation: self.own_id(), certificate: None };
+                let op = EscrowOp::Cancel {
+                    reservation: self.own_id(),
+                    certificate: None,
+                };
                 self.submit_due(now_ms, true, op, step);
             } else {
                 Self::wake(step, own_expiry_ms);
@@ -428,16 +489,36 @@ impl Saga {
         }
     }
 
-    fn step_notary(&mut self, now_ms: u64, decision_deadline_ms: u64, backstop_expiry_ms: u64, step: &mut Step) {
-        if self.certificate.is_none() && self.notaries_asked_at_ms.is_none_or(|at| now_ms >= at + RESUBMIT_AFTER_MS) {
+    fn step_notary(
+        &mut self,
+        now_ms: u64,
+        decision_deadline_ms: u64,
+        backstop_expiry_ms: u64,
+        step: &mut Step,
+    ) {
+        if self.certificate.is_none()
+            && self
+                .notaries_asked_at_ms
+                .is_none_or(|at| now_ms >= at + RESUBMIT_AFTER_MS)
+        {
             self.notaries_asked_at_ms = Some(now_ms);
             step.outputs.push(SagaOutput::AskNotaries);
         }
         if self.certificate.is_none() {
-            Self::wake(step, self.notaries_asked_at_ms.unwrap_or(now_ms) + RESUBMIT_AFTER_MS);
+            Self::wake(
+                step,
+                self.notaries_asked_at_ms.unwrap_or(now_ms) + RESUBMIT_AFTER_MS,
+            );
         }
-        let decision = self.certificate.as_ref().map(|certificate| certificate.decision);
-        if self.own.status == LegStatus::Open && decision.is_none() && !self.withholding && now_ms < decision_deadline_ms {
+        let decision = self
+            .certificate
+            .as_ref()
+            .map(|certificate| certificate.decision);
+        if self.own.status == LegStatus::Open
+            && decision.is_none()
+            && !self.withholding
+            && now_ms < decision_deadline_ms
+        {
             let op = self.reserve_op();
             self.submit_due(now_ms, true, op, step);
         }
@@ -445,13 +526,19 @@ impl Saga {
             Some(Decision::Commit) => {
                 if self.counter.status == LegStatus::Reserved {
                     let token = Token::Certificate(self.certificate.clone().expect("decided"));
-                    let op = EscrowOp::Execute { reservation: self.counter_id(), token };
+                    let op = EscrowOp::Execute {
+                        reservation: self.counter_id(),
+                        token,
+                    };
                     self.submit_due(now_ms, false, op, step);
                 }
             }
             Some(Decision::Abort) => {
                 if matches!(self.own.status, LegStatus::Reserved | LegStatus::Mismatched) {
-                    let op = EscrowOp::Cancel { reservation: self.own_id(), certificate: self.certificate.clone() };
+                    let op = EscrowOp::Cancel {
+                        reservation: self.own_id(),
+                        certificate: self.certificate.clone(),
+                    };
                     self.submit_due(now_ms, true, op, step);
                 }
             }
@@ -460,7 +547,10 @@ impl Saga {
                 // take the asset back.
                 if matches!(self.own.status, LegStatus::Reserved | LegStatus::Mismatched) {
                     if now_ms >= backstop_expiry_ms {
-                        let op = EscrowOp::Cancel { reservation: self.own_id(), certificate: None };
+                        let op = EscrowOp::Cancel {
+                            reservation: self.own_id(),
+                            certificate: None,
+                        };
                         self.submit_due(now_ms, true, op, step);
                     } else {
                         Self::wake(step, backstop_expiry_ms);
@@ -477,7 +567,10 @@ impl Saga {
         let own_expiry_ms = self.terms.expiry_ms(self.role.own_leg());
         let counter_expiry_ms = self.terms.expiry_ms(self.role.counter_leg());
         // An open leg is final once the ledger refuses to reserve it: after its expiry.
-        let aborted = self.certificate.as_ref().is_some_and(|c| c.decision == Decision::Abort);
+        let aborted = self
+            .certificate
+            .as_ref()
+            .is_some_and(|c| c.decision == Decision::Abort);
         let never_submitted = self.own.submitted_at_ms.is_none();
         // An open leg is final once the ledger refuses to reserve it (after its
         // expiry), or when this party never asked and never will.
@@ -510,9 +603,14 @@ pub fn expected_request(terms: &DealTerms, deal_id: DealId, leg: LegKind) -> Res
     let spec = terms.leg(leg);
     let condition = match &terms.settlement {
         Settlement::Hashlock { hash, .. } => Condition::Hashlock(*hash),
-        Settlement::Notary { notaries, threshold, .. } => {
-            Condition::Notary { notaries: notaries.clone(), threshold: *threshold }
-        }
+        Settlement::Notary {
+            notaries,
+            threshold,
+            ..
+        } => Condition::Notary {
+            notaries: notaries.clone(),
+            threshold: *threshold,
+        },
     };
     ReserveRequest {
         deal_id,

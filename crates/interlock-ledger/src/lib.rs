@@ -1,1 +1,24 @@
+//! Interlock's embedded permissioned ledger.
+//!
+//! Accounts keyed by ed25519 keys hold balances of fungible assets and unique
+//! items. Transactions are signed and carry per-account nonces; one sequencer per
+//! network orders them into blocks chained by hash with a Merkle root of their
+//! transactions. The escrow module applies the core's rules
+//! (`interlock_core::escrow`). Every block is committed to a [`Store`] in one
+//! atomic step: [`SqliteStore`] on disk, [`MemoryStore`] for the simulator.
 
+pub mod block;
+pub mod error;
+pub mod ledger;
+pub mod sqlite;
+pub mod state;
+pub mod store;
+pub mod tx;
+
+pub use block::{Block, BlockHeader, Genesis, LedgerEvent};
+pub use error::LedgerError;
+pub use ledger::{BlockOutcome, Ledger, Rejection};
+pub use sqlite::SqliteStore;
+pub use state::{Account, Holder, State};
+pub use store::{MemoryStore, Store};
+pub use tx::{Op, Transaction, TxId};
