@@ -1,0 +1,246 @@
+//! The invariants of DESIGN.md §3, checked after every simulated step.
+
+use crate::world::{DealInfo, NETWORKS};
+use interlock_core::{
+    reservation_id, Asset, AssetCode, DealId, EscrowEvent, LegKind, ReservationId,
+    ReservationState, Settlement,
+};
+use interlock_ledger::{Holder, Ledger, MemoryStore};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Default)]
+pub struct Checker {
+    /// Each network's issued supply at the start; no deal may change it.
+    supply: Vec<BTreeMap<AssetCode, u128>>,
+    /// Every reservation's last seen state: it may only move Reserved -> settled.
+    seen: HashMap<ReservationId, ReservationState>,
+    /// How far the audit of each network's committed events has read.
+    cursors: Vec<u64>,
+    /// Reservations with a terminal event, and which one.
+    settled_by_event: HashMap<ReservationId, &'static str>,
+}
+
+type Ledgers<'a> = [Option<&'a Ledger<MemoryStore>>];
+
+impl Checker {
+    pub fn start(&mut self, ledgers: &[&Ledger<MemoryStore>]) {
+        self.supply = ledgers
+            .iter()
+            .map(|l| {
+                l.state()
+                    .assets()
+                    .map(|c| (c.clone(), l.state().supply(c).unwrap_or(0)))
+                    .collect()
+            })
+            .collect();
+        self.cursors = ledgers.iter().map(|l| l.tip().height).collect();
+    }
+
+    pub fn check(
+        &mut self,
+        ledgers: &Ledgers<'_>,
+        deals: &BTreeMap<DealId, DealInfo>,
+    ) -> Result<(), String> {
+        for (index, ledger) in ledgers.iter().enumerate() {
+            let Some(ledger) = ledger else { continue };
+            self.conservation(index, ledger)?;
+            self.audit_events(index, ledger)?;
+        }
+        self.monotonic(ledgers, deals)?;
+        self.atomicity(ledgers, deals, false)
+    }
+
+    /// Conservation: balances plus escrow equal the issued supply, unchanged; each
+    /// item has exactly one holder, and an item in escrow is held by an open
+    /// reservation of that item.
+    fn conservation(&self, index: usize, ledger: &Ledger<MemoryStore>) -> Result<(), String> {
+        let state = ledger.state();
+        let network = NETWORKS[index];
+        let mut totals: BTreeMap<&AssetCode, u128> = BTreeMap::new();
+        for (_, account) in state.accounts() {
+            for (code, amount) in &account.balances {
+                *totals.entry(code).or_default() += amount;
+            }
+        }
+        for reservation in state.reservations() {
+            if reservation.state != ReservationState::Reserved {
+                continue;
+            }
+            match &reservation.asset {
+                Asset::Fungible { code, amount } => *totals.entry(code).or_default() += amount,
+                Asset::Unique { class, item } => {
+                    if state.item_holder(class, item) != Some(Holder::Escrow(reservation.id)) {
+                        return Err(format!("conservation: {network} open reservation {} does not hold {class} {item}", reservation.id));
+                    }
+                }
+            }
+        }
+        for (code, supply) in &self.supply[index] {
+            let now = state.supply(code).unwrap_or(0);
+            if now != *supply {
+                return Err(format!(
+                    "conservation: {network} supply of {code} changed from {supply} to {now}"
+                ));
+            }
+            let total = totals.get(code).copied().unwrap_or(0);
+            if total != *supply {
+                return Err(format!("conservation: {network} holds {total} {code} in accounts and escrow, issued {supply}"));
+            }
+        }
+        for ((class, item), holder) in state.items() {
+            if let Holder::Escrow(id) = holder {
+                let open = state.reservation(id).is_some_and(|r| {
+                    r.state == ReservationState::Reserved
+                        && r.asset
+                            == Asset::Unique {
+                                class: class.clone(),
+                                item: *item,
+                            }
+                });
+                if !open {
+                    return Err(format!("conservation: {network} {class} {item} is held by settled or missing reservation {id}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Exactly once and designated party, from the committed events: each
+    /// reservation gets one terminal event; an execution was signed by the
+    /// beneficiary and paid the beneficiary; a cancellation paid the owner.
+    fn audit_events(&mut self, index: usize, ledger: &Ledger<MemoryStore>) -> Result<(), String> {
+        let tip = ledger.tip().height;
+        let cursor = self.cursors[index];
+        if tip <= cursor {
+            return Ok(());
+        }
+        let limit = usize::try_from(tip - cursor).expect("small");
+        let events = ledger
+            .events_from(cursor + 1, limit)
+            .map_err(|e| e.to_string())?;
+        self.cursors[index] = tip;
+        for event in events {
+            let (id, kind) = match &event.event {
+                EscrowEvent::Reserved(_) => continue,
+                EscrowEvent::Executed {
+                    reservation,
+                    by,
+                    to,
+                    ..
+                } => {
+                    let r = ledger
+                        .state()
+                        .reservation(reservation)
+                        .ok_or("executed reservation missing")?;
+                    if by != &r.beneficiary || to != &r.beneficiary {
+                        return Err(format!("designated party: {} executed by {by:?} paying {to:?}, beneficiary {:?}", reservation, r.beneficiary));
+                    }
+                    (*reservation, "executed")
+                }
+                EscrowEvent::Cancelled {
+                    reservation, to, ..
+                } => {
+                    let r = ledger
+                        .state()
+                        .reservation(reservation)
+                        .ok_or("cancelled reservation missing")?;
+                    if to != &r.owner {
+                        return Err(format!(
+                            "designated party: {} cancelled paying {to:?}, owner {:?}",
+                            reservation, r.owner
+                        ));
+                    }
+                    (*reservation, "cancelled")
+                }
+            };
+            if let Some(previous) = self.settled_by_event.insert(id, kind) {
+                return Err(format!(
+                    "exactly once: {id} {kind} after it was already {previous}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn monotonic(
+        &mut self,
+        ledgers: &Ledgers<'_>,
+        deals: &BTreeMap<DealId, DealInfo>,
+    ) -> Result<(), String> {
+        for (deal_id, info) in deals {
+            for leg in LegKind::BOTH {
+                let index = NETWORKS
+                    .iter()
+                    .position(|n| *n == info.terms.leg(leg).network)
+                    .expect("known");
+                let Some(ledger) = ledgers[index] else {
+                    continue;
+                };
+                let id = reservation_id(*deal_id, leg);
+                let now = ledger.state().reservation(&id).map(|r| r.state);
+                let before = self.seen.get(&id).copied();
+                match (before, now) {
+                    (Some(before), None) => {
+                        return Err(format!(
+                            "durability: reservation {id} ({before:?}) vanished"
+                        ))
+                    }
+                    (Some(before), Some(now))
+                        if before != now && before != ReservationState::Reserved =>
+                    {
+                        return Err(format!(
+                            "exactly once: reservation {id} went from {before:?} to {now:?}"
+                        ))
+                    }
+                    (_, Some(now)) => {
+                        self.seen.insert(id, now);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Atomicity: never one leg executed and the other cancelled. At the end
+    /// (`final_check`) also no leg still open and never one leg executed alone.
+    fn atomicity(
+        &self,
+        _ledgers: &Ledgers<'_>,
+        deals: &BTreeMap<DealId, DealInfo>,
+        final_check: bool,
+    ) -> Result<(), String> {
+        for (deal_id, info) in deals {
+            let state = |leg| self.seen.get(&reservation_id(*deal_id, leg)).copied();
+            let (payment, delivery) = (state(LegKind::Payment), state(LegKind::Delivery));
+            let exempt =
+                matches!(info.terms.settlement, Settlement::Hashlock { .. }) && info.seller_absent;
+            use ReservationState::*;
+            let executed = [payment, delivery]
+                .iter()
+                .filter(|s| **s == Some(Executed))
+                .count();
+            let broken = match (payment, delivery) {
+                (Some(Executed), Some(Cancelled)) | (Some(Cancelled), Some(Executed)) => true,
+                _ if final_check => executed == 1,
+                _ => false,
+            };
+            if broken && !exempt {
+                return Err(format!("atomicity: {deal_id:?} ({}) ended with payment {payment:?}, delivery {delivery:?}", info.terms.mode()));
+            }
+            if final_check && (payment == Some(Reserved) || delivery == Some(Reserved)) {
+                return Err(format!("liveness: {deal_id:?} still has an open reservation after every deadline (payment {payment:?}, delivery {delivery:?})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The last state the checker saw for a reservation.
+    pub fn state_of(&self, id: ReservationId) -> Option<ReservationState> {
+        self.seen.get(&id).copied()
+    }
+
+    pub fn finish(&self, deals: &BTreeMap<DealId, DealInfo>) -> Result<(), String> {
+        self.atomicity(&[], deals, true)
+    }
+}
