@@ -61,16 +61,10 @@ pub enum SignatureError {
 
 /// Verifies an ed25519 signature by `signer` over `message`. Strict: rejects
 /// non-canonical and small-order encodings.
-pub fn verify_ed25519(
-    signer: PartyId,
-    message: &[u8],
-    signature: &Ed25519Signature,
-) -> Result<(), SignatureError> {
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&signer.0)
-        .map_err(|_| SignatureError::PublicKey)?;
+pub fn verify_ed25519(signer: PartyId, message: &[u8], signature: &Ed25519Signature) -> Result<(), SignatureError> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&signer.0).map_err(|_| SignatureError::PublicKey)?;
     let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-    key.verify_strict(message, &signature)
-        .map_err(|_| SignatureError::Mismatch(signer))
+    key.verify_strict(message, &signature).map_err(|_| SignatureError::Mismatch(signer))
 }
 
 fn deal_signing_message(deal_id: DealId) -> [u8; 56] {
@@ -158,18 +152,12 @@ impl NotaryKey {
     /// Signs `(deal_id, decision)`. Deterministic (RFC 6979), low-s.
     pub fn sign_decision(&self, deal_id: DealId, decision: Decision) -> Vote {
         let digest = decision_digest(deal_id, decision);
-        let (signature, recovery) = self
-            .0
-            .sign_prehash_recoverable(&digest)
-            .expect("signing a 32-byte prehash cannot fail");
+        let (signature, recovery) =
+            self.0.sign_prehash_recoverable(&digest).expect("signing a 32-byte prehash cannot fail");
         let mut bytes = [0u8; 65];
         bytes[..64].copy_from_slice(&signature.to_bytes());
         bytes[64] = 27 + recovery.to_byte();
-        Vote {
-            deal_id,
-            decision,
-            signature: RecoverableSignature(bytes),
-        }
+        Vote { deal_id, decision, signature: RecoverableSignature(bytes) }
     }
 }
 
@@ -223,8 +211,7 @@ pub struct Vote {
 impl Vote {
     /// The notary that signed this vote, if the signature is valid.
     pub fn signer(&self) -> Option<NotaryAddress> {
-        self.signature
-            .recover(&decision_digest(self.deal_id, self.decision))
+        self.signature.recover(&decision_digest(self.deal_id, self.decision))
     }
 }
 
@@ -266,29 +253,18 @@ impl Certificate {
         threshold: u8,
     ) -> Result<(), CertificateError> {
         if self.deal_id != expected_deal {
-            return Err(CertificateError::WrongDeal {
-                expected: expected_deal,
-                found: self.deal_id,
-            });
+            return Err(CertificateError::WrongDeal { expected: expected_deal, found: self.deal_id });
         }
         if self.decision != expected_decision {
-            return Err(CertificateError::WrongDecision {
-                expected: expected_decision,
-                found: self.decision,
-            });
+            return Err(CertificateError::WrongDecision { expected: expected_decision, found: self.decision });
         }
         if self.signatures.len() > CERTIFICATE_SIGNATURES_MAX {
-            return Err(CertificateError::TooMany {
-                found: self.signatures.len(),
-                max: CERTIFICATE_SIGNATURES_MAX,
-            });
+            return Err(CertificateError::TooMany { found: self.signatures.len(), max: CERTIFICATE_SIGNATURES_MAX });
         }
         let digest = decision_digest(self.deal_id, self.decision);
         let mut signers: Vec<NotaryAddress> = Vec::with_capacity(self.signatures.len());
         for (index, signature) in self.signatures.iter().enumerate() {
-            let signer = signature
-                .recover(&digest)
-                .ok_or(CertificateError::BadSignature { index })?;
+            let signer = signature.recover(&digest).ok_or(CertificateError::BadSignature { index })?;
             if !notaries.contains(&signer) {
                 return Err(CertificateError::NotInSet { index, signer });
             }
@@ -298,10 +274,7 @@ impl Certificate {
             signers.push(signer);
         }
         if signers.len() < usize::from(threshold) {
-            return Err(CertificateError::BelowThreshold {
-                found: signers.len(),
-                threshold,
-            });
+            return Err(CertificateError::BelowThreshold { found: signers.len(), threshold });
         }
         Ok(())
     }
@@ -390,11 +363,7 @@ impl Encode for Vote {
 }
 impl Decode for Vote {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Vote {
-            deal_id: reader.get()?,
-            decision: reader.get()?,
-            signature: reader.get()?,
-        })
+        Ok(Vote { deal_id: reader.get()?, decision: reader.get()?, signature: reader.get()? })
     }
 }
 impl Encode for Token {
@@ -430,9 +399,7 @@ macro_rules! serde_fixed_bytes {
             }
             pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; $len], D::Error> {
                 let bytes: Vec<u8> = Deserialize::deserialize(d)?;
-                bytes
-                    .try_into()
-                    .map_err(|_| serde::de::Error::custom("wrong signature length"))
+                bytes.try_into().map_err(|_| serde::de::Error::custom("wrong signature length"))
             }
         }
     };
@@ -454,10 +421,7 @@ mod tests {
         let mut seed = [0u8; 32];
         seed[31] = 1;
         let key = NotaryKey::from_seed(seed).expect("valid scalar");
-        assert_eq!(
-            key.address().to_string(),
-            "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf"
-        );
+        assert_eq!(key.address().to_string(), "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf");
     }
 
     #[test]
@@ -466,31 +430,15 @@ mod tests {
         let keys = [notary(1), notary(2), notary(3)];
         let set: Vec<_> = keys.iter().map(NotaryKey::address).collect();
         let vote = |key: &NotaryKey, decision| key.sign_decision(deal, decision).signature;
-        let certificate = |signatures| Certificate {
-            deal_id: deal,
-            decision: Decision::Commit,
-            signatures,
-        };
+        let certificate = |signatures| Certificate { deal_id: deal, decision: Decision::Commit, signatures };
 
-        let good = certificate(vec![
-            vote(&keys[0], Decision::Commit),
-            vote(&keys[2], Decision::Commit),
-        ]);
+        let good = certificate(vec![vote(&keys[0], Decision::Commit), vote(&keys[2], Decision::Commit)]);
         assert_eq!(good.verify(deal, Decision::Commit, &set, 2), Ok(()));
-        assert!(matches!(
-            good.verify(deal, Decision::Abort, &set, 2),
-            Err(CertificateError::WrongDecision { .. })
-        ));
+        assert!(matches!(good.verify(deal, Decision::Abort, &set, 2), Err(CertificateError::WrongDecision { .. })));
         let other_deal = DealId(Hash32::sha256(&[b"other"]));
-        assert!(matches!(
-            good.verify(other_deal, Decision::Commit, &set, 2),
-            Err(CertificateError::WrongDeal { .. })
-        ));
+        assert!(matches!(good.verify(other_deal, Decision::Commit, &set, 2), Err(CertificateError::WrongDeal { .. })));
 
-        let duplicated = certificate(vec![
-            vote(&keys[0], Decision::Commit),
-            vote(&keys[0], Decision::Commit),
-        ]);
+        let duplicated = certificate(vec![vote(&keys[0], Decision::Commit), vote(&keys[0], Decision::Commit)]);
         assert!(matches!(
             duplicated.verify(deal, Decision::Commit, &set, 2),
             Err(CertificateError::Duplicate { index: 1, .. })
@@ -499,26 +447,17 @@ mod tests {
         let short = certificate(vec![vote(&keys[1], Decision::Commit)]);
         assert!(matches!(
             short.verify(deal, Decision::Commit, &set, 2),
-            Err(CertificateError::BelowThreshold {
-                found: 1,
-                threshold: 2
-            })
+            Err(CertificateError::BelowThreshold { found: 1, threshold: 2 })
         ));
 
-        let outsider = certificate(vec![
-            vote(&keys[0], Decision::Commit),
-            vote(&notary(9), Decision::Commit),
-        ]);
+        let outsider = certificate(vec![vote(&keys[0], Decision::Commit), vote(&notary(9), Decision::Commit)]);
         assert!(matches!(
             outsider.verify(deal, Decision::Commit, &set, 2),
             Err(CertificateError::NotInSet { index: 1, .. })
         ));
 
         // An abort vote does not count toward a commit certificate.
-        let mixed = certificate(vec![
-            vote(&keys[0], Decision::Commit),
-            vote(&keys[1], Decision::Abort),
-        ]);
+        let mixed = certificate(vec![vote(&keys[0], Decision::Commit), vote(&keys[1], Decision::Abort)]);
         assert!(mixed.verify(deal, Decision::Commit, &set, 2).is_err());
     }
 
@@ -527,10 +466,7 @@ mod tests {
         let party = PartyKey::from_seed([7; 32]);
         let deal = DealId(Hash32::sha256(&[b"deal"]));
         let signature = party.sign_deal(deal);
-        assert_eq!(
-            verify_deal_signature(party.public(), deal, &signature),
-            Ok(())
-        );
+        assert_eq!(verify_deal_signature(party.public(), deal, &signature), Ok(()));
         let other = PartyKey::from_seed([8; 32]).public();
         assert!(verify_deal_signature(other, deal, &signature).is_err());
         let other_deal = DealId(Hash32::sha256(&[b"x"]));

@@ -17,29 +17,13 @@ pub const TERMS_VERSION: u8 = 1;
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("truncated input: expected {expected} more bytes at offset {offset}, found {found}")]
-    Truncated {
-        offset: usize,
-        expected: usize,
-        found: usize,
-    },
+    Truncated { offset: usize, expected: usize, found: usize },
     #[error("invalid {what} tag {tag} at offset {offset}")]
-    Tag {
-        what: &'static str,
-        tag: u8,
-        offset: usize,
-    },
+    Tag { what: &'static str, tag: u8, offset: usize },
     #[error("{what} length {length} exceeds the limit {max}")]
-    TooLong {
-        what: &'static str,
-        length: usize,
-        max: usize,
-    },
+    TooLong { what: &'static str, length: usize, max: usize },
     #[error("unsupported {what} version {found}: expected {expected}")]
-    Version {
-        what: &'static str,
-        expected: u8,
-        found: u8,
-    },
+    Version { what: &'static str, expected: u8, found: u8 },
     #[error("{found} trailing bytes after the {what}")]
     Trailing { what: &'static str, found: usize },
     #[error("invalid {what}: {reason}")]
@@ -102,11 +86,7 @@ impl<'a> Reader<'a> {
     pub fn take(&mut self, length: usize) -> Result<&'a [u8], DecodeError> {
         let remaining = self.bytes.len() - self.offset;
         if length > remaining {
-            return Err(DecodeError::Truncated {
-                offset: self.offset,
-                expected: length,
-                found: remaining,
-            });
+            return Err(DecodeError::Truncated { offset: self.offset, expected: length, found: remaining });
         }
         let slice = &self.bytes[self.offset..self.offset + length];
         self.offset += length;
@@ -135,20 +115,12 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, what: &'static str, max: usize) -> Result<usize, DecodeError> {
         let count = usize::try_from(u32::from_be_bytes(self.array()?)).unwrap_or(usize::MAX);
         if count > max {
-            return Err(DecodeError::TooLong {
-                what,
-                length: count,
-                max,
-            });
+            return Err(DecodeError::TooLong { what, length: count, max });
         }
         Ok(count)
     }
     pub fn tag_error(&self, what: &'static str, tag: u8) -> DecodeError {
-        DecodeError::Tag {
-            what,
-            tag,
-            offset: self.offset.saturating_sub(1),
-        }
+        DecodeError::Tag { what, tag, offset: self.offset.saturating_sub(1) }
     }
     pub fn get<T: Decode>(&mut self) -> Result<T, DecodeError> {
         T::decode(self)
@@ -277,14 +249,9 @@ impl Encode for AssetCode {
 impl Decode for AssetCode {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let bytes = reader.bytes("asset code", ASSET_CODE_LEN_MAX)?;
-        let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Invalid {
-            what: "asset code",
-            reason: "not UTF-8".into(),
-        })?;
-        AssetCode::new(text).map_err(|error| DecodeError::Invalid {
-            what: "asset code",
-            reason: error.to_string(),
-        })
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| DecodeError::Invalid { what: "asset code", reason: "not UTF-8".into() })?;
+        AssetCode::new(text).map_err(|error| DecodeError::Invalid { what: "asset code", reason: error.to_string() })
     }
 }
 
@@ -307,14 +274,8 @@ impl Encode for Asset {
 impl Decode for Asset {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match reader.u8()? {
-            1 => Ok(Asset::Fungible {
-                code: reader.get()?,
-                amount: reader.u128()?,
-            }),
-            2 => Ok(Asset::Unique {
-                class: reader.get()?,
-                item: reader.get()?,
-            }),
+            1 => Ok(Asset::Fungible { code: reader.get()?, amount: reader.u128()? }),
+            2 => Ok(Asset::Unique { class: reader.get()?, item: reader.get()? }),
             tag => Err(reader.tag_error("asset", tag)),
         }
     }
@@ -345,12 +306,7 @@ impl Encode for Leg {
 }
 impl Decode for Leg {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Leg {
-            network: reader.get()?,
-            asset: reader.get()?,
-            owner: reader.get()?,
-            beneficiary: reader.get()?,
-        })
+        Ok(Leg { network: reader.get()?, asset: reader.get()?, owner: reader.get()?, beneficiary: reader.get()? })
     }
 }
 
@@ -364,11 +320,7 @@ impl<T: Encode> Encode for Vec<T> {
 }
 
 /// Decodes a list of at most `max` items.
-pub fn decode_list<T: Decode>(
-    reader: &mut Reader<'_>,
-    what: &'static str,
-    max: usize,
-) -> Result<Vec<T>, DecodeError> {
+pub fn decode_list<T: Decode>(reader: &mut Reader<'_>, what: &'static str, max: usize) -> Result<Vec<T>, DecodeError> {
     let count = reader.count(what, max)?;
     let mut items = Vec::with_capacity(count);
     for _ in 0..count {
@@ -380,24 +332,14 @@ pub fn decode_list<T: Decode>(
 impl Encode for Settlement {
     fn encode(&self, writer: &mut Writer) {
         match self {
-            Settlement::Hashlock {
-                hash,
-                payment_expiry_ms,
-                delivery_expiry_ms,
-                margin_ms,
-            } => {
+            Settlement::Hashlock { hash, payment_expiry_ms, delivery_expiry_ms, margin_ms } => {
                 writer.u8(1);
                 writer.put(hash);
                 writer.u64(*payment_expiry_ms);
                 writer.u64(*delivery_expiry_ms);
                 writer.u64(*margin_ms);
             }
-            Settlement::Notary {
-                notaries,
-                threshold,
-                decision_deadline_ms,
-                backstop_expiry_ms,
-            } => {
+            Settlement::Notary { notaries, threshold, decision_deadline_ms, backstop_expiry_ms } => {
                 writer.u8(2);
                 writer.put(notaries);
                 writer.u8(*threshold);
@@ -467,11 +409,7 @@ impl Decode for DealTerms {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = reader.u8()?;
         if version != TERMS_VERSION {
-            return Err(DecodeError::Version {
-                what: "deal terms",
-                expected: TERMS_VERSION,
-                found: version,
-            });
+            return Err(DecodeError::Version { what: "deal terms", expected: TERMS_VERSION, found: version });
         }
         Ok(DealTerms {
             buyer: reader.get()?,
@@ -490,21 +428,14 @@ impl Decode for DealTerms {
 /// The canonical bytes of deal terms; the deal id is their sha256.
 pub fn encode_terms(terms: &DealTerms) -> Vec<u8> {
     let bytes = terms.to_bytes();
-    assert!(
-        bytes.len() <= DEAL_TERMS_LEN_MAX,
-        "terms within limits encode within the limit"
-    );
+    assert!(bytes.len() <= DEAL_TERMS_LEN_MAX, "terms within limits encode within the limit");
     bytes
 }
 
 /// Decodes deal terms received from outside, refusing oversized input first.
 pub fn decode_terms(bytes: &[u8]) -> Result<DealTerms, DecodeError> {
     if bytes.len() > DEAL_TERMS_LEN_MAX {
-        return Err(DecodeError::TooLong {
-            what: "deal terms",
-            length: bytes.len(),
-            max: DEAL_TERMS_LEN_MAX,
-        });
+        return Err(DecodeError::TooLong { what: "deal terms", length: bytes.len(), max: DEAL_TERMS_LEN_MAX });
     }
     DealTerms::from_bytes(bytes)
 }

@@ -19,10 +19,7 @@ pub enum Condition {
     Hashlock(Hash32),
     /// A commit certificate from `threshold` of `notaries` (an abort certificate
     /// cancels).
-    Notary {
-        notaries: Vec<NotaryAddress>,
-        threshold: u8,
-    },
+    Notary { notaries: Vec<NotaryAddress>, threshold: u8 },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -76,23 +73,15 @@ impl Reservation {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum EscrowOp {
     Reserve(ReserveRequest),
-    Execute {
-        reservation: ReservationId,
-        token: Token,
-    },
-    Cancel {
-        reservation: ReservationId,
-        certificate: Option<Certificate>,
-    },
+    Execute { reservation: ReservationId, token: Token },
+    Cancel { reservation: ReservationId, certificate: Option<Certificate> },
 }
 
 impl EscrowOp {
     pub fn reservation_id(&self) -> ReservationId {
         match self {
             EscrowOp::Reserve(request) => reservation_id(request.deal_id, request.leg),
-            EscrowOp::Execute { reservation, .. } | EscrowOp::Cancel { reservation, .. } => {
-                *reservation
-            }
+            EscrowOp::Execute { reservation, .. } | EscrowOp::Cancel { reservation, .. } => *reservation,
         }
     }
 }
@@ -127,9 +116,7 @@ impl EscrowEvent {
     pub fn deal_id(&self) -> DealId {
         match self {
             EscrowEvent::Reserved(reservation) => reservation.deal_id,
-            EscrowEvent::Executed { deal_id, .. } | EscrowEvent::Cancelled { deal_id, .. } => {
-                *deal_id
-            }
+            EscrowEvent::Executed { deal_id, .. } | EscrowEvent::Cancelled { deal_id, .. } => *deal_id,
         }
     }
     pub fn leg(&self) -> LegKind {
@@ -150,41 +137,19 @@ pub enum EscrowError {
     #[error("no reservation {0}")]
     UnknownReservation(ReservationId),
     #[error("reservation {id} is already {state:?}: it settles exactly once")]
-    AlreadySettled {
-        id: ReservationId,
-        state: ReservationState,
-    },
+    AlreadySettled { id: ReservationId, state: ReservationState },
     #[error("only the beneficiary {beneficiary:?} may execute reservation {id}, found {signer:?}")]
-    NotBeneficiary {
-        id: ReservationId,
-        beneficiary: Address,
-        signer: Address,
-    },
+    NotBeneficiary { id: ReservationId, beneficiary: Address, signer: Address },
     #[error("invalid hashlock preimage: sha256 does not match reservation {0}")]
     WrongSecret(ReservationId),
     #[error("reservation {id} expired at {expiry_ms}, now {now_ms}")]
-    Expired {
-        id: ReservationId,
-        expiry_ms: u64,
-        now_ms: u64,
-    },
+    Expired { id: ReservationId, expiry_ms: u64, now_ms: u64 },
     #[error("reservation {id} cannot be cancelled before its expiry {expiry_ms} (now {now_ms}) without an abort certificate")]
-    NotExpired {
-        id: ReservationId,
-        expiry_ms: u64,
-        now_ms: u64,
-    },
+    NotExpired { id: ReservationId, expiry_ms: u64, now_ms: u64 },
     #[error("reservation {id} is {condition}-locked, found a {token} token")]
-    WrongTokenKind {
-        id: ReservationId,
-        condition: &'static str,
-        token: &'static str,
-    },
+    WrongTokenKind { id: ReservationId, condition: &'static str, token: &'static str },
     #[error("invalid notary certificate for reservation {id}: {error}")]
-    BadCertificate {
-        id: ReservationId,
-        error: CertificateError,
-    },
+    BadCertificate { id: ReservationId, error: CertificateError },
     #[error("expiry {expiry_ms} is not in the future (now {now_ms})")]
     ExpiryInPast { expiry_ms: u64, now_ms: u64 },
     #[error("a reservation may not name its owner {0:?} as beneficiary")]
@@ -192,26 +157,13 @@ pub enum EscrowError {
     #[error("reserved amount must be positive")]
     ZeroAmount,
     #[error("notary threshold {threshold} of {count}: expected 1 <= threshold <= notaries <= {max}, distinct")]
-    NotarySet {
-        threshold: u8,
-        count: usize,
-        max: usize,
-    },
+    NotarySet { threshold: u8, count: usize, max: usize },
     #[error("unknown asset {0}")]
     UnknownAsset(String),
     #[error("insufficient funds: {owner:?} holds {held} {code}, needs {needed}")]
-    InsufficientFunds {
-        owner: Address,
-        code: String,
-        held: u128,
-        needed: u128,
-    },
+    InsufficientFunds { owner: Address, code: String, held: u128, needed: u128 },
     #[error("{owner:?} does not own {class} {item}")]
-    NotItemOwner {
-        owner: Address,
-        class: String,
-        item: String,
-    },
+    NotItemOwner { owner: Address, class: String, item: String },
 }
 
 /// What a ledger offers the escrow rules.
@@ -235,13 +187,10 @@ pub fn apply<C: EscrowContext>(
 ) -> Result<EscrowEvent, EscrowError> {
     match op {
         EscrowOp::Reserve(request) => reserve(context, signer, request, now_ms),
-        EscrowOp::Execute { reservation, token } => {
-            execute(context, signer, reservation, token, now_ms)
+        EscrowOp::Execute { reservation, token } => execute(context, signer, reservation, token, now_ms),
+        EscrowOp::Cancel { reservation, certificate } => {
+            cancel(context, signer, reservation, certificate.as_ref(), now_ms)
         }
-        EscrowOp::Cancel {
-            reservation,
-            certificate,
-        } => cancel(context, signer, reservation, certificate.as_ref(), now_ms),
     }
 }
 
@@ -252,39 +201,22 @@ pub fn reserve<C: EscrowContext>(
     now_ms: u64,
 ) -> Result<EscrowEvent, EscrowError> {
     if *signer != request.owner {
-        return Err(EscrowError::NotOwner {
-            owner: request.owner,
-            signer: *signer,
-        });
+        return Err(EscrowError::NotOwner { owner: request.owner, signer: *signer });
     }
     if request.owner == request.beneficiary {
         return Err(EscrowError::SelfDealing(request.owner));
     }
     if request.expiry_ms <= now_ms {
-        return Err(EscrowError::ExpiryInPast {
-            expiry_ms: request.expiry_ms,
-            now_ms,
-        });
+        return Err(EscrowError::ExpiryInPast { expiry_ms: request.expiry_ms, now_ms });
     }
     if let Asset::Fungible { amount: 0, .. } = request.asset {
         return Err(EscrowError::ZeroAmount);
     }
-    if let Condition::Notary {
-        notaries,
-        threshold,
-    } = &request.condition
-    {
-        let distinct = notaries
-            .iter()
-            .enumerate()
-            .all(|(index, n)| !notaries[..index].contains(n));
+    if let Condition::Notary { notaries, threshold } = &request.condition {
+        let distinct = notaries.iter().enumerate().all(|(index, n)| !notaries[..index].contains(n));
         let count = notaries.len();
         if *threshold == 0 || usize::from(*threshold) > count || count > NOTARIES_MAX || !distinct {
-            return Err(EscrowError::NotarySet {
-                threshold: *threshold,
-                count,
-                max: NOTARIES_MAX,
-            });
+            return Err(EscrowError::NotarySet { threshold: *threshold, count, max: NOTARIES_MAX });
         }
     }
     let id = reservation_id(request.deal_id, request.leg);
@@ -309,18 +241,10 @@ pub fn reserve<C: EscrowContext>(
     Ok(EscrowEvent::Reserved(reservation))
 }
 
-fn open_reservation<'c, C: EscrowContext>(
-    context: &'c C,
-    id: &ReservationId,
-) -> Result<&'c Reservation, EscrowError> {
-    let reservation = context
-        .reservation(id)
-        .ok_or(EscrowError::UnknownReservation(*id))?;
+fn open_reservation<'c, C: EscrowContext>(context: &'c C, id: &ReservationId) -> Result<&'c Reservation, EscrowError> {
+    let reservation = context.reservation(id).ok_or(EscrowError::UnknownReservation(*id))?;
     if reservation.state != ReservationState::Reserved {
-        return Err(EscrowError::AlreadySettled {
-            id: *id,
-            state: reservation.state,
-        });
+        return Err(EscrowError::AlreadySettled { id: *id, state: reservation.state });
     }
     Ok(reservation)
 }
@@ -341,11 +265,7 @@ pub fn execute<C: EscrowContext>(
 ) -> Result<EscrowEvent, EscrowError> {
     let reservation = open_reservation(context, id)?;
     if *signer != reservation.beneficiary {
-        return Err(EscrowError::NotBeneficiary {
-            id: *id,
-            beneficiary: reservation.beneficiary,
-            signer: *signer,
-        });
+        return Err(EscrowError::NotBeneficiary { id: *id, beneficiary: reservation.beneficiary, signer: *signer });
     }
     match (&reservation.condition, token) {
         (Condition::Hashlock(hash), Token::Secret(secret)) => {
@@ -353,37 +273,19 @@ pub fn execute<C: EscrowContext>(
                 return Err(EscrowError::WrongSecret(*id));
             }
             if now_ms >= reservation.expiry_ms {
-                return Err(EscrowError::Expired {
-                    id: *id,
-                    expiry_ms: reservation.expiry_ms,
-                    now_ms,
-                });
+                return Err(EscrowError::Expired { id: *id, expiry_ms: reservation.expiry_ms, now_ms });
             }
         }
         // A commit certificate executes at any time while the reservation is open:
         // the notaries committed, so executing is the outcome both parties agreed.
-        (
-            Condition::Notary {
-                notaries,
-                threshold,
-            },
-            Token::Certificate(certificate),
-        ) => certificate
+        (Condition::Notary { notaries, threshold }, Token::Certificate(certificate)) => certificate
             .verify(reservation.deal_id, Decision::Commit, notaries, *threshold)
             .map_err(|error| EscrowError::BadCertificate { id: *id, error })?,
         (Condition::Hashlock(_), _) => {
-            return Err(EscrowError::WrongTokenKind {
-                id: *id,
-                condition: "hashlock",
-                token: token_kind(token),
-            })
+            return Err(EscrowError::WrongTokenKind { id: *id, condition: "hashlock", token: token_kind(token) })
         }
         (Condition::Notary { .. }, _) => {
-            return Err(EscrowError::WrongTokenKind {
-                id: *id,
-                condition: "notary",
-                token: token_kind(token),
-            })
+            return Err(EscrowError::WrongTokenKind { id: *id, condition: "notary", token: token_kind(token) })
         }
     }
     let event = EscrowEvent::Executed {
@@ -410,29 +312,15 @@ pub fn cancel<C: EscrowContext>(
 ) -> Result<EscrowEvent, EscrowError> {
     let reservation = open_reservation(context, id)?;
     match (certificate, &reservation.condition) {
-        (
-            Some(certificate),
-            Condition::Notary {
-                notaries,
-                threshold,
-            },
-        ) => certificate
+        (Some(certificate), Condition::Notary { notaries, threshold }) => certificate
             .verify(reservation.deal_id, Decision::Abort, notaries, *threshold)
             .map_err(|error| EscrowError::BadCertificate { id: *id, error })?,
         (Some(_), Condition::Hashlock(_)) => {
-            return Err(EscrowError::WrongTokenKind {
-                id: *id,
-                condition: "hashlock",
-                token: "certificate",
-            })
+            return Err(EscrowError::WrongTokenKind { id: *id, condition: "hashlock", token: "certificate" })
         }
         (None, _) => {
             if now_ms < reservation.expiry_ms {
-                return Err(EscrowError::NotExpired {
-                    id: *id,
-                    expiry_ms: reservation.expiry_ms,
-                    now_ms,
-                });
+                return Err(EscrowError::NotExpired { id: *id, expiry_ms: reservation.expiry_ms, now_ms });
             }
         }
     }
@@ -458,10 +346,7 @@ impl Encode for Condition {
                 writer.u8(1);
                 writer.put(hash);
             }
-            Condition::Notary {
-                notaries,
-                threshold,
-            } => {
+            Condition::Notary { notaries, threshold } => {
                 writer.u8(2);
                 writer.put(notaries);
                 writer.u8(*threshold);
@@ -517,10 +402,7 @@ impl Encode for EscrowOp {
                 writer.put(reservation);
                 writer.put(token);
             }
-            EscrowOp::Cancel {
-                reservation,
-                certificate,
-            } => {
+            EscrowOp::Cancel { reservation, certificate } => {
                 writer.u8(3);
                 writer.put(reservation);
                 match certificate {
@@ -538,10 +420,7 @@ impl Decode for EscrowOp {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match reader.u8()? {
             1 => Ok(EscrowOp::Reserve(reader.get()?)),
-            2 => Ok(EscrowOp::Execute {
-                reservation: reader.get()?,
-                token: reader.get()?,
-            }),
+            2 => Ok(EscrowOp::Execute { reservation: reader.get()?, token: reader.get()? }),
             3 => {
                 let reservation = reader.get()?;
                 let certificate = match reader.u8()? {
@@ -549,10 +428,7 @@ impl Decode for EscrowOp {
                     1 => Some(reader.get()?),
                     tag => return Err(reader.tag_error("optional certificate", tag)),
                 };
-                Ok(EscrowOp::Cancel {
-                    reservation,
-                    certificate,
-                })
+                Ok(EscrowOp::Cancel { reservation, certificate })
             }
             tag => Err(reader.tag_error("escrow operation", tag)),
         }

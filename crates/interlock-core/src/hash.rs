@@ -66,10 +66,7 @@ pub fn from_hex(text: &str) -> Option<Vec<u8>> {
             _ => None,
         }
     };
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    text.as_bytes().chunks(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
 }
 
 /// The identity of a deal: sha256 of its canonical terms.
@@ -109,10 +106,7 @@ pub fn merkle_root(leaves: &[Hash32]) -> Hash32 {
     if leaves.is_empty() {
         return Hash32::sha256(&[b"interlock/merkle/empty"]);
     }
-    let mut level: Vec<Hash32> = leaves
-        .iter()
-        .map(|leaf| Hash32::sha256(&[&[0u8], &leaf.0]))
-        .collect();
+    let mut level: Vec<Hash32> = leaves.iter().map(|leaf| Hash32::sha256(&[&[0u8], &leaf.0])).collect();
     while level.len() > 1 {
         level = level
             .chunks(2)
@@ -134,10 +128,7 @@ mod tests {
     fn hex_round_trips_and_rejects_bad_digits() {
         let hash = Hash32::sha256(&[b"abc"]);
         assert_eq!(Hash32::from_hex(&hash.to_hex()), Some(hash));
-        assert_eq!(
-            Hash32::from_hex(&format!("0x{}", hash.to_hex())),
-            Some(hash)
-        );
+        assert_eq!(Hash32::from_hex(&format!("0x{}", hash.to_hex())), Some(hash));
         assert_eq!(Hash32::from_hex("zz"), None);
         assert_eq!(Hash32::from_hex("abc"), None);
     }

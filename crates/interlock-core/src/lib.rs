@@ -16,11 +16,7 @@ pub mod notary;
 pub mod saga;
 pub mod types;
 
-pub use crypto::{
-    Certificate, Decision, Ed25519Signature, NotaryKey, PartyKey, Secret, Token, Vote,
-};
-pub use escrow::{
-    Condition, EscrowError, EscrowEvent, EscrowOp, Reservation, ReservationState, ReserveRequest,
-};
+pub use crypto::{Certificate, Decision, Ed25519Signature, NotaryKey, PartyKey, Secret, Token, Vote};
+pub use escrow::{Condition, EscrowError, EscrowEvent, EscrowOp, Reservation, ReservationState, ReserveRequest};
 pub use hash::{DealId, Hash32, ReservationId};
 pub use types::*;

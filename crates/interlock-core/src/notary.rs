@@ -8,9 +8,7 @@
 //! decision, so a notary that crashes and restarts signs the same outcome again and
 //! never the other one.
 
-use crate::crypto::{
-    verify_deal_signature, Decision, Ed25519Signature, NotaryKey, SignatureError, Vote,
-};
+use crate::crypto::{verify_deal_signature, Decision, Ed25519Signature, NotaryKey, SignatureError, Vote};
 use crate::escrow::EscrowEvent;
 use crate::hash::DealId;
 use crate::saga::expected_request;
@@ -83,17 +81,13 @@ impl NotaryDeal {
             return Err(NotaryError::NotInSet(notary.address()));
         }
         let deal_id = deal.terms.id();
-        verify_deal_signature(deal.terms.buyer, deal_id, &deal.buyer_signature)
-            .map_err(NotaryError::BuyerSignature)?;
+        verify_deal_signature(deal.terms.buyer, deal_id, &deal.buyer_signature).map_err(NotaryError::BuyerSignature)?;
         verify_deal_signature(deal.terms.seller, deal_id, &deal.seller_signature)
             .map_err(NotaryError::SellerSignature)?;
         let mut notary_deal = NotaryDeal {
             deal_id,
             terms: Arc::new(deal.terms.clone()),
-            phase: Phase::Watching {
-                payment: false,
-                delivery: false,
-            },
+            phase: Phase::Watching { payment: false, delivery: false },
         };
         let outputs = match deal.terms.validate() {
             Ok(()) => notary_deal.tick(now_ms),
@@ -108,16 +102,9 @@ impl NotaryDeal {
     pub fn restore(terms: Arc<DealTerms>, recorded: Option<Decision>) -> NotaryDeal {
         let phase = match recorded {
             Some(decision) => Phase::Recorded(decision),
-            None => Phase::Watching {
-                payment: false,
-                delivery: false,
-            },
+            None => Phase::Watching { payment: false, delivery: false },
         };
-        NotaryDeal {
-            deal_id: terms.id(),
-            terms,
-            phase,
-        }
+        NotaryDeal { deal_id: terms.id(), terms, phase }
     }
 
     pub fn deal_id(&self) -> DealId {
@@ -136,24 +123,15 @@ impl NotaryDeal {
 
     fn decision_deadline_ms(&self) -> u64 {
         match &self.terms.settlement {
-            Settlement::Notary {
-                decision_deadline_ms,
-                ..
-            } => *decision_deadline_ms,
+            Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
             Settlement::Hashlock { .. } => unreachable!("accepted deals are notary mode"),
         }
     }
 
     fn decide(&mut self, decision: Decision) -> Vec<NotaryOutput> {
-        assert!(
-            matches!(self.phase, Phase::Watching { .. }),
-            "a notary decides once"
-        );
+        assert!(matches!(self.phase, Phase::Watching { .. }), "a notary decides once");
         self.phase = Phase::Recording(decision);
-        vec![NotaryOutput::Record {
-            deal_id: self.deal_id,
-            decision,
-        }]
+        vec![NotaryOutput::Record { deal_id: self.deal_id, decision }]
     }
 
     /// A chain event from either network. A reservation counts only if it carries
@@ -202,10 +180,7 @@ impl NotaryDeal {
             panic!("recorded() without a pending decision");
         };
         self.phase = Phase::Recorded(decision);
-        self.vote(notary)
-            .into_iter()
-            .map(NotaryOutput::Vote)
-            .collect()
+        self.vote(notary).into_iter().map(NotaryOutput::Vote).collect()
     }
 
     /// The notary's signed vote, if its decision is recorded. Always the same one.

@@ -8,11 +8,11 @@
 //! saga restored from its record after a crash picks up where it was: anything it
 //! submitted but did not see land is submitted again.
 
-use crate::crypto::{Certificate, Decision, Secret, Token, Vote};
+use crate::crypto::{Certificate, Decision, RecoverableSignature, Secret, Token, Vote};
 use crate::escrow::{Condition, EscrowEvent, EscrowOp, ReserveRequest};
 use crate::hash::DealId;
 use crate::limits::{NOTARIES_MAX, RESUBMIT_AFTER_MS};
-use crate::types::{reservation_id, DealTerms, LegKind, NetworkId, Settlement};
+use crate::types::{reservation_id, DealTerms, LegKind, NetworkId, NotaryAddress, Settlement};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// expiry as passed on chain.
 pub const CLOCK_GRACE_MS: u64 = 50;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum Role {
     Buyer,
     Seller,
@@ -61,14 +61,10 @@ struct LegView {
 }
 
 impl LegView {
-    const OPEN: LegView = LegView {
-        status: LegStatus::Open,
-        submitted_at_ms: None,
-    };
+    const OPEN: LegView = LegView { status: LegStatus::Open, submitted_at_ms: None };
 
     fn due(&self, now_ms: u64) -> bool {
-        self.submitted_at_ms
-            .is_none_or(|at| now_ms >= at.saturating_add(RESUBMIT_AFTER_MS))
+        self.submitted_at_ms.is_none_or(|at| now_ms >= at.saturating_add(RESUBMIT_AFTER_MS))
     }
 }
 
@@ -113,7 +109,7 @@ pub struct Saga {
     secret: Option<Secret>,
     own: LegView,
     counter: LegView,
-    votes: Vec<Vote>,
+    votes: Vec<(NotaryAddress, Decision, RecoverableSignature)>,
     certificate: Option<Certificate>,
     notaries_asked_at_ms: Option<u64>,
     /// The party chose not to reserve (the demo's unwilling seller).
@@ -130,7 +126,7 @@ pub struct SagaRecord {
     pub secret: Option<Secret>,
     own: LegView,
     counter: LegView,
-    votes: Vec<Vote>,
+    votes: Vec<(NotaryAddress, Decision, RecoverableSignature)>,
     certificate: Option<Certificate>,
     notaries_asked_at_ms: Option<u64>,
     withholding: bool,
@@ -155,11 +151,7 @@ pub enum SagaError {
 
 impl Saga {
     /// Starts a saga for agreed terms. A hashlock buyer passes the secret it drew.
-    pub fn new(
-        role: Role,
-        terms: Arc<DealTerms>,
-        secret: Option<Secret>,
-    ) -> Result<Saga, SagaError> {
+    pub fn new(role: Role, terms: Arc<DealTerms>, secret: Option<Secret>) -> Result<Saga, SagaError> {
         terms.validate()?;
         if let Settlement::Hashlock { hash, .. } = &terms.settlement {
             match (role, secret) {
@@ -228,10 +220,7 @@ impl Saga {
 
     pub fn from_record(record: SagaRecord) -> Result<Saga, SagaError> {
         if record.version != SAGA_RECORD_VERSION {
-            return Err(SagaError::RecordVersion {
-                expected: SAGA_RECORD_VERSION,
-                found: record.version,
-            });
+            return Err(SagaError::RecordVersion { expected: SAGA_RECORD_VERSION, found: record.version });
         }
         if record.votes.len() > NOTARIES_MAX * 2 {
             return Err(SagaError::Corrupt(format!("{} votes", record.votes.len())));
@@ -252,8 +241,7 @@ impl Saga {
     }
 
     pub fn decode_record(bytes: &[u8]) -> Result<Saga, SagaError> {
-        let record: SagaRecord =
-            postcard::from_bytes(bytes).map_err(|error| SagaError::Corrupt(error.to_string()))?;
+        let record: SagaRecord = postcard::from_bytes(bytes).map_err(|error| SagaError::Corrupt(error.to_string()))?;
         Saga::from_record(record)
     }
 
@@ -278,11 +266,7 @@ impl Saga {
 
     fn absorb(&mut self, event: &EscrowEvent) {
         let leg = event.leg();
-        let view = if leg == self.role.own_leg() {
-            &mut self.own
-        } else {
-            &mut self.counter
-        };
+        let view = if leg == self.role.own_leg() { &mut self.own } else { &mut self.counter };
         let next = match event {
             EscrowEvent::Reserved(reservation) => {
                 if reservation.id != reservation_id(self.deal_id, leg) {
@@ -309,20 +293,12 @@ impl Saga {
             LegStatus::Executed | LegStatus::Cancelled => 2,
         };
         if rank(next) > rank(view.status) {
-            *view = LegView {
-                status: next,
-                submitted_at_ms: None,
-            };
+            *view = LegView { status: next, submitted_at_ms: None };
         }
     }
 
     fn absorb_vote(&mut self, vote: &Vote) {
-        let Settlement::Notary {
-            notaries,
-            threshold,
-            ..
-        } = &self.terms.settlement
-        else {
+        let Settlement::Notary { notaries, threshold, .. } = &self.terms.settlement else {
             return;
         };
         if vote.deal_id != self.deal_id || self.certificate.is_some() {
@@ -332,32 +308,24 @@ impl Saga {
         if !notaries.contains(&signer) {
             return;
         }
-        let known = self
-            .votes
-            .iter()
-            .any(|seen| seen.signer() == Some(signer) && seen.decision == vote.decision);
+        let known = self.votes.iter().any(|(seen, decision, _)| *seen == signer && *decision == vote.decision);
         if known {
             return;
         }
-        self.votes.push(*vote);
-        let agreeing: Vec<_> = self
+        self.votes.push((signer, vote.decision, vote.signature));
+        let agreeing: Vec<RecoverableSignature> = self
             .votes
             .iter()
-            .filter(|seen| seen.decision == vote.decision)
+            .filter(|(_, decision, _)| *decision == vote.decision)
+            .map(|(_, _, signature)| *signature)
             .collect();
         if agreeing.len() >= usize::from(*threshold) {
             let certificate = Certificate {
                 deal_id: self.deal_id,
                 decision: vote.decision,
-                signatures: agreeing
-                    .iter()
-                    .take(usize::from(*threshold))
-                    .map(|v| v.signature)
-                    .collect(),
+                signatures: agreeing.into_iter().take(usize::from(*threshold)).collect(),
             };
-            debug_assert!(certificate
-                .verify(self.deal_id, vote.decision, notaries, *threshold)
-                .is_ok());
+            debug_assert!(certificate.verify(self.deal_id, vote.decision, notaries, *threshold).is_ok());
             self.certificate = Some(certificate);
             self.votes.clear();
         }
@@ -370,16 +338,12 @@ impl Saga {
             return step;
         }
         match self.terms.settlement.clone() {
-            Settlement::Hashlock {
-                payment_expiry_ms,
-                delivery_expiry_ms,
-                ..
-            } => self.step_hashlock(now_ms, payment_expiry_ms, delivery_expiry_ms, &mut step),
-            Settlement::Notary {
-                decision_deadline_ms,
-                backstop_expiry_ms,
-                ..
-            } => self.step_notary(now_ms, decision_deadline_ms, backstop_expiry_ms, &mut step),
+            Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, .. } => {
+                self.step_hashlock(now_ms, payment_expiry_ms, delivery_expiry_ms, &mut step)
+            }
+            Settlement::Notary { decision_deadline_ms, backstop_expiry_ms, .. } => {
+                self.step_notary(now_ms, decision_deadline_ms, backstop_expiry_ms, &mut step)
+            }
         }
         if let Some(outcome) = self.settled_outcome(now_ms) {
             self.outcome = Some(outcome);
@@ -395,17 +359,11 @@ impl Saga {
 
     /// Submits `op` for the leg behind `view` if nothing is in flight for it.
     fn submit_due(&mut self, now_ms: u64, own: bool, op: EscrowOp, step: &mut Step) {
-        let (leg, view) = if own {
-            (self.role.own_leg(), &mut self.own)
-        } else {
-            (self.role.counter_leg(), &mut self.counter)
-        };
+        let (leg, view) =
+            if own { (self.role.own_leg(), &mut self.own) } else { (self.role.counter_leg(), &mut self.counter) };
         if view.due(now_ms) {
             view.submitted_at_ms = Some(now_ms);
-            step.outputs.push(SagaOutput::Submit {
-                network: self.terms.leg(leg).network,
-                op,
-            });
+            step.outputs.push(SagaOutput::Submit { network: self.terms.leg(leg).network, op });
         }
         let at = view.submitted_at_ms.expect("just set or in flight") + RESUBMIT_AFTER_MS;
         Self::wake(step, at);
@@ -423,24 +381,14 @@ impl Saga {
         reservation_id(self.deal_id, self.role.own_leg())
     }
 
-    fn step_hashlock(
-        &mut self,
-        now_ms: u64,
-        payment_expiry_ms: u64,
-        delivery_expiry_ms: u64,
-        step: &mut Step,
-    ) {
+    fn step_hashlock(&mut self, now_ms: u64, payment_expiry_ms: u64, delivery_expiry_ms: u64, step: &mut Step) {
         let own_expiry_ms = self.terms.expiry_ms(self.role.own_leg());
         // Reserve: the buyer first; the seller once the payment is locked as agreed.
         let may_reserve = match self.role {
             Role::Buyer => true,
             Role::Seller => self.counter.status == LegStatus::Reserved,
         };
-        if self.own.status == LegStatus::Open
-            && may_reserve
-            && !self.withholding
-            && now_ms < delivery_expiry_ms
-        {
+        if self.own.status == LegStatus::Open && may_reserve && !self.withholding && now_ms < delivery_expiry_ms {
             let op = self.reserve_op();
             self.submit_due(now_ms, true, op, step);
         }
@@ -450,25 +398,17 @@ impl Saga {
         let counter_ready = self.counter.status == LegStatus::Reserved
             && now_ms < counter_expiry_ms
             && match self.role {
-                Role::Buyer => {
-                    self.own.status == LegStatus::Reserved || self.own.status == LegStatus::Executed
-                }
+                Role::Buyer => self.own.status == LegStatus::Reserved || self.own.status == LegStatus::Executed,
                 Role::Seller => self.own.status == LegStatus::Executed,
             };
         if let (true, Some(secret)) = (counter_ready, self.secret) {
-            let op = EscrowOp::Execute {
-                reservation: self.counter_id(),
-                token: Token::Secret(secret),
-            };
+            let op = EscrowOp::Execute { reservation: self.counter_id(), token: Token::Secret(secret) };
             self.submit_due(now_ms, false, op, step);
         }
         // Refund the own leg once it expired.
         if self.own.status == LegStatus::Reserved || self.own.status == LegStatus::Mismatched {
             if now_ms >= own_expiry_ms {
-                let op = EscrowOp::Cancel {
-                    reservation: self.own_id(),
-                    certificate: None,
-                };
+                let op = EscrowOp::Cancel { reservation: self.own_id(), certificate: None };
                 self.submit_due(now_ms, true, op, step);
             } else {
                 Self::wake(step, own_expiry_ms);
@@ -479,41 +419,22 @@ impl Saga {
 
     /// Wakes at the first of `deadlines` (or its grace period's end) still ahead.
     fn wake_next(step: &mut Step, now_ms: u64, deadlines: &[u64]) {
-        let next = deadlines
-            .iter()
-            .flat_map(|at| [*at, at.saturating_add(CLOCK_GRACE_MS)])
-            .filter(|at| *at > now_ms)
-            .min();
+        let next =
+            deadlines.iter().flat_map(|at| [*at, at.saturating_add(CLOCK_GRACE_MS)]).filter(|at| *at > now_ms).min();
         if let Some(at) = next {
             Self::wake(step, at);
         }
     }
 
-    fn step_notary(
-        &mut self,
-        now_ms: u64,
-        decision_deadline_ms: u64,
-        backstop_expiry_ms: u64,
-        step: &mut Step,
-    ) {
-        if self.certificate.is_none()
-            && self
-                .notaries_asked_at_ms
-                .is_none_or(|at| now_ms >= at + RESUBMIT_AFTER_MS)
-        {
+    fn step_notary(&mut self, now_ms: u64, decision_deadline_ms: u64, backstop_expiry_ms: u64, step: &mut Step) {
+        if self.certificate.is_none() && self.notaries_asked_at_ms.is_none_or(|at| now_ms >= at + RESUBMIT_AFTER_MS) {
             self.notaries_asked_at_ms = Some(now_ms);
             step.outputs.push(SagaOutput::AskNotaries);
         }
         if self.certificate.is_none() {
-            Self::wake(
-                step,
-                self.notaries_asked_at_ms.unwrap_or(now_ms) + RESUBMIT_AFTER_MS,
-            );
+            Self::wake(step, self.notaries_asked_at_ms.unwrap_or(now_ms) + RESUBMIT_AFTER_MS);
         }
-        let decision = self
-            .certificate
-            .as_ref()
-            .map(|certificate| certificate.decision);
+        let decision = self.certificate.as_ref().map(|certificate| certificate.decision);
         if self.own.status == LegStatus::Open
             && decision.is_none()
             && !self.withholding
@@ -526,19 +447,13 @@ impl Saga {
             Some(Decision::Commit) => {
                 if self.counter.status == LegStatus::Reserved {
                     let token = Token::Certificate(self.certificate.clone().expect("decided"));
-                    let op = EscrowOp::Execute {
-                        reservation: self.counter_id(),
-                        token,
-                    };
+                    let op = EscrowOp::Execute { reservation: self.counter_id(), token };
                     self.submit_due(now_ms, false, op, step);
                 }
             }
             Some(Decision::Abort) => {
                 if matches!(self.own.status, LegStatus::Reserved | LegStatus::Mismatched) {
-                    let op = EscrowOp::Cancel {
-                        reservation: self.own_id(),
-                        certificate: self.certificate.clone(),
-                    };
+                    let op = EscrowOp::Cancel { reservation: self.own_id(), certificate: self.certificate.clone() };
                     self.submit_due(now_ms, true, op, step);
                 }
             }
@@ -547,10 +462,7 @@ impl Saga {
                 // take the asset back.
                 if matches!(self.own.status, LegStatus::Reserved | LegStatus::Mismatched) {
                     if now_ms >= backstop_expiry_ms {
-                        let op = EscrowOp::Cancel {
-                            reservation: self.own_id(),
-                            certificate: None,
-                        };
+                        let op = EscrowOp::Cancel { reservation: self.own_id(), certificate: None };
                         self.submit_due(now_ms, true, op, step);
                     } else {
                         Self::wake(step, backstop_expiry_ms);
@@ -567,10 +479,7 @@ impl Saga {
         let own_expiry_ms = self.terms.expiry_ms(self.role.own_leg());
         let counter_expiry_ms = self.terms.expiry_ms(self.role.counter_leg());
         // An open leg is final once the ledger refuses to reserve it: after its expiry.
-        let aborted = self
-            .certificate
-            .as_ref()
-            .is_some_and(|c| c.decision == Decision::Abort);
+        let aborted = self.certificate.as_ref().is_some_and(|c| c.decision == Decision::Abort);
         let never_submitted = self.own.submitted_at_ms.is_none();
         // An open leg is final once the ledger refuses to reserve it (after its
         // expiry), or when this party never asked and never will.
@@ -603,14 +512,9 @@ pub fn expected_request(terms: &DealTerms, deal_id: DealId, leg: LegKind) -> Res
     let spec = terms.leg(leg);
     let condition = match &terms.settlement {
         Settlement::Hashlock { hash, .. } => Condition::Hashlock(*hash),
-        Settlement::Notary {
-            notaries,
-            threshold,
-            ..
-        } => Condition::Notary {
-            notaries: notaries.clone(),
-            threshold: *threshold,
-        },
+        Settlement::Notary { notaries, threshold, .. } => {
+            Condition::Notary { notaries: notaries.clone(), threshold: *threshold }
+        }
     };
     ReserveRequest {
         deal_id,

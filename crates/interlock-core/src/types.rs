@@ -58,9 +58,7 @@ pub struct AssetCode(String);
 
 impl AssetCode {
     pub fn new(code: &str) -> Result<AssetCode, TermsError> {
-        let valid = !code.is_empty()
-            && code.len() <= ASSET_CODE_LEN_MAX
-            && code.bytes().all(|b| b.is_ascii_graphic());
+        let valid = !code.is_empty() && code.len() <= ASSET_CODE_LEN_MAX && code.bytes().all(|b| b.is_ascii_graphic());
         if !valid {
             return Err(TermsError::AssetCode(code.chars().take(80).collect()));
         }
@@ -286,41 +284,19 @@ pub enum TermsError {
     #[error("{leg} leg has the same owner and beneficiary {owner:?}")]
     SelfDealing { leg: LegKind, owner: Address },
     #[error("{leg} leg amount {amount} exceeds the policy's maximum {max}")]
-    AmountOverPolicy {
-        leg: LegKind,
-        amount: u128,
-        max: u128,
-    },
+    AmountOverPolicy { leg: LegKind, amount: u128, max: u128 },
     #[error("hashlock deadlines break delivery_expiry + margin <= payment_expiry: {delivery_expiry_ms} + {margin_ms} > {payment_expiry_ms}")]
-    HashlockDeadlines {
-        delivery_expiry_ms: u64,
-        margin_ms: u64,
-        payment_expiry_ms: u64,
-    },
+    HashlockDeadlines { delivery_expiry_ms: u64, margin_ms: u64, payment_expiry_ms: u64 },
     #[error("hashlock margin {margin_ms} ms is below the minimum {min_ms} ms")]
     HashlockMargin { margin_ms: u64, min_ms: u64 },
-    #[error(
-        "notary threshold {threshold} of {count}: expected 1 <= threshold <= notaries <= {max}"
-    )]
-    NotaryThreshold {
-        threshold: u8,
-        count: usize,
-        max: usize,
-    },
+    #[error("notary threshold {threshold} of {count}: expected 1 <= threshold <= notaries <= {max}")]
+    NotaryThreshold { threshold: u8, count: usize, max: usize },
     #[error("notary {0} is named twice")]
     DuplicateNotary(NotaryAddress),
     #[error("backstop expiry {backstop_expiry_ms} must be at least {min_ms} ms after the decision deadline {decision_deadline_ms}")]
-    Backstop {
-        decision_deadline_ms: u64,
-        backstop_expiry_ms: u64,
-        min_ms: u64,
-    },
+    Backstop { decision_deadline_ms: u64, backstop_expiry_ms: u64, min_ms: u64 },
     #[error("too many {what}: {count} > {max}")]
-    TooMany {
-        what: &'static str,
-        count: usize,
-        max: usize,
-    },
+    TooMany { what: &'static str, count: usize, max: usize },
     #[error("deadline {at_ms} has already passed (now {now_ms})")]
     DeadlinePassed { at_ms: u64, now_ms: u64 },
 }
@@ -331,15 +307,9 @@ impl DealTerms {
         if self.buyer == self.seller {
             return Err(TermsError::SameParty(self.buyer));
         }
-        for (kind, leg) in [
-            (LegKind::Payment, &self.payment),
-            (LegKind::Delivery, &self.delivery),
-        ] {
+        for (kind, leg) in [(LegKind::Payment, &self.payment), (LegKind::Delivery, &self.delivery)] {
             if leg.owner == leg.beneficiary {
-                return Err(TermsError::SelfDealing {
-                    leg: kind,
-                    owner: leg.owner,
-                });
+                return Err(TermsError::SelfDealing { leg: kind, owner: leg.owner });
             }
             if let Asset::Fungible { amount, .. } = leg.asset {
                 if amount == 0 {
@@ -347,47 +317,26 @@ impl DealTerms {
                 }
                 if let Some(max) = self.policy.amount_max {
                     if amount > max {
-                        return Err(TermsError::AmountOverPolicy {
-                            leg: kind,
-                            amount,
-                            max,
-                        });
+                        return Err(TermsError::AmountOverPolicy { leg: kind, amount, max });
                     }
                 }
             }
         }
         if self.observers.len() > OBSERVERS_MAX {
             let count = self.observers.len();
-            return Err(TermsError::TooMany {
-                what: "observers",
-                count,
-                max: OBSERVERS_MAX,
-            });
+            return Err(TermsError::TooMany { what: "observers", count, max: OBSERVERS_MAX });
         }
         if self.dependents.len() > DEPENDENTS_MAX {
             let count = self.dependents.len();
-            return Err(TermsError::TooMany {
-                what: "dependents",
-                count,
-                max: DEPENDENTS_MAX,
-            });
+            return Err(TermsError::TooMany { what: "dependents", count, max: DEPENDENTS_MAX });
         }
         match &self.settlement {
-            Settlement::Hashlock {
-                payment_expiry_ms,
-                delivery_expiry_ms,
-                margin_ms,
-                ..
-            } => {
+            Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, margin_ms, .. } => {
                 if *margin_ms < HASHLOCK_MARGIN_MIN_MS {
-                    return Err(TermsError::HashlockMargin {
-                        margin_ms: *margin_ms,
-                        min_ms: HASHLOCK_MARGIN_MIN_MS,
-                    });
+                    return Err(TermsError::HashlockMargin { margin_ms: *margin_ms, min_ms: HASHLOCK_MARGIN_MIN_MS });
                 }
-                let fits = delivery_expiry_ms
-                    .checked_add(*margin_ms)
-                    .is_some_and(|latest| latest <= *payment_expiry_ms);
+                let fits =
+                    delivery_expiry_ms.checked_add(*margin_ms).is_some_and(|latest| latest <= *payment_expiry_ms);
                 if !fits {
                     return Err(TermsError::HashlockDeadlines {
                         delivery_expiry_ms: *delivery_expiry_ms,
@@ -396,19 +345,10 @@ impl DealTerms {
                     });
                 }
             }
-            Settlement::Notary {
-                notaries,
-                threshold,
-                decision_deadline_ms,
-                backstop_expiry_ms,
-            } => {
+            Settlement::Notary { notaries, threshold, decision_deadline_ms, backstop_expiry_ms } => {
                 let count = notaries.len();
                 if *threshold == 0 || usize::from(*threshold) > count || count > NOTARIES_MAX {
-                    return Err(TermsError::NotaryThreshold {
-                        threshold: *threshold,
-                        count,
-                        max: NOTARIES_MAX,
-                    });
+                    return Err(TermsError::NotaryThreshold { threshold: *threshold, count, max: NOTARIES_MAX });
                 }
                 for (index, notary) in notaries.iter().enumerate() {
                     if notaries[..index].contains(notary) {
@@ -433,19 +373,11 @@ impl DealTerms {
     /// Refuses terms whose first deadline has already passed at `now_ms`.
     pub fn check_fresh(&self, now_ms: u64) -> Result<(), TermsError> {
         let first_deadline_ms = match &self.settlement {
-            Settlement::Hashlock {
-                delivery_expiry_ms, ..
-            } => *delivery_expiry_ms,
-            Settlement::Notary {
-                decision_deadline_ms,
-                ..
-            } => *decision_deadline_ms,
+            Settlement::Hashlock { delivery_expiry_ms, .. } => *delivery_expiry_ms,
+            Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
         };
         if now_ms >= first_deadline_ms {
-            return Err(TermsError::DeadlinePassed {
-                at_ms: first_deadline_ms,
-                now_ms,
-            });
+            return Err(TermsError::DeadlinePassed { at_ms: first_deadline_ms, now_ms });
         }
         Ok(())
     }
@@ -473,40 +405,20 @@ impl DealTerms {
     /// The expiry a reservation of `leg` carries.
     pub fn expiry_ms(&self, leg: LegKind) -> u64 {
         match (&self.settlement, leg) {
-            (
-                Settlement::Hashlock {
-                    payment_expiry_ms, ..
-                },
-                LegKind::Payment,
-            ) => *payment_expiry_ms,
-            (
-                Settlement::Hashlock {
-                    delivery_expiry_ms, ..
-                },
-                LegKind::Delivery,
-            ) => *delivery_expiry_ms,
-            (
-                Settlement::Notary {
-                    backstop_expiry_ms, ..
-                },
-                _,
-            ) => *backstop_expiry_ms,
+            (Settlement::Hashlock { payment_expiry_ms, .. }, LegKind::Payment) => *payment_expiry_ms,
+            (Settlement::Hashlock { delivery_expiry_ms, .. }, LegKind::Delivery) => *delivery_expiry_ms,
+            (Settlement::Notary { backstop_expiry_ms, .. }, _) => *backstop_expiry_ms,
         }
     }
 
     /// The latest of all the deal's deadlines: after it every reservation may be
     /// cancelled by anyone.
     pub fn last_deadline_ms(&self) -> u64 {
-        self.expiry_ms(LegKind::Payment)
-            .max(self.expiry_ms(LegKind::Delivery))
+        self.expiry_ms(LegKind::Payment).max(self.expiry_ms(LegKind::Delivery))
     }
 }
 
 /// The reservation id of `leg` of `deal_id`.
 pub fn reservation_id(deal_id: DealId, leg: LegKind) -> ReservationId {
-    ReservationId(Hash32::sha256(&[
-        b"interlock/reservation/v1",
-        &deal_id.0 .0,
-        &[leg.tag()],
-    ]))
+    ReservationId(Hash32::sha256(&[b"interlock/reservation/v1", &deal_id.0 .0, &[leg.tag()]]))
 }

@@ -1,0 +1,229 @@
+//! `interlock bench core`: deals settled per second in process with both ledgers
+//! on SQLite, memory per in-flight deal, and the machine's signature bound.
+
+use crate::alloc;
+use crate::runtime::Runtime;
+use crate::setup::{self, address, code, now_ms, ALPHA, BETA};
+use interlock_core::crypto::{decision_digest, NotaryKey, PartyKey, Secret};
+use interlock_core::{Asset, DealId, DealTerms, Decision, Leg, Mode, Policy, Settlement};
+use interlock_ledger::SqliteStore;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Notaries in a notary-mode bench deal, and how many must sign.
+const NOTARIES: usize = 3;
+const THRESHOLD: u8 = 2;
+/// Deals in flight for the memory measurement.
+pub const INFLIGHT_DEALS: usize = 100_000;
+/// How long each signature rate is measured.
+const RATE_WINDOW: Duration = Duration::from_millis(700);
+
+pub struct Options {
+    pub deals: usize,
+    pub mode: Mode,
+    pub inflight: usize,
+    pub json: bool,
+}
+
+/// Signature verifications one settled deal needs, (ed25519, secp256k1).
+///
+/// Hashlock: the parties check each other's terms signature (2) and the ledgers
+/// check four transactions (reserve, reserve, execute, execute): 6 ed25519.
+/// Notary, 2 of 3: the same 6, plus each notary checks both terms signatures
+/// (6); each party recovers the 2 votes it needs and each ledger the 2
+/// certificate signatures of its execution: 8 secp256k1.
+pub fn signatures_per_deal(mode: Mode) -> (u64, u64) {
+    match mode {
+        Mode::Hashlock => (6, 0),
+        Mode::Notary => (6 + 2 * NOTARIES as u64, 2 * u64::from(THRESHOLD) * 2),
+    }
+}
+
+fn terms(runtime: &Runtime<SqliteStore>, mode: Mode, nonce: u64) -> (DealTerms, Option<Secret>) {
+    let now = now_ms();
+    let secret = Secret(blake(nonce));
+    let settlement = match mode {
+        Mode::Hashlock => Settlement::Hashlock {
+            hash: secret.hash(),
+            delivery_expiry_ms: now + 600_000,
+            payment_expiry_ms: now + 900_000,
+            margin_ms: 300_000,
+        },
+        Mode::Notary => Settlement::Notary {
+            notaries: runtime.notary_addresses(),
+            threshold: THRESHOLD,
+            decision_deadline_ms: now + 600_000,
+            backstop_expiry_ms: now + 900_000,
+        },
+    };
+    let terms = DealTerms {
+        buyer: runtime.buyer().public(),
+        seller: runtime.seller().public(),
+        payment: Leg {
+            network: ALPHA,
+            asset: Asset::Fungible { code: code("USD"), amount: 3 },
+            owner: address(runtime.buyer()),
+            beneficiary: address(runtime.seller()),
+        },
+        delivery: Leg {
+            network: BETA,
+            asset: Asset::Fungible { code: code("GOLD"), amount: 2 },
+            owner: address(runtime.seller()),
+            beneficiary: address(runtime.buyer()),
+        },
+        settlement,
+        policy: Policy::default(),
+        observers: Vec::new(),
+        dependents: Vec::new(),
+        nonce,
+    };
+    (terms, (mode == Mode::Hashlock).then_some(secret))
+}
+
+/// A distinct 32-byte secret per deal (the bench needs no unpredictability).
+fn blake(nonce: u64) -> [u8; 32] {
+    interlock_core::Hash32::sha256(&[b"bench secret", &nonce.to_be_bytes()]).0
+}
+
+fn world(dir: &std::path::Path, deals: usize) -> anyhow::Result<Runtime<SqliteStore>> {
+    let amount = u128::try_from(deals).expect("fits") * 10;
+    let funding = setup::Funding { buyer_usd_on_alpha: amount, seller_gold_on_beta: amount, seller_titles_on_beta: 0 };
+    setup::world(dir, &funding, NOTARIES)
+}
+
+fn add_deals(runtime: &mut Runtime<SqliteStore>, mode: Mode, count: usize) -> anyhow::Result<Vec<DealId>> {
+    (0..count)
+        .map(|nonce| {
+            let (terms, secret) = terms(runtime, mode, u64::try_from(nonce).expect("fits"));
+            runtime.add_deal(terms, secret, false)
+        })
+        .collect()
+}
+
+/// Settles `deals` deals, all in flight at once; returns the seconds it took.
+fn throughput(mode: Mode, deals: usize, progress: bool) -> anyhow::Result<f64> {
+    let dir = tempfile::Builder::new().prefix("interlock-bench-").tempdir()?;
+    let mut runtime = world(dir.path(), deals)?;
+    let started = Instant::now();
+    add_deals(&mut runtime, mode, deals)?;
+    let mut rounds = 0;
+    while !runtime.all_finished() {
+        runtime.round(now_ms())?;
+        rounds += 1;
+        if progress {
+            eprintln!("  round {rounds}: {} of {deals} deals settled", runtime.finished_count());
+        }
+        anyhow::ensure!(rounds < 100, "deals did not settle within 100 rounds");
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Live heap bytes per deal with `count` deals in flight (both legs reserved).
+fn memory_per_deal(mode: Mode, count: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::Builder::new().prefix("interlock-bench-").tempdir()?;
+    let mut runtime = world(dir.path(), count)?;
+    let baseline = alloc::live_bytes();
+    alloc::reset_peak();
+    add_deals(&mut runtime, mode, count)?;
+    // Two rounds: every deal's legs are reserved, none executed yet.
+    runtime.round(now_ms())?;
+    runtime.round(now_ms())?;
+    let peak = alloc::peak_bytes().saturating_sub(baseline);
+    Ok(peak as f64 / count as f64)
+}
+
+/// Verifications per second on all cores, of the kind `verify` does.
+fn rate(verify: impl Fn() -> bool + Sync) -> f64 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut count = 0u64;
+                    while started.elapsed() < RATE_WINDOW {
+                        for _ in 0..16 {
+                            assert!(verify());
+                            count += 1;
+                        }
+                    }
+                    count
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("rate threads do not panic")).sum()
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// (ed25519 verifications/s, secp256k1 recoveries/s) on all cores.
+fn signature_rates() -> (f64, f64) {
+    let party = PartyKey::from_seed([7; 32]);
+    let deal = DealId(interlock_core::Hash32::sha256(&[b"bench"]));
+    let signature = party.sign_deal(deal);
+    let ed25519 = rate(|| interlock_core::crypto::verify_deal_signature(party.public(), deal, &signature).is_ok());
+    let notary = NotaryKey::from_seed([9; 32]).expect("valid scalar");
+    let vote = notary.sign_decision(deal, Decision::Commit);
+    let digest = decision_digest(deal, Decision::Commit);
+    let secp256k1 = rate(|| vote.signature.recover(&digest) == Some(notary.address()));
+    (ed25519, secp256k1)
+}
+
+pub fn run(options: &Options) -> anyhow::Result<()> {
+    let say = |line: String| {
+        if !options.json {
+            eprintln!("{line}");
+        }
+    };
+    say(format!("measuring signature verification rates on all cores ({:?} each)…", RATE_WINDOW));
+    let (ed25519_per_s, secp256k1_per_s) = signature_rates();
+    let (ed_per_deal, secp_per_deal) = signatures_per_deal(options.mode);
+    let seconds_per_deal = ed_per_deal as f64 / ed25519_per_s + secp_per_deal as f64 / secp256k1_per_s;
+    let bound_deals_per_s = 1.0 / seconds_per_deal;
+
+    say(format!("settling {} {} deals through two SQLite ledgers…", options.deals, options.mode));
+    let seconds = throughput(options.mode, options.deals, !options.json)?;
+    let deals_per_s = options.deals as f64 / seconds;
+
+    say(format!("holding {} deals in flight to measure memory…", options.inflight));
+    let bytes_per_inflight_deal = memory_per_deal(options.mode, options.inflight)?;
+    let ratio = deals_per_s / bound_deals_per_s;
+
+    let report = json!({
+        "mode": options.mode.to_string(),
+        "deals": options.deals,
+        "seconds": seconds,
+        "deals_per_s": deals_per_s.round(),
+        "bound_deals_per_s": bound_deals_per_s.round(),
+        "ratio": (ratio * 1000.0).round() / 1000.0,
+        "bytes_per_inflight_deal": bytes_per_inflight_deal.round(),
+        "inflight_deals": options.inflight,
+        "ed25519_verifications_per_s": ed25519_per_s.round(),
+        "secp256k1_recoveries_per_s": secp256k1_per_s.round(),
+        "ed25519_per_deal": ed_per_deal,
+        "secp256k1_per_deal": secp_per_deal,
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+    });
+    if options.json {
+        println!("{report}");
+    } else {
+        println!("mode                      {}", options.mode);
+        println!("deals settled             {} in {:.2} s", options.deals, seconds);
+        println!("deals per second          {:.0}", deals_per_s);
+        println!(
+            "signature bound           {:.0} deals/s ({} ed25519 + {} secp256k1 per deal; {:.0} and {:.0} per second on {} cores)",
+            bound_deals_per_s,
+            ed_per_deal,
+            secp_per_deal,
+            ed25519_per_s,
+            secp256k1_per_s,
+            report["cores"]
+        );
+        println!("ratio to the bound        {:.2} (target 0.60)", ratio);
+        println!(
+            "memory per in-flight deal {:.0} bytes with {} in flight (target 4096)",
+            bytes_per_inflight_deal, options.inflight
+        );
+    }
+    Ok(())
+}

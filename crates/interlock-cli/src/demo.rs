@@ -1,0 +1,322 @@
+//! `interlock demo`: three deals end to end on two embedded ledgers.
+
+use crate::runtime::{Progress, Runtime};
+use crate::setup::{self, address, code, network_name, now_ms, ALPHA, BETA};
+use interlock_core::crypto::Secret;
+use interlock_core::saga::{Outcome, Role};
+use interlock_core::{
+    reservation_id, Asset, DealId, DealTerms, EscrowEvent, ItemId, Leg, LegKind, Mode, Policy, ReservationState,
+    Settlement,
+};
+use interlock_ledger::SqliteStore;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longest a demo deal may take before the demo gives up on it.
+const DEAL_TIME_MAX: Duration = Duration::from_secs(30);
+const ROUND_PAUSE: Duration = Duration::from_millis(20);
+
+type Balances = BTreeMap<String, BTreeMap<String, BTreeMap<String, u128>>>;
+
+struct Plan {
+    title: &'static str,
+    mode: Mode,
+    payment_usd: u128,
+    delivery: Asset,
+    seller_withholds: bool,
+}
+
+pub fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<bool> {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => tempfile::Builder::new().prefix("interlock-demo-").tempdir()?.keep(),
+    };
+    let say = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
+    say(format!("Interlock demo: two embedded ledgers, alpha and beta, in {}", dir.display()));
+    let funding = setup::Funding { buyer_usd_on_alpha: 1_000, seller_gold_on_beta: 500, seller_titles_on_beta: 1 };
+    let mut runtime = setup::world(&dir, &funding, 3)?;
+    say("setup    registered buyer and seller on both networks; buyer holds 1000 USD on alpha, seller 500 GOLD and TITLE #1 on beta".into());
+
+    let plans = [
+        Plan {
+            title: "notary mode, 2 of 3 notaries: 250 USD on alpha for TITLE #1 on beta",
+            mode: Mode::Notary,
+            payment_usd: 250,
+            delivery: Asset::Unique { class: code("TITLE"), item: ItemId::from_u128(1) },
+            seller_withholds: false,
+        },
+        Plan {
+            title: "hashlock mode: 100 USD on alpha for 40 GOLD on beta",
+            mode: Mode::Hashlock,
+            payment_usd: 100,
+            delivery: Asset::Fungible { code: code("GOLD"), amount: 40 },
+            seller_withholds: false,
+        },
+        Plan {
+            title: "notary mode, the seller never reserves: 75 USD on alpha for 10 GOLD on beta",
+            mode: Mode::Notary,
+            payment_usd: 75,
+            delivery: Asset::Fungible { code: code("GOLD"), amount: 10 },
+            seller_withholds: true,
+        },
+    ];
+    let mut reports = Vec::new();
+    let mut all_held = true;
+    for (number, plan) in plans.iter().enumerate() {
+        say(String::new());
+        say(format!("deal {}: {}", number + 1, plan.title));
+        let (report, held) = run_deal(&mut runtime, plan, u64::try_from(number).expect("small"), &say)?;
+        all_held &= held;
+        reports.push(report);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json!({ "deals": reports }))?);
+    } else {
+        println!();
+        print_table(&reports);
+        println!();
+        println!(
+            "{}",
+            if all_held {
+                "every invariant held: assets conserved on both networks, each deal all-or-nothing"
+            } else {
+                "INVARIANT BROKEN: see above"
+            }
+        );
+        println!("ledger files: {}", dir.display());
+    }
+    Ok(all_held)
+}
+
+fn terms_for(runtime: &Runtime<SqliteStore>, plan: &Plan, nonce: u64) -> anyhow::Result<(DealTerms, Option<Secret>)> {
+    let now = now_ms();
+    let (buyer, seller) = (runtime.buyer(), runtime.seller());
+    let (settlement, secret) = match plan.mode {
+        Mode::Notary => (
+            Settlement::Notary {
+                notaries: runtime.notary_addresses(),
+                threshold: 2,
+                decision_deadline_ms: now + 1_500,
+                backstop_expiry_ms: now + 60_000,
+            },
+            None,
+        ),
+        Mode::Hashlock => {
+            let secret = Secret(setup::random_bytes()?);
+            let settlement = Settlement::Hashlock {
+                hash: secret.hash(),
+                delivery_expiry_ms: now + 5_000,
+                payment_expiry_ms: now + 8_000,
+                margin_ms: 3_000,
+            };
+            (settlement, Some(secret))
+        }
+    };
+    let terms = DealTerms {
+        buyer: buyer.public(),
+        seller: seller.public(),
+        payment: Leg {
+            network: ALPHA,
+            asset: Asset::Fungible { code: code("USD"), amount: plan.payment_usd },
+            owner: address(buyer),
+            beneficiary: address(seller),
+        },
+        delivery: Leg {
+            network: BETA,
+            asset: plan.delivery.clone(),
+            owner: address(seller),
+            beneficiary: address(buyer),
+        },
+        settlement,
+        policy: Policy::default(),
+        observers: Vec::new(),
+        dependents: Vec::new(),
+        nonce,
+    };
+    Ok((terms, secret))
+}
+
+fn run_deal(
+    runtime: &mut Runtime<SqliteStore>,
+    plan: &Plan,
+    nonce: u64,
+    say: &dyn Fn(String),
+) -> anyhow::Result<(Value, bool)> {
+    let (terms, secret) = terms_for(runtime, plan, nonce)?;
+    let before = balances(runtime);
+    let deal_id = runtime.add_deal(terms.clone(), secret, plan.seller_withholds)?;
+    say(format!("agree    {} signed by buyer and seller ({} mode)", short(deal_id), terms.mode()));
+    let started = std::time::Instant::now();
+    while runtime.outcome(deal_id).is_some_and(|(b, s)| b.is_none() || s.is_none()) {
+        if started.elapsed() > DEAL_TIME_MAX {
+            anyhow::bail!("deal {deal_id} did not finish within {DEAL_TIME_MAX:?}");
+        }
+        for progress in runtime.round(now_ms())? {
+            say(describe(&progress, &terms));
+        }
+        std::thread::sleep(ROUND_PAUSE);
+    }
+    let after = balances(runtime);
+    let (payment, delivery) =
+        (leg_state(runtime, &terms, deal_id, LegKind::Payment), leg_state(runtime, &terms, deal_id, LegKind::Delivery));
+    let outcome = match (payment, delivery) {
+        (Some(ReservationState::Executed), Some(ReservationState::Executed)) => "completed",
+        (p, d) if p != Some(ReservationState::Executed) && d != Some(ReservationState::Executed) => "refunded",
+        _ => "broken",
+    };
+    let conserved = totals(&before) == totals(&after);
+    let atomic = outcome != "broken"
+        && payment != Some(ReservationState::Reserved)
+        && delivery != Some(ReservationState::Reserved);
+    if !conserved {
+        say("INVARIANT BROKEN: conservation: totals per network and asset changed".into());
+    }
+    if !atomic {
+        say(format!("INVARIANT BROKEN: atomicity: payment {payment:?}, delivery {delivery:?}"));
+    }
+    let (buyer_outcome, seller_outcome) = runtime.outcome(deal_id).expect("known deal");
+    say(format!("notify   buyer told {}, seller told {}", outcome_word(buyer_outcome), outcome_word(seller_outcome)));
+    let report = json!({
+        "id": deal_id.to_string(),
+        "mode": terms.mode().to_string(),
+        "outcome": outcome,
+        "balances_before": before,
+        "balances_after": after,
+    });
+    Ok((report, conserved && atomic))
+}
+
+fn outcome_word(outcome: Option<Outcome>) -> &'static str {
+    match outcome {
+        Some(Outcome::Completed) => "completed",
+        Some(Outcome::Refunded) => "refunded",
+        Some(Outcome::Windfall) => "windfall",
+        Some(Outcome::Lost) => "lost",
+        None => "nothing yet",
+    }
+}
+
+fn short(deal_id: DealId) -> String {
+    format!("deal {}…", &deal_id.0.to_hex()[..12])
+}
+
+fn describe(progress: &Progress, terms: &DealTerms) -> String {
+    match progress {
+        Progress::Event(event) => {
+            let network = network_name(event.network);
+            let leg = event.event.leg();
+            let asset = &terms.leg(leg).asset;
+            match &event.event {
+                EscrowEvent::Reserved(_) => {
+                    format!("reserve  {leg} of {asset} reserved on {network} (block {})", event.height)
+                }
+                EscrowEvent::Executed { .. } => {
+                    let who = if leg == LegKind::Payment { "seller" } else { "buyer" };
+                    format!("execute  {who} took the {leg} of {asset} on {network} (block {})", event.height)
+                }
+                EscrowEvent::Cancelled { .. } => {
+                    format!("refund   {leg} of {asset} returned to its owner on {network} (block {})", event.height)
+                }
+            }
+        }
+        Progress::Decided { notary, decision, .. } => match decision {
+            interlock_core::Decision::Commit => {
+                format!("decide   notary {} commits: both reservations are in place", notary + 1)
+            }
+            interlock_core::Decision::Abort => {
+                format!("timeout  notary {} aborts: the decision deadline passed without both reservations", notary + 1)
+            }
+        },
+        Progress::Finished { role, outcome, .. } => {
+            let who = if *role == Role::Buyer { "buyer" } else { "seller" };
+            match outcome {
+                Outcome::Completed => format!("complete {who}: both legs executed"),
+                other => format!("complete {who}: {}", outcome_word(Some(*other))),
+            }
+        }
+    }
+}
+
+fn leg_state(
+    runtime: &Runtime<SqliteStore>,
+    terms: &DealTerms,
+    deal_id: DealId,
+    leg: LegKind,
+) -> Option<ReservationState> {
+    let ledger = runtime.ledgers.iter().find(|l| l.network() == terms.leg(leg).network)?;
+    ledger.state().reservation(&reservation_id(deal_id, leg)).map(|r| r.state)
+}
+
+fn balances(runtime: &Runtime<SqliteStore>) -> Balances {
+    let mut out = Balances::new();
+    for (party, key) in [("buyer", runtime.buyer()), ("seller", runtime.seller())] {
+        let owner = address(key);
+        for ledger in &runtime.ledgers {
+            let network = out.entry(party.into()).or_default().entry(network_name(ledger.network())).or_default();
+            let state = ledger.state();
+            for asset in state.assets() {
+                network.insert(asset.to_string(), state.balance(&owner, asset));
+            }
+            for ((class, item), holder) in state.items() {
+                let owned = *holder == interlock_ledger::Holder::Account(owner);
+                network.insert(format!("{class} {item}"), u128::from(owned));
+            }
+            network.retain(|asset, _| asset != "TITLE");
+        }
+    }
+    out
+}
+
+/// Totals per network and asset over both parties: what conservation compares.
+fn totals(balances: &Balances) -> BTreeMap<(String, String), u128> {
+    let mut totals = BTreeMap::new();
+    for networks in balances.values() {
+        for (network, assets) in networks {
+            for (asset, amount) in assets {
+                *totals.entry((network.clone(), asset.clone())).or_insert(0) += amount;
+            }
+        }
+    }
+    totals
+}
+
+fn print_table(reports: &[Value]) {
+    println!(
+        "{:<6} {:<9} {:<10} {:<7} {:<7} {:<10} {:>8} {:>8}",
+        "deal", "mode", "outcome", "party", "network", "asset", "before", "after"
+    );
+    for (number, report) in reports.iter().enumerate() {
+        let before = &report["balances_before"];
+        let after = &report["balances_after"];
+        let Some(parties) = after.as_object() else { continue };
+        for (party, networks) in parties {
+            let Some(networks) = networks.as_object() else { continue };
+            for (network, assets) in networks {
+                let Some(assets) = assets.as_object() else { continue };
+                for (asset, amount) in assets {
+                    let was = &before[party][network][asset];
+                    if was == amount && amount.as_u64() == Some(0) {
+                        continue;
+                    }
+                    println!(
+                        "{:<6} {:<9} {:<10} {:<7} {:<7} {:<10} {:>8} {:>8}",
+                        number + 1,
+                        report["mode"].as_str().unwrap_or(""),
+                        report["outcome"].as_str().unwrap_or(""),
+                        party,
+                        network,
+                        asset,
+                        was.to_string(),
+                        amount.to_string()
+                    );
+                }
+            }
+        }
+    }
+}

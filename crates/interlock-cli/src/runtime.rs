@@ -1,0 +1,327 @@
+//! The in-process runtime: two embedded ledgers, a buyer, a seller and their
+//! notaries in one process, driven by the wall clock. The demo and `bench core`
+//! run deals through it.
+//!
+//! Work proceeds in rounds. Each round (1) steps every deal that has news or a
+//! due wake-up, in parallel across cores, because deals are independent; (2)
+//! numbers, signs and submits the transactions the sagas asked for, signing in
+//! parallel; (3) produces a block on each ledger (each ledger verifies its
+//! block's signatures on all cores and commits the block to SQLite); (4) routes
+//! the blocks' events back to their deals.
+
+use interlock_core::crypto::{verify_deal_signature, NotaryKey, PartyKey};
+use interlock_core::notary::{NotaryDeal, NotaryOutput, SignedDeal};
+use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
+use interlock_core::{DealId, DealTerms, EscrowOp, NetworkId, Secret, Vote};
+use interlock_ledger::{Ledger, LedgerEvent, Op, Store, Transaction};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Something worth telling the person watching.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    Event(LedgerEvent),
+    Decided { notary: usize, decision: interlock_core::Decision },
+    Finished { role: Role, outcome: Outcome },
+}
+
+struct DealRun {
+    deal_id: DealId,
+    signed: Arc<SignedDeal>,
+    buyer: Saga,
+    seller: Saga,
+    /// One decider per notary of the deal (notary mode), with its persisted decision.
+    notaries: Vec<Option<NotaryDeal>>,
+    /// Each notary's signed vote, once it decided.
+    votes: Vec<Option<Vote>>,
+    events: Vec<LedgerEvent>,
+    wake_at_ms: Option<u64>,
+    agreed: bool,
+}
+
+/// What stepping one deal produced.
+#[derive(Default)]
+struct DealOutput {
+    submits: Vec<(Role, NetworkId, EscrowOp)>,
+    progress: Vec<Progress>,
+}
+
+pub struct Runtime<S: Store> {
+    pub ledgers: Vec<Ledger<S>>,
+    buyer: PartyKey,
+    seller: PartyKey,
+    notaries: Arc<Vec<NotaryKey>>,
+    deals: Vec<DealRun>,
+    index: HashMap<DealId, usize>,
+    nonces: HashMap<(Role, NetworkId), u64>,
+    pub signature_checks: u64,
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs `work` over `items` split across all cores.
+fn parallel<T: Send, R: Send>(items: &mut [T], work: impl Fn(&mut T) -> R + Sync) -> Vec<R> {
+    if items.len() < 64 || threads() == 1 {
+        return items.iter_mut().map(work).collect();
+    }
+    let chunk = items.len().div_ceil(threads());
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks_mut(chunk)
+            .map(|part| scope.spawn(move || part.iter_mut().map(work).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("deal steps do not panic")).collect()
+    })
+}
+
+impl<S: Store + Send> Runtime<S> {
+    pub fn new(ledgers: Vec<Ledger<S>>, buyer: PartyKey, seller: PartyKey, notaries: Vec<NotaryKey>) -> Runtime<S> {
+        let nonces = ledgers
+            .iter()
+            .flat_map(|l| {
+                [
+                    (Role::Buyer, l.network(), l.nonce(buyer.public())),
+                    (Role::Seller, l.network(), l.nonce(seller.public())),
+                ]
+            })
+            .map(|(role, network, nonce)| ((role, network), nonce))
+            .collect();
+        Runtime {
+            ledgers,
+            buyer,
+            seller,
+            notaries: Arc::new(notaries),
+            deals: Vec::new(),
+            index: HashMap::new(),
+            nonces,
+            signature_checks: 0,
+        }
+    }
+
+    pub fn buyer(&self) -> &PartyKey {
+        &self.buyer
+    }
+    pub fn seller(&self) -> &PartyKey {
+        &self.seller
+    }
+    pub fn notary_addresses(&self) -> Vec<interlock_core::NotaryAddress> {
+        self.notaries.iter().map(NotaryKey::address).collect()
+    }
+
+    /// Both parties sign `terms`; the deal starts on the next round. A seller
+    /// that `withholds` agrees but never reserves.
+    pub fn add_deal(&mut self, terms: DealTerms, secret: Option<Secret>, withholds: bool) -> anyhow::Result<DealId> {
+        let deal_id = terms.id();
+        let signed = Arc::new(SignedDeal {
+            buyer_signature: self.buyer.sign_deal(deal_id),
+            seller_signature: self.seller.sign_deal(deal_id),
+            terms,
+        });
+        let terms = Arc::new(signed.terms.clone());
+        let buyer = Saga::new(Role::Buyer, terms.clone(), secret)?;
+        let mut seller = Saga::new(Role::Seller, terms.clone(), None)?;
+        if withholds {
+            seller.withhold();
+        }
+        let notaries = match &terms.settlement {
+            interlock_core::Settlement::Notary { notaries, .. } => vec![None; notaries.len()],
+            interlock_core::Settlement::Hashlock { .. } => Vec::new(),
+        };
+        self.index.insert(deal_id, self.deals.len());
+        self.deals.push(DealRun {
+            deal_id,
+            signed,
+            buyer,
+            seller,
+            votes: vec![None; notaries.len()],
+            notaries,
+            events: Vec::new(),
+            wake_at_ms: Some(0),
+            agreed: false,
+        });
+        Ok(deal_id)
+    }
+
+    pub fn outcome(&self, deal_id: DealId) -> Option<(Option<Outcome>, Option<Outcome>)> {
+        let run = &self.deals[*self.index.get(&deal_id)?];
+        Some((run.buyer.outcome(), run.seller.outcome()))
+    }
+
+    pub fn all_finished(&self) -> bool {
+        self.deals.iter().all(|run| run.buyer.outcome().is_some() && run.seller.outcome().is_some())
+    }
+
+    pub fn finished_count(&self) -> usize {
+        self.deals.iter().filter(|run| run.buyer.outcome().is_some() && run.seller.outcome().is_some()).count()
+    }
+
+    /// One round at `now_ms`. Returns what happened, for display.
+    pub fn round(&mut self, now_ms: u64) -> anyhow::Result<Vec<Progress>> {
+        let notaries = self.notaries.clone();
+        let outputs = parallel(&mut self.deals, |run| step_deal(run, &notaries, now_ms));
+        let mut progress = Vec::new();
+        let mut unsigned = Vec::new();
+        for output in outputs {
+            progress.extend(output.progress);
+            for (role, network, op) in output.submits {
+                let nonce = self.nonces.entry((role, network)).or_insert(0);
+                *nonce += 1;
+                unsigned.push((role, network, *nonce, op));
+            }
+        }
+        let (buyer, seller) = (&self.buyer, &self.seller);
+        let signed: Vec<Transaction> = parallel(&mut unsigned, |(role, network, nonce, op)| {
+            let key = if *role == Role::Buyer { buyer } else { seller };
+            Transaction::sign(key, *network, *nonce, Op::Escrow(op.clone()))
+        });
+        self.signature_checks += signed.len() as u64;
+        for tx in signed {
+            let ledger = self.ledgers.iter_mut().find(|l| l.network() == tx.network).expect("deal networks exist");
+            ledger.submit(tx)?;
+        }
+        let blocks: Vec<_> = parallel(&mut self.ledgers, |ledger| ledger.produce_block(now_ms));
+        for block in blocks {
+            let Some(block) = block? else { continue };
+            for rejection in &block.rejected {
+                // A saga resubmits what did not land; a refusal is news, not an error.
+                tracing_rejection(rejection);
+            }
+            for event in block.events {
+                if let Some(index) = self.index.get(&event.event.deal_id()) {
+                    self.deals[*index].events.push(event.clone());
+                }
+                progress.push(Progress::Event(event));
+            }
+        }
+        Ok(progress)
+    }
+}
+
+fn tracing_rejection(rejection: &interlock_ledger::Rejection) {
+    if std::env::var_os("INTERLOCK_DEBUG").is_some() {
+        eprintln!("refused {}: {}", rejection.transaction, rejection.error);
+    }
+}
+
+/// Steps one deal: agreement checks, chain events, notary decisions and votes,
+/// wake-ups. Pure computation; safe to run on any thread.
+fn step_deal(run: &mut DealRun, notary_keys: &[NotaryKey], now_ms: u64) -> DealOutput {
+    let mut output = DealOutput::default();
+    let events = std::mem::take(&mut run.events);
+    let due = run.wake_at_ms.is_some_and(|at| now_ms >= at);
+    if events.is_empty() && !due {
+        return output;
+    }
+    if !run.agreed {
+        // Each party checks the other's signature before it acts on the terms.
+        let terms = &run.signed.terms;
+        let ok = verify_deal_signature(terms.seller, run.deal_id, &run.signed.seller_signature).is_ok()
+            && verify_deal_signature(terms.buyer, run.deal_id, &run.signed.buyer_signature).is_ok();
+        assert!(ok, "the runtime signs its own deals");
+        run.agreed = true;
+    }
+    let mut steps = Vec::new();
+    let mut new_votes = Vec::new();
+    for event in &events {
+        steps.push((Role::Buyer, run.buyer.on_chain_event(now_ms, &event.event)));
+        steps.push((Role::Seller, run.seller.on_chain_event(now_ms, &event.event)));
+        for index in 0..run.notaries.len() {
+            if let Some(notary) = run.notaries[index].as_mut() {
+                let decided = notary.observe(now_ms, &event.event);
+                record(run, index, decided, &notary_keys[index], &mut new_votes, &mut output);
+            }
+        }
+    }
+    if events.is_empty() {
+        steps.push((Role::Buyer, run.buyer.step(now_ms)));
+        steps.push((Role::Seller, run.seller.step(now_ms)));
+    }
+    for index in 0..run.notaries.len() {
+        if let Some(notary) = run.notaries[index].as_mut() {
+            let decided = notary.tick(now_ms);
+            record(run, index, decided, &notary_keys[index], &mut new_votes, &mut output);
+        }
+    }
+    let mut wake: Option<u64> = None;
+    loop {
+        for (role, step) in steps.drain(..) {
+            if let Some(at) = step.wake_at_ms {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+            for out in step.outputs {
+                match out {
+                    SagaOutput::Submit { network, op } => output.submits.push((role, network, op)),
+                    SagaOutput::Finished(outcome) => output.progress.push(Progress::Finished { role, outcome }),
+                    SagaOutput::AskNotaries => ask_notaries(run, notary_keys, now_ms, &mut new_votes, &mut output),
+                }
+            }
+        }
+        if new_votes.is_empty() {
+            break;
+        }
+        for vote in new_votes.drain(..) {
+            steps.push((Role::Buyer, run.buyer.on_vote(now_ms, &vote)));
+            steps.push((Role::Seller, run.seller.on_vote(now_ms, &vote)));
+        }
+    }
+    for notary in run.notaries.iter().flatten() {
+        if let Some(at) = notary.wake_at_ms() {
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+        }
+    }
+    run.wake_at_ms = wake;
+    output
+}
+
+/// The parties hand the signed deal to every notary: a notary that has not seen
+/// it accepts it (checking both signatures); one that decided answers with its
+/// vote again.
+fn ask_notaries(
+    run: &mut DealRun,
+    notary_keys: &[NotaryKey],
+    now_ms: u64,
+    new_votes: &mut Vec<Vote>,
+    output: &mut DealOutput,
+) {
+    for index in 0..run.notaries.len() {
+        if let Some(vote) = run.votes[index] {
+            new_votes.push(vote);
+            continue;
+        }
+        if run.notaries[index].is_some() {
+            continue;
+        }
+        let key = &notary_keys[index];
+        if let Ok((notary, decided)) = NotaryDeal::accept(key, &run.signed, now_ms) {
+            run.notaries[index] = Some(notary);
+            record(run, index, decided, key, new_votes, output);
+        }
+    }
+}
+
+/// Records a notary's decision (in memory: the in-process notaries live as long
+/// as the run) and keeps the vote it then signs.
+fn record(
+    run: &mut DealRun,
+    index: usize,
+    outputs: Vec<NotaryOutput>,
+    key: &NotaryKey,
+    new_votes: &mut Vec<Vote>,
+    output: &mut DealOutput,
+) {
+    for out in outputs {
+        if let NotaryOutput::Record { decision, .. } = out {
+            let notary = run.notaries[index].as_mut().expect("a deciding notary exists");
+            for signed in notary.recorded(key) {
+                if let NotaryOutput::Vote(vote) = signed {
+                    run.votes[index] = Some(vote);
+                    new_votes.push(vote);
+                }
+            }
+            output.progress.push(Progress::Decided { notary: index, decision });
+        }
+    }
+}

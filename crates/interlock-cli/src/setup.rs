@@ -1,0 +1,98 @@
+//! Shared setup of the in-process world: keys, two SQLite ledgers, funding.
+
+use crate::runtime::Runtime;
+use anyhow::Context as _;
+use interlock_core::crypto::{NotaryKey, PartyKey};
+use interlock_core::{Address, Asset, AssetCode, ItemId, NetworkId};
+use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
+use std::path::Path;
+
+pub const ALPHA: NetworkId = NetworkId(1);
+pub const BETA: NetworkId = NetworkId(2);
+
+pub fn network_name(network: NetworkId) -> String {
+    match network {
+        ALPHA => "alpha".into(),
+        BETA => "beta".into(),
+        other => other.to_string(),
+    }
+}
+
+pub fn random_bytes() -> anyhow::Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).context("the operating system's random source failed")?;
+    Ok(bytes)
+}
+
+pub fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+    u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64 until the year 584 million")
+}
+
+pub fn address(key: &PartyKey) -> Address {
+    Address::Ledger(key.public().0)
+}
+
+pub fn code(text: &str) -> AssetCode {
+    AssetCode::new(text).expect("built-in asset codes are valid")
+}
+
+/// What each party starts with.
+pub struct Funding {
+    pub buyer_usd_on_alpha: u128,
+    pub seller_gold_on_beta: u128,
+    pub seller_titles_on_beta: u128,
+}
+
+/// Opens (creating) the two networks' SQLite ledgers in `dir`, registers the
+/// buyer and seller on both and funds them.
+pub fn world(dir: &Path, funding: &Funding, notary_count: usize) -> anyhow::Result<Runtime<SqliteStore>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let operator = PartyKey::from_seed(random_bytes()?);
+    let buyer = PartyKey::from_seed(random_bytes()?);
+    let seller = PartyKey::from_seed(random_bytes()?);
+    let mut notaries = Vec::new();
+    while notaries.len() < notary_count {
+        if let Some(key) = NotaryKey::from_seed(random_bytes()?) {
+            notaries.push(key);
+        }
+    }
+    let now = now_ms();
+    let mut ledgers = Vec::new();
+    for network in [ALPHA, BETA] {
+        let path = dir.join(format!("{}.sqlite", network_name(network)));
+        if path.exists() {
+            anyhow::bail!("{} already exists: pass an empty or new --dir", path.display());
+        }
+        let store = SqliteStore::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let genesis = Genesis { network, operator: operator.public(), timestamp_ms: now };
+        let mut ledger = Ledger::open(store, genesis)?;
+        let mut ops = vec![Op::Register { account: buyer.public() }, Op::Register { account: seller.public() }];
+        if network == ALPHA {
+            ops.push(Op::Issue {
+                to: address(&buyer),
+                asset: Asset::Fungible { code: code("USD"), amount: funding.buyer_usd_on_alpha },
+            });
+        } else {
+            ops.push(Op::Issue {
+                to: address(&seller),
+                asset: Asset::Fungible { code: code("GOLD"), amount: funding.seller_gold_on_beta },
+            });
+            for item in 1..=funding.seller_titles_on_beta {
+                ops.push(Op::Issue {
+                    to: address(&seller),
+                    asset: Asset::Unique { class: code("TITLE"), item: ItemId::from_u128(item) },
+                });
+            }
+        }
+        for (nonce, op) in (1u64..).zip(ops) {
+            ledger.submit(Transaction::sign(&operator, network, nonce, op))?;
+        }
+        let block = ledger.produce_block(now)?.context("genesis block")?;
+        if let Some(rejection) = block.rejected.first() {
+            anyhow::bail!("funding refused: {}", rejection.error);
+        }
+        ledgers.push(ledger);
+    }
+    Ok(Runtime::new(ledgers, buyer, seller, notaries))
+}
