@@ -55,6 +55,8 @@ pub struct Runtime<S: Store> {
     index: HashMap<DealId, usize>,
     nonces: HashMap<(Role, NetworkId), u64>,
     pub signature_checks: u64,
+    /// Time up to which every network's blocks were produced and routed.
+    chain_time_ms: u64,
 }
 
 fn threads() -> usize {
@@ -98,6 +100,7 @@ impl<S: Store + Send> Runtime<S> {
             index: HashMap::new(),
             nonces,
             signature_checks: 0,
+            chain_time_ms: 0,
         }
     }
 
@@ -161,7 +164,9 @@ impl<S: Store + Send> Runtime<S> {
     /// One round at `now_ms`. Returns what happened, for display.
     pub fn round(&mut self, now_ms: u64) -> anyhow::Result<Vec<Progress>> {
         let notaries = self.notaries.clone();
-        let outputs = parallel(&mut self.deals, |run| step_deal(run, &notaries, now_ms));
+        let networks: Vec<NetworkId> = self.ledgers.iter().map(Ledger::network).collect();
+        let chain_time_ms = self.chain_time_ms;
+        let outputs = parallel(&mut self.deals, |run| step_deal(run, &notaries, &networks, chain_time_ms, now_ms));
         let mut progress = Vec::new();
         let mut unsigned = Vec::new();
         for output in outputs {
@@ -183,6 +188,9 @@ impl<S: Store + Send> Runtime<S> {
             ledger.submit(tx)?;
         }
         let blocks: Vec<_> = parallel(&mut self.ledgers, |ledger| ledger.produce_block(now_ms));
+        if self.ledgers.iter().all(|ledger| ledger.mempool_len() == 0) {
+            self.chain_time_ms = now_ms;
+        }
         for block in blocks {
             let Some(block) = block? else { continue };
             for rejection in &block.rejected {
@@ -208,12 +216,26 @@ fn tracing_rejection(rejection: &interlock_ledger::Rejection) {
 
 /// Steps one deal: agreement checks, chain events, notary decisions and votes,
 /// wake-ups. Pure computation; safe to run on any thread.
-fn step_deal(run: &mut DealRun, notary_keys: &[NotaryKey], now_ms: u64) -> DealOutput {
+fn step_deal(
+    run: &mut DealRun,
+    notary_keys: &[NotaryKey],
+    networks: &[NetworkId],
+    chain_time_ms: u64,
+    now_ms: u64,
+) -> DealOutput {
     let mut output = DealOutput::default();
     let events = std::mem::take(&mut run.events);
     let due = run.wake_at_ms.is_some_and(|at| now_ms >= at);
     if events.is_empty() && !due {
         return output;
+    }
+    // The runtime is every network's sequencer: after a round it has applied all
+    // it was given, and later blocks are stamped later. So its last round's time
+    // is each network's time as far as any saga could learn.
+    let mut steps = Vec::new();
+    for network in networks {
+        steps.push((Role::Buyer, run.buyer.on_chain_time(now_ms, *network, chain_time_ms)));
+        steps.push((Role::Seller, run.seller.on_chain_time(now_ms, *network, chain_time_ms)));
     }
     if !run.agreed {
         // Each party checks the other's signature before it acts on the terms.
@@ -223,7 +245,6 @@ fn step_deal(run: &mut DealRun, notary_keys: &[NotaryKey], now_ms: u64) -> DealO
         assert!(ok, "the runtime signs its own deals");
         run.agreed = true;
     }
-    let mut steps = Vec::new();
     let mut new_votes = Vec::new();
     for event in &events {
         steps.push((Role::Buyer, run.buyer.on_chain_event(now_ms, &event.event)));

@@ -425,11 +425,10 @@ impl Decode for DealTerms {
     }
 }
 
-/// The canonical bytes of deal terms; the deal id is their sha256.
+/// The canonical bytes of deal terms; the deal id is their sha256. Valid terms
+/// (see `DealTerms::validate`) encode within `DEAL_TERMS_LEN_MAX`.
 pub fn encode_terms(terms: &DealTerms) -> Vec<u8> {
-    let bytes = terms.to_bytes();
-    assert!(bytes.len() <= DEAL_TERMS_LEN_MAX, "terms within limits encode within the limit");
-    bytes
+    terms.to_bytes()
 }
 
 /// Decodes deal terms received from outside, refusing oversized input first.

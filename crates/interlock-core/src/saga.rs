@@ -114,6 +114,9 @@ pub struct Saga {
     notaries_asked_at_ms: Option<u64>,
     /// The party chose not to reserve (the demo's unwilling seller).
     withholding: bool,
+    /// The latest block time seen on each leg's network (payment, delivery): a
+    /// leg still unseen once its network's blocks pass its expiry never will be.
+    chain_time_ms: [u64; 2],
     outcome: Option<Outcome>,
 }
 
@@ -130,6 +133,7 @@ pub struct SagaRecord {
     certificate: Option<Certificate>,
     notaries_asked_at_ms: Option<u64>,
     withholding: bool,
+    chain_time_ms: [u64; 2],
     outcome: Option<Outcome>,
 }
 
@@ -171,6 +175,7 @@ impl Saga {
             certificate: None,
             notaries_asked_at_ms: None,
             withholding: false,
+            chain_time_ms: [0; 2],
             outcome: None,
         })
     }
@@ -214,6 +219,7 @@ impl Saga {
             certificate: self.certificate.clone(),
             notaries_asked_at_ms: self.notaries_asked_at_ms,
             withholding: self.withholding,
+            chain_time_ms: self.chain_time_ms,
             outcome: self.outcome,
         }
     }
@@ -232,6 +238,7 @@ impl Saga {
         saga.certificate = record.certificate;
         saga.notaries_asked_at_ms = record.notaries_asked_at_ms;
         saga.withholding = record.withholding;
+        saga.chain_time_ms = record.chain_time_ms;
         saga.outcome = record.outcome;
         Ok(saga)
     }
@@ -256,6 +263,24 @@ impl Saga {
             self.absorb(event);
         }
         self.step(now_ms)
+    }
+
+    /// Tells the saga that `network` has produced every block up to one stamped
+    /// `block_time_ms`, and that all of them were fed to it.
+    pub fn on_chain_time(&mut self, now_ms: u64, network: NetworkId, block_time_ms: u64) -> Step {
+        for (index, leg) in LegKind::BOTH.iter().enumerate() {
+            if self.terms.leg(*leg).network == network {
+                self.chain_time_ms[index] = self.chain_time_ms[index].max(block_time_ms);
+            }
+        }
+        self.step(now_ms)
+    }
+
+    fn chain_time(&self, leg: LegKind) -> u64 {
+        match leg {
+            LegKind::Payment => self.chain_time_ms[0],
+            LegKind::Delivery => self.chain_time_ms[1],
+        }
     }
 
     /// Feeds a notary's vote. Invalid votes and votes of other deals are ignored.
@@ -345,7 +370,7 @@ impl Saga {
                 self.step_notary(now_ms, decision_deadline_ms, backstop_expiry_ms, &mut step)
             }
         }
-        if let Some(outcome) = self.settled_outcome(now_ms) {
+        if let Some(outcome) = self.settled_outcome() {
             self.outcome = Some(outcome);
             step.outputs.push(SagaOutput::Finished(outcome));
             step.wake_at_ms = None;
@@ -474,19 +499,20 @@ impl Saga {
     }
 
     /// The outcome, once nothing can change any more for this party.
-    fn settled_outcome(&self, now_ms: u64) -> Option<Outcome> {
+    fn settled_outcome(&self) -> Option<Outcome> {
         use LegStatus::*;
         let own_expiry_ms = self.terms.expiry_ms(self.role.own_leg());
         let counter_expiry_ms = self.terms.expiry_ms(self.role.counter_leg());
-        // An open leg is final once the ledger refuses to reserve it: after its expiry.
         let aborted = self.certificate.as_ref().is_some_and(|c| c.decision == Decision::Abort);
         let never_submitted = self.own.submitted_at_ms.is_none();
-        // An open leg is final once the ledger refuses to reserve it (after its
-        // expiry), or when this party never asked and never will.
+        // An open leg is final once its network's blocks passed its expiry (the
+        // ledger refuses to reserve after it), or when this party never asked and
+        // never will. The saga's own clock is not enough: a reservation it sent
+        // may have landed in a block it has not read yet.
         let own_final_open = self.own.status == Open
-            && (now_ms >= own_expiry_ms.saturating_add(CLOCK_GRACE_MS)
+            && (self.chain_time(self.role.own_leg()) >= own_expiry_ms
                 || (never_submitted && (self.withholding || aborted)));
-        let counter_expired = now_ms >= counter_expiry_ms.saturating_add(CLOCK_GRACE_MS);
+        let counter_expired = self.chain_time(self.role.counter_leg()) >= counter_expiry_ms;
         let counter_dead = match self.counter.status {
             Open => aborted || counter_expired,
             Mismatched | Cancelled => true,

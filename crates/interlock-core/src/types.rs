@@ -54,7 +54,15 @@ impl fmt::Display for Address {
 /// The name of an asset on its network: a ledger token code such as `USD`, or an
 /// ERC-20 / ERC-721 contract address in hex. ASCII graphic characters only.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct AssetCode(String);
+
+impl TryFrom<String> for AssetCode {
+    type Error = TermsError;
+    fn try_from(code: String) -> Result<AssetCode, TermsError> {
+        AssetCode::new(&code)
+    }
+}
 
 impl AssetCode {
     pub fn new(code: &str) -> Result<AssetCode, TermsError> {
@@ -330,6 +338,10 @@ impl DealTerms {
             let count = self.dependents.len();
             return Err(TermsError::TooMany { what: "dependents", count, max: DEPENDENTS_MAX });
         }
+        let length = crate::encoding::Encode::to_bytes(self).len();
+        if length > DEAL_TERMS_LEN_MAX {
+            return Err(TermsError::TooMany { what: "bytes of encoded terms", count: length, max: DEAL_TERMS_LEN_MAX });
+        }
         match &self.settlement {
             Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, margin_ms, .. } => {
                 if *margin_ms < HASHLOCK_MARGIN_MIN_MS {
@@ -394,7 +406,7 @@ impl DealTerms {
     }
 
     pub fn id(&self) -> DealId {
-        DealId(Hash32::sha256(&[&crate::encoding::encode_terms(self)]))
+        DealId(Hash32::sha256(&[&crate::encoding::Encode::to_bytes(self)]))
     }
 
     /// The reservation this deal's `leg` must use, on that leg's network.

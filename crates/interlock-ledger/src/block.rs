@@ -40,8 +40,7 @@ impl Block {
 
     /// True when the header commits to exactly these transactions.
     pub fn is_consistent(&self) -> bool {
-        usize::try_from(self.header.transaction_count)
-            .is_ok_and(|count| count == self.transactions.len())
+        usize::try_from(self.header.transaction_count).is_ok_and(|count| count == self.transactions.len())
             && Block::transactions_root(&self.transactions) == self.header.transactions_root
     }
 }
@@ -93,11 +92,7 @@ impl Decode for BlockHeader {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = reader.u8()?;
         if version != 1 {
-            return Err(DecodeError::Version {
-                what: "block header",
-                expected: 1,
-                found: version,
-            });
+            return Err(DecodeError::Version { what: "block header", expected: 1, found: version });
         }
         Ok(BlockHeader {
             network: reader.get()?,

@@ -10,10 +10,7 @@ pub enum LedgerError {
     #[error("transaction of {length} bytes exceeds the limit {max}")]
     TooLarge { length: usize, max: usize },
     #[error("transaction is for {found}, this ledger is {expected}")]
-    WrongNetwork {
-        expected: NetworkId,
-        found: NetworkId,
-    },
+    WrongNetwork { expected: NetworkId, found: NetworkId },
     #[error("ed25519 signature does not verify for signer {signer:?}")]
     BadSignature { signer: PartyId },
     #[error("account {0:?} is not registered on this network")]
@@ -35,10 +32,7 @@ pub enum LedgerError {
     #[error("storage failed: {0}")]
     Store(String),
     #[error("store holds network {found}, expected {expected}")]
-    StoreNetwork {
-        expected: NetworkId,
-        found: NetworkId,
-    },
+    StoreNetwork { expected: NetworkId, found: NetworkId },
     #[error("account {0:?} cannot receive: not a ledger account")]
     ForeignAddress(Address),
 }

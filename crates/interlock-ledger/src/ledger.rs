@@ -47,10 +47,7 @@ impl<S: Store> Ledger<S> {
         let (tip, state) = match store.load()? {
             Some(loaded) => {
                 if loaded.genesis.network != genesis.network {
-                    return Err(LedgerError::StoreNetwork {
-                        expected: genesis.network,
-                        found: loaded.genesis.network,
-                    });
+                    return Err(LedgerError::StoreNetwork { expected: genesis.network, found: loaded.genesis.network });
                 }
                 (loaded.tip, loaded.state)
             }
@@ -59,14 +56,7 @@ impl<S: Store> Ledger<S> {
                 (genesis.header(), State::default())
             }
         };
-        Ok(Ledger {
-            genesis,
-            store,
-            state,
-            tip,
-            mempool: Vec::new(),
-            touched: Touched::default(),
-        })
+        Ok(Ledger { genesis, store, state, tip, mempool: Vec::new(), touched: Touched::default() })
     }
 
     pub fn network(&self) -> NetworkId {
@@ -96,17 +86,11 @@ impl<S: Store> Ledger<S> {
     /// signature work; the rest happens when the next block is produced.
     pub fn submit(&mut self, transaction: Transaction) -> Result<TxId, LedgerError> {
         if transaction.network != self.genesis.network {
-            return Err(LedgerError::WrongNetwork {
-                expected: self.genesis.network,
-                found: transaction.network,
-            });
+            return Err(LedgerError::WrongNetwork { expected: self.genesis.network, found: transaction.network });
         }
         let length = transaction.to_bytes().len();
         if length > TRANSACTION_LEN_MAX {
-            return Err(LedgerError::TooLarge {
-                length,
-                max: TRANSACTION_LEN_MAX,
-            });
+            return Err(LedgerError::TooLarge { length, max: TRANSACTION_LEN_MAX });
         }
         if self.mempool.len() >= MEMPOOL_MAX {
             return Err(LedgerError::MempoolFull(MEMPOOL_MAX));
@@ -123,6 +107,16 @@ impl<S: Store> Ledger<S> {
         if self.mempool.is_empty() {
             return Ok(None);
         }
+        self.seal(now_ms, false).map(Some)
+    }
+
+    /// Produces a block even when no transaction waits, so followers see the
+    /// network's time move past deadlines.
+    pub fn produce_heartbeat(&mut self, now_ms: u64) -> Result<BlockOutcome, LedgerError> {
+        self.seal(now_ms, true)
+    }
+
+    fn seal(&mut self, now_ms: u64, allow_empty: bool) -> Result<BlockOutcome, LedgerError> {
         let take = self.mempool.len().min(BLOCK_TRANSACTIONS_MAX);
         let candidates: Vec<Transaction> = self.mempool.drain(..take).collect();
         let timestamp_ms = now_ms.max(self.tip.timestamp_ms);
@@ -133,17 +127,12 @@ impl<S: Store> Ledger<S> {
         let mut included = Vec::with_capacity(candidates.len());
         let mut applied_events = Vec::new();
         let mut rejected = Vec::new();
-        let mut working = Working {
-            state: &mut self.state,
-            touched: &mut self.touched,
-        };
+        let mut working = Working { state: &mut self.state, touched: &mut self.touched };
         for (transaction, signature_ok) in candidates.into_iter().zip(signatures_ok) {
             let result = if signature_ok {
                 working.apply(self.genesis.operator, &transaction, timestamp_ms)
             } else {
-                Err(LedgerError::BadSignature {
-                    signer: transaction.signer,
-                })
+                Err(LedgerError::BadSignature { signer: transaction.signer })
             };
             match result {
                 Ok(event) => {
@@ -161,12 +150,8 @@ impl<S: Store> Ledger<S> {
                 }),
             }
         }
-        if included.is_empty() {
-            return Ok(Some(BlockOutcome {
-                header: self.tip.clone(),
-                events: Vec::new(),
-                rejected,
-            }));
+        if included.is_empty() && !allow_empty {
+            return Ok(BlockOutcome { header: self.tip.clone(), events: Vec::new(), rejected });
         }
         let header = BlockHeader {
             network: self.genesis.network,
@@ -176,18 +161,10 @@ impl<S: Store> Ledger<S> {
             transactions_root: Block::transactions_root(&included),
             transaction_count: u32::try_from(included.len()).expect("blocks are bounded"),
         };
-        let block = Block {
-            header,
-            transactions: included,
-        };
+        let block = Block { header, transactions: included };
         let events: Vec<LedgerEvent> = applied_events
             .into_iter()
-            .map(|(transaction, event)| LedgerEvent {
-                network: self.genesis.network,
-                height,
-                transaction,
-                event,
-            })
+            .map(|(transaction, event)| LedgerEvent { network: self.genesis.network, height, transaction, event })
             .collect();
         let changes = Changes::collect(&self.state, &self.touched);
         if let Err(error) = self.store.commit(&block, &events, &changes) {
@@ -196,11 +173,7 @@ impl<S: Store> Ledger<S> {
             return Err(error);
         }
         self.tip = block.header.clone();
-        Ok(Some(BlockOutcome {
-            header: block.header,
-            events,
-            rejected,
-        }))
+        Ok(BlockOutcome { header: block.header, events, rejected })
     }
 
     fn reload(&mut self) -> Result<(), LedgerError> {
@@ -212,67 +185,40 @@ impl<S: Store> Ledger<S> {
 
     /// Submits one transaction and produces a block with it, returning its escrow
     /// event or the reason it was refused. For tools and tests.
-    pub fn apply_now(
-        &mut self,
-        transaction: Transaction,
-        now_ms: u64,
-    ) -> Result<Option<EscrowEvent>, LedgerError> {
+    pub fn apply_now(&mut self, transaction: Transaction, now_ms: u64) -> Result<Option<EscrowEvent>, LedgerError> {
         assert!(self.mempool.is_empty(), "apply_now needs an empty mempool");
         let id = self.submit(transaction)?;
-        let outcome = self
-            .produce_block(now_ms)?
-            .expect("one transaction was waiting");
+        let outcome = self.produce_block(now_ms)?.expect("one transaction was waiting");
         if let Some(rejection) = outcome.rejected.into_iter().next() {
             return Err(rejection.error);
         }
-        Ok(outcome
-            .events
-            .into_iter()
-            .find(|e| e.transaction == id)
-            .map(|e| e.event))
+        Ok(outcome.events.into_iter().find(|e| e.transaction == id).map(|e| e.event))
     }
 
     pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
         self.store.block(height)
     }
 
-    pub fn events_from(
-        &self,
-        from_height: u64,
-        limit: usize,
-    ) -> Result<Vec<LedgerEvent>, LedgerError> {
+    pub fn events_from(&self, from_height: u64, limit: usize) -> Result<Vec<LedgerEvent>, LedgerError> {
         self.store.events_from(from_height, limit)
     }
 
     /// The highest nonce `signer` has used on this network.
     pub fn nonce(&self, signer: PartyId) -> u64 {
-        self.state
-            .account(&interlock_core::Address::Ledger(signer.0))
-            .map_or(0, |a| a.nonce)
+        self.state.account(&interlock_core::Address::Ledger(signer.0)).map_or(0, |a| a.nonce)
     }
 }
 
 /// Verifies every transaction's signature, on all cores for large blocks.
 fn verify_signatures(transactions: &[Transaction]) -> Vec<bool> {
-    let verify = |chunk: &[Transaction]| {
-        chunk
-            .iter()
-            .map(|t| t.verify_signature().is_ok())
-            .collect::<Vec<_>>()
-    };
+    let verify = |chunk: &[Transaction]| chunk.iter().map(|t| t.verify_signature().is_ok()).collect::<Vec<_>>();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if transactions.len() < PARALLEL_VERIFY_MIN || threads == 1 {
         return verify(transactions);
     }
     let chunk_len = transactions.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = transactions
-            .chunks(chunk_len)
-            .map(|chunk| scope.spawn(move || verify(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("verification threads do not panic"))
-            .collect()
+        let handles: Vec<_> = transactions.chunks(chunk_len).map(|chunk| scope.spawn(move || verify(chunk))).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("verification threads do not panic")).collect()
     })
 }

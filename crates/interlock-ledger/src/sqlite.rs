@@ -19,8 +19,7 @@ fn store_error(error: impl std::fmt::Display) -> LedgerError {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, LedgerError> {
-    postcard::from_bytes(bytes)
-        .map_err(|error| LedgerError::Store(format!("corrupt {what}: {error}")))
+    postcard::from_bytes(bytes).map_err(|error| LedgerError::Store(format!("corrupt {what}: {error}")))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -41,9 +40,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, LedgerError> {
         let connection = Connection::open(path).map_err(store_error)?;
         connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-            )
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(store_error)?;
         connection.execute_batch(SCHEMA).map_err(store_error)?;
         Ok(SqliteStore { connection })
@@ -51,27 +48,23 @@ impl SqliteStore {
 
     fn load_state(&self) -> Result<State, LedgerError> {
         let mut state = State::default();
-        let rows =
-            |sql: &str,
-             mut each: Box<dyn FnMut(&rusqlite::Row<'_>) -> Result<(), LedgerError> + '_>|
-             -> Result<(), LedgerError> {
-                let mut statement = self.connection.prepare(sql).map_err(store_error)?;
-                let mut rows = statement.query([]).map_err(store_error)?;
-                while let Some(row) = rows.next().map_err(store_error)? {
-                    each(row)?;
-                }
-                Ok(())
-            };
+        let rows = |sql: &str,
+                    mut each: Box<dyn FnMut(&rusqlite::Row<'_>) -> Result<(), LedgerError> + '_>|
+         -> Result<(), LedgerError> {
+            let mut statement = self.connection.prepare(sql).map_err(store_error)?;
+            let mut rows = statement.query([]).map_err(store_error)?;
+            while let Some(row) = rows.next().map_err(store_error)? {
+                each(row)?;
+            }
+            Ok(())
+        };
         let mut accounts = Vec::new();
         rows(
             "SELECT address, body FROM accounts",
             Box::new(|row| {
                 let address: Vec<u8> = row.get(0).map_err(store_error)?;
                 let body: Vec<u8> = row.get(1).map_err(store_error)?;
-                accounts.push((
-                    decode("account address", &address)?,
-                    decode("account", &body)?,
-                ));
+                accounts.push((decode("account address", &address)?, decode("account", &body)?));
                 Ok(())
             }),
         )?;
@@ -119,9 +112,7 @@ impl Store for SqliteStore {
     fn load(&mut self) -> Result<Option<Loaded>, LedgerError> {
         let genesis: Option<Vec<u8>> = self
             .connection
-            .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |row| row.get(0))
             .optional()
             .map_err(store_error)?;
         let Some(genesis) = genesis else {
@@ -130,11 +121,7 @@ impl Store for SqliteStore {
         let genesis: Genesis = decode("genesis", &genesis)?;
         let tip: Option<Vec<u8>> = self
             .connection
-            .query_row(
-                "SELECT header FROM blocks ORDER BY height DESC LIMIT 1",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT header FROM blocks ORDER BY height DESC LIMIT 1", [], |row| row.get(0))
             .optional()
             .map_err(store_error)?;
         let tip = match tip {
@@ -142,36 +129,22 @@ impl Store for SqliteStore {
             None => genesis.header(),
         };
         let state = self.load_state()?;
-        Ok(Some(Loaded {
-            genesis,
-            tip,
-            state,
-        }))
+        Ok(Some(Loaded { genesis, tip, state }))
     }
 
     fn init(&mut self, genesis: &Genesis) -> Result<(), LedgerError> {
         self.connection
-            .execute(
-                "INSERT INTO meta (key, value) VALUES ('genesis', ?1)",
-                params![encode(genesis)],
-            )
+            .execute("INSERT INTO meta (key, value) VALUES ('genesis', ?1)", params![encode(genesis)])
             .map_err(store_error)?;
         Ok(())
     }
 
-    fn commit(
-        &mut self,
-        block: &Block,
-        events: &[LedgerEvent],
-        changes: &Changes<'_>,
-    ) -> Result<(), LedgerError> {
+    fn commit(&mut self, block: &Block, events: &[LedgerEvent], changes: &Changes<'_>) -> Result<(), LedgerError> {
         let transaction = self.connection.transaction().map_err(store_error)?;
         {
             let height = i64::try_from(block.header.height).map_err(store_error)?;
             transaction
-                .prepare_cached(
-                    "INSERT INTO blocks (height, hash, header, body) VALUES (?1, ?2, ?3, ?4)",
-                )
+                .prepare_cached("INSERT INTO blocks (height, hash, header, body) VALUES (?1, ?2, ?3, ?4)")
                 .and_then(|mut s| {
                     s.execute(params![
                         height,
@@ -189,33 +162,25 @@ impl Store for SqliteStore {
                 .prepare_cached("INSERT OR REPLACE INTO accounts (address, body) VALUES (?1, ?2)")
                 .map_err(store_error)?;
             for (address, account) in &changes.accounts {
-                accounts
-                    .execute(params![encode(address), encode(account)])
-                    .map_err(store_error)?;
+                accounts.execute(params![encode(address), encode(account)]).map_err(store_error)?;
             }
             let mut items = transaction
                 .prepare_cached("INSERT OR REPLACE INTO items (key, holder) VALUES (?1, ?2)")
                 .map_err(store_error)?;
             for (key, holder) in &changes.items {
-                items
-                    .execute(params![encode(key), encode(holder)])
-                    .map_err(store_error)?;
+                items.execute(params![encode(key), encode(holder)]).map_err(store_error)?;
             }
             let mut reservations = transaction
                 .prepare_cached("INSERT OR REPLACE INTO reservations (id, body) VALUES (?1, ?2)")
                 .map_err(store_error)?;
             for reservation in &changes.reservations {
-                reservations
-                    .execute(params![reservation.id.0 .0, encode(reservation)])
-                    .map_err(store_error)?;
+                reservations.execute(params![reservation.id.0 .0, encode(reservation)]).map_err(store_error)?;
             }
             let mut supply = transaction
                 .prepare_cached("INSERT OR REPLACE INTO supply (code, amount) VALUES (?1, ?2)")
                 .map_err(store_error)?;
             for (code, amount) in &changes.supply {
-                supply
-                    .execute(params![code.as_str(), encode(amount)])
-                    .map_err(store_error)?;
+                supply.execute(params![code.as_str(), encode(amount)]).map_err(store_error)?;
             }
         }
         transaction.commit().map_err(store_error)
@@ -227,11 +192,9 @@ impl Store for SqliteStore {
         };
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .connection
-            .query_row(
-                "SELECT header, body FROM blocks WHERE height = ?1",
-                params![height],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
+            .query_row("SELECT header, body FROM blocks WHERE height = ?1", params![height], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()
             .map_err(store_error)?;
         let Some((header, body)) = row else {
@@ -245,10 +208,7 @@ impl Store for SqliteStore {
             crate::block::BLOCK_TRANSACTIONS_MAX,
         )
         .map_err(store_error)?;
-        Ok(Some(Block {
-            header,
-            transactions,
-        }))
+        Ok(Some(Block { header, transactions }))
     }
 
     fn events_from(&self, from_height: u64, limit: usize) -> Result<Vec<LedgerEvent>, LedgerError> {

@@ -4,8 +4,7 @@ use crate::error::LedgerError;
 use crate::tx::{Op, Transaction};
 use interlock_core::escrow::{self, EscrowContext, EscrowError};
 use interlock_core::{
-    Address, Asset, AssetCode, EscrowEvent, Hash32, ItemId, PartyId, Reservation, ReservationId,
-    ReservationState,
+    Address, Asset, AssetCode, EscrowEvent, Hash32, ItemId, PartyId, Reservation, ReservationId, ReservationState,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -67,11 +66,7 @@ impl State {
         self.accounts.get(address)
     }
     pub fn balance(&self, address: &Address, code: &AssetCode) -> u128 {
-        self.accounts
-            .get(address)
-            .and_then(|a| a.balances.get(code))
-            .copied()
-            .unwrap_or(0)
+        self.accounts.get(address).and_then(|a| a.balances.get(code)).copied().unwrap_or(0)
     }
     pub fn item_holder(&self, class: &AssetCode, item: &ItemId) -> Option<Holder> {
         self.items.get(&(class.clone(), *item)).copied()
@@ -96,9 +91,7 @@ impl State {
     }
     /// Open reservations whose expiry is at or before `now_ms`.
     pub fn expired_open(&self, now_ms: u64) -> impl Iterator<Item = ReservationId> + '_ {
-        self.open_by_expiry
-            .range(..=(now_ms, ReservationId(Hash32([0xff; 32]))))
-            .map(|(_, id)| *id)
+        self.open_by_expiry.range(..=(now_ms, ReservationId(Hash32([0xff; 32])))).map(|(_, id)| *id)
     }
     pub fn open_reservation_count(&self) -> usize {
         self.open_by_expiry.len()
@@ -113,15 +106,14 @@ impl State {
         items.sort_by(|a, b| a.0.cmp(b.0));
         let mut reservations: Vec<_> = self.reservations.values().collect();
         reservations.sort_by_key(|r| r.id);
-        let bytes = postcard::to_allocvec(&(accounts, items, reservations, &self.supply))
-            .expect("state always serializes");
+        let bytes =
+            postcard::to_allocvec(&(accounts, items, reservations, &self.supply)).expect("state always serializes");
         Hash32::sha256(&[&bytes])
     }
 
     pub(crate) fn insert_loaded_reservation(&mut self, reservation: Reservation) {
         if reservation.state == ReservationState::Reserved {
-            self.open_by_expiry
-                .insert((reservation.expiry_ms, reservation.id));
+            self.open_by_expiry.insert((reservation.expiry_ms, reservation.id));
         }
         self.reservations.insert(reservation.id, reservation);
     }
@@ -158,10 +150,7 @@ impl Working<'_> {
         }
         let last = account.map_or(0, |a| a.nonce);
         if tx.nonce <= last {
-            return Err(LedgerError::StaleNonce {
-                last,
-                found: tx.nonce,
-            });
+            return Err(LedgerError::StaleNonce { last, found: tx.nonce });
         }
         let event = match &tx.op {
             Op::Register { account } => {
@@ -169,12 +158,7 @@ impl Working<'_> {
                     return Err(LedgerError::NotOperator("register accounts"));
                 }
                 let address = Address::Ledger(account.0);
-                if self
-                    .state
-                    .accounts
-                    .get(&address)
-                    .is_some_and(|a| a.registered)
-                {
+                if self.state.accounts.get(&address).is_some_and(|a| a.registered) {
                     return Err(LedgerError::AlreadyRegistered(*account));
                 }
                 self.account_mut(&address).registered = true;
@@ -213,17 +197,12 @@ impl Working<'_> {
         match asset {
             Asset::Fungible { code, amount } => {
                 let supply = self.state.supply.get(code).copied().unwrap_or(0);
-                let new_supply = supply
-                    .checked_add(*amount)
-                    .filter(|_| *amount > 0)
-                    .ok_or(LedgerError::BadAmount)?;
+                let new_supply = supply.checked_add(*amount).filter(|_| *amount > 0).ok_or(LedgerError::BadAmount)?;
                 let balance = self.state.balance(to, code);
                 let new_balance = balance.checked_add(*amount).ok_or(LedgerError::BadAmount)?;
                 self.state.supply.insert(code.clone(), new_supply);
                 self.touched.supply.insert(code.clone());
-                self.account_mut(to)
-                    .balances
-                    .insert(code.clone(), new_balance);
+                self.account_mut(to).balances.insert(code.clone(), new_balance);
             }
             Asset::Unique { class, item } => {
                 let key = (class.clone(), *item);
@@ -246,13 +225,8 @@ impl Working<'_> {
         match asset {
             Asset::Fungible { code, amount } => {
                 let account = self.account_mut(owner);
-                let balance = account
-                    .balances
-                    .get_mut(code)
-                    .expect("checked: owner holds the asset");
-                *balance = balance
-                    .checked_sub(*amount)
-                    .expect("checked: balance covers the amount");
+                let balance = account.balances.get_mut(code).expect("checked: owner holds the asset");
+                *balance = balance.checked_sub(*amount).expect("checked: balance covers the amount");
             }
             Asset::Unique { class, item } => {
                 let key = (class.clone(), *item);
@@ -306,9 +280,7 @@ impl EscrowContext for Working<'_> {
             Asset::Fungible { code, amount } => {
                 let account = self.account_mut(to);
                 let balance = account.balances.entry(code.clone()).or_insert(0);
-                *balance = balance
-                    .checked_add(*amount)
-                    .expect("balances never exceed the issued supply");
+                *balance = balance.checked_add(*amount).expect("balances never exceed the issued supply");
             }
             Asset::Unique { class, item } => {
                 let key = (class.clone(), *item);
@@ -322,35 +294,21 @@ impl EscrowContext for Working<'_> {
         assert_eq!(reservation.state, ReservationState::Reserved);
         if let Asset::Unique { class, item } = &reservation.asset {
             let key = (class.clone(), *item);
-            self.state
-                .items
-                .insert(key.clone(), Holder::Escrow(reservation.id));
+            self.state.items.insert(key.clone(), Holder::Escrow(reservation.id));
             self.touched.items.insert(key);
         }
-        self.state
-            .open_by_expiry
-            .insert((reservation.expiry_ms, reservation.id));
+        self.state.open_by_expiry.insert((reservation.expiry_ms, reservation.id));
         self.touched.reservations.insert(reservation.id);
         let previous = self.state.reservations.insert(reservation.id, reservation);
         assert!(previous.is_none(), "a reservation id is used once");
     }
 
     fn set_state(&mut self, id: &ReservationId, state: ReservationState) {
-        let reservation = self
-            .state
-            .reservations
-            .get_mut(id)
-            .expect("rules only settle existing reservations");
-        assert_eq!(
-            reservation.state,
-            ReservationState::Reserved,
-            "a reservation settles exactly once"
-        );
+        let reservation = self.state.reservations.get_mut(id).expect("rules only settle existing reservations");
+        assert_eq!(reservation.state, ReservationState::Reserved, "a reservation settles exactly once");
         assert_ne!(state, ReservationState::Reserved);
         reservation.state = state;
-        self.state
-            .open_by_expiry
-            .remove(&(reservation.expiry_ms, *id));
+        self.state.open_by_expiry.remove(&(reservation.expiry_ms, *id));
         self.touched.reservations.insert(*id);
     }
 }

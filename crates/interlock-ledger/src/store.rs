@@ -25,31 +25,13 @@ pub struct Changes<'a> {
 impl<'a> Changes<'a> {
     pub fn collect(state: &'a State, touched: &Touched) -> Changes<'a> {
         Changes {
-            accounts: state
-                .accounts
-                .iter()
-                .filter(|(k, _)| touched.accounts.contains(*k))
-                .collect(),
-            items: state
-                .items
-                .iter()
-                .filter(|(k, _)| touched.items.contains(*k))
-                .collect(),
-            reservations: touched
-                .reservations
-                .iter()
-                .map(|id| &state.reservations[id])
-                .collect(),
+            accounts: state.accounts.iter().filter(|(k, _)| touched.accounts.contains(*k)).collect(),
+            items: state.items.iter().filter(|(k, _)| touched.items.contains(*k)).collect(),
+            reservations: touched.reservations.iter().map(|id| &state.reservations[id]).collect(),
             supply: touched
                 .supply
                 .iter()
-                .map(|code| {
-                    state
-                        .supply
-                        .get_key_value(code)
-                        .map(|(k, v)| (k, *v))
-                        .expect("touched supply exists")
-                })
+                .map(|code| state.supply.get_key_value(code).map(|(k, v)| (k, *v)).expect("touched supply exists"))
                 .collect(),
         }
     }
@@ -60,12 +42,7 @@ pub trait Store {
     fn load(&mut self) -> Result<Option<Loaded>, LedgerError>;
     fn init(&mut self, genesis: &Genesis) -> Result<(), LedgerError>;
     /// Commits one block, its events and the state changes it made, atomically.
-    fn commit(
-        &mut self,
-        block: &Block,
-        events: &[LedgerEvent],
-        changes: &Changes<'_>,
-    ) -> Result<(), LedgerError>;
+    fn commit(&mut self, block: &Block, events: &[LedgerEvent], changes: &Changes<'_>) -> Result<(), LedgerError>;
     fn block(&self, height: u64) -> Result<Option<Block>, LedgerError>;
     /// Events of blocks at `from_height` and above, at most `limit` blocks' worth.
     fn events_from(&self, from_height: u64, limit: usize) -> Result<Vec<LedgerEvent>, LedgerError>;
@@ -91,15 +68,8 @@ impl Store for MemoryStore {
         let Some(genesis) = self.genesis.clone() else {
             return Ok(None);
         };
-        let tip = self
-            .blocks
-            .last()
-            .map_or_else(|| genesis.header(), |(block, _)| block.header.clone());
-        Ok(Some(Loaded {
-            genesis,
-            tip,
-            state: self.state.clone(),
-        }))
+        let tip = self.blocks.last().map_or_else(|| genesis.header(), |(block, _)| block.header.clone());
+        Ok(Some(Loaded { genesis, tip, state: self.state.clone() }))
     }
 
     fn init(&mut self, genesis: &Genesis) -> Result<(), LedgerError> {
@@ -108,12 +78,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn commit(
-        &mut self,
-        block: &Block,
-        events: &[LedgerEvent],
-        changes: &Changes<'_>,
-    ) -> Result<(), LedgerError> {
+    fn commit(&mut self, block: &Block, events: &[LedgerEvent], changes: &Changes<'_>) -> Result<(), LedgerError> {
         for (address, account) in &changes.accounts {
             self.state.accounts.insert(**address, (*account).clone());
         }
@@ -121,9 +86,7 @@ impl Store for MemoryStore {
             self.state.items.insert((*key).clone(), **holder);
         }
         for reservation in &changes.reservations {
-            self.state
-                .open_by_expiry
-                .remove(&(reservation.expiry_ms, reservation.id));
+            self.state.open_by_expiry.remove(&(reservation.expiry_ms, reservation.id));
             self.state.insert_loaded_reservation((*reservation).clone());
         }
         for (code, amount) in &changes.supply {
@@ -135,19 +98,11 @@ impl Store for MemoryStore {
 
     fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
         let index = usize::try_from(height).ok().and_then(|h| h.checked_sub(1));
-        Ok(index
-            .and_then(|i| self.blocks.get(i))
-            .map(|(block, _)| block.clone()))
+        Ok(index.and_then(|i| self.blocks.get(i)).map(|(block, _)| block.clone()))
     }
 
     fn events_from(&self, from_height: u64, limit: usize) -> Result<Vec<LedgerEvent>, LedgerError> {
         let start = usize::try_from(from_height.saturating_sub(1)).unwrap_or(usize::MAX);
-        Ok(self
-            .blocks
-            .iter()
-            .skip(start)
-            .take(limit)
-            .flat_map(|(_, events)| events.iter().cloned())
-            .collect())
+        Ok(self.blocks.iter().skip(start).take(limit).flat_map(|(_, events)| events.iter().cloned()).collect())
     }
 }

@@ -50,13 +50,7 @@ impl Transaction {
     pub fn sign(key: &PartyKey, network: NetworkId, nonce: u64, op: Op) -> Transaction {
         let signer = key.public();
         let signature = key.sign(&signing_bytes(network, signer, nonce, &op));
-        Transaction {
-            network,
-            signer,
-            nonce,
-            op,
-            signature,
-        }
+        Transaction { network, signer, nonce, op, signature }
     }
 
     /// The account this transaction acts for.
@@ -70,20 +64,14 @@ impl Transaction {
 
     pub fn verify_signature(&self) -> Result<(), LedgerError> {
         let message = signing_bytes(self.network, self.signer, self.nonce, &self.op);
-        verify_ed25519(self.signer, &message, &self.signature).map_err(|_| {
-            LedgerError::BadSignature {
-                signer: self.signer,
-            }
-        })
+        verify_ed25519(self.signer, &message, &self.signature)
+            .map_err(|_| LedgerError::BadSignature { signer: self.signer })
     }
 
     /// Decodes a transaction received from outside, refusing oversized input first.
     pub fn decode_untrusted(bytes: &[u8]) -> Result<Transaction, LedgerError> {
         if bytes.len() > TRANSACTION_LEN_MAX {
-            return Err(LedgerError::TooLarge {
-                length: bytes.len(),
-                max: TRANSACTION_LEN_MAX,
-            });
+            return Err(LedgerError::TooLarge { length: bytes.len(), max: TRANSACTION_LEN_MAX });
         }
         Ok(Transaction::from_bytes(bytes)?)
     }
@@ -117,17 +105,9 @@ impl Encode for Op {
 impl Decode for Op {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match reader.u8()? {
-            1 => Ok(Op::Register {
-                account: reader.get()?,
-            }),
-            2 => Ok(Op::Issue {
-                to: reader.get()?,
-                asset: reader.get()?,
-            }),
-            3 => Ok(Op::Transfer {
-                to: reader.get()?,
-                asset: reader.get()?,
-            }),
+            1 => Ok(Op::Register { account: reader.get()? }),
+            2 => Ok(Op::Issue { to: reader.get()?, asset: reader.get()? }),
+            3 => Ok(Op::Transfer { to: reader.get()?, asset: reader.get()? }),
             4 => Ok(Op::Escrow(reader.get()?)),
             tag => Err(reader.tag_error("transaction operation", tag)),
         }
@@ -149,11 +129,7 @@ impl Decode for Transaction {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = reader.u8()?;
         if version != 1 {
-            return Err(DecodeError::Version {
-                what: "transaction",
-                expected: 1,
-                found: version,
-            });
+            return Err(DecodeError::Version { what: "transaction", expected: 1, found: version });
         }
         Ok(Transaction {
             network: reader.get()?,

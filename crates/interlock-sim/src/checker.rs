@@ -2,8 +2,7 @@
 
 use crate::world::{DealInfo, NETWORKS};
 use interlock_core::{
-    reservation_id, Asset, AssetCode, DealId, EscrowEvent, LegKind, ReservationId,
-    ReservationState, Settlement,
+    reservation_id, Asset, AssetCode, DealId, EscrowEvent, LegKind, ReservationId, ReservationState, Settlement,
 };
 use interlock_ledger::{Holder, Ledger, MemoryStore};
 use std::collections::{BTreeMap, HashMap};
@@ -26,21 +25,12 @@ impl Checker {
     pub fn start(&mut self, ledgers: &[&Ledger<MemoryStore>]) {
         self.supply = ledgers
             .iter()
-            .map(|l| {
-                l.state()
-                    .assets()
-                    .map(|c| (c.clone(), l.state().supply(c).unwrap_or(0)))
-                    .collect()
-            })
+            .map(|l| l.state().assets().map(|c| (c.clone(), l.state().supply(c).unwrap_or(0))).collect())
             .collect();
         self.cursors = ledgers.iter().map(|l| l.tip().height).collect();
     }
 
-    pub fn check(
-        &mut self,
-        ledgers: &Ledgers<'_>,
-        deals: &BTreeMap<DealId, DealInfo>,
-    ) -> Result<(), String> {
+    pub fn check(&mut self, ledgers: &Ledgers<'_>, deals: &BTreeMap<DealId, DealInfo>) -> Result<(), String> {
         for (index, ledger) in ledgers.iter().enumerate() {
             let Some(ledger) = ledger else { continue };
             self.conservation(index, ledger)?;
@@ -70,7 +60,10 @@ impl Checker {
                 Asset::Fungible { code, amount } => *totals.entry(code).or_default() += amount,
                 Asset::Unique { class, item } => {
                     if state.item_holder(class, item) != Some(Holder::Escrow(reservation.id)) {
-                        return Err(format!("conservation: {network} open reservation {} does not hold {class} {item}", reservation.id));
+                        return Err(format!(
+                            "conservation: {network} open reservation {} does not hold {class} {item}",
+                            reservation.id
+                        ));
                     }
                 }
             }
@@ -78,27 +71,25 @@ impl Checker {
         for (code, supply) in &self.supply[index] {
             let now = state.supply(code).unwrap_or(0);
             if now != *supply {
-                return Err(format!(
-                    "conservation: {network} supply of {code} changed from {supply} to {now}"
-                ));
+                return Err(format!("conservation: {network} supply of {code} changed from {supply} to {now}"));
             }
             let total = totals.get(code).copied().unwrap_or(0);
             if total != *supply {
-                return Err(format!("conservation: {network} holds {total} {code} in accounts and escrow, issued {supply}"));
+                return Err(format!(
+                    "conservation: {network} holds {total} {code} in accounts and escrow, issued {supply}"
+                ));
             }
         }
         for ((class, item), holder) in state.items() {
             if let Holder::Escrow(id) = holder {
                 let open = state.reservation(id).is_some_and(|r| {
                     r.state == ReservationState::Reserved
-                        && r.asset
-                            == Asset::Unique {
-                                class: class.clone(),
-                                item: *item,
-                            }
+                        && r.asset == Asset::Unique { class: class.clone(), item: *item }
                 });
                 if !open {
-                    return Err(format!("conservation: {network} {class} {item} is held by settled or missing reservation {id}"));
+                    return Err(format!(
+                        "conservation: {network} {class} {item} is held by settled or missing reservation {id}"
+                    ));
                 }
             }
         }
@@ -115,35 +106,23 @@ impl Checker {
             return Ok(());
         }
         let limit = usize::try_from(tip - cursor).expect("small");
-        let events = ledger
-            .events_from(cursor + 1, limit)
-            .map_err(|e| e.to_string())?;
+        let events = ledger.events_from(cursor + 1, limit).map_err(|e| e.to_string())?;
         self.cursors[index] = tip;
         for event in events {
             let (id, kind) = match &event.event {
                 EscrowEvent::Reserved(_) => continue,
-                EscrowEvent::Executed {
-                    reservation,
-                    by,
-                    to,
-                    ..
-                } => {
-                    let r = ledger
-                        .state()
-                        .reservation(reservation)
-                        .ok_or("executed reservation missing")?;
+                EscrowEvent::Executed { reservation, by, to, .. } => {
+                    let r = ledger.state().reservation(reservation).ok_or("executed reservation missing")?;
                     if by != &r.beneficiary || to != &r.beneficiary {
-                        return Err(format!("designated party: {} executed by {by:?} paying {to:?}, beneficiary {:?}", reservation, r.beneficiary));
+                        return Err(format!(
+                            "designated party: {} executed by {by:?} paying {to:?}, beneficiary {:?}",
+                            reservation, r.beneficiary
+                        ));
                     }
                     (*reservation, "executed")
                 }
-                EscrowEvent::Cancelled {
-                    reservation, to, ..
-                } => {
-                    let r = ledger
-                        .state()
-                        .reservation(reservation)
-                        .ok_or("cancelled reservation missing")?;
+                EscrowEvent::Cancelled { reservation, to, .. } => {
+                    let r = ledger.state().reservation(reservation).ok_or("cancelled reservation missing")?;
                     if to != &r.owner {
                         return Err(format!(
                             "designated party: {} cancelled paying {to:?}, owner {:?}",
@@ -154,25 +133,16 @@ impl Checker {
                 }
             };
             if let Some(previous) = self.settled_by_event.insert(id, kind) {
-                return Err(format!(
-                    "exactly once: {id} {kind} after it was already {previous}"
-                ));
+                return Err(format!("exactly once: {id} {kind} after it was already {previous}"));
             }
         }
         Ok(())
     }
 
-    fn monotonic(
-        &mut self,
-        ledgers: &Ledgers<'_>,
-        deals: &BTreeMap<DealId, DealInfo>,
-    ) -> Result<(), String> {
+    fn monotonic(&mut self, ledgers: &Ledgers<'_>, deals: &BTreeMap<DealId, DealInfo>) -> Result<(), String> {
         for (deal_id, info) in deals {
             for leg in LegKind::BOTH {
-                let index = NETWORKS
-                    .iter()
-                    .position(|n| *n == info.terms.leg(leg).network)
-                    .expect("known");
+                let index = NETWORKS.iter().position(|n| *n == info.terms.leg(leg).network).expect("known");
                 let Some(ledger) = ledgers[index] else {
                     continue;
                 };
@@ -180,17 +150,9 @@ impl Checker {
                 let now = ledger.state().reservation(&id).map(|r| r.state);
                 let before = self.seen.get(&id).copied();
                 match (before, now) {
-                    (Some(before), None) => {
-                        return Err(format!(
-                            "durability: reservation {id} ({before:?}) vanished"
-                        ))
-                    }
-                    (Some(before), Some(now))
-                        if before != now && before != ReservationState::Reserved =>
-                    {
-                        return Err(format!(
-                            "exactly once: reservation {id} went from {before:?} to {now:?}"
-                        ))
+                    (Some(before), None) => return Err(format!("durability: reservation {id} ({before:?}) vanished")),
+                    (Some(before), Some(now)) if before != now && before != ReservationState::Reserved => {
+                        return Err(format!("exactly once: reservation {id} went from {before:?} to {now:?}"))
                     }
                     (_, Some(now)) => {
                         self.seen.insert(id, now);
@@ -213,20 +175,19 @@ impl Checker {
         for (deal_id, info) in deals {
             let state = |leg| self.seen.get(&reservation_id(*deal_id, leg)).copied();
             let (payment, delivery) = (state(LegKind::Payment), state(LegKind::Delivery));
-            let exempt =
-                matches!(info.terms.settlement, Settlement::Hashlock { .. }) && info.seller_absent;
+            let exempt = matches!(info.terms.settlement, Settlement::Hashlock { .. }) && info.seller_absent;
             use ReservationState::*;
-            let executed = [payment, delivery]
-                .iter()
-                .filter(|s| **s == Some(Executed))
-                .count();
+            let executed = [payment, delivery].iter().filter(|s| **s == Some(Executed)).count();
             let broken = match (payment, delivery) {
                 (Some(Executed), Some(Cancelled)) | (Some(Cancelled), Some(Executed)) => true,
                 _ if final_check => executed == 1,
                 _ => false,
             };
             if broken && !exempt {
-                return Err(format!("atomicity: {deal_id:?} ({}) ended with payment {payment:?}, delivery {delivery:?}", info.terms.mode()));
+                return Err(format!(
+                    "atomicity: {deal_id:?} ({}) ended with payment {payment:?}, delivery {delivery:?}",
+                    info.terms.mode()
+                ));
             }
             if final_check && (payment == Some(Reserved) || delivery == Some(Reserved)) {
                 return Err(format!("liveness: {deal_id:?} still has an open reservation after every deadline (payment {payment:?}, delivery {delivery:?})"));

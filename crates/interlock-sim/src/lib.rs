@@ -39,40 +39,25 @@ pub struct Violation {
 /// in which every deal must end.
 pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
     let mut world = World::new(seed);
-    let violation = |world: &World, message: String| Violation {
-        seed,
-        step: world.step,
-        message,
-    };
+    let violation = |world: &World, message: String| Violation { seed, step: world.step, message };
     let faults_until_ms = world.last_deadline_ms;
     let end_ms = world.last_deadline_ms + LIVENESS_SLACK_MS;
     loop {
         let faults_on = world.now_ms < faults_until_ms;
-        world
-            .tick(faults_on)
-            .map_err(|message| violation(&world, message))?;
+        world.tick(faults_on).map_err(|message| violation(&world, message))?;
         if world.now_ms >= faults_until_ms && world.quiescent() {
             break;
         }
         if world.now_ms >= end_ms || world.step >= STEPS_MAX {
-            world
-                .finish()
-                .map_err(|message| violation(&world, message))?;
+            world.finish().map_err(|message| violation(&world, message))?;
             return Err(violation(
                 &world,
                 "liveness: deals did not all end within the slack after the last deadline".into(),
             ));
         }
     }
-    world
-        .finish()
-        .map_err(|message| violation(&world, message))?;
-    let mut report = SeedReport {
-        seed,
-        deals: world.deals.len(),
-        steps: world.step,
-        ..SeedReport::default()
-    };
+    world.finish().map_err(|message| violation(&world, message))?;
+    let mut report = SeedReport { seed, deals: world.deals.len(), steps: world.step, ..SeedReport::default() };
     for ((_, party), outcome) in &world.outcomes {
         if *party != 0 {
             continue;
@@ -88,11 +73,7 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
 
 /// Runs seeds `from..from + count` on all cores; returns the reports in seed order
 /// or the violation of the lowest failing seed.
-pub fn run_seeds(
-    from: u64,
-    count: u64,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<SeedReport>, Violation> {
+pub fn run_seeds(from: u64, count: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<SeedReport>, Violation> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let next = std::sync::atomic::AtomicU64::new(from);
     let end = from + count;
@@ -110,11 +91,7 @@ pub fn run_seeds(
                         .cloned()
                         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_else(|| "panic".into());
-                    Err(Violation {
-                        seed,
-                        step: 0,
-                        message: format!("panicked: {message}"),
-                    })
+                    Err(Violation { seed, step: 0, message: format!("panicked: {message}") })
                 });
                 let failed = result.is_err();
                 results.lock().expect("no poisoning").push(result);

@@ -9,8 +9,8 @@ use interlock_core::crypto::{Decision, NotaryKey, PartyKey, Secret, Token, Vote}
 use interlock_core::notary::{NotaryDeal, NotaryOutput, SignedDeal};
 use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
 use interlock_core::{
-    reservation_id, Address, Asset, AssetCode, DealId, DealTerms, EscrowOp, ItemId, Leg, LegKind,
-    NetworkId, NotaryAddress, Policy, ReservationState, Settlement,
+    reservation_id, Address, Asset, AssetCode, DealId, DealTerms, EscrowOp, ItemId, Leg, LegKind, NetworkId,
+    NotaryAddress, Policy, ReservationState, Settlement,
 };
 use interlock_ledger::{Genesis, Ledger, MemoryStore, Op, Transaction};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +22,8 @@ pub const NETWORKS: [NetworkId; 2] = [NetworkId(1), NetworkId(2)];
 pub const LIVENESS_SLACK_MS: u64 = 30_000;
 /// Most steps one seed may take.
 pub const STEPS_MAX: usize = 40_000;
+/// An idle ledger still produces a block this often, so its time is seen to pass.
+const HEARTBEAT_MS: u64 = 1_000;
 /// Blocks a participant reads per poll.
 const EVENT_BLOCKS_PER_POLL: usize = 8;
 
@@ -192,13 +194,8 @@ impl World {
         let mut ledgers: Vec<LedgerNode> = NETWORKS
             .iter()
             .map(|network| {
-                let genesis = Genesis {
-                    network: *network,
-                    operator: operator.public(),
-                    timestamp_ms: T0_MS,
-                };
-                let ledger =
-                    Ledger::open(MemoryStore::new(), genesis.clone()).expect("fresh store opens");
+                let genesis = Genesis { network: *network, operator: operator.public(), timestamp_ms: T0_MS };
+                let ledger = Ledger::open(MemoryStore::new(), genesis.clone()).expect("fresh store opens");
                 LedgerNode {
                     genesis,
                     skew_ms: skew(&mut rng),
@@ -220,44 +217,19 @@ impl World {
             let mut setup = |op: Op| {
                 nonce += 1;
                 let tx = Transaction::sign(&operator, ledger.network(), nonce, op);
-                ledger
-                    .apply_now(tx, T0_MS)
-                    .expect("genesis transactions apply");
+                ledger.apply_now(tx, T0_MS).expect("genesis transactions apply");
             };
             for key in [&buyer, &seller, &keeper, &mallory] {
-                setup(Op::Register {
-                    account: key.public(),
-                });
+                setup(Op::Register { account: key.public() });
             }
-            setup(Op::Issue {
-                to: address(&buyer),
-                asset: Asset::Fungible {
-                    code: usd.clone(),
-                    amount: 1_000_000,
-                },
-            });
-            setup(Op::Issue {
-                to: address(&seller),
-                asset: Asset::Fungible {
-                    code: gold.clone(),
-                    amount: 1_000_000,
-                },
-            });
+            setup(Op::Issue { to: address(&buyer), asset: Asset::Fungible { code: usd.clone(), amount: 1_000_000 } });
+            setup(Op::Issue { to: address(&seller), asset: Asset::Fungible { code: gold.clone(), amount: 1_000_000 } });
             // Mallory holds some of both, so her attempts are not stopped by an empty purse.
-            setup(Op::Issue {
-                to: address(&mallory),
-                asset: Asset::Fungible {
-                    code: usd.clone(),
-                    amount: 1_000,
-                },
-            });
+            setup(Op::Issue { to: address(&mallory), asset: Asset::Fungible { code: usd.clone(), amount: 1_000 } });
             for item in 0..deal_count {
                 setup(Op::Issue {
                     to: address(&seller),
-                    asset: Asset::Unique {
-                        class: title.clone(),
-                        item: ItemId::from_u128(item.into()),
-                    },
+                    asset: Asset::Unique { class: title.clone(), item: ItemId::from_u128(item.into()) },
                 });
             }
             node.committed_digest = ledger.state().digest();
@@ -269,15 +241,9 @@ impl World {
             let payment_network = *rng.pick(&NETWORKS);
             let delivery_network = *rng.pick(&NETWORKS);
             let delivery_asset = if rng.chance(400) {
-                Asset::Unique {
-                    class: title.clone(),
-                    item: ItemId::from_u128(index.into()),
-                }
+                Asset::Unique { class: title.clone(), item: ItemId::from_u128(index.into()) }
             } else {
-                Asset::Fungible {
-                    code: gold.clone(),
-                    amount: u128::from(rng.range(1, 500)),
-                }
+                Asset::Fungible { code: gold.clone(), amount: u128::from(rng.range(1, 500)) }
             };
             let first_deadline_ms = T0_MS + rng.range(1_500, 6_000);
             let secret = Secret(rng.bytes32());
@@ -302,10 +268,7 @@ impl World {
                 seller: seller.public(),
                 payment: Leg {
                     network: payment_network,
-                    asset: Asset::Fungible {
-                        code: usd.clone(),
-                        amount: u128::from(rng.range(1, 500)),
-                    },
+                    asset: Asset::Fungible { code: usd.clone(), amount: u128::from(rng.range(1, 500)) },
                     owner: address(&buyer),
                     beneficiary: address(&seller),
                 },
@@ -346,8 +309,7 @@ impl World {
             };
             for (deal_id, (terms, _, secret)) in &deals {
                 let secret = if role == Role::Buyer { *secret } else { None };
-                let saga =
-                    Saga::new(role, terms.clone(), secret).expect("generated terms are valid");
+                let saga = Saga::new(role, terms.clone(), secret).expect("generated terms are valid");
                 node.disk.sagas.insert(*deal_id, saga.encode_record());
                 node.sagas.insert(*deal_id, (saga, Some(0)));
             }
@@ -368,15 +330,7 @@ impl World {
         let deals = deals
             .into_iter()
             .map(|(id, (terms, signed, _))| {
-                (
-                    id,
-                    DealInfo {
-                        terms,
-                        signed,
-                        seller_absent: false,
-                        seller_up_ms: (0, 0),
-                    },
-                )
+                (id, DealInfo { terms, signed, seller_absent: false, seller_up_ms: (0, 0) })
             })
             .collect();
 
@@ -403,46 +357,28 @@ impl World {
             trace: std::env::var_os("INTERLOCK_SIM_TRACE").is_some(),
             revealed: HashMap::new(),
         };
-        let ledgers: Vec<_> = world
-            .ledgers
-            .iter()
-            .map(|n| n.ledger.as_ref().expect("online"))
-            .collect();
+        let ledgers: Vec<_> = world.ledgers.iter().map(|n| n.ledger.as_ref().expect("online")).collect();
         world.checker.start(&ledgers);
         world
     }
 
     pub fn ledgers(&self) -> Vec<Option<&Ledger<MemoryStore>>> {
-        self.ledgers
-            .iter()
-            .map(|node| node.ledger.as_ref())
-            .collect()
+        self.ledgers.iter().map(|node| node.ledger.as_ref()).collect()
     }
 
     fn send(&mut self, to: Node, payload: Payload) {
         if self.rng.chance(self.faults.loss_per_mille) {
             return;
         }
-        let copies = if self.rng.chance(self.faults.duplicate_per_mille) {
-            2
-        } else {
-            1
-        };
+        let copies = if self.rng.chance(self.faults.duplicate_per_mille) { 2 } else { 1 };
         for _ in 0..copies {
             let deliver_at_ms = self.now_ms + self.rng.range(1, self.faults.delay_max_ms);
-            self.network.push(Message {
-                deliver_at_ms,
-                to,
-                payload: payload.clone(),
-            });
+            self.network.push(Message { deliver_at_ms, to, payload: payload.clone() });
         }
     }
 
     fn ledger_index(network: NetworkId) -> usize {
-        NETWORKS
-            .iter()
-            .position(|n| *n == network)
-            .expect("known network")
+        NETWORKS.iter().position(|n| *n == network).expect("known network")
     }
 
     /// One step of simulated time. Returns `Err` with a description on the
@@ -469,11 +405,7 @@ impl World {
         if faults_on && self.faults.adversary && self.rng.chance(60) {
             self.attack();
         }
-        let ledgers: Vec<_> = self
-            .ledgers
-            .iter()
-            .map(|node| node.ledger.as_ref())
-            .collect();
+        let ledgers: Vec<_> = self.ledgers.iter().map(|node| node.ledger.as_ref()).collect();
         self.checker.check(&ledgers, &self.deals)
     }
 
@@ -482,28 +414,17 @@ impl World {
     fn track_seller_side(&mut self, elapsed_ms: u64) {
         let seller_online = self.parties[1].online;
         for (deal_id, info) in self.deals.iter_mut() {
-            let Settlement::Hashlock {
-                payment_expiry_ms, ..
-            } = info.terms.settlement
-            else {
+            let Settlement::Hashlock { payment_expiry_ms, .. } = info.terms.settlement else {
                 continue;
             };
-            let revealed = self
-                .checker
-                .state_of(reservation_id(*deal_id, LegKind::Delivery))
-                == Some(ReservationState::Executed);
+            let revealed =
+                self.checker.state_of(reservation_id(*deal_id, LegKind::Delivery)) == Some(ReservationState::Executed);
             if !revealed || self.now_ms >= payment_expiry_ms {
                 continue;
             }
-            let payment_up = self.ledgers[Self::ledger_index(info.terms.payment.network)]
-                .ledger
-                .is_some();
+            let payment_up = self.ledgers[Self::ledger_index(info.terms.payment.network)].ledger.is_some();
             let (current, longest) = &mut info.seller_up_ms;
-            *current = if seller_online && payment_up {
-                *current + elapsed_ms
-            } else {
-                0
-            };
+            *current = if seller_online && payment_up { *current + elapsed_ms } else { 0 };
             *longest = (*longest).max(*current);
             info.seller_absent = *longest < SELLER_FAIR_WINDOW_MS;
         }
@@ -542,12 +463,7 @@ impl World {
 
     fn note(&self, what: impl FnOnce() -> String) {
         if self.trace {
-            eprintln!(
-                "[{:>6} ms step {:>5}] {}",
-                self.now_ms - T0_MS,
-                self.step,
-                what()
-            );
+            eprintln!("[{:>6} ms step {:>5}] {}", self.now_ms - T0_MS, self.step, what());
         }
     }
 
@@ -599,9 +515,7 @@ impl World {
                 node.deals = node
                     .disk
                     .iter()
-                    .map(|(id, (terms, decision))| {
-                        (*id, NotaryDeal::restore(terms.clone(), *decision))
-                    })
+                    .map(|(id, (terms, decision))| (*id, NotaryDeal::restore(terms.clone(), *decision)))
                     .collect();
             }
         }
@@ -612,12 +526,7 @@ impl World {
                     .disk
                     .sagas
                     .iter()
-                    .map(|(id, bytes)| {
-                        (
-                            *id,
-                            (Saga::decode_record(bytes).expect("records decode"), Some(0)),
-                        )
-                    })
+                    .map(|(id, bytes)| (*id, (Saga::decode_record(bytes).expect("records decode"), Some(0))))
                     .collect();
             }
         }
@@ -625,9 +534,8 @@ impl World {
 
     fn deliver(&mut self) {
         let now_ms = self.now_ms;
-        let (due, later): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.network)
-            .into_iter()
-            .partition(|m| m.deliver_at_ms <= now_ms);
+        let (due, later): (Vec<Message>, Vec<Message>) =
+            std::mem::take(&mut self.network).into_iter().partition(|m| m.deliver_at_ms <= now_ms);
         self.network = later;
         for message in due {
             match (message.to, message.payload) {
@@ -671,23 +579,18 @@ impl World {
             node.keeper_sent.insert(id, now_ms);
             let nonce = self.keeper_nonce.entry(ledger.network()).or_insert(0);
             *nonce += 1;
-            let op = Op::Escrow(EscrowOp::Cancel {
-                reservation: id,
-                certificate: None,
-            });
-            let _ = ledger.submit(Transaction::sign(
-                &self.keeper,
-                ledger.network(),
-                *nonce,
-                op,
-            ));
+            let op = Op::Escrow(EscrowOp::Cancel { reservation: id, certificate: None });
+            let _ = ledger.submit(Transaction::sign(&self.keeper, ledger.network(), *nonce, op));
         }
         if !produce {
             return Ok(());
         }
-        let outcome = ledger
-            .produce_block(now_ms)
-            .map_err(|e| format!("ledger {index} failed to produce a block: {e}"))?;
+        let outcome = if ledger.mempool_len() == 0 && now_ms >= ledger.tip().timestamp_ms + HEARTBEAT_MS {
+            ledger.produce_heartbeat(now_ms).map(Some)
+        } else {
+            ledger.produce_block(now_ms)
+        };
+        let outcome = outcome.map_err(|e| format!("ledger {index} failed to produce a block: {e}"))?;
         if let Some(outcome) = outcome {
             for event in &outcome.events {
                 if let interlock_core::EscrowEvent::Executed { deal_id, token, .. } = &event.event {
@@ -720,9 +623,7 @@ impl World {
                     );
                 }
             }
-            let block = ledger
-                .block(outcome.header.height)
-                .map_err(|e| e.to_string())?;
+            let block = ledger.block(outcome.header.height).map_err(|e| e.to_string())?;
             if let Some(block) = block {
                 for tx in &block.transactions {
                     if self.forbidden.contains(&tx.id()) {
@@ -763,12 +664,8 @@ impl World {
             }
         }
         // Poll both networks for the reservations of undecided deals.
-        let undecided: Vec<DealId> = self.notaries[index]
-            .deals
-            .iter()
-            .filter(|(_, d)| d.wake_at_ms().is_some())
-            .map(|(id, _)| *id)
-            .collect();
+        let undecided: Vec<DealId> =
+            self.notaries[index].deals.iter().filter(|(_, d)| d.wake_at_ms().is_some()).map(|(id, _)| *id).collect();
         for deal_id in undecided {
             let terms = self.deals[&deal_id].terms.clone();
             for leg in LegKind::BOTH {
@@ -776,20 +673,13 @@ impl World {
                 let Some(ledger) = self.ledgers[ledger_index].ledger.as_ref() else {
                     continue;
                 };
-                if let Some(reservation) = ledger.state().reservation(&reservation_id(deal_id, leg))
-                {
+                if let Some(reservation) = ledger.state().reservation(&reservation_id(deal_id, leg)) {
                     let event = interlock_core::EscrowEvent::Reserved(reservation.clone());
-                    let deal = self.notaries[index]
-                        .deals
-                        .get_mut(&deal_id)
-                        .expect("listed");
+                    let deal = self.notaries[index].deals.get_mut(&deal_id).expect("listed");
                     outputs.extend(deal.observe(now_ms, &event));
                 }
             }
-            let deal = self.notaries[index]
-                .deals
-                .get_mut(&deal_id)
-                .expect("listed");
+            let deal = self.notaries[index].deals.get_mut(&deal_id).expect("listed");
             outputs.extend(deal.tick(now_ms));
         }
         self.notary_outputs(index, outputs)
@@ -807,20 +697,14 @@ impl World {
                         return Ok(());
                     }
                     let node = &mut self.notaries[index];
-                    node.disk
-                        .get_mut(&deal_id)
-                        .expect("accepted deals are on disk")
-                        .1 = Some(decision);
+                    node.disk.get_mut(&deal_id).expect("accepted deals are on disk").1 = Some(decision);
                     let deal = node.deals.get_mut(&deal_id).expect("deciding deal exists");
                     queue.extend(deal.recorded(&node.key));
                 }
                 NotaryOutput::Vote(vote) => {
                     let previous = self.votes_sent.insert((index, vote.deal_id), vote.decision);
                     if previous.is_some_and(|p| p != vote.decision) {
-                        return Err(format!(
-                            "notary {index} signed both commit and abort for {:?}",
-                            vote.deal_id
-                        ));
+                        return Err(format!("notary {index} signed both commit and abort for {:?}", vote.deal_id));
                     }
                     for party in 0..self.parties.len() {
                         self.send(Node::Party(party), Payload::Vote(vote));
@@ -846,24 +730,17 @@ impl World {
             let Some(ledger) = self.ledgers[Self::ledger_index(network)].ledger.as_ref() else {
                 continue;
             };
-            let cursor = self.parties[index]
-                .disk
-                .cursors
-                .get(&network)
-                .copied()
-                .unwrap_or(0);
+            let cursor = self.parties[index].disk.cursors.get(&network).copied().unwrap_or(0);
             let tip = ledger.tip().height;
             if tip <= cursor {
                 continue;
             }
             let to = tip.min(cursor + EVENT_BLOCKS_PER_POLL as u64);
             let limit = usize::try_from(to - cursor).expect("small");
-            events.extend(
-                ledger
-                    .events_from(cursor + 1, limit)
-                    .expect("memory store reads"),
-            );
-            cursors.push((network, to));
+            events.extend(ledger.events_from(cursor + 1, limit).expect("memory store reads"));
+            let time_ms =
+                ledger.block(to).expect("memory store reads").expect("block below the tip").header.timestamp_ms;
+            cursors.push((network, to, time_ms));
         }
         let votes = std::mem::take(&mut self.parties[index].inbox);
         let deal_ids: Vec<DealId> = self.parties[index].sagas.keys().copied().collect();
@@ -875,6 +752,12 @@ impl World {
             let mut touched = false;
             for event in events.iter().filter(|e| e.event.deal_id() == deal_id) {
                 let step = saga.on_chain_event(now_ms, &event.event);
+                outputs.extend(step.outputs);
+                wake = step.wake_at_ms;
+                touched = true;
+            }
+            for (network, _, time_ms) in &cursors {
+                let step = saga.on_chain_time(now_ms, *network, *time_ms);
                 outputs.extend(step.outputs);
                 wake = step.wake_at_ms;
                 touched = true;
@@ -906,7 +789,7 @@ impl World {
             self.party_outputs(index, deal_id, outputs);
         }
         // Every saga saw these events: only now move the persisted cursors on.
-        self.parties[index].disk.cursors.extend(cursors);
+        self.parties[index].disk.cursors.extend(cursors.into_iter().map(|(network, to, _)| (network, to)));
     }
 
     fn party_outputs(&mut self, index: usize, deal_id: DealId, outputs: Vec<SagaOutput>) {
@@ -933,10 +816,7 @@ impl World {
                     let nonce = node.disk.nonces.entry(network).or_insert(0);
                     *nonce += 1;
                     let tx = Transaction::sign(&node.key, network, *nonce, Op::Escrow(op));
-                    self.send(
-                        Node::Ledger(Self::ledger_index(network)),
-                        Payload::Transaction(tx),
-                    );
+                    self.send(Node::Ledger(Self::ledger_index(network)), Payload::Transaction(tx));
                 }
                 SagaOutput::AskNotaries => {
                     let signed = self.deals[&deal_id].signed.clone();
@@ -971,28 +851,12 @@ impl World {
         // The best token the adversary has: one revealed on chain for this deal
         // (a hashlock secret, a commit certificate), else a guess.
         let guess = Token::Secret(Secret(self.rng.bytes32()));
-        let seen = self
-            .revealed
-            .get(&deal_id)
-            .cloned()
-            .unwrap_or_else(|| guess.clone());
-        let owner = if leg == LegKind::Payment {
-            &self.parties[0].key
-        } else {
-            &self.parties[1].key
-        };
-        let beneficiary = if leg == LegKind::Payment {
-            &self.parties[1].key
-        } else {
-            &self.parties[0].key
-        };
+        let seen = self.revealed.get(&deal_id).cloned().unwrap_or_else(|| guess.clone());
+        let owner = if leg == LegKind::Payment { &self.parties[0].key } else { &self.parties[1].key };
+        let beneficiary = if leg == LegKind::Payment { &self.parties[1].key } else { &self.parties[0].key };
         if state == ReservationState::Reserved && self.rng.chance(400) {
             // Cancel early: the owner (after taking the other leg, say) or Mallory.
-            let key = if self.rng.chance(500) {
-                owner.clone()
-            } else {
-                self.mallory.clone()
-            };
+            let key = if self.rng.chance(500) { owner.clone() } else { self.mallory.clone() };
             let ledger_now_ms = local(self.now_ms, self.ledgers[ledger_index].skew_ms);
             // Far from the expiry it must be refused; near it, it may land late and
             // apply lawfully, and the invariants judge the outcome.
@@ -1003,10 +867,7 @@ impl World {
                 &key,
                 network,
                 *nonce,
-                Op::Escrow(EscrowOp::Cancel {
-                    reservation: id,
-                    certificate: None,
-                }),
+                Op::Escrow(EscrowOp::Cancel { reservation: id, certificate: None }),
             );
             if must_fail {
                 self.forbidden.insert(tx.id());
@@ -1027,15 +888,7 @@ impl World {
         };
         let nonce = self.mallory_nonce.entry(network).or_insert(1_000_000_000);
         *nonce += 1;
-        let tx = Transaction::sign(
-            &key,
-            network,
-            *nonce,
-            Op::Escrow(EscrowOp::Execute {
-                reservation: id,
-                token,
-            }),
-        );
+        let tx = Transaction::sign(&key, network, *nonce, Op::Escrow(EscrowOp::Execute { reservation: id, token }));
         self.forbidden.insert(tx.id());
         self.send(Node::Ledger(ledger_index), Payload::Transaction(tx));
     }
@@ -1052,10 +905,8 @@ impl World {
                 })
             })
         });
-        let all_ended = self
-            .parties
-            .iter()
-            .all(|p| p.online && p.sagas.values().all(|(saga, _)| saga.outcome().is_some()));
+        let all_ended =
+            self.parties.iter().all(|p| p.online && p.sagas.values().all(|(saga, _)| saga.outcome().is_some()));
         all_settled && all_ended
     }
 

@@ -5,20 +5,13 @@ const SEEDS_DEFAULT: u64 = 1_000;
 
 #[test]
 fn a_thousand_seeds_keep_every_invariant() {
-    let seeds = std::env::var("INTERLOCK_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEEDS_DEFAULT);
-    let reports = interlock_sim::run_seeds(0, seeds, &|_| {})
-        .unwrap_or_else(|violation| panic!("{violation}"));
+    let seeds = std::env::var("INTERLOCK_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(SEEDS_DEFAULT);
+    let reports = interlock_sim::run_seeds(0, seeds, &|_| {}).unwrap_or_else(|violation| panic!("{violation}"));
     assert_eq!(reports.len() as u64, seeds);
     let completed: usize = reports.iter().map(|r| r.completed).sum();
     let refunded: usize = reports.iter().map(|r| r.refunded).sum();
     // The seeds must exercise both endings, or they prove little.
-    assert!(
-        completed > 0 && refunded > 0,
-        "completed {completed}, refunded {refunded}"
-    );
+    assert!(completed > 0 && refunded > 0, "completed {completed}, refunded {refunded}");
 }
 
 #[test]
@@ -26,8 +19,5 @@ fn a_seed_replays_identically() {
     let first = interlock_sim::run_seed(42).expect("seed 42 passes");
     let second = interlock_sim::run_seed(42).expect("seed 42 passes");
     assert_eq!(first.steps, second.steps);
-    assert_eq!(
-        (first.completed, first.refunded),
-        (second.completed, second.refunded)
-    );
+    assert_eq!((first.completed, first.refunded), (second.completed, second.refunded));
 }
