@@ -18,6 +18,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Something worth telling the person watching.
+// Progress is shown and dropped within a round; nearly all of it is events.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Progress {
     Event(LedgerEvent),
@@ -249,10 +251,10 @@ fn step_deal(
     for event in &events {
         steps.push((Role::Buyer, run.buyer.on_chain_event(now_ms, &event.event)));
         steps.push((Role::Seller, run.seller.on_chain_event(now_ms, &event.event)));
-        for index in 0..run.notaries.len() {
+        for (index, key) in notary_keys.iter().enumerate().take(run.notaries.len()) {
             if let Some(notary) = run.notaries[index].as_mut() {
                 let decided = notary.observe(now_ms, &event.event);
-                record(run, index, decided, &notary_keys[index], &mut new_votes, &mut output);
+                record(run, index, decided, key, &mut new_votes, &mut output);
             }
         }
     }
@@ -260,10 +262,10 @@ fn step_deal(
         steps.push((Role::Buyer, run.buyer.step(now_ms)));
         steps.push((Role::Seller, run.seller.step(now_ms)));
     }
-    for index in 0..run.notaries.len() {
+    for (index, key) in notary_keys.iter().enumerate().take(run.notaries.len()) {
         if let Some(notary) = run.notaries[index].as_mut() {
             let decided = notary.tick(now_ms);
-            record(run, index, decided, &notary_keys[index], &mut new_votes, &mut output);
+            record(run, index, decided, key, &mut new_votes, &mut output);
         }
     }
     let mut wake: Option<u64> = None;
@@ -307,7 +309,7 @@ fn ask_notaries(
     new_votes: &mut Vec<Vote>,
     output: &mut DealOutput,
 ) {
-    for index in 0..run.notaries.len() {
+    for (index, key) in notary_keys.iter().enumerate().take(run.notaries.len()) {
         if let Some(vote) = run.votes[index] {
             new_votes.push(vote);
             continue;
@@ -315,7 +317,6 @@ fn ask_notaries(
         if run.notaries[index].is_some() {
             continue;
         }
-        let key = &notary_keys[index];
         if let Ok((notary, decided)) = NotaryDeal::accept(key, &run.signed, now_ms) {
             run.notaries[index] = Some(notary);
             record(run, index, decided, key, new_votes, output);

@@ -83,6 +83,9 @@ pub enum Outcome {
     Lost,
 }
 
+// Outputs live for one step and are nearly all `Submit`s: boxing the operation
+// would add an allocation to the common case to shrink the rare one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Debug)]
 pub enum SagaOutput {
     /// Sign and submit this operation on `network`.

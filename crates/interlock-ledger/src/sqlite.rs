@@ -10,6 +10,9 @@ use interlock_core::encoding::{Decode, Encode};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+/// A callback that consumes one row while loading.
+type RowFn<'a> = dyn FnMut(&rusqlite::Row<'_>) -> Result<(), LedgerError> + 'a;
+
 pub struct SqliteStore {
     connection: Connection,
 }
@@ -48,9 +51,7 @@ impl SqliteStore {
 
     fn load_state(&self) -> Result<State, LedgerError> {
         let mut state = State::default();
-        let rows = |sql: &str,
-                    mut each: Box<dyn FnMut(&rusqlite::Row<'_>) -> Result<(), LedgerError> + '_>|
-         -> Result<(), LedgerError> {
+        let rows = |sql: &str, mut each: Box<RowFn<'_>>| -> Result<(), LedgerError> {
             let mut statement = self.connection.prepare(sql).map_err(store_error)?;
             let mut rows = statement.query([]).map_err(store_error)?;
             while let Some(row) = rows.next().map_err(store_error)? {

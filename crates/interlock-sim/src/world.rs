@@ -39,6 +39,8 @@ pub struct Faults {
     pub absence: bool,
 }
 
+// Most messages in flight are transactions; boxing them would not save memory.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Payload {
     Transaction(Transaction),

@@ -1,0 +1,58 @@
+//! The README's first command, run as a user would: the real binary.
+
+use std::process::Command;
+
+#[test]
+fn demo_settles_two_deals_and_refunds_the_third_with_balances_conserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["demo", "--json", "--dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("the interlock binary runs");
+    assert!(output.status.success(), "demo failed: {}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let deals = report["deals"].as_array().expect("a deals list");
+    let summary: Vec<(&str, &str)> =
+        deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect();
+    assert_eq!(summary, [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded")]);
+    for deal in deals {
+        assert_eq!(deal["id"].as_str().unwrap().len(), 66, "0x and 64 hex digits");
+        let total = |balances: &serde_json::Value, network: &str, asset: &str| -> u64 {
+            ["buyer", "seller"].iter().map(|p| balances[p][network][asset].as_u64().unwrap_or(0)).sum()
+        };
+        for (network, asset) in [("alpha", "USD"), ("beta", "GOLD"), ("beta", "TITLE #1")] {
+            assert_eq!(
+                total(&deal["balances_before"], network, asset),
+                total(&deal["balances_after"], network, asset),
+                "{network} {asset} conserved"
+            );
+        }
+    }
+    // The buyer paid 250 + 100 and got the 75 of the refunded deal back.
+    let last = &deals[2]["balances_after"];
+    assert_eq!(last["buyer"]["alpha"]["USD"], 650);
+    assert_eq!(last["buyer"]["beta"]["TITLE #1"], 1);
+    assert_eq!(last["buyer"]["beta"]["GOLD"], 40);
+    // Running again into the same directory is refused with a clear message.
+    let again = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["demo", "--dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn sim_runs_seeds_from_the_cli_and_reports_json() {
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["sim", "--seeds", "20", "--from", "5000", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["violations"], 0);
+    assert_eq!(report["seeds"], 20);
+    assert!(report["deals"].as_u64().unwrap() >= 40);
+}
