@@ -92,12 +92,13 @@ fn world(dir: &std::path::Path, deals: usize) -> anyhow::Result<Runtime<SqliteSt
 }
 
 fn add_deals(runtime: &mut Runtime<SqliteStore>, mode: Mode, count: usize) -> anyhow::Result<Vec<DealId>> {
-    (0..count)
+    let deals = (0..count)
         .map(|nonce| {
             let (terms, secret) = terms(runtime, mode, u64::try_from(nonce).expect("fits"));
-            runtime.add_deal(terms, secret, false)
+            (terms, secret, false)
         })
-        .collect()
+        .collect();
+    runtime.add_deals(deals)
 }
 
 /// Settles `deals` deals, all in flight at once; returns the seconds it took.
@@ -106,6 +107,9 @@ fn throughput(mode: Mode, deals: usize, progress: bool) -> anyhow::Result<f64> {
     let mut runtime = world(dir.path(), deals)?;
     let started = Instant::now();
     add_deals(&mut runtime, mode, deals)?;
+    if std::env::var_os("INTERLOCK_DEBUG").is_some() {
+        eprintln!("agreed {deals} deals in {:?}", started.elapsed());
+    }
     let mut rounds = 0;
     while !runtime.all_finished() {
         runtime.round(now_ms())?;
@@ -132,18 +136,21 @@ fn memory_per_deal(mode: Mode, count: usize) -> anyhow::Result<f64> {
     Ok(peak as f64 / count as f64)
 }
 
-/// Verifications per second on all cores, of the kind `verify` does.
-fn rate(verify: impl Fn() -> bool + Sync) -> f64 {
+/// Verifications per second on all cores; `verify(i)` checks the i-th of a pool
+/// of distinct signatures, as real traffic would.
+fn rate(verify: impl Fn(usize) -> bool + Sync) -> f64 {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
     let total: u64 = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
+            .map(|thread| {
+                let verify = &verify;
+                scope.spawn(move || {
                     let mut count = 0u64;
                     while started.elapsed() < RATE_WINDOW {
                         for _ in 0..16 {
-                            assert!(verify());
+                            let index = usize::try_from(count).unwrap_or(0).wrapping_add(thread * 7919);
+                            assert!(verify(index), "a valid signature verifies");
                             count += 1;
                         }
                     }
@@ -156,16 +163,44 @@ fn rate(verify: impl Fn() -> bool + Sync) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-/// (ed25519 verifications/s, secp256k1 recoveries/s) on all cores.
+/// Distinct signatures the rates rotate through.
+const SIGNATURE_POOL: usize = 256;
+
+/// (ed25519 verifications/s, secp256k1 recoveries/s) on all cores, each over
+/// distinct keys and messages.
 fn signature_rates() -> (f64, f64) {
-    let party = PartyKey::from_seed([7; 32]);
-    let deal = DealId(interlock_core::Hash32::sha256(&[b"bench"]));
-    let signature = party.sign_deal(deal);
-    let ed25519 = rate(|| interlock_core::crypto::verify_deal_signature(party.public(), deal, &signature).is_ok());
-    let notary = NotaryKey::from_seed([9; 32]).expect("valid scalar");
-    let vote = notary.sign_decision(deal, Decision::Commit);
-    let digest = decision_digest(deal, Decision::Commit);
-    let secp256k1 = rate(|| vote.signature.recover(&digest) == Some(notary.address()));
+    let deals: Vec<DealId> = (0..SIGNATURE_POOL as u64)
+        .map(|i| DealId(interlock_core::Hash32::sha256(&[b"bench", &i.to_be_bytes()])))
+        .collect();
+    let parties: Vec<(PartyKey, interlock_core::crypto::Ed25519Signature)> = deals
+        .iter()
+        .enumerate()
+        .map(|(i, deal)| {
+            let key = PartyKey::from_seed(interlock_core::Hash32::sha256(&[b"party", &i.to_be_bytes()]).0);
+            let signature = key.sign_deal(*deal);
+            (key, signature)
+        })
+        .collect();
+    let party_ids: Vec<_> = parties.iter().map(|(key, _)| key.public()).collect();
+    let ed25519 = rate(|i| {
+        let i = i % SIGNATURE_POOL;
+        interlock_core::crypto::verify_deal_signature(party_ids[i], deals[i], &parties[i].1).is_ok()
+    });
+    let notaries: Vec<(NotaryKey, [u8; 32], interlock_core::crypto::Vote)> = deals
+        .iter()
+        .enumerate()
+        .map(|(i, deal)| {
+            let seed = interlock_core::Hash32::sha256(&[b"notary", &i.to_be_bytes()]).0;
+            let key = NotaryKey::from_seed(seed).expect("a hash is a valid scalar with overwhelming probability");
+            let vote = key.sign_decision(*deal, Decision::Commit);
+            (key, decision_digest(*deal, Decision::Commit), vote)
+        })
+        .collect();
+    let addresses: Vec<_> = notaries.iter().map(|(key, _, _)| key.address()).collect();
+    let secp256k1 = rate(|i| {
+        let i = i % SIGNATURE_POOL;
+        notaries[i].2.signature.recover(&notaries[i].1) == Some(addresses[i])
+    });
     (ed25519, secp256k1)
 }
 

@@ -9,8 +9,8 @@
 //! block's signatures on all cores and commits the block to SQLite); (4) routes
 //! the blocks' events back to their deals.
 
-use interlock_core::crypto::{verify_deal_signature, NotaryKey, PartyKey};
-use interlock_core::notary::{NotaryDeal, NotaryOutput, SignedDeal};
+use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, PartyKey};
+use interlock_core::notary::{NotaryDeal, NotaryOutput};
 use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
 use interlock_core::{DealId, DealTerms, EscrowOp, NetworkId, Secret, Vote};
 use interlock_ledger::{Ledger, LedgerEvent, Op, Store, Transaction};
@@ -29,7 +29,9 @@ pub enum Progress {
 
 struct DealRun {
     deal_id: DealId,
-    signed: Arc<SignedDeal>,
+    terms: Arc<DealTerms>,
+    buyer_signature: Ed25519Signature,
+    seller_signature: Ed25519Signature,
     buyer: Saga,
     seller: Saga,
     /// One decider per notary of the deal (notary mode), with its persisted decision.
@@ -119,35 +121,49 @@ impl<S: Store + Send> Runtime<S> {
     /// Both parties sign `terms`; the deal starts on the next round. A seller
     /// that `withholds` agrees but never reserves.
     pub fn add_deal(&mut self, terms: DealTerms, secret: Option<Secret>, withholds: bool) -> anyhow::Result<DealId> {
-        let deal_id = terms.id();
-        let signed = Arc::new(SignedDeal {
-            buyer_signature: self.buyer.sign_deal(deal_id),
-            seller_signature: self.seller.sign_deal(deal_id),
-            terms,
+        let ids = self.add_deals(vec![(terms, secret, withholds)])?;
+        Ok(ids[0])
+    }
+
+    /// [`Runtime::add_deal`] for many deals, signing them on all cores.
+    pub fn add_deals(&mut self, deals: Vec<(DealTerms, Option<Secret>, bool)>) -> anyhow::Result<Vec<DealId>> {
+        let (buyer_key, seller_key) = (&self.buyer, &self.seller);
+        let mut requests: Vec<_> = deals.into_iter().map(Some).collect();
+        let runs = parallel(&mut requests, |request| {
+            let (terms, secret, withholds) = request.take().expect("each request is taken once");
+            let terms = Arc::new(terms);
+            let deal_id = terms.id();
+            let buyer = Saga::new(Role::Buyer, terms.clone(), secret)?;
+            let mut seller = Saga::new(Role::Seller, terms.clone(), None)?;
+            if withholds {
+                seller.withhold();
+            }
+            let notary_count = match &terms.settlement {
+                interlock_core::Settlement::Notary { notaries, .. } => notaries.len(),
+                interlock_core::Settlement::Hashlock { .. } => 0,
+            };
+            Ok::<_, anyhow::Error>(DealRun {
+                deal_id,
+                buyer_signature: buyer_key.sign_deal(deal_id),
+                seller_signature: seller_key.sign_deal(deal_id),
+                terms,
+                buyer,
+                seller,
+                notaries: vec![None; notary_count],
+                votes: vec![None; notary_count],
+                events: Vec::new(),
+                wake_at_ms: Some(0),
+                agreed: false,
+            })
         });
-        let terms = Arc::new(signed.terms.clone());
-        let buyer = Saga::new(Role::Buyer, terms.clone(), secret)?;
-        let mut seller = Saga::new(Role::Seller, terms.clone(), None)?;
-        if withholds {
-            seller.withhold();
+        let mut ids = Vec::with_capacity(runs.len());
+        for run in runs {
+            let run = run?;
+            ids.push(run.deal_id);
+            self.index.insert(run.deal_id, self.deals.len());
+            self.deals.push(run);
         }
-        let notaries = match &terms.settlement {
-            interlock_core::Settlement::Notary { notaries, .. } => vec![None; notaries.len()],
-            interlock_core::Settlement::Hashlock { .. } => Vec::new(),
-        };
-        self.index.insert(deal_id, self.deals.len());
-        self.deals.push(DealRun {
-            deal_id,
-            signed,
-            buyer,
-            seller,
-            votes: vec![None; notaries.len()],
-            notaries,
-            events: Vec::new(),
-            wake_at_ms: Some(0),
-            agreed: false,
-        });
-        Ok(deal_id)
+        Ok(ids)
     }
 
     pub fn outcome(&self, deal_id: DealId) -> Option<(Option<Outcome>, Option<Outcome>)> {
@@ -165,10 +181,13 @@ impl<S: Store + Send> Runtime<S> {
 
     /// One round at `now_ms`. Returns what happened, for display.
     pub fn round(&mut self, now_ms: u64) -> anyhow::Result<Vec<Progress>> {
+        let timer = std::time::Instant::now();
+        let mut marks = Vec::new();
         let notaries = self.notaries.clone();
         let networks: Vec<NetworkId> = self.ledgers.iter().map(Ledger::network).collect();
         let chain_time_ms = self.chain_time_ms;
         let outputs = parallel(&mut self.deals, |run| step_deal(run, &notaries, &networks, chain_time_ms, now_ms));
+        marks.push(("step", timer.elapsed()));
         let mut progress = Vec::new();
         let mut unsigned = Vec::new();
         for output in outputs {
@@ -184,12 +203,15 @@ impl<S: Store + Send> Runtime<S> {
             let key = if *role == Role::Buyer { buyer } else { seller };
             Transaction::sign(key, *network, *nonce, Op::Escrow(op.clone()))
         });
+        marks.push(("sign", timer.elapsed()));
         self.signature_checks += signed.len() as u64;
         for tx in signed {
             let ledger = self.ledgers.iter_mut().find(|l| l.network() == tx.network).expect("deal networks exist");
             ledger.submit(tx)?;
         }
+        marks.push(("submit", timer.elapsed()));
         let blocks: Vec<_> = parallel(&mut self.ledgers, |ledger| ledger.produce_block(now_ms));
+        marks.push(("blocks", timer.elapsed()));
         if self.ledgers.iter().all(|ledger| ledger.mempool_len() == 0) {
             self.chain_time_ms = now_ms;
         }
@@ -205,6 +227,10 @@ impl<S: Store + Send> Runtime<S> {
                 }
                 progress.push(Progress::Event(event));
             }
+        }
+        marks.push(("route", timer.elapsed()));
+        if std::env::var_os("INTERLOCK_DEBUG").is_some() {
+            eprintln!("round: {marks:?}");
         }
         Ok(progress)
     }
@@ -241,9 +267,9 @@ fn step_deal(
     }
     if !run.agreed {
         // Each party checks the other's signature before it acts on the terms.
-        let terms = &run.signed.terms;
-        let ok = verify_deal_signature(terms.seller, run.deal_id, &run.signed.seller_signature).is_ok()
-            && verify_deal_signature(terms.buyer, run.deal_id, &run.signed.buyer_signature).is_ok();
+        let terms = &run.terms;
+        let ok = verify_deal_signature(terms.seller, run.deal_id, &run.seller_signature).is_ok()
+            && verify_deal_signature(terms.buyer, run.deal_id, &run.buyer_signature).is_ok();
         assert!(ok, "the runtime signs its own deals");
         run.agreed = true;
     }
@@ -317,7 +343,9 @@ fn ask_notaries(
         if run.notaries[index].is_some() {
             continue;
         }
-        if let Ok((notary, decided)) = NotaryDeal::accept(key, &run.signed, now_ms) {
+        let accepted =
+            NotaryDeal::accept_shared(key, run.terms.clone(), &run.buyer_signature, &run.seller_signature, now_ms);
+        if let Ok((notary, decided)) = accepted {
             run.notaries[index] = Some(notary);
             record(run, index, decided, key, new_votes, output);
         }

@@ -74,25 +74,35 @@ impl NotaryDeal {
         deal: &SignedDeal,
         now_ms: u64,
     ) -> Result<(NotaryDeal, Vec<NotaryOutput>), NotaryError> {
-        let Settlement::Notary { notaries, .. } = &deal.terms.settlement else {
+        let terms = Arc::new(deal.terms.clone());
+        NotaryDeal::accept_shared(notary, terms, &deal.buyer_signature, &deal.seller_signature, now_ms)
+    }
+
+    /// [`NotaryDeal::accept`] for terms the caller already shares.
+    pub fn accept_shared(
+        notary: &NotaryKey,
+        terms: Arc<DealTerms>,
+        buyer_signature: &Ed25519Signature,
+        seller_signature: &Ed25519Signature,
+        now_ms: u64,
+    ) -> Result<(NotaryDeal, Vec<NotaryOutput>), NotaryError> {
+        let Settlement::Notary { notaries, .. } = &terms.settlement else {
             return Err(NotaryError::NotNotaryMode);
         };
-        if !notaries.contains(&notary.address()) {
-            return Err(NotaryError::NotInSet(notary.address()));
+        let address = notary.address();
+        if !notaries.contains(&address) {
+            return Err(NotaryError::NotInSet(address));
         }
-        let deal_id = deal.terms.id();
-        verify_deal_signature(deal.terms.buyer, deal_id, &deal.buyer_signature).map_err(NotaryError::BuyerSignature)?;
-        verify_deal_signature(deal.terms.seller, deal_id, &deal.seller_signature)
-            .map_err(NotaryError::SellerSignature)?;
-        let mut notary_deal = NotaryDeal {
-            deal_id,
-            terms: Arc::new(deal.terms.clone()),
-            phase: Phase::Watching { payment: false, delivery: false },
-        };
-        let outputs = match deal.terms.validate() {
-            Ok(()) => notary_deal.tick(now_ms),
+        let deal_id = terms.id();
+        verify_deal_signature(terms.buyer, deal_id, buyer_signature).map_err(NotaryError::BuyerSignature)?;
+        verify_deal_signature(terms.seller, deal_id, seller_signature).map_err(NotaryError::SellerSignature)?;
+        let valid = terms.validate().is_ok();
+        let mut notary_deal = NotaryDeal { deal_id, terms, phase: Phase::Watching { payment: false, delivery: false } };
+        let outputs = if valid {
+            notary_deal.tick(now_ms)
+        } else {
             // Signed by both but against the rules: abort so both are refunded now.
-            Err(_) => notary_deal.decide(Decision::Abort),
+            notary_deal.decide(Decision::Abort)
         };
         Ok((notary_deal, outputs))
     }

@@ -63,8 +63,12 @@ struct LegView {
 impl LegView {
     const OPEN: LegView = LegView { status: LegStatus::Open, submitted_at_ms: None };
 
-    fn due(&self, now_ms: u64) -> bool {
-        self.submitted_at_ms.is_none_or(|at| now_ms >= at.saturating_add(RESUBMIT_AFTER_MS))
+    /// Whether to submit (again): nothing in flight, or the leg's network has
+    /// produced blocks well past the submission without including it. Judged by
+    /// the network's time, not the saga's, so a slow network or a slow reader
+    /// never makes the saga flood it with copies.
+    fn due(&self, chain_time_ms: u64) -> bool {
+        self.submitted_at_ms.is_none_or(|at| chain_time_ms >= at.saturating_add(RESUBMIT_AFTER_MS))
     }
 }
 
@@ -387,9 +391,10 @@ impl Saga {
 
     /// Submits `op` for the leg behind `view` if nothing is in flight for it.
     fn submit_due(&mut self, now_ms: u64, own: bool, op: EscrowOp, step: &mut Step) {
-        let (leg, view) =
-            if own { (self.role.own_leg(), &mut self.own) } else { (self.role.counter_leg(), &mut self.counter) };
-        if view.due(now_ms) {
+        let leg = if own { self.role.own_leg() } else { self.role.counter_leg() };
+        let chain_time_ms = self.chain_time(leg);
+        let view = if own { &mut self.own } else { &mut self.counter };
+        if view.due(chain_time_ms) {
             view.submitted_at_ms = Some(now_ms);
             step.outputs.push(SagaOutput::Submit { network: self.terms.leg(leg).network, op });
         }

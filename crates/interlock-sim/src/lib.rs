@@ -40,7 +40,7 @@ pub struct Violation {
 pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
     let mut world = World::new(seed);
     let violation = |world: &World, message: String| Violation { seed, step: world.step, message };
-    let faults_until_ms = world.last_deadline_ms;
+    let faults_until_ms = world.faults_until_ms;
     let end_ms = world.last_deadline_ms + LIVENESS_SLACK_MS;
     loop {
         let faults_on = world.now_ms < faults_until_ms;
