@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 /// Notaries in a notary-mode bench deal, and how many must sign.
 const NOTARIES: usize = 3;
 const THRESHOLD: u8 = 2;
+/// The throughput run's deals arrive in this many waves, one per round.
+const WAVES: usize = 8;
 /// Deals in flight for the memory measurement.
 pub const INFLIGHT_DEALS: usize = 100_000;
 /// How long each signature rate is measured.
@@ -91,8 +93,13 @@ fn world(dir: &std::path::Path, deals: usize) -> anyhow::Result<Runtime<SqliteSt
     setup::world(dir, &funding, NOTARIES)
 }
 
-fn add_deals(runtime: &mut Runtime<SqliteStore>, mode: Mode, count: usize) -> anyhow::Result<Vec<DealId>> {
-    let deals = (0..count)
+fn add_deals(
+    runtime: &mut Runtime<SqliteStore>,
+    mode: Mode,
+    first: usize,
+    count: usize,
+) -> anyhow::Result<Vec<DealId>> {
+    let deals = (first..first + count)
         .map(|nonce| {
             let (terms, secret) = terms(runtime, mode, u64::try_from(nonce).expect("fits"));
             (terms, secret, false)
@@ -101,23 +108,28 @@ fn add_deals(runtime: &mut Runtime<SqliteStore>, mode: Mode, count: usize) -> an
     runtime.add_deals(deals)
 }
 
-/// Settles `deals` deals, all in flight at once; returns the seconds it took.
+/// Settles `deals` deals arriving in waves, one wave per round, so that both
+/// networks have work in every round as they would under steady traffic; returns
+/// the seconds from the first agreement to the last settlement.
 fn throughput(mode: Mode, deals: usize, progress: bool) -> anyhow::Result<f64> {
     let dir = tempfile::Builder::new().prefix("interlock-bench-").tempdir()?;
     let mut runtime = world(dir.path(), deals)?;
+    let wave = deals.div_ceil(WAVES).max(1);
     let started = Instant::now();
-    add_deals(&mut runtime, mode, deals)?;
-    if std::env::var_os("INTERLOCK_DEBUG").is_some() {
-        eprintln!("agreed {deals} deals in {:?}", started.elapsed());
-    }
+    let mut added = 0;
     let mut rounds = 0;
-    while !runtime.all_finished() {
+    while added < deals || !runtime.all_finished() {
+        if added < deals {
+            let count = wave.min(deals - added);
+            add_deals(&mut runtime, mode, added, count)?;
+            added += count;
+        }
         runtime.round(now_ms())?;
         rounds += 1;
         if progress {
             eprintln!("  round {rounds}: {} of {deals} deals settled", runtime.finished_count());
         }
-        anyhow::ensure!(rounds < 100, "deals did not settle within 100 rounds");
+        anyhow::ensure!(rounds < 100 + WAVES, "deals did not settle within {} rounds", 100 + WAVES);
     }
     Ok(started.elapsed().as_secs_f64())
 }
@@ -128,7 +140,7 @@ fn memory_per_deal(mode: Mode, count: usize) -> anyhow::Result<f64> {
     let mut runtime = world(dir.path(), count)?;
     let baseline = alloc::live_bytes();
     alloc::reset_peak();
-    add_deals(&mut runtime, mode, count)?;
+    add_deals(&mut runtime, mode, 0, count)?;
     // Two rounds: every deal's legs are reserved, none executed yet.
     runtime.round(now_ms())?;
     runtime.round(now_ms())?;

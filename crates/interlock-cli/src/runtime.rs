@@ -9,7 +9,7 @@
 //! block's signatures on all cores and commits the block to SQLite); (4) routes
 //! the blocks' events back to their deals.
 
-use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, PartyKey};
+use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, PartyKey, PublicKey};
 use interlock_core::notary::{NotaryDeal, NotaryOutput};
 use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
 use interlock_core::{DealId, DealTerms, EscrowOp, NetworkId, Secret, Vote};
@@ -186,7 +186,9 @@ impl<S: Store + Send> Runtime<S> {
         let notaries = self.notaries.clone();
         let networks: Vec<NetworkId> = self.ledgers.iter().map(Ledger::network).collect();
         let chain_time_ms = self.chain_time_ms;
-        let outputs = parallel(&mut self.deals, |run| step_deal(run, &notaries, &networks, chain_time_ms, now_ms));
+        let parties = [self.buyer.public_key(), self.seller.public_key()];
+        let outputs =
+            parallel(&mut self.deals, |run| step_deal(run, &notaries, &parties, &networks, chain_time_ms, now_ms));
         marks.push(("step", timer.elapsed()));
         let mut progress = Vec::new();
         let mut unsigned = Vec::new();
@@ -247,6 +249,7 @@ fn tracing_rejection(rejection: &interlock_ledger::Rejection) {
 fn step_deal(
     run: &mut DealRun,
     notary_keys: &[NotaryKey],
+    parties: &[PublicKey],
     networks: &[NetworkId],
     chain_time_ms: u64,
     now_ms: u64,
@@ -268,8 +271,11 @@ fn step_deal(
     if !run.agreed {
         // Each party checks the other's signature before it acts on the terms.
         let terms = &run.terms;
-        let ok = verify_deal_signature(terms.seller, run.deal_id, &run.seller_signature).is_ok()
-            && verify_deal_signature(terms.buyer, run.deal_id, &run.buyer_signature).is_ok();
+        let check = |party, signature| match parties.iter().find(|key| key.party() == party) {
+            Some(key) => key.verify_deal(run.deal_id, signature).is_ok(),
+            None => verify_deal_signature(party, run.deal_id, signature).is_ok(),
+        };
+        let ok = check(terms.seller, &run.seller_signature) && check(terms.buyer, &run.buyer_signature);
         assert!(ok, "the runtime signs its own deals");
         run.agreed = true;
     }

@@ -6,12 +6,16 @@ use crate::error::LedgerError;
 use crate::state::{State, Touched, Working};
 use crate::store::{Changes, Store};
 use crate::tx::{Transaction, TxId};
+use interlock_core::crypto::PublicKey;
 use interlock_core::encoding::Encode;
 use interlock_core::limits::TRANSACTION_LEN_MAX;
 use interlock_core::{EscrowEvent, NetworkId, PartyId};
+use std::collections::HashMap;
 
 /// Most transactions waiting for a block.
 pub const MEMPOOL_MAX: usize = 400_000;
+/// Most decoded signer keys a ledger keeps.
+const KEY_CACHE_MAX: usize = 100_000;
 /// Below this many transactions a block verifies signatures on one thread.
 const PARALLEL_VERIFY_MIN: usize = 128;
 
@@ -22,6 +26,8 @@ pub struct Ledger<S: Store> {
     tip: BlockHeader,
     mempool: Vec<Transaction>,
     touched: Touched,
+    /// Decoded keys of recent signers.
+    keys: HashMap<PartyId, PublicKey>,
 }
 
 /// A transaction that did not make it into the block, and why.
@@ -56,7 +62,15 @@ impl<S: Store> Ledger<S> {
                 (genesis.header(), State::default())
             }
         };
-        Ok(Ledger { genesis, store, state, tip, mempool: Vec::new(), touched: Touched::default() })
+        Ok(Ledger {
+            genesis,
+            store,
+            state,
+            tip,
+            mempool: Vec::new(),
+            touched: Touched::default(),
+            keys: HashMap::new(),
+        })
     }
 
     pub fn network(&self) -> NetworkId {
@@ -122,7 +136,7 @@ impl<S: Store> Ledger<S> {
         let timestamp_ms = now_ms.max(self.tip.timestamp_ms);
         let height = self.tip.height + 1;
         let timer = std::time::Instant::now();
-        let signatures_ok = verify_signatures(&candidates);
+        let signatures_ok = verify_signatures(&candidates, &mut self.keys);
         let verified = timer.elapsed();
 
         self.touched.clear();
@@ -221,8 +235,26 @@ impl<S: Store> Ledger<S> {
 }
 
 /// Verifies every transaction's signature, on all cores for large blocks.
-fn verify_signatures(transactions: &[Transaction]) -> Vec<bool> {
-    let verify = |chunk: &[Transaction]| chunk.iter().map(|t| t.verify_signature().is_ok()).collect::<Vec<_>>();
+/// Signers' keys are decoded once and kept in `keys`: a ledger sees the same
+/// accounts sign again and again.
+fn verify_signatures(transactions: &[Transaction], keys: &mut HashMap<PartyId, PublicKey>) -> Vec<bool> {
+    if keys.len() > KEY_CACHE_MAX {
+        keys.clear();
+    }
+    for transaction in transactions {
+        if let std::collections::hash_map::Entry::Vacant(entry) = keys.entry(transaction.signer) {
+            if let Ok(key) = PublicKey::decode(transaction.signer) {
+                entry.insert(key);
+            }
+        }
+    }
+    let keys = &*keys;
+    let verify = |chunk: &[Transaction]| {
+        chunk
+            .iter()
+            .map(|t| keys.get(&t.signer).is_some_and(|key| t.verify_signature_with(key).is_ok()))
+            .collect::<Vec<_>>()
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if transactions.len() < PARALLEL_VERIFY_MIN || threads == 1 {
         return verify(transactions);

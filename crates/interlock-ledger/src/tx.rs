@@ -1,7 +1,7 @@
 //! Signed transactions and their canonical encoding.
 
 use crate::error::LedgerError;
-use interlock_core::crypto::{verify_ed25519, Ed25519Signature, PartyKey};
+use interlock_core::crypto::{verify_ed25519, Ed25519Signature, PartyKey, PublicKey};
 use interlock_core::encoding::{Decode, DecodeError, Encode, Reader, Writer};
 use interlock_core::limits::TRANSACTION_LEN_MAX;
 use interlock_core::{Address, Asset, EscrowOp, Hash32, NetworkId, PartyId};
@@ -66,6 +66,13 @@ impl Transaction {
         let message = signing_bytes(self.network, self.signer, self.nonce, &self.op);
         verify_ed25519(self.signer, &message, &self.signature)
             .map_err(|_| LedgerError::BadSignature { signer: self.signer })
+    }
+
+    /// [`Transaction::verify_signature`] with the signer's key already decoded.
+    pub fn verify_signature_with(&self, key: &PublicKey) -> Result<(), LedgerError> {
+        assert_eq!(key.party(), self.signer, "the key is the signer's");
+        let message = signing_bytes(self.network, self.signer, self.nonce, &self.op);
+        key.verify(&message, &self.signature).map_err(|_| LedgerError::BadSignature { signer: self.signer })
     }
 
     /// Decodes a transaction received from outside, refusing oversized input first.
