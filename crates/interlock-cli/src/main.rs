@@ -16,7 +16,11 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 /// Interlock settles a trade across two blockchain networks as one atomic escrow
 /// transaction: either both sides are delivered, or both get their assets back.
 #[derive(Parser)]
-#[command(name = "interlock", version, about, long_about = None)]
+#[command(
+    name = "interlock",
+    version,
+    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,7 @@ enum Command {
     /// invariant is checked after every step. A failure prints the seed to replay.
     Sim {
         /// How many seeds to run.
-        #[arg(long, default_value_t = 1_000)]
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
         seeds: u64,
         /// The first seed.
         #[arg(long, default_value_t = 0)]
@@ -63,14 +67,14 @@ enum BenchTarget {
     /// Deals settled per second in process, both ledgers on SQLite; memory per
     /// in-flight deal; and the ratio to the machine's signature-verification bound.
     Core {
-        /// Deals to settle for the throughput figure.
-        #[arg(long, default_value_t = 10_000)]
-        deals: usize,
+        /// Deals to settle for the throughput figure (the figure is meant over at least 10,000).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        deals: u32,
         #[arg(long, value_enum, default_value_t = ModeArg::Hashlock)]
         mode: ModeArg,
         /// Deals held in flight for the memory figure.
-        #[arg(long, default_value_t = bench::INFLIGHT_DEALS)]
-        inflight: usize,
+        #[arg(long, default_value_t = bench::INFLIGHT_DEALS, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        inflight: u32,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -93,6 +97,8 @@ fn main() -> ExitCode {
                 ModeArg::Hashlock => interlock_core::Mode::Hashlock,
                 ModeArg::Notary => interlock_core::Mode::Notary,
             };
+            let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
+            let (deals, inflight) = (to_usize(deals), to_usize(inflight));
             bench::run(&bench::Options { deals, mode, inflight, json }).map(Ok)
         }
     };
