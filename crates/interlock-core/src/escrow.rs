@@ -434,3 +434,112 @@ impl Decode for EscrowOp {
         }
     }
 }
+
+impl Encode for ReservationState {
+    fn encode(&self, writer: &mut Writer) {
+        writer.u8(match self {
+            ReservationState::Reserved => 1,
+            ReservationState::Executed => 2,
+            ReservationState::Cancelled => 3,
+        });
+    }
+}
+impl Decode for ReservationState {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(ReservationState::Reserved),
+            2 => Ok(ReservationState::Executed),
+            3 => Ok(ReservationState::Cancelled),
+            tag => Err(reader.tag_error("reservation state", tag)),
+        }
+    }
+}
+impl Encode for Reservation {
+    fn encode(&self, writer: &mut Writer) {
+        writer.put(&self.id);
+        writer.put(&self.deal_id);
+        writer.put(&self.leg);
+        writer.put(&self.asset);
+        writer.put(&self.owner);
+        writer.put(&self.beneficiary);
+        writer.put(&self.condition);
+        writer.u64(self.expiry_ms);
+        writer.put(&self.state);
+    }
+}
+impl Decode for Reservation {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let reservation = Reservation {
+            id: reader.get()?,
+            deal_id: reader.get()?,
+            leg: reader.get()?,
+            asset: reader.get()?,
+            owner: reader.get()?,
+            beneficiary: reader.get()?,
+            condition: reader.get()?,
+            expiry_ms: reader.u64()?,
+            state: reader.get()?,
+        };
+        if reservation.id != reservation_id(reservation.deal_id, reservation.leg) {
+            return Err(DecodeError::Invalid {
+                what: "reservation",
+                reason: "its id is not the one of its deal and leg".into(),
+            });
+        }
+        Ok(reservation)
+    }
+}
+impl Encode for EscrowEvent {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            EscrowEvent::Reserved(reservation) => {
+                writer.u8(1);
+                writer.put(reservation);
+            }
+            EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token } => {
+                writer.u8(2);
+                writer.put(reservation);
+                writer.put(deal_id);
+                writer.put(leg);
+                writer.put(by);
+                writer.put(to);
+                writer.put(asset);
+                writer.put(token);
+            }
+            EscrowEvent::Cancelled { reservation, deal_id, leg, by, to, asset } => {
+                writer.u8(3);
+                writer.put(reservation);
+                writer.put(deal_id);
+                writer.put(leg);
+                writer.put(by);
+                writer.put(to);
+                writer.put(asset);
+            }
+        }
+    }
+}
+impl Decode for EscrowEvent {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(EscrowEvent::Reserved(reader.get()?)),
+            2 => Ok(EscrowEvent::Executed {
+                reservation: reader.get()?,
+                deal_id: reader.get()?,
+                leg: reader.get()?,
+                by: reader.get()?,
+                to: reader.get()?,
+                asset: reader.get()?,
+                token: reader.get()?,
+            }),
+            3 => Ok(EscrowEvent::Cancelled {
+                reservation: reader.get()?,
+                deal_id: reader.get()?,
+                leg: reader.get()?,
+                by: reader.get()?,
+                to: reader.get()?,
+                asset: reader.get()?,
+            }),
+            tag => Err(reader.tag_error("escrow event", tag)),
+        }
+    }
+}

@@ -681,3 +681,25 @@ fn decode_terms_refuses_malformed_input() {
         assert!(result.is_err(), "{name}: expected a refusal, got {result:?}");
     }
 }
+
+mod escrow_events {
+    use interlock_core::encoding::{Decode, Encode};
+    use interlock_core::{EscrowEvent, Reservation};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Events and reservations arrive from ledger nodes over the network:
+        /// decoding never panics, and what decodes re-encodes to the same bytes.
+        #[test]
+        fn escrow_event_and_reservation_decoders_are_total_and_canonical(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(event) = EscrowEvent::from_bytes(&bytes) {
+                prop_assert_eq!(event.to_bytes(), bytes.clone());
+            }
+            if let Ok(reservation) = Reservation::from_bytes(&bytes) {
+                prop_assert_eq!(reservation.to_bytes(), bytes);
+            }
+        }
+    }
+}

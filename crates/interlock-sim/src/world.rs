@@ -865,21 +865,23 @@ impl World {
         // (a hashlock secret, a commit certificate), else a guess.
         let guess = Token::Secret(Secret(self.rng.bytes32()));
         let seen = self.revealed.get(&deal_id).cloned().unwrap_or_else(|| guess.clone());
-        let owner = if leg == LegKind::Payment { &self.parties[0].key } else { &self.parties[1].key };
-        let beneficiary = if leg == LegKind::Payment { &self.parties[1].key } else { &self.parties[0].key };
+        // Who signs: Mallory, or a party's own agent misbehaving (which then uses
+        // that party's nonces, as its honest self would).
+        const MALLORY: Option<usize> = None;
+        let owner = Some(if leg == LegKind::Payment { 0 } else { 1 });
+        let beneficiary = Some(if leg == LegKind::Payment { 1 } else { 0 });
         if state == ReservationState::Reserved && self.rng.chance(400) {
             // Cancel early: the owner (after taking the other leg, say) or Mallory.
-            let key = if self.rng.chance(500) { owner.clone() } else { self.mallory.clone() };
+            let signer = if self.rng.chance(500) { owner } else { MALLORY };
             let ledger_now_ms = local(self.now_ms, self.ledgers[ledger_index].skew_ms);
             // Far from the expiry it must be refused; near it, it may land late and
             // apply lawfully, and the invariants judge the outcome.
             let must_fail = reservation.expiry_ms > ledger_now_ms + 5_000;
-            let nonce = self.mallory_nonce.entry(network).or_insert(1_000_000_000);
-            *nonce += 1;
+            let (key, nonce) = self.adversary_signer(signer, network);
             let tx = Transaction::sign(
                 &key,
                 network,
-                *nonce,
+                nonce,
                 Op::Escrow(EscrowOp::Cancel { reservation: id, certificate: None }),
             );
             if must_fail {
@@ -888,22 +890,39 @@ impl World {
             self.send(Node::Ledger(ledger_index), Payload::Transaction(tx));
             return;
         }
-        let (key, token) = match self.rng.range(0, 3) {
+        let (signer, token) = match self.rng.range(0, 3) {
             // Mallory, front-running the beneficiary with the revealed token.
-            0 => (self.mallory.clone(), seen),
+            0 => (MALLORY, seen),
             // The owner executing its own reservation, not made for it.
-            1 => (owner.clone(), seen),
+            1 => (owner, seen),
             // The beneficiary with a wrong secret.
-            2 if state == ReservationState::Reserved => (beneficiary.clone(), guess),
+            2 if state == ReservationState::Reserved => (beneficiary, guess),
             // The beneficiary executing a settled reservation again.
-            _ if state != ReservationState::Reserved => (beneficiary.clone(), seen),
+            _ if state != ReservationState::Reserved => (beneficiary, seen),
             _ => return,
         };
-        let nonce = self.mallory_nonce.entry(network).or_insert(1_000_000_000);
-        *nonce += 1;
-        let tx = Transaction::sign(&key, network, *nonce, Op::Escrow(EscrowOp::Execute { reservation: id, token }));
+        let (key, nonce) = self.adversary_signer(signer, network);
+        let tx = Transaction::sign(&key, network, nonce, Op::Escrow(EscrowOp::Execute { reservation: id, token }));
         self.forbidden.insert(tx.id());
         self.send(Node::Ledger(ledger_index), Payload::Transaction(tx));
+    }
+
+    /// The key and next nonce for an adversarial transaction signed by Mallory
+    /// (`None`) or by party `index`'s own agent.
+    fn adversary_signer(&mut self, signer: Option<usize>, network: NetworkId) -> (PartyKey, u64) {
+        match signer {
+            None => {
+                let nonce = self.mallory_nonce.entry(network).or_insert(0);
+                *nonce += 1;
+                (self.mallory.clone(), *nonce)
+            }
+            Some(index) => {
+                let node = &mut self.parties[index];
+                let nonce = node.disk.nonces.entry(network).or_insert(0);
+                *nonce += 1;
+                (node.key.clone(), *nonce)
+            }
+        }
     }
 
     /// True once every reservation of every deal settled and every saga ended.
