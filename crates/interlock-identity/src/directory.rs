@@ -1,0 +1,370 @@
+//! The directory: who is who in one Interlock deployment, signed by the CA so that
+//! every service can trust the copy it was handed.
+
+use crate::ca::{is_valid_host, CertificateAuthority};
+use crate::certificate::{ca_public_key, PeerIdentity};
+use crate::error::{IdentityError, Result};
+use crate::files::{self, PUBLIC_FILE_MODE};
+use crate::hex;
+use crate::role::{validate_name, Role};
+use crate::{DIRECTORY_ENTRIES_MAX, DIRECTORY_FILE_LEN_MAX, ENDPOINT_LEN_MAX};
+use interlock_core::{Address, NetworkId, NotaryAddress, PartyId};
+use rustls_pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
+use std::path::Path;
+use time::OffsetDateTime;
+
+/// Prefixed to the directory's JSON before signing. The CA key also signs
+/// certificates; the prefix keeps a directory signature from ever being mistaken
+/// for anything else the key signed.
+const SIGNING_CONTEXT: &[u8] = b"interlock/directory/v1\0";
+
+/// Every network, service and party of a deployment.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    pub networks: Vec<NetworkEntry>,
+    pub gateways: Vec<GatewayEntry>,
+    pub ledgers: Vec<LedgerEntry>,
+    pub parties: Vec<PartyEntry>,
+    pub notaries: Vec<NotaryEntry>,
+    pub observers: Vec<ObserverEntry>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkKind {
+    /// Interlock's own ledger; accounts are ed25519 keys.
+    Embedded,
+    /// An EVM chain; accounts are 20-byte addresses.
+    Evm,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkEntry {
+    pub id: NetworkId,
+    pub name: String,
+    pub kind: NetworkKind,
+}
+
+/// The gateway in front of one network. There is at most one per network.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayEntry {
+    pub name: String,
+    pub network: NetworkId,
+    /// `host:port`.
+    pub endpoint: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    pub name: String,
+    pub network: NetworkId,
+    /// `host:port`.
+    pub endpoint: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyEntry {
+    pub name: String,
+    /// The party's ed25519 public key, 64 hex digits: what its deal signatures verify against.
+    #[serde(with = "hex::party_id")]
+    pub key: PartyId,
+    /// The party's account on each network it trades on.
+    #[serde(with = "hex::accounts")]
+    pub accounts: BTreeMap<NetworkId, Address>,
+}
+
+impl PartyEntry {
+    pub fn account(&self, network: NetworkId) -> Option<Address> {
+        self.accounts.get(&network).copied()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotaryEntry {
+    pub name: String,
+    /// `host:port`.
+    pub endpoint: String,
+    /// The notary's secp256k1 signing address, `0x` and 40 hex digits.
+    #[serde(with = "hex::notary_address")]
+    pub address: NotaryAddress,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserverEntry {
+    pub name: String,
+    /// `host:port`.
+    pub endpoint: String,
+}
+
+/// A directory entry found by role and name.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Member<'a> {
+    Party(&'a PartyEntry),
+    Gateway(&'a GatewayEntry),
+    Ledger(&'a LedgerEntry),
+    Notary(&'a NotaryEntry),
+    Observer(&'a ObserverEntry),
+}
+
+impl Directory {
+    /// The entry a certificate of `role` named `name` stands for. A party agent acts
+    /// for the party of the same name, so [`Role::Agent`] looks among the parties.
+    pub fn member(&self, role: Role, name: &str) -> Option<Member<'_>> {
+        match role {
+            Role::Party | Role::Agent => self.party(name).map(Member::Party),
+            Role::Gateway => self.gateways.iter().find(|entry| entry.name == name).map(Member::Gateway),
+            Role::Ledger => self.ledgers.iter().find(|entry| entry.name == name).map(Member::Ledger),
+            Role::Notary => self.notaries.iter().find(|entry| entry.name == name).map(Member::Notary),
+            Role::Observer => self.observers.iter().find(|entry| entry.name == name).map(Member::Observer),
+        }
+    }
+
+    pub fn party(&self, name: &str) -> Option<&PartyEntry> {
+        self.parties.iter().find(|entry| entry.name == name)
+    }
+
+    pub fn network(&self, id: NetworkId) -> Option<&NetworkEntry> {
+        self.networks.iter().find(|entry| entry.id == id)
+    }
+
+    pub fn gateway_for(&self, network: NetworkId) -> Option<&GatewayEntry> {
+        self.gateways.iter().find(|entry| entry.network == network)
+    }
+
+    /// Checks everything the types cannot: names and endpoints well formed, names
+    /// unique within each list, every network reference resolves, one gateway per
+    /// network, party keys are ed25519 points, accounts fit their network's kind.
+    pub fn validate(&self) -> Result<()> {
+        self.check_sizes()?;
+        self.check_networks()?;
+        self.check_services()?;
+        self.check_parties()?;
+        unique_names("notary", self.notaries.iter().map(|entry| entry.name.as_str()))?;
+        unique_names("observer", self.observers.iter().map(|entry| entry.name.as_str()))?;
+        for entry in &self.notaries {
+            check_endpoint("notary", &entry.name, &entry.endpoint)?;
+        }
+        for entry in &self.observers {
+            check_endpoint("observer", &entry.name, &entry.endpoint)?;
+        }
+        Ok(())
+    }
+
+    fn check_sizes(&self) -> Result<()> {
+        let lengths = [
+            ("networks", self.networks.len()),
+            ("gateways", self.gateways.len()),
+            ("ledgers", self.ledgers.len()),
+            ("parties", self.parties.len()),
+            ("notaries", self.notaries.len()),
+            ("observers", self.observers.len()),
+        ];
+        match lengths.into_iter().find(|(_, length)| *length > DIRECTORY_ENTRIES_MAX) {
+            Some((list, length)) => {
+                invalid(format!("{length} {list}: expected at most {DIRECTORY_ENTRIES_MAX} entries in each list"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn check_networks(&self) -> Result<()> {
+        unique_names("network", self.networks.iter().map(|entry| entry.name.as_str()))?;
+        let mut ids = BTreeSet::new();
+        match self.networks.iter().find(|entry| !ids.insert(entry.id)) {
+            Some(entry) => invalid(format!("network id {} is listed twice: expected unique ids", entry.id.0)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_services(&self) -> Result<()> {
+        unique_names("gateway", self.gateways.iter().map(|entry| entry.name.as_str()))?;
+        unique_names("ledger", self.ledgers.iter().map(|entry| entry.name.as_str()))?;
+        let mut served = BTreeSet::new();
+        for entry in &self.gateways {
+            self.check_network_listed("gateway", &entry.name, entry.network)?;
+            check_endpoint("gateway", &entry.name, &entry.endpoint)?;
+            if !served.insert(entry.network) {
+                return invalid(format!("network {} has two gateways: expected at most one", entry.network.0));
+            }
+        }
+        for entry in &self.ledgers {
+            self.check_network_listed("ledger", &entry.name, entry.network)?;
+            check_endpoint("ledger", &entry.name, &entry.endpoint)?;
+        }
+        Ok(())
+    }
+
+    fn check_parties(&self) -> Result<()> {
+        unique_names("party", self.parties.iter().map(|entry| entry.name.as_str()))?;
+        for entry in &self.parties {
+            // A small-order key verifies forged signatures under lax checking; refuse it here too.
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&entry.key.0);
+            if key.map_or(true, |key| key.is_weak()) {
+                return invalid(format!(
+                    "party {:?} key is not a valid ed25519 public key: expected a point of large order",
+                    entry.name
+                ));
+            }
+            if entry.accounts.len() > self.networks.len() {
+                return invalid(format!("party {:?} has more accounts than there are networks", entry.name));
+            }
+            for (&network, address) in &entry.accounts {
+                self.check_account(entry, network, address)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_account(&self, party: &PartyEntry, network: NetworkId, address: &Address) -> Result<()> {
+        self.check_network_listed("party", &party.name, network)?;
+        let kind = self.network(network).map(|entry| entry.kind);
+        let fits = matches!(
+            (kind, address),
+            (Some(NetworkKind::Embedded), Address::Ledger(_)) | (Some(NetworkKind::Evm), Address::Evm(_))
+        );
+        if !fits {
+            return invalid(format!(
+                "party {:?} account {address} does not fit network {} of kind {kind:?}",
+                party.name, network.0
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_network_listed(&self, kind: &str, name: &str, network: NetworkId) -> Result<()> {
+        match self.network(network) {
+            Some(_) => Ok(()),
+            None => invalid(format!("{kind} {name:?} names network {} which the directory does not list", network.0)),
+        }
+    }
+
+    /// The bytes the CA signs: the context label, then the compact JSON of the
+    /// directory. Field order is the struct's, map order is sorted, so the same
+    /// directory always gives the same bytes.
+    fn signing_message(&self) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("a directory always serialises: its map keys are integers");
+        [SIGNING_CONTEXT, json.as_slice()].concat()
+    }
+}
+
+fn unique_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for name in names {
+        validate_name(name)
+            .map_err(|error| IdentityError::InvalidDirectory { problem: format!("{kind} has an {error}") })?;
+        if !seen.insert(name) {
+            return invalid(format!("{kind} {name:?} is listed twice: expected unique names"));
+        }
+    }
+    Ok(())
+}
+
+/// `host:port`, where host is a dns name, an ipv4 address or a bracketed ipv6 address.
+fn check_endpoint(kind: &str, name: &str, endpoint: &str) -> Result<()> {
+    let split = endpoint.rsplit_once(':');
+    let host = split.map(|(host, _)| host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host));
+    let port = split.and_then(|(_, port)| port.parse::<u16>().ok()).filter(|port| *port != 0);
+    let valid = endpoint.len() <= ENDPOINT_LEN_MAX && host.is_some_and(is_valid_host) && port.is_some();
+    if !valid {
+        let found: String = endpoint.chars().take(80).collect();
+        return invalid(format!("{kind} {name:?} endpoint {found:?}: expected host:port"));
+    }
+    Ok(())
+}
+
+fn invalid<T>(problem: String) -> Result<T> {
+    Err(IdentityError::InvalidDirectory { problem })
+}
+
+/// A directory with the CA's ed25519 signature over [`Directory`]'s signing bytes.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedDirectory {
+    pub directory: Directory,
+    /// 128 hex digits.
+    #[serde(with = "hex::signature")]
+    pub signature: [u8; 64],
+}
+
+impl SignedDirectory {
+    /// Validates `directory` and signs it with the CA key.
+    pub fn sign(directory: Directory, ca: &CertificateAuthority) -> Result<SignedDirectory> {
+        directory.validate()?;
+        let signature = ca.sign(&directory.signing_message())?;
+        Ok(SignedDirectory { directory, signature })
+    }
+
+    /// Checks the signature against the CA certificate's key, then the contents.
+    pub fn verify(&self, ca_certificate: &CertificateDer<'_>) -> Result<()> {
+        let key = ca_public_key(ca_certificate)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
+            .map_err(|_| IdentityError::CaCertificateKey { found: "an invalid ed25519 point".to_owned() })?;
+        let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
+        key.verify_strict(&self.directory.signing_message(), &signature)
+            .map_err(|_| IdentityError::DirectorySignature)?;
+        self.directory.validate()
+    }
+
+    /// Writes the signed directory as pretty JSON, replacing any previous file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("a directory always serialises: its map keys are integers");
+        assert!(json.len() <= DIRECTORY_FILE_LEN_MAX, "a validated directory fits the file limit");
+        files::replace(path, &json, PUBLIC_FILE_MODE)
+    }
+
+    /// Reads a signed directory without checking it. Prefer [`SignedDirectory::load_verified`].
+    pub fn load(path: &Path) -> Result<SignedDirectory> {
+        let bytes = read_bounded(path)?;
+        serde_json::from_slice(&bytes).map_err(|source| IdentityError::DirectoryJson { path: path.to_owned(), source })
+    }
+
+    /// Reads a signed directory and returns its contents only if the CA signed them.
+    pub fn load_verified(path: &Path, ca_certificate: &CertificateDer<'_>) -> Result<Directory> {
+        let signed = SignedDirectory::load(path)?;
+        signed.verify(ca_certificate)?;
+        Ok(signed.directory)
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|source| files::io_error("open", path, source))?;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(DIRECTORY_FILE_LEN_MAX).expect("usize fits u64") + 1;
+    file.take(limit).read_to_end(&mut bytes).map_err(|source| files::io_error("read", path, source))?;
+    if bytes.len() > DIRECTORY_FILE_LEN_MAX {
+        return invalid(format!("{} is larger than {DIRECTORY_FILE_LEN_MAX} bytes", path.display()));
+    }
+    Ok(bytes)
+}
+
+/// Whether `peer` may call: its certificate is valid at `now` and the directory lists
+/// its name under its role. The TLS handshake has already proved the certificate
+/// chains to the CA; this is the rest of invariant 5.
+pub fn authorise(peer: &PeerIdentity, directory: &Directory, now: OffsetDateTime) -> Result<()> {
+    if now < peer.not_before {
+        let (role, name, not_before) = (peer.role, peer.name.clone(), peer.not_before);
+        return Err(IdentityError::NotYetValid { role, name, not_before, now });
+    }
+    if now > peer.not_after {
+        return Err(IdentityError::Expired {
+            role: peer.role,
+            name: peer.name.clone(),
+            not_after: peer.not_after,
+            now,
+        });
+    }
+    if directory.member(peer.role, &peer.name).is_none() {
+        return Err(IdentityError::NotListed { role: peer.role, name: peer.name.clone() });
+    }
+    Ok(())
+}
