@@ -43,6 +43,8 @@ pub struct Rejection {
 #[derive(Debug)]
 pub struct BlockOutcome {
     pub header: BlockHeader,
+    /// The transactions the block holds, in order.
+    pub included: Vec<TxId>,
     pub events: Vec<LedgerEvent>,
     pub rejected: Vec<Rejection>,
 }
@@ -167,7 +169,7 @@ impl<S: Store> Ledger<S> {
             }
         }
         if included.is_empty() && !allow_empty {
-            return Ok(BlockOutcome { header: self.tip.clone(), events: Vec::new(), rejected });
+            return Ok(BlockOutcome { header: self.tip.clone(), included: Vec::new(), events: Vec::new(), rejected });
         }
         let header = BlockHeader {
             network: self.genesis.network,
@@ -198,7 +200,8 @@ impl<S: Store> Ledger<S> {
             return Err(error);
         }
         self.tip = block.header.clone();
-        Ok(BlockOutcome { header: block.header, events, rejected })
+        let included = block.transactions.iter().map(Transaction::id).collect();
+        Ok(BlockOutcome { header: block.header, included, events, rejected })
     }
 
     fn reload(&mut self) -> Result<(), LedgerError> {

@@ -1,0 +1,303 @@
+//! The ledger node: one network's sequencer behind the `LedgerNode` gRPC
+//! service. A producer task seals a block every interval (or a heartbeat block
+//! when idle), commits it to SQLite, and only then tells waiters and streams.
+
+use crate::status::ledger_status;
+use crate::wire;
+use interlock_core::{Address, Hash32, ReservationId};
+use interlock_ledger::{BlockHeader, Ledger, LedgerError, LedgerEvent, SqliteStore, Transaction, TxId};
+use interlock_proto::v1;
+use interlock_proto::v1::ledger_node_server::{LedgerNode, LedgerNodeServer};
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// Outcomes of recent transactions kept for callers that wait on them.
+const OUTCOMES_MAX: usize = 200_000;
+/// Committed blocks buffered for live streams before a slow one must catch up from disk.
+const BLOCKS_BUFFER: usize = 1_024;
+/// Messages buffered per stream.
+const STREAM_BUFFER: usize = 256;
+/// Longest a `wait`ing submit waits.
+const WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// How the producer paces blocks.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// How often a block is sealed when transactions wait.
+    pub block_interval: Duration,
+    /// How often an idle network still seals an (empty) block.
+    pub heartbeat: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace { block_interval: Duration::from_millis(50), heartbeat: Duration::from_millis(500) }
+    }
+}
+
+/// A committed block as streams see it.
+#[derive(Debug)]
+struct Committed {
+    header: BlockHeader,
+    events: Vec<LedgerEvent>,
+}
+
+struct Shared {
+    ledger: Mutex<Ledger<SqliteStore>>,
+    outcomes: Mutex<Outcomes>,
+    blocks: broadcast::Sender<Arc<Committed>>,
+    tip: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Outcomes {
+    by_id: HashMap<TxId, Result<u64, LedgerError>>,
+    order: VecDeque<TxId>,
+}
+
+impl Outcomes {
+    fn record(&mut self, id: TxId, outcome: Result<u64, LedgerError>) {
+        if self.by_id.insert(id, outcome).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > OUTCOMES_MAX {
+            let oldest = self.order.pop_front().expect("non-empty");
+            self.by_id.remove(&oldest);
+        }
+    }
+}
+
+/// The gRPC service of one ledger node. Cheap to clone.
+#[derive(Clone)]
+pub struct LedgerNodeService {
+    shared: Arc<Shared>,
+}
+
+impl LedgerNodeService {
+    pub fn new(ledger: Ledger<SqliteStore>) -> LedgerNodeService {
+        let (blocks, _) = broadcast::channel(BLOCKS_BUFFER);
+        let (tip, _) = watch::channel(ledger.tip().height);
+        let shared = Shared { ledger: Mutex::new(ledger), outcomes: Mutex::default(), blocks, tip };
+        LedgerNodeService { shared: Arc::new(shared) }
+    }
+
+    pub fn server(&self) -> LedgerNodeServer<LedgerNodeService> {
+        LedgerNodeServer::new(self.clone())
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger<SqliteStore>> {
+        self.shared.ledger.lock().expect("the ledger lock is never poisoned: ledger calls do not panic")
+    }
+
+    /// Seals blocks at `pace` until the process ends. Run it on its own task.
+    pub async fn produce(self, pace: Pace, clock: fn() -> u64) {
+        let mut ticker = tokio::time::interval(pace.block_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let service = self.clone();
+            let sealed = tokio::task::spawn_blocking(move || service.seal(clock(), pace)).await;
+            match sealed {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => eprintln!("ledger node: producing a block failed: {error}"),
+                Err(join) => eprintln!("ledger node: block producer task failed: {join}"),
+            }
+        }
+    }
+
+    fn seal(&self, now_ms: u64, pace: Pace) -> Result<(), LedgerError> {
+        let outcome = {
+            let mut ledger = self.ledger();
+            let idle_ms = now_ms.saturating_sub(ledger.tip().timestamp_ms);
+            let heartbeat_ms = u64::try_from(pace.heartbeat.as_millis()).unwrap_or(u64::MAX);
+            if ledger.mempool_len() > 0 {
+                ledger.produce_block(now_ms)?
+            } else if idle_ms >= heartbeat_ms {
+                Some(ledger.produce_heartbeat(now_ms)?)
+            } else {
+                None
+            }
+        };
+        let Some(outcome) = outcome else { return Ok(()) };
+        {
+            let mut outcomes = self.shared.outcomes.lock().expect("outcomes lock is never poisoned");
+            for id in &outcome.included {
+                outcomes.record(*id, Ok(outcome.header.height));
+            }
+            for rejection in outcome.rejected {
+                outcomes.record(rejection.transaction, Err(rejection.error));
+            }
+        }
+        let height = outcome.header.height;
+        // Nobody listening is fine: streams catch up from disk.
+        let _ = self.shared.blocks.send(Arc::new(Committed { header: outcome.header, events: outcome.events }));
+        self.shared.tip.send_replace(height);
+        Ok(())
+    }
+
+    async fn wait_for(&self, id: TxId) -> Result<u64, Status> {
+        let mut tip = self.shared.tip.subscribe();
+        let deadline = tokio::time::Instant::now() + WAIT_MAX;
+        loop {
+            let known = self.shared.outcomes.lock().expect("outcomes lock is never poisoned").by_id.get(&id).cloned();
+            match known {
+                Some(Ok(height)) => return Ok(height),
+                Some(Err(error)) => return Err(ledger_status(&error)),
+                None => {}
+            }
+            match tokio::time::timeout_at(deadline, tip.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return Err(Status::unavailable("the ledger node is shutting down")),
+                Err(_) => {
+                    return Err(Status::deadline_exceeded(format!(
+                        "transaction {id} was neither committed nor refused within {WAIT_MAX:?}"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Blocks `from..=to` with their events, read from the store.
+    fn committed_range(&self, from: u64, to: u64) -> Result<Vec<v1::BlockEvents>, Status> {
+        let ledger = self.ledger();
+        let mut blocks = Vec::new();
+        for height in from..=to {
+            let block = ledger.block(height).map_err(|e| ledger_status(&e))?;
+            let Some(block) = block else { break };
+            let events = ledger.events_from(height, 1).map_err(|e| ledger_status(&e))?;
+            blocks.push(v1::BlockEvents {
+                header: Some(wire::header(&block.header)),
+                events: events.iter().filter(|e| e.height == height).map(wire::event).collect(),
+            });
+        }
+        Ok(blocks)
+    }
+
+    /// Feeds `sender` every block from `next` on: from disk while behind, then live.
+    async fn stream_from(self, mut next: u64, sender: mpsc::Sender<Result<v1::BlockEvents, Status>>) {
+        let mut live = self.shared.blocks.subscribe();
+        loop {
+            let tip = self.ledger().tip().height;
+            while next <= tip {
+                let to = tip.min(next + 63);
+                let blocks = match self.committed_range(next, to) {
+                    Ok(blocks) => blocks,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                };
+                for block in blocks {
+                    if sender.send(Ok(block)).await.is_err() {
+                        return;
+                    }
+                }
+                next = to + 1;
+            }
+            loop {
+                match live.recv().await {
+                    Ok(block) if block.header.height < next => continue,
+                    Ok(block) if block.header.height == next => {
+                        let message = v1::BlockEvents {
+                            header: Some(wire::header(&block.header)),
+                            events: block.events.iter().map(wire::event).collect(),
+                        };
+                        if sender.send(Ok(message)).await.is_err() {
+                            return;
+                        }
+                        next += 1;
+                    }
+                    // A gap or a lag: catch up from disk, then listen again.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    }
+}
+
+type BlockStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<v1::BlockEvents, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl LedgerNode for LedgerNodeService {
+    async fn submit_transaction(
+        &self,
+        request: Request<v1::SubmitTransactionRequest>,
+    ) -> Result<Response<v1::SubmitTransactionResponse>, Status> {
+        let request = request.into_inner();
+        let transaction = Transaction::decode_untrusted(&request.transaction_encoded).map_err(|e| ledger_status(&e))?;
+        let id = transaction.id();
+        {
+            // A transaction seen before: committed means a replay; refused means
+            // the caller tries again, so forget the old refusal.
+            let mut outcomes = self.shared.outcomes.lock().expect("outcomes lock is never poisoned");
+            if let Some(Ok(height)) = outcomes.by_id.get(&id) {
+                return Err(Status::already_exists(format!(
+                    "replayed transaction {id}: already committed at height {height} (its nonce is used)"
+                )));
+            }
+            outcomes.by_id.remove(&id);
+        }
+        self.ledger().submit(transaction).map_err(|e| ledger_status(&e))?;
+        let height = if request.wait { self.wait_for(id).await? } else { 0 };
+        Ok(Response::new(v1::SubmitTransactionResponse { transaction_id: id.0.to_vec(), height }))
+    }
+
+    async fn get_tip(&self, _: Request<v1::GetTipRequest>) -> Result<Response<v1::BlockHeader>, Status> {
+        Ok(Response::new(wire::header(self.ledger().tip())))
+    }
+
+    async fn get_block(&self, request: Request<v1::GetBlockRequest>) -> Result<Response<v1::Block>, Status> {
+        let height = request.into_inner().height;
+        let block = self.ledger().block(height).map_err(|e| ledger_status(&e))?;
+        let block = block.ok_or_else(|| Status::not_found(format!("no block at height {height}")))?;
+        Ok(Response::new(v1::Block {
+            header: Some(wire::header(&block.header)),
+            transactions_encoded: block.transactions.iter().map(interlock_core::encoding::Encode::to_bytes).collect(),
+        }))
+    }
+
+    async fn get_account(&self, request: Request<v1::GetAccountRequest>) -> Result<Response<v1::Account>, Status> {
+        let key = wire::bytes32("account", &request.into_inner().account)?;
+        let ledger = self.ledger();
+        let account = ledger.state().account(&Address::Ledger(key));
+        let account = account.ok_or_else(|| Status::not_found("no such account on this network"))?;
+        Ok(Response::new(v1::Account {
+            registered: account.registered,
+            nonce: account.nonce,
+            balances: account
+                .balances
+                .iter()
+                .map(|(asset, amount)| v1::Balance { asset: asset.to_string(), amount: amount.to_string() })
+                .collect(),
+        }))
+    }
+
+    async fn get_reservation(
+        &self,
+        request: Request<v1::GetReservationRequest>,
+    ) -> Result<Response<v1::Reservation>, Status> {
+        let id = ReservationId(Hash32(wire::bytes32("reservation_id", &request.into_inner().reservation_id)?));
+        let ledger = self.ledger();
+        let reservation =
+            ledger.state().reservation(&id).ok_or_else(|| Status::not_found(format!("no reservation {id}")))?;
+        Ok(Response::new(wire::reservation(reservation)))
+    }
+
+    type StreamBlocksStream = BlockStream;
+
+    async fn stream_blocks(
+        &self,
+        request: Request<v1::StreamBlocksRequest>,
+    ) -> Result<Response<Self::StreamBlocksStream>, Status> {
+        let from = request.into_inner().from_height.max(1);
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(self.clone().stream_from(from, sender));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}

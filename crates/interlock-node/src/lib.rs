@@ -1,0 +1,8 @@
+//! Interlock's services over gRPC with mutual TLS. Each service is a thin driver
+//! around the core and the ledger: it decodes requests into domain types at the
+//! edge, calls them, and maps their errors to gRPC statuses.
+
+pub mod ledger_node;
+pub mod server;
+pub mod status;
+pub mod wire;

@@ -1,0 +1,123 @@
+//! Serving a service over gRPC with mutual TLS, health and reflection.
+//!
+//! The TLS handshake refuses a caller without a certificate, with one from
+//! another CA, or with an expired one. After it, every call passes
+//! [`Authorizer`], which refuses (`PermissionDenied`) a caller whose role and
+//! name the CA-signed directory does not list.
+
+use interlock_identity::{authorise, Directory, PeerIdentity};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Interceptor;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Status};
+
+/// Largest message a service accepts or sends, in bytes.
+pub const MESSAGE_LEN_MAX: usize = 4 << 20;
+
+/// Where a service finds its TLS material.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub ca_certificate: PathBuf,
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The CA certificate `ca.pem` and `<name>.pem` / `<name>.key`, all in `dir`.
+    pub fn in_dir(dir: &Path, name: &str) -> TlsFiles {
+        TlsFiles {
+            ca_certificate: dir.join(interlock_identity::CA_CERTIFICATE_FILE),
+            certificate: dir.join(format!("{name}.pem")),
+            private_key: dir.join(format!("{name}.key")),
+        }
+    }
+
+    fn read(path: &Path) -> Result<Vec<u8>, ServeError> {
+        std::fs::read(path).map_err(|source| ServeError::Read { path: path.to_owned(), source })
+    }
+
+    pub fn server_config(&self) -> Result<ServerTlsConfig, ServeError> {
+        let identity = Identity::from_pem(Self::read(&self.certificate)?, Self::read(&self.private_key)?);
+        let ca = Certificate::from_pem(Self::read(&self.ca_certificate)?);
+        Ok(ServerTlsConfig::new().identity(identity).client_ca_root(ca))
+    }
+
+    pub fn client_config(&self, server_name: &str) -> Result<tonic::transport::ClientTlsConfig, ServeError> {
+        let identity = Identity::from_pem(Self::read(&self.certificate)?, Self::read(&self.private_key)?);
+        let ca = Certificate::from_pem(Self::read(&self.ca_certificate)?);
+        Ok(tonic::transport::ClientTlsConfig::new().domain_name(server_name).ca_certificate(ca).identity(identity))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid TLS configuration: {0}")]
+    Tls(#[from] tonic::transport::Error),
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Refuses callers the directory does not list (or whose certificate expired
+/// since the connection was made).
+#[derive(Clone)]
+pub struct Authorizer {
+    directory: Arc<Directory>,
+}
+
+impl Authorizer {
+    pub fn new(directory: Arc<Directory>) -> Authorizer {
+        Authorizer { directory }
+    }
+}
+
+impl Interceptor for Authorizer {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let certificates = request.peer_certs();
+        let peer = PeerIdentity::from_peer_certificates(certificates.as_deref().map(Vec::as_slice))
+            .map_err(|error| Status::unauthenticated(error.to_string()))?;
+        authorise(&peer, &self.directory, time::OffsetDateTime::now_utc())
+            .map_err(|error| Status::permission_denied(error.to_string()))?;
+        Ok(request)
+    }
+}
+
+/// Serves the ledger node on `listener` until `shutdown` resolves.
+pub async fn serve_ledger_node(
+    service: crate::ledger_node::LedgerNodeService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    use interlock_proto::v1::ledger_node_server::LedgerNodeServer;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<LedgerNodeServer<crate::ledger_node::LedgerNodeService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(interlock_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
+    let authorizer = Authorizer::new(directory);
+    Server::builder()
+        .tls_config(tls.server_config()?)?
+        .add_service(tonic::service::interceptor::InterceptedService::new(health_service, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(reflection, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(ledger, authorizer))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Binds `address` (port 0 picks a free one) and returns the listener with the
+/// address it got.
+pub async fn bind(address: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

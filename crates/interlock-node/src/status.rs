@@ -1,0 +1,39 @@
+//! How the ledger's refusals become gRPC statuses: the right code, and the
+//! ledger's own message, which says what was expected and what was found.
+
+use interlock_core::EscrowError;
+use interlock_ledger::LedgerError;
+use tonic::{Code, Status};
+
+pub fn ledger_status(error: &LedgerError) -> Status {
+    let code = match error {
+        LedgerError::Decode(_) | LedgerError::TooLarge { .. } | LedgerError::BadAmount => Code::InvalidArgument,
+        LedgerError::WrongNetwork { .. } | LedgerError::ForeignAddress(_) => Code::InvalidArgument,
+        LedgerError::BadSignature { .. } => Code::Unauthenticated,
+        LedgerError::UnknownAccount(_) | LedgerError::NotOperator(_) => Code::PermissionDenied,
+        LedgerError::StaleNonce { .. } | LedgerError::AlreadyRegistered(_) | LedgerError::ItemExists(_) => {
+            Code::AlreadyExists
+        }
+        LedgerError::Escrow(escrow) => escrow_code(escrow),
+        LedgerError::MempoolFull(_) => Code::ResourceExhausted,
+        LedgerError::Store(_) | LedgerError::StoreNetwork { .. } => Code::Unavailable,
+    };
+    Status::new(code, error.to_string())
+}
+
+fn escrow_code(error: &EscrowError) -> Code {
+    match error {
+        EscrowError::NotOwner { .. } | EscrowError::NotBeneficiary { .. } => Code::PermissionDenied,
+        EscrowError::UnknownReservation(_) | EscrowError::UnknownAsset(_) => Code::NotFound,
+        EscrowError::AlreadyReserved(_) | EscrowError::AlreadySettled { .. } => Code::AlreadyExists,
+        EscrowError::WrongSecret(_) | EscrowError::BadCertificate { .. } | EscrowError::WrongTokenKind { .. } => {
+            Code::PermissionDenied
+        }
+        EscrowError::Expired { .. } | EscrowError::NotExpired { .. } => Code::FailedPrecondition,
+        EscrowError::InsufficientFunds { .. } | EscrowError::NotItemOwner { .. } => Code::FailedPrecondition,
+        EscrowError::ExpiryInPast { .. }
+        | EscrowError::SelfDealing(_)
+        | EscrowError::ZeroAmount
+        | EscrowError::NotarySet { .. } => Code::InvalidArgument,
+    }
+}

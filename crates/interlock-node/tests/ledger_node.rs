@@ -1,0 +1,235 @@
+//! The ledger node over real gRPC, real mutual TLS, on loopback, with a real
+//! SQLite file: what passes, and everything that must be refused.
+
+use interlock_core::crypto::PartyKey;
+use interlock_core::encoding::{Decode, Encode};
+use interlock_core::{Address, Asset, AssetCode, EscrowEvent, NetworkId};
+use interlock_identity::{
+    CertificateAuthority, Directory, LedgerEntry, NetworkEntry, NetworkKind, PartyEntry, Role, Validity,
+};
+use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
+use interlock_node::ledger_node::{LedgerNodeService, Pace};
+use interlock_node::server::{bind, serve_ledger_node, TlsFiles};
+use interlock_proto::v1;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::Code;
+
+const NETWORK: NetworkId = NetworkId(1);
+
+fn now_ms() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+struct Node {
+    address: std::net::SocketAddr,
+    tls: std::path::PathBuf,
+    operator: PartyKey,
+    _dir: tempfile::TempDir,
+}
+
+fn issue(ca: &CertificateAuthority, dir: &Path, role: Role, name: &str, validity: Validity) {
+    ca.issue(role, name, &["localhost", "127.0.0.1"], validity).unwrap().write(dir).unwrap();
+}
+
+async fn start() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let ca = CertificateAuthority::init(&tls).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let valid = Validity::days_from(now - time::Duration::hours(1), 30);
+    issue(&ca, &tls, Role::Ledger, "alpha-ledger", valid);
+    issue(&ca, &tls, Role::Party, "buyer", valid);
+    issue(&ca, &tls, Role::Party, "mallory", valid);
+    issue(&ca, &tls, Role::Party, "late", Validity::days_from(now - time::Duration::days(10), 2));
+    let other = CertificateAuthority::init(&dir.path().join("other")).unwrap();
+    issue(&other, &dir.path().join("other"), Role::Party, "buyer", valid);
+
+    let operator = PartyKey::from_seed([1; 32]);
+    let directory = Directory {
+        networks: vec![NetworkEntry { id: NETWORK, name: "alpha".into(), kind: NetworkKind::Embedded }],
+        ledgers: vec![LedgerEntry { name: "alpha-ledger".into(), network: NETWORK, endpoint: "127.0.0.1:0".into() }],
+        parties: ["buyer", "late"]
+            .iter()
+            .map(|name| PartyEntry { name: (*name).into(), key: operator.public(), accounts: Default::default() })
+            .collect(),
+        ..Directory::default()
+    };
+    let store = SqliteStore::open(&dir.path().join("alpha.sqlite")).unwrap();
+    let genesis = Genesis { network: NETWORK, operator: operator.public(), timestamp_ms: now_ms() };
+    let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap());
+    let pace = Pace { block_interval: Duration::from_millis(20), heartbeat: Duration::from_millis(200) };
+    tokio::spawn(service.clone().produce(pace, now_ms));
+    let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let files = TlsFiles::in_dir(&tls, "alpha-ledger");
+    tokio::spawn(async move {
+        serve_ledger_node(service, &files, Arc::new(directory), listener, std::future::pending()).await.unwrap();
+    });
+    Node { address, tls, operator, _dir: dir }
+}
+
+async fn client(node: &Node, tls_dir: &Path, name: &str) -> Result<LedgerNodeClient<Channel>, tonic::transport::Error> {
+    let files = TlsFiles::in_dir(tls_dir, name);
+    let channel = Channel::from_shared(format!("https://localhost:{}", node.address.port()))
+        .unwrap()
+        .tls_config(files.client_config("localhost").unwrap())?
+        .connect()
+        .await?;
+    Ok(LedgerNodeClient::new(channel))
+}
+
+fn submit(tx: &Transaction, wait: bool) -> v1::SubmitTransactionRequest {
+    v1::SubmitTransactionRequest { transaction_encoded: tx.to_bytes(), wait }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_over_mutual_tls_and_bad_ones_are_refused_with_the_right_status() {
+    let node = start().await;
+    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let party = PartyKey::from_seed([2; 32]);
+    let usd = AssetCode::new("USD").unwrap();
+
+    // The operator registers the party and issues it 100 USD; wait for the block.
+    let register = Transaction::sign(&node.operator, NETWORK, 1, Op::Register { account: party.public() });
+    let issue = Transaction::sign(
+        &node.operator,
+        NETWORK,
+        2,
+        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd, amount: 100 } },
+    );
+    let first = buyer.submit_transaction(submit(&register, true)).await.unwrap().into_inner();
+    assert!(first.height >= 1);
+    assert_eq!(first.transaction_id, register.id().0.to_vec());
+    buyer.submit_transaction(submit(&issue, true)).await.unwrap();
+    let account =
+        buyer.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap().into_inner();
+    assert!(account.registered);
+    assert_eq!(account.balances, vec![v1::Balance { asset: "USD".into(), amount: "100".into() }]);
+    let tip = buyer.get_tip(v1::GetTipRequest {}).await.unwrap().into_inner();
+
+    // Each refusal: the right code, a message saying what was wrong, nothing changed.
+    let check = |name: &str,
+                 result: Result<tonic::Response<v1::SubmitTransactionResponse>, tonic::Status>,
+                 code: Code,
+                 text: &str| {
+        let status = result.expect_err(name);
+        assert_eq!(status.code(), code, "{name}: {}", status.message());
+        assert!(status.message().contains(text), "{name}: message {:?} lacks {text:?}", status.message());
+    };
+    check("replay", buyer.submit_transaction(submit(&register, true)).await, Code::AlreadyExists, "nonce");
+    let garbage = v1::SubmitTransactionRequest { transaction_encoded: vec![1, 2, 3], wait: true };
+    check("malformed", buyer.submit_transaction(garbage).await, Code::InvalidArgument, "malformed");
+    let mut forged = Transaction::sign(&party, NETWORK, 1, Op::Register { account: party.public() });
+    forged.signature.0[3] ^= 1;
+    check("bad signature", buyer.submit_transaction(submit(&forged, true)).await, Code::Unauthenticated, "signature");
+    let elsewhere = Transaction::sign(&party, NetworkId(9), 1, Op::Register { account: party.public() });
+    check("other network", buyer.submit_transaction(submit(&elsewhere, true)).await, Code::InvalidArgument, "network");
+    let not_operator = Transaction::sign(&party, NETWORK, 1, Op::Register { account: node.operator.public() });
+    check(
+        "not operator",
+        buyer.submit_transaction(submit(&not_operator, true)).await,
+        Code::PermissionDenied,
+        "operator",
+    );
+    let huge = v1::SubmitTransactionRequest { transaction_encoded: vec![0; 5 << 20], wait: false };
+    let status = buyer.submit_transaction(huge).await.expect_err("oversized");
+    assert_ne!(status.code(), Code::Ok);
+
+    // Nothing changed, and the node still serves.
+    let after =
+        buyer.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap().into_inner();
+    assert_eq!(after, account);
+    let missing = buyer.get_account(v1::GetAccountRequest { account: vec![7; 32] }).await.expect_err("unknown");
+    assert_eq!(missing.code(), Code::NotFound);
+    let short = buyer.get_account(v1::GetAccountRequest { account: vec![7; 3] }).await.expect_err("short key");
+    assert_eq!(short.code(), Code::InvalidArgument);
+    let block = buyer.get_block(v1::GetBlockRequest { height: tip.height }).await.unwrap().into_inner();
+    assert_eq!(block.header.unwrap().hash, tip.hash);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_outside_the_ca_or_the_directory_are_refused() {
+    let node = start().await;
+    let request = || v1::GetTipRequest {};
+
+    // Listed, valid: served.
+    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    buyer.get_tip(request()).await.unwrap();
+
+    // A CA certificate whose name the directory does not list.
+    let mut mallory = client(&node, &node.tls, "mallory").await.unwrap();
+    let status = mallory.get_tip(request()).await.expect_err("unlisted");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("mallory"), "{}", status.message());
+
+    // An expired certificate, and one from another CA: the handshake fails.
+    for (dir, name) in [(node.tls.clone(), "late"), (node._dir.path().join("other"), "buyer")] {
+        let refused = match client(&node, &dir, name).await {
+            Err(_) => true,
+            Ok(mut client) => client.get_tip(request()).await.is_err(),
+        };
+        assert!(refused, "{name} from {} was served", dir.display());
+    }
+    // The node still serves the listed caller.
+    buyer.get_tip(request()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
+    use tokio_stream::StreamExt as _;
+    let node = start().await;
+    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let party = PartyKey::from_seed([2; 32]);
+    let register = Transaction::sign(&node.operator, NETWORK, 1, Op::Register { account: party.public() });
+    let committed = buyer.submit_transaction(submit(&register, true)).await.unwrap().into_inner().height;
+
+    let mut stream = buyer.stream_blocks(v1::StreamBlocksRequest { from_height: 1 }).await.unwrap().into_inner();
+    let mut heights = Vec::new();
+    while heights.len() < usize::try_from(committed).unwrap() + 2 {
+        let block = stream.next().await.unwrap().unwrap();
+        heights.push(block.header.unwrap().height);
+    }
+    // In order, without gaps, past the committed tip into live heartbeats.
+    assert_eq!(heights, (1..=u64::try_from(heights.len()).unwrap()).collect::<Vec<_>>());
+    drop(stream);
+
+    // Resume from a height: the first block is that one.
+    let mut resumed = buyer.stream_blocks(v1::StreamBlocksRequest { from_height: 2 }).await.unwrap().into_inner();
+    let first = resumed.next().await.unwrap().unwrap();
+    assert_eq!(first.header.unwrap().height, 2);
+
+    // Escrow events decode back into the core's types.
+    let usd = AssetCode::new("USD").unwrap();
+    let issue = Transaction::sign(
+        &node.operator,
+        NETWORK,
+        2,
+        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd.clone(), amount: 10 } },
+    );
+    buyer.submit_transaction(submit(&issue, true)).await.unwrap();
+    let seller = PartyKey::from_seed([3; 32]);
+    let request = interlock_core::ReserveRequest {
+        deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"deal"])),
+        leg: interlock_core::LegKind::Payment,
+        asset: Asset::Fungible { code: usd, amount: 4 },
+        owner: Address::Ledger(party.public().0),
+        beneficiary: Address::Ledger(seller.public().0),
+        condition: interlock_core::Condition::Hashlock(interlock_core::Hash32::sha256(&[b"secret"])),
+        expiry_ms: now_ms() + 60_000,
+    };
+    let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request.clone())));
+    let height = buyer.submit_transaction(submit(&reserve, true)).await.unwrap().into_inner().height;
+    let mut from_reserve =
+        buyer.stream_blocks(v1::StreamBlocksRequest { from_height: height }).await.unwrap().into_inner();
+    let block = from_reserve.next().await.unwrap().unwrap();
+    assert_eq!(block.events.len(), 1);
+    let event = EscrowEvent::from_bytes(&block.events[0].event_encoded).unwrap();
+    match event {
+        EscrowEvent::Reserved(reservation) => assert!(reservation.matches(&request)),
+        other => panic!("expected a reservation, found {other:?}"),
+    }
+    assert_eq!(block.events[0].kind, "reserved");
+}
