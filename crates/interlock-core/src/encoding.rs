@@ -302,11 +302,39 @@ impl Encode for Leg {
         writer.put(&self.asset);
         writer.put(&self.owner);
         writer.put(&self.beneficiary);
+        writer.put(&self.keeper);
     }
 }
 impl Decode for Leg {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Leg { network: reader.get()?, asset: reader.get()?, owner: reader.get()?, beneficiary: reader.get()? })
+        Ok(Leg {
+            network: reader.get()?,
+            asset: reader.get()?,
+            owner: reader.get()?,
+            beneficiary: reader.get()?,
+            keeper: reader.get()?,
+        })
+    }
+}
+
+impl Encode for Option<Address> {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            None => writer.u8(0),
+            Some(address) => {
+                writer.u8(1);
+                writer.put(address);
+            }
+        }
+    }
+}
+impl Decode for Option<Address> {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(reader.get()?)),
+            tag => Err(reader.tag_error("optional address", tag)),
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub struct ReserveRequest {
     pub asset: Asset,
     pub owner: Address,
     pub beneficiary: Address,
+    /// May execute for the beneficiary; the asset still goes to the beneficiary.
+    pub keeper: Option<Address>,
     pub condition: Condition,
     pub expiry_ms: u64,
 }
@@ -51,6 +53,7 @@ pub struct Reservation {
     pub asset: Asset,
     pub owner: Address,
     pub beneficiary: Address,
+    pub keeper: Option<Address>,
     pub condition: Condition,
     pub expiry_ms: u64,
     pub state: ReservationState,
@@ -64,6 +67,7 @@ impl Reservation {
             && self.asset == request.asset
             && self.owner == request.owner
             && self.beneficiary == request.beneficiary
+            && self.keeper == request.keeper
             && self.condition == request.condition
             && self.expiry_ms == request.expiry_ms
     }
@@ -138,7 +142,9 @@ pub enum EscrowError {
     UnknownReservation(ReservationId),
     #[error("reservation {id} is already {state:?}: it settles exactly once")]
     AlreadySettled { id: ReservationId, state: ReservationState },
-    #[error("only the beneficiary {beneficiary:?} may execute reservation {id}, found {signer:?}")]
+    #[error(
+        "only the beneficiary {beneficiary:?} (or the keeper it named) may execute reservation {id}, found {signer:?}"
+    )]
     NotBeneficiary { id: ReservationId, beneficiary: Address, signer: Address },
     #[error("invalid hashlock preimage: sha256 does not match reservation {0}")]
     WrongSecret(ReservationId),
@@ -152,7 +158,7 @@ pub enum EscrowError {
     BadCertificate { id: ReservationId, error: CertificateError },
     #[error("expiry {expiry_ms} is not in the future (now {now_ms})")]
     ExpiryInPast { expiry_ms: u64, now_ms: u64 },
-    #[error("a reservation may not name its owner {0:?} as beneficiary")]
+    #[error("a reservation may not name its owner {0:?} as beneficiary or keeper")]
     SelfDealing(Address),
     #[error("reserved amount must be positive")]
     ZeroAmount,
@@ -203,7 +209,7 @@ pub fn reserve<C: EscrowContext>(
     if *signer != request.owner {
         return Err(EscrowError::NotOwner { owner: request.owner, signer: *signer });
     }
-    if request.owner == request.beneficiary {
+    if request.owner == request.beneficiary || request.keeper == Some(request.owner) {
         return Err(EscrowError::SelfDealing(request.owner));
     }
     if request.expiry_ms <= now_ms {
@@ -232,6 +238,7 @@ pub fn reserve<C: EscrowContext>(
         asset: request.asset.clone(),
         owner: request.owner,
         beneficiary: request.beneficiary,
+        keeper: request.keeper,
         condition: request.condition.clone(),
         expiry_ms: request.expiry_ms,
         state: ReservationState::Reserved,
@@ -264,7 +271,8 @@ pub fn execute<C: EscrowContext>(
     now_ms: u64,
 ) -> Result<EscrowEvent, EscrowError> {
     let reservation = open_reservation(context, id)?;
-    if *signer != reservation.beneficiary {
+    // The beneficiary, or the keeper it named; either way the asset goes to the beneficiary.
+    if *signer != reservation.beneficiary && Some(*signer) != reservation.keeper {
         return Err(EscrowError::NotBeneficiary { id: *id, beneficiary: reservation.beneficiary, signer: *signer });
     }
     match (&reservation.condition, token) {
@@ -373,6 +381,7 @@ impl Encode for ReserveRequest {
         writer.put(&self.asset);
         writer.put(&self.owner);
         writer.put(&self.beneficiary);
+        writer.put(&self.keeper);
         writer.put(&self.condition);
         writer.u64(self.expiry_ms);
     }
@@ -385,6 +394,7 @@ impl Decode for ReserveRequest {
             asset: reader.get()?,
             owner: reader.get()?,
             beneficiary: reader.get()?,
+            keeper: reader.get()?,
             condition: reader.get()?,
             expiry_ms: reader.u64()?,
         })
@@ -462,6 +472,7 @@ impl Encode for Reservation {
         writer.put(&self.asset);
         writer.put(&self.owner);
         writer.put(&self.beneficiary);
+        writer.put(&self.keeper);
         writer.put(&self.condition);
         writer.u64(self.expiry_ms);
         writer.put(&self.state);
@@ -476,6 +487,7 @@ impl Decode for Reservation {
             asset: reader.get()?,
             owner: reader.get()?,
             beneficiary: reader.get()?,
+            keeper: reader.get()?,
             condition: reader.get()?,
             expiry_ms: reader.u64()?,
             state: reader.get()?,

@@ -556,6 +556,7 @@ pub fn expected_request(terms: &DealTerms, deal_id: DealId, leg: LegKind) -> Res
         asset: spec.asset.clone(),
         owner: spec.owner,
         beneficiary: spec.beneficiary,
+        keeper: spec.keeper,
         condition,
         expiry_ms: terms.expiry_ms(leg),
     }

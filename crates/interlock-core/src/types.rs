@@ -187,8 +187,12 @@ pub struct Leg {
     pub asset: Asset,
     /// The account that reserves the asset and gets it back on cancel.
     pub owner: Address,
-    /// The only account that may execute the reservation.
+    /// The account the reservation pays when executed.
     pub beneficiary: Address,
+    /// An account the beneficiary authorises to execute for it (a keeper that
+    /// stays online when the beneficiary may not); the asset still goes to the
+    /// beneficiary. `None`: only the beneficiary executes.
+    pub keeper: Option<Address>,
 }
 
 /// A 20-byte Ethereum-style address of a notary's secp256k1 key, as `ecrecover`
@@ -289,7 +293,7 @@ pub enum TermsError {
     SameParty(PartyId),
     #[error("{leg} leg moves zero: expected a positive amount")]
     ZeroAmount { leg: LegKind },
-    #[error("{leg} leg has the same owner and beneficiary {owner:?}")]
+    #[error("{leg} leg's owner {owner:?} is also its beneficiary or keeper")]
     SelfDealing { leg: LegKind, owner: Address },
     #[error("{leg} leg amount {amount} exceeds the policy's maximum {max}")]
     AmountOverPolicy { leg: LegKind, amount: u128, max: u128 },
@@ -316,7 +320,7 @@ impl DealTerms {
             return Err(TermsError::SameParty(self.buyer));
         }
         for (kind, leg) in [(LegKind::Payment, &self.payment), (LegKind::Delivery, &self.delivery)] {
-            if leg.owner == leg.beneficiary {
+            if leg.owner == leg.beneficiary || leg.keeper == Some(leg.owner) {
                 return Err(TermsError::SelfDealing { leg: kind, owner: leg.owner });
             }
             if let Asset::Fungible { amount, .. } = leg.asset {

@@ -58,12 +58,15 @@ fn asset() -> impl Strategy<Value = Asset> {
 }
 
 fn leg() -> impl Strategy<Value = Leg> {
-    (any::<u64>(), asset(), address(), address()).prop_map(|(network, asset, owner, beneficiary)| Leg {
-        network: NetworkId(network),
-        asset,
-        owner,
-        beneficiary,
-    })
+    (any::<u64>(), asset(), address(), address(), proptest::option::of(address())).prop_map(
+        |(network, asset, owner, beneficiary, keeper)| Leg {
+            network: NetworkId(network),
+            asset,
+            owner,
+            beneficiary,
+            keeper,
+        },
+    )
 }
 
 fn notary_address() -> impl Strategy<Value = NotaryAddress> {
@@ -158,17 +161,17 @@ fn leg_kind() -> impl Strategy<Value = LegKind> {
 }
 
 fn reserve_request() -> impl Strategy<Value = ReserveRequest> {
-    (deal_id(), leg_kind(), asset(), address(), address(), condition(), any::<u64>()).prop_map(
-        |(deal_id, leg, asset, owner, beneficiary, condition, expiry_ms)| ReserveRequest {
+    (deal_id(), leg_kind(), asset(), address(), address(), proptest::option::of(address()), condition(), any::<u64>())
+        .prop_map(|(deal_id, leg, asset, owner, beneficiary, keeper, condition, expiry_ms)| ReserveRequest {
             deal_id,
             leg,
             asset,
             owner,
             beneficiary,
+            keeper,
             condition,
             expiry_ms,
-        },
-    )
+        })
 }
 
 fn escrow_op() -> impl Strategy<Value = EscrowOp> {
@@ -530,12 +533,14 @@ fn terms_encode_to_the_documented_layout() {
             asset: Asset::Fungible { code: code("USD"), amount: 100 },
             owner: Address::Ledger([0xaa; 32]),
             beneficiary: Address::Ledger([0xbb; 32]),
+            keeper: None,
         },
         delivery: Leg {
             network: NetworkId(2),
             asset: Asset::Unique { class: code("DEED"), item: ItemId::from_u128(7) },
             owner: Address::Evm([0xcc; 20]),
             beneficiary: Address::Evm([0xdd; 20]),
+            keeper: Some(Address::Evm([0xee; 20])),
         },
         settlement: Settlement::Hashlock {
             hash: Hash32([0x33; 32]),
@@ -552,7 +557,7 @@ fn terms_encode_to_the_documented_layout() {
         .tag(TERMS_VERSION)
         .fixed(&[0x11; 32])
         .fixed(&[0x22; 32])
-        // payment leg: network, fungible asset, two ledger addresses
+        // payment leg: network, fungible asset, two ledger addresses, no keeper
         .u64(1)
         .tag(1)
         .text("USD")
@@ -561,7 +566,8 @@ fn terms_encode_to_the_documented_layout() {
         .fixed(&[0xaa; 32])
         .tag(1)
         .fixed(&[0xbb; 32])
-        // delivery leg: network, unique asset, two EVM addresses
+        .tag(0)
+        // delivery leg: network, unique asset, two EVM addresses, an EVM keeper
         .u64(2)
         .tag(2)
         .text("DEED")
@@ -571,6 +577,9 @@ fn terms_encode_to_the_documented_layout() {
         .fixed(&[0xcc; 20])
         .tag(2)
         .fixed(&[0xdd; 20])
+        .tag(1)
+        .tag(2)
+        .fixed(&[0xee; 20])
         // hashlock settlement
         .tag(1)
         .fixed(&[0x33; 32])
@@ -618,6 +627,7 @@ fn decode_terms_refuses_malformed_input() {
         .fixed(&[0xaa; 32])
         .tag(1)
         .fixed(&[0xbb; 32])
+        .tag(0)
         .u64(2)
         .tag(1)
         .text("EUR")
@@ -626,6 +636,7 @@ fn decode_terms_refuses_malformed_input() {
         .fixed(&[0xbb; 32])
         .tag(1)
         .fixed(&[0xaa; 32])
+        .tag(0)
         .tag(1)
         .fixed(&[0x33; 32])
         .u64(3_000)

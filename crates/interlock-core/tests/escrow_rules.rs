@@ -103,6 +103,7 @@ fn hashlock_request() -> ReserveRequest {
         asset: dollars(100),
         owner: BUYER,
         beneficiary: SELLER,
+        keeper: None,
         condition: Condition::Hashlock(SECRET.hash()),
         expiry_ms: HASHLOCK_EXPIRY,
     }
@@ -116,6 +117,7 @@ fn new_request() -> ReserveRequest {
         asset: dollars(100),
         owner: BUYER,
         beneficiary: SELLER,
+        keeper: None,
         condition: notary_condition(),
         expiry_ms: BACKSTOP_EXPIRY,
     }
@@ -141,6 +143,7 @@ fn fixture() -> TestLedger {
             asset: deed_item(),
             owner: SELLER,
             beneficiary: BUYER,
+            keeper: None,
             condition: notary_condition(),
             expiry_ms: BACKSTOP_EXPIRY,
         },

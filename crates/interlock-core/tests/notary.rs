@@ -44,12 +44,14 @@ fn terms() -> DealTerms {
             asset: Asset::Fungible { code: code("USD"), amount: 100 },
             owner: Address::Ledger(buyer().public().0),
             beneficiary: Address::Ledger(seller().public().0),
+            keeper: None,
         },
         delivery: Leg {
             network: NetworkId(2),
             asset: Asset::Unique { class: code("DEED"), item: ItemId::from_u128(42) },
             owner: Address::Evm([0x5e; 20]),
             beneficiary: Address::Evm([0xb1; 20]),
+            keeper: None,
         },
         settlement: Settlement::Notary {
             notaries: notaries().iter().map(NotaryKey::address).collect(),
@@ -86,6 +88,7 @@ fn reserved(request: ReserveRequest) -> EscrowEvent {
         asset: request.asset,
         owner: request.owner,
         beneficiary: request.beneficiary,
+        keeper: None,
         condition: request.condition,
         expiry_ms: request.expiry_ms,
         state: ReservationState::Reserved,

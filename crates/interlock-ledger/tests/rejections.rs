@@ -65,6 +65,7 @@ impl<S: Store> Fixture<S> {
             asset: Asset::Fungible { code: usd(), amount },
             owner: addr(&self.buyer),
             beneficiary: addr(&self.seller),
+            keeper: None,
             condition: Condition::Hashlock(self.secret.hash()),
             expiry_ms,
         }))
@@ -265,4 +266,42 @@ fn truncated_and_oversized_transactions_are_refused_by_the_decoder() {
     }
     let huge = vec![0u8; interlock_core::limits::TRANSACTION_LEN_MAX + 1];
     assert!(matches!(Transaction::decode_untrusted(&huge), Err(LedgerError::TooLarge { .. })));
+}
+
+#[test]
+fn a_named_keeper_executes_for_the_beneficiary_and_the_asset_still_goes_to_the_beneficiary() {
+    let mut f = Fixture::new(MemoryStore::new());
+    let keeper = PartyKey::from_seed([6; 32]);
+    let operator = f.operator.clone();
+    f.ok(&operator, Op::Register { account: keeper.public() });
+    let deal = DealId(Hash32::sha256(&[b"kept deal"]));
+    let request = ReserveRequest {
+        deal_id: deal,
+        leg: LegKind::Payment,
+        asset: Asset::Fungible { code: usd(), amount: 50 },
+        owner: addr(&f.buyer),
+        beneficiary: addr(&f.seller),
+        keeper: Some(addr(&keeper)),
+        condition: Condition::Hashlock(f.secret.hash()),
+        expiry_ms: EXPIRY,
+    };
+    let buyer = f.buyer.clone();
+    f.ok(&buyer, Op::Escrow(EscrowOp::Reserve(request)));
+    let id = reservation_id(deal, LegKind::Payment);
+    // Mallory, with the right secret, is still no keeper.
+    let mallory = f.mallory.clone();
+    let tx = f.sign(&mallory, Op::Escrow(EscrowOp::Execute { reservation: id, token: Token::Secret(f.secret) }));
+    f.check("execute by a stranger", tx, T0, |e| matches!(escrow(e), Some(EscrowError::NotBeneficiary { .. })));
+    let before = f.ledger.state().balance(&addr(&f.seller), &usd());
+    let tx = f.sign(&keeper, Op::Escrow(EscrowOp::Execute { reservation: id, token: Token::Secret(f.secret) }));
+    let event = f.ledger.apply_now(tx, T0 + 1).unwrap().expect("an execution event");
+    match event {
+        interlock_core::EscrowEvent::Executed { by, to, .. } => {
+            assert_eq!(by, addr(&keeper));
+            assert_eq!(to, addr(&f.seller));
+        }
+        other => panic!("expected an execution, found {other:?}"),
+    }
+    assert_eq!(f.ledger.state().balance(&addr(&f.seller), &usd()), before + 50);
+    assert_eq!(f.ledger.state().balance(&addr(&keeper), &usd()), 0, "the keeper takes nothing");
 }

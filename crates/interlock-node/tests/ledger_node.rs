@@ -217,6 +217,7 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
         asset: Asset::Fungible { code: usd, amount: 4 },
         owner: Address::Ledger(party.public().0),
         beneficiary: Address::Ledger(seller.public().0),
+        keeper: None,
         condition: interlock_core::Condition::Hashlock(interlock_core::Hash32::sha256(&[b"secret"])),
         expiry_ms: now_ms() + 60_000,
     };

@@ -240,6 +240,12 @@ impl World {
             node.committed_digest = ledger.state().digest();
         }
 
+        // Most seeds' deals name the network keeper as each beneficiary's keeper,
+        // as DESIGN.md's hashlock mode asks ("B, or a keeper acting for B"); the
+        // rest have none, and run without message loss, where the parties alone
+        // must settle everything.
+        let keepers_named = faults.loss_per_mille > 0 || rng.chance(700);
+        let keeper_for_deals = keepers_named.then(|| address(&keeper));
         let mut deals = BTreeMap::new();
         let mut last_deadline_ms = T0_MS;
         let mut faults_until_ms = T0_MS;
@@ -279,12 +285,14 @@ impl World {
                     asset: Asset::Fungible { code: usd.clone(), amount: u128::from(rng.range(1, 500)) },
                     owner: address(&buyer),
                     beneficiary: address(&seller),
+                    keeper: keeper_for_deals,
                 },
                 delivery: Leg {
                     network: delivery_network,
                     asset: delivery_asset,
                     owner: address(&seller),
                     beneficiary: address(&buyer),
+                    keeper: keeper_for_deals,
                 },
                 settlement,
                 policy: Policy::default(),
@@ -436,8 +444,11 @@ impl World {
                 continue;
             }
             let payment_up = self.ledgers[Self::ledger_index(info.terms.payment.network)].ledger.is_some();
+            // The seller's side: the seller, or the keeper it named (which lives
+            // with the payment network's sequencer), and the payment network.
+            let acting = seller_online || info.terms.payment.keeper.is_some();
             let (current, longest) = &mut info.seller_up_ms;
-            *current = if seller_online && payment_up { *current + elapsed_ms } else { 0 };
+            *current = if acting && payment_up { *current + elapsed_ms } else { 0 };
             *longest = (*longest).max(*current);
             info.seller_absent = *longest < SELLER_FAIR_WINDOW_MS;
         }
@@ -582,18 +593,46 @@ impl World {
         for tx in node.inbox.drain(..) {
             let _ = ledger.submit(tx);
         }
-        // The keeper, in the ledger node's process: cancel what has expired.
-        let expired: Vec<_> = ledger.state().expired_open(now_ms).take(64).collect();
-        for id in expired {
-            let last = node.keeper_sent.get(&id).copied();
-            if last.is_some_and(|at| now_ms < at + 500) {
+        // The keeper, in the ledger node's process. It executes, for their
+        // beneficiaries, the reservations that name it once their token is public
+        // (a hashlock secret revealed, a commit certificate used on either
+        // network), and cancels what has expired and can no longer execute.
+        let keeper = address(&self.keeper);
+        let mut ops = Vec::new();
+        for reservation in ledger.state().reservations() {
+            if reservation.state != ReservationState::Reserved {
+                continue;
+            }
+            let token = self.revealed.get(&reservation.deal_id);
+            let executable = match (&reservation.condition, token) {
+                (interlock_core::Condition::Hashlock(_), Some(token @ Token::Secret(_))) => {
+                    (now_ms < reservation.expiry_ms).then(|| token.clone())
+                }
+                (interlock_core::Condition::Notary { .. }, Some(token @ Token::Certificate(c))) => {
+                    (c.decision == Decision::Commit).then(|| token.clone())
+                }
+                _ => None,
+            };
+            match executable {
+                Some(token) if reservation.keeper == Some(keeper) => {
+                    ops.push((reservation.id, EscrowOp::Execute { reservation: reservation.id, token }))
+                }
+                // Committed: never cancel it, even past the backstop.
+                Some(_) => {}
+                None if now_ms >= reservation.expiry_ms => {
+                    ops.push((reservation.id, EscrowOp::Cancel { reservation: reservation.id, certificate: None }))
+                }
+                None => {}
+            }
+        }
+        for (id, op) in ops.into_iter().take(64) {
+            if node.keeper_sent.get(&id).is_some_and(|at| now_ms < at + 500) {
                 continue;
             }
             node.keeper_sent.insert(id, now_ms);
             let nonce = self.keeper_nonce.entry(ledger.network()).or_insert(0);
             *nonce += 1;
-            let op = Op::Escrow(EscrowOp::Cancel { reservation: id, certificate: None });
-            let _ = ledger.submit(Transaction::sign(&self.keeper, ledger.network(), *nonce, op));
+            let _ = ledger.submit(Transaction::sign(&self.keeper, ledger.network(), *nonce, Op::Escrow(op)));
         }
         if !produce {
             return Ok(());
