@@ -4,6 +4,7 @@ mod alloc;
 mod bench;
 mod demo;
 mod runtime;
+mod services;
 mod setup;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -55,10 +56,84 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The certificate authority: create it, issue certificates for every role.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// The directory of networks, services and parties, signed by the CA.
+    Directory {
+        #[command(subcommand)]
+        command: DirectoryCommand,
+    },
+    /// Run a ledger node: one embedded network's sequencer, over gRPC with mutual TLS.
+    Ledger {
+        /// The node's data directory (ledger.sqlite, operator.key); created on first start.
+        #[arg(long)]
+        data: PathBuf,
+        /// The network id this ledger sequences.
+        #[arg(long)]
+        network: u64,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:7101")]
+        listen: std::net::SocketAddr,
+        /// Directory holding ca.pem and the node's <name>.pem / <name>.key.
+        #[arg(long)]
+        tls_dir: PathBuf,
+        /// The node's name, as its certificate and the directory state it.
+        #[arg(long)]
+        name: String,
+        /// The CA-signed directory file.
+        #[arg(long)]
+        directory: PathBuf,
+    },
     /// Measure performance.
     Bench {
         #[command(subcommand)]
         target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create a certificate authority (ca.pem, and ca.key with mode 0600) in DIR.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Issue a certificate for one role and name, signed by the CA in DIR.
+    Issue {
+        #[arg(long)]
+        dir: PathBuf,
+        /// party, gateway, notary, observer, ledger or agent.
+        #[arg(long)]
+        role: String,
+        /// The holder's name: 1 to 64 of a-z, 0-9 and '-'.
+        #[arg(long)]
+        name: String,
+        /// A DNS name or IP address the holder serves on (repeatable).
+        #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        hosts: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Where to write <name>.pem and <name>.key (default: DIR).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Validate a directory written as JSON and sign it with the CA.
+    Sign {
+        /// The CA directory.
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
     },
 }
 
@@ -92,6 +167,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo { dir, json } => demo::run(dir, json).map(|held| held.then_some(()).ok_or(1)),
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),
+        Command::Ca { command: CaCommand::Init { dir } } => services::ca_init(&dir).map(Ok),
+        Command::Ca { command: CaCommand::Issue { dir, role, name, hosts, days, out } } => {
+            services::ca_issue(&dir, &role, &name, &hosts, days, out.as_deref()).map(Ok)
+        }
+        Command::Directory { command: DirectoryCommand::Sign { ca, input, output } } => {
+            services::directory_sign(&ca, &input, &output).map(Ok)
+        }
+        Command::Ledger { data, network, listen, tls_dir, name, directory } => {
+            services::ledger_serve(services::LedgerServe { data, network, listen, tls_dir, name, directory }).map(Ok)
+        }
         Command::Bench { target: BenchTarget::Core { deals, mode, inflight, json } } => {
             let mode = match mode {
                 ModeArg::Hashlock => interlock_core::Mode::Hashlock,
