@@ -1,41 +1,17 @@
 //! The ledger node as a real process: identity from the CLI, mutual TLS, and
 //! nothing committed lost when the process is killed with SIGKILL.
 
+mod common;
+
+use common::{identities, start_node};
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::Encode;
 use interlock_core::NetworkId;
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-
-fn interlock(args: &[&str], dir: &Path) {
-    let output = Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap();
-    assert!(output.status.success(), "interlock {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-/// Starts the node and returns it with the address it printed.
-fn start_node(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_interlock"))
-        .args(["ledger", "--data", "data", "--network", "1", "--listen", "127.0.0.1:0"])
-        .args(["--tls-dir", "tls", "--name", "alpha-ledger", "--directory", "directory.json"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line
-        .strip_prefix("listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, address)
-}
 
 async fn client(dir: &Path, address: &str) -> LedgerNodeClient<Channel> {
     let read = |name: &str| std::fs::read(dir.join("tls").join(name)).unwrap();
@@ -58,23 +34,11 @@ async fn client(dir: &Path, address: &str) -> LedgerNodeClient<Channel> {
 async fn a_killed_ledger_node_restarts_with_everything_it_committed() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    interlock(&["ca", "init", "--dir", "tls"], dir);
-    interlock(&["ca", "issue", "--dir", "tls", "--role", "ledger", "--name", "alpha-ledger"], dir);
-    interlock(&["ca", "issue", "--dir", "tls", "--role", "party", "--name", "buyer"], dir);
+    identities(dir);
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("tls/buyer.key")).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "private keys are written with mode 0600");
-    let party = PartyKey::from_seed([2; 32]);
-    let directory = serde_json::json!({
-        "networks": [{"id": 1, "name": "alpha", "kind": "embedded"}],
-        "gateways": [],
-        "ledgers": [{"name": "alpha-ledger", "network": 1, "endpoint": "127.0.0.1:7101"}],
-        "parties": [{"name": "buyer", "key": interlock_core::hash::to_hex(&party.public().0), "accounts": {}}],
-        "notaries": [],
-        "observers": [],
-    });
-    std::fs::write(dir.join("plain.json"), directory.to_string()).unwrap();
-    interlock(&["directory", "sign", "--ca", "tls", "--input", "plain.json", "--output", "directory.json"], dir);
+    let party = common::buyer();
 
     let (mut node, address) = start_node(dir);
     let mut ledger = client(dir, &address).await;

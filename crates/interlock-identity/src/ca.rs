@@ -1,4 +1,4 @@
-//! The certificate authority: one ed25519 key pair and its self-signed certificate,
+//! The certificate authority: one ECDSA P-256 key pair and its self-signed certificate,
 //! kept in a directory as `ca.key` (mode 0600) and `ca.pem` (mode 0644).
 
 use crate::certificate::{self, ca_public_key};
@@ -10,7 +10,7 @@ use interlock_core::Hash32;
 use rcgen::string::Ia5String;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SigningKey as _, PKCS_ED25519,
+    KeyUsagePurpose, SanType, SigningKey as _, PKCS_ECDSA_P256_SHA256,
 };
 use rustls_pki_types::{CertificateDer, DnsName, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::fmt;
@@ -90,7 +90,7 @@ impl CertificateAuthority {
         }
         std::fs::create_dir_all(directory).map_err(|source| files::io_error("create directory", directory, source))?;
 
-        let key = KeyPair::generate_for(&PKCS_ED25519)?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let validity = Validity::days_from(OffsetDateTime::now_utc() - CA_BACKDATE, CA_VALIDITY_DAYS).normalised();
         let mut params = ca_params(&key);
         params.not_before = validity.not_before;
@@ -126,7 +126,7 @@ impl CertificateAuthority {
             expected: "private key",
             detail: error.to_string(),
         })?;
-        if key.algorithm() != &PKCS_ED25519 {
+        if key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
             return Err(IdentityError::CaKeyType { found: format!("{:?}", key.algorithm()) });
         }
         let certificate = certificate::load_certificate(&directory.join(CA_CERTIFICATE_FILE))?;
@@ -147,14 +147,14 @@ impl CertificateAuthority {
 
     /// Signs a certificate for `name` in `role`, valid for connections to `hosts`
     /// (dns names or ip addresses; none for a pure client) and usable both as a TLS
-    /// client and a TLS server. A fresh ed25519 key pair is generated for it.
+    /// client and a TLS server. A fresh ECDSA P-256 key pair is generated for it.
     pub fn issue(&self, role: Role, name: &str, hosts: &[&str], validity: Validity) -> Result<IssuedCertificate> {
         validate_name(name)?;
         let subject_alt_names = parse_hosts(hosts)?;
         let validity = validity.normalised();
         validity.check(LEAF_VALIDITY_DAYS_MAX)?;
 
-        let key = KeyPair::generate_for(&PKCS_ED25519)?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let params = leaf_params(role, name, subject_alt_names, validity);
         let issuer = Issuer::from_params(&self.params, &self.key);
         let certificate = params.signed_by(&key, &issuer)?;
@@ -168,11 +168,10 @@ impl CertificateAuthority {
         })
     }
 
-    /// The CA's ed25519 signature over `message`.
-    pub(crate) fn sign(&self, message: &[u8]) -> Result<[u8; 64]> {
+    /// The CA's ECDSA P-256 / SHA-256 signature over `message`, DER-encoded.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         let signature = self.key.sign(message)?;
-        let signature: [u8; 64] =
-            signature.try_into().unwrap_or_else(|found: Vec<u8>| panic!("ed25519 signature of {} bytes", found.len()));
+        assert!(signature.len() <= crate::directory::SIGNATURE_LEN_MAX, "a DER P-256 signature is at most 72 bytes");
         Ok(signature)
     }
 }

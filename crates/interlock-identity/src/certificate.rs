@@ -10,7 +10,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::oid_registry::OID_SIG_ED25519;
+use x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY;
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 
 /// Most certificates a PEM chain file may hold: a leaf and its CA, with room to spare.
@@ -84,19 +84,19 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|error| pem_error(path, "private key", error))
 }
 
-/// The raw ed25519 public key of a CA certificate: what verifies directory signatures.
-pub(crate) fn ca_public_key(certificate: &CertificateDer<'_>) -> Result<[u8; 32]> {
+/// The raw EC public key (an uncompressed P-256 point) of a CA certificate: what
+/// verifies directory signatures.
+pub(crate) fn ca_public_key(certificate: &CertificateDer<'_>) -> Result<Vec<u8>> {
     let parsed = parse(certificate)?;
     let spki = parsed.public_key();
-    if spki.algorithm.algorithm != OID_SIG_ED25519 {
+    if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY {
         return Err(IdentityError::CaCertificateKey { found: format!("algorithm {}", spki.algorithm.algorithm) });
     }
-    let found = spki.subject_public_key.data.len();
-    spki.subject_public_key
-        .data
-        .as_ref()
-        .try_into()
-        .map_err(|_| IdentityError::CaCertificateKey { found: format!("{found} key bytes") })
+    let key = spki.subject_public_key.data.to_vec();
+    if key.len() != 65 || key[0] != 4 {
+        return Err(IdentityError::CaCertificateKey { found: format!("{} key bytes", key.len()) });
+    }
+    Ok(key)
 }
 
 /// The commonName of a subject that has nothing else: the shape of a CA subject.

@@ -286,14 +286,17 @@ fn invalid<T>(problem: String) -> Result<T> {
     Err(IdentityError::InvalidDirectory { problem })
 }
 
-/// A directory with the CA's ed25519 signature over [`Directory`]'s signing bytes.
+/// Longest DER-encoded ECDSA P-256 signature.
+pub const SIGNATURE_LEN_MAX: usize = 72;
+
+/// A directory with the CA's ECDSA P-256 signature over [`Directory`]'s signing bytes.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedDirectory {
     pub directory: Directory,
-    /// 128 hex digits.
+    /// The DER signature in hex (at most 144 hex digits).
     #[serde(with = "hex::signature")]
-    pub signature: [u8; 64],
+    pub signature: Vec<u8>,
 }
 
 impl SignedDirectory {
@@ -307,10 +310,8 @@ impl SignedDirectory {
     /// Checks the signature against the CA certificate's key, then the contents.
     pub fn verify(&self, ca_certificate: &CertificateDer<'_>) -> Result<()> {
         let key = ca_public_key(ca_certificate)?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
-            .map_err(|_| IdentityError::CaCertificateKey { found: "an invalid ed25519 point".to_owned() })?;
-        let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
-        key.verify_strict(&self.directory.signing_message(), &signature)
+        let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, key);
+        key.verify(&self.directory.signing_message(), &self.signature)
             .map_err(|_| IdentityError::DirectorySignature)?;
         self.directory.validate()
     }

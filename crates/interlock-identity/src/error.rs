@@ -36,7 +36,7 @@ pub enum IdentityError {
     Pem { path: PathBuf, expected: &'static str, detail: String },
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
-    #[error("ca key is {found}: expected an ed25519 key")]
+    #[error("ca key is {found}: expected an ECDSA P-256 key")]
     CaKeyType { found: String },
     #[error("ca certificate does not match the ca key: {problem}")]
     CaMismatch { problem: String },
@@ -46,7 +46,7 @@ pub enum IdentityError {
     SubjectAttribute { attribute: &'static str, found: usize },
     #[error("certificate subject {attribute} is not a utf-8 string")]
     SubjectEncoding { attribute: &'static str },
-    #[error("ca certificate key is {found}: expected ed25519")]
+    #[error("ca certificate key is {found}: expected an ECDSA P-256 key")]
     CaCertificateKey { found: String },
     #[error("peer presented no certificate: expected one issued by the interlock ca")]
     NoPeerCertificate,
@@ -62,7 +62,7 @@ pub enum IdentityError {
     },
     #[error("invalid directory: {problem}")]
     InvalidDirectory { problem: String },
-    #[error("invalid directory signature: expected 128 hex digits, found {found:?}")]
+    #[error("invalid directory signature: expected 1 to 72 bytes in hex, found {found:?}")]
     SignatureEncoding { found: String },
     #[error("directory signature does not verify against the ca key: the directory was changed after signing or signed by another ca")]
     DirectorySignature,

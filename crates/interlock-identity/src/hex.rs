@@ -84,14 +84,15 @@ pub mod signature {
     use super::*;
     use crate::error::IdentityError;
 
-    pub fn serialize<S: Serializer>(signature: &[u8; 64], serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(signature: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&to_hex(signature))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 64], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
-        match bytes_from_text::<64>(&text) {
-            Some(bytes) if !text.starts_with("0x") => Ok(bytes),
+        let max = crate::directory::SIGNATURE_LEN_MAX;
+        match interlock_core::hash::from_hex(&text) {
+            Some(bytes) if !text.starts_with("0x") && !bytes.is_empty() && bytes.len() <= max => Ok(bytes),
             _ => Err(D::Error::custom(IdentityError::SignatureEncoding { found: text.chars().take(160).collect() })),
         }
     }

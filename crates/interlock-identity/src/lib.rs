@@ -6,8 +6,10 @@
 //!
 //! # Certificates
 //!
-//! Every key is **ed25519** (rcgen's `PKCS_ED25519`), the CA's and every leaf's;
-//! rustls 0.23 with the `ring` provider verifies ed25519 certificates and signs
+//! Every key is **ECDSA P-256 with SHA-256** (rcgen's `PKCS_ECDSA_P256_SHA256`), the
+//! CA's and every leaf's: every TLS stack speaks it, including the BoringSSL inside
+//! Python's and C++'s gRPC, which refuse ed25519 certificates. rustls 0.23 with the
+//! `ring` provider verifies P-256 certificates and signs
 //! TLS 1.3 handshakes with them. A leaf certificate states who holds it in its
 //! subject: **organizationalUnitName = the [`Role`]** (`gateway`, `party`, …) and
 //! **commonName = the holder's name** (`gw-alpha`). It carries subjectAltNames for

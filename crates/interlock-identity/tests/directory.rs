@@ -66,7 +66,11 @@ fn signed_directory_round_trips_and_answers_lookups() {
     assert_eq!(alice["accounts"]["31337"], "0x0101010101010101010101010101010101010101");
     assert_eq!(json["directory"]["networks"][1]["kind"], "evm");
     assert_eq!(json["directory"]["notaries"][0]["address"], "0x1111111111111111111111111111111111111111");
-    assert_eq!(json["signature"].as_str().unwrap().len(), 128);
+    let signature_hex = json["signature"].as_str().unwrap().len();
+    assert!(
+        signature_hex % 2 == 0 && (16..=144).contains(&signature_hex),
+        "a DER P-256 signature in hex: {signature_hex}"
+    );
 
     assert_eq!(directory.gateway_for(BETA).map(|gateway| gateway.name.as_str()), Some("gw-beta"));
     assert_eq!(directory.gateway_for(NetworkId(9)), None);
@@ -133,9 +137,10 @@ fn load_verified_refuses_a_tampered_directory() {
             let text = std::fs::read_to_string(path).unwrap();
             let signature =
                 serde_json::from_str::<serde_json::Value>(&text).unwrap()["signature"].as_str().unwrap().to_owned();
-            edit_text(path, &signature, &signature[..126]);
+            // An odd number of hex digits can encode no signature.
+            edit_text(path, &signature, &signature[..signature.len() - 1]);
         },
-        |error| error.to_string().contains("invalid directory signature: expected 128 hex digits"),
+        |error| error.to_string().contains("invalid directory signature: expected 1 to 72 bytes in hex"),
     );
 }
 

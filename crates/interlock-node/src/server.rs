@@ -98,16 +98,21 @@ pub async fn serve_ledger_node(
     use interlock_proto::v1::ledger_node_server::LedgerNodeServer;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LedgerNodeServer<crate::ledger_node::LedgerNodeService>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(interlock_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: generic clients in the wild still ask v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(interlock_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
     let authorizer = Authorizer::new(directory);
     Server::builder()
         .tls_config(tls.server_config()?)?
         .add_service(tonic::service::interceptor::InterceptedService::new(health_service, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(reflection, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(reflection_v1, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(reflection_v1alpha, authorizer.clone()))
         .add_service(tonic::service::interceptor::InterceptedService::new(ledger, authorizer))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

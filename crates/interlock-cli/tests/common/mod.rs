@@ -1,0 +1,55 @@
+//! Setting up a CA, a signed directory and a ledger node process, as a user would.
+#![allow(dead_code)]
+
+use interlock_core::crypto::PartyKey;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub fn interlock(args: &[&str], dir: &Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap();
+    assert!(output.status.success(), "interlock {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The party the directory lists as `buyer`.
+pub fn buyer() -> PartyKey {
+    PartyKey::from_seed([2; 32])
+}
+
+/// `tls/` with a CA, the ledger node's and the buyer's certificates, and
+/// `directory.json` listing both, signed.
+pub fn identities(dir: &Path) {
+    interlock(&["ca", "init", "--dir", "tls"], dir);
+    interlock(&["ca", "issue", "--dir", "tls", "--role", "ledger", "--name", "alpha-ledger"], dir);
+    interlock(&["ca", "issue", "--dir", "tls", "--role", "party", "--name", "buyer"], dir);
+    let directory = serde_json::json!({
+        "networks": [{"id": 1, "name": "alpha", "kind": "embedded"}],
+        "gateways": [],
+        "ledgers": [{"name": "alpha-ledger", "network": 1, "endpoint": "127.0.0.1:7101"}],
+        "parties": [{"name": "buyer", "key": interlock_core::hash::to_hex(&buyer().public().0), "accounts": {}}],
+        "notaries": [],
+        "observers": [],
+    });
+    std::fs::write(dir.join("plain.json"), directory.to_string()).unwrap();
+    interlock(&["directory", "sign", "--ca", "tls", "--input", "plain.json", "--output", "directory.json"], dir);
+}
+
+/// Starts the node and returns it with the address it printed.
+pub fn start_node(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["ledger", "--data", "data", "--network", "1", "--listen", "127.0.0.1:0"])
+        .args(["--tls-dir", "tls", "--name", "alpha-ledger", "--directory", "directory.json"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address = line
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, address)
+}

@@ -1,0 +1,25 @@
+"""A generic gRPC client written by others (grpc-requests) lists an Interlock
+service through reflection and calls it, over mutual TLS with the sandbox's
+certificates. Usage: reflection.py HOST:PORT TLS_DIR CLIENT_NAME"""
+
+import json
+import sys
+
+from grpc_requests import Client
+
+
+def main() -> None:
+    endpoint, tls_dir, name = sys.argv[1:4]
+    read = lambda path: open(f"{tls_dir}/{path}", "rb").read()
+    credentials = {
+        "root_certificates": read("ca.pem"),
+        "private_key": read(f"{name}.key"),
+        "certificate_chain": read(f"{name}.pem"),
+    }
+    client = Client.get_by_endpoint(endpoint, ssl=True, credentials=credentials)
+    tip = client.request("interlock.v1.LedgerNode", "GetTip", {})
+    print(json.dumps({"services": sorted(client.service_names), "tip": tip}))
+
+
+if __name__ == "__main__":
+    main()
