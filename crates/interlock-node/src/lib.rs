@@ -5,4 +5,5 @@
 pub mod ledger_node;
 pub mod server;
 pub mod status;
+pub mod stores;
 pub mod wire;

@@ -1,0 +1,223 @@
+//! What the party agent and the notary persist, in SQLite: the agent's sagas
+//! (written before the agent acts on a step) and the notary's decision log
+//! (written before the notary signs). One SQLite transaction per write, WAL
+//! journal, `synchronous = FULL`: a crash loses nothing written.
+
+use interlock_core::encoding::{decode_terms, encode_terms};
+use interlock_core::saga::Saga;
+use interlock_core::{DealId, DealTerms, Decision, Hash32, NetworkId};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored record of deal {deal_id} is corrupt: {reason}")]
+    Corrupt { deal_id: String, reason: String },
+    #[error("notary already recorded {recorded} for deal {deal_id}: it never decides {attempted} as well")]
+    Contradiction { deal_id: DealId, recorded: Decision, attempted: Decision },
+    #[error("notary has no accepted deal {0}: accept it before deciding it")]
+    UnknownDeal(DealId),
+}
+
+fn open(path: &Path, schema: &str) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path)?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    connection.execute_batch(schema)?;
+    Ok(connection)
+}
+
+fn deal_key(deal_id: DealId) -> [u8; 32] {
+    deal_id.0 .0
+}
+
+fn deal_from(bytes: &[u8]) -> Result<DealId, StoreError> {
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        deal_id: interlock_core::hash::to_hex(bytes),
+        reason: "deal id is not 32 bytes".into(),
+    })?;
+    Ok(DealId(Hash32(bytes)))
+}
+
+/// A party agent's durable state: its sagas, the chain cursors it has fully
+/// processed, and the nonces it has used.
+pub struct AgentStore {
+    connection: Connection,
+}
+
+impl AgentStore {
+    pub fn open(path: &Path) -> Result<AgentStore, StoreError> {
+        let connection = open(
+            path,
+            "CREATE TABLE IF NOT EXISTS sagas (deal_id BLOB NOT NULL, role INTEGER NOT NULL, record BLOB NOT NULL, finished INTEGER NOT NULL, PRIMARY KEY (deal_id, role));
+             CREATE TABLE IF NOT EXISTS cursors (network INTEGER PRIMARY KEY, height INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS nonces (network INTEGER PRIMARY KEY, nonce INTEGER NOT NULL);",
+        )?;
+        Ok(AgentStore { connection })
+    }
+
+    /// Writes `sagas` as they are now, in one transaction. Call it after a step
+    /// and before carrying out what the step returned.
+    pub fn save(&mut self, sagas: &[&Saga]) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut statement = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO sagas (deal_id, role, record, finished) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for saga in sagas {
+                let role = match saga.role() {
+                    interlock_core::saga::Role::Buyer => 1,
+                    interlock_core::saga::Role::Seller => 2,
+                };
+                statement.execute(params![
+                    deal_key(saga.deal_id()),
+                    role,
+                    saga.encode_record(),
+                    saga.outcome().is_some()
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Every saga that has not finished, to resume after a restart.
+    pub fn unfinished(&self) -> Result<Vec<Saga>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT deal_id, record FROM sagas WHERE finished = 0")?;
+        let mut rows = statement.query([])?;
+        let mut sagas = Vec::new();
+        while let Some(row) = rows.next()? {
+            let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
+            let record: Vec<u8> = row.get(1)?;
+            let saga = Saga::decode_record(&record)
+                .map_err(|error| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: error.to_string() })?;
+            sagas.push(saga);
+        }
+        Ok(sagas)
+    }
+
+    /// Reserves the next nonce on `network`, durably, before it is used.
+    pub fn next_nonce(&mut self, network: NetworkId) -> Result<u64, StoreError> {
+        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
+        let transaction = self.connection.transaction()?;
+        let last: Option<i64> = transaction
+            .query_row("SELECT nonce FROM nonces WHERE network = ?1", [network], |row| row.get(0))
+            .optional()?;
+        let next = last.unwrap_or(0) + 1;
+        transaction
+            .execute("INSERT OR REPLACE INTO nonces (network, nonce) VALUES (?1, ?2)", params![network, next])?;
+        transaction.commit()?;
+        Ok(u64::try_from(next).expect("nonces start at 1 and grow"))
+    }
+
+    /// The last height of `network` whose events every saga has seen.
+    pub fn cursor(&self, network: NetworkId) -> Result<u64, StoreError> {
+        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
+        let height: Option<i64> = self
+            .connection
+            .query_row("SELECT height FROM cursors WHERE network = ?1", [network], |row| row.get(0))
+            .optional()?;
+        Ok(height.map_or(0, |h| u64::try_from(h).unwrap_or(0)))
+    }
+
+    pub fn set_cursor(&mut self, network: NetworkId, height: u64) -> Result<(), StoreError> {
+        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
+        let height = i64::try_from(height).unwrap_or(i64::MAX);
+        self.connection
+            .execute("INSERT OR REPLACE INTO cursors (network, height) VALUES (?1, ?2)", params![network, height])?;
+        Ok(())
+    }
+}
+
+/// An accepted deal's terms and, once recorded, the notary's decision.
+pub type LoggedDeal = (Arc<DealTerms>, Option<Decision>);
+
+/// A notary's decision log: the deals it accepted and, once made, its decision.
+/// [`NotaryLog::record`] refuses to store a decision different from one already
+/// stored, so even a confused caller cannot make the notary sign both.
+pub struct NotaryLog {
+    connection: Connection,
+}
+
+fn decision_code(decision: Decision) -> i64 {
+    i64::from(decision.code())
+}
+
+fn decision_from(code: i64) -> Option<Decision> {
+    match code {
+        1 => Some(Decision::Commit),
+        2 => Some(Decision::Abort),
+        _ => None,
+    }
+}
+
+impl NotaryLog {
+    pub fn open(path: &Path) -> Result<NotaryLog, StoreError> {
+        let connection = open(
+            path,
+            "CREATE TABLE IF NOT EXISTS deals (deal_id BLOB PRIMARY KEY, terms BLOB NOT NULL, decision INTEGER);",
+        )?;
+        Ok(NotaryLog { connection })
+    }
+
+    /// Remembers an accepted deal (idempotent).
+    pub fn accept(&mut self, terms: &DealTerms) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO deals (deal_id, terms, decision) VALUES (?1, ?2, NULL)",
+            params![deal_key(terms.id()), encode_terms(terms)],
+        )?;
+        Ok(())
+    }
+
+    /// Records the decision before the notary signs it. Recording the same
+    /// decision again is a no-op; recording the other one is refused.
+    pub fn record(&mut self, deal_id: DealId, decision: Decision) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        let stored: Option<Option<i64>> = transaction
+            .query_row("SELECT decision FROM deals WHERE deal_id = ?1", [deal_key(deal_id)], |row| row.get(0))
+            .optional()?;
+        match stored {
+            None => return Err(StoreError::UnknownDeal(deal_id)),
+            Some(Some(code)) => {
+                let recorded = decision_from(code).ok_or_else(|| StoreError::Corrupt {
+                    deal_id: deal_id.to_string(),
+                    reason: format!("decision code {code}"),
+                })?;
+                if recorded != decision {
+                    return Err(StoreError::Contradiction { deal_id, recorded, attempted: decision });
+                }
+            }
+            Some(None) => {
+                transaction.execute(
+                    "UPDATE deals SET decision = ?2 WHERE deal_id = ?1",
+                    params![deal_key(deal_id), decision_code(decision)],
+                )?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Every accepted deal with its recorded decision, to restore the deciders.
+    pub fn load(&self) -> Result<Vec<LoggedDeal>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT deal_id, terms, decision FROM deals")?;
+        let mut rows = statement.query([])?;
+        let mut deals = Vec::new();
+        while let Some(row) = rows.next()? {
+            let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
+            let corrupt = |reason: String| StoreError::Corrupt { deal_id: deal_id.to_string(), reason };
+            let terms = decode_terms(&row.get::<_, Vec<u8>>(1)?).map_err(|e| corrupt(e.to_string()))?;
+            if terms.id() != deal_id {
+                return Err(corrupt("terms do not hash to the deal id".into()));
+            }
+            let decision = match row.get::<_, Option<i64>>(2)? {
+                None => None,
+                Some(code) => Some(decision_from(code).ok_or_else(|| corrupt(format!("decision code {code}")))?),
+            };
+            deals.push((Arc::new(terms), decision));
+        }
+        Ok(deals)
+    }
+}

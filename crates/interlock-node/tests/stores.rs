@@ -1,0 +1,113 @@
+//! The agent's and the notary's SQLite stores: what they write survives
+//! reopening, and the notary log never holds two decisions for one deal.
+
+use interlock_core::crypto::{NotaryKey, PartyKey, Secret};
+use interlock_core::notary::NotaryDeal;
+use interlock_core::saga::{Outcome, Role, Saga};
+use interlock_core::{Address, Asset, AssetCode, DealTerms, Decision, Leg, NetworkId, Policy, Settlement};
+use interlock_node::stores::{AgentStore, NotaryLog, StoreError};
+use std::sync::Arc;
+
+const T0: u64 = 1_000_000;
+
+fn terms(settlement: Settlement) -> DealTerms {
+    let (buyer, seller) = (PartyKey::from_seed([1; 32]), PartyKey::from_seed([2; 32]));
+    let usd = AssetCode::new("USD").unwrap();
+    DealTerms {
+        buyer: buyer.public(),
+        seller: seller.public(),
+        payment: Leg {
+            network: NetworkId(1),
+            asset: Asset::Fungible { code: usd.clone(), amount: 5 },
+            owner: Address::Ledger(buyer.public().0),
+            beneficiary: Address::Ledger(seller.public().0),
+            keeper: None,
+        },
+        delivery: Leg {
+            network: NetworkId(2),
+            asset: Asset::Fungible { code: usd, amount: 7 },
+            owner: Address::Ledger(seller.public().0),
+            beneficiary: Address::Ledger(buyer.public().0),
+            keeper: None,
+        },
+        settlement,
+        policy: Policy::default(),
+        observers: vec![],
+        dependents: vec![],
+        nonce: 1,
+    }
+}
+
+fn hashlock(secret: Secret) -> Settlement {
+    Settlement::Hashlock {
+        hash: secret.hash(),
+        delivery_expiry_ms: T0 + 5_000,
+        payment_expiry_ms: T0 + 8_000,
+        margin_ms: 3_000,
+    }
+}
+
+#[test]
+fn the_notary_log_keeps_one_decision_per_deal_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notary.sqlite");
+    let key = NotaryKey::from_seed([5; 32]).unwrap();
+    let terms = terms(Settlement::Notary {
+        notaries: vec![key.address()],
+        threshold: 1,
+        decision_deadline_ms: T0 + 1_000,
+        backstop_expiry_ms: T0 + 60_000,
+    });
+    let deal_id = terms.id();
+    let mut log = NotaryLog::open(&path).unwrap();
+    assert!(matches!(log.record(deal_id, Decision::Commit), Err(StoreError::UnknownDeal(_))));
+    log.accept(&terms).unwrap();
+    log.accept(&terms).unwrap();
+    log.record(deal_id, Decision::Commit).unwrap();
+    log.record(deal_id, Decision::Commit).unwrap();
+    let error = log.record(deal_id, Decision::Abort).expect_err("the other decision is refused");
+    assert!(matches!(error, StoreError::Contradiction { recorded: Decision::Commit, attempted: Decision::Abort, .. }));
+    assert!(error.to_string().contains("never decides abort"), "{error}");
+    drop(log);
+
+    let log = NotaryLog::open(&path).unwrap();
+    let deals = log.load().unwrap();
+    assert_eq!(deals.len(), 1);
+    let (restored_terms, decision) = deals.into_iter().next().unwrap();
+    assert_eq!(*restored_terms, terms);
+    assert_eq!(decision, Some(Decision::Commit));
+    let restored = NotaryDeal::restore(restored_terms, decision);
+    assert_eq!(restored.vote(&key).unwrap().decision, Decision::Commit, "a restarted notary signs what it recorded");
+}
+
+#[test]
+fn the_agent_store_resumes_unfinished_sagas_and_keeps_nonces() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.sqlite");
+    let secret = Secret([3; 32]);
+    let terms = Arc::new(terms(hashlock(secret)));
+    let mut buyer = Saga::new(Role::Buyer, terms.clone(), Some(secret)).unwrap();
+    let mut seller = Saga::new(Role::Seller, terms.clone(), None).unwrap();
+    seller.withhold();
+    let step = buyer.step(T0);
+    assert!(!step.outputs.is_empty(), "the buyer reserves");
+    // The seller never reserves; once the payment network is past its expiry it is done.
+    seller.on_chain_time(T0 + 9_000, NetworkId(1), T0 + 9_000);
+    assert_eq!(seller.outcome(), Some(Outcome::Refunded));
+
+    let mut store = AgentStore::open(&path).unwrap();
+    store.save(&[&buyer, &seller]).unwrap();
+    assert_eq!(store.next_nonce(NetworkId(1)).unwrap(), 1);
+    assert_eq!(store.next_nonce(NetworkId(1)).unwrap(), 2);
+    assert_eq!(store.next_nonce(NetworkId(2)).unwrap(), 1);
+    store.set_cursor(NetworkId(1), 42).unwrap();
+    drop(store);
+
+    let mut store = AgentStore::open(&path).unwrap();
+    let unfinished = store.unfinished().unwrap();
+    assert_eq!(unfinished.len(), 1, "the finished seller is not resumed");
+    assert_eq!(unfinished[0].encode_record(), buyer.encode_record(), "the buyer resumes exactly where it was");
+    assert_eq!(store.next_nonce(NetworkId(1)).unwrap(), 3, "a used nonce is never handed out again");
+    assert_eq!(store.cursor(NetworkId(1)).unwrap(), 42);
+    assert_eq!(store.cursor(NetworkId(2)).unwrap(), 0);
+}
