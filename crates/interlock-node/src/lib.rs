@@ -3,6 +3,7 @@
 //! edge, calls them, and maps their errors to gRPC statuses.
 
 pub mod ledger_node;
+pub mod notary_service;
 pub mod server;
 pub mod status;
 pub mod stores;

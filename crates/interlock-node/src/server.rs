@@ -87,6 +87,29 @@ impl Interceptor for Authorizer {
     }
 }
 
+/// A server with mutual TLS, gRPC health and reflection (v1 and v1alpha), every
+/// service behind the [`Authorizer`]; add the role's own service to it.
+pub fn base_router<H: tonic_health::pb::health_server::Health>(
+    tls: &TlsFiles,
+    authorizer: &Authorizer,
+    health: tonic_health::pb::health_server::HealthServer<H>,
+) -> Result<tonic::transport::server::Router, ServeError> {
+    // Both reflection versions: generic clients in the wild still ask v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(interlock_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok(Server::builder()
+        .tls_config(tls.server_config()?)?
+        .add_service(tonic::service::interceptor::InterceptedService::new(health, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(reflection().build_v1()?, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            reflection().build_v1alpha()?,
+            authorizer.clone(),
+        )))
+}
+
 /// Serves the ledger node on `listener` until `shutdown` resolves.
 pub async fn serve_ledger_node(
     service: crate::ledger_node::LedgerNodeService,
@@ -98,22 +121,30 @@ pub async fn serve_ledger_node(
     use interlock_proto::v1::ledger_node_server::LedgerNodeServer;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LedgerNodeServer<crate::ledger_node::LedgerNodeService>>().await;
-    // Both reflection versions: generic clients in the wild still ask v1alpha.
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(interlock_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
     let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
     let authorizer = Authorizer::new(directory);
-    Server::builder()
-        .tls_config(tls.server_config()?)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(health_service, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(reflection_v1, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(reflection_v1alpha, authorizer.clone()))
+    base_router(tls, &authorizer, health_service)?
         .add_service(tonic::service::interceptor::InterceptedService::new(ledger, authorizer))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Serves a notary on `listener` until `shutdown` resolves.
+pub async fn serve_notary(
+    service: crate::notary_service::NotaryService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    use interlock_proto::v1::notary_server::NotaryServer;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<NotaryServer<crate::notary_service::NotaryService>>().await;
+    let notary = NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
+    let authorizer = Authorizer::new(directory);
+    base_router(tls, &authorizer, health_service)?
+        .add_service(tonic::service::interceptor::InterceptedService::new(notary, authorizer))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -1,0 +1,241 @@
+//! The notary service: one notary of a deal's k-of-n set, over gRPC. It follows
+//! every ledger node of the directory through their block streams, decides with
+//! the core's `NotaryDeal`, writes each decision to its `NotaryLog` before it
+//! signs, and answers with its vote.
+
+use crate::stores::NotaryLog;
+use crate::wire;
+use interlock_core::crypto::{Ed25519Signature, NotaryKey, Vote};
+use interlock_core::encoding::{decode_terms, Decode};
+use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
+use interlock_core::{reservation_id, DealId, EscrowEvent, Hash32, LegKind, NetworkId, ReservationId};
+use interlock_proto::v1;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_proto::v1::notary_server::Notary;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+/// How often undecided deals are checked against their decision deadline.
+const TICK_INTERVAL: Duration = Duration::from_millis(50);
+/// How long to wait before following a ledger node again after its stream broke.
+const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// Most deals one notary holds in memory.
+const DEALS_MAX: usize = 1_000_000;
+
+struct Shared {
+    key: NotaryKey,
+    log: Mutex<NotaryLog>,
+    deals: Mutex<HashMap<DealId, NotaryDeal>>,
+    votes: Mutex<HashMap<DealId, Vote>>,
+    ledgers: HashMap<NetworkId, LedgerNodeClient<Channel>>,
+    clock: fn() -> u64,
+}
+
+#[derive(Clone)]
+pub struct NotaryService {
+    shared: Arc<Shared>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().expect("notary locks are never poisoned: nothing panics while holding them")
+}
+
+fn decision_text(vote: &Vote) -> &'static str {
+    match vote.decision {
+        interlock_core::Decision::Commit => "commit",
+        interlock_core::Decision::Abort => "abort",
+    }
+}
+
+impl NotaryService {
+    /// Restores every deal of `log` (decided ones sign their recorded decision
+    /// again) and follows `ledgers`.
+    pub fn open(
+        key: NotaryKey,
+        log: NotaryLog,
+        ledgers: HashMap<NetworkId, LedgerNodeClient<Channel>>,
+        clock: fn() -> u64,
+    ) -> Result<NotaryService, crate::stores::StoreError> {
+        let mut deals = HashMap::new();
+        let mut votes = HashMap::new();
+        for (terms, decision) in log.load()? {
+            let deal = NotaryDeal::restore(terms, decision);
+            if let Some(vote) = deal.vote(&key) {
+                votes.insert(deal.deal_id(), vote);
+            }
+            deals.insert(deal.deal_id(), deal);
+        }
+        let shared =
+            Shared { key, log: Mutex::new(log), deals: Mutex::new(deals), votes: Mutex::new(votes), ledgers, clock };
+        Ok(NotaryService { shared: Arc::new(shared) })
+    }
+
+    pub fn address(&self) -> interlock_core::NotaryAddress {
+        self.shared.key.address()
+    }
+
+    /// Persists each decision, then signs it. A decision the log refuses (it
+    /// holds the other one) is never signed.
+    fn settle(&self, deal_id: DealId, outputs: Vec<NotaryOutput>) -> Result<(), Status> {
+        for output in outputs {
+            let NotaryOutput::Record { decision, .. } = output else { continue };
+            locked(&self.shared.log)
+                .record(deal_id, decision)
+                .map_err(|error| Status::internal(format!("cannot record the decision: {error}")))?;
+            let mut deals = locked(&self.shared.deals);
+            let deal = deals.get_mut(&deal_id).expect("a deciding deal is held");
+            for signed in deal.recorded(&self.shared.key) {
+                if let NotaryOutput::Vote(vote) = signed {
+                    locked(&self.shared.votes).insert(deal_id, vote);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn observe(&self, event: &EscrowEvent) -> Result<(), Status> {
+        let deal_id = event.deal_id();
+        let now = (self.shared.clock)();
+        let outputs = match locked(&self.shared.deals).get_mut(&deal_id) {
+            Some(deal) => deal.observe(now, event),
+            None => return Ok(()),
+        };
+        self.settle(deal_id, outputs)
+    }
+
+    /// Checks undecided deals against their deadlines, forever.
+    pub async fn tick(self) {
+        let mut ticker = tokio::time::interval(TICK_INTERVAL);
+        loop {
+            ticker.tick().await;
+            let now = (self.shared.clock)();
+            let decided: Vec<(DealId, Vec<NotaryOutput>)> = locked(&self.shared.deals)
+                .iter_mut()
+                .filter(|(_, deal)| deal.wake_at_ms().is_some_and(|at| now >= at))
+                .map(|(id, deal)| (*id, deal.tick(now)))
+                .collect();
+            for (deal_id, outputs) in decided {
+                if let Err(status) = self.settle(deal_id, outputs) {
+                    eprintln!("notary: {}", status.message());
+                }
+            }
+        }
+    }
+
+    /// Follows one ledger node's blocks from the start, forever, reconnecting
+    /// when its stream breaks. Reservations are all it needs.
+    pub async fn follow(self, network: NetworkId) {
+        let Some(client) = self.shared.ledgers.get(&network).cloned() else { return };
+        let mut next = 1;
+        loop {
+            let mut client = client.clone();
+            match client.stream_blocks(v1::StreamBlocksRequest { from_height: next }).await {
+                Ok(response) => {
+                    let mut stream = response.into_inner();
+                    while let Ok(Some(block)) = stream.message().await {
+                        for event in &block.events {
+                            if event.kind != "reserved" {
+                                continue;
+                            }
+                            if let Ok(event) = EscrowEvent::from_bytes(&event.event_encoded) {
+                                let _ = self.observe(&event);
+                            }
+                        }
+                        next = block.header.map_or(next, |h| h.height + 1);
+                    }
+                }
+                Err(status) => eprintln!("notary: following {network} failed: {}", status.message()),
+            }
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+    }
+
+    /// Reservations made before the deal reached this notary: ask the ledgers.
+    async fn catch_up(&self, deal_id: DealId, networks: [(LegKind, NetworkId); 2]) {
+        for (leg, network) in networks {
+            let Some(mut client) = self.shared.ledgers.get(&network).cloned() else { continue };
+            let id: ReservationId = reservation_id(deal_id, leg);
+            let request = v1::GetReservationRequest { reservation_id: id.0 .0.to_vec() };
+            let Ok(found) = client.get_reservation(request).await else { continue };
+            let Ok(reservation) = interlock_core::Reservation::from_bytes(&found.into_inner().reservation_encoded)
+            else {
+                continue;
+            };
+            let _ = self.observe(&EscrowEvent::Reserved(reservation));
+        }
+    }
+}
+
+fn signature(field: &'static str, bytes: &[u8]) -> Result<Ed25519Signature, Status> {
+    let bytes: [u8; 64] = bytes
+        .try_into()
+        .map_err(|_| Status::invalid_argument(format!("{field} must be 64 bytes, found {}", bytes.len())))?;
+    Ok(Ed25519Signature(bytes))
+}
+
+fn refusal(error: NotaryError) -> Status {
+    match error {
+        NotaryError::BuyerSignature(_) | NotaryError::SellerSignature(_) => Status::unauthenticated(error.to_string()),
+        NotaryError::NotInSet(_) => Status::permission_denied(error.to_string()),
+        NotaryError::NotNotaryMode | NotaryError::Terms(_) => Status::invalid_argument(error.to_string()),
+    }
+}
+
+fn vote_message(vote: &Vote, notary: interlock_core::NotaryAddress) -> v1::NotaryVote {
+    v1::NotaryVote {
+        deal_id: vote.deal_id.0 .0.to_vec(),
+        decision: decision_text(vote).into(),
+        signature: vote.signature.0.to_vec(),
+        notary: notary.0.to_vec(),
+    }
+}
+
+#[tonic::async_trait]
+impl Notary for NotaryService {
+    async fn submit_deal(
+        &self,
+        request: Request<v1::SubmitDealRequest>,
+    ) -> Result<Response<v1::SubmitDealResponse>, Status> {
+        let request = request.into_inner();
+        let terms = decode_terms(&request.terms_encoded)
+            .map_err(|error| Status::invalid_argument(format!("malformed deal terms: {error}")))?;
+        let buyer_signature = signature("buyer_signature", &request.buyer_signature)?;
+        let seller_signature = signature("seller_signature", &request.seller_signature)?;
+        let deal_id = terms.id();
+        let known = locked(&self.shared.deals).contains_key(&deal_id);
+        if !known {
+            if locked(&self.shared.deals).len() >= DEALS_MAX {
+                return Err(Status::resource_exhausted(format!("this notary holds {DEALS_MAX} deals already")));
+            }
+            let terms = Arc::new(terms);
+            let now = (self.shared.clock)();
+            let (deal, outputs) =
+                NotaryDeal::accept_shared(&self.shared.key, terms.clone(), &buyer_signature, &seller_signature, now)
+                    .map_err(refusal)?;
+            locked(&self.shared.log)
+                .accept(&terms)
+                .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
+            locked(&self.shared.deals).entry(deal_id).or_insert(deal);
+            self.settle(deal_id, outputs)?;
+            let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
+            self.catch_up(deal_id, networks).await;
+        }
+        let vote = locked(&self.shared.votes).get(&deal_id).map(|vote| vote_message(vote, self.address()));
+        Ok(Response::new(v1::SubmitDealResponse { deal_id: deal_id.0 .0.to_vec(), vote }))
+    }
+
+    async fn get_vote(&self, request: Request<v1::GetVoteRequest>) -> Result<Response<v1::NotaryVote>, Status> {
+        let deal_id = DealId(Hash32(wire::bytes32("deal_id", &request.into_inner().deal_id)?));
+        let vote = locked(&self.shared.votes).get(&deal_id).copied();
+        match vote {
+            Some(vote) => Ok(Response::new(vote_message(&vote, self.address()))),
+            None if locked(&self.shared.deals).contains_key(&deal_id) => {
+                Err(Status::failed_precondition(format!("deal {deal_id} is not decided yet")))
+            }
+            None => Err(Status::not_found(format!("this notary has no deal {deal_id}"))),
+        }
+    }
+}

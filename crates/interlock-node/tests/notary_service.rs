@@ -1,0 +1,308 @@
+//! Three notaries (2 of 3) and two ledger nodes, each a gRPC server with mutual
+//! TLS on loopback: the notaries follow both networks and commit when both legs
+//! are reserved, abort at the deadline otherwise; the certificate they form
+//! executes or cancels on the real ledgers; a restarted notary signs the same.
+
+use interlock_core::crypto::{Certificate, NotaryKey, PartyKey, Token};
+use interlock_core::encoding::{encode_terms, Encode};
+use interlock_core::saga::expected_request;
+use interlock_core::{
+    reservation_id, Address, Asset, AssetCode, DealId, DealTerms, Decision, EscrowOp, Leg, LegKind, NetworkId, Policy,
+    Settlement,
+};
+use interlock_identity::{
+    CertificateAuthority, Directory, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role, Validity,
+};
+use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
+use interlock_node::ledger_node::{LedgerNodeService, Pace};
+use interlock_node::notary_service::NotaryService;
+use interlock_node::server::{bind, serve_ledger_node, serve_notary, TlsFiles};
+use interlock_node::stores::NotaryLog;
+use interlock_proto::v1;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_proto::v1::notary_client::NotaryClient;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+const ALPHA: NetworkId = NetworkId(1);
+const BETA: NetworkId = NetworkId(2);
+
+fn now_ms() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+fn endpoint(tls: &Path, name: &str, address: std::net::SocketAddr) -> Endpoint {
+    Channel::from_shared(format!("https://localhost:{}", address.port()))
+        .unwrap()
+        .tls_config(TlsFiles::in_dir(tls, name).client_config("localhost").unwrap())
+        .unwrap()
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    tls: PathBuf,
+    directory: Arc<Directory>,
+    ledgers: HashMap<NetworkId, std::net::SocketAddr>,
+    operator: PartyKey,
+    buyer: PartyKey,
+    seller: PartyKey,
+    notary_keys: Vec<NotaryKey>,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+        let ca = CertificateAuthority::init(&tls).unwrap();
+        let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::hours(1), 30);
+        let names = [
+            (Role::Ledger, "alpha-ledger"),
+            (Role::Ledger, "beta-ledger"),
+            (Role::Notary, "n1"),
+            (Role::Notary, "n2"),
+            (Role::Notary, "n3"),
+            (Role::Party, "buyer"),
+        ];
+        for (role, name) in names {
+            ca.issue(role, name, &["localhost", "127.0.0.1"], valid).unwrap().write(&tls).unwrap();
+        }
+        let (operator, buyer, seller) =
+            (PartyKey::from_seed([1; 32]), PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
+        let notary_keys: Vec<NotaryKey> = (11u8..14).map(|seed| NotaryKey::from_seed([seed; 32]).unwrap()).collect();
+        let mut ledgers = HashMap::new();
+        let mut listeners = Vec::new();
+        for network in [ALPHA, BETA] {
+            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            ledgers.insert(network, address);
+            listeners.push((network, listener));
+        }
+        let directory = Arc::new(Directory {
+            networks: vec![
+                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded },
+                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded },
+            ],
+            ledgers: vec![
+                LedgerEntry { name: "alpha-ledger".into(), network: ALPHA, endpoint: ledgers[&ALPHA].to_string() },
+                LedgerEntry { name: "beta-ledger".into(), network: BETA, endpoint: ledgers[&BETA].to_string() },
+            ],
+            parties: vec![PartyEntry { name: "buyer".into(), key: buyer.public(), accounts: Default::default() }],
+            notaries: ["n1", "n2", "n3"]
+                .iter()
+                .zip(&notary_keys)
+                .map(|(name, key)| NotaryEntry {
+                    name: (*name).into(),
+                    endpoint: "127.0.0.1:1".into(),
+                    address: key.address(),
+                })
+                .collect(),
+            ..Directory::default()
+        });
+        for (network, listener) in listeners {
+            let name = if network == ALPHA { "alpha-ledger" } else { "beta-ledger" };
+            let store = SqliteStore::open(&dir.path().join(format!("{name}.sqlite"))).unwrap();
+            let genesis = Genesis { network, operator: operator.public(), timestamp_ms: now_ms() };
+            let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap());
+            let pace = Pace { block_interval: Duration::from_millis(20), heartbeat: Duration::from_millis(200) };
+            tokio::spawn(service.clone().produce(pace, now_ms));
+            let files = TlsFiles::in_dir(&tls, name);
+            let directory = directory.clone();
+            tokio::spawn(async move {
+                serve_ledger_node(service, &files, directory, listener, std::future::pending()).await.unwrap();
+            });
+        }
+        let cluster = Cluster { dir, tls, directory, ledgers, operator, buyer, seller, notary_keys };
+        cluster.fund().await;
+        cluster
+    }
+
+    fn ledger(&self, network: NetworkId) -> LedgerNodeClient<Channel> {
+        LedgerNodeClient::new(endpoint(&self.tls, "buyer", self.ledgers[&network]).connect_lazy())
+    }
+
+    async fn submit(&self, network: NetworkId, tx: Transaction) -> Result<u64, tonic::Status> {
+        let request = v1::SubmitTransactionRequest { transaction_encoded: tx.to_bytes(), wait: true };
+        Ok(self.ledger(network).submit_transaction(request).await?.into_inner().height)
+    }
+
+    async fn fund(&self) {
+        let usd = AssetCode::new("USD").unwrap();
+        for network in [ALPHA, BETA] {
+            let mut nonce = 0;
+            for key in [&self.buyer, &self.seller] {
+                nonce += 1;
+                let tx = Transaction::sign(&self.operator, network, nonce, Op::Register { account: key.public() });
+                self.submit(network, tx).await.unwrap();
+                nonce += 1;
+                let asset = Asset::Fungible { code: usd.clone(), amount: 1_000 };
+                let op = Op::Issue { to: Address::Ledger(key.public().0), asset };
+                self.submit(network, Transaction::sign(&self.operator, network, nonce, op)).await.unwrap();
+            }
+        }
+    }
+
+    /// Starts notary `index` (again, after a restart: same log file).
+    async fn notary(&self, index: usize) -> NotaryClient<Channel> {
+        let name = format!("n{}", index + 1);
+        let log = NotaryLog::open(&self.dir.path().join(format!("{name}.sqlite"))).unwrap();
+        let ledgers = [ALPHA, BETA]
+            .into_iter()
+            .map(|network| {
+                (network, LedgerNodeClient::new(endpoint(&self.tls, &name, self.ledgers[&network]).connect_lazy()))
+            })
+            .collect();
+        let service = NotaryService::open(self.notary_keys[index].clone(), log, ledgers, now_ms).unwrap();
+        tokio::spawn(service.clone().tick());
+        tokio::spawn(service.clone().follow(ALPHA));
+        tokio::spawn(service.clone().follow(BETA));
+        let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let files = TlsFiles::in_dir(&self.tls, &name);
+        let directory = self.directory.clone();
+        tokio::spawn(async move {
+            serve_notary(service, &files, directory, listener, std::future::pending()).await.unwrap();
+        });
+        NotaryClient::new(endpoint(&self.tls, "buyer", address).connect_lazy())
+    }
+
+    fn terms(&self, nonce: u64, deadline_ms: u64) -> DealTerms {
+        let usd = AssetCode::new("USD").unwrap();
+        let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, amount| Leg {
+            network,
+            asset: Asset::Fungible { code: usd.clone(), amount },
+            owner: Address::Ledger(owner.public().0),
+            beneficiary: Address::Ledger(beneficiary.public().0),
+            keeper: None,
+        };
+        DealTerms {
+            buyer: self.buyer.public(),
+            seller: self.seller.public(),
+            payment: leg(ALPHA, &self.buyer, &self.seller, 30),
+            delivery: leg(BETA, &self.seller, &self.buyer, 20),
+            settlement: Settlement::Notary {
+                notaries: self.notary_keys.iter().map(NotaryKey::address).collect(),
+                threshold: 2,
+                decision_deadline_ms: deadline_ms,
+                backstop_expiry_ms: deadline_ms + 600_000,
+            },
+            policy: Policy::default(),
+            observers: vec![],
+            dependents: vec![],
+            nonce,
+        }
+    }
+
+    fn submission(&self, terms: &DealTerms) -> v1::SubmitDealRequest {
+        let deal_id = terms.id();
+        v1::SubmitDealRequest {
+            terms_encoded: encode_terms(terms),
+            buyer_signature: self.buyer.sign_deal(deal_id).0.to_vec(),
+            seller_signature: self.seller.sign_deal(deal_id).0.to_vec(),
+        }
+    }
+}
+
+/// Polls a notary until it has voted.
+async fn vote(notary: &mut NotaryClient<Channel>, deal_id: DealId) -> v1::NotaryVote {
+    for _ in 0..200 {
+        if let Ok(vote) = notary.get_vote(v1::GetVoteRequest { deal_id: deal_id.0 .0.to_vec() }).await {
+            return vote.into_inner();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no vote on {deal_id} within 10 s");
+}
+
+fn certificate(deal_id: DealId, decision: Decision, votes: &[v1::NotaryVote]) -> Certificate {
+    let signatures = votes
+        .iter()
+        .map(|vote| interlock_core::crypto::RecoverableSignature(vote.signature.clone().try_into().unwrap()))
+        .collect();
+    Certificate { deal_id, decision, signatures }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notaries_commit_when_both_legs_are_reserved_and_the_certificate_executes() {
+    let cluster = Cluster::start().await;
+    let mut notaries = Vec::new();
+    for index in 0..3 {
+        notaries.push(cluster.notary(index).await);
+    }
+    let terms = cluster.terms(1, now_ms() + 20_000);
+    let deal_id = terms.id();
+    for notary in &mut notaries {
+        let answer = notary.submit_deal(cluster.submission(&terms)).await.unwrap().into_inner();
+        assert_eq!(answer.deal_id, deal_id.0 .0.to_vec());
+        assert!(answer.vote.is_none(), "nothing is reserved yet");
+    }
+    // Both parties reserve on their networks.
+    for (leg, network, key) in [(LegKind::Payment, ALPHA, &cluster.buyer), (LegKind::Delivery, BETA, &cluster.seller)] {
+        let op = Op::Escrow(EscrowOp::Reserve(expected_request(&terms, deal_id, leg)));
+        cluster.submit(network, Transaction::sign(key, network, 1, op)).await.unwrap();
+    }
+    let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[2], deal_id).await];
+    assert!(votes.iter().all(|vote| vote.decision == "commit"), "{votes:?}");
+    let commit = certificate(deal_id, Decision::Commit, &votes);
+    let Settlement::Notary { notaries: set, .. } = &terms.settlement else { unreachable!() };
+    commit.verify(deal_id, Decision::Commit, set, 2).unwrap();
+
+    // The seller executes the payment with it, on the real ledger.
+    let execute = Op::Escrow(EscrowOp::Execute {
+        reservation: reservation_id(deal_id, LegKind::Payment),
+        token: Token::Certificate(commit),
+    });
+    cluster.submit(ALPHA, Transaction::sign(&cluster.seller, ALPHA, 2, execute)).await.unwrap();
+
+    // A restarted notary signs the same decision from its log.
+    let mut restarted = cluster.notary(1).await;
+    assert_eq!(vote(&mut restarted, deal_id).await.decision, "commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notaries_abort_at_the_deadline_and_refuse_deals_not_signed_by_both() {
+    let cluster = Cluster::start().await;
+    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
+    // The seller never reserves: the notaries abort at the deadline, and the
+    // abort certificate refunds the buyer at once.
+    let terms = cluster.terms(2, now_ms() + 1_500);
+    let deal_id = terms.id();
+    for notary in &mut notaries {
+        notary.submit_deal(cluster.submission(&terms)).await.unwrap();
+    }
+    let reserve = Op::Escrow(EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment)));
+    cluster.submit(ALPHA, Transaction::sign(&cluster.buyer, ALPHA, 1, reserve)).await.unwrap();
+    let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[1], deal_id).await];
+    assert!(votes.iter().all(|vote| vote.decision == "abort"), "{votes:?}");
+    let cancel = Op::Escrow(EscrowOp::Cancel {
+        reservation: reservation_id(deal_id, LegKind::Payment),
+        certificate: Some(certificate(deal_id, Decision::Abort, &votes)),
+    });
+    cluster.submit(ALPHA, Transaction::sign(&cluster.buyer, ALPHA, 2, cancel)).await.unwrap();
+
+    // Signed by the buyer alone: refused, with a message naming the seller's signature.
+    let other = cluster.terms(3, now_ms() + 60_000);
+    let mut one_sided = cluster.submission(&other);
+    one_sided.seller_signature = cluster.buyer.sign_deal(other.id()).0.to_vec();
+    let status = notaries[0].submit_deal(one_sided).await.expect_err("one signature is not an agreement");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    assert!(status.message().contains("seller signature"), "{}", status.message());
+    // Malformed terms and short signatures: InvalidArgument.
+    let mut garbage = cluster.submission(&other);
+    garbage.terms_encoded = vec![9, 9, 9];
+    assert_eq!(notaries[0].submit_deal(garbage).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let mut short = cluster.submission(&other);
+    short.buyer_signature.truncate(10);
+    assert_eq!(notaries[0].submit_deal(short).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    // A deal whose notary set leaves this notary out: PermissionDenied.
+    let mut elsewhere = cluster.terms(4, now_ms() + 60_000);
+    if let Settlement::Notary { notaries: set, threshold, .. } = &mut elsewhere.settlement {
+        set.remove(0);
+        *threshold = 1;
+    }
+    let status = notaries[0].submit_deal(cluster.submission(&elsewhere)).await.expect_err("not in the set");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    // Unknown deals: NotFound.
+    let unknown = notaries[0].get_vote(v1::GetVoteRequest { deal_id: vec![5; 32] }).await.unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
