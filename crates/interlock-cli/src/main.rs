@@ -87,6 +87,29 @@ enum Command {
         #[arg(long)]
         directory: PathBuf,
     },
+    /// Run a notary: one of a deal's k-of-n set, over gRPC with mutual TLS. It
+    /// follows every ledger node the directory lists and records each decision
+    /// before it signs.
+    Notary {
+        /// The notary's data directory (notary.key, notary.sqlite); created on first start.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print the notary's address (for the directory) and exit.
+        #[arg(long)]
+        print_address: bool,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:7201")]
+        listen: std::net::SocketAddr,
+        /// Directory holding ca.pem and the notary's <name>.pem / <name>.key.
+        #[arg(long, required_unless_present = "print_address")]
+        tls_dir: Option<PathBuf>,
+        /// The notary's name, as its certificate and the directory state it.
+        #[arg(long, required_unless_present = "print_address")]
+        name: Option<String>,
+        /// The CA-signed directory file.
+        #[arg(long, required_unless_present = "print_address")]
+        directory: Option<PathBuf>,
+    },
     /// Measure performance.
     Bench {
         #[command(subcommand)]
@@ -173,6 +196,13 @@ fn main() -> ExitCode {
         }
         Command::Directory { command: DirectoryCommand::Sign { ca, input, output } } => {
             services::directory_sign(&ca, &input, &output).map(Ok)
+        }
+        Command::Notary { data, print_address: true, .. } => services::notary_address(&data).map(Ok),
+        Command::Notary { data, listen, tls_dir, name, directory, .. } => {
+            let (Some(tls_dir), Some(name), Some(directory)) = (tls_dir, name, directory) else {
+                unreachable!("clap requires them unless --print-address")
+            };
+            services::notary_serve(services::NotaryServe { data, listen, tls_dir, name, directory }).map(Ok)
         }
         Command::Ledger { data, network, listen, tls_dir, name, directory } => {
             services::ledger_serve(services::LedgerServe { data, network, listen, tls_dir, name, directory }).map(Ok)

@@ -51,24 +51,101 @@ pub fn directory_sign(ca_dir: &Path, input: &Path, output: &Path) -> anyhow::Res
     Ok(())
 }
 
-/// Reads the operator key, or creates one (mode 0600) on first start.
-fn operator_key(path: &Path) -> anyhow::Result<PartyKey> {
+/// Reads a 32-byte secret seed kept in hex at `path`, or draws one and writes it
+/// (mode 0600) on first start.
+fn seed_file(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
     if path.exists() {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let bytes = interlock_core::hash::from_hex(text.trim())
             .filter(|b| b.len() == 32)
-            .with_context(|| format!("{} must hold 64 hex digits (an ed25519 seed)", path.display()))?;
-        return Ok(PartyKey::from_seed(bytes.try_into().expect("checked length")));
+            .with_context(|| format!("{} must hold 64 hex digits ({what})", path.display()))?;
+        return Ok(bytes.try_into().expect("checked length"));
     }
-    let key = PartyKey::from_seed(crate::setup::random_bytes()?);
+    let seed = crate::setup::random_bytes()?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode_0600()
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(file, "{}", interlock_core::hash::to_hex(&key.seed()))?;
-    Ok(key)
+    writeln!(file, "{}", interlock_core::hash::to_hex(&seed))?;
+    Ok(seed)
+}
+
+fn operator_key(path: &Path) -> anyhow::Result<PartyKey> {
+    Ok(PartyKey::from_seed(seed_file(path, "an ed25519 seed")?))
+}
+
+pub struct NotaryServe {
+    pub data: PathBuf,
+    pub listen: std::net::SocketAddr,
+    pub tls_dir: PathBuf,
+    pub name: String,
+    pub directory: PathBuf,
+}
+
+/// Runs a notary until interrupted. It follows every ledger node the directory
+/// lists. Prints `listening on ADDRESS` once it serves.
+pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
+    use interlock_node::notary_service::NotaryService;
+    use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+    std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
+    let seed = seed_file(&options.data.join("notary.key"), "a secp256k1 secret key")?;
+    let key = interlock_core::crypto::NotaryKey::from_seed(seed).with_context(|| {
+        format!("{} is not a valid secp256k1 secret key", options.data.join("notary.key").display())
+    })?;
+    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
+    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
+    let directory = SignedDirectory::load_verified(&options.directory, &ca)?;
+    let listed = directory.notaries.iter().find(|n| n.name == options.name);
+    match listed {
+        Some(entry) if entry.address == key.address() => {}
+        Some(entry) => anyhow::bail!(
+            "the directory lists notary {} with address {}, but its key in {} has address {}",
+            options.name,
+            entry.address,
+            options.data.display(),
+            key.address()
+        ),
+        None => anyhow::bail!("the directory lists no notary named {}", options.name),
+    }
+    let log = interlock_node::stores::NotaryLog::open(&options.data.join("notary.sqlite"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut ledgers = std::collections::HashMap::new();
+        for ledger in &directory.ledgers {
+            let host = ledger.endpoint.rsplit_once(':').map_or("localhost", |(host, _)| host);
+            let server_name = if host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host };
+            let channel = tonic::transport::Channel::from_shared(format!("https://{}", ledger.endpoint))?
+                .tls_config(tls.client_config(server_name)?)?
+                .connect_lazy();
+            ledgers.insert(ledger.network, LedgerNodeClient::new(channel));
+        }
+        let networks: Vec<NetworkId> = ledgers.keys().copied().collect();
+        let service = NotaryService::open(key, log, ledgers, crate::setup::now_ms)?;
+        tokio::spawn(service.clone().tick());
+        for network in networks {
+            tokio::spawn(service.clone().follow(network));
+        }
+        let (listener, address) = bind(options.listen).await?;
+        println!("listening on {address} (notary {})", service.address());
+        std::io::stdout().flush()?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        interlock_node::server::serve_notary(service, &tls, Arc::new(directory), listener, shutdown).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Prints the address of the notary key in `data` (creating the key on first
+/// use), for the directory.
+pub fn notary_address(data: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    let seed = seed_file(&data.join("notary.key"), "a secp256k1 secret key")?;
+    let key = interlock_core::crypto::NotaryKey::from_seed(seed).context("not a valid secp256k1 secret key")?;
+    println!("{}", key.address());
+    Ok(())
 }
 
 trait CreateMode {
@@ -104,7 +181,8 @@ pub fn ledger_serve(options: LedgerServe) -> anyhow::Result<()> {
     let ledger = Ledger::open(store, genesis)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let service = LedgerNodeService::new(ledger);
+        // The operator's key also runs the keeper: it cancels expired reservations.
+        let service = LedgerNodeService::new(ledger).with_keeper(operator.clone());
         tokio::spawn(service.clone().produce(Pace::default(), crate::setup::now_ms));
         let (listener, address) = bind(options.listen).await?;
         println!(

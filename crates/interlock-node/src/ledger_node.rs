@@ -4,8 +4,9 @@
 
 use crate::status::ledger_status;
 use crate::wire;
+use interlock_core::crypto::PartyKey;
 use interlock_core::{Address, Hash32, ReservationId};
-use interlock_ledger::{BlockHeader, Ledger, LedgerError, LedgerEvent, SqliteStore, Transaction, TxId};
+use interlock_ledger::{BlockHeader, Ledger, LedgerError, LedgerEvent, Op, SqliteStore, Transaction, TxId};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_server::{LedgerNode, LedgerNodeServer};
 use std::collections::{HashMap, VecDeque};
@@ -47,8 +48,44 @@ struct Committed {
     events: Vec<LedgerEvent>,
 }
 
+/// Cancels expired reservations so every deal ends once its deadlines pass,
+/// with nobody online to ask (invariant 7). Anyone may cancel after the expiry,
+/// and the asset always returns to its owner, so the keeper needs no trust.
+struct Keeper {
+    key: PartyKey,
+    last_nonce: u64,
+    /// When each reservation's cancel was last sent, so one is sent per interval.
+    sent_ms: HashMap<ReservationId, u64>,
+}
+
+/// Most cancels the keeper adds to one block.
+const KEEPER_BATCH_MAX: usize = 1_024;
+/// How long the keeper waits before sending a cancel again.
+const KEEPER_RETRY_MS: u64 = 1_000;
+
+impl Keeper {
+    fn cancel_expired(&mut self, ledger: &mut Ledger<SqliteStore>, now_ms: u64) {
+        self.sent_ms.retain(|id, _| {
+            ledger.state().reservation(id).is_some_and(|r| r.state == interlock_core::ReservationState::Reserved)
+        });
+        let expired: Vec<ReservationId> = ledger.state().expired_open(now_ms).take(KEEPER_BATCH_MAX).collect();
+        for id in expired {
+            if self.sent_ms.get(&id).is_some_and(|at| now_ms < at + KEEPER_RETRY_MS) {
+                continue;
+            }
+            self.last_nonce = self.last_nonce.max(ledger.nonce(self.key.public())) + 1;
+            let op = Op::Escrow(interlock_core::EscrowOp::Cancel { reservation: id, certificate: None });
+            let tx = Transaction::sign(&self.key, ledger.network(), self.last_nonce, op);
+            if ledger.submit(tx).is_ok() {
+                self.sent_ms.insert(id, now_ms);
+            }
+        }
+    }
+}
+
 struct Shared {
     ledger: Mutex<Ledger<SqliteStore>>,
+    keeper: Mutex<Option<Keeper>>,
     outcomes: Mutex<Outcomes>,
     blocks: broadcast::Sender<Arc<Committed>>,
     tip: watch::Sender<u64>,
@@ -82,8 +119,17 @@ impl LedgerNodeService {
     pub fn new(ledger: Ledger<SqliteStore>) -> LedgerNodeService {
         let (blocks, _) = broadcast::channel(BLOCKS_BUFFER);
         let (tip, _) = watch::channel(ledger.tip().height);
-        let shared = Shared { ledger: Mutex::new(ledger), outcomes: Mutex::default(), blocks, tip };
+        let shared =
+            Shared { ledger: Mutex::new(ledger), keeper: Mutex::new(None), outcomes: Mutex::default(), blocks, tip };
         LedgerNodeService { shared: Arc::new(shared) }
+    }
+
+    /// Runs a keeper that signs with `key` (an account the ledger admits: the
+    /// operator, or a registered one) and cancels every expired reservation.
+    pub fn with_keeper(self, key: PartyKey) -> LedgerNodeService {
+        *self.shared.keeper.lock().expect("keeper lock is never poisoned") =
+            Some(Keeper { key, last_nonce: 0, sent_ms: HashMap::new() });
+        self
     }
 
     pub fn server(&self) -> LedgerNodeServer<LedgerNodeService> {
@@ -113,6 +159,9 @@ impl LedgerNodeService {
     fn seal(&self, now_ms: u64, pace: Pace) -> Result<(), LedgerError> {
         let outcome = {
             let mut ledger = self.ledger();
+            if let Some(keeper) = self.shared.keeper.lock().expect("keeper lock is never poisoned").as_mut() {
+                keeper.cancel_expired(&mut ledger, now_ms);
+            }
             let idle_ms = now_ms.saturating_sub(ledger.tip().timestamp_ms);
             let heartbeat_ms = u64::try_from(pace.heartbeat.as_millis()).unwrap_or(u64::MAX);
             if ledger.mempool_len() > 0 {

@@ -60,7 +60,7 @@ async fn start() -> Node {
     };
     let store = SqliteStore::open(&dir.path().join("alpha.sqlite")).unwrap();
     let genesis = Genesis { network: NETWORK, operator: operator.public(), timestamp_ms: now_ms() };
-    let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap());
+    let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap()).with_keeper(operator.clone());
     let pace = Pace { block_interval: Duration::from_millis(20), heartbeat: Duration::from_millis(200) };
     tokio::spawn(service.clone().produce(pace, now_ms));
     let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -233,4 +233,44 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
         other => panic!("expected a reservation, found {other:?}"),
     }
     assert_eq!(block.events[0].kind, "reserved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
+    let node = start().await;
+    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let party = PartyKey::from_seed([2; 32]);
+    let usd = AssetCode::new("USD").unwrap();
+    let setup = [
+        Op::Register { account: party.public() },
+        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd.clone(), amount: 10 } },
+    ];
+    for (nonce, op) in (1..).zip(setup) {
+        buyer.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
+    }
+    let request = interlock_core::ReserveRequest {
+        deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"lapsing deal"])),
+        leg: interlock_core::LegKind::Payment,
+        asset: Asset::Fungible { code: usd, amount: 4 },
+        owner: Address::Ledger(party.public().0),
+        beneficiary: Address::Ledger(PartyKey::from_seed([3; 32]).public().0),
+        keeper: None,
+        condition: interlock_core::Condition::Hashlock(interlock_core::Hash32::sha256(&[b"secret"])),
+        expiry_ms: now_ms() + 300,
+    };
+    let id = interlock_core::reservation_id(request.deal_id, request.leg);
+    let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request)));
+    buyer.submit_transaction(submit(&reserve, true)).await.unwrap();
+    let query = || v1::GetReservationRequest { reservation_id: id.0 .0.to_vec() };
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = buyer.get_reservation(query()).await.unwrap().into_inner().state;
+        if state == "cancelled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "cancelled", "the keeper cancels once the expiry passed");
+    let account = buyer.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap();
+    assert_eq!(account.into_inner().balances, vec![v1::Balance { asset: "USD".into(), amount: "10".into() }]);
 }
