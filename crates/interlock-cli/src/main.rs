@@ -4,6 +4,7 @@ mod alloc;
 mod bench;
 mod demo;
 mod runtime;
+mod sandbox;
 mod services;
 mod setup;
 
@@ -110,6 +111,11 @@ enum Command {
         #[arg(long, required_unless_present = "print_address")]
         directory: Option<PathBuf>,
     },
+    /// A multi-process deployment on loopback: two ledger nodes and three notaries.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Measure performance.
     Bench {
         #[command(subcommand)]
@@ -143,6 +149,36 @@ enum CaCommand {
         /// Where to write <name>.pem and <name>.key (default: DIR).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Issue certificates, sign the directory, start every process, fund the parties.
+    Up {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+    },
+    /// Each process: its address, whether it runs, its gRPC health.
+    Status {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one deal through the sandbox's services and show it.
+    Deal {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
+        mode: ModeArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop every process of the sandbox.
+    Down {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
     },
 }
 
@@ -197,6 +233,18 @@ fn main() -> ExitCode {
         Command::Directory { command: DirectoryCommand::Sign { ca, input, output } } => {
             services::directory_sign(&ca, &input, &output).map(Ok)
         }
+        Command::Sandbox { command } => match command {
+            SandboxCommand::Up { dir } => sandbox::up(&dir).map(Ok),
+            SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
+            SandboxCommand::Deal { dir, mode, json } => {
+                let mode = match mode {
+                    ModeArg::Hashlock => interlock_core::Mode::Hashlock,
+                    ModeArg::Notary => interlock_core::Mode::Notary,
+                };
+                sandbox::deal(&dir, mode, json).map(|ok| ok.then_some(()).ok_or(1))
+            }
+            SandboxCommand::Down { dir } => sandbox::down(&dir).map(Ok),
+        },
         Command::Notary { data, print_address: true, .. } => services::notary_address(&data).map(Ok),
         Command::Notary { data, listen, tls_dir, name, directory, .. } => {
             let (Some(tls_dir), Some(name), Some(directory)) = (tls_dir, name, directory) else {

@@ -53,7 +53,7 @@ pub fn directory_sign(ca_dir: &Path, input: &Path, output: &Path) -> anyhow::Res
 
 /// Reads a 32-byte secret seed kept in hex at `path`, or draws one and writes it
 /// (mode 0600) on first start.
-fn seed_file(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
+pub(crate) fn seed_file(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
     if path.exists() {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let bytes = interlock_core::hash::from_hex(text.trim())

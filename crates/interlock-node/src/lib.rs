@@ -4,6 +4,7 @@
 
 pub mod ledger_node;
 pub mod notary_service;
+pub mod party_driver;
 pub mod server;
 pub mod status;
 pub mod stores;

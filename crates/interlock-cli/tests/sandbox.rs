@@ -1,0 +1,67 @@
+//! The multi-process sandbox from the CLI: up, status, a deal in each mode
+//! through the separate ledger-node and notary processes, down.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn interlock(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
+}
+
+/// Stops the sandbox however the test ends.
+struct Sandbox(PathBuf);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
+    }
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let sandbox = Sandbox(dir.path().to_owned());
+
+    let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
+    assert_eq!(status["healthy"], true, "{status}");
+    let processes = status["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 5, "two ledger nodes and three notaries");
+    let pids: Vec<u64> = processes.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    assert!(pids.iter().all(|pid| *pid != u64::from(std::process::id())), "separate processes");
+
+    let notary = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], dir.path()));
+    assert_eq!(notary["outcome"], "completed", "{notary}");
+    assert_eq!(notary["balances_after"]["buyer"]["beta"]["GOLD"], "10");
+    let hashlock = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
+    assert_eq!(hashlock["outcome"], "completed", "{hashlock}");
+    assert_eq!(hashlock["balances_after"]["buyer"]["alpha"]["USD"], "950");
+    assert_eq!(hashlock["balances_after"]["seller"]["alpha"]["USD"], "50");
+
+    // A second `up` refuses to start another sandbox over this one.
+    let again = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
+
+    drop(sandbox);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for pid in pids {
+        assert!(!Path::new(&format!("/proc/{pid}/cmdline")).exists() || is_zombie(pid), "process {pid} still runs");
+    }
+}
+
+/// A stopped child of an exited parent may linger as a zombie until reaped.
+fn is_zombie(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| stat.contains(") Z "))
+}
