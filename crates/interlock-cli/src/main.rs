@@ -175,6 +175,19 @@ enum SandboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Kill one process with SIGKILL (to see the others cope, and it recover).
+    Kill {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        /// The process: alpha-ledger, beta-ledger, n1, n2 or n3.
+        name: String,
+    },
+    /// Start a stopped process again, on its address, from its data.
+    Start {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        name: String,
+    },
     /// Stop every process of the sandbox.
     Down {
         #[arg(long, default_value = "interlock-sandbox")]
@@ -243,6 +256,8 @@ fn main() -> ExitCode {
                 };
                 sandbox::deal(&dir, mode, json).map(|ok| ok.then_some(()).ok_or(1))
             }
+            SandboxCommand::Kill { dir, name } => sandbox::kill(&dir, &name).map(Ok),
+            SandboxCommand::Start { dir, name } => sandbox::start(&dir, &name).map(Ok),
             SandboxCommand::Down { dir } => sandbox::down(&dir).map(Ok),
         },
         Command::Notary { data, print_address: true, .. } => services::notary_address(&data).map(Ok),

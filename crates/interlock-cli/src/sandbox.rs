@@ -39,6 +39,8 @@ struct Process {
     address: String,
     pid: u32,
     log: PathBuf,
+    /// How it was started, to start it again.
+    args: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -164,7 +166,14 @@ pub fn up(dir: &Path) -> anyhow::Result<()> {
         args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
         args.extend(common(&node));
         let (pid, log) = spawn(dir, &node, &args)?;
-        processes.push(Process { name: node, role: "ledger".into(), address: format!("127.0.0.1:{port}"), pid, log });
+        processes.push(Process {
+            name: node,
+            role: "ledger".into(),
+            address: format!("127.0.0.1:{port}"),
+            pid,
+            log,
+            args,
+        });
     }
     for (name, _, port) in &notaries {
         let mut args: Vec<String> = vec!["notary".into(), "--data".into(), (*name).into()];
@@ -177,10 +186,11 @@ pub fn up(dir: &Path) -> anyhow::Result<()> {
             address: format!("127.0.0.1:{port}"),
             pid,
             log,
+            args,
         });
     }
     let state = State { processes };
-    std::fs::write(dir.join(STATE_FILE), serde_json::to_vec_pretty(&state)?)?;
+    save(dir, &state)?;
     for process in &state.processes {
         wait_listening(&process.log, &process.name)?;
     }
@@ -304,6 +314,50 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
         }
     }
     Ok(healthy)
+}
+
+fn save(dir: &Path, state: &State) -> anyhow::Result<()> {
+    std::fs::write(dir.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
+    Ok(())
+}
+
+fn process<'a>(state: &'a mut State, name: &str) -> anyhow::Result<&'a mut Process> {
+    let names: Vec<String> = state.processes.iter().map(|p| p.name.clone()).collect();
+    state
+        .processes
+        .iter_mut()
+        .find(|p| p.name == name)
+        .with_context(|| format!("no process {name} in the sandbox; it has {}", names.join(", ")))
+}
+
+/// SIGKILL: the process gets no chance to flush or say goodbye.
+pub fn kill(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let mut state = load(dir)?;
+    let process = process(&mut state, name)?;
+    if !alive(process.pid) {
+        anyhow::bail!("{name} (pid {}) is not running", process.pid);
+    }
+    std::process::Command::new("kill").args(["-KILL", &process.pid.to_string()]).status()?;
+    println!("killed {name} (pid {}) with SIGKILL", process.pid);
+    Ok(())
+}
+
+/// Starts a stopped process again, with its data and its address.
+pub fn start(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let mut state = load(dir)?;
+    let process = process(&mut state, name)?;
+    if alive(process.pid) {
+        anyhow::bail!("{name} (pid {}) is already running", process.pid);
+    }
+    // Keep the old log: append what the new run says after it.
+    let previous = std::fs::read(&process.log).unwrap_or_default();
+    let (pid, log) = spawn(dir, name, &process.args)?;
+    wait_listening(&log, name)?;
+    let current = std::fs::read(&log).unwrap_or_default();
+    std::fs::write(&log, [previous, current].concat())?;
+    process.pid = pid;
+    println!("started {name} again (pid {pid}) on {}", process.address);
+    save(dir, &state)
 }
 
 pub fn down(dir: &Path) -> anyhow::Result<()> {

@@ -65,3 +65,31 @@ fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
 fn is_zombie(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| stat.contains(") Z "))
 }
+
+#[test]
+fn a_deal_completes_when_a_ledger_node_and_two_notaries_were_killed_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let _sandbox = Sandbox(dir.path().to_owned());
+    // Down before the deal starts: the payment network, and two of three
+    // notaries, so no quorum can form until they are back.
+    for name in ["alpha-ledger", "n1", "n2"] {
+        let killed = interlock(&["sandbox", "kill", "--dir", "sb", name], dir.path());
+        assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+    }
+    let deal_dir = dir.path().to_owned();
+    let deal = std::thread::spawn(move || {
+        interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], &deal_dir)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    for name in ["alpha-ledger", "n1", "n2"] {
+        let started = interlock(&["sandbox", "start", "--dir", "sb", name], dir.path());
+        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    }
+    let report = json(&deal.join().unwrap());
+    assert_eq!(report["outcome"], "completed", "{report}");
+    // The restarted ledger kept the funding it committed before it was killed.
+    assert_eq!(report["balances_after"]["buyer"]["alpha"]["USD"], "975", "{report}");
+    assert_eq!(report["balances_after"]["seller"]["beta"]["GOLD"], "490", "{report}");
+}
