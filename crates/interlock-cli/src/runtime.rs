@@ -58,7 +58,6 @@ pub struct Runtime<S: Store> {
     deals: Vec<DealRun>,
     index: HashMap<DealId, usize>,
     nonces: HashMap<(Role, NetworkId), u64>,
-    pub signature_checks: u64,
     /// Time up to which every network's blocks were produced and routed.
     chain_time_ms: u64,
 }
@@ -103,7 +102,6 @@ impl<S: Store + Send> Runtime<S> {
             deals: Vec::new(),
             index: HashMap::new(),
             nonces,
-            signature_checks: 0,
             chain_time_ms: 0,
         }
     }
@@ -206,7 +204,6 @@ impl<S: Store + Send> Runtime<S> {
             Transaction::sign(key, *network, *nonce, Op::Escrow(op.clone()))
         });
         marks.push(("sign", timer.elapsed()));
-        self.signature_checks += signed.len() as u64;
         for tx in signed {
             let ledger = self.ledgers.iter_mut().find(|l| l.network() == tx.network).expect("deal networks exist");
             ledger.submit(tx)?;
@@ -221,7 +218,7 @@ impl<S: Store + Send> Runtime<S> {
             let Some(block) = block? else { continue };
             for rejection in &block.rejected {
                 // A saga resubmits what did not land; a refusal is news, not an error.
-                tracing_rejection(rejection);
+                report_rejection(rejection);
             }
             for event in block.events {
                 if let Some(index) = self.index.get(&event.event.deal_id()) {
@@ -238,7 +235,7 @@ impl<S: Store + Send> Runtime<S> {
     }
 }
 
-fn tracing_rejection(rejection: &interlock_ledger::Rejection) {
+fn report_rejection(rejection: &interlock_ledger::Rejection) {
     if std::env::var_os("INTERLOCK_DEBUG").is_some() {
         eprintln!("refused {}: {}", rejection.transaction, rejection.error);
     }
