@@ -92,7 +92,9 @@ fn blake(nonce: u64) -> [u8; 32] {
 fn world(dir: &std::path::Path, deals: usize) -> anyhow::Result<Runtime<SqliteStore>> {
     let amount = u128::try_from(deals).expect("fits") * 10;
     let funding = setup::Funding { buyer_usd_on_alpha: amount, seller_gold_on_beta: amount, seller_titles_on_beta: 0 };
-    setup::world(dir, &funding, NOTARIES)
+    let mut runtime = setup::world(dir, &funding, NOTARIES)?;
+    runtime.quiet();
+    Ok(runtime)
 }
 
 fn add_deals(
