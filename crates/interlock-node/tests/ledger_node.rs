@@ -274,3 +274,84 @@ async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
     let account = buyer.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap();
     assert_eq!(account.into_inner().balances, vec![v1::Balance { asset: "USD".into(), amount: "10".into() }]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
+    let node = start().await;
+    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let (party, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
+    let usd = AssetCode::new("USD").unwrap();
+    let setup = [
+        Op::Register { account: party.public() },
+        Op::Register { account: seller.public() },
+        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd.clone(), amount: 10 } },
+    ];
+    for (nonce, op) in (1..).zip(setup) {
+        buyer.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
+    }
+    let secret = interlock_core::Secret([7; 32]);
+    let request = interlock_core::ReserveRequest {
+        deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"token deal"])),
+        leg: interlock_core::LegKind::Payment,
+        asset: Asset::Fungible { code: usd, amount: 4 },
+        owner: Address::Ledger(party.public().0),
+        beneficiary: Address::Ledger(seller.public().0),
+        keeper: None,
+        condition: interlock_core::Condition::Hashlock(secret.hash()),
+        expiry_ms: now_ms() + 60_000,
+    };
+    let id = interlock_core::reservation_id(request.deal_id, request.leg);
+    let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request)));
+    buyer.submit_transaction(submit(&reserve, true)).await.unwrap();
+    let execute = |nonce, secret| {
+        let token = interlock_core::Token::Secret(secret);
+        Transaction::sign(
+            &seller,
+            NETWORK,
+            nonce,
+            Op::Escrow(interlock_core::EscrowOp::Execute { reservation: id, token }),
+        )
+    };
+    let wrong = buyer.submit_transaction(submit(&execute(1, interlock_core::Secret([0; 32])), true)).await.unwrap_err();
+    assert_eq!(wrong.code(), Code::PermissionDenied, "{}", wrong.message());
+    assert!(wrong.message().contains("invalid hashlock preimage"), "{}", wrong.message());
+    buyer.submit_transaction(submit(&execute(2, secret), true)).await.unwrap();
+    let reused = buyer.submit_transaction(submit(&execute(3, secret), true)).await.unwrap_err();
+    assert_eq!(reused.code(), Code::AlreadyExists, "{}", reused.message());
+    assert!(reused.message().contains("settles exactly once"), "{}", reused.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_protobuf_is_refused_and_the_node_keeps_serving() {
+    let node = start().await;
+    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    // A message whose field 1 is a varint where the server expects bytes.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct WrongShape {
+        #[prost(uint64, tag = "1")]
+        transaction_encoded: u64,
+    }
+    let files = TlsFiles::in_dir(&node.tls, "buyer");
+    let channel = Channel::from_shared(format!("https://localhost:{}", node.address.port()))
+        .unwrap()
+        .tls_config(files.client_config("localhost").unwrap())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/interlock.v1.LedgerNode/SubmitTransaction");
+    let mut raw = tonic::client::Grpc::new(channel);
+    raw.ready().await.unwrap();
+    let shaped = raw
+        .unary::<WrongShape, v1::SubmitTransactionResponse, _>(
+            tonic::Request::new(WrongShape { transaction_encoded: 42 }),
+            path.clone(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("a varint where bytes belong");
+    assert_eq!(shaped.code(), Code::Internal, "{}", shaped.message());
+    assert!(shaped.message().contains("decode"), "{}", shaped.message());
+    // The node still serves correct requests.
+    buyer.get_tip(v1::GetTipRequest {}).await.unwrap();
+}
