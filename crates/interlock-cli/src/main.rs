@@ -172,6 +172,12 @@ enum SandboxCommand {
         dir: PathBuf,
         #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
         mode: ModeArg,
+        /// Run this many deals and report throughput and latency instead of one deal's story.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        count: Option<u32>,
+        /// With --count: deals in flight at once.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        concurrency: u32,
         #[arg(long)]
         json: bool,
     },
@@ -249,12 +255,17 @@ fn main() -> ExitCode {
         Command::Sandbox { command } => match command {
             SandboxCommand::Up { dir } => sandbox::up(&dir).map(Ok),
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
-            SandboxCommand::Deal { dir, mode, json } => {
+            SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
                 let mode = match mode {
                     ModeArg::Hashlock => interlock_core::Mode::Hashlock,
                     ModeArg::Notary => interlock_core::Mode::Notary,
                 };
-                sandbox::deal(&dir, mode, json).map(|ok| ok.then_some(()).ok_or(1))
+                let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
+                let result = match count {
+                    Some(count) => sandbox::many(&dir, mode, to_usize(count), to_usize(concurrency), json),
+                    None => sandbox::deal(&dir, mode, json),
+                };
+                result.map(|ok| ok.then_some(()).ok_or(1))
             }
             SandboxCommand::Kill { dir, name } => sandbox::kill(&dir, &name).map(Ok),
             SandboxCommand::Start { dir, name } => sandbox::start(&dir, &name).map(Ok),

@@ -15,7 +15,7 @@ use interlock_identity::{
     SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
-use interlock_node::party_driver::{drive, Services, Timing};
+use interlock_node::party_driver::{drive, Services, Side, Timing};
 use interlock_node::server::TlsFiles;
 use interlock_node::stores::AgentStore;
 use interlock_proto::v1;
@@ -28,6 +28,10 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 const STATE_FILE: &str = "sandbox.json";
+/// What `up` issues to the buyer on alpha and to the seller on beta: enough for
+/// tens of thousands of the standard deal.
+const BUYER_USD: u128 = 1_000_000;
+const SELLER_GOLD: u128 = 1_000_000;
 const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
 /// How long `up` waits for a process to say it listens.
 const START_TIME_MAX: Duration = Duration::from_secs(20);
@@ -199,7 +203,7 @@ pub fn up(dir: &Path) -> anyhow::Result<()> {
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
     println!(
-        "funded: buyer 1000 USD on alpha, seller 500 GOLD on beta; next: interlock sandbox deal --dir {}",
+        "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
         dir.display()
     );
     Ok(())
@@ -228,12 +232,12 @@ async fn fund(dir: &Path, state: &State, buyer: &PartyKey, seller: &PartyKey) ->
         if network == ALPHA {
             ops.push(Op::Issue {
                 to: Address::Ledger(buyer.public().0),
-                asset: Asset::Fungible { code: code("USD"), amount: 1_000 },
+                asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
             });
         } else {
             ops.push(Op::Issue {
                 to: Address::Ledger(seller.public().0),
-                asset: Asset::Fungible { code: code("GOLD"), amount: 500 },
+                asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
             });
         }
         let mut client = clients[&network].clone();
@@ -262,8 +266,13 @@ fn load(dir: &Path) -> anyhow::Result<State> {
     serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", path.display()))
 }
 
+/// Whether the process runs: it exists and is not a zombie waiting to be reaped.
 fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name: `pid (name) S ...`.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
 }
 
 fn print_processes(state: &State) {
@@ -372,25 +381,30 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
-    let state = load(dir)?;
-    let (buyer, seller) = (party_key(dir, "buyer")?, party_key(dir, "seller")?);
-    let ca = interlock_identity::load_certificate(&dir.join("tls/ca.pem"))?;
-    let directory = SignedDirectory::load_verified(&dir.join("directory.json"), &ca)?;
+/// The sandbox's standard deal: 25 USD on alpha for 10 GOLD on beta.
+fn sandbox_terms(
+    directory: &Directory,
+    buyer: &PartyKey,
+    seller: &PartyKey,
+    mode: Mode,
+    nonce: u64,
+    window: Duration,
+) -> anyhow::Result<(DealTerms, Option<Secret>)> {
     let now = now_ms();
+    let window_ms = u64::try_from(window.as_millis())?;
     let secret = Secret(crate::setup::random_bytes()?);
     let settlement = match mode {
         Mode::Notary => Settlement::Notary {
             notaries: directory.notaries.iter().map(|n| n.address).collect(),
             threshold: 2,
-            decision_deadline_ms: now + 15_000,
-            backstop_expiry_ms: now + 300_000,
+            decision_deadline_ms: now + window_ms,
+            backstop_expiry_ms: now + 20 * window_ms,
         },
         Mode::Hashlock => Settlement::Hashlock {
             hash: secret.hash(),
-            delivery_expiry_ms: now + 15_000,
-            payment_expiry_ms: now + 30_000,
-            margin_ms: 15_000,
+            delivery_expiry_ms: now + window_ms,
+            payment_expiry_ms: now + 2 * window_ms,
+            margin_ms: window_ms,
         },
     };
     let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, asset| Leg {
@@ -409,20 +423,21 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         policy: Policy::default(),
         observers: Vec::new(),
         dependents: Vec::new(),
-        nonce: now,
+        nonce,
     };
+    Ok((terms, (mode == Mode::Hashlock).then_some(secret)))
+}
+
+pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
+    let state = load(dir)?;
+    let (buyer, seller) = (party_key(dir, "buyer")?, party_key(dir, "seller")?);
+    let ca = interlock_identity::load_certificate(&dir.join("tls/ca.pem"))?;
+    let directory = SignedDirectory::load_verified(&dir.join("directory.json"), &ca)?;
+    let (terms, secret) = sandbox_terms(&directory, &buyer, &seller, mode, now_ms(), Duration::from_secs(15))?;
     let deal_id = terms.id();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let services = Services {
-            ledgers: ledgers(dir, &state)?,
-            notaries: state
-                .processes
-                .iter()
-                .filter(|p| p.role == "notary")
-                .map(|p| channel(dir, &p.address).map(NotaryClient::new))
-                .collect::<anyhow::Result<_>>()?,
-        };
+        let services = services(dir, &state)?;
         let store = |name: &str| AgentStore::open(&dir.join("agents").join(format!("{name}.sqlite")));
         let say = |line: String| {
             if !json {
@@ -432,13 +447,11 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         if !json {
             println!("deal {deal_id} ({mode} mode): buyer pays 25 USD on alpha for 10 GOLD on beta");
         }
-        let secret = (mode == Mode::Hashlock).then_some(secret);
         let started = std::time::Instant::now();
         let (buyer_outcome, seller_outcome) = drive(
             terms,
             secret,
-            (buyer.clone(), store("buyer")?),
-            (seller.clone(), store("seller")?),
+            [Side { key: buyer.clone(), store: store("buyer")? }, Side { key: seller.clone(), store: store("seller")? }],
             &services,
             Timing { clock: now_ms, time_max: Duration::from_secs(120) },
             &say,
@@ -472,5 +485,85 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
             println!("balances after: {}", serde_json::to_string_pretty(&report["balances_after"])?);
         }
         anyhow::Ok(completed)
+    })
+}
+
+/// Runs `count` deals, `concurrency` at a time, through the sandbox; reports
+/// settled deals per second and latency percentiles.
+pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool) -> anyhow::Result<bool> {
+    let state = load(dir)?;
+    let (buyer, seller) = (party_key(dir, "buyer")?, party_key(dir, "seller")?);
+    let ca = interlock_identity::load_certificate(&dir.join("tls/ca.pem"))?;
+    let directory = SignedDirectory::load_verified(&dir.join("directory.json"), &ca)?;
+    let base = now_ms() * 1_000;
+    // Every deal's deadlines leave room for the whole batch ahead of it.
+    let window = Duration::from_secs(30) + Duration::from_millis(20) * u32::try_from(count)?;
+    let mut deals = Vec::with_capacity(count);
+    for index in 0..count {
+        let (terms, secret) = sandbox_terms(&directory, &buyer, &seller, mode, base + u64::try_from(index)?, window)?;
+        deals.push(interlock_node::party_driver::DealRequest { terms, secret });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let services = services(dir, &state)?;
+        let store = |name: &str| AgentStore::open(&dir.join("agents").join(format!("{name}.sqlite")));
+        let sides = [Side { key: buyer.clone(), store: store("buyer")? }, Side { key: seller.clone(), store: store("seller")? }];
+        let started = std::time::Instant::now();
+        let timing = Timing { clock: now_ms, time_max: Duration::from_secs(600) };
+        let debug = std::env::var_os("INTERLOCK_DEBUG").is_some();
+        let say = move |line: String| {
+            if debug {
+                eprintln!("{line}");
+            }
+        };
+        let finished = interlock_node::party_driver::drive_many(deals, concurrency, sides, &services, timing, &say).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        use interlock_core::saga::Outcome;
+        let both = |outcome: Outcome| finished.iter().filter(|f| f.buyer == outcome && f.seller == outcome).count();
+        let (completed, refunded) = (both(Outcome::Completed), both(Outcome::Refunded));
+        // Conservation across the sandbox: what the buyer and seller hold together.
+        let mut totals = serde_json::Map::new();
+        for (network, label, asset) in [(ALPHA, "alpha", "USD"), (BETA, "beta", "GOLD")] {
+            let mut total: u128 = 0;
+            for key in [&buyer, &seller] {
+                let mut client = services.ledgers[&network].clone();
+                let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
+                let balance = account.into_inner().balances.into_iter().find(|b| b.asset == asset);
+                total += balance.map_or(Ok(0), |b| b.amount.parse::<u128>())?;
+            }
+            totals.insert(format!("{label} {asset}"), total.to_string().into());
+        }
+        let mut latencies: Vec<f64> = finished.iter().map(|f| f.latency.as_secs_f64() * 1_000.0).collect();
+        latencies.sort_by(f64::total_cmp);
+        let percentile = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        let report = serde_json::json!({
+            "mode": mode.to_string(), "deals": count, "concurrency": concurrency, "completed": completed,
+            "refunded": refunded, "not_atomic": count - completed - refunded, "totals_after": totals,
+            "seconds": seconds, "deals_per_s": (count as f64 / seconds).round(),
+            "latency_ms_p50": percentile(0.5).round(), "latency_ms_p99": percentile(0.99).round(),
+        });
+        if json {
+            println!("{report}");
+        } else {
+            println!(
+                "{count} {mode} deals, {concurrency} at a time: {completed} completed in {seconds:.1} s ({:.0} deals/s), latency p50 {:.0} ms, p99 {:.0} ms",
+                count as f64 / seconds,
+                percentile(0.5),
+                percentile(0.99)
+            );
+        }
+        anyhow::Ok(completed + refunded == count)
+    })
+}
+
+fn services(dir: &Path, state: &State) -> anyhow::Result<Services> {
+    Ok(Services {
+        ledgers: ledgers(dir, state)?,
+        notaries: state
+            .processes
+            .iter()
+            .filter(|p| p.role == "notary")
+            .map(|p| channel(dir, &p.address).map(NotaryClient::new))
+            .collect::<anyhow::Result<_>>()?,
     })
 }

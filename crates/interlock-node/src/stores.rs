@@ -45,7 +45,14 @@ fn deal_from(bytes: &[u8]) -> Result<DealId, StoreError> {
 /// processed, and the nonces it has used.
 pub struct AgentStore {
     connection: Connection,
+    /// Nonces handed out from a block already reserved on disk: (next, last of the block).
+    nonce_blocks: std::collections::HashMap<NetworkId, (u64, u64)>,
 }
+
+/// Nonces reserved on disk at a time: one write per block rather than per
+/// transaction. After a crash the rest of the block is skipped, which the
+/// ledgers allow (a nonce must only grow).
+const NONCE_BLOCK: u64 = 256;
 
 impl AgentStore {
     pub fn open(path: &Path) -> Result<AgentStore, StoreError> {
@@ -55,7 +62,7 @@ impl AgentStore {
              CREATE TABLE IF NOT EXISTS cursors (network INTEGER PRIMARY KEY, height INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS nonces (network INTEGER PRIMARY KEY, nonce INTEGER NOT NULL);",
         )?;
-        Ok(AgentStore { connection })
+        Ok(AgentStore { connection, nonce_blocks: std::collections::HashMap::new() })
     }
 
     /// Writes `sagas` as they are now, in one transaction. Call it after a step
@@ -98,18 +105,28 @@ impl AgentStore {
         Ok(sagas)
     }
 
-    /// Reserves the next nonce on `network`, durably, before it is used.
+    /// The next nonce on `network`, never one handed out before, even across
+    /// crashes: nonces are reserved on disk a block at a time before use.
     pub fn next_nonce(&mut self, network: NetworkId) -> Result<u64, StoreError> {
-        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
+        if let Some((next, last)) = self.nonce_blocks.get_mut(&network) {
+            if *next <= *last {
+                *next += 1;
+                return Ok(*next - 1);
+            }
+        }
+        let key = i64::try_from(network.0).unwrap_or(i64::MAX);
         let transaction = self.connection.transaction()?;
-        let last: Option<i64> = transaction
-            .query_row("SELECT nonce FROM nonces WHERE network = ?1", [network], |row| row.get(0))
-            .optional()?;
-        let next = last.unwrap_or(0) + 1;
-        transaction
-            .execute("INSERT OR REPLACE INTO nonces (network, nonce) VALUES (?1, ?2)", params![network, next])?;
+        let reserved: Option<i64> =
+            transaction.query_row("SELECT nonce FROM nonces WHERE network = ?1", [key], |row| row.get(0)).optional()?;
+        let first = u64::try_from(reserved.unwrap_or(0)).unwrap_or(0) + 1;
+        let last = first + NONCE_BLOCK - 1;
+        transaction.execute(
+            "INSERT OR REPLACE INTO nonces (network, nonce) VALUES (?1, ?2)",
+            params![key, i64::try_from(last).unwrap_or(i64::MAX)],
+        )?;
         transaction.commit()?;
-        Ok(u64::try_from(next).expect("nonces start at 1 and grow"))
+        self.nonce_blocks.insert(network, (first + 1, last));
+        Ok(first)
     }
 
     /// The last height of `network` whose events every saga has seen.

