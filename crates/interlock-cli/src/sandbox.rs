@@ -417,8 +417,8 @@ fn sandbox_terms(
     let terms = DealTerms {
         buyer: buyer.public(),
         seller: seller.public(),
-        payment: leg(ALPHA, &buyer, &seller, Asset::Fungible { code: code("USD"), amount: 25 }),
-        delivery: leg(BETA, &seller, &buyer, Asset::Fungible { code: code("GOLD"), amount: 10 }),
+        payment: leg(ALPHA, buyer, seller, Asset::Fungible { code: code("USD"), amount: 25 }),
+        delivery: leg(BETA, seller, buyer, Asset::Fungible { code: code("GOLD"), amount: 10 }),
         settlement,
         policy: Policy::default(),
         observers: Vec::new(),
