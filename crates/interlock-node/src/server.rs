@@ -110,6 +110,37 @@ pub fn base_router<H: tonic_health::pb::health_server::Health>(
         )))
 }
 
+/// Serves `service` (behind the [`Authorizer`], with health and reflection) on
+/// `listener` until `shutdown` resolves.
+async fn serve<S>(
+    service: S,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError>
+where
+    S: tonic::server::NamedService
+        + tonic::codegen::Service<
+            tonic::codegen::http::Request<tonic::body::Body>,
+            Response = tonic::codegen::http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<S>().await;
+    let authorizer = Authorizer::new(directory);
+    base_router(tls, &authorizer, health_service)?
+        .add_service(tonic::service::interceptor::InterceptedService::new(service, authorizer))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
 /// Serves the ledger node on `listener` until `shutdown` resolves.
 pub async fn serve_ledger_node(
     service: crate::ledger_node::LedgerNodeService,
@@ -118,16 +149,8 @@ pub async fn serve_ledger_node(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    use interlock_proto::v1::ledger_node_server::LedgerNodeServer;
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<LedgerNodeServer<crate::ledger_node::LedgerNodeService>>().await;
     let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    let authorizer = Authorizer::new(directory);
-    base_router(tls, &authorizer, health_service)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(ledger, authorizer))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
-    Ok(())
+    serve(ledger, tls, directory, listener, shutdown).await
 }
 
 /// Serves a notary on `listener` until `shutdown` resolves.
@@ -138,16 +161,9 @@ pub async fn serve_notary(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    use interlock_proto::v1::notary_server::NotaryServer;
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<NotaryServer<crate::notary_service::NotaryService>>().await;
-    let notary = NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
-    let authorizer = Authorizer::new(directory);
-    base_router(tls, &authorizer, health_service)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(notary, authorizer))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
-    Ok(())
+    let notary =
+        interlock_proto::v1::notary_server::NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
+    serve(notary, tls, directory, listener, shutdown).await
 }
 
 /// Binds `address` (port 0 picks a free one) and returns the listener with the
