@@ -187,15 +187,12 @@ impl<S: Store + Send> Runtime<S> {
 
     /// One round at `now_ms`. Returns what happened, for display.
     pub fn round(&mut self, now_ms: u64) -> anyhow::Result<Vec<Progress>> {
-        let timer = std::time::Instant::now();
-        let mut marks = Vec::new();
         let notaries = self.notaries.clone();
         let networks: Vec<NetworkId> = self.ledgers.iter().map(Ledger::network).collect();
         let chain_time_ms = self.chain_time_ms;
         let parties = [self.buyer.public_key(), self.seller.public_key()];
         let outputs =
             parallel(&mut self.deals, |run| step_deal(run, &notaries, &parties, &networks, chain_time_ms, now_ms));
-        marks.push(("step", timer.elapsed()));
         let mut progress = Vec::new();
         let mut unsigned = Vec::new();
         for output in outputs {
@@ -211,14 +208,11 @@ impl<S: Store + Send> Runtime<S> {
             let key = if *role == Role::Buyer { buyer } else { seller };
             Transaction::sign(key, *network, *nonce, Op::Escrow(op.clone()))
         });
-        marks.push(("sign", timer.elapsed()));
         for tx in signed {
             let ledger = self.ledgers.iter_mut().find(|l| l.network() == tx.network).expect("deal networks exist");
             ledger.submit(tx)?;
         }
-        marks.push(("submit", timer.elapsed()));
         let blocks: Vec<_> = parallel(&mut self.ledgers, |ledger| ledger.produce_block(now_ms));
-        marks.push(("blocks", timer.elapsed()));
         if self.ledgers.iter().all(|ledger| ledger.mempool_len() == 0) {
             self.chain_time_ms = now_ms;
         }
@@ -240,10 +234,6 @@ impl<S: Store + Send> Runtime<S> {
                 }
                 progress.push(Progress::Event(event));
             }
-        }
-        marks.push(("route", timer.elapsed()));
-        if std::env::var_os("INTERLOCK_DEBUG").is_some() {
-            eprintln!("round: {marks:?}");
         }
         Ok(progress)
     }

@@ -137,9 +137,7 @@ impl<S: Store> Ledger<S> {
         let candidates: Vec<Transaction> = self.mempool.drain(..take).collect();
         let timestamp_ms = now_ms.max(self.tip.timestamp_ms);
         let height = self.tip.height + 1;
-        let timer = std::time::Instant::now();
         let signatures_ok = verify_signatures(&candidates, &mut self.keys);
-        let verified = timer.elapsed();
 
         self.touched.clear();
         let mut included = Vec::with_capacity(candidates.len());
@@ -184,17 +182,8 @@ impl<S: Store> Ledger<S> {
             .into_iter()
             .map(|(transaction, event)| LedgerEvent { network: self.genesis.network, height, transaction, event })
             .collect();
-        let applied = timer.elapsed();
         let changes = Changes::collect(&self.state, &self.touched);
-        let result = self.store.commit(&block, &events, &changes);
-        if std::env::var_os("INTERLOCK_DEBUG").is_some() {
-            eprintln!(
-                "block {height}: {} txs, verify {verified:?}, apply {applied:?}, commit {:?}",
-                block.transactions.len(),
-                timer.elapsed()
-            );
-        }
-        if let Err(error) = result {
+        if let Err(error) = self.store.commit(&block, &events, &changes) {
             // Nothing of this block is durable: go back to what the store holds.
             self.reload()?;
             return Err(error);

@@ -290,7 +290,11 @@ impl LedgerNode for LedgerNodeService {
                     "replayed transaction {id}: already committed at height {height} (its nonce is used)"
                 )));
             }
-            outcomes.by_id.remove(&id);
+            if outcomes.by_id.remove(&id).is_some() {
+                // Rare (a refused transaction sent again): keep `order` free of
+                // stale copies, so eviction never drops the fresh outcome.
+                outcomes.order.retain(|seen| *seen != id);
+            }
         }
         self.ledger().submit(transaction).map_err(|e| ledger_status(&e))?;
         let height = if request.wait { self.wait_for(id).await? } else { 0 };

@@ -71,8 +71,6 @@ struct PartyDisk {
 
 struct PartyNode {
     key: PartyKey,
-    #[allow(dead_code)]
-    role: Role,
     skew_ms: i64,
     online: bool,
     down_until_ms: u64,
@@ -319,7 +317,6 @@ impl World {
         for (key, role) in [(buyer, Role::Buyer), (seller, Role::Seller)] {
             let mut node = PartyNode {
                 key,
-                role,
                 skew_ms: skew(&mut rng),
                 online: true,
                 down_until_ms: 0,
