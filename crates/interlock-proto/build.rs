@@ -6,7 +6,12 @@ use prost::Message as _;
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/interlock/v1/ledger.proto", "proto/interlock/v1/notary.proto"];
+    let protos = [
+        "proto/interlock/v1/ledger.proto",
+        "proto/interlock/v1/notary.proto",
+        "proto/interlock/v1/gateway.proto",
+        "proto/interlock/v1/agent.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -58,6 +58,10 @@ pub struct GatewayEntry {
     pub network: NetworkId,
     /// `host:port`.
     pub endpoint: String,
+    /// The gateway's ed25519 public key, 64 hex digits: it signs the gateway's
+    /// lock assertions, and it is the keeper's account on the gateway's network.
+    #[serde(with = "hex::party_id")]
+    pub key: PartyId,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

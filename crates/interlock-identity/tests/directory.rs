@@ -3,7 +3,7 @@
 mod common;
 
 use common::{expired, now, valid, Pki};
-use interlock_core::{Address, NetworkId, NotaryAddress, PartyKey};
+use interlock_core::{Address, NetworkId, NotaryAddress, PartyId, PartyKey};
 use interlock_identity::{
     authorise, Directory, GatewayEntry, IdentityError, LedgerEntry, Member, NetworkEntry, NetworkKind, NotaryEntry,
     ObserverEntry, PartyEntry, PeerIdentity, Role, SignedDirectory, Validity,
@@ -28,8 +28,18 @@ fn sample() -> Directory {
             NetworkEntry { id: BETA, name: "beta".to_owned(), kind: NetworkKind::Evm },
         ],
         gateways: vec![
-            GatewayEntry { name: "gw-alpha".to_owned(), network: ALPHA, endpoint: "localhost:7001".to_owned() },
-            GatewayEntry { name: "gw-beta".to_owned(), network: BETA, endpoint: "127.0.0.1:7002".to_owned() },
+            GatewayEntry {
+                name: "gw-alpha".to_owned(),
+                network: ALPHA,
+                endpoint: "localhost:7001".to_owned(),
+                key: PartyId([7; 32]),
+            },
+            GatewayEntry {
+                name: "gw-beta".to_owned(),
+                network: BETA,
+                endpoint: "127.0.0.1:7002".to_owned(),
+                key: PartyId([8; 32]),
+            },
         ],
         ledgers: vec![LedgerEntry {
             name: "ledger-alpha".to_owned(),
