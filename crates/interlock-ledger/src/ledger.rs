@@ -134,7 +134,8 @@ impl<S: Store> Ledger<S> {
 
     fn seal(&mut self, now_ms: u64, allow_empty: bool) -> Result<BlockOutcome, LedgerError> {
         let take = self.mempool.len().min(BLOCK_TRANSACTIONS_MAX);
-        let candidates: Vec<Transaction> = self.mempool.drain(..take).collect();
+        let mut candidates: Vec<Transaction> = self.mempool.drain(..take).collect();
+        order_nonces_per_signer(&mut candidates);
         let timestamp_ms = now_ms.max(self.tip.timestamp_ms);
         let height = self.tip.height + 1;
         let signatures_ok = verify_signatures(&candidates, &mut self.keys);
@@ -256,4 +257,27 @@ fn verify_signatures(transactions: &[Transaction], keys: &mut HashMap<PartyId, P
         let handles: Vec<_> = transactions.chunks(chunk_len).map(|chunk| scope.spawn(move || verify(chunk))).collect();
         handles.into_iter().flat_map(|h| h.join().expect("verification threads do not panic")).collect()
     })
+}
+
+/// Puts each signer's transactions in nonce order within the slots they hold,
+/// leaving the order between signers as it arrived. A client that sends several
+/// transactions at once over concurrent requests may see them reach the mempool
+/// in any order; without this, a later nonce applied first would make the
+/// earlier one stale.
+fn order_nonces_per_signer(candidates: &mut [Transaction]) {
+    let mut slots: std::collections::HashMap<PartyId, Vec<usize>> = std::collections::HashMap::new();
+    for (index, transaction) in candidates.iter().enumerate() {
+        slots.entry(transaction.signer).or_default().push(index);
+    }
+    for positions in slots.values().filter(|positions| positions.len() > 1) {
+        let sorted = positions.windows(2).all(|pair| candidates[pair[0]].nonce <= candidates[pair[1]].nonce);
+        if sorted {
+            continue;
+        }
+        let mut transactions: Vec<Transaction> = positions.iter().map(|&index| candidates[index].clone()).collect();
+        transactions.sort_by_key(|transaction| transaction.nonce);
+        for (&index, transaction) in positions.iter().zip(transactions) {
+            candidates[index] = transaction;
+        }
+    }
 }

@@ -305,3 +305,20 @@ fn a_named_keeper_executes_for_the_beneficiary_and_the_asset_still_goes_to_the_b
     assert_eq!(f.ledger.state().balance(&addr(&f.seller), &usd()), before + 50);
     assert_eq!(f.ledger.state().balance(&addr(&keeper), &usd()), 0, "the keeper takes nothing");
 }
+
+#[test]
+fn one_signers_transactions_apply_in_nonce_order_whatever_order_they_arrived_in() {
+    let operator = PartyKey::from_seed([1; 32]);
+    let genesis = Genesis { network: NETWORK, operator: operator.public(), timestamp_ms: T0 };
+    let mut ledger = Ledger::open(MemoryStore::default(), genesis).unwrap();
+    let accounts: Vec<PartyKey> = (10..13).map(|seed| PartyKey::from_seed([seed; 32])).collect();
+    // Nonces 3, 1, 2 of the operator's registrations arrive in that order.
+    for (nonce, account) in [(3, &accounts[2]), (1, &accounts[0]), (2, &accounts[1])] {
+        let tx = Transaction::sign(&operator, NETWORK, nonce, Op::Register { account: account.public() });
+        ledger.submit(tx).unwrap();
+    }
+    let outcome = ledger.produce_block(T0 + 1).unwrap().unwrap();
+    assert!(outcome.rejected.is_empty(), "{:?}", outcome.rejected);
+    assert_eq!(outcome.included.len(), 3);
+    assert_eq!(ledger.nonce(operator.public()), 3);
+}
