@@ -281,3 +281,68 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub struct SandboxOptions {
+    pub deals: usize,
+    pub concurrency: usize,
+    pub mode: Mode,
+    pub json: bool,
+    /// Where the sandbox goes (default: a new temporary directory).
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// The highest resident memory a process reached (`VmHWM`), in KiB.
+fn peak_memory_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Deals through the multi-process sandbox (TLS, SQLite everywhere), against
+/// the in-process figure measured first in the same run.
+pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
+    let say = |line: String| {
+        if !options.json {
+            eprintln!("{line}");
+        }
+    };
+    say(format!("in process first: settling {} {} deals through two SQLite ledgers…", options.deals, options.mode));
+    let core_deals_per_s = options.deals as f64 / throughput(options.mode, options.deals, false)?;
+    let temporary = tempfile::Builder::new().prefix("interlock-bench-sandbox-").tempdir()?;
+    let dir = options.dir.clone().unwrap_or_else(|| temporary.path().join("sandbox"));
+    say(format!("starting a sandbox in {}…", dir.display()));
+    crate::sandbox::up_quietly(&dir)?;
+    say(format!(
+        "running {} {} deals, {} at a time, through the agents…",
+        options.deals, options.mode, options.concurrency
+    ));
+    let result = crate::sandbox::many(&dir, options.mode, options.deals, options.concurrency, true);
+    let memory: serde_json::Map<String, serde_json::Value> = crate::sandbox::processes(&dir)?
+        .into_iter()
+        .map(|(name, pid)| (name, peak_memory_kib(pid).map_or(serde_json::Value::Null, Into::into)))
+        .collect();
+    crate::sandbox::down_quietly(&dir)?;
+    let mut report = result?;
+    let deals_per_s = report["deals_per_s"].as_f64().unwrap_or(0.0);
+    let ratio = deals_per_s / core_deals_per_s;
+    report["core_deals_per_s"] = core_deals_per_s.round().into();
+    report["ratio_to_core"] = ((ratio * 1000.0).round() / 1000.0).into();
+    report["peak_memory_kib"] = memory.into();
+    report["cores"] = std::thread::available_parallelism().map_or(1, |n| n.get()).into();
+    let atomic = report["not_atomic"] == 0;
+    if options.json {
+        println!("{report}");
+    } else {
+        println!("mode                  {}", options.mode);
+        println!("deals                 {} ({} at a time)", options.deals, options.concurrency);
+        println!(
+            "settled               {} completed, {} refunded, {} not atomic",
+            report["completed"], report["refunded"], report["not_atomic"]
+        );
+        println!("deals per second      {deals_per_s:.0} (target 1000 in hashlock mode)");
+        println!("latency               p50 {} ms, p99 {} ms", report["latency_ms_p50"], report["latency_ms_p99"]);
+        println!("in process            {core_deals_per_s:.0} deals/s; ratio {ratio:.2} (target 0.40)");
+        println!("peak memory (KiB)     {}", report["peak_memory_kib"]);
+    }
+    Ok(atomic)
+}

@@ -1,7 +1,9 @@
 //! `interlock`: one binary for every role and operator command.
 
+mod agent_cmd;
 mod alloc;
 mod bench;
+mod deal_cmd;
 mod demo;
 mod runtime;
 mod sandbox;
@@ -69,6 +71,10 @@ enum Command {
     },
     /// Run a ledger node: one embedded network's sequencer, over gRPC with mutual TLS.
     Ledger {
+        /// Do not cancel expired reservations with the operator's key (leave it
+        /// to the network's gateway).
+        #[arg(long)]
+        no_keeper: bool,
         /// The node's data directory (ledger.sqlite, operator.key); created on first start.
         #[arg(long)]
         data: PathBuf,
@@ -111,7 +117,61 @@ enum Command {
         #[arg(long, required_unless_present = "print_address")]
         directory: Option<PathBuf>,
     },
-    /// A multi-process deployment on loopback: two ledger nodes and three notaries.
+    /// Run a party's agent: it holds the party's key, runs its deals against the
+    /// networks' gateways and the notaries, records every step in SQLite before
+    /// acting on it, resumes unfinished deals on restart and refunds at expiry.
+    /// The operator drives it with `interlock deal`.
+    Agent {
+        /// The agent's data directory (agent.sqlite, and party.key unless --key); created on first start.
+        #[arg(long)]
+        data: PathBuf,
+        /// The party's ed25519 seed file (64 hex digits; created 0600 if missing). Default: DATA/party.key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:7301")]
+        listen: std::net::SocketAddr,
+        /// Directory holding ca.pem and the party's <name>.pem / <name>.key.
+        #[arg(long)]
+        tls_dir: PathBuf,
+        /// The party's name, as its certificate and the directory state it.
+        #[arg(long)]
+        name: String,
+        /// The CA-signed directory file.
+        #[arg(long)]
+        directory: PathBuf,
+        /// Accept every valid proposal from a party of the directory without asking.
+        #[arg(long)]
+        auto_accept: bool,
+        /// Do not print a line per deal step.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Propose, accept, follow and cancel deals through a party's agent.
+    #[command(
+        after_help = "Examples (against a sandbox started with `interlock sandbox up --manual-accept`):\n  interlock deal --as buyer propose --to seller --payment '25 USD@alpha' --delivery '10 GOLD@beta'\n  interlock deal --as seller list --state received\n  interlock deal --as seller accept 3fa2\n  interlock deal --as buyer watch 3fa2\n\nA deal is named by its id or any prefix of it that names one deal."
+    )]
+    Deal {
+        /// The sandbox whose agents to use (when --agent is not given).
+        #[arg(long, global = true, default_value = "interlock-sandbox")]
+        sandbox: PathBuf,
+        /// The party acting: its certificate is used, and its agent is called.
+        #[arg(long = "as", global = true, default_value = "buyer")]
+        name: String,
+        /// The agent's host:port (default: the sandbox's agent of the party).
+        #[arg(long, global = true)]
+        agent: Option<String>,
+        /// Holds ca.pem and <party>.pem / <party>.key (default: the sandbox's tls/).
+        #[arg(long, global = true)]
+        tls_dir: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: DealCommand,
+    },
+    /// A multi-process deployment on loopback: two ledger nodes, two gateways,
+    /// three notaries and two party agents.
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -158,6 +218,10 @@ enum SandboxCommand {
     Up {
         #[arg(long, default_value = "interlock-sandbox")]
         dir: PathBuf,
+        /// The seller's agent waits for `interlock deal --as seller accept ID`
+        /// instead of accepting every valid proposal by itself.
+        #[arg(long)]
+        manual_accept: bool,
     },
     /// Each process: its address, whether it runs, its gRPC health.
     Status {
@@ -185,7 +249,8 @@ enum SandboxCommand {
     Kill {
         #[arg(long, default_value = "interlock-sandbox")]
         dir: PathBuf,
-        /// The process: alpha-ledger, beta-ledger, n1, n2 or n3.
+        /// The process: alpha-ledger, beta-ledger, alpha-gateway, beta-gateway,
+        /// n1, n2, n3, buyer-agent or seller-agent.
         name: String,
     },
     /// Start a stopped process again, on its address, from its data.
@@ -199,6 +264,52 @@ enum SandboxCommand {
         #[arg(long, default_value = "interlock-sandbox")]
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum DealCommand {
+    /// Draft a deal with a counterparty, sign it and send it through the gateways.
+    Propose {
+        /// The counterparty's name in the directory.
+        #[arg(long)]
+        to: String,
+        /// This party's role: the buyer pays, the seller delivers.
+        #[arg(long, value_enum, default_value_t = RoleArg::Buyer)]
+        role: RoleArg,
+        #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
+        mode: ModeArg,
+        /// What the buyer pays: AMOUNT ASSET@NETWORK.
+        #[arg(long)]
+        payment: String,
+        /// What the seller delivers: AMOUNT ASSET@NETWORK.
+        #[arg(long)]
+        delivery: String,
+        /// Seconds the deal may take before it refunds.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=604_800))]
+        window: u64,
+    },
+    /// Countersign a proposal this party received; the agent then runs the deal.
+    Accept { deal: String },
+    /// Withdraw from a deal that has not started reserving.
+    Cancel { deal: String },
+    /// One deal: its legs, state and every step so far.
+    Status { deal: String },
+    /// The party's deals, newest first.
+    List {
+        /// Only deals in this state: proposed, received, withdrawn, running, completed, refunded.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Follow a deal live, one line per step, until it ends. Exits 0 if it completed.
+    Watch { deal: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Buyer,
+    Seller,
 }
 
 #[derive(Subcommand)]
@@ -232,6 +343,25 @@ enum BenchTarget {
         #[arg(long)]
         json: bool,
     },
+    /// Deals through a fresh multi-process sandbox (mutual TLS, SQLite in every
+    /// process): settled deals per second, latency p50/p99, peak memory per
+    /// process, and the ratio to the in-process figure measured first in the
+    /// same run.
+    Sandbox {
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        deals: u32,
+        /// Deals in flight at once.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        concurrency: u32,
+        #[arg(long, value_enum, default_value_t = ModeArg::Hashlock)]
+        mode: ModeArg,
+        /// Where to put the sandbox (default: a temporary directory, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -253,7 +383,7 @@ fn main() -> ExitCode {
             services::directory_sign(&ca, &input, &output).map(Ok)
         }
         Command::Sandbox { command } => match command {
-            SandboxCommand::Up { dir } => sandbox::up(&dir).map(Ok),
+            SandboxCommand::Up { dir, manual_accept } => sandbox::up(&dir, manual_accept).map(Ok),
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
             SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
                 let mode = match mode {
@@ -262,7 +392,14 @@ fn main() -> ExitCode {
                 };
                 let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
                 let result = match count {
-                    Some(count) => sandbox::many(&dir, mode, to_usize(count), to_usize(concurrency), json),
+                    Some(count) => {
+                        sandbox::many(&dir, mode, to_usize(count), to_usize(concurrency), json).map(|report| {
+                            if json {
+                                println!("{report}");
+                            }
+                            report["not_atomic"] == 0
+                        })
+                    }
                     None => sandbox::deal(&dir, mode, json),
                 };
                 result.map(|ok| ok.then_some(()).ok_or(1))
@@ -278,8 +415,18 @@ fn main() -> ExitCode {
             };
             services::notary_serve(services::NotaryServe { data, listen, tls_dir, name, directory }).map(Ok)
         }
-        Command::Ledger { data, network, listen, tls_dir, name, directory } => {
-            services::ledger_serve(services::LedgerServe { data, network, listen, tls_dir, name, directory }).map(Ok)
+        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet } => {
+            let options = agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet };
+            agent_cmd::agent_serve(options).map(Ok)
+        }
+        Command::Deal { sandbox, name, agent, tls_dir, json, command } => {
+            let target = deal_cmd::Target { agent, tls_dir, name, sandbox };
+            deal(&target, command, json).map(|ok| ok.then_some(()).ok_or(1))
+        }
+        Command::Ledger { no_keeper, data, network, listen, tls_dir, name, directory } => {
+            let keeper = !no_keeper;
+            services::ledger_serve(services::LedgerServe { data, network, listen, tls_dir, name, directory, keeper })
+                .map(Ok)
         }
         Command::Bench { target: BenchTarget::Core { deals, mode, inflight, json } } => {
             let mode = match mode {
@@ -290,6 +437,16 @@ fn main() -> ExitCode {
             let (deals, inflight) = (to_usize(deals), to_usize(inflight));
             bench::run(&bench::Options { deals, mode, inflight, json }).map(Ok)
         }
+        Command::Bench { target: BenchTarget::Sandbox { deals, concurrency, mode, dir, json } } => {
+            let mode = match mode {
+                ModeArg::Hashlock => interlock_core::Mode::Hashlock,
+                ModeArg::Notary => interlock_core::Mode::Notary,
+            };
+            let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
+            let options =
+                bench::SandboxOptions { deals: to_usize(deals), concurrency: to_usize(concurrency), mode, json, dir };
+            bench::sandbox(&options).map(|atomic| atomic.then_some(()).ok_or(1))
+        }
     };
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -299,6 +456,34 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
+    use deal_cmd::Action;
+    let action = match command {
+        DealCommand::Propose { to, role, mode, payment, delivery, window } => Action::Propose {
+            request: interlock_proto::v1::ProposeDealRequest {
+                counterparty: to,
+                role: match role {
+                    RoleArg::Buyer => "buyer".into(),
+                    RoleArg::Seller => "seller".into(),
+                },
+                mode: match mode {
+                    ModeArg::Hashlock => "hashlock".into(),
+                    ModeArg::Notary => "notary".into(),
+                },
+                payment: Some(deal_cmd::leg_spec(&payment)?),
+                delivery: Some(deal_cmd::leg_spec(&delivery)?),
+                window_ms: window * 1_000,
+            },
+        },
+        DealCommand::Accept { deal } => Action::Accept { deal },
+        DealCommand::Cancel { deal } => Action::Cancel { deal },
+        DealCommand::Status { deal } => Action::Status { deal },
+        DealCommand::List { state, limit } => Action::List { state, limit },
+        DealCommand::Watch { deal } => Action::Watch { deal },
+    };
+    deal_cmd::run(target, action, json)
 }
 
 fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<(), u8>> {

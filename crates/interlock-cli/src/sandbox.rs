@@ -1,26 +1,27 @@
 //! `interlock sandbox`: a multi-process deployment on loopback. `up` issues the
-//! certificates, writes and signs the directory, and starts two ledger nodes
-//! (networks alpha and beta) and three notaries (2 of 3) as separate OS
-//! processes with a log each; `status` shows each process and its health;
-//! `deal` runs a deal through them; `down` stops them.
+//! certificates, writes and signs the directory, and starts as separate OS
+//! processes, each with its log: two ledger nodes (networks alpha and beta),
+//! a gateway in front of each, three notaries (2 of 3) and the agents of the
+//! two parties, buyer and seller. `status` shows each process and its health;
+//! `deal` runs deals through the agents; `kill` and `start` stop and restart a
+//! process; `down` stops them all.
 
+use crate::agent_cmd;
 use crate::services::seed_file;
-use crate::setup::{code, now_ms, ALPHA, BETA};
+use crate::setup::{code, ALPHA, BETA};
 use anyhow::Context as _;
-use interlock_core::crypto::{NotaryKey, PartyKey, Secret};
+use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::encoding::Encode;
-use interlock_core::{Address, Asset, DealTerms, Leg, Mode, NetworkId, Policy, Settlement};
+use interlock_core::{Address, Asset, Mode, NetworkId, PartyId};
 use interlock_identity::{
-    CertificateAuthority, Directory, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
-    SignedDirectory, Validity,
+    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry,
+    Role, SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
-use interlock_node::party_driver::{drive, Services, Side, Timing};
 use interlock_node::server::TlsFiles;
-use interlock_node::stores::AgentStore;
 use interlock_proto::v1;
-use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
-use interlock_proto::v1::notary_client::NotaryClient;
+use interlock_proto::v1::agent_client::AgentClient;
+use interlock_proto::v1::gateway_client::GatewayClient;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,8 +34,12 @@ const STATE_FILE: &str = "sandbox.json";
 const BUYER_USD: u128 = 1_000_000;
 const SELLER_GOLD: u128 = 1_000_000;
 const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
+const PARTIES: [&str; 2] = ["buyer", "seller"];
 /// How long `up` waits for a process to say it listens.
 const START_TIME_MAX: Duration = Duration::from_secs(20);
+/// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
+const PAYMENT: (&str, &str, &str) = ("alpha", "USD", "25");
+const DELIVERY: (&str, &str, &str) = ("beta", "GOLD", "10");
 
 #[derive(Serialize, Deserialize)]
 struct Process {
@@ -50,6 +55,9 @@ struct Process {
 #[derive(Serialize, Deserialize)]
 struct State {
     processes: Vec<Process>,
+    /// The seller's agent waits for `interlock deal accept` instead of accepting by itself.
+    #[serde(default)]
+    manual_accept: bool,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -91,115 +99,14 @@ fn wait_listening(log: &Path, name: &str) -> anyhow::Result<()> {
     }
 }
 
-pub fn up(dir: &Path) -> anyhow::Result<()> {
-    if dir.join(STATE_FILE).exists() {
-        anyhow::bail!(
-            "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
-            dir.display(),
-            dir.display()
-        );
-    }
-    for sub in ["tls", "logs", "parties", "agents"] {
-        std::fs::create_dir_all(dir.join(sub))?;
-    }
-    let tls = dir.join("tls");
-    let ca = match CertificateAuthority::load(&tls) {
-        Ok(ca) => ca,
-        Err(_) => CertificateAuthority::init(&tls)?,
-    };
-    let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
-    let mut names: Vec<(Role, &str)> = vec![(Role::Ledger, "alpha-ledger"), (Role::Ledger, "beta-ledger")];
-    names.extend(NOTARIES.iter().map(|n| (Role::Notary, *n)));
-    names.extend([(Role::Party, "buyer"), (Role::Party, "seller")]);
-    for (role, name) in &names {
-        if !tls.join(format!("{name}.pem")).exists() {
-            ca.issue(*role, name, &["localhost", "127.0.0.1"], valid)?.write(&tls)?;
-        }
-    }
-    let (buyer, seller) = (party_key(dir, "buyer")?, party_key(dir, "seller")?);
-    let ledger_ports = [(ALPHA, "alpha", free_port()?), (BETA, "beta", free_port()?)];
-    let mut notaries = Vec::new();
-    for name in NOTARIES {
-        let seed = seed_file(&dir.join(name).join("notary.key"), "a secp256k1 secret key").or_else(|_| {
-            std::fs::create_dir_all(dir.join(name))?;
-            seed_file(&dir.join(name).join("notary.key"), "a secp256k1 secret key")
-        })?;
-        let key = NotaryKey::from_seed(seed).context("invalid notary key")?;
-        notaries.push((name, key.address(), free_port()?));
-    }
-    let accounts = |key: &PartyKey| {
-        [(ALPHA, Address::Ledger(key.public().0)), (BETA, Address::Ledger(key.public().0))].into_iter().collect()
-    };
-    let directory = Directory {
-        networks: ledger_ports
-            .iter()
-            .map(|(id, name, _)| NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded })
-            .collect(),
-        ledgers: ledger_ports
-            .iter()
-            .map(|(id, name, port)| LedgerEntry {
-                name: format!("{name}-ledger"),
-                network: *id,
-                endpoint: format!("127.0.0.1:{port}"),
-            })
-            .collect(),
-        notaries: notaries
-            .iter()
-            .map(|(name, address, port)| NotaryEntry {
-                name: (*name).into(),
-                endpoint: format!("127.0.0.1:{port}"),
-                address: *address,
-            })
-            .collect(),
-        parties: vec![
-            PartyEntry { name: "buyer".into(), key: buyer.public(), accounts: accounts(&buyer) },
-            PartyEntry { name: "seller".into(), key: seller.public(), accounts: accounts(&seller) },
-        ],
-        ..Directory::default()
-    };
-    SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
+/// The key a process keeps in `dir/<data>/<file>`, created on first use.
+fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[u8; 32]> {
+    std::fs::create_dir_all(dir.join(data))?;
+    seed_file(&dir.join(data).join(file), what)
+}
 
-    let mut processes = Vec::new();
-    let common = |name: &str| {
-        ["--tls-dir".into(), "tls".into(), "--name".into(), name.into(), "--directory".into(), "directory.json".into()]
-    };
-    for (network, name, port) in ledger_ports {
-        let node = format!("{name}-ledger");
-        let mut args: Vec<String> =
-            vec!["ledger".into(), "--data".into(), name.into(), "--network".into(), network.0.to_string()];
-        args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
-        args.extend(common(&node));
-        let (pid, log) = spawn(dir, &node, &args)?;
-        processes.push(Process {
-            name: node,
-            role: "ledger".into(),
-            address: format!("127.0.0.1:{port}"),
-            pid,
-            log,
-            args,
-        });
-    }
-    for (name, _, port) in &notaries {
-        let mut args: Vec<String> = vec!["notary".into(), "--data".into(), (*name).into()];
-        args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
-        args.extend(common(name));
-        let (pid, log) = spawn(dir, name, &args)?;
-        processes.push(Process {
-            name: (*name).into(),
-            role: "notary".into(),
-            address: format!("127.0.0.1:{port}"),
-            pid,
-            log,
-            args,
-        });
-    }
-    let state = State { processes };
-    save(dir, &state)?;
-    for process in &state.processes {
-        wait_listening(&process.log, &process.name)?;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(fund(dir, &state, &buyer, &seller))?;
+pub fn up(dir: &Path, manual_accept: bool) -> anyhow::Result<()> {
+    let state = start_all(dir, manual_accept)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
     println!(
@@ -209,26 +116,183 @@ pub fn up(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn channel(dir: &Path, address: &str) -> anyhow::Result<Channel> {
-    let tls = TlsFiles::in_dir(&dir.join("tls"), "buyer");
-    Ok(Channel::from_shared(format!("https://{address}"))?.tls_config(tls.client_config("localhost")?)?.connect_lazy())
+/// `up` without a word on standard output (for the benchmark's JSON).
+pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
+    start_all(dir, false).map(|_| ())
 }
 
-fn ledgers(dir: &Path, state: &State) -> anyhow::Result<HashMap<NetworkId, LedgerNodeClient<Channel>>> {
+/// Every process's name and pid.
+pub fn processes(dir: &Path) -> anyhow::Result<Vec<(String, u32)>> {
+    Ok(load(dir)?.processes.into_iter().map(|p| (p.name, p.pid)).collect())
+}
+
+fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
+    if dir.join(STATE_FILE).exists() {
+        anyhow::bail!(
+            "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
+            dir.display(),
+            dir.display()
+        );
+    }
+    for sub in ["tls", "logs", "parties"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let tls = dir.join("tls");
+    let ca = match CertificateAuthority::load(&tls) {
+        Ok(ca) => ca,
+        Err(_) => CertificateAuthority::init(&tls)?,
+    };
+    let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
+    let networks = [(ALPHA, "alpha"), (BETA, "beta")];
+    let mut names: Vec<(Role, String)> = Vec::new();
+    for (_, network) in networks {
+        names.push((Role::Ledger, format!("{network}-ledger")));
+        names.push((Role::Gateway, format!("{network}-gateway")));
+    }
+    names.extend(NOTARIES.iter().map(|n| (Role::Notary, (*n).to_owned())));
+    names.extend(PARTIES.iter().map(|n| (Role::Party, (*n).to_owned())));
+    for (role, name) in &names {
+        if !tls.join(format!("{name}.pem")).exists() {
+            ca.issue(*role, name, &["localhost", "127.0.0.1"], valid)?.write(&tls)?;
+        }
+    }
+    let parties: Vec<(&str, PartyKey)> =
+        PARTIES.iter().map(|name| Ok((*name, party_key(dir, name)?))).collect::<anyhow::Result<_>>()?;
+    let mut ports = HashMap::new();
+    for name in names.iter().map(|(_, name)| name.clone()).chain(PARTIES.iter().map(|p| format!("{p}-agent"))) {
+        ports.insert(name, free_port()?);
+    }
+    let endpoint = |name: &str| format!("127.0.0.1:{}", ports[name]);
+    let mut gateway_keys = Vec::new();
+    for (network, name) in networks {
+        let seed = data_seed(dir, &format!("{name}-gateway"), "gateway.key", "an ed25519 seed")?;
+        gateway_keys.push((network, PartyKey::from_seed(seed).public()));
+    }
+    let mut notaries = Vec::new();
+    for name in NOTARIES {
+        let seed = data_seed(dir, name, "notary.key", "a secp256k1 secret key")?;
+        notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
+    }
+    let accounts = |key: &PartyKey| networks.iter().map(|(id, _)| (*id, Address::Ledger(key.public().0))).collect();
+    let directory = Directory {
+        networks: networks
+            .iter()
+            .map(|(id, name)| NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded })
+            .collect(),
+        ledgers: networks
+            .iter()
+            .map(|(id, name)| LedgerEntry {
+                name: format!("{name}-ledger"),
+                network: *id,
+                endpoint: endpoint(&format!("{name}-ledger")),
+            })
+            .collect(),
+        gateways: networks
+            .iter()
+            .zip(&gateway_keys)
+            .map(|((id, name), (_, key))| GatewayEntry {
+                name: format!("{name}-gateway"),
+                network: *id,
+                endpoint: endpoint(&format!("{name}-gateway")),
+                key: *key,
+            })
+            .collect(),
+        notaries: notaries
+            .iter()
+            .map(|(name, address)| NotaryEntry { name: (*name).into(), endpoint: endpoint(name), address: *address })
+            .collect(),
+        parties: parties
+            .iter()
+            .map(|(name, key)| PartyEntry { name: (*name).into(), key: key.public(), accounts: accounts(key) })
+            .collect(),
+        ..Directory::default()
+    };
+    SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
+
+    let common = |name: &str| -> Vec<String> {
+        let mut args = vec!["--tls-dir".into(), "tls".into(), "--name".into(), name.into()];
+        args.extend(["--directory".into(), "directory.json".into(), "--listen".into(), endpoint(name)]);
+        args
+    };
+    let mut launches: Vec<(String, &str, Vec<String>)> = Vec::new();
+    for (network, name) in networks {
+        let node = format!("{name}-ledger");
+        let mut args: Vec<String> = vec!["ledger".into(), "--data".into(), name.into()];
+        // The gateways keep the networks: they cancel what expires.
+        args.extend(["--network".into(), network.0.to_string(), "--no-keeper".into()]);
+        args.extend(common(&node));
+        launches.push((node, "ledger", args));
+    }
+    for (network, name) in networks {
+        let gateway = format!("{name}-gateway");
+        let mut args: Vec<String> = vec!["gateway".into(), "--data".into(), gateway.clone()];
+        args.extend(["--network".into(), network.0.to_string()]);
+        args.extend(common(&gateway));
+        launches.push((gateway, "gateway", args));
+    }
+    for name in NOTARIES {
+        let mut args: Vec<String> = vec!["notary".into(), "--data".into(), name.into()];
+        args.extend(common(name));
+        launches.push((name.to_owned(), "notary", args));
+    }
+    for name in PARTIES {
+        let mut args: Vec<String> = vec!["agent".into(), "--data".into(), format!("{name}-agent")];
+        args.extend(["--key".into(), format!("parties/{name}.key")]);
+        args.extend(common(name));
+        // The agent serves on its own port, under the party's certificate.
+        let listen = args.iter().position(|a| a == "--listen").expect("common sets it") + 1;
+        args[listen] = endpoint(&format!("{name}-agent"));
+        if name == "seller" && !manual_accept {
+            args.push("--auto-accept".into());
+        }
+        launches.push((format!("{name}-agent"), "agent", args));
+    }
+    let mut processes = Vec::new();
+    for (name, role, args) in launches {
+        let (pid, log) = spawn(dir, &name, &args)?;
+        let address = args.iter().position(|a| a == "--listen").map_or_else(String::new, |i| args[i + 1].clone());
+        processes.push(Process { name, role: role.into(), address, pid, log, args });
+    }
+    let state = State { processes, manual_accept };
+    save(dir, &state)?;
+    for process in &state.processes {
+        wait_listening(&process.log, &process.name)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let keys: Vec<PartyId> =
+        parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();
+    runtime.block_on(fund(dir, &state, &parties[0].1, &parties[1].1, &keys))?;
+    Ok(state)
+}
+
+/// A channel to `address` under the buyer's certificate.
+fn channel(dir: &Path, address: &str) -> anyhow::Result<Channel> {
+    agent_cmd::channel(&TlsFiles::in_dir(&dir.join("tls"), "buyer"), address)
+}
+
+fn gateways(dir: &Path, state: &State) -> anyhow::Result<HashMap<NetworkId, GatewayClient<Channel>>> {
     let mut clients = HashMap::new();
-    for process in state.processes.iter().filter(|p| p.role == "ledger") {
+    for process in state.processes.iter().filter(|p| p.role == "gateway") {
         let network = if process.name.starts_with("alpha") { ALPHA } else { BETA };
-        clients.insert(network, LedgerNodeClient::new(channel(dir, &process.address)?));
+        clients.insert(network, GatewayClient::new(channel(dir, &process.address)?));
     }
     Ok(clients)
 }
 
-async fn fund(dir: &Path, state: &State, buyer: &PartyKey, seller: &PartyKey) -> anyhow::Result<()> {
-    let clients = ledgers(dir, state)?;
+/// Registers the parties and the gateways' keeper accounts on both networks,
+/// and issues the buyer's USD and the seller's GOLD. The operators submit to
+/// their ledger nodes directly: they run the networks.
+async fn fund(
+    dir: &Path,
+    state: &State,
+    buyer: &PartyKey,
+    seller: &PartyKey,
+    accounts: &[PartyId],
+) -> anyhow::Result<()> {
     for (network, name) in [(ALPHA, "alpha"), (BETA, "beta")] {
         let seed = seed_file(&dir.join(name).join("operator.key"), "an ed25519 seed")?;
         let operator = PartyKey::from_seed(seed);
-        let mut ops = vec![Op::Register { account: buyer.public() }, Op::Register { account: seller.public() }];
+        let mut ops: Vec<Op> = accounts.iter().map(|account| Op::Register { account: *account }).collect();
         if network == ALPHA {
             ops.push(Op::Issue {
                 to: Address::Ledger(buyer.public().0),
@@ -240,7 +304,11 @@ async fn fund(dir: &Path, state: &State, buyer: &PartyKey, seller: &PartyKey) ->
                 asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
             });
         }
-        let mut client = clients[&network].clone();
+        let ledger = state.processes.iter().find(|p| p.name == format!("{name}-ledger")).context("no ledger node")?;
+        let mut client = v1::ledger_node_client::LedgerNodeClient::new(agent_cmd::channel(
+            &TlsFiles::in_dir(&dir.join("tls"), &format!("{name}-gateway")),
+            &ledger.address,
+        )?);
         let tip = client.get_account(v1::GetAccountRequest { account: operator.public().0.to_vec() }).await;
         let mut nonce = tip.map(|a| a.into_inner().nonce).unwrap_or(0);
         for op in ops {
@@ -370,6 +438,13 @@ pub fn start(dir: &Path, name: &str) -> anyhow::Result<()> {
 }
 
 pub fn down(dir: &Path) -> anyhow::Result<()> {
+    let count = down_quietly(dir)?;
+    println!("sandbox in {} stopped ({count} processes)", dir.display());
+    Ok(())
+}
+
+/// `down` without a word; returns how many processes it stopped.
+pub fn down_quietly(dir: &Path) -> anyhow::Result<usize> {
     let state = load(dir)?;
     for process in &state.processes {
         if alive(process.pid) {
@@ -377,193 +452,313 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
         }
     }
     std::fs::remove_file(dir.join(STATE_FILE))?;
-    println!("sandbox in {} stopped ({} processes)", dir.display(), state.processes.len());
-    Ok(())
+    Ok(state.processes.len())
 }
 
-/// The sandbox's standard deal: 25 USD on alpha for 10 GOLD on beta.
-fn sandbox_terms(
-    directory: &Directory,
-    buyer: &PartyKey,
-    seller: &PartyKey,
-    mode: Mode,
-    nonce: u64,
-    window: Duration,
-) -> anyhow::Result<(DealTerms, Option<Secret>)> {
-    let now = now_ms();
-    let window_ms = u64::try_from(window.as_millis())?;
-    let secret = Secret(crate::setup::random_bytes()?);
-    let settlement = match mode {
-        Mode::Notary => Settlement::Notary {
-            notaries: directory.notaries.iter().map(|n| n.address).collect(),
-            threshold: 2,
-            decision_deadline_ms: now + window_ms,
-            backstop_expiry_ms: now + 20 * window_ms,
-        },
-        Mode::Hashlock => Settlement::Hashlock {
-            hash: secret.hash(),
-            delivery_expiry_ms: now + window_ms,
-            payment_expiry_ms: now + 2 * window_ms,
-            margin_ms: window_ms,
-        },
-    };
-    let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, asset| Leg {
-        network,
-        asset,
-        owner: Address::Ledger(owner.public().0),
-        beneficiary: Address::Ledger(beneficiary.public().0),
-        keeper: None,
-    };
-    let terms = DealTerms {
-        buyer: buyer.public(),
-        seller: seller.public(),
-        payment: leg(ALPHA, buyer, seller, Asset::Fungible { code: code("USD"), amount: 25 }),
-        delivery: leg(BETA, seller, buyer, Asset::Fungible { code: code("GOLD"), amount: 10 }),
-        settlement,
-        policy: Policy::default(),
-        observers: Vec::new(),
-        dependents: Vec::new(),
-        nonce,
-    };
-    Ok((terms, (mode == Mode::Hashlock).then_some(secret)))
+/// The address of the sandbox's agent of `party`, for `interlock deal`.
+pub fn agent_endpoint(dir: &Path, party: &str) -> anyhow::Result<String> {
+    let state = load(dir)?;
+    let name = format!("{party}-agent");
+    let process = state.processes.iter().find(|p| p.name == name).with_context(|| {
+        format!(
+            "the sandbox in {} has no agent for party {party:?}; its parties are {}",
+            dir.display(),
+            PARTIES.join(", ")
+        )
+    })?;
+    Ok(process.address.clone())
 }
 
+fn agent(dir: &Path, party: &str) -> anyhow::Result<AgentClient<Channel>> {
+    let tls = TlsFiles::in_dir(&dir.join("tls"), party);
+    Ok(AgentClient::new(agent_cmd::channel(&tls, &agent_endpoint(dir, party)?)?))
+}
+
+fn final_state(state: &str) -> bool {
+    matches!(state, "completed" | "refunded" | "withdrawn" | "windfall" | "lost")
+}
+
+fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
+    let leg = |(network, asset, amount): (&str, &str, &str)| v1::LegSpec {
+        network: network.into(),
+        asset: asset.into(),
+        amount: amount.into(),
+    };
+    v1::ProposeDealRequest {
+        counterparty: "seller".into(),
+        role: "buyer".into(),
+        mode: mode.to_string(),
+        payment: Some(leg(PAYMENT)),
+        delivery: Some(leg(DELIVERY)),
+        window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// Countersigns `deal` at the seller's agent once the proposal has reached it.
+async fn accept_when_received(seller: &mut AgentClient<Channel>, deal: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match seller.accept_deal(v1::DealRef { deal: deal.into() }).await {
+            Ok(_) => return Ok(()),
+            Err(status) if status.code() == tonic::Code::NotFound && started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => anyhow::bail!("the seller's agent did not accept deal {deal}: {}", status.message()),
+        }
+    }
+}
+
+/// The deal's view at `agent` once it has ended.
+async fn ended(agent: &mut AgentClient<Channel>, deal: &str, time_max: Duration) -> anyhow::Result<v1::DealView> {
+    let started = std::time::Instant::now();
+    loop {
+        match agent.get_deal(v1::DealRef { deal: deal.into() }).await {
+            Ok(view) if final_state(&view.get_ref().state) => return Ok(view.into_inner()),
+            Ok(_) | Err(_) if started.elapsed() < time_max => tokio::time::sleep(Duration::from_millis(100)).await,
+            Ok(view) => anyhow::bail!("deal {deal} is still {} after {time_max:?}", view.get_ref().state),
+            Err(status) => anyhow::bail!("cannot read deal {deal}: {}", status.message()),
+        }
+    }
+}
+
+async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value> {
+    let gateways = gateways(dir, state)?;
+    let mut balances = serde_json::Map::new();
+    for name in PARTIES {
+        let key = party_key(dir, name)?;
+        let mut networks = serde_json::Map::new();
+        for (network, label) in [(ALPHA, "alpha"), (BETA, "beta")] {
+            let mut client = gateways.get(&network).cloned().context("no gateway")?;
+            let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
+            let assets: serde_json::Map<String, serde_json::Value> = account
+                .into_inner()
+                .balances
+                .into_iter()
+                .map(|b| (b.asset, serde_json::Value::String(b.amount)))
+                .collect();
+            networks.insert(label.into(), assets.into());
+        }
+        balances.insert(name.into(), networks.into());
+    }
+    Ok(balances.into())
+}
+
+/// Runs one standard deal through the agents and shows it step by step.
 pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
     let state = load(dir)?;
-    let (buyer, seller) = (party_key(dir, "buyer")?, party_key(dir, "seller")?);
-    let ca = interlock_identity::load_certificate(&dir.join("tls/ca.pem"))?;
-    let directory = SignedDirectory::load_verified(&dir.join("directory.json"), &ca)?;
-    let (terms, secret) = sandbox_terms(&directory, &buyer, &seller, mode, now_ms(), Duration::from_secs(15))?;
-    let deal_id = terms.id();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let services = services(dir, &state)?;
-        let store = |name: &str| AgentStore::open(&dir.join("agents").join(format!("{name}.sqlite")));
-        let say = |line: String| {
-            if !json {
-                println!("  {line}");
-            }
-        };
-        if !json {
-            println!("deal {deal_id} ({mode} mode): buyer pays 25 USD on alpha for 10 GOLD on beta");
-        }
+        let (mut buyer, mut seller) = (agent(dir, "buyer")?, agent(dir, "seller")?);
         let started = std::time::Instant::now();
-        let (buyer_outcome, seller_outcome) = drive(
-            terms,
-            secret,
-            [Side { key: buyer.clone(), store: store("buyer")? }, Side { key: seller.clone(), store: store("seller")? }],
-            &services,
-            Timing { clock: now_ms, time_max: Duration::from_secs(120) },
-            &say,
-        )
-        .await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let mut balances = serde_json::Map::new();
-        for (name, key) in [("buyer", &buyer), ("seller", &seller)] {
-            let mut networks = serde_json::Map::new();
-            for (network, label) in [(ALPHA, "alpha"), (BETA, "beta")] {
-                let mut client = services.ledgers[&network].clone();
-                let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
-                let assets: serde_json::Map<String, serde_json::Value> =
-                    account.into_inner().balances.into_iter().map(|b| (b.asset, serde_json::Value::String(b.amount))).collect();
-                networks.insert(label.into(), assets.into());
-            }
-            balances.insert(name.into(), networks.into());
+        let proposal = standard_proposal(mode, Duration::from_secs(30));
+        let view = buyer
+            .propose_deal(proposal)
+            .await
+            .map_err(|status| anyhow::anyhow!("the buyer's agent refused the proposal: {}", status.message()))?
+            .into_inner();
+        let deal = view.deal_id.clone();
+        if !json {
+            println!("deal {deal} ({mode} mode): buyer pays 25 USD on alpha for 10 GOLD on beta");
         }
-        let completed = buyer_outcome == interlock_core::saga::Outcome::Completed
-            && seller_outcome == interlock_core::saga::Outcome::Completed;
+        if state.manual_accept {
+            accept_when_received(&mut seller, &deal).await?;
+        }
+        let mut stream = buyer.watch_deal(v1::DealRef { deal: deal.clone() }).await?.into_inner();
+        let mut shown = 0;
+        let mut last = view;
+        while let Some(view) = stream.message().await? {
+            if !json {
+                for step in view.steps.iter().skip(shown) {
+                    println!("  buyer:  {}", step.text);
+                }
+            }
+            shown = view.steps.len();
+            last = view;
+        }
+        let seller_view = ended(&mut seller, &deal, Duration::from_secs(60)).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !json {
+            for step in &seller_view.steps {
+                println!("  seller: {}", step.text);
+            }
+        }
+        let balances = balances(dir, &state).await?;
+        let completed = last.state == "completed" && seller_view.state == "completed";
         let report = serde_json::json!({
-            "id": deal_id.to_string(), "mode": mode.to_string(),
-            "outcome": if completed { "completed" } else { "refunded" },
-            "buyer": format!("{buyer_outcome:?}").to_lowercase(), "seller": format!("{seller_outcome:?}").to_lowercase(),
+            "id": deal, "mode": mode.to_string(),
+            "outcome": if completed { "completed" } else if last.state == "refunded" && seller_view.state == "refunded" { "refunded" } else { "not atomic" },
+            "buyer": last.state, "seller": seller_view.state,
             "seconds": seconds, "balances_after": balances,
         });
         if json {
             println!("{report}");
         } else {
-            println!("outcome: buyer {buyer_outcome:?}, seller {seller_outcome:?} in {seconds:.2} s");
+            println!("outcome: buyer {}, seller {} in {seconds:.2} s", last.state, seller_view.state);
             println!("balances after: {}", serde_json::to_string_pretty(&report["balances_after"])?);
         }
         anyhow::Ok(completed)
     })
 }
 
-/// Runs `count` deals, `concurrency` at a time, through the sandbox; reports
-/// settled deals per second and latency percentiles.
-pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool) -> anyhow::Result<bool> {
+/// What the driver of many deals knows, shared with its watcher.
+#[derive(Default)]
+struct Tally {
+    started: HashMap<String, std::time::Instant>,
+    finals: HashMap<String, (std::time::Instant, String)>,
+    credited: std::collections::HashSet<String>,
+}
+
+impl Tally {
+    /// Frees a slot for the next deal once a started deal has ended (once).
+    fn credit(&mut self, deal: &str, slots: &tokio::sync::Semaphore) {
+        if self.started.contains_key(deal) && self.finals.contains_key(deal) && self.credited.insert(deal.to_owned()) {
+            slots.add_permits(1);
+        }
+    }
+}
+
+/// Follows every deal of the buyer's agent, reconnecting when it restarts.
+async fn watch_all(
+    dir: PathBuf,
+    tally: std::sync::Arc<std::sync::Mutex<Tally>>,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    loop {
+        if let Ok(mut buyer) = agent(&dir, "buyer") {
+            if let Ok(response) = buyer.watch_deal(v1::DealRef { deal: "*".into() }).await {
+                let mut stream = response.into_inner();
+                while let Ok(Some(view)) = stream.message().await {
+                    if final_state(&view.state) {
+                        let mut tally = tally.lock().expect("never poisoned");
+                        tally.finals.entry(view.deal_id.clone()).or_insert((std::time::Instant::now(), view.state));
+                        tally.credit(&view.deal_id, &slots);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `count` standard deals, `concurrency` at a time, through the agents;
+/// reports settled deals per second, latency percentiles and whether every
+/// deal ended the same way on both sides with the totals unchanged.
+pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool) -> anyhow::Result<serde_json::Value> {
     let state = load(dir)?;
-    let (buyer, seller) = (party_key(dir, "buyer")?, party_key(dir, "seller")?);
-    let ca = interlock_identity::load_certificate(&dir.join("tls/ca.pem"))?;
-    let directory = SignedDirectory::load_verified(&dir.join("directory.json"), &ca)?;
-    let base = now_ms() * 1_000;
-    // Every deal's deadlines leave room for the whole batch ahead of it.
-    let window = Duration::from_secs(30) + Duration::from_millis(20) * u32::try_from(count)?;
-    let mut deals = Vec::with_capacity(count);
-    for index in 0..count {
-        let (terms, secret) = sandbox_terms(&directory, &buyer, &seller, mode, base + u64::try_from(index)?, window)?;
-        deals.push(interlock_node::party_driver::DealRequest { terms, secret });
+    if state.manual_accept {
+        anyhow::bail!(
+            "this sandbox's seller accepts by hand (--manual-accept): many deals need `sandbox up` without it"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let services = services(dir, &state)?;
-        let store = |name: &str| AgentStore::open(&dir.join("agents").join(format!("{name}.sqlite")));
-        let sides = [Side { key: buyer.clone(), store: store("buyer")? }, Side { key: seller.clone(), store: store("seller")? }];
+        use std::sync::{Arc, Mutex};
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let watcher = tokio::spawn(watch_all(dir.to_owned(), tally.clone(), slots.clone()));
+        // Every deal's deadlines leave room for the whole batch ahead of it.
+        let window = Duration::from_secs(30) + Duration::from_millis(20) * u32::try_from(count)?;
         let started = std::time::Instant::now();
-        let timing = Timing { clock: now_ms, time_max: Duration::from_secs(600) };
-        let debug = std::env::var_os("INTERLOCK_DEBUG").is_some();
-        let say = move |line: String| {
-            if debug {
-                eprintln!("{line}");
+        let mut buyer = agent(dir, "buyer")?;
+        let mut refusals = 0;
+        for _ in 0..count {
+            slots.acquire().await?.forget();
+            loop {
+                let at = std::time::Instant::now();
+                match buyer.propose_deal(standard_proposal(mode, window)).await {
+                    Ok(view) => {
+                        let mut tally = tally.lock().expect("never poisoned");
+                        tally.started.insert(view.get_ref().deal_id.clone(), at);
+                        tally.credit(&view.get_ref().deal_id, &slots);
+                        break;
+                    }
+                    // The agent or a gateway is down (a restart): try again.
+                    Err(status) if refusals < 10_000 => {
+                        refusals += 1;
+                        if std::env::var_os("INTERLOCK_DEBUG").is_some() {
+                            eprintln!("proposal refused: {}", status.message());
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        buyer = agent(dir, "buyer")?;
+                    }
+                    Err(status) => anyhow::bail!("the buyer's agent keeps refusing proposals: {}", status.message()),
+                }
             }
-        };
-        let finished = interlock_node::party_driver::drive_many(deals, concurrency, sides, &services, timing, &say).await?;
+        }
+        // Wait for every deal to end, looking each one up now and then in case
+        // the watcher missed its end while the agent restarted.
+        let time_max = Duration::from_secs(120) + window * 2;
+        loop {
+            let pending: Vec<String> = {
+                let tally = tally.lock().expect("never poisoned");
+                tally.started.keys().filter(|deal| !tally.finals.contains_key(*deal)).cloned().collect()
+            };
+            if pending.is_empty() {
+                break;
+            }
+            if started.elapsed() > time_max {
+                anyhow::bail!("{} deals did not end within {time_max:?}", pending.len());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Ok(mut buyer) = agent(dir, "buyer") {
+                for deal in pending.iter().take(200) {
+                    if let Ok(view) = buyer.get_deal(v1::DealRef { deal: deal.clone() }).await {
+                        if final_state(&view.get_ref().state) {
+                            let mut tally = tally.lock().expect("never poisoned");
+                            tally.finals.entry(deal.clone()).or_insert((std::time::Instant::now(), view.into_inner().state));
+                        }
+                    }
+                }
+            }
+        }
         let seconds = started.elapsed().as_secs_f64();
-        use interlock_core::saga::Outcome;
-        let both = |outcome: Outcome| finished.iter().filter(|f| f.buyer == outcome && f.seller == outcome).count();
-        let (completed, refunded) = (both(Outcome::Completed), both(Outcome::Refunded));
+        watcher.abort();
+        let tally = std::mem::take(&mut *tally.lock().expect("never poisoned"));
+        let mut seller = agent(dir, "seller")?;
+        let (mut completed, mut refunded) = (0, 0);
+        for (deal, (_, buyer_state)) in &tally.finals {
+            if !tally.started.contains_key(deal) {
+                continue;
+            }
+            let seller_view = ended(&mut seller, deal, Duration::from_secs(60)).await?;
+            match (buyer_state.as_str(), seller_view.state.as_str()) {
+                ("completed", "completed") => completed += 1,
+                ("refunded", "refunded") => refunded += 1,
+                _ => {}
+            }
+        }
+        let mut latencies: Vec<f64> = tally
+            .started
+            .iter()
+            .filter_map(|(deal, at)| tally.finals.get(deal).map(|(end, _)| end.duration_since(*at).as_secs_f64() * 1_000.0))
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let percentile =
+            |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
         // Conservation across the sandbox: what the buyer and seller hold together.
+        let balances = balances(dir, &state).await?;
         let mut totals = serde_json::Map::new();
-        for (network, label, asset) in [(ALPHA, "alpha", "USD"), (BETA, "beta", "GOLD")] {
+        for (label, asset) in [("alpha", "USD"), ("beta", "GOLD")] {
             let mut total: u128 = 0;
-            for key in [&buyer, &seller] {
-                let mut client = services.ledgers[&network].clone();
-                let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
-                let balance = account.into_inner().balances.into_iter().find(|b| b.asset == asset);
-                total += balance.map_or(Ok(0), |b| b.amount.parse::<u128>())?;
+            for party in PARTIES {
+                total += balances[party][label][asset].as_str().map_or(Ok(0), str::parse::<u128>)?;
             }
             totals.insert(format!("{label} {asset}"), total.to_string().into());
         }
-        let mut latencies: Vec<f64> = finished.iter().map(|f| f.latency.as_secs_f64() * 1_000.0).collect();
-        latencies.sort_by(f64::total_cmp);
-        let percentile = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
         let report = serde_json::json!({
             "mode": mode.to_string(), "deals": count, "concurrency": concurrency, "completed": completed,
             "refunded": refunded, "not_atomic": count - completed - refunded, "totals_after": totals,
-            "seconds": seconds, "deals_per_s": (count as f64 / seconds).round(),
+            "proposals_retried": refusals, "seconds": seconds, "deals_per_s": (count as f64 / seconds).round(),
             "latency_ms_p50": percentile(0.5).round(), "latency_ms_p99": percentile(0.99).round(),
         });
-        if json {
-            println!("{report}");
-        } else {
+        if !json {
             println!(
-                "{count} {mode} deals, {concurrency} at a time: {completed} completed in {seconds:.1} s ({:.0} deals/s), latency p50 {:.0} ms, p99 {:.0} ms",
+                "{count} {mode} deals, {concurrency} at a time: {completed} completed, {refunded} refunded in {seconds:.1} s ({:.0} deals/s), latency p50 {:.0} ms, p99 {:.0} ms",
                 count as f64 / seconds,
                 percentile(0.5),
                 percentile(0.99)
             );
         }
-        anyhow::Ok(completed + refunded == count)
-    })
-}
-
-fn services(dir: &Path, state: &State) -> anyhow::Result<Services> {
-    Ok(Services {
-        ledgers: ledgers(dir, state)?,
-        notaries: state
-            .processes
-            .iter()
-            .filter(|p| p.role == "notary")
-            .map(|p| channel(dir, &p.address).map(NotaryClient::new))
-            .collect::<anyhow::Result<_>>()?,
+        anyhow::Ok(report)
     })
 }

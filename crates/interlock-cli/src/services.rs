@@ -166,6 +166,8 @@ pub struct LedgerServe {
     pub tls_dir: PathBuf,
     pub name: String,
     pub directory: PathBuf,
+    /// Cancel expired reservations with the operator's key.
+    pub keeper: bool,
 }
 
 /// Runs a ledger node until interrupted. Prints `listening on ADDRESS` once it serves.
@@ -181,8 +183,9 @@ pub fn ledger_serve(options: LedgerServe) -> anyhow::Result<()> {
     let ledger = Ledger::open(store, genesis)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        // The operator's key also runs the keeper: it cancels expired reservations.
-        let service = LedgerNodeService::new(ledger).with_keeper(operator.clone());
+        // The operator's key may also run a keeper: it cancels expired reservations.
+        let service = LedgerNodeService::new(ledger);
+        let service = if options.keeper { service.with_keeper(operator.clone()) } else { service };
         tokio::spawn(service.clone().produce(Pace::default(), crate::setup::now_ms));
         let (listener, address) = bind(options.listen).await?;
         println!(

@@ -1,9 +1,8 @@
 //! A generic reflection-based client from another language (Python's
-//! grpc-requests) finds and calls the ledger node over mutual TLS.
+//! grpc-requests) finds and calls the sandbox's services over mutual TLS, with
+//! the certificates `sandbox up` issued.
 
-mod common;
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The Python that has grpcio and grpc-requests: `INTERLOCK_PYTHON`, or the
@@ -23,27 +22,60 @@ fn python() -> PathBuf {
     python
 }
 
-#[test]
-fn python_grpc_requests_lists_the_services_and_calls_one() {
-    let python = python();
-    let dir = tempfile::tempdir().unwrap();
-    common::identities(dir.path());
-    let (mut node, address) = common::start_node(dir.path());
+fn interlock(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
+}
+
+struct Sandbox(PathBuf);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
+    }
+}
+
+fn call(python: &Path, dir: &Path, address: &str, service: &str, method: &str) -> serde_json::Value {
     let port = address.rsplit(':').next().unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/reflection.py");
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .arg(script)
         .arg(format!("localhost:{port}"))
-        .arg(dir.path().join("tls"))
-        .arg("buyer")
+        .arg(dir.join("sb/tls"))
+        .args(["buyer", service, method])
         .output()
         .unwrap();
-    node.kill().unwrap();
-    node.wait().unwrap();
     assert!(output.status.success(), "python client failed: {}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let services: Vec<&str> = report["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn python_grpc_requests_lists_the_sandbox_services_and_calls_them() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let up = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let _sandbox = Sandbox(dir.path().to_owned());
+    let status = interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path());
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let address = |name: &str| {
+        let processes = status["processes"].as_array().unwrap();
+        processes.iter().find(|p| p["name"] == name).unwrap()["address"].as_str().unwrap().to_owned()
+    };
+
+    let ledger = call(&python, dir.path(), &address("alpha-ledger"), "interlock.v1.LedgerNode", "GetTip");
+    let services: Vec<&str> = ledger["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert!(services.contains(&"interlock.v1.LedgerNode"), "{services:?}");
     assert!(services.contains(&"grpc.health.v1.Health"), "{services:?}");
-    assert_eq!(report["tip"]["network"], "1", "{report}");
+    assert_eq!(ledger["answer"]["network"], "1", "{ledger}");
+
+    let gateway = call(&python, dir.path(), &address("beta-gateway"), "grpc.health.v1.Health", "Check");
+    assert_eq!(gateway["answer"]["status"], "SERVING", "{gateway}");
+    let services: Vec<&str> = gateway["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(services.contains(&"interlock.v1.Gateway"), "{services:?}");
+    assert!(services.contains(&"interlock.v1.GatewayPeer"), "{services:?}");
+
+    // The buyer's agent answers its own party: no deals yet.
+    let agent = call(&python, dir.path(), &address("buyer-agent"), "interlock.v1.Agent", "ListDeals");
+    assert!(agent["services"].as_array().unwrap().iter().any(|s| s == "interlock.v1.Agent"), "{agent}");
+    assert!(agent["answer"].get("deals").is_none_or(|deals| deals.as_array().unwrap().is_empty()), "{agent}");
 }

@@ -1,6 +1,8 @@
-//! The multi-process sandbox from the CLI: up, status, a deal in each mode
-//! through the separate ledger-node and notary processes, down.
+//! The multi-process sandbox from the CLI: up, status, deals in each mode
+//! through the agents, gateways, notaries and ledger nodes (every one its own
+//! process), every kind of process killed with SIGKILL mid-run, and down.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -17,6 +19,14 @@ impl Drop for Sandbox {
     }
 }
 
+fn up(dir: &Path, extra: &[&str]) -> Sandbox {
+    let mut args = vec!["sandbox", "up", "--dir", "sb"];
+    args.extend(extra);
+    let up = interlock(&args, dir);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    Sandbox(dir.to_owned())
+}
+
 fn json(output: &Output) -> serde_json::Value {
     assert!(
         output.status.success(),
@@ -30,14 +40,15 @@ fn json(output: &Output) -> serde_json::Value {
 #[test]
 fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let up = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-    let sandbox = Sandbox(dir.path().to_owned());
+    let sandbox = up(dir.path(), &[]);
 
     let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
     assert_eq!(status["healthy"], true, "{status}");
     let processes = status["processes"].as_array().unwrap();
-    assert_eq!(processes.len(), 5, "two ledger nodes and three notaries");
+    let mut roles: Vec<&str> = processes.iter().map(|p| p["role"].as_str().unwrap()).collect();
+    roles.sort_unstable();
+    let expected = ["agent", "agent", "gateway", "gateway", "ledger", "ledger", "notary", "notary", "notary"];
+    assert_eq!(roles, expected, "{status}");
     let pids: Vec<u64> = processes.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
     assert!(pids.iter().all(|pid| *pid != u64::from(std::process::id())), "separate processes");
 
@@ -49,6 +60,12 @@ fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
     assert_eq!(hashlock["outcome"], "completed", "{hashlock}");
     assert_eq!(hashlock["balances_after"]["buyer"]["alpha"]["USD"], "999950");
     assert_eq!(hashlock["balances_after"]["seller"]["alpha"]["USD"], "50");
+
+    // The story, for people.
+    let story = interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock"], dir.path());
+    let text = String::from_utf8_lossy(&story.stdout);
+    assert!(story.status.success(), "{text}");
+    assert!(text.contains("delivery executed on beta") && text.contains("ended: completed"), "{text}");
 
     // A second `up` refuses to start another sandbox over this one.
     let again = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
@@ -67,52 +84,58 @@ fn is_zombie(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| stat.contains(") Z "))
 }
 
-#[test]
-fn a_deal_completes_when_a_ledger_node_and_two_notaries_were_killed_and_restarted() {
-    let dir = tempfile::tempdir().unwrap();
-    let up = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-    let _sandbox = Sandbox(dir.path().to_owned());
-    // Down before the deal starts: the payment network, and two of three
-    // notaries, so no quorum can form until they are back.
-    for name in ["alpha-ledger", "n1", "n2"] {
-        let killed = interlock(&["sandbox", "kill", "--dir", "sb", name], dir.path());
-        assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
-    }
-    let deal_dir = dir.path().to_owned();
-    let deal = std::thread::spawn(move || {
-        interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], &deal_dir)
-    });
-    std::thread::sleep(std::time::Duration::from_millis(1_500));
-    for name in ["alpha-ledger", "n1", "n2"] {
-        let started = interlock(&["sandbox", "start", "--dir", "sb", name], dir.path());
-        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    }
-    let report = json(&deal.join().unwrap());
-    assert_eq!(report["outcome"], "completed", "{report}");
-    // The restarted ledger kept the funding it committed before it was killed.
-    assert_eq!(report["balances_after"]["buyer"]["alpha"]["USD"], "999975", "{report}");
-    assert_eq!(report["balances_after"]["seller"]["beta"]["GOLD"], "999990", "{report}");
+/// Each notary's recorded decisions, by deal id in hex.
+fn notary_decisions(dir: &Path) -> Vec<HashMap<String, i64>> {
+    ["n1", "n2", "n3"]
+        .iter()
+        .map(|name| {
+            let path = dir.join("sb").join(name).join("notary.sqlite");
+            let connection = rusqlite::Connection::open(&path).unwrap();
+            let mut statement =
+                connection.prepare("SELECT deal_id, decision FROM deals WHERE decision IS NOT NULL").unwrap();
+            let rows = statement
+                .query_map([], |row| {
+                    let id: Vec<u8> = row.get(0)?;
+                    Ok((interlock_core::hash::to_hex(&id), row.get::<_, i64>(1)?))
+                })
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        })
+        .collect()
+}
+
+fn kill_and_restart(dir: &Path, name: &str, down_ms: u64) {
+    let killed = interlock(&["sandbox", "kill", "--dir", "sb", name], dir);
+    assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(down_ms));
+    let started = interlock(&["sandbox", "start", "--dir", "sb", name], dir);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
 }
 
 #[test]
-fn two_hundred_deals_end_atomically_while_ledger_nodes_and_notaries_are_killed() {
+fn two_hundred_deals_end_atomically_while_every_kind_of_process_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let up = interlock(&["sandbox", "up", "--dir", "sb"], dir.path());
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-    let _sandbox = Sandbox(dir.path().to_owned());
+    let _sandbox = up(dir.path(), &[]);
     let deal_dir = dir.path().to_owned();
     let args =
         ["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--count", "200", "--concurrency", "40", "--json"];
     let deals = std::thread::spawn(move || interlock(&args, &deal_dir));
-    // Every kind of service process, killed with SIGKILL mid-run and restarted.
-    for name in ["alpha-ledger", "n1", "beta-ledger", "n2", "n3", "alpha-ledger"] {
-        std::thread::sleep(std::time::Duration::from_millis(400));
-        let killed = interlock(&["sandbox", "kill", "--dir", "sb", name], dir.path());
-        assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let started = interlock(&["sandbox", "start", "--dir", "sb", name], dir.path());
-        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    // Every kind of process, killed with SIGKILL mid-run and restarted.
+    let victims = [
+        "alpha-ledger",
+        "buyer-agent",
+        "n1",
+        "alpha-gateway",
+        "seller-agent",
+        "beta-ledger",
+        "n2",
+        "beta-gateway",
+        "n3",
+        "buyer-agent",
+    ];
+    for name in victims {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        kill_and_restart(dir.path(), name, 300);
     }
     let report = json(&deals.join().unwrap());
     assert_eq!(report["deals"], 200);
@@ -120,4 +143,123 @@ fn two_hundred_deals_end_atomically_while_ledger_nodes_and_notaries_are_killed()
     // Nothing created or lost on either network.
     assert_eq!(report["totals_after"]["alpha USD"], "1000000", "{report}");
     assert_eq!(report["totals_after"]["beta GOLD"], "1000000", "{report}");
+
+    // No notary contradicted itself or another's quorum: a completed deal has
+    // no abort recorded anywhere, a refunded one never reached a commit quorum.
+    let decisions = notary_decisions(dir.path());
+    let list = json(&interlock(
+        &["deal", "--sandbox", "sb", "--as", "buyer", "list", "--limit", "1000", "--json"],
+        dir.path(),
+    ));
+    let mut seen = 0;
+    for deal in list["deals"].as_array().unwrap() {
+        let id = deal["deal_id"].as_str().unwrap();
+        let votes: Vec<i64> = decisions.iter().filter_map(|log| log.get(id).copied()).collect();
+        let commits = votes.iter().filter(|v| **v == 1).count();
+        match deal["state"].as_str().unwrap() {
+            "completed" => {
+                assert!(commits >= 2 && votes.iter().all(|v| *v == 1), "deal {id}: {votes:?}");
+                seen += 1;
+            }
+            "refunded" => assert!(commits < 2, "deal {id} refunded after a commit quorum: {votes:?}"),
+            other => assert_eq!(other, "withdrawn", "deal {id} ended {other}"),
+        }
+    }
+    assert!(seen > 0, "some deals completed: {list}");
+}
+
+#[test]
+fn an_operator_proposes_accepts_watches_and_cancels_deals_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let _sandbox = up(dir.path(), &["--manual-accept"]);
+    let deal = |party: &str, args: &[&str]| {
+        let mut all = vec!["deal", "--sandbox", "sb", "--as", party];
+        all.extend(args);
+        interlock(&all, dir.path())
+    };
+    let legs = ["--payment", "25 USD@alpha", "--delivery", "10 GOLD@beta"];
+    let mut propose = vec!["propose", "--to", "seller", "--mode", "notary", "--window", "30", "--json"];
+    propose.extend(legs);
+    let proposed = json(&deal("buyer", &propose));
+    assert_eq!(proposed["state"], "proposed", "{proposed}");
+    let id = proposed["deal_id"].as_str().unwrap().to_owned();
+
+    // The proposal reaches the seller through the gateways.
+    let mut received = serde_json::Value::Null;
+    for _ in 0..100 {
+        received = json(&deal("seller", &["list", "--state", "received", "--json"]));
+        if received["deals"].as_array().unwrap().iter().any(|d| d["deal_id"] == id.as_str()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(received["deals"].as_array().unwrap().iter().any(|d| d["deal_id"] == id.as_str()), "{received}");
+
+    // Accepted by a prefix of its id; watched live to the end.
+    let accepted = json(&deal("seller", &["accept", &id[..12], "--json"]));
+    assert_eq!(accepted["state"], "running", "{accepted}");
+    let watch = deal("buyer", &["watch", &id, "--json"]);
+    assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&watch.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.last().unwrap()["state"], "completed", "{lines:?}");
+    let status = deal("buyer", &["status", &id]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("completed") && text.contains("payment executed on alpha"), "{text}");
+    let seller = json(&deal("seller", &["status", &id, "--json"]));
+    assert_eq!(seller["state"], "completed", "{seller}");
+
+    // A running or finished deal cannot be withdrawn; a fresh proposal can.
+    let late = deal("buyer", &["cancel", &id]);
+    assert!(!late.status.success());
+    assert!(String::from_utf8_lossy(&late.stderr).contains("already completed"), "{late:?}");
+    let second = json(&deal("buyer", &propose));
+    let second_id = second["deal_id"].as_str().unwrap();
+    let cancelled = json(&deal("buyer", &["cancel", second_id, "--json"]));
+    assert_eq!(cancelled["state"], "withdrawn", "{cancelled}");
+
+    // Bad input: each refused with a message that says what was expected.
+    let cases: [(&str, Vec<&str>, &str); 5] = [
+        ("buyer", vec!["status", "ffffffff"], "no deal starting with ffffffff"),
+        ("buyer", vec!["status", "not-hex"], "expected a deal id in hex"),
+        (
+            "buyer",
+            vec!["propose", "--to", "nobody", "--payment", "25 USD@alpha", "--delivery", "10 GOLD@beta"],
+            "no party \"nobody\"",
+        ),
+        (
+            "buyer",
+            vec!["propose", "--to", "seller", "--payment", "25USD", "--delivery", "10 GOLD@beta"],
+            "expected AMOUNT ASSET@NETWORK",
+        ),
+        (
+            "buyer",
+            vec![
+                "propose",
+                "--to",
+                "seller",
+                "--mode",
+                "hashlock",
+                "--role",
+                "seller",
+                "--payment",
+                "25 USD@alpha",
+                "--delivery",
+                "10 GOLD@beta",
+            ],
+            "the buyer proposes",
+        ),
+    ];
+    for (party, args, expected) in cases {
+        let output = deal(party, &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // The seller's certificate cannot drive the buyer's agent.
+    let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
+    let buyer_agent = status["processes"].as_array().unwrap().iter().find(|p| p["name"] == "buyer-agent").unwrap();
+    let address = buyer_agent["address"].as_str().unwrap();
+    let output = interlock(&["deal", "--sandbox", "sb", "--as", "seller", "--agent", address, "list"], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("this agent acts for party buyer"), "{stderr}");
 }

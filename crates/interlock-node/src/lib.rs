@@ -2,9 +2,9 @@
 //! around the core and the ledger: it decodes requests into domain types at the
 //! edge, calls them, and maps their errors to gRPC statuses.
 
+pub mod agent;
 pub mod ledger_node;
 pub mod notary_service;
-pub mod party_driver;
 pub mod server;
 pub mod status;
 pub mod stores;

@@ -166,6 +166,18 @@ pub async fn serve_notary(
     serve(notary, tls, directory, listener, shutdown).await
 }
 
+/// Serves a party's agent on `listener` until `shutdown` resolves.
+pub async fn serve_agent(
+    service: crate::agent::AgentService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let agent = service.server().max_decoding_message_size(MESSAGE_LEN_MAX);
+    serve(agent, tls, directory, listener, shutdown).await
+}
+
 /// Binds `address` (port 0 picks a free one) and returns the listener with the
 /// address it got.
 pub async fn bind(address: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {

@@ -3,8 +3,9 @@
 //! (written before the notary signs). One SQLite transaction per write, WAL
 //! journal, `synchronous = FULL`: a crash loses nothing written.
 
+use interlock_core::crypto::{Ed25519Signature, Secret};
 use interlock_core::encoding::{decode_terms, encode_terms};
-use interlock_core::saga::Saga;
+use interlock_core::saga::{Outcome, Role, Saga};
 use interlock_core::{DealId, DealTerms, Decision, Hash32, NetworkId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -60,7 +61,11 @@ impl AgentStore {
             path,
             "CREATE TABLE IF NOT EXISTS sagas (deal_id BLOB NOT NULL, role INTEGER NOT NULL, record BLOB NOT NULL, finished INTEGER NOT NULL, PRIMARY KEY (deal_id, role));
              CREATE TABLE IF NOT EXISTS cursors (network INTEGER PRIMARY KEY, height INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS nonces (network INTEGER PRIMARY KEY, nonce INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS nonces (network INTEGER PRIMARY KEY, nonce INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS deals (deal_id BLOB PRIMARY KEY, terms BLOB NOT NULL, buyer_signature BLOB, seller_signature BLOB, role INTEGER NOT NULL, state TEXT NOT NULL, secret BLOB, created_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS steps (deal_id BLOB NOT NULL, at_ms INTEGER NOT NULL, text TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS steps_by_deal ON steps (deal_id);
+             CREATE TABLE IF NOT EXISTS notice_cursors (network INTEGER PRIMARY KEY, seq INTEGER NOT NULL);",
         )?;
         Ok(AgentStore { connection, nonce_blocks: std::collections::HashMap::new() })
     }
@@ -144,6 +149,200 @@ impl AgentStore {
         let height = i64::try_from(height).unwrap_or(i64::MAX);
         self.connection
             .execute("INSERT OR REPLACE INTO cursors (network, height) VALUES (?1, ?2)", params![network, height])?;
+        Ok(())
+    }
+}
+
+/// A deal as the agent knows it: proposed, received, or agreed and running.
+#[derive(Clone, Debug)]
+pub struct AgentDeal {
+    pub terms: Arc<DealTerms>,
+    /// Buyer's and seller's signatures over the deal id, once given.
+    pub signatures: [Option<Ed25519Signature>; 2],
+    pub role: Role,
+    pub state: DealState,
+    /// The buyer's hashlock secret, drawn when it proposed.
+    pub secret: Option<Secret>,
+    pub created_ms: u64,
+}
+
+impl AgentDeal {
+    pub fn deal_id(&self) -> DealId {
+        self.terms.id()
+    }
+}
+
+/// Where a deal stands for one party.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DealState {
+    /// Signed and sent; the counterparty has not countersigned.
+    Proposed,
+    /// Signed by the counterparty; waiting for this party to accept.
+    Received,
+    /// This party withdrew before reserving anything.
+    Withdrawn,
+    /// Both signed: the saga runs.
+    Running,
+    /// The saga ended so.
+    Ended(Outcome),
+}
+
+impl DealState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DealState::Proposed => "proposed",
+            DealState::Received => "received",
+            DealState::Withdrawn => "withdrawn",
+            DealState::Running => "running",
+            DealState::Ended(Outcome::Completed) => "completed",
+            DealState::Ended(Outcome::Refunded) => "refunded",
+            DealState::Ended(Outcome::Windfall) => "windfall",
+            DealState::Ended(Outcome::Lost) => "lost",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DealState> {
+        Some(match text {
+            "proposed" => DealState::Proposed,
+            "received" => DealState::Received,
+            "withdrawn" => DealState::Withdrawn,
+            "running" => DealState::Running,
+            "completed" => DealState::Ended(Outcome::Completed),
+            "refunded" => DealState::Ended(Outcome::Refunded),
+            "windfall" => DealState::Ended(Outcome::Windfall),
+            "lost" => DealState::Ended(Outcome::Lost),
+            _ => return None,
+        })
+    }
+}
+
+fn role_code(role: Role) -> i64 {
+    match role {
+        Role::Buyer => 1,
+        Role::Seller => 2,
+    }
+}
+
+/// One write of the agent's loop: sagas after a step, deals whose state
+/// changed, and the steps to show for them.
+#[derive(Default)]
+pub struct AgentWrite<'a> {
+    pub sagas: Vec<&'a Saga>,
+    pub deals: Vec<&'a AgentDeal>,
+    pub steps: Vec<(DealId, u64, String)>,
+}
+
+impl AgentWrite<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.sagas.is_empty() && self.deals.is_empty() && self.steps.is_empty()
+    }
+}
+
+impl AgentStore {
+    /// Writes everything of `write` in one transaction.
+    pub fn write(&mut self, write: &AgentWrite<'_>) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut sagas = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO sagas (deal_id, role, record, finished) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for saga in &write.sagas {
+                sagas.execute(params![
+                    deal_key(saga.deal_id()),
+                    role_code(saga.role()),
+                    saga.encode_record(),
+                    saga.outcome().is_some()
+                ])?;
+            }
+            let mut deals = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO deals (deal_id, terms, buyer_signature, seller_signature, role, state, secret, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for deal in &write.deals {
+                deals.execute(params![
+                    deal_key(deal.deal_id()),
+                    encode_terms(&deal.terms),
+                    deal.signatures[0].map(|s| s.0.to_vec()),
+                    deal.signatures[1].map(|s| s.0.to_vec()),
+                    role_code(deal.role),
+                    deal.state.as_str(),
+                    deal.secret.map(|s| s.0.to_vec()),
+                    i64::try_from(deal.created_ms).unwrap_or(i64::MAX),
+                ])?;
+            }
+            let mut steps =
+                transaction.prepare_cached("INSERT INTO steps (deal_id, at_ms, text) VALUES (?1, ?2, ?3)")?;
+            for (deal_id, at_ms, text) in &write.steps {
+                steps.execute(params![deal_key(*deal_id), i64::try_from(*at_ms).unwrap_or(i64::MAX), text])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Every deal the agent knows.
+    pub fn deals(&self) -> Result<Vec<AgentDeal>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT deal_id, terms, buyer_signature, seller_signature, role, state, secret, created_ms FROM deals",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut deals = Vec::new();
+        while let Some(row) = rows.next()? {
+            let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
+            let corrupt = |reason: &str| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: reason.into() };
+            let terms = decode_terms(&row.get::<_, Vec<u8>>(1)?).map_err(|e| corrupt(&e.to_string()))?;
+            let signature = |bytes: Option<Vec<u8>>| -> Result<Option<Ed25519Signature>, StoreError> {
+                bytes
+                    .map(|b| b.try_into().map(Ed25519Signature).map_err(|_| corrupt("signature is not 64 bytes")))
+                    .transpose()
+            };
+            let role = match row.get::<_, i64>(4)? {
+                1 => Role::Buyer,
+                2 => Role::Seller,
+                _ => return Err(corrupt("unknown role")),
+            };
+            let state = DealState::parse(&row.get::<_, String>(5)?).ok_or_else(|| corrupt("unknown state"))?;
+            let secret = row
+                .get::<_, Option<Vec<u8>>>(6)?
+                .map(|b| b.try_into().map(Secret).map_err(|_| corrupt("secret is not 32 bytes")))
+                .transpose()?;
+            deals.push(AgentDeal {
+                terms: Arc::new(terms),
+                signatures: [signature(row.get(2)?)?, signature(row.get(3)?)?],
+                role,
+                state,
+                secret,
+                created_ms: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+            });
+        }
+        Ok(deals)
+    }
+
+    /// The steps recorded for a deal, oldest first.
+    pub fn steps(&self, deal_id: DealId) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut statement =
+            self.connection.prepare_cached("SELECT at_ms, text FROM steps WHERE deal_id = ?1 ORDER BY rowid")?;
+        let rows = statement.query_map([deal_key(deal_id)], |row| {
+            Ok((u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0), row.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The last deal notice seen from the gateway of `network`.
+    pub fn notice_cursor(&self, network: NetworkId) -> Result<u64, StoreError> {
+        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
+        let seq: Option<i64> = self
+            .connection
+            .query_row("SELECT seq FROM notice_cursors WHERE network = ?1", [network], |row| row.get(0))
+            .optional()?;
+        Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    pub fn set_notice_cursor(&mut self, network: NetworkId, seq: u64) -> Result<(), StoreError> {
+        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.connection
+            .execute("INSERT OR REPLACE INTO notice_cursors (network, seq) VALUES (?1, ?2)", params![network, seq])?;
         Ok(())
     }
 }

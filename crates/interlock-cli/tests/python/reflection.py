@@ -1,6 +1,8 @@
 """A generic gRPC client written by others (grpc-requests) lists an Interlock
-service through reflection and calls it, over mutual TLS with the sandbox's
-certificates. Usage: reflection.py HOST:PORT TLS_DIR CLIENT_NAME"""
+service's methods through reflection and calls one, over mutual TLS with the
+sandbox's certificates.
+
+Usage: reflection.py HOST:PORT TLS_DIR CLIENT_NAME SERVICE METHOD"""
 
 import json
 import sys
@@ -9,7 +11,7 @@ from grpc_requests import Client
 
 
 def main() -> None:
-    endpoint, tls_dir, name = sys.argv[1:4]
+    endpoint, tls_dir, name, service, method = sys.argv[1:6]
     read = lambda path: open(f"{tls_dir}/{path}", "rb").read()
     credentials = {
         "root_certificates": read("ca.pem"),
@@ -17,8 +19,8 @@ def main() -> None:
         "certificate_chain": read(f"{name}.pem"),
     }
     client = Client.get_by_endpoint(endpoint, ssl=True, credentials=credentials)
-    tip = client.request("interlock.v1.LedgerNode", "GetTip", {})
-    print(json.dumps({"services": sorted(client.service_names), "tip": tip}))
+    answer = client.request(service, method, {})
+    print(json.dumps({"services": sorted(client.service_names), "answer": answer}))
 
 
 if __name__ == "__main__":

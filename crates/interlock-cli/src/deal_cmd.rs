@@ -1,0 +1,178 @@
+//! `interlock deal propose | accept | status | list | watch | cancel`: the
+//! operator's commands, against the agent of the party they act for.
+
+use crate::agent_cmd::channel;
+use anyhow::Context as _;
+use interlock_node::server::TlsFiles;
+use interlock_proto::v1;
+use interlock_proto::v1::agent_client::AgentClient;
+use std::path::PathBuf;
+use tonic::transport::Channel;
+
+/// Which agent to talk to, as whom.
+pub struct Target {
+    /// The agent's `host:port`; without it, the sandbox's agent of `name`.
+    pub agent: Option<String>,
+    /// Holds ca.pem and `<name>.pem` / `<name>.key` (default: the sandbox's tls/).
+    pub tls_dir: Option<PathBuf>,
+    /// The party acting.
+    pub name: String,
+    pub sandbox: PathBuf,
+}
+
+impl Target {
+    fn connect(&self) -> anyhow::Result<AgentClient<Channel>> {
+        let endpoint = match &self.agent {
+            Some(agent) => agent.clone(),
+            None => crate::sandbox::agent_endpoint(&self.sandbox, &self.name)?,
+        };
+        let tls_dir = self.tls_dir.clone().unwrap_or_else(|| self.sandbox.join("tls"));
+        let tls = TlsFiles::in_dir(&tls_dir, &self.name);
+        Ok(AgentClient::new(channel(&tls, &endpoint)?)
+            .max_decoding_message_size(interlock_node::server::MESSAGE_LEN_MAX))
+    }
+}
+
+/// `AMOUNT ASSET@NETWORK`, e.g. `25 USD@alpha`.
+pub fn leg_spec(text: &str) -> anyhow::Result<v1::LegSpec> {
+    let expected = || format!("{text:?}: expected AMOUNT ASSET@NETWORK, e.g. \"25 USD@alpha\"");
+    let (amount, rest) = text.trim().split_once(' ').with_context(expected)?;
+    let (asset, network) = rest.trim().split_once('@').with_context(expected)?;
+    if amount.is_empty() || asset.is_empty() || network.is_empty() {
+        anyhow::bail!(expected());
+    }
+    Ok(v1::LegSpec { network: network.into(), asset: asset.into(), amount: amount.into() })
+}
+
+pub enum Action {
+    Propose { request: v1::ProposeDealRequest },
+    Accept { deal: String },
+    Cancel { deal: String },
+    Status { deal: String },
+    List { state: Option<String>, limit: u32 },
+    Watch { deal: String },
+}
+
+fn time_text(ms: u64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+pub fn view_json(view: &v1::DealView) -> serde_json::Value {
+    serde_json::json!({
+        "deal_id": view.deal_id, "role": view.role, "counterparty": view.counterparty, "mode": view.mode,
+        "state": view.state, "payment": view.payment, "delivery": view.delivery,
+        "own_leg": view.own_leg, "counter_leg": view.counter_leg, "deadline_ms": view.deadline_ms,
+        "steps": view.steps.iter().map(|s| serde_json::json!({"at_ms": s.at_ms, "text": s.text})).collect::<Vec<_>>(),
+    })
+}
+
+fn print_view(view: &v1::DealView) {
+    println!("deal {} ({} mode): {}", view.deal_id, view.mode, view.state);
+    println!("  {} with {}", view.role, view.counterparty);
+    println!("  payment   {}", view.payment);
+    println!("  delivery  {}", view.delivery);
+    println!("  legs      own {}, counterparty's {}", view.own_leg, view.counter_leg);
+    println!("  deadline  {}", time_text(view.deadline_ms));
+    for step in &view.steps {
+        println!("  {}  {}", time_text(step.at_ms), step.text);
+    }
+}
+
+fn failed(status: tonic::Status) -> anyhow::Error {
+    match status.code() {
+        tonic::Code::Unavailable => anyhow::anyhow!("the agent is unreachable: {}", status.message()),
+        _ => anyhow::anyhow!("{}", status.message()),
+    }
+}
+
+/// Runs one action; `Ok(false)` when a watched deal did not complete.
+pub fn run(target: &Target, action: Action, json: bool) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async {
+        let mut agent = target.connect()?;
+        match action {
+            Action::Propose { request } => show(agent.propose_deal(request).await.map_err(failed)?.get_ref(), json),
+            Action::Accept { deal } => {
+                show(agent.accept_deal(v1::DealRef { deal }).await.map_err(failed)?.get_ref(), json)
+            }
+            Action::Cancel { deal } => {
+                show(agent.cancel_deal(v1::DealRef { deal }).await.map_err(failed)?.get_ref(), json)
+            }
+            Action::Status { deal } => {
+                show(agent.get_deal(v1::DealRef { deal }).await.map_err(failed)?.get_ref(), json)
+            }
+            Action::List { state, limit } => {
+                let request = v1::ListDealsRequest { state: state.unwrap_or_default(), limit };
+                let list = agent.list_deals(request).await.map_err(failed)?.into_inner();
+                if json {
+                    let deals: Vec<_> = list.deals.iter().map(view_json).collect();
+                    println!("{}", serde_json::json!({ "deals": deals }));
+                } else if list.deals.is_empty() {
+                    println!("no deals");
+                } else {
+                    println!("{:<16} {:<8} {:<7} {:<10} {:<24} delivery", "deal", "mode", "role", "state", "payment");
+                    for deal in &list.deals {
+                        println!(
+                            "{:<16} {:<8} {:<7} {:<10} {:<24} {}",
+                            &deal.deal_id[..deal.deal_id.len().min(16)],
+                            deal.mode,
+                            deal.role,
+                            deal.state,
+                            deal.payment,
+                            deal.delivery
+                        );
+                    }
+                }
+                Ok(true)
+            }
+            Action::Watch { deal } => {
+                let mut stream = agent.watch_deal(v1::DealRef { deal }).await.map_err(failed)?.into_inner();
+                let mut shown = 0;
+                let mut last = None;
+                while let Some(view) = stream.message().await.map_err(failed)? {
+                    if json {
+                        println!("{}", view_json(&view));
+                    } else {
+                        if shown == 0 {
+                            println!(
+                                "deal {} ({} mode): {} with {}",
+                                view.deal_id, view.mode, view.role, view.counterparty
+                            );
+                            println!("  payment {}; delivery {}", view.payment, view.delivery);
+                        }
+                        for step in view.steps.iter().skip(shown) {
+                            println!("  {}  {}", time_text(step.at_ms), step.text);
+                        }
+                    }
+                    shown = view.steps.len();
+                    last = Some(view);
+                }
+                let last = last.context("the agent closed the watch without a view")?;
+                if !json {
+                    println!("deal {} is {}", last.deal_id, last.state);
+                }
+                Ok(last.state == "completed")
+            }
+        }
+    })
+}
+
+fn show(view: &v1::DealView, json: bool) -> anyhow::Result<bool> {
+    if json {
+        println!("{}", view_json(view));
+    } else {
+        print_view(view);
+    }
+    Ok(true)
+}

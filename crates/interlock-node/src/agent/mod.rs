@@ -1,0 +1,26 @@
+//! The party agent: holds one party's key, runs its sagas against the networks'
+//! gateways and the notaries, and serves the operator's `deal` commands.
+//!
+//! One task, the engine, owns the agent's state and its store. Everything
+//! reaches it as an input on one channel: blocks from each gateway's stream,
+//! deal notices (proposals and registrations) from each gateway, notaries'
+//! votes, and the operator's commands. For every input it steps the sagas
+//! concerned, writes what changed to SQLite in one transaction, and only then
+//! acts (submits transactions, asks notaries). Chain cursors advance after a
+//! block is fully processed, so a restarted agent replays what it may have
+//! missed and resumes every unfinished deal.
+
+mod engine;
+mod service;
+pub mod terms;
+
+pub use engine::{AgentConfig, AgentError};
+pub use service::AgentService;
+
+/// Reads 32 bytes from the operating system's random source.
+pub(crate) fn random_bytes() -> std::io::Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut bytes = [0; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}

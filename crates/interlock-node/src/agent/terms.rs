@@ -1,0 +1,147 @@
+//! Drafting a deal's terms from an operator's proposal and the directory.
+
+use interlock_core::crypto::Secret;
+use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, Policy, Settlement};
+use interlock_identity::{Directory, PartyEntry};
+use interlock_proto::v1;
+use tonic::Status;
+
+/// How long a deal may take when the proposal does not say.
+pub const WINDOW_DEFAULT_MS: u64 = 60_000;
+/// The shortest and longest windows a proposal may ask for.
+pub const WINDOW_MIN_MS: u64 = 2_000;
+pub const WINDOW_MAX_MS: u64 = 7 * 24 * 3_600_000;
+
+/// Who proposes, and as what.
+pub struct Proposer<'a> {
+    pub entry: &'a PartyEntry,
+    pub is_buyer: bool,
+}
+
+fn network(directory: &Directory, text: &str) -> Result<NetworkId, Status> {
+    let found = directory.networks.iter().find(|n| n.name == text || n.id.0.to_string() == text);
+    found.map(|n| n.id).ok_or_else(|| {
+        let names: Vec<&str> = directory.networks.iter().map(|n| n.name.as_str()).collect();
+        Status::invalid_argument(format!("no network {text:?} in the directory; it lists {}", names.join(", ")))
+    })
+}
+
+fn asset(spec: &v1::LegSpec, leg: LegKind) -> Result<Asset, Status> {
+    let code = AssetCode::new(&spec.asset).map_err(|error| Status::invalid_argument(format!("{leg} leg: {error}")))?;
+    let amount: u128 = spec.amount.parse().map_err(|_| {
+        Status::invalid_argument(format!("{leg} leg amount {:?}: expected a positive whole number", spec.amount))
+    })?;
+    Ok(Asset::Fungible { code, amount })
+}
+
+fn account(party: &PartyEntry, network: NetworkId, leg: LegKind) -> Result<Address, Status> {
+    party.account(network).ok_or_else(|| {
+        Status::failed_precondition(format!(
+            "{leg} leg: party {} has no account on network {network} in the directory",
+            party.name
+        ))
+    })
+}
+
+/// The terms of `request` between `proposer` and its counterparty, stamped
+/// `now_ms` and told apart from equal ones by `nonce`, with the buyer's secret
+/// in hashlock mode.
+pub fn draft(
+    directory: &Directory,
+    proposer: Proposer<'_>,
+    request: &v1::ProposeDealRequest,
+    now_ms: u64,
+    nonce: u64,
+    secret: Secret,
+) -> Result<(DealTerms, Option<Secret>), Status> {
+    let counterparty = directory.party(&request.counterparty).ok_or_else(|| {
+        let names: Vec<&str> = directory.parties.iter().map(|p| p.name.as_str()).collect();
+        Status::invalid_argument(format!(
+            "no party {:?} in the directory; it lists {}",
+            request.counterparty,
+            names.join(", ")
+        ))
+    })?;
+    if counterparty.name == proposer.entry.name {
+        return Err(Status::invalid_argument("a party cannot deal with itself: choose another counterparty"));
+    }
+    let (buyer, seller) =
+        if proposer.is_buyer { (proposer.entry, counterparty) } else { (counterparty, proposer.entry) };
+    let window = match request.window_ms {
+        0 => WINDOW_DEFAULT_MS,
+        w if (WINDOW_MIN_MS..=WINDOW_MAX_MS).contains(&w) => w,
+        w => {
+            return Err(Status::invalid_argument(format!(
+                "window {w} ms: expected {WINDOW_MIN_MS} to {WINDOW_MAX_MS} ms"
+            )))
+        }
+    };
+    let payment_spec =
+        request.payment.as_ref().ok_or_else(|| Status::invalid_argument("the payment leg is missing"))?;
+    let delivery_spec =
+        request.delivery.as_ref().ok_or_else(|| Status::invalid_argument("the delivery leg is missing"))?;
+    let (payment_network, delivery_network) =
+        (network(directory, &payment_spec.network)?, network(directory, &delivery_spec.network)?);
+    let hashlock = match request.mode.as_str() {
+        "hashlock" => true,
+        "notary" => false,
+        other => return Err(Status::invalid_argument(format!("mode {other:?}: expected hashlock or notary"))),
+    };
+    if hashlock && !proposer.is_buyer {
+        return Err(Status::invalid_argument(
+            "in hashlock mode the buyer proposes: the buyer draws the secret whose hash the terms carry",
+        ));
+    }
+    let settlement = if hashlock {
+        Settlement::Hashlock {
+            hash: secret.hash(),
+            delivery_expiry_ms: now_ms + window / 2,
+            payment_expiry_ms: now_ms + window,
+            margin_ms: window / 2,
+        }
+    } else {
+        if directory.notaries.is_empty() {
+            return Err(Status::failed_precondition("notary mode needs notaries, and the directory lists none"));
+        }
+        let notaries: Vec<_> = directory.notaries.iter().map(|n| n.address).collect();
+        let threshold = u8::try_from(notaries.len() / 2 + 1).unwrap_or(u8::MAX);
+        Settlement::Notary {
+            notaries,
+            threshold,
+            decision_deadline_ms: now_ms + window,
+            backstop_expiry_ms: now_ms + 2 * window,
+        }
+    };
+    // In hashlock mode the payment network's gateway keeps the seller's leg: it
+    // executes with the revealed secret if the seller is away.
+    let keeper = if hashlock {
+        directory.gateway_for(payment_network).map(|gateway| Address::Ledger(gateway.key.0))
+    } else {
+        None
+    };
+    let terms = DealTerms {
+        buyer: buyer.key,
+        seller: seller.key,
+        payment: Leg {
+            network: payment_network,
+            asset: asset(payment_spec, LegKind::Payment)?,
+            owner: account(buyer, payment_network, LegKind::Payment)?,
+            beneficiary: account(seller, payment_network, LegKind::Payment)?,
+            keeper,
+        },
+        delivery: Leg {
+            network: delivery_network,
+            asset: asset(delivery_spec, LegKind::Delivery)?,
+            owner: account(seller, delivery_network, LegKind::Delivery)?,
+            beneficiary: account(buyer, delivery_network, LegKind::Delivery)?,
+            keeper: None,
+        },
+        settlement,
+        policy: Policy::default(),
+        observers: Vec::new(),
+        dependents: Vec::new(),
+        nonce,
+    };
+    terms.validate().map_err(|error| Status::invalid_argument(format!("the deal is not valid: {error}")))?;
+    Ok((terms, hashlock.then_some(secret)))
+}
