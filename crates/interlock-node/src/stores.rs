@@ -230,12 +230,24 @@ pub struct AgentWrite<'a> {
     pub sagas: Vec<&'a Saga>,
     pub deals: Vec<&'a AgentDeal>,
     pub steps: Vec<(DealId, u64, String)>,
+    /// The last block of each network whose events every saga has seen.
+    pub cursors: Vec<(NetworkId, u64)>,
+    /// The last deal notice seen from each network's gateway.
+    pub notice_cursors: Vec<(NetworkId, u64)>,
 }
 
 impl AgentWrite<'_> {
     pub fn is_empty(&self) -> bool {
-        self.sagas.is_empty() && self.deals.is_empty() && self.steps.is_empty()
+        self.sagas.is_empty()
+            && self.deals.is_empty()
+            && self.steps.is_empty()
+            && self.cursors.is_empty()
+            && self.notice_cursors.is_empty()
     }
+}
+
+fn key_of(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 impl AgentStore {
@@ -273,7 +285,17 @@ impl AgentStore {
             let mut steps =
                 transaction.prepare_cached("INSERT INTO steps (deal_id, at_ms, text) VALUES (?1, ?2, ?3)")?;
             for (deal_id, at_ms, text) in &write.steps {
-                steps.execute(params![deal_key(*deal_id), i64::try_from(*at_ms).unwrap_or(i64::MAX), text])?;
+                steps.execute(params![deal_key(*deal_id), key_of(*at_ms), text])?;
+            }
+            let mut cursors =
+                transaction.prepare_cached("INSERT OR REPLACE INTO cursors (network, height) VALUES (?1, ?2)")?;
+            for (network, height) in &write.cursors {
+                cursors.execute(params![key_of(network.0), key_of(*height)])?;
+            }
+            let mut notices =
+                transaction.prepare_cached("INSERT OR REPLACE INTO notice_cursors (network, seq) VALUES (?1, ?2)")?;
+            for (network, seq) in &write.notice_cursors {
+                notices.execute(params![key_of(network.0), key_of(*seq)])?;
             }
         }
         transaction.commit()?;

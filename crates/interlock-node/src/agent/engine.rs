@@ -26,6 +26,8 @@ const INPUTS_BUFFER: usize = 8_192;
 const REQUESTS_IN_FLIGHT: usize = 512;
 /// How long to wait before following a gateway again after its stream broke.
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// Most inputs handled in one round (one write).
+const BATCH_MAX: usize = 1_024;
 /// Deal views kept for watchers that fall behind.
 const UPDATES_BUFFER: usize = 4_096;
 
@@ -282,14 +284,22 @@ impl Engine {
         let mut ticker = tokio::time::interval(STEP_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let input = tokio::select! {
+            let first = tokio::select! {
                 input = receiver.recv() => match input {
                     Some(input) => Some(input),
                     None => return,
                 },
                 _ = ticker.tick() => None,
             };
-            if let Err(error) = self.handle(input) {
+            // Whatever else is waiting joins this round: one write for all of it.
+            let mut inputs = vec![first];
+            while inputs.len() < BATCH_MAX {
+                match receiver.try_recv() {
+                    Ok(input) => inputs.push(Some(input)),
+                    Err(_) => break,
+                }
+            }
+            if let Err(error) = self.handle(inputs) {
                 // Without its store the agent cannot keep its promise to persist
                 // before acting: stop rather than act on unrecorded state.
                 eprintln!("agent {}: stopping: {error}", self.party.name);
@@ -312,11 +322,26 @@ impl Engine {
         self.directory.gateway_for(network).map_or_else(|| format!("the gateway of {network}"), |g| g.name.clone())
     }
 
-    fn handle(&mut self, input: Option<Input>) -> Result<(), AgentError> {
+    fn handle(&mut self, inputs: Vec<Option<Input>>) -> Result<(), AgentError> {
         let now = (self.clock)();
         let mut changes = Changes::default();
-        let mut cursor = None;
-        let mut notice_cursor = None;
+        let mut cursors = HashMap::new();
+        let mut notice_cursors = HashMap::new();
+        for input in inputs {
+            self.absorb(input, now, &mut changes, &mut cursors, &mut notice_cursors);
+        }
+        self.settle(now, changes, cursors, notice_cursors)
+    }
+
+    /// Steps the sagas an input concerns, or all of them when time passed.
+    fn absorb(
+        &mut self,
+        input: Option<Input>,
+        now: u64,
+        changes: &mut Changes,
+        cursors: &mut HashMap<NetworkId, u64>,
+        notice_cursors: &mut HashMap<NetworkId, u64>,
+    ) {
         match input {
             Some(Input::Block { network, height, timestamp_ms, events }) => {
                 for event in &events {
@@ -329,7 +354,7 @@ impl Engine {
                 for (deal_id, live) in &mut self.live {
                     changes.outputs.push((*deal_id, live.saga.on_chain_time(now, network, timestamp_ms).outputs));
                 }
-                cursor = Some((network, height));
+                cursors.insert(network, height);
             }
             Some(Input::Vote(vote)) => {
                 if let Some(live) = self.live.get_mut(&vote.deal_id) {
@@ -338,10 +363,10 @@ impl Engine {
                 }
             }
             Some(Input::Notice { network, notice }) => {
-                notice_cursor = Some((network, notice.seq));
-                self.on_notice(notice, now, &mut changes);
+                notice_cursors.insert(network, notice.seq);
+                self.on_notice(notice, now, changes);
             }
-            Some(Input::Command(command)) => self.on_command(command, now, &mut changes),
+            Some(Input::Command(command)) => self.on_command(command, now, changes),
             Some(Input::Proposed { deal_id, gateway, result }) => match result {
                 Ok(()) => changes.step(deal_id, now, format!("proposal delivered to {gateway}")),
                 Err(reason) => {
@@ -356,7 +381,7 @@ impl Engine {
             Some(Input::Registered { deal_id, gateway, result }) => match result {
                 Ok(()) => {
                     changes.step(deal_id, now, format!("registered at {gateway}"));
-                    self.start_saga(deal_id, now, &mut changes);
+                    self.start_saga(deal_id, now, changes);
                 }
                 Err(reason) => changes.step(deal_id, now, format!("registration at {gateway} refused: {reason}")),
             },
@@ -366,10 +391,20 @@ impl Engine {
                 }
                 if now >= self.proposals_checked_ms + PROPOSALS_CHECK_MS {
                     self.proposals_checked_ms = now;
-                    self.expire_proposals(now, &mut changes);
+                    self.expire_proposals(now, changes);
                 }
             }
         }
+    }
+
+    /// Writes what the inputs changed, then acts on it and answers.
+    fn settle(
+        &mut self,
+        now: u64,
+        mut changes: Changes,
+        cursors: HashMap<NetworkId, u64>,
+        notice_cursors: HashMap<NetworkId, u64>,
+    ) -> Result<(), AgentError> {
         changes.outputs.retain(|(_, outputs)| !outputs.is_empty());
         let asked: Vec<DealId> = changes.outputs.iter().map(|(deal_id, _)| *deal_id).collect();
         changes.sagas.extend(asked);
@@ -392,6 +427,8 @@ impl Engine {
             sagas: sagas.iter().filter_map(|id| self.live.get(id)).map(|live| &live.saga).collect(),
             deals: changes.deals.iter().filter_map(|id| self.deals.get(id)).collect(),
             steps: changes.steps.clone(),
+            cursors: cursors.into_iter().collect(),
+            notice_cursors: notice_cursors.into_iter().collect(),
         };
         if !write.is_empty() {
             self.store.write(&write)?;
@@ -417,12 +454,6 @@ impl Engine {
         }
         for (deal_id, outputs) in std::mem::take(&mut changes.outputs) {
             self.act(deal_id, outputs)?;
-        }
-        if let Some((network, height)) = cursor {
-            self.store.set_cursor(network, height)?;
-        }
-        if let Some((network, seq)) = notice_cursor {
-            self.store.set_notice_cursor(network, seq)?;
         }
         if self.updates.receiver_count() > 0 {
             for deal_id in &changes.deals {
