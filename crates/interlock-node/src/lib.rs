@@ -2,6 +2,8 @@
 //! around the core and the ledger: it decodes requests into domain types at the
 //! edge, calls them, and maps their errors to gRPC statuses.
 
+pub mod gateway;
+pub mod gateway_store;
 pub mod ledger_node;
 pub mod notary_service;
 pub mod party_driver;
