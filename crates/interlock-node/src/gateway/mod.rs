@@ -205,7 +205,12 @@ impl GatewayService {
             let mut ledger = self.shared.ledger.clone();
             if act_from.is_none() {
                 match ledger.get_tip(v1::GetTipRequest {}).await {
-                    Ok(tip) => act_from = Some(tip.into_inner().height),
+                    Ok(tip) => {
+                        act_from = Some(tip.into_inner().height);
+                        // Says at start, not at the first expiry, when the
+                        // key is not an account the keeper can sign with.
+                        self.keeper_nonce().await;
+                    }
                     Err(status) => {
                         eprintln!("gateway {}: ledger node unreachable: {}", self.shared.network, status.message());
                         tokio::time::sleep(RECONNECT_AFTER).await;

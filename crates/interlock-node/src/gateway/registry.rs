@@ -227,6 +227,10 @@ impl Registry {
     /// lock assertions or notifications for the other leg's gateway), the rest
     /// kept in case their deal is registered later.
     pub(crate) fn observe_block(&mut self, observed: Vec<Observed>) -> Result<Committed, StoreError> {
+        if observed.is_empty() {
+            // Heartbeat blocks: nothing to write, so no commit (and no fsync).
+            return Ok(Committed::default());
+        }
         let mut batch = self.store.batch()?;
         let mut outgoing = Outgoing::default();
         for event in observed {
