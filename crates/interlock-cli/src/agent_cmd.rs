@@ -15,15 +15,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::transport::Channel;
 
-/// A lazily connected mutual-TLS channel to `endpoint` (`host:port`). Servers on
-/// an IP address are checked against the name `localhost` their certificates carry.
+/// A lazily connected mutual-TLS channel to `endpoint` (`host:port`).
 pub(crate) fn channel(tls: &TlsFiles, endpoint: &str) -> anyhow::Result<Channel> {
-    let host = endpoint.rsplit_once(':').map_or(endpoint, |(host, _)| host);
-    let server_name = if host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host };
-    Ok(Channel::from_shared(format!("https://{endpoint}"))
-        .with_context(|| format!("invalid endpoint {endpoint:?}: expected host:port"))?
-        .tls_config(tls.client_config(server_name)?)?
-        .connect_lazy())
+    Ok(interlock_node::server::lazy_channel(endpoint, tls)?)
 }
 
 pub struct AgentServe {

@@ -5,6 +5,7 @@ mod alloc;
 mod bench;
 mod deal_cmd;
 mod demo;
+mod gateway_cmd;
 mod runtime;
 mod sandbox;
 mod services;
@@ -117,6 +118,46 @@ enum Command {
         #[arg(long, required_unless_present = "print_address")]
         directory: Option<PathBuf>,
     },
+    /// Run a gateway: the service in front of one network, over gRPC with mutual
+    /// TLS. Parties submit escrow transactions and register deals through it;
+    /// notaries and observers read the network through it; it tells the other
+    /// networks' gateways about each deal's reservations, executions and
+    /// cancellations, and its keeper cancels expired reservations and executes
+    /// revealed hashlocks for absent beneficiaries.
+    #[command(after_help = "Setting up a gateway:\n  \
+        1. interlock gateway --data gw-alpha --print-key\n     \
+           prints the gateway's ed25519 public key (creating gw-alpha/gateway.key, mode 0600)\n  \
+        2. interlock ca issue --dir tls --role gateway --name gw-alpha\n  \
+        3. list it in the directory (then sign it with `interlock directory sign`):\n     \
+           \"gateways\": [{\"name\": \"gw-alpha\", \"network\": 1, \"endpoint\": \"127.0.0.1:7301\", \"key\": \"<the key>\"}]\n     \
+           with the network's ledger node under \"ledgers\"\n  \
+        4. have the network's operator register the key as an account (Op::Register),\n     \
+           so the keeper can sign cancellations and executions\n  \
+        5. interlock gateway --data gw-alpha --network 1 --listen 127.0.0.1:7301 \\\n       \
+           --tls-dir tls --name gw-alpha --directory directory.json")]
+    Gateway {
+        /// The gateway's data directory (gateway.key, gateway.sqlite); created on first start.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print the gateway's public key (for the directory and its account) and exit.
+        #[arg(long)]
+        print_key: bool,
+        /// The network this gateway fronts; its ledger node is the directory's entry for it.
+        #[arg(long, required_unless_present = "print_key")]
+        network: Option<u64>,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:7301")]
+        listen: std::net::SocketAddr,
+        /// Directory holding ca.pem and the gateway's <name>.pem / <name>.key.
+        #[arg(long, required_unless_present = "print_key")]
+        tls_dir: Option<PathBuf>,
+        /// The gateway's name, as its certificate and the directory state it.
+        #[arg(long, required_unless_present = "print_key")]
+        name: Option<String>,
+        /// The CA-signed directory file.
+        #[arg(long, required_unless_present = "print_key")]
+        directory: Option<PathBuf>,
+    },
     /// Run a party's agent: it holds the party's key, runs its deals against the
     /// networks' gateways and the notaries, records every step in SQLite before
     /// acting on it, resumes unfinished deals on restart and refunds at expiry.
@@ -129,7 +170,7 @@ enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
         /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7301")]
+        #[arg(long, default_value = "127.0.0.1:7401")]
         listen: std::net::SocketAddr,
         /// Directory holding ca.pem and the party's <name>.pem / <name>.key.
         #[arg(long)]
@@ -414,6 +455,14 @@ fn main() -> ExitCode {
                 unreachable!("clap requires them unless --print-address")
             };
             services::notary_serve(services::NotaryServe { data, listen, tls_dir, name, directory }).map(Ok)
+        }
+        Command::Gateway { data, print_key: true, .. } => gateway_cmd::print_key(&data).map(Ok),
+        Command::Gateway { data, network, listen, tls_dir, name, directory, .. } => {
+            let (Some(network), Some(tls_dir), Some(name), Some(directory)) = (network, tls_dir, name, directory)
+            else {
+                unreachable!("clap requires them unless --print-key")
+            };
+            gateway_cmd::serve(gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory }).map(Ok)
         }
         Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet } => {
             let options = agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet };

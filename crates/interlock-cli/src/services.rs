@@ -84,11 +84,11 @@ pub struct NotaryServe {
     pub directory: PathBuf,
 }
 
-/// Runs a notary until interrupted. It follows every ledger node the directory
-/// lists. Prints `listening on ADDRESS` once it serves.
+/// Runs a notary until interrupted. It follows every network through the
+/// gateway the directory lists for it. Prints `listening on ADDRESS` once it serves.
 pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
     use interlock_node::notary_service::NotaryService;
-    use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+    use interlock_proto::v1::gateway_client::GatewayClient;
     std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
     let seed = seed_file(&options.data.join("notary.key"), "a secp256k1 secret key")?;
     let key = interlock_core::crypto::NotaryKey::from_seed(seed).with_context(|| {
@@ -112,17 +112,13 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
     let log = interlock_node::stores::NotaryLog::open(&options.data.join("notary.sqlite"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let mut ledgers = std::collections::HashMap::new();
-        for ledger in &directory.ledgers {
-            let host = ledger.endpoint.rsplit_once(':').map_or("localhost", |(host, _)| host);
-            let server_name = if host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host };
-            let channel = tonic::transport::Channel::from_shared(format!("https://{}", ledger.endpoint))?
-                .tls_config(tls.client_config(server_name)?)?
-                .connect_lazy();
-            ledgers.insert(ledger.network, LedgerNodeClient::new(channel));
+        let mut gateways = std::collections::HashMap::new();
+        for gateway in &directory.gateways {
+            let channel = interlock_node::server::lazy_channel(&gateway.endpoint, &tls)?;
+            gateways.insert(gateway.network, GatewayClient::new(channel));
         }
-        let networks: Vec<NetworkId> = ledgers.keys().copied().collect();
-        let service = NotaryService::open(key, log, ledgers, crate::setup::now_ms)?;
+        let networks: Vec<NetworkId> = gateways.keys().copied().collect();
+        let service = NotaryService::open(key, log, gateways, crate::setup::now_ms)?;
         tokio::spawn(service.clone().tick());
         for network in networks {
             tokio::spawn(service.clone().follow(network));

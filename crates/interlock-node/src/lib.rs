@@ -3,6 +3,8 @@
 //! edge, calls them, and maps their errors to gRPC statuses.
 
 pub mod agent;
+pub mod gateway;
+pub mod gateway_store;
 pub mod ledger_node;
 pub mod notary_service;
 pub mod server;

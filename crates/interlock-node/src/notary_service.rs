@@ -1,5 +1,5 @@
 //! The notary service: one notary of a deal's k-of-n set, over gRPC. It follows
-//! every ledger node of the directory through their block streams, decides with
+//! every network of the directory through its gateway's block stream, decides with
 //! the core's `NotaryDeal`, writes each decision to its `NotaryLog` before it
 //! signs, and answers with its vote.
 
@@ -10,7 +10,7 @@ use interlock_core::encoding::{decode_terms, Decode};
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
 use interlock_core::{reservation_id, DealId, EscrowEvent, Hash32, LegKind, NetworkId, ReservationId};
 use interlock_proto::v1;
-use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_server::Notary;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 
 /// How often undecided deals are checked against their decision deadline.
 const TICK_INTERVAL: Duration = Duration::from_millis(50);
-/// How long to wait before following a ledger node again after its stream broke.
+/// How long to wait before following a network again after its gateway's stream broke.
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
 /// Most deals one notary holds in memory.
 const DEALS_MAX: usize = 1_000_000;
@@ -30,7 +30,7 @@ struct Shared {
     log: Mutex<NotaryLog>,
     deals: Mutex<HashMap<DealId, NotaryDeal>>,
     votes: Mutex<HashMap<DealId, Vote>>,
-    ledgers: HashMap<NetworkId, LedgerNodeClient<Channel>>,
+    gateways: HashMap<NetworkId, GatewayClient<Channel>>,
     clock: fn() -> u64,
 }
 
@@ -52,11 +52,11 @@ fn decision_text(vote: &Vote) -> &'static str {
 
 impl NotaryService {
     /// Restores every deal of `log` (decided ones sign their recorded decision
-    /// again) and follows `ledgers`.
+    /// again) and follows each network through its gateway in `gateways`.
     pub fn open(
         key: NotaryKey,
         log: NotaryLog,
-        ledgers: HashMap<NetworkId, LedgerNodeClient<Channel>>,
+        gateways: HashMap<NetworkId, GatewayClient<Channel>>,
         clock: fn() -> u64,
     ) -> Result<NotaryService, crate::stores::StoreError> {
         let mut deals = HashMap::new();
@@ -69,7 +69,7 @@ impl NotaryService {
             deals.insert(deal.deal_id(), deal);
         }
         let shared =
-            Shared { key, log: Mutex::new(log), deals: Mutex::new(deals), votes: Mutex::new(votes), ledgers, clock };
+            Shared { key, log: Mutex::new(log), deals: Mutex::new(deals), votes: Mutex::new(votes), gateways, clock };
         Ok(NotaryService { shared: Arc::new(shared) })
     }
 
@@ -125,10 +125,10 @@ impl NotaryService {
         }
     }
 
-    /// Follows one ledger node's blocks from the start, forever, reconnecting
-    /// when its stream breaks. Reservations are all it needs.
+    /// Follows one network's blocks from the start through its gateway,
+    /// forever, reconnecting when the stream breaks. Reservations are all it needs.
     pub async fn follow(self, network: NetworkId) {
-        let Some(client) = self.shared.ledgers.get(&network).cloned() else { return };
+        let Some(client) = self.shared.gateways.get(&network).cloned() else { return };
         let mut next = 1;
         loop {
             let mut client = client.clone();
@@ -153,10 +153,10 @@ impl NotaryService {
         }
     }
 
-    /// Reservations made before the deal reached this notary: ask the ledgers.
+    /// Reservations made before the deal reached this notary: ask the gateways.
     async fn catch_up(&self, deal_id: DealId, networks: [(LegKind, NetworkId); 2]) {
         for (leg, network) in networks {
-            let Some(mut client) = self.shared.ledgers.get(&network).cloned() else { continue };
+            let Some(mut client) = self.shared.gateways.get(&network).cloned() else { continue };
             let id: ReservationId = reservation_id(deal_id, leg);
             let request = v1::GetReservationRequest { reservation_id: id.0 .0.to_vec() };
             let Ok(found) = client.get_reservation(request).await else { continue };

@@ -59,6 +59,8 @@ pub enum ServeError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid TLS configuration: {0}")]
     Tls(#[from] tonic::transport::Error),
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    Endpoint { endpoint: String, reason: String },
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -134,10 +136,17 @@ where
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<S>().await;
     let authorizer = Authorizer::new(directory);
-    base_router(tls, &authorizer, health_service)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(service, authorizer))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+    let router = base_router(tls, &authorizer, health_service)?
+        .add_service(tonic::service::interceptor::InterceptedService::new(service, authorizer));
+    run(router, listener, shutdown).await
+}
+
+async fn run(
+    router: tonic::transport::server::Router,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
     Ok(())
 }
 
@@ -176,6 +185,47 @@ pub async fn serve_agent(
 ) -> Result<(), ServeError> {
     let agent = service.server().max_decoding_message_size(MESSAGE_LEN_MAX);
     serve(agent, tls, directory, listener, shutdown).await
+}
+
+/// Serves a gateway's two services, `Gateway` and `GatewayPeer`, on
+/// `listener` until `shutdown` resolves. Start its tasks with
+/// [`GatewayService::start`](crate::gateway::GatewayService::start).
+pub async fn serve_gateway(
+    service: crate::gateway::GatewayService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (gateway, peer) = service.servers();
+    let gateway = gateway.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
+    let peer = peer.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<interlock_proto::v1::gateway_server::GatewayServer<crate::gateway::GatewayService>>().await;
+    health
+        .set_serving::<interlock_proto::v1::gateway_peer_server::GatewayPeerServer<crate::gateway::GatewayService>>()
+        .await;
+    let authorizer = Authorizer::new(directory);
+    let router = base_router(tls, &authorizer, health_service)?
+        .add_service(tonic::service::interceptor::InterceptedService::new(gateway, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(peer, authorizer));
+    run(router, listener, shutdown).await
+}
+
+/// A channel to another service at `endpoint` (`host:port`, as the directory
+/// lists it) with this service's certificate, connecting on first use and
+/// again after a failure. An IP address is checked against the `localhost`
+/// name the CA's certificates carry for loopback services.
+pub fn lazy_channel(endpoint: &str, tls: &TlsFiles) -> Result<tonic::transport::Channel, ServeError> {
+    let host = endpoint.rsplit_once(':').map_or("localhost", |(host, _)| host);
+    let server_name =
+        if host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host };
+    let channel = tonic::transport::Channel::from_shared(format!("https://{endpoint}"))
+        .map_err(|error| ServeError::Endpoint { endpoint: endpoint.to_owned(), reason: error.to_string() })?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .tls_config(tls.client_config(server_name)?)?
+        .connect_lazy();
+    Ok(channel)
 }
 
 /// Binds `address` (port 0 picks a free one) and returns the listener with the

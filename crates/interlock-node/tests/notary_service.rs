@@ -1,8 +1,12 @@
-//! Three notaries (2 of 3) and two ledger nodes, each a gRPC server with mutual
-//! TLS on loopback: the notaries follow both networks and commit when both legs
-//! are reserved, abort at the deadline otherwise; the certificate they form
-//! executes or cancels on the real ledgers; a restarted notary signs the same.
+//! Three notaries (2 of 3), two ledger nodes and a gateway in front of each,
+//! every one a gRPC server with mutual TLS on loopback: the notaries follow
+//! both networks through the gateways and commit when both legs are reserved,
+//! abort at the deadline otherwise; the certificate they form executes or
+//! cancels on the real ledgers; a restarted notary signs the same.
 
+mod common;
+
+use common::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
 use interlock_core::crypto::{Certificate, NotaryKey, PartyKey, Token};
 use interlock_core::encoding::{encode_terms, Encode};
 use interlock_core::saga::expected_request;
@@ -11,7 +15,8 @@ use interlock_core::{
     Settlement,
 };
 use interlock_identity::{
-    CertificateAuthority, Directory, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role, Validity,
+    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry,
+    Role, Validity,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_node::ledger_node::{LedgerNodeService, Pace};
@@ -19,33 +24,25 @@ use interlock_node::notary_service::NotaryService;
 use interlock_node::server::{bind, serve_ledger_node, serve_notary, TlsFiles};
 use interlock_node::stores::NotaryLog;
 use interlock_proto::v1;
+use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_proto::v1::notary_client::NotaryClient;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const ALPHA: NetworkId = NetworkId(1);
 const BETA: NetworkId = NetworkId(2);
-
-fn now_ms() -> u64 {
-    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
-}
-
-fn endpoint(tls: &Path, name: &str, address: std::net::SocketAddr) -> Endpoint {
-    Channel::from_shared(format!("https://localhost:{}", address.port()))
-        .unwrap()
-        .tls_config(TlsFiles::in_dir(tls, name).client_config("localhost").unwrap())
-        .unwrap()
-}
 
 struct Cluster {
     dir: tempfile::TempDir,
     tls: PathBuf,
     directory: Arc<Directory>,
     ledgers: HashMap<NetworkId, std::net::SocketAddr>,
+    gateways: HashMap<NetworkId, std::net::SocketAddr>,
+    _running: Vec<RunningGateway>,
     operator: PartyKey,
     buyer: PartyKey,
     seller: PartyKey,
@@ -61,6 +58,8 @@ impl Cluster {
         let names = [
             (Role::Ledger, "alpha-ledger"),
             (Role::Ledger, "beta-ledger"),
+            (Role::Gateway, "gw-alpha"),
+            (Role::Gateway, "gw-beta"),
             (Role::Notary, "n1"),
             (Role::Notary, "n2"),
             (Role::Notary, "n3"),
@@ -74,11 +73,18 @@ impl Cluster {
         let notary_keys: Vec<NotaryKey> = (11u8..14).map(|seed| NotaryKey::from_seed([seed; 32]).unwrap()).collect();
         let mut ledgers = HashMap::new();
         let mut listeners = Vec::new();
+        let mut gateways = HashMap::new();
+        let mut gateway_listeners = Vec::new();
         for network in [ALPHA, BETA] {
             let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
             ledgers.insert(network, address);
             listeners.push((network, listener));
+            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            gateways.insert(network, address);
+            gateway_listeners.push((network, listener));
         }
+        let gateway_key = |network: NetworkId| PartyKey::from_seed([20 + u8::try_from(network.0).unwrap(); 32]);
+        let gateway_name = |network| if network == ALPHA { "gw-alpha" } else { "gw-beta" };
         let directory = Arc::new(Directory {
             networks: vec![
                 NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded },
@@ -88,6 +94,15 @@ impl Cluster {
                 LedgerEntry { name: "alpha-ledger".into(), network: ALPHA, endpoint: ledgers[&ALPHA].to_string() },
                 LedgerEntry { name: "beta-ledger".into(), network: BETA, endpoint: ledgers[&BETA].to_string() },
             ],
+            gateways: [ALPHA, BETA]
+                .into_iter()
+                .map(|network| GatewayEntry {
+                    name: gateway_name(network).into(),
+                    network,
+                    endpoint: gateways[&network].to_string(),
+                    key: gateway_key(network).public(),
+                })
+                .collect(),
             parties: vec![PartyEntry { name: "buyer".into(), key: buyer.public(), accounts: Default::default() }],
             notaries: ["n1", "n2", "n3"]
                 .iter()
@@ -113,7 +128,24 @@ impl Cluster {
                 serve_ledger_node(service, &files, directory, listener, std::future::pending()).await.unwrap();
             });
         }
-        let cluster = Cluster { dir, tls, directory, ledgers, operator, buyer, seller, notary_keys };
+        let mut running = Vec::new();
+        for (network, listener) in gateway_listeners {
+            let other = if network == ALPHA { BETA } else { ALPHA };
+            let store = dir.path().join(format!("{}.sqlite", gateway_name(network)));
+            let setup = GatewaySetup {
+                tls: &tls,
+                name: gateway_name(network),
+                key: gateway_key(network),
+                network,
+                ledger: ledgers[&network],
+                peers: vec![(other, gateways[&other])],
+                directory: directory.clone(),
+                store: &store,
+            };
+            running.push(start_gateway(setup, listener));
+        }
+        let cluster =
+            Cluster { dir, tls, directory, ledgers, gateways, _running: running, operator, buyer, seller, notary_keys };
         cluster.fund().await;
         cluster
     }
@@ -147,13 +179,13 @@ impl Cluster {
     async fn notary(&self, index: usize) -> NotaryClient<Channel> {
         let name = format!("n{}", index + 1);
         let log = NotaryLog::open(&self.dir.path().join(format!("{name}.sqlite"))).unwrap();
-        let ledgers = [ALPHA, BETA]
+        let gateways = [ALPHA, BETA]
             .into_iter()
             .map(|network| {
-                (network, LedgerNodeClient::new(endpoint(&self.tls, &name, self.ledgers[&network]).connect_lazy()))
+                (network, GatewayClient::new(endpoint(&self.tls, &name, self.gateways[&network]).connect_lazy()))
             })
             .collect();
-        let service = NotaryService::open(self.notary_keys[index].clone(), log, ledgers, now_ms).unwrap();
+        let service = NotaryService::open(self.notary_keys[index].clone(), log, gateways, now_ms).unwrap();
         tokio::spawn(service.clone().tick());
         tokio::spawn(service.clone().follow(ALPHA));
         tokio::spawn(service.clone().follow(BETA));

@@ -1,0 +1,105 @@
+//! `interlock gateway`: the gateway in front of one network, as a process.
+
+use crate::services::seed_file;
+use anyhow::Context as _;
+use interlock_core::crypto::PartyKey;
+use interlock_core::NetworkId;
+use interlock_identity::SignedDirectory;
+use interlock_node::gateway::{GatewayConfig, GatewayService};
+use interlock_node::gateway_store::GatewayStore;
+use interlock_node::server::{bind, lazy_channel, serve_gateway, TlsFiles};
+use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The gateway's ed25519 seed, in its data directory.
+const KEY_FILE: &str = "gateway.key";
+/// The gateway's deals, events and outbox.
+const STORE_FILE: &str = "gateway.sqlite";
+
+pub struct GatewayServe {
+    pub data: PathBuf,
+    pub network: u64,
+    pub listen: std::net::SocketAddr,
+    pub tls_dir: PathBuf,
+    pub name: String,
+    pub directory: PathBuf,
+}
+
+fn gateway_key(data: &Path) -> anyhow::Result<PartyKey> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    Ok(PartyKey::from_seed(seed_file(&data.join(KEY_FILE), "an ed25519 seed")?))
+}
+
+/// Prints the gateway's public key (creating its seed on first use), for the
+/// directory and for registering it as an account on its network.
+pub fn print_key(data: &Path) -> anyhow::Result<()> {
+    let key = gateway_key(data)?;
+    println!("{}", interlock_core::hash::to_hex(&key.public().0));
+    Ok(())
+}
+
+/// Runs a gateway until interrupted. Its ledger node and the other networks'
+/// gateways come from the directory, which must list this gateway, for this
+/// network, with this key. Prints `listening on ADDRESS (...)` once it serves.
+pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
+    let key = gateway_key(&options.data)?;
+    let network = NetworkId(options.network);
+    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
+    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
+    let directory = SignedDirectory::load_verified(&options.directory, &ca)?;
+    let key_hex = interlock_core::hash::to_hex(&key.public().0);
+    match directory.gateways.iter().find(|entry| entry.name == options.name) {
+        Some(entry) if entry.network != network => anyhow::bail!(
+            "the directory lists gateway {} for network {}, not network {}",
+            options.name,
+            entry.network.0,
+            network.0
+        ),
+        Some(entry) if entry.key != key.public() => anyhow::bail!(
+            "the directory lists gateway {} with key {}, but its key in {} is {key_hex} (see --print-key)",
+            options.name,
+            interlock_core::hash::to_hex(&entry.key.0),
+            options.data.display()
+        ),
+        Some(_) => {}
+        None => anyhow::bail!("the directory lists no gateway named {}", options.name),
+    }
+    let ledger = directory
+        .ledgers
+        .iter()
+        .find(|entry| entry.network == network)
+        .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?
+        .endpoint
+        .clone();
+    let store = GatewayStore::open(&options.data.join(STORE_FILE))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut peers = HashMap::new();
+        for entry in directory.gateways.iter().filter(|entry| entry.network != network) {
+            peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
+        }
+        let directory = Arc::new(directory);
+        let config = GatewayConfig {
+            key,
+            network,
+            ledger: LedgerNodeClient::new(lazy_channel(&ledger, &tls)?),
+            peers,
+            directory: directory.clone(),
+            clock: crate::setup::now_ms,
+        };
+        let service = GatewayService::open(config, store)?;
+        let _tasks = service.start();
+        let (listener, address) = bind(options.listen).await?;
+        println!("listening on {address} (gateway for network {}, key {key_hex})", network.0);
+        std::io::stdout().flush()?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        serve_gateway(service, &tls, directory, listener, shutdown).await?;
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,145 @@
+//! Who is calling, from the certificate the TLS handshake verified, and what
+//! each role may call. The `Authorizer` interceptor already refused callers
+//! the directory does not list; this decides per method.
+
+use super::error::GatewayError;
+use interlock_identity::{Directory, GatewayEntry, PartyEntry, PeerIdentity, Role};
+use tonic::Request;
+
+/// The methods of `Gateway` and `GatewayPeer`, for authorisation and messages.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Method {
+    ProposeDeal,
+    RegisterDeal,
+    WatchDeals,
+    GetDeal,
+    WatchDeal,
+    Submit,
+    GetAccount,
+    GetReservation,
+    StreamBlocks,
+    ForwardDeal,
+    AssertLocks,
+    Notify,
+}
+
+/// Which callers a method is for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Audience {
+    /// Parties and the agents acting for them.
+    Parties,
+    /// Parties, notaries and observers: read-only methods.
+    Readers,
+    /// The gateways of other networks.
+    Gateways,
+}
+
+impl Method {
+    fn audience(self) -> Audience {
+        match self {
+            Method::ProposeDeal | Method::RegisterDeal | Method::WatchDeals | Method::Submit => Audience::Parties,
+            Method::GetDeal
+            | Method::WatchDeal
+            | Method::GetAccount
+            | Method::GetReservation
+            | Method::StreamBlocks => Audience::Readers,
+            Method::ForwardDeal | Method::AssertLocks | Method::Notify => Audience::Gateways,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl Audience {
+    fn describe(self) -> &'static str {
+        match self {
+            Audience::Parties => "parties (and their agents)",
+            Audience::Readers => "parties, notaries and observers",
+            Audience::Gateways => "the gateways of other networks",
+        }
+    }
+}
+
+/// A caller as the directory knows it.
+#[derive(Clone, Debug)]
+pub(crate) enum Caller {
+    Party(PartyEntry),
+    Gateway(GatewayEntry),
+    /// A notary or an observer: may read.
+    Reader {
+        role: Role,
+        name: String,
+    },
+    /// Listed, but with no business here (a ledger node).
+    Other {
+        role: Role,
+        name: String,
+    },
+}
+
+impl Caller {
+    /// Reads the caller's certificate and finds it in `directory`.
+    pub(crate) fn of<T>(request: &Request<T>, directory: &Directory) -> Result<Caller, GatewayError> {
+        let certificates = request.peer_certs();
+        let peer = PeerIdentity::from_peer_certificates(certificates.as_deref().map(Vec::as_slice))
+            .map_err(|error| GatewayError::Unauthenticated(error.to_string()))?;
+        let unlisted = || GatewayError::Denied(format!("{} {:?} is not in the directory", peer.role, peer.name));
+        Ok(match peer.role {
+            Role::Party | Role::Agent => Caller::Party(directory.party(&peer.name).ok_or_else(unlisted)?.clone()),
+            Role::Gateway => Caller::Gateway(
+                directory.gateways.iter().find(|entry| entry.name == peer.name).ok_or_else(unlisted)?.clone(),
+            ),
+            Role::Notary | Role::Observer => Caller::Reader { role: peer.role, name: peer.name },
+            Role::Ledger => Caller::Other { role: peer.role, name: peer.name },
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Caller::Party(party) => format!("party {:?}", party.name),
+            Caller::Gateway(gateway) => format!("gateway {:?}", gateway.name),
+            Caller::Reader { role, name } | Caller::Other { role, name } => format!("{role} {name:?}"),
+        }
+    }
+
+    fn refuse(&self, method: Method) -> GatewayError {
+        GatewayError::Denied(format!(
+            "{method} is for {}; the caller is {}",
+            method.audience().describe(),
+            self.describe()
+        ))
+    }
+
+    /// The calling party, if `method` is for parties and the caller is one.
+    pub(crate) fn party(&self, method: Method) -> Result<&PartyEntry, GatewayError> {
+        debug_assert_eq!(method.audience(), Audience::Parties);
+        match self {
+            Caller::Party(party) => Ok(party),
+            _ => Err(self.refuse(method)),
+        }
+    }
+
+    /// Ok for a read-only `method` and a party, notary or observer; the party
+    /// when it is one (parties read only their own deals).
+    pub(crate) fn reader(&self, method: Method) -> Result<Option<&PartyEntry>, GatewayError> {
+        debug_assert_eq!(method.audience(), Audience::Readers);
+        match self {
+            Caller::Party(party) => Ok(Some(party)),
+            Caller::Reader { .. } => Ok(None),
+            _ => Err(self.refuse(method)),
+        }
+    }
+
+    /// The calling gateway, if `method` is for gateways and the caller is one.
+    pub(crate) fn gateway(&self, method: Method) -> Result<&GatewayEntry, GatewayError> {
+        debug_assert_eq!(method.audience(), Audience::Gateways);
+        match self {
+            Caller::Gateway(gateway) => Ok(gateway),
+            _ => Err(self.refuse(method)),
+        }
+    }
+}

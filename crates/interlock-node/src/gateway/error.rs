@@ -1,0 +1,64 @@
+//! Why a gateway refused a call, and the gRPC status each reason becomes.
+
+use crate::stores::StoreError;
+use interlock_core::{DealId, NetworkId, TermsError};
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Bytes that do not decode into what the field must hold.
+    #[error("malformed {field}: {reason}")]
+    Malformed { field: &'static str, reason: String },
+    #[error("invalid deal terms: {0}")]
+    Terms(#[from] TermsError),
+    /// A signature that does not verify, or one that is missing where it must be.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Well formed and allowed, but not now.
+    #[error("{0}")]
+    Precondition(String),
+    #[error("{what}: {count} exceeds the limit {max}")]
+    TooMany { what: &'static str, count: usize, max: usize },
+    #[error("deal {deal_id} has no leg on {network}, which this gateway fronts")]
+    NotOurDeal { deal_id: DealId, network: NetworkId },
+    #[error("gateway storage failed: {0}")]
+    Store(#[from] StoreError),
+    /// The ledger node's answer, passed through with its code and message.
+    #[error("{}", .0.message())]
+    Ledger(Status),
+}
+
+impl GatewayError {
+    pub fn code(&self) -> Code {
+        match self {
+            GatewayError::Malformed { .. } | GatewayError::Terms(_) | GatewayError::NotOurDeal { .. } => {
+                Code::InvalidArgument
+            }
+            GatewayError::TooMany { .. } => Code::InvalidArgument,
+            GatewayError::Unauthenticated(_) => Code::Unauthenticated,
+            GatewayError::Denied(_) => Code::PermissionDenied,
+            GatewayError::NotFound(_) => Code::NotFound,
+            GatewayError::Precondition(_) => Code::FailedPrecondition,
+            GatewayError::Store(_) => Code::Unavailable,
+            GatewayError::Ledger(status) => status.code(),
+        }
+    }
+
+    pub fn malformed(field: &'static str, reason: impl ToString) -> GatewayError {
+        GatewayError::Malformed { field, reason: reason.to_string() }
+    }
+}
+
+impl From<GatewayError> for Status {
+    fn from(error: GatewayError) -> Status {
+        match error {
+            GatewayError::Ledger(status) => status,
+            other => Status::new(other.code(), other.to_string()),
+        }
+    }
+}

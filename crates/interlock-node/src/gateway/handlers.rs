@@ -1,0 +1,321 @@
+//! The `Gateway` service: what parties, notaries and observers call.
+
+use super::caller::{Caller, Method};
+use super::checks::{self, decode_signed_deal, decode_submission};
+use super::error::GatewayError;
+use super::registry::{notice_message, signed_deal, Registry};
+use super::GatewayService;
+use crate::gateway_store::{DealRecord, EventRecord, NoticeKind, SignedTerms};
+use crate::stores::StoreError;
+use crate::wire;
+use interlock_core::encoding::Decode;
+use interlock_core::{DealId, Reservation};
+use interlock_identity::PartyEntry;
+use interlock_ledger::Op;
+use interlock_proto::v1;
+use interlock_proto::v1::gateway_server::Gateway;
+use std::pin::Pin;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// Messages buffered per stream.
+const STREAM_BUFFER: usize = 256;
+/// Rows read from the store at a time for a stream.
+const PAGE_LEN: usize = 256;
+/// Most events `GetDeal` returns (a deal has about ten).
+const DEAL_EVENTS_MAX: usize = 1_000;
+
+type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+fn event_message(event: EventRecord) -> v1::DealEvent {
+    v1::DealEvent {
+        seq: event.seq,
+        deal_id: event.deal_id.0 .0.to_vec(),
+        kind: event.kind,
+        network: event.network.0,
+        height: event.height,
+        timestamp_ms: event.timestamp_ms,
+        event_encoded: event.event,
+        text: event.text,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    interlock_core::hash::to_hex(bytes)
+}
+
+fn in_deal(party: &PartyEntry, deal: &SignedTerms) -> bool {
+    party.key == deal.terms.buyer || party.key == deal.terms.seller
+}
+
+impl GatewayService {
+    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, GatewayError> {
+        Caller::of(request, &self.shared.directory)
+    }
+
+    fn propose_checked(&self, request: Request<v1::SignedDeal>) -> Result<v1::DealNotice, GatewayError> {
+        let caller = self.caller(&request)?;
+        let party = caller.party(Method::ProposeDeal)?;
+        let deal = decode_signed_deal(request.get_ref())?;
+        checks::check_terms(&deal.terms, self.shared.network)?;
+        let side = checks::verify_proposal(&deal, &self.shared.directory)?;
+        if side.key(&deal.terms) != party.key {
+            return Err(GatewayError::Denied(format!(
+                "the proposal is signed by the deal's {} {}, but the caller is party {:?} (key {}): a party proposes only for itself",
+                side.as_str(),
+                hex(&side.key(&deal.terms).0),
+                party.name,
+                hex(&party.key.0)
+            )));
+        }
+        self.record_from_party(NoticeKind::Proposed, &deal)
+    }
+
+    fn register_checked(&self, request: Request<v1::SignedDeal>) -> Result<v1::DealNotice, GatewayError> {
+        let caller = self.caller(&request)?;
+        let party = caller.party(Method::RegisterDeal)?;
+        let deal = decode_signed_deal(request.get_ref())?;
+        checks::check_terms(&deal.terms, self.shared.network)?;
+        checks::verify_registration(&deal, &self.shared.directory)?;
+        if !in_deal(party, &deal) {
+            return Err(GatewayError::Denied(format!(
+                "party {:?} is neither the buyer nor the seller of deal {}: only they register it",
+                party.name,
+                deal.deal_id()
+            )));
+        }
+        self.record_from_party(NoticeKind::Registered, &deal)
+    }
+
+    /// Records a checked deal from a party and queues it for the other
+    /// network's gateway. Sent again, it answers with the notice recorded the
+    /// first time; new deals must have their deadlines ahead.
+    fn record_from_party(&self, kind: NoticeKind, deal: &SignedTerms) -> Result<v1::DealNotice, GatewayError> {
+        if let Some(notice) = self.registry().store.notice(deal.deal_id(), kind)? {
+            return Ok(notice_message(&notice));
+        }
+        let now_ms = (self.shared.clock)();
+        deal.terms.check_fresh(now_ms).map_err(|error| {
+            GatewayError::Precondition(format!("deal {} is too late to {}: {error}", deal.deal_id(), kind.as_str()))
+        })?;
+        let (notice, committed) = self.registry().accept(kind, deal, true, now_ms)?;
+        self.announce(&committed);
+        Ok(notice_message(&notice))
+    }
+
+    /// A deal the caller may read: any deal for notaries and observers, only
+    /// their own for parties.
+    fn readable_deal(&self, caller: Option<&PartyEntry>, deal_id: DealId) -> Result<DealRecord, GatewayError> {
+        let record = self
+            .registry()
+            .store
+            .deal(deal_id)?
+            .ok_or_else(|| GatewayError::NotFound(format!("this gateway knows no deal {deal_id}")))?;
+        if let Some(party) = caller {
+            if !in_deal(party, &record.deal) {
+                return Err(GatewayError::Denied(format!(
+                    "party {:?} is neither the buyer nor the seller of deal {deal_id}",
+                    party.name
+                )));
+            }
+        }
+        Ok(record)
+    }
+
+    fn get_deal_checked(&self, request: Request<v1::GetDealRequest>) -> Result<v1::DealStatus, GatewayError> {
+        let caller = self.caller(&request)?;
+        let party = caller.reader(Method::GetDeal)?;
+        let deal_id = checks::deal_id("deal_id", &request.get_ref().deal_id)?;
+        let record = self.readable_deal(party, deal_id)?;
+        let events = self.registry().store.events(deal_id, 0, DEAL_EVENTS_MAX)?;
+        let state = if record.registered { NoticeKind::Registered } else { NoticeKind::Proposed };
+        Ok(v1::DealStatus {
+            deal_id: deal_id.0 .0.to_vec(),
+            state: state.as_str().into(),
+            deal: Some(signed_deal(&record.deal)),
+            events: events.into_iter().map(event_message).collect(),
+        })
+    }
+
+    /// Streams what `fetch` reads from `next` on, then waits for `changes`
+    /// and reads again, until the caller hangs up.
+    fn stream<T, F>(&self, changes: watch::Receiver<u64>, next: u64, fetch: F) -> Stream<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError> + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(self.clone().feed(changes, next, sender, fetch));
+        Box::pin(ReceiverStream::new(receiver))
+    }
+
+    async fn feed<T, F>(
+        self,
+        mut changes: watch::Receiver<u64>,
+        mut next: u64,
+        sender: mpsc::Sender<Result<T, Status>>,
+        fetch: F,
+    ) where
+        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError>,
+    {
+        loop {
+            // Marked seen before reading: a write after the read wakes us.
+            changes.borrow_and_update();
+            let page = {
+                let registry = self.registry();
+                fetch(&registry, next)
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(error) => {
+                    let _ = sender.send(Err(Status::unavailable(format!("gateway storage failed: {error}")))).await;
+                    return;
+                }
+            };
+            let full = page.len() == PAGE_LEN;
+            for (seq, item) in page {
+                if sender.send(Ok(item)).await.is_err() {
+                    return;
+                }
+                next = seq + 1;
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                () = sender.closed() => return,
+            }
+        }
+    }
+
+    async fn submit_checked(&self, request: Request<v1::SubmitRequest>) -> Result<v1::SubmitResponse, GatewayError> {
+        let caller = self.caller(&request)?;
+        let party = caller.party(Method::Submit)?.clone();
+        let transaction = decode_submission(&request.get_ref().transaction_encoded)?;
+        let network = self.shared.network;
+        if transaction.network != network {
+            return Err(GatewayError::malformed(
+                "transaction_encoded",
+                format!("the transaction is for {}, this gateway fronts {network}", transaction.network),
+            ));
+        }
+        let signer = transaction.sender();
+        let account = party.account(network);
+        if account != Some(signer) {
+            let theirs =
+                account.map_or_else(|| "it has none there".to_string(), |a| format!("its account there is {a}"));
+            return Err(GatewayError::Denied(format!(
+                "transaction signer {} is not party {:?}'s account on {network} ({theirs}): a party submits only its own transactions",
+                hex(&transaction.signer.0),
+                party.name
+            )));
+        }
+        let Op::Escrow(op) = &transaction.op else { unreachable!("decode_submission passes escrow operations only") };
+        if let Some(reservation) = self.reservation_for_precheck(op).await? {
+            checks::precheck(op, signer, reservation)?;
+        }
+        let relay =
+            v1::SubmitTransactionRequest { transaction_encoded: request.into_inner().transaction_encoded, wait: false };
+        let response = self.shared.ledger.clone().submit_transaction(relay).await.map_err(GatewayError::Ledger)?;
+        Ok(v1::SubmitResponse { transaction_id: response.into_inner().transaction_id })
+    }
+
+    /// The reservation an execute or cancel names, as the ledger holds it now.
+    async fn reservation_for_precheck(
+        &self,
+        op: &interlock_core::EscrowOp,
+    ) -> Result<Option<Reservation>, GatewayError> {
+        if matches!(op, interlock_core::EscrowOp::Reserve(_)) {
+            return Ok(None);
+        }
+        let request = v1::GetReservationRequest { reservation_id: op.reservation_id().0 .0.to_vec() };
+        let found = self.shared.ledger.clone().get_reservation(request).await.map_err(GatewayError::Ledger)?;
+        Ok(Reservation::from_bytes(&found.into_inner().reservation_encoded).ok())
+    }
+}
+
+fn reader_of<T>(service: &GatewayService, request: &Request<T>, method: Method) -> Result<(), GatewayError> {
+    service.caller(request)?.reader(method).map(|_| ())
+}
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    async fn propose_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
+        Ok(Response::new(self.propose_checked(request)?))
+    }
+
+    async fn register_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
+        Ok(Response::new(self.register_checked(request)?))
+    }
+
+    type WatchDealsStream = Stream<v1::DealNotice>;
+
+    async fn watch_deals(
+        &self,
+        request: Request<v1::WatchDealsRequest>,
+    ) -> Result<Response<Self::WatchDealsStream>, Status> {
+        let caller = self.caller(&request)?;
+        let party = caller.party(Method::WatchDeals)?.key;
+        let from = request.into_inner().from_seq;
+        let stream = self.stream(self.shared.notices.subscribe(), from, move |registry, next| {
+            let notices = registry.store.notices_for(party, next, PAGE_LEN)?;
+            Ok(notices.iter().map(|notice| (notice.seq, notice_message(notice))).collect())
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn get_deal(&self, request: Request<v1::GetDealRequest>) -> Result<Response<v1::DealStatus>, Status> {
+        Ok(Response::new(self.get_deal_checked(request)?))
+    }
+
+    type WatchDealStream = Stream<v1::DealEvent>;
+
+    async fn watch_deal(
+        &self,
+        request: Request<v1::WatchDealRequest>,
+    ) -> Result<Response<Self::WatchDealStream>, Status> {
+        let caller = self.caller(&request)?;
+        let party = caller.reader(Method::WatchDeal)?;
+        let deal_id = checks::deal_id("deal_id", &request.get_ref().deal_id)?;
+        self.readable_deal(party, deal_id)?;
+        let from = request.into_inner().from_seq;
+        let stream = self.stream(self.shared.events.subscribe(), from, move |registry, next| {
+            let events = registry.store.events(deal_id, next, PAGE_LEN)?;
+            Ok(events.into_iter().map(|event| (event.seq, event_message(event))).collect())
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn submit(&self, request: Request<v1::SubmitRequest>) -> Result<Response<v1::SubmitResponse>, Status> {
+        Ok(Response::new(self.submit_checked(request).await?))
+    }
+
+    async fn get_account(&self, request: Request<v1::GetAccountRequest>) -> Result<Response<v1::Account>, Status> {
+        reader_of(self, &request, Method::GetAccount)?;
+        wire::bytes32("account", &request.get_ref().account)?;
+        self.shared.ledger.clone().get_account(request.into_inner()).await
+    }
+
+    async fn get_reservation(
+        &self,
+        request: Request<v1::GetReservationRequest>,
+    ) -> Result<Response<v1::Reservation>, Status> {
+        reader_of(self, &request, Method::GetReservation)?;
+        wire::bytes32("reservation_id", &request.get_ref().reservation_id)?;
+        self.shared.ledger.clone().get_reservation(request.into_inner()).await
+    }
+
+    type StreamBlocksStream = Stream<v1::BlockEvents>;
+
+    async fn stream_blocks(
+        &self,
+        request: Request<v1::StreamBlocksRequest>,
+    ) -> Result<Response<Self::StreamBlocksStream>, Status> {
+        reader_of(self, &request, Method::StreamBlocks)?;
+        let blocks = self.shared.ledger.clone().stream_blocks(request.into_inner()).await?;
+        let stream: Self::StreamBlocksStream = Box::pin(blocks.into_inner());
+        Ok(Response::new(stream))
+    }
+}

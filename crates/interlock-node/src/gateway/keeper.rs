@@ -1,0 +1,142 @@
+//! The gateway's keeper (invariant 7 of DESIGN.md): it tracks every open
+//! reservation of its network and, by the network's block time, cancels those
+//! past their expiry and, in hashlock mode, executes those that name the
+//! gateway as keeper once the other network revealed the secret. Pure: it
+//! takes blocks and secrets and returns the operations to submit.
+
+use interlock_core::crypto::{Secret, Token};
+use interlock_core::escrow::Condition;
+use interlock_core::{reservation_id, Address, DealId, EscrowEvent, EscrowOp, Hash32, LegKind, ReservationId};
+use std::collections::{BTreeSet, HashMap};
+
+/// How long after learning a secret the keeper leaves the beneficiary to
+/// execute by itself, in network milliseconds.
+pub const GRACE_MS: u64 = 1_000;
+/// How long the keeper waits before sending the same operation again, in
+/// network milliseconds.
+pub const RETRY_MS: u64 = 2_000;
+/// Most operations the keeper sends for one block.
+pub const ACTIONS_PER_BLOCK_MAX: usize = 256;
+/// Most open reservations tracked; past it new ones are left to other keepers.
+pub const OPEN_MAX: usize = 1_000_000;
+/// Most learned secrets held.
+pub const SECRETS_MAX: usize = 100_000;
+
+#[derive(Clone, Debug)]
+struct Open {
+    deal_id: DealId,
+    expiry_ms: u64,
+    keeper: Option<Address>,
+    hashlock: Option<Hash32>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Keeper {
+    /// The gateway's account.
+    address: Address,
+    open: HashMap<ReservationId, Open>,
+    by_expiry: BTreeSet<(u64, ReservationId)>,
+    /// Secrets revealed on other networks, with the network time they were learned.
+    secrets: HashMap<DealId, (Secret, u64)>,
+    sent_ms: HashMap<ReservationId, u64>,
+    /// The latest block time seen: the clock a learned secret's grace period
+    /// is counted on.
+    pub(crate) now_ms: u64,
+}
+
+impl Keeper {
+    pub(crate) fn new(address: Address) -> Keeper {
+        Keeper {
+            address,
+            open: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            secrets: HashMap::new(),
+            sent_ms: HashMap::new(),
+            now_ms: 0,
+        }
+    }
+
+    /// Follows one escrow event of the network.
+    pub(crate) fn observe(&mut self, event: &EscrowEvent) {
+        match event {
+            EscrowEvent::Reserved(reservation) => {
+                if self.open.len() >= OPEN_MAX {
+                    return;
+                }
+                let hashlock = match &reservation.condition {
+                    Condition::Hashlock(hash) => Some(*hash),
+                    Condition::Notary { .. } => None,
+                };
+                let open = Open {
+                    deal_id: reservation.deal_id,
+                    expiry_ms: reservation.expiry_ms,
+                    keeper: reservation.keeper,
+                    hashlock,
+                };
+                self.by_expiry.insert((open.expiry_ms, reservation.id));
+                self.open.insert(reservation.id, open);
+            }
+            EscrowEvent::Executed { reservation, .. } | EscrowEvent::Cancelled { reservation, .. } => {
+                if let Some(open) = self.open.remove(reservation) {
+                    self.by_expiry.remove(&(open.expiry_ms, *reservation));
+                    let deal_open =
+                        LegKind::BOTH.iter().any(|leg| self.open.contains_key(&reservation_id(open.deal_id, *leg)));
+                    if !deal_open {
+                        self.secrets.remove(&open.deal_id);
+                    }
+                }
+                self.sent_ms.remove(reservation);
+            }
+        }
+    }
+
+    /// Remembers a secret revealed on another network, learned at network time `learned_ms`.
+    pub(crate) fn learn(&mut self, deal_id: DealId, secret: Secret, learned_ms: u64) {
+        if self.secrets.len() < SECRETS_MAX {
+            self.secrets.entry(deal_id).or_insert((secret, learned_ms));
+        }
+    }
+
+    fn due(&self, id: &ReservationId, now_ms: u64) -> bool {
+        self.sent_ms.get(id).is_none_or(|sent| now_ms >= sent.saturating_add(RETRY_MS))
+    }
+
+    /// What to submit now that the network's time is `now_ms`: executions of
+    /// reservations this gateway keeps whose secret it learned (after the
+    /// grace period, or at once when the expiry is closer than that), and
+    /// cancellations of reservations past their expiry.
+    pub(crate) fn act(&mut self, now_ms: u64) -> Vec<EscrowOp> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut actions = Vec::new();
+        let mut executions: Vec<(ReservationId, Secret)> = Vec::new();
+        for (deal_id, (secret, learned_ms)) in &self.secrets {
+            for leg in LegKind::BOTH {
+                let id = reservation_id(*deal_id, leg);
+                let Some(open) = self.open.get(&id) else { continue };
+                let ours = open.keeper == Some(self.address) && open.hashlock == Some(secret.hash());
+                let waited = now_ms >= learned_ms.saturating_add(GRACE_MS);
+                let closing = now_ms.saturating_add(GRACE_MS) >= open.expiry_ms;
+                if ours && now_ms < open.expiry_ms && (waited || closing) && self.due(&id, now_ms) {
+                    executions.push((id, *secret));
+                }
+            }
+        }
+        for (id, secret) in executions.into_iter().take(ACTIONS_PER_BLOCK_MAX) {
+            self.sent_ms.insert(id, now_ms);
+            actions.push(EscrowOp::Execute { reservation: id, token: Token::Secret(secret) });
+        }
+        let expired: Vec<ReservationId> = self
+            .by_expiry
+            .iter()
+            .take_while(|(expiry_ms, _)| *expiry_ms <= now_ms)
+            .map(|(_, id)| *id)
+            .filter(|id| self.due(id, now_ms))
+            .take(ACTIONS_PER_BLOCK_MAX.saturating_sub(actions.len()))
+            .collect();
+        for id in expired {
+            self.sent_ms.insert(id, now_ms);
+            actions.push(EscrowOp::Cancel { reservation: id, certificate: None });
+        }
+        actions
+    }
+}

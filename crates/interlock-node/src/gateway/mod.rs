@@ -1,0 +1,379 @@
+//! The gateway in front of one network: the `Gateway` service for parties,
+//! notaries and observers, and the `GatewayPeer` service for the gateways of
+//! other networks.
+//!
+//! - [`registry`]: deals (proposals and registrations) and their events in the
+//!   gateway's SQLite store, with the messages owed to peers in a durable outbox.
+//! - [`follow`](GatewayService::start): a task follows the ledger node's block
+//!   stream, records the escrow events of registered deals, and queues lock
+//!   assertions and notifications for the other leg's gateway; one task per
+//!   peer delivers the outbox until each message is acknowledged.
+//! - [`keeper`]: cancels expired reservations and executes revealed hashlocks
+//!   for absent beneficiaries, signing with the gateway key.
+//! - [`checks`]: every decoder and verifier applied to network input, pure.
+//! - `handlers` and `peer`: the two gRPC services, each call authorised by the
+//!   caller's certificate (`caller`).
+
+mod caller;
+pub mod checks;
+mod error;
+mod handlers;
+mod keeper;
+mod peer;
+mod registry;
+
+pub use error::GatewayError;
+pub use keeper::GRACE_MS;
+pub use registry::{PEER_BATCH_MAX, PENDING_EVENTS_MAX};
+
+use crate::gateway_store::{Committed, GatewayStore};
+use crate::stores::StoreError;
+use interlock_core::crypto::PartyKey;
+use interlock_core::encoding::Decode;
+use interlock_core::{Address, EscrowEvent, EscrowOp, Hash32, NetworkId, PartyId};
+use interlock_identity::Directory;
+use interlock_ledger::{Op, Transaction};
+use interlock_proto::v1;
+use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
+use interlock_proto::v1::gateway_peer_server::GatewayPeerServer;
+use interlock_proto::v1::gateway_server::GatewayServer;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use keeper::Keeper;
+use registry::{Observed, Registry};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// How long to wait before following the ledger node again after its stream broke.
+const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// Outbox messages read at a time.
+const OUTBOX_BATCH: usize = 16;
+/// First and longest wait before delivering to a peer again after a failure.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often an idle delivery task looks at the outbox anyway.
+const OUTBOX_RECHECK: Duration = Duration::from_secs(2);
+/// Longest a call to a peer gateway may take.
+const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a gateway needs to run.
+pub struct GatewayConfig {
+    /// Signs lock assertions and the keeper's transactions; registered as an
+    /// account on `network`, and listed as the gateway's key in the directory.
+    pub key: PartyKey,
+    pub network: NetworkId,
+    /// The ledger node of `network`.
+    pub ledger: LedgerNodeClient<Channel>,
+    /// The gateways of the other networks.
+    pub peers: HashMap<NetworkId, GatewayPeerClient<Channel>>,
+    pub directory: Arc<Directory>,
+    /// Unix milliseconds, for the freshness of new deals.
+    pub clock: fn() -> u64,
+}
+
+struct Shared {
+    key: PartyKey,
+    network: NetworkId,
+    ledger: LedgerNodeClient<Channel>,
+    peers: HashMap<NetworkId, GatewayPeerClient<Channel>>,
+    directory: Arc<Directory>,
+    clock: fn() -> u64,
+    registry: Mutex<Registry>,
+    keeper: Mutex<Keeper>,
+    /// The last notice and event sequence numbers, for the watch streams.
+    notices: watch::Sender<u64>,
+    events: watch::Sender<u64>,
+    /// Wakes the delivery task of each peer when its outbox grows.
+    outbox_wake: HashMap<NetworkId, Arc<Notify>>,
+    /// The keeper's next nonce; `None` until read from the network (again
+    /// after a refusal).
+    nonce: Mutex<Option<u64>>,
+}
+
+/// One network's gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct GatewayService {
+    shared: Arc<Shared>,
+}
+
+/// The gateway's background tasks; dropping this stops them.
+pub struct GatewayTasks {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Drop for GatewayTasks {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            handle.abort();
+        }
+    }
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().expect("gateway locks are never poisoned: nothing panics while holding them")
+}
+
+impl GatewayService {
+    /// Opens the gateway over `store` (its deals, events, outbox and learned
+    /// secrets survive restarts). Call [`GatewayService::start`] to follow the
+    /// network and deliver to peers.
+    pub fn open(config: GatewayConfig, store: GatewayStore) -> Result<GatewayService, StoreError> {
+        let (last_notice, last_event) = store.last_seqs()?;
+        let secrets = store.secrets()?;
+        let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
+        let registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?;
+        let mut keeper = Keeper::new(Address::Ledger(config.key.public().0));
+        for (deal_id, secret, learned_ms) in secrets {
+            keeper.learn(deal_id, secret, learned_ms);
+        }
+        let outbox_wake = config.peers.keys().map(|network| (*network, Arc::new(Notify::new()))).collect();
+        let shared = Shared {
+            key: config.key,
+            network: config.network,
+            ledger: config.ledger,
+            peers: config.peers,
+            directory: config.directory,
+            clock: config.clock,
+            registry: Mutex::new(registry),
+            keeper: Mutex::new(keeper),
+            notices: watch::channel(last_notice).0,
+            events: watch::channel(last_event).0,
+            outbox_wake,
+            nonce: Mutex::new(None),
+        };
+        Ok(GatewayService { shared: Arc::new(shared) })
+    }
+
+    /// The gateway's public key: its lock assertions verify against it, and
+    /// its keeper signs with it.
+    pub fn key(&self) -> PartyId {
+        self.shared.key.public()
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.shared.network
+    }
+
+    pub fn servers(&self) -> (GatewayServer<GatewayService>, GatewayPeerServer<GatewayService>) {
+        (GatewayServer::new(self.clone()), GatewayPeerServer::new(self.clone()))
+    }
+
+    /// Spawns the follower (with the keeper) and one delivery task per peer.
+    pub fn start(&self) -> GatewayTasks {
+        let mut handles = vec![tokio::spawn(self.clone().follow())];
+        for network in self.shared.peers.keys() {
+            handles.push(tokio::spawn(self.clone().deliver(*network)));
+        }
+        GatewayTasks { handles }
+    }
+
+    /// How many messages wait in the outbox for the gateway of `peer`.
+    pub fn outbox_len(&self, peer: NetworkId) -> Result<u64, StoreError> {
+        self.registry().store.outbox_len(peer)
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        locked(&self.shared.registry)
+    }
+
+    /// Tells streams and delivery tasks what a committed write added.
+    fn announce(&self, committed: &Committed) {
+        if let Some(seq) = committed.last_notice {
+            self.shared.notices.send_replace(seq);
+        }
+        if let Some(seq) = committed.last_event {
+            self.shared.events.send_replace(seq);
+        }
+        for peer in &committed.peers {
+            if let Some(wake) = self.shared.outbox_wake.get(peer) {
+                wake.notify_one();
+            }
+        }
+    }
+
+    /// Follows the ledger node from height 1 (rebuilding the keeper's view of
+    /// open reservations), forever, reconnecting when the stream breaks. The
+    /// keeper acts only on blocks past the tip seen at start, so replayed
+    /// history triggers nothing.
+    async fn follow(self) {
+        let mut next = 1;
+        let mut act_from: Option<u64> = None;
+        loop {
+            let mut ledger = self.shared.ledger.clone();
+            if act_from.is_none() {
+                match ledger.get_tip(v1::GetTipRequest {}).await {
+                    Ok(tip) => {
+                        act_from = Some(tip.into_inner().height);
+                        // Says at start, not at the first expiry, when the
+                        // key is not an account the keeper can sign with.
+                        self.keeper_nonce().await;
+                    }
+                    Err(status) => {
+                        eprintln!("gateway {}: ledger node unreachable: {}", self.shared.network, status.message());
+                        tokio::time::sleep(RECONNECT_AFTER).await;
+                        continue;
+                    }
+                }
+            }
+            match ledger.stream_blocks(v1::StreamBlocksRequest { from_height: next }).await {
+                Ok(response) => {
+                    let mut stream = response.into_inner();
+                    while let Ok(Some(block)) = stream.message().await {
+                        match self.process_block(&block, act_from.unwrap_or(u64::MAX)).await {
+                            Ok(height) => next = height + 1,
+                            Err(error) => {
+                                eprintln!("gateway {}: recording block failed: {error}", self.shared.network);
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(status) => {
+                    eprintln!("gateway {}: following the ledger failed: {}", self.shared.network, status.message())
+                }
+            }
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+    }
+
+    /// Records one block and lets the keeper act on its time. Returns its height.
+    async fn process_block(&self, block: &v1::BlockEvents, act_from: u64) -> Result<u64, GatewayError> {
+        let header = block.header.as_ref().ok_or_else(|| GatewayError::malformed("block", "no header"))?;
+        let block_hash = Hash32(
+            header.hash.as_slice().try_into().map_err(|_| GatewayError::malformed("block hash", "not 32 bytes"))?,
+        );
+        let mut observed = Vec::with_capacity(block.events.len());
+        for event in &block.events {
+            match EscrowEvent::from_bytes(&event.event_encoded) {
+                Ok(event) => observed.push(Observed {
+                    height: header.height,
+                    timestamp_ms: header.timestamp_ms,
+                    block_hash,
+                    event,
+                }),
+                Err(error) => {
+                    eprintln!("gateway {}: skipping an undecodable ledger event: {error}", self.shared.network)
+                }
+            }
+        }
+        {
+            let mut keeper = locked(&self.shared.keeper);
+            keeper.now_ms = keeper.now_ms.max(header.timestamp_ms);
+            for item in &observed {
+                keeper.observe(&item.event);
+            }
+        }
+        let committed = self.registry().observe_block(observed)?;
+        self.announce(&committed);
+        if header.height >= act_from {
+            let actions = locked(&self.shared.keeper).act(header.timestamp_ms);
+            self.submit_as_keeper(actions).await;
+        }
+        Ok(header.height)
+    }
+
+    /// Signs each operation with the gateway key and submits it, waiting for
+    /// the outcome on its own task so the follower never stalls.
+    async fn submit_as_keeper(&self, actions: Vec<EscrowOp>) {
+        if actions.is_empty() {
+            return;
+        }
+        let Some(mut nonce) = self.keeper_nonce().await else { return };
+        for op in actions {
+            nonce += 1;
+            let transaction = Transaction::sign(&self.shared.key, self.shared.network, nonce, Op::Escrow(op));
+            let service = self.clone();
+            tokio::spawn(async move { service.submit_keeper_transaction(transaction).await });
+        }
+        *locked(&self.shared.nonce) = Some(nonce);
+    }
+
+    /// The last nonce the gateway's account used, read from the network once
+    /// and then counted locally.
+    async fn keeper_nonce(&self) -> Option<u64> {
+        if let Some(nonce) = *locked(&self.shared.nonce) {
+            return Some(nonce);
+        }
+        let request = v1::GetAccountRequest { account: self.shared.key.public().0.to_vec() };
+        match self.shared.ledger.clone().get_account(request).await {
+            Ok(account) => Some(account.into_inner().nonce),
+            Err(status) => {
+                eprintln!(
+                    "gateway {}: its key {} is not usable as an account ({}): the network's operator must register it for the keeper to act",
+                    self.shared.network,
+                    interlock_core::hash::to_hex(&self.shared.key.public().0),
+                    status.message()
+                );
+                None
+            }
+        }
+    }
+
+    async fn submit_keeper_transaction(&self, transaction: Transaction) {
+        use interlock_core::encoding::Encode as _;
+        let request = v1::SubmitTransactionRequest { transaction_encoded: transaction.to_bytes(), wait: true };
+        let Err(status) = self.shared.ledger.clone().submit_transaction(request).await else { return };
+        let message = status.message();
+        if message.contains("nonce") {
+            // Another signer used the key, or a count went wrong: read it again.
+            *locked(&self.shared.nonce) = None;
+        }
+        // Losing a race to the beneficiary or another keeper is the normal case.
+        if !message.contains("exactly once") {
+            eprintln!("gateway {}: keeper transaction refused: {message}", self.shared.network);
+        }
+    }
+
+    /// Delivers the outbox of `peer` in order, each message until the peer
+    /// acknowledges it. A message the peer refuses for good (it will refuse it
+    /// again) is dropped with a log line so it cannot block those behind it.
+    async fn deliver(self, peer: NetworkId) {
+        let Some(client) = self.shared.peers.get(&peer).cloned() else { return };
+        let wake = self.shared.outbox_wake[&peer].clone();
+        let mut retry = RETRY_MIN;
+        loop {
+            let read = self.registry().store.outbox(peer, OUTBOX_BATCH);
+            let entries = match read {
+                Ok(entries) => entries,
+                Err(error) => {
+                    eprintln!("gateway {}: reading the outbox failed: {error}", self.shared.network);
+                    tokio::time::sleep(RETRY_MAX).await;
+                    continue;
+                }
+            };
+            if entries.is_empty() {
+                let _ = tokio::time::timeout(OUTBOX_RECHECK, wake.notified()).await;
+                continue;
+            }
+            for entry in entries {
+                match peer::send(client.clone(), &entry).await {
+                    Ok(()) => retry = RETRY_MIN,
+                    Err(status) if peer::is_final(status.code()) => eprintln!(
+                        "gateway {}: the gateway of {peer} refused a {} message for good, dropping it: {}",
+                        self.shared.network,
+                        entry.kind,
+                        status.message()
+                    ),
+                    Err(status) => {
+                        if retry == RETRY_MIN {
+                            eprintln!(
+                                "gateway {}: delivering to the gateway of {peer} failed, retrying: {}",
+                                self.shared.network,
+                                status.message()
+                            );
+                        }
+                        tokio::time::sleep(retry).await;
+                        retry = (retry * 2).min(RETRY_MAX);
+                        break;
+                    }
+                }
+                if let Err(error) = self.registry().store.remove_outbox(entry.id) {
+                    eprintln!("gateway {}: removing a delivered message failed: {error}", self.shared.network);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The deal registry: the gateway's store together with what it keeps in
+//! memory to route chain events (the registered deals, and events of deals not
+//! registered yet). Every method writes one [`Batch`]: the notice or events
+//! and the messages they owe the other networks' gateways commit together.
+
+use super::checks::{other_network, sign_lock_assertion};
+use super::error::GatewayError;
+use crate::gateway_store::{Batch, Committed, EventKind, GatewayStore, NewEvent, Notice, NoticeKind, SignedTerms};
+use crate::stores::StoreError;
+use interlock_core::crypto::{PartyKey, Secret, Token};
+use interlock_core::encoding::Encode;
+use interlock_core::{Address, DealId, DealTerms, EscrowEvent, Hash32, NetworkId, Reservation, Settlement};
+use interlock_identity::Directory;
+use interlock_proto::v1;
+use prost::Message as _;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Chain events of deals not registered (yet) kept for when they are.
+pub const PENDING_EVENTS_MAX: usize = 100_000;
+/// Most assertions or notifications in one message to a peer.
+pub const PEER_BATCH_MAX: usize = 1_024;
+
+/// Outbox message kinds.
+pub(crate) const FORWARD: &str = "forward";
+pub(crate) const ASSERT: &str = "assert";
+pub(crate) const NOTIFY: &str = "notify";
+
+/// An escrow event of this gateway's network, where it was committed.
+#[derive(Clone, Debug)]
+pub(crate) struct Observed {
+    pub height: u64,
+    pub timestamp_ms: u64,
+    pub block_hash: Hash32,
+    pub event: EscrowEvent,
+}
+
+/// Events of unregistered deals, oldest deal evicted first past the limit.
+#[derive(Default)]
+struct Pending {
+    by_deal: HashMap<DealId, Vec<Observed>>,
+    order: VecDeque<DealId>,
+    count: usize,
+}
+
+impl Pending {
+    fn push(&mut self, observed: Observed) {
+        let deal_id = observed.event.deal_id();
+        let events = self.by_deal.entry(deal_id).or_default();
+        if events.is_empty() {
+            self.order.push_back(deal_id);
+        }
+        events.push(observed);
+        self.count += 1;
+        while self.count > PENDING_EVENTS_MAX {
+            let Some(oldest) = self.order.pop_front() else { break };
+            self.count -= self.by_deal.remove(&oldest).map_or(0, |events| events.len());
+        }
+    }
+
+    fn take(&mut self, deal_id: DealId) -> Vec<Observed> {
+        let events = self.by_deal.remove(&deal_id).unwrap_or_default();
+        self.count -= events.len();
+        // `order` forgets taken deals lazily; compact it once stale ids dominate,
+        // so it stays bounded without a scan per registration.
+        if self.order.len() > 2 * self.by_deal.len() + 1_024 {
+            let by_deal = &self.by_deal;
+            self.order.retain(|id| by_deal.contains_key(id));
+        }
+        events
+    }
+}
+
+/// Assertions and notifications owed to each peer, gathered over one write.
+#[derive(Default)]
+struct Outgoing {
+    assertions: HashMap<NetworkId, Vec<v1::LockAssertion>>,
+    notifications: HashMap<NetworkId, Vec<v1::Notification>>,
+}
+
+impl Outgoing {
+    fn flush(self, batch: &mut Batch<'_>) -> Result<(), StoreError> {
+        for (peer, assertions) in self.assertions {
+            for chunk in assertions.chunks(PEER_BATCH_MAX) {
+                let message = v1::LockAssertions { assertions: chunk.to_vec() };
+                batch.enqueue(peer, ASSERT, &message.encode_to_vec())?;
+            }
+        }
+        for (peer, notifications) in self.notifications {
+            for chunk in notifications.chunks(PEER_BATCH_MAX) {
+                let message = v1::Notifications { notifications: chunk.to_vec() };
+                batch.enqueue(peer, NOTIFY, &message.encode_to_vec())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What recording a peer's notifications did.
+pub(crate) struct Notified {
+    /// How many notifications were new.
+    pub accepted: u32,
+    /// Hashlock secrets revealed for the first time.
+    pub learned: Vec<(DealId, Secret)>,
+    pub committed: Committed,
+}
+
+pub(crate) struct Registry {
+    pub(crate) store: GatewayStore,
+    context: Context,
+    registered: HashMap<DealId, Arc<DealTerms>>,
+    pending: Pending,
+}
+
+/// What the registry knows that never changes: whose gateway it is and who
+/// is who.
+struct Context {
+    network: NetworkId,
+    key: PartyKey,
+    directory: Arc<Directory>,
+    /// Networks whose gateway this one can reach.
+    peers: Vec<NetworkId>,
+}
+
+/// A signed deal as the wire carries it.
+pub(crate) fn signed_deal(deal: &SignedTerms) -> v1::SignedDeal {
+    let bytes = |signature: Option<interlock_core::Ed25519Signature>| signature.map_or_else(Vec::new, |s| s.0.to_vec());
+    v1::SignedDeal {
+        terms_encoded: deal.terms.to_bytes(),
+        buyer_signature: bytes(deal.buyer_signature),
+        seller_signature: bytes(deal.seller_signature),
+    }
+}
+
+pub(crate) fn notice_message(notice: &Notice) -> v1::DealNotice {
+    v1::DealNotice {
+        seq: notice.seq,
+        deal_id: notice.deal.deal_id().0 .0.to_vec(),
+        kind: notice.kind.as_str().into(),
+        deal: Some(signed_deal(&notice.deal)),
+    }
+}
+
+impl Registry {
+    pub(crate) fn open(
+        store: GatewayStore,
+        network: NetworkId,
+        key: PartyKey,
+        directory: Arc<Directory>,
+        peers: Vec<NetworkId>,
+    ) -> Result<Registry, StoreError> {
+        let registered = store
+            .deals()?
+            .into_iter()
+            .filter(|record| record.registered)
+            .map(|record| (record.deal.deal_id(), record.deal.terms))
+            .collect();
+        let context = Context { network, key, directory, peers };
+        Ok(Registry { store, context, registered, pending: Pending::default() })
+    }
+
+    /// Records a proposal or registration (idempotent: a notice recorded before
+    /// is returned as it was, and nothing is written). With `forward`, the
+    /// notice is queued for the gateway of the deal's other network. A new
+    /// registration also records the deal's chain events seen before it.
+    pub(crate) fn accept(
+        &mut self,
+        kind: NoticeKind,
+        deal: &SignedTerms,
+        forward: bool,
+        now_ms: u64,
+    ) -> Result<(Notice, Committed), StoreError> {
+        let deal_id = deal.deal_id();
+        let mut batch = self.store.batch()?;
+        let (seq, new) = batch.add_notice(kind, deal)?;
+        let notice = Notice { seq, kind, deal: deal.clone() };
+        if !new {
+            return Ok((notice, Committed::default()));
+        }
+        batch.put_deal(deal, kind == NoticeKind::Registered)?;
+        let (event_kind, text) = match kind {
+            NoticeKind::Proposed => (EventKind::Proposed, format!("proposed: {}", self.context.summary(&deal.terms))),
+            NoticeKind::Registered => (
+                EventKind::Registered,
+                format!("registered, signed by both parties: {}", self.context.summary(&deal.terms)),
+            ),
+        };
+        batch.add_event(&NewEvent {
+            deal_id,
+            kind: event_kind,
+            subject: Hash32([0; 32]),
+            network: self.context.network,
+            height: 0,
+            timestamp_ms: now_ms,
+            event: Vec::new(),
+            text,
+        })?;
+        if let Some(peer) = self.context.peer_of(&deal.terms).filter(|_| forward) {
+            let message = notice_message(&Notice { seq: 0, kind, deal: deal.clone() });
+            batch.enqueue(peer, FORWARD, &message.encode_to_vec())?;
+        }
+        let newly_registered = kind == NoticeKind::Registered && !self.registered.contains_key(&deal_id);
+        let earlier = if newly_registered { self.pending.take(deal_id) } else { Vec::new() };
+        let mut outgoing = Outgoing::default();
+        let written = self
+            .context
+            .record_chain(&mut batch, &deal.terms, &earlier, &mut outgoing)
+            .and_then(|()| outgoing.flush(&mut batch))
+            .and_then(|()| batch.commit());
+        match written {
+            Ok(committed) => {
+                if newly_registered {
+                    self.registered.insert(deal_id, deal.terms.clone());
+                }
+                Ok((notice, committed))
+            }
+            Err(error) => {
+                for observed in earlier {
+                    self.pending.push(observed);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Records one block's escrow events: for registered deals as events (and
+    /// lock assertions or notifications for the other leg's gateway), the rest
+    /// kept in case their deal is registered later.
+    pub(crate) fn observe_block(&mut self, observed: Vec<Observed>) -> Result<Committed, StoreError> {
+        if observed.is_empty() {
+            // Heartbeat blocks: nothing to write, so no commit (and no fsync).
+            return Ok(Committed::default());
+        }
+        let mut batch = self.store.batch()?;
+        let mut outgoing = Outgoing::default();
+        for event in observed {
+            match self.registered.get(&event.event.deal_id()).cloned() {
+                Some(terms) => {
+                    self.context.record_chain(&mut batch, &terms, std::slice::from_ref(&event), &mut outgoing)?
+                }
+                None => self.pending.push(event),
+            }
+        }
+        outgoing.flush(&mut batch)?;
+        batch.commit()
+    }
+
+    /// Refuses the whole batch if any item puts a leg of a registered deal on a
+    /// network other than the asserting one.
+    fn check_peer_legs<'e>(
+        &self,
+        from: NetworkId,
+        events: impl Iterator<Item = &'e EscrowEvent>,
+    ) -> Result<(), GatewayError> {
+        for event in events {
+            let Some(terms) = self.registered.get(&event.deal_id()) else { continue };
+            let leg_network = terms.leg(event.leg()).network;
+            if leg_network != from {
+                return Err(GatewayError::Denied(format!(
+                    "the gateway of {from} reports the {} leg of deal {}, which the terms put on {leg_network}",
+                    event.leg(),
+                    event.deal_id()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records reservations the gateway of `from` asserted, for registered
+    /// deals. Returns how many were new.
+    pub(crate) fn record_assertions(
+        &mut self,
+        from: NetworkId,
+        assertions: Vec<(u64, Reservation)>,
+    ) -> Result<(u32, Committed), GatewayError> {
+        let events: Vec<(u64, EscrowEvent)> =
+            assertions.into_iter().map(|(height, reservation)| (height, EscrowEvent::Reserved(reservation))).collect();
+        self.check_peer_legs(from, events.iter().map(|(_, event)| event))?;
+        let mut batch = self.store.batch()?;
+        let mut accepted = 0u32;
+        for (height, event) in &events {
+            if !self.registered.contains_key(&event.deal_id()) {
+                continue;
+            }
+            let EscrowEvent::Reserved(reservation) = event else { unreachable!("built as reservations") };
+            let record = NewEvent {
+                deal_id: event.deal_id(),
+                kind: EventKind::PeerReserved,
+                subject: reservation.id.0,
+                network: from,
+                height: *height,
+                timestamp_ms: 0,
+                event: event.to_bytes(),
+                text: self.context.describe(EventKind::PeerReserved, event, from),
+            };
+            if batch.add_event(&record)?.is_some() {
+                accepted += 1;
+            }
+        }
+        Ok((accepted, batch.commit()?))
+    }
+
+    /// Records executions and cancellations the gateway of `from` reported,
+    /// for registered deals, and learns each hashlock secret an execution
+    /// revealed (if it opens the deal's hashlock). Returns how many were new
+    /// and the secrets learned.
+    pub(crate) fn record_notifications(
+        &mut self,
+        from: NetworkId,
+        notifications: Vec<(u64, u64, EscrowEvent)>,
+        learned_ms: u64,
+    ) -> Result<Notified, GatewayError> {
+        self.check_peer_legs(from, notifications.iter().map(|(_, _, event)| event))?;
+        let mut batch = self.store.batch()?;
+        let mut accepted = 0u32;
+        let mut learned = Vec::new();
+        for (height, timestamp_ms, event) in &notifications {
+            let Some(terms) = self.registered.get(&event.deal_id()) else { continue };
+            let (kind, reservation, token) = match event {
+                EscrowEvent::Executed { reservation, token, .. } => (EventKind::PeerExecuted, reservation, Some(token)),
+                EscrowEvent::Cancelled { reservation, .. } => (EventKind::PeerCancelled, reservation, None),
+                EscrowEvent::Reserved(_) => unreachable!("notifications are decoded as executions or cancellations"),
+            };
+            let record = NewEvent {
+                deal_id: event.deal_id(),
+                kind,
+                subject: reservation.0,
+                network: from,
+                height: *height,
+                timestamp_ms: *timestamp_ms,
+                event: event.to_bytes(),
+                text: self.context.describe(kind, event, from),
+            };
+            if batch.add_event(&record)?.is_none() {
+                continue;
+            }
+            accepted += 1;
+            let hashlock = match &terms.settlement {
+                Settlement::Hashlock { hash, .. } => Some(*hash),
+                Settlement::Notary { .. } => None,
+            };
+            if let (Some(Token::Secret(secret)), Some(hash)) = (token, hashlock) {
+                if secret.hash() == hash && batch.learn_secret(event.deal_id(), *secret, learned_ms)? {
+                    learned.push((event.deal_id(), *secret));
+                }
+            }
+        }
+        Ok(Notified { accepted, learned, committed: batch.commit()? })
+    }
+}
+
+impl Context {
+    fn peer_of(&self, terms: &DealTerms) -> Option<NetworkId> {
+        other_network(terms, self.network).filter(|peer| self.peers.contains(peer))
+    }
+
+    fn record_chain(
+        &self,
+        batch: &mut Batch<'_>,
+        terms: &DealTerms,
+        observed: &[Observed],
+        outgoing: &mut Outgoing,
+    ) -> Result<(), StoreError> {
+        let peer = self.peer_of(terms);
+        let gateway = Address::Ledger(self.key.public().0);
+        for item in observed {
+            let (kind, subject, by_keeper) = match &item.event {
+                EscrowEvent::Reserved(reservation) => (EventKind::Reserved, reservation.id, None),
+                EscrowEvent::Executed { reservation, by, .. } => {
+                    (EventKind::Executed, *reservation, (*by == gateway).then_some(EventKind::KeeperExecuted))
+                }
+                EscrowEvent::Cancelled { reservation, by, .. } => {
+                    (EventKind::Cancelled, *reservation, (*by == gateway).then_some(EventKind::KeeperCancelled))
+                }
+            };
+            let mut record = NewEvent {
+                deal_id: item.event.deal_id(),
+                kind,
+                subject: subject.0,
+                network: self.network,
+                height: item.height,
+                timestamp_ms: item.timestamp_ms,
+                event: item.event.to_bytes(),
+                text: self.describe(kind, &item.event, self.network),
+            };
+            if batch.add_event(&record)?.is_none() {
+                continue;
+            }
+            if let Some(keeper_kind) = by_keeper {
+                record.kind = keeper_kind;
+                record.text = self.describe(keeper_kind, &item.event, self.network);
+                batch.add_event(&record)?;
+            }
+            let Some(peer) = peer else { continue };
+            match &item.event {
+                EscrowEvent::Reserved(reservation) => {
+                    let assertion =
+                        sign_lock_assertion(&self.key, self.network, item.height, item.block_hash, reservation);
+                    outgoing.assertions.entry(peer).or_default().push(assertion);
+                }
+                EscrowEvent::Executed { .. } | EscrowEvent::Cancelled { .. } => {
+                    outgoing.notifications.entry(peer).or_default().push(v1::Notification {
+                        network: self.network.0,
+                        height: item.height,
+                        timestamp_ms: item.timestamp_ms,
+                        event_encoded: record.event,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn name(&self, address: &Address, network: NetworkId) -> String {
+        let party = self.directory.parties.iter().find(|party| party.account(network) == Some(*address));
+        if let Some(party) = party {
+            return party.name.clone();
+        }
+        let gateway = self.directory.gateways.iter().find(|gateway| Address::Ledger(gateway.key.0) == *address);
+        match gateway {
+            Some(gateway) => format!("gateway {}", gateway.name),
+            None => {
+                let hex = address.to_string();
+                format!("{}…", &hex[..hex.len().min(10)])
+            }
+        }
+    }
+
+    fn summary(&self, terms: &DealTerms) -> String {
+        let party = |key: interlock_core::PartyId| {
+            super::checks::party_by_key(&self.directory, key)
+                .map_or_else(|| interlock_core::hash::to_hex(&key.0[..4]), |party| party.name.clone())
+        };
+        format!(
+            "{} pays {} on {} to {} for {} on {} ({})",
+            party(terms.buyer),
+            terms.payment.asset,
+            terms.payment.network,
+            party(terms.seller),
+            terms.delivery.asset,
+            terms.delivery.network,
+            terms.mode()
+        )
+    }
+
+    /// A sentence about an escrow event, for people.
+    fn describe(&self, kind: EventKind, event: &EscrowEvent, network: NetworkId) -> String {
+        let prefix = match kind {
+            EventKind::PeerReserved | EventKind::PeerExecuted | EventKind::PeerCancelled => {
+                format!("the gateway of {network} reports: ")
+            }
+            EventKind::KeeperExecuted | EventKind::KeeperCancelled => "this gateway's keeper acted: ".to_string(),
+            _ => String::new(),
+        };
+        let sentence = match event {
+            EscrowEvent::Reserved(reservation) => format!(
+                "{} leg reserved on {network}: {} from {} for {}, expires at {} ms",
+                reservation.leg,
+                reservation.asset,
+                self.name(&reservation.owner, network),
+                self.name(&reservation.beneficiary, network),
+                reservation.expiry_ms
+            ),
+            EscrowEvent::Executed { leg, by, to, asset, .. } => format!(
+                "{leg} leg executed on {network}: {asset} to {} (signed by {})",
+                self.name(to, network),
+                self.name(by, network)
+            ),
+            EscrowEvent::Cancelled { leg, by, to, asset, .. } => format!(
+                "{leg} leg cancelled on {network}: {asset} back to {} (signed by {})",
+                self.name(to, network),
+                self.name(by, network)
+            ),
+        };
+        format!("{prefix}{sentence}")
+    }
+}

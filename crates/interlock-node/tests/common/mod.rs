@@ -1,0 +1,90 @@
+//! Starting real services on loopback for the tests: TLS channels and gateways.
+#![allow(dead_code)]
+
+use interlock_core::crypto::PartyKey;
+use interlock_core::NetworkId;
+use interlock_identity::Directory;
+use interlock_node::gateway::{GatewayConfig, GatewayService, GatewayTasks};
+use interlock_node::gateway_store::GatewayStore;
+use interlock_node::server::{serve_gateway, TlsFiles};
+use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+pub fn now_ms() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// A TLS endpoint to a loopback service, as `name` (its certificate in `tls`).
+pub fn endpoint(tls: &Path, name: &str, address: SocketAddr) -> Endpoint {
+    Channel::from_shared(format!("https://localhost:{}", address.port()))
+        .unwrap()
+        .tls_config(TlsFiles::in_dir(tls, name).client_config("localhost").unwrap())
+        .unwrap()
+}
+
+/// A running gateway; dropping it stops its tasks and its server.
+pub struct RunningGateway {
+    pub service: GatewayService,
+    _tasks: GatewayTasks,
+    server: Option<JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// Stops the gateway and waits until its listener is closed.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+pub struct GatewaySetup<'a> {
+    pub tls: &'a Path,
+    pub name: &'a str,
+    pub key: PartyKey,
+    pub network: NetworkId,
+    pub ledger: SocketAddr,
+    pub peers: Vec<(NetworkId, SocketAddr)>,
+    pub directory: Arc<Directory>,
+    pub store: &'a Path,
+}
+
+/// Opens a gateway over its SQLite file, starts its tasks and serves it on `listener`.
+pub fn start_gateway(setup: GatewaySetup<'_>, listener: TcpListener) -> RunningGateway {
+    let channel = |address| endpoint(setup.tls, setup.name, address).connect_lazy();
+    let config = GatewayConfig {
+        key: setup.key,
+        network: setup.network,
+        ledger: LedgerNodeClient::new(channel(setup.ledger)),
+        peers: setup
+            .peers
+            .iter()
+            .map(|(network, address)| (*network, GatewayPeerClient::new(channel(*address))))
+            .collect(),
+        directory: setup.directory.clone(),
+        clock: now_ms,
+    };
+    let service = GatewayService::open(config, GatewayStore::open(setup.store).unwrap()).unwrap();
+    let tasks = service.start();
+    let files = TlsFiles::in_dir(setup.tls, setup.name);
+    let (served, directory) = (service.clone(), setup.directory);
+    let server = tokio::spawn(async move {
+        serve_gateway(served, &files, directory, listener, std::future::pending()).await.unwrap();
+    });
+    RunningGateway { service, _tasks: tasks, server: Some(server) }
+}

@@ -1,0 +1,787 @@
+//! Two networks, each a ledger node with a gateway in front, over real gRPC and
+//! mutual TLS on loopback with SQLite files: deals proposed and registered
+//! through the gateways, transactions relayed and refused, lock assertions
+//! and notifications between the gateways (and forged ones refused), the
+//! keeper's refund and its hashlock execution for an absent seller, and a
+//! gateway restarted from its file.
+
+mod common;
+
+use common::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
+use interlock_core::crypto::{PartyKey, Secret, Token};
+use interlock_core::encoding::{encode_terms, Decode, Encode};
+use interlock_core::saga::expected_request;
+use interlock_core::{
+    reservation_id, Address, Asset, AssetCode, DealId, DealTerms, EscrowEvent, EscrowOp, Hash32, Leg, LegKind,
+    NetworkId, Policy, Reservation, ReservationState, Settlement,
+};
+use interlock_identity::{
+    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry,
+    Role, Validity,
+};
+use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
+use interlock_node::gateway::checks::sign_lock_assertion;
+use interlock_node::gateway::GRACE_MS;
+use interlock_node::ledger_node::{LedgerNodeService, Pace};
+use interlock_node::server::{bind, serve_ledger_node, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_proto::v1;
+use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
+use tonic::transport::Channel;
+use tonic::Code;
+
+const ALPHA: NetworkId = NetworkId(1);
+const BETA: NetworkId = NetworkId(2);
+const FUNDS: u128 = 1_000;
+
+fn usd() -> AssetCode {
+    AssetCode::new("USD").unwrap()
+}
+
+fn gateway_name(network: NetworkId) -> &'static str {
+    if network == ALPHA {
+        "gw-alpha"
+    } else {
+        "gw-beta"
+    }
+}
+
+fn other(network: NetworkId) -> NetworkId {
+    if network == ALPHA {
+        BETA
+    } else {
+        ALPHA
+    }
+}
+
+/// Two ledger nodes (no keeper of their own: the gateways' keepers are under
+/// test), two gateways, and the parties buyer, seller and carol, funded on both.
+struct World {
+    dir: tempfile::TempDir,
+    tls: PathBuf,
+    directory: Arc<Directory>,
+    ledgers: HashMap<NetworkId, SocketAddr>,
+    gateways: HashMap<NetworkId, SocketAddr>,
+    listeners: HashMap<NetworkId, TcpListener>,
+    running: HashMap<NetworkId, RunningGateway>,
+    operator: PartyKey,
+    buyer: PartyKey,
+    seller: PartyKey,
+    carol: PartyKey,
+}
+
+fn gateway_key(network: NetworkId) -> PartyKey {
+    PartyKey::from_seed([40 + u8::try_from(network.0).unwrap(); 32])
+}
+
+impl World {
+    /// Everything but the gateways, which `start` brings up.
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+        let ca = CertificateAuthority::init(&tls).unwrap();
+        let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::hours(1), 30);
+        let names = [
+            (Role::Ledger, "alpha-ledger"),
+            (Role::Ledger, "beta-ledger"),
+            (Role::Gateway, "gw-alpha"),
+            (Role::Gateway, "gw-beta"),
+            (Role::Party, "buyer"),
+            (Role::Party, "seller"),
+            (Role::Party, "carol"),
+            (Role::Notary, "n1"),
+        ];
+        for (role, name) in names {
+            ca.issue(role, name, &["localhost", "127.0.0.1"], valid).unwrap().write(&tls).unwrap();
+        }
+        let other_ca = CertificateAuthority::init(&dir.path().join("other")).unwrap();
+        other_ca.issue(Role::Party, "buyer", &["localhost"], valid).unwrap().write(&dir.path().join("other")).unwrap();
+
+        let operator = PartyKey::from_seed([1; 32]);
+        let (buyer, seller, carol) =
+            (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]), PartyKey::from_seed([4; 32]));
+        let (mut ledgers, mut ledger_listeners, mut gateways, mut listeners) =
+            (HashMap::new(), Vec::new(), HashMap::new(), HashMap::new());
+        for network in [ALPHA, BETA] {
+            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            ledgers.insert(network, address);
+            ledger_listeners.push((network, listener));
+            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            gateways.insert(network, address);
+            listeners.insert(network, listener);
+        }
+        let party = |name: &str, key: &PartyKey| PartyEntry {
+            name: name.into(),
+            key: key.public(),
+            accounts: [(ALPHA, Address::Ledger(key.public().0)), (BETA, Address::Ledger(key.public().0))].into(),
+        };
+        let directory = Arc::new(Directory {
+            networks: vec![
+                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded },
+                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded },
+            ],
+            ledgers: [(ALPHA, "alpha-ledger"), (BETA, "beta-ledger")]
+                .into_iter()
+                .map(|(network, name)| LedgerEntry {
+                    name: name.into(),
+                    network,
+                    endpoint: ledgers[&network].to_string(),
+                })
+                .collect(),
+            gateways: [ALPHA, BETA]
+                .into_iter()
+                .map(|network| GatewayEntry {
+                    name: gateway_name(network).into(),
+                    network,
+                    endpoint: gateways[&network].to_string(),
+                    key: gateway_key(network).public(),
+                })
+                .collect(),
+            parties: vec![party("buyer", &buyer), party("seller", &seller), party("carol", &carol)],
+            notaries: vec![NotaryEntry {
+                name: "n1".into(),
+                endpoint: "127.0.0.1:1".into(),
+                address: interlock_core::NotaryKey::from_seed([9; 32]).unwrap().address(),
+            }],
+            ..Directory::default()
+        });
+        directory.validate().unwrap();
+        for (network, listener) in ledger_listeners {
+            let name = if network == ALPHA { "alpha-ledger" } else { "beta-ledger" };
+            let store = SqliteStore::open(&dir.path().join(format!("{name}.sqlite"))).unwrap();
+            let genesis = Genesis { network, operator: operator.public(), timestamp_ms: now_ms() };
+            let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap());
+            let pace = Pace { block_interval: Duration::from_millis(20), heartbeat: Duration::from_millis(100) };
+            tokio::spawn(service.clone().produce(pace, now_ms));
+            let files = TlsFiles::in_dir(&tls, name);
+            let directory = directory.clone();
+            tokio::spawn(async move {
+                serve_ledger_node(service, &files, directory, listener, std::future::pending()).await.unwrap();
+            });
+        }
+        let world = World {
+            dir,
+            tls,
+            directory,
+            ledgers,
+            gateways,
+            listeners,
+            running: HashMap::new(),
+            operator,
+            buyer,
+            seller,
+            carol,
+        };
+        world.fund().await;
+        world
+    }
+
+    /// A world with both gateways running.
+    async fn start() -> World {
+        let mut world = World::new().await;
+        world.start_gateway(ALPHA).await;
+        world.start_gateway(BETA).await;
+        world
+    }
+
+    /// Registers the parties and the gateway's key on both networks, and funds the parties.
+    async fn fund(&self) {
+        for network in [ALPHA, BETA] {
+            let mut ops = vec![Op::Register { account: gateway_key(network).public() }];
+            for key in [&self.buyer, &self.seller, &self.carol] {
+                ops.push(Op::Register { account: key.public() });
+                let asset = Asset::Fungible { code: usd(), amount: FUNDS };
+                ops.push(Op::Issue { to: Address::Ledger(key.public().0), asset });
+            }
+            for (nonce, op) in (1..).zip(ops) {
+                let tx = Transaction::sign(&self.operator, network, nonce, op);
+                let request = v1::SubmitTransactionRequest { transaction_encoded: tx.to_bytes(), wait: true };
+                self.ledger(network).submit_transaction(request).await.unwrap();
+            }
+        }
+    }
+
+    /// Starts (or restarts, from the same SQLite file) the gateway of `network`.
+    async fn start_gateway(&mut self, network: NetworkId) {
+        let listener = match self.listeners.remove(&network) {
+            Some(listener) => listener,
+            None => TcpListener::bind(self.gateways[&network]).await.unwrap(),
+        };
+        let store = self.dir.path().join(format!("{}.sqlite", gateway_name(network)));
+        let setup = GatewaySetup {
+            tls: &self.tls,
+            name: gateway_name(network),
+            key: gateway_key(network),
+            network,
+            ledger: self.ledgers[&network],
+            peers: vec![(other(network), self.gateways[&other(network)])],
+            directory: self.directory.clone(),
+            store: &store,
+        };
+        self.running.insert(network, start_gateway(setup, listener));
+    }
+
+    async fn stop_gateway(&mut self, network: NetworkId) {
+        if let Some(gateway) = self.running.remove(&network) {
+            gateway.stop().await;
+        }
+    }
+
+    fn ledger(&self, network: NetworkId) -> LedgerNodeClient<Channel> {
+        LedgerNodeClient::new(endpoint(&self.tls, "buyer", self.ledgers[&network]).connect_lazy())
+    }
+
+    /// A client of the gateway of `network` with the certificate of `name`.
+    fn gateway(&self, network: NetworkId, name: &str) -> GatewayClient<Channel> {
+        GatewayClient::new(endpoint(&self.tls, name, self.gateways[&network]).connect_lazy())
+    }
+
+    fn peer(&self, network: NetworkId, name: &str) -> GatewayPeerClient<Channel> {
+        GatewayPeerClient::new(endpoint(&self.tls, name, self.gateways[&network]).connect_lazy())
+    }
+
+    async fn balance(&self, network: NetworkId, key: &PartyKey) -> u128 {
+        let request = v1::GetAccountRequest { account: key.public().0.to_vec() };
+        let account = self.ledger(network).get_account(request).await.unwrap().into_inner();
+        account.balances.iter().find(|b| b.asset == "USD").map_or(0, |b| b.amount.parse().unwrap())
+    }
+
+    /// A hashlock deal: the buyer pays 30 on alpha, the seller delivers 20 on
+    /// beta; `keeper` may execute the payment for the seller.
+    fn terms(
+        &self,
+        nonce: u64,
+        secret: &Secret,
+        keeper: Option<Address>,
+        delivery_in_ms: u64,
+        payment_in_ms: u64,
+    ) -> DealTerms {
+        let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, amount, keeper| Leg {
+            network,
+            asset: Asset::Fungible { code: usd(), amount },
+            owner: Address::Ledger(owner.public().0),
+            beneficiary: Address::Ledger(beneficiary.public().0),
+            keeper,
+        };
+        let now = now_ms();
+        DealTerms {
+            buyer: self.buyer.public(),
+            seller: self.seller.public(),
+            payment: leg(ALPHA, &self.buyer, &self.seller, 30, keeper),
+            delivery: leg(BETA, &self.seller, &self.buyer, 20, None),
+            settlement: Settlement::Hashlock {
+                hash: secret.hash(),
+                payment_expiry_ms: now + payment_in_ms,
+                delivery_expiry_ms: now + delivery_in_ms,
+                margin_ms: 100,
+            },
+            policy: Policy::default(),
+            observers: vec![],
+            dependents: vec![],
+            nonce,
+        }
+    }
+
+    fn signed(&self, terms: &DealTerms, buyer: bool, seller: bool) -> v1::SignedDeal {
+        let deal_id = terms.id();
+        v1::SignedDeal {
+            terms_encoded: encode_terms(terms),
+            buyer_signature: if buyer { self.buyer.sign_deal(deal_id).0.to_vec() } else { vec![] },
+            seller_signature: if seller { self.seller.sign_deal(deal_id).0.to_vec() } else { vec![] },
+        }
+    }
+
+    /// Submits `op` signed by `key` on `network` through that network's gateway, as `caller`.
+    async fn submit(
+        &self,
+        network: NetworkId,
+        caller: &str,
+        key: &PartyKey,
+        nonce: u64,
+        op: EscrowOp,
+    ) -> Result<Vec<u8>, tonic::Status> {
+        let tx = Transaction::sign(key, network, nonce, Op::Escrow(op));
+        let request = v1::SubmitRequest { transaction_encoded: tx.to_bytes() };
+        Ok(self.gateway(network, caller).submit(request).await?.into_inner().transaction_id)
+    }
+
+    async fn reservation_state(&self, network: NetworkId, id: interlock_core::ReservationId) -> Option<String> {
+        let request = v1::GetReservationRequest { reservation_id: id.0 .0.to_vec() };
+        let found = self.gateway(network, "buyer").get_reservation(request).await.ok()?;
+        Some(found.into_inner().state)
+    }
+
+    async fn wait_reservation(&self, network: NetworkId, id: interlock_core::ReservationId, state: &str) {
+        until(&format!("reservation {id} {state} on {network}"), || async {
+            (self.reservation_state(network, id).await.as_deref() == Some(state)).then_some(())
+        })
+        .await;
+    }
+
+    /// The kinds of the deal's events at the gateway of `network`, read as `caller`.
+    async fn event_kinds(
+        &self,
+        network: NetworkId,
+        caller: &str,
+        deal_id: DealId,
+    ) -> Result<Vec<String>, tonic::Status> {
+        let request = v1::GetDealRequest { deal_id: deal_id.0 .0.to_vec() };
+        let status = self.gateway(network, caller).get_deal(request).await?.into_inner();
+        Ok(status.events.into_iter().map(|event| event.kind).collect())
+    }
+}
+
+/// Polls `probe` every 50 ms until it yields, for at most 10 s.
+async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within 10 s");
+}
+
+/// Asserts a refusal's code and that its message says `text`.
+fn check<T: std::fmt::Debug>(name: &str, result: Result<T, tonic::Status>, code: Code, text: &str) {
+    let status = result.expect_err(name);
+    assert_eq!(status.code(), code, "{name}: {}", status.message());
+    assert!(status.message().contains(text), "{name}: message {:?} lacks {text:?}", status.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_and_registrations_reach_both_gateways_and_only_their_parties() {
+    let world = World::start().await;
+    let secret = Secret([7; 32]);
+    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let deal_id = terms.id();
+    let mut seller_watch =
+        world.gateway(BETA, "seller").watch_deals(v1::WatchDealsRequest { from_seq: 0 }).await.unwrap().into_inner();
+    let mut carol_watch =
+        world.gateway(BETA, "carol").watch_deals(v1::WatchDealsRequest { from_seq: 0 }).await.unwrap().into_inner();
+
+    // The buyer proposes at its gateway; the seller sees it at the other one.
+    let proposed =
+        world.gateway(ALPHA, "buyer").propose_deal(world.signed(&terms, true, false)).await.unwrap().into_inner();
+    assert_eq!((proposed.kind.as_str(), proposed.deal_id.as_slice()), ("proposed", &deal_id.0 .0[..]));
+    let seen = tokio::time::timeout(Duration::from_secs(10), seller_watch.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!((seen.kind.as_str(), seen.deal_id.as_slice()), ("proposed", &deal_id.0 .0[..]));
+    assert!(seen.deal.unwrap().seller_signature.is_empty());
+
+    // A party proposes only for itself.
+    let as_seller = world.gateway(ALPHA, "buyer").propose_deal(world.signed(&terms, false, true)).await;
+    check("proposal signed by another party", as_seller, Code::PermissionDenied, "proposes only for itself");
+
+    // The seller countersigns and registers at its gateway: both gateways have it.
+    let registered =
+        world.gateway(BETA, "seller").register_deal(world.signed(&terms, true, true)).await.unwrap().into_inner();
+    assert_eq!(registered.kind, "registered");
+    let seen = tokio::time::timeout(Duration::from_secs(10), seller_watch.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!((seen.kind.as_str(), seen.seq), ("registered", registered.seq));
+    until("the registration at the buyer's gateway", || async {
+        let request = v1::GetDealRequest { deal_id: deal_id.0 .0.to_vec() };
+        let status = world.gateway(ALPHA, "buyer").get_deal(request).await.ok()?.into_inner();
+        (status.state == "registered").then_some(())
+    })
+    .await;
+    let again =
+        world.gateway(BETA, "seller").register_deal(world.signed(&terms, true, true)).await.unwrap().into_inner();
+    assert_eq!(again.seq, registered.seq, "registration is idempotent");
+    let kinds = world.event_kinds(BETA, "seller", deal_id).await.unwrap();
+    assert_eq!(kinds, ["proposed", "registered"]);
+
+    // Carol is in neither: she sees no notice and may not read the deal.
+    let nothing = tokio::time::timeout(Duration::from_millis(300), carol_watch.next()).await;
+    assert!(nothing.is_err(), "carol saw {nothing:?}");
+    let carol = world.event_kinds(ALPHA, "carol", deal_id).await;
+    check("a stranger reading a deal", carol, Code::PermissionDenied, "neither the buyer nor the seller");
+    // A notary may read it, but not propose.
+    assert_eq!(world.event_kinds(ALPHA, "n1", deal_id).await.unwrap()[..2], ["proposed", "registered"]);
+    let notary = world.gateway(ALPHA, "n1").propose_deal(world.signed(&terms, true, false)).await;
+    check("a notary proposing", notary, Code::PermissionDenied, "ProposeDeal is for parties");
+
+    // Signed by the buyer only: refused, and nothing is recorded at either gateway.
+    let lone = world.terms(2, &secret, None, 60_000, 120_000);
+    let refused = world.gateway(ALPHA, "buyer").register_deal(world.signed(&lone, true, false)).await;
+    check("registration with one signature", refused, Code::Unauthenticated, "not signed by its seller");
+    let mut forged = world.signed(&lone, true, false);
+    forged.seller_signature = world.buyer.sign_deal(lone.id()).0.to_vec();
+    let refused = world.gateway(ALPHA, "buyer").register_deal(forged).await;
+    check("seller signature by the buyer", refused, Code::Unauthenticated, "seller signature does not verify");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for network in [ALPHA, BETA] {
+        let unknown = world.event_kinds(network, "buyer", lone.id()).await;
+        check("the refused deal", unknown, Code::NotFound, "knows no deal");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_checked_for_signer_replay_and_tokens() {
+    let world = World::start().await;
+    let secret = Secret([8; 32]);
+    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let deal_id = terms.id();
+    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
+
+    // Signed by another party's account, or not an escrow operation: refused.
+    let foreign = world.submit(ALPHA, "buyer", &world.seller, 1, reserve.clone()).await;
+    let signer = interlock_core::hash::to_hex(&world.seller.public().0);
+    check("another party's transaction", foreign.clone(), Code::PermissionDenied, &signer);
+    check("another party's transaction", foreign, Code::PermissionDenied, "\"buyer\"");
+    let transfer = Transaction::sign(
+        &world.buyer,
+        ALPHA,
+        1,
+        Op::Transfer {
+            to: Address::Ledger(world.seller.public().0),
+            asset: Asset::Fungible { code: usd(), amount: 1 },
+        },
+    );
+    let request = v1::SubmitRequest { transaction_encoded: transfer.to_bytes() };
+    check(
+        "a transfer",
+        world.gateway(ALPHA, "buyer").submit(request).await,
+        Code::InvalidArgument,
+        "escrow operations only",
+    );
+    let mut tampered = Transaction::sign(&world.buyer, ALPHA, 1, Op::Escrow(reserve.clone()));
+    tampered.signature.0[0] ^= 1;
+    let request = v1::SubmitRequest { transaction_encoded: tampered.to_bytes() };
+    check("a bad signature", world.gateway(ALPHA, "buyer").submit(request).await, Code::Unauthenticated, "signature");
+    let for_alpha = Transaction::sign(&world.buyer, ALPHA, 1, Op::Escrow(reserve.clone()));
+    let request = v1::SubmitRequest { transaction_encoded: for_alpha.to_bytes() };
+    check(
+        "another network's transaction",
+        world.gateway(BETA, "buyer").submit(request).await,
+        Code::InvalidArgument,
+        "is for network-1",
+    );
+
+    // The buyer reserves; the same bytes again are a replay.
+    let tx = Transaction::sign(&world.buyer, ALPHA, 1, Op::Escrow(reserve));
+    let request = || v1::SubmitRequest { transaction_encoded: tx.to_bytes() };
+    let id = world.gateway(ALPHA, "buyer").submit(request()).await.unwrap().into_inner().transaction_id;
+    assert_eq!(id, tx.id().0.to_vec());
+    let payment = reservation_id(deal_id, LegKind::Payment);
+    world.wait_reservation(ALPHA, payment, "reserved").await;
+    check("a replay", world.gateway(ALPHA, "buyer").submit(request()).await, Code::AlreadyExists, "replayed");
+
+    // A wrong secret, then the right one, then the right one again.
+    let execute = |secret| EscrowOp::Execute { reservation: payment, token: Token::Secret(secret) };
+    let wrong = world.submit(ALPHA, "seller", &world.seller, 1, execute(Secret([0; 32]))).await;
+    check("a wrong secret", wrong, Code::PermissionDenied, "invalid hashlock preimage");
+    let by_buyer = world.submit(ALPHA, "buyer", &world.buyer, 2, execute(secret)).await;
+    check("the owner executing", by_buyer, Code::PermissionDenied, "only the beneficiary");
+    assert_eq!(world.balance(ALPHA, &world.seller).await, FUNDS);
+    world.submit(ALPHA, "seller", &world.seller, 2, execute(secret)).await.unwrap();
+    world.wait_reservation(ALPHA, payment, "executed").await;
+    let twice = world.submit(ALPHA, "seller", &world.seller, 3, execute(secret)).await;
+    check("a reused token", twice, Code::AlreadyExists, "settles exactly once");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(world.balance(ALPHA, &world.seller).await, FUNDS + 30);
+    assert_eq!(world.balance(ALPHA, &world.buyer).await, FUNDS - 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_lock_assertions_and_peer_calls_are_refused() {
+    let world = World::start().await;
+    let secret = Secret([9; 32]);
+    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let deal_id = terms.id();
+    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    // A delivery reservation as beta would hold it.
+    let request = expected_request(&terms, deal_id, LegKind::Delivery);
+    let reservation = Reservation {
+        id: reservation_id(deal_id, LegKind::Delivery),
+        deal_id,
+        leg: LegKind::Delivery,
+        asset: request.asset,
+        owner: request.owner,
+        beneficiary: request.beneficiary,
+        keeper: request.keeper,
+        condition: request.condition,
+        expiry_ms: request.expiry_ms,
+        state: ReservationState::Reserved,
+    };
+    let block = Hash32([5; 32]);
+    let genuine = sign_lock_assertion(&gateway_key(BETA), BETA, 7, block, &reservation);
+    let assertions = |assertion: v1::LockAssertion| v1::LockAssertions { assertions: vec![assertion] };
+
+    let mut bad_signature = genuine.clone();
+    bad_signature.signature[5] ^= 1;
+    let by_someone_else = sign_lock_assertion(&world.buyer, BETA, 7, block, &reservation);
+    let not_its_network = sign_lock_assertion(&gateway_key(BETA), ALPHA, 7, block, &reservation);
+    let mut garbage = genuine.clone();
+    garbage.reservation_encoded = vec![3; 40];
+    let message =
+        interlock_node::gateway::checks::lock_assertion_message(BETA, 7, &block.0, &garbage.reservation_encoded);
+    garbage.signature = gateway_key(BETA).sign(&message).0.to_vec();
+    let cases = [
+        ("bad signature", "gw-beta", bad_signature, Code::Unauthenticated, "not signed by that network's gateway"),
+        ("another key", "gw-beta", by_someone_else, Code::Unauthenticated, "not signed by that network's gateway"),
+        ("not its network", "gw-beta", not_its_network, Code::PermissionDenied, "may not report on network-1"),
+        ("undecodable reservation", "gw-beta", garbage, Code::InvalidArgument, "malformed reservation_encoded"),
+        ("a party", "buyer", genuine.clone(), Code::PermissionDenied, "AssertLocks is for the gateways"),
+    ];
+    for (name, caller, assertion, code, text) in cases {
+        check(name, world.peer(ALPHA, caller).assert_locks(assertions(assertion)).await, code, text);
+    }
+    let notification = v1::Notification {
+        network: ALPHA.0,
+        height: 3,
+        timestamp_ms: now_ms(),
+        event_encoded: EscrowEvent::Cancelled {
+            reservation: reservation.id,
+            deal_id,
+            leg: LegKind::Delivery,
+            by: reservation.owner,
+            to: reservation.owner,
+            asset: reservation.asset.clone(),
+        }
+        .to_bytes(),
+    };
+    let notify = |n: v1::Notification| v1::Notifications { notifications: vec![n] };
+    let wrong_network = world.peer(ALPHA, "gw-beta").notify(notify(notification.clone())).await;
+    check("notifying for another network", wrong_network, Code::PermissionDenied, "may not report");
+    let party = world.peer(ALPHA, "seller").notify(notify(notification.clone())).await;
+    check("a party notifying", party, Code::PermissionDenied, "Notify is for the gateways");
+    let notice = v1::DealNotice {
+        seq: 0,
+        deal_id: deal_id.0 .0.to_vec(),
+        kind: "registered".into(),
+        deal: Some(world.signed(&terms, true, true)),
+    };
+    let forwarded = world.peer(ALPHA, "buyer").forward_deal(notice).await;
+    check("a party forwarding", forwarded, Code::PermissionDenied, "ForwardDeal is for the gateways");
+
+    // Nothing was recorded; the genuine assertion is, once.
+    let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.unwrap();
+    assert!(!kinds.iter().any(|kind| kind.starts_with("peer_")), "{kinds:?}");
+    let ack = world.peer(ALPHA, "gw-beta").assert_locks(assertions(genuine.clone())).await.unwrap().into_inner();
+    assert_eq!(ack.accepted, 1);
+    let ack = world.peer(ALPHA, "gw-beta").assert_locks(assertions(genuine)).await.unwrap().into_inner();
+    assert_eq!(ack.accepted, 0, "an assertion is recorded once");
+    let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.unwrap();
+    assert_eq!(kinds.iter().filter(|kind| *kind == "peer_reserved").count(), 1, "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_input_is_refused_and_the_gateway_keeps_serving() {
+    let world = World::start().await;
+    let terms = world.terms(1, &Secret([1; 32]), None, 60_000, 120_000);
+    let good = world.signed(&terms, true, true);
+    let mut buyer = world.gateway(ALPHA, "buyer");
+    let mut peer = world.peer(ALPHA, "gw-beta");
+    let with = |change: &dyn Fn(&mut v1::SignedDeal)| {
+        let mut deal = good.clone();
+        change(&mut deal);
+        deal
+    };
+    let bad_deals = [
+        ("terms", with(&|d| d.terms_encoded = vec![1, 2, 3])),
+        ("terms version", with(&|d| d.terms_encoded[0] = 9)),
+        ("terms trailing", with(&|d| d.terms_encoded.push(0))),
+        ("buyer signature", with(&|d| d.buyer_signature.truncate(63))),
+        ("seller signature", with(&|d| d.seller_signature.push(0))),
+    ];
+    for (name, deal) in &bad_deals {
+        check(name, buyer.register_deal(deal.clone()).await, Code::InvalidArgument, "malformed");
+        check(name, buyer.propose_deal(deal.clone()).await, Code::InvalidArgument, "malformed");
+        let notice = v1::DealNotice {
+            seq: 0,
+            deal_id: terms.id().0 .0.to_vec(),
+            kind: "registered".into(),
+            deal: Some(deal.clone()),
+        };
+        check(name, peer.forward_deal(notice).await, Code::InvalidArgument, "malformed");
+    }
+    let short = vec![1u8; 31];
+    check(
+        "deal id",
+        buyer.get_deal(v1::GetDealRequest { deal_id: short.clone() }).await,
+        Code::InvalidArgument,
+        "deal_id",
+    );
+    let watch = buyer.watch_deal(v1::WatchDealRequest { deal_id: short.clone(), from_seq: 0 }).await;
+    check("watched deal id", watch.map(|_| ()), Code::InvalidArgument, "deal_id");
+    let submit = buyer.submit(v1::SubmitRequest { transaction_encoded: vec![1, 0, 0] }).await;
+    check("transaction", submit, Code::InvalidArgument, "malformed transaction");
+    check(
+        "account",
+        buyer.get_account(v1::GetAccountRequest { account: short.clone() }).await,
+        Code::InvalidArgument,
+        "account",
+    );
+    let reservation = buyer.get_reservation(v1::GetReservationRequest { reservation_id: short.clone() }).await;
+    check("reservation id", reservation, Code::InvalidArgument, "reservation_id");
+    let notice = v1::DealNotice { seq: 0, deal_id: short.clone(), kind: "registered".into(), deal: Some(good.clone()) };
+    check("notice deal id", peer.forward_deal(notice).await, Code::InvalidArgument, "deal_id");
+    let notice =
+        v1::DealNotice { seq: 0, deal_id: terms.id().0 .0.to_vec(), kind: "agreed".into(), deal: Some(good.clone()) };
+    check("notice kind", peer.forward_deal(notice).await, Code::InvalidArgument, "kind");
+    let assertion = |change: &dyn Fn(&mut v1::LockAssertion)| {
+        let mut assertion = v1::LockAssertion {
+            network: BETA.0,
+            height: 1,
+            block_hash: vec![0; 32],
+            reservation_encoded: vec![0; 8],
+            signature: vec![0; 64],
+        };
+        change(&mut assertion);
+        v1::LockAssertions { assertions: vec![assertion] }
+    };
+    for (name, message) in [
+        ("block hash", assertion(&|a| a.block_hash.truncate(5))),
+        ("assertion signature", assertion(&|a| a.signature.truncate(5))),
+        ("huge reservation", assertion(&|a| a.reservation_encoded = vec![0; 100_000])),
+    ] {
+        check(name, peer.assert_locks(message).await, Code::InvalidArgument, "malformed");
+    }
+    let notification = v1::Notification { network: BETA.0, height: 1, timestamp_ms: 1, event_encoded: vec![2, 2] };
+    let notified = peer.notify(v1::Notifications { notifications: vec![notification] }).await;
+    check("notification event", notified, Code::InvalidArgument, "malformed event_encoded");
+
+    // Larger than any message the gateway accepts.
+    let huge = v1::SubmitRequest { transaction_encoded: vec![0; MESSAGE_LEN_MAX + 1] };
+    let status = buyer.submit(huge).await.expect_err("an oversized message");
+    assert!(matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted), "{status:?}");
+
+    // A certificate from another CA: the handshake fails.
+    let foreign = TlsFiles::in_dir(&world.dir.path().join("other"), "buyer");
+    let connected = Channel::from_shared(format!("https://localhost:{}", world.gateways[&ALPHA].port()))
+        .unwrap()
+        .tls_config(foreign.client_config("localhost").unwrap())
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match connected {
+        Err(_) => true,
+        Ok(channel) => {
+            GatewayClient::new(channel).get_account(v1::GetAccountRequest { account: vec![0; 32] }).await.is_err()
+        }
+    };
+    assert!(refused, "a client of another CA was served");
+
+    // Still serving.
+    let account = v1::GetAccountRequest { account: world.buyer.public().0.to_vec() };
+    assert!(buyer.get_account(account).await.unwrap().into_inner().registered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keeper_refunds_an_expired_reservation_and_tells_the_other_gateway() {
+    let world = World::start().await;
+    let secret = Secret([10; 32]);
+    let terms = world.terms(1, &secret, None, 1_000, 1_500);
+    let deal_id = terms.id();
+    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
+    world.submit(ALPHA, "buyer", &world.buyer, 1, reserve).await.unwrap();
+    let payment = reservation_id(deal_id, LegKind::Payment);
+    world.wait_reservation(ALPHA, payment, "reserved").await;
+    assert_eq!(world.balance(ALPHA, &world.buyer).await, FUNDS - 30);
+
+    // Nobody asks; the gateway's keeper cancels after the expiry (the ledger nodes run none).
+    world.wait_reservation(ALPHA, payment, "cancelled").await;
+    assert_eq!(world.balance(ALPHA, &world.buyer).await, FUNDS);
+    let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.unwrap();
+    assert_eq!(kinds, ["registered", "reserved", "cancelled", "keeper_cancelled"]);
+    until("the other gateway hears of it", || async {
+        let kinds = world.event_kinds(BETA, "seller", deal_id).await.ok()?;
+        (kinds == ["registered", "peer_reserved", "peer_cancelled"]).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payment_gateway_executes_for_an_absent_seller_once_the_secret_is_revealed() {
+    let world = World::start().await;
+    let secret = Secret([11; 32]);
+    let keeper = Address::Ledger(gateway_key(ALPHA).public().0);
+    let terms = world.terms(1, &secret, Some(keeper), 8_000, 12_000);
+    let deal_id = terms.id();
+    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    // Beta's gateway must know the deal before it reports on it.
+    until("the registration at beta", || async { world.event_kinds(BETA, "seller", deal_id).await.ok() }).await;
+    let payment = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
+    world.submit(ALPHA, "buyer", &world.buyer, 1, payment).await.unwrap();
+    let delivery = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Delivery));
+    world.submit(BETA, "seller", &world.seller, 1, delivery).await.unwrap();
+    let (payment, delivery) = (reservation_id(deal_id, LegKind::Payment), reservation_id(deal_id, LegKind::Delivery));
+    world.wait_reservation(ALPHA, payment, "reserved").await;
+    world.wait_reservation(BETA, delivery, "reserved").await;
+
+    // The buyer takes the delivery, revealing the secret; the seller is gone.
+    let execute = EscrowOp::Execute { reservation: delivery, token: Token::Secret(secret) };
+    world.submit(BETA, "buyer", &world.buyer, 2, execute).await.unwrap();
+    let revealed = std::time::Instant::now();
+    world.wait_reservation(BETA, delivery, "executed").await;
+    world.wait_reservation(ALPHA, payment, "executed").await;
+    assert!(revealed.elapsed() >= Duration::from_millis(GRACE_MS / 2), "the keeper left the seller a grace period");
+    assert_eq!(world.balance(ALPHA, &world.seller).await, FUNDS + 30, "the seller is paid");
+    assert_eq!(world.balance(BETA, &world.buyer).await, FUNDS + 20, "the buyer has the delivery");
+    let kinds = world.event_kinds(ALPHA, "seller", deal_id).await.unwrap();
+    for kind in ["peer_executed", "executed", "keeper_executed"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+    }
+    let request = v1::GetDealRequest { deal_id: deal_id.0 .0.to_vec() };
+    let status = world.gateway(ALPHA, "seller").get_deal(request).await.unwrap().into_inner();
+    let executed = status.events.iter().find(|event| event.kind == "executed").unwrap();
+    match EscrowEvent::from_bytes(&executed.event_encoded).unwrap() {
+        EscrowEvent::Executed { by, to, .. } => {
+            assert_eq!((by, to), (keeper, Address::Ledger(world.seller.public().0)));
+        }
+        other => panic!("expected an execution, found {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
+    let mut world = World::new().await;
+    world.start_gateway(ALPHA).await;
+    let terms = world.terms(1, &Secret([12; 32]), None, 60_000, 120_000);
+    let deal_id = terms.id();
+    // Beta's gateway is down: the registration waits in alpha's outbox.
+    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
+    world.submit(ALPHA, "buyer", &world.buyer, 1, reserve).await.unwrap();
+    let payment = reservation_id(deal_id, LegKind::Payment);
+    world.wait_reservation(ALPHA, payment, "reserved").await;
+    until("the reservation recorded", || async {
+        let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.ok()?;
+        (kinds == ["registered", "reserved"]).then_some(())
+    })
+    .await;
+    assert!(world.running[&ALPHA].service.outbox_len(BETA).unwrap() >= 2);
+
+    // Alpha's gateway stops and comes back from its file.
+    world.stop_gateway(ALPHA).await;
+    world.start_gateway(ALPHA).await;
+    assert!(world.running[&ALPHA].service.outbox_len(BETA).unwrap() >= 2, "the outbox survived");
+    let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.unwrap();
+    assert_eq!(kinds, ["registered", "reserved"], "deals and events survived, and the replay added none");
+
+    // Beta's gateway comes up: alpha delivers the registration, then the assertion.
+    world.start_gateway(BETA).await;
+    until("beta hears of the deal and its reservation", || async {
+        let kinds = world.event_kinds(BETA, "seller", deal_id).await.ok()?;
+        (kinds == ["registered", "peer_reserved"]).then_some(())
+    })
+    .await;
+    until("alpha's outbox empties", || async {
+        (world.running[&ALPHA].service.outbox_len(BETA).ok()? == 0).then_some(())
+    })
+    .await;
+}
