@@ -153,7 +153,7 @@ fn two_hundred_deals_end_atomically_while_every_kind_of_process_is_killed() {
     ));
     let mut seen = 0;
     for deal in list["deals"].as_array().unwrap() {
-        let id = deal["deal_id"].as_str().unwrap();
+        let id = deal["deal_id"].as_str().unwrap().trim_start_matches("0x");
         let votes: Vec<i64> = decisions.iter().filter_map(|log| log.get(id).copied()).collect();
         let commits = votes.iter().filter(|v| **v == 1).count();
         match deal["state"].as_str().unwrap() {

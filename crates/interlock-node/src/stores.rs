@@ -6,7 +6,8 @@
 use interlock_core::crypto::{Ed25519Signature, Secret};
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::saga::{Outcome, Role, Saga};
-use interlock_core::{DealId, DealTerms, Decision, Hash32, NetworkId};
+use interlock_core::encoding::{Decode, Encode};
+use interlock_core::{DealId, DealTerms, Decision, EscrowEvent, Hash32, NetworkId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
@@ -65,7 +66,9 @@ impl AgentStore {
              CREATE TABLE IF NOT EXISTS deals (deal_id BLOB PRIMARY KEY, terms BLOB NOT NULL, buyer_signature BLOB, seller_signature BLOB, role INTEGER NOT NULL, state TEXT NOT NULL, secret BLOB, created_ms INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS steps (deal_id BLOB NOT NULL, at_ms INTEGER NOT NULL, text TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS steps_by_deal ON steps (deal_id);
-             CREATE TABLE IF NOT EXISTS notice_cursors (network INTEGER PRIMARY KEY, seq INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS notice_cursors (network INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS early_events (deal_id BLOB NOT NULL, event BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS early_events_by_deal ON early_events (deal_id);",
         )?;
         Ok(AgentStore { connection, nonce_blocks: std::collections::HashMap::new() })
     }
@@ -234,6 +237,10 @@ pub struct AgentWrite<'a> {
     pub cursors: Vec<(NetworkId, u64)>,
     /// The last deal notice seen from each network's gateway.
     pub notice_cursors: Vec<(NetworkId, u64)>,
+    /// Chain events of deals whose saga has not started yet, kept for it.
+    pub early_events: Vec<(DealId, &'a EscrowEvent)>,
+    /// Deals whose early events their saga has now seen.
+    pub early_consumed: Vec<DealId>,
 }
 
 impl AgentWrite<'_> {
@@ -243,6 +250,8 @@ impl AgentWrite<'_> {
             && self.steps.is_empty()
             && self.cursors.is_empty()
             && self.notice_cursors.is_empty()
+            && self.early_events.is_empty()
+            && self.early_consumed.is_empty()
     }
 }
 
@@ -297,6 +306,14 @@ impl AgentStore {
             for (network, seq) in &write.notice_cursors {
                 notices.execute(params![key_of(network.0), key_of(*seq)])?;
             }
+            let mut early = transaction.prepare_cached("INSERT INTO early_events (deal_id, event) VALUES (?1, ?2)")?;
+            for (deal_id, event) in &write.early_events {
+                early.execute(params![deal_key(*deal_id), event.to_bytes()])?;
+            }
+            let mut consumed = transaction.prepare_cached("DELETE FROM early_events WHERE deal_id = ?1")?;
+            for deal_id in &write.early_consumed {
+                consumed.execute(params![deal_key(*deal_id)])?;
+            }
         }
         transaction.commit()?;
         Ok(())
@@ -338,6 +355,20 @@ impl AgentStore {
             });
         }
         Ok(deals)
+    }
+
+    /// Every kept early event, in the order it was seen.
+    pub fn early_events(&self) -> Result<Vec<(DealId, EscrowEvent)>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT deal_id, event FROM early_events ORDER BY rowid")?;
+        let mut rows = statement.query([])?;
+        let mut events = Vec::new();
+        while let Some(row) = rows.next()? {
+            let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
+            let event = EscrowEvent::from_bytes(&row.get::<_, Vec<u8>>(1)?)
+                .map_err(|error| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: error.to_string() })?;
+            events.push((deal_id, event));
+        }
+        Ok(events)
     }
 
     /// The steps recorded for a deal, oldest first.

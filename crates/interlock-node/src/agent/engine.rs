@@ -137,6 +137,8 @@ struct Changes {
     deals: HashSet<DealId>,
     steps: Vec<(DealId, u64, String)>,
     outputs: Vec<(DealId, Vec<SagaOutput>)>,
+    early_events: Vec<(DealId, EscrowEvent)>,
+    early_consumed: Vec<DealId>,
     /// Answers to the operator, sent once the changes are written.
     replies: Vec<Pending>,
 }
@@ -173,7 +175,13 @@ pub(crate) struct Engine {
     requests: Arc<Semaphore>,
     /// When unanswered proposals were last checked against their deadlines.
     proposals_checked_ms: u64,
+    /// Chain events of this party's deals whose saga has not started yet: the
+    /// counterparty may reserve before this agent hears the deal is agreed.
+    early: HashMap<DealId, Vec<EscrowEvent>>,
 }
+
+/// Most deals with early events kept at once.
+const EARLY_DEALS_MAX: usize = 100_000;
 
 /// How often unanswered proposals are checked against their deadlines.
 const PROPOSALS_CHECK_MS: u64 = 1_000;
@@ -206,6 +214,10 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         let from_seq = config.store.notice_cursor(*network)? + 1;
         tokio::spawn(follow_notices(gateway.clone(), *network, from_seq, inputs.clone()));
     }
+    let mut early: HashMap<DealId, Vec<EscrowEvent>> = HashMap::new();
+    for (deal_id, event) in config.store.early_events()? {
+        early.entry(deal_id).or_default().push(event);
+    }
     let engine = Engine {
         party,
         key: config.key,
@@ -223,6 +235,7 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         updates: updates.clone(),
         requests: Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT)),
         proposals_checked_ms: 0,
+        early,
     };
     if engine.verbose {
         println!("agent {}: resuming {} unfinished deals", engine.party.name, engine.live.len());
@@ -349,6 +362,9 @@ impl Engine {
                     if let Some(live) = self.live.get_mut(&deal_id) {
                         changes.sagas.insert(deal_id);
                         changes.outputs.push((deal_id, live.saga.on_chain_event(now, event).outputs));
+                    } else if self.is_early(event) {
+                        self.early.entry(deal_id).or_default().push(event.clone());
+                        changes.early_events.push((deal_id, event.clone()));
                     }
                 }
                 for (deal_id, live) in &mut self.live {
@@ -427,6 +443,8 @@ impl Engine {
             sagas: sagas.iter().filter_map(|id| self.live.get(id)).map(|live| &live.saga).collect(),
             deals: changes.deals.iter().filter_map(|id| self.deals.get(id)).collect(),
             steps: changes.steps.clone(),
+            early_events: changes.early_events.iter().map(|(deal_id, event)| (*deal_id, event)).collect(),
+            early_consumed: changes.early_consumed.clone(),
             cursors: cursors.into_iter().collect(),
             notice_cursors: notice_cursors.into_iter().collect(),
         };
@@ -622,8 +640,12 @@ impl Engine {
                 };
                 match deal.state {
                     DealState::Proposed | DealState::Received => {
+                        let text = match deal.state {
+                            DealState::Proposed => format!("{counterparty} agreed; the deal is registered"),
+                            _ => "the deal is registered".to_owned(),
+                        };
                         deal.signatures = signatures;
-                        changes.step(deal_id, now, format!("{counterparty} agreed; the deal is registered"));
+                        changes.step(deal_id, now, text);
                         self.start_saga(deal_id, now, changes);
                     }
                     DealState::Withdrawn => changes.step(
@@ -641,11 +663,51 @@ impl Engine {
     /// A proposal nobody agreed to before its first deadline never will be in
     /// time: withdraw it, so it cannot start late.
     fn expire_proposals(&mut self, now: u64, changes: &mut Changes) {
-        for (deal_id, deal) in &mut self.deals {
-            if matches!(deal.state, DealState::Proposed | DealState::Received) && deal.terms.check_fresh(now).is_err() {
-                deal.state = DealState::Withdrawn;
-                changes.step(*deal_id, now, "withdrawn: its deadline passed before both parties agreed".to_owned());
-            }
+        let expired: Vec<DealId> = self
+            .deals
+            .iter()
+            .filter(|(_, deal)| matches!(deal.state, DealState::Proposed | DealState::Received))
+            .filter(|(_, deal)| deal.terms.check_fresh(now).is_err())
+            .map(|(deal_id, _)| *deal_id)
+            .collect();
+        for deal_id in expired {
+            self.withdraw(deal_id, now, changes, "withdrawn: its deadline passed before both parties agreed");
+        }
+    }
+
+    /// This party takes no part in the deal any more.
+    fn withdraw(&mut self, deal_id: DealId, now: u64, changes: &mut Changes, why: &str) {
+        if let Some(deal) = self.deals.get_mut(&deal_id) {
+            deal.state = DealState::Withdrawn;
+            changes.step(deal_id, now, why.to_owned());
+        }
+        if self.early.remove(&deal_id).is_some() {
+            changes.early_consumed.push(deal_id);
+        }
+    }
+
+    /// Whether a chain event with no running saga may matter to one that has
+    /// not started yet: a reservation naming one of this party's accounts, or
+    /// any later event of a deal this agent knows or kept events of.
+    fn is_early(&self, event: &EscrowEvent) -> bool {
+        let deal_id = event.deal_id();
+        if self.early.contains_key(&deal_id) {
+            return true;
+        }
+        if self.early.len() >= EARLY_DEALS_MAX {
+            return false;
+        }
+        match self.deals.get(&deal_id).map(|deal| deal.state) {
+            Some(DealState::Proposed | DealState::Received) => true,
+            Some(_) => false,
+            None => match event {
+                EscrowEvent::Reserved(reservation) => self
+                    .party
+                    .accounts
+                    .values()
+                    .any(|account| *account == reservation.owner || *account == reservation.beneficiary),
+                _ => false,
+            },
         }
     }
 
@@ -673,7 +735,14 @@ impl Engine {
         match Saga::new(deal.role, deal.terms.clone(), deal.secret) {
             Ok(mut saga) => {
                 deal.state = DealState::Running;
-                let outputs = saga.step(now).outputs;
+                let mut outputs = saga.step(now).outputs;
+                // What happened on chain before the saga existed.
+                if let Some(events) = self.early.remove(&deal_id) {
+                    for event in &events {
+                        outputs.extend(saga.on_chain_event(now, event).outputs);
+                    }
+                    changes.early_consumed.push(deal_id);
+                }
                 let shown = shown(&saga);
                 self.live.insert(deal_id, Live { saga, saved: Vec::new(), shown });
                 changes.sagas.insert(deal_id);
@@ -790,8 +859,7 @@ impl Engine {
         let deal = self.deals.get_mut(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
         match deal.state {
             DealState::Proposed | DealState::Received => {
-                deal.state = DealState::Withdrawn;
-                changes.step(deal_id, now, "withdrawn by this party".to_owned());
+                self.withdraw(deal_id, now, changes, "withdrawn by this party");
                 Ok(deal_id)
             }
             DealState::Running => Err(Status::failed_precondition(format!(
@@ -804,12 +872,13 @@ impl Engine {
 
     fn resolve(&self, text: &str) -> Result<DealId, Status> {
         let text = text.trim().to_ascii_lowercase();
+        let text = text.strip_prefix("0x").unwrap_or(&text);
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Status::invalid_argument(format!(
                 "deal {text:?}: expected a deal id in hex (64 digits) or a prefix of one"
             )));
         }
-        if let Some(hash) = Hash32::from_hex(&text) {
+        if let Some(hash) = Hash32::from_hex(text) {
             let deal_id = DealId(hash);
             return if self.deals.contains_key(&deal_id) {
                 Ok(deal_id)
@@ -818,7 +887,7 @@ impl Engine {
             };
         }
         let found: Vec<DealId> =
-            self.deals.keys().filter(|id| id.0.to_hex().starts_with(&text)).copied().take(2).collect();
+            self.deals.keys().filter(|id| id.0.to_hex().starts_with(text)).copied().take(2).collect();
         match found.as_slice() {
             [one] => Ok(*one),
             [] => Err(Status::not_found(format!("this agent has no deal starting with {text}"))),
