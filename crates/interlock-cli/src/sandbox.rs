@@ -640,6 +640,35 @@ async fn watch_all(
     }
 }
 
+/// Looks up, now and then, deals that started and have not been seen to end,
+/// in case the watcher missed their end while the agent restarted.
+async fn look_up_pending(
+    dir: PathBuf,
+    tally: std::sync::Arc<std::sync::Mutex<Tally>>,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pending: Vec<String> = {
+            let tally = tally.lock().expect("never poisoned");
+            let mut pending: Vec<(&String, &std::time::Instant)> =
+                tally.started.iter().filter(|(deal, _)| !tally.finals.contains_key(*deal)).collect();
+            pending.sort_by_key(|(_, at)| **at);
+            pending.into_iter().take(200).map(|(deal, _)| deal.clone()).collect()
+        };
+        let Ok(mut buyer) = agent(&dir, "buyer") else { continue };
+        for deal in pending {
+            if let Ok(view) = buyer.get_deal(v1::DealRef { deal: deal.clone() }).await {
+                if final_state(&view.get_ref().state) {
+                    let mut tally = tally.lock().expect("never poisoned");
+                    tally.finals.entry(deal.clone()).or_insert((std::time::Instant::now(), view.into_inner().state));
+                    tally.credit(&deal, &slots);
+                }
+            }
+        }
+    }
+}
+
 /// Runs `count` standard deals, `concurrency` at a time, through the agents;
 /// reports settled deals per second, latency percentiles and whether every
 /// deal ended the same way on both sides with the totals unchanged.
@@ -656,35 +685,46 @@ pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool
         let tally = Arc::new(Mutex::new(Tally::default()));
         let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
         let watcher = tokio::spawn(watch_all(dir.to_owned(), tally.clone(), slots.clone()));
+        let looker = tokio::spawn(look_up_pending(dir.to_owned(), tally.clone(), slots.clone()));
         // Every deal's deadlines leave room for the whole batch ahead of it.
         let window = Duration::from_secs(30) + Duration::from_millis(20) * u32::try_from(count)?;
         let started = std::time::Instant::now();
-        let mut buyer = agent(dir, "buyer")?;
-        let mut refusals = 0;
+        let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let buyer = agent(dir, "buyer")?;
+        let mut proposers = tokio::task::JoinSet::new();
         for _ in 0..count {
             slots.acquire().await?.forget();
-            loop {
-                let at = std::time::Instant::now();
-                match buyer.propose_deal(standard_proposal(mode, window)).await {
-                    Ok(view) => {
-                        let mut tally = tally.lock().expect("never poisoned");
-                        tally.started.insert(view.get_ref().deal_id.clone(), at);
-                        tally.credit(&view.get_ref().deal_id, &slots);
-                        break;
-                    }
-                    // The agent or a gateway is down (a restart): try again.
-                    Err(status) if refusals < 10_000 => {
-                        refusals += 1;
-                        if std::env::var_os("INTERLOCK_DEBUG").is_some() {
-                            eprintln!("proposal refused: {}", status.message());
+            let (mut buyer, tally, slots, refusals) = (buyer.clone(), tally.clone(), slots.clone(), refusals.clone());
+            let request = standard_proposal(mode, window);
+            proposers.spawn(async move {
+                loop {
+                    let at = std::time::Instant::now();
+                    match buyer.propose_deal(request.clone()).await {
+                        Ok(view) => {
+                            let mut tally = tally.lock().expect("never poisoned");
+                            tally.started.insert(view.get_ref().deal_id.clone(), at);
+                            tally.credit(&view.get_ref().deal_id, &slots);
+                            return Ok(());
                         }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        buyer = agent(dir, "buyer")?;
+                        // The agent or a gateway is down (a restart): try again.
+                        Err(status) => {
+                            let refused = refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            if std::env::var_os("INTERLOCK_DEBUG").is_some() {
+                                eprintln!("proposal refused: {}", status.message());
+                            }
+                            if refused > 10_000 {
+                                anyhow::bail!("the buyer's agent keeps refusing proposals: {}", status.message());
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                     }
-                    Err(status) => anyhow::bail!("the buyer's agent keeps refusing proposals: {}", status.message()),
                 }
-            }
+            });
         }
+        while let Some(joined) = proposers.join_next().await {
+            joined??;
+        }
+        let refusals = refusals.load(std::sync::atomic::Ordering::Relaxed);
         // Wait for every deal to end, looking each one up now and then in case
         // the watcher missed its end while the agent restarted.
         let time_max = Duration::from_secs(120) + window * 2;
@@ -699,20 +739,11 @@ pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool
             if started.elapsed() > time_max {
                 anyhow::bail!("{} deals did not end within {time_max:?}", pending.len());
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if let Ok(mut buyer) = agent(dir, "buyer") {
-                for deal in pending.iter().take(200) {
-                    if let Ok(view) = buyer.get_deal(v1::DealRef { deal: deal.clone() }).await {
-                        if final_state(&view.get_ref().state) {
-                            let mut tally = tally.lock().expect("never poisoned");
-                            tally.finals.entry(deal.clone()).or_insert((std::time::Instant::now(), view.into_inner().state));
-                        }
-                    }
-                }
-            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let seconds = started.elapsed().as_secs_f64();
         watcher.abort();
+        looker.abort();
         let tally = std::mem::take(&mut *tally.lock().expect("never poisoned"));
         let mut seller = agent(dir, "seller")?;
         let (mut completed, mut refunded) = (0, 0);

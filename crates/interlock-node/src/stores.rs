@@ -5,8 +5,8 @@
 
 use interlock_core::crypto::{Ed25519Signature, Secret};
 use interlock_core::encoding::{decode_terms, encode_terms};
-use interlock_core::saga::{Outcome, Role, Saga};
 use interlock_core::encoding::{Decode, Encode};
+use interlock_core::saga::{Outcome, Role, Saga};
 use interlock_core::{DealId, DealTerms, Decision, EscrowEvent, Hash32, NetworkId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;

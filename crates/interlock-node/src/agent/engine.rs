@@ -29,7 +29,7 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(300);
 /// Most inputs handled in one round (one write).
 const BATCH_MAX: usize = 1_024;
 /// Deal views kept for watchers that fall behind.
-const UPDATES_BUFFER: usize = 4_096;
+const UPDATES_BUFFER: usize = 32_768;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -474,9 +474,10 @@ impl Engine {
             self.act(deal_id, outputs)?;
         }
         if self.updates.receiver_count() > 0 {
+            // Summaries only: a watcher of one deal looks up its steps.
             for deal_id in &changes.deals {
-                if let Ok(view) = self.view(*deal_id) {
-                    let _ = self.updates.send(view);
+                if let Some(deal) = self.deals.get(deal_id) {
+                    let _ = self.updates.send(self.summary(deal));
                 }
             }
         }

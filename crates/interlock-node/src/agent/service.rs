@@ -85,8 +85,7 @@ fn every_change(mut updates: broadcast::Receiver<v1::DealView>) -> ViewStream {
     tokio::spawn(async move {
         loop {
             match updates.recv().await {
-                Ok(mut view) => {
-                    view.steps.clear();
+                Ok(view) => {
                     if sender.send(Ok(view)).await.is_err() {
                         return;
                     }
@@ -184,16 +183,14 @@ impl Agent for AgentService {
                 return;
             }
             loop {
-                let next = match updates.recv().await {
-                    Ok(view) if view.deal_id == deal_id => view,
+                match updates.recv().await {
+                    Ok(view) if view.deal_id == deal_id => {}
                     Ok(_) => continue,
                     // Fell behind: look again.
-                    Err(broadcast::error::RecvError::Lagged(_)) => match service.get(deal_id.clone()).await {
-                        Ok(view) => view,
-                        Err(_) => return,
-                    },
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return,
-                };
+                }
+                let Ok(next) = service.get(deal_id.clone()).await else { return };
                 if next == last {
                     continue;
                 }
