@@ -744,6 +744,23 @@ pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool
         let seconds = started.elapsed().as_secs_f64();
         watcher.abort();
         looker.abort();
+        // A proposal whose answer a restart lost may have started a deal the
+        // driver does not count: let those end too before the totals.
+        for party in PARTIES {
+            loop {
+                let running = agent(dir, party)?
+                    .list_deals(v1::ListDealsRequest { state: "running".into(), limit: 1 })
+                    .await
+                    .map(|list| list.into_inner().deals.len());
+                if running.is_ok_and(|n| n == 0) {
+                    break;
+                }
+                if started.elapsed() > time_max {
+                    anyhow::bail!("the {party}'s agent still runs deals after {time_max:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         let tally = std::mem::take(&mut *tally.lock().expect("never poisoned"));
         let mut seller = agent(dir, "seller")?;
         let (mut completed, mut refunded) = (0, 0);
