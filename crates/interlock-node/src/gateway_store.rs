@@ -279,13 +279,12 @@ impl GatewayStore {
         let key = deal_id.0 .0;
         let row = self
             .connection
-            .query_row(
+            .prepare_cached(
                 "SELECT terms, buyer_signature, seller_signature, registered FROM deals WHERE deal_id = ?1",
-                [key],
-                |row| {
-                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?, row.get(3)?))
-                },
-            )
+            )?
+            .query_row([key], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?, row.get(3)?))
+            })
             .optional()?;
         let Some((terms, buyer, seller, registered)) = row else { return Ok(None) };
         Ok(Some(DealRecord { deal: signed_terms(&key, &terms, &buyer, &seller)?, registered }))
@@ -355,15 +354,16 @@ impl GatewayStore {
 
     /// Forgets a delivered (or undeliverable) message.
     pub fn remove_outbox(&mut self, id: u64) -> Result<(), StoreError> {
-        self.connection.execute("DELETE FROM outbox WHERE id = ?1", [to_sql(id)])?;
+        self.connection.prepare_cached("DELETE FROM outbox WHERE id = ?1")?.execute([to_sql(id)])?;
         Ok(())
     }
 
     /// How many messages wait for `peer`.
     pub fn outbox_len(&self, peer: NetworkId) -> Result<u64, StoreError> {
-        let count: i64 =
-            self.connection
-                .query_row("SELECT COUNT(*) FROM outbox WHERE peer = ?1", [to_sql(peer.0)], |row| row.get(0))?;
+        let count: i64 = self
+            .connection
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE peer = ?1")?
+            .query_row([to_sql(peer.0)], |row| row.get(0))?;
         Ok(from_sql(count))
     }
 
@@ -384,8 +384,10 @@ impl GatewayStore {
 
     /// The last notice and event sequence numbers (0 when none).
     pub fn last_seqs(&self) -> Result<(u64, u64), StoreError> {
-        let notice: Option<i64> = self.connection.query_row("SELECT MAX(seq) FROM notices", [], |row| row.get(0))?;
-        let event: Option<i64> = self.connection.query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))?;
+        let notice: Option<i64> =
+            self.connection.prepare_cached("SELECT MAX(seq) FROM notices")?.query_row([], |row| row.get(0))?;
+        let event: Option<i64> =
+            self.connection.prepare_cached("SELECT MAX(seq) FROM events")?.query_row([], |row| row.get(0))?;
         Ok((notice.map_or(0, from_sql), event.map_or(0, from_sql)))
     }
 }
@@ -412,19 +414,18 @@ impl Batch<'_> {
         let deal_id = deal.deal_id().0 .0;
         let existing: Option<i64> = self
             .transaction
-            .query_row(
-                "SELECT seq FROM notices WHERE deal_id = ?1 AND kind = ?2",
-                params![deal_id, kind.as_str()],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT seq FROM notices WHERE deal_id = ?1 AND kind = ?2")?
+            .query_row(params![deal_id, kind.as_str()], |row| row.get(0))
             .optional()?;
         if let Some(seq) = existing {
             return Ok((from_sql(seq), false));
         }
-        self.transaction.execute(
-            "INSERT INTO notices (deal_id, kind, buyer, seller, terms, buyer_signature, seller_signature)
+        self.transaction
+            .prepare_cached(
+                "INSERT INTO notices (deal_id, kind, buyer, seller, terms, buyer_signature, seller_signature)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+            )?
+            .execute(params![
                 deal_id,
                 kind.as_str(),
                 deal.terms.buyer.0,
@@ -432,8 +433,7 @@ impl Batch<'_> {
                 encode_terms(&deal.terms),
                 signature_bytes(deal.buyer_signature),
                 signature_bytes(deal.seller_signature)
-            ],
-        )?;
+            ])?;
         let seq = from_sql(self.transaction.last_insert_rowid());
         self.committed.last_notice = Some(seq);
         Ok((seq, true))
@@ -443,32 +443,36 @@ impl Batch<'_> {
     /// both signatures). A registration is never downgraded.
     pub fn put_deal(&mut self, deal: &SignedTerms, registered: bool) -> Result<(), StoreError> {
         let deal_id = deal.deal_id().0 .0;
-        self.transaction.execute(
-            "INSERT INTO deals (deal_id, terms, buyer_signature, seller_signature, registered)
+        self.transaction
+            .prepare_cached(
+                "INSERT INTO deals (deal_id, terms, buyer_signature, seller_signature, registered)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (deal_id) DO UPDATE SET
                  buyer_signature = excluded.buyer_signature,
                  seller_signature = excluded.seller_signature,
                  registered = 1
              WHERE excluded.registered = 1 AND deals.registered = 0",
-            params![
+            )?
+            .execute(params![
                 deal_id,
                 encode_terms(&deal.terms),
                 signature_bytes(deal.buyer_signature),
                 signature_bytes(deal.seller_signature),
                 registered
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
     /// Records an event unless the same one is recorded; returns its sequence
     /// number when it is new.
     pub fn add_event(&mut self, event: &NewEvent) -> Result<Option<u64>, StoreError> {
-        let inserted = self.transaction.execute(
-            "INSERT OR IGNORE INTO events (deal_id, kind, subject, network, height, timestamp_ms, event, text)
+        let inserted = self
+            .transaction
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events (deal_id, kind, subject, network, height, timestamp_ms, event, text)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+            )?
+            .execute(params![
                 event.deal_id.0 .0,
                 event.kind.as_str(),
                 event.subject.0,
@@ -477,8 +481,7 @@ impl Batch<'_> {
                 to_sql(event.timestamp_ms),
                 event.event,
                 event.text
-            ],
-        )?;
+            ])?;
         if inserted == 0 {
             return Ok(None);
         }
@@ -489,10 +492,9 @@ impl Batch<'_> {
 
     /// Queues a message for the gateway of `peer`; it is sent after the commit.
     pub fn enqueue(&mut self, peer: NetworkId, kind: &str, message: &[u8]) -> Result<(), StoreError> {
-        self.transaction.execute(
-            "INSERT INTO outbox (peer, kind, message) VALUES (?1, ?2, ?3)",
-            params![to_sql(peer.0), kind, message],
-        )?;
+        self.transaction
+            .prepare_cached("INSERT INTO outbox (peer, kind, message) VALUES (?1, ?2, ?3)")?
+            .execute(params![to_sql(peer.0), kind, message])?;
         if !self.committed.peers.contains(&peer) {
             self.committed.peers.push(peer);
         }
@@ -501,10 +503,10 @@ impl Batch<'_> {
 
     /// Remembers a hashlock secret revealed on another network (the first one wins).
     pub fn learn_secret(&mut self, deal_id: DealId, secret: Secret, learned_ms: u64) -> Result<bool, StoreError> {
-        let inserted = self.transaction.execute(
-            "INSERT OR IGNORE INTO secrets (deal_id, secret, learned_ms) VALUES (?1, ?2, ?3)",
-            params![deal_id.0 .0, secret.0, to_sql(learned_ms)],
-        )?;
+        let inserted = self
+            .transaction
+            .prepare_cached("INSERT OR IGNORE INTO secrets (deal_id, secret, learned_ms) VALUES (?1, ?2, ?3)")?
+            .execute(params![deal_id.0 .0, secret.0, to_sql(learned_ms)])?;
         Ok(inserted == 1)
     }
 

@@ -598,9 +598,25 @@ impl Engine {
             return;
         };
         let signatures = [buyer_signature, seller_signature];
-        // Trust the gateway for nothing: check every signature it passed on.
-        for (party, signature) in [terms.buyer, terms.seller].into_iter().zip(&signatures) {
+        // A notice this agent has acted on already (the same one comes from
+        // both gateways, and its own proposals come back) needs no more work.
+        let known = self.deals.get(&deal_id);
+        let moot = match (notice.kind.as_str(), known.map(|deal| deal.state)) {
+            ("proposed", Some(_)) => true,
+            ("registered", Some(state)) => !matches!(state, DealState::Proposed | DealState::Received),
+            _ => false,
+        };
+        if moot {
+            return;
+        }
+        // Trust the gateway for nothing: check every signature it passed on,
+        // but for one this agent made and kept itself.
+        let kept = known.map_or([None, None], |deal| deal.signatures);
+        for ((party, signature), kept) in [terms.buyer, terms.seller].into_iter().zip(&signatures).zip(kept) {
             if let Some(signature) = signature {
+                if kept == Some(*signature) {
+                    continue;
+                }
                 if verify_deal_signature(party, deal_id, signature).is_err() {
                     self.say(deal_id, "ignored a notice with a signature that does not verify");
                     return;
