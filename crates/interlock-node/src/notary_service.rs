@@ -22,6 +22,9 @@ use tonic::{Request, Response, Status};
 const TICK_INTERVAL: Duration = Duration::from_millis(50);
 /// How long to wait before following a network again after its gateway's stream broke.
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// How long `SubmitDeal` waits for an undecided deal's decision before it
+/// answers without a vote.
+const VOTE_WAIT_MAX: Duration = Duration::from_secs(2);
 /// Most deals one notary holds in memory.
 const DEALS_MAX: usize = 1_000_000;
 
@@ -30,6 +33,8 @@ struct Shared {
     log: Mutex<NotaryLog>,
     deals: Mutex<HashMap<DealId, NotaryDeal>>,
     votes: Mutex<HashMap<DealId, Vote>>,
+    /// Callers waiting for a deal's decision.
+    waiting: Mutex<HashMap<DealId, Arc<tokio::sync::Notify>>>,
     gateways: HashMap<NetworkId, GatewayClient<Channel>>,
     clock: fn() -> u64,
 }
@@ -68,8 +73,15 @@ impl NotaryService {
             }
             deals.insert(deal.deal_id(), deal);
         }
-        let shared =
-            Shared { key, log: Mutex::new(log), deals: Mutex::new(deals), votes: Mutex::new(votes), gateways, clock };
+        let shared = Shared {
+            key,
+            log: Mutex::new(log),
+            deals: Mutex::new(deals),
+            votes: Mutex::new(votes),
+            waiting: Mutex::new(HashMap::new()),
+            gateways,
+            clock,
+        };
         Ok(NotaryService { shared: Arc::new(shared) })
     }
 
@@ -90,6 +102,9 @@ impl NotaryService {
             for signed in deal.recorded(&self.shared.key) {
                 if let NotaryOutput::Vote(vote) = signed {
                     locked(&self.shared.votes).insert(deal_id, vote);
+                    if let Some(waiting) = locked(&self.shared.waiting).remove(&deal_id) {
+                        waiting.notify_waiters();
+                    }
                 }
             }
         }
@@ -223,7 +238,19 @@ impl Notary for NotaryService {
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
             self.catch_up(deal_id, networks).await;
         }
-        let vote = locked(&self.shared.votes).get(&deal_id).map(|vote| vote_message(vote, self.address()));
+        let mut vote = locked(&self.shared.votes).get(&deal_id).map(|vote| vote_message(vote, self.address()));
+        if vote.is_none() {
+            // Undecided: answer when it is, or after a while with no vote, so
+            // the parties need not poll.
+            let waiting = locked(&self.shared.waiting).entry(deal_id).or_default().clone();
+            let decided = waiting.notified();
+            tokio::pin!(decided);
+            decided.as_mut().enable();
+            if !locked(&self.shared.votes).contains_key(&deal_id) {
+                let _ = tokio::time::timeout(VOTE_WAIT_MAX, decided).await;
+            }
+            vote = locked(&self.shared.votes).get(&deal_id).map(|vote| vote_message(vote, self.address()));
+        }
         Ok(Response::new(v1::SubmitDealResponse { deal_id: deal_id.0 .0.to_vec(), vote }))
     }
 

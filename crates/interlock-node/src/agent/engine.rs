@@ -178,6 +178,12 @@ pub(crate) struct Engine {
     /// Chain events of this party's deals whose saga has not started yet: the
     /// counterparty may reserve before this agent hears the deal is agreed.
     early: HashMap<DealId, Vec<EscrowEvent>>,
+    /// Notary requests in flight, by deal and notary.
+    asking: Arc<std::sync::Mutex<HashSet<(DealId, usize)>>>,
+}
+
+fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().expect("held only for an insert or a remove, which do not panic")
 }
 
 /// Most deals with early events kept at once.
@@ -236,6 +242,7 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         requests: Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT)),
         proposals_checked_ms: 0,
         early,
+        asking: Arc::default(),
     };
     if engine.verbose {
         println!("agent {}: resuming {} unfinished deals", engine.party.name, engine.live.len());
@@ -562,12 +569,18 @@ impl Engine {
                         buyer_signature: signed.buyer_signature,
                         seller_signature: signed.seller_signature,
                     };
-                    for notary in &self.notaries {
+                    for (index, notary) in self.notaries.iter().enumerate() {
+                        // A notary holds an undecided request until it decides:
+                        // one request per notary and deal at a time.
+                        if !locked(&self.asking).insert((deal_id, index)) {
+                            continue;
+                        }
                         let (mut notary, submission) = (notary.clone(), submission.clone());
-                        let (inputs, permits) = (self.inputs.clone(), self.requests.clone());
+                        let (inputs, asking) = (self.inputs.clone(), self.asking.clone());
                         tokio::spawn(async move {
-                            let Ok(_permit) = permits.acquire_owned().await else { return };
-                            let Ok(answer) = notary.submit_deal(submission).await else { return };
+                            let answer = notary.submit_deal(submission).await;
+                            locked(&asking).remove(&(deal_id, index));
+                            let Ok(answer) = answer else { return };
                             if let Some(vote) = answer.into_inner().vote.and_then(|v| decode_vote(&v)) {
                                 let _ = inputs.send(Input::Vote(vote)).await;
                             }
