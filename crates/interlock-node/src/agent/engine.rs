@@ -301,6 +301,7 @@ fn role_index(role: Role) -> usize {
 
 impl Engine {
     async fn run(mut self, mut receiver: mpsc::Receiver<Input>) {
+        self.resume_registrations();
         let mut ticker = tokio::time::interval(STEP_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -873,6 +874,21 @@ impl Engine {
         let (gateway, gateway_name) = self.home_gateway(&terms, role)?;
         changes.step(deal_id, now, "accepted".to_owned());
         Ok(Sending { gateway, gateway_name, deal: signed_deal(&terms, &signatures) })
+    }
+
+    /// Deals this party countersigned whose registration a crash may have cut
+    /// short: register them again (registration is idempotent).
+    fn resume_registrations(&self) {
+        for (deal_id, deal) in &self.deals {
+            let signed = deal.signatures[role_index(deal.role)].is_some();
+            if deal.state != DealState::Received || !signed {
+                continue;
+            }
+            if let Ok((gateway, gateway_name)) = self.home_gateway(&deal.terms, deal.role) {
+                let sending = Sending { gateway, gateway_name, deal: signed_deal(&deal.terms, &deal.signatures) };
+                self.register(*deal_id, sending);
+            }
+        }
     }
 
     /// Registers an accepted deal in the background, retrying while the
