@@ -60,7 +60,22 @@ struct State {
     manual_accept: bool,
 }
 
+/// A port to listen on that nothing holds now. It is drawn below the system's
+/// range of ephemeral ports: a port from that range could be taken by some
+/// outgoing connection before the process binds it, or when it restarts.
 fn free_port() -> anyhow::Result<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low = range.split_whitespace().next().and_then(|n| n.parse::<u16>().ok()).unwrap_or(32_768);
+    let (first, last) = (10_000u16, low.saturating_sub(1).max(10_001));
+    let seed = crate::setup::random_bytes()?;
+    let mut draw = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes"));
+    for _ in 0..200 {
+        draw = draw.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let port = first + u16::try_from((draw >> 33) % u64::from(last - first)).expect("fits");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

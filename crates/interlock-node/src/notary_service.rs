@@ -22,6 +22,8 @@ use tonic::{Request, Response, Status};
 const TICK_INTERVAL: Duration = Duration::from_millis(50);
 /// How long to wait before following a network again after its gateway's stream broke.
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// How often an idle notary looks for a deal to follow the networks for.
+const IDLE_CHECK: Duration = Duration::from_millis(20);
 /// How long `SubmitDeal` waits for an undecided deal's decision before it
 /// answers without a vote.
 const VOTE_WAIT_MAX: Duration = Duration::from_secs(2);
@@ -146,7 +148,13 @@ impl NotaryService {
         let Some(client) = self.shared.gateways.get(&network).cloned() else { return };
         let mut next = 1;
         loop {
+            // A notary with every deal decided has nothing to watch for: it
+            // stops following until a deal arrives, and resumes where it left.
+            while !self.undecided() {
+                tokio::time::sleep(IDLE_CHECK).await;
+            }
             let mut client = client.clone();
+            let mut idle = false;
             match client.stream_blocks(v1::StreamBlocksRequest { from_height: next }).await {
                 Ok(response) => {
                     let mut stream = response.into_inner();
@@ -160,26 +168,51 @@ impl NotaryService {
                             }
                         }
                         next = block.header.map_or(next, |h| h.height + 1);
+                        if !self.undecided() {
+                            idle = true;
+                            break;
+                        }
                     }
                 }
                 Err(status) => eprintln!("notary: following {network} failed: {}", status.message()),
             }
-            tokio::time::sleep(RECONNECT_AFTER).await;
+            if !idle {
+                tokio::time::sleep(RECONNECT_AFTER).await;
+            }
         }
     }
 
-    /// Reservations made before the deal reached this notary: ask the gateways.
+    /// Whether some deal this notary holds is not decided yet.
+    fn undecided(&self) -> bool {
+        let deals = locked(&self.shared.deals).len();
+        deals > locked(&self.shared.votes).len()
+    }
+
+    /// Reservations made before the deal reached this notary (their blocks
+    /// went by while the deal was unknown here): ask the gateways, again and
+    /// again while one is unreachable, until each leg is found, known to be
+    /// not reserved yet (the stream will show it), or the deal is decided.
     async fn catch_up(&self, deal_id: DealId, networks: [(LegKind, NetworkId); 2]) {
         for (leg, network) in networks {
-            let Some(mut client) = self.shared.gateways.get(&network).cloned() else { continue };
+            let Some(client) = self.shared.gateways.get(&network).cloned() else { continue };
             let id: ReservationId = reservation_id(deal_id, leg);
-            let request = v1::GetReservationRequest { reservation_id: id.0 .0.to_vec() };
-            let Ok(found) = client.get_reservation(request).await else { continue };
-            let Ok(reservation) = interlock_core::Reservation::from_bytes(&found.into_inner().reservation_encoded)
-            else {
-                continue;
-            };
-            let _ = self.observe(&EscrowEvent::Reserved(reservation));
+            loop {
+                if locked(&self.shared.votes).contains_key(&deal_id) {
+                    return;
+                }
+                let request = v1::GetReservationRequest { reservation_id: id.0 .0.to_vec() };
+                match client.clone().get_reservation(request).await {
+                    Ok(found) => {
+                        let encoded = found.into_inner().reservation_encoded;
+                        if let Ok(reservation) = interlock_core::Reservation::from_bytes(&encoded) {
+                            let _ = self.observe(&EscrowEvent::Reserved(reservation));
+                        }
+                        break;
+                    }
+                    Err(status) if status.code() == tonic::Code::NotFound => break,
+                    Err(_) => tokio::time::sleep(RECONNECT_AFTER).await,
+                }
+            }
         }
     }
 }
@@ -236,7 +269,8 @@ impl Notary for NotaryService {
             locked(&self.shared.deals).entry(deal_id).or_insert(deal);
             self.settle(deal_id, outputs)?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
-            self.catch_up(deal_id, networks).await;
+            let notary = self.clone();
+            tokio::spawn(async move { notary.catch_up(deal_id, networks).await });
         }
         let mut vote = locked(&self.shared.votes).get(&deal_id).map(|vote| vote_message(vote, self.address()));
         if vote.is_none() {

@@ -895,8 +895,16 @@ impl Engine {
     /// gateway is unreachable; the engine hears how it went.
     fn register(&self, deal_id: DealId, sending: Sending) {
         let inputs = self.inputs.clone();
+        let until = self.deals.get(&deal_id).map_or_else(std::time::Instant::now, |deal| {
+            // Worth trying until the deal's first deadline: after it, neither party starts.
+            let left = match &deal.terms.settlement {
+                interlock_core::Settlement::Hashlock { delivery_expiry_ms, .. } => *delivery_expiry_ms,
+                interlock_core::Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
+            };
+            std::time::Instant::now() + Duration::from_millis(left.saturating_sub((self.clock)()))
+        });
         tokio::spawn(async move {
-            let result = register(sending.gateway, sending.deal).await;
+            let result = register(sending.gateway, sending.deal, until).await;
             let _ = inputs.send(Input::Registered { deal_id, gateway: sending.gateway_name, result }).await;
         });
     }
@@ -1006,17 +1014,33 @@ impl Engine {
     }
 }
 
-/// Registers a deal at a gateway, retrying while it is unreachable.
-pub(crate) async fn register(mut gateway: GatewayClient<Channel>, deal: v1::SignedDeal) -> Result<(), String> {
-    let mut attempts = 0;
+/// Registers a deal at a gateway (registration is idempotent), trying again
+/// while the gateway is unreachable or restarting, until `until` passes.
+pub(crate) async fn register(
+    mut gateway: GatewayClient<Channel>,
+    deal: v1::SignedDeal,
+    until: std::time::Instant,
+) -> Result<(), String> {
+    use tonic::Code;
     loop {
         match gateway.register_deal(deal.clone()).await {
             Ok(_) => return Ok(()),
-            Err(status) if status.code() == tonic::Code::Unavailable && attempts < 40 => {
-                attempts += 1;
+            Err(status) => {
+                let refused = matches!(
+                    status.code(),
+                    Code::InvalidArgument
+                        | Code::Unauthenticated
+                        | Code::PermissionDenied
+                        | Code::FailedPrecondition
+                        | Code::NotFound
+                        | Code::OutOfRange
+                        | Code::ResourceExhausted
+                );
+                if refused || std::time::Instant::now() >= until {
+                    return Err(status.message().to_owned());
+                }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(status) => return Err(status.message().to_owned()),
         }
     }
 }

@@ -136,7 +136,9 @@ impl Agent for AgentService {
         let deal = request.into_inner().deal;
         let (deal_id, sending) = self.ask(|reply| Command::Accept(deal, reply)).await?;
         let gateway = sending.gateway_name.clone();
-        let result = engine::register(sending.gateway, sending.deal).await;
+        // The operator waits a while; the agent keeps trying after a restart.
+        let until = std::time::Instant::now() + GATEWAY_TIME_MAX;
+        let result = engine::register(sending.gateway, sending.deal, until).await;
         let _ = self.inputs.send(Input::Registered { deal_id, gateway: gateway.clone(), result: result.clone() }).await;
         match result {
             Ok(()) => Ok(Response::new(self.get(deal_id.to_string()).await?)),
