@@ -24,7 +24,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 #[command(
     name = "interlock",
     version,
-    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound"
+    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                nine processes on loopback: ledgers, gateways, notaries, agents\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -96,8 +96,8 @@ enum Command {
         directory: PathBuf,
     },
     /// Run a notary: one of a deal's k-of-n set, over gRPC with mutual TLS. It
-    /// follows every ledger node the directory lists and records each decision
-    /// before it signs.
+    /// follows the networks of its deals through their gateways and records
+    /// each decision before it signs.
     Notary {
         /// The notary's data directory (notary.key, notary.sqlite); created on first start.
         #[arg(long)]
@@ -317,6 +317,8 @@ enum DealCommand {
         /// This party's role: the buyer pays, the seller delivers.
         #[arg(long, value_enum, default_value_t = RoleArg::Buyer)]
         role: RoleArg,
+        /// How it settles: notary (the directory's notaries decide, a majority
+        /// signs) or hashlock (no third party; the buyer proposes).
         #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
         mode: ModeArg,
         /// What the buyer pays: AMOUNT ASSET@NETWORK.
