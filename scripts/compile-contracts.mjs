@@ -42,6 +42,7 @@ const input = {
   sources,
   settings: {
     optimizer: { enabled: true, runs: OPTIMIZER_RUNS },
+    viaIR: true,
     evmVersion: EVM_VERSION,
     // No metadata hash in the bytecode: the artifact then depends only on the code,
     // not on comments or file paths.
