@@ -5,6 +5,7 @@ mod alloc;
 mod bench;
 mod deal_cmd;
 mod demo;
+mod gas_cmd;
 mod gateway_cmd;
 mod runtime;
 mod sandbox;
@@ -405,6 +406,13 @@ enum BenchTarget {
         #[arg(long)]
         json: bool,
     },
+    /// The escrow contract's gasUsed for reserve, execute and cancel per asset kind
+    /// and mode, steady state, on a fresh anvil (installed by scripts/test).
+    Gas {
+        /// Print a list of {op, asset, mode, gas_used}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -498,6 +506,7 @@ fn main() -> ExitCode {
                 bench::SandboxOptions { deals: to_usize(deals), concurrency: to_usize(concurrency), mode, json, dir };
             bench::sandbox(&options).map(|atomic| atomic.then_some(()).ok_or(1))
         }
+        Command::Bench { target: BenchTarget::Gas { json } } => gas_cmd::run(json).map(Ok),
     };
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -1,0 +1,183 @@
+//! Sending the escrow's operations and reading its state.
+
+use crate::bindings::InterlockEscrow::{self, InterlockEscrowInstance};
+use crate::error::EvmError;
+use crate::reservation::EvmReservation;
+use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, Bytes, B256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use interlock_core::{Certificate, Secret};
+
+/// A provider for the node at `endpoint` that signs for every key in `signers`
+/// (a call picks its key with `from`). The first key is the default sender.
+pub fn connect(endpoint: &str, signers: &[PrivateKeySigner]) -> Result<DynProvider, EvmError> {
+    let url = endpoint.parse().map_err(|error| EvmError::Rpc(format!("invalid endpoint {endpoint}: {error}")))?;
+    let (first, rest) = signers.split_first().ok_or_else(|| EvmError::Rpc("no signing key given".to_owned()))?;
+    let mut wallet = EthereumWallet::new(first.clone());
+    for signer in rest {
+        wallet.register_signer(signer.clone());
+    }
+    // Each transaction asks the node for its sender's next nonce. alloy's default cache
+    // takes a nonce before estimating gas and keeps it when the estimate reverts, so the
+    // next transaction would leave a gap and never be mined. Concurrent submissions from
+    // one account need a nonce manager of their own (the chain adapter's business).
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(wallet)
+        .connect_http(url);
+    Ok(provider.erased())
+}
+
+/// How long a sent transaction may take to be mined before it counts as lost.
+pub const RECEIPT_TIMEOUT_MS: u64 = 60_000;
+
+/// A mined transaction.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Submitted {
+    pub tx_hash: B256,
+    pub block_number: u64,
+    pub gas_used: u64,
+}
+
+/// What a reservation's storage slot says.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SlotState {
+    /// Never reserved.
+    Empty,
+    /// Open, committed to exactly these terms.
+    Open,
+    /// Open, but committed to other terms than the ones asked about.
+    OpenWithOtherTerms,
+    Executed,
+    Cancelled,
+}
+
+/// One deployed `InterlockEscrow`.
+#[derive(Clone, Debug)]
+pub struct EscrowClient {
+    contract: InterlockEscrowInstance<DynProvider>,
+}
+
+impl EscrowClient {
+    /// Deploys a new escrow from `from` and waits for it to be mined.
+    pub async fn deploy(provider: DynProvider, from: Address) -> Result<EscrowClient, EvmError> {
+        let address = InterlockEscrow::deploy_builder(provider.clone())
+            .from(from)
+            .deploy()
+            .await
+            .map_err(EvmError::from_contract)?;
+        Ok(EscrowClient::at(address, provider))
+    }
+
+    /// The escrow already deployed at `address`.
+    pub fn at(address: Address, provider: DynProvider) -> EscrowClient {
+        EscrowClient { contract: InterlockEscrow::new(address, provider) }
+    }
+
+    pub fn address(&self) -> Address {
+        *self.contract.address()
+    }
+
+    pub fn contract(&self) -> &InterlockEscrowInstance<DynProvider> {
+        &self.contract
+    }
+
+    /// Locks the reservation's asset, sent by its owner. A token must be approved first.
+    pub async fn reserve(&self, reservation: &EvmReservation) -> Result<Submitted, EvmError> {
+        let terms = reservation.terms();
+        let value = reservation.asset.native_value();
+        let from = reservation.owner;
+        match reservation.mode() {
+            crate::MODE_HASHLOCK => submit(self.contract.reserve(terms).value(value).from(from)).await,
+            _ => {
+                let (notaries, threshold) = reservation.notaries();
+                submit(self.contract.reserveNotary(terms, notaries, threshold).value(value).from(from)).await
+            }
+        }
+    }
+
+    /// Executes a hashlocked reservation with `secret`, sent by `from` (the
+    /// beneficiary or its keeper).
+    pub async fn execute_with_secret(
+        &self,
+        from: Address,
+        reservation: &EvmReservation,
+        secret: &Secret,
+    ) -> Result<Submitted, EvmError> {
+        let call = self.contract.execute(reservation.terms(), B256::from(secret.0)).from(from);
+        submit(call).await
+    }
+
+    /// Executes a notary-mode reservation with a commit certificate, sent by `from`.
+    /// The certificate is passed as it is: the contract does every check.
+    pub async fn execute_with_certificate(
+        &self,
+        from: Address,
+        reservation: &EvmReservation,
+        certificate: &Certificate,
+    ) -> Result<Submitted, EvmError> {
+        let (notaries, threshold) = reservation.notaries();
+        let signatures = signature_bytes(certificate);
+        let call = self.contract.executeNotary(reservation.terms(), notaries, threshold, signatures).from(from);
+        submit(call).await
+    }
+
+    /// Cancels after the expiry; anyone may send it, the asset goes to the owner.
+    pub async fn cancel(&self, from: Address, reservation: &EvmReservation) -> Result<Submitted, EvmError> {
+        submit(self.contract.cancel(reservation.terms()).from(from)).await
+    }
+
+    /// Cancels a notary-mode reservation with an abort certificate; anyone may send it.
+    pub async fn cancel_with_certificate(
+        &self,
+        from: Address,
+        reservation: &EvmReservation,
+        certificate: &Certificate,
+    ) -> Result<Submitted, EvmError> {
+        let (notaries, threshold) = reservation.notaries();
+        let signatures = signature_bytes(certificate);
+        let call = self.contract.cancelNotary(reservation.terms(), notaries, threshold, signatures).from(from);
+        submit(call).await
+    }
+
+    /// The reservation's slot, compared with its commitment.
+    pub async fn state(&self, reservation: &EvmReservation) -> Result<SlotState, EvmError> {
+        let id = B256::from(reservation.id().0 .0);
+        let slot = self.contract.reservations(id).call().await.map_err(EvmError::from_contract)?;
+        Ok(match slot {
+            slot if slot == B256::ZERO => SlotState::Empty,
+            slot if slot == B256::with_last_byte(1) => SlotState::Executed,
+            slot if slot == B256::with_last_byte(2) => SlotState::Cancelled,
+            slot if slot == reservation.commitment() => SlotState::Open,
+            _ => SlotState::OpenWithOtherTerms,
+        })
+    }
+}
+
+/// r||s||v of each signature, concatenated, as the contract takes them.
+fn signature_bytes(certificate: &Certificate) -> Bytes {
+    certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
+}
+
+/// Sends `call`, waits for its receipt, and turns a revert into a decoded error.
+pub(crate) async fn submit<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<Submitted, EvmError> {
+    let pending = call.send().await.map_err(EvmError::from_contract)?;
+    let receipt = pending
+        .with_timeout(Some(std::time::Duration::from_millis(RECEIPT_TIMEOUT_MS)))
+        .get_receipt()
+        .await
+        .map_err(|error| EvmError::Rpc(error.to_string()))?;
+    if !receipt.status() {
+        return Err(EvmError::MinedReverted { tx_hash: receipt.transaction_hash });
+    }
+    Ok(Submitted {
+        tx_hash: receipt.transaction_hash,
+        block_number: receipt.block_number.unwrap_or_default(),
+        gas_used: receipt.gas_used,
+    })
+}

@@ -1,0 +1,24 @@
+//! Interlock on EVM chains.
+//!
+//! The escrow itself is the Solidity contract `contracts/InterlockEscrow.sol`; its
+//! compiled artifact is committed under `contracts/out` and [`bindings`] turns it into
+//! Rust types at build time. [`EscrowClient`] deploys the contract and sends reserve,
+//! execute and cancel for one account set; [`EvmReservation`] maps a deal leg (the
+//! core's `DealId`, `LegKind`, `Condition`, `Secret`, `Certificate`) onto the
+//! contract's `Terms`. [`anvil::Anvil`] starts a local node for tests and benchmarks.
+//!
+//! Not here yet: the core's chain trait over this client (following events with a
+//! confirmation depth, reorgs, nonces for concurrent submissions).
+
+pub mod anvil;
+pub mod bindings;
+mod client;
+pub mod devnet;
+mod error;
+mod reservation;
+
+pub use client::{connect, EscrowClient, SlotState, Submitted};
+pub use error::{describe, EvmError, TokenErrors};
+pub use reservation::{notary_set_hash, EvmAsset, EvmReservation, MODE_HASHLOCK, MODE_NOTARY};
+
+pub use alloy;

@@ -1,0 +1,140 @@
+//! What the contract tests share: a devnet with named accounts, deals, notaries.
+
+#![allow(dead_code)]
+
+use interlock_core::{Certificate, Condition, DealId, Decision, Hash32, LegKind, NotaryKey, Secret};
+use interlock_evm::alloy::primitives::{Address, U256};
+use interlock_evm::devnet::Devnet;
+use interlock_evm::{EvmAsset, EvmReservation};
+
+pub const HOUR_MS: u64 = 3_600_000;
+pub const AMOUNT: u128 = 5 * 10u128.pow(17);
+
+/// A fresh chain: account 0 deployed the escrow; the others are named below.
+pub struct Net {
+    pub devnet: Devnet,
+}
+
+impl Net {
+    pub async fn start() -> Net {
+        let devnet = Devnet::start(6).await.unwrap_or_else(|error| panic!("{error}"));
+        Net { devnet }
+    }
+    pub fn owner(&self) -> Address {
+        self.devnet.accounts[1]
+    }
+    pub fn beneficiary(&self) -> Address {
+        self.devnet.accounts[2]
+    }
+    pub fn keeper(&self) -> Address {
+        self.devnet.accounts[3]
+    }
+    pub fn stranger(&self) -> Address {
+        self.devnet.accounts[4]
+    }
+
+    pub async fn now_ms(&self) -> u64 {
+        self.devnet.now_ms().await.expect("latest block")
+    }
+
+    /// A hashlocked payment leg of `asset` from owner to beneficiary (keeper named),
+    /// expiring in an hour.
+    pub async fn hashlock(&self, asset: EvmAsset) -> EvmReservation {
+        EvmReservation {
+            deal_id: deal(1),
+            leg: LegKind::Payment,
+            asset,
+            owner: self.owner(),
+            beneficiary: self.beneficiary(),
+            keeper: Some(self.keeper()),
+            condition: Condition::Hashlock(secret().hash()),
+            expiry_ms: self.now_ms().await + HOUR_MS,
+        }
+    }
+
+    /// The same leg in notary mode, 2 of [`notaries`], backstop in an hour.
+    pub async fn notary(&self, asset: EvmAsset) -> EvmReservation {
+        EvmReservation { condition: notary_condition(&notaries(), 2), ..self.hashlock(asset).await }
+    }
+
+    pub fn native(&self) -> EvmAsset {
+        EvmAsset::Native { amount_wei: U256::from(AMOUNT) }
+    }
+
+    /// A fresh ERC-20 with `AMOUNT` minted to the owner and approved to the escrow.
+    pub async fn erc20(&self) -> EvmAsset {
+        let token = self.devnet.deploy_token().await.expect("deploy token");
+        self.devnet.fund_token(token, self.owner(), U256::from(AMOUNT)).await.expect("fund owner");
+        EvmAsset::Erc20 { token, amount: U256::from(AMOUNT) }
+    }
+
+    /// A fresh ERC-721 with item 7 minted to the owner and approved to the escrow.
+    pub async fn erc721(&self) -> EvmAsset {
+        let items = self.devnet.deploy_items().await.expect("deploy items");
+        self.devnet.fund_item(items, self.owner(), U256::from(7)).await.expect("fund owner");
+        EvmAsset::Erc721 { token: items, token_id: U256::from(7) }
+    }
+
+    /// Who holds `asset` for `account`: wei, token units, or 1 if it owns the item.
+    pub async fn holding(&self, account: Address, asset: &EvmAsset) -> U256 {
+        match *asset {
+            EvmAsset::Native { .. } => self.devnet.balance(account).await.expect("balance"),
+            EvmAsset::Erc20 { token, .. } => self.devnet.token_balance(token, account).await.expect("balance"),
+            EvmAsset::Erc721 { token, token_id } => {
+                let owner = self.devnet.item_owner(token, token_id).await.expect("owner of");
+                U256::from(u8::from(owner == account))
+            }
+        }
+    }
+
+    /// What `asset` is worth in the units of [`Net::holding`].
+    pub fn worth(asset: &EvmAsset) -> U256 {
+        match *asset {
+            EvmAsset::Native { amount_wei } => amount_wei,
+            EvmAsset::Erc20 { amount, .. } => amount,
+            EvmAsset::Erc721 { .. } => U256::from(1),
+        }
+    }
+}
+
+pub fn deal(n: u8) -> DealId {
+    DealId(Hash32::sha256(&[b"interlock evm test deal", &[n]]))
+}
+
+pub fn secret() -> Secret {
+    Secret([0x5e; 32])
+}
+
+/// The deal's three notaries.
+pub fn notaries() -> Vec<NotaryKey> {
+    (1..=3u8).map(|n| NotaryKey::from_seed([0x40 + n; 32]).expect("valid scalar")).collect()
+}
+
+/// Three keys that are not the deal's notaries.
+pub fn outsiders() -> Vec<NotaryKey> {
+    (1..=3u8).map(|n| NotaryKey::from_seed([0x70 + n; 32]).expect("valid scalar")).collect()
+}
+
+pub fn notary_condition(keys: &[NotaryKey], threshold: u8) -> Condition {
+    Condition::Notary { notaries: keys.iter().map(NotaryKey::address).collect(), threshold }
+}
+
+/// A certificate for `deal_id` and `decision` signed by `signers`, through the core.
+pub fn certificate(deal_id: DealId, decision: Decision, signers: &[&NotaryKey]) -> Certificate {
+    Certificate {
+        deal_id,
+        decision,
+        signatures: signers.iter().map(|key| key.sign_decision(deal_id, decision).signature).collect(),
+    }
+}
+
+/// Asserts that `result` is the escrow's refusal matching `pattern`.
+#[macro_export]
+macro_rules! assert_refused {
+    ($result:expr, $pattern:pat) => {
+        match $result {
+            Err(interlock_evm::EvmError::Escrow(ref error)) if matches!(error, $pattern) => {}
+            other => panic!("expected {}, found {:?}", stringify!($pattern), other.map_err(|error| error.to_string())),
+        }
+    };
+}

@@ -1,0 +1,130 @@
+//! Re-entrancy on a real anvil: a malicious ERC-721 receiver, a malicious native-coin
+//! receiver and a malicious ERC-20 call back into the escrow from the middle of the
+//! transfer that pays them. The escrow records the settlement before it transfers, so
+//! the replayed call finds the reservation settled, and the attacker is paid once.
+
+mod common;
+
+use common::{deal, secret, Net};
+use interlock_evm::alloy::primitives::{Bytes, U256};
+use interlock_evm::alloy::sol_types::{SolCall, SolInterface};
+use interlock_evm::bindings::InterlockEscrow::{self, InterlockEscrowErrors as E};
+use interlock_evm::bindings::{ReentrantReceiver, ReentrantToken};
+use interlock_evm::{EvmAsset, EvmReservation, SlotState};
+
+/// The escrow's refusal of the attacker's replayed call.
+fn replay_refusal(succeeded: bool, revert_data: Bytes) -> E {
+    assert!(!succeeded, "the replayed call into the escrow succeeded");
+    E::abi_decode(&revert_data).unwrap_or_else(|_| panic!("replay reverted with undecoded data {revert_data}"))
+}
+
+#[tokio::test]
+async fn malicious_erc721_receiver_cannot_execute_twice() {
+    let net = Net::start().await;
+    let provider = net.devnet.provider.clone();
+    let escrow = &net.devnet.escrow;
+    let receiver = ReentrantReceiver::deploy(provider.clone()).await.unwrap();
+    let asset = net.erc721().await;
+    let reservation = EvmReservation { beneficiary: *receiver.address(), keeper: None, ..net.hashlock(asset).await };
+    escrow.reserve(&reservation).await.unwrap();
+
+    let execute = InterlockEscrow::executeCall { terms: reservation.terms(), secret: secret().0.into() }.abi_encode();
+    receiver.arm(escrow.address(), execute.clone().into()).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = receiver.act(escrow.address(), execute.into()).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+
+    assert!(receiver.replayed().call().await.unwrap(), "onERC721Received ran");
+    let refusal = replay_refusal(
+        receiver.replaySucceeded().call().await.unwrap(),
+        receiver.replayRevertData().call().await.unwrap(),
+    );
+    assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
+    assert_eq!(net.holding(*receiver.address(), &asset).await, U256::from(1));
+    assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Executed);
+}
+
+#[tokio::test]
+async fn malicious_native_receiver_cannot_execute_twice() {
+    let net = Net::start().await;
+    let provider = net.devnet.provider.clone();
+    let escrow = &net.devnet.escrow;
+    let receiver = ReentrantReceiver::deploy(provider.clone()).await.unwrap();
+    // An honest reservation of the same coin stays locked alongside.
+    let bystander = EvmReservation { deal_id: deal(40), ..net.hashlock(net.native()).await };
+    escrow.reserve(&bystander).await.unwrap();
+    let reservation =
+        EvmReservation { beneficiary: *receiver.address(), keeper: None, ..net.hashlock(net.native()).await };
+    escrow.reserve(&reservation).await.unwrap();
+
+    // While being paid, execute again.
+    let execute = InterlockEscrow::executeCall { terms: reservation.terms(), secret: secret().0.into() }.abi_encode();
+    receiver.arm(escrow.address(), execute.clone().into()).send().await.unwrap().get_receipt().await.unwrap();
+    let before = net.holding(*receiver.address(), &reservation.asset).await;
+    receiver.act(escrow.address(), execute.into()).send().await.unwrap().get_receipt().await.unwrap();
+    let refusal = replay_refusal(
+        receiver.replaySucceeded().call().await.unwrap(),
+        receiver.replayRevertData().call().await.unwrap(),
+    );
+    assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
+    let after = net.holding(*receiver.address(), &reservation.asset).await;
+    assert_eq!(after - before, Net::worth(&reservation.asset), "paid exactly once");
+    // The bystander's coin is still all there.
+    assert_eq!(net.holding(escrow.address(), &bystander.asset).await, Net::worth(&bystander.asset));
+}
+
+/// A malicious token that is its own beneficiary: it executes its reservation and, from
+/// inside the transfer that pays it, executes it again.
+#[tokio::test]
+async fn malicious_erc20_cannot_execute_twice_or_drain_other_reservations() {
+    let net = Net::start().await;
+    let provider = net.devnet.provider.clone();
+    let escrow = &net.devnet.escrow;
+    let token = ReentrantToken::deploy(provider.clone()).await.unwrap();
+    let amount = U256::from(common::AMOUNT);
+    token.mint(net.owner(), amount * U256::from(2)).send().await.unwrap().get_receipt().await.unwrap();
+    let approve = token.approve(escrow.address(), U256::MAX).from(net.owner());
+    approve.send().await.unwrap().get_receipt().await.unwrap();
+    let asset = EvmAsset::Erc20 { token: *token.address(), amount };
+
+    let bystander = EvmReservation { deal_id: deal(41), asset, ..net.hashlock(asset).await };
+    escrow.reserve(&bystander).await.unwrap();
+    let reservation = EvmReservation { beneficiary: *token.address(), keeper: None, ..net.hashlock(asset).await };
+    escrow.reserve(&reservation).await.unwrap();
+
+    let execute = InterlockEscrow::executeCall { terms: reservation.terms(), secret: secret().0.into() }.abi_encode();
+    token.arm(escrow.address(), execute.clone().into()).send().await.unwrap().get_receipt().await.unwrap();
+    token.act(escrow.address(), execute.into()).send().await.unwrap().get_receipt().await.unwrap();
+    let refusal =
+        replay_refusal(token.replaySucceeded().call().await.unwrap(), token.replayRevertData().call().await.unwrap());
+    assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
+    assert_eq!(net.devnet.token_balance(*token.address(), *token.address()).await.unwrap(), amount);
+    assert_eq!(net.devnet.token_balance(*token.address(), escrow.address()).await.unwrap(), amount);
+    assert_eq!(escrow.state(&bystander).await.unwrap(), SlotState::Open);
+}
+
+/// The same token re-entering a cancellation: the refund to the owner replays the cancel.
+#[tokio::test]
+async fn malicious_erc20_cannot_cancel_twice() {
+    let net = Net::start().await;
+    let provider = net.devnet.provider.clone();
+    let escrow = &net.devnet.escrow;
+    let token = ReentrantToken::deploy(provider.clone()).await.unwrap();
+    let amount = U256::from(common::AMOUNT);
+    token.mint(net.owner(), amount * U256::from(2)).send().await.unwrap().get_receipt().await.unwrap();
+    token.approve(escrow.address(), U256::MAX).from(net.owner()).send().await.unwrap().get_receipt().await.unwrap();
+    let asset = EvmAsset::Erc20 { token: *token.address(), amount };
+    let bystander = EvmReservation { deal_id: deal(42), ..net.hashlock(asset).await };
+    escrow.reserve(&bystander).await.unwrap();
+    let reservation = net.hashlock(asset).await;
+    escrow.reserve(&reservation).await.unwrap();
+    net.devnet.advance_s(common::HOUR_MS / 1000).await.unwrap();
+
+    let cancel = InterlockEscrow::cancelCall { terms: reservation.terms() }.abi_encode();
+    token.arm(escrow.address(), cancel.into()).send().await.unwrap().get_receipt().await.unwrap();
+    escrow.cancel(net.stranger(), &reservation).await.expect("cancel");
+    let refusal =
+        replay_refusal(token.replaySucceeded().call().await.unwrap(), token.replayRevertData().call().await.unwrap());
+    assert!(matches!(refusal, E::AlreadyCancelled(_)), "{refusal:?}");
+    assert_eq!(net.devnet.token_balance(*token.address(), net.owner()).await.unwrap(), amount);
+    assert_eq!(net.devnet.token_balance(*token.address(), escrow.address()).await.unwrap(), amount);
+}
