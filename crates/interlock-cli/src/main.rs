@@ -555,7 +555,7 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
     let step = (seeds / 20).max(1);
     let progress = |_seed: u64| {
         let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if !json && finished % step == 0 {
+        if !json && finished.is_multiple_of(step) {
             eprintln!("  {finished} of {seeds} seeds passed ({:.0} s)", started.elapsed().as_secs_f64());
         }
     };
