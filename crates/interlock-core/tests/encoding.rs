@@ -313,7 +313,7 @@ fn change_field(terms: &mut DealTerms, field: usize, detail: u8) {
         11 => {
             terms.policy.amount_max = match terms.policy.amount_max {
                 None => Some(u128::from(detail)),
-                Some(_) if detail % 2 == 0 => None,
+                Some(_) if detail.is_multiple_of(2) => None,
                 Some(max) => Some(max ^ 1),
             }
         }
@@ -327,8 +327,8 @@ const FIELD_COUNT: usize = 15;
 
 fn change_asset(asset: &mut Asset, detail: u8) {
     match asset {
-        Asset::Fungible { amount, .. } if detail % 2 == 0 => *amount = amount.wrapping_add(1),
-        Asset::Unique { item, .. } if detail % 2 == 0 => item.0[detail as usize % 32] ^= 1,
+        Asset::Fungible { amount, .. } if detail.is_multiple_of(2) => *amount = amount.wrapping_add(1),
+        Asset::Unique { item, .. } if detail.is_multiple_of(2) => item.0[detail as usize % 32] ^= 1,
         Asset::Fungible { code, .. } | Asset::Unique { class: code, .. } => {
             // Another code of the same length, so only the code's bytes change.
             let mut text = code.as_str().as_bytes().to_vec();
@@ -342,8 +342,8 @@ fn change_asset(asset: &mut Asset, detail: u8) {
 fn change_address(address: &mut Address, detail: u8) {
     *address = match *address {
         // Same bytes, other kind: the tag alone must tell them apart.
-        Address::Ledger(key) if detail % 3 == 0 => Address::Evm(key[..20].try_into().expect("20 bytes")),
-        Address::Evm(bytes) if detail % 3 == 0 => {
+        Address::Ledger(key) if detail.is_multiple_of(3) => Address::Evm(key[..20].try_into().expect("20 bytes")),
+        Address::Evm(bytes) if detail.is_multiple_of(3) => {
             let mut key = [0u8; 32];
             key[..20].copy_from_slice(&bytes);
             Address::Ledger(key)

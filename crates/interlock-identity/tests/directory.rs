@@ -78,7 +78,7 @@ fn signed_directory_round_trips_and_answers_lookups() {
     assert_eq!(json["directory"]["notaries"][0]["address"], "0x1111111111111111111111111111111111111111");
     let signature_hex = json["signature"].as_str().unwrap().len();
     assert!(
-        signature_hex % 2 == 0 && (16..=144).contains(&signature_hex),
+        signature_hex.is_multiple_of(2) && (16..=144).contains(&signature_hex),
         "a DER P-256 signature in hex: {signature_hex}"
     );
 
