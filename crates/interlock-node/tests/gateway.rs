@@ -16,8 +16,7 @@ use interlock_core::{
     NetworkId, Policy, Reservation, ReservationState, Settlement,
 };
 use interlock_identity::{
-    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry,
-    Role, Validity,
+    Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_node::gateway::checks::sign_lock_assertion;
@@ -87,8 +86,6 @@ impl World {
     async fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let tls = dir.path().join("tls");
-        let ca = CertificateAuthority::init(&tls).unwrap();
-        let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::hours(1), 30);
         let names = [
             (Role::Ledger, "alpha-ledger"),
             (Role::Ledger, "beta-ledger"),
@@ -99,11 +96,9 @@ impl World {
             (Role::Party, "carol"),
             (Role::Notary, "n1"),
         ];
-        for (role, name) in names {
-            ca.issue(role, name, &["localhost", "127.0.0.1"], valid).unwrap().write(&tls).unwrap();
-        }
-        let other_ca = CertificateAuthority::init(&dir.path().join("other")).unwrap();
-        other_ca.issue(Role::Party, "buyer", &["localhost"], valid).unwrap().write(&dir.path().join("other")).unwrap();
+        common::issue_all(&tls, &names);
+        // A client whose certificate comes from another CA.
+        common::issue_all(&dir.path().join("other"), &[(Role::Party, "buyer")]);
 
         let operator = PartyKey::from_seed([1; 32]);
         let (buyer, seller, carol) =

@@ -15,8 +15,7 @@ use interlock_core::{
     Settlement,
 };
 use interlock_identity::{
-    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry,
-    Role, Validity,
+    Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_node::ledger_node::{LedgerNodeService, Pace};
@@ -53,8 +52,6 @@ impl Cluster {
     async fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let tls = dir.path().join("tls");
-        let ca = CertificateAuthority::init(&tls).unwrap();
-        let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::hours(1), 30);
         let names = [
             (Role::Ledger, "alpha-ledger"),
             (Role::Ledger, "beta-ledger"),
@@ -65,9 +62,7 @@ impl Cluster {
             (Role::Notary, "n3"),
             (Role::Party, "buyer"),
         ];
-        for (role, name) in names {
-            ca.issue(role, name, &["localhost", "127.0.0.1"], valid).unwrap().write(&tls).unwrap();
-        }
+        common::issue_all(&tls, &names);
         let (operator, buyer, seller) =
             (PartyKey::from_seed([1; 32]), PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
         let notary_keys: Vec<NotaryKey> = (11u8..14).map(|seed| NotaryKey::from_seed([seed; 32]).unwrap()).collect();

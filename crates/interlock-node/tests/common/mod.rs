@@ -16,6 +16,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
+/// A new CA in `tls` and a certificate (valid for 30 days, issued an hour
+/// ago) for each role and name, all written there.
+pub fn issue_all(tls: &Path, names: &[(interlock_identity::Role, &str)]) {
+    let ca = interlock_identity::CertificateAuthority::init(tls).unwrap();
+    let valid = interlock_identity::Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::hours(1), 30);
+    for (role, name) in names {
+        ca.issue(*role, name, &["localhost", "127.0.0.1"], valid).unwrap().write(tls).unwrap();
+    }
+}
+
 pub fn now_ms() -> u64 {
     u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
