@@ -5,6 +5,7 @@ mod alloc;
 mod bench;
 mod deal_cmd;
 mod demo;
+mod demo_evm;
 mod gas_cmd;
 mod gateway_cmd;
 mod runtime;
@@ -25,7 +26,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 #[command(
     name = "interlock",
     version,
-    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                nine processes on loopback: ledgers, gateways, notaries, agents\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
+    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                nine processes on loopback: ledgers, gateways, notaries, agents\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,6 +45,11 @@ enum Command {
         /// Print one JSON object {"deals": [...]} instead of the step-by-step story.
         #[arg(long)]
         json: bool,
+        /// Make beta an EVM chain: a local anvil (installed by scripts/npm-install)
+        /// with the escrow contract, an ERC-20 and an ERC-721; alpha stays an
+        /// embedded ledger. The deals then cross platforms.
+        #[arg(long)]
+        evm: bool,
     },
     /// Run the deterministic simulator: each seed draws deals and faults, and every
     /// invariant is checked after every step. A failure prints the seed to replay.
@@ -424,7 +430,7 @@ enum ModeArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { dir, json } => demo::run(dir, json).map(|held| held.then_some(()).ok_or(1)),
+        Command::Demo { dir, json, evm } => demo::run(dir, json, evm).map(|held| held.then_some(()).ok_or(1)),
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),
         Command::Ca { command: CaCommand::Init { dir } } => services::ca_init(&dir).map(Ok),
         Command::Ca { command: CaCommand::Issue { dir, role, name, hosts, days, out } } => {
