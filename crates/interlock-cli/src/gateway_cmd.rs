@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::SignedDirectory;
+use interlock_node::gateway::evm::EvmLink;
 use interlock_node::gateway::{GatewayConfig, GatewayService};
 use interlock_node::gateway_store::GatewayStore;
 use interlock_node::server::{bind, lazy_channel, serve_gateway, TlsFiles};
@@ -68,13 +69,21 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         Some(_) => {}
         None => anyhow::bail!("the directory lists no gateway named {}", options.name),
     }
-    let ledger = directory
-        .ledgers
-        .iter()
-        .find(|entry| entry.network == network)
-        .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?
-        .endpoint
-        .clone();
+    // An EVM network has no ledger node: the gateway follows the chain the
+    // directory describes instead.
+    let evm = directory.networks.iter().find(|entry| entry.id == network).and_then(|entry| entry.evm.clone());
+    let ledger = match &evm {
+        Some(_) => None,
+        None => Some(
+            directory
+                .ledgers
+                .iter()
+                .find(|entry| entry.network == network)
+                .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?
+                .endpoint
+                .clone(),
+        ),
+    };
     let store = GatewayStore::open(&options.data.join(STORE_FILE))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -83,15 +92,21 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
         let directory = Arc::new(directory);
+        // Never called on an EVM network; the channel connects lazily, so nothing is dialled.
+        let ledger_endpoint = ledger.unwrap_or_else(|| "127.0.0.1:1".to_owned());
+        let link = match &evm {
+            Some(entry) => Some(EvmLink::from_directory(network, entry).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
         let config = GatewayConfig {
             key,
             network,
-            ledger: LedgerNodeClient::new(lazy_channel(&ledger, &tls)?),
+            ledger: LedgerNodeClient::new(lazy_channel(&ledger_endpoint, &tls)?),
             peers,
             directory: directory.clone(),
             clock: crate::setup::now_ms,
         };
-        let service = GatewayService::open(config, store)?;
+        let service = GatewayService::open_with(config, store, link)?;
         let _tasks = service.start();
         let (listener, address) = bind(options.listen).await?;
         println!("listening on {address} (gateway for network {}, key {key_hex})", network.0);

@@ -10,6 +10,7 @@ mod gas_cmd;
 mod gateway_cmd;
 mod runtime;
 mod sandbox;
+mod sandbox_evm;
 mod services;
 mod setup;
 
@@ -194,6 +195,10 @@ enum Command {
         /// Do not print a line per deal step.
         #[arg(long)]
         quiet: bool,
+        /// The party's secp256k1 key file (64 hex digits) for the EVM networks of the
+        /// directory; its address must be the party's listed account there.
+        #[arg(long)]
+        evm_key: Option<PathBuf>,
     },
     /// Propose, accept, follow and cancel deals through a party's agent.
     #[command(
@@ -270,6 +275,11 @@ enum SandboxCommand {
         /// instead of accepting every valid proposal by itself.
         #[arg(long)]
         manual_accept: bool,
+        /// Make beta an EVM chain: a local anvil (from scripts/npm-install) with the
+        /// escrow contract, an ERC-20 USDC and an ERC-721 DEED; beta's gateway follows
+        /// it, and the agents send their beta transactions to it with their own keys.
+        #[arg(long)]
+        evm: bool,
     },
     /// Each process: its address, whether it runs, its gRPC health.
     Status {
@@ -440,7 +450,7 @@ fn main() -> ExitCode {
             services::directory_sign(&ca, &input, &output).map(Ok)
         }
         Command::Sandbox { command } => match command {
-            SandboxCommand::Up { dir, manual_accept } => sandbox::up(&dir, manual_accept).map(Ok),
+            SandboxCommand::Up { dir, manual_accept, evm } => sandbox::up(&dir, manual_accept, evm).map(Ok),
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
             SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
                 let mode = match mode {
@@ -480,8 +490,9 @@ fn main() -> ExitCode {
             };
             gateway_cmd::serve(gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory }).map(Ok)
         }
-        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet } => {
-            let options = agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet };
+        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key } => {
+            let options =
+                agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key };
             agent_cmd::agent_serve(options).map(Ok)
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {

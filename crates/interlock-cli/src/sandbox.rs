@@ -58,6 +58,9 @@ struct State {
     /// The seller's agent waits for `interlock deal accept` instead of accepting by itself.
     #[serde(default)]
     manual_accept: bool,
+    /// Set when beta is an anvil chain (`up --evm`).
+    #[serde(default)]
+    chain: Option<crate::sandbox_evm::ChainState>,
 }
 
 /// A port to listen on that nothing holds now. It is drawn below the system's
@@ -120,20 +123,32 @@ fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[
     seed_file(&dir.join(data).join(file), what)
 }
 
-pub fn up(dir: &Path, manual_accept: bool) -> anyhow::Result<()> {
-    let state = start_all(dir, manual_accept)?;
+pub fn up(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<()> {
+    let state = start_all(dir, manual_accept, evm)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
-    println!(
-        "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
-        dir.display()
-    );
+    match &state.chain {
+        Some(chain) => println!(
+            "beta is an anvil chain at {} (escrow {}, USDC {}, DEED {}); funded: buyer {BUYER_USD} USD on alpha and {} USDC on beta, seller {SELLER_GOLD} GOLD on alpha and DEED #1-#{} on beta; next: interlock sandbox deal --dir {}",
+            chain.rpc,
+            chain.escrow,
+            chain.usdc,
+            chain.deed,
+            crate::sandbox_evm::BUYER_USDC,
+            crate::sandbox_evm::SELLER_DEEDS,
+            dir.display()
+        ),
+        None => println!(
+            "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
+            dir.display()
+        ),
+    }
     Ok(())
 }
 
 /// `up` without a word on standard output (for the benchmark's JSON).
 pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
-    start_all(dir, false).map(|_| ())
+    start_all(dir, false, false).map(|_| ())
 }
 
 /// Every process's name and pid.
@@ -141,7 +156,7 @@ pub fn processes(dir: &Path) -> anyhow::Result<Vec<(String, u32)>> {
     Ok(load(dir)?.processes.into_iter().map(|p| (p.name, p.pid)).collect())
 }
 
-fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
+fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State> {
     if dir.join(STATE_FILE).exists() {
         anyhow::bail!(
             "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
@@ -159,9 +174,13 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     };
     let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
     let networks = [(ALPHA, "alpha"), (BETA, "beta")];
+    // With --evm, beta is an anvil chain: no ledger node of its own.
+    let has_ledger = |network: NetworkId| !(evm && network == BETA);
     let mut names: Vec<(Role, String)> = Vec::new();
-    for (_, network) in networks {
-        names.push((Role::Ledger, format!("{network}-ledger")));
+    for (id, network) in networks {
+        if has_ledger(id) {
+            names.push((Role::Ledger, format!("{network}-ledger")));
+        }
         names.push((Role::Gateway, format!("{network}-gateway")));
     }
     names.extend(NOTARIES.iter().map(|n| (Role::Notary, (*n).to_owned())));
@@ -188,14 +207,35 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         let seed = data_seed(dir, name, "notary.key", "a secp256k1 secret key")?;
         notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
     }
-    let accounts = |key: &PartyKey| networks.iter().map(|(id, _)| (*id, Address::Ledger(key.public().0))).collect();
+    let chain = if evm { Some(crate::sandbox_evm::start_chain(dir, free_port()?, &PARTIES)?) } else { None };
+    let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
+        match &chain {
+            Some(chain) if network == BETA => chain.account(name),
+            _ => Ok(Address::Ledger(key.public().0)),
+        }
+    };
+    let mut party_entries = Vec::new();
+    for (name, key) in &parties {
+        let accounts =
+            networks.iter().map(|(id, _)| Ok((*id, account(name, key, *id)?))).collect::<anyhow::Result<_>>()?;
+        party_entries.push(PartyEntry { name: (*name).into(), key: key.public(), accounts });
+    }
     let directory = Directory {
         networks: networks
             .iter()
-            .map(|(id, name)| NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded })
+            .map(|(id, name)| match &chain {
+                Some(chain) if *id == BETA => NetworkEntry {
+                    id: *id,
+                    name: (*name).into(),
+                    kind: NetworkKind::Evm,
+                    evm: Some(chain.network_entry()),
+                },
+                _ => NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded, evm: None },
+            })
             .collect(),
         ledgers: networks
             .iter()
+            .filter(|(id, _)| has_ledger(*id))
             .map(|(id, name)| LedgerEntry {
                 name: format!("{name}-ledger"),
                 network: *id,
@@ -216,10 +256,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
             .iter()
             .map(|(name, address)| NotaryEntry { name: (*name).into(), endpoint: endpoint(name), address: *address })
             .collect(),
-        parties: parties
-            .iter()
-            .map(|(name, key)| PartyEntry { name: (*name).into(), key: key.public(), accounts: accounts(key) })
-            .collect(),
+        parties: party_entries,
         ..Directory::default()
     };
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
@@ -230,7 +267,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         args
     };
     let mut launches: Vec<(String, &str, Vec<String>)> = Vec::new();
-    for (network, name) in networks {
+    for (network, name) in networks.into_iter().filter(|(id, _)| has_ledger(*id)) {
         let node = format!("{name}-ledger");
         let mut args: Vec<String> = vec!["ledger".into(), "--data".into(), name.into()];
         // The gateways keep the networks: they cancel what expires.
@@ -253,6 +290,9 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     for name in PARTIES {
         let mut args: Vec<String> = vec!["agent".into(), "--data".into(), format!("{name}-agent")];
         args.extend(["--key".into(), format!("parties/{name}.key")]);
+        if evm {
+            args.extend(["--evm-key".into(), format!("parties/{name}.evm-key")]);
+        }
         args.extend(common(name));
         // The agent serves on its own port, under the party's certificate.
         let listen = args.iter().position(|a| a == "--listen").expect("common sets it") + 1;
@@ -268,7 +308,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         let address = args.iter().position(|a| a == "--listen").map_or_else(String::new, |i| args[i + 1].clone());
         processes.push(Process { name, role: role.into(), address, pid, log, args });
     }
-    let state = State { processes, manual_accept };
+    let state = State { processes, manual_accept, chain };
     save(dir, &state)?;
     for process in &state.processes {
         wait_listening(&process.log, &process.name)?;
@@ -277,6 +317,9 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     let keys: Vec<PartyId> =
         parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();
     runtime.block_on(fund(dir, &state, &parties[0].1, &parties[1].1, &keys))?;
+    if let Some(chain) = &state.chain {
+        println!("beta: anvil at {} (pid {}), log {}", chain.rpc, chain.anvil_pid, chain.log.display());
+    }
     Ok(state)
 }
 
@@ -304,7 +347,12 @@ async fn fund(
     seller: &PartyKey,
     accounts: &[PartyId],
 ) -> anyhow::Result<()> {
+    let evm = state.chain.is_some();
     for (network, name) in [(ALPHA, "alpha"), (BETA, "beta")] {
+        if evm && network == BETA {
+            // anvil's accounts were funded when it started.
+            continue;
+        }
         let seed = seed_file(&dir.join(name).join("operator.key"), "an ed25519 seed")?;
         let operator = PartyKey::from_seed(seed);
         let mut ops: Vec<Op> = accounts.iter().map(|account| Op::Register { account: *account }).collect();
@@ -313,6 +361,13 @@ async fn fund(
                 to: Address::Ledger(buyer.public().0),
                 asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
             });
+            if evm {
+                // The seller's GOLD lives on alpha when beta is a chain.
+                ops.push(Op::Issue {
+                    to: Address::Ledger(seller.public().0),
+                    asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
+                });
+            }
         } else {
             ops.push(Op::Issue {
                 to: Address::Ledger(seller.public().0),
@@ -461,9 +516,10 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
 /// `down` without a word; returns how many processes it stopped.
 pub fn down_quietly(dir: &Path) -> anyhow::Result<usize> {
     let state = load(dir)?;
-    for process in &state.processes {
-        if alive(process.pid) {
-            let _ = std::process::Command::new("kill").arg(process.pid.to_string()).status();
+    let chain = state.chain.as_ref().map(|chain| chain.anvil_pid);
+    for pid in state.processes.iter().map(|process| process.pid).chain(chain) {
+        if alive(pid) {
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
         }
     }
     std::fs::remove_file(dir.join(STATE_FILE))?;
@@ -494,6 +550,16 @@ fn final_state(state: &str) -> bool {
 }
 
 fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
+    proposal(mode, window, PAYMENT, DELIVERY)
+}
+
+/// The buyer's proposal to the seller: `payment` and `delivery` are (network, asset, amount).
+fn proposal(
+    mode: Mode,
+    window: Duration,
+    payment: (&str, &str, &str),
+    delivery: (&str, &str, &str),
+) -> v1::ProposeDealRequest {
     let leg = |(network, asset, amount): (&str, &str, &str)| v1::LegSpec {
         network: network.into(),
         asset: asset.into(),
@@ -503,8 +569,8 @@ fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
         counterparty: "seller".into(),
         role: "buyer".into(),
         mode: mode.to_string(),
-        payment: Some(leg(PAYMENT)),
-        delivery: Some(leg(DELIVERY)),
+        payment: Some(leg(payment)),
+        delivery: Some(leg(delivery)),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
     }
 }
@@ -543,6 +609,10 @@ async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value
         let key = party_key(dir, name)?;
         let mut networks = serde_json::Map::new();
         for (network, label) in [(ALPHA, "alpha"), (BETA, "beta")] {
+            if let Some(chain) = state.chain.as_ref().filter(|_| network == BETA) {
+                networks.insert(label.into(), chain.balances(name).await?);
+                continue;
+            }
             let mut client = gateways.get(&network).cloned().context("no gateway")?;
             let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
             let assets: serde_json::Map<String, serde_json::Value> = account
@@ -565,15 +635,31 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
     runtime.block_on(async {
         let (mut buyer, mut seller) = (agent(dir, "buyer")?, agent(dir, "seller")?);
         let started = std::time::Instant::now();
-        let proposal = standard_proposal(mode, Duration::from_secs(30));
+        let window = Duration::from_secs(30);
+        let (request, story) = match (&state.chain, mode) {
+            (None, _) => (standard_proposal(mode, window), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned()),
+            (Some(chain), Mode::Notary) => {
+                // The lowest DEED the seller still holds.
+                let held = chain.balances("seller").await?;
+                let item = held["DEED"].as_array().and_then(|items| items.first()).and_then(|item| item.as_u64());
+                let item = item.context("the seller holds no DEED any more: start a new sandbox")?;
+                let number = format!("#{item}");
+                let request = proposal(mode, window, PAYMENT, ("beta", "DEED", &number));
+                (request, format!("buyer pays 25 USD on alpha (ledger) for DEED #{item} (ERC-721) on beta (EVM)"))
+            }
+            (Some(_), Mode::Hashlock) => (
+                proposal(mode, window, ("beta", "USDC", "25"), ("alpha", "GOLD", "10")),
+                "buyer pays 25 USDC (ERC-20) on beta (EVM) for 10 GOLD on alpha (ledger)".to_owned(),
+            ),
+        };
         let view = buyer
-            .propose_deal(proposal)
+            .propose_deal(request)
             .await
             .map_err(|status| anyhow::anyhow!("the buyer's agent refused the proposal: {}", status.message()))?
             .into_inner();
         let deal = view.deal_id.clone();
         if !json {
-            println!("deal {deal} ({mode} mode): buyer pays 25 USD on alpha for 10 GOLD on beta");
+            println!("deal {deal} ({mode} mode): {story}");
         }
         if state.manual_accept {
             accept_when_received(&mut seller, &deal).await?;
@@ -689,6 +775,9 @@ async fn look_up_pending(
 /// deal ended the same way on both sides with the totals unchanged.
 pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool) -> anyhow::Result<serde_json::Value> {
     let state = load(dir)?;
+    if state.chain.is_some() {
+        anyhow::bail!("many deals run on the two-ledger sandbox; this one's beta is an EVM chain: use `sandbox deal`");
+    }
     if state.manual_accept {
         anyhow::bail!(
             "this sandbox's seller accepts by hand (--manual-accept): many deals need `sandbox up` without it"

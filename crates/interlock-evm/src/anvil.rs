@@ -115,7 +115,7 @@ fn no_address(child: &mut Child, path: PathBuf, output: String) -> AnvilError {
 /// `$INTERLOCK_ANVIL`, else the binary npm installed under this repository's
 /// `node_modules` (found from the build's source directory, then from the current
 /// directory upwards).
-fn locate() -> Result<PathBuf, AnvilError> {
+pub fn locate() -> Result<PathBuf, AnvilError> {
     if let Some(path) = std::env::var_os(ANVIL_PATH_VARIABLE) {
         let path = PathBuf::from(path);
         if path.is_file() {

@@ -359,7 +359,24 @@ pub struct EvmFollower {
     next_block: u64,
     watched: HashMap<ReservationId, (ReserveRequest, EvmReservation)>,
     delivered: VecDeque<(u64, B256)>,
+    /// Confirmed logs of reservations no watched deal had when they were read,
+    /// kept (up to [`UNMATCHED_MAX`]) for a deal the follower learns of later.
+    unmatched: HashMap<ReservationId, Vec<RawLog>>,
+    unmatched_count: usize,
+    /// Logs of a deal watched after they were read, delivered by the next poll.
+    late: Vec<RawLog>,
 }
+
+/// A confirmed escrow log, not yet turned into an event.
+#[derive(Clone, Debug)]
+struct RawLog {
+    height: u64,
+    tx_hash: B256,
+    log: alloy::primitives::Log,
+}
+
+/// Logs of not-yet-watched reservations a follower keeps, at most.
+pub const UNMATCHED_MAX: usize = 100_000;
 
 impl EvmFollower {
     /// Follows the escrow at `escrow` from block `from_block`, delivering a block's
@@ -384,6 +401,9 @@ impl EvmFollower {
             next_block: from_block,
             watched: HashMap::new(),
             delivered: VecDeque::new(),
+            unmatched: HashMap::new(),
+            unmatched_count: 0,
+            late: Vec::new(),
         })
     }
 
@@ -391,12 +411,28 @@ impl EvmFollower {
         self.network
     }
 
-    /// Starts reporting the reservations of `terms`' legs on this network.
+    /// Starts reporting the reservations of `terms`' legs on this network,
+    /// including what was confirmed before it was told (from the next poll on).
     pub fn watch(&mut self, terms: &DealTerms) -> Result<(), ChainError> {
         for (request, reservation) in reservations_on(self.network, &self.assets, terms)? {
-            self.watched.insert(reservation.id(), (request, reservation));
+            let id = reservation.id();
+            if self.watched.insert(id, (request, reservation)).is_none() {
+                if let Some(logs) = self.unmatched.remove(&id) {
+                    self.unmatched_count -= logs.len();
+                    self.late.extend(logs);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The newest block whose events were delivered, once there is one.
+    pub fn confirmed_height(&self) -> Option<u64> {
+        self.delivered.back().map(|(height, _)| *height)
+    }
+
+    pub fn is_watching(&self, deal_id: DealId) -> bool {
+        LegKind::BOTH.iter().any(|leg| self.watched.contains_key(&interlock_core::reservation_id(deal_id, *leg)))
     }
 
     /// Stops reporting a deal (it ended).
@@ -416,27 +452,44 @@ impl EvmFollower {
         }
         let head = self.provider.get_block_number().await.map_err(rpc)?;
         let mut followed = Followed::default();
-        let Some(confirmed) = (head + 1).checked_sub(self.depth) else { return Ok(followed) };
-        if confirmed < self.next_block {
-            return Ok(followed);
+        let confirmed = (head + 1).checked_sub(self.depth).filter(|confirmed| *confirmed >= self.next_block);
+        let mut logs = Vec::new();
+        let mut newest = None;
+        if let Some(confirmed) = confirmed {
+            let to = confirmed.min(self.next_block + POLL_BLOCKS_MAX - 1);
+            let filter = Filter::new().address(self.escrow).from_block(self.next_block).to_block(to);
+            logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+            let block = self
+                .provider
+                .get_block_by_number(BlockNumberOrTag::Number(to))
+                .await
+                .map_err(rpc)?
+                .ok_or_else(|| EvmError::Rpc(format!("the node has no block {to}")))?;
+            newest = Some((to, block.header.hash, block.header.timestamp));
         }
-        let to = confirmed.min(self.next_block + POLL_BLOCKS_MAX - 1);
-        let filter = Filter::new().address(self.escrow).from_block(self.next_block).to_block(to);
-        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(to))
-            .await
-            .map_err(rpc)?
-            .ok_or_else(|| EvmError::Rpc(format!("the node has no block {to}")))?;
         let mut senders: HashMap<B256, Address> = HashMap::new();
+        let mut raw: Vec<RawLog> = std::mem::take(&mut self.late);
         for log in logs {
             // Logs of blocks that reorganised away while we read are flagged removed.
             if log.removed {
                 continue;
             }
             let (Some(height), Some(tx_hash)) = (log.block_number, log.transaction_hash) else { continue };
-            if let Some(event) = self.decode(&log.inner, &mut followed.mismatched) {
+            raw.push(RawLog { height, tx_hash, log: log.inner });
+        }
+        for RawLog { height, tx_hash, log } in raw {
+            // Every escrow event indexes the reservation id as its second topic.
+            let Some(id) = log.topics().get(2).map(|topic| ReservationId(interlock_core::Hash32(topic.0))) else {
+                continue;
+            };
+            if !self.watched.contains_key(&id) {
+                if self.unmatched_count < UNMATCHED_MAX {
+                    self.unmatched.entry(id).or_default().push(RawLog { height, tx_hash, log });
+                    self.unmatched_count += 1;
+                }
+                continue;
+            }
+            if let Some(event) = self.decode(&log, &mut followed.mismatched) {
                 let by = match senders.get(&tx_hash) {
                     Some(by) => *by,
                     None => {
@@ -449,12 +502,14 @@ impl EvmFollower {
             }
         }
         // A block read after the logs: if it moved meanwhile, the next poll's check fails.
-        self.delivered.push_back((to, block.header.hash));
-        if self.delivered.len() > DELIVERED_REMEMBERED {
-            self.delivered.pop_front();
+        if let Some((to, hash, timestamp)) = newest {
+            self.delivered.push_back((to, hash));
+            if self.delivered.len() > DELIVERED_REMEMBERED {
+                self.delivered.pop_front();
+            }
+            self.next_block = to + 1;
+            followed.chain_time_ms = Some(timestamp.saturating_mul(1000));
         }
-        self.next_block = to + 1;
-        followed.chain_time_ms = Some(block.header.timestamp.saturating_mul(1000));
         Ok(followed)
     }
 

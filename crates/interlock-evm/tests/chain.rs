@@ -293,3 +293,16 @@ async fn assets_map_by_kind_and_refuse_the_wrong_one() {
     let unknown = Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 3 };
     assert!(assets.evm_asset(&unknown).unwrap_err().to_string().contains("not known on this EVM network"));
 }
+
+#[tokio::test]
+async fn a_deal_watched_after_its_reservation_still_hears_of_it() {
+    let world = World::start().await;
+    let terms = world.terms(1, 100, HOUR_MS).await;
+    let mut follower = world.follower(1);
+    world.reserve(&terms).await;
+    assert!(follower.poll().await.unwrap().events.is_empty(), "nobody watches the deal yet");
+    follower.watch(&terms).unwrap();
+    let late = follower.poll().await.unwrap();
+    assert_eq!(reserved_ids(&late), vec![reservation_id(terms.id(), LegKind::Payment)]);
+    assert!(follower.poll().await.unwrap().events.is_empty(), "delivered once");
+}

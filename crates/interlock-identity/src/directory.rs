@@ -48,6 +48,48 @@ pub struct NetworkEntry {
     pub id: NetworkId,
     pub name: String,
     pub kind: NetworkKind,
+    /// How to reach an EVM network and what its assets are (EVM networks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<EvmNetworkEntry>,
+}
+
+/// An EVM network's node, escrow contract and asset bindings.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmNetworkEntry {
+    /// The node's JSON-RPC endpoint, `http://host:port`.
+    pub rpc: String,
+    /// The `InterlockEscrow` contract, `0x` and 40 hex digits.
+    pub escrow: String,
+    /// Blocks that must stand on an event before anyone acts on it (1: its own block).
+    pub confirmations: u64,
+    /// What each asset code is on chain.
+    pub assets: BTreeMap<String, EvmAssetEntry>,
+}
+
+/// One asset code on an EVM network.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvmAssetEntry {
+    /// The chain's own coin, in wei.
+    Native,
+    /// An ERC-20 token at this address.
+    Erc20(String),
+    /// An ERC-721 collection at this address.
+    Erc721(String),
+}
+
+/// Parses `0x` and 40 hex digits.
+pub fn parse_evm_address(text: &str) -> Option<[u8; 20]> {
+    let digits = text.strip_prefix("0x")?;
+    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[index * 2..index * 2 + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The gateway in front of one network. There is at most one per network.
@@ -184,10 +226,36 @@ impl Directory {
     fn check_networks(&self) -> Result<()> {
         unique_names("network", self.networks.iter().map(|entry| entry.name.as_str()))?;
         let mut ids = BTreeSet::new();
-        match self.networks.iter().find(|entry| !ids.insert(entry.id)) {
-            Some(entry) => invalid(format!("network id {} is listed twice: expected unique ids", entry.id.0)),
-            None => Ok(()),
+        if let Some(entry) = self.networks.iter().find(|entry| !ids.insert(entry.id)) {
+            return invalid(format!("network id {} is listed twice: expected unique ids", entry.id.0));
         }
+        for entry in &self.networks {
+            let Some(evm) = &entry.evm else { continue };
+            let name = &entry.name;
+            if entry.kind != NetworkKind::Evm {
+                return invalid(format!("network {name:?} has EVM settings but is of kind {:?}", entry.kind));
+            }
+            if !(evm.rpc.starts_with("http://") || evm.rpc.starts_with("https://")) || evm.rpc.len() > ENDPOINT_LEN_MAX
+            {
+                return invalid(format!("network {name:?} rpc {:?}: expected http://host:port", evm.rpc));
+            }
+            if parse_evm_address(&evm.escrow).is_none() {
+                return invalid(format!("network {name:?} escrow {:?}: expected 0x and 40 hex digits", evm.escrow));
+            }
+            if evm.confirmations == 0 {
+                return invalid(format!("network {name:?} confirmations: expected at least 1 (the event's own block)"));
+            }
+            for (code, asset) in &evm.assets {
+                if let EvmAssetEntry::Erc20(address) | EvmAssetEntry::Erc721(address) = asset {
+                    if parse_evm_address(address).is_none() {
+                        return invalid(format!(
+                            "network {name:?} asset {code:?} address {address:?}: expected 0x and 40 hex digits"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_services(&self) -> Result<()> {

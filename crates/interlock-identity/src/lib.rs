@@ -41,6 +41,7 @@ pub use directory::{
     authorise, Directory, GatewayEntry, LedgerEntry, Member, NetworkEntry, NetworkKind, NotaryEntry, ObserverEntry,
     PartyEntry, SignedDirectory,
 };
+pub use directory::{parse_evm_address, EvmAssetEntry, EvmNetworkEntry};
 pub use error::{IdentityError, Result};
 pub use files::{PRIVATE_KEY_MODE, PUBLIC_FILE_MODE};
 pub use role::{validate_name, Role};

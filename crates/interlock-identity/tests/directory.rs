@@ -24,8 +24,8 @@ fn party(name: &str, seed: u8) -> PartyEntry {
 fn sample() -> Directory {
     Directory {
         networks: vec![
-            NetworkEntry { id: ALPHA, name: "alpha".to_owned(), kind: NetworkKind::Embedded },
-            NetworkEntry { id: BETA, name: "beta".to_owned(), kind: NetworkKind::Evm },
+            NetworkEntry { id: ALPHA, name: "alpha".to_owned(), kind: NetworkKind::Embedded, evm: None },
+            NetworkEntry { id: BETA, name: "beta".to_owned(), kind: NetworkKind::Evm, evm: None },
         ],
         gateways: vec![
             GatewayEntry {

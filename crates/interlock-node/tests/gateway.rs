@@ -120,8 +120,8 @@ impl World {
         };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded },
-                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded },
+                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None },
+                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded, evm: None },
             ],
             ledgers: [(ALPHA, "alpha-ledger"), (BETA, "beta-ledger")]
                 .into_iter()

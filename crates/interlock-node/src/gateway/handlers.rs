@@ -26,7 +26,7 @@ const PAGE_LEN: usize = 256;
 /// Most events `GetDeal` returns (a deal has about ten).
 const DEAL_EVENTS_MAX: usize = 1_000;
 
-type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+pub(super) type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
 fn event_message(event: EventRecord) -> v1::DealEvent {
     v1::DealEvent {
@@ -289,11 +289,13 @@ impl Gateway for GatewayService {
     }
 
     async fn submit(&self, request: Request<v1::SubmitRequest>) -> Result<Response<v1::SubmitResponse>, Status> {
+        self.refuse_on_evm("an escrow transaction")?;
         Ok(Response::new(self.submit_checked(request).await?))
     }
 
     async fn get_account(&self, request: Request<v1::GetAccountRequest>) -> Result<Response<v1::Account>, Status> {
         reader_of(self, &request, Method::GetAccount)?;
+        self.refuse_on_evm("reading an account")?;
         wire::bytes32("account", &request.get_ref().account)?;
         self.shared.ledger.clone().get_account(request.into_inner()).await
     }
@@ -303,6 +305,7 @@ impl Gateway for GatewayService {
         request: Request<v1::GetReservationRequest>,
     ) -> Result<Response<v1::Reservation>, Status> {
         reader_of(self, &request, Method::GetReservation)?;
+        self.refuse_on_evm("reading a reservation")?;
         wire::bytes32("reservation_id", &request.get_ref().reservation_id)?;
         self.shared.ledger.clone().get_reservation(request.into_inner()).await
     }
@@ -314,6 +317,9 @@ impl Gateway for GatewayService {
         request: Request<v1::StreamBlocksRequest>,
     ) -> Result<Response<Self::StreamBlocksStream>, Status> {
         reader_of(self, &request, Method::StreamBlocks)?;
+        if self.shared.evm.is_some() {
+            return Ok(Response::new(self.evm_blocks(request.get_ref().from_height)));
+        }
         let blocks = self.shared.ledger.clone().stream_blocks(request.into_inner()).await?;
         let stream: Self::StreamBlocksStream = Box::pin(blocks.into_inner());
         Ok(Response::new(stream))

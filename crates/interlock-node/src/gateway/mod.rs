@@ -17,6 +17,7 @@
 mod caller;
 pub mod checks;
 mod error;
+pub mod evm;
 mod handlers;
 mod keeper;
 mod peer;
@@ -91,6 +92,9 @@ struct Shared {
     /// The keeper's next nonce; `None` until read from the network (again
     /// after a refusal).
     nonce: Mutex<Option<u64>>,
+    /// Set when the network is an EVM chain: the gateway follows its contract
+    /// instead of a ledger node.
+    evm: Option<evm::EvmShared>,
 }
 
 /// One network's gateway. Cheap to clone.
@@ -121,6 +125,17 @@ impl GatewayService {
     /// secrets survive restarts). Call [`GatewayService::start`] to follow the
     /// network and deliver to peers.
     pub fn open(config: GatewayConfig, store: GatewayStore) -> Result<GatewayService, StoreError> {
+        GatewayService::open_with(config, store, None)
+    }
+
+    /// [`GatewayService::open`] for an EVM network when `evm` is set: the
+    /// gateway then follows that chain's escrow contract (`config.ledger` is
+    /// never called).
+    pub fn open_with(
+        config: GatewayConfig,
+        store: GatewayStore,
+        evm: Option<evm::EvmLink>,
+    ) -> Result<GatewayService, StoreError> {
         let (last_notice, last_event) = store.last_seqs()?;
         let secrets = store.secrets()?;
         let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
@@ -143,6 +158,7 @@ impl GatewayService {
             events: watch::channel(last_event).0,
             outbox_wake,
             nonce: Mutex::new(None),
+            evm: evm.map(evm::EvmShared::new),
         };
         Ok(GatewayService { shared: Arc::new(shared) })
     }
@@ -163,7 +179,10 @@ impl GatewayService {
 
     /// Spawns the follower (with the keeper) and one delivery task per peer.
     pub fn start(&self) -> GatewayTasks {
-        let mut handles = vec![tokio::spawn(self.clone().follow())];
+        let mut handles = match self.shared.evm {
+            Some(_) => vec![tokio::spawn(self.clone().follow_evm())],
+            None => vec![tokio::spawn(self.clone().follow())],
+        };
         for network in self.shared.peers.keys() {
             handles.push(tokio::spawn(self.clone().deliver(*network)));
         }

@@ -226,6 +226,11 @@ impl Registry {
     /// Records one block's escrow events: for registered deals as events (and
     /// lock assertions or notifications for the other leg's gateway), the rest
     /// kept in case their deal is registered later.
+    /// The terms of every deal registered here.
+    pub(crate) fn registered_terms(&self) -> Vec<Arc<DealTerms>> {
+        self.registered.values().cloned().collect()
+    }
+
     pub(crate) fn observe_block(&mut self, observed: Vec<Observed>) -> Result<Committed, StoreError> {
         if observed.is_empty() {
             // Heartbeat blocks: nothing to write, so no commit (and no fsync).
