@@ -98,6 +98,9 @@ CREATE TABLE IF NOT EXISTS secrets (
 );
 ";
 
+/// Dead letters kept; older ones are forgotten past this.
+pub const DEAD_LETTERS_KEPT_MAX: usize = 10_000;
+
 /// Whether a notice is a proposal (one signature) or a registration (both).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum NoticeKind {
@@ -599,7 +602,7 @@ impl GatewayStore {
     }
 
     /// Moves a delivery that failed its last attempt to the dead letters, in
-    /// one transaction.
+    /// one transaction (keeping the newest [`DEAD_LETTERS_KEPT_MAX`]).
     pub fn webhook_dead(&mut self, delivery: &WebhookDelivery, error: &str, now_ms: u64) -> Result<(), StoreError> {
         let transaction = self.connection.transaction()?;
         transaction
@@ -618,6 +621,11 @@ impl GatewayStore {
                 to_sql(now_ms)
             ])?;
         transaction.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?.execute([to_sql(delivery.id)])?;
+        transaction
+            .prepare_cached(
+                "DELETE FROM dead_letters WHERE id NOT IN (SELECT id FROM dead_letters ORDER BY id DESC LIMIT ?1)",
+            )?
+            .execute([limit_sql(DEAD_LETTERS_KEPT_MAX)])?;
         transaction.commit()?;
         Ok(())
     }
