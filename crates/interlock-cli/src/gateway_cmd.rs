@@ -6,7 +6,7 @@ use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::SignedDirectory;
 use interlock_node::gateway::evm::EvmLink;
-use interlock_node::gateway::{GatewayConfig, GatewayService};
+use interlock_node::gateway::{GatewayConfig, GatewayService, WebhookPolicy};
 use interlock_node::gateway_store::GatewayStore;
 use interlock_node::server::{bind, lazy_channel, serve_gateway, TlsFiles};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
@@ -20,6 +20,8 @@ use std::sync::Arc;
 const KEY_FILE: &str = "gateway.key";
 /// The gateway's deals, events and outbox.
 const STORE_FILE: &str = "gateway.sqlite";
+/// Most dead letters listed.
+const DEAD_LETTERS_MAX: usize = 10_000;
 
 pub struct GatewayServe {
     pub data: PathBuf,
@@ -28,6 +30,31 @@ pub struct GatewayServe {
     pub tls_dir: PathBuf,
     pub name: String,
     pub directory: PathBuf,
+    pub webhooks: WebhookPolicy,
+}
+
+/// Prints the webhook deliveries the gateway gave up on (read from its data
+/// directory; the gateway may be running).
+pub fn dead_letters(data: &Path, json: bool) -> anyhow::Result<()> {
+    let path = data.join(STORE_FILE);
+    if !path.exists() {
+        anyhow::bail!("no gateway store at {}", path.display());
+    }
+    let letters = GatewayStore::open(&path)?.dead_letters(DEAD_LETTERS_MAX)?;
+    if json {
+        println!("{}", serde_json::json!({ "dead_letters": letters }));
+        return Ok(());
+    }
+    if letters.is_empty() {
+        println!("no dead letters");
+    }
+    for letter in &letters {
+        println!(
+            "{} to {} ({}): {} attempts, last: {}",
+            letter.event_id, letter.subscriber, letter.url, letter.attempts, letter.last_error
+        );
+    }
+    Ok(())
 }
 
 fn gateway_key(data: &Path) -> anyhow::Result<PartyKey> {
@@ -47,6 +74,7 @@ pub fn print_key(data: &Path) -> anyhow::Result<()> {
 /// gateways come from the directory, which must list this gateway, for this
 /// network, with this key. Prints `listening on ADDRESS (...)` once it serves.
 pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
+    options.webhooks.check().map_err(anyhow::Error::msg)?;
     let key = gateway_key(&options.data)?;
     let network = NetworkId(options.network);
     let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
@@ -107,7 +135,7 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
             clock: crate::setup::now_ms,
         };
         let service = GatewayService::open_with(config, store, link)?;
-        let _tasks = service.start();
+        let _tasks = service.start_with(options.webhooks);
         let (listener, address) = bind(options.listen).await?;
         println!("listening on {address} (gateway for network {}, key {key_hex})", network.0);
         std::io::stdout().flush()?;

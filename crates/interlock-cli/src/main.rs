@@ -6,6 +6,7 @@ mod bench;
 mod deal_cmd;
 mod demo;
 mod demo_evm;
+mod dependent_cmd;
 mod gas_cmd;
 mod gateway_cmd;
 mod runtime;
@@ -27,7 +28,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 #[command(
     name = "interlock",
     version,
-    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                nine processes on loopback: ledgers, gateways, notaries, agents\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
+    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                ten processes on loopback: ledgers, gateways, notaries, agents, a dependent\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -150,21 +151,67 @@ enum Command {
         /// Print the gateway's public key (for the directory and its account) and exit.
         #[arg(long)]
         print_key: bool,
+        /// Print the webhook deliveries given up after their last attempt and exit.
+        #[arg(long)]
+        dead_letters: bool,
+        /// With --dead-letters: one JSON object {"dead_letters": [...]}.
+        #[arg(long, requires = "dead_letters")]
+        json: bool,
+        /// Webhooks: the first retry waits up to this long, each later one up
+        /// to twice as long as the one before (full jitter) ...
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+        webhook_base_ms: u64,
+        /// ... but never longer than this.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+        webhook_cap_ms: u64,
+        /// Attempts per webhook before it becomes a dead letter.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+        webhook_attempts: u32,
+        /// Longest one webhook POST may take.
+        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        webhook_timeout_ms: u64,
         /// The network this gateway fronts; its ledger node is the directory's entry for it.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         network: Option<u64>,
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:7301")]
         listen: std::net::SocketAddr,
         /// Directory holding ca.pem and the gateway's <name>.pem / <name>.key.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         tls_dir: Option<PathBuf>,
         /// The gateway's name, as its certificate and the directory state it.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         name: Option<String>,
         /// The CA-signed directory file.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         directory: Option<PathBuf>,
+    },
+    /// Run a sample dependent (a warranty service): it subscribes its webhook
+    /// at every gateway of the directory, checks each POST's HMAC signature,
+    /// keeps each event once by its Idempotency-Key, logs the completions it
+    /// receives, and lists what it received at GET /received (JSON).
+    Dependent {
+        /// Its data directory (webhook.secret, dependent.sqlite); created on first start.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to serve HTTP on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:7501")]
+        listen: std::net::SocketAddr,
+        /// Directory holding ca.pem and the dependent's <name>.pem / <name>.key.
+        #[arg(long)]
+        tls_dir: PathBuf,
+        /// Its name, as its certificate and the directory's dependents state it.
+        #[arg(long)]
+        name: String,
+        /// The CA-signed directory file.
+        #[arg(long)]
+        directory: PathBuf,
+        /// The URL the gateways POST to (default: http://LISTEN/webhook).
+        #[arg(long)]
+        url: Option<String>,
+        /// An event kind to subscribe to (repeatable; default: every kind).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
     },
     /// Run a party's agent: it holds the party's key, runs its deals against the
     /// networks' gateways and the notaries, records every step in SQLite before
@@ -224,7 +271,7 @@ enum Command {
         command: DealCommand,
     },
     /// A multi-process deployment on loopback: two ledger nodes, two gateways,
-    /// three notaries and two party agents.
+    /// three notaries, two party agents and a sample dependent (warranty).
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -247,7 +294,7 @@ enum CaCommand {
     Issue {
         #[arg(long)]
         dir: PathBuf,
-        /// party, gateway, notary, observer, ledger or agent.
+        /// party, gateway, notary, observer, ledger, agent or dependent.
         #[arg(long)]
         role: String,
         /// The holder's name: 1 to 64 of a-z, 0-9 and '-'.
@@ -308,7 +355,7 @@ enum SandboxCommand {
         #[arg(long, default_value = "interlock-sandbox")]
         dir: PathBuf,
         /// The process: alpha-ledger, beta-ledger, alpha-gateway, beta-gateway,
-        /// n1, n2, n3, buyer-agent or seller-agent.
+        /// n1, n2, n3, buyer-agent, seller-agent or warranty.
         name: String,
     },
     /// Start a stopped process again, on its address, from its data.
@@ -483,12 +530,36 @@ fn main() -> ExitCode {
             services::notary_serve(services::NotaryServe { data, listen, tls_dir, name, directory }).map(Ok)
         }
         Command::Gateway { data, print_key: true, .. } => gateway_cmd::print_key(&data).map(Ok),
-        Command::Gateway { data, network, listen, tls_dir, name, directory, .. } => {
+        Command::Gateway { data, dead_letters: true, json, .. } => gateway_cmd::dead_letters(&data, json).map(Ok),
+        Command::Gateway {
+            data,
+            network,
+            listen,
+            tls_dir,
+            name,
+            directory,
+            webhook_base_ms,
+            webhook_cap_ms,
+            webhook_attempts,
+            webhook_timeout_ms,
+            ..
+        } => {
             let (Some(network), Some(tls_dir), Some(name), Some(directory)) = (network, tls_dir, name, directory)
             else {
-                unreachable!("clap requires them unless --print-key")
+                unreachable!("clap requires them unless --print-key or --dead-letters")
             };
-            gateway_cmd::serve(gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory }).map(Ok)
+            let webhooks = interlock_node::gateway::WebhookPolicy {
+                base: std::time::Duration::from_millis(webhook_base_ms),
+                cap: std::time::Duration::from_millis(webhook_cap_ms),
+                attempts: webhook_attempts,
+                timeout: std::time::Duration::from_millis(webhook_timeout_ms),
+            };
+            let options = gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks };
+            gateway_cmd::serve(options).map(Ok)
+        }
+        Command::Dependent { data, listen, tls_dir, name, directory, url, kinds } => {
+            let options = dependent_cmd::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
+            dependent_cmd::serve(options).map(Ok)
         }
         Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key } => {
             let options =

@@ -2,7 +2,8 @@
 //! certificates, writes and signs the directory, and starts as separate OS
 //! processes, each with its log: two ledger nodes (networks alpha and beta),
 //! a gateway in front of each, three notaries (2 of 3) and the agents of the
-//! two parties, buyer and seller. `status` shows each process and its health;
+//! two parties, buyer and seller, and a sample dependent (a warranty service
+//! receiving webhooks). `status` shows each process and its health;
 //! `deal` runs deals through the agents; `kill` and `start` stop and restart a
 //! process; `down` stops them all.
 
@@ -14,8 +15,8 @@ use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::encoding::Encode;
 use interlock_core::{Address, Asset, Mode, NetworkId, PartyId};
 use interlock_identity::{
-    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry,
-    Role, SignedDirectory, Validity,
+    CertificateAuthority, DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry,
+    PartyEntry, Role, SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
 use interlock_node::server::TlsFiles;
@@ -35,6 +36,11 @@ const BUYER_USD: u128 = 1_000_000;
 const SELLER_GOLD: u128 = 1_000_000;
 const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
 const PARTIES: [&str; 2] = ["buyer", "seller"];
+/// The sample dependent: deals that name its key are POSTed to it.
+const DEPENDENT: &str = "warranty";
+/// Webhook attempts of the sandbox's gateways: enough to ride out a
+/// dependent stopped for a few minutes (`sandbox kill warranty`).
+const SANDBOX_WEBHOOK_ATTEMPTS: &str = "24";
 /// How long `up` waits for a process to say it listens.
 const START_TIME_MAX: Duration = Duration::from_secs(20);
 /// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
@@ -185,6 +191,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
     }
     names.extend(NOTARIES.iter().map(|n| (Role::Notary, (*n).to_owned())));
     names.extend(PARTIES.iter().map(|n| (Role::Party, (*n).to_owned())));
+    names.push((Role::Dependent, DEPENDENT.to_owned()));
     for (role, name) in &names {
         if !tls.join(format!("{name}.pem")).exists() {
             ca.issue(*role, name, &["localhost", "127.0.0.1"], valid)?.write(&tls)?;
@@ -257,6 +264,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
             .map(|(name, address)| NotaryEntry { name: (*name).into(), endpoint: endpoint(name), address: *address })
             .collect(),
         parties: party_entries,
+        dependents: vec![dependent_entry(dir)?],
         ..Directory::default()
     };
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
@@ -279,6 +287,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
         let gateway = format!("{name}-gateway");
         let mut args: Vec<String> = vec!["gateway".into(), "--data".into(), gateway.clone()];
         args.extend(["--network".into(), network.0.to_string()]);
+        args.extend(["--webhook-attempts".into(), SANDBOX_WEBHOOK_ATTEMPTS.into()]);
         args.extend(common(&gateway));
         launches.push((gateway, "gateway", args));
     }
@@ -302,6 +311,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
         }
         launches.push((format!("{name}-agent"), "agent", args));
     }
+    launches.push(dependent_launch(common(DEPENDENT)));
     let mut processes = Vec::new();
     for (name, role, args) in launches {
         let (pid, log) = spawn(dir, &name, &args)?;
@@ -321,6 +331,37 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
         println!("beta: anvil at {} (pid {}), log {}", chain.rpc, chain.anvil_pid, chain.log.display());
     }
     Ok(state)
+}
+
+/// The sample dependent in the directory, under a key kept in its data directory.
+fn dependent_entry(dir: &Path) -> anyhow::Result<DependentEntry> {
+    let seed = data_seed(dir, DEPENDENT, "dependent.key", "an ed25519 seed")?;
+    Ok(DependentEntry { name: DEPENDENT.into(), key: PartyKey::from_seed(seed).public() })
+}
+
+/// How `up` starts the sample dependent: it subscribes to completions at both gateways.
+fn dependent_launch(common: Vec<String>) -> (String, &'static str, Vec<String>) {
+    let mut args: Vec<String> = vec!["dependent".into(), "--data".into(), DEPENDENT.into()];
+    args.extend(["--kind".into(), "completed".into()]);
+    args.extend(common);
+    (DEPENDENT.to_owned(), "dependent", args)
+}
+
+/// Whether an HTTP process (the dependent) answers `GET /health`.
+async fn http_health(address: &str) -> &'static str {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n").await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        std::io::Result::Ok(answer.starts_with(b"HTTP/1.1 200"))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(true)) => "serving",
+        Ok(Ok(false)) => "not serving",
+        Ok(Err(_)) | Err(_) => "unreachable",
+    }
 }
 
 /// A channel to `address` under the buyer's certificate.
@@ -414,9 +455,9 @@ fn alive(pid: u32) -> bool {
 }
 
 fn print_processes(state: &State) {
-    println!("{:<14} {:<7} {:<17} {:>7}", "process", "role", "address", "pid");
+    println!("{:<14} {:<9} {:<17} {:>7}", "process", "role", "address", "pid");
     for process in &state.processes {
-        println!("{:<14} {:<7} {:<17} {:>7}", process.name, process.role, process.address, process.pid);
+        println!("{:<14} {:<9} {:<17} {:>7}", process.name, process.role, process.address, process.pid);
     }
 }
 
@@ -426,6 +467,9 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     let mut rows = Vec::new();
     for process in &state.processes {
         let health = runtime.block_on(async {
+            if process.role == "dependent" {
+                return anyhow::Ok(http_health(&process.address).await);
+            }
             let channel = channel(dir, &process.address)?;
             let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
             let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
@@ -446,10 +490,10 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
             .collect();
         println!("{}", serde_json::json!({ "processes": report, "healthy": healthy }));
     } else {
-        println!("{:<14} {:<7} {:<17} {:>7} {:<6} {:<12} log", "process", "role", "address", "pid", "alive", "health");
+        println!("{:<14} {:<9} {:<17} {:>7} {:<6} {:<12} log", "process", "role", "address", "pid", "alive", "health");
         for (process, alive, health) in &rows {
             println!(
-                "{:<14} {:<7} {:<17} {:>7} {:<6} {:<12} {}",
+                "{:<14} {:<9} {:<17} {:>7} {:<6} {:<12} {}",
                 process.name,
                 process.role,
                 process.address,

@@ -31,6 +31,10 @@ pub struct Directory {
     pub parties: Vec<PartyEntry>,
     pub notaries: Vec<NotaryEntry>,
     pub observers: Vec<ObserverEntry>,
+    /// Absent from directories written before dependents existed; left out
+    /// when empty so those directories' signatures still verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependents: Vec<DependentEntry>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -152,6 +156,17 @@ pub struct ObserverEntry {
     pub endpoint: String,
 }
 
+/// An actor that deals may name as a dependent (`DealTerms::dependents` holds
+/// its key); it subscribes to their events at the gateways.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependentEntry {
+    pub name: String,
+    /// The dependent's ed25519 public key, 64 hex digits: what deal terms name.
+    #[serde(with = "hex::party_id")]
+    pub key: PartyId,
+}
+
 /// A directory entry found by role and name.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Member<'a> {
@@ -160,6 +175,7 @@ pub enum Member<'a> {
     Ledger(&'a LedgerEntry),
     Notary(&'a NotaryEntry),
     Observer(&'a ObserverEntry),
+    Dependent(&'a DependentEntry),
 }
 
 impl Directory {
@@ -172,7 +188,12 @@ impl Directory {
             Role::Ledger => self.ledgers.iter().find(|entry| entry.name == name).map(Member::Ledger),
             Role::Notary => self.notaries.iter().find(|entry| entry.name == name).map(Member::Notary),
             Role::Observer => self.observers.iter().find(|entry| entry.name == name).map(Member::Observer),
+            Role::Dependent => self.dependent(name).map(Member::Dependent),
         }
+    }
+
+    pub fn dependent(&self, name: &str) -> Option<&DependentEntry> {
+        self.dependents.iter().find(|entry| entry.name == name)
     }
 
     pub fn party(&self, name: &str) -> Option<&PartyEntry> {
@@ -197,6 +218,10 @@ impl Directory {
         self.check_parties()?;
         unique_names("notary", self.notaries.iter().map(|entry| entry.name.as_str()))?;
         unique_names("observer", self.observers.iter().map(|entry| entry.name.as_str()))?;
+        unique_names("dependent", self.dependents.iter().map(|entry| entry.name.as_str()))?;
+        for entry in &self.dependents {
+            check_key("dependent", &entry.name, entry.key)?;
+        }
         for entry in &self.notaries {
             check_endpoint("notary", &entry.name, &entry.endpoint)?;
         }
@@ -214,6 +239,7 @@ impl Directory {
             ("parties", self.parties.len()),
             ("notaries", self.notaries.len()),
             ("observers", self.observers.len()),
+            ("dependents", self.dependents.len()),
         ];
         match lengths.into_iter().find(|(_, length)| *length > DIRECTORY_ENTRIES_MAX) {
             Some((list, length)) => {
@@ -279,14 +305,7 @@ impl Directory {
     fn check_parties(&self) -> Result<()> {
         unique_names("party", self.parties.iter().map(|entry| entry.name.as_str()))?;
         for entry in &self.parties {
-            // A small-order key verifies forged signatures under lax checking; refuse it here too.
-            let key = ed25519_dalek::VerifyingKey::from_bytes(&entry.key.0);
-            if key.map_or(true, |key| key.is_weak()) {
-                return invalid(format!(
-                    "party {:?} key is not a valid ed25519 public key: expected a point of large order",
-                    entry.name
-                ));
-            }
+            check_key("party", &entry.name, entry.key)?;
             if entry.accounts.len() > self.networks.len() {
                 return invalid(format!("party {:?} has more accounts than there are networks", entry.name));
             }
@@ -327,6 +346,17 @@ impl Directory {
         let json = serde_json::to_vec(self).expect("a directory always serialises: its map keys are integers");
         [SIGNING_CONTEXT, json.as_slice()].concat()
     }
+}
+
+/// A small-order key verifies forged signatures under lax checking; refuse it.
+fn check_key(kind: &str, name: &str, key: PartyId) -> Result<()> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key.0);
+    if key.map_or(true, |key| key.is_weak()) {
+        return invalid(format!(
+            "{kind} {name:?} key is not a valid ed25519 public key: expected a point of large order"
+        ));
+    }
+    Ok(())
 }
 
 fn unique_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {

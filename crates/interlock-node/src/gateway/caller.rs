@@ -3,7 +3,7 @@
 //! the directory does not list; this decides per method.
 
 use super::error::GatewayError;
-use interlock_identity::{Directory, GatewayEntry, PartyEntry, PeerIdentity, Role};
+use interlock_identity::{DependentEntry, Directory, GatewayEntry, PartyEntry, PeerIdentity, Role};
 use tonic::Request;
 
 /// The methods of `Gateway` and `GatewayPeer`, for authorisation and messages.
@@ -18,6 +18,7 @@ pub(crate) enum Method {
     GetAccount,
     GetReservation,
     StreamBlocks,
+    Subscribe,
     ForwardDeal,
     AssertLocks,
     Notify,
@@ -32,6 +33,8 @@ enum Audience {
     Readers,
     /// The gateways of other networks.
     Gateways,
+    /// Parties and dependents: who deal terms name and may be told of them.
+    Subscribers,
 }
 
 impl Method {
@@ -44,6 +47,7 @@ impl Method {
             | Method::GetReservation
             | Method::StreamBlocks => Audience::Readers,
             Method::ForwardDeal | Method::AssertLocks | Method::Notify => Audience::Gateways,
+            Method::Subscribe => Audience::Subscribers,
         }
     }
 }
@@ -60,6 +64,7 @@ impl Audience {
             Audience::Parties => "parties (and their agents)",
             Audience::Readers => "parties, notaries and observers",
             Audience::Gateways => "the gateways of other networks",
+            Audience::Subscribers => "parties and dependents",
         }
     }
 }
@@ -69,6 +74,7 @@ impl Audience {
 pub(crate) enum Caller {
     Party(PartyEntry),
     Gateway(GatewayEntry),
+    Dependent(DependentEntry),
     /// A notary or an observer: may read.
     Reader {
         role: Role,
@@ -93,6 +99,7 @@ impl Caller {
             Role::Gateway => Caller::Gateway(
                 directory.gateways.iter().find(|entry| entry.name == peer.name).ok_or_else(unlisted)?.clone(),
             ),
+            Role::Dependent => Caller::Dependent(directory.dependent(&peer.name).ok_or_else(unlisted)?.clone()),
             Role::Notary | Role::Observer => Caller::Reader { role: peer.role, name: peer.name },
             Role::Ledger => Caller::Other { role: peer.role, name: peer.name },
         })
@@ -102,6 +109,7 @@ impl Caller {
         match self {
             Caller::Party(party) => format!("party {:?}", party.name),
             Caller::Gateway(gateway) => format!("gateway {:?}", gateway.name),
+            Caller::Dependent(dependent) => format!("dependent {:?}", dependent.name),
             Caller::Reader { role, name } | Caller::Other { role, name } => format!("{role} {name:?}"),
         }
     }
@@ -130,6 +138,17 @@ impl Caller {
         match self {
             Caller::Party(party) => Ok(Some(party)),
             Caller::Reader { .. } => Ok(None),
+            _ => Err(self.refuse(method)),
+        }
+    }
+
+    /// The subscriber's name (`party:NAME`, `dependent:NAME`) and the key deal
+    /// terms name it by, if `method` is for subscribers and the caller is one.
+    pub(crate) fn subscriber(&self, method: Method) -> Result<(String, interlock_core::PartyId), GatewayError> {
+        debug_assert_eq!(method.audience(), Audience::Subscribers);
+        match self {
+            Caller::Party(party) => Ok((format!("party:{}", party.name), party.key)),
+            Caller::Dependent(dependent) => Ok((format!("dependent:{}", dependent.name), dependent.key)),
             _ => Err(self.refuse(method)),
         }
     }

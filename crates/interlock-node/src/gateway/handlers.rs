@@ -5,7 +5,7 @@ use super::checks::{self, decode_signed_deal, decode_submission};
 use super::error::GatewayError;
 use super::registry::{notice_message, signed_deal, Registry};
 use super::GatewayService;
-use crate::gateway_store::{DealRecord, EventRecord, NoticeKind, SignedTerms};
+use crate::gateway_store::{DealRecord, EventRecord, NoticeKind, SignedTerms, Subscription};
 use crate::stores::StoreError;
 use crate::wire;
 use interlock_core::encoding::Decode;
@@ -30,6 +30,7 @@ pub(super) type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, St
 
 fn event_message(event: EventRecord) -> v1::DealEvent {
     v1::DealEvent {
+        event_id: event.id,
         seq: event.seq,
         deal_id: event.deal_id.0 .0.to_vec(),
         kind: event.kind,
@@ -190,6 +191,17 @@ impl GatewayService {
         }
     }
 
+    fn subscribe_checked(&self, request: Request<v1::SubscribeRequest>) -> Result<v1::SubscribeResponse, GatewayError> {
+        let caller = self.caller(&request)?;
+        let (subscriber, member) = caller.subscriber(Method::Subscribe)?;
+        let request = request.into_inner();
+        let kinds = super::webhook::check_subscription(&request.url, &request.secret, &request.kinds)?;
+        let subscription =
+            Subscription { subscriber: subscriber.clone(), member, url: request.url, secret: request.secret, kinds };
+        self.registry().store.subscribe(&subscription)?;
+        Ok(v1::SubscribeResponse { subscriber })
+    }
+
     async fn submit_checked(&self, request: Request<v1::SubmitRequest>) -> Result<v1::SubmitResponse, GatewayError> {
         let caller = self.caller(&request)?;
         let party = caller.party(Method::Submit)?.clone();
@@ -286,6 +298,13 @@ impl Gateway for GatewayService {
             Ok(events.into_iter().map(|event| (event.seq, event_message(event))).collect())
         });
         Ok(Response::new(stream))
+    }
+
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<Response<v1::SubscribeResponse>, Status> {
+        Ok(Response::new(self.subscribe_checked(request)?))
     }
 
     async fn submit(&self, request: Request<v1::SubmitRequest>) -> Result<Response<v1::SubmitResponse>, Status> {
