@@ -92,10 +92,18 @@ fn party_key(dir: &Path, name: &str) -> anyhow::Result<PartyKey> {
     Ok(PartyKey::from_seed(seed_file(&dir.join(format!("parties/{name}.key")), "an ed25519 seed")?))
 }
 
-fn spawn(dir: &Path, name: &str, args: &[String]) -> anyhow::Result<(u32, PathBuf)> {
+/// Starts `interlock ARGS` in `dir` with its output in `logs/NAME.log`, which a
+/// restart (`append`) continues instead of starting afresh.
+fn spawn(dir: &Path, name: &str, args: &[String], append: bool) -> anyhow::Result<(u32, PathBuf)> {
     use std::os::unix::process::CommandExt as _;
     let log = dir.join("logs").join(format!("{name}.log"));
-    let file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&log)
+        .with_context(|| format!("cannot create {}", log.display()))?;
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(args)
         .current_dir(dir)
@@ -110,9 +118,15 @@ fn spawn(dir: &Path, name: &str, args: &[String]) -> anyhow::Result<(u32, PathBu
 }
 
 fn wait_listening(log: &Path, name: &str) -> anyhow::Result<()> {
+    wait_listening_after(log, name, 0)
+}
+
+/// Waits for `listening on` in what the log gained past byte `offset`.
+fn wait_listening_after(log: &Path, name: &str, offset: usize) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let bytes = std::fs::read(log).unwrap_or_default();
+        let text = String::from_utf8_lossy(bytes.get(offset..).unwrap_or_default()).into_owned();
         if text.contains("listening on") {
             return Ok(());
         }
@@ -314,7 +328,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
     launches.push(dependent_launch(common(DEPENDENT)));
     let mut processes = Vec::new();
     for (name, role, args) in launches {
-        let (pid, log) = spawn(dir, &name, &args)?;
+        let (pid, log) = spawn(dir, &name, &args, false)?;
         let address = args.iter().position(|a| a == "--listen").map_or_else(String::new, |i| args[i + 1].clone());
         processes.push(Process { name, role: role.into(), address, pid, log, args });
     }
@@ -541,11 +555,9 @@ pub fn start(dir: &Path, name: &str) -> anyhow::Result<()> {
         anyhow::bail!("{name} (pid {}) is already running", process.pid);
     }
     // Keep the old log: append what the new run says after it.
-    let previous = std::fs::read(&process.log).unwrap_or_default();
-    let (pid, log) = spawn(dir, name, &process.args)?;
-    wait_listening(&log, name)?;
-    let current = std::fs::read(&log).unwrap_or_default();
-    std::fs::write(&log, [previous, current].concat())?;
+    let offset = std::fs::metadata(&process.log).map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+    let (pid, log) = spawn(dir, name, &process.args, true)?;
+    wait_listening_after(&log, name, offset)?;
     process.pid = pid;
     println!("started {name} again (pid {pid}) on {}", process.address);
     save(dir, &state)
