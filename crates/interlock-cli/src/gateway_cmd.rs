@@ -31,6 +31,8 @@ pub struct GatewayServe {
     pub name: String,
     pub directory: PathBuf,
     pub webhooks: WebhookPolicy,
+    /// On an EVM network: the keeper account's secp256k1 key (a 32-byte seed file).
+    pub evm_key: Option<PathBuf>,
 }
 
 /// Prints the webhook deliveries the gateway gave up on (read from its data
@@ -123,7 +125,18 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         // Never called on an EVM network; the channel connects lazily, so nothing is dialled.
         let ledger_endpoint = ledger.unwrap_or_else(|| "127.0.0.1:1".to_owned());
         let link = match &evm {
-            Some(entry) => Some(EvmLink::from_directory(network, entry).map_err(anyhow::Error::msg)?),
+            Some(entry) => {
+                let link = EvmLink::from_directory(network, entry).map_err(anyhow::Error::msg)?;
+                match &options.evm_key {
+                    Some(path) => {
+                        let seed = crate::services::seed_file(path, "a secp256k1 key")?;
+                        let signer = interlock_evm::alloy::signers::local::PrivateKeySigner::from_bytes(&seed.into())
+                            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+                        Some(link.with_keeper(network, entry, signer).map_err(anyhow::Error::msg)?)
+                    }
+                    None => Some(link),
+                }
+            }
             None => None,
         };
         let config = GatewayConfig {

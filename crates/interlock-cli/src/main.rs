@@ -185,6 +185,11 @@ enum Command {
         /// The CA-signed directory file.
         #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         directory: Option<PathBuf>,
+        /// On an EVM network: the secp256k1 key file (64 hex digits) of the keeper
+        /// account the directory names there. Without it the gateway follows and
+        /// records, but keeps nothing.
+        #[arg(long)]
+        evm_key: Option<PathBuf>,
     },
     /// Run a sample dependent (a warranty service): it subscribes its webhook
     /// at every gateway of the directory, checks each POST's HMAC signature,
@@ -542,6 +547,7 @@ fn main() -> ExitCode {
             webhook_cap_ms,
             webhook_attempts,
             webhook_timeout_ms,
+            evm_key,
             ..
         } => {
             let (Some(network), Some(tls_dir), Some(name), Some(directory)) = (network, tls_dir, name, directory)
@@ -554,7 +560,8 @@ fn main() -> ExitCode {
                 attempts: webhook_attempts,
                 timeout: std::time::Duration::from_millis(webhook_timeout_ms),
             };
-            let options = gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks };
+            let options =
+                gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks, evm_key };
             gateway_cmd::serve(options).map(Ok)
         }
         Command::Dependent { data, listen, tls_dir, name, directory, url, kinds } => {

@@ -301,6 +301,9 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
         let gateway = format!("{name}-gateway");
         let mut args: Vec<String> = vec!["gateway".into(), "--data".into(), gateway.clone()];
         args.extend(["--network".into(), network.0.to_string()]);
+        if evm && network == BETA {
+            args.extend(["--evm-key".into(), crate::sandbox_evm::KEEPER_KEY.into()]);
+        }
         args.extend(["--webhook-attempts".into(), SANDBOX_WEBHOOK_ATTEMPTS.into()]);
         args.extend(common(&gateway));
         launches.push((gateway, "gateway", args));

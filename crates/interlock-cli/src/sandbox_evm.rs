@@ -39,6 +39,8 @@ pub struct ChainState {
     pub deed: String,
     /// Each party's EVM account.
     pub accounts: BTreeMap<String, String>,
+    /// beta-gateway's keeper account (its key is `beta-gateway/evm.key`).
+    pub keeper: String,
 }
 
 impl ChainState {
@@ -53,6 +55,7 @@ impl ChainState {
                 ("USDC".to_owned(), EvmAssetEntry::Erc20(self.usdc.clone())),
                 ("DEED".to_owned(), EvmAssetEntry::Erc721(self.deed.clone())),
             ]),
+            keeper: Some(self.keeper.clone()),
         }
     }
 
@@ -87,10 +90,16 @@ fn read_only(rpc: &str) -> anyhow::Result<DynProvider> {
     Ok(interlock_evm::alloy::providers::ProviderBuilder::new().connect_http(rpc.parse()?).erased())
 }
 
+/// beta-gateway's keeper key, relative to the sandbox directory.
+pub const KEEPER_KEY: &str = "beta-gateway/evm.key";
+
 /// The party's secp256k1 key, created on first use.
 pub fn party_signer(dir: &Path, party: &str) -> anyhow::Result<PrivateKeySigner> {
-    let path = dir.join(format!("parties/{party}.evm-key"));
-    let seed = crate::services::seed_file(&path, "a secp256k1 key")?;
+    signer_at(&dir.join(format!("parties/{party}.evm-key")))
+}
+
+fn signer_at(path: &Path) -> anyhow::Result<PrivateKeySigner> {
+    let seed = crate::services::seed_file(path, "a secp256k1 key")?;
     PrivateKeySigner::from_bytes(&seed.into()).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
@@ -122,11 +131,14 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str]) -> anyhow::Result<Ch
     for party in parties {
         signers.push(party_signer(dir, party)?);
     }
+    std::fs::create_dir_all(dir.join("beta-gateway"))?;
+    let keeper = signer_at(&dir.join(KEEPER_KEY))?;
+    signers.push(keeper.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (escrow, usdc, deed) = runtime.block_on(deploy_and_fund(&rpc, &signers))?;
     let accounts = parties
         .iter()
-        .zip(&signers[1..])
+        .zip(&signers[1..=parties.len()])
         .map(|(party, signer)| ((*party).to_owned(), core_address(signer.address()).to_string()))
         .collect();
     Ok(ChainState {
@@ -137,6 +149,7 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str]) -> anyhow::Result<Ch
         usdc: core_address(usdc).to_string(),
         deed: core_address(deed).to_string(),
         accounts,
+        keeper: core_address(keeper.address()).to_string(),
     })
 }
 

@@ -104,4 +104,54 @@ fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_ser
         again["balances_after"]["buyer"]["beta"]["USDC"], "999950",
         "the refunded 40 USDC are back: only the two hashlock payments left"
     );
+
+    // Liveness without the owner: the buyer reserves on the chain and its agent
+    // dies; the seller cannot deliver. At the payment expiry beta's gateway
+    // keeper cancels, and the USDC go back to the buyer.
+    let deal = json(&interlock(
+        &[
+            "deal",
+            "--sandbox",
+            "sb",
+            "--as",
+            "buyer",
+            "--json",
+            "propose",
+            "--to",
+            "seller",
+            "--mode",
+            "hashlock",
+            "--payment",
+            "30 USDC@beta",
+            "--delivery",
+            "99000000 GOLD@alpha",
+            "--window",
+            "8",
+        ],
+        dir.path(),
+    ));
+    let id = deal["deal_id"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    loop {
+        let view = json(&interlock(&["deal", "--sandbox", "sb", "--as", "buyer", "--json", "status", &id], dir.path()));
+        if view["own_leg"] == "reserved" {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 20, "the buyer never reserved: {view}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = interlock(&["sandbox", "kill", "buyer-agent", "--dir", "sb"], dir.path());
+    assert!(kill.status.success(), "{}", String::from_utf8_lossy(&kill.stderr));
+    let log = dir.path().join("sb/logs/beta-gateway.log");
+    let started = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("keeper cancelled reservation") && text.contains(&id) {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "beta's keeper never cancelled; its log:\n{text}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let seller = json(&interlock(&["deal", "--sandbox", "sb", "--as", "seller", "--json", "status", &id], dir.path()));
+    assert_eq!(seller["counter_leg"], "cancelled", "the seller saw the payment go back: {seller}");
 }

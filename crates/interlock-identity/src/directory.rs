@@ -69,6 +69,10 @@ pub struct EvmNetworkEntry {
     pub confirmations: u64,
     /// What each asset code is on chain.
     pub assets: BTreeMap<String, EvmAssetEntry>,
+    /// The account the network's gateway keeps deals with (cancels what expired,
+    /// executes revealed hashlocks for absent sellers), `0x` and 40 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeper: Option<String>,
 }
 
 /// One asset code on an EVM network.
@@ -267,6 +271,9 @@ impl Directory {
             }
             if parse_evm_address(&evm.escrow).is_none() {
                 return invalid(format!("network {name:?} escrow {:?}: expected 0x and 40 hex digits", evm.escrow));
+            }
+            if evm.keeper.as_ref().is_some_and(|keeper| parse_evm_address(keeper).is_none()) {
+                return invalid(format!("network {name:?} keeper {:?}: expected 0x and 40 hex digits", evm.keeper));
             }
             if evm.confirmations == 0 {
                 return invalid(format!("network {name:?} confirmations: expected at least 1 (the event's own block)"));

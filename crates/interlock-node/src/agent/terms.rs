@@ -120,16 +120,18 @@ pub fn draft(
         }
     };
     // In hashlock mode the payment network's gateway keeps the seller's leg: it
-    // executes with the revealed secret if the seller is away. EVM gateways keep
-    // nothing (yet): there the seller's agent executes itself.
-    let on_evm = directory
-        .networks
-        .iter()
-        .any(|network| network.id == payment_network && network.kind == interlock_identity::NetworkKind::Evm);
-    let keeper = if hashlock && !on_evm {
-        directory.gateway_for(payment_network).map(|gateway| Address::Ledger(gateway.key.0))
-    } else {
-        None
+    // executes with the revealed secret if the seller is away.
+    let payment_entry = directory.networks.iter().find(|network| network.id == payment_network);
+    let keeper = match payment_entry {
+        _ if !hashlock => None,
+        // On an EVM network, the keeper account the directory names there, if any.
+        Some(entry) if entry.kind == interlock_identity::NetworkKind::Evm => entry
+            .evm
+            .as_ref()
+            .and_then(|evm| evm.keeper.as_deref())
+            .and_then(interlock_identity::parse_evm_address)
+            .map(Address::Evm),
+        _ => directory.gateway_for(payment_network).map(|gateway| Address::Ledger(gateway.key.0)),
     };
     let terms = DealTerms {
         buyer: buyer.key,

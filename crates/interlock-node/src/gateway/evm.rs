@@ -9,19 +9,23 @@
 //! poll of the chain: its height is the newest confirmed EVM block number, its
 //! time that block's, and it carries the escrow events confirmed since.
 //!
-//! Not here: a keeper on EVM networks (no expired-reservation cancelling, no
-//! hashlock execution for absent sellers). Agents cancel their own expired
-//! reservations; deals with an EVM payment leg name no keeper.
+//! The keeper works as on a ledger when the directory names the network's
+//! keeper account and the gateway holds its key (`EvmLink::keeper`): it cancels
+//! reservations past their expiry and executes revealed hashlocks that name it,
+//! sending from that account. Without a key, agents cancel their own expired
+//! reservations, and deals with an EVM payment leg name no keeper.
 
 use super::{locked, GatewayService, Observed};
 use crate::gateway::GatewayError;
 use interlock_core::encoding::Encode;
-use interlock_core::{EscrowEvent, Hash32, NetworkId};
+use interlock_core::{DealTerms, EscrowEvent, Hash32, NetworkId, ReservationId};
 use interlock_evm::alloy::primitives::Address as EvmAddress;
 use interlock_evm::alloy::providers::{DynProvider, Provider as _, ProviderBuilder};
-use interlock_evm::chain::{AssetBinding, AssetMap, EvmFollower};
+use interlock_evm::chain::{AssetBinding, AssetMap, EvmEscrow, EvmFollower};
 use interlock_identity::{EvmAssetEntry, EvmNetworkEntry};
 use interlock_proto::v1;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -40,6 +44,8 @@ pub struct EvmLink {
     pub escrow: EvmAddress,
     pub assets: AssetMap,
     pub confirmations: u64,
+    /// The keeper's account and a client signing for it, when the gateway keeps.
+    pub keeper: Option<(EvmAddress, EvmEscrow)>,
 }
 
 impl EvmLink {
@@ -53,7 +59,36 @@ impl EvmLink {
             escrow: evm_address(&entry.escrow)?,
             assets: asset_map(entry)?,
             confirmations: entry.confirmations,
+            keeper: None,
         })
+    }
+
+    /// Lets the gateway keep the network, signing with `signer`, which must be
+    /// the keeper account the directory names.
+    pub fn with_keeper(
+        mut self,
+        network: NetworkId,
+        entry: &EvmNetworkEntry,
+        signer: interlock_evm::alloy::signers::local::PrivateKeySigner,
+    ) -> Result<EvmLink, String> {
+        let address = signer.address();
+        let listed = entry.keeper.as_deref().map(evm_address).transpose()?;
+        if listed != Some(address) {
+            return Err(format!(
+                "the key is {address}'s, but the directory names {} as network {network}'s keeper",
+                entry.keeper.as_deref().unwrap_or("no account")
+            ));
+        }
+        let provider = interlock_evm::connect(&entry.rpc, &[signer]).map_err(|error| error.to_string())?;
+        let client = interlock_evm::EscrowClient::at(self.escrow, provider.clone());
+        let escrow = EvmEscrow::new(network, client, provider, self.assets.clone());
+        self.keeper = Some((address, escrow));
+        Ok(self)
+    }
+
+    /// The keeper's account as the core names it, when the gateway keeps.
+    pub fn keeper_address(&self) -> Option<interlock_core::Address> {
+        self.keeper.as_ref().map(|(address, _)| interlock_evm::chain::core_address(*address))
     }
 }
 
@@ -112,16 +147,35 @@ impl GatewayService {
                 return;
             }
         };
+        let keeping = match &link.keeper {
+            Some((address, _)) => format!("keeping with {address}"),
+            None => "not keeping (no --evm-key)".to_owned(),
+        };
         eprintln!(
-            "gateway {network}: following the escrow {} at a depth of {} blocks; no keeper on EVM networks",
+            "gateway {network}: following the escrow {} at a depth of {} blocks, {keeping}",
             link.escrow, link.confirmations
         );
+        // As on a ledger, the keeper acts only on blocks past the head at start:
+        // replayed history triggers nothing.
+        let act_from = loop {
+            match link.provider.get_block_number().await {
+                Ok(head) => break head,
+                Err(error) => {
+                    eprintln!("gateway {network}: the EVM node is unreachable: {error}");
+                    tokio::time::sleep(POLL_EVERY * 5).await;
+                }
+            }
+        };
         let mut carried: Vec<Observed> = Vec::new();
+        let mut deals_by_reservation: HashMap<ReservationId, Arc<DealTerms>> = HashMap::new();
         loop {
             for terms in self.registry().registered_terms() {
                 if !follower.is_watching(terms.id()) {
                     if let Err(error) = follower.watch(&terms) {
                         eprintln!("gateway {network}: deal {} cannot settle here: {error}", terms.id());
+                    }
+                    for leg in interlock_core::LegKind::BOTH {
+                        deals_by_reservation.insert(interlock_core::reservation_id(terms.id(), leg), terms.clone());
                     }
                 }
             }
@@ -144,6 +198,9 @@ impl GatewayService {
                             carried.drain(..).map(|observed| Observed { timestamp_ms: time_ms, ..observed }).collect();
                         if let Err(error) = self.record_evm_block(height, time_ms, observed) {
                             eprintln!("gateway {network}: recording EVM events failed: {error}");
+                        }
+                        if height > act_from {
+                            self.keep_evm(time_ms, &deals_by_reservation);
                         }
                     }
                 }
@@ -169,6 +226,9 @@ impl GatewayService {
         {
             let mut keeper = locked(&self.shared.keeper);
             keeper.now_ms = keeper.now_ms.max(time_ms);
+            for item in &observed {
+                keeper.observe(&item.event);
+            }
         }
         let committed = self.registry().observe_block(observed)?;
         self.announce(&committed);
@@ -195,6 +255,34 @@ impl GatewayService {
         }
         evm.newest.send_replace(height);
         Ok(())
+    }
+
+    /// Sends what the keeper owes at chain time `now_ms`, each on its own task.
+    fn keep_evm(&self, now_ms: u64, deals: &HashMap<ReservationId, Arc<DealTerms>>) {
+        let Some((address, escrow)) = &self.evm().link.keeper else { return };
+        let actions = locked(&self.shared.keeper).act(now_ms);
+        let network = self.shared.network;
+        for op in actions {
+            let Some(terms) = deals.get(&op.reservation_id()).cloned() else { continue };
+            let (escrow, address) = (escrow.clone(), *address);
+            tokio::spawn(async move {
+                let what = match &op {
+                    interlock_core::EscrowOp::Execute { .. } => "executed",
+                    _ => "cancelled",
+                };
+                match escrow.submit(address, &terms, &op).await {
+                    Ok(sent) => eprintln!(
+                        "gateway {network}: keeper {what} reservation {} of deal {} (transaction {})",
+                        op.reservation_id(),
+                        terms.id(),
+                        sent.tx_hash
+                    ),
+                    // Losing a race to the beneficiary or the owner is the normal case.
+                    Err(error) if error.to_string().contains("settles once") => {}
+                    Err(error) => eprintln!("gateway {network}: keeper transaction refused: {error}"),
+                }
+            });
+        }
     }
 
     /// The synthesised blocks from `from_height` on, then each new one.

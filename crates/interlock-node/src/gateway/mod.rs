@@ -146,7 +146,9 @@ impl GatewayService {
         let secrets = store.secrets()?;
         let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
         let registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?;
-        let mut keeper = Keeper::new(Address::Ledger(config.key.public().0));
+        // On an EVM network the keeper's account is the one the directory names there.
+        let keeper_address = evm.as_ref().and_then(evm::EvmLink::keeper_address);
+        let mut keeper = Keeper::new(keeper_address.unwrap_or(Address::Ledger(config.key.public().0)));
         for (deal_id, secret, learned_ms) in secrets {
             keeper.learn(deal_id, secret, learned_ms);
         }
