@@ -33,9 +33,13 @@ impl Target {
     }
 }
 
-/// `AMOUNT ASSET@NETWORK`, e.g. `25 USD@alpha`.
+/// `AMOUNT ASSET@NETWORK`, e.g. `25 USD@alpha`, or `#ITEM CLASS@NETWORK` for a unique item.
 pub fn leg_spec(text: &str) -> anyhow::Result<v1::LegSpec> {
-    let expected = || format!("{text:?}: expected AMOUNT ASSET@NETWORK, e.g. \"25 USD@alpha\"");
+    let expected = || {
+        format!(
+            "{text:?}: expected AMOUNT ASSET@NETWORK or #ITEM CLASS@NETWORK, e.g. \"25 USD@alpha\" or \"#3 DEED@beta\""
+        )
+    };
     let (amount, rest) = text.trim().split_once(' ').with_context(expected)?;
     let (asset, network) = rest.trim().split_once('@').with_context(expected)?;
     if amount.is_empty() || asset.is_empty() || network.is_empty() {
