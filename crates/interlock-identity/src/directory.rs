@@ -108,6 +108,10 @@ pub struct ObserverEntry {
     pub name: String,
     /// `host:port`.
     pub endpoint: String,
+    /// The observer's ed25519 public key, 64 hex digits: deals name observers by
+    /// it, and it signs every record of the observer's log.
+    #[serde(with = "hex::party_id")]
+    pub key: PartyId,
 }
 
 /// A directory entry found by role and name.
@@ -131,6 +135,10 @@ impl Directory {
             Role::Notary => self.notaries.iter().find(|entry| entry.name == name).map(Member::Notary),
             Role::Observer => self.observers.iter().find(|entry| entry.name == name).map(Member::Observer),
         }
+    }
+
+    pub fn observer(&self, name: &str) -> Option<&ObserverEntry> {
+        self.observers.iter().find(|entry| entry.name == name)
     }
 
     pub fn party(&self, name: &str) -> Option<&PartyEntry> {
