@@ -2,7 +2,8 @@
 //! certificates, writes and signs the directory, and starts as separate OS
 //! processes, each with its log: two ledger nodes (networks alpha and beta),
 //! a gateway in front of each, three notaries (2 of 3) and the agents of the
-//! two parties, buyer and seller. `status` shows each process and its health;
+//! two parties, buyer and seller, and an observer that records every deal the
+//! sandbox proposes and shows it on a web page. `status` shows each process and its health;
 //! `deal` runs deals through the agents; `kill` and `start` stop and restart a
 //! process; `down` stops them all.
 
@@ -14,8 +15,8 @@ use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::encoding::Encode;
 use interlock_core::{Address, Asset, Mode, NetworkId, PartyId};
 use interlock_identity::{
-    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry,
-    Role, SignedDirectory, Validity,
+    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, ObserverEntry,
+    PartyEntry, Role, SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
 use interlock_node::server::TlsFiles;
@@ -35,6 +36,8 @@ const BUYER_USD: u128 = 1_000_000;
 const SELLER_GOLD: u128 = 1_000_000;
 const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
 const PARTIES: [&str; 2] = ["buyer", "seller"];
+/// The sandbox's observer: its deals name it, and it serves a web page.
+pub const OBSERVER: &str = "observer";
 /// How long `up` waits for a process to say it listens.
 const START_TIME_MAX: Duration = Duration::from_secs(20);
 /// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
@@ -128,7 +131,16 @@ pub fn up(dir: &Path, manual_accept: bool) -> anyhow::Result<()> {
         "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
         dir.display()
     );
+    println!("the observer's web page: http://{}/", observer_web(dir)?);
     Ok(())
+}
+
+/// The `host:port` of the sandbox observer's web page.
+pub fn observer_web(dir: &Path) -> anyhow::Result<String> {
+    let state = load(dir)?;
+    let observer = state.processes.iter().find(|p| p.name == OBSERVER).context("the sandbox has no observer")?;
+    let at = observer.args.iter().position(|a| a == "--http").context("the observer has no --http")?;
+    Ok(observer.args[at + 1].clone())
 }
 
 /// `up` without a word on standard output (for the benchmark's JSON).
@@ -166,6 +178,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     }
     names.extend(NOTARIES.iter().map(|n| (Role::Notary, (*n).to_owned())));
     names.extend(PARTIES.iter().map(|n| (Role::Party, (*n).to_owned())));
+    names.push((Role::Observer, OBSERVER.to_owned()));
     for (role, name) in &names {
         if !tls.join(format!("{name}.pem")).exists() {
             ca.issue(*role, name, &["localhost", "127.0.0.1"], valid)?.write(&tls)?;
@@ -174,7 +187,8 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     let parties: Vec<(&str, PartyKey)> =
         PARTIES.iter().map(|name| Ok((*name, party_key(dir, name)?))).collect::<anyhow::Result<_>>()?;
     let mut ports = HashMap::new();
-    for name in names.iter().map(|(_, name)| name.clone()).chain(PARTIES.iter().map(|p| format!("{p}-agent"))) {
+    let extra = PARTIES.iter().map(|p| format!("{p}-agent")).chain([format!("{OBSERVER}-http")]);
+    for name in names.iter().map(|(_, name)| name.clone()).chain(extra) {
         ports.insert(name, free_port()?);
     }
     let endpoint = |name: &str| format!("127.0.0.1:{}", ports[name]);
@@ -188,6 +202,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         let seed = data_seed(dir, name, "notary.key", "a secp256k1 secret key")?;
         notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
     }
+    let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
     let accounts = |key: &PartyKey| networks.iter().map(|(id, _)| (*id, Address::Ledger(key.public().0))).collect();
     let directory = Directory {
         networks: networks
@@ -220,7 +235,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
             .iter()
             .map(|(name, key)| PartyEntry { name: (*name).into(), key: key.public(), accounts: accounts(key) })
             .collect(),
-        ..Directory::default()
+        observers: vec![ObserverEntry { name: OBSERVER.into(), endpoint: endpoint(OBSERVER), key: observer_key }],
     };
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
 
@@ -262,6 +277,10 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         }
         launches.push((format!("{name}-agent"), "agent", args));
     }
+    let mut args: Vec<String> = vec!["observer".into(), "--data".into(), OBSERVER.into()];
+    args.extend(common(OBSERVER));
+    args.extend(["--http".into(), endpoint(&format!("{OBSERVER}-http"))]);
+    launches.push((OBSERVER.to_owned(), "observer", args));
     let mut processes = Vec::new();
     for (name, role, args) in launches {
         let (pid, log) = spawn(dir, &name, &args)?;
@@ -506,6 +525,8 @@ fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
         payment: Some(leg(PAYMENT)),
         delivery: Some(leg(DELIVERY)),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        observers: vec![OBSERVER.into()],
+        dependents: Vec::new(),
     }
 }
 
