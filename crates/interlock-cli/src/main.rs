@@ -505,7 +505,7 @@ fn main() -> ExitCode {
                 let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
                 let result = match count {
                     Some(count) => {
-                        sandbox::many(&dir, mode, to_usize(count), to_usize(concurrency), json).map(|report| {
+                        sandbox::many(&dir, mode, to_usize(count), to_usize(concurrency), true, json).map(|report| {
                             if json {
                                 println!("{report}");
                             }

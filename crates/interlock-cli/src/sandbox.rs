@@ -512,7 +512,8 @@ fn final_state(state: &str) -> bool {
     matches!(state, "completed" | "refunded" | "withdrawn" | "windfall" | "lost")
 }
 
-fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
+/// The standard deal; `observed` names the sandbox's observer in its terms.
+fn standard_proposal(mode: Mode, window: Duration, observed: bool) -> v1::ProposeDealRequest {
     let leg = |(network, asset, amount): (&str, &str, &str)| v1::LegSpec {
         network: network.into(),
         asset: asset.into(),
@@ -525,7 +526,7 @@ fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
         payment: Some(leg(PAYMENT)),
         delivery: Some(leg(DELIVERY)),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-        observers: vec![OBSERVER.into()],
+        observers: if observed { vec![OBSERVER.into()] } else { Vec::new() },
         dependents: Vec::new(),
     }
 }
@@ -586,7 +587,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
     runtime.block_on(async {
         let (mut buyer, mut seller) = (agent(dir, "buyer")?, agent(dir, "seller")?);
         let started = std::time::Instant::now();
-        let proposal = standard_proposal(mode, Duration::from_secs(30));
+        let proposal = standard_proposal(mode, Duration::from_secs(30), true);
         let view = buyer
             .propose_deal(proposal)
             .await
@@ -707,8 +708,16 @@ async fn look_up_pending(
 
 /// Runs `count` standard deals, `concurrency` at a time, through the agents;
 /// reports settled deals per second, latency percentiles and whether every
-/// deal ended the same way on both sides with the totals unchanged.
-pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool) -> anyhow::Result<serde_json::Value> {
+/// deal ended the same way on both sides with the totals unchanged. With
+/// `observed`, the deals name the sandbox's observer.
+pub fn many(
+    dir: &Path,
+    mode: Mode,
+    count: usize,
+    concurrency: usize,
+    observed: bool,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
     let state = load(dir)?;
     if state.manual_accept {
         anyhow::bail!(
@@ -731,7 +740,7 @@ pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool
         for _ in 0..count {
             slots.acquire().await?.forget();
             let (mut buyer, tally, slots, refusals) = (buyer.clone(), tally.clone(), slots.clone(), refusals.clone());
-            let request = standard_proposal(mode, window);
+            let request = standard_proposal(mode, window, observed);
             proposers.spawn(async move {
                 loop {
                     let at = std::time::Instant::now();

@@ -128,8 +128,14 @@ impl ObserverService {
         while let Some(notice) = stream.message().await.map_err(|s| s.message().to_owned())? {
             let Some(terms) = self.named_terms(&notice) else { continue };
             let now = (self.shared.clock)();
-            self.log().follow(network.0, notice.seq, &terms, now).map_err(|e| e.to_string())?;
-            self.follow_deal(&terms);
+            let ended = {
+                let mut log = self.log();
+                log.follow(network.0, notice.seq, &terms, now).map_err(|e| e.to_string())?;
+                log.deal(terms.id()).map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status))
+            };
+            if !ended {
+                self.follow_deal(&terms);
+            }
         }
         Ok(())
     }
@@ -182,7 +188,8 @@ impl ObserverService {
         let from_seq = self.log().event_cursor(network.0, deal_id).map_err(|e| e.to_string())?;
         let request = v1::WatchDealRequest { deal_id: deal_id.0 .0.to_vec(), from_seq };
         let mut stream = gateway.watch_deal(request).await.map_err(|s| s.message().to_owned())?.into_inner();
-        let mut ended_at: Option<tokio::time::Instant> = None;
+        let ended = self.log().deal(deal_id).map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status));
+        let mut ended_at = ended.then(tokio::time::Instant::now);
         loop {
             let next = match ended_at {
                 Some(at) => match tokio::time::timeout_at(at + LINGER_AFTER_END, stream.message()).await {

@@ -216,6 +216,8 @@ function drawTimeline(deal, t0) {
   for (const lane of lanes) {
     const items = lane.records.map((r) => ({ r, x: scale.x(r.timestamp_ms), width: Math.max(r.kind.length * 7, 54) }));
     items.sort((a, b) => a.x - b.x);
+    // Steps a few milliseconds apart would hide each other: set them apart.
+    items.forEach((item, i) => { item.dot = i > 0 ? Math.max(item.x, items[i - 1].dot + 16) : item.x; });
     lane.items = items;
     lane.rows = placeLabels(items, 4);
     lane.y = y;
@@ -274,9 +276,9 @@ function drawTimeline(deal, t0) {
     root.append(svg("line", { class: "grid", x1: x0, x2: x1, y1: lineY, y2: lineY }));
     for (const item of lane.items) {
       const labelY = lineY + 30 + item.row * 30;
-      root.append(svg("line", { class: "stem", x1: item.x, x2: item.x, y1: lineY + 8, y2: labelY - 11 }));
+      root.append(svg("line", { class: "stem", x1: item.dot, x2: item.x, y1: lineY + 8, y2: labelY - 11 }));
       const g = svg("g");
-      g.append(marker(item.r.kind, item.x, lineY));
+      g.append(marker(item.r.kind, item.dot, lineY));
       g.append(svg("title", {}, `#${item.r.seq} ${item.r.kind} at ${clock(item.r.timestamp_ms)} UTC` +
         (item.r.height ? `, block ${item.r.height}` : "") + `\n${item.r.text || ""}`));
       root.append(g);
