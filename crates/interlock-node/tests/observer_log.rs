@@ -156,3 +156,44 @@ fn the_log_chains_dedupes_resumes_and_finds_a_changed_record() {
     assert_eq!(broken.seq, 7);
     assert!(broken.problem.contains("expected record 6"), "{}", broken.problem);
 }
+
+fn cancelled(terms: &DealTerms, leg: LegKind) -> EscrowEvent {
+    let deal_id = terms.id();
+    let the_leg = terms.leg(leg);
+    EscrowEvent::Cancelled {
+        reservation: terms.reservation_id(deal_id, leg),
+        deal_id,
+        leg,
+        by: the_leg.owner,
+        to: the_leg.owner,
+        asset: the_leg.asset.clone(),
+    }
+}
+
+#[test]
+fn a_deal_whose_only_reservation_is_cancelled_ends_refunded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("observer.sqlite");
+    let key = PartyKey::from_seed([11; 32]);
+    let terms = terms(&key);
+    let mut log = ObserverLog::open(&path, key.clone()).unwrap();
+    log.follow(1, 0, &terms, 1).unwrap();
+    log.record(&event(&terms, 1, 1, "registered", None)).unwrap();
+    log.record(&event(&terms, 1, 2, "reserved", Some(reserved(&terms, LegKind::Payment)))).unwrap();
+    // The seller never reserved; the payment went back to the buyer after its expiry.
+    let mut refund = event(&terms, 1, 3, "cancelled", Some(cancelled(&terms, LegKind::Payment)));
+    refund.timestamp_ms = 25_000;
+    assert_eq!(log.record(&refund).unwrap(), "refunded");
+    // A late reservation of the other leg is recorded; the deal stays ended.
+    assert_eq!(
+        log.record(&event(&terms, 2, 1, "reserved", Some(reserved(&terms, LegKind::Delivery)))).unwrap(),
+        "refunded"
+    );
+    let records = log.records_of(terms.id(), 100).unwrap();
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["registered", "reserved", "cancelled", "refunded", "reserved"]);
+    let body: serde_json::Value = serde_json::from_str(&records[2].body).unwrap();
+    assert_eq!(body["after_expiry"], true, "{body}");
+    drop(log);
+    assert_eq!(verify(&path, key.public()).unwrap().broken, None);
+}

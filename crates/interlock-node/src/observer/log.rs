@@ -128,7 +128,9 @@ fn leg_state(change: LegChange, leg: LegKind, current: &str) -> Option<&'static 
 fn status_of(registered: bool, payment: &str, delivery: &str) -> &'static str {
     match (payment, delivery) {
         ("executed", "executed") => "completed",
-        ("cancelled", "cancelled") => "refunded",
+        // A leg never reserved moves nothing: with the other leg cancelled,
+        // everything reserved went back to its owner.
+        ("cancelled", "cancelled" | "open") | ("open", "cancelled") => "refunded",
         ("executed", "cancelled") | ("cancelled", "executed") => "mixed",
         ("open", "open") if registered => "registered",
         ("open", "open") => "proposed",
@@ -304,23 +306,28 @@ impl ObserverLog {
             });
             entries.push(Entry { kind: "decided".into(), body: body.to_string(), ..entries[0].clone() });
         }
-        let status = status_of(deal.registered, &deal.payment, &deal.delivery);
-        if status != deal.status && FINAL_STATUSES.contains(&status) {
-            let text = match status {
+        // An ended deal stays ended: a late event is recorded, not a second end.
+        let status = if FINAL_STATUSES.contains(&deal.status.as_str()) {
+            deal.status.clone()
+        } else {
+            status_of(deal.registered, &deal.payment, &deal.delivery).to_owned()
+        };
+        if status != deal.status && FINAL_STATUSES.contains(&status.as_str()) {
+            let text = match status.as_str() {
                 "completed" => "both legs executed: the deal completed",
                 "refunded" => "both legs cancelled: the deal was refunded",
                 _ => "one leg executed and the other cancelled: the deal is not atomic",
             };
             let body = serde_json::json!({ "text": text, "payment": deal.payment, "delivery": deal.delivery });
             entries.push(Entry {
-                kind: status.into(),
+                kind: status.clone(),
                 network: 0,
                 height: 0,
                 body: body.to_string(),
                 ..entries[0].clone()
             });
         }
-        deal.status = status.into();
+        deal.status = status;
         for entry in entries {
             let sealed = Record::seal(&key, next_seq, last_hash, entry);
             insert_record(&transaction, &sealed)?;
