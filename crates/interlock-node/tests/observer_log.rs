@@ -116,7 +116,9 @@ fn the_log_chains_dedupes_resumes_and_finds_a_changed_record() {
     assert_eq!(log.len(), 3);
     assert_eq!(log.notice_cursor(2).unwrap(), 1);
     log.record(&event(&terms, 2, 1, "reserved", Some(reserved(&terms, LegKind::Delivery)))).unwrap();
-    log.record(&event(&terms, 2, 2, "executed", Some(executed(&terms, LegKind::Delivery)))).unwrap();
+    let mut late = event(&terms, 2, 2, "executed", Some(executed(&terms, LegKind::Delivery)));
+    late.timestamp_ms = 9_000;
+    log.record(&late).unwrap();
     let status = log.record(&event(&terms, 1, 4, "executed", Some(executed(&terms, LegKind::Payment)))).unwrap();
     assert_eq!(status, "completed");
     // A trailing event after the end derives no second end.
@@ -128,6 +130,8 @@ fn the_log_chains_dedupes_resumes_and_finds_a_changed_record() {
         ["proposed", "registered", "reserved", "reserved", "executed", "executed", "completed", "peer_executed"]
     );
     assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=8).collect::<Vec<u64>>());
+    // The deal completed when its last leg executed.
+    assert_eq!(records[6].timestamp_ms, 9_000);
     assert!(log.open_deals().unwrap().is_empty(), "a completed deal is not followed again");
     assert_eq!(log.deals(Some("completed"), 10).unwrap().len(), 1);
     drop(log);

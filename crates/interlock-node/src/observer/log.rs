@@ -145,6 +145,8 @@ struct DealRow {
     delivery: String,
     status: String,
     decided: bool,
+    /// The latest event time recorded for the deal so far.
+    last_ms: u64,
 }
 
 impl ObserverLog {
@@ -315,14 +317,17 @@ impl ObserverLog {
         if status != deal.status && FINAL_STATUSES.contains(&status.as_str()) {
             let text = match status.as_str() {
                 "completed" => "both legs executed: the deal completed",
-                "refunded" => "both legs cancelled: the deal was refunded",
+                "refunded" => "every reservation went back to its owner: the deal was refunded",
                 _ => "one leg executed and the other cancelled: the deal is not atomic",
             };
             let body = serde_json::json!({ "text": text, "payment": deal.payment, "delivery": deal.delivery });
+            // The deal ended when its last leg did, whichever gateway told first.
+            let timestamp_ms = deal.last_ms.max(event.timestamp_ms);
             entries.push(Entry {
                 kind: status.clone(),
                 network: 0,
                 height: 0,
+                timestamp_ms,
                 body: body.to_string(),
                 ..entries[0].clone()
             });
@@ -478,17 +483,21 @@ fn event_body(event: &GatewayEvent, deal: &DealRow, escrow: Option<&interlock_co
     record::event_body(event, Some(&deal.terms), escrow)
 }
 
+/// terms, registered, payment, delivery, status, decided, last_ms.
+type DealColumns = (Vec<u8>, bool, String, String, String, bool, i64);
+
 fn load_deal(transaction: &Transaction<'_>, deal_id: DealId) -> Result<Option<DealRow>, StoreError> {
-    let row: Option<(Vec<u8>, bool, String, String, String, bool)> = transaction
+    let row: Option<DealColumns> = transaction
         .query_row(
-            "SELECT terms, registered, payment, delivery, status, decided FROM deals WHERE deal_id = ?1",
+            "SELECT terms, registered, payment, delivery, status, decided, last_ms FROM deals WHERE deal_id = ?1",
             params![deal_id.0 .0],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?)),
         )
         .optional()?;
-    let Some((terms, registered, payment, delivery, status, decided)) = row else { return Ok(None) };
+    let Some((terms, registered, payment, delivery, status, decided, last_ms)) = row else { return Ok(None) };
     let terms = decode_terms(&terms).map_err(|error| corrupt(&deal_id.to_string(), error.to_string()))?;
-    Ok(Some(DealRow { terms, registered, payment, delivery, status, decided }))
+    let last_ms = from_sql(last_ms);
+    Ok(Some(DealRow { terms, registered, payment, delivery, status, decided, last_ms }))
 }
 
 fn insert_record(transaction: &Transaction<'_>, record: &Record) -> Result<(), StoreError> {
