@@ -197,6 +197,45 @@ fn the_observer_records_verifies_serves_and_resumes_after_a_kill() {
     assert_eq!(report["records"].as_u64().unwrap(), after.iter().map(|d| d.records).sum::<u64>(), "{report}");
     assert!(report["records"].as_u64().unwrap() > records_before);
 
+    // A deal proposed from the command line carries the observer and a
+    // dependent, by directory name, into its signed terms.
+    let propose = [
+        "deal",
+        "--sandbox",
+        "sb",
+        "--as",
+        "buyer",
+        "--json",
+        "propose",
+        "--to",
+        "seller",
+        "--payment",
+        "25 USD@alpha",
+        "--delivery",
+        "10 GOLD@beta",
+        "--observer",
+        "observer",
+        "--dependent",
+        "seller",
+    ];
+    let view = json(&interlock(&propose, dir.path()));
+    let deal_id = interlock_core::hash::from_hex(view["deal_id"].as_str().unwrap()).unwrap();
+    runtime.block_on(ended_deals(&mut client, 4));
+    let full = runtime.block_on(client.get_deal(v1::ObservedDealRequest { deal_id })).unwrap().into_inner();
+    let terms = interlock_core::encoding::decode_terms(&full.terms_encoded).unwrap();
+    let directory: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sb/directory.json")).unwrap()).unwrap();
+    let listed = |list: &str, name: &str| {
+        let text = directory.to_string();
+        let entries = directory["directory"][list].as_array().unwrap_or_else(|| panic!("no {list} in {text}"));
+        let entry = entries.iter().find(|e| e["name"] == name).unwrap();
+        interlock_core::hash::to_hex(&interlock_core::hash::from_hex(entry["key"].as_str().unwrap()).unwrap())
+    };
+    let hex =
+        |keys: &[interlock_core::PartyId]| keys.iter().map(|k| interlock_core::hash::to_hex(&k.0)).collect::<Vec<_>>();
+    assert_eq!(hex(&terms.observers), [listed("observers", "observer")]);
+    assert_eq!(hex(&terms.dependents), [listed("parties", "seller")]);
+
     // No gateway event recorded twice: each (gateway network, gateway seq) once.
     ok(&interlock(&["sandbox", "down", "--dir", "sb"], dir.path()));
     let path = dir.path().join("sb/observer/observer.sqlite");
