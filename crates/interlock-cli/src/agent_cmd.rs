@@ -29,6 +29,8 @@ pub struct AgentServe {
     pub directory: PathBuf,
     pub auto_accept: bool,
     pub quiet: bool,
+    /// The party's secp256k1 key for EVM networks (a 32-byte seed file).
+    pub evm_key: Option<PathBuf>,
 }
 
 /// Runs a party's agent until interrupted. Prints `listening on ADDRESS` once it serves.
@@ -61,6 +63,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             clock: crate::setup::now_ms,
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
+            evm: evm_accounts(&directory, &options.name, options.evm_key.as_deref())?,
         };
         let service = AgentService::start(config)?;
         let (listener, address) = bind(options.listen).await?;
@@ -76,4 +79,45 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
         interlock_node::server::serve_agent(service, &tls, directory, listener, shutdown).await?;
         anyhow::Ok(())
     })
+}
+
+/// The party's escrow client on every EVM network of the directory, signing
+/// with the key in `key_path`, whose address must be the party's listed account.
+fn evm_accounts(
+    directory: &interlock_identity::Directory,
+    party: &str,
+    key_path: Option<&std::path::Path>,
+) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_node::agent::EvmAccount>> {
+    use interlock_evm::alloy::signers::local::PrivateKeySigner;
+    let mut accounts = HashMap::new();
+    let evm_networks: Vec<_> = directory.networks.iter().filter(|network| network.evm.is_some()).collect();
+    if evm_networks.is_empty() {
+        return Ok(accounts);
+    }
+    let entry = directory.party(party).with_context(|| format!("party {party:?} is not in the directory"))?;
+    for network in evm_networks {
+        let Some(listed) = entry.account(network.id) else { continue };
+        let path = key_path.with_context(|| {
+            format!("party {party:?} trades on EVM network {:?}: pass --evm-key FILE (its secp256k1 key)", network.name)
+        })?;
+        let seed = crate::services::seed_file(path, "a secp256k1 key")?;
+        let signer = PrivateKeySigner::from_bytes(&seed.into())
+            .map_err(|error| anyhow::anyhow!("{}: not a secp256k1 key: {error}", path.display()))?;
+        let address = signer.address();
+        if listed != interlock_evm::chain::core_address(address) {
+            anyhow::bail!(
+                "{} is the key of {address}, but the directory lists {listed} as {party:?}'s account on {:?}",
+                path.display(),
+                network.name
+            );
+        }
+        let evm = network.evm.as_ref().expect("filtered above");
+        let link =
+            interlock_node::gateway::evm::EvmLink::from_directory(network.id, evm).map_err(anyhow::Error::msg)?;
+        let provider = interlock_evm::connect(&evm.rpc, &[signer])?;
+        let client = interlock_evm::EscrowClient::at(link.escrow, provider.clone());
+        let escrow = interlock_evm::chain::EvmEscrow::new(network.id, client, provider, link.assets);
+        accounts.insert(network.id, interlock_node::agent::EvmAccount { escrow, address });
+    }
+    Ok(accounts)
 }

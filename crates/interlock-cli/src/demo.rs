@@ -1,12 +1,14 @@
-//! `interlock demo`: three deals end to end on two embedded ledgers.
+//! `interlock demo`: three deals end to end on two embedded ledgers, or with
+//! `--evm` on an embedded ledger and an EVM chain (see [`crate::demo_evm`]).
 
+use crate::demo_evm::EvmWorld;
 use crate::runtime::{Progress, Runtime};
 use crate::setup::{self, address, code, network_name, now_ms, ALPHA, BETA};
 use interlock_core::crypto::Secret;
 use interlock_core::saga::{Outcome, Role};
 use interlock_core::{
-    reservation_id, Asset, DealId, DealTerms, EscrowEvent, ItemId, Leg, LegKind, Mode, Policy, ReservationState,
-    Settlement,
+    reservation_id, Address, Asset, DealId, DealTerms, EscrowEvent, ItemId, Leg, LegKind, Mode, NetworkId, Policy,
+    ReservationState, Settlement,
 };
 use interlock_ledger::SqliteStore;
 use serde_json::{json, Value};
@@ -18,17 +20,17 @@ use std::time::Duration;
 const DEAL_TIME_MAX: Duration = Duration::from_secs(30);
 const ROUND_PAUSE: Duration = Duration::from_millis(20);
 
-type Balances = BTreeMap<String, BTreeMap<String, BTreeMap<String, u128>>>;
+pub(crate) type Balances = BTreeMap<String, BTreeMap<String, BTreeMap<String, u128>>>;
 
-struct Plan {
-    title: &'static str,
-    mode: Mode,
-    payment_usd: u128,
-    delivery: Asset,
-    seller_withholds: bool,
+pub(crate) struct Plan {
+    pub title: &'static str,
+    pub mode: Mode,
+    pub payment: (NetworkId, Asset),
+    pub delivery: (NetworkId, Asset),
+    pub seller_withholds: bool,
 }
 
-pub fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<bool> {
+pub fn run(dir: Option<PathBuf>, json: bool, evm: bool) -> anyhow::Result<bool> {
     let dir = match dir {
         Some(dir) => dir,
         None => tempfile::Builder::new().prefix("interlock-demo-").tempdir()?.keep(),
@@ -38,40 +40,29 @@ pub fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<bool> {
             println!("{line}");
         }
     };
-    say(format!("Interlock demo: two embedded ledgers, alpha and beta, in {}", dir.display()));
-    let funding = setup::Funding { buyer_usd_on_alpha: 1_000, seller_gold_on_beta: 500, seller_titles_on_beta: 1 };
-    let mut runtime = setup::world(&dir, &funding, 3)?;
-    say("setup    registered buyer and seller on both networks; buyer holds 1000 USD on alpha, seller 500 GOLD and TITLE #1 on beta".into());
-
-    let plans = [
-        Plan {
-            title: "notary mode, 2 of 3 notaries: 250 USD on alpha for TITLE #1 on beta",
-            mode: Mode::Notary,
-            payment_usd: 250,
-            delivery: Asset::Unique { class: code("TITLE"), item: ItemId::from_u128(1) },
-            seller_withholds: false,
-        },
-        Plan {
-            title: "hashlock mode: 100 USD on alpha for 40 GOLD on beta",
-            mode: Mode::Hashlock,
-            payment_usd: 100,
-            delivery: Asset::Fungible { code: code("GOLD"), amount: 40 },
-            seller_withholds: false,
-        },
-        Plan {
-            title: "notary mode, the seller never reserves: 75 USD on alpha for 10 GOLD on beta",
-            mode: Mode::Notary,
-            payment_usd: 75,
-            delivery: Asset::Fungible { code: code("GOLD"), amount: 10 },
-            seller_withholds: true,
-        },
-    ];
+    let (mut runtime, plans, evm_world) = if evm {
+        let (runtime, world) = crate::demo_evm::world(&dir)?;
+        say(format!(
+            "Interlock demo: an embedded ledger (alpha) and an EVM chain (beta, anvil at {}), in {}",
+            world.endpoint(),
+            dir.display()
+        ));
+        say(format!("setup    {}", world.describe()));
+        (runtime, crate::demo_evm::plans(), Some(world))
+    } else {
+        say(format!("Interlock demo: two embedded ledgers, alpha and beta, in {}", dir.display()));
+        let funding = setup::Funding { buyer_usd_on_alpha: 1_000, seller_gold_on_beta: 500, seller_titles_on_beta: 1 };
+        let runtime = setup::world(&dir, &funding, 3)?;
+        say("setup    registered buyer and seller on both networks; buyer holds 1000 USD on alpha, seller 500 GOLD and TITLE #1 on beta".into());
+        (runtime, embedded_plans(), None)
+    };
     let mut reports = Vec::new();
     let mut all_held = true;
     for (number, plan) in plans.iter().enumerate() {
         say(String::new());
         say(format!("deal {}: {}", number + 1, plan.title));
-        let (report, held) = run_deal(&mut runtime, plan, u64::try_from(number).expect("small"), &say)?;
+        let nonce = u64::try_from(number).expect("small");
+        let (report, held) = run_deal(&mut runtime, evm_world.as_ref(), plan, nonce, &say)?;
         all_held &= held;
         reports.push(report);
     }
@@ -94,16 +85,50 @@ pub fn run(dir: Option<PathBuf>, json: bool) -> anyhow::Result<bool> {
     Ok(all_held)
 }
 
-fn terms_for(runtime: &Runtime<SqliteStore>, plan: &Plan, nonce: u64) -> anyhow::Result<(DealTerms, Option<Secret>)> {
+fn embedded_plans() -> Vec<Plan> {
+    let usd = |amount| (ALPHA, Asset::Fungible { code: code("USD"), amount });
+    vec![
+        Plan {
+            title: "notary mode, 2 of 3 notaries: 250 USD on alpha for TITLE #1 on beta",
+            mode: Mode::Notary,
+            payment: usd(250),
+            delivery: (BETA, Asset::Unique { class: code("TITLE"), item: ItemId::from_u128(1) }),
+            seller_withholds: false,
+        },
+        Plan {
+            title: "hashlock mode: 100 USD on alpha for 40 GOLD on beta",
+            mode: Mode::Hashlock,
+            payment: usd(100),
+            delivery: (BETA, Asset::Fungible { code: code("GOLD"), amount: 40 }),
+            seller_withholds: false,
+        },
+        Plan {
+            title: "notary mode, the seller never reserves: 75 USD on alpha for 10 GOLD on beta",
+            mode: Mode::Notary,
+            payment: usd(75),
+            delivery: (BETA, Asset::Fungible { code: code("GOLD"), amount: 10 }),
+            seller_withholds: true,
+        },
+    ]
+}
+
+fn terms_for(
+    runtime: &Runtime<SqliteStore>,
+    evm: Option<&EvmWorld>,
+    plan: &Plan,
+    nonce: u64,
+) -> anyhow::Result<(DealTerms, Option<Secret>)> {
     let now = now_ms();
     let (buyer, seller) = (runtime.buyer(), runtime.seller());
+    // An EVM chain confirms in seconds, not milliseconds: its deals get longer windows.
+    let scale = if evm.is_some() { 8 } else { 1 };
     let (settlement, secret) = match plan.mode {
         Mode::Notary => (
             Settlement::Notary {
                 notaries: runtime.notary_addresses(),
                 threshold: 2,
-                decision_deadline_ms: now + 1_500,
-                backstop_expiry_ms: now + 60_000,
+                decision_deadline_ms: now + 1_500 * scale,
+                backstop_expiry_ms: now + 60_000 * scale,
             },
             None,
         ),
@@ -111,28 +136,35 @@ fn terms_for(runtime: &Runtime<SqliteStore>, plan: &Plan, nonce: u64) -> anyhow:
             let secret = Secret(setup::random_bytes()?);
             let settlement = Settlement::Hashlock {
                 hash: secret.hash(),
-                delivery_expiry_ms: now + 5_000,
-                payment_expiry_ms: now + 8_000,
-                margin_ms: 3_000,
+                delivery_expiry_ms: now + 5_000 * scale,
+                payment_expiry_ms: now + 8_000 * scale,
+                margin_ms: 3_000 * scale,
             };
             (settlement, Some(secret))
+        }
+    };
+    // Each party's account on a network: its ledger key, or its EVM account.
+    let account = |network: NetworkId, role: Role| -> Address {
+        match evm {
+            Some(world) if world.network() == network => world.account(role),
+            _ => address(if role == Role::Buyer { buyer } else { seller }),
         }
     };
     let terms = DealTerms {
         buyer: buyer.public(),
         seller: seller.public(),
         payment: Leg {
-            network: ALPHA,
-            asset: Asset::Fungible { code: code("USD"), amount: plan.payment_usd },
-            owner: address(buyer),
-            beneficiary: address(seller),
+            network: plan.payment.0,
+            asset: plan.payment.1.clone(),
+            owner: account(plan.payment.0, Role::Buyer),
+            beneficiary: account(plan.payment.0, Role::Seller),
             keeper: None,
         },
         delivery: Leg {
-            network: BETA,
-            asset: plan.delivery.clone(),
-            owner: address(seller),
-            beneficiary: address(buyer),
+            network: plan.delivery.0,
+            asset: plan.delivery.1.clone(),
+            owner: account(plan.delivery.0, Role::Seller),
+            beneficiary: account(plan.delivery.0, Role::Buyer),
             keeper: None,
         },
         settlement,
@@ -146,27 +178,29 @@ fn terms_for(runtime: &Runtime<SqliteStore>, plan: &Plan, nonce: u64) -> anyhow:
 
 fn run_deal(
     runtime: &mut Runtime<SqliteStore>,
+    evm: Option<&EvmWorld>,
     plan: &Plan,
     nonce: u64,
     say: &dyn Fn(String),
 ) -> anyhow::Result<(Value, bool)> {
-    let (terms, secret) = terms_for(runtime, plan, nonce)?;
-    let before = balances(runtime);
+    let (terms, secret) = terms_for(runtime, evm, plan, nonce)?;
+    let deal_time_max = if evm.is_some() { DEAL_TIME_MAX * 4 } else { DEAL_TIME_MAX };
+    let before = all_balances(runtime, evm)?;
     let deal_id = runtime.add_deal(terms.clone(), secret, plan.seller_withholds)?;
     say(format!("agree    {} signed by buyer and seller ({} mode)", short(deal_id), terms.mode()));
     let started = std::time::Instant::now();
     while runtime.outcome(deal_id).is_some_and(|(b, s)| b.is_none() || s.is_none()) {
-        if started.elapsed() > DEAL_TIME_MAX {
-            anyhow::bail!("deal {deal_id} did not finish within {DEAL_TIME_MAX:?}");
+        if started.elapsed() > deal_time_max {
+            anyhow::bail!("deal {deal_id} did not finish within {deal_time_max:?}");
         }
         for progress in runtime.round(now_ms())? {
             say(describe(&progress, &terms));
         }
         std::thread::sleep(ROUND_PAUSE);
     }
-    let after = balances(runtime);
-    let (payment, delivery) =
-        (leg_state(runtime, &terms, deal_id, LegKind::Payment), leg_state(runtime, &terms, deal_id, LegKind::Delivery));
+    let after = all_balances(runtime, evm)?;
+    let payment = leg_state(runtime, evm, &terms, deal_id, LegKind::Payment)?;
+    let delivery = leg_state(runtime, evm, &terms, deal_id, LegKind::Delivery)?;
     let outcome = match (payment, delivery) {
         (Some(ReservationState::Executed), Some(ReservationState::Executed)) => "completed",
         (p, d) if p != Some(ReservationState::Executed) && d != Some(ReservationState::Executed) => "refunded",
@@ -247,12 +281,29 @@ fn describe(progress: &Progress, terms: &DealTerms) -> String {
 
 fn leg_state(
     runtime: &Runtime<SqliteStore>,
+    evm: Option<&EvmWorld>,
     terms: &DealTerms,
     deal_id: DealId,
     leg: LegKind,
-) -> Option<ReservationState> {
-    let ledger = runtime.ledgers.iter().find(|l| l.network() == terms.leg(leg).network)?;
-    ledger.state().reservation(&reservation_id(deal_id, leg)).map(|r| r.state)
+) -> anyhow::Result<Option<ReservationState>> {
+    if let Some(world) = evm.filter(|world| world.network() == terms.leg(leg).network) {
+        return world.leg_state(runtime, terms, leg);
+    }
+    let Some(ledger) = runtime.ledgers.iter().find(|l| l.network() == terms.leg(leg).network) else {
+        return Ok(None);
+    };
+    Ok(ledger.state().reservation(&reservation_id(deal_id, leg)).map(|r| r.state))
+}
+
+/// Both parties' holdings on every network.
+fn all_balances(runtime: &Runtime<SqliteStore>, evm: Option<&EvmWorld>) -> anyhow::Result<Balances> {
+    let mut out = balances(runtime);
+    if let Some(world) = evm {
+        for (party, assets) in world.balances(runtime)? {
+            out.entry(party).or_default().insert(network_name(world.network()), assets);
+        }
+    }
+    Ok(out)
 }
 
 fn balances(runtime: &Runtime<SqliteStore>) -> Balances {

@@ -5,7 +5,8 @@ use anyhow::Context as _;
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::SignedDirectory;
-use interlock_node::gateway::{GatewayConfig, GatewayService};
+use interlock_node::gateway::evm::EvmLink;
+use interlock_node::gateway::{GatewayConfig, GatewayService, WebhookPolicy};
 use interlock_node::gateway_store::GatewayStore;
 use interlock_node::server::{bind, lazy_channel, serve_gateway, TlsFiles};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 const KEY_FILE: &str = "gateway.key";
 /// The gateway's deals, events and outbox.
 const STORE_FILE: &str = "gateway.sqlite";
+/// Most dead letters listed.
+const DEAD_LETTERS_MAX: usize = 10_000;
 
 pub struct GatewayServe {
     pub data: PathBuf,
@@ -27,6 +30,31 @@ pub struct GatewayServe {
     pub tls_dir: PathBuf,
     pub name: String,
     pub directory: PathBuf,
+    pub webhooks: WebhookPolicy,
+}
+
+/// Prints the webhook deliveries the gateway gave up on (read from its data
+/// directory; the gateway may be running).
+pub fn dead_letters(data: &Path, json: bool) -> anyhow::Result<()> {
+    let path = data.join(STORE_FILE);
+    if !path.exists() {
+        anyhow::bail!("no gateway store at {}", path.display());
+    }
+    let letters = GatewayStore::open(&path)?.dead_letters(DEAD_LETTERS_MAX)?;
+    if json {
+        println!("{}", serde_json::json!({ "dead_letters": letters }));
+        return Ok(());
+    }
+    if letters.is_empty() {
+        println!("no dead letters");
+    }
+    for letter in &letters {
+        println!(
+            "{} to {} ({}): {} attempts, last: {}",
+            letter.event_id, letter.subscriber, letter.url, letter.attempts, letter.last_error
+        );
+    }
+    Ok(())
 }
 
 fn gateway_key(data: &Path) -> anyhow::Result<PartyKey> {
@@ -46,6 +74,7 @@ pub fn print_key(data: &Path) -> anyhow::Result<()> {
 /// gateways come from the directory, which must list this gateway, for this
 /// network, with this key. Prints `listening on ADDRESS (...)` once it serves.
 pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
+    options.webhooks.check().map_err(anyhow::Error::msg)?;
     let key = gateway_key(&options.data)?;
     let network = NetworkId(options.network);
     let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
@@ -68,13 +97,21 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         Some(_) => {}
         None => anyhow::bail!("the directory lists no gateway named {}", options.name),
     }
-    let ledger = directory
-        .ledgers
-        .iter()
-        .find(|entry| entry.network == network)
-        .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?
-        .endpoint
-        .clone();
+    // An EVM network has no ledger node: the gateway follows the chain the
+    // directory describes instead.
+    let evm = directory.networks.iter().find(|entry| entry.id == network).and_then(|entry| entry.evm.clone());
+    let ledger = match &evm {
+        Some(_) => None,
+        None => Some(
+            directory
+                .ledgers
+                .iter()
+                .find(|entry| entry.network == network)
+                .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?
+                .endpoint
+                .clone(),
+        ),
+    };
     let store = GatewayStore::open(&options.data.join(STORE_FILE))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -83,16 +120,22 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
         let directory = Arc::new(directory);
+        // Never called on an EVM network; the channel connects lazily, so nothing is dialled.
+        let ledger_endpoint = ledger.unwrap_or_else(|| "127.0.0.1:1".to_owned());
+        let link = match &evm {
+            Some(entry) => Some(EvmLink::from_directory(network, entry).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
         let config = GatewayConfig {
             key,
             network,
-            ledger: LedgerNodeClient::new(lazy_channel(&ledger, &tls)?),
+            ledger: LedgerNodeClient::new(lazy_channel(&ledger_endpoint, &tls)?),
             peers,
             directory: directory.clone(),
             clock: crate::setup::now_ms,
         };
-        let service = GatewayService::open(config, store)?;
-        let _tasks = service.start();
+        let service = GatewayService::open_with(config, store, link)?;
+        let _tasks = service.start_with(options.webhooks);
         let (listener, address) = bind(options.listen).await?;
         println!("listening on {address} (gateway for network {}, key {key_hex})", network.0);
         std::io::stdout().flush()?;

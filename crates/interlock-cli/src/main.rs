@@ -5,11 +5,14 @@ mod alloc;
 mod bench;
 mod deal_cmd;
 mod demo;
+mod demo_evm;
+mod dependent_cmd;
 mod gas_cmd;
 mod gateway_cmd;
 mod observer_cmd;
 mod runtime;
 mod sandbox;
+mod sandbox_evm;
 mod services;
 mod setup;
 
@@ -26,7 +29,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 #[command(
     name = "interlock",
     version,
-    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                ten processes on loopback: ledgers, gateways, notaries, agents, observer\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
+    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                eleven processes on loopback: ledgers, gateways, notaries, agents, a dependent, an observer\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,6 +48,11 @@ enum Command {
         /// Print one JSON object {"deals": [...]} instead of the step-by-step story.
         #[arg(long)]
         json: bool,
+        /// Make beta an EVM chain: a local anvil (installed by scripts/npm-install)
+        /// with the escrow contract, an ERC-20 and an ERC-721; alpha stays an
+        /// embedded ledger. The deals then cross platforms.
+        #[arg(long)]
+        evm: bool,
     },
     /// Run the deterministic simulator: each seed draws deals and faults, and every
     /// invariant is checked after every step. A failure prints the seed to replay.
@@ -144,20 +152,39 @@ enum Command {
         /// Print the gateway's public key (for the directory and its account) and exit.
         #[arg(long)]
         print_key: bool,
+        /// Print the webhook deliveries given up after their last attempt and exit.
+        #[arg(long)]
+        dead_letters: bool,
+        /// With --dead-letters: one JSON object {"dead_letters": [...]}.
+        #[arg(long, requires = "dead_letters")]
+        json: bool,
+        /// Webhooks: the first retry waits up to this long, each later one up
+        /// to twice as long as the one before (full jitter) ...
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+        webhook_base_ms: u64,
+        /// ... but never longer than this.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+        webhook_cap_ms: u64,
+        /// Attempts per webhook before it becomes a dead letter.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+        webhook_attempts: u32,
+        /// Longest one webhook POST may take.
+        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        webhook_timeout_ms: u64,
         /// The network this gateway fronts; its ledger node is the directory's entry for it.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         network: Option<u64>,
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:7301")]
         listen: std::net::SocketAddr,
         /// Directory holding ca.pem and the gateway's <name>.pem / <name>.key.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         tls_dir: Option<PathBuf>,
         /// The gateway's name, as its certificate and the directory state it.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         name: Option<String>,
         /// The CA-signed directory file.
-        #[arg(long, required_unless_present = "print_key")]
+        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
         directory: Option<PathBuf>,
     },
     /// Run an observer: it follows, through the gateways, the deals that name
@@ -169,8 +196,8 @@ enum Command {
         after_help = "Setting up an observer:\n  \
         1. interlock observer --data obs --print-key\n  \
         2. interlock ca issue --dir tls --role observer --name observer\n  \
-        3. list it in the directory: \"observers\": [{\"name\": \"observer\", \"endpoint\": \"127.0.0.1:7501\", \"key\": \"<the key>\"}]\n  \
-        4. interlock observer --data obs --listen 127.0.0.1:7501 --http 127.0.0.1:7580 \\\n       \
+        3. list it in the directory: \"observers\": [{\"name\": \"observer\", \"endpoint\": \"127.0.0.1:7601\", \"key\": \"<the key>\"}]\n  \
+        4. interlock observer --data obs --listen 127.0.0.1:7601 --http 127.0.0.1:7680 \\\n       \
            --tls-dir tls --name observer --directory directory.json\n  \
         5. deals name it: interlock deal propose ... --observer observer\n  \
         6. interlock observer verify --data obs"
@@ -185,10 +212,10 @@ enum Command {
         #[arg(long)]
         print_key: bool,
         /// Address of the gRPC service; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7501")]
+        #[arg(long, default_value = "127.0.0.1:7601")]
         listen: std::net::SocketAddr,
         /// Address of the web page (plain HTTP: keep it on loopback or behind a proxy).
-        #[arg(long, default_value = "127.0.0.1:7580")]
+        #[arg(long, default_value = "127.0.0.1:7680")]
         http: std::net::SocketAddr,
         /// Directory holding ca.pem and the observer's <name>.pem / <name>.key.
         #[arg(long, required_unless_present = "print_key")]
@@ -199,6 +226,33 @@ enum Command {
         /// The CA-signed directory file.
         #[arg(long, required_unless_present = "print_key")]
         directory: Option<PathBuf>,
+    },
+    /// Run a sample dependent (a warranty service): it subscribes its webhook
+    /// at every gateway of the directory, checks each POST's HMAC signature,
+    /// keeps each event once by its Idempotency-Key, logs the completions it
+    /// receives, and lists what it received at GET /received (JSON).
+    Dependent {
+        /// Its data directory (webhook.secret, dependent.sqlite); created on first start.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to serve HTTP on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:7501")]
+        listen: std::net::SocketAddr,
+        /// Directory holding ca.pem and the dependent's <name>.pem / <name>.key.
+        #[arg(long)]
+        tls_dir: PathBuf,
+        /// Its name, as its certificate and the directory's dependents state it.
+        #[arg(long)]
+        name: String,
+        /// The CA-signed directory file.
+        #[arg(long)]
+        directory: PathBuf,
+        /// The URL the gateways POST to (default: http://LISTEN/webhook).
+        #[arg(long)]
+        url: Option<String>,
+        /// An event kind to subscribe to (repeatable; default: every kind).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
     },
     /// Run a party's agent: it holds the party's key, runs its deals against the
     /// networks' gateways and the notaries, records every step in SQLite before
@@ -229,6 +283,10 @@ enum Command {
         /// Do not print a line per deal step.
         #[arg(long)]
         quiet: bool,
+        /// The party's secp256k1 key file (64 hex digits) for the EVM networks of the
+        /// directory; its address must be the party's listed account there.
+        #[arg(long)]
+        evm_key: Option<PathBuf>,
     },
     /// Propose, accept, follow and cancel deals through a party's agent.
     #[command(
@@ -254,7 +312,8 @@ enum Command {
         command: DealCommand,
     },
     /// A multi-process deployment on loopback: two ledger nodes, two gateways,
-    /// three notaries, two party agents and an observer.
+    /// three notaries, two party agents, a sample dependent (warranty) and an
+    /// observer.
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -277,7 +336,7 @@ enum CaCommand {
     Issue {
         #[arg(long)]
         dir: PathBuf,
-        /// party, gateway, notary, observer, ledger or agent.
+        /// party, gateway, notary, observer, ledger, agent or dependent.
         #[arg(long)]
         role: String,
         /// The holder's name: 1 to 64 of a-z, 0-9 and '-'.
@@ -318,6 +377,11 @@ enum SandboxCommand {
         /// instead of accepting every valid proposal by itself.
         #[arg(long)]
         manual_accept: bool,
+        /// Make beta an EVM chain: a local anvil (from scripts/npm-install) with the
+        /// escrow contract, an ERC-20 USDC and an ERC-721 DEED; beta's gateway follows
+        /// it, and the agents send their beta transactions to it with their own keys.
+        #[arg(long)]
+        evm: bool,
     },
     /// Each process: its address, whether it runs, its gRPC health.
     Status {
@@ -346,7 +410,7 @@ enum SandboxCommand {
         #[arg(long, default_value = "interlock-sandbox")]
         dir: PathBuf,
         /// The process: alpha-ledger, beta-ledger, alpha-gateway, beta-gateway,
-        /// n1, n2, n3, buyer-agent, seller-agent or observer.
+        /// n1, n2, n3, buyer-agent, seller-agent, warranty or observer.
         name: String,
     },
     /// Start a stopped process again, on its address, from its data.
@@ -485,7 +549,7 @@ enum ModeArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { dir, json } => demo::run(dir, json).map(|held| held.then_some(()).ok_or(1)),
+        Command::Demo { dir, json, evm } => demo::run(dir, json, evm).map(|held| held.then_some(()).ok_or(1)),
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),
         Command::Ca { command: CaCommand::Init { dir } } => services::ca_init(&dir).map(Ok),
         Command::Ca { command: CaCommand::Issue { dir, role, name, hosts, days, out } } => {
@@ -495,7 +559,7 @@ fn main() -> ExitCode {
             services::directory_sign(&ca, &input, &output).map(Ok)
         }
         Command::Sandbox { command } => match command {
-            SandboxCommand::Up { dir, manual_accept } => sandbox::up(&dir, manual_accept).map(Ok),
+            SandboxCommand::Up { dir, manual_accept, evm } => sandbox::up(&dir, manual_accept, evm).map(Ok),
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
             SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
                 let mode = match mode {
@@ -528,12 +592,32 @@ fn main() -> ExitCode {
             services::notary_serve(services::NotaryServe { data, listen, tls_dir, name, directory }).map(Ok)
         }
         Command::Gateway { data, print_key: true, .. } => gateway_cmd::print_key(&data).map(Ok),
-        Command::Gateway { data, network, listen, tls_dir, name, directory, .. } => {
+        Command::Gateway { data, dead_letters: true, json, .. } => gateway_cmd::dead_letters(&data, json).map(Ok),
+        Command::Gateway {
+            data,
+            network,
+            listen,
+            tls_dir,
+            name,
+            directory,
+            webhook_base_ms,
+            webhook_cap_ms,
+            webhook_attempts,
+            webhook_timeout_ms,
+            ..
+        } => {
             let (Some(network), Some(tls_dir), Some(name), Some(directory)) = (network, tls_dir, name, directory)
             else {
-                unreachable!("clap requires them unless --print-key")
+                unreachable!("clap requires them unless --print-key or --dead-letters")
             };
-            gateway_cmd::serve(gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory }).map(Ok)
+            let webhooks = interlock_node::gateway::WebhookPolicy {
+                base: std::time::Duration::from_millis(webhook_base_ms),
+                cap: std::time::Duration::from_millis(webhook_cap_ms),
+                attempts: webhook_attempts,
+                timeout: std::time::Duration::from_millis(webhook_timeout_ms),
+            };
+            let options = gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks };
+            gateway_cmd::serve(options).map(Ok)
         }
         Command::Observer { command: Some(ObserverCommand::Verify { data, json }), .. } => {
             observer_cmd::verify(&data, json).map(|ok| ok.then_some(()).ok_or(1))
@@ -546,8 +630,13 @@ fn main() -> ExitCode {
             let options = observer_cmd::ObserverServe { data, listen, http, tls_dir, name, directory };
             observer_cmd::serve(options).map(Ok)
         }
-        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet } => {
-            let options = agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet };
+        Command::Dependent { data, listen, tls_dir, name, directory, url, kinds } => {
+            let options = dependent_cmd::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
+            dependent_cmd::serve(options).map(Ok)
+        }
+        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key } => {
+            let options =
+                agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key };
             agent_cmd::agent_serve(options).map(Ok)
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {

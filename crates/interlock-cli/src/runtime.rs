@@ -8,11 +8,17 @@
 //! parallel; (3) produces a block on each ledger (each ledger verifies its
 //! block's signatures on all cores and commits the block to SQLite); (4) routes
 //! the blocks' events back to their deals.
+//!
+//! One network may instead be an EVM chain ([`EvmSide`]): its submissions go to
+//! the escrow contract as concurrent tasks, and each round reads the contract's
+//! confirmed logs and routes them like a block's events.
 
 use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, PartyKey, PublicKey};
 use interlock_core::notary::{NotaryDeal, NotaryOutput};
 use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
 use interlock_core::{DealId, DealTerms, EscrowOp, NetworkId, Secret, Vote};
+use interlock_evm::alloy::primitives::Address as EvmAddress;
+use interlock_evm::chain::{ChainError, EvmEscrow, EvmFollower};
 use interlock_ledger::{Ledger, LedgerEvent, Op, Store, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +52,7 @@ struct DealRun {
 /// What stepping one deal produced.
 #[derive(Default)]
 struct DealOutput {
-    submits: Vec<(Role, NetworkId, EscrowOp)>,
+    submits: Vec<(Role, NetworkId, EscrowOp, Arc<DealTerms>)>,
     progress: Vec<Progress>,
 }
 
@@ -62,6 +68,70 @@ pub struct Runtime<S: Store> {
     chain_time_ms: u64,
     /// Report no chain events from `round` (benchmarks: nobody reads them).
     quiet: bool,
+    evm: Option<EvmSide>,
+}
+
+/// An EVM network in the runtime: the escrow contract, a follower of its logs,
+/// and the two parties' accounts there.
+pub struct EvmSide {
+    pub escrow: EvmEscrow,
+    pub follower: EvmFollower,
+    pub buyer: EvmAddress,
+    pub seller: EvmAddress,
+    pub tokio: tokio::runtime::Runtime,
+    in_flight: tokio::task::JoinSet<Result<(), ChainError>>,
+    /// The newest confirmed block's time: every event up to it was routed.
+    chain_time_ms: u64,
+}
+
+impl EvmSide {
+    pub fn new(
+        escrow: EvmEscrow,
+        follower: EvmFollower,
+        buyer: EvmAddress,
+        seller: EvmAddress,
+        tokio: tokio::runtime::Runtime,
+    ) -> EvmSide {
+        EvmSide { escrow, follower, buyer, seller, tokio, in_flight: tokio::task::JoinSet::new(), chain_time_ms: 0 }
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.escrow.network()
+    }
+
+    fn submit(&mut self, role: Role, op: EscrowOp, terms: Arc<DealTerms>) {
+        let from = if role == Role::Buyer { self.buyer } else { self.seller };
+        let escrow = self.escrow.clone();
+        let _guard = self.tokio.enter();
+        self.in_flight.spawn(async move { escrow.submit(from, &terms, &op).await.map(|_| ()) });
+    }
+
+    /// Collects finished submissions (a refusal is news, not an error: the saga
+    /// resubmits what did not land) and reads the confirmed logs.
+    fn follow(&mut self) -> anyhow::Result<Vec<LedgerEvent>> {
+        while let Some(done) = self.in_flight.try_join_next() {
+            if let Ok(Err(error)) = done {
+                if std::env::var_os("INTERLOCK_DEBUG").is_some() {
+                    eprintln!("refused on {}: {error}", self.network());
+                }
+            }
+        }
+        let followed = self.tokio.block_on(self.follower.poll())?;
+        if let Some(time) = followed.chain_time_ms {
+            self.chain_time_ms = self.chain_time_ms.max(time);
+        }
+        let network = self.network();
+        Ok(followed
+            .events
+            .into_iter()
+            .map(|followed| LedgerEvent {
+                network,
+                height: followed.height,
+                transaction: interlock_core::Hash32(followed.tx_hash.0),
+                event: followed.event,
+            })
+            .collect())
+    }
 }
 
 fn threads() -> usize {
@@ -106,7 +176,18 @@ impl<S: Store + Send> Runtime<S> {
             nonces,
             chain_time_ms: 0,
             quiet: false,
+            evm: None,
         }
+    }
+
+    /// Makes one network an EVM chain: its legs go to `evm`'s contract.
+    pub fn with_evm(mut self, evm: EvmSide) -> Runtime<S> {
+        self.evm = Some(evm);
+        self
+    }
+
+    pub fn evm(&self) -> Option<&EvmSide> {
+        self.evm.as_ref()
     }
 
     /// Stops `round` from reporting chain events, which only a watching person needs.
@@ -165,6 +246,9 @@ impl<S: Store + Send> Runtime<S> {
         let mut ids = Vec::with_capacity(runs.len());
         for run in runs {
             let run = run?;
+            if let Some(evm) = self.evm.as_mut() {
+                evm.follower.watch(&run.terms)?;
+            }
             ids.push(run.deal_id);
             self.index.insert(run.deal_id, self.deals.len());
             self.deals.push(run);
@@ -188,16 +272,22 @@ impl<S: Store + Send> Runtime<S> {
     /// One round at `now_ms`. Returns what happened, for display.
     pub fn round(&mut self, now_ms: u64) -> anyhow::Result<Vec<Progress>> {
         let notaries = self.notaries.clone();
-        let networks: Vec<NetworkId> = self.ledgers.iter().map(Ledger::network).collect();
-        let chain_time_ms = self.chain_time_ms;
+        let mut networks: Vec<(NetworkId, u64)> =
+            self.ledgers.iter().map(|ledger| (ledger.network(), self.chain_time_ms)).collect();
+        if let Some(evm) = &self.evm {
+            networks.push((evm.network(), evm.chain_time_ms));
+        }
         let parties = [self.buyer.public_key(), self.seller.public_key()];
-        let outputs =
-            parallel(&mut self.deals, |run| step_deal(run, &notaries, &parties, &networks, chain_time_ms, now_ms));
+        let outputs = parallel(&mut self.deals, |run| step_deal(run, &notaries, &parties, &networks, now_ms));
         let mut progress = Vec::new();
         let mut unsigned = Vec::new();
         for output in outputs {
             progress.extend(output.progress);
-            for (role, network, op) in output.submits {
+            for (role, network, op, terms) in output.submits {
+                if let Some(evm) = self.evm.as_mut().filter(|evm| evm.network() == network) {
+                    evm.submit(role, op, terms);
+                    continue;
+                }
                 let nonce = self.nonces.entry((role, network)).or_insert(0);
                 *nonce += 1;
                 unsigned.push((role, network, *nonce, op));
@@ -216,13 +306,20 @@ impl<S: Store + Send> Runtime<S> {
         if self.ledgers.iter().all(|ledger| ledger.mempool_len() == 0) {
             self.chain_time_ms = now_ms;
         }
+        let mut routed = Vec::new();
         for block in blocks {
             let Some(block) = block? else { continue };
             for rejection in &block.rejected {
                 // A saga resubmits what did not land; a refusal is news, not an error.
                 report_rejection(rejection);
             }
-            for event in block.events {
+            routed.extend(block.events);
+        }
+        if let Some(evm) = self.evm.as_mut() {
+            routed.extend(evm.follow()?);
+        }
+        {
+            for event in routed {
                 if self.quiet {
                     if let Some(index) = self.index.get(&event.event.deal_id()) {
                         self.deals[*index].events.push(event);
@@ -251,8 +348,7 @@ fn step_deal(
     run: &mut DealRun,
     notary_keys: &[NotaryKey],
     parties: &[PublicKey],
-    networks: &[NetworkId],
-    chain_time_ms: u64,
+    networks: &[(NetworkId, u64)],
     now_ms: u64,
 ) -> DealOutput {
     let mut output = DealOutput::default();
@@ -261,13 +357,14 @@ fn step_deal(
     if events.is_empty() && !due {
         return output;
     }
-    // The runtime is every network's sequencer: after a round it has applied all
-    // it was given, and later blocks are stamped later. So its last round's time
-    // is each network's time as far as any saga could learn.
+    // The runtime is every embedded ledger's sequencer: after a round it has
+    // applied all it was given, and later blocks are stamped later. So its last
+    // round's time is each ledger's time as far as any saga could learn. An EVM
+    // network's time is its newest confirmed block's.
     let mut steps = Vec::new();
-    for network in networks {
-        steps.push((Role::Buyer, run.buyer.on_chain_time(now_ms, *network, chain_time_ms)));
-        steps.push((Role::Seller, run.seller.on_chain_time(now_ms, *network, chain_time_ms)));
+    for (network, chain_time_ms) in networks {
+        steps.push((Role::Buyer, run.buyer.on_chain_time(now_ms, *network, *chain_time_ms)));
+        steps.push((Role::Seller, run.seller.on_chain_time(now_ms, *network, *chain_time_ms)));
     }
     if !run.agreed {
         // Each party checks the other's signature before it acts on the terms.
@@ -309,7 +406,7 @@ fn step_deal(
             }
             for out in step.outputs {
                 match out {
-                    SagaOutput::Submit { network, op } => output.submits.push((role, network, op)),
+                    SagaOutput::Submit { network, op } => output.submits.push((role, network, op, run.terms.clone())),
                     SagaOutput::Finished(outcome) => output.progress.push(Progress::Finished { role, outcome }),
                     SagaOutput::AskNotaries => ask_notaries(run, notary_keys, now_ms, &mut new_votes, &mut output),
                 }

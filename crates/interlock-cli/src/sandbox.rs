@@ -2,8 +2,9 @@
 //! certificates, writes and signs the directory, and starts as separate OS
 //! processes, each with its log: two ledger nodes (networks alpha and beta),
 //! a gateway in front of each, three notaries (2 of 3) and the agents of the
-//! two parties, buyer and seller, and an observer that records every deal the
-//! sandbox proposes and shows it on a web page. `status` shows each process and its health;
+//! two parties, buyer and seller, a sample dependent (a warranty service
+//! receiving webhooks), and an observer that records every deal the sandbox
+//! proposes and shows it on a web page. `status` shows each process and its health;
 //! `deal` runs deals through the agents; `kill` and `start` stop and restart a
 //! process; `down` stops them all.
 
@@ -15,8 +16,8 @@ use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::encoding::Encode;
 use interlock_core::{Address, Asset, Mode, NetworkId, PartyId};
 use interlock_identity::{
-    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, ObserverEntry,
-    PartyEntry, Role, SignedDirectory, Validity,
+    CertificateAuthority, DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry,
+    ObserverEntry, PartyEntry, Role, SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
 use interlock_node::server::TlsFiles;
@@ -38,6 +39,11 @@ const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
 const PARTIES: [&str; 2] = ["buyer", "seller"];
 /// The sandbox's observer: its deals name it, and it serves a web page.
 pub const OBSERVER: &str = "observer";
+/// The sample dependent: deals that name its key are POSTed to it.
+const DEPENDENT: &str = "warranty";
+/// Webhook attempts of the sandbox's gateways: enough to ride out a
+/// dependent stopped for a few minutes (`sandbox kill warranty`).
+const SANDBOX_WEBHOOK_ATTEMPTS: &str = "24";
 /// How long `up` waits for a process to say it listens.
 const START_TIME_MAX: Duration = Duration::from_secs(20);
 /// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
@@ -61,6 +67,9 @@ struct State {
     /// The seller's agent waits for `interlock deal accept` instead of accepting by itself.
     #[serde(default)]
     manual_accept: bool,
+    /// Set when beta is an anvil chain (`up --evm`).
+    #[serde(default)]
+    chain: Option<crate::sandbox_evm::ChainState>,
 }
 
 /// A port to listen on that nothing holds now. It is drawn below the system's
@@ -86,10 +95,18 @@ fn party_key(dir: &Path, name: &str) -> anyhow::Result<PartyKey> {
     Ok(PartyKey::from_seed(seed_file(&dir.join(format!("parties/{name}.key")), "an ed25519 seed")?))
 }
 
-fn spawn(dir: &Path, name: &str, args: &[String]) -> anyhow::Result<(u32, PathBuf)> {
+/// Starts `interlock ARGS` in `dir` with its output in `logs/NAME.log`, which a
+/// restart (`append`) continues instead of starting afresh.
+fn spawn(dir: &Path, name: &str, args: &[String], append: bool) -> anyhow::Result<(u32, PathBuf)> {
     use std::os::unix::process::CommandExt as _;
     let log = dir.join("logs").join(format!("{name}.log"));
-    let file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&log)
+        .with_context(|| format!("cannot create {}", log.display()))?;
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(args)
         .current_dir(dir)
@@ -104,9 +121,15 @@ fn spawn(dir: &Path, name: &str, args: &[String]) -> anyhow::Result<(u32, PathBu
 }
 
 fn wait_listening(log: &Path, name: &str) -> anyhow::Result<()> {
+    wait_listening_after(log, name, 0)
+}
+
+/// Waits for `listening on` in what the log gained past byte `offset`.
+fn wait_listening_after(log: &Path, name: &str, offset: usize) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let bytes = std::fs::read(log).unwrap_or_default();
+        let text = String::from_utf8_lossy(bytes.get(offset..).unwrap_or_default()).into_owned();
         if text.contains("listening on") {
             return Ok(());
         }
@@ -123,14 +146,26 @@ fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[
     seed_file(&dir.join(data).join(file), what)
 }
 
-pub fn up(dir: &Path, manual_accept: bool) -> anyhow::Result<()> {
-    let state = start_all(dir, manual_accept)?;
+pub fn up(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<()> {
+    let state = start_all(dir, manual_accept, evm)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
-    println!(
-        "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
-        dir.display()
-    );
+    match &state.chain {
+        Some(chain) => println!(
+            "beta is an anvil chain at {} (escrow {}, USDC {}, DEED {}); funded: buyer {BUYER_USD} USD on alpha and {} USDC on beta, seller {SELLER_GOLD} GOLD on alpha and DEED #1-#{} on beta; next: interlock sandbox deal --dir {}",
+            chain.rpc,
+            chain.escrow,
+            chain.usdc,
+            chain.deed,
+            crate::sandbox_evm::BUYER_USDC,
+            crate::sandbox_evm::SELLER_DEEDS,
+            dir.display()
+        ),
+        None => println!(
+            "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
+            dir.display()
+        ),
+    }
     println!("the observer's web page: http://{}/", observer_web(dir)?);
     Ok(())
 }
@@ -145,7 +180,7 @@ pub fn observer_web(dir: &Path) -> anyhow::Result<String> {
 
 /// `up` without a word on standard output (for the benchmark's JSON).
 pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
-    start_all(dir, false).map(|_| ())
+    start_all(dir, false, false).map(|_| ())
 }
 
 /// Every process's name and pid.
@@ -153,7 +188,7 @@ pub fn processes(dir: &Path) -> anyhow::Result<Vec<(String, u32)>> {
     Ok(load(dir)?.processes.into_iter().map(|p| (p.name, p.pid)).collect())
 }
 
-fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
+fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State> {
     if dir.join(STATE_FILE).exists() {
         anyhow::bail!(
             "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
@@ -171,14 +206,19 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     };
     let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
     let networks = [(ALPHA, "alpha"), (BETA, "beta")];
+    // With --evm, beta is an anvil chain: no ledger node of its own.
+    let has_ledger = |network: NetworkId| !(evm && network == BETA);
     let mut names: Vec<(Role, String)> = Vec::new();
-    for (_, network) in networks {
-        names.push((Role::Ledger, format!("{network}-ledger")));
+    for (id, network) in networks {
+        if has_ledger(id) {
+            names.push((Role::Ledger, format!("{network}-ledger")));
+        }
         names.push((Role::Gateway, format!("{network}-gateway")));
     }
     names.extend(NOTARIES.iter().map(|n| (Role::Notary, (*n).to_owned())));
     names.extend(PARTIES.iter().map(|n| (Role::Party, (*n).to_owned())));
     names.push((Role::Observer, OBSERVER.to_owned()));
+    names.push((Role::Dependent, DEPENDENT.to_owned()));
     for (role, name) in &names {
         if !tls.join(format!("{name}.pem")).exists() {
             ca.issue(*role, name, &["localhost", "127.0.0.1"], valid)?.write(&tls)?;
@@ -203,14 +243,35 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
     }
     let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
-    let accounts = |key: &PartyKey| networks.iter().map(|(id, _)| (*id, Address::Ledger(key.public().0))).collect();
+    let chain = if evm { Some(crate::sandbox_evm::start_chain(dir, free_port()?, &PARTIES)?) } else { None };
+    let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
+        match &chain {
+            Some(chain) if network == BETA => chain.account(name),
+            _ => Ok(Address::Ledger(key.public().0)),
+        }
+    };
+    let mut party_entries = Vec::new();
+    for (name, key) in &parties {
+        let accounts =
+            networks.iter().map(|(id, _)| Ok((*id, account(name, key, *id)?))).collect::<anyhow::Result<_>>()?;
+        party_entries.push(PartyEntry { name: (*name).into(), key: key.public(), accounts });
+    }
     let directory = Directory {
         networks: networks
             .iter()
-            .map(|(id, name)| NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded })
+            .map(|(id, name)| match &chain {
+                Some(chain) if *id == BETA => NetworkEntry {
+                    id: *id,
+                    name: (*name).into(),
+                    kind: NetworkKind::Evm,
+                    evm: Some(chain.network_entry()),
+                },
+                _ => NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded, evm: None },
+            })
             .collect(),
         ledgers: networks
             .iter()
+            .filter(|(id, _)| has_ledger(*id))
             .map(|(id, name)| LedgerEntry {
                 name: format!("{name}-ledger"),
                 network: *id,
@@ -231,10 +292,8 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
             .iter()
             .map(|(name, address)| NotaryEntry { name: (*name).into(), endpoint: endpoint(name), address: *address })
             .collect(),
-        parties: parties
-            .iter()
-            .map(|(name, key)| PartyEntry { name: (*name).into(), key: key.public(), accounts: accounts(key) })
-            .collect(),
+        parties: party_entries,
+        dependents: vec![dependent_entry(dir)?],
         observers: vec![ObserverEntry { name: OBSERVER.into(), endpoint: endpoint(OBSERVER), key: observer_key }],
     };
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
@@ -245,7 +304,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         args
     };
     let mut launches: Vec<(String, &str, Vec<String>)> = Vec::new();
-    for (network, name) in networks {
+    for (network, name) in networks.into_iter().filter(|(id, _)| has_ledger(*id)) {
         let node = format!("{name}-ledger");
         let mut args: Vec<String> = vec!["ledger".into(), "--data".into(), name.into()];
         // The gateways keep the networks: they cancel what expires.
@@ -257,6 +316,7 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
         let gateway = format!("{name}-gateway");
         let mut args: Vec<String> = vec!["gateway".into(), "--data".into(), gateway.clone()];
         args.extend(["--network".into(), network.0.to_string()]);
+        args.extend(["--webhook-attempts".into(), SANDBOX_WEBHOOK_ATTEMPTS.into()]);
         args.extend(common(&gateway));
         launches.push((gateway, "gateway", args));
     }
@@ -268,6 +328,9 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     for name in PARTIES {
         let mut args: Vec<String> = vec!["agent".into(), "--data".into(), format!("{name}-agent")];
         args.extend(["--key".into(), format!("parties/{name}.key")]);
+        if evm {
+            args.extend(["--evm-key".into(), format!("parties/{name}.evm-key")]);
+        }
         args.extend(common(name));
         // The agent serves on its own port, under the party's certificate.
         let listen = args.iter().position(|a| a == "--listen").expect("common sets it") + 1;
@@ -281,13 +344,14 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     args.extend(common(OBSERVER));
     args.extend(["--http".into(), endpoint(&format!("{OBSERVER}-http"))]);
     launches.push((OBSERVER.to_owned(), "observer", args));
+    launches.push(dependent_launch(common(DEPENDENT)));
     let mut processes = Vec::new();
     for (name, role, args) in launches {
-        let (pid, log) = spawn(dir, &name, &args)?;
+        let (pid, log) = spawn(dir, &name, &args, false)?;
         let address = args.iter().position(|a| a == "--listen").map_or_else(String::new, |i| args[i + 1].clone());
         processes.push(Process { name, role: role.into(), address, pid, log, args });
     }
-    let state = State { processes, manual_accept };
+    let state = State { processes, manual_accept, chain };
     save(dir, &state)?;
     for process in &state.processes {
         wait_listening(&process.log, &process.name)?;
@@ -296,7 +360,41 @@ fn start_all(dir: &Path, manual_accept: bool) -> anyhow::Result<State> {
     let keys: Vec<PartyId> =
         parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();
     runtime.block_on(fund(dir, &state, &parties[0].1, &parties[1].1, &keys))?;
+    if let Some(chain) = &state.chain {
+        println!("beta: anvil at {} (pid {}), log {}", chain.rpc, chain.anvil_pid, chain.log.display());
+    }
     Ok(state)
+}
+
+/// The sample dependent in the directory, under a key kept in its data directory.
+fn dependent_entry(dir: &Path) -> anyhow::Result<DependentEntry> {
+    let seed = data_seed(dir, DEPENDENT, "dependent.key", "an ed25519 seed")?;
+    Ok(DependentEntry { name: DEPENDENT.into(), key: PartyKey::from_seed(seed).public() })
+}
+
+/// How `up` starts the sample dependent: it subscribes to completions at both gateways.
+fn dependent_launch(common: Vec<String>) -> (String, &'static str, Vec<String>) {
+    let mut args: Vec<String> = vec!["dependent".into(), "--data".into(), DEPENDENT.into()];
+    args.extend(["--kind".into(), "completed".into()]);
+    args.extend(common);
+    (DEPENDENT.to_owned(), "dependent", args)
+}
+
+/// Whether an HTTP process (the dependent) answers `GET /health`.
+async fn http_health(address: &str) -> &'static str {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n").await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        std::io::Result::Ok(answer.starts_with(b"HTTP/1.1 200"))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(true)) => "serving",
+        Ok(Ok(false)) => "not serving",
+        Ok(Err(_)) | Err(_) => "unreachable",
+    }
 }
 
 /// A channel to `address` under the buyer's certificate.
@@ -323,7 +421,12 @@ async fn fund(
     seller: &PartyKey,
     accounts: &[PartyId],
 ) -> anyhow::Result<()> {
+    let evm = state.chain.is_some();
     for (network, name) in [(ALPHA, "alpha"), (BETA, "beta")] {
+        if evm && network == BETA {
+            // anvil's accounts were funded when it started.
+            continue;
+        }
         let seed = seed_file(&dir.join(name).join("operator.key"), "an ed25519 seed")?;
         let operator = PartyKey::from_seed(seed);
         let mut ops: Vec<Op> = accounts.iter().map(|account| Op::Register { account: *account }).collect();
@@ -332,6 +435,13 @@ async fn fund(
                 to: Address::Ledger(buyer.public().0),
                 asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
             });
+            if evm {
+                // The seller's GOLD lives on alpha when beta is a chain.
+                ops.push(Op::Issue {
+                    to: Address::Ledger(seller.public().0),
+                    asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
+                });
+            }
         } else {
             ops.push(Op::Issue {
                 to: Address::Ledger(seller.public().0),
@@ -378,9 +488,9 @@ fn alive(pid: u32) -> bool {
 }
 
 fn print_processes(state: &State) {
-    println!("{:<14} {:<7} {:<17} {:>7}", "process", "role", "address", "pid");
+    println!("{:<14} {:<9} {:<17} {:>7}", "process", "role", "address", "pid");
     for process in &state.processes {
-        println!("{:<14} {:<7} {:<17} {:>7}", process.name, process.role, process.address, process.pid);
+        println!("{:<14} {:<9} {:<17} {:>7}", process.name, process.role, process.address, process.pid);
     }
 }
 
@@ -390,6 +500,9 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     let mut rows = Vec::new();
     for process in &state.processes {
         let health = runtime.block_on(async {
+            if process.role == "dependent" {
+                return anyhow::Ok(http_health(&process.address).await);
+            }
             let channel = channel(dir, &process.address)?;
             let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
             let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
@@ -410,10 +523,10 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
             .collect();
         println!("{}", serde_json::json!({ "processes": report, "healthy": healthy }));
     } else {
-        println!("{:<14} {:<7} {:<17} {:>7} {:<6} {:<12} log", "process", "role", "address", "pid", "alive", "health");
+        println!("{:<14} {:<9} {:<17} {:>7} {:<6} {:<12} log", "process", "role", "address", "pid", "alive", "health");
         for (process, alive, health) in &rows {
             println!(
-                "{:<14} {:<7} {:<17} {:>7} {:<6} {:<12} {}",
+                "{:<14} {:<9} {:<17} {:>7} {:<6} {:<12} {}",
                 process.name,
                 process.role,
                 process.address,
@@ -461,11 +574,9 @@ pub fn start(dir: &Path, name: &str) -> anyhow::Result<()> {
         anyhow::bail!("{name} (pid {}) is already running", process.pid);
     }
     // Keep the old log: append what the new run says after it.
-    let previous = std::fs::read(&process.log).unwrap_or_default();
-    let (pid, log) = spawn(dir, name, &process.args)?;
-    wait_listening(&log, name)?;
-    let current = std::fs::read(&log).unwrap_or_default();
-    std::fs::write(&log, [previous, current].concat())?;
+    let offset = std::fs::metadata(&process.log).map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+    let (pid, log) = spawn(dir, name, &process.args, true)?;
+    wait_listening_after(&log, name, offset)?;
     process.pid = pid;
     println!("started {name} again (pid {pid}) on {}", process.address);
     save(dir, &state)
@@ -480,9 +591,10 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
 /// `down` without a word; returns how many processes it stopped.
 pub fn down_quietly(dir: &Path) -> anyhow::Result<usize> {
     let state = load(dir)?;
-    for process in &state.processes {
-        if alive(process.pid) {
-            let _ = std::process::Command::new("kill").arg(process.pid.to_string()).status();
+    let chain = state.chain.as_ref().map(|chain| chain.anvil_pid);
+    for pid in state.processes.iter().map(|process| process.pid).chain(chain) {
+        if alive(pid) {
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
         }
     }
     std::fs::remove_file(dir.join(STATE_FILE))?;
@@ -512,8 +624,23 @@ fn final_state(state: &str) -> bool {
     matches!(state, "completed" | "refunded" | "withdrawn" | "windfall" | "lost")
 }
 
-/// The standard deal; `observed` names the sandbox's observer in its terms.
+/// The standard deal; `observed` names the sandbox's observer in its terms
+/// (every proposal of the sandbox does, unless told otherwise).
 fn standard_proposal(mode: Mode, window: Duration, observed: bool) -> v1::ProposeDealRequest {
+    let mut request = proposal(mode, window, PAYMENT, DELIVERY);
+    if !observed {
+        request.observers.clear();
+    }
+    request
+}
+
+/// The buyer's proposal to the seller: `payment` and `delivery` are (network, asset, amount).
+fn proposal(
+    mode: Mode,
+    window: Duration,
+    payment: (&str, &str, &str),
+    delivery: (&str, &str, &str),
+) -> v1::ProposeDealRequest {
     let leg = |(network, asset, amount): (&str, &str, &str)| v1::LegSpec {
         network: network.into(),
         asset: asset.into(),
@@ -523,10 +650,10 @@ fn standard_proposal(mode: Mode, window: Duration, observed: bool) -> v1::Propos
         counterparty: "seller".into(),
         role: "buyer".into(),
         mode: mode.to_string(),
-        payment: Some(leg(PAYMENT)),
-        delivery: Some(leg(DELIVERY)),
+        payment: Some(leg(payment)),
+        delivery: Some(leg(delivery)),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-        observers: if observed { vec![OBSERVER.into()] } else { Vec::new() },
+        observers: vec![OBSERVER.into()],
         dependents: Vec::new(),
     }
 }
@@ -565,6 +692,10 @@ async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value
         let key = party_key(dir, name)?;
         let mut networks = serde_json::Map::new();
         for (network, label) in [(ALPHA, "alpha"), (BETA, "beta")] {
+            if let Some(chain) = state.chain.as_ref().filter(|_| network == BETA) {
+                networks.insert(label.into(), chain.balances(name).await?);
+                continue;
+            }
             let mut client = gateways.get(&network).cloned().context("no gateway")?;
             let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
             let assets: serde_json::Map<String, serde_json::Value> = account
@@ -587,15 +718,31 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
     runtime.block_on(async {
         let (mut buyer, mut seller) = (agent(dir, "buyer")?, agent(dir, "seller")?);
         let started = std::time::Instant::now();
-        let proposal = standard_proposal(mode, Duration::from_secs(30), true);
+        let window = Duration::from_secs(30);
+        let (request, story) = match (&state.chain, mode) {
+            (None, _) => (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned()),
+            (Some(chain), Mode::Notary) => {
+                // The lowest DEED the seller still holds.
+                let held = chain.balances("seller").await?;
+                let item = held["DEED"].as_array().and_then(|items| items.first()).and_then(|item| item.as_u64());
+                let item = item.context("the seller holds no DEED any more: start a new sandbox")?;
+                let number = format!("#{item}");
+                let request = proposal(mode, window, PAYMENT, ("beta", "DEED", &number));
+                (request, format!("buyer pays 25 USD on alpha (ledger) for DEED #{item} (ERC-721) on beta (EVM)"))
+            }
+            (Some(_), Mode::Hashlock) => (
+                proposal(mode, window, ("beta", "USDC", "25"), ("alpha", "GOLD", "10")),
+                "buyer pays 25 USDC (ERC-20) on beta (EVM) for 10 GOLD on alpha (ledger)".to_owned(),
+            ),
+        };
         let view = buyer
-            .propose_deal(proposal)
+            .propose_deal(request)
             .await
             .map_err(|status| anyhow::anyhow!("the buyer's agent refused the proposal: {}", status.message()))?
             .into_inner();
         let deal = view.deal_id.clone();
         if !json {
-            println!("deal {deal} ({mode} mode): buyer pays 25 USD on alpha for 10 GOLD on beta");
+            println!("deal {deal} ({mode} mode): {story}");
         }
         if state.manual_accept {
             accept_when_received(&mut seller, &deal).await?;
@@ -719,6 +866,9 @@ pub fn many(
     json: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let state = load(dir)?;
+    if state.chain.is_some() {
+        anyhow::bail!("many deals run on the two-ledger sandbox; this one's beta is an EVM chain: use `sandbox deal`");
+    }
     if state.manual_accept {
         anyhow::bail!(
             "this sandbox's seller accepts by hand (--manual-accept): many deals need `sandbox up` without it"

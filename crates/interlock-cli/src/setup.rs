@@ -44,9 +44,33 @@ pub struct Funding {
     pub seller_titles_on_beta: u128,
 }
 
+/// Who receives an asset at the start.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Holder {
+    Buyer,
+    Seller,
+}
+
 /// Opens (creating) the two networks' SQLite ledgers in `dir`, registers the
 /// buyer and seller on both and funds them.
 pub fn world(dir: &Path, funding: &Funding, notary_count: usize) -> anyhow::Result<Runtime<SqliteStore>> {
+    let mut issues =
+        vec![(ALPHA, Holder::Buyer, Asset::Fungible { code: code("USD"), amount: funding.buyer_usd_on_alpha })];
+    issues.push((BETA, Holder::Seller, Asset::Fungible { code: code("GOLD"), amount: funding.seller_gold_on_beta }));
+    for item in 1..=funding.seller_titles_on_beta {
+        issues.push((BETA, Holder::Seller, Asset::Unique { class: code("TITLE"), item: ItemId::from_u128(item) }));
+    }
+    world_on(dir, &[ALPHA, BETA], &issues, notary_count)
+}
+
+/// Opens (creating) one SQLite ledger per network in `dir`, registers the buyer
+/// and seller on each and issues them `issues`.
+pub fn world_on(
+    dir: &Path,
+    networks: &[NetworkId],
+    issues: &[(NetworkId, Holder, Asset)],
+    notary_count: usize,
+) -> anyhow::Result<Runtime<SqliteStore>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let operator = PartyKey::from_seed(random_bytes()?);
     let buyer = PartyKey::from_seed(random_bytes()?);
@@ -59,7 +83,7 @@ pub fn world(dir: &Path, funding: &Funding, notary_count: usize) -> anyhow::Resu
     }
     let now = now_ms();
     let mut ledgers = Vec::new();
-    for network in [ALPHA, BETA] {
+    for network in networks.iter().copied() {
         let path = dir.join(format!("{}.sqlite", network_name(network)));
         if path.exists() {
             anyhow::bail!("{} already exists: pass an empty or new --dir", path.display());
@@ -68,22 +92,9 @@ pub fn world(dir: &Path, funding: &Funding, notary_count: usize) -> anyhow::Resu
         let genesis = Genesis { network, operator: operator.public(), timestamp_ms: now };
         let mut ledger = Ledger::open(store, genesis)?;
         let mut ops = vec![Op::Register { account: buyer.public() }, Op::Register { account: seller.public() }];
-        if network == ALPHA {
-            ops.push(Op::Issue {
-                to: address(&buyer),
-                asset: Asset::Fungible { code: code("USD"), amount: funding.buyer_usd_on_alpha },
-            });
-        } else {
-            ops.push(Op::Issue {
-                to: address(&seller),
-                asset: Asset::Fungible { code: code("GOLD"), amount: funding.seller_gold_on_beta },
-            });
-            for item in 1..=funding.seller_titles_on_beta {
-                ops.push(Op::Issue {
-                    to: address(&seller),
-                    asset: Asset::Unique { class: code("TITLE"), item: ItemId::from_u128(item) },
-                });
-            }
+        for (_, holder, asset) in issues.iter().filter(|(on, _, _)| *on == network) {
+            let to = address(if *holder == Holder::Buyer { &buyer } else { &seller });
+            ops.push(Op::Issue { to, asset: asset.clone() });
         }
         for (nonce, op) in (1u64..).zip(ops) {
             ledger.submit(Transaction::sign(&operator, network, nonce, op))?;

@@ -44,6 +44,44 @@ fn demo_settles_two_deals_and_refunds_the_third_with_balances_conserved() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
 
+/// The deals across platforms: beta is a real anvil with the escrow contract, an
+/// ERC-20 and an ERC-721; alpha an embedded ledger.
+#[test]
+fn demo_evm_settles_across_a_ledger_and_an_evm_chain_and_refunds_on_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["demo", "--evm", "--json", "--dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("the interlock binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "demo --evm failed (anvil comes from scripts/npm-install): {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let deals = report["deals"].as_array().expect("a deals list");
+    let summary: Vec<(&str, &str)> =
+        deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect();
+    assert_eq!(summary, [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded")]);
+    let total = |balances: &serde_json::Value, network: &str, asset: &str| -> u64 {
+        ["buyer", "seller"].iter().map(|p| balances[p][network][asset].as_u64().unwrap_or(0)).sum()
+    };
+    for deal in deals {
+        for (network, asset) in [("alpha", "USD"), ("alpha", "GOLD"), ("beta", "USDC"), ("beta", "DEED 1")] {
+            assert_eq!(
+                total(&deal["balances_before"], network, asset),
+                total(&deal["balances_after"], network, asset),
+                "{network} {asset} conserved"
+            );
+        }
+    }
+    let last = &deals[2]["balances_after"];
+    // ERC-721 delivered to the buyer, ERC-20 paid to the seller, the refunded 75 back.
+    assert_eq!(last["buyer"]["beta"]["DEED 1"], 1);
+    assert_eq!(last["seller"]["beta"]["USDC"], 100);
+    assert_eq!(last["buyer"]["beta"]["USDC"], 900);
+    assert_eq!(last["buyer"]["alpha"]["USD"], 750);
+    assert_eq!(last["buyer"]["alpha"]["GOLD"], 40);
+}
+
 #[test]
 fn sim_runs_seeds_from_the_cli_and_reports_json() {
     let output = Command::new(env!("CARGO_BIN_EXE_interlock"))

@@ -120,7 +120,8 @@ fn the_observer_records_verifies_serves_and_resumes_after_a_kill() {
         {
             assert!(kinds.contains(&(expected.0.to_owned(), expected.1)), "{expected:?} missing from {kinds:?}");
         }
-        assert_eq!(kinds.iter().filter(|(kind, _)| kind == "completed").count(), 1, "{kinds:?}");
+        // The observer derives the end once (network 0), whatever the gateways report.
+        assert_eq!(kinds.iter().filter(|(kind, network)| kind == "completed" && *network == 0).count(), 1, "{kinds:?}");
         let decided = kinds.iter().any(|(kind, _)| kind == "decided");
         assert_eq!(decided, full.summary.as_ref().unwrap().mode == "notary", "{kinds:?}");
         assert!(full.records.windows(2).all(|w| w[0].seq < w[1].seq), "records in log order");

@@ -47,8 +47,19 @@ fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
     let processes = status["processes"].as_array().unwrap();
     let mut roles: Vec<&str> = processes.iter().map(|p| p["role"].as_str().unwrap()).collect();
     roles.sort_unstable();
-    let expected =
-        ["agent", "agent", "gateway", "gateway", "ledger", "ledger", "notary", "notary", "notary", "observer"];
+    let expected = [
+        "agent",
+        "agent",
+        "dependent",
+        "gateway",
+        "gateway",
+        "ledger",
+        "ledger",
+        "notary",
+        "notary",
+        "notary",
+        "observer",
+    ];
     assert_eq!(roles, expected, "{status}");
     let pids: Vec<u64> = processes.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
     assert!(pids.iter().all(|pid| *pid != u64::from(std::process::id())), "separate processes");

@@ -41,10 +41,22 @@ impl Anvil {
     /// Starts anvil on 127.0.0.1 with a port the OS picks, no prefunded accounts
     /// (tests fund their own keys with `anvil_setBalance`) and instant mining.
     pub fn start() -> Result<Anvil, AnvilError> {
+        Anvil::start_mining(None)
+    }
+
+    /// [`Anvil::start`], but mining a block every `block_time_ms` (interval mining,
+    /// as a real chain does) instead of one per transaction. Confirmation depths
+    /// only mean something on such a chain.
+    pub fn start_mining(block_time_ms: Option<u64>) -> Result<Anvil, AnvilError> {
         let path = locate()?;
-        let mut child = Command::new(&path)
-            .args(["--host", "127.0.0.1", "--port", "0", "--accounts", "0", "--chain-id"])
-            .arg(ANVIL_CHAIN_ID.to_string())
+        let mut command = Command::new(&path);
+        command.args(["--host", "127.0.0.1", "--port", "0", "--accounts", "0", "--chain-id"]);
+        command.arg(ANVIL_CHAIN_ID.to_string());
+        if let Some(block_time_ms) = block_time_ms {
+            // anvil takes fractional seconds.
+            command.arg("--block-time").arg(format!("{}.{:03}", block_time_ms / 1000, block_time_ms % 1000));
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -103,7 +115,7 @@ fn no_address(child: &mut Child, path: PathBuf, output: String) -> AnvilError {
 /// `$INTERLOCK_ANVIL`, else the binary npm installed under this repository's
 /// `node_modules` (found from the build's source directory, then from the current
 /// directory upwards).
-fn locate() -> Result<PathBuf, AnvilError> {
+pub fn locate() -> Result<PathBuf, AnvilError> {
     if let Some(path) = std::env::var_os(ANVIL_PATH_VARIABLE) {
         let path = PathBuf::from(path);
         if path.is_file() {

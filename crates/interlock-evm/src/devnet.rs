@@ -27,8 +27,14 @@ pub struct Devnet {
 impl Devnet {
     /// Starts anvil, funds `account_count` keys derived from fixed seeds, deploys the escrow.
     pub async fn start(account_count: usize) -> Result<Devnet, DevnetError> {
+        Devnet::start_mining(account_count, None).await
+    }
+
+    /// [`Devnet::start`] on a chain that mines a block every `block_time_ms`
+    /// (one block per transaction when `None`).
+    pub async fn start_mining(account_count: usize, block_time_ms: Option<u64>) -> Result<Devnet, DevnetError> {
         assert!((1..=DEVNET_ACCOUNTS_MAX).contains(&account_count), "account count {account_count} out of range");
-        let anvil = Anvil::start()?;
+        let anvil = Anvil::start_mining(block_time_ms)?;
         let signers: Vec<PrivateKeySigner> = (1..=account_count)
             .map(|index| {
                 let seed = B256::repeat_byte(u8::try_from(index).expect("at most 16 accounts"));

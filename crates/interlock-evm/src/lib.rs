@@ -7,11 +7,14 @@
 //! core's `DealId`, `LegKind`, `Condition`, `Secret`, `Certificate`) onto the
 //! contract's `Terms`. [`anvil::Anvil`] starts a local node for tests and benchmarks.
 //!
-//! Not here yet: the core's chain trait over this client (following events with a
-//! confirmation depth, reorgs, nonces for concurrent submissions).
+//! [`chain`] drives the core's sagas on an EVM network: [`chain::EvmEscrow`] sends
+//! their escrow operations (own nonce numbering for concurrent submissions,
+//! EIP-1559 fees) and [`chain::EvmFollower`] turns the contract's logs back into
+//! escrow events at a confirmation depth, refusing to go on past a deeper reorg.
 
 pub mod anvil;
 pub mod bindings;
+pub mod chain;
 mod client;
 pub mod devnet;
 mod error;

@@ -31,6 +31,10 @@ pub struct Directory {
     pub parties: Vec<PartyEntry>,
     pub notaries: Vec<NotaryEntry>,
     pub observers: Vec<ObserverEntry>,
+    /// Absent from directories written before dependents existed; left out
+    /// when empty so those directories' signatures still verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependents: Vec<DependentEntry>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -48,6 +52,48 @@ pub struct NetworkEntry {
     pub id: NetworkId,
     pub name: String,
     pub kind: NetworkKind,
+    /// How to reach an EVM network and what its assets are (EVM networks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evm: Option<EvmNetworkEntry>,
+}
+
+/// An EVM network's node, escrow contract and asset bindings.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmNetworkEntry {
+    /// The node's JSON-RPC endpoint, `http://host:port`.
+    pub rpc: String,
+    /// The `InterlockEscrow` contract, `0x` and 40 hex digits.
+    pub escrow: String,
+    /// Blocks that must stand on an event before anyone acts on it (1: its own block).
+    pub confirmations: u64,
+    /// What each asset code is on chain.
+    pub assets: BTreeMap<String, EvmAssetEntry>,
+}
+
+/// One asset code on an EVM network.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvmAssetEntry {
+    /// The chain's own coin, in wei.
+    Native,
+    /// An ERC-20 token at this address.
+    Erc20(String),
+    /// An ERC-721 collection at this address.
+    Erc721(String),
+}
+
+/// Parses `0x` and 40 hex digits.
+pub fn parse_evm_address(text: &str) -> Option<[u8; 20]> {
+    let digits = text.strip_prefix("0x")?;
+    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[index * 2..index * 2 + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The gateway in front of one network. There is at most one per network.
@@ -114,6 +160,17 @@ pub struct ObserverEntry {
     pub key: PartyId,
 }
 
+/// An actor that deals may name as a dependent (`DealTerms::dependents` holds
+/// its key); it subscribes to their events at the gateways.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependentEntry {
+    pub name: String,
+    /// The dependent's ed25519 public key, 64 hex digits: what deal terms name.
+    #[serde(with = "hex::party_id")]
+    pub key: PartyId,
+}
+
 /// A directory entry found by role and name.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Member<'a> {
@@ -122,6 +179,7 @@ pub enum Member<'a> {
     Ledger(&'a LedgerEntry),
     Notary(&'a NotaryEntry),
     Observer(&'a ObserverEntry),
+    Dependent(&'a DependentEntry),
 }
 
 impl Directory {
@@ -134,11 +192,16 @@ impl Directory {
             Role::Ledger => self.ledgers.iter().find(|entry| entry.name == name).map(Member::Ledger),
             Role::Notary => self.notaries.iter().find(|entry| entry.name == name).map(Member::Notary),
             Role::Observer => self.observers.iter().find(|entry| entry.name == name).map(Member::Observer),
+            Role::Dependent => self.dependent(name).map(Member::Dependent),
         }
     }
 
     pub fn observer(&self, name: &str) -> Option<&ObserverEntry> {
         self.observers.iter().find(|entry| entry.name == name)
+    }
+
+    pub fn dependent(&self, name: &str) -> Option<&DependentEntry> {
+        self.dependents.iter().find(|entry| entry.name == name)
     }
 
     pub fn party(&self, name: &str) -> Option<&PartyEntry> {
@@ -163,6 +226,10 @@ impl Directory {
         self.check_parties()?;
         unique_names("notary", self.notaries.iter().map(|entry| entry.name.as_str()))?;
         unique_names("observer", self.observers.iter().map(|entry| entry.name.as_str()))?;
+        unique_names("dependent", self.dependents.iter().map(|entry| entry.name.as_str()))?;
+        for entry in &self.dependents {
+            check_key("dependent", &entry.name, entry.key)?;
+        }
         for entry in &self.notaries {
             check_endpoint("notary", &entry.name, &entry.endpoint)?;
         }
@@ -180,6 +247,7 @@ impl Directory {
             ("parties", self.parties.len()),
             ("notaries", self.notaries.len()),
             ("observers", self.observers.len()),
+            ("dependents", self.dependents.len()),
         ];
         match lengths.into_iter().find(|(_, length)| *length > DIRECTORY_ENTRIES_MAX) {
             Some((list, length)) => {
@@ -192,10 +260,36 @@ impl Directory {
     fn check_networks(&self) -> Result<()> {
         unique_names("network", self.networks.iter().map(|entry| entry.name.as_str()))?;
         let mut ids = BTreeSet::new();
-        match self.networks.iter().find(|entry| !ids.insert(entry.id)) {
-            Some(entry) => invalid(format!("network id {} is listed twice: expected unique ids", entry.id.0)),
-            None => Ok(()),
+        if let Some(entry) = self.networks.iter().find(|entry| !ids.insert(entry.id)) {
+            return invalid(format!("network id {} is listed twice: expected unique ids", entry.id.0));
         }
+        for entry in &self.networks {
+            let Some(evm) = &entry.evm else { continue };
+            let name = &entry.name;
+            if entry.kind != NetworkKind::Evm {
+                return invalid(format!("network {name:?} has EVM settings but is of kind {:?}", entry.kind));
+            }
+            if !(evm.rpc.starts_with("http://") || evm.rpc.starts_with("https://")) || evm.rpc.len() > ENDPOINT_LEN_MAX
+            {
+                return invalid(format!("network {name:?} rpc {:?}: expected http://host:port", evm.rpc));
+            }
+            if parse_evm_address(&evm.escrow).is_none() {
+                return invalid(format!("network {name:?} escrow {:?}: expected 0x and 40 hex digits", evm.escrow));
+            }
+            if evm.confirmations == 0 {
+                return invalid(format!("network {name:?} confirmations: expected at least 1 (the event's own block)"));
+            }
+            for (code, asset) in &evm.assets {
+                if let EvmAssetEntry::Erc20(address) | EvmAssetEntry::Erc721(address) = asset {
+                    if parse_evm_address(address).is_none() {
+                        return invalid(format!(
+                            "network {name:?} asset {code:?} address {address:?}: expected 0x and 40 hex digits"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_services(&self) -> Result<()> {
@@ -219,14 +313,7 @@ impl Directory {
     fn check_parties(&self) -> Result<()> {
         unique_names("party", self.parties.iter().map(|entry| entry.name.as_str()))?;
         for entry in &self.parties {
-            // A small-order key verifies forged signatures under lax checking; refuse it here too.
-            let key = ed25519_dalek::VerifyingKey::from_bytes(&entry.key.0);
-            if key.map_or(true, |key| key.is_weak()) {
-                return invalid(format!(
-                    "party {:?} key is not a valid ed25519 public key: expected a point of large order",
-                    entry.name
-                ));
-            }
+            check_key("party", &entry.name, entry.key)?;
             if entry.accounts.len() > self.networks.len() {
                 return invalid(format!("party {:?} has more accounts than there are networks", entry.name));
             }
@@ -267,6 +354,17 @@ impl Directory {
         let json = serde_json::to_vec(self).expect("a directory always serialises: its map keys are integers");
         [SIGNING_CONTEXT, json.as_slice()].concat()
     }
+}
+
+/// A small-order key verifies forged signatures under lax checking; refuse it.
+fn check_key(kind: &str, name: &str, key: PartyId) -> Result<()> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key.0);
+    if key.map_or(true, |key| key.is_weak()) {
+        return invalid(format!(
+            "{kind} {name:?} key is not a valid ed25519 public key: expected a point of large order"
+        ));
+    }
+    Ok(())
 }
 
 fn unique_names<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<()> {

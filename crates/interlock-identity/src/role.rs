@@ -24,10 +24,14 @@ pub enum Role {
     /// A party agent: the service that runs a party's saga. Its certificate carries
     /// the name of the party it acts for, so the directory lists it under `parties`.
     Agent,
+    /// An actor told about the deals that name it (a warranty service, an
+    /// invoicing system): it may subscribe to their events at the gateways.
+    Dependent,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Party, Role::Gateway, Role::Notary, Role::Observer, Role::Ledger, Role::Agent];
+    pub const ALL: [Role; 7] =
+        [Role::Party, Role::Gateway, Role::Notary, Role::Observer, Role::Ledger, Role::Agent, Role::Dependent];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +41,7 @@ impl Role {
             Role::Observer => "observer",
             Role::Ledger => "ledger",
             Role::Agent => "agent",
+            Role::Dependent => "dependent",
         }
     }
 }

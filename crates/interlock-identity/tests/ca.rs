@@ -121,7 +121,7 @@ fn roles_have_lowercase_string_forms() {
         assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
     }
     let names: Vec<_> = Role::ALL.iter().map(|role| role.as_str()).collect();
-    assert_eq!(names, ["party", "gateway", "notary", "observer", "ledger", "agent"]);
+    assert_eq!(names, ["party", "gateway", "notary", "observer", "ledger", "agent", "dependent"]);
     let error = "Gateway".parse::<Role>().unwrap_err();
     assert_eq!(
         error.to_string(),

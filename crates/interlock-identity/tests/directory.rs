@@ -5,8 +5,8 @@ mod common;
 use common::{expired, now, valid, Pki};
 use interlock_core::{Address, NetworkId, NotaryAddress, PartyId, PartyKey};
 use interlock_identity::{
-    authorise, Directory, GatewayEntry, IdentityError, LedgerEntry, Member, NetworkEntry, NetworkKind, NotaryEntry,
-    ObserverEntry, PartyEntry, PeerIdentity, Role, SignedDirectory, Validity,
+    authorise, DependentEntry, Directory, GatewayEntry, IdentityError, LedgerEntry, Member, NetworkEntry, NetworkKind,
+    NotaryEntry, ObserverEntry, PartyEntry, PeerIdentity, Role, SignedDirectory, Validity,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,8 +24,8 @@ fn party(name: &str, seed: u8) -> PartyEntry {
 fn sample() -> Directory {
     Directory {
         networks: vec![
-            NetworkEntry { id: ALPHA, name: "alpha".to_owned(), kind: NetworkKind::Embedded },
-            NetworkEntry { id: BETA, name: "beta".to_owned(), kind: NetworkKind::Evm },
+            NetworkEntry { id: ALPHA, name: "alpha".to_owned(), kind: NetworkKind::Embedded, evm: None },
+            NetworkEntry { id: BETA, name: "beta".to_owned(), kind: NetworkKind::Evm, evm: None },
         ],
         gateways: vec![
             GatewayEntry {
@@ -57,6 +57,7 @@ fn sample() -> Directory {
             endpoint: "localhost:7300".to_owned(),
             key: PartyId([0x33; 32]),
         }],
+        dependents: vec![DependentEntry { name: "warranty".to_owned(), key: PartyKey::from_seed([9; 32]).public() }],
     }
 }
 
@@ -210,6 +211,8 @@ fn sign_refuses_an_inconsistent_directory() {
         ),
         (|d| d.parties[0].key.0 = identity_point(), "party \"alice\" key is not a valid ed25519 public key"),
         (|d| d.parties[1].key.0 = off_curve(), "party \"bob\" key is not a valid ed25519 public key"),
+        (|d| d.dependents[0].key.0 = identity_point(), "dependent \"warranty\" key is not a valid ed25519 public key"),
+        (|d| d.dependents.push(d.dependents[0].clone()), "dependent \"warranty\" is listed twice"),
     ];
     for (edit, expected) in cases {
         check_invalid(*edit, expected);
@@ -241,6 +244,8 @@ fn authorise_accepts_listed_peers_and_refuses_the_rest() {
         (Role::Ledger, "ledger-alpha", valid(), None),
         (Role::Notary, "notary-1", valid(), None),
         (Role::Observer, "observer-1", valid(), None),
+        (Role::Dependent, "warranty", valid(), None),
+        (Role::Dependent, "alice", valid(), Some("dependent \"alice\" is not listed")),
         (Role::Party, "mallory", valid(), Some("party \"mallory\" is not listed in the directory")),
         (Role::Notary, "gw-alpha", valid(), Some("notary \"gw-alpha\" is not listed in the directory")),
         (Role::Gateway, "alice", valid(), Some("gateway \"alice\" is not listed")),

@@ -1,7 +1,10 @@
 //! What a gateway persists, in SQLite: the deals it knows (proposals and
 //! registrations, each a notice with a sequence number), every event of those
 //! deals, the messages owed to the other networks' gateways (the outbox), and
-//! the hashlock secrets its keeper learned. Writes go through a [`Batch`]: one
+//! the hashlock secrets its keeper learned, the webhook subscriptions of
+//! parties and dependents with the deliveries owed to them (a second outbox,
+//! written by the same [`Batch`] as the event it announces) and the
+//! deliveries that ran out of attempts (dead letters). Writes go through a [`Batch`]: one
 //! SQLite transaction, WAL journal, `synchronous = FULL`, so a message is on
 //! disk before anyone sends it and a crash loses nothing written.
 
@@ -54,12 +57,49 @@ CREATE TABLE IF NOT EXISTS outbox (
     message BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_peer ON outbox (peer, id);
+CREATE TABLE IF NOT EXISTS deal_audience (
+    deal_id BLOB NOT NULL,
+    member BLOB NOT NULL,
+    PRIMARY KEY (deal_id, member)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subscriptions (
+    subscriber TEXT PRIMARY KEY,
+    member BLOB NOT NULL,
+    url TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    kinds TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS subscriptions_by_member ON subscriptions (member);
+CREATE TABLE IF NOT EXISTS webhooks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscriber TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    UNIQUE (subscriber, event_id)
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_due ON webhooks (due_ms, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    subscriber TEXT NOT NULL,
+    url TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    failed_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS secrets (
     deal_id BLOB PRIMARY KEY,
     secret BLOB NOT NULL,
     learned_ms INTEGER NOT NULL
 );
 ";
+
+/// Dead letters kept; older ones are forgotten past this.
+pub const DEAD_LETTERS_KEPT_MAX: usize = 10_000;
 
 /// Whether a notice is a proposal (one signature) or a registration (both).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -127,6 +167,10 @@ pub enum EventKind {
     PeerCancelled,
     KeeperExecuted,
     KeeperCancelled,
+    /// Derived: both legs executed, as this gateway has seen them.
+    Completed,
+    /// Derived: both legs cancelled, as this gateway has seen them.
+    Refunded,
 }
 
 impl EventKind {
@@ -142,7 +186,40 @@ impl EventKind {
             EventKind::PeerCancelled => "peer_cancelled",
             EventKind::KeeperExecuted => "keeper_executed",
             EventKind::KeeperCancelled => "keeper_cancelled",
+            EventKind::Completed => "completed",
+            EventKind::Refunded => "refunded",
         }
+    }
+
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Proposed,
+        EventKind::Registered,
+        EventKind::Reserved,
+        EventKind::Executed,
+        EventKind::Cancelled,
+        EventKind::PeerReserved,
+        EventKind::PeerExecuted,
+        EventKind::PeerCancelled,
+        EventKind::KeeperExecuted,
+        EventKind::KeeperCancelled,
+        EventKind::Completed,
+        EventKind::Refunded,
+    ];
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// The id of an event, the same on every restart and retry: the deal, the
+/// kind, and the reservation it is about (none for deal-wide events). The
+/// events both gateways derive (`proposed`, `registered`, `completed`,
+/// `refunded`) get the same id on both, so a receiver told by both keeps one.
+pub fn event_id(deal_id: DealId, kind: &str, subject: &Hash32) -> String {
+    if subject.0 == [0; 32] {
+        format!("{deal_id}:{kind}")
+    } else {
+        format!("{deal_id}:{kind}:{}", subject.to_hex())
     }
 }
 
@@ -161,10 +238,32 @@ pub struct NewEvent {
     pub text: String,
 }
 
+impl NewEvent {
+    pub fn id(&self) -> String {
+        event_id(self.deal_id, self.kind.as_str(), &self.subject)
+    }
+
+    /// What a webhook POSTs about this event.
+    fn webhook_body(&self) -> Vec<u8> {
+        let body = serde_json::json!({
+            "event_id": self.id(),
+            "deal_id": self.deal_id.to_string(),
+            "kind": self.kind.as_str(),
+            "network": self.network.0,
+            "height": self.height,
+            "timestamp_ms": self.timestamp_ms,
+            "text": self.text,
+        });
+        serde_json::to_vec(&body).expect("a json value always serialises")
+    }
+}
+
 /// A recorded event with its sequence number.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct EventRecord {
     pub seq: u64,
+    /// Stable across restarts (see [`event_id`]).
+    pub id: String,
     pub deal_id: DealId,
     pub kind: String,
     pub network: NetworkId,
@@ -172,6 +271,17 @@ pub struct EventRecord {
     pub timestamp_ms: u64,
     pub event: Vec<u8>,
     pub text: String,
+}
+
+/// A recorded execution or cancellation, own or reported by the peer.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SettledEvent {
+    pub kind: String,
+    pub network: NetworkId,
+    pub height: u64,
+    pub timestamp_ms: u64,
+    /// The escrow event, canonically encoded.
+    pub event: Vec<u8>,
 }
 
 /// A message owed to the gateway of network `peer`.
@@ -190,6 +300,48 @@ pub struct Committed {
     pub last_event: Option<u64>,
     /// Peers with new messages in the outbox.
     pub peers: Vec<NetworkId>,
+    /// Whether webhook deliveries were queued.
+    pub webhooks: bool,
+}
+
+/// Who may receive webhooks: a party or a dependent of the directory, by
+/// role and name; `member` is the key deal terms name it by.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Subscription {
+    /// `party:NAME` or `dependent:NAME`: one subscription each.
+    pub subscriber: String,
+    pub member: PartyId,
+    pub url: String,
+    pub secret: Vec<u8>,
+    /// The event kinds wanted; empty for every kind.
+    pub kinds: Vec<EventKind>,
+}
+
+/// A webhook delivery owed, with where to and with what secret (as the
+/// subscription says now).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WebhookDelivery {
+    pub id: u64,
+    pub subscriber: String,
+    pub url: String,
+    pub secret: Vec<u8>,
+    pub event_id: String,
+    pub body: Vec<u8>,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// A delivery given up after its last attempt.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct DeadLetter {
+    pub subscriber: String,
+    pub url: String,
+    pub event_id: String,
+    /// The JSON body that was POSTed.
+    pub body: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub failed_ms: u64,
 }
 
 pub struct GatewayStore {
@@ -333,16 +485,21 @@ impl GatewayStore {
     /// The events of `deal_id` from `from_seq` on, in order.
     pub fn events(&self, deal_id: DealId, from_seq: u64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT seq, deal_id, kind, network, height, timestamp_ms, event, text FROM events
+            "SELECT seq, deal_id, kind, network, height, timestamp_ms, event, text, subject FROM events
              WHERE deal_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
         )?;
         let mut rows = statement.query(params![deal_id.0 .0, to_sql(from_seq), limit_sql(limit)])?;
         let mut events = Vec::new();
         while let Some(row) = rows.next()? {
+            let kind: String = row.get(2)?;
+            let subject: Vec<u8> = row.get(8)?;
+            let subject =
+                Hash32(subject.try_into().map_err(|_| corrupt(&deal_id.0 .0, "event subject is not 32 bytes"))?);
             events.push(EventRecord {
                 seq: from_sql(row.get(0)?),
+                id: event_id(deal_id, &kind, &subject),
                 deal_id: deal_id_from(&row.get::<_, Vec<u8>>(1)?)?,
-                kind: row.get(2)?,
+                kind,
                 network: NetworkId(from_sql(row.get(3)?)),
                 height: from_sql(row.get(4)?),
                 timestamp_ms: from_sql(row.get(5)?),
@@ -396,6 +553,125 @@ impl GatewayStore {
         Ok(secrets)
     }
 
+    /// Records or replaces the webhook of `subscription.subscriber`.
+    pub fn subscribe(&mut self, subscription: &Subscription) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO subscriptions (subscriber, member, url, secret, kinds) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (subscriber) DO UPDATE SET
+                     member = excluded.member, url = excluded.url, secret = excluded.secret, kinds = excluded.kinds",
+            )?
+            .execute(params![
+                subscription.subscriber,
+                subscription.member.0,
+                subscription.url,
+                subscription.secret,
+                kinds_sql(&subscription.kinds)
+            ])?;
+        Ok(())
+    }
+
+    /// Deliveries due at `now_ms` (oldest due first), with their subscription.
+    pub fn due_webhooks(&self, now_ms: u64, limit: usize) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT w.id, w.subscriber, s.url, s.secret, w.event_id, w.body, w.attempts
+             FROM webhooks w JOIN subscriptions s ON s.subscriber = w.subscriber
+             WHERE w.due_ms <= ?1 ORDER BY w.due_ms, w.id LIMIT ?2",
+        )?;
+        let mut rows = statement.query(params![to_sql(now_ms), limit_sql(limit)])?;
+        let mut due = Vec::new();
+        while let Some(row) = rows.next()? {
+            due.push(WebhookDelivery {
+                id: from_sql(row.get(0)?),
+                subscriber: row.get(1)?,
+                url: row.get(2)?,
+                secret: row.get(3)?,
+                event_id: row.get(4)?,
+                body: row.get(5)?,
+                attempts: u32::try_from(row.get::<_, i64>(6)?).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(due)
+    }
+
+    /// When the next delivery is due (`None`: none owed).
+    pub fn next_webhook_due_ms(&self) -> Result<Option<u64>, StoreError> {
+        let due: Option<i64> =
+            self.connection.prepare_cached("SELECT MIN(due_ms) FROM webhooks")?.query_row([], |row| row.get(0))?;
+        Ok(due.map(from_sql))
+    }
+
+    /// Forgets a delivered webhook.
+    pub fn webhook_delivered(&mut self, id: u64) -> Result<(), StoreError> {
+        self.connection.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?.execute([to_sql(id)])?;
+        Ok(())
+    }
+
+    /// Counts a failed attempt and schedules the next one.
+    pub fn webhook_retry(&mut self, id: u64, attempts: u32, due_ms: u64, error: &str) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached("UPDATE webhooks SET attempts = ?2, due_ms = ?3, last_error = ?4 WHERE id = ?1")?
+            .execute(params![to_sql(id), attempts, to_sql(due_ms), error])?;
+        Ok(())
+    }
+
+    /// Moves a delivery that failed its last attempt to the dead letters, in
+    /// one transaction (keeping the newest [`DEAD_LETTERS_KEPT_MAX`]).
+    pub fn webhook_dead(&mut self, delivery: &WebhookDelivery, error: &str, now_ms: u64) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        transaction
+            .prepare_cached(
+                "INSERT OR REPLACE INTO dead_letters (id, subscriber, url, event_id, body, attempts, last_error, failed_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                to_sql(delivery.id),
+                delivery.subscriber,
+                delivery.url,
+                delivery.event_id,
+                delivery.body,
+                delivery.attempts.saturating_add(1),
+                error,
+                to_sql(now_ms)
+            ])?;
+        transaction.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?.execute([to_sql(delivery.id)])?;
+        transaction
+            .prepare_cached(
+                "DELETE FROM dead_letters WHERE id NOT IN (SELECT id FROM dead_letters ORDER BY id DESC LIMIT ?1)",
+            )?
+            .execute([limit_sql(DEAD_LETTERS_KEPT_MAX)])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// How many webhook deliveries are owed.
+    pub fn webhooks_len(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            self.connection.prepare_cached("SELECT COUNT(*) FROM webhooks")?.query_row([], |row| row.get(0))?;
+        Ok(from_sql(count))
+    }
+
+    /// The dead letters, oldest first.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT subscriber, url, event_id, body, attempts, last_error, failed_ms FROM dead_letters ORDER BY id LIMIT ?1",
+        )?;
+        let mut rows = statement.query([limit_sql(limit)])?;
+        let mut letters = Vec::new();
+        while let Some(row) = rows.next()? {
+            letters.push(DeadLetter {
+                subscriber: row.get(0)?,
+                url: row.get(1)?,
+                event_id: row.get(2)?,
+                body: String::from_utf8_lossy(&row.get::<_, Vec<u8>>(3)?).into_owned(),
+                attempts: u32::try_from(row.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+                last_error: row.get(5)?,
+                failed_ms: from_sql(row.get(6)?),
+            });
+        }
+        Ok(letters)
+    }
+
     /// The last notice and event sequence numbers (0 when none).
     pub fn last_seqs(&self) -> Result<(u64, u64), StoreError> {
         let notice: Option<i64> =
@@ -404,6 +680,19 @@ impl GatewayStore {
             self.connection.prepare_cached("SELECT MAX(seq) FROM events")?.query_row([], |row| row.get(0))?;
         Ok((notice.map_or(0, from_sql), event.map_or(0, from_sql)))
     }
+}
+
+/// `,kind,kind,` (searched with `instr`), or empty for every kind.
+fn kinds_sql(kinds: &[EventKind]) -> String {
+    if kinds.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from(",");
+    for kind in kinds {
+        text.push_str(kind.as_str());
+        text.push(',');
+    }
+    text
 }
 
 fn notice_from(row: &rusqlite::Row<'_>) -> Result<Notice, StoreError> {
@@ -474,6 +763,12 @@ impl Batch<'_> {
                 signature_bytes(deal.seller_signature),
                 registered
             ])?;
+        let terms = &deal.terms;
+        let mut insert =
+            self.transaction.prepare_cached("INSERT OR IGNORE INTO deal_audience (deal_id, member) VALUES (?1, ?2)")?;
+        for member in [terms.buyer, terms.seller].iter().chain(&terms.dependents) {
+            insert.execute(params![deal_id, member.0])?;
+        }
         Ok(())
     }
 
@@ -501,7 +796,59 @@ impl Batch<'_> {
         }
         let seq = from_sql(self.transaction.last_insert_rowid());
         self.committed.last_event = Some(seq);
+        self.queue_webhooks(event)?;
         Ok(Some(seq))
+    }
+
+    /// Queues a delivery of `event` for each subscriber the deal names (as
+    /// buyer, seller or dependent) that wants its kind: in this transaction,
+    /// so a committed event always has its deliveries.
+    fn queue_webhooks(&mut self, event: &NewEvent) -> Result<(), StoreError> {
+        let subscribed: i64 = self
+            .transaction
+            .prepare_cached(
+                "SELECT COUNT(*) FROM subscriptions s JOIN deal_audience a ON a.member = s.member WHERE a.deal_id = ?1",
+            )?
+            .query_row([event.deal_id.0 .0], |row| row.get(0))?;
+        if subscribed == 0 {
+            return Ok(());
+        }
+        let queued = self
+            .transaction
+            .prepare_cached(
+                "INSERT OR IGNORE INTO webhooks (subscriber, event_id, body)
+                 SELECT s.subscriber, ?1, ?2 FROM subscriptions s JOIN deal_audience a ON a.member = s.member
+                 WHERE a.deal_id = ?3 AND (s.kinds = '' OR instr(s.kinds, ?4) > 0)",
+            )?
+            .execute(params![
+                event.id(),
+                event.webhook_body(),
+                event.deal_id.0 .0,
+                format!(",{},", event.kind.as_str())
+            ])?;
+        self.committed.webhooks |= queued > 0;
+        Ok(())
+    }
+
+    /// The executions and cancellations recorded for `deal_id` (own and the
+    /// peer's): kind, network, height, time and the escrow event.
+    pub fn settlements(&self, deal_id: DealId) -> Result<Vec<SettledEvent>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(
+            "SELECT kind, network, height, timestamp_ms, event FROM events
+             WHERE deal_id = ?1 AND kind IN ('executed', 'cancelled', 'peer_executed', 'peer_cancelled') ORDER BY seq",
+        )?;
+        let mut rows = statement.query([deal_id.0 .0])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push(SettledEvent {
+                kind: row.get(0)?,
+                network: NetworkId(from_sql(row.get(1)?)),
+                height: from_sql(row.get(2)?),
+                timestamp_ms: from_sql(row.get(3)?),
+                event: row.get(4)?,
+            });
+        }
+        Ok(found)
     }
 
     /// Queues a message for the gateway of `peer`; it is sent after the commit.

@@ -3,11 +3,12 @@
 //! through the gateways, transactions relayed and refused, lock assertions
 //! and notifications between the gateways (and forged ones refused), the
 //! keeper's refund and its hashlock execution for an absent seller, and a
-//! gateway restarted from its file.
+//! gateway restarted from its file. `gateway/notifications.rs`: deal streams
+//! resumed after a disconnect, webhooks (signed, retried, dead-lettered).
 
 mod common;
 
-use common::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
+use common::{endpoint, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::{encode_terms, Decode, Encode};
 use interlock_core::saga::expected_request;
@@ -16,11 +17,11 @@ use interlock_core::{
     NetworkId, Policy, Reservation, ReservationState, Settlement,
 };
 use interlock_identity::{
-    Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
+    DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_node::gateway::checks::sign_lock_assertion;
-use interlock_node::gateway::GRACE_MS;
+use interlock_node::gateway::{WebhookPolicy, GRACE_MS};
 use interlock_node::ledger_node::{LedgerNodeService, Pace};
 use interlock_node::server::{bind, serve_ledger_node, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_proto::v1;
@@ -82,6 +83,21 @@ fn observer_key() -> PartyKey {
     PartyKey::from_seed([11; 32])
 }
 
+/// The key deal terms name the dependent "warranty" by.
+fn warranty_key() -> PartyKey {
+    PartyKey::from_seed([5; 32])
+}
+
+/// Fast retries, so the webhook tests see the last attempt soon.
+fn test_webhook_policy() -> WebhookPolicy {
+    WebhookPolicy {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+        attempts: 4,
+        timeout: Duration::from_secs(2),
+    }
+}
+
 fn gateway_key(network: NetworkId) -> PartyKey {
     PartyKey::from_seed([40 + u8::try_from(network.0).unwrap(); 32])
 }
@@ -101,6 +117,7 @@ impl World {
             (Role::Party, "carol"),
             (Role::Notary, "n1"),
             (Role::Observer, "obs"),
+            (Role::Dependent, "warranty"),
         ];
         common::issue_all(&tls, &names);
         // A client whose certificate comes from another CA.
@@ -126,8 +143,8 @@ impl World {
         };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded },
-                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded },
+                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None },
+                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded, evm: None },
             ],
             ledgers: [(ALPHA, "alpha-ledger"), (BETA, "beta-ledger")]
                 .into_iter()
@@ -157,6 +174,7 @@ impl World {
                 endpoint: "127.0.0.1:1".into(),
                 key: observer_key().public(),
             }],
+            dependents: vec![DependentEntry { name: "warranty".into(), key: warranty_key().public() }],
         });
         directory.validate().unwrap();
         for (network, listener) in ledger_listeners {
@@ -231,7 +249,7 @@ impl World {
             directory: self.directory.clone(),
             store: &store,
         };
-        self.running.insert(network, start_gateway(setup, listener));
+        self.running.insert(network, start_gateway_with(setup, listener, test_webhook_policy()));
     }
 
     async fn stop_gateway(&mut self, network: NetworkId) {
@@ -821,3 +839,6 @@ async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
     })
     .await;
 }
+
+#[path = "gateway/notifications.rs"]
+mod notifications;

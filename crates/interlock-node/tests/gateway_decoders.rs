@@ -44,8 +44,8 @@ fn directory() -> Directory {
     };
     Directory {
         networks: vec![
-            NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded },
-            NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded },
+            NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None },
+            NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded, evm: None },
         ],
         gateways: vec![GatewayEntry {
             name: "gw-beta".into(),

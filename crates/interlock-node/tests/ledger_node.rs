@@ -50,7 +50,7 @@ async fn start() -> Node {
 
     let operator = PartyKey::from_seed([1; 32]);
     let directory = Directory {
-        networks: vec![NetworkEntry { id: NETWORK, name: "alpha".into(), kind: NetworkKind::Embedded }],
+        networks: vec![NetworkEntry { id: NETWORK, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None }],
         ledgers: vec![LedgerEntry { name: "alpha-ledger".into(), network: NETWORK, endpoint: "127.0.0.1:0".into() }],
         parties: ["buyer", "late"]
             .iter()

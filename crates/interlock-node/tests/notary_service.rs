@@ -82,8 +82,8 @@ impl Cluster {
         let gateway_name = |network| if network == ALPHA { "gw-alpha" } else { "gw-beta" };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded },
-                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded },
+                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None },
+                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded, evm: None },
             ],
             ledgers: vec![
                 LedgerEntry { name: "alpha-ledger".into(), network: ALPHA, endpoint: ledgers[&ALPHA].to_string() },

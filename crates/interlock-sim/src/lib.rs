@@ -24,6 +24,8 @@ pub struct SeedReport {
     pub completed: usize,
     pub refunded: usize,
     pub other: usize,
+    /// The confirmation depth of the seed's EVM-semantics network, if it had one.
+    pub evm_depth: Option<u64>,
 }
 
 /// A broken invariant, with what replays it.
@@ -57,7 +59,13 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         }
     }
     world.finish().map_err(|message| violation(&world, message))?;
-    let mut report = SeedReport { seed, deals: world.deals.len(), steps: world.step, ..SeedReport::default() };
+    let mut report = SeedReport {
+        seed,
+        deals: world.deals.len(),
+        steps: world.step,
+        evm_depth: world.evm.as_ref().map(|evm| evm.depth),
+        ..SeedReport::default()
+    };
     for ((_, party), outcome) in &world.outcomes {
         if *party != 0 {
             continue;

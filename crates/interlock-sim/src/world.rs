@@ -26,6 +26,21 @@ pub const STEPS_MAX: usize = 40_000;
 const HEARTBEAT_MS: u64 = 200;
 /// Blocks a participant reads per poll.
 const EVENT_BLOCKS_PER_POLL: usize = 8;
+/// One seed in this many per mille runs its second network with EVM semantics.
+const EVM_PER_MILLE: u64 = 500;
+
+/// A network that behaves like an EVM chain: its blocks carry whole-second
+/// timestamps (the contract's clock is `block.timestamp * 1000`), and parties and
+/// notaries learn of a block only once `depth` blocks stand on it, as the EVM
+/// adapter's follower does.
+#[derive(Clone, Debug)]
+pub struct EvmSemantics {
+    pub index: usize,
+    pub depth: u64,
+    /// Every reservation in a confirmed block, as the notaries may see it.
+    confirmed_reservations: HashMap<interlock_core::ReservationId, interlock_core::Reservation>,
+    cursor: u64,
+}
 
 /// The fault rates one seed draws.
 #[derive(Clone, Debug)]
@@ -146,6 +161,8 @@ pub struct World {
     pub trace: bool,
     /// Tokens the adversary has seen revealed on chain, by deal.
     revealed: HashMap<DealId, Token>,
+    /// Set when the second network follows EVM semantics in this seed.
+    pub evm: Option<EvmSemantics>,
 }
 
 fn address(key: &PartyKey) -> Address {
@@ -374,7 +391,15 @@ impl World {
             votes_sent: HashMap::new(),
             trace: std::env::var_os("INTERLOCK_SIM_TRACE").is_some(),
             revealed: HashMap::new(),
+            evm: None,
         };
+        // Drawn from a stream of its own, so the other draws of a seed stay as they were.
+        let mut evm_rng = Rng::new(seed ^ 0x0045_564d_0000_0000);
+        if evm_rng.chance(EVM_PER_MILLE) {
+            let depth = evm_rng.range(1, 4);
+            world.evm = Some(EvmSemantics { index: 1, depth, confirmed_reservations: HashMap::new(), cursor: 0 });
+            world.note(|| format!("network 1 has EVM semantics: whole-second blocks, confirmation depth {depth}"));
+        }
         let ledgers: Vec<_> = world.ledgers.iter().map(|n| n.ledger.as_ref().expect("online")).collect();
         world.checker.start(&ledgers);
         world
@@ -414,6 +439,7 @@ impl World {
         for index in 0..self.ledgers.len() {
             self.run_ledger(index)?;
         }
+        self.confirm_evm_blocks();
         for index in 0..self.notaries.len() {
             self.run_notary(index)?;
         }
@@ -425,6 +451,33 @@ impl World {
         }
         let ledgers: Vec<_> = self.ledgers.iter().map(|node| node.ledger.as_ref()).collect();
         self.checker.check(&ledgers, &self.deals)
+    }
+
+    /// The highest block of ledger `index` that participants may read: the tip,
+    /// or on an EVM network the block `depth - 1` below it.
+    fn confirmed_height(&self, index: usize, ledger: &Ledger<MemoryStore>) -> u64 {
+        match &self.evm {
+            Some(evm) if evm.index == index => ledger.tip().height.saturating_sub(evm.depth - 1),
+            _ => ledger.tip().height,
+        }
+    }
+
+    /// Collects the reservations of newly confirmed EVM blocks.
+    fn confirm_evm_blocks(&mut self) {
+        let Some(evm) = &self.evm else { return };
+        let Some(ledger) = self.ledgers[evm.index].ledger.as_ref() else { return };
+        let confirmed = self.confirmed_height(evm.index, ledger);
+        let evm = self.evm.as_mut().expect("checked above");
+        if confirmed <= evm.cursor {
+            return;
+        }
+        let limit = usize::try_from(confirmed - evm.cursor).expect("small");
+        for event in ledger.events_from(evm.cursor + 1, limit).expect("memory store reads") {
+            if let interlock_core::EscrowEvent::Reserved(reservation) = event.event {
+                evm.confirmed_reservations.insert(reservation.id, reservation);
+            }
+        }
+        evm.cursor = confirmed;
     }
 
     /// Measures, per hashlock deal, how long the seller's side stayed up in one
@@ -634,10 +687,13 @@ impl World {
         if !produce {
             return Ok(());
         }
+        let evm = self.evm.as_ref().is_some_and(|evm| evm.index == index);
+        // An EVM block's time is whole seconds.
+        let block_ms = if evm { now_ms / 1000 * 1000 } else { now_ms };
         let outcome = if ledger.mempool_len() == 0 && now_ms >= ledger.tip().timestamp_ms + HEARTBEAT_MS {
-            ledger.produce_heartbeat(now_ms).map(Some)
+            ledger.produce_heartbeat(block_ms).map(Some)
         } else {
-            ledger.produce_block(now_ms)
+            ledger.produce_block(block_ms)
         };
         let outcome = outcome.map_err(|e| format!("ledger {index} failed to produce a block: {e}"))?;
         if let Some(outcome) = outcome {
@@ -722,7 +778,12 @@ impl World {
                 let Some(ledger) = self.ledgers[ledger_index].ledger.as_ref() else {
                     continue;
                 };
-                if let Some(reservation) = ledger.state().reservation(&reservation_id(deal_id, leg)) {
+                let id = reservation_id(deal_id, leg);
+                let reservation = match &self.evm {
+                    Some(evm) if evm.index == ledger_index => evm.confirmed_reservations.get(&id),
+                    _ => ledger.state().reservation(&id),
+                };
+                if let Some(reservation) = reservation {
                     let event = interlock_core::EscrowEvent::Reserved(reservation.clone());
                     let deal = self.notaries[index].deals.get_mut(&deal_id).expect("listed");
                     outputs.extend(deal.observe(now_ms, &event));
@@ -780,7 +841,7 @@ impl World {
                 continue;
             };
             let cursor = self.parties[index].disk.cursors.get(&network).copied().unwrap_or(0);
-            let tip = ledger.tip().height;
+            let tip = self.confirmed_height(Self::ledger_index(network), ledger);
             if tip <= cursor {
                 continue;
             }

@@ -56,6 +56,16 @@ pub struct AgentConfig {
     pub auto_accept: bool,
     /// Print one line per step and action, with the deal id.
     pub verbose: bool,
+    /// The party's signing account on each EVM network: escrow transactions for
+    /// those networks go to the chain from it, not through the gateway.
+    pub evm: HashMap<NetworkId, EvmAccount>,
+}
+
+/// A party's account on an EVM network and the escrow client that signs for it.
+#[derive(Clone)]
+pub struct EvmAccount {
+    pub escrow: interlock_evm::chain::EvmEscrow,
+    pub address: interlock_evm::alloy::primitives::Address,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Status>>;
@@ -166,6 +176,7 @@ pub(crate) struct Engine {
     clock: fn() -> u64,
     auto_accept: bool,
     verbose: bool,
+    evm: HashMap<NetworkId, EvmAccount>,
     deals: HashMap<DealId, AgentDeal>,
     live: HashMap<DealId, Live>,
     /// Steps of the deals looked at since start; the rest stay on disk.
@@ -234,6 +245,7 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         clock: config.clock,
         auto_accept: config.auto_accept,
         verbose: config.verbose,
+        evm: config.evm,
         deals,
         live,
         steps: HashMap::new(),
@@ -542,6 +554,22 @@ impl Engine {
                         EscrowOp::Execute { .. } => "execute".to_owned(),
                         EscrowOp::Cancel { .. } => "cancel".to_owned(),
                     };
+                    if let Some(account) = self.evm.get(&network).cloned() {
+                        let Some(deal) = self.deals.get(&deal_id) else { continue };
+                        let terms = deal.terms.clone();
+                        self.say(deal_id, &format!("submits {what} on {}", self.network_name(network)));
+                        let (permits, verbose, party) = (self.requests.clone(), self.verbose, self.party.name.clone());
+                        tokio::spawn(async move {
+                            let Ok(_permit) = permits.acquire_owned().await else { return };
+                            // As on a ledger: the saga resubmits what does not land.
+                            if let Err(error) = account.escrow.submit(account.address, &terms, &op).await {
+                                if verbose {
+                                    println!("deal={deal_id} party={party} {what} refused: {error}");
+                                }
+                            }
+                        });
+                        continue;
+                    }
                     let Some(gateway) = self.gateways.get(&network).cloned() else {
                         self.say(deal_id, &format!("cannot {what}: no gateway for network {network}"));
                         continue;

@@ -14,7 +14,7 @@ mod engine;
 mod service;
 pub mod terms;
 
-pub use engine::{AgentConfig, AgentError};
+pub use engine::{AgentConfig, AgentError, EvmAccount};
 pub use service::AgentService;
 
 /// Reads 32 bytes from the operating system's random source.

@@ -29,6 +29,13 @@ fn network(directory: &Directory, text: &str) -> Result<NetworkId, Status> {
 
 fn asset(spec: &v1::LegSpec, leg: LegKind) -> Result<Asset, Status> {
     let code = AssetCode::new(&spec.asset).map_err(|error| Status::invalid_argument(format!("{leg} leg: {error}")))?;
+    // "#7": item 7 of a class of unique items (an ERC-721 collection, a ledger title).
+    if let Some(number) = spec.amount.strip_prefix('#') {
+        let item: u128 = number.parse().map_err(|_| {
+            Status::invalid_argument(format!("{leg} leg item {:?}: expected # and a whole number", spec.amount))
+        })?;
+        return Ok(Asset::Unique { class: code, item: interlock_core::ItemId::from_u128(item) });
+    }
     let amount: u128 = spec.amount.parse().map_err(|_| {
         Status::invalid_argument(format!("{leg} leg amount {:?}: expected a positive whole number", spec.amount))
     })?;
@@ -80,14 +87,20 @@ fn observers(directory: &Directory, names: &[String]) -> Result<Vec<PartyId>, St
     )
 }
 
-/// The dependents a proposal names: parties of the directory, by name.
+/// The dependents a proposal names, by name: the directory's dependents, or
+/// its parties.
 fn dependents(directory: &Directory, names: &[String]) -> Result<Vec<PartyId>, Status> {
     named_keys(
         names,
         "dependent",
         DEPENDENTS_MAX,
-        |name| directory.party(name).map(|entry| entry.key),
-        || directory.parties.iter().map(|entry| entry.name.clone()).collect(),
+        |name| {
+            directory.dependent(name).map(|entry| entry.key).or_else(|| directory.party(name).map(|entry| entry.key))
+        },
+        || {
+            let dependents = directory.dependents.iter().map(|entry| entry.name.clone());
+            dependents.chain(directory.parties.iter().map(|entry| entry.name.clone())).collect()
+        },
     )
 }
 
@@ -161,8 +174,13 @@ pub fn draft(
         }
     };
     // In hashlock mode the payment network's gateway keeps the seller's leg: it
-    // executes with the revealed secret if the seller is away.
-    let keeper = if hashlock {
+    // executes with the revealed secret if the seller is away. EVM gateways keep
+    // nothing (yet): there the seller's agent executes itself.
+    let on_evm = directory
+        .networks
+        .iter()
+        .any(|network| network.id == payment_network && network.kind == interlock_identity::NetworkKind::Evm);
+    let keeper = if hashlock && !on_evm {
         directory.gateway_for(payment_network).map(|gateway| Address::Ledger(gateway.key.0))
     } else {
         None

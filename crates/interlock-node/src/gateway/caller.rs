@@ -4,7 +4,7 @@
 
 use super::error::GatewayError;
 use interlock_core::{DealTerms, PartyId};
-use interlock_identity::{Directory, GatewayEntry, ObserverEntry, PartyEntry, PeerIdentity, Role};
+use interlock_identity::{DependentEntry, Directory, GatewayEntry, ObserverEntry, PartyEntry, PeerIdentity, Role};
 use tonic::Request;
 
 /// The methods of `Gateway` and `GatewayPeer`, for authorisation and messages.
@@ -19,6 +19,7 @@ pub(crate) enum Method {
     GetAccount,
     GetReservation,
     StreamBlocks,
+    Subscribe,
     ForwardDeal,
     AssertLocks,
     Notify,
@@ -35,6 +36,8 @@ enum Audience {
     Readers,
     /// The gateways of other networks.
     Gateways,
+    /// Parties and dependents: who deal terms name and may be told of them.
+    Subscribers,
 }
 
 impl Method {
@@ -48,6 +51,7 @@ impl Method {
             | Method::GetReservation
             | Method::StreamBlocks => Audience::Readers,
             Method::ForwardDeal | Method::AssertLocks | Method::Notify => Audience::Gateways,
+            Method::Subscribe => Audience::Subscribers,
         }
     }
 }
@@ -65,6 +69,7 @@ impl Audience {
             Audience::Watchers => "parties (and their agents) and observers",
             Audience::Readers => "parties, notaries and observers",
             Audience::Gateways => "the gateways of other networks",
+            Audience::Subscribers => "parties and dependents",
         }
     }
 }
@@ -74,6 +79,7 @@ impl Audience {
 pub(crate) enum Caller {
     Party(PartyEntry),
     Gateway(GatewayEntry),
+    Dependent(DependentEntry),
     /// An observer: reads the deals that name it.
     Observer(ObserverEntry),
     /// A notary: may read.
@@ -100,6 +106,7 @@ impl Caller {
             Role::Gateway => Caller::Gateway(
                 directory.gateways.iter().find(|entry| entry.name == peer.name).ok_or_else(unlisted)?.clone(),
             ),
+            Role::Dependent => Caller::Dependent(directory.dependent(&peer.name).ok_or_else(unlisted)?.clone()),
             Role::Observer => Caller::Observer(directory.observer(&peer.name).ok_or_else(unlisted)?.clone()),
             Role::Notary => Caller::Reader { role: peer.role, name: peer.name },
             Role::Ledger => Caller::Other { role: peer.role, name: peer.name },
@@ -110,6 +117,7 @@ impl Caller {
         match self {
             Caller::Party(party) => format!("party {:?}", party.name),
             Caller::Gateway(gateway) => format!("gateway {:?}", gateway.name),
+            Caller::Dependent(dependent) => format!("dependent {:?}", dependent.name),
             Caller::Observer(observer) => format!("observer {:?}", observer.name),
             Caller::Reader { role, name } | Caller::Other { role, name } => format!("{role} {name:?}"),
         }
@@ -150,6 +158,17 @@ impl Caller {
         match self {
             Caller::Party(party) => Ok(Watcher::Party(party.key)),
             Caller::Observer(observer) => Ok(Watcher::Observer(observer.key)),
+            _ => Err(self.refuse(method)),
+        }
+    }
+
+    /// The subscriber's name (`party:NAME`, `dependent:NAME`) and the key deal
+    /// terms name it by, if `method` is for subscribers and the caller is one.
+    pub(crate) fn subscriber(&self, method: Method) -> Result<(String, interlock_core::PartyId), GatewayError> {
+        debug_assert_eq!(method.audience(), Audience::Subscribers);
+        match self {
+            Caller::Party(party) => Ok((format!("party:{}", party.name), party.key)),
+            Caller::Dependent(dependent) => Ok((format!("dependent:{}", dependent.name), dependent.key)),
             _ => Err(self.refuse(method)),
         }
     }

@@ -5,7 +5,7 @@ use super::checks::{self, decode_signed_deal, decode_submission};
 use super::error::GatewayError;
 use super::registry::{notice_message, signed_deal, Registry};
 use super::GatewayService;
-use crate::gateway_store::{DealRecord, EventRecord, NoticeKind, SignedTerms};
+use crate::gateway_store::{DealRecord, EventRecord, NoticeKind, SignedTerms, Subscription};
 use crate::stores::StoreError;
 use crate::wire;
 use interlock_core::encoding::Decode;
@@ -26,10 +26,11 @@ const PAGE_LEN: usize = 256;
 /// Most events `GetDeal` returns (a deal has about ten).
 const DEAL_EVENTS_MAX: usize = 1_000;
 
-type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+pub(super) type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
 
 fn event_message(event: EventRecord) -> v1::DealEvent {
     v1::DealEvent {
+        event_id: event.id,
         seq: event.seq,
         deal_id: event.deal_id.0 .0.to_vec(),
         kind: event.kind,
@@ -185,6 +186,17 @@ impl GatewayService {
         }
     }
 
+    fn subscribe_checked(&self, request: Request<v1::SubscribeRequest>) -> Result<v1::SubscribeResponse, GatewayError> {
+        let caller = self.caller(&request)?;
+        let (subscriber, member) = caller.subscriber(Method::Subscribe)?;
+        let request = request.into_inner();
+        let kinds = super::webhook::check_subscription(&request.url, &request.secret, &request.kinds)?;
+        let subscription =
+            Subscription { subscriber: subscriber.clone(), member, url: request.url, secret: request.secret, kinds };
+        self.registry().store.subscribe(&subscription)?;
+        Ok(v1::SubscribeResponse { subscriber })
+    }
+
     async fn submit_checked(&self, request: Request<v1::SubmitRequest>) -> Result<v1::SubmitResponse, GatewayError> {
         let caller = self.caller(&request)?;
         let party = caller.party(Method::Submit)?.clone();
@@ -308,12 +320,21 @@ impl Gateway for GatewayService {
         Ok(Response::new(stream))
     }
 
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<Response<v1::SubscribeResponse>, Status> {
+        Ok(Response::new(self.subscribe_checked(request)?))
+    }
+
     async fn submit(&self, request: Request<v1::SubmitRequest>) -> Result<Response<v1::SubmitResponse>, Status> {
+        self.refuse_on_evm("an escrow transaction")?;
         Ok(Response::new(self.submit_checked(request).await?))
     }
 
     async fn get_account(&self, request: Request<v1::GetAccountRequest>) -> Result<Response<v1::Account>, Status> {
         reader_of(self, &request, Method::GetAccount)?;
+        self.refuse_on_evm("reading an account")?;
         wire::bytes32("account", &request.get_ref().account)?;
         self.shared.ledger.clone().get_account(request.into_inner()).await
     }
@@ -323,6 +344,7 @@ impl Gateway for GatewayService {
         request: Request<v1::GetReservationRequest>,
     ) -> Result<Response<v1::Reservation>, Status> {
         reader_of(self, &request, Method::GetReservation)?;
+        self.refuse_on_evm("reading a reservation")?;
         wire::bytes32("reservation_id", &request.get_ref().reservation_id)?;
         self.shared.ledger.clone().get_reservation(request.into_inner()).await
     }
@@ -334,6 +356,9 @@ impl Gateway for GatewayService {
         request: Request<v1::StreamBlocksRequest>,
     ) -> Result<Response<Self::StreamBlocksStream>, Status> {
         reader_of(self, &request, Method::StreamBlocks)?;
+        if self.shared.evm.is_some() {
+            return Ok(Response::new(self.evm_blocks(request.get_ref().from_height)));
+        }
         let blocks = self.shared.ledger.clone().stream_blocks(request.into_inner()).await?;
         let stream: Self::StreamBlocksStream = Box::pin(blocks.into_inner());
         Ok(Response::new(stream))

@@ -10,6 +10,8 @@
 //!   peer delivers the outbox until each message is acknowledged.
 //! - [`keeper`]: cancels expired reservations and executes revealed hashlocks
 //!   for absent beneficiaries, signing with the gateway key.
+//! - [`webhook`]: subscriptions, and the task that POSTs the webhook
+//!   deliveries the store queues with each event (retries, dead letters).
 //! - [`checks`]: every decoder and verifier applied to network input, pure.
 //! - `handlers` and `peer`: the two gRPC services, each call authorised by the
 //!   caller's certificate (`caller`).
@@ -17,14 +19,17 @@
 mod caller;
 pub mod checks;
 mod error;
+pub mod evm;
 mod handlers;
 mod keeper;
 mod peer;
 mod registry;
+pub mod webhook;
 
 pub use error::GatewayError;
 pub use keeper::GRACE_MS;
 pub use registry::{PEER_BATCH_MAX, PENDING_EVENTS_MAX};
+pub use webhook::WebhookPolicy;
 
 use crate::gateway_store::{Committed, GatewayStore};
 use crate::stores::StoreError;
@@ -88,9 +93,14 @@ struct Shared {
     events: watch::Sender<u64>,
     /// Wakes the delivery task of each peer when its outbox grows.
     outbox_wake: HashMap<NetworkId, Arc<Notify>>,
+    /// Wakes the webhook delivery task when deliveries are queued.
+    webhook_wake: Notify,
     /// The keeper's next nonce; `None` until read from the network (again
     /// after a refusal).
     nonce: Mutex<Option<u64>>,
+    /// Set when the network is an EVM chain: the gateway follows its contract
+    /// instead of a ledger node.
+    evm: Option<evm::EvmShared>,
 }
 
 /// One network's gateway. Cheap to clone.
@@ -121,6 +131,17 @@ impl GatewayService {
     /// secrets survive restarts). Call [`GatewayService::start`] to follow the
     /// network and deliver to peers.
     pub fn open(config: GatewayConfig, store: GatewayStore) -> Result<GatewayService, StoreError> {
+        GatewayService::open_with(config, store, None)
+    }
+
+    /// [`GatewayService::open`] for an EVM network when `evm` is set: the
+    /// gateway then follows that chain's escrow contract (`config.ledger` is
+    /// never called).
+    pub fn open_with(
+        config: GatewayConfig,
+        store: GatewayStore,
+        evm: Option<evm::EvmLink>,
+    ) -> Result<GatewayService, StoreError> {
         let (last_notice, last_event) = store.last_seqs()?;
         let secrets = store.secrets()?;
         let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
@@ -142,7 +163,9 @@ impl GatewayService {
             notices: watch::channel(last_notice).0,
             events: watch::channel(last_event).0,
             outbox_wake,
+            webhook_wake: Notify::new(),
             nonce: Mutex::new(None),
+            evm: evm.map(evm::EvmShared::new),
         };
         Ok(GatewayService { shared: Arc::new(shared) })
     }
@@ -161,13 +184,34 @@ impl GatewayService {
         (GatewayServer::new(self.clone()), GatewayPeerServer::new(self.clone()))
     }
 
-    /// Spawns the follower (with the keeper) and one delivery task per peer.
+    /// Spawns the follower (with the keeper), one delivery task per peer and
+    /// the webhook delivery task, with the default [`WebhookPolicy`].
     pub fn start(&self) -> GatewayTasks {
-        let mut handles = vec![tokio::spawn(self.clone().follow())];
+        self.start_with(WebhookPolicy::default())
+    }
+
+    /// [`GatewayService::start`] with webhooks delivered by `policy`.
+    pub fn start_with(&self, policy: WebhookPolicy) -> GatewayTasks {
+        assert!(policy.check().is_ok(), "webhook policy checked by the caller: {policy:?}");
+        let mut handles = match self.shared.evm {
+            Some(_) => vec![tokio::spawn(self.clone().follow_evm())],
+            None => vec![tokio::spawn(self.clone().follow())],
+        };
         for network in self.shared.peers.keys() {
             handles.push(tokio::spawn(self.clone().deliver(*network)));
         }
+        handles.push(tokio::spawn(self.clone().deliver_webhooks(policy)));
         GatewayTasks { handles }
+    }
+
+    /// How many webhook deliveries wait (for their first or a later attempt).
+    pub fn webhooks_len(&self) -> Result<u64, StoreError> {
+        self.registry().store.webhooks_len()
+    }
+
+    /// The webhook deliveries given up after their last attempt, oldest first.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<crate::gateway_store::DeadLetter>, StoreError> {
+        self.registry().store.dead_letters(limit)
     }
 
     /// How many messages wait in the outbox for the gateway of `peer`.
@@ -191,6 +235,9 @@ impl GatewayService {
             if let Some(wake) = self.shared.outbox_wake.get(peer) {
                 wake.notify_one();
             }
+        }
+        if committed.webhooks {
+            self.shared.webhook_wake.notify_one();
         }
     }
 

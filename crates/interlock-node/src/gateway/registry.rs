@@ -5,11 +5,13 @@
 
 use super::checks::{other_network, sign_lock_assertion};
 use super::error::GatewayError;
-use crate::gateway_store::{Batch, Committed, EventKind, GatewayStore, NewEvent, Notice, NoticeKind, SignedTerms};
+use crate::gateway_store::{
+    Batch, Committed, EventKind, GatewayStore, NewEvent, Notice, NoticeKind, SettledEvent, SignedTerms,
+};
 use crate::stores::StoreError;
 use interlock_core::crypto::{PartyKey, Secret, Token};
-use interlock_core::encoding::Encode;
-use interlock_core::{Address, DealId, DealTerms, EscrowEvent, Hash32, NetworkId, Reservation, Settlement};
+use interlock_core::encoding::{Decode, Encode};
+use interlock_core::{Address, DealId, DealTerms, EscrowEvent, Hash32, LegKind, NetworkId, Reservation, Settlement};
 use interlock_identity::Directory;
 use interlock_proto::v1;
 use prost::Message as _;
@@ -226,6 +228,11 @@ impl Registry {
     /// Records one block's escrow events: for registered deals as events (and
     /// lock assertions or notifications for the other leg's gateway), the rest
     /// kept in case their deal is registered later.
+    /// The terms of every deal registered here.
+    pub(crate) fn registered_terms(&self) -> Vec<Arc<DealTerms>> {
+        self.registered.values().cloned().collect()
+    }
+
     pub(crate) fn observe_block(&mut self, observed: Vec<Observed>) -> Result<Committed, StoreError> {
         if observed.is_empty() {
             // Heartbeat blocks: nothing to write, so no commit (and no fsync).
@@ -335,6 +342,7 @@ impl Registry {
                 continue;
             }
             accepted += 1;
+            self.context.derive_outcome(&mut batch, terms)?;
             let hashlock = match &terms.settlement {
                 Settlement::Hashlock { hash, .. } => Some(*hash),
                 Settlement::Notary { .. } => None,
@@ -347,6 +355,46 @@ impl Registry {
         }
         Ok(Notified { accepted, learned, committed: batch.commit()? })
     }
+}
+
+/// How one leg ended, where and when.
+struct LegEnd {
+    kind: LegKind,
+    executed: bool,
+    network: NetworkId,
+    height: u64,
+    timestamp_ms: u64,
+}
+
+/// Both legs' ends, when both legs ended the same way.
+struct Outcome {
+    executed: bool,
+    payment: LegEnd,
+    delivery: LegEnd,
+}
+
+/// The deal's outcome from its recorded executions and cancellations: `None`
+/// while a leg is open, or when
+/// the legs ended differently (no outcome to announce; the events say what
+/// happened).
+fn outcome(settlements: &[SettledEvent]) -> Option<Outcome> {
+    let mut payment = None;
+    let mut delivery = None;
+    for settled in settlements {
+        let Ok(event) = EscrowEvent::from_bytes(&settled.event) else { continue };
+        let executed = match event {
+            EscrowEvent::Executed { .. } => true,
+            EscrowEvent::Cancelled { .. } => false,
+            EscrowEvent::Reserved(_) => continue,
+        };
+        let kind = event.leg();
+        let (network, height, timestamp_ms) = (settled.network, settled.height, settled.timestamp_ms);
+        let end = LegEnd { kind, executed, network, height, timestamp_ms };
+        let slot = if kind == LegKind::Payment { &mut payment } else { &mut delivery };
+        slot.get_or_insert(end);
+    }
+    let (payment, delivery) = (payment?, delivery?);
+    (payment.executed == delivery.executed).then_some(Outcome { executed: payment.executed, payment, delivery })
 }
 
 impl Context {
@@ -363,6 +411,7 @@ impl Context {
     ) -> Result<(), StoreError> {
         let peer = self.peer_of(terms);
         let gateway = Address::Ledger(self.key.public().0);
+        let mut settled = false;
         for item in observed {
             let (kind, subject, by_keeper) = match &item.event {
                 EscrowEvent::Reserved(reservation) => (EventKind::Reserved, reservation.id, None),
@@ -391,6 +440,7 @@ impl Context {
                 record.text = self.describe(keeper_kind, &item.event, self.network);
                 batch.add_event(&record)?;
             }
+            settled |= kind != EventKind::Reserved;
             let Some(peer) = peer else { continue };
             match &item.event {
                 EscrowEvent::Reserved(reservation) => {
@@ -408,6 +458,47 @@ impl Context {
                 }
             }
         }
+        if settled {
+            self.derive_outcome(batch, terms)?;
+        }
+        Ok(())
+    }
+
+    /// Records `completed` (both legs executed) or `refunded` (both
+    /// cancelled) once both legs are final as this gateway has seen them: its
+    /// own network's events and the other gateway's notifications. The event
+    /// takes the network, height and time of the later leg, so both gateways
+    /// record the same one.
+    fn derive_outcome(&self, batch: &mut Batch<'_>, terms: &DealTerms) -> Result<(), StoreError> {
+        let deal_id = terms.id();
+        let settlements = batch.settlements(deal_id)?;
+        let Some(outcome) = outcome(&settlements) else { return Ok(()) };
+        let describe = |leg: &LegEnd| format!("{} on {} at height {}", leg.kind, leg.network, leg.height);
+        let (kind, verb) =
+            if outcome.executed { (EventKind::Completed, "executed") } else { (EventKind::Refunded, "cancelled") };
+        let text = format!(
+            "{}: both legs {verb} ({}; {})",
+            kind.as_str(),
+            describe(&outcome.payment),
+            describe(&outcome.delivery)
+        );
+        let later = if (outcome.payment.timestamp_ms, outcome.payment.network.0)
+            >= (outcome.delivery.timestamp_ms, outcome.delivery.network.0)
+        {
+            &outcome.payment
+        } else {
+            &outcome.delivery
+        };
+        batch.add_event(&NewEvent {
+            deal_id,
+            kind,
+            subject: Hash32([0; 32]),
+            network: later.network,
+            height: later.height,
+            timestamp_ms: later.timestamp_ms,
+            event: Vec::new(),
+            text,
+        })?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::Directory;
-use interlock_node::gateway::{GatewayConfig, GatewayService, GatewayTasks};
+use interlock_node::gateway::{GatewayConfig, GatewayService, GatewayTasks, WebhookPolicy};
 use interlock_node::gateway_store::GatewayStore;
 use interlock_node::server::{serve_gateway, TlsFiles};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
@@ -76,6 +76,11 @@ pub struct GatewaySetup<'a> {
 
 /// Opens a gateway over its SQLite file, starts its tasks and serves it on `listener`.
 pub fn start_gateway(setup: GatewaySetup<'_>, listener: TcpListener) -> RunningGateway {
+    start_gateway_with(setup, listener, WebhookPolicy::default())
+}
+
+/// [`start_gateway`], delivering webhooks by `policy`.
+pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy: WebhookPolicy) -> RunningGateway {
     let channel = |address| endpoint(setup.tls, setup.name, address).connect_lazy();
     let config = GatewayConfig {
         key: setup.key,
@@ -90,7 +95,7 @@ pub fn start_gateway(setup: GatewaySetup<'_>, listener: TcpListener) -> RunningG
         clock: now_ms,
     };
     let service = GatewayService::open(config, GatewayStore::open(setup.store).unwrap()).unwrap();
-    let tasks = service.start();
+    let tasks = service.start_with(policy);
     let files = TlsFiles::in_dir(setup.tls, setup.name);
     let (served, directory) = (service.clone(), setup.directory);
     let server = tokio::spawn(async move {

@@ -10,6 +10,8 @@ const COLORS = {
   cancelled: "#c27a0e", keeper_executed: "#12945a", keeper_cancelled: "#c27a0e",
   decided: "#7a4fd6", completed: "#12945a", refunded: "#c27a0e", mixed: "#c8322b",
 };
+// A gateway's own "completed" / "refunded" stays in the records table: the
+// outcome lane shows the observer's conclusion from both networks.
 const LANE_KINDS = ["proposed", "registered", "reserved", "executed", "cancelled", "keeper_executed", "keeper_cancelled"];
 const OUTCOME_KINDS = ["decided", "completed", "refunded", "mixed"];
 
@@ -194,17 +196,20 @@ function marker(kind, x, y) {
 
 function drawTimeline(deal, t0) {
   const box = document.getElementById("timeline");
-  const shown = deal.records.filter((r) => r.timestamp_ms > 0 && (LANE_KINDS.includes(r.kind) || OUTCOME_KINDS.includes(r.kind)));
+  // The observer's own conclusions (network 0) go to the outcome lane; each
+  // network's steps to that network's lane.
+  const outcome = (r) => r.kind === "decided" || (r.network === 0 && OUTCOME_KINDS.includes(r.kind));
+  const shown = deal.records.filter((r) => r.timestamp_ms > 0 && (LANE_KINDS.includes(r.kind) || outcome(r)));
   if (shown.length === 0) return;
   const networks = [deal.payment, deal.delivery].filter((leg, i, all) => all.findIndex((o) => o.network === leg.network) === i);
   const lanes = networks.map((leg) => ({
     key: leg.network, title: leg.network_name,
     sub: leg === deal.payment ? `payment · ${deal.payment.text.split(" on ")[0]}` : `delivery · ${deal.delivery.text.split(" on ")[0]}`,
-    records: shown.filter((r) => LANE_KINDS.includes(r.kind) && r.network === leg.network),
+    records: shown.filter((r) => !outcome(r) && LANE_KINDS.includes(r.kind) && r.network === leg.network),
   }));
   if (networks.length === 1) lanes[0].sub = "payment and delivery";
   lanes.push({ key: "outcome", title: "outcome", sub: deal.mode === "notary" ? "notaries, end of deal" : "end of deal",
-    records: shown.filter((r) => OUTCOME_KINDS.includes(r.kind)) });
+    records: shown.filter(outcome) });
 
   const width = 1160, x0 = 170, x1 = width - 36, top = 46;
   const tEvents = Math.max(...shown.map((r) => r.timestamp_ms), deal.final ? 0 : deal.now_ms);
@@ -302,7 +307,7 @@ function drawLegend() {
 function drawRecords(deal, t0) {
   const body = document.getElementById("records");
   body.replaceChildren(...deal.records.map((r) => {
-    const row = el("tr", { class: OUTCOME_KINDS.includes(r.kind) ? "derived" : "" });
+    const row = el("tr", { class: r.network === 0 || r.kind === "decided" ? "derived" : "" });
     const kind = el("td");
     kind.appendChild(el("span", { class: `kind ${r.kind}` }, r.kind));
     const when = r.timestamp_ms ? `${clock(r.timestamp_ms)} (${offset(r.timestamp_ms - t0)})` : "—";

@@ -1,0 +1,174 @@
+//! `interlock sandbox up --evm`: network beta as an anvil chain.
+//!
+//! The sandbox starts anvil (mining a block every [`BLOCK_TIME_MS`]), deploys
+//! the escrow contract, an ERC-20 `USDC` and an ERC-721 collection `DEED`, and
+//! gives each party a secp256k1 key (`parties/NAME.evm-key`) with coin for gas:
+//! the buyer gets [`BUYER_USDC`] USDC, the seller DEED #1 to #[`SELLER_DEEDS`].
+//! beta's gateway then follows the contract instead of a ledger node, and the
+//! agents send their beta transactions to anvil themselves.
+
+use anyhow::Context as _;
+use interlock_core::Address;
+use interlock_evm::alloy::primitives::{Address as EvmAddress, U256};
+use interlock_evm::alloy::providers::{DynProvider, Provider as _};
+use interlock_evm::alloy::signers::local::PrivateKeySigner;
+use interlock_evm::bindings::{TestItems, TestToken};
+use interlock_evm::chain::core_address;
+use interlock_evm::EscrowClient;
+use interlock_identity::{EvmAssetEntry, EvmNetworkEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const BLOCK_TIME_MS: u64 = 500;
+/// Blocks that must stand on an event before gateways, agents and notaries act.
+pub const CONFIRMATIONS: u64 = 2;
+pub const BUYER_USDC: u64 = 1_000_000;
+pub const SELLER_DEEDS: u64 = 20;
+const GAS_COIN_WEI: u128 = 1_000 * 10u128.pow(18);
+
+/// What the sandbox's state file keeps about its chain.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ChainState {
+    pub anvil_pid: u32,
+    pub log: PathBuf,
+    pub rpc: String,
+    pub escrow: String,
+    pub usdc: String,
+    pub deed: String,
+    /// Each party's EVM account.
+    pub accounts: BTreeMap<String, String>,
+}
+
+impl ChainState {
+    /// beta's directory entry.
+    pub fn network_entry(&self) -> EvmNetworkEntry {
+        EvmNetworkEntry {
+            rpc: self.rpc.clone(),
+            escrow: self.escrow.clone(),
+            confirmations: CONFIRMATIONS,
+            assets: BTreeMap::from([
+                ("ETH".to_owned(), EvmAssetEntry::Native),
+                ("USDC".to_owned(), EvmAssetEntry::Erc20(self.usdc.clone())),
+                ("DEED".to_owned(), EvmAssetEntry::Erc721(self.deed.clone())),
+            ]),
+        }
+    }
+
+    /// `party`'s account on beta.
+    pub fn account(&self, party: &str) -> anyhow::Result<Address> {
+        let text = self.accounts.get(party).with_context(|| format!("no EVM account for {party}"))?;
+        let bytes = interlock_identity::parse_evm_address(text).context("a valid account")?;
+        Ok(Address::Evm(bytes))
+    }
+
+    /// Each party's USDC and the DEEDs it holds, as text.
+    pub async fn balances(&self, party: &str) -> anyhow::Result<serde_json::Value> {
+        let provider = read_only(&self.rpc)?;
+        let account = EvmAddress::from(parse(&self.accounts[party])?);
+        let usdc = TestToken::new(parse(&self.usdc)?.into(), provider.clone()).balanceOf(account).call().await?;
+        let items = TestItems::new(parse(&self.deed)?.into(), provider);
+        let mut deeds = Vec::new();
+        for item in 1..=SELLER_DEEDS {
+            if items.ownerOf(U256::from(item)).call().await? == account {
+                deeds.push(item);
+            }
+        }
+        Ok(serde_json::json!({ "USDC": usdc.to_string(), "DEED": deeds }))
+    }
+}
+
+fn parse(text: &str) -> anyhow::Result<[u8; 20]> {
+    interlock_identity::parse_evm_address(text).with_context(|| format!("{text:?} is not an EVM address"))
+}
+
+fn read_only(rpc: &str) -> anyhow::Result<DynProvider> {
+    Ok(interlock_evm::alloy::providers::ProviderBuilder::new().connect_http(rpc.parse()?).erased())
+}
+
+/// The party's secp256k1 key, created on first use.
+pub fn party_signer(dir: &Path, party: &str) -> anyhow::Result<PrivateKeySigner> {
+    let path = dir.join(format!("parties/{party}.evm-key"));
+    let seed = crate::services::seed_file(&path, "a secp256k1 key")?;
+    PrivateKeySigner::from_bytes(&seed.into()).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+}
+
+/// Starts anvil on `port` with its log in `dir/logs`, deploys and funds.
+pub fn start_chain(dir: &Path, port: u16, parties: &[&str]) -> anyhow::Result<ChainState> {
+    use std::os::unix::process::CommandExt as _;
+    let anvil = interlock_evm::anvil::locate()?;
+    let log = dir.join("logs").join("beta-anvil.log");
+    let file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let block_time = format!("{}.{:03}", BLOCK_TIME_MS / 1000, BLOCK_TIME_MS % 1000);
+    let child = std::process::Command::new(&anvil)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--accounts", "0", "--block-time", &block_time])
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .stdin(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {}", anvil.display()))?;
+    let rpc = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("Listening on") {
+        if started.elapsed() > Duration::from_secs(20) {
+            anyhow::bail!("anvil did not start; its log {} says:\n{}", log.display(), std::fs::read_to_string(&log)?);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deployer = PrivateKeySigner::random();
+    let mut signers = vec![deployer.clone()];
+    for party in parties {
+        signers.push(party_signer(dir, party)?);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (escrow, usdc, deed) = runtime.block_on(deploy_and_fund(&rpc, &signers))?;
+    let accounts = parties
+        .iter()
+        .zip(&signers[1..])
+        .map(|(party, signer)| ((*party).to_owned(), core_address(signer.address()).to_string()))
+        .collect();
+    Ok(ChainState {
+        anvil_pid: child.id(),
+        log,
+        rpc,
+        escrow: core_address(escrow).to_string(),
+        usdc: core_address(usdc).to_string(),
+        deed: core_address(deed).to_string(),
+        accounts,
+    })
+}
+
+/// Deploys the escrow and both test tokens from `signers[0]`; gives every signer
+/// coin for gas; the buyer (`signers[1]`) USDC, the seller (`signers[2]`) DEEDs,
+/// each approving the escrow.
+async fn deploy_and_fund(
+    rpc: &str,
+    signers: &[PrivateKeySigner],
+) -> anyhow::Result<(EvmAddress, EvmAddress, EvmAddress)> {
+    let provider = interlock_evm::connect(rpc, signers)?;
+    for signer in signers {
+        let _: () =
+            provider.raw_request("anvil_setBalance".into(), (signer.address(), U256::from(GAS_COIN_WEI))).await?;
+    }
+    let deployer = signers[0].address();
+    let escrow = EscrowClient::deploy(provider.clone(), deployer).await?.address();
+    let usdc = TestToken::deploy_builder(provider.clone()).from(deployer).deploy().await?;
+    let deed = TestItems::deploy_builder(provider.clone()).from(deployer).deploy().await?;
+    let (buyer, seller) = (signers[1].address(), signers[2].address());
+    let token = TestToken::new(usdc, provider.clone());
+    token.mint(buyer, U256::from(BUYER_USDC)).from(buyer).send().await?.get_receipt().await?;
+    token.approve(escrow, U256::MAX).from(buyer).send().await?.get_receipt().await?;
+    let items = TestItems::new(deed, provider.clone());
+    // Sent one after another without waiting, then awaited: one block for all.
+    let mut pending = Vec::new();
+    for item in 1..=SELLER_DEEDS {
+        pending.push(items.mint(seller, U256::from(item)).from(seller).send().await?);
+    }
+    pending.push(items.setApprovalForAll(escrow, true).from(seller).send().await?);
+    for sent in pending {
+        sent.get_receipt().await?;
+    }
+    Ok((escrow, usdc, deed))
+}

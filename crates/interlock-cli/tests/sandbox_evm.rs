@@ -1,0 +1,107 @@
+//! Cross-platform deals through the services: `sandbox up --evm` makes beta a
+//! real anvil chain. alpha's ledger node and gateway, beta's gateway following
+//! the escrow contract, three notaries and two agents each run as their own
+//! process; the agents send their beta transactions to anvil with their own keys.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn interlock(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
+}
+
+/// Stops the sandbox, anvil included, however the test ends.
+struct Sandbox(PathBuf);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
+    }
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = interlock(&["sandbox", "up", "--dir", "sb", "--evm"], dir.path());
+    assert!(
+        up.status.success(),
+        "sandbox up --evm failed (anvil comes from scripts/npm-install): {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let _sandbox = Sandbox(dir.path().to_owned());
+    let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
+    assert_eq!(status["healthy"], true, "{status}");
+
+    // Notary mode: 25 USD on the ledger for DEED #1, an ERC-721 on the chain.
+    let notary = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], dir.path()));
+    assert_eq!(notary["outcome"], "completed", "{notary}");
+    let after = &notary["balances_after"];
+    assert_eq!(after["buyer"]["beta"]["DEED"], serde_json::json!([1]), "{after}");
+    assert_eq!(after["buyer"]["alpha"]["USD"], "999975");
+    assert_eq!(after["seller"]["alpha"]["USD"], "25");
+
+    // Hashlock mode: 25 USDC, an ERC-20 on the chain, for 10 GOLD on the ledger.
+    let hashlock = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
+    assert_eq!(hashlock["outcome"], "completed", "{hashlock}");
+    let after = &hashlock["balances_after"];
+    assert_eq!(after["buyer"]["beta"]["USDC"], "999975", "{after}");
+    assert_eq!(after["seller"]["beta"]["USDC"], "25");
+    assert_eq!(after["buyer"]["alpha"]["GOLD"], "10");
+
+    // The seller cannot deliver: the notaries abort at the deadline and the
+    // buyer's ERC-20 comes back from the contract.
+    let deal = json(&interlock(
+        &[
+            "deal",
+            "--sandbox",
+            "sb",
+            "--as",
+            "buyer",
+            "--json",
+            "propose",
+            "--to",
+            "seller",
+            "--mode",
+            "notary",
+            "--payment",
+            "40 USDC@beta",
+            "--delivery",
+            "99000000 GOLD@alpha",
+            "--window",
+            "6",
+        ],
+        dir.path(),
+    ));
+    let id = deal["deal_id"].as_str().unwrap().to_owned();
+    let watch = interlock(&["deal", "--sandbox", "sb", "--as", "buyer", "watch", &id], dir.path());
+    let text = String::from_utf8_lossy(&watch.stdout);
+    assert!(!watch.status.success(), "watch exits non-zero for a deal that did not complete: {text}");
+    assert!(text.contains("payment reserved on beta") && text.contains("payment cancelled on beta"), "{text}");
+    for party in ["buyer", "seller"] {
+        let started = std::time::Instant::now();
+        loop {
+            let view =
+                json(&interlock(&["deal", "--sandbox", "sb", "--as", party, "--json", "status", &id], dir.path()));
+            if view["state"] == "refunded" {
+                break;
+            }
+            assert!(started.elapsed().as_secs() < 30, "{party} never saw the refund: {view}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    let again = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
+    assert_eq!(
+        again["balances_after"]["buyer"]["beta"]["USDC"], "999950",
+        "the refunded 40 USDC are back: only the two hashlock payments left"
+    );
+}

@@ -1,0 +1,308 @@
+//! The chain adapter on a real anvil: escrow operations from the core's terms,
+//! events at a confirmation depth, a reorg shallower and one deeper than that
+//! depth (made with anvil's snapshot and revert), concurrent submissions from one
+//! account, EIP-1559 fees, and a reservation made with other terms.
+
+use interlock_core::{
+    reservation_id, Address as CoreAddress, Asset, AssetCode, DealTerms, EscrowEvent, EscrowOp, Leg, LegKind,
+    NetworkId, PartyId, Policy, Secret, Settlement, Token,
+};
+use interlock_evm::alloy::primitives::{Address, U256};
+use interlock_evm::alloy::providers::Provider;
+use interlock_evm::chain::{
+    core_address, evm_reservation, AssetBinding, AssetMap, ChainError, EvmEscrow, EvmFollower, Followed,
+};
+use interlock_evm::devnet::Devnet;
+use interlock_evm::{EvmAsset, SlotState};
+
+const EVM: NetworkId = NetworkId(2);
+const LEDGER: NetworkId = NetworkId(1);
+const HOUR_MS: u64 = 3_600_000;
+
+struct World {
+    devnet: Devnet,
+    assets: AssetMap,
+    escrow: EvmEscrow,
+}
+
+fn usdc() -> AssetCode {
+    AssetCode::new("USDC").expect("valid code")
+}
+
+impl World {
+    async fn start() -> World {
+        let devnet = Devnet::start(4).await.unwrap_or_else(|error| panic!("{error}"));
+        let token = devnet.deploy_token().await.expect("deploy token");
+        devnet.fund_token(token, devnet.accounts[1], U256::from(1_000_000u64)).await.expect("fund");
+        let assets = AssetMap::new().bind(usdc(), AssetBinding::Erc20(token));
+        let escrow = EvmEscrow::new(EVM, devnet.escrow.clone(), devnet.provider.clone(), assets.clone());
+        World { devnet, assets, escrow }
+    }
+
+    fn payer(&self) -> Address {
+        self.devnet.accounts[1]
+    }
+    fn payee(&self) -> Address {
+        self.devnet.accounts[2]
+    }
+
+    /// A hashlock deal paying `amount` USDC on the EVM network for an item on a ledger.
+    async fn terms(&self, nonce: u64, amount: u128, expiry_in_ms: u64) -> DealTerms {
+        let now = self.devnet.now_ms().await.expect("chain time");
+        DealTerms {
+            buyer: PartyId([1; 32]),
+            seller: PartyId([2; 32]),
+            payment: Leg {
+                network: EVM,
+                asset: Asset::Fungible { code: usdc(), amount },
+                owner: core_address(self.payer()),
+                beneficiary: core_address(self.payee()),
+                keeper: None,
+            },
+            delivery: Leg {
+                network: LEDGER,
+                asset: Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 1 },
+                owner: CoreAddress::Ledger([2; 32]),
+                beneficiary: CoreAddress::Ledger([1; 32]),
+                keeper: None,
+            },
+            settlement: Settlement::Hashlock {
+                hash: secret().hash(),
+                payment_expiry_ms: now + expiry_in_ms,
+                delivery_expiry_ms: now + expiry_in_ms / 2,
+                margin_ms: expiry_in_ms / 4,
+            },
+            policy: Policy::default(),
+            observers: vec![],
+            dependents: vec![],
+            nonce,
+        }
+    }
+
+    fn follower(&self, depth: u64) -> EvmFollower {
+        EvmFollower::new(EVM, self.devnet.provider.clone(), self.devnet.escrow.address(), self.assets.clone(), depth, 0)
+            .expect("depth is positive")
+    }
+
+    async fn reserve(&self, terms: &DealTerms) {
+        let op = EscrowOp::Reserve(interlock_core::saga::expected_request(terms, terms.id(), LegKind::Payment));
+        self.escrow.submit(self.payer(), terms, &op).await.expect("reserve");
+    }
+
+    async fn rpc(&self, method: &'static str) -> serde_json::Value {
+        self.devnet.provider.raw_request(method.into(), ()).await.unwrap_or_else(|error| panic!("{method}: {error}"))
+    }
+
+    async fn mine(&self, blocks: usize) {
+        for _ in 0..blocks {
+            self.rpc("evm_mine").await;
+        }
+    }
+
+    async fn snapshot(&self) -> serde_json::Value {
+        self.rpc("evm_snapshot").await
+    }
+
+    async fn revert(&self, snapshot: serde_json::Value) {
+        let reverted: bool = self.devnet.provider.raw_request("evm_revert".into(), (snapshot,)).await.expect("revert");
+        assert!(reverted, "anvil reverted to the snapshot");
+        // The reverted transactions' nonces are free again.
+        self.escrow.reset_nonces();
+    }
+}
+
+fn secret() -> Secret {
+    Secret([7; 32])
+}
+
+fn reserved_ids(followed: &Followed) -> Vec<interlock_core::ReservationId> {
+    followed
+        .events
+        .iter()
+        .filter_map(|event| match &event.event {
+            EscrowEvent::Reserved(reservation) => Some(reservation.id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn events_wait_for_the_confirmation_depth() {
+    let world = World::start().await;
+    let terms = world.terms(1, 100, HOUR_MS).await;
+    let mut follower = world.follower(3);
+    follower.watch(&terms).expect("watch");
+    world.reserve(&terms).await;
+    let first = follower.poll().await.expect("poll");
+    assert!(first.events.is_empty(), "a reservation one block deep is not yet confirmed at depth 3");
+    world.mine(2).await;
+    let second = follower.poll().await.expect("poll");
+    assert_eq!(reserved_ids(&second), vec![reservation_id(terms.id(), LegKind::Payment)]);
+    let EscrowEvent::Reserved(reservation) = &second.events[0].event else { unreachable!() };
+    assert!(reservation.matches(&interlock_core::saga::expected_request(&terms, terms.id(), LegKind::Payment)));
+    assert!(second.chain_time_ms.is_some());
+    // Nothing is delivered twice.
+    world.mine(1).await;
+    assert!(follower.poll().await.expect("poll").events.is_empty());
+}
+
+#[tokio::test]
+async fn a_reorg_shallower_than_the_depth_never_shows() {
+    let world = World::start().await;
+    let gone = world.terms(1, 100, HOUR_MS).await;
+    let kept = world.terms(2, 200, HOUR_MS).await;
+    let mut follower = world.follower(3);
+    follower.watch(&gone).expect("watch");
+    follower.watch(&kept).expect("watch");
+    world.mine(1).await;
+    assert!(follower.poll().await.expect("poll").events.is_empty());
+
+    // The reservation of `gone` is mined, then the chain reorganises two blocks deep.
+    let snapshot = world.snapshot().await;
+    world.reserve(&gone).await;
+    world.mine(1).await;
+    assert!(follower.poll().await.expect("poll").events.is_empty(), "two blocks deep is not confirmed at depth 3");
+    world.revert(snapshot).await;
+
+    // The new branch holds the other deal's reservation instead, and grows past the depth.
+    world.reserve(&kept).await;
+    world.mine(3).await;
+    let followed = follower.poll().await.expect("a reorg within the depth is no error");
+    assert_eq!(reserved_ids(&followed), vec![reservation_id(kept.id(), LegKind::Payment)]);
+    let state = world.devnet.escrow.state(&evm_reservation(&world.assets, &request(&gone)).unwrap()).await.unwrap();
+    assert_eq!(state, SlotState::Empty, "the reorganised reservation is gone from the chain");
+}
+
+#[tokio::test]
+async fn a_reorg_deeper_than_the_depth_stops_the_follower() {
+    let world = World::start().await;
+    let terms = world.terms(1, 100, HOUR_MS).await;
+    let mut follower = world.follower(1);
+    follower.watch(&terms).expect("watch");
+    let snapshot = world.snapshot().await;
+    world.reserve(&terms).await;
+    let delivered = follower.poll().await.expect("poll");
+    assert_eq!(reserved_ids(&delivered).len(), 1, "depth 1 delivers the reservation at once");
+    world.revert(snapshot).await;
+    world.mine(3).await;
+    match follower.poll().await {
+        Err(ChainError::ReorgBeyondDepth { height, .. }) => {
+            assert!(height >= delivered.events[0].height, "the reorg is named at the delivered block");
+            let message = follower.poll().await.unwrap_err().to_string();
+            assert!(message.contains("raise the confirmation depth"), "{message}");
+        }
+        other => panic!("expected a reorg beyond the depth, found {other:?}"),
+    }
+}
+
+fn request(terms: &DealTerms) -> interlock_core::ReserveRequest {
+    interlock_core::saga::expected_request(terms, terms.id(), LegKind::Payment)
+}
+
+#[tokio::test]
+async fn concurrent_submissions_from_one_account_all_land_with_eip1559_fees() {
+    let world = World::start().await;
+    let mut deals = Vec::new();
+    for nonce in 0..12 {
+        deals.push(world.terms(nonce, 10 + u128::from(nonce), HOUR_MS).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for terms in deals.clone() {
+        let escrow = world.escrow.clone();
+        let payer = world.payer();
+        tasks.spawn(async move {
+            let op = EscrowOp::Reserve(request(&terms));
+            escrow.submit(payer, &terms, &op).await
+        });
+    }
+    let mut hashes = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        hashes.push(result.expect("task").expect("every concurrent reserve lands").tx_hash);
+    }
+    assert_eq!(hashes.len(), deals.len());
+    for terms in &deals {
+        let reservation = evm_reservation(&world.assets, &request(terms)).unwrap();
+        assert_eq!(world.devnet.escrow.state(&reservation).await.unwrap(), SlotState::Open);
+    }
+    let tx = world.devnet.provider.get_transaction_by_hash(hashes[0]).await.unwrap().expect("known transaction");
+    use interlock_evm::alloy::consensus::Transaction as _;
+    assert_eq!(tx.inner.tx_type() as u8, 2, "EIP-1559 transaction");
+    assert_eq!(tx.inner.max_priority_fee_per_gas(), Some(interlock_evm::chain::PRIORITY_FEE_WEI));
+}
+
+#[tokio::test]
+async fn execute_reveals_the_secret_and_cancel_names_its_sender() {
+    let world = World::start().await;
+    let paid = world.terms(1, 100, HOUR_MS).await;
+    let refunded = world.terms(2, 50, 2_000).await;
+    let mut follower = world.follower(1);
+    follower.watch(&paid).unwrap();
+    follower.watch(&refunded).unwrap();
+    world.reserve(&paid).await;
+    world.reserve(&refunded).await;
+    let execute =
+        EscrowOp::Execute { reservation: reservation_id(paid.id(), LegKind::Payment), token: Token::Secret(secret()) };
+    world.escrow.submit(world.payee(), &paid, &execute).await.expect("the beneficiary executes");
+    // A stranger cancels the expired one; the tokens still go to the owner.
+    world.devnet.advance_s(5).await.unwrap();
+    let cancel = EscrowOp::Cancel { reservation: reservation_id(refunded.id(), LegKind::Payment), certificate: None };
+    let stranger = world.devnet.accounts[3];
+    world.escrow.submit(stranger, &refunded, &cancel).await.expect("anyone cancels after expiry");
+
+    let events = follower.poll().await.unwrap().events;
+    let executed = events.iter().find_map(|e| match &e.event {
+        EscrowEvent::Executed { token: Token::Secret(secret), by, .. } => Some((*secret, *by)),
+        _ => None,
+    });
+    assert_eq!(executed, Some((secret(), core_address(world.payee()))));
+    let cancelled = events.iter().find_map(|e| match &e.event {
+        EscrowEvent::Cancelled { by, to, .. } => Some((*by, *to)),
+        _ => None,
+    });
+    assert_eq!(cancelled, Some((core_address(stranger), core_address(world.payer()))));
+}
+
+#[tokio::test]
+async fn a_reservation_with_other_terms_is_not_the_deals() {
+    let world = World::start().await;
+    let terms = world.terms(1, 100, HOUR_MS).await;
+    let mut follower = world.follower(1);
+    follower.watch(&terms).unwrap();
+    // The payer locks the same reservation id for a smaller amount.
+    let mut other = evm_reservation(&world.assets, &request(&terms)).unwrap();
+    let EvmAsset::Erc20 { token, .. } = other.asset else { unreachable!() };
+    other.asset = EvmAsset::Erc20 { token, amount: U256::from(1u64) };
+    world.devnet.escrow.reserve(&other).await.expect("the contract accepts any terms");
+    let followed = follower.poll().await.unwrap();
+    assert!(followed.events.is_empty(), "no saga may count on a reservation with other terms");
+    assert_eq!(followed.mismatched, vec![reservation_id(terms.id(), LegKind::Payment)]);
+}
+
+#[tokio::test]
+async fn assets_map_by_kind_and_refuse_the_wrong_one() {
+    let assets = AssetMap::new()
+        .bind(AssetCode::new("ETH").unwrap(), AssetBinding::Native)
+        .bind(AssetCode::new("DEED").unwrap(), AssetBinding::Erc721(Address::repeat_byte(9)));
+    let item = Asset::Unique { class: AssetCode::new("DEED").unwrap(), item: interlock_core::ItemId::from_u128(7) };
+    assert_eq!(
+        assets.evm_asset(&item).unwrap(),
+        EvmAsset::Erc721 { token: Address::repeat_byte(9), token_id: U256::from(7u64) }
+    );
+    let amount_of_items = Asset::Fungible { code: AssetCode::new("DEED").unwrap(), amount: 3 };
+    assert!(assets.evm_asset(&amount_of_items).unwrap_err().to_string().contains("items an ERC-721"));
+    let unknown = Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 3 };
+    assert!(assets.evm_asset(&unknown).unwrap_err().to_string().contains("not known on this EVM network"));
+}
+
+#[tokio::test]
+async fn a_deal_watched_after_its_reservation_still_hears_of_it() {
+    let world = World::start().await;
+    let terms = world.terms(1, 100, HOUR_MS).await;
+    let mut follower = world.follower(1);
+    world.reserve(&terms).await;
+    assert!(follower.poll().await.unwrap().events.is_empty(), "nobody watches the deal yet");
+    follower.watch(&terms).unwrap();
+    let late = follower.poll().await.unwrap();
+    assert_eq!(reserved_ids(&late), vec![reservation_id(terms.id(), LegKind::Payment)]);
+    assert!(follower.poll().await.unwrap().events.is_empty(), "delivered once");
+}
