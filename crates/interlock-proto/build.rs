@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/interlock/v1/notary.proto",
         "proto/interlock/v1/gateway.proto",
         "proto/interlock/v1/agent.proto",
+        "proto/interlock/v1/observer.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

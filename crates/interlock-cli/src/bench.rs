@@ -316,7 +316,9 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
         "running {} {} deals, {} at a time, through the agents…",
         options.deals, options.mode, options.concurrency
     ));
-    let result = crate::sandbox::many(&dir, options.mode, options.deals, options.concurrency, true);
+    // The settlement path alone: the deals name no observer (an optional third
+    // party that only reads), so the figure stays comparable across versions.
+    let result = crate::sandbox::many(&dir, options.mode, options.deals, options.concurrency, false, true);
     let memory: serde_json::Map<String, serde_json::Value> = crate::sandbox::processes(&dir)?
         .into_iter()
         .map(|(name, pid)| (name, peak_memory_kib(pid).map_or(serde_json::Value::Null, Into::into)))

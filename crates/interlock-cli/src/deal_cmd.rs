@@ -49,7 +49,7 @@ pub fn leg_spec(text: &str) -> anyhow::Result<v1::LegSpec> {
 }
 
 pub enum Action {
-    Propose { request: v1::ProposeDealRequest },
+    Propose { request: Box<v1::ProposeDealRequest> },
     Accept { deal: String },
     Cancel { deal: String },
     Status { deal: String },
@@ -106,7 +106,7 @@ pub fn run(target: &Target, action: Action, json: bool) -> anyhow::Result<bool> 
     runtime.block_on(async {
         let mut agent = target.connect()?;
         match action {
-            Action::Propose { request } => show(agent.propose_deal(request).await.map_err(failed)?.get_ref(), json),
+            Action::Propose { request } => show(agent.propose_deal(*request).await.map_err(failed)?.get_ref(), json),
             Action::Accept { deal } => {
                 show(agent.accept_deal(v1::DealRef { deal }).await.map_err(failed)?.get_ref(), json)
             }

@@ -9,6 +9,7 @@ mod demo_evm;
 mod dependent_cmd;
 mod gas_cmd;
 mod gateway_cmd;
+mod observer_cmd;
 mod runtime;
 mod sandbox;
 mod sandbox_evm;
@@ -28,7 +29,7 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 #[command(
     name = "interlock",
     version,
-    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                ten processes on loopback: ledgers, gateways, notaries, agents, a dependent\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
+    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                eleven processes on loopback: ledgers, gateways, notaries, agents, a dependent, an observer\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -191,6 +192,46 @@ enum Command {
         #[arg(long)]
         evm_key: Option<PathBuf>,
     },
+    /// Run an observer: it follows, through the gateways, the deals that name
+    /// it, records every event of them in a hash-chained log signed with its
+    /// key (SQLite), and serves that log over gRPC and as a web page.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "Setting up an observer:\n  \
+        1. interlock observer --data obs --print-key\n  \
+        2. interlock ca issue --dir tls --role observer --name observer\n  \
+        3. list it in the directory: \"observers\": [{\"name\": \"observer\", \"endpoint\": \"127.0.0.1:7601\", \"key\": \"<the key>\"}]\n  \
+        4. interlock observer --data obs --listen 127.0.0.1:7601 --http 127.0.0.1:7680 \\\n       \
+           --tls-dir tls --name observer --directory directory.json\n  \
+        5. deals name it: interlock deal propose ... --observer observer\n  \
+        6. interlock observer verify --data obs"
+    )]
+    Observer {
+        #[command(subcommand)]
+        command: Option<ObserverCommand>,
+        /// The observer's data directory (observer.key, observer.sqlite); created on first start.
+        #[arg(long, required = true)]
+        data: Option<PathBuf>,
+        /// Print the observer's public key (for the directory) and exit.
+        #[arg(long)]
+        print_key: bool,
+        /// Address of the gRPC service; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:7601")]
+        listen: std::net::SocketAddr,
+        /// Address of the web page (plain HTTP: keep it on loopback or behind a proxy).
+        #[arg(long, default_value = "127.0.0.1:7680")]
+        http: std::net::SocketAddr,
+        /// Directory holding ca.pem and the observer's <name>.pem / <name>.key.
+        #[arg(long, required_unless_present = "print_key")]
+        tls_dir: Option<PathBuf>,
+        /// The observer's name, as its certificate and the directory state it.
+        #[arg(long, required_unless_present = "print_key")]
+        name: Option<String>,
+        /// The CA-signed directory file.
+        #[arg(long, required_unless_present = "print_key")]
+        directory: Option<PathBuf>,
+    },
     /// Run a sample dependent (a warranty service): it subscribes its webhook
     /// at every gateway of the directory, checks each POST's HMAC signature,
     /// keeps each event once by its Idempotency-Key, logs the completions it
@@ -276,7 +317,8 @@ enum Command {
         command: DealCommand,
     },
     /// A multi-process deployment on loopback: two ledger nodes, two gateways,
-    /// three notaries, two party agents and a sample dependent (warranty).
+    /// three notaries, two party agents, a sample dependent (warranty) and an
+    /// observer.
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
@@ -314,6 +356,19 @@ enum CaCommand {
         /// Where to write <name>.pem and <name>.key (default: DIR).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ObserverCommand {
+    /// Re-check the whole log: every record's hash, its link to the previous
+    /// record and its signature. Exits 1 naming the first broken record.
+    Verify {
+        /// The observer's data directory (observer.sqlite and observer.key).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -360,7 +415,7 @@ enum SandboxCommand {
         #[arg(long, default_value = "interlock-sandbox")]
         dir: PathBuf,
         /// The process: alpha-ledger, beta-ledger, alpha-gateway, beta-gateway,
-        /// n1, n2, n3, buyer-agent, seller-agent or warranty.
+        /// n1, n2, n3, buyer-agent, seller-agent, warranty or observer.
         name: String,
     },
     /// Start a stopped process again, on its address, from its data.
@@ -399,6 +454,13 @@ enum DealCommand {
         /// Seconds the deal may take before it refunds.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=604_800))]
         window: u64,
+        /// An observer to name in the terms, by its directory name (repeatable).
+        #[arg(long = "observer")]
+        observers: Vec<String>,
+        /// A dependent to name in the terms (told when the deal completes), by
+        /// its directory name (repeatable).
+        #[arg(long = "dependent")]
+        dependents: Vec<String>,
     },
     /// Countersign a proposal this party received; the agent then runs the deal.
     Accept { deal: String },
@@ -512,7 +574,7 @@ fn main() -> ExitCode {
                 let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
                 let result = match count {
                     Some(count) => {
-                        sandbox::many(&dir, mode, to_usize(count), to_usize(concurrency), json).map(|report| {
+                        sandbox::many(&dir, mode, to_usize(count), to_usize(concurrency), true, json).map(|report| {
                             if json {
                                 println!("{report}");
                             }
@@ -563,6 +625,17 @@ fn main() -> ExitCode {
             let options =
                 gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks, evm_key };
             gateway_cmd::serve(options).map(Ok)
+        }
+        Command::Observer { command: Some(ObserverCommand::Verify { data, json }), .. } => {
+            observer_cmd::verify(&data, json).map(|ok| ok.then_some(()).ok_or(1))
+        }
+        Command::Observer { data: Some(data), print_key: true, .. } => observer_cmd::print_key(&data).map(Ok),
+        Command::Observer { command: None, data, listen, http, tls_dir, name, directory, .. } => {
+            let (Some(data), Some(tls_dir), Some(name), Some(directory)) = (data, tls_dir, name, directory) else {
+                unreachable!("clap requires them unless --print-key")
+            };
+            let options = observer_cmd::ObserverServe { data, listen, http, tls_dir, name, directory };
+            observer_cmd::serve(options).map(Ok)
         }
         Command::Dependent { data, listen, tls_dir, name, directory, url, kinds } => {
             let options = dependent_cmd::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
@@ -616,8 +689,8 @@ fn main() -> ExitCode {
 fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
     use deal_cmd::Action;
     let action = match command {
-        DealCommand::Propose { to, role, mode, payment, delivery, window } => Action::Propose {
-            request: interlock_proto::v1::ProposeDealRequest {
+        DealCommand::Propose { to, role, mode, payment, delivery, window, observers, dependents } => Action::Propose {
+            request: Box::new(interlock_proto::v1::ProposeDealRequest {
                 counterparty: to,
                 role: match role {
                     RoleArg::Buyer => "buyer".into(),
@@ -630,7 +703,9 @@ fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::
                 payment: Some(deal_cmd::leg_spec(&payment)?),
                 delivery: Some(deal_cmd::leg_spec(&delivery)?),
                 window_ms: window * 1_000,
-            },
+                observers,
+                dependents,
+            }),
         },
         DealCommand::Accept { deal } => Action::Accept { deal },
         DealCommand::Cancel { deal } => Action::Cancel { deal },

@@ -2,8 +2,9 @@
 //! certificates, writes and signs the directory, and starts as separate OS
 //! processes, each with its log: two ledger nodes (networks alpha and beta),
 //! a gateway in front of each, three notaries (2 of 3) and the agents of the
-//! two parties, buyer and seller, and a sample dependent (a warranty service
-//! receiving webhooks). `status` shows each process and its health;
+//! two parties, buyer and seller, a sample dependent (a warranty service
+//! receiving webhooks), and an observer that records every deal the sandbox
+//! proposes and shows it on a web page. `status` shows each process and its health;
 //! `deal` runs deals through the agents; `kill` and `start` stop and restart a
 //! process; `down` stops them all.
 
@@ -16,7 +17,7 @@ use interlock_core::encoding::Encode;
 use interlock_core::{Address, Asset, Mode, NetworkId, PartyId};
 use interlock_identity::{
     CertificateAuthority, DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry,
-    PartyEntry, Role, SignedDirectory, Validity,
+    ObserverEntry, PartyEntry, Role, SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
 use interlock_node::server::TlsFiles;
@@ -36,6 +37,8 @@ const BUYER_USD: u128 = 1_000_000;
 const SELLER_GOLD: u128 = 1_000_000;
 const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
 const PARTIES: [&str; 2] = ["buyer", "seller"];
+/// The sandbox's observer: its deals name it, and it serves a web page.
+pub const OBSERVER: &str = "observer";
 /// The sample dependent: deals that name its key are POSTed to it.
 const DEPENDENT: &str = "warranty";
 /// Webhook attempts of the sandbox's gateways: enough to ride out a
@@ -163,7 +166,16 @@ pub fn up(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<()> {
             dir.display()
         ),
     }
+    println!("the observer's web page: http://{}/", observer_web(dir)?);
     Ok(())
+}
+
+/// The `host:port` of the sandbox observer's web page.
+pub fn observer_web(dir: &Path) -> anyhow::Result<String> {
+    let state = load(dir)?;
+    let observer = state.processes.iter().find(|p| p.name == OBSERVER).context("the sandbox has no observer")?;
+    let at = observer.args.iter().position(|a| a == "--http").context("the observer has no --http")?;
+    Ok(observer.args[at + 1].clone())
 }
 
 /// `up` without a word on standard output (for the benchmark's JSON).
@@ -205,6 +217,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
     }
     names.extend(NOTARIES.iter().map(|n| (Role::Notary, (*n).to_owned())));
     names.extend(PARTIES.iter().map(|n| (Role::Party, (*n).to_owned())));
+    names.push((Role::Observer, OBSERVER.to_owned()));
     names.push((Role::Dependent, DEPENDENT.to_owned()));
     for (role, name) in &names {
         if !tls.join(format!("{name}.pem")).exists() {
@@ -214,7 +227,8 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
     let parties: Vec<(&str, PartyKey)> =
         PARTIES.iter().map(|name| Ok((*name, party_key(dir, name)?))).collect::<anyhow::Result<_>>()?;
     let mut ports = HashMap::new();
-    for name in names.iter().map(|(_, name)| name.clone()).chain(PARTIES.iter().map(|p| format!("{p}-agent"))) {
+    let extra = PARTIES.iter().map(|p| format!("{p}-agent")).chain([format!("{OBSERVER}-http")]);
+    for name in names.iter().map(|(_, name)| name.clone()).chain(extra) {
         ports.insert(name, free_port()?);
     }
     let endpoint = |name: &str| format!("127.0.0.1:{}", ports[name]);
@@ -228,6 +242,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
         let seed = data_seed(dir, name, "notary.key", "a secp256k1 secret key")?;
         notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
     }
+    let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
     let chain = if evm { Some(crate::sandbox_evm::start_chain(dir, free_port()?, &PARTIES)?) } else { None };
     let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
         match &chain {
@@ -279,7 +294,7 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
             .collect(),
         parties: party_entries,
         dependents: vec![dependent_entry(dir)?],
-        ..Directory::default()
+        observers: vec![ObserverEntry { name: OBSERVER.into(), endpoint: endpoint(OBSERVER), key: observer_key }],
     };
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
 
@@ -328,6 +343,10 @@ fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State
         }
         launches.push((format!("{name}-agent"), "agent", args));
     }
+    let mut args: Vec<String> = vec!["observer".into(), "--data".into(), OBSERVER.into()];
+    args.extend(common(OBSERVER));
+    args.extend(["--http".into(), endpoint(&format!("{OBSERVER}-http"))]);
+    launches.push((OBSERVER.to_owned(), "observer", args));
     launches.push(dependent_launch(common(DEPENDENT)));
     let mut processes = Vec::new();
     for (name, role, args) in launches {
@@ -608,8 +627,14 @@ fn final_state(state: &str) -> bool {
     matches!(state, "completed" | "refunded" | "withdrawn" | "windfall" | "lost")
 }
 
-fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
-    proposal(mode, window, PAYMENT, DELIVERY)
+/// The standard deal; `observed` names the sandbox's observer in its terms
+/// (every proposal of the sandbox does, unless told otherwise).
+fn standard_proposal(mode: Mode, window: Duration, observed: bool) -> v1::ProposeDealRequest {
+    let mut request = proposal(mode, window, PAYMENT, DELIVERY);
+    if !observed {
+        request.observers.clear();
+    }
+    request
 }
 
 /// The buyer's proposal to the seller: `payment` and `delivery` are (network, asset, amount).
@@ -631,6 +656,8 @@ fn proposal(
         payment: Some(leg(payment)),
         delivery: Some(leg(delivery)),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        observers: vec![OBSERVER.into()],
+        dependents: Vec::new(),
     }
 }
 
@@ -696,7 +723,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         let started = std::time::Instant::now();
         let window = Duration::from_secs(30);
         let (request, story) = match (&state.chain, mode) {
-            (None, _) => (standard_proposal(mode, window), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned()),
+            (None, _) => (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned()),
             (Some(chain), Mode::Notary) => {
                 // The lowest DEED the seller still holds.
                 let held = chain.balances("seller").await?;
@@ -831,8 +858,16 @@ async fn look_up_pending(
 
 /// Runs `count` standard deals, `concurrency` at a time, through the agents;
 /// reports settled deals per second, latency percentiles and whether every
-/// deal ended the same way on both sides with the totals unchanged.
-pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool) -> anyhow::Result<serde_json::Value> {
+/// deal ended the same way on both sides with the totals unchanged. With
+/// `observed`, the deals name the sandbox's observer.
+pub fn many(
+    dir: &Path,
+    mode: Mode,
+    count: usize,
+    concurrency: usize,
+    observed: bool,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
     let state = load(dir)?;
     if state.chain.is_some() {
         anyhow::bail!("many deals run on the two-ledger sandbox; this one's beta is an EVM chain: use `sandbox deal`");
@@ -858,7 +893,7 @@ pub fn many(dir: &Path, mode: Mode, count: usize, concurrency: usize, json: bool
         for _ in 0..count {
             slots.acquire().await?.forget();
             let (mut buyer, tally, slots, refusals) = (buyer.clone(), tally.clone(), slots.clone(), refusals.clone());
-            let request = standard_proposal(mode, window);
+            let request = standard_proposal(mode, window, observed);
             proposers.spawn(async move {
                 loop {
                     let at = std::time::Instant::now();

@@ -47,8 +47,19 @@ fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
     let processes = status["processes"].as_array().unwrap();
     let mut roles: Vec<&str> = processes.iter().map(|p| p["role"].as_str().unwrap()).collect();
     roles.sort_unstable();
-    let expected =
-        ["agent", "agent", "dependent", "gateway", "gateway", "ledger", "ledger", "notary", "notary", "notary"];
+    let expected = [
+        "agent",
+        "agent",
+        "dependent",
+        "gateway",
+        "gateway",
+        "ledger",
+        "ledger",
+        "notary",
+        "notary",
+        "notary",
+        "observer",
+    ];
     assert_eq!(roles, expected, "{status}");
     let pids: Vec<u64> = processes.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
     assert!(pids.iter().all(|pid| *pid != u64::from(std::process::id())), "separate processes");
@@ -138,6 +149,7 @@ fn deals_survive_kills(mode: &'static str) {
         "seller-agent",
         "beta-ledger",
         "n2",
+        "observer",
         "beta-gateway",
         "n3",
         "buyer-agent",
@@ -179,6 +191,9 @@ fn deals_survive_kills(mode: &'static str) {
         }
     }
     assert!(seen > 0, "some deals completed: {list}");
+    // The observer, killed and restarted too, kept a chain that checks.
+    let verify = interlock(&["observer", "verify", "--data", "sb/observer"], dir.path());
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
 
 #[test]

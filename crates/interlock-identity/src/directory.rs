@@ -158,6 +158,10 @@ pub struct ObserverEntry {
     pub name: String,
     /// `host:port`.
     pub endpoint: String,
+    /// The observer's ed25519 public key, 64 hex digits: deals name observers by
+    /// it, and it signs every record of the observer's log.
+    #[serde(with = "hex::party_id")]
+    pub key: PartyId,
 }
 
 /// An actor that deals may name as a dependent (`DealTerms::dependents` holds
@@ -194,6 +198,10 @@ impl Directory {
             Role::Observer => self.observers.iter().find(|entry| entry.name == name).map(Member::Observer),
             Role::Dependent => self.dependent(name).map(Member::Dependent),
         }
+    }
+
+    pub fn observer(&self, name: &str) -> Option<&ObserverEntry> {
+        self.observers.iter().find(|entry| entry.name == name)
     }
 
     pub fn dependent(&self, name: &str) -> Option<&DependentEntry> {

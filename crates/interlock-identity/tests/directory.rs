@@ -52,7 +52,11 @@ fn sample() -> Directory {
             endpoint: "[::1]:7200".to_owned(),
             address: NotaryAddress([0x11; 20]),
         }],
-        observers: vec![ObserverEntry { name: "observer-1".to_owned(), endpoint: "localhost:7300".to_owned() }],
+        observers: vec![ObserverEntry {
+            name: "observer-1".to_owned(),
+            endpoint: "localhost:7300".to_owned(),
+            key: PartyId([0x33; 32]),
+        }],
         dependents: vec![DependentEntry { name: "warranty".to_owned(), key: PartyKey::from_seed([9; 32]).public() }],
     }
 }

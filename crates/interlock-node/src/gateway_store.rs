@@ -468,6 +468,20 @@ impl GatewayStore {
         Ok(notices)
     }
 
+    /// Every notice from `from_seq` on, in order (observers filter them by terms).
+    pub fn notices_from(&self, from_seq: u64, limit: usize) -> Result<Vec<Notice>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT seq, deal_id, kind, terms, buyer_signature, seller_signature FROM notices
+             WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = statement.query(params![to_sql(from_seq), limit_sql(limit)])?;
+        let mut notices = Vec::new();
+        while let Some(row) = rows.next()? {
+            notices.push(notice_from(row)?);
+        }
+        Ok(notices)
+    }
+
     /// The events of `deal_id` from `from_seq` on, in order.
     pub fn events(&self, deal_id: DealId, from_seq: u64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
         let mut statement = self.connection.prepare_cached(

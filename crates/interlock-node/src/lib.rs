@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod gateway_store;
 pub mod ledger_node;
 pub mod notary_service;
+pub mod observer;
 pub mod server;
 pub mod status;
 pub mod stores;

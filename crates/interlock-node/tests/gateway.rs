@@ -78,6 +78,11 @@ struct World {
     carol: PartyKey,
 }
 
+/// The key the directory lists for the observer `obs`.
+fn observer_key() -> PartyKey {
+    PartyKey::from_seed([11; 32])
+}
+
 /// The key deal terms name the dependent "warranty" by.
 fn warranty_key() -> PartyKey {
     PartyKey::from_seed([5; 32])
@@ -111,6 +116,7 @@ impl World {
             (Role::Party, "seller"),
             (Role::Party, "carol"),
             (Role::Notary, "n1"),
+            (Role::Observer, "obs"),
             (Role::Dependent, "warranty"),
         ];
         common::issue_all(&tls, &names);
@@ -163,8 +169,12 @@ impl World {
                 endpoint: "127.0.0.1:1".into(),
                 address: interlock_core::NotaryKey::from_seed([9; 32]).unwrap().address(),
             }],
+            observers: vec![interlock_identity::ObserverEntry {
+                name: "obs".into(),
+                endpoint: "127.0.0.1:1".into(),
+                key: observer_key().public(),
+            }],
             dependents: vec![DependentEntry { name: "warranty".into(), key: warranty_key().public() }],
-            ..Directory::default()
         });
         directory.validate().unwrap();
         for (network, listener) in ledger_listeners {
@@ -438,6 +448,37 @@ async fn proposals_and_registrations_reach_both_gateways_and_only_their_parties(
         let unknown = world.event_kinds(network, "buyer", lone.id()).await;
         check("the refused deal", unknown, Code::NotFound, "knows no deal");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_follows_and_reads_only_the_deals_that_name_it() {
+    let world = World::start().await;
+    let secret = Secret([8; 32]);
+    let unnamed = world.terms(11, &secret, None, 60_000, 120_000);
+    let mut named = world.terms(12, &secret, None, 60_000, 120_000);
+    named.observers = vec![observer_key().public()];
+    let mut watch =
+        world.gateway(ALPHA, "obs").watch_deals(v1::WatchDealsRequest { from_seq: 0 }).await.unwrap().into_inner();
+    for terms in [&unnamed, &named] {
+        world.gateway(ALPHA, "buyer").propose_deal(world.signed(terms, true, false)).await.unwrap();
+    }
+
+    // Its notices carry the deal that names it, and only that one.
+    let seen = tokio::time::timeout(Duration::from_secs(10), watch.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!((seen.kind.as_str(), seen.deal_id.as_slice()), ("proposed", &named.id().0 .0[..]));
+    let nothing = tokio::time::timeout(Duration::from_millis(300), watch.next()).await;
+    assert!(nothing.is_err(), "the observer saw {nothing:?}");
+
+    // It reads the deal that names it, and no other.
+    assert_eq!(world.event_kinds(ALPHA, "obs", named.id()).await.unwrap(), ["proposed"]);
+    let other = world.event_kinds(ALPHA, "obs", unnamed.id()).await;
+    check("an observer reading another deal", other, Code::PermissionDenied, "not among the observers");
+    let request = v1::WatchDealRequest { deal_id: unnamed.id().0 .0.to_vec(), from_seq: 0 };
+    let watched = world.gateway(ALPHA, "obs").watch_deal(request).await.map(|_| ());
+    check("an observer watching another deal", watched, Code::PermissionDenied, "not among the observers");
+    // And it may not act.
+    let proposal = world.gateway(ALPHA, "obs").propose_deal(world.signed(&named, true, false)).await;
+    check("an observer proposing", proposal, Code::PermissionDenied, "ProposeDeal is for parties");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

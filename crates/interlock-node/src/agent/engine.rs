@@ -74,7 +74,7 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, Status>>;
 pub(crate) enum Command {
     /// Draft, sign and record a proposal; answers the view and what to send to
     /// which gateway.
-    Propose(v1::ProposeDealRequest, Reply<(v1::DealView, Sending)>),
+    Propose(Box<v1::ProposeDealRequest>, Reply<(v1::DealView, Sending)>),
     /// Countersign a received proposal; answers what to register where.
     Accept(String, Reply<(DealId, Sending)>),
     Cancel(String, Reply<v1::DealView>),

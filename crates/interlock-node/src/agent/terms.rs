@@ -1,7 +1,8 @@
 //! Drafting a deal's terms from an operator's proposal and the directory.
 
 use interlock_core::crypto::Secret;
-use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, Policy, Settlement};
+use interlock_core::limits::{DEPENDENTS_MAX, OBSERVERS_MAX};
+use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, PartyId, Policy, Settlement};
 use interlock_identity::{Directory, PartyEntry};
 use interlock_proto::v1;
 use tonic::Status;
@@ -48,6 +49,59 @@ fn account(party: &PartyEntry, network: NetworkId, leg: LegKind) -> Result<Addre
             party.name
         ))
     })
+}
+
+/// The keys of the directory entries `names` stands for, in order, each once.
+/// `what` names the list in messages; `lookup` finds one name's key.
+fn named_keys(
+    names: &[String],
+    what: &str,
+    max: usize,
+    lookup: impl Fn(&str) -> Option<PartyId>,
+    listed: impl Fn() -> Vec<String>,
+) -> Result<Vec<PartyId>, Status> {
+    if names.len() > max {
+        return Err(Status::invalid_argument(format!("{} {what}: a deal names at most {max}", names.len())));
+    }
+    let mut keys = Vec::with_capacity(names.len());
+    for name in names {
+        let key = lookup(name).ok_or_else(|| {
+            Status::invalid_argument(format!("no {what} {name:?} in the directory; it lists {}", listed().join(", ")))
+        })?;
+        if keys.contains(&key) {
+            return Err(Status::invalid_argument(format!("{what} {name:?} is named twice")));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// The observers a proposal names, by their directory names.
+fn observers(directory: &Directory, names: &[String]) -> Result<Vec<PartyId>, Status> {
+    named_keys(
+        names,
+        "observer",
+        OBSERVERS_MAX,
+        |name| directory.observer(name).map(|entry| entry.key),
+        || directory.observers.iter().map(|entry| entry.name.clone()).collect(),
+    )
+}
+
+/// The dependents a proposal names, by name: the directory's dependents, or
+/// its parties.
+fn dependents(directory: &Directory, names: &[String]) -> Result<Vec<PartyId>, Status> {
+    named_keys(
+        names,
+        "dependent",
+        DEPENDENTS_MAX,
+        |name| {
+            directory.dependent(name).map(|entry| entry.key).or_else(|| directory.party(name).map(|entry| entry.key))
+        },
+        || {
+            let dependents = directory.dependents.iter().map(|entry| entry.name.clone());
+            dependents.chain(directory.parties.iter().map(|entry| entry.name.clone())).collect()
+        },
+    )
 }
 
 /// The terms of `request` between `proposer` and its counterparty, stamped
@@ -152,8 +206,8 @@ pub fn draft(
         },
         settlement,
         policy: Policy::default(),
-        observers: Vec::new(),
-        dependents: Vec::new(),
+        observers: observers(directory, &request.observers)?,
+        dependents: dependents(directory, &request.dependents)?,
         nonce,
     };
     terms.validate().map_err(|error| Status::invalid_argument(format!("the deal is not valid: {error}")))?;

@@ -3,7 +3,8 @@
 //! the directory does not list; this decides per method.
 
 use super::error::GatewayError;
-use interlock_identity::{DependentEntry, Directory, GatewayEntry, PartyEntry, PeerIdentity, Role};
+use interlock_core::{DealTerms, PartyId};
+use interlock_identity::{DependentEntry, Directory, GatewayEntry, ObserverEntry, PartyEntry, PeerIdentity, Role};
 use tonic::Request;
 
 /// The methods of `Gateway` and `GatewayPeer`, for authorisation and messages.
@@ -29,6 +30,8 @@ pub(crate) enum Method {
 enum Audience {
     /// Parties and the agents acting for them.
     Parties,
+    /// Parties, and observers for the deals that name them.
+    Watchers,
     /// Parties, notaries and observers: read-only methods.
     Readers,
     /// The gateways of other networks.
@@ -40,7 +43,8 @@ enum Audience {
 impl Method {
     fn audience(self) -> Audience {
         match self {
-            Method::ProposeDeal | Method::RegisterDeal | Method::WatchDeals | Method::Submit => Audience::Parties,
+            Method::ProposeDeal | Method::RegisterDeal | Method::Submit => Audience::Parties,
+            Method::WatchDeals => Audience::Watchers,
             Method::GetDeal
             | Method::WatchDeal
             | Method::GetAccount
@@ -62,6 +66,7 @@ impl Audience {
     fn describe(self) -> &'static str {
         match self {
             Audience::Parties => "parties (and their agents)",
+            Audience::Watchers => "parties (and their agents) and observers",
             Audience::Readers => "parties, notaries and observers",
             Audience::Gateways => "the gateways of other networks",
             Audience::Subscribers => "parties and dependents",
@@ -75,7 +80,9 @@ pub(crate) enum Caller {
     Party(PartyEntry),
     Gateway(GatewayEntry),
     Dependent(DependentEntry),
-    /// A notary or an observer: may read.
+    /// An observer: reads the deals that name it.
+    Observer(ObserverEntry),
+    /// A notary: may read.
     Reader {
         role: Role,
         name: String,
@@ -100,7 +107,8 @@ impl Caller {
                 directory.gateways.iter().find(|entry| entry.name == peer.name).ok_or_else(unlisted)?.clone(),
             ),
             Role::Dependent => Caller::Dependent(directory.dependent(&peer.name).ok_or_else(unlisted)?.clone()),
-            Role::Notary | Role::Observer => Caller::Reader { role: peer.role, name: peer.name },
+            Role::Observer => Caller::Observer(directory.observer(&peer.name).ok_or_else(unlisted)?.clone()),
+            Role::Notary => Caller::Reader { role: peer.role, name: peer.name },
             Role::Ledger => Caller::Other { role: peer.role, name: peer.name },
         })
     }
@@ -110,6 +118,7 @@ impl Caller {
             Caller::Party(party) => format!("party {:?}", party.name),
             Caller::Gateway(gateway) => format!("gateway {:?}", gateway.name),
             Caller::Dependent(dependent) => format!("dependent {:?}", dependent.name),
+            Caller::Observer(observer) => format!("observer {:?}", observer.name),
             Caller::Reader { role, name } | Caller::Other { role, name } => format!("{role} {name:?}"),
         }
     }
@@ -131,13 +140,24 @@ impl Caller {
         }
     }
 
-    /// Ok for a read-only `method` and a party, notary or observer; the party
-    /// when it is one (parties read only their own deals).
-    pub(crate) fn reader(&self, method: Method) -> Result<Option<&PartyEntry>, GatewayError> {
+    /// Ok for a read-only `method` and a party, notary or observer, with what
+    /// it may read (parties and observers read only their own deals).
+    pub(crate) fn reader(&self, method: Method) -> Result<Reader<'_>, GatewayError> {
         debug_assert_eq!(method.audience(), Audience::Readers);
         match self {
-            Caller::Party(party) => Ok(Some(party)),
-            Caller::Reader { .. } => Ok(None),
+            Caller::Party(party) => Ok(Reader::Party(party)),
+            Caller::Observer(observer) => Ok(Reader::Observer(observer)),
+            Caller::Reader { .. } => Ok(Reader::Any),
+            _ => Err(self.refuse(method)),
+        }
+    }
+
+    /// A party, or an observer, that may follow the deal notices meant for it.
+    pub(crate) fn watcher(&self, method: Method) -> Result<Watcher, GatewayError> {
+        debug_assert_eq!(method.audience(), Audience::Watchers);
+        match self {
+            Caller::Party(party) => Ok(Watcher::Party(party.key)),
+            Caller::Observer(observer) => Ok(Watcher::Observer(observer.key)),
             _ => Err(self.refuse(method)),
         }
     }
@@ -161,4 +181,39 @@ impl Caller {
             _ => Err(self.refuse(method)),
         }
     }
+}
+
+/// What a reading caller may see of deals.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Reader<'a> {
+    /// A party: the deals it is the buyer or the seller of.
+    Party(&'a PartyEntry),
+    /// An observer: the deals whose terms name its key.
+    Observer(&'a ObserverEntry),
+    /// A notary: every deal.
+    Any,
+}
+
+impl Reader<'_> {
+    /// Why the caller may not read `terms`, or `None` when it may.
+    pub(crate) fn refusal(self, terms: &DealTerms) -> Option<String> {
+        match self {
+            Reader::Party(party) if party.key != terms.buyer && party.key != terms.seller => {
+                Some(format!("party {:?} is neither the buyer nor the seller", party.name))
+            }
+            Reader::Observer(observer) if !terms.observers.contains(&observer.key) => {
+                Some(format!("observer {:?} is not among the observers the terms name", observer.name))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whose deal notices a `WatchDeals` stream carries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Watcher {
+    /// The notices of deals the party is the buyer or seller of.
+    Party(PartyId),
+    /// The notices of deals whose terms name the observer.
+    Observer(PartyId),
 }

@@ -1,6 +1,6 @@
 //! The `Gateway` service: what parties, notaries and observers call.
 
-use super::caller::{Caller, Method};
+use super::caller::{Caller, Method, Reader, Watcher};
 use super::checks::{self, decode_signed_deal, decode_submission};
 use super::error::GatewayError;
 use super::registry::{notice_message, signed_deal, Registry};
@@ -105,21 +105,16 @@ impl GatewayService {
         Ok(notice_message(&notice))
     }
 
-    /// A deal the caller may read: any deal for notaries and observers, only
-    /// their own for parties.
-    fn readable_deal(&self, caller: Option<&PartyEntry>, deal_id: DealId) -> Result<DealRecord, GatewayError> {
+    /// A deal the caller may read: any deal for notaries, only their own for
+    /// parties, only those that name them for observers.
+    fn readable_deal(&self, reader: Reader<'_>, deal_id: DealId) -> Result<DealRecord, GatewayError> {
         let record = self
             .registry()
             .store
             .deal(deal_id)?
             .ok_or_else(|| GatewayError::NotFound(format!("this gateway knows no deal {deal_id}")))?;
-        if let Some(party) = caller {
-            if !in_deal(party, &record.deal) {
-                return Err(GatewayError::Denied(format!(
-                    "party {:?} is neither the buyer nor the seller of deal {deal_id}",
-                    party.name
-                )));
-            }
+        if let Some(reason) = reader.refusal(&record.deal.terms) {
+            return Err(GatewayError::Denied(format!("{reason} of deal {deal_id}")));
         }
         Ok(record)
     }
@@ -248,6 +243,28 @@ impl GatewayService {
     }
 }
 
+/// The notices from `next` on of deals whose terms name `observer`: up to a
+/// page of them, reading on past notices of other deals (observers are named
+/// in few deals, so a page may hold none of theirs).
+fn notices_naming(
+    registry: &Registry,
+    observer: interlock_core::PartyId,
+    mut next: u64,
+) -> Result<Vec<crate::gateway_store::Notice>, StoreError> {
+    let mut found = Vec::new();
+    loop {
+        let page = registry.store.notices_from(next, PAGE_LEN)?;
+        let full = page.len() == PAGE_LEN;
+        if let Some(last) = page.last() {
+            next = last.seq + 1;
+        }
+        found.extend(page.into_iter().filter(|notice| notice.deal.terms.observers.contains(&observer)));
+        if !full || found.len() >= PAGE_LEN {
+            return Ok(found);
+        }
+    }
+}
+
 fn reader_of<T>(service: &GatewayService, request: &Request<T>, method: Method) -> Result<(), GatewayError> {
     service.caller(request)?.reader(method).map(|_| ())
 }
@@ -269,10 +286,13 @@ impl Gateway for GatewayService {
         request: Request<v1::WatchDealsRequest>,
     ) -> Result<Response<Self::WatchDealsStream>, Status> {
         let caller = self.caller(&request)?;
-        let party = caller.party(Method::WatchDeals)?.key;
+        let watcher = caller.watcher(Method::WatchDeals)?;
         let from = request.into_inner().from_seq;
         let stream = self.stream(self.shared.notices.subscribe(), from, move |registry, next| {
-            let notices = registry.store.notices_for(party, next, PAGE_LEN)?;
+            let notices = match watcher {
+                Watcher::Party(party) => registry.store.notices_for(party, next, PAGE_LEN)?,
+                Watcher::Observer(observer) => notices_naming(registry, observer, next)?,
+            };
             Ok(notices.iter().map(|notice| (notice.seq, notice_message(notice))).collect())
         });
         Ok(Response::new(stream))

@@ -1,0 +1,125 @@
+//! The observer's page in a real browser: headless Chromium (Debian's
+//! `chromium`, which scripts/test installs) opens a sandbox deal's page while
+//! the deal runs, sees the page reach `completed` by itself, and saves a
+//! screenshot of the timeline to target/test-artifacts/observer-timeline.png.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn interlock(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
+}
+
+/// Stops the sandbox however the test ends.
+struct Sandbox(PathBuf);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
+    }
+}
+
+fn ok(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    text
+}
+
+/// The browser, or a failure that says how to get it.
+fn chromium() -> &'static str {
+    let found = Command::new("chromium").arg("--version").output().is_ok_and(|output| output.status.success());
+    assert!(found, "chromium is missing: install chromium (apt-get install chromium) or run scripts/test");
+    "chromium"
+}
+
+/// Runs headless Chromium on `url` with `args`; its own profile directory,
+/// so parallel runs do not share one.
+fn browse(profile: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new(chromium())
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=2000"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap()
+}
+
+fn web_address(dir: &Path) -> String {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sb/sandbox.json")).unwrap()).unwrap();
+    let observer = state["processes"].as_array().unwrap().iter().find(|p| p["name"] == "observer").unwrap();
+    let args: Vec<String> = serde_json::from_value(observer["args"].clone()).unwrap();
+    args[args.iter().position(|a| a == "--http").unwrap() + 1].clone()
+}
+
+#[test]
+fn a_browser_watches_a_sandbox_deal_complete_on_the_observers_page() {
+    chromium();
+    let dir = tempfile::tempdir().unwrap();
+    ok(&interlock(&["sandbox", "up", "--dir", "sb", "--manual-accept"], dir.path()));
+    let _sandbox = Sandbox(dir.path().to_owned());
+    let web = web_address(dir.path());
+
+    // The buyer proposes, naming the observer; the page opens while the deal
+    // waits for the seller, then the seller accepts and the deal runs.
+    let propose = [
+        "deal",
+        "--sandbox",
+        "sb",
+        "--as",
+        "buyer",
+        "--json",
+        "propose",
+        "--to",
+        "seller",
+        "--payment",
+        "25 USD@alpha",
+        "--delivery",
+        "10 GOLD@beta",
+        "--observer",
+        "observer",
+        "--window",
+        "20",
+    ];
+    let view: serde_json::Value = serde_json::from_str(&ok(&interlock(&propose, dir.path()))).unwrap();
+    let deal = view["deal_id"].as_str().unwrap().trim_start_matches("0x").to_owned();
+    let url = format!("http://{web}/deals/{deal}");
+    let profile = dir.path().join("chromium");
+    let mut seen_before = String::new();
+    for _ in 0..40 {
+        let dom = browse(&profile, &url, &["--dump-dom"]);
+        seen_before = String::from_utf8_lossy(&dom.stdout).into_owned();
+        if seen_before.contains("class=\"status proposed\"") || seen_before.contains("class=\"status registered\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(seen_before.contains("Timeline"), "the page did not load: {seen_before}");
+    assert!(!seen_before.contains("class=\"status completed\""), "the deal completed before the seller accepted");
+    ok(&interlock(&["deal", "--sandbox", "sb", "--as", "seller", "accept", &deal], dir.path()));
+
+    let mut dom = String::new();
+    for _ in 0..40 {
+        let output = browse(&profile, &url, &["--dump-dom"]);
+        dom = String::from_utf8_lossy(&output.stdout).into_owned();
+        if dom.contains("class=\"status completed\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(dom.contains("class=\"status completed\""), "the page never showed the deal completed: {dom}");
+    // The timeline drew each leg's steps on its network and the deadlines.
+    for expected in ["executed", "reserved", "decision deadline", "alpha", "beta", "<svg"] {
+        assert!(dom.contains(expected), "{expected:?} missing from the page: {dom}");
+    }
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let png = artifacts.join("observer-timeline.png");
+    let _ = std::fs::remove_file(&png);
+    let shot = browse(&profile, &url, &[&format!("--screenshot={}", png.display()), "--window-size=1280,900"]);
+    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    let bytes = std::fs::read(&png).unwrap_or_else(|error| panic!("no screenshot at {}: {error}", png.display()));
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", png.display());
+    assert!(bytes.len() > 20_000, "the screenshot is nearly empty: {} bytes", bytes.len());
+}

@@ -1,0 +1,317 @@
+//! The observer: it follows, through each network's gateway, the deals whose
+//! terms name it, and keeps every event of them in an append-only log in
+//! SQLite — each record chained to the previous one by hash and signed with
+//! the observer's ed25519 key — and serves that log over gRPC (`Observer`)
+//! and to people as a web page (`web`).
+//!
+//! - [`record`]: a record's canonical bytes, hash and signature; what a gateway
+//!   event says in a record's body. Pure.
+//! - [`log`]: [`ObserverLog`], the records, deals and stream cursors, and
+//!   [`verify`](log::verify), which re-checks the whole chain.
+//! - [`web`]: the page and its JSON, over axum.
+//!
+//! One task per gateway follows its `WatchDeals` (the gateway streams the
+//! notices of deals that name this observer); one task per deal and network
+//! follows its `WatchDeal` until the deal has ended.
+
+pub mod log;
+pub mod record;
+pub mod web;
+
+pub use log::{Broken, DealSummary, ObserverLog, Verified};
+
+use crate::wire;
+use interlock_core::encoding::decode_terms;
+use interlock_core::{DealId, DealTerms, LegKind, NetworkId};
+use interlock_identity::Directory;
+use interlock_proto::v1;
+use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_proto::v1::observer_server::{Observer, ObserverServer};
+use record::GatewayEvent;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+/// How long to wait before following a gateway again after its stream broke.
+const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// How long a deal's stream stays open after the deal ended, for the events
+/// that trail its end (a keeper's note, the other gateway's notification).
+const LINGER_AFTER_END: Duration = Duration::from_secs(3);
+/// Most deals `ListDeals` returns, and its default.
+pub const LIST_LIMIT_MAX: usize = 1_000;
+pub const LIST_LIMIT_DEFAULT: usize = 100;
+/// Most records returned for one deal (a deal has a few dozen).
+pub const DEAL_RECORDS_MAX: usize = 10_000;
+
+struct Shared {
+    log: Mutex<ObserverLog>,
+    directory: Arc<Directory>,
+    gateways: HashMap<NetworkId, GatewayClient<Channel>>,
+    /// The (network, deal) streams being followed now.
+    following: Mutex<HashSet<(NetworkId, DealId)>>,
+    clock: fn() -> u64,
+}
+
+/// The observer. Cheap to clone.
+#[derive(Clone)]
+pub struct ObserverService {
+    shared: Arc<Shared>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().expect("observer locks are never poisoned: nothing panics while holding them")
+}
+
+fn storage(error: crate::stores::StoreError) -> Status {
+    Status::internal(format!("observer storage failed: {error}"))
+}
+
+impl ObserverService {
+    /// The observer over `log`, reading each network through its gateway in
+    /// `gateways`. Call [`ObserverService::start`] to follow them.
+    pub fn new(
+        log: ObserverLog,
+        directory: Arc<Directory>,
+        gateways: HashMap<NetworkId, GatewayClient<Channel>>,
+        clock: fn() -> u64,
+    ) -> ObserverService {
+        let shared = Shared { log: Mutex::new(log), directory, gateways, following: Mutex::new(HashSet::new()), clock };
+        ObserverService { shared: Arc::new(shared) }
+    }
+
+    pub fn server(&self) -> ObserverServer<ObserverService> {
+        ObserverServer::new(self.clone())
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.shared.directory
+    }
+
+    /// The log, for reading (the web page, the gRPC service).
+    pub fn log(&self) -> MutexGuard<'_, ObserverLog> {
+        locked(&self.shared.log)
+    }
+
+    /// Follows every gateway's notices, and resumes every deal that had not
+    /// ended when the observer stopped.
+    pub fn start(&self) -> Result<(), crate::stores::StoreError> {
+        for network in self.shared.gateways.keys() {
+            tokio::spawn(self.clone().watch_notices(*network));
+        }
+        for terms in self.log().open_deals()? {
+            self.follow_deal(&terms);
+        }
+        Ok(())
+    }
+
+    /// Follows `network`'s gateway's notices forever, reconnecting when the
+    /// stream breaks.
+    async fn watch_notices(self, network: NetworkId) {
+        loop {
+            if let Err(message) = self.watch_notices_once(network).await {
+                eprintln!("observer: notices of network {network}: {message}");
+            }
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+    }
+
+    async fn watch_notices_once(&self, network: NetworkId) -> Result<(), String> {
+        let mut gateway = self.shared.gateways[&network].clone();
+        let from_seq = self.log().notice_cursor(network.0).map_err(|e| e.to_string())?;
+        let mut stream = gateway
+            .watch_deals(v1::WatchDealsRequest { from_seq })
+            .await
+            .map_err(|s| s.message().to_owned())?
+            .into_inner();
+        while let Some(notice) = stream.message().await.map_err(|s| s.message().to_owned())? {
+            let Some(terms) = self.named_terms(&notice) else { continue };
+            let now = (self.shared.clock)();
+            let ended = {
+                let mut log = self.log();
+                log.follow(network.0, notice.seq, &terms, now).map_err(|e| e.to_string())?;
+                log.deal(terms.id()).map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status))
+            };
+            if !ended {
+                self.follow_deal(&terms);
+            }
+        }
+        Ok(())
+    }
+
+    /// The terms of a notice, if they decode and name this observer (the
+    /// gateway sends only those; a gateway that errs is not believed).
+    fn named_terms(&self, notice: &v1::DealNotice) -> Option<DealTerms> {
+        let terms = decode_terms(&notice.deal.as_ref()?.terms_encoded).ok()?;
+        let key = self.log().observer_key();
+        (terms.observers.contains(&key) && terms.id().0 .0.as_slice() == notice.deal_id.as_slice()).then_some(terms)
+    }
+
+    /// Follows the deal's events on each of its networks, unless already.
+    fn follow_deal(&self, terms: &DealTerms) {
+        let deal_id = terms.id();
+        let networks: HashSet<NetworkId> =
+            [terms.leg(LegKind::Payment).network, terms.leg(LegKind::Delivery).network].into();
+        for network in networks {
+            if !self.shared.gateways.contains_key(&network) {
+                eprintln!("observer: deal {deal_id} is on network {network}, which has no gateway in the directory");
+                continue;
+            }
+            if locked(&self.shared.following).insert((network, deal_id)) {
+                tokio::spawn(self.clone().watch_deal(network, deal_id));
+            }
+        }
+    }
+
+    /// Follows one deal's events at one gateway until the deal has ended
+    /// (and a little after, for the events that trail its end).
+    async fn watch_deal(self, network: NetworkId, deal_id: DealId) {
+        loop {
+            match self.watch_deal_once(network, deal_id).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(message) => eprintln!("observer: deal {deal_id} on network {network}: {message}"),
+            }
+            let ended = self.log().deal(deal_id).ok().flatten().is_some_and(|deal| is_final(&deal.status));
+            if ended {
+                break;
+            }
+            tokio::time::sleep(RECONNECT_AFTER).await;
+        }
+        locked(&self.shared.following).remove(&(network, deal_id));
+    }
+
+    /// Ok(true) once the deal ended and lingered; Ok(false) if the stream closed.
+    async fn watch_deal_once(&self, network: NetworkId, deal_id: DealId) -> Result<bool, String> {
+        let mut gateway = self.shared.gateways[&network].clone();
+        let from_seq = self.log().event_cursor(network.0, deal_id).map_err(|e| e.to_string())?;
+        let request = v1::WatchDealRequest { deal_id: deal_id.0 .0.to_vec(), from_seq };
+        let mut stream = gateway.watch_deal(request).await.map_err(|s| s.message().to_owned())?.into_inner();
+        let ended = self.log().deal(deal_id).map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status));
+        let mut ended_at = ended.then(tokio::time::Instant::now);
+        loop {
+            let next = match ended_at {
+                Some(at) => match tokio::time::timeout_at(at + LINGER_AFTER_END, stream.message()).await {
+                    Ok(next) => next,
+                    Err(_) => return Ok(true),
+                },
+                None => stream.message().await,
+            };
+            let Some(message) = next.map_err(|s| s.message().to_owned())? else { return Ok(false) };
+            let now = (self.shared.clock)();
+            let event = gateway_event(network, message, now).map_err(|s| s.message().to_owned())?;
+            if event.deal_id != deal_id {
+                return Err(format!("the gateway sent an event of deal {} on the stream of {deal_id}", event.deal_id));
+            }
+            let status = self.log().record(&event).map_err(|e| e.to_string())?;
+            if ended_at.is_none() && is_final(&status) {
+                ended_at = Some(tokio::time::Instant::now());
+            }
+        }
+    }
+}
+
+/// Whether nothing more is expected of a deal with this status.
+pub fn is_final(status: &str) -> bool {
+    log::FINAL_STATUSES.contains(&status)
+}
+
+fn gateway_event(network: NetworkId, message: v1::DealEvent, now_ms: u64) -> Result<GatewayEvent, Status> {
+    let time_from_observer = message.timestamp_ms == 0;
+    Ok(GatewayEvent {
+        gateway_network: network.0,
+        gateway_seq: message.seq,
+        deal_id: DealId(wire::bytes32("deal_id", &message.deal_id).map(interlock_core::Hash32)?),
+        kind: message.kind.chars().take(64).collect(),
+        network: message.network,
+        height: message.height,
+        timestamp_ms: if time_from_observer { now_ms } else { message.timestamp_ms },
+        event_encoded: message.event_encoded,
+        text: message.text.chars().take(1_000).collect(),
+        time_from_observer,
+    })
+}
+
+/// "25 USD on network 1", with the network's name when the directory has it.
+pub fn leg_text(directory: &Directory, terms: &DealTerms, kind: LegKind) -> String {
+    let leg = terms.leg(kind);
+    match directory.network(leg.network) {
+        Some(network) => format!("{} on {}", leg.asset, network.name),
+        None => format!("{} on network {}", leg.asset, leg.network),
+    }
+}
+
+fn summary_message(directory: &Directory, deal: &DealSummary) -> v1::ObservedDealSummary {
+    v1::ObservedDealSummary {
+        deal_id: deal.deal_id.0 .0.to_vec(),
+        status: deal.status.clone(),
+        mode: deal.terms.mode().to_string(),
+        payment: leg_text(directory, &deal.terms, LegKind::Payment),
+        delivery: leg_text(directory, &deal.terms, LegKind::Delivery),
+        payment_network: deal.terms.payment.network.0,
+        delivery_network: deal.terms.delivery.network.0,
+        first_ms: deal.first_ms,
+        last_ms: deal.last_ms,
+        records: deal.records,
+    }
+}
+
+fn record_message(record: record::Record) -> v1::ObserverRecord {
+    v1::ObserverRecord {
+        seq: record.seq,
+        deal_id: record.deal_id.0 .0.to_vec(),
+        kind: record.kind,
+        network: record.network,
+        height: record.height,
+        timestamp_ms: record.timestamp_ms,
+        body_json: record.body,
+        prev_hash: record.prev_hash.0.to_vec(),
+        hash: record.hash.0.to_vec(),
+        signature: record.signature.0.to_vec(),
+    }
+}
+
+/// Checks a status filter: empty for all, else one of the statuses.
+pub fn status_filter(status: &str) -> Result<Option<&str>, String> {
+    const STATUSES: [&str; 6] = ["proposed", "registered", "running", "completed", "refunded", "mixed"];
+    match status {
+        "" => Ok(None),
+        s if STATUSES.contains(&s) => Ok(Some(s)),
+        other => Err(format!("status {other:?}: expected one of {}", STATUSES.join(", "))),
+    }
+}
+
+#[tonic::async_trait]
+impl Observer for ObserverService {
+    async fn list_deals(
+        &self,
+        request: Request<v1::ObservedDealsRequest>,
+    ) -> Result<Response<v1::ObservedDealList>, Status> {
+        let request = request.into_inner();
+        let status = status_filter(&request.status).map_err(Status::invalid_argument)?;
+        let limit = match usize::try_from(request.limit).unwrap_or(usize::MAX) {
+            0 => LIST_LIMIT_DEFAULT,
+            n => n.min(LIST_LIMIT_MAX),
+        };
+        let deals = self.log().deals(status, limit).map_err(storage)?;
+        let deals = deals.iter().map(|deal| summary_message(&self.shared.directory, deal)).collect();
+        Ok(Response::new(v1::ObservedDealList { deals }))
+    }
+
+    async fn get_deal(&self, request: Request<v1::ObservedDealRequest>) -> Result<Response<v1::ObservedDeal>, Status> {
+        let deal_id = DealId(interlock_core::Hash32(wire::bytes32("deal_id", &request.get_ref().deal_id)?));
+        let log = self.log();
+        let deal = log
+            .deal(deal_id)
+            .map_err(storage)?
+            .ok_or_else(|| Status::not_found(format!("this observer records no deal {deal_id}")))?;
+        let records = log.records_of(deal_id, DEAL_RECORDS_MAX).map_err(storage)?;
+        Ok(Response::new(v1::ObservedDeal {
+            summary: Some(summary_message(&self.shared.directory, &deal)),
+            terms_encoded: interlock_core::encoding::encode_terms(&deal.terms),
+            records: records.into_iter().map(record_message).collect(),
+            observer_key: log.observer_key().0.to_vec(),
+        }))
+    }
+}
