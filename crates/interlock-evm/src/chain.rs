@@ -467,7 +467,7 @@ impl EvmFollower {
                 .ok_or_else(|| EvmError::Rpc(format!("the node has no block {to}")))?;
             newest = Some((to, block.header.hash, block.header.timestamp));
         }
-        let mut senders: HashMap<B256, Address> = HashMap::new();
+        let mut senders: HashMap<B256, (Address, alloy::primitives::Bytes)> = HashMap::new();
         let mut raw: Vec<RawLog> = std::mem::take(&mut self.late);
         for log in logs {
             // Logs of blocks that reorganised away while we read are flagged removed.
@@ -490,15 +490,16 @@ impl EvmFollower {
                 continue;
             }
             if let Some(event) = self.decode(&log, &mut followed.mismatched) {
-                let by = match senders.get(&tx_hash) {
-                    Some(by) => *by,
+                let (by, input) = match senders.get(&tx_hash) {
+                    Some(known) => known.clone(),
                     None => {
                         let sender = self.sender(tx_hash).await?;
-                        senders.insert(tx_hash, sender);
+                        senders.insert(tx_hash, sender.clone());
                         sender
                     }
                 };
-                followed.events.push(FollowedEvent { height, tx_hash, event: with_sender(event, by) });
+                let event = with_certificate(with_sender(event, by), &input);
+                followed.events.push(FollowedEvent { height, tx_hash, event });
             }
         }
         // A block read after the logs: if it moved meanwhile, the next poll's check fails.
@@ -522,14 +523,16 @@ impl EvmFollower {
         Ok(block.map_or(B256::ZERO, |block| block.header.hash))
     }
 
-    async fn sender(&self, tx_hash: B256) -> Result<Address, ChainError> {
+    /// The transaction's sender and calldata.
+    async fn sender(&self, tx_hash: B256) -> Result<(Address, alloy::primitives::Bytes), ChainError> {
+        use alloy::consensus::Transaction as _;
         let tx = self
             .provider
             .get_transaction_by_hash(tx_hash)
             .await
             .map_err(|error| EvmError::Rpc(error.to_string()))?
             .ok_or_else(|| EvmError::Rpc(format!("the node does not know transaction {tx_hash}")))?;
-        Ok(tx.from())
+        Ok((tx.from(), tx.input().clone()))
     }
 
     /// The core's event for one of the escrow's logs, with a placeholder sender.
@@ -554,8 +557,8 @@ impl EvmFollower {
         if topic == InterlockEscrow::ExecutedByCertificate::SIGNATURE_HASH {
             let event = InterlockEscrow::ExecutedByCertificate::decode_log_data(&log.data).ok()?;
             let (request, _) = watched(event.reservationId)?;
-            // The log does not repeat the signatures (they are in the transaction's
-            // calldata, which the contract checked); the event names the decision.
+            // The log does not repeat the signatures: `with_certificate` reads them
+            // from the transaction's calldata, which the contract checked.
             let certificate = Certificate { deal_id: request.deal_id, decision: Decision::Commit, signatures: vec![] };
             return Some(executed(request, Token::Certificate(certificate)));
         }
@@ -600,6 +603,32 @@ fn core_reservation(request: &ReserveRequest) -> Reservation {
         expiry_ms: request.expiry_ms,
         state: ReservationState::Reserved,
     }
+}
+
+/// Puts the commit certificate an `executeNotary` call carried into the event
+/// its log gave (the log names the decision but not the signatures). The
+/// contract checked the signatures before it executed.
+fn with_certificate(event: EscrowEvent, input: &[u8]) -> EscrowEvent {
+    use alloy::sol_types::SolCall;
+    let EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token: Token::Certificate(certificate) } =
+        event
+    else {
+        return event;
+    };
+    let signatures = InterlockEscrow::executeNotaryCall::abi_decode(input)
+        .ok()
+        .filter(|call| call.signatures.len() % 65 == 0)
+        .map(|call| {
+            call.signatures
+                .chunks_exact(65)
+                .map(|chunk| interlock_core::crypto::RecoverableSignature(chunk.try_into().expect("65-byte chunks")))
+                .collect()
+        });
+    let certificate = match signatures {
+        Some(signatures) => Certificate { signatures, ..certificate },
+        None => certificate,
+    };
+    EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token: Token::Certificate(certificate) }
 }
 
 /// Puts the transaction's sender into an event decoded from its log.

@@ -306,3 +306,35 @@ async fn a_deal_watched_after_its_reservation_still_hears_of_it() {
     assert_eq!(reserved_ids(&late), vec![reservation_id(terms.id(), LegKind::Payment)]);
     assert!(follower.poll().await.unwrap().events.is_empty(), "delivered once");
 }
+
+#[tokio::test]
+async fn an_execution_by_certificate_carries_the_certificate_the_contract_checked() {
+    use interlock_core::{Certificate, Decision, NotaryKey};
+    let world = World::start().await;
+    let keys: Vec<NotaryKey> = (1..=3u8).map(|n| NotaryKey::from_seed([0x40 + n; 32]).unwrap()).collect();
+    let mut terms = world.terms(1, 100, HOUR_MS).await;
+    let now = world.devnet.now_ms().await.unwrap();
+    terms.settlement = Settlement::Notary {
+        notaries: keys.iter().map(NotaryKey::address).collect(),
+        threshold: 2,
+        decision_deadline_ms: now + HOUR_MS / 2,
+        backstop_expiry_ms: now + HOUR_MS,
+    };
+    let mut follower = world.follower(1);
+    follower.watch(&terms).unwrap();
+    world.reserve(&terms).await;
+    let deal_id = terms.id();
+    let signatures = keys[..2].iter().map(|key| key.sign_decision(deal_id, Decision::Commit).signature).collect();
+    let certificate = Certificate { deal_id, decision: Decision::Commit, signatures };
+    let execute = EscrowOp::Execute {
+        reservation: reservation_id(deal_id, LegKind::Payment),
+        token: Token::Certificate(certificate.clone()),
+    };
+    world.escrow.submit(world.payee(), &terms, &execute).await.expect("the beneficiary executes with the certificate");
+    let events = follower.poll().await.unwrap().events;
+    let found = events.iter().find_map(|e| match &e.event {
+        EscrowEvent::Executed { token: Token::Certificate(found), .. } => Some(found.clone()),
+        _ => None,
+    });
+    assert_eq!(found, Some(certificate), "the event carries the certificate from the transaction's calldata");
+}

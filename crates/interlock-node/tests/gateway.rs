@@ -801,6 +801,57 @@ async fn the_payment_gateway_executes_for_an_absent_seller_once_the_secret_is_re
     }
 }
 
+/// Notary mode: once the delivery was executed with a commit certificate, the
+/// payment gateway's keeper never cancels the payment at its backstop: the
+/// absent seller takes it later with the same certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keeper_never_cancels_a_committed_deals_reservation() {
+    let world = World::start().await;
+    let notary = interlock_core::NotaryKey::from_seed([9; 32]).unwrap();
+    let mut terms = world.terms(1, &Secret([12; 32]), None, 1_000, 1_500);
+    let now = now_ms();
+    terms.settlement = Settlement::Notary {
+        notaries: vec![notary.address()],
+        threshold: 1,
+        decision_deadline_ms: now + 800,
+        backstop_expiry_ms: now + 1_600,
+    };
+    let deal_id = terms.id();
+    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    until("the registration at beta", || async { world.event_kinds(BETA, "seller", deal_id).await.ok() }).await;
+    let payment = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
+    world.submit(ALPHA, "buyer", &world.buyer, 1, payment).await.unwrap();
+    let delivery = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Delivery));
+    world.submit(BETA, "seller", &world.seller, 1, delivery).await.unwrap();
+    let (payment, delivery) = (reservation_id(deal_id, LegKind::Payment), reservation_id(deal_id, LegKind::Delivery));
+    world.wait_reservation(ALPHA, payment, "reserved").await;
+    world.wait_reservation(BETA, delivery, "reserved").await;
+
+    // The notary commits; the buyer takes the delivery; the seller is away.
+    let certificate = interlock_core::Certificate {
+        deal_id,
+        decision: interlock_core::Decision::Commit,
+        signatures: vec![notary.sign_decision(deal_id, interlock_core::Decision::Commit).signature],
+    };
+    let execute = EscrowOp::Execute { reservation: delivery, token: Token::Certificate(certificate.clone()) };
+    world.submit(BETA, "buyer", &world.buyer, 2, execute).await.unwrap();
+    world.wait_reservation(BETA, delivery, "executed").await;
+    until("alpha hearing of the execution", || async {
+        let kinds = world.event_kinds(ALPHA, "seller", deal_id).await.ok()?;
+        kinds.iter().any(|kind| kind == "peer_executed").then_some(())
+    })
+    .await;
+
+    // Well past the backstop, the payment is still there for the seller.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let kinds = world.event_kinds(ALPHA, "seller", deal_id).await.unwrap();
+    assert!(!kinds.iter().any(|kind| kind == "cancelled"), "the keeper cancelled a committed payment: {kinds:?}");
+    let execute = EscrowOp::Execute { reservation: payment, token: Token::Certificate(certificate) };
+    world.submit(ALPHA, "seller", &world.seller, 1, execute).await.unwrap();
+    world.wait_reservation(ALPHA, payment, "executed").await;
+    assert_eq!(world.balance(ALPHA, &world.seller).await, FUNDS + 30, "the seller is paid, late");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
     let mut world = World::new().await;

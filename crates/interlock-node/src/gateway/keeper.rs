@@ -3,11 +3,17 @@
 //! past their expiry and, in hashlock mode, executes those that name the
 //! gateway as keeper once the other network revealed the secret. Pure: it
 //! takes blocks and secrets and returns the operations to submit.
+//!
+//! It never cancels a reservation of a deal the notaries committed (a leg
+//! executed with a commit certificate, on this network or, as the other
+//! gateway reports, on the other): after a commit, cancelling one leg at its
+//! backstop would leave the deal half done. The beneficiary executes it when it
+//! comes back, with the same certificate.
 
 use interlock_core::crypto::{Secret, Token};
 use interlock_core::escrow::Condition;
 use interlock_core::{reservation_id, Address, DealId, EscrowEvent, EscrowOp, Hash32, LegKind, ReservationId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// How long after learning a secret the keeper leaves the beneficiary to
 /// execute by itself, in network milliseconds.
@@ -39,6 +45,8 @@ pub(crate) struct Keeper {
     /// Secrets revealed on other networks, with the network time they were learned.
     secrets: HashMap<DealId, (Secret, u64)>,
     sent_ms: HashMap<ReservationId, u64>,
+    /// Deals the notaries committed: their reservations are never cancelled.
+    committed: HashSet<DealId>,
     /// The latest block time seen: the clock a learned secret's grace period
     /// is counted on.
     pub(crate) now_ms: u64,
@@ -52,7 +60,16 @@ impl Keeper {
             by_expiry: BTreeSet::new(),
             secrets: HashMap::new(),
             sent_ms: HashMap::new(),
+            committed: HashSet::new(),
             now_ms: 0,
+        }
+    }
+
+    /// Remembers that the notaries committed `deal_id` (its certificate was
+    /// checked where it was used, or by whoever reports it).
+    pub(crate) fn learn_commit(&mut self, deal_id: DealId) {
+        if self.committed.len() < SECRETS_MAX {
+            self.committed.insert(deal_id);
         }
     }
 
@@ -77,12 +94,18 @@ impl Keeper {
                 self.open.insert(reservation.id, open);
             }
             EscrowEvent::Executed { reservation, .. } | EscrowEvent::Cancelled { reservation, .. } => {
+                if let EscrowEvent::Executed { deal_id, token: Token::Certificate(certificate), .. } = event {
+                    if certificate.decision == interlock_core::Decision::Commit {
+                        self.learn_commit(*deal_id);
+                    }
+                }
                 if let Some(open) = self.open.remove(reservation) {
                     self.by_expiry.remove(&(open.expiry_ms, *reservation));
                     let deal_open =
                         LegKind::BOTH.iter().any(|leg| self.open.contains_key(&reservation_id(open.deal_id, *leg)));
                     if !deal_open {
                         self.secrets.remove(&open.deal_id);
+                        self.committed.remove(&open.deal_id);
                     }
                 }
                 self.sent_ms.remove(reservation);
@@ -130,6 +153,7 @@ impl Keeper {
             .iter()
             .take_while(|(expiry_ms, _)| *expiry_ms <= now_ms)
             .map(|(_, id)| *id)
+            .filter(|id| self.open.get(id).is_none_or(|open| !self.committed.contains(&open.deal_id)))
             .filter(|id| self.due(id, now_ms))
             .take(ACTIONS_PER_BLOCK_MAX.saturating_sub(actions.len()))
             .collect();
@@ -138,5 +162,61 @@ impl Keeper {
             actions.push(EscrowOp::Cancel { reservation: id, certificate: None });
         }
         actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interlock_core::crypto::Certificate;
+    use interlock_core::{Asset, AssetCode, Decision, Reservation, ReservationState};
+
+    fn reservation(deal_id: DealId, leg: LegKind, expiry_ms: u64) -> EscrowEvent {
+        EscrowEvent::Reserved(Reservation {
+            id: reservation_id(deal_id, leg),
+            deal_id,
+            leg,
+            asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
+            owner: Address::Ledger([1; 32]),
+            beneficiary: Address::Ledger([2; 32]),
+            keeper: None,
+            condition: Condition::Notary { notaries: vec![], threshold: 1 },
+            expiry_ms,
+            state: ReservationState::Reserved,
+        })
+    }
+
+    fn deal(n: u8) -> DealId {
+        DealId(Hash32([n; 32]))
+    }
+
+    #[test]
+    fn an_expired_reservation_is_cancelled_unless_its_deal_committed() {
+        let mut keeper = Keeper::new(Address::Ledger([9; 32]));
+        keeper.observe(&reservation(deal(1), LegKind::Payment, 1_000));
+        keeper.observe(&reservation(deal(2), LegKind::Payment, 1_000));
+        // The other gateway reports deal 2's delivery executed with a commit certificate.
+        keeper.learn_commit(deal(2));
+        let actions = keeper.act(1_000);
+        let cancelled: Vec<ReservationId> = actions.iter().map(EscrowOp::reservation_id).collect();
+        assert_eq!(cancelled, vec![reservation_id(deal(1), LegKind::Payment)]);
+    }
+
+    #[test]
+    fn a_commit_on_this_network_protects_the_deals_other_leg_here() {
+        let mut keeper = Keeper::new(Address::Ledger([9; 32]));
+        keeper.observe(&reservation(deal(3), LegKind::Payment, 1_000));
+        keeper.observe(&reservation(deal(3), LegKind::Delivery, 1_000));
+        let certificate = Certificate { deal_id: deal(3), decision: Decision::Commit, signatures: vec![] };
+        keeper.observe(&EscrowEvent::Executed {
+            reservation: reservation_id(deal(3), LegKind::Delivery),
+            deal_id: deal(3),
+            leg: LegKind::Delivery,
+            by: Address::Ledger([1; 32]),
+            to: Address::Ledger([1; 32]),
+            asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
+            token: Token::Certificate(certificate),
+        });
+        assert!(keeper.act(5_000).is_empty(), "a committed deal's open leg waits for its beneficiary");
     }
 }

@@ -145,12 +145,15 @@ impl GatewayService {
         let (last_notice, last_event) = store.last_seqs()?;
         let secrets = store.secrets()?;
         let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
-        let registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?;
+        let mut registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?;
         // On an EVM network the keeper's account is the one the directory names there.
         let keeper_address = evm.as_ref().and_then(evm::EvmLink::keeper_address);
         let mut keeper = Keeper::new(keeper_address.unwrap_or(Address::Ledger(config.key.public().0)));
         for (deal_id, secret, learned_ms) in secrets {
             keeper.learn(deal_id, secret, learned_ms);
+        }
+        for deal_id in registry.committed_deals()? {
+            keeper.learn_commit(deal_id);
         }
         let outbox_wake = config.peers.keys().map(|network| (*network, Arc::new(Notify::new()))).collect();
         let shared = Shared {

@@ -117,6 +117,9 @@ impl GatewayService {
         let notified = self.registry().record_notifications(caller.network, decoded, learned_ms)?;
         self.announce(&notified.committed);
         let mut keeper = locked(&self.shared.keeper);
+        for deal_id in notified.commits {
+            keeper.learn_commit(deal_id);
+        }
         for (deal_id, secret) in notified.learned {
             keeper.learn(deal_id, secret, learned_ms);
         }

@@ -104,6 +104,8 @@ pub(crate) struct Notified {
     pub accepted: u32,
     /// Hashlock secrets revealed for the first time.
     pub learned: Vec<(DealId, Secret)>,
+    /// Deals a peer's execution showed committed (with a certificate that verifies).
+    pub commits: Vec<DealId>,
     pub committed: Committed,
 }
 
@@ -321,8 +323,12 @@ impl Registry {
         let mut batch = self.store.batch()?;
         let mut accepted = 0u32;
         let mut learned = Vec::new();
+        let mut commits = Vec::new();
         for (height, timestamp_ms, event) in &notifications {
             let Some(terms) = self.registered.get(&event.deal_id()) else { continue };
+            if commit_token(terms, event).is_some() {
+                commits.push(event.deal_id());
+            }
             let (kind, reservation, token) = match event {
                 EscrowEvent::Executed { reservation, token, .. } => (EventKind::PeerExecuted, reservation, Some(token)),
                 EscrowEvent::Cancelled { reservation, .. } => (EventKind::PeerCancelled, reservation, None),
@@ -353,8 +359,33 @@ impl Registry {
                 }
             }
         }
-        Ok(Notified { accepted, learned, committed: batch.commit()? })
+        Ok(Notified { accepted, learned, commits, committed: batch.commit()? })
     }
+
+    /// Registered deals whose recorded executions, here or reported by a peer,
+    /// show the notaries committed: what the keeper must know again on restart.
+    pub(crate) fn committed_deals(&mut self) -> Result<Vec<DealId>, StoreError> {
+        let batch = self.store.batch()?;
+        let mut found = Vec::new();
+        for (deal_id, terms) in &self.registered {
+            for settled in batch.settlements(*deal_id)? {
+                let Ok(event) = EscrowEvent::from_bytes(&settled.event) else { continue };
+                if commit_token(terms, &event).is_some() {
+                    found.push(*deal_id);
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The commit certificate `event` executed with, when it verifies against the
+/// deal's notary set.
+fn commit_token<'a>(terms: &DealTerms, event: &'a EscrowEvent) -> Option<&'a interlock_core::Certificate> {
+    let EscrowEvent::Executed { token: Token::Certificate(certificate), deal_id, .. } = event else { return None };
+    let Settlement::Notary { notaries, threshold, .. } = &terms.settlement else { return None };
+    certificate.verify(*deal_id, interlock_core::Decision::Commit, notaries, *threshold).ok().map(|_| certificate)
 }
 
 /// How one leg ended, where and when.
