@@ -331,6 +331,8 @@ enum DealCommand {
         /// Seconds the deal may take before it refunds.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=604_800))]
         window: u64,
+        #[command(flatten)]
+        policy: deal_cmd::PolicyArgs,
     },
     /// Countersign a proposal this party received; the agent then runs the deal.
     Accept { deal: String },
@@ -521,8 +523,8 @@ fn main() -> ExitCode {
 fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
     use deal_cmd::Action;
     let action = match command {
-        DealCommand::Propose { to, role, mode, payment, delivery, window } => Action::Propose {
-            request: interlock_proto::v1::ProposeDealRequest {
+        DealCommand::Propose { to, role, mode, payment, delivery, window, policy } => Action::Propose {
+            request: Box::new(policy.apply(interlock_proto::v1::ProposeDealRequest {
                 counterparty: to,
                 role: match role {
                     RoleArg::Buyer => "buyer".into(),
@@ -535,7 +537,8 @@ fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::
                 payment: Some(deal_cmd::leg_spec(&payment)?),
                 delivery: Some(deal_cmd::leg_spec(&delivery)?),
                 window_ms: window * 1_000,
-            },
+                ..Default::default()
+            })),
         },
         DealCommand::Accept { deal } => Action::Accept { deal },
         DealCommand::Cancel { deal } => Action::Cancel { deal },

@@ -506,6 +506,7 @@ fn standard_proposal(mode: Mode, window: Duration) -> v1::ProposeDealRequest {
         payment: Some(leg(PAYMENT)),
         delivery: Some(leg(DELIVERY)),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        ..Default::default()
     }
 }
 

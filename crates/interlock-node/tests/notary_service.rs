@@ -180,7 +180,8 @@ impl Cluster {
                 (network, GatewayClient::new(endpoint(&self.tls, &name, self.gateways[&network]).connect_lazy()))
             })
             .collect();
-        let service = NotaryService::open(self.notary_keys[index].clone(), log, gateways, now_ms).unwrap();
+        let registered = [self.buyer.public(), self.seller.public()].into_iter().collect();
+        let service = NotaryService::open(self.notary_keys[index].clone(), log, gateways, registered, now_ms).unwrap();
         tokio::spawn(service.clone().tick());
         tokio::spawn(service.clone().follow(ALPHA));
         tokio::spawn(service.clone().follow(BETA));

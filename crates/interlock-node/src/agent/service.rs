@@ -109,7 +109,7 @@ impl Agent for AgentService {
     async fn propose_deal(&self, request: Request<v1::ProposeDealRequest>) -> Result<Response<v1::DealView>, Status> {
         self.check_caller(&request)?;
         let request = request.into_inner();
-        let (view, mut sending) = self.ask(|reply| Command::Propose(request, reply)).await?;
+        let (view, mut sending) = self.ask(|reply| Command::Propose(Box::new(request), reply)).await?;
         let deal_id = interlock_core::Hash32::from_hex(&view.deal_id).map(interlock_core::DealId);
         let result = send_proposal(&mut sending).await;
         if let Some(deal_id) = deal_id {
