@@ -28,8 +28,26 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
     after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                nine processes on loopback: ledgers, gateways, notaries, agents\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
+    /// Serve Prometheus metrics on http://ADDR/metrics (the service roles:
+    /// ledger, gateway, notary, agent). Prints `metrics on ADDR` to stderr.
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Starts the metrics endpoint for a service role, if asked for.
+fn start_metrics(cli: &Cli) -> anyhow::Result<()> {
+    let Some(address) = cli.metrics else { return Ok(()) };
+    let service = matches!(
+        cli.command,
+        Command::Ledger { .. } | Command::Gateway { .. } | Command::Notary { .. } | Command::Agent { .. }
+    );
+    anyhow::ensure!(service, "--metrics applies to the service roles: ledger, gateway, notary, agent");
+    let bound = interlock_node::metrics::serve_in_background(address)
+        .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
+    eprintln!("metrics on {bound}");
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -425,6 +443,10 @@ enum ModeArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = start_metrics(&cli) {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Demo { dir, json } => demo::run(dir, json).map(|held| held.then_some(()).ok_or(1)),
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),

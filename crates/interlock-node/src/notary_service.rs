@@ -148,6 +148,16 @@ impl NotaryService {
     fn settle(&self, deal_id: DealId, outputs: Vec<NotaryOutput>, now_ms: u64) -> Result<(), Status> {
         for output in outputs {
             let NotaryOutput::Record { decision, reason, .. } = output else { continue };
+            let started = std::time::Instant::now();
+            let metrics = crate::metrics::metrics();
+            metrics.deal_event(
+                "notary",
+                match (decision, &reason) {
+                    (Decision::Commit, _) => "commit",
+                    (Decision::Abort, None) => "abort",
+                    (Decision::Abort, Some(_)) => "abort_policy",
+                },
+            );
             locked(&self.shared.log)
                 .record(deal_id, decision, reason.as_deref(), now_ms)
                 .map_err(|error| Status::internal(format!("cannot record the decision: {error}")))?;
@@ -164,6 +174,9 @@ impl NotaryService {
                     }
                 }
             }
+            metrics.step_took("notary", "record_and_sign", started.elapsed());
+            let undecided = locked(&self.shared.deals).len().saturating_sub(locked(&self.shared.votes).len());
+            metrics.deals_in_state("notary", "undecided", undecided);
         }
         Ok(())
     }
@@ -339,6 +352,7 @@ impl Notary for NotaryService {
                 .accept(&terms)
                 .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
             locked(&self.shared.deals).entry(deal_id).or_insert(deal);
+            crate::metrics::metrics().deal_event("notary", "accepted");
             self.settle(deal_id, outputs, now)?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
             let notary = self.clone();

@@ -465,6 +465,7 @@ impl Engine {
                 if now >= self.proposals_checked_ms + PROPOSALS_CHECK_MS {
                     self.proposals_checked_ms = now;
                     self.expire_proposals(now, changes);
+                    self.count_states();
                 }
             }
         }
@@ -546,6 +547,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Publishes how many deals are in each state, and the engine's queues.
+    fn count_states(&self) {
+        let metrics = crate::metrics::metrics();
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        for deal in self.deals.values() {
+            *counts.entry(deal.state.as_str()).or_default() += 1;
+        }
+        for state in ["proposed", "received", "withdrawn", "running", "completed", "refunded", "windfall", "lost"] {
+            metrics.deals_in_state("agent", state, counts.get(state).copied().unwrap_or(0));
+        }
+        metrics.queue_length("agent", "inputs", INPUTS_BUFFER.saturating_sub(self.inputs.capacity()));
+    }
+
     /// Records a notice for the party (once: the same notice from several
     /// notaries is told once) as the deal's notice and as a step.
     fn tell_notice(
@@ -606,6 +620,10 @@ impl Engine {
             if let (Some(outcome), None) = (now_shown.outcome, before.outcome) {
                 if let Some(deal) = self.deals.get_mut(&deal_id) {
                     deal.state = DealState::Ended(outcome);
+                    let metrics = crate::metrics::metrics();
+                    metrics.deal_event("agent", deal.state.as_str());
+                    let took = Duration::from_millis(now.saturating_sub(deal.created_ms));
+                    metrics.step_took("agent", "proposal_to_end", took);
                 }
                 lines.push(format!("ended: {}", DealState::Ended(outcome).as_str()));
             }
@@ -851,6 +869,13 @@ impl Engine {
         match Saga::new(deal.role, deal.terms.clone(), deal.secret) {
             Ok(mut saga) => {
                 deal.state = DealState::Running;
+                let metrics = crate::metrics::metrics();
+                metrics.deal_event("agent", "running");
+                metrics.step_took(
+                    "agent",
+                    "proposal_to_running",
+                    Duration::from_millis(now.saturating_sub(deal.created_ms)),
+                );
                 let mut outputs = saga.step(now).outputs;
                 // What happened on chain before the saga existed.
                 if let Some(events) = self.early.remove(&deal_id) {

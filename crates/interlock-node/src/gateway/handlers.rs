@@ -247,7 +247,10 @@ impl Gateway for GatewayService {
     }
 
     async fn register_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
-        Ok(Response::new(self.register_checked(request)?))
+        let registered = self.register_checked(request);
+        let event = if registered.is_ok() { "registered" } else { "registration_refused" };
+        crate::metrics::metrics().deal_event("gateway", event);
+        Ok(Response::new(registered?))
     }
 
     type WatchDealsStream = Stream<v1::DealNotice>;

@@ -336,6 +336,13 @@ impl GatewayService {
         let mut retry = RETRY_MIN;
         loop {
             let read = self.registry().store.outbox(peer, OUTBOX_BATCH);
+            if let Ok(length) = self.registry().store.outbox_len(peer) {
+                crate::metrics::metrics().queue_length(
+                    "gateway",
+                    "outbox",
+                    usize::try_from(length).unwrap_or(usize::MAX),
+                );
+            }
             let entries = match read {
                 Ok(entries) => entries,
                 Err(error) => {
@@ -349,8 +356,12 @@ impl GatewayService {
                 continue;
             }
             for entry in entries {
+                let started = std::time::Instant::now();
                 match peer::send(client.clone(), &entry).await {
-                    Ok(()) => retry = RETRY_MIN,
+                    Ok(()) => {
+                        retry = RETRY_MIN;
+                        crate::metrics::metrics().step_took("gateway", "peer_delivery", started.elapsed());
+                    }
                     Err(status) if peer::is_final(status.code()) => eprintln!(
                         "gateway {}: the gateway of {peer} refused a {} message for good, dropping it: {}",
                         self.shared.network,
@@ -358,6 +369,7 @@ impl GatewayService {
                         status.message()
                     ),
                     Err(status) => {
+                        crate::metrics::metrics().deal_event("gateway", "peer_delivery_retried");
                         if retry == RETRY_MIN {
                             eprintln!(
                                 "gateway {}: delivering to the gateway of {peer} failed, retrying: {}",
