@@ -36,13 +36,16 @@ struct Cli {
     command: Command,
 }
 
-/// Starts the metrics endpoint for a service role, if asked for.
+/// For a service role: structured logs, and the metrics endpoint if asked for.
 fn start_metrics(cli: &Cli) -> anyhow::Result<()> {
-    let Some(address) = cli.metrics else { return Ok(()) };
     let service = matches!(
         cli.command,
         Command::Ledger { .. } | Command::Gateway { .. } | Command::Notary { .. } | Command::Agent { .. }
     );
+    if service {
+        interlock_node::metrics::init_logs();
+    }
+    let Some(address) = cli.metrics else { return Ok(()) };
     anyhow::ensure!(service, "--metrics applies to the service roles: ledger, gateway, notary, agent");
     let bound = interlock_node::metrics::serve_in_background(address)
         .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;

@@ -145,3 +145,9 @@ pub fn serve_in_background(address: std::net::SocketAddr) -> std::io::Result<std
     })?;
     Ok(bound)
 }
+
+/// Writes the process's log lines (`tracing` events, with the fields of their
+/// spans, such as a deal's `deal_id`) to stdout, one per line, without colour.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt().with_target(false).with_ansi(false).with_writer(std::io::stdout).try_init();
+}

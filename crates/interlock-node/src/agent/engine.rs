@@ -270,6 +270,12 @@ fn status_word(status: LegStatus) -> &'static str {
     }
 }
 
+/// The span of one deal's work at this party's agent: every line logged in
+/// it carries the deal id.
+fn deal_span(deal_id: DealId, party: &str) -> tracing::Span {
+    tracing::info_span!("deal", deal_id = %deal_id, party = %party)
+}
+
 /// A unix-milliseconds time as people read it, in UTC.
 pub(crate) fn time_text(at_ms: u64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
@@ -375,7 +381,8 @@ impl Engine {
 
     fn say(&self, deal_id: DealId, text: &str) {
         if self.verbose {
-            println!("deal={deal_id} party={} {text}", self.party.name);
+            let _deal = deal_span(deal_id, &self.party.name).entered();
+            tracing::info!("{text}");
         }
     }
 
@@ -650,17 +657,19 @@ impl Engine {
                     let transaction = Transaction::sign(&self.key, network, nonce, Op::Escrow(op));
                     self.say(deal_id, &format!("submits {what} on {}", self.network_name(network)));
                     let request = v1::SubmitRequest { transaction_encoded: transaction.to_bytes() };
-                    let (permits, verbose, party) = (self.requests.clone(), self.verbose, self.party.name.clone());
-                    tokio::spawn(async move {
+                    let (permits, verbose) = (self.requests.clone(), self.verbose);
+                    let span = deal_span(deal_id, &self.party.name);
+                    let submit = async move {
                         let Ok(_permit) = permits.acquire_owned().await else { return };
                         let mut gateway = gateway;
                         // The saga resubmits what does not land; a refusal is news, not a failure.
                         if let Err(status) = gateway.submit(request).await {
                             if verbose {
-                                println!("deal={deal_id} party={party} {what} refused: {}", status.message());
+                                tracing::info!("{what} refused: {}", status.message());
                             }
                         }
-                    });
+                    };
+                    tokio::spawn(tracing::Instrument::instrument(submit, span));
                 }
                 SagaOutput::AskNotaries => {
                     let Some(deal) = self.deals.get(&deal_id) else { continue };

@@ -100,6 +100,8 @@ impl GatewayService {
             GatewayError::Precondition(format!("deal {} is too late to {}: {error}", deal.deal_id(), kind.as_str()))
         })?;
         let (notice, committed) = self.registry().accept(kind, deal, true, now_ms)?;
+        let _deal = tracing::info_span!("deal", deal_id = %deal.deal_id(), network = self.shared.network.0).entered();
+        tracing::info!("deal {} by a party, notice {}", kind.as_str(), notice.seq);
         self.announce(&committed);
         Ok(notice_message(&notice))
     }

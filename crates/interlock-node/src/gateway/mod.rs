@@ -284,9 +284,20 @@ impl GatewayService {
         let Some(mut nonce) = self.keeper_nonce().await else { return };
         for op in actions {
             nonce += 1;
+            let (what, reservation) = match &op {
+                EscrowOp::Execute { reservation, .. } => ("execute", Some(*reservation)),
+                EscrowOp::Cancel { reservation, .. } => ("cancel", Some(*reservation)),
+                EscrowOp::Reserve(_) => ("reserve", None),
+            };
+            let deal = reservation.and_then(|id| locked(&self.shared.keeper).deal_of(&id));
+            let span = tracing::info_span!("deal", deal_id = %deal.map_or_else(|| "unknown".to_owned(), |id| id.to_string()), network = self.shared.network.0);
             let transaction = Transaction::sign(&self.shared.key, self.shared.network, nonce, Op::Escrow(op));
             let service = self.clone();
-            tokio::spawn(async move { service.submit_keeper_transaction(transaction).await });
+            let submit = async move {
+                tracing::info!("keeper submits {what}");
+                service.submit_keeper_transaction(transaction).await
+            };
+            tokio::spawn(tracing::Instrument::instrument(submit, span));
         }
         *locked(&self.shared.nonce) = Some(nonce);
     }
@@ -323,7 +334,7 @@ impl GatewayService {
         }
         // Losing a race to the beneficiary or another keeper is the normal case.
         if !message.contains("exactly once") {
-            eprintln!("gateway {}: keeper transaction refused: {message}", self.shared.network);
+            tracing::warn!("keeper transaction refused: {message}");
         }
     }
 
