@@ -175,7 +175,8 @@ impl NotaryService {
                 }
             }
             metrics.step_took("notary", "record_and_sign", started.elapsed());
-            let undecided = locked(&self.shared.deals).len().saturating_sub(locked(&self.shared.votes).len());
+            // `deals` is still held: count with it (locking it again would deadlock).
+            let undecided = deals.len().saturating_sub(locked(&self.shared.votes).len());
             metrics.deals_in_state("notary", "undecided", undecided);
         }
         Ok(())
