@@ -48,6 +48,37 @@ pub fn leg_spec(text: &str) -> anyhow::Result<v1::LegSpec> {
     Ok(v1::LegSpec { network: network.into(), asset: asset.into(), amount: amount.into() })
 }
 
+/// The deal's policy, as `deal propose` takes it.
+#[derive(clap::Args)]
+pub struct PolicyArgs {
+    /// At the deadline: refund, or extend:DURATION to notify both parties and
+    /// extend it once (notary mode only; e.g. extend:30s).
+    #[arg(long, default_value = "refund")]
+    on_timeout: String,
+    /// Asset codes either leg may move, comma-separated (default: any).
+    #[arg(long, value_delimiter = ',')]
+    allow_assets: Vec<String>,
+    /// Largest amount a leg may move.
+    #[arg(long)]
+    max_amount: Option<u128>,
+    /// Largest total of one asset a party may move per UTC day in the deals a notary commits.
+    #[arg(long)]
+    max_per_day: Option<u128>,
+}
+
+impl PolicyArgs {
+    pub fn apply(self, request: v1::ProposeDealRequest) -> v1::ProposeDealRequest {
+        let text = |limit: Option<u128>| limit.map(|max| max.to_string()).unwrap_or_default();
+        v1::ProposeDealRequest {
+            on_timeout: self.on_timeout,
+            allow_assets: self.allow_assets,
+            max_amount: text(self.max_amount),
+            max_per_day: text(self.max_per_day),
+            ..request
+        }
+    }
+}
+
 pub enum Action {
     Propose { request: Box<v1::ProposeDealRequest> },
     Accept { deal: String },
@@ -77,6 +108,7 @@ pub fn view_json(view: &v1::DealView) -> serde_json::Value {
         "deal_id": view.deal_id, "role": view.role, "counterparty": view.counterparty, "mode": view.mode,
         "state": view.state, "payment": view.payment, "delivery": view.delivery,
         "own_leg": view.own_leg, "counter_leg": view.counter_leg, "deadline_ms": view.deadline_ms,
+        "notice": view.notice, "policy": view.policy,
         "steps": view.steps.iter().map(|s| serde_json::json!({"at_ms": s.at_ms, "text": s.text})).collect::<Vec<_>>(),
     })
 }
@@ -88,6 +120,10 @@ fn print_view(view: &v1::DealView) {
     println!("  delivery  {}", view.delivery);
     println!("  legs      own {}, counterparty's {}", view.own_leg, view.counter_leg);
     println!("  deadline  {}", time_text(view.deadline_ms));
+    println!("  policy    {}", view.policy);
+    if !view.notice.is_empty() {
+        println!("  notice    {}", view.notice);
+    }
     for step in &view.steps {
         println!("  {}  {}", time_text(step.at_ms), step.text);
     }
@@ -165,6 +201,9 @@ pub fn run(target: &Target, action: Action, json: bool) -> anyhow::Result<bool> 
                 let last = last.context("the agent closed the watch without a view")?;
                 if !json {
                     println!("deal {} is {}", last.deal_id, last.state);
+                    if !last.notice.is_empty() {
+                        println!("  notice: {}", last.notice);
+                    }
                 }
                 Ok(last.state == "completed")
             }

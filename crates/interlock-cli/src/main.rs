@@ -32,8 +32,29 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
     after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                eleven processes on loopback: ledgers, gateways, notaries, agents, a dependent, an observer\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
+    /// Serve Prometheus metrics on http://ADDR/metrics (the service roles:
+    /// ledger, gateway, notary, agent). Prints `metrics on ADDR` to stderr.
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// For a service role: structured logs, and the metrics endpoint if asked for.
+fn start_metrics(cli: &Cli) -> anyhow::Result<()> {
+    let service = matches!(
+        cli.command,
+        Command::Ledger { .. } | Command::Gateway { .. } | Command::Notary { .. } | Command::Agent { .. }
+    );
+    if service {
+        interlock_node::metrics::init_logs();
+    }
+    let Some(address) = cli.metrics else { return Ok(()) };
+    anyhow::ensure!(service, "--metrics applies to the service roles: ledger, gateway, notary, agent");
+    let bound = interlock_node::metrics::serve_in_background(address)
+        .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
+    eprintln!("metrics on {bound}");
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -432,6 +453,8 @@ enum SandboxCommand {
 }
 
 #[derive(Subcommand)]
+// Parsed once per run and matched at once: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum DealCommand {
     /// Draft a deal with a counterparty, sign it and send it through the gateways.
     Propose {
@@ -461,6 +484,8 @@ enum DealCommand {
         /// its directory name (repeatable).
         #[arg(long = "dependent")]
         dependents: Vec<String>,
+        #[command(flatten)]
+        policy: deal_cmd::PolicyArgs,
     },
     /// Countersign a proposal this party received; the agent then runs the deal.
     Accept { deal: String },
@@ -553,6 +578,10 @@ enum ModeArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = start_metrics(&cli) {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Demo { dir, json, evm } => demo::run(dir, json, evm).map(|held| held.then_some(()).ok_or(1)),
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),
@@ -689,24 +718,27 @@ fn main() -> ExitCode {
 fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
     use deal_cmd::Action;
     let action = match command {
-        DealCommand::Propose { to, role, mode, payment, delivery, window, observers, dependents } => Action::Propose {
-            request: Box::new(interlock_proto::v1::ProposeDealRequest {
-                counterparty: to,
-                role: match role {
-                    RoleArg::Buyer => "buyer".into(),
-                    RoleArg::Seller => "seller".into(),
-                },
-                mode: match mode {
-                    ModeArg::Hashlock => "hashlock".into(),
-                    ModeArg::Notary => "notary".into(),
-                },
-                payment: Some(deal_cmd::leg_spec(&payment)?),
-                delivery: Some(deal_cmd::leg_spec(&delivery)?),
-                window_ms: window * 1_000,
-                observers,
-                dependents,
-            }),
-        },
+        DealCommand::Propose { to, role, mode, payment, delivery, window, observers, dependents, policy } => {
+            Action::Propose {
+                request: Box::new(policy.apply(interlock_proto::v1::ProposeDealRequest {
+                    counterparty: to,
+                    role: match role {
+                        RoleArg::Buyer => "buyer".into(),
+                        RoleArg::Seller => "seller".into(),
+                    },
+                    mode: match mode {
+                        ModeArg::Hashlock => "hashlock".into(),
+                        ModeArg::Notary => "notary".into(),
+                    },
+                    payment: Some(deal_cmd::leg_spec(&payment)?),
+                    delivery: Some(deal_cmd::leg_spec(&delivery)?),
+                    window_ms: window * 1_000,
+                    observers,
+                    dependents,
+                    ..Default::default()
+                })),
+            }
+        }
         DealCommand::Accept { deal } => Action::Accept { deal },
         DealCommand::Cancel { deal } => Action::Cancel { deal },
         DealCommand::Status { deal } => Action::Status { deal },

@@ -383,7 +383,7 @@ fn step_deal(
         steps.push((Role::Seller, run.seller.on_chain_event(now_ms, &event.event)));
         for (index, key) in notary_keys.iter().enumerate().take(run.notaries.len()) {
             if let Some(notary) = run.notaries[index].as_mut() {
-                let decided = notary.observe(now_ms, &event.event);
+                let decided = notary.observe(now_ms, &event.event, &interlock_core::policy::Unrestricted);
                 record(run, index, decided, key, &mut new_votes, &mut output);
             }
         }
@@ -394,7 +394,7 @@ fn step_deal(
     }
     for (index, key) in notary_keys.iter().enumerate().take(run.notaries.len()) {
         if let Some(notary) = run.notaries[index].as_mut() {
-            let decided = notary.tick(now_ms);
+            let decided = notary.tick(now_ms, &interlock_core::policy::Unrestricted);
             record(run, index, decided, key, &mut new_votes, &mut output);
         }
     }

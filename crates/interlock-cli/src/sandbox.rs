@@ -657,7 +657,7 @@ fn proposal(
         delivery: Some(leg(delivery)),
         window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
         observers: vec![OBSERVER.into()],
-        dependents: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -118,7 +118,8 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
             gateways.insert(gateway.network, GatewayClient::new(channel));
         }
         let networks: Vec<NetworkId> = gateways.keys().copied().collect();
-        let service = NotaryService::open(key, log, gateways, crate::setup::now_ms)?;
+        let registered = directory.parties.iter().map(|party| party.key).collect();
+        let service = NotaryService::open(key, log, gateways, registered, crate::setup::now_ms)?;
         tokio::spawn(service.clone().tick());
         for network in networks {
             tokio::spawn(service.clone().follow(network));

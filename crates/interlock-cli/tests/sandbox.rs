@@ -291,3 +291,110 @@ fn an_operator_proposes_accepts_watches_and_cancels_deals_from_the_cli() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("this agent acts for party buyer"), "{stderr}");
 }
+
+/// The deal's policy through the real processes: a rule broken at proposal is
+/// refused to the proposer; a rule the notaries find broken (the daily limit)
+/// aborts the deal and both parties are told which; a deal that times out
+/// tells both parties and refunds, or is extended once and then refunds.
+#[test]
+fn policies_are_enforced_and_both_parties_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let _sandbox = up(dir.path(), &["--manual-accept"]);
+    let deal = |party: &str, args: &[&str]| {
+        let mut all = vec!["deal", "--sandbox", "sb", "--as", party];
+        all.extend(args);
+        interlock(&all, dir.path())
+    };
+    // Proposes as the buyer, accepts as the seller; returns the deal id.
+    let agree = |extra: &[&str]| -> String {
+        let mut args = vec!["propose", "--to", "seller", "--mode", "notary", "--json", "--payment", "25 USD@alpha"];
+        args.extend(extra);
+        let id = json(&deal("buyer", &args))["deal_id"].as_str().unwrap().to_owned();
+        for _ in 0..100 {
+            let accepted = deal("seller", &["accept", &id, "--json"]);
+            if accepted.status.success() {
+                return id;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the seller never received deal {id}");
+    };
+    // Polls both parties' views of `id` until both are `state`.
+    let ended = |id: &str, state: &str| -> [serde_json::Value; 2] {
+        for _ in 0..300 {
+            let views = ["buyer", "seller"].map(|party| json(&deal(party, &["status", id, "--json"])));
+            if views.iter().all(|view| view["state"] == state) {
+                return views;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("deal {id} did not end {state} for both parties");
+    };
+    let steps = |view: &serde_json::Value| -> Vec<String> {
+        view["steps"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap().to_owned()).collect()
+    };
+
+    // Refused at proposal, with the rule named.
+    let refused = deal(
+        "buyer",
+        &[
+            "propose",
+            "--to",
+            "seller",
+            "--allow-assets",
+            "USD",
+            "--payment",
+            "25 USD@alpha",
+            "--delivery",
+            "10 GOLD@beta",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("policy: asset GOLD is not in the deal's allow-list [USD]"), "{stderr}");
+
+    // The daily limit: 25 USD fits into 40 a day; another 25 does not, and the
+    // notaries abort with the rule, which both parties see.
+    let limited = ["--delivery", "10 GOLD@beta", "--max-per-day", "40"];
+    let first = agree(&limited);
+    let [buyer, _] = ended(&first, "completed");
+    assert!(buyer["policy"].as_str().unwrap().contains("max per party per day: 40"), "{buyer}");
+    let second = agree(&limited);
+    for view in ended(&second, "refunded") {
+        let notice = view["notice"].as_str().unwrap();
+        assert!(
+            notice.starts_with("policy: the buyer would move 50 USD on UTC day ")
+                && notice.ends_with("over the deal's maximum 40 per party per day (25 committed already)"),
+            "{view}"
+        );
+    }
+
+    // Timeouts: the seller cannot reserve (it holds 1,000,000 GOLD), so the
+    // deadline passes undecided.
+    let short = ["--delivery", "2000000 GOLD@beta", "--window", "3"];
+    let refund = agree(&short);
+    for view in ended(&refund, "refunded") {
+        let notice = view["notice"].as_str().unwrap();
+        assert!(notice.starts_with("timed out at ") && notice.ends_with("UTC; policy: refund"), "{view}");
+    }
+    let mut extend_args = short.to_vec();
+    extend_args.extend(["--on-timeout", "extend:2s"]);
+    let extend = agree(&extend_args);
+    for view in ended(&extend, "refunded") {
+        let told: Vec<String> = steps(&view).into_iter().filter(|s| s.starts_with("notice: timed out")).collect();
+        assert_eq!(told.len(), 2, "{view}");
+        assert!(told[0].contains("; policy: extended once by 2 s to "), "{told:?}");
+        assert!(told[1].starts_with("notice: timed out again at ") && told[1].ends_with("policy: refund"), "{told:?}");
+        assert!(view["policy"].as_str().unwrap().starts_with("on timeout: extend once by 2 s"), "{view}");
+    }
+    // The notaries followed the policy: their abort, and the buyer's payment
+    // back, came only once the extended deadline passed, not at the first one.
+    let buyer = json(&deal("buyer", &["status", &extend, "--json"]));
+    let at = |prefix: &str| {
+        let step = buyer["steps"].as_array().unwrap().iter().find(|s| s["text"].as_str().unwrap().starts_with(prefix));
+        step.unwrap_or_else(|| panic!("no step {prefix}: {buyer}"))["at_ms"].as_u64().unwrap()
+    };
+    let (first_timeout, second_timeout) = (at("notice: timed out at"), at("notice: timed out again"));
+    let (aborted, cancelled) = (at("the notaries' certificate is assembled"), at("payment cancelled"));
+    assert!(first_timeout < second_timeout && second_timeout <= aborted && aborted <= cancelled, "{buyer}");
+}

@@ -12,7 +12,7 @@ use crate::limits::*;
 use crate::types::*;
 
 /// The version byte that starts encoded deal terms.
-pub const TERMS_VERSION: u8 = 1;
+pub const TERMS_VERSION: u8 = 2;
 
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -397,25 +397,64 @@ impl Decode for Settlement {
     }
 }
 
-impl Encode for Policy {
+impl Encode for Option<u128> {
     fn encode(&self, writer: &mut Writer) {
-        match self.amount_max {
+        match self {
             None => writer.u8(0),
-            Some(max) => {
+            Some(value) => {
                 writer.u8(1);
-                writer.u128(max);
+                writer.u128(*value);
             }
         }
     }
 }
+fn decode_optional_amount(reader: &mut Reader<'_>, what: &'static str) -> Result<Option<u128>, DecodeError> {
+    match reader.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some(reader.u128()?)),
+        tag => Err(reader.tag_error(what, tag)),
+    }
+}
+
+impl Encode for OnTimeout {
+    fn encode(&self, writer: &mut Writer) {
+        match self {
+            OnTimeout::Refund => writer.u8(1),
+            OnTimeout::ExtendOnce { by_ms } => {
+                writer.u8(2);
+                writer.u64(*by_ms);
+            }
+        }
+    }
+}
+impl Decode for OnTimeout {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            1 => Ok(OnTimeout::Refund),
+            2 => Ok(OnTimeout::ExtendOnce { by_ms: reader.u64()? }),
+            tag => Err(reader.tag_error("timeout policy", tag)),
+        }
+    }
+}
+
+/// Policy layout: amount limit per deal (option), timeout policy, allowed
+/// assets (list), amount limit per party and day (option).
+impl Encode for Policy {
+    fn encode(&self, writer: &mut Writer) {
+        writer.put(&self.amount_max);
+        writer.put(&self.on_timeout);
+        writer.put(&self.allowed_assets);
+        writer.put(&self.amount_max_per_day);
+    }
+}
 impl Decode for Policy {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let amount_max = match reader.u8()? {
-            0 => None,
-            1 => Some(reader.u128()?),
-            tag => return Err(reader.tag_error("policy amount limit", tag)),
-        };
-        Ok(Policy { amount_max })
+        Ok(Policy {
+            amount_max: decode_optional_amount(reader, "policy amount limit")?,
+            on_timeout: reader.get()?,
+            allowed_assets: decode_list(reader, "allowed assets", ALLOWED_ASSETS_MAX)?,
+            amount_max_per_day: decode_optional_amount(reader, "policy daily limit")?,
+        })
     }
 }
 

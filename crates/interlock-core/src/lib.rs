@@ -13,6 +13,7 @@ pub mod escrow;
 pub mod hash;
 pub mod limits;
 pub mod notary;
+pub mod policy;
 pub mod saga;
 pub mod types;
 

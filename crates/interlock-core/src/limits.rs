@@ -27,3 +27,9 @@ pub const BACKSTOP_MARGIN_MIN_MS: u64 = 100;
 /// How long a saga waits for a submitted transaction to show up before it submits
 /// it again, in milliseconds.
 pub const RESUBMIT_AFTER_MS: u64 = 500;
+/// Most asset codes a policy's allow-list may name.
+pub const ALLOWED_ASSETS_MAX: usize = 16;
+/// Longest extension an extend-once timeout policy may grant, in milliseconds.
+pub const EXTENSION_MAX_MS: u64 = 24 * 3_600_000;
+/// One UTC day, in milliseconds: the period of a policy's per-day limit.
+pub const DAY_MS: u64 = 24 * 3_600_000;

@@ -11,6 +11,7 @@
 use crate::crypto::{verify_deal_signature, Decision, Ed25519Signature, NotaryKey, SignatureError, Vote};
 use crate::escrow::EscrowEvent;
 use crate::hash::DealId;
+use crate::policy::{approve, Approvals};
 use crate::saga::expected_request;
 use crate::types::{DealTerms, LegKind, Settlement, TermsError};
 use serde::{Deserialize, Serialize};
@@ -52,8 +53,9 @@ enum Phase {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum NotaryOutput {
-    /// Persist this decision, then call [`NotaryDeal::recorded`].
-    Record { deal_id: DealId, decision: Decision },
+    /// Persist this decision, then call [`NotaryDeal::recorded`]. An abort for
+    /// a broken rule says which (`policy: …`), for the parties.
+    Record { deal_id: DealId, decision: Decision, reason: Option<String> },
     /// Send this vote to the deal's parties.
     Vote(Vote),
 }
@@ -64,6 +66,8 @@ pub struct NotaryDeal {
     deal_id: DealId,
     terms: Arc<DealTerms>,
     phase: Phase,
+    /// Why it aborted, when a rule was broken.
+    reason: Option<String>,
 }
 
 impl NotaryDeal {
@@ -96,13 +100,14 @@ impl NotaryDeal {
         let deal_id = terms.id();
         verify_deal_signature(terms.buyer, deal_id, buyer_signature).map_err(NotaryError::BuyerSignature)?;
         verify_deal_signature(terms.seller, deal_id, seller_signature).map_err(NotaryError::SellerSignature)?;
-        let valid = terms.validate().is_ok();
-        let mut notary_deal = NotaryDeal { deal_id, terms, phase: Phase::Watching { payment: false, delivery: false } };
-        let outputs = if valid {
-            notary_deal.tick(now_ms)
-        } else {
+        let invalid = terms.validate().err();
+        let mut notary_deal =
+            NotaryDeal { deal_id, terms, phase: Phase::Watching { payment: false, delivery: false }, reason: None };
+        let outputs = match invalid {
+            // Nothing is reserved yet, so nothing can be committed: no approvals needed.
+            None => notary_deal.tick(now_ms, &crate::policy::Unrestricted),
             // Signed by both but against the rules: abort so both are refunded now.
-            notary_deal.decide(Decision::Abort)
+            Some(error) => notary_deal.decide(Decision::Abort, Some(error.to_string())),
         };
         Ok((notary_deal, outputs))
     }
@@ -114,7 +119,12 @@ impl NotaryDeal {
             Some(decision) => Phase::Recorded(decision),
             None => Phase::Watching { payment: false, delivery: false },
         };
-        NotaryDeal { deal_id: terms.id(), terms, phase }
+        NotaryDeal { deal_id: terms.id(), terms, phase, reason: None }
+    }
+
+    /// Why the notary aborted, when a rule was broken.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 
     pub fn deal_id(&self) -> DealId {
@@ -131,22 +141,22 @@ impl NotaryDeal {
         }
     }
 
+    /// The decision deadline, moved by the policy's extension if it has one.
     fn decision_deadline_ms(&self) -> u64 {
-        match &self.terms.settlement {
-            Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
-            Settlement::Hashlock { .. } => unreachable!("accepted deals are notary mode"),
-        }
+        self.terms.extended_decision_deadline_ms().expect("accepted deals are notary mode")
     }
 
-    fn decide(&mut self, decision: Decision) -> Vec<NotaryOutput> {
+    fn decide(&mut self, decision: Decision, reason: Option<String>) -> Vec<NotaryOutput> {
         assert!(matches!(self.phase, Phase::Watching { .. }), "a notary decides once");
         self.phase = Phase::Recording(decision);
-        vec![NotaryOutput::Record { deal_id: self.deal_id, decision }]
+        self.reason = reason.clone();
+        vec![NotaryOutput::Record { deal_id: self.deal_id, decision, reason }]
     }
 
     /// A chain event from either network. A reservation counts only if it carries
-    /// exactly the agreed parameters.
-    pub fn observe(&mut self, now_ms: u64, event: &EscrowEvent) -> Vec<NotaryOutput> {
+    /// exactly the agreed parameters. `approvals` answers the approval rules
+    /// should the deal be ready to commit.
+    pub fn observe(&mut self, now_ms: u64, event: &EscrowEvent, approvals: &dyn Approvals) -> Vec<NotaryOutput> {
         let EscrowEvent::Reserved(reservation) = event else {
             return Vec::new();
         };
@@ -162,19 +172,23 @@ impl NotaryDeal {
                 }
             }
         }
-        self.tick(now_ms)
+        self.tick(now_ms, approvals)
     }
 
     /// Decides when it can: commit as soon as both legs are in before the
-    /// deadline, abort once the deadline passed without them.
-    pub fn tick(&mut self, now_ms: u64) -> Vec<NotaryOutput> {
+    /// deadline and the approval rules hold, abort once the deadline (extended
+    /// if the policy says so) passed without them, or when a rule is broken.
+    pub fn tick(&mut self, now_ms: u64, approvals: &dyn Approvals) -> Vec<NotaryOutput> {
         let Phase::Watching { payment, delivery } = self.phase else {
             return Vec::new();
         };
         let before_deadline = now_ms < self.decision_deadline_ms();
         match (payment && delivery, before_deadline) {
-            (true, true) => self.decide(Decision::Commit),
-            (_, false) => self.decide(Decision::Abort),
+            (true, true) => match approve(&self.terms, now_ms, approvals) {
+                Ok(()) => self.decide(Decision::Commit, None),
+                Err(violation) => self.decide(Decision::Abort, Some(violation.to_string())),
+            },
+            (_, false) => self.decide(Decision::Abort, None),
             (false, true) => Vec::new(),
         }
     }

@@ -373,8 +373,11 @@ impl Saga {
             Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, .. } => {
                 self.step_hashlock(now_ms, payment_expiry_ms, delivery_expiry_ms, &mut step)
             }
-            Settlement::Notary { decision_deadline_ms, backstop_expiry_ms, .. } => {
-                self.step_notary(now_ms, decision_deadline_ms, backstop_expiry_ms, &mut step)
+            Settlement::Notary { backstop_expiry_ms, .. } => {
+                // A reservation counts until the notaries' deadline, extended
+                // once if the policy says so.
+                let deadline_ms = self.terms.extended_decision_deadline_ms().expect("notary mode");
+                self.step_notary(now_ms, deadline_ms, backstop_expiry_ms, &mut step)
             }
         }
         if let Some(outcome) = self.settled_outcome() {
@@ -504,6 +507,23 @@ impl Saga {
             }
         }
         Self::wake_next(step, now_ms, &[decision_deadline_ms, backstop_expiry_ms]);
+    }
+
+    /// The timeout notice due at `now_ms`, `told` notices in: once the deal's
+    /// deadline passed undecided (notary mode: no commit certificate; hashlock
+    /// mode: the delivery not executed).
+    pub fn timeout_notice(&self, now_ms: u64, told: u8) -> Option<crate::policy::TimeoutNotice> {
+        let decided = match &self.terms.settlement {
+            Settlement::Notary { .. } => self.certificate.as_ref().is_some_and(|c| c.decision == Decision::Commit),
+            Settlement::Hashlock { .. } => {
+                let delivery = if self.role.own_leg() == LegKind::Delivery { self.own } else { self.counter };
+                delivery.status == LegStatus::Executed
+            }
+        };
+        if decided {
+            return None;
+        }
+        crate::policy::timeout_notice(&self.terms, now_ms, told)
     }
 
     /// The outcome, once nothing can change any more for this party.

@@ -262,11 +262,47 @@ impl fmt::Display for Mode {
 }
 
 /// What the parties agreed happens when the deal cannot complete, and the limits
-/// a notary checks before it commits.
+/// a notary checks before it commits. Part of the signed terms: a party that
+/// signed the terms signed their policy.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub struct Policy {
     /// Largest fungible amount either leg may move; `None` for no limit.
     pub amount_max: Option<u128>,
+    /// What happens when the deal's deadline passes before it is decided.
+    pub on_timeout: OnTimeout,
+    /// The asset codes either leg may move; empty for any.
+    pub allowed_assets: Vec<AssetCode>,
+    /// Largest total of one asset a party may move in the deals one notary
+    /// commits in one UTC day, this deal included; `None` for no limit.
+    pub amount_max_per_day: Option<u128>,
+}
+
+/// The timeout policy.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub enum OnTimeout {
+    /// Cancel and refund both legs at the deadline.
+    #[default]
+    Refund,
+    /// Notary mode only: at the decision deadline tell both parties, and give
+    /// the deal `by_ms` more before the notaries abort. The reservations'
+    /// backstop expiry is fixed on chain when they are made, so the extended
+    /// deadline must fit before it (see [`DealTerms::validate`]).
+    ExtendOnce { by_ms: u64 },
+}
+
+impl fmt::Display for OnTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OnTimeout::Refund => f.write_str("refund"),
+            OnTimeout::ExtendOnce { by_ms } => write!(f, "extend once by {by_ms} ms"),
+        }
+    }
+}
+
+/// Lists asset codes as `[USD, GOLD]` for messages.
+pub fn assets_text(codes: &[AssetCode]) -> String {
+    let names: Vec<&str> = codes.iter().map(AssetCode::as_str).collect();
+    format!("[{}]", names.join(", "))
 }
 
 /// The canonical terms both parties sign. The deal id is their hash.
@@ -295,8 +331,18 @@ pub enum TermsError {
     ZeroAmount { leg: LegKind },
     #[error("{leg} leg's owner {owner:?} is also its beneficiary or keeper")]
     SelfDealing { leg: LegKind, owner: Address },
-    #[error("{leg} leg amount {amount} exceeds the policy's maximum {max}")]
+    #[error("policy: {leg} leg amount {amount} exceeds the deal's maximum {max} per deal")]
     AmountOverPolicy { leg: LegKind, amount: u128, max: u128 },
+    #[error("policy: asset {asset} is not in the deal's allow-list {allowed}")]
+    AssetNotAllowed { asset: AssetCode, allowed: String },
+    #[error("policy: asset {0} is named twice in the allow-list")]
+    DuplicateAllowedAsset(AssetCode),
+    #[error("policy: extend-once on timeout needs notary mode: a hashlock reservation's expiry is fixed on chain when it is reserved and the secret may already be revealed, so there is no deadline to extend; use refund")]
+    ExtendHashlock,
+    #[error("policy: extend-once by {by_ms} ms: expected 1 to {max_ms} ms")]
+    ExtensionLength { by_ms: u64, max_ms: u64 },
+    #[error("policy: extend-once by {by_ms} ms moves the decision deadline to {extended_ms}, but the reservations' backstop expiry {backstop_expiry_ms} must be at least {min_ms} ms after it")]
+    ExtensionPastBackstop { by_ms: u64, extended_ms: u64, backstop_expiry_ms: u64, min_ms: u64 },
     #[error("hashlock deadlines break delivery_expiry + margin <= payment_expiry: {delivery_expiry_ms} + {margin_ms} > {payment_expiry_ms}")]
     HashlockDeadlines { delivery_expiry_ms: u64, margin_ms: u64, payment_expiry_ms: u64 },
     #[error("hashlock margin {margin_ms} ms is below the minimum {min_ms} ms")]
@@ -323,6 +369,11 @@ impl DealTerms {
             if leg.owner == leg.beneficiary || leg.keeper == Some(leg.owner) {
                 return Err(TermsError::SelfDealing { leg: kind, owner: leg.owner });
             }
+            let allowed = &self.policy.allowed_assets;
+            if !allowed.is_empty() && !allowed.contains(leg.asset.code()) {
+                let asset = leg.asset.code().clone();
+                return Err(TermsError::AssetNotAllowed { asset, allowed: assets_text(allowed) });
+            }
             if let Asset::Fungible { amount, .. } = leg.asset {
                 if amount == 0 {
                     return Err(TermsError::ZeroAmount { leg: kind });
@@ -338,6 +389,7 @@ impl DealTerms {
             let count = self.observers.len();
             return Err(TermsError::TooMany { what: "observers", count, max: OBSERVERS_MAX });
         }
+        self.validate_policy()?;
         if self.dependents.len() > DEPENDENTS_MAX {
             let count = self.dependents.len();
             return Err(TermsError::TooMany { what: "dependents", count, max: DEPENDENTS_MAX });
@@ -384,6 +436,59 @@ impl DealTerms {
             }
         }
         Ok(())
+    }
+
+    fn validate_policy(&self) -> Result<(), TermsError> {
+        let allowed = &self.policy.allowed_assets;
+        if allowed.len() > ALLOWED_ASSETS_MAX {
+            return Err(TermsError::TooMany { what: "allowed assets", count: allowed.len(), max: ALLOWED_ASSETS_MAX });
+        }
+        for (index, code) in allowed.iter().enumerate() {
+            if allowed[..index].contains(code) {
+                return Err(TermsError::DuplicateAllowedAsset(code.clone()));
+            }
+        }
+        let OnTimeout::ExtendOnce { by_ms } = self.policy.on_timeout else {
+            return Ok(());
+        };
+        if by_ms == 0 || by_ms > EXTENSION_MAX_MS {
+            return Err(TermsError::ExtensionLength { by_ms, max_ms: EXTENSION_MAX_MS });
+        }
+        let Settlement::Notary { decision_deadline_ms, backstop_expiry_ms, .. } = &self.settlement else {
+            return Err(TermsError::ExtendHashlock);
+        };
+        let extended_ms = decision_deadline_ms.saturating_add(by_ms);
+        let fits =
+            extended_ms.checked_add(BACKSTOP_MARGIN_MIN_MS).is_some_and(|earliest| earliest <= *backstop_expiry_ms);
+        if !fits {
+            return Err(TermsError::ExtensionPastBackstop {
+                by_ms,
+                extended_ms,
+                backstop_expiry_ms: *backstop_expiry_ms,
+                min_ms: BACKSTOP_MARGIN_MIN_MS,
+            });
+        }
+        Ok(())
+    }
+
+    /// The deadline the deal times out at first: the notaries' decision
+    /// deadline, or in hashlock mode the delivery expiry.
+    pub fn timeout_ms(&self) -> u64 {
+        match &self.settlement {
+            Settlement::Hashlock { delivery_expiry_ms, .. } => *delivery_expiry_ms,
+            Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
+        }
+    }
+
+    /// The notaries' decision deadline after the policy's extension, if the
+    /// deal has one: until then a reservation still counts. `None` in
+    /// hashlock mode.
+    pub fn extended_decision_deadline_ms(&self) -> Option<u64> {
+        let Settlement::Notary { decision_deadline_ms, .. } = &self.settlement else { return None };
+        Some(match self.policy.on_timeout {
+            OnTimeout::Refund => *decision_deadline_ms,
+            OnTimeout::ExtendOnce { by_ms } => decision_deadline_ms.saturating_add(by_ms),
+        })
     }
 
     /// Refuses terms whose first deadline has already passed at `now_ms`.

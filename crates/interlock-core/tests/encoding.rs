@@ -6,11 +6,12 @@ use interlock_core::crypto::{Certificate, Decision, RecoverableSignature, Secret
 use interlock_core::encoding::{decode_terms, encode_terms, Decode, Encode, TERMS_VERSION};
 use interlock_core::escrow::{Condition, EscrowOp, ReserveRequest};
 use interlock_core::limits::{
-    ASSET_CODE_LEN_MAX, CERTIFICATE_SIGNATURES_MAX, DEAL_TERMS_LEN_MAX, DEPENDENTS_MAX, NOTARIES_MAX, OBSERVERS_MAX,
+    ALLOWED_ASSETS_MAX, ASSET_CODE_LEN_MAX, CERTIFICATE_SIGNATURES_MAX, DEAL_TERMS_LEN_MAX, DEPENDENTS_MAX,
+    NOTARIES_MAX, OBSERVERS_MAX,
 };
 use interlock_core::{
-    Address, Asset, AssetCode, DealId, DealTerms, Hash32, ItemId, Leg, LegKind, NetworkId, NotaryAddress, PartyId,
-    Policy, ReservationId, Settlement,
+    Address, Asset, AssetCode, DealId, DealTerms, Hash32, ItemId, Leg, LegKind, NetworkId, NotaryAddress, OnTimeout,
+    PartyId, Policy, ReservationId, Settlement,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -93,6 +94,19 @@ fn settlement() -> impl Strategy<Value = Settlement> {
 
 /// Terms within the encoding's limits. Not necessarily valid (`validate`): the
 /// encoding must carry any terms a peer might send, so the checks can refuse them.
+#[allow(clippy::type_complexity)]
+fn policy() -> impl Strategy<Value = (Option<u128>, OnTimeout, Vec<AssetCode>, Option<u128>)> {
+    let on_timeout =
+        prop_oneof![Just(OnTimeout::Refund), any::<u64>().prop_map(|by_ms| OnTimeout::ExtendOnce { by_ms })];
+    let code = "[A-Z]{1,6}".prop_map(|code| AssetCode::new(&code).expect("valid code"));
+    (
+        proptest::option::of(any::<u128>()),
+        on_timeout,
+        vec(code, 0..=ALLOWED_ASSETS_MAX),
+        proptest::option::of(any::<u128>()),
+    )
+}
+
 fn terms() -> impl Strategy<Value = DealTerms> {
     (
         party(),
@@ -100,24 +114,36 @@ fn terms() -> impl Strategy<Value = DealTerms> {
         leg(),
         leg(),
         settlement(),
-        proptest::option::of(any::<u128>()),
+        policy(),
         vec(party(), 0..=OBSERVERS_MAX),
         vec(party(), 0..=DEPENDENTS_MAX),
         any::<u64>(),
     )
-        .prop_map(|(buyer, seller, payment, delivery, settlement, amount_max, observers, dependents, nonce)| {
-            DealTerms {
+        .prop_map(
+            |(
                 buyer,
                 seller,
                 payment,
                 delivery,
                 settlement,
-                policy: Policy { amount_max },
+                (amount_max, on_timeout, allowed_assets, amount_max_per_day),
                 observers,
                 dependents,
                 nonce,
-            }
-        })
+            )| {
+                DealTerms {
+                    buyer,
+                    seller,
+                    payment,
+                    delivery,
+                    settlement,
+                    policy: Policy { amount_max, on_timeout, allowed_assets, amount_max_per_day },
+                    observers,
+                    dependents,
+                    nonce,
+                }
+            },
+        )
 }
 
 fn decision() -> impl Strategy<Value = Decision> {
@@ -548,7 +574,12 @@ fn terms_encode_to_the_documented_layout() {
             delivery_expiry_ms: 2_000,
             margin_ms: 500,
         },
-        policy: Policy { amount_max: Some(1_000) },
+        policy: Policy {
+            amount_max: Some(1_000),
+            on_timeout: OnTimeout::Refund,
+            allowed_assets: vec![code("USD"), code("DEED")],
+            amount_max_per_day: None,
+        },
         observers: vec![PartyId([0x44; 32])],
         dependents: vec![],
         nonce: 9,
@@ -586,9 +617,14 @@ fn terms_encode_to_the_documented_layout() {
         .u64(3_000)
         .u64(2_000)
         .u64(500)
-        // policy, observers, dependents, nonce
+        // policy (amount per deal, timeout, allow-list, amount per day), observers, dependents, nonce
         .tag(1)
         .u128(1_000)
+        .tag(1)
+        .u32(2)
+        .text("USD")
+        .text("DEED")
+        .tag(0)
         .u32(1)
         .fixed(&[0x44; 32])
         .u32(0)
@@ -642,6 +678,9 @@ fn decode_terms_refuses_malformed_input() {
         .u64(3_000)
         .u64(2_000)
         .u64(500)
+        .tag(0)
+        .tag(1)
+        .u32(0)
         .tag(0)
         .u32(0)
         .u32(0)

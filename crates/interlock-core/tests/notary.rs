@@ -6,6 +6,7 @@
 use interlock_core::crypto::{Decision, Ed25519Signature, NotaryKey, PartyKey, SignatureError};
 use interlock_core::escrow::{Condition, EscrowEvent, Reservation, ReservationState, ReserveRequest};
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput, SignedDeal};
+use interlock_core::policy::Unrestricted;
 use interlock_core::saga::expected_request;
 use interlock_core::{
     reservation_id, Address, Asset, AssetCode, DealId, DealTerms, Hash32, ItemId, Leg, LegKind, NetworkId, PartyId,
@@ -102,7 +103,7 @@ fn agreed(leg: LegKind) -> ReserveRequest {
 }
 
 fn record(decision: Decision) -> Vec<NotaryOutput> {
-    vec![NotaryOutput::Record { deal_id: terms().id(), decision }]
+    vec![NotaryOutput::Record { deal_id: terms().id(), decision, reason: None }]
 }
 
 #[test]
@@ -191,16 +192,20 @@ fn commits_only_after_both_matching_reservations() {
         let mut deal = accepted();
         assert_eq!(deal.wake_at_ms(), Some(DEADLINE));
         let [first, second] = order;
-        assert_eq!(deal.observe(T0 + 1, &reserved(agreed(first))), vec![]);
+        assert_eq!(deal.observe(T0 + 1, &reserved(agreed(first)), &Unrestricted), vec![]);
         // A replayed event is not the second leg.
-        assert_eq!(deal.observe(T0 + 2, &reserved(agreed(first))), vec![]);
-        assert_eq!(deal.tick(DEADLINE - 1), vec![]);
-        assert_eq!(deal.observe(DEADLINE - 1, &reserved(agreed(second))), record(Decision::Commit), "{order:?}");
+        assert_eq!(deal.observe(T0 + 2, &reserved(agreed(first)), &Unrestricted), vec![]);
+        assert_eq!(deal.tick(DEADLINE - 1, &Unrestricted), vec![]);
+        assert_eq!(
+            deal.observe(DEADLINE - 1, &reserved(agreed(second)), &Unrestricted),
+            record(Decision::Commit),
+            "{order:?}"
+        );
         assert_eq!(deal.wake_at_ms(), None, "decided: no more deadline");
         // Decided but not recorded: nothing is signed, nothing more is decided.
         assert_eq!(deal.decision(), None);
         assert_eq!(deal.vote(&notaries()[0]), None);
-        assert_eq!(deal.tick(DEADLINE + 1), vec![]);
+        assert_eq!(deal.tick(DEADLINE + 1, &Unrestricted), vec![]);
     }
 }
 
@@ -208,8 +213,8 @@ fn commits_only_after_both_matching_reservations() {
 fn recorded_decision_is_signed_by_this_notary() {
     let key = &notaries()[0];
     let mut deal = accepted();
-    deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)));
-    deal.observe(T0 + 2, &reserved(agreed(LegKind::Delivery)));
+    deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)), &Unrestricted);
+    deal.observe(T0 + 2, &reserved(agreed(LegKind::Delivery)), &Unrestricted);
     let outputs = deal.recorded(key);
     let [NotaryOutput::Vote(vote)] = outputs.as_slice() else {
         panic!("expected one vote, got {outputs:?}");
@@ -220,8 +225,8 @@ fn recorded_decision_is_signed_by_this_notary() {
     assert_eq!(deal.decision(), Some(Decision::Commit));
     assert_eq!(deal.vote(key), Some(*vote));
     // Events and the deadline after the decision change nothing.
-    assert_eq!(deal.tick(DEADLINE), vec![]);
-    assert_eq!(deal.observe(DEADLINE + 1, &reserved(agreed(LegKind::Payment))), vec![]);
+    assert_eq!(deal.tick(DEADLINE, &Unrestricted), vec![]);
+    assert_eq!(deal.observe(DEADLINE + 1, &reserved(agreed(LegKind::Payment)), &Unrestricted), vec![]);
     assert_eq!(deal.vote(key).map(|v| v.decision), Some(Decision::Commit));
 }
 
@@ -268,23 +273,27 @@ fn mismatched_reservations_do_not_count() {
     ];
     for (name, mismatched) in cases {
         let mut deal = accepted();
-        assert_eq!(deal.observe(T0 + 1, &reserved(payment.clone())), vec![]);
-        assert_eq!(deal.observe(T0 + 2, &reserved(mismatched.clone())), vec![], "{name}: counted");
-        assert_eq!(deal.tick(DEADLINE - 1), vec![], "{name}");
-        assert_eq!(deal.tick(DEADLINE), record(Decision::Abort), "{name}");
+        assert_eq!(deal.observe(T0 + 1, &reserved(payment.clone()), &Unrestricted), vec![]);
+        assert_eq!(deal.observe(T0 + 2, &reserved(mismatched.clone()), &Unrestricted), vec![], "{name}: counted");
+        assert_eq!(deal.tick(DEADLINE - 1, &Unrestricted), vec![], "{name}");
+        assert_eq!(deal.tick(DEADLINE, &Unrestricted), record(Decision::Abort), "{name}");
 
         // A mismatched reservation does not spoil a matching one seen later.
         let mut deal = accepted();
-        deal.observe(T0 + 1, &reserved(payment.clone()));
-        deal.observe(T0 + 2, &reserved(mismatched));
-        assert_eq!(deal.observe(T0 + 3, &reserved(delivery.clone())), record(Decision::Commit), "{name}");
+        deal.observe(T0 + 1, &reserved(payment.clone()), &Unrestricted);
+        deal.observe(T0 + 2, &reserved(mismatched), &Unrestricted);
+        assert_eq!(
+            deal.observe(T0 + 3, &reserved(delivery.clone()), &Unrestricted),
+            record(Decision::Commit),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn settlement_events_are_not_reservations() {
     let mut deal = accepted();
-    deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)));
+    deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)), &Unrestricted);
     let delivery = agreed(LegKind::Delivery);
     let cancelled = EscrowEvent::Cancelled {
         reservation: reservation_id(delivery.deal_id, LegKind::Delivery),
@@ -294,26 +303,26 @@ fn settlement_events_are_not_reservations() {
         to: delivery.owner,
         asset: delivery.asset.clone(),
     };
-    assert_eq!(deal.observe(T0 + 2, &cancelled), vec![]);
-    assert_eq!(deal.tick(DEADLINE), record(Decision::Abort));
+    assert_eq!(deal.observe(T0 + 2, &cancelled, &Unrestricted), vec![]);
+    assert_eq!(deal.tick(DEADLINE, &Unrestricted), record(Decision::Abort));
 }
 
 #[test]
 fn aborts_at_the_deadline() {
     // Only one leg in time.
     let mut deal = accepted();
-    deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)));
-    assert_eq!(deal.tick(DEADLINE - 1), vec![]);
-    assert_eq!(deal.tick(DEADLINE), record(Decision::Abort));
+    deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)), &Unrestricted);
+    assert_eq!(deal.tick(DEADLINE - 1, &Unrestricted), vec![]);
+    assert_eq!(deal.tick(DEADLINE, &Unrestricted), record(Decision::Abort));
 
     // The second leg lands exactly at the deadline: too late.
     let mut deal = accepted();
-    deal.observe(T0 + 1, &reserved(agreed(LegKind::Delivery)));
-    assert_eq!(deal.observe(DEADLINE, &reserved(agreed(LegKind::Payment))), record(Decision::Abort));
+    deal.observe(T0 + 1, &reserved(agreed(LegKind::Delivery)), &Unrestricted);
+    assert_eq!(deal.observe(DEADLINE, &reserved(agreed(LegKind::Payment)), &Unrestricted), record(Decision::Abort));
 
     // Nothing at all, first heard of past the deadline.
     let mut deal = accepted();
-    assert_eq!(deal.tick(DEADLINE + 60_000), record(Decision::Abort));
+    assert_eq!(deal.tick(DEADLINE + 60_000, &Unrestricted), record(Decision::Abort));
 
     // Accepted only after the deadline: aborts at once.
     let (_, outputs) = NotaryDeal::accept(&notaries()[1], &signed(terms()), DEADLINE).expect("accepted");
@@ -332,13 +341,14 @@ fn terms_against_the_rules_abort_at_once() {
     same_party.seller = same_party.buyer;
     for (name, terms) in [("amount over the policy", over_policy), ("threshold zero", zero_threshold)] {
         let id = terms.id();
+        let reason = Some(terms.validate().expect_err(name).to_string());
         let (mut deal, outputs) = NotaryDeal::accept(&notaries()[0], &signed(terms), T0).expect(name);
-        assert_eq!(outputs, vec![NotaryOutput::Record { deal_id: id, decision: Decision::Abort }], "{name}");
+        assert_eq!(outputs, vec![NotaryOutput::Record { deal_id: id, decision: Decision::Abort, reason }], "{name}");
         // Even both reservations do not turn the abort into a commit.
         let payment = expected_request(deal.terms(), id, LegKind::Payment);
         let delivery = expected_request(deal.terms(), id, LegKind::Delivery);
-        assert_eq!(deal.observe(T0 + 1, &reserved(payment)), vec![]);
-        assert_eq!(deal.observe(T0 + 2, &reserved(delivery)), vec![]);
+        assert_eq!(deal.observe(T0 + 1, &reserved(payment), &Unrestricted), vec![]);
+        assert_eq!(deal.observe(T0 + 2, &reserved(delivery), &Unrestricted), vec![]);
         let outputs = deal.recorded(&notaries()[0]);
         assert!(
             matches!(outputs.as_slice(), [NotaryOutput::Vote(v)] if v.decision == Decision::Abort),
@@ -352,8 +362,9 @@ fn terms_against_the_rules_abort_at_once() {
         seller_signature: buyer().sign_deal(id),
         terms: same_party,
     };
+    let reason = Some(deal.terms.validate().expect_err("same party").to_string());
     let (_, outputs) = NotaryDeal::accept(&notaries()[0], &deal, T0).expect("signatures verify");
-    assert_eq!(outputs, vec![NotaryOutput::Record { deal_id: id, decision: Decision::Abort }]);
+    assert_eq!(outputs, vec![NotaryOutput::Record { deal_id: id, decision: Decision::Abort, reason }]);
 }
 
 #[test]
@@ -362,8 +373,8 @@ fn restored_undecided_deal_watches_again() {
     assert_eq!(deal.deal_id(), terms().id());
     assert_eq!(deal.decision(), None);
     assert_eq!(deal.vote(&notaries()[0]), None);
-    deal.observe(T0 + 1, &reserved(agreed(LegKind::Delivery)));
-    assert_eq!(deal.observe(T0 + 2, &reserved(agreed(LegKind::Payment))), record(Decision::Commit));
+    deal.observe(T0 + 1, &reserved(agreed(LegKind::Delivery)), &Unrestricted);
+    assert_eq!(deal.observe(T0 + 2, &reserved(agreed(LegKind::Payment)), &Unrestricted), record(Decision::Commit));
 }
 
 /// An input a notary may get after it restarts.
@@ -401,8 +412,8 @@ fn schedule() -> impl Strategy<Value = Vec<(u64, Input)>> {
 
 fn feed(deal: &mut NotaryDeal, now_ms: u64, input: &Input) -> Vec<NotaryOutput> {
     match input {
-        Input::Reserved { leg, matching } => deal.observe(now_ms, &event(*leg, *matching)),
-        Input::Tick => deal.tick(now_ms),
+        Input::Reserved { leg, matching } => deal.observe(now_ms, &event(*leg, *matching), &Unrestricted),
+        Input::Tick => deal.tick(now_ms, &Unrestricted),
     }
 }
 
@@ -443,7 +454,7 @@ proptest! {
         for (now_ms, input) in &schedule {
             for output in feed(&mut deal, *now_ms, input) {
                 match output {
-                    NotaryOutput::Record { deal_id, decision } => {
+                    NotaryOutput::Record { deal_id, decision, .. } => {
                         prop_assert_eq!(deal_id, terms().id());
                         records.push(decision);
                     }

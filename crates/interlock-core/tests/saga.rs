@@ -10,6 +10,7 @@ use common::{Holder, TestLedger};
 use interlock_core::crypto::{NotaryKey, PartyKey, Secret, Token, Vote};
 use interlock_core::escrow::{self, EscrowError, EscrowEvent, EscrowOp};
 use interlock_core::notary::{NotaryDeal, NotaryOutput, SignedDeal};
+use interlock_core::policy::Unrestricted;
 use interlock_core::saga::{LegStatus, Outcome, Role, Saga, SagaError, SagaOutput};
 use interlock_core::{
     Address, Asset, AssetCode, DealTerms, ItemId, Leg, LegKind, NetworkId, Policy, Settlement, TermsError,
@@ -255,7 +256,7 @@ impl World {
     fn observe(&mut self, index: usize, event: &EscrowEvent) {
         let now_ms = self.now_ms;
         if let Some(deal) = self.notary_deals[index].as_mut() {
-            let outputs = deal.observe(now_ms, event);
+            let outputs = deal.observe(now_ms, event, &Unrestricted);
             self.handle_notary(index, outputs);
         }
     }
@@ -319,7 +320,7 @@ impl World {
         }
         for index in 0..self.notary_keys.len() {
             if let Some(deal) = self.notary_deals[index].as_mut() {
-                let outputs = deal.tick(now_ms);
+                let outputs = deal.tick(now_ms, &Unrestricted);
                 self.handle_notary(index, outputs);
             }
         }

@@ -157,8 +157,11 @@ impl LedgerNodeService {
     }
 
     fn seal(&self, now_ms: u64, pace: Pace) -> Result<(), LedgerError> {
+        let started = std::time::Instant::now();
+        let metrics = crate::metrics::metrics();
         let outcome = {
             let mut ledger = self.ledger();
+            metrics.queue_length("ledger", "mempool", ledger.mempool_len());
             if let Some(keeper) = self.shared.keeper.lock().expect("keeper lock is never poisoned").as_mut() {
                 keeper.cancel_expired(&mut ledger, now_ms);
             }
@@ -173,6 +176,13 @@ impl LedgerNodeService {
             }
         };
         let Some(outcome) = outcome else { return Ok(()) };
+        metrics.step_took("ledger", "seal_block", started.elapsed());
+        for _ in &outcome.included {
+            metrics.deal_event("ledger", "transaction_included");
+        }
+        for _ in &outcome.rejected {
+            metrics.deal_event("ledger", "transaction_rejected");
+        }
         {
             let mut outcomes = self.shared.outcomes.lock().expect("outcomes lock is never poisoned");
             for id in &outcome.included {

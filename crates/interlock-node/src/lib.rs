@@ -6,6 +6,7 @@ pub mod agent;
 pub mod gateway;
 pub mod gateway_store;
 pub mod ledger_node;
+pub mod metrics;
 pub mod notary_service;
 pub mod observer;
 pub mod server;

@@ -2,17 +2,25 @@
 //! every network of the directory through its gateway's block stream, decides with
 //! the core's `NotaryDeal`, writes each decision to its `NotaryLog` before it
 //! signs, and answers with its vote.
+//!
+//! Before it commits it evaluates the deal's approval rules (`policy::approve`):
+//! the directory's parties and each party's daily totals, which it keeps in
+//! memory and, with each commit, in its log. An abort for a broken rule carries
+//! the rule's message in the vote, for both parties.
 
 use crate::stores::NotaryLog;
 use crate::wire;
 use interlock_core::crypto::{Ed25519Signature, NotaryKey, Vote};
 use interlock_core::encoding::{decode_terms, Decode};
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
-use interlock_core::{reservation_id, DealId, EscrowEvent, Hash32, LegKind, NetworkId, ReservationId};
+use interlock_core::policy::{movements, utc_day, Approvals};
+use interlock_core::{
+    reservation_id, AssetCode, DealId, Decision, EscrowEvent, Hash32, LegKind, NetworkId, PartyId, ReservationId,
+};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_server::Notary;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -39,6 +47,42 @@ struct Shared {
     waiting: Mutex<HashMap<DealId, Arc<tokio::sync::Notify>>>,
     gateways: HashMap<NetworkId, GatewayClient<Channel>>,
     clock: fn() -> u64,
+    /// The parties the directory lists.
+    registered: HashSet<PartyId>,
+    /// What each party moved per asset and UTC day in the deals this notary
+    /// committed; counted when it decides, so two deals deciding at once see
+    /// each other, and written to the log with each commit.
+    moved: Mutex<DailyTotals>,
+    /// Why deals aborted, when they broke a rule.
+    reasons: Mutex<HashMap<DealId, String>>,
+}
+
+type DailyTotals = HashMap<(PartyId, AssetCode, u64), u128>;
+
+/// The notary's side of the approval rules.
+struct ServiceApprovals<'a> {
+    registered: &'a HashSet<PartyId>,
+    moved: &'a DailyTotals,
+}
+
+impl Approvals for ServiceApprovals<'_> {
+    fn registered(&self, party: PartyId) -> bool {
+        self.registered.contains(&party)
+    }
+    fn moved_on_day(&self, party: PartyId, asset: &AssetCode, day: u64) -> u128 {
+        self.moved.get(&(party, asset.clone(), day)).copied().unwrap_or(0)
+    }
+}
+
+/// Counts a commit among `outputs` into the daily totals at once.
+fn count_commits(moved: &mut DailyTotals, deal: &NotaryDeal, outputs: &[NotaryOutput], now_ms: u64) {
+    let commits = outputs.iter().any(|o| matches!(o, NotaryOutput::Record { decision: Decision::Commit, .. }));
+    if commits {
+        for (_, party, asset, amount) in movements(deal.terms()) {
+            let total = moved.entry((party, asset, utc_day(now_ms))).or_default();
+            *total = total.saturating_add(amount);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -60,14 +104,19 @@ fn decision_text(vote: &Vote) -> &'static str {
 impl NotaryService {
     /// Restores every deal of `log` (decided ones sign their recorded decision
     /// again) and follows each network through its gateway in `gateways`.
+    /// `registered` are the parties of the directory: only their deals commit.
     pub fn open(
         key: NotaryKey,
         log: NotaryLog,
         gateways: HashMap<NetworkId, GatewayClient<Channel>>,
+        registered: HashSet<PartyId>,
         clock: fn() -> u64,
     ) -> Result<NotaryService, crate::stores::StoreError> {
         let mut deals = HashMap::new();
         let mut votes = HashMap::new();
+        let reasons: HashMap<DealId, String> = log.reasons()?.into_iter().collect();
+        let moved: DailyTotals =
+            log.daily_totals()?.into_iter().map(|(party, asset, day, amount)| ((party, asset, day), amount)).collect();
         for (terms, decision) in log.load()? {
             let deal = NotaryDeal::restore(terms, decision);
             if let Some(vote) = deal.vote(&key) {
@@ -83,6 +132,9 @@ impl NotaryService {
             waiting: Mutex::new(HashMap::new()),
             gateways,
             clock,
+            registered,
+            moved: Mutex::new(moved),
+            reasons: Mutex::new(reasons),
         };
         Ok(NotaryService { shared: Arc::new(shared) })
     }
@@ -93,12 +145,25 @@ impl NotaryService {
 
     /// Persists each decision, then signs it. A decision the log refuses (it
     /// holds the other one) is never signed.
-    fn settle(&self, deal_id: DealId, outputs: Vec<NotaryOutput>) -> Result<(), Status> {
+    fn settle(&self, deal_id: DealId, outputs: Vec<NotaryOutput>, now_ms: u64) -> Result<(), Status> {
         for output in outputs {
-            let NotaryOutput::Record { decision, .. } = output else { continue };
+            let NotaryOutput::Record { decision, reason, .. } = output else { continue };
+            let started = std::time::Instant::now();
+            let metrics = crate::metrics::metrics();
+            metrics.deal_event(
+                "notary",
+                match (decision, &reason) {
+                    (Decision::Commit, _) => "commit",
+                    (Decision::Abort, None) => "abort",
+                    (Decision::Abort, Some(_)) => "abort_policy",
+                },
+            );
             locked(&self.shared.log)
-                .record(deal_id, decision)
+                .record(deal_id, decision, reason.as_deref(), now_ms)
                 .map_err(|error| Status::internal(format!("cannot record the decision: {error}")))?;
+            if let Some(reason) = reason {
+                locked(&self.shared.reasons).insert(deal_id, reason);
+            }
             let mut deals = locked(&self.shared.deals);
             let deal = deals.get_mut(&deal_id).expect("a deciding deal is held");
             for signed in deal.recorded(&self.shared.key) {
@@ -109,6 +174,10 @@ impl NotaryService {
                     }
                 }
             }
+            metrics.step_took("notary", "record_and_sign", started.elapsed());
+            // `deals` is still held: count with it (locking it again would deadlock).
+            let undecided = deals.len().saturating_sub(locked(&self.shared.votes).len());
+            metrics.deals_in_state("notary", "undecided", undecided);
         }
         Ok(())
     }
@@ -116,11 +185,16 @@ impl NotaryService {
     fn observe(&self, event: &EscrowEvent) -> Result<(), Status> {
         let deal_id = event.deal_id();
         let now = (self.shared.clock)();
-        let outputs = match locked(&self.shared.deals).get_mut(&deal_id) {
-            Some(deal) => deal.observe(now, event),
-            None => return Ok(()),
+        let outputs = {
+            let mut deals = locked(&self.shared.deals);
+            let Some(deal) = deals.get_mut(&deal_id) else { return Ok(()) };
+            let mut moved = locked(&self.shared.moved);
+            let approvals = ServiceApprovals { registered: &self.shared.registered, moved: &moved };
+            let outputs = deal.observe(now, event, &approvals);
+            count_commits(&mut moved, deal, &outputs, now);
+            outputs
         };
-        self.settle(deal_id, outputs)
+        self.settle(deal_id, outputs, now)
     }
 
     /// Checks undecided deals against their deadlines, forever.
@@ -129,13 +203,20 @@ impl NotaryService {
         loop {
             ticker.tick().await;
             let now = (self.shared.clock)();
-            let decided: Vec<(DealId, Vec<NotaryOutput>)> = locked(&self.shared.deals)
-                .iter_mut()
-                .filter(|(_, deal)| deal.wake_at_ms().is_some_and(|at| now >= at))
-                .map(|(id, deal)| (*id, deal.tick(now)))
-                .collect();
+            let decided: Vec<(DealId, Vec<NotaryOutput>)> = {
+                let mut deals = locked(&self.shared.deals);
+                let mut moved = locked(&self.shared.moved);
+                let mut decided = Vec::new();
+                for (id, deal) in deals.iter_mut().filter(|(_, deal)| deal.wake_at_ms().is_some_and(|at| now >= at)) {
+                    let approvals = ServiceApprovals { registered: &self.shared.registered, moved: &moved };
+                    let outputs = deal.tick(now, &approvals);
+                    count_commits(&mut moved, deal, &outputs, now);
+                    decided.push((*id, outputs));
+                }
+                decided
+            };
             for (deal_id, outputs) in decided {
-                if let Err(status) = self.settle(deal_id, outputs) {
+                if let Err(status) = self.settle(deal_id, outputs, now) {
                     eprintln!("notary: {}", status.message());
                 }
             }
@@ -180,6 +261,10 @@ impl NotaryService {
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
         }
+    }
+
+    fn vote_message(&self, vote: &Vote) -> v1::NotaryVote {
+        vote_message(vote, self.address(), locked(&self.shared.reasons).get(&vote.deal_id))
     }
 
     /// Whether some deal this notary holds is not decided yet.
@@ -232,12 +317,13 @@ fn refusal(error: NotaryError) -> Status {
     }
 }
 
-fn vote_message(vote: &Vote, notary: interlock_core::NotaryAddress) -> v1::NotaryVote {
+fn vote_message(vote: &Vote, notary: interlock_core::NotaryAddress, reason: Option<&String>) -> v1::NotaryVote {
     v1::NotaryVote {
         deal_id: vote.deal_id.0 .0.to_vec(),
         decision: decision_text(vote).into(),
         signature: vote.signature.0.to_vec(),
         notary: notary.0.to_vec(),
+        reason: reason.cloned().unwrap_or_default(),
     }
 }
 
@@ -267,12 +353,13 @@ impl Notary for NotaryService {
                 .accept(&terms)
                 .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
             locked(&self.shared.deals).entry(deal_id).or_insert(deal);
-            self.settle(deal_id, outputs)?;
+            crate::metrics::metrics().deal_event("notary", "accepted");
+            self.settle(deal_id, outputs, now)?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
             let notary = self.clone();
             tokio::spawn(async move { notary.catch_up(deal_id, networks).await });
         }
-        let mut vote = locked(&self.shared.votes).get(&deal_id).map(|vote| vote_message(vote, self.address()));
+        let mut vote = locked(&self.shared.votes).get(&deal_id).map(|vote| self.vote_message(vote));
         if vote.is_none() {
             // Undecided: answer when it is, or after a while with no vote, so
             // the parties need not poll.
@@ -283,7 +370,7 @@ impl Notary for NotaryService {
             if !locked(&self.shared.votes).contains_key(&deal_id) {
                 let _ = tokio::time::timeout(VOTE_WAIT_MAX, decided).await;
             }
-            vote = locked(&self.shared.votes).get(&deal_id).map(|vote| vote_message(vote, self.address()));
+            vote = locked(&self.shared.votes).get(&deal_id).map(|vote| self.vote_message(vote));
         }
         Ok(Response::new(v1::SubmitDealResponse { deal_id: deal_id.0 .0.to_vec(), vote }))
     }
@@ -292,7 +379,7 @@ impl Notary for NotaryService {
         let deal_id = DealId(Hash32(wire::bytes32("deal_id", &request.into_inner().deal_id)?));
         let vote = locked(&self.shared.votes).get(&deal_id).copied();
         match vote {
-            Some(vote) => Ok(Response::new(vote_message(&vote, self.address()))),
+            Some(vote) => Ok(Response::new(self.vote_message(&vote))),
             None if locked(&self.shared.deals).contains_key(&deal_id) => {
                 Err(Status::failed_precondition(format!("deal {deal_id} is not decided yet")))
             }

@@ -6,8 +6,9 @@
 use interlock_core::crypto::{Ed25519Signature, Secret};
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::encoding::{Decode, Encode};
+use interlock_core::policy::{movements, utc_day};
 use interlock_core::saga::{Outcome, Role, Saga};
-use interlock_core::{DealId, DealTerms, Decision, EscrowEvent, Hash32, NetworkId};
+use interlock_core::{AssetCode, DealId, DealTerms, Decision, EscrowEvent, Hash32, NetworkId, PartyId};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
@@ -68,7 +69,8 @@ impl AgentStore {
              CREATE INDEX IF NOT EXISTS steps_by_deal ON steps (deal_id);
              CREATE TABLE IF NOT EXISTS notice_cursors (network INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS early_events (deal_id BLOB NOT NULL, event BLOB NOT NULL);
-             CREATE INDEX IF NOT EXISTS early_events_by_deal ON early_events (deal_id);",
+             CREATE INDEX IF NOT EXISTS early_events_by_deal ON early_events (deal_id);
+             CREATE TABLE IF NOT EXISTS deal_notices (deal_id BLOB PRIMARY KEY, notice TEXT NOT NULL, timeouts_told INTEGER NOT NULL);",
         )?;
         Ok(AgentStore { connection, nonce_blocks: std::collections::HashMap::new() })
     }
@@ -167,6 +169,16 @@ pub struct AgentDeal {
     /// The buyer's hashlock secret, drawn when it proposed.
     pub secret: Option<Secret>,
     pub created_ms: u64,
+    /// What the party was last told about how the deal goes.
+    pub notice: DealNotice,
+}
+
+/// The last notice of a deal (a timeout, a notary's refusal) and how many
+/// timeout notices it has had, so each is told once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DealNotice {
+    pub text: String,
+    pub timeouts_told: u8,
 }
 
 impl AgentDeal {
@@ -279,6 +291,9 @@ impl AgentStore {
                 "INSERT OR REPLACE INTO deals (deal_id, terms, buyer_signature, seller_signature, role, state, secret, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
+            let mut notices = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO deal_notices (deal_id, notice, timeouts_told) VALUES (?1, ?2, ?3)",
+            )?;
             for deal in &write.deals {
                 deals.execute(params![
                     deal_key(deal.deal_id()),
@@ -290,6 +305,13 @@ impl AgentStore {
                     deal.secret.map(|s| s.0.to_vec()),
                     i64::try_from(deal.created_ms).unwrap_or(i64::MAX),
                 ])?;
+                if deal.notice != DealNotice::default() {
+                    notices.execute(params![
+                        deal_key(deal.deal_id()),
+                        deal.notice.text,
+                        i64::from(deal.notice.timeouts_told)
+                    ])?;
+                }
             }
             let mut steps =
                 transaction.prepare_cached("INSERT INTO steps (deal_id, at_ms, text) VALUES (?1, ?2, ?3)")?;
@@ -322,7 +344,8 @@ impl AgentStore {
     /// Every deal the agent knows.
     pub fn deals(&self) -> Result<Vec<AgentDeal>, StoreError> {
         let mut statement = self.connection.prepare(
-            "SELECT deal_id, terms, buyer_signature, seller_signature, role, state, secret, created_ms FROM deals",
+            "SELECT deals.deal_id, terms, buyer_signature, seller_signature, role, state, secret, created_ms, notice, timeouts_told
+             FROM deals LEFT JOIN deal_notices ON deal_notices.deal_id = deals.deal_id",
         )?;
         let mut rows = statement.query([])?;
         let mut deals = Vec::new();
@@ -352,6 +375,10 @@ impl AgentStore {
                 state,
                 secret,
                 created_ms: u64::try_from(row.get::<_, i64>(7)?).unwrap_or(0),
+                notice: DealNotice {
+                    text: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                    timeouts_told: u8::try_from(row.get::<_, Option<i64>>(9)?.unwrap_or(0)).unwrap_or(u8::MAX),
+                },
             });
         }
         Ok(deals)
@@ -402,6 +429,35 @@ impl AgentStore {
 
 /// An accepted deal's terms and, once recorded, the notary's decision.
 pub type LoggedDeal = (Arc<DealTerms>, Option<Decision>);
+/// A party's total of one asset on one UTC day (days since the epoch).
+pub type DailyTotal = (PartyId, AssetCode, u64, u128);
+
+/// Adds what each party of a committed deal moves to its daily totals.
+fn add_movements(transaction: &rusqlite::Transaction<'_>, deal_id: DealId, at_ms: u64) -> Result<(), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { deal_id: deal_id.to_string(), reason };
+    let bytes: Vec<u8> =
+        transaction.query_row("SELECT terms FROM deals WHERE deal_id = ?1", [deal_key(deal_id)], |row| row.get(0))?;
+    let terms = decode_terms(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let day = i64::try_from(utc_day(at_ms)).unwrap_or(i64::MAX);
+    for (_, party, asset, amount) in movements(&terms) {
+        let key = params![party.0.to_vec(), asset.as_str(), day];
+        let before: Option<String> = transaction
+            .query_row("SELECT amount FROM daily_totals WHERE party = ?1 AND asset = ?2 AND day = ?3", key, |row| {
+                row.get(0)
+            })
+            .optional()?;
+        let before: u128 = match before {
+            Some(text) => text.parse().map_err(|_| corrupt(format!("daily total {text:?}")))?,
+            None => 0,
+        };
+        let total = before.saturating_add(amount).to_string();
+        transaction.execute(
+            "INSERT OR REPLACE INTO daily_totals (party, asset, day, amount) VALUES (?1, ?2, ?3, ?4)",
+            params![party.0.to_vec(), asset.as_str(), day, total],
+        )?;
+    }
+    Ok(())
+}
 
 /// A notary's decision log: the deals it accepted and, once made, its decision.
 /// [`NotaryLog::record`] refuses to store a decision different from one already
@@ -426,7 +482,9 @@ impl NotaryLog {
     pub fn open(path: &Path) -> Result<NotaryLog, StoreError> {
         let connection = open(
             path,
-            "CREATE TABLE IF NOT EXISTS deals (deal_id BLOB PRIMARY KEY, terms BLOB NOT NULL, decision INTEGER);",
+            "CREATE TABLE IF NOT EXISTS deals (deal_id BLOB PRIMARY KEY, terms BLOB NOT NULL, decision INTEGER);
+             CREATE TABLE IF NOT EXISTS reasons (deal_id BLOB PRIMARY KEY, reason TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS daily_totals (party BLOB NOT NULL, asset TEXT NOT NULL, day INTEGER NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (party, asset, day));",
         )?;
         Ok(NotaryLog { connection })
     }
@@ -440,9 +498,17 @@ impl NotaryLog {
         Ok(())
     }
 
-    /// Records the decision before the notary signs it. Recording the same
+    /// Records the decision before the notary signs it, with the rule an abort
+    /// broke, and for a commit adds what each party moves to its totals of the
+    /// UTC day of `at_ms`, in the same transaction. Recording the same
     /// decision again is a no-op; recording the other one is refused.
-    pub fn record(&mut self, deal_id: DealId, decision: Decision) -> Result<(), StoreError> {
+    pub fn record(
+        &mut self,
+        deal_id: DealId,
+        decision: Decision,
+        reason: Option<&str>,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
         let transaction = self.connection.transaction()?;
         let stored: Option<Option<i64>> = transaction
             .query_row("SELECT decision FROM deals WHERE deal_id = ?1", [deal_key(deal_id)], |row| row.get(0))
@@ -463,10 +529,48 @@ impl NotaryLog {
                     "UPDATE deals SET decision = ?2 WHERE deal_id = ?1",
                     params![deal_key(deal_id), decision_code(decision)],
                 )?;
+                if let Some(reason) = reason {
+                    transaction.execute(
+                        "INSERT OR REPLACE INTO reasons (deal_id, reason) VALUES (?1, ?2)",
+                        params![deal_key(deal_id), reason],
+                    )?;
+                }
+                if decision == Decision::Commit {
+                    add_movements(&transaction, deal_id, at_ms)?;
+                }
             }
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    /// The recorded reasons of aborts for broken rules.
+    pub fn reasons(&self) -> Result<Vec<(DealId, String)>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT deal_id, reason FROM reasons")?;
+        let mut rows = statement.query([])?;
+        let mut reasons = Vec::new();
+        while let Some(row) = rows.next()? {
+            reasons.push((deal_from(&row.get::<_, Vec<u8>>(0)?)?, row.get(1)?));
+        }
+        Ok(reasons)
+    }
+
+    /// What each party moved per asset and UTC day in committed deals.
+    pub fn daily_totals(&self) -> Result<Vec<DailyTotal>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT party, asset, day, amount FROM daily_totals")?;
+        let mut rows = statement.query([])?;
+        let mut totals = Vec::new();
+        while let Some(row) = rows.next()? {
+            let corrupt =
+                |reason: &str| StoreError::Corrupt { deal_id: "(daily totals)".into(), reason: reason.into() };
+            let party: [u8; 32] =
+                row.get::<_, Vec<u8>>(0)?.try_into().map_err(|_| corrupt("party key is not 32 bytes"))?;
+            let asset = AssetCode::new(&row.get::<_, String>(1)?).map_err(|e| corrupt(&e.to_string()))?;
+            let day = u64::try_from(row.get::<_, i64>(2)?).map_err(|_| corrupt("negative day"))?;
+            let amount: u128 = row.get::<_, String>(3)?.parse().map_err(|_| corrupt("amount is not a number"))?;
+            totals.push((PartyId(party), asset, day, amount));
+        }
+        Ok(totals)
     }
 
     /// Every accepted deal with its recorded decision, to restore the deciders.

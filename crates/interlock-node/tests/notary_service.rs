@@ -180,7 +180,8 @@ impl Cluster {
                 (network, GatewayClient::new(endpoint(&self.tls, &name, self.gateways[&network]).connect_lazy()))
             })
             .collect();
-        let service = NotaryService::open(self.notary_keys[index].clone(), log, gateways, now_ms).unwrap();
+        let registered = [self.buyer.public(), self.seller.public()].into_iter().collect();
+        let service = NotaryService::open(self.notary_keys[index].clone(), log, gateways, registered, now_ms).unwrap();
         tokio::spawn(service.clone().tick());
         tokio::spawn(service.clone().follow(ALPHA));
         tokio::spawn(service.clone().follow(BETA));
@@ -270,6 +271,12 @@ async fn notaries_commit_when_both_legs_are_reserved_and_the_certificate_execute
     }
     let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[2], deal_id).await];
     assert!(votes.iter().all(|vote| vote.decision == "commit"), "{votes:?}");
+    // A decided notary still serves: the other party, submitting late, gets the vote.
+    for notary in &mut notaries {
+        let again = tokio::time::timeout(Duration::from_secs(10), notary.submit_deal(cluster.submission(&terms)));
+        let answer = again.await.expect("a decided notary answers").unwrap().into_inner();
+        assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("commit"));
+    }
     let commit = certificate(deal_id, Decision::Commit, &votes);
     let Settlement::Notary { notaries: set, .. } = &terms.settlement else { unreachable!() };
     commit.verify(deal_id, Decision::Commit, set, 2).unwrap();

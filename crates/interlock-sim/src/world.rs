@@ -7,10 +7,11 @@ use crate::checker::Checker;
 use crate::rng::Rng;
 use interlock_core::crypto::{Decision, NotaryKey, PartyKey, Secret, Token, Vote};
 use interlock_core::notary::{NotaryDeal, NotaryOutput, SignedDeal};
+use interlock_core::policy::{movements, utc_day, Approvals};
 use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
 use interlock_core::{
     reservation_id, Address, Asset, AssetCode, DealId, DealTerms, EscrowOp, ItemId, Leg, LegKind, NetworkId,
-    NotaryAddress, Policy, ReservationState, Settlement,
+    NotaryAddress, OnTimeout, PartyId, Policy, ReservationState, Settlement,
 };
 use interlock_ledger::{Genesis, Ledger, MemoryStore, Op, Transaction};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -102,7 +103,58 @@ struct NotaryNode {
     deals: BTreeMap<DealId, NotaryDeal>,
     /// Terms of accepted deals and their recorded decisions.
     disk: BTreeMap<DealId, (Arc<DealTerms>, Option<Decision>)>,
+    /// What each party moved per asset and UTC day in the deals this notary
+    /// committed: on disk, written with the commit.
+    moved: DailyTotals,
+    /// Commits decided but not written yet: they count at once, so deals
+    /// decided in one step see each other; lost with a crash, like the decision.
+    pending: DailyTotals,
     inbox: Vec<Arc<SignedDeal>>,
+}
+
+type DailyTotals = BTreeMap<(PartyId, AssetCode, u64), u128>;
+
+/// A notary's approvals: every simulated party is registered; the daily totals
+/// are the notary's own, written and pending.
+struct NotaryApprovals<'a>(&'a DailyTotals, &'a DailyTotals);
+
+impl Approvals for NotaryApprovals<'_> {
+    fn registered(&self, _party: PartyId) -> bool {
+        true
+    }
+    fn moved_on_day(&self, party: PartyId, asset: &AssetCode, day: u64) -> u128 {
+        let key = (party, asset.clone(), day);
+        self.0.get(&key).copied().unwrap_or(0) + self.1.get(&key).copied().unwrap_or(0)
+    }
+}
+
+/// Adds a deal's movements on `day` to `totals` if `outputs` commit it.
+fn count_commit(totals: &mut DailyTotals, terms: &DealTerms, outputs: &[NotaryOutput], day: u64) {
+    if outputs.iter().any(|o| matches!(o, NotaryOutput::Record { decision: Decision::Commit, .. })) {
+        for (_, party, asset, amount) in movements(terms) {
+            *totals.entry((party, asset, day)).or_default() += amount;
+        }
+    }
+}
+
+/// A policy for a deal: every static rule holds for the deal drawn (the
+/// parties would not sign otherwise); the daily limit and the extension are
+/// what the notaries and sagas must honour.
+fn draw_policy(rng: &mut Rng, notary_mode: bool, codes: &[AssetCode]) -> Policy {
+    let mut policy = Policy::default();
+    if notary_mode && rng.chance(300) {
+        policy.on_timeout = OnTimeout::ExtendOnce { by_ms: rng.range(300, 3_000) };
+    }
+    if rng.chance(300) {
+        policy.allowed_assets = codes.to_vec();
+    }
+    if rng.chance(200) {
+        policy.amount_max = Some(500);
+    }
+    if rng.chance(300) {
+        policy.amount_max_per_day = Some(u128::from(rng.range(300, 2_000)));
+    }
+    policy
 }
 
 struct LedgerNode {
@@ -274,7 +326,8 @@ impl World {
             };
             let first_deadline_ms = T0_MS + rng.range(1_500, 6_000);
             let secret = Secret(rng.bytes32());
-            let settlement = if rng.chance(500) {
+            let notary_mode = !rng.chance(500);
+            let settlement = if !notary_mode {
                 let margin_ms = rng.range(800, 2_500);
                 Settlement::Hashlock {
                     hash: secret.hash(),
@@ -310,7 +363,7 @@ impl World {
                     keeper: keeper_for_deals,
                 },
                 settlement,
-                policy: Policy::default(),
+                policy: draw_policy(&mut rng, notary_mode, &[usd.clone(), gold.clone(), title.clone()]),
                 observers: Vec::new(),
                 dependents: Vec::new(),
                 nonce: seed.wrapping_mul(1000) + index,
@@ -324,7 +377,7 @@ impl World {
             last_deadline_ms = last_deadline_ms.max(terms.last_deadline_ms());
             faults_until_ms = faults_until_ms.max(match &terms.settlement {
                 Settlement::Hashlock { payment_expiry_ms, .. } => *payment_expiry_ms,
-                Settlement::Notary { decision_deadline_ms, .. } => decision_deadline_ms + 5_000,
+                Settlement::Notary { .. } => terms.extended_decision_deadline_ms().expect("notary mode") + 5_000,
             });
             let secret = matches!(terms.settlement, Settlement::Hashlock { .. }).then_some(secret);
             deals.insert(deal_id, (Arc::new(terms), signed, secret));
@@ -358,6 +411,8 @@ impl World {
                 down_until_ms: 0,
                 deals: BTreeMap::new(),
                 disk: BTreeMap::new(),
+                moved: BTreeMap::new(),
+                pending: BTreeMap::new(),
                 inbox: Vec::new(),
             })
             .collect();
@@ -556,6 +611,7 @@ impl World {
         let node = &mut self.notaries[index];
         node.online = false;
         node.deals.clear();
+        node.pending.clear();
         node.inbox.clear();
         node.down_until_ms = self.now_ms + down_ms;
     }
@@ -785,12 +841,18 @@ impl World {
                 };
                 if let Some(reservation) = reservation {
                     let event = interlock_core::EscrowEvent::Reserved(reservation.clone());
-                    let deal = self.notaries[index].deals.get_mut(&deal_id).expect("listed");
-                    outputs.extend(deal.observe(now_ms, &event));
+                    let node = &mut self.notaries[index];
+                    let deal = node.deals.get_mut(&deal_id).expect("listed");
+                    let decided = deal.observe(now_ms, &event, &NotaryApprovals(&node.moved, &node.pending));
+                    count_commit(&mut node.pending, &terms, &decided, utc_day(now_ms));
+                    outputs.extend(decided);
                 }
             }
-            let deal = self.notaries[index].deals.get_mut(&deal_id).expect("listed");
-            outputs.extend(deal.tick(now_ms));
+            let node = &mut self.notaries[index];
+            let deal = node.deals.get_mut(&deal_id).expect("listed");
+            let decided = deal.tick(now_ms, &NotaryApprovals(&node.moved, &node.pending));
+            count_commit(&mut node.pending, &terms, &decided, utc_day(now_ms));
+            outputs.extend(decided);
         }
         self.notary_outputs(index, outputs)
     }
@@ -799,15 +861,33 @@ impl World {
         let mut queue: std::collections::VecDeque<NotaryOutput> = outputs.into();
         while let Some(output) = queue.pop_front() {
             match output {
-                NotaryOutput::Record { deal_id, decision } => {
+                NotaryOutput::Record { deal_id, decision, .. } => {
                     // A crash before the write loses the decision, which was never signed.
                     if self.rng.chance(self.faults.crash_per_mille * 20) {
                         let down_ms = self.rng.range(50, 1_000);
                         self.crash_notary(index, down_ms);
                         return Ok(());
                     }
+                    let now_ms = local(self.now_ms, self.notaries[index].skew_ms);
                     let node = &mut self.notaries[index];
                     node.disk.get_mut(&deal_id).expect("accepted deals are on disk").1 = Some(decision);
+                    if decision == Decision::Commit {
+                        let terms = node.disk[&deal_id].0.clone();
+                        for (_, party, asset, amount) in movements(&terms) {
+                            let key = (party, asset.clone(), utc_day(now_ms));
+                            if let Some(pending) = node.pending.get_mut(&key) {
+                                *pending = pending.saturating_sub(amount);
+                            }
+                            let total = node.moved.entry(key).or_default();
+                            *total += amount;
+                            // The approval rule, checked from outside the decider.
+                            if terms.policy.amount_max_per_day.is_some_and(|max| *total > max) {
+                                return Err(format!(
+                                    "notary {index} committed {deal_id:?} over its daily limit: {total} {asset}"
+                                ));
+                            }
+                        }
+                    }
                     let deal = node.deals.get_mut(&deal_id).expect("deciding deal exists");
                     queue.extend(deal.recorded(&node.key));
                 }

@@ -4,6 +4,7 @@ use super::terms::{draft, Proposer};
 use crate::stores::{AgentDeal, AgentStore, AgentWrite, DealState, StoreError};
 use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, PartyKey, Secret, Vote};
 use interlock_core::encoding::{decode_terms, encode_terms, Decode, Encode};
+use interlock_core::policy::TimeoutNotice;
 use interlock_core::saga::{LegStatus, Outcome, Role, Saga, SagaOutput};
 use interlock_core::{Asset, DealId, DealTerms, EscrowEvent, EscrowOp, Hash32, LegKind, NetworkId};
 use interlock_identity::{Directory, PartyEntry};
@@ -100,7 +101,8 @@ pub(crate) enum Input {
         network: NetworkId,
         notice: v1::DealNotice,
     },
-    Vote(Vote),
+    /// A notary's vote, with the rule it names when it aborts for one ("" if none).
+    Vote(Vote, String),
     Command(Command),
     /// A proposal reached its gateway, or did not.
     Proposed {
@@ -280,6 +282,54 @@ fn status_word(status: LegStatus) -> &'static str {
     }
 }
 
+/// The span of one deal's work at this party's agent: every line logged in
+/// it carries the deal id.
+fn deal_span(deal_id: DealId, party: &str) -> tracing::Span {
+    tracing::info_span!("deal", deal_id = %deal_id, party = %party)
+}
+
+/// A unix-milliseconds time as people read it, in UTC.
+pub(crate) fn time_text(at_ms: u64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:02}:{:02}:{:02}.{:03} UTC", at.hour(), at.minute(), at.second(), at.millisecond())
+}
+
+/// What a party is told when its deal times out.
+fn timeout_text(notice: TimeoutNotice) -> String {
+    match notice {
+        TimeoutNotice::Refund { at_ms } => format!("timed out at {}; policy: refund", time_text(at_ms)),
+        TimeoutNotice::Extended { at_ms, by_ms, to_ms } => format!(
+            "timed out at {}; policy: extended once by {} s to {}",
+            time_text(at_ms),
+            by_ms.div_ceil(1_000),
+            time_text(to_ms)
+        ),
+        TimeoutNotice::RefundAfterExtension { at_ms } => {
+            format!("timed out again at {}, after the extension; policy: refund", time_text(at_ms))
+        }
+    }
+}
+
+/// The deal's policy in a line, for its view.
+fn policy_text(policy: &interlock_core::Policy) -> String {
+    let timeout = match policy.on_timeout {
+        interlock_core::OnTimeout::Refund => "refund".to_owned(),
+        interlock_core::OnTimeout::ExtendOnce { by_ms } => format!("extend once by {} s", by_ms.div_ceil(1_000)),
+    };
+    let assets = if policy.allowed_assets.is_empty() {
+        "any".to_owned()
+    } else {
+        interlock_core::assets_text(&policy.allowed_assets)
+    };
+    let limit = |limit: Option<u128>| limit.map_or_else(|| "none".to_owned(), |max| max.to_string());
+    format!(
+        "on timeout: {timeout}; assets: {assets}; max per deal: {}; max per party per day: {}",
+        limit(policy.amount_max),
+        limit(policy.amount_max_per_day)
+    )
+}
+
 fn role_word(role: Role) -> &'static str {
     match role {
         Role::Buyer => "buyer",
@@ -343,7 +393,8 @@ impl Engine {
 
     fn say(&self, deal_id: DealId, text: &str) {
         if self.verbose {
-            println!("deal={deal_id} party={} {text}", self.party.name);
+            let _deal = deal_span(deal_id, &self.party.name).entered();
+            tracing::info!("{text}");
         }
     }
 
@@ -392,7 +443,10 @@ impl Engine {
                 }
                 cursors.insert(network, height);
             }
-            Some(Input::Vote(vote)) => {
+            Some(Input::Vote(vote, reason)) => {
+                if !reason.is_empty() {
+                    self.tell_notice(vote.deal_id, now, reason, None, changes);
+                }
                 if let Some(live) = self.live.get_mut(&vote.deal_id) {
                     changes.sagas.insert(vote.deal_id);
                     changes.outputs.push((vote.deal_id, live.saga.on_vote(now, &vote).outputs));
@@ -425,9 +479,12 @@ impl Engine {
                 for (deal_id, live) in &mut self.live {
                     changes.outputs.push((*deal_id, live.saga.step(now).outputs));
                 }
+                let live: Vec<DealId> = self.live.keys().copied().collect();
+                self.check_timeouts(&live, now, changes);
                 if now >= self.proposals_checked_ms + PROPOSALS_CHECK_MS {
                     self.proposals_checked_ms = now;
                     self.expire_proposals(now, changes);
+                    self.count_states();
                 }
             }
         }
@@ -509,9 +566,55 @@ impl Engine {
         Ok(())
     }
 
+    /// Publishes how many deals are in each state, and the engine's queues.
+    fn count_states(&self) {
+        let metrics = crate::metrics::metrics();
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        for deal in self.deals.values() {
+            *counts.entry(deal.state.as_str()).or_default() += 1;
+        }
+        for state in ["proposed", "received", "withdrawn", "running", "completed", "refunded", "windfall", "lost"] {
+            metrics.deals_in_state("agent", state, counts.get(state).copied().unwrap_or(0));
+        }
+        metrics.queue_length("agent", "inputs", INPUTS_BUFFER.saturating_sub(self.inputs.capacity()));
+    }
+
+    /// Records a notice for the party (once: the same notice from several
+    /// notaries is told once) as the deal's notice and as a step.
+    fn tell_notice(
+        &mut self,
+        deal_id: DealId,
+        now: u64,
+        text: String,
+        timeouts_told: Option<u8>,
+        changes: &mut Changes,
+    ) {
+        let Some(deal) = self.deals.get_mut(&deal_id) else { return };
+        if deal.notice.text == text {
+            return;
+        }
+        deal.notice.text = text.clone();
+        if let Some(told) = timeouts_told {
+            deal.notice.timeouts_told = told;
+        }
+        changes.step(deal_id, now, format!("notice: {text}"));
+    }
+
+    /// Tells the party of each deal among `deal_ids` that reached a deadline
+    /// undecided, and what its policy does about it.
+    fn check_timeouts(&mut self, deal_ids: &[DealId], now: u64, changes: &mut Changes) {
+        for deal_id in deal_ids {
+            let (Some(live), Some(deal)) = (self.live.get(deal_id), self.deals.get(deal_id)) else { continue };
+            let Some(notice) = live.saga.timeout_notice(now, deal.notice.timeouts_told) else { continue };
+            let text = timeout_text(notice);
+            self.tell_notice(*deal_id, now, text, Some(notice.ordinal()), changes);
+        }
+    }
+
     /// Turns what changed in the sagas into steps and deal states.
     fn tell(&mut self, now: u64, changes: &mut Changes) {
         let touched: Vec<DealId> = changes.sagas.iter().copied().collect();
+        self.check_timeouts(&touched, now, changes);
         for deal_id in touched {
             let Some(live) = self.live.get_mut(&deal_id) else { continue };
             let now_shown = shown(&live.saga);
@@ -536,6 +639,10 @@ impl Engine {
             if let (Some(outcome), None) = (now_shown.outcome, before.outcome) {
                 if let Some(deal) = self.deals.get_mut(&deal_id) {
                     deal.state = DealState::Ended(outcome);
+                    let metrics = crate::metrics::metrics();
+                    metrics.deal_event("agent", deal.state.as_str());
+                    let took = Duration::from_millis(now.saturating_sub(deal.created_ms));
+                    metrics.step_took("agent", "proposal_to_end", took);
                 }
                 lines.push(format!("ended: {}", DealState::Ended(outcome).as_str()));
             }
@@ -578,17 +685,19 @@ impl Engine {
                     let transaction = Transaction::sign(&self.key, network, nonce, Op::Escrow(op));
                     self.say(deal_id, &format!("submits {what} on {}", self.network_name(network)));
                     let request = v1::SubmitRequest { transaction_encoded: transaction.to_bytes() };
-                    let (permits, verbose, party) = (self.requests.clone(), self.verbose, self.party.name.clone());
-                    tokio::spawn(async move {
+                    let (permits, verbose) = (self.requests.clone(), self.verbose);
+                    let span = deal_span(deal_id, &self.party.name);
+                    let submit = async move {
                         let Ok(_permit) = permits.acquire_owned().await else { return };
                         let mut gateway = gateway;
                         // The saga resubmits what does not land; a refusal is news, not a failure.
                         if let Err(status) = gateway.submit(request).await {
                             if verbose {
-                                println!("deal={deal_id} party={party} {what} refused: {}", status.message());
+                                tracing::info!("{what} refused: {}", status.message());
                             }
                         }
-                    });
+                    };
+                    tokio::spawn(tracing::Instrument::instrument(submit, span));
                 }
                 SagaOutput::AskNotaries => {
                     let Some(deal) = self.deals.get(&deal_id) else { continue };
@@ -610,8 +719,10 @@ impl Engine {
                             let answer = notary.submit_deal(submission).await;
                             locked(&asking).remove(&(deal_id, index));
                             let Ok(answer) = answer else { return };
-                            if let Some(vote) = answer.into_inner().vote.and_then(|v| decode_vote(&v)) {
-                                let _ = inputs.send(Input::Vote(vote)).await;
+                            if let Some(vote) = answer.into_inner().vote {
+                                if let Some(decoded) = decode_vote(&vote) {
+                                    let _ = inputs.send(Input::Vote(decoded, vote.reason)).await;
+                                }
                             }
                         });
                     }
@@ -682,6 +793,7 @@ impl Engine {
                         state: DealState::Received,
                         secret: None,
                         created_ms: now,
+                        notice: Default::default(),
                     },
                 );
                 changes.step(deal_id, now, format!("received a proposal from {counterparty}"));
@@ -794,6 +906,13 @@ impl Engine {
         match Saga::new(deal.role, deal.terms.clone(), deal.secret) {
             Ok(mut saga) => {
                 deal.state = DealState::Running;
+                let metrics = crate::metrics::metrics();
+                metrics.deal_event("agent", "running");
+                metrics.step_took(
+                    "agent",
+                    "proposal_to_running",
+                    Duration::from_millis(now.saturating_sub(deal.created_ms)),
+                );
                 let mut outputs = saga.step(now).outputs;
                 // What happened on chain before the saga existed.
                 if let Some(events) = self.early.remove(&deal_id) {
@@ -877,7 +996,15 @@ impl Engine {
         let counterparty = request.counterparty.clone();
         self.deals.insert(
             deal_id,
-            AgentDeal { terms: Arc::new(terms), signatures, role, state: DealState::Proposed, secret, created_ms: now },
+            AgentDeal {
+                terms: Arc::new(terms),
+                signatures,
+                role,
+                state: DealState::Proposed,
+                secret,
+                created_ms: now,
+                notice: Default::default(),
+            },
         );
         self.steps.insert(deal_id, Vec::new());
         changes.step(deal_id, now, format!("drafted for {counterparty} as {}", role_word(role)));
@@ -1024,6 +1151,8 @@ impl Engine {
             counter_leg: counter.to_owned(),
             deadline_ms: deal.terms.last_deadline_ms(),
             steps: Vec::new(),
+            notice: deal.notice.text.clone(),
+            policy: policy_text(&deal.terms.policy),
         }
     }
 

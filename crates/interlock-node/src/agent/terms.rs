@@ -2,7 +2,9 @@
 
 use interlock_core::crypto::Secret;
 use interlock_core::limits::{DEPENDENTS_MAX, OBSERVERS_MAX};
-use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, PartyId, Policy, Settlement};
+use interlock_core::{
+    Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, OnTimeout, PartyId, Policy, Settlement,
+};
 use interlock_identity::{Directory, PartyEntry};
 use interlock_proto::v1;
 use tonic::Status;
@@ -153,6 +155,11 @@ pub fn draft(
             "in hashlock mode the buyer proposes: the buyer draws the secret whose hash the terms carry",
         ));
     }
+    let policy = policy(request)?;
+    let extension_ms = match policy.on_timeout {
+        OnTimeout::ExtendOnce { by_ms } => by_ms,
+        OnTimeout::Refund => 0,
+    };
     let settlement = if hashlock {
         Settlement::Hashlock {
             hash: secret.hash(),
@@ -170,7 +177,8 @@ pub fn draft(
             notaries,
             threshold,
             decision_deadline_ms: now_ms + window,
-            backstop_expiry_ms: now_ms + 2 * window,
+            // The backstop leaves room for the policy's extension as well.
+            backstop_expiry_ms: now_ms + 2 * window + extension_ms,
         }
     };
     // In hashlock mode the payment network's gateway keeps the seller's leg: it
@@ -205,11 +213,59 @@ pub fn draft(
             keeper: None,
         },
         settlement,
-        policy: Policy::default(),
+        policy,
         observers: observers(directory, &request.observers)?,
         dependents: dependents(directory, &request.dependents)?,
         nonce,
     };
     terms.validate().map_err(|error| Status::invalid_argument(format!("the deal is not valid: {error}")))?;
     Ok((terms, hashlock.then_some(secret)))
+}
+
+/// The policy a proposal asks for (fields 40 on of `ProposeDealRequest`).
+fn policy(request: &v1::ProposeDealRequest) -> Result<Policy, Status> {
+    let amount = |field: &str, text: &str| -> Result<Option<u128>, Status> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            Status::invalid_argument(format!("{field} {text:?}: expected a whole number (or nothing for no limit)"))
+        })
+    };
+    let on_timeout = match request.on_timeout.as_str() {
+        "" | "refund" => OnTimeout::Refund,
+        other => match other.strip_prefix("extend:").map(duration_ms) {
+            Some(Some(by_ms)) => OnTimeout::ExtendOnce { by_ms },
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                "on_timeout {other:?}: expected refund or extend:DURATION (e.g. extend:30s, extend:500ms, extend:2m)"
+            )))
+            }
+        },
+    };
+    let allowed_assets = request
+        .allow_assets
+        .iter()
+        .map(|code| AssetCode::new(code.trim()).map_err(|e| Status::invalid_argument(format!("allow_assets: {e}"))))
+        .collect::<Result<_, _>>()?;
+    Ok(Policy {
+        amount_max: amount("max_amount", &request.max_amount)?,
+        on_timeout,
+        allowed_assets,
+        amount_max_per_day: amount("max_per_day", &request.max_per_day)?,
+    })
+}
+
+/// `500ms`, `30s` or `2m` in milliseconds.
+pub fn duration_ms(text: &str) -> Option<u64> {
+    let (number, unit_ms) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 1)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1_000)
+    } else if let Some(number) = text.strip_suffix('m') {
+        (number, 60_000)
+    } else {
+        return None;
+    };
+    number.parse::<u64>().ok()?.checked_mul(unit_ms)
 }

@@ -101,6 +101,8 @@ impl GatewayService {
             GatewayError::Precondition(format!("deal {} is too late to {}: {error}", deal.deal_id(), kind.as_str()))
         })?;
         let (notice, committed) = self.registry().accept(kind, deal, true, now_ms)?;
+        let _deal = tracing::info_span!("deal", deal_id = %deal.deal_id(), network = self.shared.network.0).entered();
+        tracing::info!("deal {} by a party, notice {}", kind.as_str(), notice.seq);
         self.announce(&committed);
         Ok(notice_message(&notice))
     }
@@ -276,7 +278,10 @@ impl Gateway for GatewayService {
     }
 
     async fn register_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
-        Ok(Response::new(self.register_checked(request)?))
+        let registered = self.register_checked(request);
+        let event = if registered.is_ok() { "registered" } else { "registration_refused" };
+        crate::metrics::metrics().deal_event("gateway", event);
+        Ok(Response::new(registered?))
     }
 
     type WatchDealsStream = Stream<v1::DealNotice>;

@@ -120,6 +120,11 @@ impl Keeper {
         }
     }
 
+    /// The deal of an open reservation this keeper tracks.
+    pub(crate) fn deal_of(&self, id: &ReservationId) -> Option<DealId> {
+        self.open.get(id).map(|open| open.deal_id)
+    }
+
     fn due(&self, id: &ReservationId, now_ms: u64) -> bool {
         self.sent_ms.get(id).is_none_or(|sent| now_ms >= sent.saturating_add(RETRY_MS))
     }

@@ -336,9 +336,20 @@ impl GatewayService {
         let Some(mut nonce) = self.keeper_nonce().await else { return };
         for op in actions {
             nonce += 1;
+            let (what, reservation) = match &op {
+                EscrowOp::Execute { reservation, .. } => ("execute", Some(*reservation)),
+                EscrowOp::Cancel { reservation, .. } => ("cancel", Some(*reservation)),
+                EscrowOp::Reserve(_) => ("reserve", None),
+            };
+            let deal = reservation.and_then(|id| locked(&self.shared.keeper).deal_of(&id));
+            let span = tracing::info_span!("deal", deal_id = %deal.map_or_else(|| "unknown".to_owned(), |id| id.to_string()), network = self.shared.network.0);
             let transaction = Transaction::sign(&self.shared.key, self.shared.network, nonce, Op::Escrow(op));
             let service = self.clone();
-            tokio::spawn(async move { service.submit_keeper_transaction(transaction).await });
+            let submit = async move {
+                tracing::info!("keeper submits {what}");
+                service.submit_keeper_transaction(transaction).await
+            };
+            tokio::spawn(tracing::Instrument::instrument(submit, span));
         }
         *locked(&self.shared.nonce) = Some(nonce);
     }
@@ -375,7 +386,7 @@ impl GatewayService {
         }
         // Losing a race to the beneficiary or another keeper is the normal case.
         if !message.contains("exactly once") {
-            eprintln!("gateway {}: keeper transaction refused: {message}", self.shared.network);
+            tracing::warn!("keeper transaction refused: {message}");
         }
     }
 
@@ -388,6 +399,13 @@ impl GatewayService {
         let mut retry = RETRY_MIN;
         loop {
             let read = self.registry().store.outbox(peer, OUTBOX_BATCH);
+            if let Ok(length) = self.registry().store.outbox_len(peer) {
+                crate::metrics::metrics().queue_length(
+                    "gateway",
+                    "outbox",
+                    usize::try_from(length).unwrap_or(usize::MAX),
+                );
+            }
             let entries = match read {
                 Ok(entries) => entries,
                 Err(error) => {
@@ -401,8 +419,12 @@ impl GatewayService {
                 continue;
             }
             for entry in entries {
+                let started = std::time::Instant::now();
                 match peer::send(client.clone(), &entry).await {
-                    Ok(()) => retry = RETRY_MIN,
+                    Ok(()) => {
+                        retry = RETRY_MIN;
+                        crate::metrics::metrics().step_took("gateway", "peer_delivery", started.elapsed());
+                    }
                     Err(status) if peer::is_final(status.code()) => eprintln!(
                         "gateway {}: the gateway of {peer} refused a {} message for good, dropping it: {}",
                         self.shared.network,
@@ -410,6 +432,7 @@ impl GatewayService {
                         status.message()
                     ),
                     Err(status) => {
+                        crate::metrics::metrics().deal_event("gateway", "peer_delivery_retried");
                         if retry == RETRY_MIN {
                             eprintln!(
                                 "gateway {}: delivering to the gateway of {peer} failed, retrying: {}",
