@@ -722,7 +722,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         let (mut buyer, mut seller) = (agent(dir, "buyer")?, agent(dir, "seller")?);
         let started = std::time::Instant::now();
         let window = Duration::from_secs(30);
-        let (request, story) = match (&state.chain, mode) {
+        let (mut request, story) = match (&state.chain, mode) {
             (None, _) => (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned()),
             (Some(chain), Mode::Notary) => {
                 // The lowest DEED the seller still holds.
@@ -738,6 +738,9 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
                 "buyer pays 25 USDC (ERC-20) on beta (EVM) for 10 GOLD on alpha (ledger)".to_owned(),
             ),
         };
+        // One deal, shown step by step: it names the warranty service too, which
+        // logs the completion its webhook brings.
+        request.dependents = vec![DEPENDENT.into()];
         let view = buyer
             .propose_deal(request)
             .await
