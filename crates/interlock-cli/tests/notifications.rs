@@ -6,6 +6,10 @@
 //! one by its Idempotency-Key). The dependent refuses bad signatures and bad
 //! bodies and does not log a duplicate.
 
+mod common;
+
+use common::sandbox::{interlock, Sandbox};
+
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::Encode as _;
 use interlock_core::saga::expected_request;
@@ -20,13 +24,8 @@ use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 use tonic::transport::Channel;
-
-fn interlock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
-}
 
 fn ok(args: &[&str], dir: &Path) -> String {
     let output = interlock(args, dir);
@@ -37,15 +36,6 @@ fn ok(args: &[&str], dir: &Path) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Stops the sandbox however the test ends.
-struct Sandbox(PathBuf);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
-    }
 }
 
 /// Polls `probe` every 100 ms until it yields, for at most `seconds`.

@@ -3,48 +3,16 @@
 //! JSON for its page, resumes after a SIGKILL with no record lost or doubled,
 //! and `verify` names the one record someone changed in its SQLite file.
 
+mod common;
+
+use common::sandbox::{interlock, json, observer_web_address as web_address, ok, process, Sandbox};
+
 use interlock_node::server::{lazy_channel, TlsFiles};
 use interlock_proto::v1;
 use interlock_proto::v1::observer_client::ObserverClient;
 use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::Duration;
-
-fn interlock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
-}
-
-/// Stops the sandbox however the test ends.
-struct Sandbox(PathBuf);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
-    }
-}
-
-fn ok(output: &Output) -> String {
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
-    text
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).unwrap()
-}
-
-fn observer_process(dir: &Path) -> serde_json::Value {
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("sb/sandbox.json")).unwrap()).unwrap();
-    state["processes"].as_array().unwrap().iter().find(|p| p["name"] == "observer").unwrap().clone()
-}
-
-/// The observer's web address (`host:port`), from how the sandbox started it.
-fn web_address(dir: &Path) -> String {
-    let args: Vec<String> = serde_json::from_value(observer_process(dir)["args"].clone()).unwrap();
-    args[args.iter().position(|a| a == "--http").unwrap() + 1].clone()
-}
 
 /// A plain HTTP/1.1 GET: the status code and the body.
 fn http_get(address: &str, path: &str) -> (u16, String) {
@@ -60,7 +28,7 @@ fn http_get(address: &str, path: &str) -> (u16, String) {
 
 fn client(dir: &Path) -> ObserverClient<tonic::transport::Channel> {
     let tls = TlsFiles::in_dir(&dir.join("sb/tls"), "buyer");
-    let address = observer_process(dir)["address"].as_str().unwrap().to_owned();
+    let address = process(dir, "observer")["address"].as_str().unwrap().to_owned();
     ObserverClient::new(lazy_channel(&address, &tls).unwrap())
 }
 

@@ -3,27 +3,12 @@
 //! the deal runs, sees the page reach `completed` by itself, and saves a
 //! screenshot of the timeline to target/test-artifacts/observer-timeline.png.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::sandbox::{interlock, observer_web_address as web_address, ok, Sandbox};
+
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn interlock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
-}
-
-/// Stops the sandbox however the test ends.
-struct Sandbox(PathBuf);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
-    }
-}
-
-fn ok(output: &Output) -> String {
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
-    text
-}
 
 /// The browser, or a failure that says how to get it.
 fn chromium() -> &'static str {
@@ -42,14 +27,6 @@ fn browse(profile: &Path, url: &str, args: &[&str]) -> Output {
         .arg(url)
         .output()
         .unwrap()
-}
-
-fn web_address(dir: &Path) -> String {
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("sb/sandbox.json")).unwrap()).unwrap();
-    let observer = state["processes"].as_array().unwrap().iter().find(|p| p["name"] == "observer").unwrap();
-    let args: Vec<String> = serde_json::from_value(observer["args"].clone()).unwrap();
-    args[args.iter().position(|a| a == "--http").unwrap() + 1].clone()
 }
 
 #[test]

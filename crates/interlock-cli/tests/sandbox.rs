@@ -2,40 +2,12 @@
 //! through the agents, gateways, notaries and ledger nodes (every one its own
 //! process), every kind of process killed with SIGKILL mid-run, and down.
 
+mod common;
+
+use common::sandbox::{interlock, json, up};
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn interlock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
-}
-
-/// Stops the sandbox however the test ends.
-struct Sandbox(PathBuf);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
-    }
-}
-
-fn up(dir: &Path, extra: &[&str]) -> Sandbox {
-    let mut args = vec!["sandbox", "up", "--dir", "sb"];
-    args.extend(extra);
-    let up = interlock(&args, dir);
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-    Sandbox(dir.to_owned())
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
+use std::path::Path;
 
 #[test]
 fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
@@ -321,14 +293,23 @@ fn policies_are_enforced_and_both_parties_are_told() {
     };
     // Polls both parties' views of `id` until both are `state`.
     let ended = |id: &str, state: &str| -> [serde_json::Value; 2] {
+        let mut last = String::new();
         for _ in 0..300 {
-            let views = ["buyer", "seller"].map(|party| json(&deal(party, &["status", id, "--json"])));
-            if views.iter().all(|view| view["state"] == state) {
-                return views;
+            let outputs = ["buyer", "seller"].map(|party| deal(party, &["status", id, "--json"]));
+            // A status call can fail while the machine is loaded: ask again, and
+            // say what the last answer was if it never settles.
+            if outputs.iter().all(|output| output.status.success()) {
+                let views = outputs.map(|output| json(&output));
+                if views.iter().all(|view| view["state"] == state) {
+                    return views;
+                }
+                last = format!("{views:?}");
+            } else {
+                last = outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("deal {id} did not end {state} for both parties");
+        panic!("deal {id} did not end {state} for both parties; last: {last}");
     };
     let steps = |view: &serde_json::Value| -> Vec<String> {
         view["steps"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap().to_owned()).collect()

@@ -3,31 +3,9 @@
 //! the escrow contract, three notaries and two agents each run as their own
 //! process; the agents send their beta transactions to anvil with their own keys.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn interlock(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
-}
-
-/// Stops the sandbox, anvil included, however the test ends.
-struct Sandbox(PathBuf);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
-    }
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
+use common::sandbox::{interlock, json, Sandbox};
 
 #[test]
 fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_services() {

@@ -1,6 +1,8 @@
 //! Setting up a CA, a signed directory and a ledger node process, as a user would.
 #![allow(dead_code)]
 
+pub mod sandbox;
+
 use interlock_core::crypto::PartyKey;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

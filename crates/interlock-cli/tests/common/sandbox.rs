@@ -1,0 +1,53 @@
+//! Driving a sandbox from a test as a user would: the real binary, run in a
+//! temporary directory, with the sandbox in its `sb/` and stopped however the
+//! test ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `interlock ARGS` in `dir` and returns what it did, success or not.
+pub fn interlock(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
+}
+
+/// Stops the sandbox in `DIR/sb` when dropped.
+pub struct Sandbox(pub PathBuf);
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = interlock(&["sandbox", "down", "--dir", "sb"], &self.0);
+    }
+}
+
+/// `sandbox up --dir sb EXTRA...` in `dir`, which must succeed.
+pub fn up(dir: &Path, extra: &[&str]) -> Sandbox {
+    let mut args = vec!["sandbox", "up", "--dir", "sb"];
+    args.extend(extra);
+    ok(&interlock(&args, dir));
+    Sandbox(dir.to_owned())
+}
+
+/// The standard output of a command that must have succeeded.
+pub fn ok(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    text
+}
+
+/// The JSON a command that must have succeeded printed.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(output)).unwrap()
+}
+
+/// The sandbox's state file entry of process `name`.
+pub fn process(dir: &Path, name: &str) -> serde_json::Value {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sb/sandbox.json")).unwrap()).unwrap();
+    state["processes"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap().clone()
+}
+
+/// The observer's web address (`host:port`), from how the sandbox started it.
+pub fn observer_web_address(dir: &Path) -> String {
+    let args: Vec<String> = serde_json::from_value(process(dir, "observer")["args"].clone()).unwrap();
+    args[args.iter().position(|a| a == "--http").unwrap() + 1].clone()
+}
