@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::sandbox::{interlock, json, observer_web_address as web_address, ok, process, Sandbox};
+use common::sandbox::{interlock, json, observer_web_address as web_address, ok, process, propose_to_seller, Sandbox};
 
 use interlock_node::server::{lazy_channel, TlsFiles};
 use interlock_proto::v1;
@@ -168,26 +168,10 @@ fn the_observer_records_verifies_serves_and_resumes_after_a_kill() {
 
     // A deal proposed from the command line carries the observer and a
     // dependent, by directory name, into its signed terms.
-    let propose = [
-        "deal",
-        "--sandbox",
-        "sb",
-        "--as",
-        "buyer",
-        "--json",
-        "propose",
-        "--to",
-        "seller",
-        "--payment",
-        "25 USD@alpha",
-        "--delivery",
-        "10 GOLD@beta",
-        "--observer",
-        "observer",
-        "--dependent",
-        "seller",
-    ];
-    let view = json(&interlock(&propose, dir.path()));
+    let view = propose_to_seller(
+        dir.path(),
+        &["--payment", "25 USD@alpha", "--delivery", "10 GOLD@beta", "--observer", "observer", "--dependent", "seller"],
+    );
     let deal_id = interlock_core::hash::from_hex(view["deal_id"].as_str().unwrap()).unwrap();
     runtime.block_on(ended_deals(&mut client, 4));
     let full = runtime.block_on(client.get_deal(v1::ObservedDealRequest { deal_id })).unwrap().into_inner();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::sandbox::{interlock, observer_web_address as web_address, ok, Sandbox};
+use common::sandbox::{interlock, observer_web_address as web_address, ok, propose_to_seller, Sandbox};
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -39,26 +39,10 @@ fn a_browser_watches_a_sandbox_deal_complete_on_the_observers_page() {
 
     // The buyer proposes, naming the observer; the page opens while the deal
     // waits for the seller, then the seller accepts and the deal runs.
-    let propose = [
-        "deal",
-        "--sandbox",
-        "sb",
-        "--as",
-        "buyer",
-        "--json",
-        "propose",
-        "--to",
-        "seller",
-        "--payment",
-        "25 USD@alpha",
-        "--delivery",
-        "10 GOLD@beta",
-        "--observer",
-        "observer",
-        "--window",
-        "20",
-    ];
-    let view: serde_json::Value = serde_json::from_str(&ok(&interlock(&propose, dir.path()))).unwrap();
+    let view = propose_to_seller(
+        dir.path(),
+        &["--payment", "25 USD@alpha", "--delivery", "10 GOLD@beta", "--observer", "observer", "--window", "20"],
+    );
     let deal = view["deal_id"].as_str().unwrap().trim_start_matches("0x").to_owned();
     let url = format!("http://{web}/deals/{deal}");
     let profile = dir.path().join("chromium");

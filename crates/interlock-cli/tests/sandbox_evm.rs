@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::sandbox::{interlock, json, Sandbox};
+use common::sandbox::{interlock, json, propose_to_seller, Sandbox};
 
 #[test]
 fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_services() {
@@ -38,28 +38,10 @@ fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_ser
 
     // The seller cannot deliver: the notaries abort at the deadline and the
     // buyer's ERC-20 comes back from the contract.
-    let deal = json(&interlock(
-        &[
-            "deal",
-            "--sandbox",
-            "sb",
-            "--as",
-            "buyer",
-            "--json",
-            "propose",
-            "--to",
-            "seller",
-            "--mode",
-            "notary",
-            "--payment",
-            "40 USDC@beta",
-            "--delivery",
-            "99000000 GOLD@alpha",
-            "--window",
-            "6",
-        ],
+    let deal = propose_to_seller(
         dir.path(),
-    ));
+        &["--mode", "notary", "--payment", "40 USDC@beta", "--delivery", "99000000 GOLD@alpha", "--window", "6"],
+    );
     let id = deal["deal_id"].as_str().unwrap().to_owned();
     let watch = interlock(&["deal", "--sandbox", "sb", "--as", "buyer", "watch", &id], dir.path());
     let text = String::from_utf8_lossy(&watch.stdout);
@@ -86,28 +68,10 @@ fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_ser
     // Liveness without the owner: the buyer reserves on the chain and its agent
     // dies; the seller cannot deliver. At the payment expiry beta's gateway
     // keeper cancels, and the USDC go back to the buyer.
-    let deal = json(&interlock(
-        &[
-            "deal",
-            "--sandbox",
-            "sb",
-            "--as",
-            "buyer",
-            "--json",
-            "propose",
-            "--to",
-            "seller",
-            "--mode",
-            "hashlock",
-            "--payment",
-            "30 USDC@beta",
-            "--delivery",
-            "99000000 GOLD@alpha",
-            "--window",
-            "8",
-        ],
+    let deal = propose_to_seller(
         dir.path(),
-    ));
+        &["--mode", "hashlock", "--payment", "30 USDC@beta", "--delivery", "99000000 GOLD@alpha", "--window", "8"],
+    );
     let id = deal["deal_id"].as_str().unwrap().to_owned();
     let started = std::time::Instant::now();
     loop {

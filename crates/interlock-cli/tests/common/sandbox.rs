@@ -51,3 +51,11 @@ pub fn observer_web_address(dir: &Path) -> String {
     let args: Vec<String> = serde_json::from_value(process(dir, "observer")["args"].clone()).unwrap();
     args[args.iter().position(|a| a == "--http").unwrap() + 1].clone()
 }
+
+/// The buyer proposes a deal to the seller (`deal --as buyer propose --to seller
+/// EXTRA...`); the agent's view of the new deal.
+pub fn propose_to_seller(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["deal", "--sandbox", "sb", "--as", "buyer", "--json", "propose", "--to", "seller"];
+    args.extend(extra);
+    json(&interlock(&args, dir))
+}
