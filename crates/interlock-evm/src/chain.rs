@@ -357,6 +357,9 @@ pub struct EvmFollower {
     assets: AssetMap,
     depth: u64,
     next_block: u64,
+    /// Where the follower started: what it rolls back to when every block it
+    /// remembers was reorganised away.
+    start: interlock_chain::Cursor,
     watched: HashMap<ReservationId, (ReserveRequest, EvmReservation)>,
     delivered: VecDeque<(u64, B256)>,
     /// Confirmed logs of reservations no watched deal had when they were read,
@@ -399,6 +402,7 @@ impl EvmFollower {
             assets,
             depth,
             next_block: from_block,
+            start: interlock_chain::Cursor::start(from_block.saturating_sub(1)),
             watched: HashMap::new(),
             delivered: VecDeque::new(),
             unmatched: HashMap::new(),
@@ -407,8 +411,61 @@ impl EvmFollower {
         })
     }
 
+    /// Follows the escrow from `cursor` on: the blocks after it, checking first
+    /// that the cursor's block is still on the chain (unless it is a start).
+    pub fn resume(
+        network: NetworkId,
+        provider: DynProvider,
+        escrow: Address,
+        assets: AssetMap,
+        depth: u64,
+        cursor: interlock_chain::Cursor,
+    ) -> Result<EvmFollower, ChainError> {
+        let mut follower = EvmFollower::new(network, provider, escrow, assets, depth, cursor.height + 1)?;
+        if !cursor.is_start() {
+            follower.delivered.push_back((cursor.height, B256::from(cursor.hash.0)));
+        }
+        follower.start = cursor;
+        Ok(follower)
+    }
+
     pub fn network(&self) -> NetworkId {
         self.network
+    }
+
+    /// The last block delivered, or the cursor the follower started from.
+    pub fn last_cursor(&self) -> interlock_chain::Cursor {
+        match self.delivered.back() {
+            Some((height, hash)) => interlock_chain::Cursor { height: *height, hash: interlock_core::Hash32(hash.0) },
+            None => self.start,
+        }
+    }
+
+    /// After a reorganisation took delivered blocks away: goes back to the newest
+    /// delivered block still on the chain and returns it; the next poll reads on
+    /// from there. Fails when none of the remembered blocks is left.
+    pub async fn roll_back(&mut self) -> Result<interlock_chain::Cursor, ChainError> {
+        while let Some(&(height, delivered)) = self.delivered.back() {
+            let now = self.block_hash(height).await?;
+            if now == delivered {
+                self.next_block = height + 1;
+                return Ok(self.last_cursor());
+            }
+            self.delivered.pop_back();
+        }
+        let start = self.start;
+        if !start.is_start() {
+            let now = self.block_hash(start.height).await?;
+            if now.0 != start.hash.0 {
+                return Err(ChainError::ReorgBeyondDepth {
+                    height: start.height,
+                    delivered: B256::from(start.hash.0),
+                    now,
+                });
+            }
+        }
+        self.next_block = start.height + 1;
+        Ok(start)
     }
 
     /// Starts reporting the reservations of `terms`' legs on this network,

@@ -18,10 +18,14 @@ pub mod chain;
 mod client;
 pub mod devnet;
 mod error;
+mod platform;
 mod reservation;
 
 pub use client::{connect, EscrowClient, SlotState, Submitted};
 pub use error::{describe, EvmError, TokenErrors};
+pub use platform::{
+    adapter_error, evm_error, parse_evm_address, read_signer, EvmAssetConfig, EvmConfig, EvmPlatform, EvmSubmitter,
+};
 pub use reservation::{notary_set_hash, EvmAsset, EvmReservation, MODE_HASHLOCK, MODE_NOTARY};
 
 pub use alloy;

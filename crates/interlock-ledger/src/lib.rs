@@ -10,6 +10,7 @@
 pub mod block;
 pub mod error;
 pub mod ledger;
+pub mod local;
 pub mod sqlite;
 pub mod state;
 pub mod store;
@@ -18,6 +19,7 @@ pub mod tx;
 pub use block::{Block, BlockHeader, Genesis, LedgerEvent};
 pub use error::LedgerError;
 pub use ledger::{BlockOutcome, Ledger, Rejection};
+pub use local::{LocalFollower, LocalLedger, LocalSubmitter};
 pub use sqlite::SqliteStore;
 pub use state::{Account, Holder, State};
 pub use store::{MemoryStore, Store};

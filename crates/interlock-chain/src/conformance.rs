@@ -1,0 +1,477 @@
+//! The platform conformance suite: one set of checks, written once, that every
+//! implementation of the seam passes — the escrow rules as the chain enforces
+//! them, the error kinds callers rely on, and a follower that resumes from a
+//! persisted cursor with nothing lost or repeated.
+//!
+//! A platform's tests implement [`Harness`] (a fresh network with three funded
+//! accounts, a clock to move, balances to read) and expand
+//! [`conformance_suite!`](crate::conformance_suite), which writes one
+//! `#[tokio::test]` per check. Each check returns `Err` with what it expected and
+//! what it found.
+
+use crate::{BoxFuture, ChainError, ChainErrorKind, ChainEvent, Cursor, Follower, Submitter};
+use interlock_core::crypto::{Certificate, Decision, NotaryKey, PartyKey, Secret, Token};
+use interlock_core::{
+    reservation_id, Address, Asset, DealTerms, EscrowEvent, EscrowOp, LegKind, NetworkId, Policy, Settlement,
+};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The accounts a harness funds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Actor {
+    /// Holds at least [`FUNDS`] of the fungible asset.
+    Buyer,
+    /// Holds unique items 1 to [`ITEMS`] and at least [`FUNDS`] of the fungible asset.
+    Seller,
+    /// Holds what the buyer holds, and is named by no deal.
+    Stranger,
+}
+
+/// The fungible amount each actor holds at least.
+pub const FUNDS: u128 = 1_000_000;
+/// The unique items the seller holds, numbered from 1.
+pub const ITEMS: u64 = 8;
+/// How long the suite's reservations last unless a check wants them short.
+pub const LONG_MS: u64 = 3_600_000;
+/// Polls a check makes, at most, to see what it settled.
+const POLLS_MAX: usize = 64;
+
+/// A fresh network of the platform under test.
+pub trait Harness: Send {
+    fn network(&self) -> NetworkId;
+    fn account(&self, actor: Actor) -> Address;
+    /// A submitter signing as `actor`.
+    fn submitter(&self, actor: Actor) -> Arc<dyn Submitter>;
+    /// `amount` of the fungible asset every actor holds.
+    fn fungible(&self, amount: u128) -> Asset;
+    /// The seller's unique item `number` (1 to [`ITEMS`]).
+    fn item(&self, number: u64) -> Asset;
+    /// How much of `asset` `actor` holds (1 or 0 for a unique item).
+    fn balance(&mut self, actor: Actor, asset: &Asset) -> BoxFuture<'_, Result<u128, ChainError>>;
+    /// The time of the chain's newest block, on the clock its escrow uses.
+    fn now_ms(&mut self) -> BoxFuture<'_, Result<u64, ChainError>>;
+    /// Moves the chain's clock forward by at least `ms` (a new block stamped then).
+    fn advance(&mut self, ms: u64) -> BoxFuture<'_, Result<(), ChainError>>;
+    /// Makes everything submitted so far final at the followers' depth.
+    fn settle(&mut self) -> BoxFuture<'_, Result<(), ChainError>>;
+    /// Where a follower that has seen nothing starts.
+    fn start(&self) -> Cursor;
+    /// A follower of this network from `from`.
+    fn follower(&mut self, from: Cursor) -> BoxFuture<'_, Result<Box<dyn Follower>, ChainError>>;
+}
+
+/// Writes one `#[tokio::test]` per conformance check, each on a harness made by
+/// `$make` (an `async` expression giving a [`Harness`]).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            reserve_is_done_once,
+            only_the_owner_reserves,
+            execute_by_the_beneficiary_once_with_the_secret,
+            cancel_waits_for_expiry_and_pays_the_owner,
+            expired_reservation_cannot_be_executed,
+            unique_item_moves_once,
+            notary_certificate_must_be_a_commit_quorum_of_the_deal,
+            abort_certificate_cancels_before_expiry,
+            follower_reports_in_order_and_resumes_from_cursor,
+        );
+    };
+    (@tests $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let mut harness = $make.await;
+                if let Err(failure) = $crate::conformance::$check(&mut harness).await {
+                    panic!("conformance check {} failed: {failure}", stringify!($check));
+                }
+            }
+        )*
+    };
+}
+
+type Check = Result<(), String>;
+
+/// Every deal of the suite is new: its nonce comes from here.
+static NONCE: AtomicU64 = AtomicU64::new(1);
+
+fn party(seed: u8) -> PartyKey {
+    PartyKey::from_seed([seed; 32])
+}
+
+fn notary(seed: u8) -> NotaryKey {
+    NotaryKey::from_seed([seed; 32]).expect("small repeated bytes are valid secp256k1 scalars")
+}
+
+/// The deal's notaries (2 of 3) and three others, in that order.
+fn notary_keys() -> Vec<NotaryKey> {
+    (0x41..=0x46).map(notary).collect()
+}
+
+/// A deal with both legs on the harness's network: the buyer pays `payment`,
+/// the seller delivers `delivery`.
+struct Deal {
+    terms: DealTerms,
+    secret: Secret,
+}
+
+impl Deal {
+    fn new<H: Harness>(harness: &H, payment: Asset, delivery: Asset, settlement: Settlement, secret: Secret) -> Deal {
+        let network = harness.network();
+        let buyer = harness.account(Actor::Buyer);
+        let seller = harness.account(Actor::Seller);
+        let leg = |asset, owner, beneficiary| interlock_core::Leg { network, asset, owner, beneficiary, keeper: None };
+        let terms = DealTerms {
+            buyer: party(0xb1).public(),
+            seller: party(0x51).public(),
+            payment: leg(payment, buyer, seller),
+            delivery: leg(delivery, seller, buyer),
+            settlement,
+            policy: Policy::default(),
+            observers: Vec::new(),
+            dependents: Vec::new(),
+            nonce: NONCE.fetch_add(1, Ordering::Relaxed),
+        };
+        Deal { terms, secret }
+    }
+
+    fn hashlock<H: Harness>(harness: &H, payment: Asset, delivery: Asset, now_ms: u64, expiry_in_ms: u64) -> Deal {
+        let secret = Secret(fresh_bytes());
+        let settlement = Settlement::Hashlock {
+            hash: secret.hash(),
+            payment_expiry_ms: now_ms + expiry_in_ms + 60_000,
+            delivery_expiry_ms: now_ms + expiry_in_ms,
+            margin_ms: 60_000,
+        };
+        Deal::new(harness, payment, delivery, settlement, secret)
+    }
+
+    fn notary<H: Harness>(harness: &H, payment: Asset, delivery: Asset, now_ms: u64) -> Deal {
+        let notaries = notary_keys()[..3].iter().map(NotaryKey::address).collect();
+        let settlement = Settlement::Notary {
+            notaries,
+            threshold: 2,
+            decision_deadline_ms: now_ms + LONG_MS / 2,
+            backstop_expiry_ms: now_ms + LONG_MS,
+        };
+        Deal::new(harness, payment, delivery, settlement, Secret([0; 32]))
+    }
+
+    fn reserve(&self, leg: LegKind) -> EscrowOp {
+        let deal_id = self.terms.id();
+        EscrowOp::Reserve(interlock_core::saga::expected_request(&self.terms, deal_id, leg))
+    }
+
+    fn execute(&self, leg: LegKind, token: Token) -> EscrowOp {
+        EscrowOp::Execute { reservation: reservation_id(self.terms.id(), leg), token }
+    }
+
+    fn execute_with_secret(&self, leg: LegKind) -> EscrowOp {
+        self.execute(leg, Token::Secret(self.secret))
+    }
+
+    fn cancel(&self, leg: LegKind, certificate: Option<Certificate>) -> EscrowOp {
+        EscrowOp::Cancel { reservation: reservation_id(self.terms.id(), leg), certificate }
+    }
+
+    /// A certificate for this deal signed by `signers`.
+    fn certificate(&self, decision: Decision, signers: &[NotaryKey]) -> Certificate {
+        certificate_for(self.terms.id(), decision, signers)
+    }
+}
+
+fn certificate_for(deal_id: interlock_core::DealId, decision: Decision, signers: &[NotaryKey]) -> Certificate {
+    let signatures = signers.iter().map(|key| key.sign_decision(deal_id, decision).signature).collect();
+    Certificate { deal_id, decision, signatures }
+}
+
+/// 32 bytes no earlier call returned: secrets differ between deals without a
+/// random source.
+fn fresh_bytes() -> [u8; 32] {
+    let counter = NONCE.fetch_add(1, Ordering::Relaxed);
+    interlock_core::Hash32::sha256(&[b"interlock/conformance/secret", &counter.to_be_bytes()]).0
+}
+
+async fn submit(harness: &impl Harness, actor: Actor, deal: &Deal, op: &EscrowOp) -> Result<(), ChainError> {
+    harness.submitter(actor).submit(&deal.terms, op).await.map(|_| ())
+}
+
+/// Checks that `actor`'s `op` succeeds.
+async fn expect_ok(harness: &impl Harness, actor: Actor, deal: &Deal, op: &EscrowOp, what: &str) -> Check {
+    submit(harness, actor, deal, op).await.map_err(|error| format!("{what}: expected success, found {error}"))
+}
+
+/// Checks that `actor`'s `op` fails with `kind`.
+async fn expect_kind(
+    harness: &impl Harness,
+    actor: Actor,
+    deal: &Deal,
+    op: &EscrowOp,
+    kind: ChainErrorKind,
+    what: &str,
+) -> Check {
+    match submit(harness, actor, deal, op).await {
+        Ok(()) => Err(format!("{what}: expected {kind}, but the chain took it")),
+        Err(error) if error.kind == kind => Ok(()),
+        Err(error) => Err(format!("{what}: expected {kind}, found {error}")),
+    }
+}
+
+async fn balance(harness: &mut impl Harness, actor: Actor, asset: &Asset) -> Result<u128, String> {
+    harness.balance(actor, asset).await.map_err(|error| format!("reading {actor:?}'s {asset}: {error}"))
+}
+
+async fn now_ms(harness: &mut impl Harness) -> Result<u64, String> {
+    harness.now_ms().await.map_err(|error| format!("reading the chain's time: {error}"))
+}
+
+fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, expected: T, found: T) -> Check {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(format!("{what}: expected {expected:?}, found {found:?}"))
+    }
+}
+
+/// A second reserve of the same leg is already done, and moves nothing more.
+pub async fn reserve_is_done_once(harness: &mut impl Harness) -> Check {
+    let amount = harness.fungible(100);
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, amount.clone(), harness.fungible(1), now, LONG_MS);
+    let before = balance(harness, Actor::Buyer, &amount).await?;
+    expect_ok(harness, Actor::Buyer, &deal, &deal.reserve(LegKind::Payment), "reserve").await?;
+    let reserve = deal.reserve(LegKind::Payment);
+    expect_kind(harness, Actor::Buyer, &deal, &reserve, ChainErrorKind::AlreadyDone, "second reserve").await?;
+    let after = balance(harness, Actor::Buyer, &amount).await?;
+    expect_eq("buyer's funds after reserving 100 twice", before - 100, after)
+}
+
+/// Nobody but a leg's owner reserves it.
+pub async fn only_the_owner_reserves(harness: &mut impl Harness) -> Check {
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, harness.fungible(100), harness.fungible(1), now, LONG_MS);
+    let reserve = deal.reserve(LegKind::Payment);
+    expect_kind(harness, Actor::Stranger, &deal, &reserve, ChainErrorKind::Rejected, "reserve by a stranger").await?;
+    expect_kind(harness, Actor::Seller, &deal, &reserve, ChainErrorKind::Rejected, "reserve by the beneficiary").await
+}
+
+/// Only the beneficiary executes, only with the right secret, and only once;
+/// the asset goes to the beneficiary.
+pub async fn execute_by_the_beneficiary_once_with_the_secret(harness: &mut impl Harness) -> Check {
+    let amount = harness.fungible(250);
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, amount.clone(), harness.fungible(1), now, LONG_MS);
+    expect_ok(harness, Actor::Buyer, &deal, &deal.reserve(LegKind::Payment), "reserve").await?;
+    let seller_before = balance(harness, Actor::Seller, &amount).await?;
+    let execute = deal.execute_with_secret(LegKind::Payment);
+    let rejected = ChainErrorKind::Rejected;
+    expect_kind(harness, Actor::Stranger, &deal, &execute, rejected, "execute by a stranger with the secret").await?;
+    expect_kind(harness, Actor::Buyer, &deal, &execute, rejected, "execute by the owner with the secret").await?;
+    let wrong = deal.execute(LegKind::Payment, Token::Secret(Secret(fresh_bytes())));
+    expect_kind(harness, Actor::Seller, &deal, &wrong, rejected, "execute with a wrong secret").await?;
+    let notary_token = Token::Certificate(deal.certificate(Decision::Commit, &notary_keys()[..2]));
+    let certificate = deal.execute(LegKind::Payment, notary_token);
+    expect_kind(harness, Actor::Seller, &deal, &certificate, rejected, "execute a hashlock with a certificate").await?;
+    expect_ok(harness, Actor::Seller, &deal, &execute, "execute by the beneficiary").await?;
+    let seller_after = balance(harness, Actor::Seller, &amount).await?;
+    expect_eq("seller's funds after the execution", seller_before + 250, seller_after)?;
+    let done = ChainErrorKind::AlreadyDone;
+    expect_kind(harness, Actor::Seller, &deal, &execute, done, "second execute").await?;
+    let cancel = deal.cancel(LegKind::Payment, None);
+    expect_kind(harness, Actor::Buyer, &deal, &cancel, done, "cancel after the execution").await
+}
+
+/// The owner cannot cancel before expiry; after it anyone may, and the asset
+/// always goes back to the owner.
+pub async fn cancel_waits_for_expiry_and_pays_the_owner(harness: &mut impl Harness) -> Check {
+    let amount = harness.fungible(75);
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, harness.fungible(1), amount.clone(), now, 30_000);
+    let before = balance(harness, Actor::Seller, &amount).await?;
+    expect_ok(harness, Actor::Seller, &deal, &deal.reserve(LegKind::Delivery), "reserve").await?;
+    let cancel = deal.cancel(LegKind::Delivery, None);
+    let rejected = ChainErrorKind::Rejected;
+    expect_kind(harness, Actor::Seller, &deal, &cancel, rejected, "cancel by the owner before expiry").await?;
+    harness.advance(90_000).await.map_err(|error| format!("moving the clock: {error}"))?;
+    expect_ok(harness, Actor::Stranger, &deal, &cancel, "cancel by a stranger after expiry").await?;
+    let after = balance(harness, Actor::Seller, &amount).await?;
+    expect_eq("seller's funds after the cancellation", before, after)?;
+    let done = ChainErrorKind::AlreadyDone;
+    expect_kind(harness, Actor::Seller, &deal, &cancel, done, "second cancel").await?;
+    let execute = deal.execute_with_secret(LegKind::Delivery);
+    expect_kind(harness, Actor::Buyer, &deal, &execute, done, "execute after the cancellation").await
+}
+
+/// After its expiry a reservation can no longer be executed, even with the secret.
+pub async fn expired_reservation_cannot_be_executed(harness: &mut impl Harness) -> Check {
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, harness.fungible(1), harness.fungible(40), now, 30_000);
+    expect_ok(harness, Actor::Seller, &deal, &deal.reserve(LegKind::Delivery), "reserve").await?;
+    harness.advance(90_000).await.map_err(|error| format!("moving the clock: {error}"))?;
+    let execute = deal.execute_with_secret(LegKind::Delivery);
+    expect_kind(harness, Actor::Buyer, &deal, &execute, ChainErrorKind::Rejected, "execute after expiry").await
+}
+
+/// A unique item goes to the beneficiary once, and is reserved once.
+pub async fn unique_item_moves_once(harness: &mut impl Harness) -> Check {
+    let item = harness.item(3);
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, harness.fungible(10), item.clone(), now, LONG_MS);
+    expect_eq("the seller holds item 3", 1, balance(harness, Actor::Seller, &item).await?)?;
+    expect_ok(harness, Actor::Seller, &deal, &deal.reserve(LegKind::Delivery), "reserve the item").await?;
+    expect_eq("the seller holds item 3 once reserved", 0, balance(harness, Actor::Seller, &item).await?)?;
+    let other = Deal::hashlock(harness, harness.fungible(10), item.clone(), now, LONG_MS);
+    let reserve_again = other.reserve(LegKind::Delivery);
+    let rejected = ChainErrorKind::Rejected;
+    expect_kind(harness, Actor::Seller, &other, &reserve_again, rejected, "the item in a second deal").await?;
+    let execute = deal.execute_with_secret(LegKind::Delivery);
+    expect_ok(harness, Actor::Buyer, &deal, &execute, "execute the item").await?;
+    expect_eq("the buyer holds item 3", 1, balance(harness, Actor::Buyer, &item).await?)?;
+    expect_kind(harness, Actor::Buyer, &deal, &execute, ChainErrorKind::AlreadyDone, "execute it again").await
+}
+
+/// Only a commit certificate of this deal, signed by a quorum of its own
+/// notaries, executes a notary reservation.
+pub async fn notary_certificate_must_be_a_commit_quorum_of_the_deal(harness: &mut impl Harness) -> Check {
+    let amount = harness.fungible(500);
+    let now = now_ms(harness).await?;
+    let deal = Deal::notary(harness, amount.clone(), harness.fungible(1), now);
+    expect_ok(harness, Actor::Buyer, &deal, &deal.reserve(LegKind::Payment), "reserve").await?;
+    let keys = notary_keys();
+    let other_deal = Deal::notary(harness, amount.clone(), harness.fungible(1), now);
+    let refusals: [(&str, Certificate); 5] = [
+        ("one signature of a 2-of-3 set", deal.certificate(Decision::Commit, &keys[..1])),
+        ("two signatures of notaries outside the set", deal.certificate(Decision::Commit, &keys[3..5])),
+        ("one signature twice", deal.certificate(Decision::Commit, &[keys[0].clone(), keys[0].clone()])),
+        ("a quorum's commit for another deal", other_deal.certificate(Decision::Commit, &keys[..2])),
+        ("a quorum's abort", deal.certificate(Decision::Abort, &keys[..2])),
+    ];
+    for (what, certificate) in refusals {
+        let execute = deal.execute(LegKind::Payment, Token::Certificate(certificate));
+        let what = format!("execute with {what}");
+        expect_kind(harness, Actor::Seller, &deal, &execute, ChainErrorKind::Rejected, &what).await?;
+    }
+    let secret = deal.execute_with_secret(LegKind::Payment);
+    expect_kind(harness, Actor::Seller, &deal, &secret, ChainErrorKind::Rejected, "execute with a secret").await?;
+    let commit = Token::Certificate(deal.certificate(Decision::Commit, &keys[1..3]));
+    let execute = deal.execute(LegKind::Payment, commit.clone());
+    let rejected = ChainErrorKind::Rejected;
+    expect_kind(harness, Actor::Stranger, &deal, &execute, rejected, "a quorum's commit by a stranger").await?;
+    let seller_before = balance(harness, Actor::Seller, &amount).await?;
+    expect_ok(harness, Actor::Seller, &deal, &execute, "execute with a quorum's commit").await?;
+    let seller_after = balance(harness, Actor::Seller, &amount).await?;
+    expect_eq("seller's funds after the execution", seller_before + 500, seller_after)
+}
+
+/// An abort certificate cancels before the backstop expiry, and a commit
+/// certificate does not.
+pub async fn abort_certificate_cancels_before_expiry(harness: &mut impl Harness) -> Check {
+    let amount = harness.fungible(60);
+    let now = now_ms(harness).await?;
+    let deal = Deal::notary(harness, harness.fungible(1), amount.clone(), now);
+    let before = balance(harness, Actor::Seller, &amount).await?;
+    expect_ok(harness, Actor::Seller, &deal, &deal.reserve(LegKind::Delivery), "reserve").await?;
+    let keys = notary_keys();
+    let rejected = ChainErrorKind::Rejected;
+    let commit = deal.cancel(LegKind::Delivery, Some(deal.certificate(Decision::Commit, &keys[..2])));
+    expect_kind(harness, Actor::Seller, &deal, &commit, rejected, "cancel with a commit certificate").await?;
+    let short = deal.cancel(LegKind::Delivery, Some(deal.certificate(Decision::Abort, &keys[..1])));
+    expect_kind(harness, Actor::Seller, &deal, &short, rejected, "cancel with one abort signature").await?;
+    let abort = deal.cancel(LegKind::Delivery, Some(deal.certificate(Decision::Abort, &keys[..2])));
+    expect_ok(harness, Actor::Stranger, &deal, &abort, "cancel with a quorum's abort, by anyone").await?;
+    let after = balance(harness, Actor::Seller, &amount).await?;
+    expect_eq("seller's funds after the abort", before, after)
+}
+
+/// What a follower saw of one deal.
+#[derive(Default)]
+struct Seen {
+    /// `(kind, leg)` of each event of the deal, in the order delivered.
+    events: Vec<(&'static str, LegKind)>,
+    /// The secret an execution revealed.
+    secret: Option<Secret>,
+    last: Option<Cursor>,
+}
+
+fn kind_of(event: &EscrowEvent) -> &'static str {
+    match event {
+        EscrowEvent::Reserved(_) => "reserved",
+        EscrowEvent::Executed { .. } => "executed",
+        EscrowEvent::Cancelled { .. } => "cancelled",
+    }
+}
+
+/// Polls `follower` until it has delivered `want` events of `deal` in all, or
+/// it stops moving. Blocks must come in rising height order.
+async fn follow_until(follower: &mut dyn Follower, deal: &Deal, seen: &mut Seen, want: usize) -> Check {
+    let deal_id = deal.terms.id();
+    for _ in 0..POLLS_MAX {
+        if seen.events.len() >= want {
+            break;
+        }
+        let reported = follower.poll().await.map_err(|error| format!("follower poll: {error}"))?;
+        for item in reported {
+            let ChainEvent::Block(block) = item else {
+                return Err(format!("the follower rolled back on a chain that did not reorganise: {item:?}"));
+            };
+            if let Some(last) = seen.last {
+                if block.cursor.height <= last.height {
+                    return Err(format!("block {} delivered after block {}", block.cursor, last));
+                }
+            }
+            seen.last = Some(block.cursor);
+            for followed in block.events.iter().filter(|followed| followed.event.deal_id() == deal_id) {
+                seen.events.push((kind_of(&followed.event), followed.event.leg()));
+                if let EscrowEvent::Executed { token: Token::Secret(secret), .. } = &followed.event {
+                    seen.secret = Some(*secret);
+                }
+            }
+        }
+        if follower.cursor() != seen.last.unwrap_or(follower.cursor()) {
+            return Err(format!("follower says it is at {}, it delivered {:?}", follower.cursor(), seen.last));
+        }
+    }
+    Ok(())
+}
+
+/// A follower delivers a deal's events once each, in order, reveals the secret
+/// an execution used, and one made again from its last cursor goes on with
+/// nothing lost and nothing repeated.
+pub async fn follower_reports_in_order_and_resumes_from_cursor(harness: &mut impl Harness) -> Check {
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, harness.fungible(30), harness.item(5), now, LONG_MS);
+    let start = harness.start();
+    let mut first = harness.follower(start).await.map_err(|error| format!("making a follower: {error}"))?;
+    first.watch(&deal.terms).map_err(|error| format!("watching the deal: {error}"))?;
+    expect_ok(harness, Actor::Buyer, &deal, &deal.reserve(LegKind::Payment), "reserve payment").await?;
+    expect_ok(harness, Actor::Seller, &deal, &deal.reserve(LegKind::Delivery), "reserve delivery").await?;
+    harness.settle().await.map_err(|error| format!("settling: {error}"))?;
+    let mut seen = Seen::default();
+    follow_until(first.as_mut(), &deal, &mut seen, 2).await?;
+    let cursor = first.cursor();
+    drop(first);
+
+    expect_ok(harness, Actor::Buyer, &deal, &deal.execute_with_secret(LegKind::Delivery), "execute delivery").await?;
+    let mut resumed = harness.follower(cursor).await.map_err(|error| format!("resuming at {cursor}: {error}"))?;
+    resumed.watch(&deal.terms).map_err(|error| format!("watching the deal again: {error}"))?;
+    harness.settle().await.map_err(|error| format!("settling: {error}"))?;
+    follow_until(resumed.as_mut(), &deal, &mut seen, 3).await?;
+    expect_eq("the secret the delivery's execution revealed", Some(deal.secret), seen.secret)?;
+    // The seller takes the payment with the secret the follower revealed.
+    expect_ok(harness, Actor::Seller, &deal, &deal.execute_with_secret(LegKind::Payment), "execute payment").await?;
+    harness.settle().await.map_err(|error| format!("settling: {error}"))?;
+    follow_until(resumed.as_mut(), &deal, &mut seen, 4).await?;
+    // A few more polls: nothing of the deal may come twice.
+    follow_until(resumed.as_mut(), &deal, &mut seen, usize::MAX).await?;
+    let expected = vec![
+        ("reserved", LegKind::Payment),
+        ("reserved", LegKind::Delivery),
+        ("executed", LegKind::Delivery),
+        ("executed", LegKind::Payment),
+    ];
+    expect_eq("the deal's events across a stop and a resume", expected, seen.events)?;
+    let distinct: HashSet<u64> = seen.last.iter().map(|cursor| cursor.height).collect();
+    expect_eq("a last delivered block", 1, distinct.len())
+}

@@ -1,0 +1,133 @@
+//! What a kind of chain is, and the registry of the kinds a binary knows.
+
+use crate::{BoxFuture, ChainError, Cursor, Follower, Submitter};
+use interlock_core::crypto::{decision_digest, PartyKey};
+use interlock_core::{Address, Asset, DealId, Decision, NetworkId, Settlement};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The settlement modes and asset kinds a platform's escrow can hold.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Capabilities {
+    pub hashlock: bool,
+    pub notary: bool,
+    pub fungible: bool,
+    pub unique: bool,
+}
+
+impl Capabilities {
+    /// Why a leg with `asset` under `settlement` cannot live on this platform, if it cannot.
+    pub fn refusal(&self, platform: &str, settlement: &Settlement, asset: &Asset) -> Option<String> {
+        let (mode, mode_ok) = match settlement {
+            Settlement::Hashlock { .. } => ("hashlock", self.hashlock),
+            Settlement::Notary { .. } => ("notary", self.notary),
+        };
+        if !mode_ok {
+            return Some(format!("platform {platform} cannot settle in {mode} mode"));
+        }
+        let (kind, kind_ok) = match asset {
+            Asset::Fungible { .. } => ("fungible amounts", self.fungible),
+            Asset::Unique { .. } => ("unique items", self.unique),
+        };
+        if !kind_ok {
+            return Some(format!("platform {platform} cannot hold {kind}"));
+        }
+        None
+    }
+}
+
+/// What a notary signs so that its signature, k times, settles a leg on a platform.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum NotaryPayload {
+    /// The EIP-712 digest of `(deal id, decision)`
+    /// ([`decision_digest`](interlock_core::crypto::decision_digest)): the
+    /// certificate is k recoverable secp256k1 signatures over it, checked by the
+    /// escrow rules (ledger) or `ecrecover` (EVM).
+    DecisionDigest([u8; 32]),
+}
+
+impl NotaryPayload {
+    /// The payload of platforms whose escrow checks a decision certificate.
+    pub fn decision(deal_id: DealId, decision: Decision) -> NotaryPayload {
+        NotaryPayload::DecisionDigest(decision_digest(deal_id, decision))
+    }
+}
+
+/// What a role holds that a platform may need to reach its node and sign there.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// The role's ed25519 key (a party's, or a gateway's for its keeper).
+    pub party_key: Option<PartyKey>,
+    /// A key file for the chain's own signature scheme (an EVM account's
+    /// secp256k1 key, say), readable only by its owner.
+    pub chain_key_file: Option<PathBuf>,
+}
+
+/// One kind of chain.
+pub trait Platform: Send + Sync {
+    /// Its name in configuration files and the directory: `ledger`, `evm`, ….
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    /// An account in this platform's text form, as a person writes it.
+    fn parse_address(&self, text: &str) -> Result<Address, ChainError>;
+    /// The text form of an account of this platform.
+    fn format_address(&self, address: &Address) -> String;
+    /// What each notary signs for `decision` on `deal_id`.
+    fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload;
+    /// Checks a network's platform-specific configuration (the directory entry's
+    /// opaque part) without reaching the chain; the error says what is wrong.
+    fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError>;
+    /// A submitter for the network `config` describes, signing with `credentials`.
+    fn submitter<'a>(
+        &'a self,
+        network: NetworkId,
+        config: &'a serde_json::Value,
+        credentials: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Arc<dyn Submitter>, ChainError>>;
+    /// A follower of the network `config` describes, from `from`.
+    fn follower<'a>(
+        &'a self,
+        network: NetworkId,
+        config: &'a serde_json::Value,
+        from: Cursor,
+    ) -> BoxFuture<'a, Result<Box<dyn Follower>, ChainError>>;
+}
+
+/// The platforms one binary knows, by name. The binary fills it once, in one
+/// place; everything else looks platforms up here.
+#[derive(Clone, Default)]
+pub struct Platforms {
+    known: Vec<Arc<dyn Platform>>,
+}
+
+impl Platforms {
+    pub fn new() -> Platforms {
+        Platforms::default()
+    }
+
+    /// Adds `platform`. Two platforms with one name are a programming error.
+    pub fn with(mut self, platform: Arc<dyn Platform>) -> Platforms {
+        assert!(self.find(platform.name()).is_none(), "platform {} registered twice", platform.name());
+        self.known.push(platform);
+        self
+    }
+
+    fn find(&self, name: &str) -> Option<&Arc<dyn Platform>> {
+        self.known.iter().find(|platform| platform.name() == name)
+    }
+
+    /// The platform called `name`, or an error listing the known ones.
+    pub fn get(&self, name: &str) -> Result<&Arc<dyn Platform>, ChainError> {
+        self.find(name).ok_or_else(|| {
+            ChainError::fatal(format!(
+                "unknown platform {:?}: this binary knows {}",
+                name.chars().take(40).collect::<String>(),
+                self.names().join(", ")
+            ))
+        })
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.known.iter().map(|platform| platform.name()).collect()
+    }
+}

@@ -1,0 +1,317 @@
+//! EVM chains behind the platform seam: [`EvmPlatform`] (addresses, the
+//! network's configuration, what notaries sign), [`EvmSubmitter`] (one account's
+//! escrow operations with typed errors) and the [`Follower`] implementation of
+//! [`EvmFollower`].
+
+use crate::chain::{core_address, AssetBinding, AssetMap, ChainError as AdapterError, EvmEscrow, EvmFollower};
+use crate::client::{connect, EscrowClient};
+use crate::error::EvmError;
+use alloy::primitives::Address;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use interlock_chain::Credentials;
+use interlock_chain::{
+    BlockEvents, BoxFuture, Capabilities, ChainError, ChainEvent, Cursor, Followed, Follower, NotaryPayload, Platform,
+    Receipt, Submitter,
+};
+use interlock_core::{DealId, DealTerms, Decision, EscrowOp, Hash32, NetworkId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// An EVM network as its directory entry describes it: the platform-specific
+/// part, opaque to everyone but this crate.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmConfig {
+    /// The node's JSON-RPC endpoint, `http://host:port`.
+    pub rpc: String,
+    /// The `InterlockEscrow` contract, `0x` and 40 hex digits.
+    pub escrow: String,
+    /// Blocks that must stand on an event before anyone acts on it (1: its own block).
+    pub confirmations: u64,
+    /// What each asset code is on chain.
+    pub assets: BTreeMap<String, EvmAssetConfig>,
+    /// The account the network's gateway keeps deals with, `0x` and 40 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeper: Option<String>,
+}
+
+/// One asset code on an EVM network.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvmAssetConfig {
+    /// The chain's own coin, in wei.
+    Native,
+    /// An ERC-20 token at this address.
+    Erc20(String),
+    /// An ERC-721 collection at this address.
+    Erc721(String),
+}
+
+impl EvmConfig {
+    /// Reads the directory entry's opaque configuration.
+    pub fn from_value(network: NetworkId, config: &serde_json::Value) -> Result<EvmConfig, ChainError> {
+        serde_json::from_value(config.clone())
+            .map_err(|error| ChainError::fatal(format!("{network}: invalid evm configuration: {error}")))
+    }
+
+    pub fn escrow_address(&self) -> Result<Address, ChainError> {
+        parse_evm_address(&self.escrow)
+    }
+
+    pub fn keeper_address(&self) -> Result<Option<Address>, ChainError> {
+        self.keeper.as_deref().map(parse_evm_address).transpose()
+    }
+
+    /// The asset bindings as the adapter takes them.
+    pub fn asset_map(&self) -> Result<AssetMap, ChainError> {
+        let mut assets = AssetMap::new();
+        for (code, asset) in &self.assets {
+            let code = interlock_core::AssetCode::new(code).map_err(|error| ChainError::fatal(error.to_string()))?;
+            let binding = match asset {
+                EvmAssetConfig::Native => AssetBinding::Native,
+                EvmAssetConfig::Erc20(address) => AssetBinding::Erc20(parse_evm_address(address)?),
+                EvmAssetConfig::Erc721(address) => AssetBinding::Erc721(parse_evm_address(address)?),
+            };
+            assets = assets.bind(code, binding);
+        }
+        Ok(assets)
+    }
+
+    fn check(&self, network: NetworkId) -> Result<(), ChainError> {
+        let host = self.rpc.strip_prefix("http://").or_else(|| self.rpc.strip_prefix("https://"));
+        if host.is_none_or(|host| host.is_empty() || host.starts_with('/')) {
+            return Err(ChainError::fatal(format!(
+                "{network}: rpc {:?} is not an endpoint: expected http://host:port or https://host:port",
+                self.rpc.chars().take(80).collect::<String>()
+            )));
+        }
+        if self.confirmations == 0 {
+            return Err(ChainError::fatal(format!(
+                "{network}: confirmations must be at least 1 (the block holding the event), found 0"
+            )));
+        }
+        self.escrow_address()?;
+        self.keeper_address()?;
+        self.asset_map()?;
+        Ok(())
+    }
+}
+
+/// Parses `0x` and 40 hex digits.
+pub fn parse_evm_address(text: &str) -> Result<Address, ChainError> {
+    let digits = text.strip_prefix("0x").filter(|digits| digits.len() == 40);
+    let bytes = digits.and_then(interlock_core::hash::from_hex);
+    match bytes.and_then(|bytes| <[u8; 20]>::try_from(bytes).ok()) {
+        Some(bytes) => Ok(Address::from(bytes)),
+        None => Err(ChainError::fatal(format!(
+            "{:?} is not an EVM address: expected 0x and 40 hex digits",
+            text.chars().take(80).collect::<String>()
+        ))),
+    }
+}
+
+/// The EVM platform.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvmPlatform;
+
+impl Platform for EvmPlatform {
+    fn name(&self) -> &'static str {
+        "evm"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { hashlock: true, notary: true, fungible: true, unique: true }
+    }
+
+    fn parse_address(&self, text: &str) -> Result<interlock_core::Address, ChainError> {
+        parse_evm_address(text).map(core_address)
+    }
+
+    fn format_address(&self, address: &interlock_core::Address) -> String {
+        address.to_string()
+    }
+
+    /// The contract checks k signatures over the EIP-712 decision digest with `ecrecover`.
+    fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload {
+        NotaryPayload::decision(deal_id, decision)
+    }
+
+    fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError> {
+        EvmConfig::from_value(network, config)?.check(network)
+    }
+
+    fn submitter<'a>(
+        &'a self,
+        network: NetworkId,
+        config: &'a serde_json::Value,
+        credentials: &'a Credentials,
+    ) -> BoxFuture<'a, Result<Arc<dyn Submitter>, ChainError>> {
+        Box::pin(async move {
+            let config = EvmConfig::from_value(network, config)?;
+            config.check(network)?;
+            let path = credentials.chain_key_file.as_deref().ok_or_else(|| {
+                ChainError::fatal(format!("{network} is an EVM network: a secp256k1 key file is needed to sign there"))
+            })?;
+            let signer = read_signer(path)?;
+            let submitter = EvmSubmitter::connect(network, &config, signer)?;
+            Ok(Arc::new(submitter) as Arc<dyn Submitter>)
+        })
+    }
+
+    fn follower<'a>(
+        &'a self,
+        network: NetworkId,
+        config: &'a serde_json::Value,
+        from: Cursor,
+    ) -> BoxFuture<'a, Result<Box<dyn Follower>, ChainError>> {
+        Box::pin(async move {
+            let config = EvmConfig::from_value(network, config)?;
+            config.check(network)?;
+            let url =
+                config.rpc.parse().map_err(|error| ChainError::fatal(format!("rpc {:?}: {error}", config.rpc)))?;
+            let provider = ProviderBuilder::new().connect_http(url).erased();
+            let follower = EvmFollower::resume(
+                network,
+                provider,
+                config.escrow_address()?,
+                config.asset_map()?,
+                config.confirmations,
+                from,
+            )
+            .map_err(|error| adapter_error(&error))?;
+            Ok(Box::new(follower) as Box<dyn Follower>)
+        })
+    }
+}
+
+/// A secp256k1 key file: 64 hex digits.
+pub fn read_signer(path: &std::path::Path) -> Result<PrivateKeySigner, ChainError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| ChainError::fatal(format!("cannot read the key file {}: {error}", path.display())))?;
+    let seed = interlock_core::hash::from_hex(text.trim())
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| ChainError::fatal(format!("{} must hold 64 hex digits (a secp256k1 key)", path.display())))?;
+    PrivateKeySigner::from_bytes(&seed.into())
+        .map_err(|error| ChainError::fatal(format!("{}: not a secp256k1 key: {error}", path.display())))
+}
+
+/// Sends one account's escrow operations to a deployed contract.
+#[derive(Clone, Debug)]
+pub struct EvmSubmitter {
+    escrow: EvmEscrow,
+    from: Address,
+}
+
+impl EvmSubmitter {
+    /// A submitter sending from `from` through `escrow` (which must be able to sign for it).
+    pub fn new(escrow: EvmEscrow, from: Address) -> EvmSubmitter {
+        EvmSubmitter { escrow, from }
+    }
+
+    /// A submitter for the network `config` describes, signing with `signer`.
+    pub fn connect(
+        network: NetworkId,
+        config: &EvmConfig,
+        signer: PrivateKeySigner,
+    ) -> Result<EvmSubmitter, ChainError> {
+        let from = signer.address();
+        let provider = connect(&config.rpc, &[signer]).map_err(|error| evm_error(&error))?;
+        let client = EscrowClient::at(config.escrow_address()?, provider.clone());
+        let escrow = EvmEscrow::new(network, client, provider, config.asset_map()?);
+        Ok(EvmSubmitter { escrow, from })
+    }
+
+    pub fn address(&self) -> Address {
+        self.from
+    }
+}
+
+impl Submitter for EvmSubmitter {
+    fn network(&self) -> NetworkId {
+        self.escrow.network()
+    }
+
+    fn account(&self) -> interlock_core::Address {
+        core_address(self.from)
+    }
+
+    fn submit<'a>(&'a self, terms: &'a DealTerms, op: &'a EscrowOp) -> BoxFuture<'a, Result<Receipt, ChainError>> {
+        Box::pin(async move {
+            let sent = self.escrow.submit(self.from, terms, op).await.map_err(|error| adapter_error(&error))?;
+            Ok(Receipt { transaction: Hash32(sent.tx_hash.0), height: Some(sent.block_number) })
+        })
+    }
+}
+
+/// What a caller does about the adapter's refusal.
+pub fn adapter_error(error: &AdapterError) -> ChainError {
+    match error {
+        AdapterError::Evm(error) => evm_error(error),
+        AdapterError::ReorgBeyondDepth { .. } => ChainError::retry_later(error.to_string()),
+        AdapterError::UnknownAsset(_)
+        | AdapterError::AssetKind { .. }
+        | AdapterError::NotEvmAddress(_)
+        | AdapterError::OtherNetwork { .. }
+        | AdapterError::UnknownReservation(_)
+        | AdapterError::ZeroDepth => ChainError::fatal(error.to_string()),
+    }
+}
+
+/// What a caller does about a node's or a contract's refusal.
+pub fn evm_error(error: &EvmError) -> ChainError {
+    use crate::bindings::InterlockEscrow::InterlockEscrowErrors as E;
+    let message = error.to_string();
+    match error {
+        EvmError::Escrow(E::AlreadyReserved(_) | E::AlreadyExecuted(_) | E::AlreadyCancelled(_)) => {
+            ChainError::already_done(message)
+        }
+        EvmError::Escrow(_) | EvmError::Token(_) | EvmError::UndecodedRevert { .. } => ChainError::rejected(message),
+        // Mined but reverted: the state moved between the estimate and the block;
+        // the next attempt's estimate says what it is now.
+        EvmError::MinedReverted { .. } | EvmError::Rpc(_) => ChainError::retry_later(message),
+    }
+}
+
+impl Follower for EvmFollower {
+    fn network(&self) -> NetworkId {
+        EvmFollower::network(self)
+    }
+
+    fn cursor(&self) -> Cursor {
+        self.last_cursor()
+    }
+
+    fn watch(&mut self, terms: &DealTerms) -> Result<(), ChainError> {
+        EvmFollower::watch(self, terms).map_err(|error| adapter_error(&error))
+    }
+
+    fn forget(&mut self, deal_id: DealId) {
+        EvmFollower::forget(self, deal_id);
+    }
+
+    /// One poll of the chain is one delivered block: the newest confirmed one,
+    /// carrying the events of every block since the previous cursor.
+    fn poll(&mut self) -> BoxFuture<'_, Result<Vec<ChainEvent>, ChainError>> {
+        Box::pin(async move {
+            let followed = match EvmFollower::poll(self).await {
+                Ok(followed) => followed,
+                Err(AdapterError::ReorgBeyondDepth { .. }) => {
+                    let to = self.roll_back().await.map_err(|error| adapter_error(&error))?;
+                    return Ok(vec![ChainEvent::RolledBack { to }]);
+                }
+                Err(error) => return Err(adapter_error(&error)),
+            };
+            let Some(time_ms) = followed.chain_time_ms else {
+                return Ok(Vec::new());
+            };
+            let events = followed
+                .events
+                .into_iter()
+                .map(|event| Followed { transaction: Hash32(event.tx_hash.0), event: event.event })
+                .collect();
+            Ok(vec![ChainEvent::Block(BlockEvents { cursor: self.last_cursor(), time_ms, events })])
+        })
+    }
+}
