@@ -448,7 +448,7 @@ impl EvmFollower {
         while let Some(&(height, delivered)) = self.delivered.back() {
             let now = self.block_hash(height).await?;
             if now == delivered {
-                self.next_block = height + 1;
+                self.forget_logs_after(height);
                 return Ok(self.last_cursor());
             }
             self.delivered.pop_back();
@@ -464,8 +464,20 @@ impl EvmFollower {
                 });
             }
         }
-        self.next_block = start.height + 1;
+        self.forget_logs_after(start.height);
         Ok(start)
+    }
+
+    /// Drops the kept logs of blocks above `height` (reorganised away) and
+    /// reads on from the block after it.
+    fn forget_logs_after(&mut self, height: u64) {
+        self.next_block = height + 1;
+        self.late.retain(|log| log.height <= height);
+        for logs in self.unmatched.values_mut() {
+            logs.retain(|log| log.height <= height);
+        }
+        self.unmatched.retain(|_, logs| !logs.is_empty());
+        self.unmatched_count = self.unmatched.values().map(Vec::len).sum();
     }
 
     /// Starts reporting the reservations of `terms`' legs on this network,

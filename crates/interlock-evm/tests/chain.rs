@@ -195,6 +195,46 @@ async fn a_reorg_deeper_than_the_depth_stops_the_follower() {
     }
 }
 
+/// Through the platform seam, a reorg deeper than the depth is an ordinary
+/// input: the follower says how far it rolled back and reads the new branch.
+#[tokio::test]
+async fn a_reorg_deeper_than_the_depth_rolls_the_seam_follower_back() {
+    use interlock_chain::{ChainEvent, Cursor, Follower};
+    let world = World::start().await;
+    let gone = world.terms(1, 100, HOUR_MS).await;
+    let kept = world.terms(2, 200, HOUR_MS).await;
+    let escrow = world.devnet.escrow.address();
+    let provider = world.devnet.provider.clone();
+    let mut follower = EvmFollower::resume(EVM, provider, escrow, world.assets.clone(), 1, Cursor::start(0)).unwrap();
+    Follower::watch(&mut follower, &gone).expect("watch");
+    Follower::watch(&mut follower, &kept).expect("watch");
+    world.mine(1).await;
+    Follower::poll(&mut follower).await.expect("poll");
+    let before = Follower::cursor(&follower);
+    assert!(!before.is_start(), "a delivered block names its hash");
+
+    let snapshot = world.snapshot().await;
+    world.reserve(&gone).await;
+    let delivered = Follower::poll(&mut follower).await.expect("poll");
+    let [ChainEvent::Block(block)] = delivered.as_slice() else { panic!("one block, found {delivered:?}") };
+    assert_eq!(block.events.len(), 1, "depth 1 delivers the reservation at once");
+    world.revert(snapshot).await;
+    world.mine(3).await;
+
+    let rolled = Follower::poll(&mut follower).await.expect("a deep reorg is an input, not an error");
+    assert_eq!(rolled, vec![ChainEvent::RolledBack { to: before }], "back to the newest block still on the chain");
+    assert_eq!(Follower::cursor(&follower), before);
+    world.reserve(&kept).await;
+    let mut reserved = Vec::new();
+    for _ in 0..4 {
+        for event in Follower::poll(&mut follower).await.expect("poll") {
+            let ChainEvent::Block(block) = event else { panic!("one rollback only, found {event:?}") };
+            reserved.extend(block.events.into_iter().map(|followed| followed.event.deal_id()));
+        }
+    }
+    assert_eq!(reserved, vec![kept.id()], "the new branch's reservation, and not the one reorganised away");
+}
+
 fn request(terms: &DealTerms) -> interlock_core::ReserveRequest {
     interlock_core::saga::expected_request(terms, terms.id(), LegKind::Payment)
 }
