@@ -33,6 +33,25 @@ impl ChainErrorKind {
     }
 }
 
+impl ChainErrorKind {
+    /// The kind's name on the wire (a gRPC status's metadata, a JSON field).
+    pub fn wire(self) -> &'static str {
+        match self {
+            ChainErrorKind::RetryLater => "retry-later",
+            ChainErrorKind::AlreadyDone => "already-done",
+            ChainErrorKind::Rejected => "rejected",
+            ChainErrorKind::Fatal => "fatal",
+        }
+    }
+
+    /// The kind [`ChainErrorKind::wire`] named, if any.
+    pub fn from_wire(text: &str) -> Option<ChainErrorKind> {
+        [ChainErrorKind::RetryLater, ChainErrorKind::AlreadyDone, ChainErrorKind::Rejected, ChainErrorKind::Fatal]
+            .into_iter()
+            .find(|kind| kind.wire() == text)
+    }
+}
+
 impl fmt::Display for ChainErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -61,6 +61,10 @@ pub struct Credentials {
     /// A key file for the chain's own signature scheme (an EVM account's
     /// secp256k1 key, say), readable only by its owner.
     pub chain_key_file: Option<PathBuf>,
+    /// The role's certificate directory and its name there, for platforms whose
+    /// nodes speak mutual TLS with the deployment's CA.
+    pub tls_dir: Option<PathBuf>,
+    pub name: Option<String>,
 }
 
 /// One kind of chain.
@@ -89,6 +93,7 @@ pub trait Platform: Send + Sync {
         &'a self,
         network: NetworkId,
         config: &'a serde_json::Value,
+        credentials: &'a Credentials,
         from: Cursor,
     ) -> BoxFuture<'a, Result<Box<dyn Follower>, ChainError>>;
 }

@@ -164,6 +164,7 @@ impl Platform for EvmPlatform {
         &'a self,
         network: NetworkId,
         config: &'a serde_json::Value,
+        _credentials: &'a Credentials,
         from: Cursor,
     ) -> BoxFuture<'a, Result<Box<dyn Follower>, ChainError>> {
         Box::pin(async move {
