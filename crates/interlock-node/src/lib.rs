@@ -6,10 +6,15 @@ pub mod agent;
 pub mod gateway;
 pub mod gateway_store;
 pub mod ledger_node;
-pub mod metrics;
 pub mod notary_service;
 pub mod observer;
-pub mod server;
-pub mod status;
+mod roles;
 pub mod stores;
-pub mod wire;
+
+pub use interlock_rpc::{metrics, status, wire};
+
+/// Serving over gRPC with mutual TLS, and each role's `serve_*` function.
+pub mod server {
+    pub use crate::roles::*;
+    pub use interlock_rpc::server::*;
+}

@@ -8,41 +8,12 @@ use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::policy::{movements, utc_day};
 use interlock_core::saga::{Outcome, Role, Saga};
-use interlock_core::{AssetCode, DealId, DealTerms, Decision, EscrowEvent, Hash32, NetworkId, PartyId};
+use interlock_core::{AssetCode, DealId, DealTerms, Decision, EscrowEvent, NetworkId, PartyId};
+pub use interlock_rpc::store::StoreError;
+use interlock_rpc::store::{deal_from, deal_key, open};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("storage failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("stored record of deal {deal_id} is corrupt: {reason}")]
-    Corrupt { deal_id: String, reason: String },
-    #[error("notary already recorded {recorded} for deal {deal_id}: it never decides {attempted} as well")]
-    Contradiction { deal_id: DealId, recorded: Decision, attempted: Decision },
-    #[error("notary has no accepted deal {0}: accept it before deciding it")]
-    UnknownDeal(DealId),
-}
-
-fn open(path: &Path, schema: &str) -> Result<Connection, StoreError> {
-    let connection = Connection::open(path)?;
-    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
-    connection.execute_batch(schema)?;
-    Ok(connection)
-}
-
-fn deal_key(deal_id: DealId) -> [u8; 32] {
-    deal_id.0 .0
-}
-
-fn deal_from(bytes: &[u8]) -> Result<DealId, StoreError> {
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| StoreError::Corrupt {
-        deal_id: interlock_core::hash::to_hex(bytes),
-        reason: "deal id is not 32 bytes".into(),
-    })?;
-    Ok(DealId(Hash32(bytes)))
-}
 
 /// A party agent's durable state: its sagas, the chain cursors it has fully
 /// processed, and the nonces it has used.

@@ -4,6 +4,9 @@
 //! another CA, or with an expired one. After it, every call passes
 //! [`Authorizer`], which refuses (`PermissionDenied`) a caller whose role and
 //! name the CA-signed directory does not list.
+//!
+//! A role serves its gRPC service with [`serve`], or, when it has more than
+//! one, adds them to a [`base_router`] and serves that with [`serve_router`].
 
 use interlock_identity::{authorise, Directory, PeerIdentity};
 use std::net::SocketAddr;
@@ -114,7 +117,7 @@ pub fn base_router<H: tonic_health::pb::health_server::Health>(
 
 /// Serves `service` (behind the [`Authorizer`], with health and reflection) on
 /// `listener` until `shutdown` resolves.
-async fn serve<S>(
+pub async fn serve<S>(
     service: S,
     tls: &TlsFiles,
     directory: Arc<Directory>,
@@ -138,93 +141,18 @@ where
     let authorizer = Authorizer::new(directory);
     let router = base_router(tls, &authorizer, health_service)?
         .add_service(tonic::service::interceptor::InterceptedService::new(service, authorizer));
-    run(router, listener, shutdown).await
+    serve_router(router, listener, shutdown).await
 }
 
-async fn run(
+/// Serves `router` (a [`base_router`] with the role's services added) on
+/// `listener` until `shutdown` resolves.
+pub async fn serve_router(
     router: tonic::transport::server::Router,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
     Ok(())
-}
-
-/// Serves the ledger node on `listener` until `shutdown` resolves.
-pub async fn serve_ledger_node(
-    service: crate::ledger_node::LedgerNodeService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    serve(ledger, tls, directory, listener, shutdown).await
-}
-
-/// Serves a notary on `listener` until `shutdown` resolves.
-pub async fn serve_notary(
-    service: crate::notary_service::NotaryService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let notary =
-        interlock_proto::v1::notary_server::NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
-    serve(notary, tls, directory, listener, shutdown).await
-}
-
-/// Serves a party's agent on `listener` until `shutdown` resolves.
-pub async fn serve_agent(
-    service: crate::agent::AgentService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let agent = service.server().max_decoding_message_size(MESSAGE_LEN_MAX);
-    serve(agent, tls, directory, listener, shutdown).await
-}
-
-/// Serves an observer's `Observer` service on `listener` until `shutdown`
-/// resolves. Start its followers with
-/// [`ObserverService::start`](crate::observer::ObserverService::start).
-pub async fn serve_observer(
-    service: crate::observer::ObserverService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let observer =
-        service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    serve(observer, tls, directory, listener, shutdown).await
-}
-
-/// Serves a gateway's two services, `Gateway` and `GatewayPeer`, on
-/// `listener` until `shutdown` resolves. Start its tasks with
-/// [`GatewayService::start`](crate::gateway::GatewayService::start).
-pub async fn serve_gateway(
-    service: crate::gateway::GatewayService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let (gateway, peer) = service.servers();
-    let gateway = gateway.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    let peer = peer.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<interlock_proto::v1::gateway_server::GatewayServer<crate::gateway::GatewayService>>().await;
-    health
-        .set_serving::<interlock_proto::v1::gateway_peer_server::GatewayPeerServer<crate::gateway::GatewayService>>()
-        .await;
-    let authorizer = Authorizer::new(directory);
-    let router = base_router(tls, &authorizer, health_service)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(gateway, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(peer, authorizer));
-    run(router, listener, shutdown).await
 }
 
 /// A channel to another service at `endpoint` (`host:port`, as the directory

@@ -1,0 +1,21 @@
+//! What every Interlock service role shares. Each role (the ledger node, the
+//! gateway, the notary, the observer, the party agent) is a crate of its own,
+//! a thin driver around the core and the ledger: it decodes requests into
+//! domain types at the edge, calls them, and maps their errors to gRPC
+//! statuses. This crate is the plumbing under all of them:
+//!
+//! - [`server`]: serving over gRPC with mutual TLS, the [`Authorizer`](server::Authorizer)
+//!   that checks every caller against the directory, health and reflection,
+//!   and channels to other services.
+//! - [`metrics`]: the process's Prometheus metrics, their endpoint and the
+//!   structured logs.
+//! - [`status`]: the ledger's refusals as gRPC statuses.
+//! - [`wire`]: domain types to protobuf messages and back.
+//! - [`store`]: what every role's SQLite store shares: [`StoreError`](store::StoreError)
+//!   and opening a file with WAL and `synchronous = FULL`.
+
+pub mod metrics;
+pub mod server;
+pub mod status;
+pub mod store;
+pub mod wire;
