@@ -6,8 +6,8 @@ use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::{CertificateAuthority, Directory, Role, SignedDirectory, Validity};
 use interlock_ledger::{Genesis, Ledger, SqliteStore};
-use interlock_node::ledger_node::{LedgerNodeService, Pace};
-use interlock_node::server::{bind, serve_ledger_node, TlsFiles};
+use interlock_ledger_node::{LedgerNodeService, Pace};
+use interlock_rpc::server::{bind, TlsFiles};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,7 +114,7 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let mut gateways = std::collections::HashMap::new();
         for gateway in &directory.gateways {
-            let channel = interlock_node::server::lazy_channel(&gateway.endpoint, &tls)?;
+            let channel = interlock_rpc::server::lazy_channel(&gateway.endpoint, &tls)?;
             gateways.insert(gateway.network, GatewayClient::new(channel));
         }
         let networks: Vec<NetworkId> = gateways.keys().copied().collect();
@@ -193,7 +193,7 @@ pub fn ledger_serve(options: LedgerServe) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        serve_ledger_node(service, &tls, Arc::new(directory), listener, shutdown).await?;
+        interlock_ledger_node::serve(service, &tls, Arc::new(directory), listener, shutdown).await?;
         anyhow::Ok(())
     })
 }

@@ -5,12 +5,12 @@
 pub mod agent;
 pub mod gateway;
 pub mod gateway_store;
-pub mod ledger_node;
 pub mod notary_service;
 pub mod observer;
 mod roles;
 pub mod stores;
 
+pub use interlock_ledger_node as ledger_node;
 pub use interlock_rpc::{metrics, status, wire};
 
 /// Serving over gRPC with mutual TLS, and each role's `serve_*` function.

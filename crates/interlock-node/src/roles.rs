@@ -1,23 +1,12 @@
 //! Serving each role: the per-role `serve_*` functions over
 //! [`interlock_rpc::server`].
 
+pub use interlock_ledger_node::serve as serve_ledger_node;
 use interlock_rpc::server::{base_router, serve, serve_router, Authorizer, ServeError, TlsFiles, MESSAGE_LEN_MAX};
 
 use interlock_identity::Directory;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// Serves the ledger node on `listener` until `shutdown` resolves.
-pub async fn serve_ledger_node(
-    service: crate::ledger_node::LedgerNodeService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    serve(ledger, tls, directory, listener, shutdown).await
-}
 
 /// Serves a notary on `listener` until `shutdown` resolves.
 pub async fn serve_notary(

@@ -8,10 +8,10 @@ use interlock_identity::{
     CertificateAuthority, Directory, LedgerEntry, NetworkEntry, NetworkKind, PartyEntry, Role, Validity,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
-use interlock_node::ledger_node::{LedgerNodeService, Pace};
-use interlock_node::server::{bind, serve_ledger_node, TlsFiles};
+use interlock_ledger_node::{LedgerNodeService, Pace};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_rpc::server::{bind, TlsFiles};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,7 +66,9 @@ async fn start() -> Node {
     let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let files = TlsFiles::in_dir(&tls, "alpha-ledger");
     tokio::spawn(async move {
-        serve_ledger_node(service, &files, Arc::new(directory), listener, std::future::pending()).await.unwrap();
+        interlock_ledger_node::serve(service, &files, Arc::new(directory), listener, std::future::pending())
+            .await
+            .unwrap();
     });
     Node { address, tls, operator, _dir: dir }
 }

@@ -1,14 +1,20 @@
 //! The ledger node: one network's sequencer behind the `LedgerNode` gRPC
 //! service. A producer task seals a block every interval (or a heartbeat block
 //! when idle), commits it to SQLite, and only then tells waiters and streams.
+//! Its keeper, signing with the operator key, cancels expired reservations.
+//!
+//! Open a [`LedgerNodeService`], spawn its [`produce`](LedgerNodeService::produce)
+//! task, and [`serve`] it.
 
-use crate::status::ledger_status;
-use crate::wire;
 use interlock_core::crypto::PartyKey;
 use interlock_core::{Address, Hash32, ReservationId};
+use interlock_identity::Directory;
 use interlock_ledger::{BlockHeader, Ledger, LedgerError, LedgerEvent, Op, SqliteStore, Transaction, TxId};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_server::{LedgerNode, LedgerNodeServer};
+use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_rpc::status::ledger_status;
+use interlock_rpc::wire;
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -158,7 +164,7 @@ impl LedgerNodeService {
 
     fn seal(&self, now_ms: u64, pace: Pace) -> Result<(), LedgerError> {
         let started = std::time::Instant::now();
-        let metrics = crate::metrics::metrics();
+        let metrics = interlock_rpc::metrics::metrics();
         let outcome = {
             let mut ledger = self.ledger();
             metrics.queue_length("ledger", "mempool", ledger.mempool_len());
@@ -363,4 +369,16 @@ impl LedgerNode for LedgerNodeService {
         tokio::spawn(self.clone().stream_from(from, sender));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
+}
+
+/// Serves the ledger node on `listener` until `shutdown` resolves.
+pub async fn serve(
+    service: LedgerNodeService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
+    interlock_rpc::server::serve(ledger, tls, directory, listener, shutdown).await
 }
