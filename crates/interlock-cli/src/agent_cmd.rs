@@ -112,8 +112,7 @@ fn evm_accounts(
             );
         }
         let evm = network.evm.as_ref().expect("filtered above");
-        let link =
-            interlock_node::gateway::evm::EvmLink::from_directory(network.id, evm).map_err(anyhow::Error::msg)?;
+        let link = interlock_gateway::evm::EvmLink::from_directory(network.id, evm).map_err(anyhow::Error::msg)?;
         let provider = interlock_evm::connect(&evm.rpc, &[signer])?;
         let client = interlock_evm::EscrowClient::at(link.escrow, provider.clone());
         let escrow = interlock_evm::chain::EvmEscrow::new(network.id, client, provider, link.assets);

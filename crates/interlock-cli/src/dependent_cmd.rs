@@ -12,11 +12,11 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use interlock_gateway::webhook::{verify_signature, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
 use interlock_identity::SignedDirectory;
-use interlock_node::gateway::webhook::{verify_signature, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
-use interlock_node::server::TlsFiles;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_rpc::server::TlsFiles;
 use rusqlite::{params, Connection};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -105,7 +105,7 @@ pub fn serve(options: DependentServe) -> anyhow::Result<()> {
         println!("listening on {address} (dependent {}, webhooks at {url})", options.name);
         std::io::stdout().flush()?;
         for gateway in &directory.gateways {
-            let client = GatewayClient::new(interlock_node::server::lazy_channel(&gateway.endpoint, &tls)?);
+            let client = GatewayClient::new(interlock_rpc::server::lazy_channel(&gateway.endpoint, &tls)?);
             let request =
                 v1::SubscribeRequest { url: url.clone(), secret: secret.to_vec(), kinds: options.kinds.clone() };
             tokio::spawn(subscribe(client, gateway.name.clone(), request));

@@ -4,13 +4,13 @@ use crate::services::seed_file;
 use anyhow::Context as _;
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
+use interlock_gateway::evm::EvmLink;
+use interlock_gateway::gateway_store::GatewayStore;
+use interlock_gateway::{GatewayConfig, GatewayService, WebhookPolicy};
 use interlock_identity::SignedDirectory;
-use interlock_node::gateway::evm::EvmLink;
-use interlock_node::gateway::{GatewayConfig, GatewayService, WebhookPolicy};
-use interlock_node::gateway_store::GatewayStore;
-use interlock_node::server::{bind, lazy_channel, serve_gateway, TlsFiles};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_rpc::server::{bind, lazy_channel, TlsFiles};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -155,7 +155,7 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        serve_gateway(service, &tls, directory, listener, shutdown).await?;
+        interlock_gateway::serve(service, &tls, directory, listener, shutdown).await?;
         anyhow::Ok(())
     })
 }

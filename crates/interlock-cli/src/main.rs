@@ -645,7 +645,7 @@ fn main() -> ExitCode {
             else {
                 unreachable!("clap requires them unless --print-key or --dead-letters")
             };
-            let webhooks = interlock_node::gateway::WebhookPolicy {
+            let webhooks = interlock_gateway::WebhookPolicy {
                 base: std::time::Duration::from_millis(webhook_base_ms),
                 cap: std::time::Duration::from_millis(webhook_cap_ms),
                 attempts: webhook_attempts,

@@ -19,9 +19,9 @@ use interlock_core::{
 };
 use interlock_identity::SignedDirectory;
 use interlock_ledger::{Op, Transaction};
-use interlock_node::server::{lazy_channel, TlsFiles};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_rpc::server::{lazy_channel, TlsFiles};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -211,7 +211,7 @@ fn received(address: &str) -> Vec<serde_json::Value> {
 }
 
 fn sign(secret: &[u8], body: &[u8]) -> String {
-    interlock_node::gateway::webhook::signature(secret, body)
+    interlock_gateway::webhook::signature(secret, body)
 }
 
 #[test]

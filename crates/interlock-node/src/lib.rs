@@ -3,13 +3,13 @@
 //! edge, calls them, and maps their errors to gRPC statuses.
 
 pub mod agent;
-pub mod gateway;
-pub mod gateway_store;
 pub mod notary_service;
 pub mod observer;
 mod roles;
 pub mod stores;
 
+pub use interlock_gateway as gateway;
+pub use interlock_gateway::gateway_store;
 pub use interlock_ledger_node as ledger_node;
 pub use interlock_rpc::{metrics, status, wire};
 

@@ -1,8 +1,9 @@
 //! Serving each role: the per-role `serve_*` functions over
 //! [`interlock_rpc::server`].
 
+pub use interlock_gateway::serve as serve_gateway;
 pub use interlock_ledger_node::serve as serve_ledger_node;
-use interlock_rpc::server::{base_router, serve, serve_router, Authorizer, ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_rpc::server::{serve, ServeError, TlsFiles, MESSAGE_LEN_MAX};
 
 use interlock_identity::Directory;
 use std::sync::Arc;
@@ -46,29 +47,4 @@ pub async fn serve_observer(
     let observer =
         service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
     serve(observer, tls, directory, listener, shutdown).await
-}
-
-/// Serves a gateway's two services, `Gateway` and `GatewayPeer`, on
-/// `listener` until `shutdown` resolves. Start its tasks with
-/// [`GatewayService::start`](crate::gateway::GatewayService::start).
-pub async fn serve_gateway(
-    service: crate::gateway::GatewayService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let (gateway, peer) = service.servers();
-    let gateway = gateway.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    let peer = peer.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<interlock_proto::v1::gateway_server::GatewayServer<crate::gateway::GatewayService>>().await;
-    health
-        .set_serving::<interlock_proto::v1::gateway_peer_server::GatewayPeerServer<crate::gateway::GatewayService>>()
-        .await;
-    let authorizer = Authorizer::new(directory);
-    let router = base_router(tls, &authorizer, health_service)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(gateway, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(peer, authorizer));
-    serve_router(router, listener, shutdown).await
 }

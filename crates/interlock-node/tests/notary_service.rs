@@ -4,9 +4,6 @@
 //! abort at the deadline otherwise; the certificate they form executes or
 //! cancels on the real ledgers; a restarted notary signs the same.
 
-mod common;
-
-use common::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
 use interlock_core::crypto::{Certificate, NotaryKey, PartyKey, Token};
 use interlock_core::encoding::{encode_terms, Encode};
 use interlock_core::saga::expected_request;
@@ -14,6 +11,7 @@ use interlock_core::{
     reservation_id, Address, Asset, AssetCode, DealId, DealTerms, Decision, EscrowOp, Leg, LegKind, NetworkId, Policy,
     Settlement,
 };
+use interlock_gateway::testkit::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
 use interlock_identity::{
     Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
 };
@@ -62,7 +60,7 @@ impl Cluster {
             (Role::Notary, "n3"),
             (Role::Party, "buyer"),
         ];
-        common::issue_all(&tls, &names);
+        interlock_gateway::testkit::issue_all(&tls, &names);
         let (operator, buyer, seller) =
             (PartyKey::from_seed([1; 32]), PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
         let notary_keys: Vec<NotaryKey> = (11u8..14).map(|seed| NotaryKey::from_seed([seed; 32]).unwrap()).collect();

@@ -6,7 +6,6 @@
 
 use super::error::GatewayError;
 use crate::gateway_store::SignedTerms;
-use crate::status::ledger_status;
 use interlock_core::crypto::{Ed25519Signature, PartyKey, PublicKey};
 use interlock_core::encoding::{decode_terms, Decode, Encode};
 use interlock_core::escrow::{self, EscrowContext};
@@ -18,6 +17,7 @@ use interlock_core::{
 use interlock_identity::{Directory, PartyEntry};
 use interlock_ledger::{LedgerError, Op, Transaction};
 use interlock_proto::v1;
+use interlock_rpc::status::ledger_status;
 use std::sync::Arc;
 
 /// What a lock assertion's signature starts with, so it can never be mistaken

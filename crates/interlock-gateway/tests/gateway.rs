@@ -6,9 +6,6 @@
 //! gateway restarted from its file. `gateway/notifications.rs`: deal streams
 //! resumed after a disconnect, webhooks (signed, retried, dead-lettered).
 
-mod common;
-
-use common::{endpoint, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::{encode_terms, Decode, Encode};
 use interlock_core::saga::expected_request;
@@ -16,18 +13,19 @@ use interlock_core::{
     reservation_id, Address, Asset, AssetCode, DealId, DealTerms, EscrowEvent, EscrowOp, Hash32, Leg, LegKind,
     NetworkId, Policy, Reservation, ReservationState, Settlement,
 };
+use interlock_gateway::checks::sign_lock_assertion;
+use interlock_gateway::testkit::{endpoint, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
+use interlock_gateway::{WebhookPolicy, GRACE_MS};
 use interlock_identity::{
     DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
-use interlock_node::gateway::checks::sign_lock_assertion;
-use interlock_node::gateway::{WebhookPolicy, GRACE_MS};
-use interlock_node::ledger_node::{LedgerNodeService, Pace};
-use interlock_node::server::{bind, serve_ledger_node, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_ledger_node::{LedgerNodeService, Pace};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_rpc::server::{bind, TlsFiles, MESSAGE_LEN_MAX};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -119,9 +117,9 @@ impl World {
             (Role::Observer, "obs"),
             (Role::Dependent, "warranty"),
         ];
-        common::issue_all(&tls, &names);
+        interlock_gateway::testkit::issue_all(&tls, &names);
         // A client whose certificate comes from another CA.
-        common::issue_all(&dir.path().join("other"), &[(Role::Party, "buyer")]);
+        interlock_gateway::testkit::issue_all(&dir.path().join("other"), &[(Role::Party, "buyer")]);
 
         let operator = PartyKey::from_seed([1; 32]);
         let (buyer, seller, carol) =
@@ -187,7 +185,9 @@ impl World {
             let files = TlsFiles::in_dir(&tls, name);
             let directory = directory.clone();
             tokio::spawn(async move {
-                serve_ledger_node(service, &files, directory, listener, std::future::pending()).await.unwrap();
+                interlock_ledger_node::serve(service, &files, directory, listener, std::future::pending())
+                    .await
+                    .unwrap();
             });
         }
         let world = World {
@@ -580,8 +580,7 @@ async fn forged_lock_assertions_and_peer_calls_are_refused() {
     let not_its_network = sign_lock_assertion(&gateway_key(BETA), ALPHA, 7, block, &reservation);
     let mut garbage = genuine.clone();
     garbage.reservation_encoded = vec![3; 40];
-    let message =
-        interlock_node::gateway::checks::lock_assertion_message(BETA, 7, &block.0, &garbage.reservation_encoded);
+    let message = interlock_gateway::checks::lock_assertion_message(BETA, 7, &block.0, &garbage.reservation_encoded);
     garbage.signature = gateway_key(BETA).sign(&message).0.to_vec();
     let cases = [
         ("bad signature", "gw-beta", bad_signature, Code::Unauthenticated, "not signed by that network's gateway"),

@@ -2,12 +2,18 @@
 //! notaries and observers, and the `GatewayPeer` service for the gateways of
 //! other networks.
 //!
+//! Open a [`GatewayService`] over its [`GatewayStore`], start its tasks with
+//! [`start`](GatewayService::start), and [`serve`] it.
+//!
 //! - [`registry`]: deals (proposals and registrations) and their events in the
-//!   gateway's SQLite store, with the messages owed to peers in a durable outbox.
+//!   gateway's SQLite store ([`gateway_store`]), with the messages owed to
+//!   peers in a durable outbox.
 //! - [`follow`](GatewayService::start): a task follows the ledger node's block
 //!   stream, records the escrow events of registered deals, and queues lock
 //!   assertions and notifications for the other leg's gateway; one task per
 //!   peer delivers the outbox until each message is acknowledged.
+//! - [`evm`]: the same for an EVM network, following the escrow contract's
+//!   confirmed logs instead of a ledger node.
 //! - [`keeper`]: cancels expired reservations and executes revealed hashlocks
 //!   for absent beneficiaries, signing with the gateway key.
 //! - [`webhook`]: subscriptions, and the task that POSTs the webhook
@@ -15,15 +21,20 @@
 //! - [`checks`]: every decoder and verifier applied to network input, pure.
 //! - `handlers` and `peer`: the two gRPC services, each call authorised by the
 //!   caller's certificate (`caller`).
+//! - `testkit` (feature `testkit`): starting real gateways on loopback, for
+//!   the tests of this crate and of the roles that talk to a gateway.
 
 mod caller;
 pub mod checks;
 mod error;
 pub mod evm;
+pub mod gateway_store;
 mod handlers;
 mod keeper;
 mod peer;
 mod registry;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod webhook;
 
 pub use error::GatewayError;
@@ -32,7 +43,6 @@ pub use registry::{PEER_BATCH_MAX, PENDING_EVENTS_MAX};
 pub use webhook::WebhookPolicy;
 
 use crate::gateway_store::{Committed, GatewayStore};
-use crate::stores::StoreError;
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::Decode;
 use interlock_core::{Address, EscrowEvent, EscrowOp, Hash32, NetworkId, PartyId};
@@ -43,6 +53,8 @@ use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::gateway_peer_server::GatewayPeerServer;
 use interlock_proto::v1::gateway_server::GatewayServer;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_rpc::server::{base_router, serve_router, Authorizer, ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_rpc::store::StoreError;
 use keeper::Keeper;
 use registry::{Observed, Registry};
 use std::collections::HashMap;
@@ -400,7 +412,7 @@ impl GatewayService {
         loop {
             let read = self.registry().store.outbox(peer, OUTBOX_BATCH);
             if let Ok(length) = self.registry().store.outbox_len(peer) {
-                crate::metrics::metrics().queue_length(
+                interlock_rpc::metrics::metrics().queue_length(
                     "gateway",
                     "outbox",
                     usize::try_from(length).unwrap_or(usize::MAX),
@@ -423,7 +435,7 @@ impl GatewayService {
                 match peer::send(client.clone(), &entry).await {
                     Ok(()) => {
                         retry = RETRY_MIN;
-                        crate::metrics::metrics().step_took("gateway", "peer_delivery", started.elapsed());
+                        interlock_rpc::metrics::metrics().step_took("gateway", "peer_delivery", started.elapsed());
                     }
                     Err(status) if peer::is_final(status.code()) => eprintln!(
                         "gateway {}: the gateway of {peer} refused a {} message for good, dropping it: {}",
@@ -432,7 +444,7 @@ impl GatewayService {
                         status.message()
                     ),
                     Err(status) => {
-                        crate::metrics::metrics().deal_event("gateway", "peer_delivery_retried");
+                        interlock_rpc::metrics::metrics().deal_event("gateway", "peer_delivery_retried");
                         if retry == RETRY_MIN {
                             eprintln!(
                                 "gateway {}: delivering to the gateway of {peer} failed, retrying: {}",
@@ -451,4 +463,27 @@ impl GatewayService {
             }
         }
     }
+}
+
+/// Serves a gateway's two services, `Gateway` and `GatewayPeer`, on
+/// `listener` until `shutdown` resolves. Start its tasks with
+/// [`GatewayService::start`].
+pub async fn serve(
+    service: GatewayService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (gateway, peer) = service.servers();
+    let gateway = gateway.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
+    let peer = peer.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<GatewayServer<GatewayService>>().await;
+    health.set_serving::<GatewayPeerServer<GatewayService>>().await;
+    let authorizer = Authorizer::new(directory);
+    let router = base_router(tls, &authorizer, health_service)?
+        .add_service(tonic::service::interceptor::InterceptedService::new(gateway, authorizer.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(peer, authorizer));
+    serve_router(router, listener, shutdown).await
 }

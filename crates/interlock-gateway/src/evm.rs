@@ -16,7 +16,7 @@
 //! reservations, and deals with an EVM payment leg name no keeper.
 
 use super::{locked, GatewayService, Observed};
-use crate::gateway::GatewayError;
+use crate::GatewayError;
 use interlock_core::encoding::Encode;
 use interlock_core::{DealTerms, EscrowEvent, Hash32, NetworkId, ReservationId};
 use interlock_evm::alloy::primitives::Address as EvmAddress;

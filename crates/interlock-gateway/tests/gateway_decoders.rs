@@ -11,13 +11,13 @@ use interlock_core::{
     Address, Asset, AssetCode, DealTerms, EscrowEvent, EscrowOp, Hash32, Leg, LegKind, NetworkId, Policy, Reservation,
     ReservationId, ReservationState, Settlement,
 };
-use interlock_identity::{Directory, GatewayEntry, NetworkEntry, NetworkKind, PartyEntry};
-use interlock_ledger::{Op, Transaction};
-use interlock_node::gateway::checks::{
+use interlock_gateway::checks::{
     check_terms, decode_notification, decode_signed_deal, decode_submission, sign_lock_assertion,
     verify_lock_assertion, verify_proposal, verify_registration,
 };
-use interlock_node::gateway::GatewayError;
+use interlock_gateway::GatewayError;
+use interlock_identity::{Directory, GatewayEntry, NetworkEntry, NetworkKind, PartyEntry};
+use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use proptest::prelude::*;
 use prost::Message as _;

@@ -1,7 +1,7 @@
 //! Why a gateway refused a call, and the gRPC status each reason becomes.
 
-use crate::stores::StoreError;
 use interlock_core::{DealId, NetworkId, TermsError};
+use interlock_rpc::store::StoreError;
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]

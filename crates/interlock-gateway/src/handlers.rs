@@ -6,14 +6,14 @@ use super::error::GatewayError;
 use super::registry::{notice_message, signed_deal, Registry};
 use super::GatewayService;
 use crate::gateway_store::{DealRecord, EventRecord, NoticeKind, SignedTerms, Subscription};
-use crate::stores::StoreError;
-use crate::wire;
 use interlock_core::encoding::Decode;
 use interlock_core::{DealId, Reservation};
 use interlock_identity::PartyEntry;
 use interlock_ledger::Op;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_server::Gateway;
+use interlock_rpc::store::StoreError;
+use interlock_rpc::wire;
 use std::pin::Pin;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -280,7 +280,7 @@ impl Gateway for GatewayService {
     async fn register_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
         let registered = self.register_checked(request);
         let event = if registered.is_ok() { "registered" } else { "registration_refused" };
-        crate::metrics::metrics().deal_event("gateway", event);
+        interlock_rpc::metrics::metrics().deal_event("gateway", event);
         Ok(Response::new(registered?))
     }
 

@@ -254,7 +254,7 @@ impl GatewayService {
                             delivery.event_id, delivery.subscriber
                         );
                     }
-                    crate::metrics::metrics().webhook_retries().inc();
+                    interlock_rpc::metrics::metrics().webhook_retries().inc();
                     let wait = policy.backoff(failed, random);
                     let due_ms = (self.shared.clock)().saturating_add(u64::try_from(wait.as_millis()).unwrap_or(0));
                     registry.store.webhook_retry(delivery.id, failed, due_ms, &error)

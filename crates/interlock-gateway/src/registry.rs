@@ -8,12 +8,12 @@ use super::error::GatewayError;
 use crate::gateway_store::{
     Batch, Committed, EventKind, GatewayStore, NewEvent, Notice, NoticeKind, SettledEvent, SignedTerms,
 };
-use crate::stores::StoreError;
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::{Address, DealId, DealTerms, EscrowEvent, Hash32, LegKind, NetworkId, Reservation, Settlement};
 use interlock_identity::Directory;
 use interlock_proto::v1;
+use interlock_rpc::store::StoreError;
 use prost::Message as _;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -1,14 +1,14 @@
-//! Starting real services on loopback for the tests: TLS channels and gateways.
-#![allow(dead_code)]
+//! Starting real services on loopback for the tests of this crate and of the
+//! roles that talk to a gateway: certificates, TLS channels and gateways.
 
+use crate::gateway_store::GatewayStore;
+use crate::{GatewayConfig, GatewayService, GatewayTasks, WebhookPolicy};
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::Directory;
-use interlock_node::gateway::{GatewayConfig, GatewayService, GatewayTasks, WebhookPolicy};
-use interlock_node::gateway_store::GatewayStore;
-use interlock_node::server::{serve_gateway, TlsFiles};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_rpc::server::TlsFiles;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -99,7 +99,7 @@ pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy
     let files = TlsFiles::in_dir(setup.tls, setup.name);
     let (served, directory) = (service.clone(), setup.directory);
     let server = tokio::spawn(async move {
-        serve_gateway(served, &files, directory, listener, std::future::pending()).await.unwrap();
+        crate::serve(served, &files, directory, listener, std::future::pending()).await.unwrap();
     });
     RunningGateway { service, _tasks: tasks, server: Some(server) }
 }
