@@ -87,7 +87,7 @@ pub struct NotaryServe {
 /// Runs a notary until interrupted. It follows every network through the
 /// gateway the directory lists for it. Prints `listening on ADDRESS` once it serves.
 pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
-    use interlock_node::notary_service::NotaryService;
+    use interlock_notary::NotaryService;
     use interlock_proto::v1::gateway_client::GatewayClient;
     std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
     let seed = seed_file(&options.data.join("notary.key"), "a secp256k1 secret key")?;
@@ -109,7 +109,7 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
         ),
         None => anyhow::bail!("the directory lists no notary named {}", options.name),
     }
-    let log = interlock_node::stores::NotaryLog::open(&options.data.join("notary.sqlite"))?;
+    let log = interlock_notary::NotaryLog::open(&options.data.join("notary.sqlite"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut gateways = std::collections::HashMap::new();
@@ -130,7 +130,7 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        interlock_node::server::serve_notary(service, &tls, Arc::new(directory), listener, shutdown).await?;
+        interlock_notary::serve(service, &tls, Arc::new(directory), listener, shutdown).await?;
         anyhow::Ok(())
     })
 }

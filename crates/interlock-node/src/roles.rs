@@ -9,19 +9,6 @@ use interlock_identity::Directory;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves a notary on `listener` until `shutdown` resolves.
-pub async fn serve_notary(
-    service: crate::notary_service::NotaryService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let notary =
-        interlock_proto::v1::notary_server::NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
-    serve(notary, tls, directory, listener, shutdown).await
-}
-
 /// Serves a party's agent on `listener` until `shutdown` resolves.
 pub async fn serve_agent(
     service: crate::agent::AgentService,

@@ -1,11 +1,9 @@
-//! The agent's and the notary's SQLite stores: what they write survives
-//! reopening, and the notary log never holds two decisions for one deal.
+//! The agent's SQLite store: what it writes survives reopening.
 
-use interlock_core::crypto::{NotaryKey, PartyKey, Secret};
-use interlock_core::notary::NotaryDeal;
+use interlock_core::crypto::{PartyKey, Secret};
 use interlock_core::saga::{Outcome, Role, Saga};
-use interlock_core::{Address, Asset, AssetCode, DealTerms, Decision, Leg, NetworkId, Policy, Settlement};
-use interlock_node::stores::{AgentStore, NotaryLog, StoreError};
+use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, NetworkId, Policy, Settlement};
+use interlock_node::stores::AgentStore;
 use std::sync::Arc;
 
 const T0: u64 = 1_000_000;
@@ -45,67 +43,6 @@ fn hashlock(secret: Secret) -> Settlement {
         payment_expiry_ms: T0 + 8_000,
         margin_ms: 3_000,
     }
-}
-
-#[test]
-fn the_notary_log_keeps_one_decision_per_deal_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notary.sqlite");
-    let key = NotaryKey::from_seed([5; 32]).unwrap();
-    let terms = terms(Settlement::Notary {
-        notaries: vec![key.address()],
-        threshold: 1,
-        decision_deadline_ms: T0 + 1_000,
-        backstop_expiry_ms: T0 + 60_000,
-    });
-    let deal_id = terms.id();
-    let mut log = NotaryLog::open(&path).unwrap();
-    assert!(matches!(log.record(deal_id, Decision::Commit, None, T0), Err(StoreError::UnknownDeal(_))));
-    log.accept(&terms).unwrap();
-    log.accept(&terms).unwrap();
-    log.record(deal_id, Decision::Commit, None, T0).unwrap();
-    log.record(deal_id, Decision::Commit, None, T0).unwrap();
-    let error = log.record(deal_id, Decision::Abort, None, T0).expect_err("the other decision is refused");
-    assert!(matches!(error, StoreError::Contradiction { recorded: Decision::Commit, attempted: Decision::Abort, .. }));
-    assert!(error.to_string().contains("never decides abort"), "{error}");
-    drop(log);
-
-    let log = NotaryLog::open(&path).unwrap();
-    let deals = log.load().unwrap();
-    assert_eq!(deals.len(), 1);
-    let (restored_terms, decision) = deals.into_iter().next().unwrap();
-    assert_eq!(*restored_terms, terms);
-    assert_eq!(decision, Some(Decision::Commit));
-    let restored = NotaryDeal::restore(restored_terms, decision);
-    assert_eq!(restored.vote(&key).unwrap().decision, Decision::Commit, "a restarted notary signs what it recorded");
-    // The commit added each party's amount to its daily total, once.
-    let mut totals = log.daily_totals().unwrap();
-    totals.sort();
-    let usd = AssetCode::new("USD").unwrap();
-    let day = interlock_core::policy::utc_day(T0);
-    let mut expected = vec![(terms.buyer, usd.clone(), day, 5), (terms.seller, usd, day, 7)];
-    expected.sort();
-    assert_eq!(totals, expected);
-}
-
-#[test]
-fn the_notary_log_keeps_the_reason_of_an_abort() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notary.sqlite");
-    let key = NotaryKey::from_seed([5; 32]).unwrap();
-    let terms = terms(Settlement::Notary {
-        notaries: vec![key.address()],
-        threshold: 1,
-        decision_deadline_ms: T0 + 1_000,
-        backstop_expiry_ms: T0 + 60_000,
-    });
-    let mut log = NotaryLog::open(&path).unwrap();
-    log.accept(&terms).unwrap();
-    log.record(terms.id(), Decision::Abort, Some("policy: a rule"), T0).unwrap();
-    drop(log);
-    let log = NotaryLog::open(&path).unwrap();
-    assert_eq!(log.reasons().unwrap(), vec![(terms.id(), "policy: a rule".to_owned())]);
-    assert_eq!(log.daily_totals().unwrap(), vec![], "an abort moves nothing");
 }
 
 #[test]

@@ -7,9 +7,13 @@
 //! the directory's parties and each party's daily totals, which it keeps in
 //! memory and, with each commit, in its log. An abort for a broken rule carries
 //! the rule's message in the vote, for both parties.
+//!
+//! Open a [`NotaryService`] over its [`NotaryLog`] (`log`) and [`serve`] it.
 
-use crate::stores::NotaryLog;
-use crate::wire;
+pub mod log;
+
+pub use log::NotaryLog;
+
 use interlock_core::crypto::{Ed25519Signature, NotaryKey, Vote};
 use interlock_core::encoding::{decode_terms, Decode};
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
@@ -17,9 +21,13 @@ use interlock_core::policy::{movements, utc_day, Approvals};
 use interlock_core::{
     reservation_id, AssetCode, DealId, Decision, EscrowEvent, Hash32, LegKind, NetworkId, PartyId, ReservationId,
 };
+use interlock_identity::Directory;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_server::Notary;
+use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_rpc::store::StoreError;
+use interlock_rpc::wire;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -111,7 +119,7 @@ impl NotaryService {
         gateways: HashMap<NetworkId, GatewayClient<Channel>>,
         registered: HashSet<PartyId>,
         clock: fn() -> u64,
-    ) -> Result<NotaryService, crate::stores::StoreError> {
+    ) -> Result<NotaryService, StoreError> {
         let mut deals = HashMap::new();
         let mut votes = HashMap::new();
         let reasons: HashMap<DealId, String> = log.reasons()?.into_iter().collect();
@@ -149,7 +157,7 @@ impl NotaryService {
         for output in outputs {
             let NotaryOutput::Record { decision, reason, .. } = output else { continue };
             let started = std::time::Instant::now();
-            let metrics = crate::metrics::metrics();
+            let metrics = interlock_rpc::metrics::metrics();
             metrics.deal_event(
                 "notary",
                 match (decision, &reason) {
@@ -353,7 +361,7 @@ impl Notary for NotaryService {
                 .accept(&terms)
                 .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
             locked(&self.shared.deals).entry(deal_id).or_insert(deal);
-            crate::metrics::metrics().deal_event("notary", "accepted");
+            interlock_rpc::metrics::metrics().deal_event("notary", "accepted");
             self.settle(deal_id, outputs, now)?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
             let notary = self.clone();
@@ -386,4 +394,17 @@ impl Notary for NotaryService {
             None => Err(Status::not_found(format!("this notary has no deal {deal_id}"))),
         }
     }
+}
+
+/// Serves a notary on `listener` until `shutdown` resolves.
+pub async fn serve(
+    service: NotaryService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let notary =
+        interlock_proto::v1::notary_server::NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
+    interlock_rpc::server::serve(notary, tls, directory, listener, shutdown).await
 }

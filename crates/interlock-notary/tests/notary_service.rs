@@ -16,14 +16,13 @@ use interlock_identity::{
     Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
-use interlock_node::ledger_node::{LedgerNodeService, Pace};
-use interlock_node::notary_service::NotaryService;
-use interlock_node::server::{bind, serve_ledger_node, serve_notary, TlsFiles};
-use interlock_node::stores::NotaryLog;
+use interlock_ledger_node::{LedgerNodeService, Pace};
+use interlock_notary::{NotaryLog, NotaryService};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_proto::v1::notary_client::NotaryClient;
+use interlock_rpc::server::{bind, TlsFiles};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -118,7 +117,9 @@ impl Cluster {
             let files = TlsFiles::in_dir(&tls, name);
             let directory = directory.clone();
             tokio::spawn(async move {
-                serve_ledger_node(service, &files, directory, listener, std::future::pending()).await.unwrap();
+                interlock_ledger_node::serve(service, &files, directory, listener, std::future::pending())
+                    .await
+                    .unwrap();
             });
         }
         let mut running = Vec::new();
@@ -187,7 +188,7 @@ impl Cluster {
         let files = TlsFiles::in_dir(&self.tls, &name);
         let directory = self.directory.clone();
         tokio::spawn(async move {
-            serve_notary(service, &files, directory, listener, std::future::pending()).await.unwrap();
+            interlock_notary::serve(service, &files, directory, listener, std::future::pending()).await.unwrap();
         });
         NotaryClient::new(endpoint(&self.tls, "buyer", address).connect_lazy())
     }

@@ -1,0 +1,99 @@
+//! The notary's SQLite log: what it writes survives reopening, and it never
+//! holds two decisions for one deal.
+
+use interlock_core::crypto::{NotaryKey, PartyKey};
+use interlock_core::notary::NotaryDeal;
+use interlock_core::{Address, Asset, AssetCode, DealTerms, Decision, Leg, NetworkId, Policy, Settlement};
+use interlock_notary::NotaryLog;
+use interlock_rpc::store::StoreError;
+
+const T0: u64 = 1_000_000;
+
+fn terms(settlement: Settlement) -> DealTerms {
+    let (buyer, seller) = (PartyKey::from_seed([1; 32]), PartyKey::from_seed([2; 32]));
+    let usd = AssetCode::new("USD").unwrap();
+    DealTerms {
+        buyer: buyer.public(),
+        seller: seller.public(),
+        payment: Leg {
+            network: NetworkId(1),
+            asset: Asset::Fungible { code: usd.clone(), amount: 5 },
+            owner: Address::Ledger(buyer.public().0),
+            beneficiary: Address::Ledger(seller.public().0),
+            keeper: None,
+        },
+        delivery: Leg {
+            network: NetworkId(2),
+            asset: Asset::Fungible { code: usd, amount: 7 },
+            owner: Address::Ledger(seller.public().0),
+            beneficiary: Address::Ledger(buyer.public().0),
+            keeper: None,
+        },
+        settlement,
+        policy: Policy::default(),
+        observers: vec![],
+        dependents: vec![],
+        nonce: 1,
+    }
+}
+
+#[test]
+fn the_notary_log_keeps_one_decision_per_deal_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notary.sqlite");
+    let key = NotaryKey::from_seed([5; 32]).unwrap();
+    let terms = terms(Settlement::Notary {
+        notaries: vec![key.address()],
+        threshold: 1,
+        decision_deadline_ms: T0 + 1_000,
+        backstop_expiry_ms: T0 + 60_000,
+    });
+    let deal_id = terms.id();
+    let mut log = NotaryLog::open(&path).unwrap();
+    assert!(matches!(log.record(deal_id, Decision::Commit, None, T0), Err(StoreError::UnknownDeal(_))));
+    log.accept(&terms).unwrap();
+    log.accept(&terms).unwrap();
+    log.record(deal_id, Decision::Commit, None, T0).unwrap();
+    log.record(deal_id, Decision::Commit, None, T0).unwrap();
+    let error = log.record(deal_id, Decision::Abort, None, T0).expect_err("the other decision is refused");
+    assert!(matches!(error, StoreError::Contradiction { recorded: Decision::Commit, attempted: Decision::Abort, .. }));
+    assert!(error.to_string().contains("never decides abort"), "{error}");
+    drop(log);
+
+    let log = NotaryLog::open(&path).unwrap();
+    let deals = log.load().unwrap();
+    assert_eq!(deals.len(), 1);
+    let (restored_terms, decision) = deals.into_iter().next().unwrap();
+    assert_eq!(*restored_terms, terms);
+    assert_eq!(decision, Some(Decision::Commit));
+    let restored = NotaryDeal::restore(restored_terms, decision);
+    assert_eq!(restored.vote(&key).unwrap().decision, Decision::Commit, "a restarted notary signs what it recorded");
+    // The commit added each party's amount to its daily total, once.
+    let mut totals = log.daily_totals().unwrap();
+    totals.sort();
+    let usd = AssetCode::new("USD").unwrap();
+    let day = interlock_core::policy::utc_day(T0);
+    let mut expected = vec![(terms.buyer, usd.clone(), day, 5), (terms.seller, usd, day, 7)];
+    expected.sort();
+    assert_eq!(totals, expected);
+}
+
+#[test]
+fn the_notary_log_keeps_the_reason_of_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notary.sqlite");
+    let key = NotaryKey::from_seed([5; 32]).unwrap();
+    let terms = terms(Settlement::Notary {
+        notaries: vec![key.address()],
+        threshold: 1,
+        decision_deadline_ms: T0 + 1_000,
+        backstop_expiry_ms: T0 + 60_000,
+    });
+    let mut log = NotaryLog::open(&path).unwrap();
+    log.accept(&terms).unwrap();
+    log.record(terms.id(), Decision::Abort, Some("policy: a rule"), T0).unwrap();
+    drop(log);
+    let log = NotaryLog::open(&path).unwrap();
+    assert_eq!(log.reasons().unwrap(), vec![(terms.id(), "policy: a rule".to_owned())]);
+    assert_eq!(log.daily_totals().unwrap(), vec![], "an abort moves nothing");
+}
