@@ -6,9 +6,9 @@ use anyhow::Context as _;
 use interlock_core::crypto::PartyKey;
 use interlock_core::hash::to_hex;
 use interlock_identity::SignedDirectory;
-use interlock_node::observer::{log, ObserverLog, ObserverService};
-use interlock_node::server::{bind, lazy_channel, serve_observer, TlsFiles};
+use interlock_observer::{log, ObserverLog, ObserverService};
 use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_rpc::server::{bind, lazy_channel, TlsFiles};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ pub fn serve(options: ObserverServe) -> anyhow::Result<()> {
         service.start()?;
         let (listener, address) = bind(options.listen).await?;
         let (http_listener, http_address) = bind(options.http).await?;
-        let web = tokio::spawn(interlock_node::observer::web::serve(service.clone(), http_listener, async {
+        let web = tokio::spawn(interlock_observer::web::serve(service.clone(), http_listener, async {
             let _ = tokio::signal::ctrl_c().await;
         }));
         println!(
@@ -81,7 +81,7 @@ pub fn serve(options: ObserverServe) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        serve_observer(service, &tls, directory, listener, shutdown).await?;
+        interlock_observer::serve(service, &tls, directory, listener, shutdown).await?;
         web.abort();
         anyhow::Ok(())
     })

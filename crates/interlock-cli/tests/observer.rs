@@ -7,9 +7,9 @@ mod common;
 
 use common::sandbox::{interlock, json, observer_web_address as web_address, ok, process, propose_to_seller, Sandbox};
 
-use interlock_node::server::{lazy_channel, TlsFiles};
 use interlock_proto::v1;
 use interlock_proto::v1::observer_client::ObserverClient;
+use interlock_rpc::server::{lazy_channel, TlsFiles};
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::time::Duration;

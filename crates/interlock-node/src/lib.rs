@@ -3,7 +3,6 @@
 //! edge, calls them, and maps their errors to gRPC statuses.
 
 pub mod agent;
-pub mod observer;
 mod roles;
 pub mod stores;
 

@@ -20,18 +20,3 @@ pub async fn serve_agent(
     let agent = service.server().max_decoding_message_size(MESSAGE_LEN_MAX);
     serve(agent, tls, directory, listener, shutdown).await
 }
-
-/// Serves an observer's `Observer` service on `listener` until `shutdown`
-/// resolves. Start its followers with
-/// [`ObserverService::start`](crate::observer::ObserverService::start).
-pub async fn serve_observer(
-    service: crate::observer::ObserverService,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let observer =
-        service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    serve(observer, tls, directory, listener, shutdown).await
-}

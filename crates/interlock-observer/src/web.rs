@@ -53,7 +53,7 @@ fn problem(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-fn storage(error: crate::stores::StoreError) -> Response {
+fn storage(error: interlock_rpc::store::StoreError) -> Response {
     problem(StatusCode::INTERNAL_SERVER_ERROR, format!("observer storage failed: {error}"))
 }
 

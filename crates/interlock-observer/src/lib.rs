@@ -13,6 +13,10 @@
 //! One task per gateway follows its `WatchDeals` (the gateway streams the
 //! notices of deals that name this observer); one task per deal and network
 //! follows its `WatchDeal` until the deal has ended.
+//!
+//! Open an [`ObserverService`], start its followers with
+//! [`start`](ObserverService::start), [`serve`] its gRPC service and
+//! [`web::serve`] its page.
 
 pub mod log;
 pub mod record;
@@ -20,13 +24,14 @@ pub mod web;
 
 pub use log::{Broken, DealSummary, ObserverLog, Verified};
 
-use crate::wire;
 use interlock_core::encoding::decode_terms;
 use interlock_core::{DealId, DealTerms, LegKind, NetworkId};
 use interlock_identity::Directory;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::observer_server::{Observer, ObserverServer};
+use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_rpc::wire;
 use record::GatewayEvent;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,7 +69,7 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().expect("observer locks are never poisoned: nothing panics while holding them")
 }
 
-fn storage(error: crate::stores::StoreError) -> Status {
+fn storage(error: interlock_rpc::store::StoreError) -> Status {
     Status::internal(format!("observer storage failed: {error}"))
 }
 
@@ -96,7 +101,7 @@ impl ObserverService {
 
     /// Follows every gateway's notices, and resumes every deal that had not
     /// ended when the observer stopped.
-    pub fn start(&self) -> Result<(), crate::stores::StoreError> {
+    pub fn start(&self) -> Result<(), interlock_rpc::store::StoreError> {
         for network in self.shared.gateways.keys() {
             tokio::spawn(self.clone().watch_notices(*network));
         }
@@ -314,4 +319,18 @@ impl Observer for ObserverService {
             observer_key: log.observer_key().0.to_vec(),
         }))
     }
+}
+
+/// Serves an observer's `Observer` service on `listener` until `shutdown`
+/// resolves. Start its followers with [`ObserverService::start`].
+pub async fn serve(
+    service: ObserverService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let observer =
+        service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
+    interlock_rpc::server::serve(observer, tls, directory, listener, shutdown).await
 }

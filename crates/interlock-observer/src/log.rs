@@ -5,10 +5,10 @@
 //! the cursor with no record missing and none twice.
 
 use super::record::{self, Entry, GatewayEvent, LegChange, Record};
-use crate::stores::StoreError;
 use interlock_core::crypto::{Ed25519Signature, PartyKey};
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::{DealId, DealTerms, Hash32, LegKind, PartyId};
+use interlock_rpc::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 

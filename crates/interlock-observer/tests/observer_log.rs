@@ -9,9 +9,9 @@ use interlock_core::{
     Address, Asset, AssetCode, Condition, DealTerms, EscrowEvent, Leg, LegKind, NetworkId, Policy, Reservation,
     ReservationState, Settlement, Token,
 };
-use interlock_node::observer::log::{stored_key, verify};
-use interlock_node::observer::record::GatewayEvent;
-use interlock_node::observer::ObserverLog;
+use interlock_observer::log::{stored_key, verify};
+use interlock_observer::record::GatewayEvent;
+use interlock_observer::ObserverLog;
 
 fn terms(observer: &PartyKey) -> DealTerms {
     let (buyer, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
