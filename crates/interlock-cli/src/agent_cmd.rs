@@ -2,13 +2,12 @@
 //! the CLI's clients share.
 
 use anyhow::Context as _;
+use interlock_agent::{AgentConfig, AgentService, AgentStore};
 use interlock_core::crypto::PartyKey;
 use interlock_identity::SignedDirectory;
-use interlock_node::agent::{AgentConfig, AgentService};
-use interlock_node::server::{bind, TlsFiles};
-use interlock_node::stores::AgentStore;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_client::NotaryClient;
+use interlock_rpc::server::{bind, TlsFiles};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -17,7 +16,7 @@ use tonic::transport::Channel;
 
 /// A lazily connected mutual-TLS channel to `endpoint` (`host:port`).
 pub(crate) fn channel(tls: &TlsFiles, endpoint: &str) -> anyhow::Result<Channel> {
-    Ok(interlock_node::server::lazy_channel(endpoint, tls)?)
+    Ok(interlock_rpc::server::lazy_channel(endpoint, tls)?)
 }
 
 pub struct AgentServe {
@@ -76,7 +75,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        interlock_node::server::serve_agent(service, &tls, directory, listener, shutdown).await?;
+        interlock_agent::serve(service, &tls, directory, listener, shutdown).await?;
         anyhow::Ok(())
     })
 }
@@ -87,7 +86,7 @@ fn evm_accounts(
     directory: &interlock_identity::Directory,
     party: &str,
     key_path: Option<&std::path::Path>,
-) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_node::agent::EvmAccount>> {
+) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_agent::EvmAccount>> {
     use interlock_evm::alloy::signers::local::PrivateKeySigner;
     let mut accounts = HashMap::new();
     let evm_networks: Vec<_> = directory.networks.iter().filter(|network| network.evm.is_some()).collect();
@@ -116,7 +115,7 @@ fn evm_accounts(
         let provider = interlock_evm::connect(&evm.rpc, &[signer])?;
         let client = interlock_evm::EscrowClient::at(link.escrow, provider.clone());
         let escrow = interlock_evm::chain::EvmEscrow::new(network.id, client, provider, link.assets);
-        accounts.insert(network.id, interlock_node::agent::EvmAccount { escrow, address });
+        accounts.insert(network.id, interlock_agent::EvmAccount { escrow, address });
     }
     Ok(accounts)
 }

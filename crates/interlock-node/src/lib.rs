@@ -2,9 +2,7 @@
 //! around the core and the ledger: it decodes requests into domain types at the
 //! edge, calls them, and maps their errors to gRPC statuses.
 
-pub mod agent;
 mod roles;
-pub mod stores;
 
 pub use interlock_gateway as gateway;
 pub use interlock_gateway::gateway_store;

@@ -8,7 +8,7 @@ use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::saga::{Outcome, Role, Saga};
 use interlock_core::{DealId, DealTerms, EscrowEvent, NetworkId};
-pub use interlock_rpc::store::StoreError;
+use interlock_rpc::store::StoreError;
 use interlock_rpc::store::{deal_from, deal_key, open};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;

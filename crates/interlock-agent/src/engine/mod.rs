@@ -1,17 +1,28 @@
 //! The agent's engine: the one task that owns the agent's deals, sagas and store.
+//!
+//! This module holds its state, its rounds (take the inputs waiting, step the
+//! sagas they concern, write what changed in one transaction, then act and
+//! answer) and what the sagas' changes tell the party. `notices` handles the
+//! gateways' deal notices, `operator` the operator's commands and the deal
+//! views, and `io` everything the engine sends and hears off its task.
 
-use super::terms::{draft, Proposer};
-use crate::stores::{AgentDeal, AgentStore, AgentWrite, DealState, StoreError};
-use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, PartyKey, Secret, Vote};
-use interlock_core::encoding::{decode_terms, encode_terms, Decode, Encode};
+mod io;
+mod notices;
+mod operator;
+
+use crate::store::{AgentDeal, AgentStore, AgentWrite, DealState};
+use interlock_core::crypto::{Ed25519Signature, PartyKey, Vote};
+use interlock_core::encoding::encode_terms;
 use interlock_core::policy::TimeoutNotice;
 use interlock_core::saga::{LegStatus, Outcome, Role, Saga, SagaOutput};
-use interlock_core::{Asset, DealId, DealTerms, EscrowEvent, EscrowOp, Hash32, LegKind, NetworkId};
+use interlock_core::{DealId, DealTerms, EscrowEvent, LegKind, NetworkId};
 use interlock_identity::{Directory, PartyEntry};
-use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_client::NotaryClient;
+use interlock_rpc::store::StoreError;
+pub(crate) use io::register;
+use io::{follow_blocks, follow_notices};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -311,32 +322,6 @@ fn timeout_text(notice: TimeoutNotice) -> String {
     }
 }
 
-/// The deal's policy in a line, for its view.
-fn policy_text(policy: &interlock_core::Policy) -> String {
-    let timeout = match policy.on_timeout {
-        interlock_core::OnTimeout::Refund => "refund".to_owned(),
-        interlock_core::OnTimeout::ExtendOnce { by_ms } => format!("extend once by {} s", by_ms.div_ceil(1_000)),
-    };
-    let assets = if policy.allowed_assets.is_empty() {
-        "any".to_owned()
-    } else {
-        interlock_core::assets_text(&policy.allowed_assets)
-    };
-    let limit = |limit: Option<u128>| limit.map_or_else(|| "none".to_owned(), |max| max.to_string());
-    format!(
-        "on timeout: {timeout}; assets: {assets}; max per deal: {}; max per party per day: {}",
-        limit(policy.amount_max),
-        limit(policy.amount_max_per_day)
-    )
-}
-
-fn role_word(role: Role) -> &'static str {
-    match role {
-        Role::Buyer => "buyer",
-        Role::Seller => "seller",
-    }
-}
-
 fn signature(bytes: &[u8]) -> Option<Option<Ed25519Signature>> {
     match bytes.len() {
         0 => Some(None),
@@ -568,7 +553,7 @@ impl Engine {
 
     /// Publishes how many deals are in each state, and the engine's queues.
     fn count_states(&self) {
-        let metrics = crate::metrics::metrics();
+        let metrics = interlock_rpc::metrics::metrics();
         let mut counts: HashMap<&'static str, usize> = HashMap::new();
         for deal in self.deals.values() {
             *counts.entry(deal.state.as_str()).or_default() += 1;
@@ -639,7 +624,7 @@ impl Engine {
             if let (Some(outcome), None) = (now_shown.outcome, before.outcome) {
                 if let Some(deal) = self.deals.get_mut(&deal_id) {
                     deal.state = DealState::Ended(outcome);
-                    let metrics = crate::metrics::metrics();
+                    let metrics = interlock_rpc::metrics::metrics();
                     metrics.deal_event("agent", deal.state.as_str());
                     let took = Duration::from_millis(now.saturating_sub(deal.created_ms));
                     metrics.step_took("agent", "proposal_to_end", took);
@@ -649,185 +634,6 @@ impl Engine {
             for line in lines {
                 changes.step(deal_id, now, line);
             }
-        }
-    }
-
-    fn act(&mut self, deal_id: DealId, outputs: Vec<SagaOutput>) -> Result<(), AgentError> {
-        for output in outputs {
-            match output {
-                SagaOutput::Submit { network, op } => {
-                    let what = match &op {
-                        EscrowOp::Reserve(request) => format!("reserve {}", leg_word(request.leg)),
-                        EscrowOp::Execute { .. } => "execute".to_owned(),
-                        EscrowOp::Cancel { .. } => "cancel".to_owned(),
-                    };
-                    if let Some(account) = self.evm.get(&network).cloned() {
-                        let Some(deal) = self.deals.get(&deal_id) else { continue };
-                        let terms = deal.terms.clone();
-                        self.say(deal_id, &format!("submits {what} on {}", self.network_name(network)));
-                        let (permits, verbose, party) = (self.requests.clone(), self.verbose, self.party.name.clone());
-                        tokio::spawn(async move {
-                            let Ok(_permit) = permits.acquire_owned().await else { return };
-                            // As on a ledger: the saga resubmits what does not land.
-                            if let Err(error) = account.escrow.submit(account.address, &terms, &op).await {
-                                if verbose {
-                                    println!("deal={deal_id} party={party} {what} refused: {error}");
-                                }
-                            }
-                        });
-                        continue;
-                    }
-                    let Some(gateway) = self.gateways.get(&network).cloned() else {
-                        self.say(deal_id, &format!("cannot {what}: no gateway for network {network}"));
-                        continue;
-                    };
-                    let nonce = self.store.next_nonce(network)?;
-                    let transaction = Transaction::sign(&self.key, network, nonce, Op::Escrow(op));
-                    self.say(deal_id, &format!("submits {what} on {}", self.network_name(network)));
-                    let request = v1::SubmitRequest { transaction_encoded: transaction.to_bytes() };
-                    let (permits, verbose) = (self.requests.clone(), self.verbose);
-                    let span = deal_span(deal_id, &self.party.name);
-                    let submit = async move {
-                        let Ok(_permit) = permits.acquire_owned().await else { return };
-                        let mut gateway = gateway;
-                        // The saga resubmits what does not land; a refusal is news, not a failure.
-                        if let Err(status) = gateway.submit(request).await {
-                            if verbose {
-                                tracing::info!("{what} refused: {}", status.message());
-                            }
-                        }
-                    };
-                    tokio::spawn(tracing::Instrument::instrument(submit, span));
-                }
-                SagaOutput::AskNotaries => {
-                    let Some(deal) = self.deals.get(&deal_id) else { continue };
-                    let signed = signed_deal(&deal.terms, &deal.signatures);
-                    let submission = v1::SubmitDealRequest {
-                        terms_encoded: signed.terms_encoded,
-                        buyer_signature: signed.buyer_signature,
-                        seller_signature: signed.seller_signature,
-                    };
-                    for (index, notary) in self.notaries.iter().enumerate() {
-                        // A notary holds an undecided request until it decides:
-                        // one request per notary and deal at a time.
-                        if !locked(&self.asking).insert((deal_id, index)) {
-                            continue;
-                        }
-                        let (mut notary, submission) = (notary.clone(), submission.clone());
-                        let (inputs, asking) = (self.inputs.clone(), self.asking.clone());
-                        tokio::spawn(async move {
-                            let answer = notary.submit_deal(submission).await;
-                            locked(&asking).remove(&(deal_id, index));
-                            let Ok(answer) = answer else { return };
-                            if let Some(vote) = answer.into_inner().vote {
-                                if let Some(decoded) = decode_vote(&vote) {
-                                    let _ = inputs.send(Input::Vote(decoded, vote.reason)).await;
-                                }
-                            }
-                        });
-                    }
-                }
-                SagaOutput::Finished(_) => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn on_notice(&mut self, notice: v1::DealNotice, now: u64, changes: &mut Changes) {
-        let Some(signed) = notice.deal else { return };
-        let Ok(terms) = decode_terms(&signed.terms_encoded) else { return };
-        let deal_id = terms.id();
-        let me = self.key.public();
-        let role = if terms.buyer == me {
-            Role::Buyer
-        } else if terms.seller == me {
-            Role::Seller
-        } else {
-            return;
-        };
-        let (Some(buyer_signature), Some(seller_signature)) =
-            (signature(&signed.buyer_signature), signature(&signed.seller_signature))
-        else {
-            return;
-        };
-        let signatures = [buyer_signature, seller_signature];
-        // A notice this agent has acted on already (the same one comes from
-        // both gateways, and its own proposals come back) needs no more work.
-        let known = self.deals.get(&deal_id);
-        let moot = match (notice.kind.as_str(), known.map(|deal| deal.state)) {
-            ("proposed", Some(_)) => true,
-            ("registered", Some(state)) => !matches!(state, DealState::Proposed | DealState::Received),
-            _ => false,
-        };
-        if moot {
-            return;
-        }
-        // Trust the gateway for nothing: check every signature it passed on,
-        // but for one this agent made and kept itself.
-        let kept = known.map_or([None, None], |deal| deal.signatures);
-        for ((party, signature), kept) in [terms.buyer, terms.seller].into_iter().zip(&signatures).zip(kept) {
-            if let Some(signature) = signature {
-                if kept == Some(*signature) {
-                    continue;
-                }
-                if verify_deal_signature(party, deal_id, signature).is_err() {
-                    self.say(deal_id, "ignored a notice with a signature that does not verify");
-                    return;
-                }
-            }
-        }
-        let mine = role_index(role);
-        let counterparty = self.counterparty_name(&terms, role);
-        match notice.kind.as_str() {
-            "proposed" if !self.deals.contains_key(&deal_id) && signatures[mine].is_none() => {
-                if let Err(error) = terms.validate() {
-                    self.say(deal_id, &format!("ignored an invalid proposal from {counterparty}: {error}"));
-                    return;
-                }
-                self.deals.insert(
-                    deal_id,
-                    AgentDeal {
-                        terms: Arc::new(terms),
-                        signatures,
-                        role,
-                        state: DealState::Received,
-                        secret: None,
-                        created_ms: now,
-                        notice: Default::default(),
-                    },
-                );
-                changes.step(deal_id, now, format!("received a proposal from {counterparty}"));
-                if self.auto_accept {
-                    match self.accept(deal_id, now, changes) {
-                        Ok(sending) => self.register(deal_id, sending),
-                        Err(status) => changes.step(deal_id, now, format!("not accepted: {}", status.message())),
-                    }
-                }
-            }
-            "registered" if signatures.iter().all(Option::is_some) => {
-                let Some(deal) = self.deals.get_mut(&deal_id) else {
-                    self.say(deal_id, "a registered deal this agent never signed nor received; ignored");
-                    return;
-                };
-                match deal.state {
-                    DealState::Proposed | DealState::Received => {
-                        let text = match deal.state {
-                            DealState::Proposed => format!("{counterparty} agreed; the deal is registered"),
-                            _ => "the deal is registered".to_owned(),
-                        };
-                        deal.signatures = signatures;
-                        changes.step(deal_id, now, text);
-                        self.start_saga(deal_id, now, changes);
-                    }
-                    DealState::Withdrawn => changes.step(
-                        deal_id,
-                        now,
-                        format!("{counterparty} registered the deal after it was withdrawn: this party takes no part, and whatever {counterparty} reserves refunds at expiry"),
-                    ),
-                    DealState::Running | DealState::Ended(_) => {}
-                }
-            }
-            _ => {}
         }
     }
 
@@ -906,7 +712,7 @@ impl Engine {
         match Saga::new(deal.role, deal.terms.clone(), deal.secret) {
             Ok(mut saga) => {
                 deal.state = DealState::Running;
-                let metrics = crate::metrics::metrics();
+                let metrics = interlock_rpc::metrics::metrics();
                 metrics.deal_event("agent", "running");
                 metrics.step_took(
                     "agent",
@@ -929,339 +735,5 @@ impl Engine {
             }
             Err(error) => changes.step(deal_id, now, format!("cannot run: {error}")),
         }
-    }
-
-    fn on_command(&mut self, command: Command, now: u64, changes: &mut Changes) {
-        match command {
-            Command::Propose(request, reply) => match self.propose(&request, now, changes) {
-                Ok((deal_id, sending)) => changes.replies.push(Pending::Propose(deal_id, sending, reply)),
-                Err(status) => {
-                    let _ = reply.send(Err(status));
-                }
-            },
-            Command::Accept(deal, reply) => {
-                match self.resolve(&deal).and_then(|deal_id| Ok((deal_id, self.accept(deal_id, now, changes)?))) {
-                    Ok((deal_id, sending)) => changes.replies.push(Pending::Accept(deal_id, sending, reply)),
-                    Err(status) => {
-                        let _ = reply.send(Err(status));
-                    }
-                }
-            }
-            Command::Cancel(deal, reply) => match self.resolve(&deal).and_then(|id| self.cancel(id, now, changes)) {
-                Ok(deal_id) => changes.replies.push(Pending::View(deal_id, reply)),
-                Err(status) => {
-                    let _ = reply.send(Err(status));
-                }
-            },
-            Command::Get(deal, reply) => {
-                let _ = reply.send(self.resolve(&deal).and_then(|deal_id| self.view(deal_id)));
-            }
-            Command::List(request, reply) => {
-                let _ = reply.send(self.list(&request));
-            }
-        }
-    }
-
-    fn home_gateway(&self, terms: &DealTerms, role: Role) -> Result<(GatewayClient<Channel>, String), Status> {
-        let network = terms.leg(role.own_leg()).network;
-        let client =
-            self.gateways.get(&network).cloned().ok_or_else(|| {
-                Status::failed_precondition(format!("this agent has no gateway for network {network}"))
-            })?;
-        Ok((client, self.gateway_name(network)))
-    }
-
-    fn propose(
-        &mut self,
-        request: &v1::ProposeDealRequest,
-        now: u64,
-        changes: &mut Changes,
-    ) -> Result<(DealId, Sending), Status> {
-        let is_buyer = match request.role.as_str() {
-            "buyer" | "" => true,
-            "seller" => false,
-            other => return Err(Status::invalid_argument(format!("role {other:?}: expected buyer or seller"))),
-        };
-        let random = super::random_bytes().map_err(|error| Status::internal(format!("no randomness: {error}")))?;
-        let nonce = u64::from_be_bytes(random[..8].try_into().expect("8 bytes"));
-        let secret = Secret(Hash32::sha256(&[b"interlock/secret", &random]).0);
-        let proposer = Proposer { entry: &self.party, is_buyer };
-        let (terms, secret) = draft(&self.directory, proposer, request, now, nonce, secret)?;
-        let role = if is_buyer { Role::Buyer } else { Role::Seller };
-        let deal_id = terms.id();
-        let mut signatures = [None, None];
-        signatures[role_index(role)] = Some(self.key.sign_deal(deal_id));
-        let (gateway, gateway_name) = self.home_gateway(&terms, role)?;
-        let deal = signed_deal(&terms, &signatures);
-        let counterparty = request.counterparty.clone();
-        self.deals.insert(
-            deal_id,
-            AgentDeal {
-                terms: Arc::new(terms),
-                signatures,
-                role,
-                state: DealState::Proposed,
-                secret,
-                created_ms: now,
-                notice: Default::default(),
-            },
-        );
-        self.steps.insert(deal_id, Vec::new());
-        changes.step(deal_id, now, format!("drafted for {counterparty} as {}", role_word(role)));
-        Ok((deal_id, Sending { gateway, gateway_name, deal }))
-    }
-
-    /// Countersigns a received proposal.
-    fn accept(&mut self, deal_id: DealId, now: u64, changes: &mut Changes) -> Result<Sending, Status> {
-        let key = self.key.clone();
-        let deal = self.deals.get_mut(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
-        if deal.state != DealState::Received {
-            return Err(Status::failed_precondition(format!(
-                "deal {deal_id} is {}: only a received proposal can be accepted",
-                deal.state.as_str()
-            )));
-        }
-        deal.terms
-            .check_fresh(now)
-            .map_err(|error| Status::failed_precondition(format!("too late to accept deal {deal_id}: {error}")))?;
-        deal.signatures[role_index(deal.role)] = Some(key.sign_deal(deal_id));
-        let (terms, role, signatures) = (deal.terms.clone(), deal.role, deal.signatures);
-        let (gateway, gateway_name) = self.home_gateway(&terms, role)?;
-        changes.step(deal_id, now, "accepted".to_owned());
-        Ok(Sending { gateway, gateway_name, deal: signed_deal(&terms, &signatures) })
-    }
-
-    /// Deals this party countersigned whose registration a crash may have cut
-    /// short: register them again (registration is idempotent).
-    fn resume_registrations(&self) {
-        for (deal_id, deal) in &self.deals {
-            let signed = deal.signatures[role_index(deal.role)].is_some();
-            if deal.state != DealState::Received || !signed {
-                continue;
-            }
-            if let Ok((gateway, gateway_name)) = self.home_gateway(&deal.terms, deal.role) {
-                let sending = Sending { gateway, gateway_name, deal: signed_deal(&deal.terms, &deal.signatures) };
-                self.register(*deal_id, sending);
-            }
-        }
-    }
-
-    /// Registers an accepted deal in the background, retrying while the
-    /// gateway is unreachable; the engine hears how it went.
-    fn register(&self, deal_id: DealId, sending: Sending) {
-        let inputs = self.inputs.clone();
-        let until = self.deals.get(&deal_id).map_or_else(std::time::Instant::now, |deal| {
-            // Worth trying until the deal's first deadline: after it, neither party starts.
-            let left = match &deal.terms.settlement {
-                interlock_core::Settlement::Hashlock { delivery_expiry_ms, .. } => *delivery_expiry_ms,
-                interlock_core::Settlement::Notary { decision_deadline_ms, .. } => *decision_deadline_ms,
-            };
-            std::time::Instant::now() + Duration::from_millis(left.saturating_sub((self.clock)()))
-        });
-        tokio::spawn(async move {
-            let result = register(sending.gateway, sending.deal, until).await;
-            let _ = inputs.send(Input::Registered { deal_id, gateway: sending.gateway_name, result }).await;
-        });
-    }
-
-    fn cancel(&mut self, deal_id: DealId, now: u64, changes: &mut Changes) -> Result<DealId, Status> {
-        let deal = self.deals.get_mut(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
-        match deal.state {
-            DealState::Proposed | DealState::Received => {
-                self.withdraw(deal_id, now, changes, "withdrawn by this party");
-                Ok(deal_id)
-            }
-            DealState::Running => Err(Status::failed_precondition(format!(
-                "deal {deal_id} is running: its reservations may be on chain, so it cannot be withdrawn; it completes, or refunds by itself at its deadline ({} ms since the epoch)",
-                deal.terms.last_deadline_ms()
-            ))),
-            state => Err(Status::failed_precondition(format!("deal {deal_id} is already {}", state.as_str()))),
-        }
-    }
-
-    fn resolve(&self, text: &str) -> Result<DealId, Status> {
-        let text = text.trim().to_ascii_lowercase();
-        let text = text.strip_prefix("0x").unwrap_or(&text);
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Status::invalid_argument(format!(
-                "deal {text:?}: expected a deal id in hex (64 digits) or a prefix of one"
-            )));
-        }
-        if let Some(hash) = Hash32::from_hex(text) {
-            let deal_id = DealId(hash);
-            return if self.deals.contains_key(&deal_id) {
-                Ok(deal_id)
-            } else {
-                Err(Status::not_found(format!("this agent has no deal {deal_id}")))
-            };
-        }
-        let found: Vec<DealId> =
-            self.deals.keys().filter(|id| id.0.to_hex().starts_with(text)).copied().take(2).collect();
-        match found.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(Status::not_found(format!("this agent has no deal starting with {text}"))),
-            _ => Err(Status::invalid_argument(format!("more than one deal starts with {text}: give more digits"))),
-        }
-    }
-
-    fn leg_text(&self, terms: &DealTerms, leg: LegKind) -> String {
-        let leg = terms.leg(leg);
-        let asset = match &leg.asset {
-            Asset::Fungible { code, amount } => format!("{amount} {}", code.as_str()),
-            Asset::Unique { class, item } => format!("{} {item:?}", class.as_str()),
-        };
-        format!("{asset} on {}", self.network_name(leg.network))
-    }
-
-    fn view(&mut self, deal_id: DealId) -> Result<v1::DealView, Status> {
-        let deal = self.deals.get(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
-        if !self.steps.contains_key(&deal_id) {
-            let steps =
-                self.store.steps(deal_id).map_err(|error| Status::internal(format!("cannot read steps: {error}")))?;
-            self.steps.insert(deal_id, steps);
-        }
-        let mut view = self.summary(deal);
-        view.steps = self.steps[&deal_id]
-            .iter()
-            .map(|(at_ms, text)| v1::DealStep { at_ms: *at_ms, text: text.clone() })
-            .collect();
-        Ok(view)
-    }
-
-    fn summary(&self, deal: &AgentDeal) -> v1::DealView {
-        let deal_id = deal.deal_id();
-        let (own, counter) = match self.live.get(&deal_id) {
-            Some(live) => (status_word(live.saga.own_status()), status_word(live.saga.counter_status())),
-            None => match deal.state {
-                DealState::Ended(Outcome::Completed) => ("executed", "executed"),
-                DealState::Ended(Outcome::Refunded) => ("cancelled", "cancelled"),
-                DealState::Ended(_) => ("ended", "ended"),
-                _ => ("open", "open"),
-            },
-        };
-        v1::DealView {
-            deal_id: deal_id.to_string(),
-            role: role_word(deal.role).to_owned(),
-            counterparty: self.counterparty_name(&deal.terms, deal.role),
-            mode: deal.terms.mode().to_string(),
-            state: deal.state.as_str().to_owned(),
-            payment: self.leg_text(&deal.terms, LegKind::Payment),
-            delivery: self.leg_text(&deal.terms, LegKind::Delivery),
-            own_leg: own.to_owned(),
-            counter_leg: counter.to_owned(),
-            deadline_ms: deal.terms.last_deadline_ms(),
-            steps: Vec::new(),
-            notice: deal.notice.text.clone(),
-            policy: policy_text(&deal.terms.policy),
-        }
-    }
-
-    fn list(&self, request: &v1::ListDealsRequest) -> Result<v1::DealList, Status> {
-        if !request.state.is_empty() && DealState::parse(&request.state).is_none() {
-            return Err(Status::invalid_argument(format!(
-                "state {:?}: expected proposed, received, withdrawn, running, completed, refunded, windfall or lost",
-                request.state
-            )));
-        }
-        let limit = if request.limit == 0 { 100 } else { request.limit as usize };
-        let mut deals: Vec<&AgentDeal> =
-            self.deals.values().filter(|d| request.state.is_empty() || d.state.as_str() == request.state).collect();
-        deals.sort_by_key(|d| std::cmp::Reverse((d.created_ms, d.deal_id())));
-        Ok(v1::DealList { deals: deals.into_iter().take(limit).map(|d| self.summary(d)).collect() })
-    }
-}
-
-/// Registers a deal at a gateway (registration is idempotent), trying again
-/// while the gateway is unreachable or restarting, until `until` passes.
-pub(crate) async fn register(
-    mut gateway: GatewayClient<Channel>,
-    deal: v1::SignedDeal,
-    until: std::time::Instant,
-) -> Result<(), String> {
-    use tonic::Code;
-    loop {
-        match gateway.register_deal(deal.clone()).await {
-            Ok(_) => return Ok(()),
-            Err(status) => {
-                let refused = matches!(
-                    status.code(),
-                    Code::InvalidArgument
-                        | Code::Unauthenticated
-                        | Code::PermissionDenied
-                        | Code::FailedPrecondition
-                        | Code::NotFound
-                        | Code::OutOfRange
-                        | Code::ResourceExhausted
-                );
-                if refused || std::time::Instant::now() >= until {
-                    return Err(status.message().to_owned());
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    }
-}
-
-fn decode_vote(vote: &v1::NotaryVote) -> Option<Vote> {
-    let deal_id = DealId(Hash32(vote.deal_id.as_slice().try_into().ok()?));
-    let decision = match vote.decision.as_str() {
-        "commit" => interlock_core::Decision::Commit,
-        "abort" => interlock_core::Decision::Abort,
-        _ => return None,
-    };
-    let signature = interlock_core::crypto::RecoverableSignature(vote.signature.as_slice().try_into().ok()?);
-    Some(Vote { deal_id, decision, signature })
-}
-
-/// Feeds every block of `network` from `from` on to the engine, reconnecting
-/// after a broken stream.
-async fn follow_blocks(
-    gateway: GatewayClient<Channel>,
-    network: NetworkId,
-    mut from: u64,
-    inputs: mpsc::Sender<Input>,
-) {
-    loop {
-        let mut gateway = gateway.clone();
-        if let Ok(response) = gateway.stream_blocks(v1::StreamBlocksRequest { from_height: from }).await {
-            let mut stream = response.into_inner();
-            while let Ok(Some(block)) = stream.message().await {
-                let Some(header) = block.header else { continue };
-                let events = block
-                    .events
-                    .iter()
-                    .filter_map(|event| EscrowEvent::from_bytes(&event.event_encoded).ok())
-                    .collect();
-                let input = Input::Block { network, height: header.height, timestamp_ms: header.timestamp_ms, events };
-                if inputs.send(input).await.is_err() {
-                    return;
-                }
-                from = header.height + 1;
-            }
-        }
-        tokio::time::sleep(RECONNECT_AFTER).await;
-    }
-}
-
-/// Feeds the deal notices of one gateway to the engine, from `from` on.
-async fn follow_notices(
-    gateway: GatewayClient<Channel>,
-    network: NetworkId,
-    mut from: u64,
-    inputs: mpsc::Sender<Input>,
-) {
-    loop {
-        let mut gateway = gateway.clone();
-        if let Ok(response) = gateway.watch_deals(v1::WatchDealsRequest { from_seq: from }).await {
-            let mut stream = response.into_inner();
-            while let Ok(Some(notice)) = stream.message().await {
-                let seq = notice.seq;
-                if inputs.send(Input::Notice { network, notice }).await.is_err() {
-                    return;
-                }
-                from = seq + 1;
-            }
-        }
-        tokio::time::sleep(RECONNECT_AFTER).await;
     }
 }

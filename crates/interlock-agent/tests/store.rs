@@ -1,9 +1,9 @@
 //! The agent's SQLite store: what it writes survives reopening.
 
+use interlock_agent::AgentStore;
 use interlock_core::crypto::{PartyKey, Secret};
 use interlock_core::saga::{Outcome, Role, Saga};
 use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, NetworkId, Policy, Settlement};
-use interlock_node::stores::AgentStore;
 use std::sync::Arc;
 
 const T0: u64 = 1_000_000;

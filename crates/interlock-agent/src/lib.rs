@@ -9,13 +9,34 @@
 //! acts (submits transactions, asks notaries). Chain cursors advance after a
 //! block is fully processed, so a restarted agent replays what it may have
 //! missed and resumes every unfinished deal.
+//!
+//! Open its [`AgentStore`] (`store`), start an [`AgentService`] with an
+//! [`AgentConfig`] ([`AgentService::start`]), and [`serve`] it.
 
 mod engine;
 mod service;
+pub mod store;
 pub mod terms;
 
 pub use engine::{AgentConfig, AgentError, EvmAccount};
 pub use service::AgentService;
+pub use store::AgentStore;
+
+use interlock_identity::Directory;
+use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use std::sync::Arc;
+
+/// Serves a party's agent on `listener` until `shutdown` resolves.
+pub async fn serve(
+    service: AgentService,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let agent = service.server().max_decoding_message_size(MESSAGE_LEN_MAX);
+    interlock_rpc::server::serve(agent, tls, directory, listener, shutdown).await
+}
 
 /// Reads 32 bytes from the operating system's random source.
 pub(crate) fn random_bytes() -> std::io::Result<[u8; 32]> {

@@ -1,0 +1,110 @@
+//! Deal notices from the gateways: a proposal this party received, and a deal
+//! both parties signed being registered, which starts its saga.
+
+use super::{role_index, signature, Changes, Engine};
+use crate::store::{AgentDeal, DealState};
+use interlock_core::crypto::verify_deal_signature;
+use interlock_core::encoding::decode_terms;
+use interlock_core::saga::Role;
+use interlock_proto::v1;
+use std::sync::Arc;
+
+impl Engine {
+    pub(super) fn on_notice(&mut self, notice: v1::DealNotice, now: u64, changes: &mut Changes) {
+        let Some(signed) = notice.deal else { return };
+        let Ok(terms) = decode_terms(&signed.terms_encoded) else { return };
+        let deal_id = terms.id();
+        let me = self.key.public();
+        let role = if terms.buyer == me {
+            Role::Buyer
+        } else if terms.seller == me {
+            Role::Seller
+        } else {
+            return;
+        };
+        let (Some(buyer_signature), Some(seller_signature)) =
+            (signature(&signed.buyer_signature), signature(&signed.seller_signature))
+        else {
+            return;
+        };
+        let signatures = [buyer_signature, seller_signature];
+        // A notice this agent has acted on already (the same one comes from
+        // both gateways, and its own proposals come back) needs no more work.
+        let known = self.deals.get(&deal_id);
+        let moot = match (notice.kind.as_str(), known.map(|deal| deal.state)) {
+            ("proposed", Some(_)) => true,
+            ("registered", Some(state)) => !matches!(state, DealState::Proposed | DealState::Received),
+            _ => false,
+        };
+        if moot {
+            return;
+        }
+        // Trust the gateway for nothing: check every signature it passed on,
+        // but for one this agent made and kept itself.
+        let kept = known.map_or([None, None], |deal| deal.signatures);
+        for ((party, signature), kept) in [terms.buyer, terms.seller].into_iter().zip(&signatures).zip(kept) {
+            if let Some(signature) = signature {
+                if kept == Some(*signature) {
+                    continue;
+                }
+                if verify_deal_signature(party, deal_id, signature).is_err() {
+                    self.say(deal_id, "ignored a notice with a signature that does not verify");
+                    return;
+                }
+            }
+        }
+        let mine = role_index(role);
+        let counterparty = self.counterparty_name(&terms, role);
+        match notice.kind.as_str() {
+            "proposed" if !self.deals.contains_key(&deal_id) && signatures[mine].is_none() => {
+                if let Err(error) = terms.validate() {
+                    self.say(deal_id, &format!("ignored an invalid proposal from {counterparty}: {error}"));
+                    return;
+                }
+                self.deals.insert(
+                    deal_id,
+                    AgentDeal {
+                        terms: Arc::new(terms),
+                        signatures,
+                        role,
+                        state: DealState::Received,
+                        secret: None,
+                        created_ms: now,
+                        notice: Default::default(),
+                    },
+                );
+                changes.step(deal_id, now, format!("received a proposal from {counterparty}"));
+                if self.auto_accept {
+                    match self.accept(deal_id, now, changes) {
+                        Ok(sending) => self.register(deal_id, sending),
+                        Err(status) => changes.step(deal_id, now, format!("not accepted: {}", status.message())),
+                    }
+                }
+            }
+            "registered" if signatures.iter().all(Option::is_some) => {
+                let Some(deal) = self.deals.get_mut(&deal_id) else {
+                    self.say(deal_id, "a registered deal this agent never signed nor received; ignored");
+                    return;
+                };
+                match deal.state {
+                    DealState::Proposed | DealState::Received => {
+                        let text = match deal.state {
+                            DealState::Proposed => format!("{counterparty} agreed; the deal is registered"),
+                            _ => "the deal is registered".to_owned(),
+                        };
+                        deal.signatures = signatures;
+                        changes.step(deal_id, now, text);
+                        self.start_saga(deal_id, now, changes);
+                    }
+                    DealState::Withdrawn => changes.step(
+                        deal_id,
+                        now,
+                        format!("{counterparty} registered the deal after it was withdrawn: this party takes no part, and whatever {counterparty} reserves refunds at expiry"),
+                    ),
+                    DealState::Running | DealState::Ended(_) => {}
+                }
+            }
+            _ => {}
+        }
+    }
+}
