@@ -3,9 +3,9 @@
 
 use crate::agent_cmd::channel;
 use anyhow::Context as _;
-use interlock_node::server::TlsFiles;
 use interlock_proto::v1;
 use interlock_proto::v1::agent_client::AgentClient;
+use interlock_rpc::server::TlsFiles;
 use std::path::PathBuf;
 use tonic::transport::Channel;
 
@@ -29,7 +29,7 @@ impl Target {
         let tls_dir = self.tls_dir.clone().unwrap_or_else(|| self.sandbox.join("tls"));
         let tls = TlsFiles::in_dir(&tls_dir, &self.name);
         Ok(AgentClient::new(channel(&tls, &endpoint)?)
-            .max_decoding_message_size(interlock_node::server::MESSAGE_LEN_MAX))
+            .max_decoding_message_size(interlock_rpc::server::MESSAGE_LEN_MAX))
     }
 }
 

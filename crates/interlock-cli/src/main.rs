@@ -47,11 +47,11 @@ fn start_metrics(cli: &Cli) -> anyhow::Result<()> {
         Command::Ledger { .. } | Command::Gateway { .. } | Command::Notary { .. } | Command::Agent { .. }
     );
     if service {
-        interlock_node::metrics::init_logs();
+        interlock_rpc::metrics::init_logs();
     }
     let Some(address) = cli.metrics else { return Ok(()) };
     anyhow::ensure!(service, "--metrics applies to the service roles: ledger, gateway, notary, agent");
-    let bound = interlock_node::metrics::serve_in_background(address)
+    let bound = interlock_rpc::metrics::serve_in_background(address)
         .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
     eprintln!("metrics on {bound}");
     Ok(())

@@ -20,10 +20,10 @@ use interlock_identity::{
     ObserverEntry, PartyEntry, Role, SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
-use interlock_node::server::TlsFiles;
 use interlock_proto::v1;
 use interlock_proto::v1::agent_client::AgentClient;
 use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_rpc::server::TlsFiles;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
