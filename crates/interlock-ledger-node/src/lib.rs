@@ -6,6 +6,10 @@
 //! Open a [`LedgerNodeService`], spawn its [`produce`](LedgerNodeService::produce)
 //! task, and [`serve`] it.
 
+pub mod platform;
+
+pub use platform::{LedgerConfig, LedgerPlatform, NodeFollower, NodeSubmitter};
+
 use interlock_core::crypto::PartyKey;
 use interlock_core::{Address, Hash32, ReservationId};
 use interlock_identity::Directory;
@@ -136,6 +140,12 @@ impl LedgerNodeService {
         *self.shared.keeper.lock().expect("keeper lock is never poisoned") =
             Some(Keeper { key, last_nonce: 0, sent_ms: HashMap::new() });
         self
+    }
+
+    /// Reads the ledger's committed state in process (tools and tests; remote
+    /// callers use the service).
+    pub fn read_state<T>(&self, read: impl FnOnce(&interlock_ledger::State) -> T) -> T {
+        read(self.ledger().state())
     }
 
     pub fn server(&self) -> LedgerNodeServer<LedgerNodeService> {

@@ -5,7 +5,19 @@ use interlock_core::EscrowError;
 use interlock_ledger::LedgerError;
 use tonic::{Code, Status};
 
+/// The status metadata key that carries a refusal's platform error kind
+/// (`interlock_chain::ChainErrorKind::wire`): callers act on it, never on text.
+pub const KIND_METADATA: &str = "interlock-error-kind";
+
+/// A ledger refusal as a status: its code, its message and its kind.
 pub fn ledger_status(error: &LedgerError) -> Status {
+    let kind = interlock_ledger::local::chain_error(error).kind;
+    let mut status = ledger_code_status(error);
+    status.metadata_mut().insert(KIND_METADATA, tonic::metadata::MetadataValue::from_static(kind.wire()));
+    status
+}
+
+fn ledger_code_status(error: &LedgerError) -> Status {
     let code = match error {
         LedgerError::Decode(_) | LedgerError::TooLarge { .. } | LedgerError::BadAmount => Code::InvalidArgument,
         LedgerError::WrongNetwork { .. } | LedgerError::ForeignAddress(_) => Code::InvalidArgument,
