@@ -24,8 +24,8 @@ pub struct SeedReport {
     pub completed: usize,
     pub refunded: usize,
     pub other: usize,
-    /// The confirmation depth of the seed's EVM-semantics network, if it had one.
-    pub evm_depth: Option<u64>,
+    /// The confirmation depth of the seed's deep-chain network, if it had one.
+    pub deep_chain_depth: Option<u64>,
 }
 
 /// A broken invariant, with what replays it.
@@ -63,7 +63,7 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         seed,
         deals: world.deals.len(),
         steps: world.step,
-        evm_depth: world.evm.as_ref().map(|evm| evm.depth),
+        deep_chain_depth: world.deep_chain.as_ref().map(|deep| deep.depth),
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

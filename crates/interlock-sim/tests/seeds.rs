@@ -12,15 +12,18 @@ fn a_thousand_seeds_keep_every_invariant() {
     let refunded: usize = reports.iter().map(|r| r.refunded).sum();
     // The seeds must exercise both endings, or they prove little.
     assert!(completed > 0 && refunded > 0, "completed {completed}, refunded {refunded}");
-    // About half the seeds run their second network with EVM semantics (whole-second
-    // blocks, events seen only at a confirmation depth of 1 to 4); they too must
-    // reach both endings, at more than one depth.
-    let evm: Vec<_> = reports.iter().filter(|r| r.evm_depth.is_some()).collect();
-    let evm_completed: usize = evm.iter().map(|r| r.completed).sum();
-    let evm_refunded: usize = evm.iter().map(|r| r.refunded).sum();
-    assert!(evm.len() as u64 >= seeds / 4, "{} of {seeds} seeds had an EVM network", evm.len());
-    assert!(evm_completed > 0 && evm_refunded > 0, "EVM seeds: completed {evm_completed}, refunded {evm_refunded}");
-    let depths: std::collections::BTreeSet<u64> = evm.iter().filter_map(|r| r.evm_depth).collect();
+    // About half the seeds run their second network with deep-chain semantics
+    // (whole-second blocks, events seen only at a confirmation depth of 1 to 4);
+    // they too must reach both endings, at more than one depth.
+    let deep: Vec<_> = reports.iter().filter(|r| r.deep_chain_depth.is_some()).collect();
+    let deep_completed: usize = deep.iter().map(|r| r.completed).sum();
+    let deep_refunded: usize = deep.iter().map(|r| r.refunded).sum();
+    assert!(deep.len() as u64 >= seeds / 4, "{} of {seeds} seeds had a deep-chain network", deep.len());
+    assert!(
+        deep_completed > 0 && deep_refunded > 0,
+        "deep-chain seeds: completed {deep_completed}, refunded {deep_refunded}"
+    );
+    let depths: std::collections::BTreeSet<u64> = deep.iter().filter_map(|r| r.deep_chain_depth).collect();
     assert!(depths.len() > 1, "depths drawn: {depths:?}");
 }
 

@@ -1,0 +1,178 @@
+//! The ledger sequencers, each with the keeper that runs in its process, and
+//! the deep-chain semantics a seed may give the second network.
+
+use super::{address, local, World, T0_MS};
+use interlock_core::crypto::{Decision, Token};
+use interlock_core::{EscrowOp, ReservationState};
+use interlock_ledger::{Genesis, Ledger, MemoryStore, Op, Transaction};
+use std::collections::HashMap;
+
+/// An idle ledger still produces a block this often, so its time is seen to pass.
+const HEARTBEAT_MS: u64 = 200;
+/// One seed in this many per mille runs its second network with deep-chain semantics.
+pub(super) const DEEP_CHAIN_PER_MILLE: u64 = 500;
+
+/// Deep-chain semantics: a network whose blocks carry whole-second timestamps
+/// (an escrow contract's clock is the block's timestamp in seconds, times
+/// 1000), and whose events parties and notaries learn of only once `depth`
+/// blocks stand on them, as a follower waiting for a confirmation depth does.
+#[derive(Clone, Debug)]
+pub struct DepthSemantics {
+    pub index: usize,
+    pub depth: u64,
+    /// Every reservation in a confirmed block, as the notaries may see it.
+    pub(super) confirmed_reservations: HashMap<interlock_core::ReservationId, interlock_core::Reservation>,
+    pub(super) cursor: u64,
+}
+
+pub(super) struct LedgerNode {
+    pub(super) genesis: Genesis,
+    pub(super) skew_ms: i64,
+    pub(super) ledger: Option<Ledger<MemoryStore>>,
+    pub(super) disk: Option<MemoryStore>,
+    pub(super) down_until_ms: u64,
+    pub(super) inbox: Vec<Transaction>,
+    pub(super) committed_digest: interlock_core::Hash32,
+    pub(super) keeper_sent: HashMap<interlock_core::ReservationId, u64>,
+}
+
+impl World {
+    /// The highest block of ledger `index` that participants may read: the tip,
+    /// or on a deep-chain network the block `depth - 1` below it.
+    pub(super) fn confirmed_height(&self, index: usize, ledger: &Ledger<MemoryStore>) -> u64 {
+        match &self.deep_chain {
+            Some(deep) if deep.index == index => ledger.tip().height.saturating_sub(deep.depth - 1),
+            _ => ledger.tip().height,
+        }
+    }
+
+    /// Collects the reservations of newly confirmed deep-chain blocks.
+    pub(super) fn confirm_deep_blocks(&mut self) {
+        let Some(deep) = &self.deep_chain else { return };
+        let Some(ledger) = self.ledgers[deep.index].ledger.as_ref() else { return };
+        let confirmed = self.confirmed_height(deep.index, ledger);
+        let deep = self.deep_chain.as_mut().expect("checked above");
+        if confirmed <= deep.cursor {
+            return;
+        }
+        let limit = usize::try_from(confirmed - deep.cursor).expect("small");
+        for event in ledger.events_from(deep.cursor + 1, limit).expect("memory store reads") {
+            if let interlock_core::EscrowEvent::Reserved(reservation) = event.event {
+                deep.confirmed_reservations.insert(reservation.id, reservation);
+            }
+        }
+        deep.cursor = confirmed;
+    }
+
+    pub(super) fn run_ledger(&mut self, index: usize) -> Result<(), String> {
+        let now_ms = local(self.now_ms, self.ledgers[index].skew_ms);
+        let produce = self.rng.chance(400);
+        let node = &mut self.ledgers[index];
+        let Some(ledger) = node.ledger.as_mut() else {
+            return Ok(());
+        };
+        for tx in node.inbox.drain(..) {
+            let _ = ledger.submit(tx);
+        }
+        // The keeper, in the ledger node's process. It executes, for their
+        // beneficiaries, the reservations that name it once their token is public
+        // (a hashlock secret revealed, a commit certificate used on either
+        // network), and cancels what has expired and can no longer execute.
+        let keeper = address(&self.keeper);
+        let mut ops = Vec::new();
+        for reservation in ledger.state().reservations() {
+            if reservation.state != ReservationState::Reserved {
+                continue;
+            }
+            let token = self.revealed.get(&reservation.deal_id);
+            let executable = match (&reservation.condition, token) {
+                (interlock_core::Condition::Hashlock(_), Some(token @ Token::Secret(_))) => {
+                    (now_ms < reservation.expiry_ms).then(|| token.clone())
+                }
+                (interlock_core::Condition::Notary { .. }, Some(token @ Token::Certificate(c))) => {
+                    (c.decision == Decision::Commit).then(|| token.clone())
+                }
+                _ => None,
+            };
+            match executable {
+                Some(token) if reservation.keeper == Some(keeper) => {
+                    ops.push((reservation.id, EscrowOp::Execute { reservation: reservation.id, token }))
+                }
+                // Committed: never cancel it, even past the backstop.
+                Some(_) => {}
+                None if now_ms >= reservation.expiry_ms => {
+                    ops.push((reservation.id, EscrowOp::Cancel { reservation: reservation.id, certificate: None }))
+                }
+                None => {}
+            }
+        }
+        for (id, op) in ops.into_iter().take(64) {
+            if node.keeper_sent.get(&id).is_some_and(|at| now_ms < at + 500) {
+                continue;
+            }
+            node.keeper_sent.insert(id, now_ms);
+            let nonce = self.keeper_nonce.entry(ledger.network()).or_insert(0);
+            *nonce += 1;
+            let _ = ledger.submit(Transaction::sign(&self.keeper, ledger.network(), *nonce, Op::Escrow(op)));
+        }
+        if !produce {
+            return Ok(());
+        }
+        let deep = self.deep_chain.as_ref().is_some_and(|deep| deep.index == index);
+        // A deep-chain block's time is whole seconds.
+        let block_ms = if deep { now_ms / 1000 * 1000 } else { now_ms };
+        let outcome = if ledger.mempool_len() == 0 && now_ms >= ledger.tip().timestamp_ms + HEARTBEAT_MS {
+            ledger.produce_heartbeat(block_ms).map(Some)
+        } else {
+            ledger.produce_block(block_ms)
+        };
+        let outcome = outcome.map_err(|e| format!("ledger {index} failed to produce a block: {e}"))?;
+        if let Some(outcome) = outcome {
+            for event in &outcome.events {
+                if let interlock_core::EscrowEvent::Executed { deal_id, token, .. } = &event.event {
+                    self.revealed.insert(*deal_id, token.clone());
+                }
+            }
+            if self.trace {
+                for event in &outcome.events {
+                    eprintln!(
+                        "[{:>6} ms step {:>5}] network {index} block {} at {}: {:?} {:?} {}",
+                        self.now_ms - T0_MS,
+                        self.step,
+                        outcome.header.height,
+                        outcome.header.timestamp_ms - T0_MS,
+                        event.event.deal_id(),
+                        event.event.leg(),
+                        match &event.event {
+                            interlock_core::EscrowEvent::Reserved(_) => "reserved",
+                            interlock_core::EscrowEvent::Executed { .. } => "executed",
+                            interlock_core::EscrowEvent::Cancelled { .. } => "cancelled",
+                        }
+                    );
+                }
+                for rejection in &outcome.rejected {
+                    eprintln!(
+                        "[{:>6} ms step {:>5}] network {index} rejected: {}",
+                        self.now_ms - T0_MS,
+                        self.step,
+                        rejection.error
+                    );
+                }
+            }
+            let block = ledger.block(outcome.header.height).map_err(|e| e.to_string())?;
+            if let Some(block) = block {
+                for tx in &block.transactions {
+                    if self.forbidden.contains(&tx.id()) {
+                        return Err(format!(
+                            "adversarial transaction applied on network {}: {:?}",
+                            ledger.network(),
+                            tx.op
+                        ));
+                    }
+                }
+            }
+            node.committed_digest = ledger.state().digest();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! The simulated world: two networks, a buyer, a seller, notaries, a keeper per
+//! network and an adversary, connected by a lossy network, all under one seeded
+//! clock. Every participant runs the real core and ledger code; only time, the
+//! network and the disks are simulated.
+
+mod adversary;
+mod draw;
+mod faults;
+mod ledgers;
+mod network;
+mod notaries;
+mod parties;
+
+pub use faults::Faults;
+pub use ledgers::DepthSemantics;
+
+use crate::checker::Checker;
+use crate::rng::Rng;
+use interlock_core::crypto::{Decision, PartyKey, Token};
+use interlock_core::notary::SignedDeal;
+use interlock_core::saga::Outcome;
+use interlock_core::{reservation_id, Address, DealId, DealTerms, LegKind, NetworkId, ReservationState, Settlement};
+use interlock_ledger::{Ledger, MemoryStore};
+use ledgers::LedgerNode;
+use network::Message;
+use notaries::NotaryNode;
+use parties::PartyNode;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+pub const T0_MS: u64 = 1_000_000_000;
+pub const NETWORKS: [NetworkId; 2] = [NetworkId(1), NetworkId(2)];
+/// Simulated time after the last deadline by which every deal must have ended.
+pub const LIVENESS_SLACK_MS: u64 = 30_000;
+/// Most steps one seed may take.
+pub const STEPS_MAX: usize = 40_000;
+
+pub struct DealInfo {
+    pub terms: Arc<DealTerms>,
+    pub signed: Arc<SignedDeal>,
+    /// Hashlock: the seller's side (the seller and the payment network) was never
+    /// up for [`SELLER_FAIR_WINDOW_MS`] in one stretch between the reveal and the
+    /// payment expiry. DESIGN.md promises hashlock atomicity only when it was.
+    pub seller_absent: bool,
+    /// The current and the longest stretch of the seller's side being up since
+    /// the reveal, in milliseconds.
+    seller_up_ms: (u64, u64),
+}
+
+/// How long the seller's side must be up in one stretch after the reveal for
+/// hashlock atomicity to be owed: a few message delays and resubmissions.
+pub const SELLER_FAIR_WINDOW_MS: u64 = 2_000;
+
+pub struct World {
+    pub seed: u64,
+    pub now_ms: u64,
+    pub step: usize,
+    rng: Rng,
+    pub faults: Faults,
+    ledgers: Vec<LedgerNode>,
+    parties: Vec<PartyNode>,
+    notaries: Vec<NotaryNode>,
+    keeper: PartyKey,
+    mallory: PartyKey,
+    keeper_nonce: HashMap<NetworkId, u64>,
+    mallory_nonce: HashMap<NetworkId, u64>,
+    network: Vec<Message>,
+    pub deals: BTreeMap<DealId, DealInfo>,
+    pub checker: Checker,
+    pub last_deadline_ms: u64,
+    /// Faults are drawn until every deal's outcome is decided on chain: the
+    /// hashlock payment expiry, the notary decision deadline plus a few seconds.
+    pub faults_until_ms: u64,
+    /// Adversarial transactions that must never apply.
+    forbidden: HashSet<interlock_ledger::TxId>,
+    pub outcomes: BTreeMap<(DealId, usize), Outcome>,
+    /// Votes each notary ever sent, per deal.
+    votes_sent: HashMap<(usize, DealId), Decision>,
+    /// Print what happens, for replaying a failing seed.
+    pub trace: bool,
+    /// Tokens the adversary has seen revealed on chain, by deal.
+    revealed: HashMap<DealId, Token>,
+    /// Set when the second network has deep-chain semantics in this seed.
+    pub deep_chain: Option<DepthSemantics>,
+}
+
+fn address(key: &PartyKey) -> Address {
+    Address::Ledger(key.public().0)
+}
+
+fn local(now_ms: u64, skew_ms: i64) -> u64 {
+    now_ms.saturating_add_signed(skew_ms)
+}
+
+impl World {
+    pub fn ledgers(&self) -> Vec<Option<&Ledger<MemoryStore>>> {
+        self.ledgers.iter().map(|node| node.ledger.as_ref()).collect()
+    }
+
+    fn ledger_index(network: NetworkId) -> usize {
+        NETWORKS.iter().position(|n| *n == network).expect("known network")
+    }
+
+    /// One step of simulated time. Returns `Err` with a description on the
+    /// first broken invariant.
+    pub fn tick(&mut self, faults_on: bool) -> Result<(), String> {
+        self.step += 1;
+        let elapsed_ms = self.rng.range(1, 60);
+        self.now_ms += elapsed_ms;
+        self.track_seller_side(elapsed_ms);
+        if faults_on {
+            self.inject_faults();
+        }
+        self.restart_due();
+        self.deliver();
+        for index in 0..self.ledgers.len() {
+            self.run_ledger(index)?;
+        }
+        self.confirm_deep_blocks();
+        for index in 0..self.notaries.len() {
+            self.run_notary(index)?;
+        }
+        for index in 0..self.parties.len() {
+            self.run_party(index);
+        }
+        if faults_on && self.faults.adversary && self.rng.chance(60) {
+            self.attack();
+        }
+        let ledgers: Vec<_> = self.ledgers.iter().map(|node| node.ledger.as_ref()).collect();
+        self.checker.check(&ledgers, &self.deals)
+    }
+
+    /// Measures, per hashlock deal, how long the seller's side stayed up in one
+    /// stretch between the reveal and the payment expiry.
+    fn track_seller_side(&mut self, elapsed_ms: u64) {
+        let seller_online = self.parties[1].online;
+        for (deal_id, info) in self.deals.iter_mut() {
+            let Settlement::Hashlock { payment_expiry_ms, .. } = info.terms.settlement else {
+                continue;
+            };
+            let revealed =
+                self.checker.state_of(reservation_id(*deal_id, LegKind::Delivery)) == Some(ReservationState::Executed);
+            if !revealed || self.now_ms >= payment_expiry_ms {
+                continue;
+            }
+            let payment_up = self.ledgers[Self::ledger_index(info.terms.payment.network)].ledger.is_some();
+            // The seller's side: the seller, or the keeper it named (which lives
+            // with the payment network's sequencer), and the payment network.
+            let acting = seller_online || info.terms.payment.keeper.is_some();
+            let (current, longest) = &mut info.seller_up_ms;
+            *current = if acting && payment_up { *current + elapsed_ms } else { 0 };
+            *longest = (*longest).max(*current);
+            info.seller_absent = *longest < SELLER_FAIR_WINDOW_MS;
+        }
+    }
+
+    fn note(&self, what: impl FnOnce() -> String) {
+        if self.trace {
+            eprintln!("[{:>6} ms step {:>5}] {}", self.now_ms - T0_MS, self.step, what());
+        }
+    }
+
+    /// True once every reservation of every deal settled and every saga ended.
+    pub fn quiescent(&self) -> bool {
+        let all_settled = self.deals.iter().all(|(deal_id, info)| {
+            LegKind::BOTH.iter().all(|leg| {
+                let ledger = &self.ledgers[Self::ledger_index(info.terms.leg(*leg).network)];
+                ledger.ledger.as_ref().is_some_and(|l| {
+                    l.state()
+                        .reservation(&reservation_id(*deal_id, *leg))
+                        .is_none_or(|r| r.state != ReservationState::Reserved)
+                })
+            })
+        });
+        let all_ended =
+            self.parties.iter().all(|p| p.online && p.sagas.values().all(|(saga, _)| saga.outcome().is_some()));
+        all_settled && all_ended
+    }
+
+    /// The final checks, once deadlines have passed and the world is quiet.
+    pub fn finish(&self) -> Result<(), String> {
+        self.checker.finish(&self.deals)
+    }
+}
