@@ -18,7 +18,7 @@ mod service;
 pub mod store;
 pub mod terms;
 
-pub use engine::{AgentConfig, AgentError, EvmAccount};
+pub use engine::{AgentConfig, AgentError};
 pub use service::AgentService;
 pub use store::AgentStore;
 

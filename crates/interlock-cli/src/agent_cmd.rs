@@ -62,7 +62,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             clock: crate::setup::now_ms,
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
-            evm: evm_accounts(&directory, &options.name, options.evm_key.as_deref())?,
+            submitters: chain_submitters(&directory, &options.name, options.evm_key.as_deref()).await?,
         };
         let service = AgentService::start(config)?;
         let (listener, address) = bind(options.listen).await?;
@@ -80,42 +80,40 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
     })
 }
 
-/// The party's escrow client on every EVM network of the directory, signing
-/// with the key in `key_path`, whose address must be the party's listed account.
-fn evm_accounts(
+/// The party's own submitter on every network whose parties send to the chain
+/// themselves (EVM networks), signing with the key in `key_path`, whose account
+/// must be the party's listed one there.
+async fn chain_submitters(
     directory: &interlock_identity::Directory,
     party: &str,
     key_path: Option<&std::path::Path>,
-) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_agent::EvmAccount>> {
-    use interlock_evm::alloy::signers::local::PrivateKeySigner;
-    let mut accounts = HashMap::new();
-    let evm_networks: Vec<_> = directory.networks.iter().filter(|network| network.evm.is_some()).collect();
-    if evm_networks.is_empty() {
-        return Ok(accounts);
+) -> anyhow::Result<HashMap<interlock_core::NetworkId, Arc<dyn interlock_chain::Submitter>>> {
+    use interlock_chain::Platform as _;
+    let mut submitters = HashMap::new();
+    let direct: Vec<_> = directory.networks.iter().filter(|network| network.evm.is_some()).collect();
+    if direct.is_empty() {
+        return Ok(submitters);
     }
     let entry = directory.party(party).with_context(|| format!("party {party:?} is not in the directory"))?;
-    for network in evm_networks {
+    for network in direct {
         let Some(listed) = entry.account(network.id) else { continue };
         let path = key_path.with_context(|| {
             format!("party {party:?} trades on EVM network {:?}: pass --evm-key FILE (its secp256k1 key)", network.name)
         })?;
-        let seed = crate::services::seed_file(path, "a secp256k1 key")?;
-        let signer = PrivateKeySigner::from_bytes(&seed.into())
-            .map_err(|error| anyhow::anyhow!("{}: not a secp256k1 key: {error}", path.display()))?;
-        let address = signer.address();
-        if listed != interlock_evm::chain::core_address(address) {
+        crate::services::seed_file(path, "a secp256k1 key")?;
+        let config = serde_json::to_value(network.evm.as_ref().expect("filtered above"))?;
+        let credentials =
+            interlock_chain::Credentials { chain_key_file: Some(path.to_path_buf()), ..Default::default() };
+        let submitter = interlock_evm::EvmPlatform.submitter(network.id, &config, &credentials).await?;
+        if listed != submitter.account() {
             anyhow::bail!(
-                "{} is the key of {address}, but the directory lists {listed} as {party:?}'s account on {:?}",
+                "{} is the key of {}, but the directory lists {listed} as {party:?}'s account on {:?}",
                 path.display(),
+                submitter.account(),
                 network.name
             );
         }
-        let evm = network.evm.as_ref().expect("filtered above");
-        let link = interlock_gateway::evm::EvmLink::from_directory(network.id, evm).map_err(anyhow::Error::msg)?;
-        let provider = interlock_evm::connect(&evm.rpc, &[signer])?;
-        let client = interlock_evm::EscrowClient::at(link.escrow, provider.clone());
-        let escrow = interlock_evm::chain::EvmEscrow::new(network.id, client, provider, link.assets);
-        accounts.insert(network.id, interlock_agent::EvmAccount { escrow, address });
+        submitters.insert(network.id, submitter);
     }
-    Ok(accounts)
+    Ok(submitters)
 }

@@ -2,12 +2,13 @@
 
 use crate::services::seed_file;
 use anyhow::Context as _;
+use interlock_chain::{Credentials, Cursor};
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
-use interlock_gateway::evm::EvmLink;
 use interlock_gateway::gateway_store::GatewayStore;
-use interlock_gateway::{GatewayConfig, GatewayService, WebhookPolicy};
+use interlock_gateway::{Chain, GatewayConfig, GatewayService, Relay, WebhookPolicy};
 use interlock_identity::SignedDirectory;
+use interlock_ledger_node::{NodeFollower, NodeSubmitter};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_rpc::server::{bind, lazy_channel, TlsFiles};
@@ -99,21 +100,6 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         Some(_) => {}
         None => anyhow::bail!("the directory lists no gateway named {}", options.name),
     }
-    // An EVM network has no ledger node: the gateway follows the chain the
-    // directory describes instead.
-    let evm = directory.networks.iter().find(|entry| entry.id == network).and_then(|entry| entry.evm.clone());
-    let ledger = match &evm {
-        Some(_) => None,
-        None => Some(
-            directory
-                .ledgers
-                .iter()
-                .find(|entry| entry.network == network)
-                .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?
-                .endpoint
-                .clone(),
-        ),
-    };
     let store = GatewayStore::open(&options.data.join(STORE_FILE))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -121,33 +107,11 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         for entry in directory.gateways.iter().filter(|entry| entry.network != network) {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
+        let chain = chain(network, &directory, &tls, &key, options.evm_key.as_deref()).await?;
         let directory = Arc::new(directory);
-        // Never called on an EVM network; the channel connects lazily, so nothing is dialled.
-        let ledger_endpoint = ledger.unwrap_or_else(|| "127.0.0.1:1".to_owned());
-        let link = match &evm {
-            Some(entry) => {
-                let link = EvmLink::from_directory(network, entry).map_err(anyhow::Error::msg)?;
-                match &options.evm_key {
-                    Some(path) => {
-                        let seed = crate::services::seed_file(path, "a secp256k1 key")?;
-                        let signer = interlock_evm::alloy::signers::local::PrivateKeySigner::from_bytes(&seed.into())
-                            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-                        Some(link.with_keeper(network, entry, signer).map_err(anyhow::Error::msg)?)
-                    }
-                    None => Some(link),
-                }
-            }
-            None => None,
-        };
-        let config = GatewayConfig {
-            key,
-            network,
-            ledger: LedgerNodeClient::new(lazy_channel(&ledger_endpoint, &tls)?),
-            peers,
-            directory: directory.clone(),
-            clock: crate::setup::now_ms,
-        };
-        let service = GatewayService::open_with(config, store, link)?;
+        let config =
+            GatewayConfig { key, network, chain, peers, directory: directory.clone(), clock: crate::setup::now_ms };
+        let service = GatewayService::open(config, store)?;
         let _tasks = service.start_with(options.webhooks);
         let (listener, address) = bind(options.listen).await?;
         println!("listening on {address} (gateway for network {}, key {key_hex})", network.0);
@@ -157,5 +121,54 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         };
         interlock_gateway::serve(service, &tls, directory, listener, shutdown).await?;
         anyhow::Ok(())
+    })
+}
+
+/// How the gateway reaches its network, from the directory: an EVM network's
+/// escrow contract through its node (keeping with `evm_key`, which must be the
+/// keeper account the directory names), or a ledger network's node, relaying
+/// parties' transactions and keeping with the gateway's own key.
+async fn chain(
+    network: NetworkId,
+    directory: &interlock_identity::Directory,
+    tls: &TlsFiles,
+    key: &interlock_core::crypto::PartyKey,
+    evm_key: Option<&std::path::Path>,
+) -> anyhow::Result<Chain> {
+    use interlock_chain::Platform as _;
+    let entry = directory.network(network).with_context(|| format!("the directory lists no network {}", network.0))?;
+    if let Some(evm) = &entry.evm {
+        let platform = interlock_evm::EvmPlatform;
+        let config = serde_json::to_value(evm)?;
+        let follower = platform.follower(network, &config, &Credentials::default(), Cursor::start(0)).await?;
+        let keeper = match evm_key {
+            Some(path) => {
+                crate::services::seed_file(path, "a secp256k1 key")?;
+                let credentials = Credentials { chain_key_file: Some(path.to_path_buf()), ..Default::default() };
+                let submitter = platform.submitter(network, &config, &credentials).await?;
+                let listed = evm.keeper.as_deref().map(|text| platform.parse_address(text)).transpose()?;
+                if listed != Some(submitter.account()) {
+                    anyhow::bail!(
+                        "the key is {}'s, but the directory names {} as network {network}'s keeper",
+                        submitter.account(),
+                        evm.keeper.as_deref().unwrap_or("no account")
+                    );
+                }
+                Some(submitter)
+            }
+            None => None,
+        };
+        return Ok(Chain { follower, keeper, relay: Relay::Direct { endpoint: evm.rpc.clone() } });
+    }
+    let node = directory
+        .ledgers
+        .iter()
+        .find(|entry| entry.network == network)
+        .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?;
+    let client = LedgerNodeClient::new(lazy_channel(&node.endpoint, tls)?);
+    Ok(Chain {
+        follower: Box::new(NodeFollower::new(network, client.clone(), Cursor::start(0))),
+        keeper: Some(Arc::new(NodeSubmitter::new(network, client.clone(), key.clone()))),
+        relay: Relay::Node(client),
     })
 }

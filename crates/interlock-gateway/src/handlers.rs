@@ -227,7 +227,12 @@ impl GatewayService {
         }
         let relay =
             v1::SubmitTransactionRequest { transaction_encoded: request.into_inner().transaction_encoded, wait: false };
-        let response = self.shared.ledger.clone().submit_transaction(relay).await.map_err(GatewayError::Ledger)?;
+        let response = self
+            .relay_node("an escrow transaction")
+            .map_err(GatewayError::Ledger)?
+            .submit_transaction(relay)
+            .await
+            .map_err(GatewayError::Ledger)?;
         Ok(v1::SubmitResponse { transaction_id: response.into_inner().transaction_id })
     }
 
@@ -240,7 +245,12 @@ impl GatewayService {
             return Ok(None);
         }
         let request = v1::GetReservationRequest { reservation_id: op.reservation_id().0 .0.to_vec() };
-        let found = self.shared.ledger.clone().get_reservation(request).await.map_err(GatewayError::Ledger)?;
+        let found = self
+            .relay_node("reading a reservation")
+            .map_err(GatewayError::Ledger)?
+            .get_reservation(request)
+            .await
+            .map_err(GatewayError::Ledger)?;
         Ok(Reservation::from_bytes(&found.into_inner().reservation_encoded).ok())
     }
 }
@@ -333,15 +343,15 @@ impl Gateway for GatewayService {
     }
 
     async fn submit(&self, request: Request<v1::SubmitRequest>) -> Result<Response<v1::SubmitResponse>, Status> {
-        self.refuse_on_evm("an escrow transaction")?;
+        self.relay_node("an escrow transaction")?;
         Ok(Response::new(self.submit_checked(request).await?))
     }
 
     async fn get_account(&self, request: Request<v1::GetAccountRequest>) -> Result<Response<v1::Account>, Status> {
         reader_of(self, &request, Method::GetAccount)?;
-        self.refuse_on_evm("reading an account")?;
+        let mut node = self.relay_node("reading an account")?;
         wire::bytes32("account", &request.get_ref().account)?;
-        self.shared.ledger.clone().get_account(request.into_inner()).await
+        node.get_account(request.into_inner()).await
     }
 
     async fn get_reservation(
@@ -349,9 +359,9 @@ impl Gateway for GatewayService {
         request: Request<v1::GetReservationRequest>,
     ) -> Result<Response<v1::Reservation>, Status> {
         reader_of(self, &request, Method::GetReservation)?;
-        self.refuse_on_evm("reading a reservation")?;
+        let mut node = self.relay_node("reading a reservation")?;
         wire::bytes32("reservation_id", &request.get_ref().reservation_id)?;
-        self.shared.ledger.clone().get_reservation(request.into_inner()).await
+        node.get_reservation(request.into_inner()).await
     }
 
     type StreamBlocksStream = Stream<v1::BlockEvents>;
@@ -361,10 +371,10 @@ impl Gateway for GatewayService {
         request: Request<v1::StreamBlocksRequest>,
     ) -> Result<Response<Self::StreamBlocksStream>, Status> {
         reader_of(self, &request, Method::StreamBlocks)?;
-        if self.shared.evm.is_some() {
-            return Ok(Response::new(self.evm_blocks(request.get_ref().from_height)));
-        }
-        let blocks = self.shared.ledger.clone().stream_blocks(request.into_inner()).await?;
+        let Some(node) = self.shared.chain.node() else {
+            return Ok(Response::new(self.synthesised_blocks(request.get_ref().from_height)));
+        };
+        let blocks = node.clone().stream_blocks(request.into_inner()).await?;
         let stream: Self::StreamBlocksStream = Box::pin(blocks.into_inner());
         Ok(Response::new(stream))
     }

@@ -38,8 +38,8 @@ struct Open {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Keeper {
-    /// The gateway's account.
-    address: Address,
+    /// The account the keeper signs for, when the gateway keeps.
+    address: Option<Address>,
     open: HashMap<ReservationId, Open>,
     by_expiry: BTreeSet<(u64, ReservationId)>,
     /// Secrets revealed on other networks, with the network time they were learned.
@@ -53,7 +53,7 @@ pub(crate) struct Keeper {
 }
 
 impl Keeper {
-    pub(crate) fn new(address: Address) -> Keeper {
+    pub(crate) fn new(address: Option<Address>) -> Keeper {
         Keeper {
             address,
             open: HashMap::new(),
@@ -141,7 +141,7 @@ impl Keeper {
             for leg in LegKind::BOTH {
                 let id = reservation_id(*deal_id, leg);
                 let Some(open) = self.open.get(&id) else { continue };
-                let ours = open.keeper == Some(self.address) && open.hashlock == Some(secret.hash());
+                let ours = open.keeper.is_some() && open.keeper == self.address && open.hashlock == Some(secret.hash());
                 let waited = now_ms >= learned_ms.saturating_add(GRACE_MS);
                 let closing = now_ms.saturating_add(GRACE_MS) >= open.expiry_ms;
                 if ours && now_ms < open.expiry_ms && (waited || closing) && self.due(&id, now_ms) {
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn an_expired_reservation_is_cancelled_unless_its_deal_committed() {
-        let mut keeper = Keeper::new(Address::Ledger([9; 32]));
+        let mut keeper = Keeper::new(Some(Address::Ledger([9; 32])));
         keeper.observe(&reservation(deal(1), LegKind::Payment, 1_000));
         keeper.observe(&reservation(deal(2), LegKind::Payment, 1_000));
         // The other gateway reports deal 2's delivery executed with a commit certificate.
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_commit_on_this_network_protects_the_deals_other_leg_here() {
-        let mut keeper = Keeper::new(Address::Ledger([9; 32]));
+        let mut keeper = Keeper::new(Some(Address::Ledger([9; 32])));
         keeper.observe(&reservation(deal(3), LegKind::Payment, 1_000));
         keeper.observe(&reservation(deal(3), LegKind::Delivery, 1_000));
         let certificate = Certificate { deal_id: deal(3), decision: Decision::Commit, signatures: vec![] };

@@ -8,14 +8,14 @@
 //! - [`registry`]: deals (proposals and registrations) and their events in the
 //!   gateway's SQLite store ([`gateway_store`]), with the messages owed to
 //!   peers in a durable outbox.
-//! - [`follow`](GatewayService::start): a task follows the ledger node's block
-//!   stream, records the escrow events of registered deals, and queues lock
-//!   assertions and notifications for the other leg's gateway; one task per
-//!   peer delivers the outbox until each message is acknowledged.
-//! - [`evm`]: the same for an EVM network, following the escrow contract's
-//!   confirmed logs instead of a ledger node.
+//! - [`chain`]: a task follows the network through the platform's
+//!   [`Follower`](interlock_chain::Follower), records the escrow events of
+//!   registered deals, and queues lock assertions and notifications for the
+//!   other leg's gateway; one task per peer delivers the outbox until each
+//!   message is acknowledged.
 //! - [`keeper`]: cancels expired reservations and executes revealed hashlocks
-//!   for absent beneficiaries, signing with the gateway key.
+//!   for absent beneficiaries, through the keeper's
+//!   [`Submitter`](interlock_chain::Submitter).
 //! - [`webhook`]: subscriptions, and the task that POSTs the webhook
 //!   deliveries the store queues with each event (retries, dead letters).
 //! - [`checks`]: every decoder and verifier applied to network input, pure.
@@ -25,9 +25,9 @@
 //!   the tests of this crate and of the roles that talk to a gateway.
 
 mod caller;
+pub mod chain;
 pub mod checks;
 mod error;
-pub mod evm;
 pub mod gateway_store;
 mod handlers;
 mod keeper;
@@ -37,6 +37,7 @@ mod registry;
 pub mod testkit;
 pub mod webhook;
 
+pub use chain::{Chain, Relay};
 pub use error::GatewayError;
 pub use keeper::GRACE_MS;
 pub use registry::{PEER_BATCH_MAX, PENDING_EVENTS_MAX};
@@ -44,19 +45,15 @@ pub use webhook::WebhookPolicy;
 
 use crate::gateway_store::{Committed, GatewayStore};
 use interlock_core::crypto::PartyKey;
-use interlock_core::encoding::Decode;
-use interlock_core::{Address, EscrowEvent, EscrowOp, Hash32, NetworkId, PartyId};
+use interlock_core::{NetworkId, PartyId};
 use interlock_identity::Directory;
-use interlock_ledger::{Op, Transaction};
-use interlock_proto::v1;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::gateway_peer_server::GatewayPeerServer;
 use interlock_proto::v1::gateway_server::GatewayServer;
-use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_rpc::server::{base_router, serve_router, Authorizer, ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_rpc::store::StoreError;
 use keeper::Keeper;
-use registry::{Observed, Registry};
+use registry::Registry;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -64,8 +61,6 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-/// How long to wait before following the ledger node again after its stream broke.
-const RECONNECT_AFTER: Duration = Duration::from_millis(300);
 /// Outbox messages read at a time.
 const OUTBOX_BATCH: usize = 16;
 /// First and longest wait before delivering to a peer again after a failure.
@@ -82,8 +77,8 @@ pub struct GatewayConfig {
     /// account on `network`, and listed as the gateway's key in the directory.
     pub key: PartyKey,
     pub network: NetworkId,
-    /// The ledger node of `network`.
-    pub ledger: LedgerNodeClient<Channel>,
+    /// How the gateway follows, keeps and relays to `network`.
+    pub chain: Chain,
     /// The gateways of the other networks.
     pub peers: HashMap<NetworkId, GatewayPeerClient<Channel>>,
     pub directory: Arc<Directory>,
@@ -94,7 +89,7 @@ pub struct GatewayConfig {
 struct Shared {
     key: PartyKey,
     network: NetworkId,
-    ledger: LedgerNodeClient<Channel>,
+    chain: chain::ChainShared,
     peers: HashMap<NetworkId, GatewayPeerClient<Channel>>,
     directory: Arc<Directory>,
     clock: fn() -> u64,
@@ -107,12 +102,6 @@ struct Shared {
     outbox_wake: HashMap<NetworkId, Arc<Notify>>,
     /// Wakes the webhook delivery task when deliveries are queued.
     webhook_wake: Notify,
-    /// The keeper's next nonce; `None` until read from the network (again
-    /// after a refusal).
-    nonce: Mutex<Option<u64>>,
-    /// Set when the network is an EVM chain: the gateway follows its contract
-    /// instead of a ledger node.
-    evm: Option<evm::EvmShared>,
 }
 
 /// One network's gateway. Cheap to clone.
@@ -143,24 +132,12 @@ impl GatewayService {
     /// secrets survive restarts). Call [`GatewayService::start`] to follow the
     /// network and deliver to peers.
     pub fn open(config: GatewayConfig, store: GatewayStore) -> Result<GatewayService, StoreError> {
-        GatewayService::open_with(config, store, None)
-    }
-
-    /// [`GatewayService::open`] for an EVM network when `evm` is set: the
-    /// gateway then follows that chain's escrow contract (`config.ledger` is
-    /// never called).
-    pub fn open_with(
-        config: GatewayConfig,
-        store: GatewayStore,
-        evm: Option<evm::EvmLink>,
-    ) -> Result<GatewayService, StoreError> {
         let (last_notice, last_event) = store.last_seqs()?;
         let secrets = store.secrets()?;
         let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
         let mut registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?;
-        // On an EVM network the keeper's account is the one the directory names there.
-        let keeper_address = evm.as_ref().and_then(evm::EvmLink::keeper_address);
-        let mut keeper = Keeper::new(keeper_address.unwrap_or(Address::Ledger(config.key.public().0)));
+        // The keeper executes the reservations that name the account it signs for.
+        let mut keeper = Keeper::new(config.chain.keeper.as_ref().map(|keeper| keeper.account()));
         for (deal_id, secret, learned_ms) in secrets {
             keeper.learn(deal_id, secret, learned_ms);
         }
@@ -171,7 +148,7 @@ impl GatewayService {
         let shared = Shared {
             key: config.key,
             network: config.network,
-            ledger: config.ledger,
+            chain: chain::ChainShared::new(config.chain),
             peers: config.peers,
             directory: config.directory,
             clock: config.clock,
@@ -181,8 +158,6 @@ impl GatewayService {
             events: watch::channel(last_event).0,
             outbox_wake,
             webhook_wake: Notify::new(),
-            nonce: Mutex::new(None),
-            evm: evm.map(evm::EvmShared::new),
         };
         Ok(GatewayService { shared: Arc::new(shared) })
     }
@@ -210,10 +185,12 @@ impl GatewayService {
     /// [`GatewayService::start`] with webhooks delivered by `policy`.
     pub fn start_with(&self, policy: WebhookPolicy) -> GatewayTasks {
         assert!(policy.check().is_ok(), "webhook policy checked by the caller: {policy:?}");
-        let mut handles = match self.shared.evm {
-            Some(_) => vec![tokio::spawn(self.clone().follow_evm())],
-            None => vec![tokio::spawn(self.clone().follow())],
-        };
+        let follower = locked(&self.shared.chain.follower).take();
+        let mut handles = Vec::new();
+        match follower {
+            Some(follower) => handles.push(tokio::spawn(self.clone().follow(follower))),
+            None => eprintln!("gateway {}: started twice: the first start follows the network", self.shared.network),
+        }
         for network in self.shared.peers.keys() {
             handles.push(tokio::spawn(self.clone().deliver(*network)));
         }
@@ -255,150 +232,6 @@ impl GatewayService {
         }
         if committed.webhooks {
             self.shared.webhook_wake.notify_one();
-        }
-    }
-
-    /// Follows the ledger node from height 1 (rebuilding the keeper's view of
-    /// open reservations), forever, reconnecting when the stream breaks. The
-    /// keeper acts only on blocks past the tip seen at start, so replayed
-    /// history triggers nothing.
-    async fn follow(self) {
-        let mut next = 1;
-        let mut act_from: Option<u64> = None;
-        loop {
-            let mut ledger = self.shared.ledger.clone();
-            if act_from.is_none() {
-                match ledger.get_tip(v1::GetTipRequest {}).await {
-                    Ok(tip) => {
-                        act_from = Some(tip.into_inner().height);
-                        // Says at start, not at the first expiry, when the
-                        // key is not an account the keeper can sign with.
-                        self.keeper_nonce().await;
-                    }
-                    Err(status) => {
-                        eprintln!("gateway {}: ledger node unreachable: {}", self.shared.network, status.message());
-                        tokio::time::sleep(RECONNECT_AFTER).await;
-                        continue;
-                    }
-                }
-            }
-            match ledger.stream_blocks(v1::StreamBlocksRequest { from_height: next }).await {
-                Ok(response) => {
-                    let mut stream = response.into_inner();
-                    while let Ok(Some(block)) = stream.message().await {
-                        match self.process_block(&block, act_from.unwrap_or(u64::MAX)).await {
-                            Ok(height) => next = height + 1,
-                            Err(error) => {
-                                eprintln!("gateway {}: recording block failed: {error}", self.shared.network);
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(status) => {
-                    eprintln!("gateway {}: following the ledger failed: {}", self.shared.network, status.message())
-                }
-            }
-            tokio::time::sleep(RECONNECT_AFTER).await;
-        }
-    }
-
-    /// Records one block and lets the keeper act on its time. Returns its height.
-    async fn process_block(&self, block: &v1::BlockEvents, act_from: u64) -> Result<u64, GatewayError> {
-        let header = block.header.as_ref().ok_or_else(|| GatewayError::malformed("block", "no header"))?;
-        let block_hash = Hash32(
-            header.hash.as_slice().try_into().map_err(|_| GatewayError::malformed("block hash", "not 32 bytes"))?,
-        );
-        let mut observed = Vec::with_capacity(block.events.len());
-        for event in &block.events {
-            match EscrowEvent::from_bytes(&event.event_encoded) {
-                Ok(event) => observed.push(Observed {
-                    height: header.height,
-                    timestamp_ms: header.timestamp_ms,
-                    block_hash,
-                    event,
-                }),
-                Err(error) => {
-                    eprintln!("gateway {}: skipping an undecodable ledger event: {error}", self.shared.network)
-                }
-            }
-        }
-        {
-            let mut keeper = locked(&self.shared.keeper);
-            keeper.now_ms = keeper.now_ms.max(header.timestamp_ms);
-            for item in &observed {
-                keeper.observe(&item.event);
-            }
-        }
-        let committed = self.registry().observe_block(observed)?;
-        self.announce(&committed);
-        if header.height >= act_from {
-            let actions = locked(&self.shared.keeper).act(header.timestamp_ms);
-            self.submit_as_keeper(actions).await;
-        }
-        Ok(header.height)
-    }
-
-    /// Signs each operation with the gateway key and submits it, waiting for
-    /// the outcome on its own task so the follower never stalls.
-    async fn submit_as_keeper(&self, actions: Vec<EscrowOp>) {
-        if actions.is_empty() {
-            return;
-        }
-        let Some(mut nonce) = self.keeper_nonce().await else { return };
-        for op in actions {
-            nonce += 1;
-            let (what, reservation) = match &op {
-                EscrowOp::Execute { reservation, .. } => ("execute", Some(*reservation)),
-                EscrowOp::Cancel { reservation, .. } => ("cancel", Some(*reservation)),
-                EscrowOp::Reserve(_) => ("reserve", None),
-            };
-            let deal = reservation.and_then(|id| locked(&self.shared.keeper).deal_of(&id));
-            let span = tracing::info_span!("deal", deal_id = %deal.map_or_else(|| "unknown".to_owned(), |id| id.to_string()), network = self.shared.network.0);
-            let transaction = Transaction::sign(&self.shared.key, self.shared.network, nonce, Op::Escrow(op));
-            let service = self.clone();
-            let submit = async move {
-                tracing::info!("keeper submits {what}");
-                service.submit_keeper_transaction(transaction).await
-            };
-            tokio::spawn(tracing::Instrument::instrument(submit, span));
-        }
-        *locked(&self.shared.nonce) = Some(nonce);
-    }
-
-    /// The last nonce the gateway's account used, read from the network once
-    /// and then counted locally.
-    async fn keeper_nonce(&self) -> Option<u64> {
-        if let Some(nonce) = *locked(&self.shared.nonce) {
-            return Some(nonce);
-        }
-        let request = v1::GetAccountRequest { account: self.shared.key.public().0.to_vec() };
-        match self.shared.ledger.clone().get_account(request).await {
-            Ok(account) => Some(account.into_inner().nonce),
-            Err(status) => {
-                eprintln!(
-                    "gateway {}: its key {} is not usable as an account ({}): the network's operator must register it for the keeper to act",
-                    self.shared.network,
-                    interlock_core::hash::to_hex(&self.shared.key.public().0),
-                    status.message()
-                );
-                None
-            }
-        }
-    }
-
-    async fn submit_keeper_transaction(&self, transaction: Transaction) {
-        use interlock_core::encoding::Encode as _;
-        let request = v1::SubmitTransactionRequest { transaction_encoded: transaction.to_bytes(), wait: true };
-        let Err(status) = self.shared.ledger.clone().submit_transaction(request).await else { return };
-        let message = status.message();
-        if message.contains("nonce") {
-            // Another signer used the key, or a count went wrong: read it again.
-            *locked(&self.shared.nonce) = None;
-        }
-        // Losing a race to the beneficiary or another keeper is the normal case.
-        if !message.contains("exactly once") {
-            tracing::warn!("keeper transaction refused: {message}");
         }
     }
 

@@ -231,6 +231,11 @@ impl Registry {
     /// lock assertions or notifications for the other leg's gateway), the rest
     /// kept in case their deal is registered later.
     /// The terms of every deal registered here.
+    /// The terms of a deal registered here.
+    pub(crate) fn registered(&self, deal_id: DealId) -> Option<Arc<DealTerms>> {
+        self.registered.get(&deal_id).cloned()
+    }
+
     pub(crate) fn registered_terms(&self) -> Vec<Arc<DealTerms>> {
         self.registered.values().cloned().collect()
     }

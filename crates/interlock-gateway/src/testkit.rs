@@ -3,9 +3,11 @@
 
 use crate::gateway_store::GatewayStore;
 use crate::{GatewayConfig, GatewayService, GatewayTasks, WebhookPolicy};
+use interlock_chain::Cursor;
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::Directory;
+use interlock_ledger_node::{NodeFollower, NodeSubmitter};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_rpc::server::TlsFiles;
@@ -82,10 +84,16 @@ pub fn start_gateway(setup: GatewaySetup<'_>, listener: TcpListener) -> RunningG
 /// [`start_gateway`], delivering webhooks by `policy`.
 pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy: WebhookPolicy) -> RunningGateway {
     let channel = |address| endpoint(setup.tls, setup.name, address).connect_lazy();
+    let node = LedgerNodeClient::new(channel(setup.ledger));
+    let chain = crate::Chain {
+        follower: Box::new(NodeFollower::new(setup.network, node.clone(), Cursor::start(0))),
+        keeper: Some(Arc::new(NodeSubmitter::new(setup.network, node.clone(), setup.key.clone()))),
+        relay: crate::Relay::Node(node),
+    };
     let config = GatewayConfig {
         key: setup.key,
         network: setup.network,
-        ledger: LedgerNodeClient::new(channel(setup.ledger)),
+        chain,
         peers: setup
             .peers
             .iter()

@@ -27,7 +27,7 @@ impl Engine {
                         EscrowOp::Execute { .. } => "execute".to_owned(),
                         EscrowOp::Cancel { .. } => "cancel".to_owned(),
                     };
-                    if let Some(account) = self.evm.get(&network).cloned() {
+                    if let Some(submitter) = self.submitters.get(&network).cloned() {
                         let Some(deal) = self.deals.get(&deal_id) else { continue };
                         let terms = deal.terms.clone();
                         self.say(deal_id, &format!("submits {what} on {}", self.network_name(network)));
@@ -35,7 +35,7 @@ impl Engine {
                         tokio::spawn(async move {
                             let Ok(_permit) = permits.acquire_owned().await else { return };
                             // As on a ledger: the saga resubmits what does not land.
-                            if let Err(error) = account.escrow.submit(account.address, &terms, &op).await {
+                            if let Err(error) = submitter.submit(&terms, &op).await {
                                 if verbose {
                                     println!("deal={deal_id} party={party} {what} refused: {error}");
                                 }

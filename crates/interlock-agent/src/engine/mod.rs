@@ -68,16 +68,11 @@ pub struct AgentConfig {
     pub auto_accept: bool,
     /// Print one line per step and action, with the deal id.
     pub verbose: bool,
-    /// The party's signing account on each EVM network: escrow transactions for
-    /// those networks go to the chain from it, not through the gateway.
-    pub evm: HashMap<NetworkId, EvmAccount>,
-}
-
-/// A party's account on an EVM network and the escrow client that signs for it.
-#[derive(Clone)]
-pub struct EvmAccount {
-    pub escrow: interlock_evm::chain::EvmEscrow,
-    pub address: interlock_evm::alloy::primitives::Address,
+    /// The party's own submitter on each network whose parties send to the
+    /// chain themselves (its platform built it from the directory): escrow
+    /// transactions for those networks go to the chain from it, not through
+    /// the gateway.
+    pub submitters: HashMap<NetworkId, Arc<dyn interlock_chain::Submitter>>,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Status>>;
@@ -189,7 +184,7 @@ pub(crate) struct Engine {
     clock: fn() -> u64,
     auto_accept: bool,
     verbose: bool,
-    evm: HashMap<NetworkId, EvmAccount>,
+    submitters: HashMap<NetworkId, Arc<dyn interlock_chain::Submitter>>,
     deals: HashMap<DealId, AgentDeal>,
     live: HashMap<DealId, Live>,
     /// Steps of the deals looked at since start; the rest stay on disk.
@@ -258,7 +253,7 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         clock: config.clock,
         auto_accept: config.auto_accept,
         verbose: config.verbose,
-        evm: config.evm,
+        submitters: config.submitters,
         deals,
         live,
         steps: HashMap::new(),

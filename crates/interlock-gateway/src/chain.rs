@@ -1,0 +1,287 @@
+//! How the gateway follows and keeps its network, on any platform.
+//!
+//! The gateway is handed a [`Chain`]: a [`Follower`] of the network's escrow,
+//! the keeper's [`Submitter`] when it keeps the network, and how parties reach
+//! the chain ([`Relay`]). One task polls the follower, watches every registered
+//! deal, records each delivered block's events through
+//! `Registry::observe_block` (lock assertions and notifications to the peer
+//! gateway included), feeds the pure keeper, and sends what the keeper owes
+//! through the submitter, acting on the kind of each refusal.
+//!
+//! Where parties send their transactions to the chain themselves (no relay),
+//! the gateway also serves what it followed as a block stream: each block of
+//! that stream is one delivered block of the follower, with its height, time
+//! and the escrow events since the previous one.
+
+use crate::registry::Observed;
+use crate::{locked, GatewayError, GatewayService};
+use interlock_chain::{BlockEvents, ChainErrorKind, ChainEvent, Follower, Submitter};
+use interlock_core::encoding::Encode;
+use interlock_core::{DealId, EscrowEvent, EscrowOp, NetworkId};
+use interlock_proto::v1;
+use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+use tonic::Status;
+
+/// How long the follow task waits after a poll that delivered nothing, or failed.
+const POLL_IDLE: Duration = Duration::from_millis(200);
+/// Synthesised blocks kept for streams, at most (the oldest go first).
+const BLOCKS_KEPT_MAX: usize = 100_000;
+
+/// How a gateway reaches its network.
+pub struct Chain {
+    /// The network's escrow events, from where the gateway starts reading.
+    pub follower: Box<dyn Follower>,
+    /// Signs for the keeper's account, when this gateway keeps the network.
+    pub keeper: Option<Arc<dyn Submitter>>,
+    pub relay: Relay,
+}
+
+/// How the parties of a network reach its chain.
+pub enum Relay {
+    /// Through this gateway: it relays their signed transactions and reads to
+    /// the network's ledger node, and streams that node's blocks.
+    Node(LedgerNodeClient<Channel>),
+    /// Directly: parties sign and send to the chain themselves, at this
+    /// endpoint (named in refusals); the gateway streams what it followed.
+    Direct { endpoint: String },
+}
+
+/// The chain side of a gateway's shared state.
+pub(crate) struct ChainShared {
+    pub(crate) follower: Mutex<Option<Box<dyn Follower>>>,
+    pub(crate) keeper: Option<Arc<dyn Submitter>>,
+    pub(crate) relay: Relay,
+    /// The synthesised block stream (direct networks), oldest first.
+    blocks: Mutex<Vec<v1::BlockEvents>>,
+    /// The newest synthesised block's height.
+    newest: watch::Sender<u64>,
+}
+
+impl ChainShared {
+    pub(crate) fn new(chain: Chain) -> ChainShared {
+        ChainShared {
+            follower: Mutex::new(Some(chain.follower)),
+            keeper: chain.keeper,
+            relay: chain.relay,
+            blocks: Mutex::new(Vec::new()),
+            newest: watch::channel(0).0,
+        }
+    }
+
+    pub(crate) fn node(&self) -> Option<&LedgerNodeClient<Channel>> {
+        match &self.relay {
+            Relay::Node(client) => Some(client),
+            Relay::Direct { .. } => None,
+        }
+    }
+}
+
+impl GatewayService {
+    /// Follows the network forever. The keeper acts only on blocks stamped
+    /// after the gateway started: replayed history triggers nothing.
+    pub(crate) async fn follow(self, mut follower: Box<dyn Follower>) {
+        let network = self.shared.network;
+        let started_ms = (self.shared.clock)();
+        let keeping = match &self.shared.chain.keeper {
+            Some(keeper) => format!("keeping with {}", keeper.account()),
+            None => "not keeping (no keeper key)".to_owned(),
+        };
+        eprintln!("gateway {network}: following from {}, {keeping}", follower.cursor());
+        let mut watched: HashSet<DealId> = HashSet::new();
+        loop {
+            for terms in self.registry().registered_terms() {
+                if watched.insert(terms.id()) {
+                    if let Err(error) = follower.watch(&terms) {
+                        eprintln!("gateway {network}: deal {} cannot settle here: {error}", terms.id());
+                    }
+                }
+            }
+            let delivered = match follower.poll().await {
+                Ok(delivered) => delivered,
+                Err(error) => {
+                    eprintln!("gateway {network}: following the network failed: {error}");
+                    tokio::time::sleep(POLL_IDLE).await;
+                    continue;
+                }
+            };
+            let idle = delivered.is_empty();
+            for item in delivered {
+                match item {
+                    ChainEvent::Block(block) => {
+                        let time_ms = block.time_ms;
+                        if let Err(error) = self.record_block(block) {
+                            eprintln!("gateway {network}: recording a block failed: {error}");
+                        }
+                        if time_ms >= started_ms {
+                            self.keep(time_ms);
+                        }
+                    }
+                    // Undoing what was derived from dropped blocks belongs to
+                    // durable cursors; until then a deep reorg is an alert.
+                    ChainEvent::RolledBack { to } => eprintln!(
+                        "gateway {network}: ALERT the chain reorganised below the confirmation depth, back to {to}: \
+                         events recorded from the dropped blocks stand; raise the confirmation depth"
+                    ),
+                }
+            }
+            if idle {
+                tokio::time::sleep(POLL_IDLE).await;
+            }
+        }
+    }
+
+    /// Records one delivered block's events, lets the keeper see them, and
+    /// extends the synthesised stream of a direct network.
+    fn record_block(&self, block: BlockEvents) -> Result<(), GatewayError> {
+        let synthesised = match self.shared.chain.relay {
+            Relay::Direct { .. } => Some(synthesised_block(self.shared.network, &block)),
+            Relay::Node(_) => None,
+        };
+        let observed: Vec<Observed> = block
+            .events
+            .into_iter()
+            .map(|followed| Observed {
+                height: block.cursor.height,
+                timestamp_ms: block.time_ms,
+                block_hash: block.cursor.hash,
+                event: followed.event,
+            })
+            .collect();
+        {
+            let mut keeper = locked(&self.shared.keeper);
+            keeper.now_ms = keeper.now_ms.max(block.time_ms);
+            for item in &observed {
+                keeper.observe(&item.event);
+            }
+        }
+        let committed = self.registry().observe_block(observed)?;
+        self.announce(&committed);
+        if let Some(synthesised) = synthesised {
+            let chain = &self.shared.chain;
+            {
+                let mut blocks = locked(&chain.blocks);
+                blocks.push(synthesised);
+                if blocks.len() > BLOCKS_KEPT_MAX {
+                    let excess = blocks.len() - BLOCKS_KEPT_MAX;
+                    blocks.drain(..excess);
+                }
+            }
+            chain.newest.send_replace(block.cursor.height);
+        }
+        Ok(())
+    }
+
+    /// Sends what the keeper owes at network time `now_ms`, each operation on
+    /// its own task so the follower never waits for a submission.
+    fn keep(&self, now_ms: u64) {
+        let Some(submitter) = self.shared.chain.keeper.clone() else { return };
+        let actions = locked(&self.shared.keeper).act(now_ms);
+        for op in actions {
+            let deal_id = locked(&self.shared.keeper).deal_of(&op.reservation_id());
+            let Some(terms) = deal_id.and_then(|deal_id| self.registry().registered(deal_id)) else { continue };
+            let (what, done) = match &op {
+                EscrowOp::Execute { .. } => ("execute", "executed"),
+                EscrowOp::Cancel { .. } => ("cancel", "cancelled"),
+                EscrowOp::Reserve(_) => ("reserve", "reserved"),
+            };
+            let network = self.shared.network;
+            let span = tracing::info_span!("deal", deal_id = %terms.id(), network = network.0);
+            let submitter = submitter.clone();
+            let submit = async move {
+                tracing::info!("keeper submits {what}");
+                match submitter.submit(&terms, &op).await {
+                    Ok(receipt) => eprintln!(
+                        "gateway {network}: keeper {done} reservation {} of deal {} (transaction {})",
+                        op.reservation_id(),
+                        terms.id(),
+                        receipt.transaction
+                    ),
+                    // Losing a race to the beneficiary, the owner or another keeper is the normal case.
+                    Err(error) if error.kind == ChainErrorKind::AlreadyDone => {}
+                    Err(error) => tracing::warn!("keeper's {what} refused: {error}"),
+                }
+            };
+            tokio::spawn(tracing::Instrument::instrument(submit, span));
+        }
+    }
+
+    /// The synthesised blocks from `from_height` on, then each new one.
+    pub(crate) fn synthesised_blocks(&self, from_height: u64) -> crate::handlers::Stream<v1::BlockEvents> {
+        let service = self.clone();
+        let mut newest = self.shared.chain.newest.subscribe();
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut next = from_height;
+            loop {
+                let ready: Vec<v1::BlockEvents> = {
+                    let blocks = locked(&service.shared.chain.blocks);
+                    let start = blocks.partition_point(|block| block.header.as_ref().is_some_and(|h| h.height < next));
+                    blocks[start..].to_vec()
+                };
+                for block in ready {
+                    next = block.header.as_ref().map_or(next, |header| header.height + 1);
+                    if sender.send(Ok(block)).await.is_err() {
+                        return;
+                    }
+                }
+                if newest.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+    }
+
+    /// The ledger node parties reach through this gateway, or a refusal of
+    /// `what` saying where the network's parties send instead.
+    pub(crate) fn relay_node(&self, what: &str) -> Result<LedgerNodeClient<Channel>, Status> {
+        match &self.shared.chain.relay {
+            Relay::Node(client) => Ok(client.clone()),
+            Relay::Direct { endpoint } => Err(Status::failed_precondition(format!(
+                "network {}: {what} goes to its node ({endpoint}); this gateway follows it and records deals",
+                self.shared.network
+            ))),
+        }
+    }
+}
+
+/// A delivered block as the gateway's block stream carries it.
+fn synthesised_block(network: NetworkId, block: &BlockEvents) -> v1::BlockEvents {
+    let events: Vec<v1::LedgerEvent> = block
+        .events
+        .iter()
+        .map(|followed| v1::LedgerEvent {
+            network: network.0,
+            height: block.cursor.height,
+            transaction_id: followed.transaction.0.to_vec(),
+            deal_id: followed.event.deal_id().0 .0.to_vec(),
+            kind: kind(&followed.event).to_owned(),
+            event_encoded: followed.event.to_bytes(),
+        })
+        .collect();
+    v1::BlockEvents {
+        header: Some(v1::BlockHeader {
+            network: network.0,
+            height: block.cursor.height,
+            parent: Vec::new(),
+            timestamp_ms: block.time_ms,
+            transactions_root: Vec::new(),
+            transaction_count: u32::try_from(events.len()).unwrap_or(u32::MAX),
+            hash: block.cursor.hash.0.to_vec(),
+        }),
+        events,
+    }
+}
+
+fn kind(event: &EscrowEvent) -> &'static str {
+    match event {
+        EscrowEvent::Reserved(_) => "reserved",
+        EscrowEvent::Executed { .. } => "executed",
+        EscrowEvent::Cancelled { .. } => "cancelled",
+    }
+}
