@@ -222,16 +222,31 @@ pub fn is_final(status: &str) -> bool {
     log::FINAL_STATUSES.contains(&status)
 }
 
+/// The largest integer a gateway may send for a sequence number, a network, a
+/// height or a time: the log stores them as SQLite integers (signed 64-bit)
+/// and stores a sequence number plus one as a cursor.
+pub const PEER_INTEGER_MAX: u64 = i64::MAX.unsigned_abs() - 1;
+
+/// `value` of the field `what` from a peer, when the log can store it.
+fn peer_integer(what: &str, value: u64) -> Result<u64, Status> {
+    if value > PEER_INTEGER_MAX {
+        return Err(Status::invalid_argument(format!(
+            "deal event {what} {value} is out of range: expected at most {PEER_INTEGER_MAX}"
+        )));
+    }
+    Ok(value)
+}
+
 fn gateway_event(network: NetworkId, message: v1::DealEvent, now_ms: u64) -> Result<GatewayEvent, Status> {
     let time_from_observer = message.timestamp_ms == 0;
     Ok(GatewayEvent {
-        gateway_network: network.0,
-        gateway_seq: message.seq,
+        gateway_network: peer_integer("gateway network", network.0)?,
+        gateway_seq: peer_integer("seq", message.seq)?,
         deal_id: DealId(wire::bytes32("deal_id", &message.deal_id).map(interlock_core::Hash32)?),
         kind: message.kind.chars().take(64).collect(),
-        network: message.network,
-        height: message.height,
-        timestamp_ms: if time_from_observer { now_ms } else { message.timestamp_ms },
+        network: peer_integer("network", message.network)?,
+        height: peer_integer("height", message.height)?,
+        timestamp_ms: peer_integer("timestamp_ms", if time_from_observer { now_ms } else { message.timestamp_ms })?,
         event_encoded: message.event_encoded,
         text: message.text.chars().take(1_000).collect(),
         time_from_observer,
@@ -333,4 +348,39 @@ pub async fn serve(
     let observer =
         service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
     interlock_rpc::server::serve(observer, tls, directory, listener, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, height: u64, timestamp_ms: u64) -> v1::DealEvent {
+        v1::DealEvent { seq, height, timestamp_ms, deal_id: vec![7; 32], network: 1, ..Default::default() }
+    }
+
+    #[test]
+    fn integers_a_log_cannot_store_are_refused_not_a_panic() {
+        let check = |message: v1::DealEvent, field: Option<&str>| {
+            let decoded = gateway_event(NetworkId(1), message, 1_000);
+            match field {
+                None => assert!(decoded.is_ok(), "{decoded:?}"),
+                Some(field) => {
+                    let status = decoded.expect_err(field);
+                    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+                    assert!(status.message().contains(field), "{}", status.message());
+                }
+            }
+        };
+        check(event(PEER_INTEGER_MAX, PEER_INTEGER_MAX, PEER_INTEGER_MAX), None);
+        check(event(u64::MAX, 1, 1), Some("seq"));
+        check(event(PEER_INTEGER_MAX + 1, 1, 1), Some("seq"));
+        check(event(1, u64::MAX, 1), Some("height"));
+        check(event(1, 1, u64::MAX), Some("timestamp_ms"));
+        let far_network = v1::DealEvent { network: u64::MAX, ..event(1, 1, 1) };
+        check(far_network, Some("network"));
+        assert!(
+            gateway_event(NetworkId(u64::MAX), event(1, 1, 1), 1).is_err(),
+            "a gateway network beyond the log's range"
+        );
+    }
 }
