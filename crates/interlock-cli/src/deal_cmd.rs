@@ -24,7 +24,7 @@ impl Target {
     fn connect(&self) -> anyhow::Result<AgentClient<Channel>> {
         let endpoint = match &self.agent {
             Some(agent) => agent.clone(),
-            None => crate::sandbox::agent_endpoint(&self.sandbox, &self.name)?,
+            None => interlock_devnet::sandbox::agent_endpoint(&self.sandbox, &self.name)?,
         };
         let tls_dir = self.tls_dir.clone().unwrap_or_else(|| self.sandbox.join("tls"));
         let tls = TlsFiles::in_dir(&tls_dir, &self.name);

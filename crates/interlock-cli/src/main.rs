@@ -1,27 +1,22 @@
 //! `interlock`: one binary for every role and operator command.
 
 mod agent_cmd;
-mod alloc;
-mod bench;
 mod deal_cmd;
-mod demo;
-mod demo_evm;
-mod dependent_cmd;
 mod gas_cmd;
 mod gateway_cmd;
 mod observer_cmd;
-mod runtime;
-mod sandbox;
-mod sandbox_evm;
 mod services;
-mod setup;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use interlock_devnet::{bench, demo, dependent, sandbox};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// The role commands read the clock as `crate::setup::now_ms`.
+use interlock_devnet::setup;
+
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: interlock_devnet::alloc::Counting = interlock_devnet::alloc::Counting;
 
 /// Interlock settles a trade across two blockchain networks as one atomic escrow
 /// transaction: either both sides are delivered, or both get their assets back.
@@ -667,8 +662,8 @@ fn main() -> ExitCode {
             observer_cmd::serve(options).map(Ok)
         }
         Command::Dependent { data, listen, tls_dir, name, directory, url, kinds } => {
-            let options = dependent_cmd::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
-            dependent_cmd::serve(options).map(Ok)
+            let options = dependent::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
+            dependent::serve(options).map(Ok)
         }
         Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key } => {
             let options =

@@ -12,6 +12,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Where the role commands find the key files' reader (`crate::services::seed_file`).
+pub(crate) use interlock_devnet::setup::seed_file;
+
 pub fn ca_init(dir: &Path) -> anyhow::Result<()> {
     let ca = CertificateAuthority::init(dir)?;
     println!("created a certificate authority: {}", ca.certificate_path().display());
@@ -49,27 +52,6 @@ pub fn directory_sign(ca_dir: &Path, input: &Path, output: &Path) -> anyhow::Res
     SignedDirectory::sign(directory, &ca)?.save(output)?;
     println!("signed directory written to {}", output.display());
     Ok(())
-}
-
-/// Reads a 32-byte secret seed kept in hex at `path`, or draws one and writes it
-/// (mode 0600) on first start.
-pub(crate) fn seed_file(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
-    if path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let bytes = interlock_core::hash::from_hex(text.trim())
-            .filter(|b| b.len() == 32)
-            .with_context(|| format!("{} must hold 64 hex digits ({what})", path.display()))?;
-        return Ok(bytes.try_into().expect("checked length"));
-    }
-    let seed = crate::setup::random_bytes()?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode_0600()
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(file, "{}", interlock_core::hash::to_hex(&seed))?;
-    Ok(seed)
 }
 
 fn operator_key(path: &Path) -> anyhow::Result<PartyKey> {
@@ -143,17 +125,6 @@ pub fn notary_address(data: &Path) -> anyhow::Result<()> {
     let key = interlock_core::crypto::NotaryKey::from_seed(seed).context("not a valid secp256k1 secret key")?;
     println!("{}", key.address());
     Ok(())
-}
-
-trait CreateMode {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl CreateMode for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        self.mode(0o600)
-    }
 }
 
 pub struct LedgerServe {

@@ -6,7 +6,7 @@
 //! is not logged again), logs every completion it receives, and lists what it
 //! received at `GET /received`.
 
-use crate::services::seed_file;
+use crate::setup::seed_file;
 use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};

@@ -1,10 +1,12 @@
-//! Shared setup of the in-process world: keys, two SQLite ledgers, funding.
+//! Shared setup: keys and the files that keep them, and the in-process world
+//! of two SQLite ledgers with their funding.
 
 use crate::runtime::Runtime;
 use anyhow::Context as _;
 use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::{Address, Asset, AssetCode, ItemId, NetworkId};
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
+use std::io::Write as _;
 use std::path::Path;
 
 pub const ALPHA: NetworkId = NetworkId(1);
@@ -27,6 +29,38 @@ pub fn random_bytes() -> anyhow::Result<[u8; 32]> {
 pub fn now_ms() -> u64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
     u64::try_from(since_epoch.as_millis()).expect("milliseconds fit u64 until the year 584 million")
+}
+
+/// Reads a 32-byte secret seed kept in hex at `path`, or draws one and writes it
+/// (mode 0600) on first start.
+pub fn seed_file(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = interlock_core::hash::from_hex(text.trim())
+            .filter(|b| b.len() == 32)
+            .with_context(|| format!("{} must hold 64 hex digits ({what})", path.display()))?;
+        return Ok(bytes.try_into().expect("checked length"));
+    }
+    let seed = random_bytes()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode_0600()
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{}", interlock_core::hash::to_hex(&seed))?;
+    Ok(seed)
+}
+
+trait CreateMode {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl CreateMode for std::fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        self.mode(0o600)
+    }
 }
 
 pub fn address(key: &PartyKey) -> Address {

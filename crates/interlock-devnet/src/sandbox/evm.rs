@@ -99,7 +99,7 @@ pub fn party_signer(dir: &Path, party: &str) -> anyhow::Result<PrivateKeySigner>
 }
 
 fn signer_at(path: &Path) -> anyhow::Result<PrivateKeySigner> {
-    let seed = crate::services::seed_file(path, "a secp256k1 key")?;
+    let seed = crate::setup::seed_file(path, "a secp256k1 key")?;
     PrivateKeySigner::from_bytes(&seed.into()).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 

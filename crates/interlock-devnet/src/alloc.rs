@@ -1,5 +1,6 @@
 //! A global allocator that counts live heap bytes, so `bench core` can report
-//! memory per in-flight deal from the process itself.
+//! memory per in-flight deal from the process itself. The binary installs it
+//! (`#[global_allocator]`); without it the counts stay at zero.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};

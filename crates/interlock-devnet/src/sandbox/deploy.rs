@@ -1,0 +1,282 @@
+//! What `sandbox up` writes and starts: the certificates, every process's
+//! key, the signed directory, each process's arguments; then it waits for
+//! them to listen and funds the parties.
+
+use super::{
+    evm, free_port, party_key, save, spawn, tls_channel, wait_listening, Process, State, BUYER_USD, DEPENDENT,
+    OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
+};
+use crate::setup::{code, seed_file, ALPHA, BETA};
+use anyhow::Context as _;
+use interlock_core::crypto::{NotaryKey, PartyKey};
+use interlock_core::encoding::Encode;
+use interlock_core::{Address, Asset, NetworkId, PartyId};
+use interlock_identity::{
+    CertificateAuthority, DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry,
+    ObserverEntry, PartyEntry, Role, SignedDirectory, Validity,
+};
+use interlock_ledger::{Op, Transaction};
+use interlock_proto::v1;
+use interlock_rpc::server::TlsFiles;
+use std::collections::HashMap;
+use std::path::Path;
+
+const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
+/// Webhook attempts of the sandbox's gateways: enough to ride out a
+/// dependent stopped for a few minutes (`sandbox kill warranty`).
+const SANDBOX_WEBHOOK_ATTEMPTS: &str = "24";
+
+/// The key a process keeps in `dir/<data>/<file>`, created on first use.
+fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[u8; 32]> {
+    std::fs::create_dir_all(dir.join(data))?;
+    seed_file(&dir.join(data).join(file), what)
+}
+
+pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State> {
+    if dir.join(STATE_FILE).exists() {
+        anyhow::bail!(
+            "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
+            dir.display(),
+            dir.display()
+        );
+    }
+    for sub in ["tls", "logs", "parties"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let tls = dir.join("tls");
+    let ca = match CertificateAuthority::load(&tls) {
+        Ok(ca) => ca,
+        Err(_) => CertificateAuthority::init(&tls)?,
+    };
+    let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
+    let networks = [(ALPHA, "alpha"), (BETA, "beta")];
+    // With --evm, beta is an anvil chain: no ledger node of its own.
+    let has_ledger = |network: NetworkId| !(evm && network == BETA);
+    let mut names: Vec<(Role, String)> = Vec::new();
+    for (id, network) in networks {
+        if has_ledger(id) {
+            names.push((Role::Ledger, format!("{network}-ledger")));
+        }
+        names.push((Role::Gateway, format!("{network}-gateway")));
+    }
+    names.extend(NOTARIES.iter().map(|n| (Role::Notary, (*n).to_owned())));
+    names.extend(PARTIES.iter().map(|n| (Role::Party, (*n).to_owned())));
+    names.push((Role::Observer, OBSERVER.to_owned()));
+    names.push((Role::Dependent, DEPENDENT.to_owned()));
+    for (role, name) in &names {
+        if !tls.join(format!("{name}.pem")).exists() {
+            ca.issue(*role, name, &["localhost", "127.0.0.1"], valid)?.write(&tls)?;
+        }
+    }
+    let parties: Vec<(&str, PartyKey)> =
+        PARTIES.iter().map(|name| Ok((*name, party_key(dir, name)?))).collect::<anyhow::Result<_>>()?;
+    let mut ports = HashMap::new();
+    let extra = PARTIES.iter().map(|p| format!("{p}-agent")).chain([format!("{OBSERVER}-http")]);
+    for name in names.iter().map(|(_, name)| name.clone()).chain(extra) {
+        ports.insert(name, free_port()?);
+    }
+    let endpoint = |name: &str| format!("127.0.0.1:{}", ports[name]);
+    let mut gateway_keys = Vec::new();
+    for (network, name) in networks {
+        let seed = data_seed(dir, &format!("{name}-gateway"), "gateway.key", "an ed25519 seed")?;
+        gateway_keys.push((network, PartyKey::from_seed(seed).public()));
+    }
+    let mut notaries = Vec::new();
+    for name in NOTARIES {
+        let seed = data_seed(dir, name, "notary.key", "a secp256k1 secret key")?;
+        notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
+    }
+    let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
+    let chain = if evm { Some(evm::start_chain(dir, free_port()?, &PARTIES)?) } else { None };
+    let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
+        match &chain {
+            Some(chain) if network == BETA => chain.account(name),
+            _ => Ok(Address::Ledger(key.public().0)),
+        }
+    };
+    let mut party_entries = Vec::new();
+    for (name, key) in &parties {
+        let accounts =
+            networks.iter().map(|(id, _)| Ok((*id, account(name, key, *id)?))).collect::<anyhow::Result<_>>()?;
+        party_entries.push(PartyEntry { name: (*name).into(), key: key.public(), accounts });
+    }
+    let directory = Directory {
+        networks: networks
+            .iter()
+            .map(|(id, name)| match &chain {
+                Some(chain) if *id == BETA => NetworkEntry {
+                    id: *id,
+                    name: (*name).into(),
+                    kind: NetworkKind::Evm,
+                    evm: Some(chain.network_entry()),
+                },
+                _ => NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded, evm: None },
+            })
+            .collect(),
+        ledgers: networks
+            .iter()
+            .filter(|(id, _)| has_ledger(*id))
+            .map(|(id, name)| LedgerEntry {
+                name: format!("{name}-ledger"),
+                network: *id,
+                endpoint: endpoint(&format!("{name}-ledger")),
+            })
+            .collect(),
+        gateways: networks
+            .iter()
+            .zip(&gateway_keys)
+            .map(|((id, name), (_, key))| GatewayEntry {
+                name: format!("{name}-gateway"),
+                network: *id,
+                endpoint: endpoint(&format!("{name}-gateway")),
+                key: *key,
+            })
+            .collect(),
+        notaries: notaries
+            .iter()
+            .map(|(name, address)| NotaryEntry { name: (*name).into(), endpoint: endpoint(name), address: *address })
+            .collect(),
+        parties: party_entries,
+        dependents: vec![dependent_entry(dir)?],
+        observers: vec![ObserverEntry { name: OBSERVER.into(), endpoint: endpoint(OBSERVER), key: observer_key }],
+    };
+    SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
+
+    let common = |name: &str| -> Vec<String> {
+        let mut args = vec!["--tls-dir".into(), "tls".into(), "--name".into(), name.into()];
+        args.extend(["--directory".into(), "directory.json".into(), "--listen".into(), endpoint(name)]);
+        args
+    };
+    let mut launches: Vec<(String, &str, Vec<String>)> = Vec::new();
+    for (network, name) in networks.into_iter().filter(|(id, _)| has_ledger(*id)) {
+        let node = format!("{name}-ledger");
+        let mut args: Vec<String> = vec!["ledger".into(), "--data".into(), name.into()];
+        // The gateways keep the networks: they cancel what expires.
+        args.extend(["--network".into(), network.0.to_string(), "--no-keeper".into()]);
+        args.extend(common(&node));
+        launches.push((node, "ledger", args));
+    }
+    for (network, name) in networks {
+        let gateway = format!("{name}-gateway");
+        let mut args: Vec<String> = vec!["gateway".into(), "--data".into(), gateway.clone()];
+        args.extend(["--network".into(), network.0.to_string()]);
+        if evm && network == BETA {
+            args.extend(["--evm-key".into(), evm::KEEPER_KEY.into()]);
+        }
+        args.extend(["--webhook-attempts".into(), SANDBOX_WEBHOOK_ATTEMPTS.into()]);
+        args.extend(common(&gateway));
+        launches.push((gateway, "gateway", args));
+    }
+    for name in NOTARIES {
+        let mut args: Vec<String> = vec!["notary".into(), "--data".into(), name.into()];
+        args.extend(common(name));
+        launches.push((name.to_owned(), "notary", args));
+    }
+    for name in PARTIES {
+        let mut args: Vec<String> = vec!["agent".into(), "--data".into(), format!("{name}-agent")];
+        args.extend(["--key".into(), format!("parties/{name}.key")]);
+        if evm {
+            args.extend(["--evm-key".into(), format!("parties/{name}.evm-key")]);
+        }
+        args.extend(common(name));
+        // The agent serves on its own port, under the party's certificate.
+        let listen = args.iter().position(|a| a == "--listen").expect("common sets it") + 1;
+        args[listen] = endpoint(&format!("{name}-agent"));
+        if name == "seller" && !manual_accept {
+            args.push("--auto-accept".into());
+        }
+        launches.push((format!("{name}-agent"), "agent", args));
+    }
+    let mut args: Vec<String> = vec!["observer".into(), "--data".into(), OBSERVER.into()];
+    args.extend(common(OBSERVER));
+    args.extend(["--http".into(), endpoint(&format!("{OBSERVER}-http"))]);
+    launches.push((OBSERVER.to_owned(), "observer", args));
+    launches.push(dependent_launch(common(DEPENDENT)));
+    let mut processes = Vec::new();
+    for (name, role, args) in launches {
+        let (pid, log) = spawn(dir, &name, &args, false)?;
+        let address = args.iter().position(|a| a == "--listen").map_or_else(String::new, |i| args[i + 1].clone());
+        processes.push(Process { name, role: role.into(), address, pid, log, args });
+    }
+    let state = State { processes, manual_accept, chain };
+    save(dir, &state)?;
+    for process in &state.processes {
+        wait_listening(&process.log, &process.name)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let keys: Vec<PartyId> =
+        parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();
+    runtime.block_on(fund(dir, &state, &parties[0].1, &parties[1].1, &keys))?;
+    if let Some(chain) = &state.chain {
+        println!("beta: anvil at {} (pid {}), log {}", chain.rpc, chain.anvil_pid, chain.log.display());
+    }
+    Ok(state)
+}
+
+/// The sample dependent in the directory, under a key kept in its data directory.
+fn dependent_entry(dir: &Path) -> anyhow::Result<DependentEntry> {
+    let seed = data_seed(dir, DEPENDENT, "dependent.key", "an ed25519 seed")?;
+    Ok(DependentEntry { name: DEPENDENT.into(), key: PartyKey::from_seed(seed).public() })
+}
+
+/// How `up` starts the sample dependent: it subscribes to completions at both gateways.
+fn dependent_launch(common: Vec<String>) -> (String, &'static str, Vec<String>) {
+    let mut args: Vec<String> = vec!["dependent".into(), "--data".into(), DEPENDENT.into()];
+    args.extend(["--kind".into(), "completed".into()]);
+    args.extend(common);
+    (DEPENDENT.to_owned(), "dependent", args)
+}
+
+/// Registers the parties and the gateways' keeper accounts on both networks,
+/// and issues the buyer's USD and the seller's GOLD. The operators submit to
+/// their ledger nodes directly: they run the networks.
+async fn fund(
+    dir: &Path,
+    state: &State,
+    buyer: &PartyKey,
+    seller: &PartyKey,
+    accounts: &[PartyId],
+) -> anyhow::Result<()> {
+    let evm = state.chain.is_some();
+    for (network, name) in [(ALPHA, "alpha"), (BETA, "beta")] {
+        if evm && network == BETA {
+            // anvil's accounts were funded when it started.
+            continue;
+        }
+        let seed = seed_file(&dir.join(name).join("operator.key"), "an ed25519 seed")?;
+        let operator = PartyKey::from_seed(seed);
+        let mut ops: Vec<Op> = accounts.iter().map(|account| Op::Register { account: *account }).collect();
+        if network == ALPHA {
+            ops.push(Op::Issue {
+                to: Address::Ledger(buyer.public().0),
+                asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
+            });
+            if evm {
+                // The seller's GOLD lives on alpha when beta is a chain.
+                ops.push(Op::Issue {
+                    to: Address::Ledger(seller.public().0),
+                    asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
+                });
+            }
+        } else {
+            ops.push(Op::Issue {
+                to: Address::Ledger(seller.public().0),
+                asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
+            });
+        }
+        let ledger = state.processes.iter().find(|p| p.name == format!("{name}-ledger")).context("no ledger node")?;
+        let mut client = v1::ledger_node_client::LedgerNodeClient::new(tls_channel(
+            &TlsFiles::in_dir(&dir.join("tls"), &format!("{name}-gateway")),
+            &ledger.address,
+        )?);
+        let tip = client.get_account(v1::GetAccountRequest { account: operator.public().0.to_vec() }).await;
+        let mut nonce = tip.map(|a| a.into_inner().nonce).unwrap_or(0);
+        for op in ops {
+            nonce += 1;
+            let tx = Transaction::sign(&operator, network, nonce, op);
+            let request = v1::SubmitTransactionRequest { transaction_encoded: tx.to_bytes(), wait: true };
+            client.submit_transaction(request).await.with_context(|| format!("funding on {name}"))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! The deal driver: one deal shown step by step, or many at a time with
+//! throughput, latency and atomicity measured, through the sandbox's agents.
+
+use super::{agent_endpoint, channel, load, party_key, tls_channel, State, DEPENDENT, OBSERVER, PARTIES};
+use crate::setup::{ALPHA, BETA};
+use anyhow::Context as _;
+use interlock_core::{Mode, NetworkId};
+use interlock_proto::v1;
+use interlock_proto::v1::agent_client::AgentClient;
+use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_rpc::server::TlsFiles;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
+const PAYMENT: (&str, &str, &str) = ("alpha", "USD", "25");
+const DELIVERY: (&str, &str, &str) = ("beta", "GOLD", "10");
+
+fn gateways(dir: &Path, state: &State) -> anyhow::Result<HashMap<NetworkId, GatewayClient<Channel>>> {
+    let mut clients = HashMap::new();
+    for process in state.processes.iter().filter(|p| p.role == "gateway") {
+        let network = if process.name.starts_with("alpha") { ALPHA } else { BETA };
+        clients.insert(network, GatewayClient::new(channel(dir, &process.address)?));
+    }
+    Ok(clients)
+}
+
+fn agent(dir: &Path, party: &str) -> anyhow::Result<AgentClient<Channel>> {
+    let tls = TlsFiles::in_dir(&dir.join("tls"), party);
+    Ok(AgentClient::new(tls_channel(&tls, &agent_endpoint(dir, party)?)?))
+}
+
+fn final_state(state: &str) -> bool {
+    matches!(state, "completed" | "refunded" | "withdrawn" | "windfall" | "lost")
+}
+
+/// The standard deal; `observed` names the sandbox's observer in its terms
+/// (every proposal of the sandbox does, unless told otherwise).
+fn standard_proposal(mode: Mode, window: Duration, observed: bool) -> v1::ProposeDealRequest {
+    let mut request = proposal(mode, window, PAYMENT, DELIVERY);
+    if !observed {
+        request.observers.clear();
+    }
+    request
+}
+
+/// The buyer's proposal to the seller: `payment` and `delivery` are (network, asset, amount).
+fn proposal(
+    mode: Mode,
+    window: Duration,
+    payment: (&str, &str, &str),
+    delivery: (&str, &str, &str),
+) -> v1::ProposeDealRequest {
+    let leg = |(network, asset, amount): (&str, &str, &str)| v1::LegSpec {
+        network: network.into(),
+        asset: asset.into(),
+        amount: amount.into(),
+    };
+    v1::ProposeDealRequest {
+        counterparty: "seller".into(),
+        role: "buyer".into(),
+        mode: mode.to_string(),
+        payment: Some(leg(payment)),
+        delivery: Some(leg(delivery)),
+        window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        observers: vec![OBSERVER.into()],
+        ..Default::default()
+    }
+}
+
+/// Countersigns `deal` at the seller's agent once the proposal has reached it.
+async fn accept_when_received(seller: &mut AgentClient<Channel>, deal: &str) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match seller.accept_deal(v1::DealRef { deal: deal.into() }).await {
+            Ok(_) => return Ok(()),
+            Err(status) if status.code() == tonic::Code::NotFound && started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => anyhow::bail!("the seller's agent did not accept deal {deal}: {}", status.message()),
+        }
+    }
+}
+
+/// The deal's view at `agent` once it has ended.
+async fn ended(agent: &mut AgentClient<Channel>, deal: &str, time_max: Duration) -> anyhow::Result<v1::DealView> {
+    let started = std::time::Instant::now();
+    loop {
+        match agent.get_deal(v1::DealRef { deal: deal.into() }).await {
+            Ok(view) if final_state(&view.get_ref().state) => return Ok(view.into_inner()),
+            Ok(_) | Err(_) if started.elapsed() < time_max => tokio::time::sleep(Duration::from_millis(100)).await,
+            Ok(view) => anyhow::bail!("deal {deal} is still {} after {time_max:?}", view.get_ref().state),
+            Err(status) => anyhow::bail!("cannot read deal {deal}: {}", status.message()),
+        }
+    }
+}
+
+async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value> {
+    let gateways = gateways(dir, state)?;
+    let mut balances = serde_json::Map::new();
+    for name in PARTIES {
+        let key = party_key(dir, name)?;
+        let mut networks = serde_json::Map::new();
+        for (network, label) in [(ALPHA, "alpha"), (BETA, "beta")] {
+            if let Some(chain) = state.chain.as_ref().filter(|_| network == BETA) {
+                networks.insert(label.into(), chain.balances(name).await?);
+                continue;
+            }
+            let mut client = gateways.get(&network).cloned().context("no gateway")?;
+            let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
+            let assets: serde_json::Map<String, serde_json::Value> = account
+                .into_inner()
+                .balances
+                .into_iter()
+                .map(|b| (b.asset, serde_json::Value::String(b.amount)))
+                .collect();
+            networks.insert(label.into(), assets.into());
+        }
+        balances.insert(name.into(), networks.into());
+    }
+    Ok(balances.into())
+}
+
+/// Runs one standard deal through the agents and shows it step by step.
+pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
+    let state = load(dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let (mut buyer, mut seller) = (agent(dir, "buyer")?, agent(dir, "seller")?);
+        let started = std::time::Instant::now();
+        let window = Duration::from_secs(30);
+        let (mut request, story) = match (&state.chain, mode) {
+            (None, _) => (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned()),
+            (Some(chain), Mode::Notary) => {
+                // The lowest DEED the seller still holds.
+                let held = chain.balances("seller").await?;
+                let item = held["DEED"].as_array().and_then(|items| items.first()).and_then(|item| item.as_u64());
+                let item = item.context("the seller holds no DEED any more: start a new sandbox")?;
+                let number = format!("#{item}");
+                let request = proposal(mode, window, PAYMENT, ("beta", "DEED", &number));
+                (request, format!("buyer pays 25 USD on alpha (ledger) for DEED #{item} (ERC-721) on beta (EVM)"))
+            }
+            (Some(_), Mode::Hashlock) => (
+                proposal(mode, window, ("beta", "USDC", "25"), ("alpha", "GOLD", "10")),
+                "buyer pays 25 USDC (ERC-20) on beta (EVM) for 10 GOLD on alpha (ledger)".to_owned(),
+            ),
+        };
+        // One deal, shown step by step: it names the warranty service too, which
+        // logs the completion its webhook brings.
+        request.dependents = vec![DEPENDENT.into()];
+        let view = buyer
+            .propose_deal(request)
+            .await
+            .map_err(|status| anyhow::anyhow!("the buyer's agent refused the proposal: {}", status.message()))?
+            .into_inner();
+        let deal = view.deal_id.clone();
+        if !json {
+            println!("deal {deal} ({mode} mode): {story}");
+        }
+        if state.manual_accept {
+            accept_when_received(&mut seller, &deal).await?;
+        }
+        let mut stream = buyer.watch_deal(v1::DealRef { deal: deal.clone() }).await?.into_inner();
+        let mut shown = 0;
+        let mut last = view;
+        while let Some(view) = stream.message().await? {
+            if !json {
+                for step in view.steps.iter().skip(shown) {
+                    println!("  buyer:  {}", step.text);
+                }
+            }
+            shown = view.steps.len();
+            last = view;
+        }
+        let seller_view = ended(&mut seller, &deal, Duration::from_secs(60)).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !json {
+            for step in &seller_view.steps {
+                println!("  seller: {}", step.text);
+            }
+        }
+        let balances = balances(dir, &state).await?;
+        let completed = last.state == "completed" && seller_view.state == "completed";
+        let report = serde_json::json!({
+            "id": deal, "mode": mode.to_string(),
+            "outcome": if completed { "completed" } else if last.state == "refunded" && seller_view.state == "refunded" { "refunded" } else { "not atomic" },
+            "buyer": last.state, "seller": seller_view.state,
+            "seconds": seconds, "balances_after": balances,
+        });
+        if json {
+            println!("{report}");
+        } else {
+            println!("outcome: buyer {}, seller {} in {seconds:.2} s", last.state, seller_view.state);
+            println!("balances after: {}", serde_json::to_string_pretty(&report["balances_after"])?);
+        }
+        anyhow::Ok(completed)
+    })
+}
+
+/// What the driver of many deals knows, shared with its watcher.
+#[derive(Default)]
+struct Tally {
+    started: HashMap<String, std::time::Instant>,
+    finals: HashMap<String, (std::time::Instant, String)>,
+    credited: std::collections::HashSet<String>,
+}
+
+impl Tally {
+    /// Frees a slot for the next deal once a started deal has ended (once).
+    fn credit(&mut self, deal: &str, slots: &tokio::sync::Semaphore) {
+        if self.started.contains_key(deal) && self.finals.contains_key(deal) && self.credited.insert(deal.to_owned()) {
+            slots.add_permits(1);
+        }
+    }
+}
+
+/// Follows every deal of the buyer's agent, reconnecting when it restarts.
+async fn watch_all(
+    dir: PathBuf,
+    tally: std::sync::Arc<std::sync::Mutex<Tally>>,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    loop {
+        if let Ok(mut buyer) = agent(&dir, "buyer") {
+            if let Ok(response) = buyer.watch_deal(v1::DealRef { deal: "*".into() }).await {
+                let mut stream = response.into_inner();
+                while let Ok(Some(view)) = stream.message().await {
+                    if final_state(&view.state) {
+                        let mut tally = tally.lock().expect("never poisoned");
+                        tally.finals.entry(view.deal_id.clone()).or_insert((std::time::Instant::now(), view.state));
+                        tally.credit(&view.deal_id, &slots);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Looks up, now and then, deals that started and have not been seen to end,
+/// in case the watcher missed their end while the agent restarted.
+async fn look_up_pending(
+    dir: PathBuf,
+    tally: std::sync::Arc<std::sync::Mutex<Tally>>,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pending: Vec<String> = {
+            let tally = tally.lock().expect("never poisoned");
+            let mut pending: Vec<(&String, &std::time::Instant)> =
+                tally.started.iter().filter(|(deal, _)| !tally.finals.contains_key(*deal)).collect();
+            pending.sort_by_key(|(_, at)| **at);
+            pending.into_iter().take(200).map(|(deal, _)| deal.clone()).collect()
+        };
+        let Ok(mut buyer) = agent(&dir, "buyer") else { continue };
+        for deal in pending {
+            if let Ok(view) = buyer.get_deal(v1::DealRef { deal: deal.clone() }).await {
+                if final_state(&view.get_ref().state) {
+                    let mut tally = tally.lock().expect("never poisoned");
+                    tally.finals.entry(deal.clone()).or_insert((std::time::Instant::now(), view.into_inner().state));
+                    tally.credit(&deal, &slots);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `count` standard deals, `concurrency` at a time, through the agents;
+/// reports settled deals per second, latency percentiles and whether every
+/// deal ended the same way on both sides with the totals unchanged. With
+/// `observed`, the deals name the sandbox's observer.
+pub fn many(
+    dir: &Path,
+    mode: Mode,
+    count: usize,
+    concurrency: usize,
+    observed: bool,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let state = load(dir)?;
+    if state.chain.is_some() {
+        anyhow::bail!("many deals run on the two-ledger sandbox; this one's beta is an EVM chain: use `sandbox deal`");
+    }
+    if state.manual_accept {
+        anyhow::bail!(
+            "this sandbox's seller accepts by hand (--manual-accept): many deals need `sandbox up` without it"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        use std::sync::{Arc, Mutex};
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let watcher = tokio::spawn(watch_all(dir.to_owned(), tally.clone(), slots.clone()));
+        let looker = tokio::spawn(look_up_pending(dir.to_owned(), tally.clone(), slots.clone()));
+        // Every deal's deadlines leave room for the whole batch ahead of it.
+        let window = Duration::from_secs(30) + Duration::from_millis(20) * u32::try_from(count)?;
+        let started = std::time::Instant::now();
+        let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let buyer = agent(dir, "buyer")?;
+        let mut proposers = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            slots.acquire().await?.forget();
+            let (mut buyer, tally, slots, refusals) = (buyer.clone(), tally.clone(), slots.clone(), refusals.clone());
+            let request = standard_proposal(mode, window, observed);
+            proposers.spawn(async move {
+                loop {
+                    let at = std::time::Instant::now();
+                    match buyer.propose_deal(request.clone()).await {
+                        Ok(view) => {
+                            let mut tally = tally.lock().expect("never poisoned");
+                            tally.started.insert(view.get_ref().deal_id.clone(), at);
+                            tally.credit(&view.get_ref().deal_id, &slots);
+                            return Ok(());
+                        }
+                        // The agent or a gateway is down (a restart): try again.
+                        Err(status) => {
+                            let refused = refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            if std::env::var_os("INTERLOCK_DEBUG").is_some() {
+                                eprintln!("proposal refused: {}", status.message());
+                            }
+                            if refused > 10_000 {
+                                anyhow::bail!("the buyer's agent keeps refusing proposals: {}", status.message());
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(joined) = proposers.join_next().await {
+            joined??;
+        }
+        let refusals = refusals.load(std::sync::atomic::Ordering::Relaxed);
+        // Wait for every deal to end, looking each one up now and then in case
+        // the watcher missed its end while the agent restarted.
+        let time_max = Duration::from_secs(120) + window * 2;
+        loop {
+            let pending: Vec<String> = {
+                let tally = tally.lock().expect("never poisoned");
+                tally.started.keys().filter(|deal| !tally.finals.contains_key(*deal)).cloned().collect()
+            };
+            if pending.is_empty() {
+                break;
+            }
+            if started.elapsed() > time_max {
+                anyhow::bail!("{} deals did not end within {time_max:?}", pending.len());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        watcher.abort();
+        looker.abort();
+        // A proposal whose answer a restart lost may have started a deal the
+        // driver does not count: let those end too before the totals.
+        for party in PARTIES {
+            loop {
+                let running = agent(dir, party)?
+                    .list_deals(v1::ListDealsRequest { state: "running".into(), limit: 1 })
+                    .await
+                    .map(|list| list.into_inner().deals.len());
+                if running.is_ok_and(|n| n == 0) {
+                    break;
+                }
+                if started.elapsed() > time_max {
+                    anyhow::bail!("the {party}'s agent still runs deals after {time_max:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let tally = std::mem::take(&mut *tally.lock().expect("never poisoned"));
+        let mut seller = agent(dir, "seller")?;
+        let (mut completed, mut refunded) = (0, 0);
+        for (deal, (_, buyer_state)) in &tally.finals {
+            if !tally.started.contains_key(deal) {
+                continue;
+            }
+            let seller_view = ended(&mut seller, deal, Duration::from_secs(60)).await?;
+            match (buyer_state.as_str(), seller_view.state.as_str()) {
+                ("completed", "completed") => completed += 1,
+                ("refunded", "refunded") => refunded += 1,
+                _ => {}
+            }
+        }
+        let mut latencies: Vec<f64> = tally
+            .started
+            .iter()
+            .filter_map(|(deal, at)| tally.finals.get(deal).map(|(end, _)| end.duration_since(*at).as_secs_f64() * 1_000.0))
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let percentile =
+            |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        // Conservation across the sandbox: what the buyer and seller hold together.
+        let balances = balances(dir, &state).await?;
+        let mut totals = serde_json::Map::new();
+        for (label, asset) in [("alpha", "USD"), ("beta", "GOLD")] {
+            let mut total: u128 = 0;
+            for party in PARTIES {
+                total += balances[party][label][asset].as_str().map_or(Ok(0), str::parse::<u128>)?;
+            }
+            totals.insert(format!("{label} {asset}"), total.to_string().into());
+        }
+        let report = serde_json::json!({
+            "mode": mode.to_string(), "deals": count, "concurrency": concurrency, "completed": completed,
+            "refunded": refunded, "not_atomic": count - completed - refunded, "totals_after": totals,
+            "proposals_retried": refusals, "seconds": seconds, "deals_per_s": (count as f64 / seconds).round(),
+            "latency_ms_p50": percentile(0.5).round(), "latency_ms_p99": percentile(0.99).round(),
+        });
+        if !json {
+            println!(
+                "{count} {mode} deals, {concurrency} at a time: {completed} completed, {refunded} refunded in {seconds:.1} s ({:.0} deals/s), latency p50 {:.0} ms, p99 {:.0} ms",
+                count as f64 / seconds,
+                percentile(0.5),
+                percentile(0.99)
+            );
+        }
+        anyhow::Ok(report)
+    })
+}

@@ -1,0 +1,351 @@
+//! `interlock sandbox`: a multi-process deployment on loopback. `up` issues the
+//! certificates, writes and signs the directory, and starts as separate OS
+//! processes, each with its log: two ledger nodes (networks alpha and beta),
+//! a gateway in front of each, three notaries (2 of 3) and the agents of the
+//! two parties, buyer and seller, a sample dependent (a warranty service
+//! receiving webhooks), and an observer that records every deal the sandbox
+//! proposes and shows it on a web page. `status` shows each process and its health;
+//! `deal` runs deals through the agents; `kill` and `start` stop and restart a
+//! process; `down` stops them all.
+//!
+//! `deploy.rs` writes what `up` needs (certificates, keys, the signed
+//! directory) and starts and funds the processes; `driver.rs` runs deals
+//! through the agents; `evm.rs` is beta as an anvil chain (`up --evm`). The
+//! processes run the executable that calls this: the `interlock` binary.
+
+use crate::setup::seed_file;
+use anyhow::Context as _;
+use interlock_core::crypto::PartyKey;
+use interlock_rpc::server::TlsFiles;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+mod deploy;
+mod driver;
+mod evm;
+
+pub use driver::{deal, many};
+
+const STATE_FILE: &str = "sandbox.json";
+/// What `up` issues to the buyer on alpha and to the seller on beta: enough for
+/// tens of thousands of the standard deal.
+const BUYER_USD: u128 = 1_000_000;
+const SELLER_GOLD: u128 = 1_000_000;
+const PARTIES: [&str; 2] = ["buyer", "seller"];
+/// The sandbox's observer: its deals name it, and it serves a web page.
+pub const OBSERVER: &str = "observer";
+/// The sample dependent: deals that name its key are POSTed to it.
+const DEPENDENT: &str = "warranty";
+/// How long `up` waits for a process to say it listens.
+const START_TIME_MAX: Duration = Duration::from_secs(20);
+
+#[derive(Serialize, Deserialize)]
+struct Process {
+    name: String,
+    role: String,
+    address: String,
+    pid: u32,
+    log: PathBuf,
+    /// How it was started, to start it again.
+    args: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    processes: Vec<Process>,
+    /// The seller's agent waits for `interlock deal accept` instead of accepting by itself.
+    #[serde(default)]
+    manual_accept: bool,
+    /// Set when beta is an anvil chain (`up --evm`).
+    #[serde(default)]
+    chain: Option<evm::ChainState>,
+}
+
+/// A port to listen on that nothing holds now. It is drawn below the system's
+/// range of ephemeral ports: a port from that range could be taken by some
+/// outgoing connection before the process binds it, or when it restarts.
+fn free_port() -> anyhow::Result<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low = range.split_whitespace().next().and_then(|n| n.parse::<u16>().ok()).unwrap_or(32_768);
+    let (first, last) = (10_000u16, low.saturating_sub(1).max(10_001));
+    let seed = crate::setup::random_bytes()?;
+    let mut draw = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes"));
+    for _ in 0..200 {
+        draw = draw.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let port = first + u16::try_from((draw >> 33) % u64::from(last - first)).expect("fits");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn party_key(dir: &Path, name: &str) -> anyhow::Result<PartyKey> {
+    Ok(PartyKey::from_seed(seed_file(&dir.join(format!("parties/{name}.key")), "an ed25519 seed")?))
+}
+
+/// Starts `interlock ARGS` in `dir` with its output in `logs/NAME.log`, which a
+/// restart (`append`) continues instead of starting afresh.
+fn spawn(dir: &Path, name: &str, args: &[String], append: bool) -> anyhow::Result<(u32, PathBuf)> {
+    use std::os::unix::process::CommandExt as _;
+    let log = dir.join("logs").join(format!("{name}.log"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&log)
+        .with_context(|| format!("cannot create {}", log.display()))?;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .current_dir(dir)
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .stdin(std::process::Stdio::null())
+        // Its own process group: the sandbox outlives this command and the terminal's Ctrl-C.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {name}"))?;
+    Ok((child.id(), log))
+}
+
+fn wait_listening(log: &Path, name: &str) -> anyhow::Result<()> {
+    wait_listening_after(log, name, 0)
+}
+
+/// Waits for `listening on` in what the log gained past byte `offset`.
+fn wait_listening_after(log: &Path, name: &str, offset: usize) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let bytes = std::fs::read(log).unwrap_or_default();
+        let text = String::from_utf8_lossy(bytes.get(offset..).unwrap_or_default()).into_owned();
+        if text.contains("listening on") {
+            return Ok(());
+        }
+        if text.contains("error:") || started.elapsed() > START_TIME_MAX {
+            anyhow::bail!("{name} did not start; its log {} says:\n{text}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn up(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<()> {
+    let state = deploy::start_all(dir, manual_accept, evm)?;
+    println!("sandbox up in {}", dir.display());
+    print_processes(&state);
+    match &state.chain {
+        Some(chain) => println!(
+            "beta is an anvil chain at {} (escrow {}, USDC {}, DEED {}); funded: buyer {BUYER_USD} USD on alpha and {} USDC on beta, seller {SELLER_GOLD} GOLD on alpha and DEED #1-#{} on beta; next: interlock sandbox deal --dir {}",
+            chain.rpc,
+            chain.escrow,
+            chain.usdc,
+            chain.deed,
+            evm::BUYER_USDC,
+            evm::SELLER_DEEDS,
+            dir.display()
+        ),
+        None => println!(
+            "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
+            dir.display()
+        ),
+    }
+    println!("the observer's web page: http://{}/", observer_web(dir)?);
+    Ok(())
+}
+
+/// The `host:port` of the sandbox observer's web page.
+pub fn observer_web(dir: &Path) -> anyhow::Result<String> {
+    let state = load(dir)?;
+    let observer = state.processes.iter().find(|p| p.name == OBSERVER).context("the sandbox has no observer")?;
+    let at = observer.args.iter().position(|a| a == "--http").context("the observer has no --http")?;
+    Ok(observer.args[at + 1].clone())
+}
+
+/// `up` without a word on standard output (for the benchmark's JSON).
+pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
+    deploy::start_all(dir, false, false).map(|_| ())
+}
+
+/// Every process's name and pid.
+pub fn processes(dir: &Path) -> anyhow::Result<Vec<(String, u32)>> {
+    Ok(load(dir)?.processes.into_iter().map(|p| (p.name, p.pid)).collect())
+}
+
+/// Whether an HTTP process (the dependent) answers `GET /health`.
+async fn http_health(address: &str) -> &'static str {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n").await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        std::io::Result::Ok(answer.starts_with(b"HTTP/1.1 200"))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(true)) => "serving",
+        Ok(Ok(false)) => "not serving",
+        Ok(Err(_)) | Err(_) => "unreachable",
+    }
+}
+
+/// A channel to `address` under the buyer's certificate.
+fn channel(dir: &Path, address: &str) -> anyhow::Result<Channel> {
+    tls_channel(&TlsFiles::in_dir(&dir.join("tls"), "buyer"), address)
+}
+
+/// A lazily connected mutual-TLS channel to `endpoint` (`host:port`).
+fn tls_channel(tls: &TlsFiles, endpoint: &str) -> anyhow::Result<Channel> {
+    Ok(interlock_rpc::server::lazy_channel(endpoint, tls)?)
+}
+
+fn load(dir: &Path) -> anyhow::Result<State> {
+    let path = dir.join(STATE_FILE);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "no sandbox in {} (no {}): run `interlock sandbox up --dir {}`",
+            dir.display(),
+            STATE_FILE,
+            dir.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", path.display()))
+}
+
+/// Whether the process runs: it exists and is not a zombie waiting to be reaped.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name: `pid (name) S ...`.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+fn print_processes(state: &State) {
+    println!("{:<14} {:<9} {:<17} {:>7}", "process", "role", "address", "pid");
+    for process in &state.processes {
+        println!("{:<14} {:<9} {:<17} {:>7}", process.name, process.role, process.address, process.pid);
+    }
+}
+
+pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
+    let state = load(dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut rows = Vec::new();
+    for process in &state.processes {
+        let health = runtime.block_on(async {
+            if process.role == "dependent" {
+                return anyhow::Ok(http_health(&process.address).await);
+            }
+            let channel = channel(dir, &process.address)?;
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+            let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+            let answer = tokio::time::timeout(Duration::from_secs(3), client.check(request)).await;
+            anyhow::Ok(match answer {
+                Ok(Ok(response)) if response.get_ref().status == 1 => "serving",
+                Ok(Ok(_)) => "not serving",
+                Ok(Err(_)) | Err(_) => "unreachable",
+            })
+        })?;
+        rows.push((process, alive(process.pid), health));
+    }
+    let healthy = rows.iter().all(|(_, alive, health)| *alive && *health == "serving");
+    if json {
+        let report: Vec<_> = rows
+            .iter()
+            .map(|(p, alive, health)| serde_json::json!({"name": p.name, "role": p.role, "address": p.address, "pid": p.pid, "alive": alive, "health": health, "log": p.log}))
+            .collect();
+        println!("{}", serde_json::json!({ "processes": report, "healthy": healthy }));
+    } else {
+        println!("{:<14} {:<9} {:<17} {:>7} {:<6} {:<12} log", "process", "role", "address", "pid", "alive", "health");
+        for (process, alive, health) in &rows {
+            println!(
+                "{:<14} {:<9} {:<17} {:>7} {:<6} {:<12} {}",
+                process.name,
+                process.role,
+                process.address,
+                process.pid,
+                if *alive { "yes" } else { "no" },
+                health,
+                process.log.display()
+            );
+        }
+    }
+    Ok(healthy)
+}
+
+fn save(dir: &Path, state: &State) -> anyhow::Result<()> {
+    std::fs::write(dir.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
+    Ok(())
+}
+
+fn process<'a>(state: &'a mut State, name: &str) -> anyhow::Result<&'a mut Process> {
+    let names: Vec<String> = state.processes.iter().map(|p| p.name.clone()).collect();
+    state
+        .processes
+        .iter_mut()
+        .find(|p| p.name == name)
+        .with_context(|| format!("no process {name} in the sandbox; it has {}", names.join(", ")))
+}
+
+/// SIGKILL: the process gets no chance to flush or say goodbye.
+pub fn kill(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let mut state = load(dir)?;
+    let process = process(&mut state, name)?;
+    if !alive(process.pid) {
+        anyhow::bail!("{name} (pid {}) is not running", process.pid);
+    }
+    std::process::Command::new("kill").args(["-KILL", &process.pid.to_string()]).status()?;
+    println!("killed {name} (pid {}) with SIGKILL", process.pid);
+    Ok(())
+}
+
+/// Starts a stopped process again, with its data and its address.
+pub fn start(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let mut state = load(dir)?;
+    let process = process(&mut state, name)?;
+    if alive(process.pid) {
+        anyhow::bail!("{name} (pid {}) is already running", process.pid);
+    }
+    // Keep the old log: append what the new run says after it.
+    let offset = std::fs::metadata(&process.log).map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
+    let (pid, log) = spawn(dir, name, &process.args, true)?;
+    wait_listening_after(&log, name, offset)?;
+    process.pid = pid;
+    println!("started {name} again (pid {pid}) on {}", process.address);
+    save(dir, &state)
+}
+
+pub fn down(dir: &Path) -> anyhow::Result<()> {
+    let count = down_quietly(dir)?;
+    println!("sandbox in {} stopped ({count} processes)", dir.display());
+    Ok(())
+}
+
+/// `down` without a word; returns how many processes it stopped.
+pub fn down_quietly(dir: &Path) -> anyhow::Result<usize> {
+    let state = load(dir)?;
+    let chain = state.chain.as_ref().map(|chain| chain.anvil_pid);
+    for pid in state.processes.iter().map(|process| process.pid).chain(chain) {
+        if alive(pid) {
+            let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+    std::fs::remove_file(dir.join(STATE_FILE))?;
+    Ok(state.processes.len())
+}
+
+/// The address of the sandbox's agent of `party`, for `interlock deal`.
+pub fn agent_endpoint(dir: &Path, party: &str) -> anyhow::Result<String> {
+    let state = load(dir)?;
+    let name = format!("{party}-agent");
+    let process = state.processes.iter().find(|p| p.name == name).with_context(|| {
+        format!(
+            "the sandbox in {} has no agent for party {party:?}; its parties are {}",
+            dir.display(),
+            PARTIES.join(", ")
+        )
+    })?;
+    Ok(process.address.clone())
+}
