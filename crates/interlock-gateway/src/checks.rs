@@ -7,7 +7,7 @@
 use super::error::GatewayError;
 use crate::gateway_store::SignedTerms;
 use interlock_core::crypto::{Ed25519Signature, PartyKey, PublicKey};
-use interlock_core::encoding::{decode_terms, Decode, Encode};
+use interlock_core::encoding::{Decode, Encode};
 use interlock_core::escrow::{self, EscrowContext};
 use interlock_core::limits::TRANSACTION_LEN_MAX;
 use interlock_core::{
@@ -49,21 +49,14 @@ impl Side {
     }
 }
 
-fn signature(field: &'static str, bytes: &[u8]) -> Result<Option<Ed25519Signature>, GatewayError> {
-    match bytes.len() {
-        0 => Ok(None),
-        64 => Ok(Some(Ed25519Signature(bytes.try_into().expect("checked length")))),
-        other => Err(GatewayError::malformed(field, format!("expected 64 bytes (or none), found {other}"))),
-    }
-}
-
 /// Decodes a signed deal's terms and signatures; verifies nothing yet.
 pub fn decode_signed_deal(deal: &v1::SignedDeal) -> Result<SignedTerms, GatewayError> {
-    let terms = decode_terms(&deal.terms_encoded).map_err(|error| GatewayError::malformed("terms_encoded", error))?;
+    let deal = interlock_rpc::wire::WireDeal::from_message(deal)
+        .map_err(|error| GatewayError::malformed(error.field, error.reason))?;
     Ok(SignedTerms {
-        terms: Arc::new(terms),
-        buyer_signature: signature("buyer_signature", &deal.buyer_signature)?,
-        seller_signature: signature("seller_signature", &deal.seller_signature)?,
+        terms: Arc::new(deal.terms),
+        buyer_signature: deal.buyer_signature,
+        seller_signature: deal.seller_signature,
     })
 }
 

@@ -128,12 +128,7 @@ struct Context {
 
 /// A signed deal as the wire carries it.
 pub(crate) fn signed_deal(deal: &SignedTerms) -> v1::SignedDeal {
-    let bytes = |signature: Option<interlock_core::Ed25519Signature>| signature.map_or_else(Vec::new, |s| s.0.to_vec());
-    v1::SignedDeal {
-        terms_encoded: deal.terms.to_bytes(),
-        buyer_signature: bytes(deal.buyer_signature),
-        seller_signature: bytes(deal.seller_signature),
-    }
+    interlock_rpc::wire::signed_deal(&deal.terms, deal.buyer_signature.as_ref(), deal.seller_signature.as_ref())
 }
 
 pub(crate) fn notice_message(notice: &Notice) -> v1::DealNotice {

@@ -14,8 +14,8 @@ pub mod log;
 
 pub use log::NotaryLog;
 
-use interlock_core::crypto::{Ed25519Signature, NotaryKey, Vote};
-use interlock_core::encoding::{decode_terms, Decode};
+use interlock_core::crypto::{NotaryKey, Vote};
+use interlock_core::encoding::Decode;
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
 use interlock_core::policy::{movements, utc_day, Approvals};
 use interlock_core::{
@@ -310,13 +310,6 @@ impl NotaryService {
     }
 }
 
-fn signature(field: &'static str, bytes: &[u8]) -> Result<Ed25519Signature, Status> {
-    let bytes: [u8; 64] = bytes
-        .try_into()
-        .map_err(|_| Status::invalid_argument(format!("{field} must be 64 bytes, found {}", bytes.len())))?;
-    Ok(Ed25519Signature(bytes))
-}
-
 fn refusal(error: NotaryError) -> Status {
     match error {
         NotaryError::BuyerSignature(_) | NotaryError::SellerSignature(_) => Status::unauthenticated(error.to_string()),
@@ -342,10 +335,9 @@ impl Notary for NotaryService {
         request: Request<v1::SubmitDealRequest>,
     ) -> Result<Response<v1::SubmitDealResponse>, Status> {
         let request = request.into_inner();
-        let terms = decode_terms(&request.terms_encoded)
-            .map_err(|error| Status::invalid_argument(format!("malformed deal terms: {error}")))?;
-        let buyer_signature = signature("buyer_signature", &request.buyer_signature)?;
-        let seller_signature = signature("seller_signature", &request.seller_signature)?;
+        let deal = wire::wire_deal(&request.terms_encoded, &request.buyer_signature, &request.seller_signature)?;
+        let (buyer_signature, seller_signature) = deal.both_signatures()?;
+        let terms = deal.terms;
         let deal_id = terms.id();
         let known = locked(&self.shared.deals).contains_key(&deal_id);
         if !known {

@@ -1,8 +1,8 @@
 //! Domain types to protobuf messages and back. The canonical encodings travel
 //! as bytes; the readable fields beside them are for people and other languages.
 
-use interlock_core::encoding::Encode;
-use interlock_core::{EscrowEvent, Reservation, ReservationState};
+use interlock_core::encoding::{decode_terms, Encode};
+use interlock_core::{DealTerms, Ed25519Signature, EscrowEvent, Reservation, ReservationState};
 use interlock_ledger::{BlockHeader, LedgerEvent};
 use interlock_proto::v1;
 
@@ -61,4 +61,78 @@ pub fn bytes32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], tonic::Sta
     bytes
         .try_into()
         .map_err(|_| tonic::Status::invalid_argument(format!("{field} must be 32 bytes, found {}", bytes.len())))
+}
+
+/// A deal's terms with the parties' signatures gathered so far, as every
+/// service sends it (`SignedDeal`): a missing signature travels as no bytes.
+pub fn signed_deal(
+    terms: &DealTerms,
+    buyer: Option<&Ed25519Signature>,
+    seller: Option<&Ed25519Signature>,
+) -> v1::SignedDeal {
+    let bytes =
+        |signature: Option<&Ed25519Signature>| signature.map_or_else(Vec::new, |signature| signature.0.to_vec());
+    v1::SignedDeal { terms_encoded: terms.to_bytes(), buyer_signature: bytes(buyer), seller_signature: bytes(seller) }
+}
+
+/// What a `SignedDeal`'s bytes say, before anything is verified.
+pub struct WireDeal {
+    pub terms: DealTerms,
+    pub buyer_signature: Option<Ed25519Signature>,
+    pub seller_signature: Option<Ed25519Signature>,
+}
+
+/// Why a `SignedDeal` (or a request carrying the same fields) cannot be read:
+/// the field, and what was wrong with it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WireDealError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for WireDealError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed {}: {}", self.field, self.reason)
+    }
+}
+
+impl From<WireDealError> for tonic::Status {
+    fn from(error: WireDealError) -> tonic::Status {
+        tonic::Status::invalid_argument(error.to_string())
+    }
+}
+
+/// Reads a deal's terms and signatures from their wire fields.
+pub fn wire_deal(terms: &[u8], buyer: &[u8], seller: &[u8]) -> Result<WireDeal, WireDealError> {
+    let terms =
+        decode_terms(terms).map_err(|error| WireDealError { field: "terms_encoded", reason: error.to_string() })?;
+    Ok(WireDeal {
+        terms,
+        buyer_signature: optional_signature("buyer_signature", buyer)?,
+        seller_signature: optional_signature("seller_signature", seller)?,
+    })
+}
+
+/// A signature field: 64 bytes, or none.
+pub fn optional_signature(field: &'static str, bytes: &[u8]) -> Result<Option<Ed25519Signature>, WireDealError> {
+    match <[u8; 64]>::try_from(bytes) {
+        Ok(bytes) => Ok(Some(Ed25519Signature(bytes))),
+        Err(_) if bytes.is_empty() => Ok(None),
+        Err(_) => Err(WireDealError { field, reason: format!("expected 64 bytes (or none), found {}", bytes.len()) }),
+    }
+}
+
+impl WireDeal {
+    pub fn from_message(deal: &v1::SignedDeal) -> Result<WireDeal, WireDealError> {
+        wire_deal(&deal.terms_encoded, &deal.buyer_signature, &deal.seller_signature)
+    }
+
+    /// Both signatures, or which one is missing.
+    pub fn both_signatures(&self) -> Result<(Ed25519Signature, Ed25519Signature), WireDealError> {
+        let missing = |field| WireDealError { field, reason: "expected 64 bytes, found none".to_owned() };
+        Ok((
+            self.buyer_signature.ok_or(missing("buyer_signature"))?,
+            self.seller_signature.ok_or(missing("seller_signature"))?,
+        ))
+    }
 }

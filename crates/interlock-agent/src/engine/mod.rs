@@ -12,7 +12,6 @@ mod operator;
 
 use crate::store::{AgentDeal, AgentStore, AgentWrite, DealState};
 use interlock_core::crypto::{Ed25519Signature, PartyKey, Vote};
-use interlock_core::encoding::encode_terms;
 use interlock_core::policy::TimeoutNotice;
 use interlock_core::saga::{LegStatus, Outcome, Role, Saga, SagaOutput};
 use interlock_core::{DealId, DealTerms, EscrowEvent, LegKind, NetworkId};
@@ -318,20 +317,11 @@ fn timeout_text(notice: TimeoutNotice) -> String {
 }
 
 fn signature(bytes: &[u8]) -> Option<Option<Ed25519Signature>> {
-    match bytes.len() {
-        0 => Some(None),
-        64 => Some(Some(Ed25519Signature(bytes.try_into().ok()?))),
-        _ => None,
-    }
+    interlock_rpc::wire::optional_signature("signature", bytes).ok()
 }
 
 fn signed_deal(terms: &DealTerms, signatures: &[Option<Ed25519Signature>; 2]) -> v1::SignedDeal {
-    let bytes = |s: &Option<Ed25519Signature>| s.map(|s| s.0.to_vec()).unwrap_or_default();
-    v1::SignedDeal {
-        terms_encoded: encode_terms(terms),
-        buyer_signature: bytes(&signatures[0]),
-        seller_signature: bytes(&signatures[1]),
-    }
+    interlock_rpc::wire::signed_deal(terms, signatures[0].as_ref(), signatures[1].as_ref())
 }
 
 fn role_index(role: Role) -> usize {
