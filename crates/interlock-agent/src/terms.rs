@@ -19,6 +19,9 @@ pub const WINDOW_MAX_MS: u64 = 7 * 24 * 3_600_000;
 pub struct Proposer<'a> {
     pub entry: &'a PartyEntry,
     pub is_buyer: bool,
+    /// The account each network's gateway keeps deals with, as its platform
+    /// names it (absent where the gateway does not keep).
+    pub keepers: &'a std::collections::HashMap<NetworkId, Address>,
 }
 
 fn network(directory: &Directory, text: &str) -> Result<NetworkId, Status> {
@@ -183,18 +186,7 @@ pub fn draft(
     };
     // In hashlock mode the payment network's gateway keeps the seller's leg: it
     // executes with the revealed secret if the seller is away.
-    let payment_entry = directory.networks.iter().find(|network| network.id == payment_network);
-    let keeper = match payment_entry {
-        _ if !hashlock => None,
-        // On an EVM network, the keeper account the directory names there, if any.
-        Some(entry) if entry.kind == interlock_identity::NetworkKind::Evm => entry
-            .evm
-            .as_ref()
-            .and_then(|evm| evm.keeper.as_deref())
-            .and_then(interlock_identity::parse_evm_address)
-            .map(Address::Evm),
-        _ => directory.gateway_for(payment_network).map(|gateway| Address::Ledger(gateway.key.0)),
-    };
+    let keeper = if hashlock { proposer.keepers.get(&payment_network).copied() } else { None };
     let terms = DealTerms {
         buyer: buyer.key,
         seller: seller.key,

@@ -2,7 +2,7 @@
 
 use crate::{BoxFuture, ChainError, Cursor, Follower, Submitter};
 use interlock_core::crypto::{decision_digest, PartyKey};
-use interlock_core::{Address, Asset, DealId, Decision, NetworkId, Settlement};
+use interlock_core::{Address, Asset, DealId, Decision, NetworkId, PartyId, Settlement};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,6 +13,10 @@ pub struct Capabilities {
     pub notary: bool,
     pub fungible: bool,
     pub unique: bool,
+    /// Parties send their transactions through the network's gateway, which
+    /// relays them to the network's node; otherwise each party signs and sends
+    /// to the chain itself.
+    pub relayed: bool,
 }
 
 impl Capabilities {
@@ -78,6 +82,15 @@ pub trait Platform: Send + Sync {
     fn format_address(&self, address: &Address) -> String;
     /// What each notary signs for `decision` on `deal_id`.
     fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload;
+    /// The account a network's gateway keeps deals with (cancels what expired,
+    /// executes revealed hashlocks for absent beneficiaries), given the
+    /// gateway's ed25519 key; `None` when the network names no keeper.
+    fn keeper_account(
+        &self,
+        network: NetworkId,
+        config: &serde_json::Value,
+        gateway_key: PartyId,
+    ) -> Result<Option<Address>, ChainError>;
     /// Checks a network's platform-specific configuration (the directory entry's
     /// opaque part) without reaching the chain; the error says what is wrong.
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError>;

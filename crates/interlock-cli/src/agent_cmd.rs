@@ -63,6 +63,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
             submitters: chain_submitters(&directory, &options.name, options.evm_key.as_deref()).await?,
+            keepers: keepers(&directory)?,
         };
         let service = AgentService::start(config)?;
         let (listener, address) = bind(options.listen).await?;
@@ -81,39 +82,58 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
 }
 
 /// The party's own submitter on every network whose parties send to the chain
-/// themselves (EVM networks), signing with the key in `key_path`, whose account
-/// must be the party's listed one there.
+/// themselves (their platform relays nothing through the gateway), signing with
+/// the chain key in `key_path`, whose account must be the party's listed one there.
 async fn chain_submitters(
     directory: &interlock_identity::Directory,
     party: &str,
     key_path: Option<&std::path::Path>,
 ) -> anyhow::Result<HashMap<interlock_core::NetworkId, Arc<dyn interlock_chain::Submitter>>> {
-    use interlock_chain::Platform as _;
+    let platforms = interlock_platforms::all();
     let mut submitters = HashMap::new();
-    let direct: Vec<_> = directory.networks.iter().filter(|network| network.evm.is_some()).collect();
-    if direct.is_empty() {
-        return Ok(submitters);
-    }
     let entry = directory.party(party).with_context(|| format!("party {party:?} is not in the directory"))?;
-    for network in direct {
+    for network in &directory.networks {
+        let platform = network.platform_in(&platforms)?;
         let Some(listed) = entry.account(network.id) else { continue };
+        if platform.capabilities().relayed {
+            continue;
+        }
         let path = key_path.with_context(|| {
-            format!("party {party:?} trades on EVM network {:?}: pass --evm-key FILE (its secp256k1 key)", network.name)
+            format!(
+                "party {party:?} trades on network {:?} (platform {}), where it signs itself: pass --evm-key FILE (its chain key)",
+                network.name, network.platform
+            )
         })?;
-        crate::services::seed_file(path, "a secp256k1 key")?;
-        let config = serde_json::to_value(network.evm.as_ref().expect("filtered above"))?;
+        crate::services::seed_file(path, "a chain key")?;
         let credentials =
             interlock_chain::Credentials { chain_key_file: Some(path.to_path_buf()), ..Default::default() };
-        let submitter = interlock_evm::EvmPlatform.submitter(network.id, &config, &credentials).await?;
+        let submitter = platform.submitter(network.id, &network.config, &credentials).await?;
         if listed != submitter.account() {
             anyhow::bail!(
-                "{} is the key of {}, but the directory lists {listed} as {party:?}'s account on {:?}",
+                "{} is the key of {}, but the directory lists {} as {party:?}'s account on {:?}",
                 path.display(),
-                submitter.account(),
+                platform.format_address(&submitter.account()),
+                platform.format_address(&listed),
                 network.name
             );
         }
         submitters.insert(network.id, submitter);
     }
     Ok(submitters)
+}
+
+/// The account each network's gateway keeps deals with, as its platform names it.
+fn keepers(
+    directory: &interlock_identity::Directory,
+) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_core::Address>> {
+    let platforms = interlock_platforms::all();
+    let mut keepers = HashMap::new();
+    for gateway in &directory.gateways {
+        let Some(network) = directory.network(gateway.network) else { continue };
+        let platform = network.platform_in(&platforms)?;
+        if let Some(account) = platform.keeper_account(network.id, &network.config, gateway.key)? {
+            keepers.insert(network.id, account);
+        }
+    }
+    Ok(keepers)
 }

@@ -8,7 +8,6 @@ use interlock_core::NetworkId;
 use interlock_gateway::gateway_store::GatewayStore;
 use interlock_gateway::{Chain, GatewayConfig, GatewayService, Relay, WebhookPolicy};
 use interlock_identity::SignedDirectory;
-use interlock_ledger_node::{NodeFollower, NodeSubmitter};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_rpc::server::{bind, lazy_channel, TlsFiles};
@@ -107,7 +106,9 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         for entry in directory.gateways.iter().filter(|entry| entry.network != network) {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
-        let chain = chain(network, &directory, &tls, &key, options.evm_key.as_deref()).await?;
+        let chain =
+            chain(network, &directory, (&tls, &options.tls_dir, &options.name), &key, options.evm_key.as_deref())
+                .await?;
         let directory = Arc::new(directory);
         let config =
             GatewayConfig { key, network, chain, peers, directory: directory.clone(), clock: crate::setup::now_ms };
@@ -124,51 +125,49 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
     })
 }
 
-/// How the gateway reaches its network, from the directory: an EVM network's
-/// escrow contract through its node (keeping with `evm_key`, which must be the
-/// keeper account the directory names), or a ledger network's node, relaying
-/// parties' transactions and keeping with the gateway's own key.
+/// How the gateway reaches its network, from the directory entry and its
+/// platform: a follower of the network's escrow; the keeper's submitter,
+/// signing with the gateway's key (or the chain key file `chain_key`, which
+/// must be the keeper account the platform names); and, where parties send
+/// through their gateway, the relay to the network's node.
 async fn chain(
     network: NetworkId,
     directory: &interlock_identity::Directory,
-    tls: &TlsFiles,
+    tls: (&TlsFiles, &Path, &str),
     key: &interlock_core::crypto::PartyKey,
-    evm_key: Option<&std::path::Path>,
+    chain_key: Option<&Path>,
 ) -> anyhow::Result<Chain> {
-    use interlock_chain::Platform as _;
+    let (tls, tls_dir, name) = tls;
     let entry = directory.network(network).with_context(|| format!("the directory lists no network {}", network.0))?;
-    if let Some(evm) = &entry.evm {
-        let platform = interlock_evm::EvmPlatform;
-        let config = serde_json::to_value(evm)?;
-        let follower = platform.follower(network, &config, &Credentials::default(), Cursor::start(0)).await?;
-        let keeper = match evm_key {
-            Some(path) => {
-                crate::services::seed_file(path, "a secp256k1 key")?;
-                let credentials = Credentials { chain_key_file: Some(path.to_path_buf()), ..Default::default() };
-                let submitter = platform.submitter(network, &config, &credentials).await?;
-                let listed = evm.keeper.as_deref().map(|text| platform.parse_address(text)).transpose()?;
-                if listed != Some(submitter.account()) {
-                    anyhow::bail!(
-                        "the key is {}'s, but the directory names {} as network {network}'s keeper",
-                        submitter.account(),
-                        evm.keeper.as_deref().unwrap_or("no account")
-                    );
-                }
-                Some(submitter)
-            }
-            None => None,
-        };
-        return Ok(Chain { follower, keeper, relay: Relay::Direct { endpoint: evm.rpc.clone() } });
+    let platforms = interlock_platforms::all();
+    let platform = entry.platform_in(&platforms)?;
+    if let Some(path) = chain_key {
+        seed_file(path, "a chain key")?;
     }
-    let node = directory
-        .ledgers
-        .iter()
-        .find(|entry| entry.network == network)
-        .with_context(|| format!("the directory lists no ledger node for network {}", network.0))?;
-    let client = LedgerNodeClient::new(lazy_channel(&node.endpoint, tls)?);
-    Ok(Chain {
-        follower: Box::new(NodeFollower::new(network, client.clone(), Cursor::start(0))),
-        keeper: Some(Arc::new(NodeSubmitter::new(network, client.clone(), key.clone()))),
-        relay: Relay::Node(client),
-    })
+    let credentials = Credentials {
+        party_key: Some(key.clone()),
+        chain_key_file: chain_key.map(Path::to_path_buf),
+        tls_dir: Some(tls_dir.to_path_buf()),
+        name: Some(name.to_owned()),
+    };
+    let follower = platform.follower(network, &entry.config, &credentials, Cursor::start(0)).await?;
+    let listed = platform.keeper_account(network, &entry.config, key.public())?;
+    let keeper = match platform.submitter(network, &entry.config, &credentials).await {
+        Ok(submitter) if listed == Some(submitter.account()) => Some(submitter),
+        Ok(submitter) => anyhow::bail!(
+            "the key is {}'s, but the directory names {} as network {network}'s keeper",
+            submitter.account(),
+            listed.map_or_else(|| "no account".to_owned(), |account| platform.format_address(&account))
+        ),
+        // Without its key the gateway follows and records, and keeps nothing.
+        Err(error) if error.kind == interlock_chain::ChainErrorKind::Fatal && chain_key.is_none() => None,
+        Err(error) => return Err(error.into()),
+    };
+    let relay = if platform.capabilities().relayed {
+        let config = interlock_ledger_node::LedgerConfig::from_value(network, &entry.config)?;
+        Relay::Node(LedgerNodeClient::new(lazy_channel(&config.node, tls)?))
+    } else {
+        Relay::Direct { endpoint: format!("the {} node its directory entry names", entry.platform) }
+    };
+    Ok(Chain { follower, keeper, relay })
 }

@@ -49,6 +49,8 @@ pub fn directory_sign(ca_dir: &Path, input: &Path, output: &Path) -> anyhow::Res
     let text = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let directory: Directory =
         serde_json::from_slice(&text).with_context(|| format!("{} is not a valid directory", input.display()))?;
+    // Each network's configuration and accounts, as its platform reads them.
+    directory.check_platforms(&interlock_platforms::all())?;
     SignedDirectory::sign(directory, &ca)?.save(output)?;
     println!("signed directory written to {}", output.display());
     Ok(())

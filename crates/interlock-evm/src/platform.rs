@@ -122,7 +122,7 @@ impl Platform for EvmPlatform {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { hashlock: true, notary: true, fungible: true, unique: true }
+        Capabilities { hashlock: true, notary: true, fungible: true, unique: true, relayed: false }
     }
 
     fn parse_address(&self, text: &str) -> Result<interlock_core::Address, ChainError> {
@@ -136,6 +136,16 @@ impl Platform for EvmPlatform {
     /// The contract checks k signatures over the EIP-712 decision digest with `ecrecover`.
     fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload {
         NotaryPayload::decision(deal_id, decision)
+    }
+
+    /// The keeper account the network's configuration names.
+    fn keeper_account(
+        &self,
+        network: NetworkId,
+        config: &serde_json::Value,
+        _gateway_key: interlock_core::PartyId,
+    ) -> Result<Option<interlock_core::Address>, ChainError> {
+        Ok(EvmConfig::from_value(network, config)?.keeper_address()?.map(core_address))
     }
 
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError> {

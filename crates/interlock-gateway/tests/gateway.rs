@@ -17,7 +17,7 @@ use interlock_gateway::checks::sign_lock_assertion;
 use interlock_gateway::testkit::{endpoint, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
 use interlock_gateway::{WebhookPolicy, GRACE_MS};
 use interlock_identity::{
-    DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
+    DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NotaryEntry, PartyEntry, Role,
 };
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_ledger_node::{LedgerNodeService, Pace};
@@ -141,8 +141,8 @@ impl World {
         };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None },
-                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded, evm: None },
+                NetworkEntry { id: ALPHA, name: "alpha".into(), platform: "ledger".into(), config: Default::default() },
+                NetworkEntry { id: BETA, name: "beta".into(), platform: "ledger".into(), config: Default::default() },
             ],
             ledgers: [(ALPHA, "alpha-ledger"), (BETA, "beta-ledger")]
                 .into_iter()

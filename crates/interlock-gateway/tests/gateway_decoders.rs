@@ -16,7 +16,7 @@ use interlock_gateway::checks::{
     verify_lock_assertion, verify_proposal, verify_registration,
 };
 use interlock_gateway::GatewayError;
-use interlock_identity::{Directory, GatewayEntry, NetworkEntry, NetworkKind, PartyEntry};
+use interlock_identity::{Directory, GatewayEntry, NetworkEntry, PartyEntry};
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use proptest::prelude::*;
@@ -44,8 +44,8 @@ fn directory() -> Directory {
     };
     Directory {
         networks: vec![
-            NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None },
-            NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded, evm: None },
+            NetworkEntry { id: ALPHA, name: "alpha".into(), platform: "ledger".into(), config: Default::default() },
+            NetworkEntry { id: BETA, name: "beta".into(), platform: "ledger".into(), config: Default::default() },
         ],
         gateways: vec![GatewayEntry {
             name: "gw-beta".into(),

@@ -21,6 +21,11 @@ use time::OffsetDateTime;
 /// for anything else the key signed.
 const SIGNING_CONTEXT: &[u8] = b"interlock/directory/v1\0";
 
+/// Longest platform name a network entry may give.
+pub const PLATFORM_NAME_LEN_MAX: usize = 32;
+/// Largest platform configuration a network entry may carry, as compact JSON.
+pub const NETWORK_CONFIG_LEN_MAX: usize = 16 * 1024;
+
 /// Every network, service and party of a deployment.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,70 +42,31 @@ pub struct Directory {
     pub dependents: Vec<DependentEntry>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkKind {
-    /// Interlock's own ledger; accounts are ed25519 keys.
-    Embedded,
-    /// An EVM chain; accounts are 20-byte addresses.
-    Evm,
-}
-
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkEntry {
     pub id: NetworkId,
     pub name: String,
-    pub kind: NetworkKind,
-    /// How to reach an EVM network and what its assets are (EVM networks only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evm: Option<EvmNetworkEntry>,
+    /// The platform the network runs on (`ledger`, `evm`, …): a name the
+    /// binary's platform registry knows.
+    pub platform: String,
+    /// The platform's own settings for this network (its node, contract,
+    /// confirmation depth, asset bindings …), opaque to the directory: only
+    /// the platform reads them ([`Directory::check_platforms`]).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub config: serde_json::Value,
 }
 
-/// An EVM network's node, escrow contract and asset bindings.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvmNetworkEntry {
-    /// The node's JSON-RPC endpoint, `http://host:port`.
-    pub rpc: String,
-    /// The `InterlockEscrow` contract, `0x` and 40 hex digits.
-    pub escrow: String,
-    /// Blocks that must stand on an event before anyone acts on it (1: its own block).
-    pub confirmations: u64,
-    /// What each asset code is on chain.
-    pub assets: BTreeMap<String, EvmAssetEntry>,
-    /// The account the network's gateway keeps deals with (cancels what expired,
-    /// executes revealed hashlocks for absent sellers), `0x` and 40 hex digits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keeper: Option<String>,
-}
-
-/// One asset code on an EVM network.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EvmAssetEntry {
-    /// The chain's own coin, in wei.
-    Native,
-    /// An ERC-20 token at this address.
-    Erc20(String),
-    /// An ERC-721 collection at this address.
-    Erc721(String),
-}
-
-/// Parses `0x` and 40 hex digits.
-pub fn parse_evm_address(text: &str) -> Option<[u8; 20]> {
-    let digits = text.strip_prefix("0x")?;
-    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
+impl NetworkEntry {
+    /// The platform the entry names, from `platforms`.
+    pub fn platform_in<'a>(
+        &self,
+        platforms: &'a interlock_chain::Platforms,
+    ) -> Result<&'a std::sync::Arc<dyn interlock_chain::Platform>> {
+        platforms.get(&self.platform).or_else(|error| invalid(format!("network {:?}: {}", self.name, error.message)))
     }
-    let mut out = [0u8; 20];
-    for (index, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&digits[index * 2..index * 2 + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
-/// The gateway in front of one network. There is at most one per network.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayEntry {
@@ -268,31 +234,46 @@ impl Directory {
             return invalid(format!("network id {} is listed twice: expected unique ids", entry.id.0));
         }
         for entry in &self.networks {
-            let Some(evm) = &entry.evm else { continue };
             let name = &entry.name;
-            if entry.kind != NetworkKind::Evm {
-                return invalid(format!("network {name:?} has EVM settings but is of kind {:?}", entry.kind));
+            let platform_ok = !entry.platform.is_empty()
+                && entry.platform.len() <= PLATFORM_NAME_LEN_MAX
+                && entry.platform.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !platform_ok {
+                return invalid(format!(
+                    "network {name:?} platform {:?}: expected 1 to {PLATFORM_NAME_LEN_MAX} lowercase letters, digits or dashes",
+                    entry.platform.chars().take(40).collect::<String>()
+                ));
             }
-            if !(evm.rpc.starts_with("http://") || evm.rpc.starts_with("https://")) || evm.rpc.len() > ENDPOINT_LEN_MAX
-            {
-                return invalid(format!("network {name:?} rpc {:?}: expected http://host:port", evm.rpc));
+            let config_len = entry.config.to_string().len();
+            if config_len > NETWORK_CONFIG_LEN_MAX {
+                return invalid(format!(
+                    "network {name:?} config is {config_len} bytes of JSON: expected at most {NETWORK_CONFIG_LEN_MAX}"
+                ));
             }
-            if parse_evm_address(&evm.escrow).is_none() {
-                return invalid(format!("network {name:?} escrow {:?}: expected 0x and 40 hex digits", evm.escrow));
+        }
+        Ok(())
+    }
+
+    /// Checks what only the platforms can: every network's platform is one of
+    /// `platforms`, its configuration is valid for it, and every party's
+    /// account there is an account of that platform.
+    pub fn check_platforms(&self, platforms: &interlock_chain::Platforms) -> Result<()> {
+        for entry in &self.networks {
+            let platform = entry.platform_in(platforms)?;
+            if let Err(error) = platform.check_config(entry.id, &entry.config) {
+                return invalid(format!("network {:?}: {}", entry.name, error.message));
             }
-            if evm.keeper.as_ref().is_some_and(|keeper| parse_evm_address(keeper).is_none()) {
-                return invalid(format!("network {name:?} keeper {:?}: expected 0x and 40 hex digits", evm.keeper));
-            }
-            if evm.confirmations == 0 {
-                return invalid(format!("network {name:?} confirmations: expected at least 1 (the event's own block)"));
-            }
-            for (code, asset) in &evm.assets {
-                if let EvmAssetEntry::Erc20(address) | EvmAssetEntry::Erc721(address) = asset {
-                    if parse_evm_address(address).is_none() {
-                        return invalid(format!(
-                            "network {name:?} asset {code:?} address {address:?}: expected 0x and 40 hex digits"
-                        ));
-                    }
+        }
+        for party in &self.parties {
+            for (&network, address) in &party.accounts {
+                let Some(entry) = self.network(network) else { continue };
+                let platform = entry.platform_in(platforms)?;
+                let text = platform.format_address(address);
+                if platform.parse_address(&text).ok() != Some(*address) {
+                    return invalid(format!(
+                        "party {:?} account {text} is not an account of network {:?} (platform {})",
+                        party.name, entry.name, entry.platform
+                    ));
                 }
             }
         }
@@ -324,27 +305,15 @@ impl Directory {
             if entry.accounts.len() > self.networks.len() {
                 return invalid(format!("party {:?} has more accounts than there are networks", entry.name));
             }
-            for (&network, address) in &entry.accounts {
-                self.check_account(entry, network, address)?;
+            for &network in entry.accounts.keys() {
+                self.check_account(entry, network)?;
             }
         }
         Ok(())
     }
 
-    fn check_account(&self, party: &PartyEntry, network: NetworkId, address: &Address) -> Result<()> {
-        self.check_network_listed("party", &party.name, network)?;
-        let kind = self.network(network).map(|entry| entry.kind);
-        let fits = matches!(
-            (kind, address),
-            (Some(NetworkKind::Embedded), Address::Ledger(_)) | (Some(NetworkKind::Evm), Address::Evm(_))
-        );
-        if !fits {
-            return invalid(format!(
-                "party {:?} account {address} does not fit network {} of kind {kind:?}",
-                party.name, network.0
-            ));
-        }
-        Ok(())
+    fn check_account(&self, party: &PartyEntry, network: NetworkId) -> Result<()> {
+        self.check_network_listed("party", &party.name, network)
     }
 
     fn check_network_listed(&self, kind: &str, name: &str, network: NetworkId) -> Result<()> {

@@ -38,10 +38,9 @@ pub use ca::{
 };
 pub use certificate::{load_certificate, load_certificate_chain, load_private_key, PeerIdentity, CHAIN_LEN_MAX};
 pub use directory::{
-    authorise, DependentEntry, Directory, GatewayEntry, LedgerEntry, Member, NetworkEntry, NetworkKind, NotaryEntry,
-    ObserverEntry, PartyEntry, SignedDirectory,
+    authorise, DependentEntry, Directory, GatewayEntry, LedgerEntry, Member, NetworkEntry, NotaryEntry, ObserverEntry,
+    PartyEntry, SignedDirectory,
 };
-pub use directory::{parse_evm_address, EvmAssetEntry, EvmNetworkEntry};
 pub use error::{IdentityError, Result};
 pub use files::{PRIVATE_KEY_MODE, PUBLIC_FILE_MODE};
 pub use role::{validate_name, Role};

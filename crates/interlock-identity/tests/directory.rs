@@ -5,8 +5,8 @@ mod common;
 use common::{expired, now, valid, Pki};
 use interlock_core::{Address, NetworkId, NotaryAddress, PartyId, PartyKey};
 use interlock_identity::{
-    authorise, DependentEntry, Directory, GatewayEntry, IdentityError, LedgerEntry, Member, NetworkEntry, NetworkKind,
-    NotaryEntry, ObserverEntry, PartyEntry, PeerIdentity, Role, SignedDirectory, Validity,
+    authorise, DependentEntry, Directory, GatewayEntry, IdentityError, LedgerEntry, Member, NetworkEntry, NotaryEntry,
+    ObserverEntry, PartyEntry, PeerIdentity, Role, SignedDirectory, Validity,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,8 +24,8 @@ fn party(name: &str, seed: u8) -> PartyEntry {
 fn sample() -> Directory {
     Directory {
         networks: vec![
-            NetworkEntry { id: ALPHA, name: "alpha".to_owned(), kind: NetworkKind::Embedded, evm: None },
-            NetworkEntry { id: BETA, name: "beta".to_owned(), kind: NetworkKind::Evm, evm: None },
+            NetworkEntry { id: ALPHA, name: "alpha".to_owned(), platform: "ledger".into(), config: Default::default() },
+            NetworkEntry { id: BETA, name: "beta".to_owned(), platform: "evm".into(), config: Default::default() },
         ],
         gateways: vec![
             GatewayEntry {
@@ -79,7 +79,7 @@ fn signed_directory_round_trips_and_answers_lookups() {
     let alice = &json["directory"]["parties"][0];
     assert_eq!(alice["key"].as_str().unwrap().len(), 64);
     assert_eq!(alice["accounts"]["31337"], "0x0101010101010101010101010101010101010101");
-    assert_eq!(json["directory"]["networks"][1]["kind"], "evm");
+    assert_eq!(json["directory"]["networks"][1]["platform"], "evm");
     assert_eq!(json["directory"]["notaries"][0]["address"], "0x1111111111111111111111111111111111111111");
     let signature_hex = json["signature"].as_str().unwrap().len();
     assert!(
@@ -203,12 +203,7 @@ fn sign_refuses_an_inconsistent_directory() {
         ),
         (|d| d.observers[0].endpoint = "localhost:0".to_owned(), "expected host:port"),
         (|d| d.networks[1].id = ALPHA, "network id 1 is listed twice"),
-        (
-            |d| {
-                d.parties[0].accounts.insert(ALPHA, Address::Evm([1; 20]));
-            },
-            "does not fit network 1",
-        ),
+        (|d| d.networks[0].platform = "Ledger!".to_owned(), "network \"alpha\" platform \"Ledger!\": expected"),
         (|d| d.parties[0].key.0 = identity_point(), "party \"alice\" key is not a valid ed25519 public key"),
         (|d| d.parties[1].key.0 = off_curve(), "party \"bob\" key is not a valid ed25519 public key"),
         (|d| d.dependents[0].key.0 = identity_point(), "dependent \"warranty\" key is not a valid ed25519 public key"),
@@ -254,5 +249,42 @@ fn authorise_accepts_listed_peers_and_refuses_the_rest() {
     ];
     for (role, name, validity, expected) in cases {
         check_authorise(&pki, *role, name, *validity, *expected);
+    }
+}
+
+/// `sample()` with each network configured as its platform expects.
+fn configured() -> Directory {
+    let mut directory = sample();
+    directory.networks[0].config = serde_json::json!({ "node": "localhost:7000" });
+    directory.networks[1].config = serde_json::json!({
+        "rpc": "http://127.0.0.1:8545",
+        "escrow": format!("0x{}", "ab".repeat(20)),
+        "confirmations": 2,
+        "assets": { "USDC": { "erc20": format!("0x{}", "cd".repeat(20)) } },
+    });
+    directory
+}
+
+#[test]
+fn check_platforms_refuses_unknown_platforms_bad_configurations_and_foreign_accounts() {
+    let platforms = interlock_platforms::all();
+    configured().check_platforms(&platforms).expect("a directory its platforms accept");
+    let cases: &[(Edit, &str)] = &[
+        (|d| d.networks[1].platform = "solana".to_owned(), "network \"beta\": unknown platform \"solana\""),
+        (|d| d.networks[0].config = serde_json::json!({}), "network \"alpha\": network-1: invalid ledger configuration: missing field `node`"),
+        (|d| d.networks[1].config["confirmations"] = 0.into(), "confirmations must be at least 1"),
+        (|d| d.networks[1].config["escrow"] = "0x12".into(), "\"0x12\" is not an EVM address"),
+        (
+            |d| {
+                d.parties[0].accounts.insert(ALPHA, Address::Evm([1; 20]));
+            },
+            "party \"alice\" account 0x0101010101010101010101010101010101010101 is not an account of network \"alpha\" (platform ledger)",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let mut directory = configured();
+        edit(&mut directory);
+        let error = directory.check_platforms(&platforms).expect_err(expected);
+        assert!(error.to_string().contains(expected), "{error} does not contain {expected:?}");
     }
 }

@@ -72,7 +72,7 @@ impl Platform for LedgerPlatform {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { hashlock: true, notary: true, fungible: true, unique: true }
+        Capabilities { hashlock: true, notary: true, fungible: true, unique: true, relayed: true }
     }
 
     fn parse_address(&self, text: &str) -> Result<Address, ChainError> {
@@ -94,6 +94,16 @@ impl Platform for LedgerPlatform {
     /// The escrow module checks k signatures over the EIP-712 decision digest.
     fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload {
         NotaryPayload::decision(deal_id, decision)
+    }
+
+    /// The gateway's own key: it is registered as an account on its network.
+    fn keeper_account(
+        &self,
+        _network: NetworkId,
+        _config: &serde_json::Value,
+        gateway_key: interlock_core::PartyId,
+    ) -> Result<Option<Address>, ChainError> {
+        Ok(Some(Address::Ledger(gateway_key.0)))
     }
 
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError> {

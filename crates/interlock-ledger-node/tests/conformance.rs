@@ -8,9 +8,7 @@ use interlock_chain::{BoxFuture, ChainError, Credentials, Cursor, Follower, Plat
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::Encode;
 use interlock_core::{Address, Asset, AssetCode, ItemId, NetworkId};
-use interlock_identity::{
-    CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, Role, Validity,
-};
+use interlock_identity::{CertificateAuthority, Directory, GatewayEntry, LedgerEntry, NetworkEntry, Role, Validity};
 use interlock_ledger::{Genesis, Holder, Ledger, Op, SqliteStore, Transaction};
 use interlock_ledger_node::{LedgerNodeService, LedgerPlatform, NodeSubmitter, Pace};
 use interlock_proto::v1;
@@ -64,7 +62,12 @@ async fn harness() -> NodeHarness {
     let operator = PartyKey::from_seed([0x0e; 32]);
     let (listener, address) = bind("127.0.0.1:0".parse().expect("an address")).await.expect("a port");
     let directory = Directory {
-        networks: vec![NetworkEntry { id: NETWORK, name: "net".into(), kind: NetworkKind::Embedded, evm: None }],
+        networks: vec![NetworkEntry {
+            id: NETWORK,
+            name: "net".into(),
+            platform: "ledger".into(),
+            config: Default::default(),
+        }],
         ledgers: vec![LedgerEntry { name: "net-ledger".into(), network: NETWORK, endpoint: address.to_string() }],
         gateways: vec![GatewayEntry {
             name: "net-gateway".into(),

@@ -4,9 +4,7 @@
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::{Address, Asset, AssetCode, EscrowEvent, NetworkId};
-use interlock_identity::{
-    CertificateAuthority, Directory, LedgerEntry, NetworkEntry, NetworkKind, PartyEntry, Role, Validity,
-};
+use interlock_identity::{CertificateAuthority, Directory, LedgerEntry, NetworkEntry, PartyEntry, Role, Validity};
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_ledger_node::{LedgerNodeService, Pace};
 use interlock_proto::v1;
@@ -50,7 +48,12 @@ async fn start() -> Node {
 
     let operator = PartyKey::from_seed([1; 32]);
     let directory = Directory {
-        networks: vec![NetworkEntry { id: NETWORK, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None }],
+        networks: vec![NetworkEntry {
+            id: NETWORK,
+            name: "alpha".into(),
+            platform: "ledger".into(),
+            config: Default::default(),
+        }],
         ledgers: vec![LedgerEntry { name: "alpha-ledger".into(), network: NETWORK, endpoint: "127.0.0.1:0".into() }],
         parties: ["buyer", "late"]
             .iter()

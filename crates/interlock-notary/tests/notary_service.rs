@@ -12,9 +12,7 @@ use interlock_core::{
     Settlement,
 };
 use interlock_gateway::testkit::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
-use interlock_identity::{
-    Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry, PartyEntry, Role,
-};
+use interlock_identity::{Directory, GatewayEntry, LedgerEntry, NetworkEntry, NotaryEntry, PartyEntry, Role};
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_ledger_node::{LedgerNodeService, Pace};
 use interlock_notary::{NotaryLog, NotaryService};
@@ -79,8 +77,8 @@ impl Cluster {
         let gateway_name = |network| if network == ALPHA { "gw-alpha" } else { "gw-beta" };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry { id: ALPHA, name: "alpha".into(), kind: NetworkKind::Embedded, evm: None },
-                NetworkEntry { id: BETA, name: "beta".into(), kind: NetworkKind::Embedded, evm: None },
+                NetworkEntry { id: ALPHA, name: "alpha".into(), platform: "ledger".into(), config: Default::default() },
+                NetworkEntry { id: BETA, name: "beta".into(), platform: "ledger".into(), config: Default::default() },
             ],
             ledgers: vec![
                 LedgerEntry { name: "alpha-ledger".into(), network: ALPHA, endpoint: ledgers[&ALPHA].to_string() },

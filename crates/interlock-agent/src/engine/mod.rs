@@ -72,6 +72,10 @@ pub struct AgentConfig {
     /// transactions for those networks go to the chain from it, not through
     /// the gateway.
     pub submitters: HashMap<NetworkId, Arc<dyn interlock_chain::Submitter>>,
+    /// The account each network's gateway keeps deals with (its platform
+    /// derives it from the directory): hashlock deals name the payment
+    /// network's as the keeper of the seller's leg.
+    pub keepers: HashMap<NetworkId, interlock_core::Address>,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Status>>;
@@ -184,6 +188,7 @@ pub(crate) struct Engine {
     auto_accept: bool,
     verbose: bool,
     submitters: HashMap<NetworkId, Arc<dyn interlock_chain::Submitter>>,
+    keepers: HashMap<NetworkId, interlock_core::Address>,
     deals: HashMap<DealId, AgentDeal>,
     live: HashMap<DealId, Live>,
     /// Steps of the deals looked at since start; the rest stay on disk.
@@ -253,6 +258,7 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         auto_accept: config.auto_accept,
         verbose: config.verbose,
         submitters: config.submitters,
+        keepers: config.keepers,
         deals,
         live,
         steps: HashMap::new(),

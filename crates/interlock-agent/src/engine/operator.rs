@@ -98,7 +98,7 @@ impl Engine {
         let random = crate::random_bytes().map_err(|error| Status::internal(format!("no randomness: {error}")))?;
         let nonce = u64::from_be_bytes(random[..8].try_into().expect("8 bytes"));
         let secret = Secret(Hash32::sha256(&[b"interlock/secret", &random]).0);
-        let proposer = Proposer { entry: &self.party, is_buyer };
+        let proposer = Proposer { entry: &self.party, is_buyer, keepers: &self.keepers };
         let (terms, secret) = draft(&self.directory, proposer, request, now, nonce, secret)?;
         let role = if is_buyer { Role::Buyer } else { Role::Seller };
         let deal_id = terms.id();

@@ -25,7 +25,7 @@ pub fn identities(dir: &Path) {
     interlock(&["ca", "issue", "--dir", "tls", "--role", "ledger", "--name", "alpha-ledger"], dir);
     interlock(&["ca", "issue", "--dir", "tls", "--role", "party", "--name", "buyer"], dir);
     let directory = serde_json::json!({
-        "networks": [{"id": 1, "name": "alpha", "kind": "embedded"}],
+        "networks": [{"id": 1, "name": "alpha", "platform": "ledger", "config": {"node": "127.0.0.1:7101"}}],
         "gateways": [],
         "ledgers": [{"name": "alpha-ledger", "network": 1, "endpoint": "127.0.0.1:7101"}],
         "parties": [{"name": "buyer", "key": interlock_core::hash::to_hex(&buyer().public().0), "accounts": {}}],

@@ -12,7 +12,7 @@ use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::encoding::Encode;
 use interlock_core::{Address, Asset, NetworkId, PartyId};
 use interlock_identity::{
-    CertificateAuthority, DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NetworkKind, NotaryEntry,
+    CertificateAuthority, DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NotaryEntry,
     ObserverEntry, PartyEntry, Role, SignedDirectory, Validity,
 };
 use interlock_ledger::{Op, Transaction};
@@ -104,15 +104,20 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
         networks: networks
             .iter()
             .map(|(id, name)| match &chain {
-                Some(chain) if *id == BETA => NetworkEntry {
+                Some(chain) if *id == BETA => Ok(NetworkEntry {
                     id: *id,
                     name: (*name).into(),
-                    kind: NetworkKind::Evm,
-                    evm: Some(chain.network_entry()),
-                },
-                _ => NetworkEntry { id: *id, name: (*name).into(), kind: NetworkKind::Embedded, evm: None },
+                    platform: "evm".into(),
+                    config: serde_json::to_value(chain.network_config())?,
+                }),
+                _ => Ok(NetworkEntry {
+                    id: *id,
+                    name: (*name).into(),
+                    platform: "ledger".into(),
+                    config: serde_json::json!({ "node": endpoint(&format!("{name}-ledger")) }),
+                }),
             })
-            .collect(),
+            .collect::<anyhow::Result<_>>()?,
         ledgers: networks
             .iter()
             .filter(|(id, _)| has_ledger(*id))
@@ -140,6 +145,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
         dependents: vec![dependent_entry(dir)?],
         observers: vec![ObserverEntry { name: OBSERVER.into(), endpoint: endpoint(OBSERVER), key: observer_key }],
     };
+    directory.check_platforms(&interlock_platforms::all())?;
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
 
     let common = |name: &str| -> Vec<String> {

@@ -15,7 +15,7 @@ use interlock_evm::alloy::signers::local::PrivateKeySigner;
 use interlock_evm::bindings::{TestItems, TestToken};
 use interlock_evm::chain::core_address;
 use interlock_evm::EscrowClient;
-use interlock_identity::{EvmAssetEntry, EvmNetworkEntry};
+use interlock_evm::{EvmAssetConfig, EvmConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,15 +45,15 @@ pub struct ChainState {
 
 impl ChainState {
     /// beta's directory entry.
-    pub fn network_entry(&self) -> EvmNetworkEntry {
-        EvmNetworkEntry {
+    pub fn network_config(&self) -> EvmConfig {
+        EvmConfig {
             rpc: self.rpc.clone(),
             escrow: self.escrow.clone(),
             confirmations: CONFIRMATIONS,
             assets: BTreeMap::from([
-                ("ETH".to_owned(), EvmAssetEntry::Native),
-                ("USDC".to_owned(), EvmAssetEntry::Erc20(self.usdc.clone())),
-                ("DEED".to_owned(), EvmAssetEntry::Erc721(self.deed.clone())),
+                ("ETH".to_owned(), EvmAssetConfig::Native),
+                ("USDC".to_owned(), EvmAssetConfig::Erc20(self.usdc.clone())),
+                ("DEED".to_owned(), EvmAssetConfig::Erc721(self.deed.clone())),
             ]),
             keeper: Some(self.keeper.clone()),
         }
@@ -62,8 +62,7 @@ impl ChainState {
     /// `party`'s account on beta.
     pub fn account(&self, party: &str) -> anyhow::Result<Address> {
         let text = self.accounts.get(party).with_context(|| format!("no EVM account for {party}"))?;
-        let bytes = interlock_identity::parse_evm_address(text).context("a valid account")?;
-        Ok(Address::Evm(bytes))
+        Ok(interlock_evm::chain::core_address(interlock_evm::parse_evm_address(text)?))
     }
 
     /// Each party's USDC and the DEEDs it holds, as text.
@@ -83,7 +82,7 @@ impl ChainState {
 }
 
 fn parse(text: &str) -> anyhow::Result<[u8; 20]> {
-    interlock_identity::parse_evm_address(text).with_context(|| format!("{text:?} is not an EVM address"))
+    Ok(interlock_evm::parse_evm_address(text)?.0 .0)
 }
 
 fn read_only(rpc: &str) -> anyhow::Result<DynProvider> {

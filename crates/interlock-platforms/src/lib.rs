@@ -1,0 +1,22 @@
+//! The platforms this build of Interlock knows. A new kind of chain is a crate
+//! that implements the seam (`interlock_chain`) and passes its conformance
+//! suite, plus one line here.
+
+use interlock_chain::Platforms;
+use std::sync::Arc;
+
+/// Every platform, by name.
+pub fn all() -> Platforms {
+    Platforms::new().with(Arc::new(interlock_ledger_node::LedgerPlatform)).with(Arc::new(interlock_evm::EvmPlatform))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_platform_is_registered_once_under_its_name() {
+        let platforms = super::all();
+        assert_eq!(platforms.names(), vec!["ledger", "evm"]);
+        let unknown = platforms.get("solana").err().expect("an unknown platform is refused");
+        assert!(unknown.message.contains("ledger, evm"), "{}", unknown.message);
+    }
+}
