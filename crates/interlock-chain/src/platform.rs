@@ -46,7 +46,7 @@ pub enum NotaryPayload {
     /// The EIP-712 digest of `(deal id, decision)`
     /// ([`decision_digest`](interlock_core::crypto::decision_digest)): the
     /// certificate is k recoverable secp256k1 signatures over it, checked by the
-    /// escrow rules (ledger) or `ecrecover` (EVM).
+    /// escrow rules or by a contract's `ecrecover`.
     DecisionDigest([u8; 32]),
 }
 
@@ -62,7 +62,7 @@ impl NotaryPayload {
 pub struct Credentials {
     /// The role's ed25519 key (a party's, or a gateway's for its keeper).
     pub party_key: Option<PartyKey>,
-    /// A key file for the chain's own signature scheme (an EVM account's
+    /// A key file for the chain's own signature scheme (an account's
     /// secp256k1 key, say), readable only by its owner.
     pub chain_key_file: Option<PathBuf>,
     /// The role's certificate directory and its name there, for platforms whose
@@ -73,7 +73,7 @@ pub struct Credentials {
 
 /// One kind of chain.
 pub trait Platform: Send + Sync {
-    /// Its name in configuration files and the directory: `ledger`, `evm`, ….
+    /// Its name in configuration files and the directory, such as `ledger`.
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
     /// An account in this platform's text form, as a person writes it.

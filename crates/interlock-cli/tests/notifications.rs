@@ -107,8 +107,8 @@ impl World {
         let leg = |network, code: &str, amount, owner: &PartyKey, beneficiary: &PartyKey| Leg {
             network,
             asset: Asset::Fungible { code: AssetCode::new(code).unwrap(), amount },
-            owner: Address::Ledger(owner.public().0),
-            beneficiary: Address::Ledger(beneficiary.public().0),
+            owner: Address::from_bytes(owner.public().0),
+            beneficiary: Address::from_bytes(beneficiary.public().0),
             keeper: None,
         };
         let now_ms =

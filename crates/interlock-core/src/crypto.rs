@@ -1,5 +1,5 @@
 //! Keys and signatures: ed25519 for parties and ledger accounts, secp256k1 over an
-//! EIP-712 digest for notaries (so an EVM contract can check a certificate with
+//! EIP-712 digest for notaries (so a smart contract can check a certificate with
 //! `ecrecover`), and the hashlock.
 
 use crate::encoding::{decode_list, Decode, DecodeError, Encode, Reader, Writer};

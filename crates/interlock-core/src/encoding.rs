@@ -217,27 +217,25 @@ impl Decode for NetworkId {
     }
 }
 
+/// An address is its length in one byte, then its bytes.
 impl Encode for Address {
     fn encode(&self, writer: &mut Writer) {
-        match self {
-            Address::Ledger(key) => {
-                writer.u8(1);
-                writer.fixed(key);
-            }
-            Address::Evm(bytes) => {
-                writer.u8(2);
-                writer.fixed(bytes);
-            }
-        }
+        let bytes = self.as_bytes();
+        writer.u8(u8::try_from(bytes.len()).expect("addresses are at most ADDRESS_LEN_MAX bytes"));
+        writer.fixed(bytes);
     }
 }
 impl Decode for Address {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match reader.u8()? {
-            1 => Ok(Address::Ledger(reader.array()?)),
-            2 => Ok(Address::Evm(reader.array()?)),
-            tag => Err(reader.tag_error("address", tag)),
+        let length = usize::from(reader.u8()?);
+        if !(1..=ADDRESS_LEN_MAX).contains(&length) {
+            return Err(DecodeError::Invalid {
+                what: "address",
+                reason: format!("expected 1 to {ADDRESS_LEN_MAX} bytes, found {length}"),
+            });
         }
+        let bytes = reader.take(length)?;
+        Ok(Address::new(bytes).expect("length checked above"))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The escrow rules every ledger applies: reserve, execute, cancel.
 //!
 //! A ledger offers what the rules need through [`EscrowContext`]; the embedded
-//! ledger, the EVM adapter's model and the simulator implement it. Each rule
+//! ledger and the simulator implement it, and each platform's escrow keeps the
+//! same rules in its own terms (the conformance suite checks it). Each rule
 //! checks every precondition before it changes anything, so a refused operation
 //! leaves the ledger exactly as it was.
 

@@ -11,6 +11,8 @@ pub const OBSERVERS_MAX: usize = 8;
 pub const DEPENDENTS_MAX: usize = 8;
 /// Longest asset code, in bytes (an ERC-20 address in hex is 42).
 pub const ASSET_CODE_LEN_MAX: usize = 64;
+/// Longest address in bytes: a compressed secp256k1 key (33) fits.
+pub const ADDRESS_LEN_MAX: usize = 33;
 /// Largest canonical encoding of deal terms, in bytes.
 pub const DEAL_TERMS_LEN_MAX: usize = 4096;
 /// Largest encoded transaction, in bytes.

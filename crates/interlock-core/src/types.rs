@@ -5,7 +5,7 @@ use crate::limits::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One logical blockchain network. For an EVM chain this is its chain id.
+/// One logical blockchain network (a platform may use the chain's own id).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct NetworkId(pub u64);
 
@@ -25,29 +25,98 @@ impl fmt::Debug for PartyId {
     }
 }
 
-/// An account on one network. The embedded ledger keys accounts by ed25519 public
-/// keys; an EVM chain by 20-byte addresses.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Address {
-    Ledger([u8; 32]),
-    Evm([u8; 20]),
+/// An account on one network: the bytes its platform names it by (an ed25519
+/// key, a 20-byte account, a script's key …), at most [`ADDRESS_LEN_MAX`]. The
+/// core only compares, orders, hashes and encodes it; its text form belongs to
+/// the network's platform (`interlock_chain::Platform::format_address`). The
+/// network is the one of the leg or entry that holds the address.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    len: u8,
+    bytes: [u8; ADDRESS_LEN_MAX],
+}
+
+impl Address {
+    /// The address made of `bytes`: 1 to [`ADDRESS_LEN_MAX`] of them.
+    pub fn new(bytes: &[u8]) -> Option<Address> {
+        let len = u8::try_from(bytes.len()).ok().filter(|len| (1..=ADDRESS_LEN_MAX).contains(&usize::from(*len)))?;
+        let mut padded = [0u8; ADDRESS_LEN_MAX];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        Some(Address { len, bytes: padded })
+    }
+
+    /// The address made of a fixed-size array (a length checked when compiled).
+    pub const fn from_bytes<const N: usize>(bytes: [u8; N]) -> Address {
+        const { assert!(N >= 1 && N <= ADDRESS_LEN_MAX, "an address has 1 to ADDRESS_LEN_MAX bytes") };
+        let mut padded = [0u8; ADDRESS_LEN_MAX];
+        let mut index = 0;
+        while index < N {
+            padded[index] = bytes[index];
+            index += 1;
+        }
+        // N <= ADDRESS_LEN_MAX < 256, asserted above.
+        #[allow(clippy::cast_possible_truncation)]
+        Address { len: N as u8, bytes: padded }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The bytes as an array of `N`, when the address has exactly `N`.
+    pub fn to_array<const N: usize>(&self) -> Option<[u8; N]> {
+        self.as_bytes().try_into().ok()
+    }
 }
 
 impl fmt::Debug for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Ledger(key) => write!(f, "ledger:{}", &to_hex(key)[..8]),
-            Address::Evm(bytes) => write!(f, "0x{}", to_hex(bytes)),
+        let hex = to_hex(self.as_bytes());
+        if hex.len() > 40 {
+            write!(f, "0x{}…", &hex[..8])
+        } else {
+            write!(f, "0x{hex}")
         }
     }
 }
 
+/// `0x` and the address's bytes in hex: a neutral form for logs and messages;
+/// people read the platform's.
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Ledger(key) => write!(f, "{}", to_hex(key)),
-            Address::Evm(bytes) => write!(f, "0x{}", to_hex(bytes)),
+        write!(f, "0x{}", to_hex(self.as_bytes()))
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.as_bytes())
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Address, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Address;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "1 to {ADDRESS_LEN_MAX} address bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Address, E> {
+                Address::new(bytes).ok_or_else(|| E::invalid_length(bytes.len(), &self))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Address, A::Error> {
+                let mut bytes = Vec::with_capacity(ADDRESS_LEN_MAX);
+                while let Some(byte) = seq.next_element::<u8>()? {
+                    if bytes.len() == ADDRESS_LEN_MAX {
+                        return Err(serde::de::Error::invalid_length(bytes.len() + 1, &self));
+                    }
+                    bytes.push(byte);
+                }
+                Address::new(&bytes).ok_or_else(|| serde::de::Error::invalid_length(bytes.len(), &self))
+            }
         }
+        deserializer.deserialize_bytes(Visitor)
     }
 }
 

@@ -41,7 +41,10 @@ fn party() -> impl Strategy<Value = PartyId> {
 }
 
 fn address() -> impl Strategy<Value = Address> {
-    prop_oneof![any::<[u8; 32]>().prop_map(Address::Ledger), any::<[u8; 20]>().prop_map(Address::Evm),]
+    prop_oneof![
+        any::<[u8; 32]>().prop_map(Address::from_bytes::<32>),
+        any::<[u8; 20]>().prop_map(Address::from_bytes::<20>),
+    ]
 }
 
 fn asset_code() -> impl Strategy<Value = AssetCode> {
@@ -366,23 +369,15 @@ fn change_asset(asset: &mut Asset, detail: u8) {
 }
 
 fn change_address(address: &mut Address, detail: u8) {
-    *address = match *address {
-        // Same bytes, other kind: the tag alone must tell them apart.
-        Address::Ledger(key) if detail.is_multiple_of(3) => Address::Evm(key[..20].try_into().expect("20 bytes")),
-        Address::Evm(bytes) if detail.is_multiple_of(3) => {
-            let mut key = [0u8; 32];
-            key[..20].copy_from_slice(&bytes);
-            Address::Ledger(key)
-        }
-        Address::Ledger(mut key) => {
-            key[detail as usize % 32] ^= 1;
-            Address::Ledger(key)
-        }
-        Address::Evm(mut bytes) => {
-            bytes[detail as usize % 20] ^= 1;
-            Address::Evm(bytes)
-        }
-    };
+    let mut bytes = address.as_bytes().to_vec();
+    if detail.is_multiple_of(3) {
+        // Same leading bytes, another length: the length alone must tell them apart.
+        bytes.resize(if bytes.len() == 32 { 20 } else { 32 }, 0);
+    } else {
+        let index = usize::from(detail) % bytes.len();
+        bytes[index] ^= 1;
+    }
+    *address = Address::new(&bytes).expect("20 or 32 bytes");
 }
 
 fn change_settlement(settlement: &mut Settlement, detail: u8) {
@@ -557,16 +552,16 @@ fn terms_encode_to_the_documented_layout() {
         payment: Leg {
             network: NetworkId(1),
             asset: Asset::Fungible { code: code("USD"), amount: 100 },
-            owner: Address::Ledger([0xaa; 32]),
-            beneficiary: Address::Ledger([0xbb; 32]),
+            owner: Address::from_bytes([0xaa; 32]),
+            beneficiary: Address::from_bytes([0xbb; 32]),
             keeper: None,
         },
         delivery: Leg {
             network: NetworkId(2),
             asset: Asset::Unique { class: code("DEED"), item: ItemId::from_u128(7) },
-            owner: Address::Evm([0xcc; 20]),
-            beneficiary: Address::Evm([0xdd; 20]),
-            keeper: Some(Address::Evm([0xee; 20])),
+            owner: Address::from_bytes([0xcc; 20]),
+            beneficiary: Address::from_bytes([0xdd; 20]),
+            keeper: Some(Address::from_bytes([0xee; 20])),
         },
         settlement: Settlement::Hashlock {
             hash: Hash32([0x33; 32]),
@@ -588,28 +583,29 @@ fn terms_encode_to_the_documented_layout() {
         .tag(TERMS_VERSION)
         .fixed(&[0x11; 32])
         .fixed(&[0x22; 32])
-        // payment leg: network, fungible asset, two ledger addresses, no keeper
+        // payment leg: network, fungible asset, two 32-byte addresses (each its
+        // length, then its bytes), no keeper
         .u64(1)
         .tag(1)
         .text("USD")
         .u128(100)
-        .tag(1)
+        .tag(32)
         .fixed(&[0xaa; 32])
-        .tag(1)
+        .tag(32)
         .fixed(&[0xbb; 32])
         .tag(0)
-        // delivery leg: network, unique asset, two EVM addresses, an EVM keeper
+        // delivery leg: network, unique asset, two 20-byte addresses, a keeper
         .u64(2)
         .tag(2)
         .text("DEED")
         .u128(0)
         .u128(7)
-        .tag(2)
+        .tag(20)
         .fixed(&[0xcc; 20])
-        .tag(2)
+        .tag(20)
         .fixed(&[0xdd; 20])
         .tag(1)
-        .tag(2)
+        .tag(20)
         .fixed(&[0xee; 20])
         // hashlock settlement
         .tag(1)
@@ -659,18 +655,18 @@ fn decode_terms_refuses_malformed_input() {
         .tag(1)
         .text("USD")
         .u128(100)
-        .tag(1)
+        .tag(32)
         .fixed(&[0xaa; 32])
-        .tag(1)
+        .tag(32)
         .fixed(&[0xbb; 32])
         .tag(0)
         .u64(2)
         .tag(1)
         .text("EUR")
         .u128(90)
-        .tag(1)
+        .tag(32)
         .fixed(&[0xbb; 32])
-        .tag(1)
+        .tag(32)
         .fixed(&[0xaa; 32])
         .tag(0)
         .tag(1)
@@ -702,7 +698,8 @@ fn decode_terms_refuses_malformed_input() {
         ("wrong version", with(&|b| b[0] = TERMS_VERSION + 1)),
         ("truncated", with(&|b| b.truncate(b.len() - 1))),
         ("trailing byte", with(&|b| b.push(0))),
-        ("bad address tag", with(&|b| b[code_length_at + 4 + 3 + 16] = 3)),
+        ("empty address", with(&|b| b[code_length_at + 4 + 3 + 16] = 0)),
+        ("address longer than the limit", with(&|b| b[code_length_at + 4 + 3 + 16] = 34)),
         ("asset code too long", with(&|b| b[code_length_at..code_length_at + 4].copy_from_slice(&65u32.to_be_bytes()))),
         (
             "empty asset code",

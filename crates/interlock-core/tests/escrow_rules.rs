@@ -20,9 +20,9 @@ const BACKSTOP_EXPIRY: u64 = T0 + 20_000;
 /// Long after every expiry.
 const LATE: u64 = T0 + 1_000_000;
 
-const BUYER: Address = Address::Ledger([0xb0; 32]);
-const SELLER: Address = Address::Evm([0x5e; 20]);
-const MALLORY: Address = Address::Ledger([0x66; 32]);
+const BUYER: Address = Address::from_bytes([0xb0; 32]);
+const SELLER: Address = Address::from_bytes([0x5e; 20]);
+const MALLORY: Address = Address::from_bytes([0x66; 32]);
 
 const SECRET: Secret = Secret([0x5c; 32]);
 const THRESHOLD: u8 = 2;

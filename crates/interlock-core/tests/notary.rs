@@ -43,15 +43,15 @@ fn terms() -> DealTerms {
         payment: Leg {
             network: NetworkId(1),
             asset: Asset::Fungible { code: code("USD"), amount: 100 },
-            owner: Address::Ledger(buyer().public().0),
-            beneficiary: Address::Ledger(seller().public().0),
+            owner: Address::from_bytes(buyer().public().0),
+            beneficiary: Address::from_bytes(seller().public().0),
             keeper: None,
         },
         delivery: Leg {
             network: NetworkId(2),
             asset: Asset::Unique { class: code("DEED"), item: ItemId::from_u128(42) },
-            owner: Address::Evm([0x5e; 20]),
-            beneficiary: Address::Evm([0xb1; 20]),
+            owner: Address::from_bytes([0x5e; 20]),
+            beneficiary: Address::from_bytes([0xb1; 20]),
             keeper: None,
         },
         settlement: Settlement::Notary {
@@ -238,8 +238,8 @@ fn mismatched_reservations_do_not_count() {
     let cases = [
         ("earlier expiry", ReserveRequest { expiry_ms: BACKSTOP - 1, ..delivery.clone() }),
         ("later expiry", ReserveRequest { expiry_ms: BACKSTOP + 1, ..delivery.clone() }),
-        ("other beneficiary", ReserveRequest { beneficiary: Address::Evm([0x66; 20]), ..delivery.clone() }),
-        ("other owner", ReserveRequest { owner: Address::Evm([0x66; 20]), ..delivery.clone() }),
+        ("other beneficiary", ReserveRequest { beneficiary: Address::from_bytes([0x66; 20]), ..delivery.clone() }),
+        ("other owner", ReserveRequest { owner: Address::from_bytes([0x66; 20]), ..delivery.clone() }),
         (
             "other item",
             ReserveRequest {

@@ -36,8 +36,8 @@ fn leg(network: u64, asset: &str, amount: u128, owner: &PartyKey, beneficiary: &
     Leg {
         network: NetworkId(network),
         asset: Asset::Fungible { code: code(asset), amount },
-        owner: Address::Ledger(owner.public().0),
-        beneficiary: Address::Ledger(beneficiary.public().0),
+        owner: Address::from_bytes(owner.public().0),
+        beneficiary: Address::from_bytes(beneficiary.public().0),
         keeper: None,
     }
 }

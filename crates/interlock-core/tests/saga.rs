@@ -55,13 +55,13 @@ fn code(text: &str) -> AssetCode {
 
 // The payment network is an embedded ledger (ed25519 accounts), the delivery
 // network an EVM chain (20-byte addresses).
-const BUYER_ON_DELIVERY: Address = Address::Evm([0xb1; 20]);
-const SELLER_ON_DELIVERY: Address = Address::Evm([0x5e; 20]);
+const BUYER_ON_DELIVERY: Address = Address::from_bytes([0xb1; 20]);
+const SELLER_ON_DELIVERY: Address = Address::from_bytes([0x5e; 20]);
 fn buyer_on_payment() -> Address {
-    Address::Ledger(buyer_key().public().0)
+    Address::from_bytes(buyer_key().public().0)
 }
 fn seller_on_payment() -> Address {
-    Address::Ledger(seller_key().public().0)
+    Address::from_bytes(seller_key().public().0)
 }
 
 fn dollars(amount: u128) -> Asset {

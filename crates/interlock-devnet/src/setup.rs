@@ -64,7 +64,7 @@ impl CreateMode for std::fs::OpenOptions {
 }
 
 pub fn address(key: &PartyKey) -> Address {
-    Address::Ledger(key.public().0)
+    Address::from_bytes(key.public().0)
 }
 
 pub fn code(text: &str) -> AssetCode {

@@ -82,14 +82,14 @@ impl AssetMap {
 
 /// An EVM account as the core names it.
 pub fn core_address(address: Address) -> interlock_core::Address {
-    interlock_core::Address::Evm(address.0 .0)
+    interlock_core::Address::from_bytes(address.0 .0)
 }
 
 /// The EVM account behind one of the core's addresses.
 pub fn evm_address(address: &interlock_core::Address) -> Result<Address, ChainError> {
     match address {
-        interlock_core::Address::Evm(bytes) => Ok(Address::from(*bytes)),
-        interlock_core::Address::Ledger(_) => Err(ChainError::NotEvmAddress(*address)),
+        address if address.to_array::<20>().is_some() => Ok(Address::from(address.to_array::<20>().expect("checked"))),
+        _ => Err(ChainError::NotEvmAddress(*address)),
     }
 }
 

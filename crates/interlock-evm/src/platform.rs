@@ -129,8 +129,9 @@ impl Platform for EvmPlatform {
         parse_evm_address(text).map(core_address)
     }
 
+    /// `0x` and the account's bytes in hex (40 digits for an account).
     fn format_address(&self, address: &interlock_core::Address) -> String {
-        address.to_string()
+        format!("0x{}", interlock_core::hash::to_hex(address.as_bytes()))
     }
 
     /// The contract checks k signatures over the EIP-712 decision digest with `ecrecover`.

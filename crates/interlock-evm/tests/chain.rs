@@ -62,8 +62,8 @@ impl World {
             delivery: Leg {
                 network: LEDGER,
                 asset: Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 1 },
-                owner: CoreAddress::Ledger([2; 32]),
-                beneficiary: CoreAddress::Ledger([1; 32]),
+                owner: CoreAddress::from_bytes([2; 32]),
+                beneficiary: CoreAddress::from_bytes([1; 32]),
                 keeper: None,
             },
             settlement: Settlement::Hashlock {

@@ -182,8 +182,8 @@ mod tests {
             deal_id,
             leg,
             asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
-            owner: Address::Ledger([1; 32]),
-            beneficiary: Address::Ledger([2; 32]),
+            owner: Address::from_bytes([1; 32]),
+            beneficiary: Address::from_bytes([2; 32]),
             keeper: None,
             condition: Condition::Notary { notaries: vec![], threshold: 1 },
             expiry_ms,
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn an_expired_reservation_is_cancelled_unless_its_deal_committed() {
-        let mut keeper = Keeper::new(Some(Address::Ledger([9; 32])));
+        let mut keeper = Keeper::new(Some(Address::from_bytes([9; 32])));
         keeper.observe(&reservation(deal(1), LegKind::Payment, 1_000));
         keeper.observe(&reservation(deal(2), LegKind::Payment, 1_000));
         // The other gateway reports deal 2's delivery executed with a commit certificate.
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_commit_on_this_network_protects_the_deals_other_leg_here() {
-        let mut keeper = Keeper::new(Some(Address::Ledger([9; 32])));
+        let mut keeper = Keeper::new(Some(Address::from_bytes([9; 32])));
         keeper.observe(&reservation(deal(3), LegKind::Payment, 1_000));
         keeper.observe(&reservation(deal(3), LegKind::Delivery, 1_000));
         let certificate = Certificate { deal_id: deal(3), decision: Decision::Commit, signatures: vec![] };
@@ -217,8 +217,8 @@ mod tests {
             reservation: reservation_id(deal(3), LegKind::Delivery),
             deal_id: deal(3),
             leg: LegKind::Delivery,
-            by: Address::Ledger([1; 32]),
-            to: Address::Ledger([1; 32]),
+            by: Address::from_bytes([1; 32]),
+            to: Address::from_bytes([1; 32]),
             asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
             token: Token::Certificate(certificate),
         });

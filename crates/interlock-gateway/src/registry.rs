@@ -441,7 +441,7 @@ impl Context {
         outgoing: &mut Outgoing,
     ) -> Result<(), StoreError> {
         let peer = self.peer_of(terms);
-        let gateway = Address::Ledger(self.key.public().0);
+        let gateway = Address::from_bytes(self.key.public().0);
         let mut settled = false;
         for item in observed {
             let (kind, subject, by_keeper) = match &item.event {
@@ -538,7 +538,7 @@ impl Context {
         if let Some(party) = party {
             return party.name.clone();
         }
-        let gateway = self.directory.gateways.iter().find(|gateway| Address::Ledger(gateway.key.0) == *address);
+        let gateway = self.directory.gateways.iter().find(|gateway| Address::from_bytes(gateway.key.0) == *address);
         match gateway {
             Some(gateway) => format!("gateway {}", gateway.name),
             None => {

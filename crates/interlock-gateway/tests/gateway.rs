@@ -137,7 +137,8 @@ impl World {
         let party = |name: &str, key: &PartyKey| PartyEntry {
             name: name.into(),
             key: key.public(),
-            accounts: [(ALPHA, Address::Ledger(key.public().0)), (BETA, Address::Ledger(key.public().0))].into(),
+            accounts: [(ALPHA, Address::from_bytes(key.public().0)), (BETA, Address::from_bytes(key.public().0))]
+                .into(),
         };
         let directory = Arc::new(Directory {
             networks: vec![
@@ -222,7 +223,7 @@ impl World {
             for key in [&self.buyer, &self.seller, &self.carol] {
                 ops.push(Op::Register { account: key.public() });
                 let asset = Asset::Fungible { code: usd(), amount: FUNDS };
-                ops.push(Op::Issue { to: Address::Ledger(key.public().0), asset });
+                ops.push(Op::Issue { to: Address::from_bytes(key.public().0), asset });
             }
             for (nonce, op) in (1..).zip(ops) {
                 let tx = Transaction::sign(&self.operator, network, nonce, op);
@@ -290,8 +291,8 @@ impl World {
         let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, amount, keeper| Leg {
             network,
             asset: Asset::Fungible { code: usd(), amount },
-            owner: Address::Ledger(owner.public().0),
-            beneficiary: Address::Ledger(beneficiary.public().0),
+            owner: Address::from_bytes(owner.public().0),
+            beneficiary: Address::from_bytes(beneficiary.public().0),
             keeper,
         };
         let now = now_ms();
@@ -500,7 +501,7 @@ async fn submissions_are_checked_for_signer_replay_and_tokens() {
         ALPHA,
         1,
         Op::Transfer {
-            to: Address::Ledger(world.seller.public().0),
+            to: Address::from_bytes(world.seller.public().0),
             asset: Asset::Fungible { code: usd(), amount: 1 },
         },
     );
@@ -762,7 +763,7 @@ async fn the_keeper_refunds_an_expired_reservation_and_tells_the_other_gateway()
 async fn the_payment_gateway_executes_for_an_absent_seller_once_the_secret_is_revealed() {
     let world = World::start().await;
     let secret = Secret([11; 32]);
-    let keeper = Address::Ledger(gateway_key(ALPHA).public().0);
+    let keeper = Address::from_bytes(gateway_key(ALPHA).public().0);
     let terms = world.terms(1, &secret, Some(keeper), 8_000, 12_000);
     let deal_id = terms.id();
     world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
@@ -794,7 +795,7 @@ async fn the_payment_gateway_executes_for_an_absent_seller_once_the_secret_is_re
     let executed = status.events.iter().find(|event| event.kind == "executed").unwrap();
     match EscrowEvent::from_bytes(&executed.event_encoded).unwrap() {
         EscrowEvent::Executed { by, to, .. } => {
-            assert_eq!((by, to), (keeper, Address::Ledger(world.seller.public().0)));
+            assert_eq!((by, to), (keeper, Address::from_bytes(world.seller.public().0)));
         }
         other => panic!("expected an execution, found {other:?}"),
     }

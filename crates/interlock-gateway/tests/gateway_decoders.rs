@@ -40,7 +40,7 @@ fn directory() -> Directory {
     let party = |name: &str, key: PartyKey| PartyEntry {
         name: name.into(),
         key: key.public(),
-        accounts: [(ALPHA, Address::Ledger(key.public().0))].into(),
+        accounts: [(ALPHA, Address::from_bytes(key.public().0))].into(),
     };
     Directory {
         networks: vec![
@@ -63,8 +63,8 @@ fn terms(nonce: u64) -> DealTerms {
     let leg = |network, owner: &PartyKey, beneficiary: &PartyKey| Leg {
         network,
         asset: Asset::Fungible { code: usd.clone(), amount: 30 },
-        owner: Address::Ledger(owner.public().0),
-        beneficiary: Address::Ledger(beneficiary.public().0),
+        owner: Address::from_bytes(owner.public().0),
+        beneficiary: Address::from_bytes(beneficiary.public().0),
         keeper: None,
     };
     DealTerms {

@@ -47,7 +47,7 @@ pub struct Directory {
 pub struct NetworkEntry {
     pub id: NetworkId,
     pub name: String,
-    /// The platform the network runs on (`ledger`, `evm`, …): a name the
+    /// The platform the network runs on (such as `ledger`): a name the
     /// binary's platform registry knows.
     pub platform: String,
     /// The platform's own settings for this network (its node, contract,

@@ -7,19 +7,16 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serializer};
 use std::collections::BTreeMap;
 
-/// Account addresses as text: 64 hex digits for an embedded-ledger account (its
-/// ed25519 key), `0x` and 40 hex digits for an EVM account. The same forms as
-/// `Address`'s `Display`.
+/// Account addresses as text: `0x` and the address's bytes in hex, the same
+/// form as `Address`'s `Display`, whatever the platform (which checks the
+/// length: `Directory::check_platforms`). Plain hex without `0x` is read too.
 pub fn address_to_text(address: &Address) -> String {
     address.to_string()
 }
 
 pub fn address_from_text(text: &str) -> Option<Address> {
-    match text.strip_prefix("0x") {
-        Some(digits) if digits.len() == 40 => Some(Address::Evm(from_hex(digits)?.try_into().ok()?)),
-        None if text.len() == 64 => Some(Address::Ledger(from_hex(text)?.try_into().ok()?)),
-        _ => None,
-    }
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    Address::new(&from_hex(digits)?)
 }
 
 fn bytes_from_text<const N: usize>(text: &str) -> Option<[u8; N]> {

@@ -17,7 +17,7 @@ const BETA: NetworkId = NetworkId(31337);
 
 fn party(name: &str, seed: u8) -> PartyEntry {
     let key = PartyKey::from_seed([seed; 32]).public();
-    let accounts = BTreeMap::from([(ALPHA, Address::Ledger(key.0)), (BETA, Address::Evm([seed; 20]))]);
+    let accounts = BTreeMap::from([(ALPHA, Address::from_bytes(key.0)), (BETA, Address::from_bytes([seed; 20]))]);
     PartyEntry { name: name.to_owned(), key, accounts }
 }
 
@@ -89,7 +89,7 @@ fn signed_directory_round_trips_and_answers_lookups() {
 
     assert_eq!(directory.gateway_for(BETA).map(|gateway| gateway.name.as_str()), Some("gw-beta"));
     assert_eq!(directory.gateway_for(NetworkId(9)), None);
-    assert_eq!(directory.party("bob").unwrap().account(BETA), Some(Address::Evm([2; 20])));
+    assert_eq!(directory.party("bob").unwrap().account(BETA), Some(Address::from_bytes([2; 20])));
     assert!(matches!(directory.member(Role::Agent, "alice"), Some(Member::Party(entry)) if entry.name == "alice"));
     assert!(matches!(directory.member(Role::Ledger, "ledger-alpha"), Some(Member::Ledger(_))));
     assert!(matches!(directory.member(Role::Observer, "observer-1"), Some(Member::Observer(_))));
@@ -276,9 +276,9 @@ fn check_platforms_refuses_unknown_platforms_bad_configurations_and_foreign_acco
         (|d| d.networks[1].config["escrow"] = "0x12".into(), "\"0x12\" is not an EVM address"),
         (
             |d| {
-                d.parties[0].accounts.insert(ALPHA, Address::Evm([1; 20]));
+                d.parties[0].accounts.insert(ALPHA, Address::from_bytes([1; 20]));
             },
-            "party \"alice\" account 0x0101010101010101010101010101010101010101 is not an account of network \"alpha\" (platform ledger)",
+            "party \"alice\" account 0101010101010101010101010101010101010101 is not an account of network \"alpha\" (platform ledger)",
         ),
     ];
     for (edit, expected) in cases {

@@ -344,7 +344,7 @@ impl LedgerNode for LedgerNodeService {
     async fn get_account(&self, request: Request<v1::GetAccountRequest>) -> Result<Response<v1::Account>, Status> {
         let key = wire::bytes32("account", &request.into_inner().account)?;
         let ledger = self.ledger();
-        let account = ledger.state().account(&Address::Ledger(key));
+        let account = ledger.state().account(&Address::from_bytes(key));
         let account = account.ok_or_else(|| Status::not_found("no such account on this network"))?;
         Ok(Response::new(v1::Account {
             registered: account.registered,

@@ -78,7 +78,7 @@ impl Platform for LedgerPlatform {
     fn parse_address(&self, text: &str) -> Result<Address, ChainError> {
         interlock_core::hash::from_hex(text)
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-            .map(Address::Ledger)
+            .map(Address::from_bytes)
             .ok_or_else(|| {
                 ChainError::fatal(format!(
                     "{:?} is not a ledger account: expected 64 hex digits (an ed25519 key)",
@@ -87,8 +87,9 @@ impl Platform for LedgerPlatform {
             })
     }
 
+    /// An account's ed25519 key: 64 hex digits, no prefix.
     fn format_address(&self, address: &Address) -> String {
-        address.to_string()
+        interlock_core::hash::to_hex(address.as_bytes())
     }
 
     /// The escrow module checks k signatures over the EIP-712 decision digest.
@@ -103,7 +104,7 @@ impl Platform for LedgerPlatform {
         _config: &serde_json::Value,
         gateway_key: interlock_core::PartyId,
     ) -> Result<Option<Address>, ChainError> {
-        Ok(Some(Address::Ledger(gateway_key.0)))
+        Ok(Some(Address::from_bytes(gateway_key.0)))
     }
 
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError> {
@@ -214,7 +215,7 @@ impl Submitter for NodeSubmitter {
     }
 
     fn account(&self) -> Address {
-        Address::Ledger(self.key.public().0)
+        Address::from_bytes(self.key.public().0)
     }
 
     fn submit<'a>(&'a self, _terms: &'a DealTerms, op: &'a EscrowOp) -> BoxFuture<'a, Result<Receipt, ChainError>> {

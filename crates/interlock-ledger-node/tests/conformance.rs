@@ -101,7 +101,7 @@ async fn harness() -> NodeHarness {
     let mut setup = Vec::new();
     for key in &harness.keys {
         setup.push(Op::Register { account: key.public() });
-        let to = Address::Ledger(key.public().0);
+        let to = Address::from_bytes(key.public().0);
         setup.push(Op::Issue { to, asset: Asset::Fungible { code: usd(), amount: FUNDS } });
     }
     for number in 1..=ITEMS {
@@ -137,7 +137,7 @@ impl Harness for NodeHarness {
     }
 
     fn account(&self, actor: Actor) -> Address {
-        Address::Ledger(self.key(actor).public().0)
+        Address::from_bytes(self.key(actor).public().0)
     }
 
     fn submitter(&self, actor: Actor) -> Arc<dyn Submitter> {

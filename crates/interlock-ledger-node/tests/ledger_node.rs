@@ -103,7 +103,7 @@ async fn transactions_commit_over_mutual_tls_and_bad_ones_are_refused_with_the_r
         &node.operator,
         NETWORK,
         2,
-        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd, amount: 100 } },
+        Op::Issue { to: Address::from_bytes(party.public().0), asset: Asset::Fungible { code: usd, amount: 100 } },
     );
     let first = buyer.submit_transaction(submit(&register, true)).await.unwrap().into_inner();
     assert!(first.height >= 1);
@@ -212,7 +212,10 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
         &node.operator,
         NETWORK,
         2,
-        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd.clone(), amount: 10 } },
+        Op::Issue {
+            to: Address::from_bytes(party.public().0),
+            asset: Asset::Fungible { code: usd.clone(), amount: 10 },
+        },
     );
     buyer.submit_transaction(submit(&issue, true)).await.unwrap();
     let seller = PartyKey::from_seed([3; 32]);
@@ -220,8 +223,8 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
         deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"deal"])),
         leg: interlock_core::LegKind::Payment,
         asset: Asset::Fungible { code: usd, amount: 4 },
-        owner: Address::Ledger(party.public().0),
-        beneficiary: Address::Ledger(seller.public().0),
+        owner: Address::from_bytes(party.public().0),
+        beneficiary: Address::from_bytes(seller.public().0),
         keeper: None,
         condition: interlock_core::Condition::Hashlock(interlock_core::Hash32::sha256(&[b"secret"])),
         expiry_ms: now_ms() + 60_000,
@@ -248,7 +251,10 @@ async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
     let usd = AssetCode::new("USD").unwrap();
     let setup = [
         Op::Register { account: party.public() },
-        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd.clone(), amount: 10 } },
+        Op::Issue {
+            to: Address::from_bytes(party.public().0),
+            asset: Asset::Fungible { code: usd.clone(), amount: 10 },
+        },
     ];
     for (nonce, op) in (1..).zip(setup) {
         buyer.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
@@ -257,8 +263,8 @@ async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
         deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"lapsing deal"])),
         leg: interlock_core::LegKind::Payment,
         asset: Asset::Fungible { code: usd, amount: 4 },
-        owner: Address::Ledger(party.public().0),
-        beneficiary: Address::Ledger(PartyKey::from_seed([3; 32]).public().0),
+        owner: Address::from_bytes(party.public().0),
+        beneficiary: Address::from_bytes(PartyKey::from_seed([3; 32]).public().0),
         keeper: None,
         condition: interlock_core::Condition::Hashlock(interlock_core::Hash32::sha256(&[b"secret"])),
         expiry_ms: now_ms() + 300,
@@ -289,7 +295,10 @@ async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
     let setup = [
         Op::Register { account: party.public() },
         Op::Register { account: seller.public() },
-        Op::Issue { to: Address::Ledger(party.public().0), asset: Asset::Fungible { code: usd.clone(), amount: 10 } },
+        Op::Issue {
+            to: Address::from_bytes(party.public().0),
+            asset: Asset::Fungible { code: usd.clone(), amount: 10 },
+        },
     ];
     for (nonce, op) in (1..).zip(setup) {
         buyer.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
@@ -299,8 +308,8 @@ async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
         deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"token deal"])),
         leg: interlock_core::LegKind::Payment,
         asset: Asset::Fungible { code: usd, amount: 4 },
-        owner: Address::Ledger(party.public().0),
-        beneficiary: Address::Ledger(seller.public().0),
+        owner: Address::from_bytes(party.public().0),
+        beneficiary: Address::from_bytes(seller.public().0),
         keeper: None,
         condition: interlock_core::Condition::Hashlock(secret.hash()),
         expiry_ms: now_ms() + 60_000,

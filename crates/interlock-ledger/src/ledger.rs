@@ -223,7 +223,7 @@ impl<S: Store> Ledger<S> {
 
     /// The highest nonce `signer` has used on this network.
     pub fn nonce(&self, signer: PartyId) -> u64 {
-        self.state.account(&interlock_core::Address::Ledger(signer.0)).map_or(0, |a| a.nonce)
+        self.state.account(&interlock_core::Address::from_bytes(signer.0)).map_or(0, |a| a.nonce)
     }
 }
 

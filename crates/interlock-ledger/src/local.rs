@@ -86,7 +86,7 @@ impl<S: Store + Send + 'static> Submitter for LocalSubmitter<S> {
     }
 
     fn account(&self) -> Address {
-        Address::Ledger(self.key.public().0)
+        Address::from_bytes(self.key.public().0)
     }
 
     fn submit<'a>(&'a self, _terms: &'a DealTerms, op: &'a EscrowOp) -> BoxFuture<'a, Result<Receipt, ChainError>> {

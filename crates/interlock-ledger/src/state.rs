@@ -157,7 +157,7 @@ impl Working<'_> {
                 if !is_operator {
                     return Err(LedgerError::NotOperator("register accounts"));
                 }
-                let address = Address::Ledger(account.0);
+                let address = Address::from_bytes(account.0);
                 if self.state.accounts.get(&address).is_some_and(|a| a.registered) {
                     return Err(LedgerError::AlreadyRegistered(*account));
                 }
@@ -172,7 +172,7 @@ impl Working<'_> {
                 None
             }
             Op::Transfer { to, asset } => {
-                if !matches!(to, Address::Ledger(_)) {
+                if to.to_array::<32>().is_none() {
                     return Err(LedgerError::ForeignAddress(*to));
                 }
                 if let Asset::Fungible { amount: 0, .. } = asset {
@@ -191,7 +191,7 @@ impl Working<'_> {
     }
 
     fn issue(&mut self, to: &Address, asset: &Asset) -> Result<(), LedgerError> {
-        if !matches!(to, Address::Ledger(_)) {
+        if to.to_array::<32>().is_none() {
             return Err(LedgerError::ForeignAddress(*to));
         }
         match asset {

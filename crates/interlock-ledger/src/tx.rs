@@ -55,7 +55,7 @@ impl Transaction {
 
     /// The account this transaction acts for.
     pub fn sender(&self) -> Address {
-        Address::Ledger(self.signer.0)
+        Address::from_bytes(self.signer.0)
     }
 
     pub fn id(&self) -> TxId {

@@ -42,7 +42,7 @@ impl<S: Store + Send + 'static> LedgerHarness<S> {
         let harness = LedgerHarness { ledger, clock, operator, keys, _dir: dir };
         for key in &harness.keys {
             harness.operator(Op::Register { account: key.public() });
-            let to = Address::Ledger(key.public().0);
+            let to = Address::from_bytes(key.public().0);
             harness.operator(Op::Issue { to, asset: Asset::Fungible { code: usd(), amount: FUNDS } });
         }
         for number in 1..=ITEMS {
@@ -75,7 +75,7 @@ impl<S: Store + Send + 'static> Harness for LedgerHarness<S> {
     }
 
     fn account(&self, actor: Actor) -> Address {
-        Address::Ledger(self.key(actor).public().0)
+        Address::from_bytes(self.key(actor).public().0)
     }
 
     fn submitter(&self, actor: Actor) -> Arc<dyn Submitter> {

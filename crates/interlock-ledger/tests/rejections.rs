@@ -25,7 +25,7 @@ fn usd() -> AssetCode {
     AssetCode::new("USD").unwrap()
 }
 fn addr(key: &PartyKey) -> Address {
-    Address::Ledger(key.public().0)
+    Address::from_bytes(key.public().0)
 }
 
 impl<S: Store> Fixture<S> {

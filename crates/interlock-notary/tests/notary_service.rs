@@ -161,7 +161,7 @@ impl Cluster {
                 self.submit(network, tx).await.unwrap();
                 nonce += 1;
                 let asset = Asset::Fungible { code: usd.clone(), amount: 1_000 };
-                let op = Op::Issue { to: Address::Ledger(key.public().0), asset };
+                let op = Op::Issue { to: Address::from_bytes(key.public().0), asset };
                 self.submit(network, Transaction::sign(&self.operator, network, nonce, op)).await.unwrap();
             }
         }
@@ -196,8 +196,8 @@ impl Cluster {
         let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, amount| Leg {
             network,
             asset: Asset::Fungible { code: usd.clone(), amount },
-            owner: Address::Ledger(owner.public().0),
-            beneficiary: Address::Ledger(beneficiary.public().0),
+            owner: Address::from_bytes(owner.public().0),
+            beneficiary: Address::from_bytes(beneficiary.public().0),
             keeper: None,
         };
         DealTerms {

@@ -18,8 +18,8 @@ fn terms(observer: &PartyKey) -> DealTerms {
     let leg = |network, owner: &PartyKey, beneficiary: &PartyKey| Leg {
         network: NetworkId(network),
         asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
-        owner: Address::Ledger(owner.public().0),
-        beneficiary: Address::Ledger(beneficiary.public().0),
+        owner: Address::from_bytes(owner.public().0),
+        beneficiary: Address::from_bytes(beneficiary.public().0),
         keeper: None,
     };
     DealTerms {

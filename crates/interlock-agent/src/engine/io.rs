@@ -1,5 +1,6 @@
 //! What the engine sends and hears, off its own task: transactions to the
-//! gateways or EVM networks, requests to the notaries, registrations, and each
+//! gateways or to the chains the party signs for itself, requests to the
+//! notaries, registrations, and each
 //! gateway's block and deal-notice streams, which reach the engine as inputs.
 
 use super::{

@@ -91,7 +91,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
     let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
         match &chain {
             Some(chain) if network == BETA => chain.account(name),
-            _ => Ok(Address::Ledger(key.public().0)),
+            _ => Ok(Address::from_bytes(key.public().0)),
         }
     };
     let mut party_entries = Vec::new();
@@ -254,19 +254,19 @@ async fn fund(
         let mut ops: Vec<Op> = accounts.iter().map(|account| Op::Register { account: *account }).collect();
         if network == ALPHA {
             ops.push(Op::Issue {
-                to: Address::Ledger(buyer.public().0),
+                to: Address::from_bytes(buyer.public().0),
                 asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
             });
             if evm {
                 // The seller's GOLD lives on alpha when beta is a chain.
                 ops.push(Op::Issue {
-                    to: Address::Ledger(seller.public().0),
+                    to: Address::from_bytes(seller.public().0),
                     asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
                 });
             }
         } else {
             ops.push(Op::Issue {
-                to: Address::Ledger(seller.public().0),
+                to: Address::from_bytes(seller.public().0),
                 asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
             });
         }

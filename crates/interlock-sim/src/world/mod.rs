@@ -85,7 +85,7 @@ pub struct World {
 }
 
 fn address(key: &PartyKey) -> Address {
-    Address::Ledger(key.public().0)
+    Address::from_bytes(key.public().0)
 }
 
 fn local(now_ms: u64, skew_ms: i64) -> u64 {
