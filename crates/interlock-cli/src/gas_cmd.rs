@@ -1,10 +1,10 @@
 //! `interlock bench gas`: the escrow contract's gas per operation, measured by
-//! `interlock_devnet::gas`, as a table against the EVM issue's targets or as JSON.
+//! its platform crate, as a table against the contract issue's targets or as JSON.
 
-use interlock_devnet::gas::{Row, NOTARIES, THRESHOLD};
+use interlock_evm::gas::{Row, NOTARIES, THRESHOLD};
 use serde_json::json;
 
-/// Targets from the EVM issue, hashlock mode: (op, asset, gas).
+/// Targets from the contract issue, hashlock mode: (op, asset, gas).
 const HASHLOCK_TARGETS: [(&str, &str, u64); 6] = [
     ("reserve", "native", 47_500),
     ("execute", "native", 32_500),
@@ -17,7 +17,7 @@ const HASHLOCK_TARGETS: [(&str, &str, u64); 6] = [
 const NOTARY_SIGNATURE_ALLOWANCE: u64 = 6_000;
 
 pub fn run(json_output: bool) -> anyhow::Result<()> {
-    let (rows, marginal_signature_gas) = interlock_devnet::gas::measure()?;
+    let (rows, marginal_signature_gas) = interlock_evm::gas::measure()?;
     if json_output {
         let list: Vec<_> = rows
             .iter()

@@ -8,7 +8,6 @@ pub mod bench;
 pub mod demo;
 mod demo_evm;
 pub mod dependent;
-pub mod gas;
 pub mod runtime;
 pub mod sandbox;
 pub mod setup;

@@ -5,7 +5,8 @@
 //! Rust types at build time. [`EscrowClient`] deploys the contract and sends reserve,
 //! execute and cancel for one account set; [`EvmReservation`] maps a deal leg (the
 //! core's `DealId`, `LegKind`, `Condition`, `Secret`, `Certificate`) onto the
-//! contract's `Terms`. [`anvil::Anvil`] starts a local node for tests and benchmarks.
+//! contract's `Terms`. [`anvil::Anvil`] starts a local node for tests and benchmarks;
+//! [`gas`] measures the contract's gas per operation for `interlock bench gas`.
 //!
 //! [`chain`] drives the core's sagas on an EVM network: [`chain::EvmEscrow`] sends
 //! their escrow operations (own nonce numbering for concurrent submissions,
@@ -18,6 +19,7 @@ pub mod chain;
 mod client;
 pub mod devnet;
 mod error;
+pub mod gas;
 mod platform;
 mod reservation;
 

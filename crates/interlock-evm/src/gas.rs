@@ -6,11 +6,11 @@
 //! starts or drops to zero), the beneficiary and owner already hold the token, and
 //! approvals are made beforehand and not counted.
 
+use crate::devnet::Devnet;
+use crate::{EvmAsset, EvmReservation};
+use alloy::primitives::{Address, U256};
 use interlock_core::crypto::{Certificate, NotaryKey, Secret};
 use interlock_core::{Condition, DealId, Decision, Hash32, LegKind};
-use interlock_evm::alloy::primitives::{Address, U256};
-use interlock_evm::devnet::Devnet;
-use interlock_evm::{EvmAsset, EvmReservation};
 
 /// Notaries in a notary-mode reservation, and how many must sign.
 pub const NOTARIES: u8 = 3;
