@@ -48,9 +48,16 @@ pub trait Follower: Send {
     /// The last block delivered (or the cursor the follower started from).
     fn cursor(&self) -> Cursor;
     /// Reports the escrow events of `terms`' legs on this network from now on.
-    fn watch(&mut self, terms: &DealTerms) -> Result<(), ChainError>;
+    /// By default nothing to do: a platform that can read every escrow event
+    /// reports them all.
+    fn watch(&mut self, terms: &DealTerms) -> Result<(), ChainError> {
+        let _ = terms;
+        Ok(())
+    }
     /// Stops reporting a deal (it ended).
-    fn forget(&mut self, deal_id: DealId);
+    fn forget(&mut self, deal_id: DealId) {
+        let _ = deal_id;
+    }
     /// What became final since the last poll: zero or more blocks, or a rollback.
     fn poll(&mut self) -> BoxFuture<'_, Result<Vec<ChainEvent>, ChainError>>;
 }

@@ -80,8 +80,11 @@ pub trait Platform: Send + Sync {
     fn parse_address(&self, text: &str) -> Result<Address, ChainError>;
     /// The text form of an account of this platform.
     fn format_address(&self, address: &Address) -> String;
-    /// What each notary signs for `decision` on `deal_id`.
-    fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload;
+    /// What each notary signs for `decision` on `deal_id`: by default the
+    /// decision digest, for platforms whose escrow checks a certificate.
+    fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload {
+        NotaryPayload::decision(deal_id, decision)
+    }
     /// The account a network's gateway keeps deals with (cancels what expired,
     /// executes revealed hashlocks for absent beneficiaries), given the
     /// gateway's ed25519 key; `None` when the network names no keeper.

@@ -11,10 +11,10 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use interlock_chain::Credentials;
 use interlock_chain::{
-    BlockEvents, BoxFuture, Capabilities, ChainError, ChainEvent, Cursor, Followed, Follower, NotaryPayload, Platform,
-    Receipt, Submitter,
+    BlockEvents, BoxFuture, Capabilities, ChainError, ChainEvent, Cursor, Followed, Follower, Platform, Receipt,
+    Submitter,
 };
-use interlock_core::{DealId, DealTerms, Decision, EscrowOp, Hash32, NetworkId};
+use interlock_core::{DealId, DealTerms, EscrowOp, Hash32, NetworkId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -132,11 +132,6 @@ impl Platform for EvmPlatform {
     /// `0x` and the account's bytes in hex (40 digits for an account).
     fn format_address(&self, address: &interlock_core::Address) -> String {
         format!("0x{}", interlock_core::hash::to_hex(address.as_bytes()))
-    }
-
-    /// The contract checks k signatures over the EIP-712 decision digest with `ecrecover`.
-    fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload {
-        NotaryPayload::decision(deal_id, decision)
     }
 
     /// The keeper account the network's configuration names.

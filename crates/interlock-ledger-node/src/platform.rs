@@ -9,11 +9,11 @@
 
 use interlock_chain::{
     BlockEvents, BoxFuture, Capabilities, ChainError, ChainErrorKind, ChainEvent, Credentials, Cursor, Followed,
-    Follower, NotaryPayload, Platform, Receipt, Submitter,
+    Follower, Platform, Receipt, Submitter,
 };
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::{Decode, Encode};
-use interlock_core::{Address, DealId, DealTerms, Decision, EscrowEvent, EscrowOp, Hash32, NetworkId};
+use interlock_core::{Address, DealTerms, EscrowEvent, EscrowOp, Hash32, NetworkId};
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
@@ -90,11 +90,6 @@ impl Platform for LedgerPlatform {
     /// An account's ed25519 key: 64 hex digits, no prefix.
     fn format_address(&self, address: &Address) -> String {
         interlock_core::hash::to_hex(address.as_bytes())
-    }
-
-    /// The escrow module checks k signatures over the EIP-712 decision digest.
-    fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload {
-        NotaryPayload::decision(deal_id, decision)
     }
 
     /// The gateway's own key: it is registered as an account on its network.
@@ -309,13 +304,6 @@ impl Follower for NodeFollower {
     fn cursor(&self) -> Cursor {
         self.cursor
     }
-
-    /// A ledger node streams every escrow event: all are decodable here.
-    fn watch(&mut self, _terms: &DealTerms) -> Result<(), ChainError> {
-        Ok(())
-    }
-
-    fn forget(&mut self, _deal_id: DealId) {}
 
     fn poll(&mut self) -> BoxFuture<'_, Result<Vec<ChainEvent>, ChainError>> {
         Box::pin(self.read())

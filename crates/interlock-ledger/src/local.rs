@@ -11,7 +11,7 @@ use crate::tx::{Op, Transaction};
 use interlock_chain::{BlockEvents, BoxFuture, ChainError, ChainEvent, Cursor, Followed, Follower, Receipt, Submitter};
 use interlock_core::crypto::PartyKey;
 use interlock_core::escrow::EscrowError;
-use interlock_core::{Address, DealId, DealTerms, EscrowOp, NetworkId};
+use interlock_core::{Address, DealTerms, EscrowOp, NetworkId};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Blocks one poll of a [`LocalFollower`] delivers, at most.
@@ -178,13 +178,6 @@ impl<S: Store + Send + 'static> Follower for LocalFollower<S> {
     fn cursor(&self) -> Cursor {
         self.cursor
     }
-
-    /// A ledger follower reports every escrow event: all are decodable here.
-    fn watch(&mut self, _terms: &DealTerms) -> Result<(), ChainError> {
-        Ok(())
-    }
-
-    fn forget(&mut self, _deal_id: DealId) {}
 
     fn poll(&mut self) -> BoxFuture<'_, Result<Vec<ChainEvent>, ChainError>> {
         Box::pin(async move { self.read() })
