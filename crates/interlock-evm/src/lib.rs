@@ -6,7 +6,8 @@
 //! execute and cancel for one account set; [`EvmReservation`] maps a deal leg (the
 //! core's `DealId`, `LegKind`, `Condition`, `Secret`, `Certificate`) onto the
 //! contract's `Terms`. [`anvil::Anvil`] starts a local node for tests and benchmarks;
-//! [`gas`] measures the contract's gas per operation for `interlock bench gas`.
+//! [`gas`] measures the contract's gas per operation for `interlock bench gas`;
+//! [`sandbox`] runs a sandbox network as an anvil chain (`interlock sandbox up --evm`).
 //!
 //! [`chain`] drives the core's sagas on an EVM network: [`chain::EvmEscrow`] sends
 //! their escrow operations (own nonce numbering for concurrent submissions,
@@ -22,6 +23,7 @@ mod error;
 pub mod gas;
 mod platform;
 mod reservation;
+pub mod sandbox;
 
 pub use client::{connect, EscrowClient, SlotState, Submitted};
 pub use error::{describe, EvmError, TokenErrors};

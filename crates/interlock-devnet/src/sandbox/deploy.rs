@@ -3,8 +3,8 @@
 //! them to listen and funds the parties.
 
 use super::{
-    evm, free_port, party_key, save, spawn, tls_channel, wait_listening, Process, State, BUYER_USD, DEPENDENT,
-    OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
+    chain_sandbox, free_port, party_key, save, spawn, tls_channel, wait_listening, Process, State, BUYER_USD,
+    DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
 };
 use crate::setup::{code, seed_file, ALPHA, BETA};
 use anyhow::Context as _;
@@ -32,7 +32,7 @@ fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[
     seed_file(&dir.join(data).join(file), what)
 }
 
-pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<State> {
+pub(super) fn start_all(dir: &Path, manual_accept: bool, external_chain: bool) -> anyhow::Result<State> {
     if dir.join(STATE_FILE).exists() {
         anyhow::bail!(
             "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
@@ -50,8 +50,8 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
     };
     let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
     let networks = [(ALPHA, "alpha"), (BETA, "beta")];
-    // With --evm, beta is an anvil chain: no ledger node of its own.
-    let has_ledger = |network: NetworkId| !(evm && network == BETA);
+    // With an external chain, beta is that chain: no ledger node of its own.
+    let has_ledger = |network: NetworkId| !(external_chain && network == BETA);
     let mut names: Vec<(Role, String)> = Vec::new();
     for (id, network) in networks {
         if has_ledger(id) {
@@ -87,7 +87,9 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
         notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
     }
     let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
-    let chain = if evm { Some(evm::start_chain(dir, free_port()?, &PARTIES)?) } else { None };
+    let chain_seed = |path: &Path| seed_file(path, chain_sandbox::KEY_KIND);
+    let chain =
+        if external_chain { Some(chain_sandbox::start_chain(dir, free_port()?, &PARTIES, &chain_seed)?) } else { None };
     let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
         match &chain {
             Some(chain) if network == BETA => chain.account(name),
@@ -107,8 +109,8 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
                 Some(chain) if *id == BETA => Ok(NetworkEntry {
                     id: *id,
                     name: (*name).into(),
-                    platform: "evm".into(),
-                    config: serde_json::to_value(chain.network_config())?,
+                    platform: chain.platform().into(),
+                    config: chain.network_config(),
                 }),
                 _ => Ok(NetworkEntry {
                     id: *id,
@@ -166,8 +168,8 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
         let gateway = format!("{name}-gateway");
         let mut args: Vec<String> = vec!["gateway".into(), "--data".into(), gateway.clone()];
         args.extend(["--network".into(), network.0.to_string()]);
-        if evm && network == BETA {
-            args.extend(["--evm-key".into(), evm::KEEPER_KEY.into()]);
+        if external_chain && network == BETA {
+            args.extend(chain_sandbox::gateway_args());
         }
         args.extend(["--webhook-attempts".into(), SANDBOX_WEBHOOK_ATTEMPTS.into()]);
         args.extend(common(&gateway));
@@ -181,8 +183,8 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::R
     for name in PARTIES {
         let mut args: Vec<String> = vec!["agent".into(), "--data".into(), format!("{name}-agent")];
         args.extend(["--key".into(), format!("parties/{name}.key")]);
-        if evm {
-            args.extend(["--evm-key".into(), format!("parties/{name}.evm-key")]);
+        if external_chain {
+            args.extend(chain_sandbox::agent_args(name));
         }
         args.extend(common(name));
         // The agent serves on its own port, under the party's certificate.
@@ -243,9 +245,9 @@ async fn fund(
     seller: &PartyKey,
     accounts: &[PartyId],
 ) -> anyhow::Result<()> {
-    let evm = state.chain.is_some();
+    let external_chain = state.chain.is_some();
     for (network, name) in [(ALPHA, "alpha"), (BETA, "beta")] {
-        if evm && network == BETA {
+        if external_chain && network == BETA {
             // anvil's accounts were funded when it started.
             continue;
         }
@@ -257,7 +259,7 @@ async fn fund(
                 to: Address::from_bytes(buyer.public().0),
                 asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
             });
-            if evm {
+            if external_chain {
                 // The seller's GOLD lives on alpha when beta is a chain.
                 ops.push(Op::Issue {
                     to: Address::from_bytes(seller.public().0),

@@ -140,11 +140,12 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
                 let item = item.context("the seller holds no DEED any more: start a new sandbox")?;
                 let number = format!("#{item}");
                 let request = proposal(mode, window, PAYMENT, ("beta", "DEED", &number));
-                (request, format!("buyer pays 25 USD on alpha (ledger) for DEED #{item} (ERC-721) on beta (EVM)"))
+                let platform = chain.platform_label();
+                (request, format!("buyer pays 25 USD on alpha (ledger) for DEED #{item} (ERC-721) on beta ({platform})"))
             }
-            (Some(_), Mode::Hashlock) => (
+            (Some(chain), Mode::Hashlock) => (
                 proposal(mode, window, ("beta", "USDC", "25"), ("alpha", "GOLD", "10")),
-                "buyer pays 25 USDC (ERC-20) on beta (EVM) for 10 GOLD on alpha (ledger)".to_owned(),
+                format!("buyer pays 25 USDC (ERC-20) on beta ({}) for 10 GOLD on alpha (ledger)", chain.platform_label()),
             ),
         };
         // One deal, shown step by step: it names the warranty service too, which
@@ -281,8 +282,11 @@ pub fn many(
     json: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let state = load(dir)?;
-    if state.chain.is_some() {
-        anyhow::bail!("many deals run on the two-ledger sandbox; this one's beta is an EVM chain: use `sandbox deal`");
+    if let Some(chain) = &state.chain {
+        anyhow::bail!(
+            "many deals run on the two-ledger sandbox; this one's beta is an {} chain: use `sandbox deal`",
+            chain.platform_label()
+        );
     }
     if state.manual_accept {
         anyhow::bail!(

@@ -10,12 +10,13 @@
 //!
 //! `deploy.rs` writes what `up` needs (certificates, keys, the signed
 //! directory) and starts and funds the processes; `driver.rs` runs deals
-//! through the agents; `evm.rs` is beta as an anvil chain (`up --evm`). The
-//! processes run the executable that calls this: the `interlock` binary.
+//! through the agents. With an external chain, beta is a chain its platform
+//! crate starts and funds (`interlock_evm::sandbox`). The processes run the executable that calls this: the `interlock` binary.
 
 use crate::setup::seed_file;
 use anyhow::Context as _;
 use interlock_core::crypto::PartyKey;
+use interlock_evm::sandbox::{self as chain_sandbox, ChainState};
 use interlock_rpc::server::TlsFiles;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -24,7 +25,6 @@ use tonic::transport::Channel;
 
 mod deploy;
 mod driver;
-mod evm;
 
 pub use driver::{deal, many};
 
@@ -58,9 +58,9 @@ struct State {
     /// The seller's agent waits for `interlock deal accept` instead of accepting by itself.
     #[serde(default)]
     manual_accept: bool,
-    /// Set when beta is an anvil chain (`up --evm`).
+    /// Set when beta is an external chain rather than a ledger node.
     #[serde(default)]
-    chain: Option<evm::ChainState>,
+    chain: Option<ChainState>,
 }
 
 /// A port to listen on that nothing holds now. It is drawn below the system's
@@ -131,8 +131,8 @@ fn wait_listening_after(log: &Path, name: &str, offset: usize) -> anyhow::Result
     }
 }
 
-pub fn up(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<()> {
-    let state = deploy::start_all(dir, manual_accept, evm)?;
+pub fn up(dir: &Path, manual_accept: bool, external_chain: bool) -> anyhow::Result<()> {
+    let state = deploy::start_all(dir, manual_accept, external_chain)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
     match &state.chain {
@@ -142,8 +142,8 @@ pub fn up(dir: &Path, manual_accept: bool, evm: bool) -> anyhow::Result<()> {
             chain.escrow,
             chain.usdc,
             chain.deed,
-            evm::BUYER_USDC,
-            evm::SELLER_DEEDS,
+            chain_sandbox::BUYER_USDC,
+            chain_sandbox::SELLER_DEEDS,
             dir.display()
         ),
         None => println!(

@@ -6,16 +6,23 @@
 //! the buyer gets [`BUYER_USDC`] USDC, the seller DEED #1 to #[`SELLER_DEEDS`].
 //! beta's gateway then follows the contract instead of a ledger node, and the
 //! agents send their beta transactions to anvil themselves.
+//!
+//! The sandbox itself (in interlock-devnet) keeps the party keys' files and
+//! hands their seeds in; what it needs back is plain data: the directory
+//! entry's platform and configuration, accounts, the arguments the gateway and
+//! agents take the keys by, and balances as JSON.
 
+use crate::bindings::{TestItems, TestToken};
+use crate::chain::core_address;
+use crate::platform::EvmPlatform;
+use crate::EscrowClient;
+use crate::{EvmAssetConfig, EvmConfig};
+use alloy::primitives::{Address as EvmAddress, U256};
+use alloy::providers::{DynProvider, Provider as _};
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context as _;
+use interlock_chain::Platform as _;
 use interlock_core::Address;
-use interlock_evm::alloy::primitives::{Address as EvmAddress, U256};
-use interlock_evm::alloy::providers::{DynProvider, Provider as _};
-use interlock_evm::alloy::signers::local::PrivateKeySigner;
-use interlock_evm::bindings::{TestItems, TestToken};
-use interlock_evm::chain::core_address;
-use interlock_evm::EscrowClient;
-use interlock_evm::{EvmAssetConfig, EvmConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,8 +51,22 @@ pub struct ChainState {
 }
 
 impl ChainState {
-    /// beta's directory entry.
-    pub fn network_config(&self) -> EvmConfig {
+    /// The platform beta's directory entry names.
+    pub fn platform(&self) -> &'static str {
+        EvmPlatform.name()
+    }
+
+    /// How this platform reads in the sandbox's deal stories.
+    pub fn platform_label(&self) -> &'static str {
+        "EVM"
+    }
+
+    /// beta's directory entry's configuration.
+    pub fn network_config(&self) -> serde_json::Value {
+        serde_json::to_value(self.evm_config()).expect("the configuration serialises")
+    }
+
+    fn evm_config(&self) -> EvmConfig {
         EvmConfig {
             rpc: self.rpc.clone(),
             escrow: self.escrow.clone(),
@@ -62,7 +83,7 @@ impl ChainState {
     /// `party`'s account on beta.
     pub fn account(&self, party: &str) -> anyhow::Result<Address> {
         let text = self.accounts.get(party).with_context(|| format!("no EVM account for {party}"))?;
-        Ok(interlock_evm::chain::core_address(interlock_evm::parse_evm_address(text)?))
+        Ok(core_address(crate::parse_evm_address(text)?))
     }
 
     /// Each party's USDC and the DEEDs it holds, as text.
@@ -82,30 +103,49 @@ impl ChainState {
 }
 
 fn parse(text: &str) -> anyhow::Result<[u8; 20]> {
-    Ok(interlock_evm::parse_evm_address(text)?.0 .0)
+    Ok(crate::parse_evm_address(text)?.0 .0)
 }
 
 fn read_only(rpc: &str) -> anyhow::Result<DynProvider> {
-    Ok(interlock_evm::alloy::providers::ProviderBuilder::new().connect_http(rpc.parse()?).erased())
+    Ok(alloy::providers::ProviderBuilder::new().connect_http(rpc.parse()?).erased())
 }
 
 /// beta-gateway's keeper key, relative to the sandbox directory.
 pub const KEEPER_KEY: &str = "beta-gateway/evm.key";
+/// What the keys are, for the sandbox's messages about their files.
+pub const KEY_KIND: &str = "a secp256k1 key";
+/// The flag the gateway and the agents take their key file by.
+const KEY_FLAG: &str = "--evm-key";
 
-/// The party's secp256k1 key, created on first use.
-pub fn party_signer(dir: &Path, party: &str) -> anyhow::Result<PrivateKeySigner> {
-    signer_at(&dir.join(format!("parties/{party}.evm-key")))
+/// The party's secp256k1 key, relative to the sandbox directory.
+pub fn party_key(party: &str) -> String {
+    format!("parties/{party}.evm-key")
 }
 
-fn signer_at(path: &Path) -> anyhow::Result<PrivateKeySigner> {
-    let seed = crate::setup::seed_file(path, "a secp256k1 key")?;
+/// beta-gateway's extra arguments: its keeper key.
+pub fn gateway_args() -> Vec<String> {
+    vec![KEY_FLAG.to_owned(), KEEPER_KEY.to_owned()]
+}
+
+/// A party's agent's extra arguments: its key on beta.
+pub fn agent_args(party: &str) -> Vec<String> {
+    vec![KEY_FLAG.to_owned(), party_key(party)]
+}
+
+/// The 32-byte seed of the key at a path relative to the sandbox directory,
+/// created on first use: the sandbox's own key files.
+pub type SeedSource<'a> = &'a dyn Fn(&Path) -> anyhow::Result<[u8; 32]>;
+
+fn signer_at(dir: &Path, relative: &str, seed: SeedSource) -> anyhow::Result<PrivateKeySigner> {
+    let path = dir.join(relative);
+    let seed = seed(&path)?;
     PrivateKeySigner::from_bytes(&seed.into()).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
 /// Starts anvil on `port` with its log in `dir/logs`, deploys and funds.
-pub fn start_chain(dir: &Path, port: u16, parties: &[&str]) -> anyhow::Result<ChainState> {
+pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) -> anyhow::Result<ChainState> {
     use std::os::unix::process::CommandExt as _;
-    let anvil = interlock_evm::anvil::locate()?;
+    let anvil = crate::anvil::locate()?;
     let log = dir.join("logs").join("beta-anvil.log");
     let file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let block_time = format!("{}.{:03}", BLOCK_TIME_MS / 1000, BLOCK_TIME_MS % 1000);
@@ -128,10 +168,10 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str]) -> anyhow::Result<Ch
     let deployer = PrivateKeySigner::random();
     let mut signers = vec![deployer.clone()];
     for party in parties {
-        signers.push(party_signer(dir, party)?);
+        signers.push(signer_at(dir, &party_key(party), seed)?);
     }
     std::fs::create_dir_all(dir.join("beta-gateway"))?;
-    let keeper = signer_at(&dir.join(KEEPER_KEY))?;
+    let keeper = signer_at(dir, KEEPER_KEY, seed)?;
     signers.push(keeper.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (escrow, usdc, deed) = runtime.block_on(deploy_and_fund(&rpc, &signers))?;
@@ -159,7 +199,7 @@ async fn deploy_and_fund(
     rpc: &str,
     signers: &[PrivateKeySigner],
 ) -> anyhow::Result<(EvmAddress, EvmAddress, EvmAddress)> {
-    let provider = interlock_evm::connect(rpc, signers)?;
+    let provider = crate::connect(rpc, signers)?;
     for signer in signers {
         let _: () =
             provider.raw_request("anvil_setBalance".into(), (signer.address(), U256::from(GAS_COIN_WEI))).await?;
