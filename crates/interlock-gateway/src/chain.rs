@@ -17,7 +17,7 @@ use crate::registry::Observed;
 use crate::{locked, GatewayError, GatewayService};
 use interlock_chain::{BlockEvents, ChainErrorKind, ChainEvent, Follower, Submitter};
 use interlock_core::encoding::Encode;
-use interlock_core::{DealId, EscrowEvent, EscrowOp, NetworkId};
+use interlock_core::{DealId, DealTerms, EscrowEvent, EscrowOp, NetworkId};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use std::collections::HashSet;
@@ -94,7 +94,17 @@ impl GatewayService {
         eprintln!("gateway {network}: following from {}, {keeping}", follower.cursor());
         let mut watched: HashSet<DealId> = HashSet::new();
         loop {
-            for terms in self.registry().registered_terms() {
+            let registered =
+                self.blocking("reading the registered deals", |service| Ok(service.registry().registered_terms()));
+            let registered = match registered.await {
+                Ok(registered) => registered,
+                Err(error) => {
+                    eprintln!("gateway {network}: {error}");
+                    tokio::time::sleep(POLL_IDLE).await;
+                    continue;
+                }
+            };
+            for terms in registered {
                 if watched.insert(terms.id()) {
                     if let Err(error) = follower.watch(&terms) {
                         eprintln!("gateway {network}: deal {} cannot settle here: {error}", terms.id());
@@ -114,11 +124,13 @@ impl GatewayService {
                 match item {
                     ChainEvent::Block(block) => {
                         let time_ms = block.time_ms;
-                        if let Err(error) = self.record_block(block) {
+                        // One block at a time, in order: the next waits for this commit.
+                        let recorded = self.blocking("recording a block", move |service| service.record_block(block));
+                        if let Err(error) = recorded.await {
                             eprintln!("gateway {network}: recording a block failed: {error}");
                         }
                         if time_ms >= started_ms {
-                            self.keep(time_ms);
+                            self.keep(time_ms).await;
                         }
                     }
                     // Undoing what was derived from dropped blocks belongs to
@@ -178,12 +190,17 @@ impl GatewayService {
 
     /// Sends what the keeper owes at network time `now_ms`, each operation on
     /// its own task so the follower never waits for a submission.
-    fn keep(&self, now_ms: u64) {
+    async fn keep(&self, now_ms: u64) {
         let Some(submitter) = self.shared.chain.keeper.clone() else { return };
-        let actions = locked(&self.shared.keeper).act(now_ms);
-        for op in actions {
-            let deal_id = locked(&self.shared.keeper).deal_of(&op.reservation_id());
-            let Some(terms) = deal_id.and_then(|deal_id| self.registry().registered(deal_id)) else { continue };
+        let owed = self.blocking("reading what the keeper owes", move |service| Ok(service.keeper_owes(now_ms)));
+        let owed = match owed.await {
+            Ok(owed) => owed,
+            Err(error) => {
+                eprintln!("gateway {}: {error}", self.shared.network);
+                return;
+            }
+        };
+        for (op, terms) in owed {
             let (what, done) = match &op {
                 EscrowOp::Execute { .. } => ("execute", "executed"),
                 EscrowOp::Cancel { .. } => ("cancel", "cancelled"),
@@ -208,6 +225,20 @@ impl GatewayService {
             };
             tokio::spawn(tracing::Instrument::instrument(submit, span));
         }
+    }
+
+    /// The operations the keeper owes at `now_ms`, each with its deal's
+    /// terms (an operation whose deal is not registered here is skipped).
+    fn keeper_owes(&self, now_ms: u64) -> Vec<(EscrowOp, Arc<DealTerms>)> {
+        let actions = locked(&self.shared.keeper).act(now_ms);
+        let mut owed = Vec::with_capacity(actions.len());
+        for op in actions {
+            let deal_id = locked(&self.shared.keeper).deal_of(&op.reservation_id());
+            if let Some(terms) = deal_id.and_then(|deal_id| self.registry().registered(deal_id)) {
+                owed.push((op, terms));
+            }
+        }
+        owed
     }
 
     /// The synthesised blocks from `from_height` on, then each new one.

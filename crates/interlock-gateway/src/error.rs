@@ -31,6 +31,10 @@ pub enum GatewayError {
     /// The ledger node's answer, passed through with its code and message.
     #[error("{}", .0.message())]
     Ledger(Status),
+    /// A storage call on the blocking pool that never returned (it panicked
+    /// or the runtime is shutting down).
+    #[error("gateway storage call {what} did not finish: {reason}")]
+    Blocking { what: &'static str, reason: String },
 }
 
 impl GatewayError {
@@ -46,6 +50,7 @@ impl GatewayError {
             GatewayError::Precondition(_) => Code::FailedPrecondition,
             GatewayError::Store(_) => Code::Unavailable,
             GatewayError::Ledger(status) => status.code(),
+            GatewayError::Blocking { .. } => Code::Internal,
         }
     }
 

@@ -15,6 +15,7 @@ use interlock_proto::v1::gateway_server::Gateway;
 use interlock_rpc::store::StoreError;
 use interlock_rpc::wire;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -141,10 +142,10 @@ impl GatewayService {
     fn stream<T, F>(&self, changes: watch::Receiver<u64>, next: u64, fetch: F) -> Stream<T>
     where
         T: Send + 'static,
-        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError> + Send + 'static,
+        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError> + Send + Sync + 'static,
     {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-        tokio::spawn(self.clone().feed(changes, next, sender, fetch));
+        tokio::spawn(self.clone().feed(changes, next, sender, Arc::new(fetch)));
         Box::pin(ReceiverStream::new(receiver))
     }
 
@@ -153,21 +154,22 @@ impl GatewayService {
         mut changes: watch::Receiver<u64>,
         mut next: u64,
         sender: mpsc::Sender<Result<T, Status>>,
-        fetch: F,
+        fetch: Arc<F>,
     ) where
-        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError>,
+        T: Send + 'static,
+        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError> + Send + Sync + 'static,
     {
         loop {
             // Marked seen before reading: a write after the read wakes us.
             changes.borrow_and_update();
-            let page = {
-                let registry = self.registry();
-                fetch(&registry, next)
-            };
+            let fetch_page = fetch.clone();
+            let page = self
+                .blocking("reading a stream's page", move |service| Ok(fetch_page(&service.registry(), next)?))
+                .await;
             let page = match page {
                 Ok(page) => page,
                 Err(error) => {
-                    let _ = sender.send(Err(Status::unavailable(format!("gateway storage failed: {error}")))).await;
+                    let _ = sender.send(Err(Status::new(error.code(), error.to_string()))).await;
                     return;
                 }
             };
@@ -284,11 +286,13 @@ fn reader_of<T>(service: &GatewayService, request: &Request<T>, method: Method) 
 #[tonic::async_trait]
 impl Gateway for GatewayService {
     async fn propose_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
-        Ok(Response::new(self.propose_checked(request)?))
+        let proposed = self.blocking("recording a proposal", move |service| service.propose_checked(request));
+        Ok(Response::new(proposed.await?))
     }
 
     async fn register_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
-        let registered = self.register_checked(request);
+        let registered =
+            self.blocking("recording a registration", move |service| service.register_checked(request)).await;
         let event = if registered.is_ok() { "registered" } else { "registration_refused" };
         interlock_rpc::metrics::metrics().deal_event("gateway", event);
         Ok(Response::new(registered?))
@@ -314,7 +318,8 @@ impl Gateway for GatewayService {
     }
 
     async fn get_deal(&self, request: Request<v1::GetDealRequest>) -> Result<Response<v1::DealStatus>, Status> {
-        Ok(Response::new(self.get_deal_checked(request)?))
+        let status = self.blocking("reading a deal", move |service| service.get_deal_checked(request));
+        Ok(Response::new(status.await?))
     }
 
     type WatchDealStream = Stream<v1::DealEvent>;
@@ -323,11 +328,14 @@ impl Gateway for GatewayService {
         &self,
         request: Request<v1::WatchDealRequest>,
     ) -> Result<Response<Self::WatchDealStream>, Status> {
-        let caller = self.caller(&request)?;
-        let party = caller.reader(Method::WatchDeal)?;
-        let deal_id = checks::deal_id("deal_id", &request.get_ref().deal_id)?;
-        self.readable_deal(party, deal_id)?;
-        let from = request.into_inner().from_seq;
+        let readable = self.blocking("reading a deal", move |service| {
+            let caller = service.caller(&request)?;
+            let party = caller.reader(Method::WatchDeal)?;
+            let deal_id = checks::deal_id("deal_id", &request.get_ref().deal_id)?;
+            service.readable_deal(party, deal_id)?;
+            Ok((deal_id, request.into_inner().from_seq))
+        });
+        let (deal_id, from) = readable.await?;
         let stream = self.stream(self.shared.events.subscribe(), from, move |registry, next| {
             let events = registry.store.events(deal_id, next, PAGE_LEN)?;
             Ok(events.into_iter().map(|event| (event.seq, event_message(event))).collect())
@@ -339,7 +347,8 @@ impl Gateway for GatewayService {
         &self,
         request: Request<v1::SubscribeRequest>,
     ) -> Result<Response<v1::SubscribeResponse>, Status> {
-        Ok(Response::new(self.subscribe_checked(request)?))
+        let subscribed = self.blocking("recording a subscription", move |service| service.subscribe_checked(request));
+        Ok(Response::new(subscribed.await?))
     }
 
     async fn submit(&self, request: Request<v1::SubmitRequest>) -> Result<Response<v1::SubmitResponse>, Status> {

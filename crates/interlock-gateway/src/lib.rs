@@ -217,6 +217,22 @@ impl GatewayService {
         locked(&self.shared.registry)
     }
 
+    /// Runs `work` on tokio's blocking pool. Whatever takes the registry lock
+    /// goes through here from async code: its SQLite commits fsync, and a
+    /// worker stalled on one (or on the lock held across one) stalls every
+    /// task queued behind it. `what` names the call in the error if it never
+    /// returns.
+    async fn blocking<T, F>(&self, what: &'static str, work: F) -> Result<T, GatewayError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&GatewayService) -> Result<T, GatewayError> + Send + 'static,
+    {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || work(&service))
+            .await
+            .map_err(|error| GatewayError::Blocking { what, reason: error.to_string() })?
+    }
+
     /// Tells streams and delivery tasks what a committed write added.
     fn announce(&self, committed: &Committed) {
         if let Some(seq) = committed.last_notice {
@@ -243,14 +259,23 @@ impl GatewayService {
         let wake = self.shared.outbox_wake[&peer].clone();
         let mut retry = RETRY_MIN;
         loop {
-            let read = self.registry().store.outbox(peer, OUTBOX_BATCH);
-            if let Ok(length) = self.registry().store.outbox_len(peer) {
-                interlock_rpc::metrics::metrics().queue_length(
-                    "gateway",
-                    "outbox",
-                    usize::try_from(length).unwrap_or(usize::MAX),
-                );
-            }
+            let read = self
+                .blocking("reading the outbox", move |service| {
+                    let registry = service.registry();
+                    let entries = registry.store.outbox(peer, OUTBOX_BATCH)?;
+                    Ok((entries, registry.store.outbox_len(peer).ok()))
+                })
+                .await;
+            let read = read.map(|(entries, length)| {
+                if let Some(length) = length {
+                    interlock_rpc::metrics::metrics().queue_length(
+                        "gateway",
+                        "outbox",
+                        usize::try_from(length).unwrap_or(usize::MAX),
+                    );
+                }
+                entries
+            });
             let entries = match read {
                 Ok(entries) => entries,
                 Err(error) => {
@@ -290,7 +315,13 @@ impl GatewayService {
                         break;
                     }
                 }
-                if let Err(error) = self.registry().store.remove_outbox(entry.id) {
+                let id = entry.id;
+                let removed = self
+                    .blocking("removing a delivered message", move |service| {
+                        Ok(service.registry().store.remove_outbox(id)?)
+                    })
+                    .await;
+                if let Err(error) = removed {
                     eprintln!("gateway {}: removing a delivered message failed: {error}", self.shared.network);
                 }
             }

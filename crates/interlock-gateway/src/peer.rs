@@ -141,17 +141,19 @@ fn check_fronts(caller: &GatewayEntry, network: u64) -> Result<(), GatewayError>
 #[tonic::async_trait]
 impl GatewayPeer for GatewayService {
     async fn forward_deal(&self, request: Request<v1::DealNotice>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted = self.forward_deal_checked(request)?;
+        let accepted =
+            self.blocking("recording a forwarded deal", move |service| service.forward_deal_checked(request)).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 
     async fn assert_locks(&self, request: Request<v1::LockAssertions>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted = self.assert_locks_checked(request)?;
+        let accepted =
+            self.blocking("recording lock assertions", move |service| service.assert_locks_checked(request)).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 
     async fn notify(&self, request: Request<v1::Notifications>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted = self.notify_checked(request)?;
+        let accepted = self.blocking("recording notifications", move |service| service.notify_checked(request)).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 }

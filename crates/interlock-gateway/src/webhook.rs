@@ -199,7 +199,11 @@ impl GatewayService {
         let mut jitter = Jitter::new();
         loop {
             let now_ms = (self.shared.clock)();
-            let due = self.registry().store.due_webhooks(now_ms, WEBHOOK_BATCH_MAX);
+            let due = self
+                .blocking("reading the due webhooks", move |service| {
+                    Ok(service.registry().store.due_webhooks(now_ms, WEBHOOK_BATCH_MAX)?)
+                })
+                .await;
             let due = match due {
                 Ok(due) => due,
                 Err(error) => {
@@ -214,15 +218,28 @@ impl GatewayService {
             }
             let outcomes =
                 futures_join_all(due.iter().map(|delivery| post(&client, delivery)).collect::<Vec<_>>()).await;
-            for (delivery, outcome) in due.iter().zip(outcomes) {
-                self.settle_webhook(&policy, delivery, outcome, jitter.next());
+            let settled: Vec<_> =
+                due.into_iter().zip(outcomes).map(|(delivery, outcome)| (delivery, outcome, jitter.next())).collect();
+            let written = self
+                .blocking("recording webhook attempts", move |service| {
+                    for (delivery, outcome, random) in &settled {
+                        service.settle_webhook(&policy, delivery, outcome.clone(), *random);
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(error) = written {
+                eprintln!("gateway {}: {error}", self.shared.network);
             }
         }
     }
 
     /// Sleeps until the next delivery is due, a new one is queued, or a while passed.
     async fn wait_for_webhooks(&self, now_ms: u64) {
-        let next = self.registry().store.next_webhook_due_ms().ok().flatten();
+        let next = self.blocking("reading the next webhook due", |service| {
+            Ok(service.registry().store.next_webhook_due_ms().ok().flatten())
+        });
+        let next = next.await.ok().flatten();
         let wait = next.map_or(WEBHOOK_RECHECK, |due_ms| Duration::from_millis(due_ms.saturating_sub(now_ms)));
         let _ = tokio::time::timeout(wait.min(WEBHOOK_RECHECK), self.shared.webhook_wake.notified()).await;
     }
