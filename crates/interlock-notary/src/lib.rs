@@ -151,6 +151,20 @@ impl NotaryService {
         self.shared.key.address()
     }
 
+    /// Runs `work` on tokio's blocking pool: the log's writes fsync, and a
+    /// worker stalled on one (or on the log lock held across one) stalls every
+    /// task queued behind it. `what` names the call if it never returns.
+    async fn blocking<T, F>(&self, what: &'static str, work: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&NotaryService) -> Result<T, Status> + Send + 'static,
+    {
+        let notary = self.clone();
+        tokio::task::spawn_blocking(move || work(&notary))
+            .await
+            .map_err(|error| Status::internal(format!("notary storage call {what} did not finish: {error}")))?
+    }
+
     /// Persists each decision, then signs it. A decision the log refuses (it
     /// holds the other one) is never signed.
     fn settle(&self, deal_id: DealId, outputs: Vec<NotaryOutput>, now_ms: u64) -> Result<(), Status> {
@@ -223,10 +237,19 @@ impl NotaryService {
                 }
                 decided
             };
-            for (deal_id, outputs) in decided {
-                if let Err(status) = self.settle(deal_id, outputs, now) {
-                    eprintln!("notary: {}", status.message());
+            if decided.is_empty() {
+                continue;
+            }
+            let settled = self.blocking("recording timed-out decisions", move |notary| {
+                for (deal_id, outputs) in decided {
+                    if let Err(status) = notary.settle(deal_id, outputs, now) {
+                        eprintln!("notary: {}", status.message());
+                    }
                 }
+                Ok(())
+            });
+            if let Err(status) = settled.await {
+                eprintln!("notary: {}", status.message());
             }
         }
     }
@@ -253,7 +276,9 @@ impl NotaryService {
                                 continue;
                             }
                             if let Ok(event) = EscrowEvent::from_bytes(&event.event_encoded) {
-                                let _ = self.observe(&event);
+                                let _ = self
+                                    .blocking("observing a reservation", move |notary| notary.observe(&event))
+                                    .await;
                             }
                         }
                         next = block.header.map_or(next, |h| h.height + 1);
@@ -298,7 +323,9 @@ impl NotaryService {
                     Ok(found) => {
                         let encoded = found.into_inner().reservation_encoded;
                         if let Ok(reservation) = interlock_core::Reservation::from_bytes(&encoded) {
-                            let _ = self.observe(&EscrowEvent::Reserved(reservation));
+                            let event = EscrowEvent::Reserved(reservation);
+                            let _ =
+                                self.blocking("observing a reservation", move |notary| notary.observe(&event)).await;
                         }
                         break;
                     }
@@ -345,16 +372,25 @@ impl Notary for NotaryService {
                 return Err(Status::resource_exhausted(format!("this notary holds {DEALS_MAX} deals already")));
             }
             let terms = Arc::new(terms);
-            let now = (self.shared.clock)();
-            let (deal, outputs) =
-                NotaryDeal::accept_shared(&self.shared.key, terms.clone(), &buyer_signature, &seller_signature, now)
-                    .map_err(refusal)?;
-            locked(&self.shared.log)
-                .accept(&terms)
-                .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
-            locked(&self.shared.deals).entry(deal_id).or_insert(deal);
-            interlock_rpc::metrics::metrics().deal_event("notary", "accepted");
-            self.settle(deal_id, outputs, now)?;
+            let accepted = terms.clone();
+            self.blocking("recording a deal", move |notary| {
+                let now = (notary.shared.clock)();
+                let (deal, outputs) = NotaryDeal::accept_shared(
+                    &notary.shared.key,
+                    accepted.clone(),
+                    &buyer_signature,
+                    &seller_signature,
+                    now,
+                )
+                .map_err(refusal)?;
+                locked(&notary.shared.log)
+                    .accept(&accepted)
+                    .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
+                locked(&notary.shared.deals).entry(deal_id).or_insert(deal);
+                interlock_rpc::metrics::metrics().deal_event("notary", "accepted");
+                notary.settle(deal_id, outputs, now)
+            })
+            .await?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
             let notary = self.clone();
             tokio::spawn(async move { notary.catch_up(deal_id, networks).await });
