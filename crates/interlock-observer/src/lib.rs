@@ -25,7 +25,7 @@ pub mod web;
 pub use log::{Broken, DealSummary, ObserverLog, Verified};
 
 use interlock_core::encoding::decode_terms;
-use interlock_core::{DealId, DealTerms, LegKind, NetworkId};
+use interlock_core::{DealId, DealTerms, LegKind, NetworkId, PartyId};
 use interlock_identity::Directory;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
@@ -52,6 +52,8 @@ pub const DEAL_RECORDS_MAX: usize = 10_000;
 
 struct Shared {
     log: Mutex<ObserverLog>,
+    /// The log's key, kept here so reading it never waits on the log's lock.
+    key: PartyId,
     directory: Arc<Directory>,
     gateways: HashMap<NetworkId, GatewayClient<Channel>>,
     /// The (network, deal) streams being followed now.
@@ -82,7 +84,9 @@ impl ObserverService {
         gateways: HashMap<NetworkId, GatewayClient<Channel>>,
         clock: fn() -> u64,
     ) -> ObserverService {
-        let shared = Shared { log: Mutex::new(log), directory, gateways, following: Mutex::new(HashSet::new()), clock };
+        let key = log.observer_key();
+        let following = Mutex::new(HashSet::new());
+        let shared = Shared { log: Mutex::new(log), key, directory, gateways, following, clock };
         ObserverService { shared: Arc::new(shared) }
     }
 
@@ -97,6 +101,26 @@ impl ObserverService {
     /// The log, for reading (the web page, the gRPC service).
     pub fn log(&self) -> MutexGuard<'_, ObserverLog> {
         locked(&self.shared.log)
+    }
+
+    /// The key the observer signs its records with.
+    pub(crate) fn observer_key(&self) -> PartyId {
+        self.shared.key
+    }
+
+    /// Runs `work` on tokio's blocking pool: the log's writes fsync and its
+    /// reads may touch disk, and a worker stalled on one (or on the log lock
+    /// held across one) stalls every task queued behind it. The error names
+    /// `what` when the call never returns.
+    pub(crate) async fn blocking<T, F>(&self, what: &'static str, work: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ObserverService) -> T + Send + 'static,
+    {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || work(&service))
+            .await
+            .map_err(|error| format!("observer storage call {what} did not finish: {error}"))
     }
 
     /// Follows every gateway's notices, and resumes every deal that had not
@@ -124,7 +148,10 @@ impl ObserverService {
 
     async fn watch_notices_once(&self, network: NetworkId) -> Result<(), String> {
         let mut gateway = self.shared.gateways[&network].clone();
-        let from_seq = self.log().notice_cursor(network.0).map_err(|e| e.to_string())?;
+        let from_seq = self
+            .blocking("reading a notice cursor", move |service| service.log().notice_cursor(network.0))
+            .await?
+            .map_err(|e| e.to_string())?;
         let mut stream = gateway
             .watch_deals(v1::WatchDealsRequest { from_seq })
             .await
@@ -133,11 +160,15 @@ impl ObserverService {
         while let Some(notice) = stream.message().await.map_err(|s| s.message().to_owned())? {
             let Some(terms) = self.named_terms(&notice) else { continue };
             let now = (self.shared.clock)();
-            let ended = {
-                let mut log = self.log();
-                log.follow(network.0, notice.seq, &terms, now).map_err(|e| e.to_string())?;
-                log.deal(terms.id()).map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status))
-            };
+            let seq = notice.seq;
+            let (terms, ended) = self
+                .blocking("recording a notice", move |service| {
+                    let mut log = service.log();
+                    log.follow(network.0, seq, &terms, now).map_err(|e| e.to_string())?;
+                    let deal = log.deal(terms.id()).map_err(|e| e.to_string())?;
+                    Ok::<_, String>((terms, deal.is_some_and(|deal| is_final(&deal.status))))
+                })
+                .await??;
             if !ended {
                 self.follow_deal(&terms);
             }
@@ -149,7 +180,7 @@ impl ObserverService {
     /// gateway sends only those; a gateway that errs is not believed).
     fn named_terms(&self, notice: &v1::DealNotice) -> Option<DealTerms> {
         let terms = decode_terms(&notice.deal.as_ref()?.terms_encoded).ok()?;
-        let key = self.log().observer_key();
+        let key = self.observer_key();
         (terms.observers.contains(&key) && terms.id().0 .0.as_slice() == notice.deal_id.as_slice()).then_some(terms)
     }
 
@@ -178,7 +209,8 @@ impl ObserverService {
                 Ok(false) => {}
                 Err(message) => eprintln!("observer: deal {deal_id} on network {network}: {message}"),
             }
-            let ended = self.log().deal(deal_id).ok().flatten().is_some_and(|deal| is_final(&deal.status));
+            let deal = self.blocking("reading a deal", move |service| service.log().deal(deal_id).ok().flatten()).await;
+            let ended = deal.ok().flatten().is_some_and(|deal| is_final(&deal.status));
             if ended {
                 break;
             }
@@ -190,10 +222,14 @@ impl ObserverService {
     /// Ok(true) once the deal ended and lingered; Ok(false) if the stream closed.
     async fn watch_deal_once(&self, network: NetworkId, deal_id: DealId) -> Result<bool, String> {
         let mut gateway = self.shared.gateways[&network].clone();
-        let from_seq = self.log().event_cursor(network.0, deal_id).map_err(|e| e.to_string())?;
+        let from_seq = self
+            .blocking("reading an event cursor", move |service| service.log().event_cursor(network.0, deal_id))
+            .await?
+            .map_err(|e| e.to_string())?;
         let request = v1::WatchDealRequest { deal_id: deal_id.0 .0.to_vec(), from_seq };
         let mut stream = gateway.watch_deal(request).await.map_err(|s| s.message().to_owned())?.into_inner();
-        let ended = self.log().deal(deal_id).map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status));
+        let deal = self.blocking("reading a deal", move |service| service.log().deal(deal_id)).await?;
+        let ended = deal.map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status));
         let mut ended_at = ended.then(tokio::time::Instant::now);
         loop {
             let next = match ended_at {
@@ -209,7 +245,9 @@ impl ObserverService {
             if event.deal_id != deal_id {
                 return Err(format!("the gateway sent an event of deal {} on the stream of {deal_id}", event.deal_id));
             }
-            let status = self.log().record(&event).map_err(|e| e.to_string())?;
+            // One event at a time, in stream order: the next waits for this commit.
+            let status = self.blocking("recording an event", move |service| service.log().record(&event)).await?;
+            let status = status.map_err(|e| e.to_string())?;
             if ended_at.is_none() && is_final(&status) {
                 ended_at = Some(tokio::time::Instant::now());
             }
@@ -314,24 +352,30 @@ impl Observer for ObserverService {
             0 => LIST_LIMIT_DEFAULT,
             n => n.min(LIST_LIMIT_MAX),
         };
-        let deals = self.log().deals(status, limit).map_err(storage)?;
+        let status = status.map(str::to_owned);
+        let deals = self
+            .blocking("listing deals", move |service| service.log().deals(status.as_deref(), limit))
+            .await
+            .map_err(Status::internal)?
+            .map_err(storage)?;
         let deals = deals.iter().map(|deal| summary_message(&self.shared.directory, deal)).collect();
         Ok(Response::new(v1::ObservedDealList { deals }))
     }
 
     async fn get_deal(&self, request: Request<v1::ObservedDealRequest>) -> Result<Response<v1::ObservedDeal>, Status> {
         let deal_id = DealId(interlock_core::Hash32(wire::bytes32("deal_id", &request.get_ref().deal_id)?));
-        let log = self.log();
-        let deal = log
-            .deal(deal_id)
-            .map_err(storage)?
-            .ok_or_else(|| Status::not_found(format!("this observer records no deal {deal_id}")))?;
-        let records = log.records_of(deal_id, DEAL_RECORDS_MAX).map_err(storage)?;
+        let read = self.blocking("reading a deal", move |service| {
+            let log = service.log();
+            let deal = log.deal(deal_id).map_err(storage)?;
+            let deal = deal.ok_or_else(|| Status::not_found(format!("this observer records no deal {deal_id}")))?;
+            Ok::<_, Status>((deal, log.records_of(deal_id, DEAL_RECORDS_MAX).map_err(storage)?))
+        });
+        let (deal, records) = read.await.map_err(Status::internal)??;
         Ok(Response::new(v1::ObservedDeal {
             summary: Some(summary_message(&self.shared.directory, &deal)),
             terms_encoded: interlock_core::encoding::encode_terms(&deal.terms),
             records: records.into_iter().map(record_message).collect(),
-            observer_key: log.observer_key().0.to_vec(),
+            observer_key: self.observer_key().0.to_vec(),
         }))
     }
 }

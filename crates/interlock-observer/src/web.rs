@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use interlock_core::hash::to_hex;
 use interlock_core::{DealId, DealTerms, Hash32, LegKind, Settlement};
 use interlock_identity::Directory;
+use interlock_rpc::store::StoreError;
 use serde_json::{json, Value};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
@@ -77,9 +78,13 @@ async fn list(State(service): State<ObserverService>, Query(query): Query<ListQu
         Ok(status) => status,
         Err(message) => return problem(StatusCode::BAD_REQUEST, message),
     };
-    let deals = match service.log().deals(status, LIST_LIMIT_DEFAULT) {
-        Ok(deals) => deals,
-        Err(error) => return storage(error),
+    let status = status.map(str::to_owned);
+    let read =
+        service.blocking("listing deals", move |service| service.log().deals(status.as_deref(), LIST_LIMIT_DEFAULT));
+    let deals = match read.await {
+        Ok(Ok(deals)) => deals,
+        Ok(Err(error)) => return storage(error),
+        Err(message) => return problem(StatusCode::INTERNAL_SERVER_ERROR, message),
     };
     let directory = service.directory();
     let deals: Vec<Value> = deals
@@ -125,17 +130,16 @@ async fn deal(State(service): State<ObserverService>, Path(id): Path<String>) ->
     let Some(deal_id) = parse_deal_id(&id) else {
         return problem(StatusCode::BAD_REQUEST, format!("deal id {id:?}: expected 64 hex digits"));
     };
-    let (deal, records) = {
+    let read = service.blocking("reading a deal", move |service| {
         let log = service.log();
-        let deal = match log.deal(deal_id) {
-            Ok(Some(deal)) => deal,
-            Ok(None) => return problem(StatusCode::NOT_FOUND, format!("this observer records no deal {deal_id}")),
-            Err(error) => return storage(error),
-        };
-        match log.records_of(deal_id, DEAL_RECORDS_MAX) {
-            Ok(records) => (deal, records),
-            Err(error) => return storage(error),
-        }
+        let deal = log.deal(deal_id)?;
+        Ok::<_, StoreError>((deal, log.records_of(deal_id, DEAL_RECORDS_MAX)?))
+    });
+    let (deal, records) = match read.await {
+        Ok(Ok((Some(deal), records))) => (deal, records),
+        Ok(Ok((None, _))) => return problem(StatusCode::NOT_FOUND, format!("this observer records no deal {deal_id}")),
+        Ok(Err(error)) => return storage(error),
+        Err(message) => return problem(StatusCode::INTERNAL_SERVER_ERROR, message),
     };
     let directory = service.directory();
     let terms = &deal.terms;
@@ -165,7 +169,7 @@ async fn deal(State(service): State<ObserverService>, Path(id): Path<String>) ->
         "buyer": party_name(directory, terms.buyer), "seller": party_name(directory, terms.seller),
         "payment": leg(LegKind::Payment), "delivery": leg(LegKind::Delivery),
         "deadlines": deadlines(terms), "records": records, "now_ms": now_ms(),
-        "observer_key": to_hex(&service.log().observer_key().0),
+        "observer_key": to_hex(&service.observer_key().0),
     }))
     .into_response()
 }
