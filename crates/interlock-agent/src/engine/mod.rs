@@ -50,6 +50,9 @@ pub enum AgentError {
     WrongKey { party: String, listed: String, found: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A round on the blocking pool that never returned (it panicked).
+    #[error("the engine's round did not finish: {0}")]
+    Round(String),
 }
 
 /// What an agent needs to run.
@@ -358,7 +361,28 @@ impl Engine {
                     Err(_) => break,
                 }
             }
-            if let Err(error) = self.handle(inputs) {
+            // The round runs on the blocking pool: its SQLite transaction
+            // fsyncs, and a worker stalled on one stalls every task queued
+            // behind it. The engine moves there and back, so rounds stay one
+            // at a time and in order, each persisting before it acts.
+            let round = tokio::task::spawn_blocking(move || {
+                let handled = self.handle(inputs);
+                (self, handled)
+            });
+            let handled = match round.await {
+                Ok((engine, handled)) => {
+                    self = engine;
+                    handled
+                }
+                // The runtime is shutting down: the engine goes with it.
+                Err(error) if error.is_cancelled() => return,
+                Err(error) => {
+                    let error = AgentError::Round(error.to_string());
+                    eprintln!("agent: stopping: {error}");
+                    std::process::exit(1);
+                }
+            };
+            if let Err(error) = handled {
                 // Without its store the agent cannot keep its promise to persist
                 // before acting: stop rather than act on unrecorded state.
                 eprintln!("agent {}: stopping: {error}", self.party.name);
