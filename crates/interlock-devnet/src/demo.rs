@@ -1,7 +1,7 @@
-//! `interlock demo`: three deals end to end on two embedded ledgers, or with
-//! `--evm` on an embedded ledger and an EVM chain (see [`crate::demo_evm`]).
+//! `interlock demo`: three deals end to end on two embedded ledgers, or on an
+//! embedded ledger and an external chain (see [`crate::demo_external`]).
 
-use crate::demo_evm::EvmWorld;
+use crate::demo_external::ExternalWorld;
 use crate::runtime::{Progress, Runtime};
 use crate::setup::{self, address, code, network_name, now_ms, ALPHA, BETA};
 use interlock_core::crypto::Secret;
@@ -30,7 +30,7 @@ pub(crate) struct Plan {
     pub seller_withholds: bool,
 }
 
-pub fn run(dir: Option<PathBuf>, json: bool, evm: bool) -> anyhow::Result<bool> {
+pub fn run(dir: Option<PathBuf>, json: bool, external_chain: bool) -> anyhow::Result<bool> {
     let dir = match dir {
         Some(dir) => dir,
         None => tempfile::Builder::new().prefix("interlock-demo-").tempdir()?.keep(),
@@ -40,15 +40,12 @@ pub fn run(dir: Option<PathBuf>, json: bool, evm: bool) -> anyhow::Result<bool> 
             println!("{line}");
         }
     };
-    let (mut runtime, plans, evm_world) = if evm {
-        let (runtime, world) = crate::demo_evm::world(&dir)?;
-        say(format!(
-            "Interlock demo: an embedded ledger (alpha) and an EVM chain (beta, anvil at {}), in {}",
-            world.endpoint(),
-            dir.display()
-        ));
+    let (mut runtime, plans, external_world) = if external_chain {
+        let (runtime, world) = crate::demo_external::world(&dir)?;
+        say(format!("Interlock demo: an embedded ledger (alpha) and {}, in {}", world.introduce(), dir.display()));
         say(format!("setup    {}", world.describe()));
-        (runtime, crate::demo_evm::plans(), Some(world))
+        let plans = world.plans();
+        (runtime, plans, Some(world))
     } else {
         say(format!("Interlock demo: two embedded ledgers, alpha and beta, in {}", dir.display()));
         let funding = setup::Funding { buyer_usd_on_alpha: 1_000, seller_gold_on_beta: 500, seller_titles_on_beta: 1 };
@@ -62,7 +59,7 @@ pub fn run(dir: Option<PathBuf>, json: bool, evm: bool) -> anyhow::Result<bool> 
         say(String::new());
         say(format!("deal {}: {}", number + 1, plan.title));
         let nonce = u64::try_from(number).expect("small");
-        let (report, held) = run_deal(&mut runtime, evm_world.as_ref(), plan, nonce, &say)?;
+        let (report, held) = run_deal(&mut runtime, external_world.as_ref(), plan, nonce, &say)?;
         all_held &= held;
         reports.push(report);
     }
@@ -114,14 +111,14 @@ fn embedded_plans() -> Vec<Plan> {
 
 fn terms_for(
     runtime: &Runtime<SqliteStore>,
-    evm: Option<&EvmWorld>,
+    external: Option<&ExternalWorld>,
     plan: &Plan,
     nonce: u64,
 ) -> anyhow::Result<(DealTerms, Option<Secret>)> {
     let now = now_ms();
     let (buyer, seller) = (runtime.buyer(), runtime.seller());
-    // An EVM chain confirms in seconds, not milliseconds: its deals get longer windows.
-    let scale = if evm.is_some() { 8 } else { 1 };
+    // An external chain confirms in seconds, not milliseconds: its deals get longer windows.
+    let scale = if external.is_some() { 8 } else { 1 };
     let (settlement, secret) = match plan.mode {
         Mode::Notary => (
             Settlement::Notary {
@@ -143,9 +140,9 @@ fn terms_for(
             (settlement, Some(secret))
         }
     };
-    // Each party's account on a network: its ledger key, or its EVM account.
+    // Each party's account on a network: its ledger key, or its account on the external chain.
     let account = |network: NetworkId, role: Role| -> Address {
-        match evm {
+        match external {
             Some(world) if world.network() == network => world.account(role),
             _ => address(if role == Role::Buyer { buyer } else { seller }),
         }
@@ -178,14 +175,14 @@ fn terms_for(
 
 fn run_deal(
     runtime: &mut Runtime<SqliteStore>,
-    evm: Option<&EvmWorld>,
+    external: Option<&ExternalWorld>,
     plan: &Plan,
     nonce: u64,
     say: &dyn Fn(String),
 ) -> anyhow::Result<(Value, bool)> {
-    let (terms, secret) = terms_for(runtime, evm, plan, nonce)?;
-    let deal_time_max = if evm.is_some() { DEAL_TIME_MAX * 4 } else { DEAL_TIME_MAX };
-    let before = all_balances(runtime, evm)?;
+    let (terms, secret) = terms_for(runtime, external, plan, nonce)?;
+    let deal_time_max = if external.is_some() { DEAL_TIME_MAX * 4 } else { DEAL_TIME_MAX };
+    let before = all_balances(runtime, external)?;
     let deal_id = runtime.add_deal(terms.clone(), secret, plan.seller_withholds)?;
     say(format!("agree    {} signed by buyer and seller ({} mode)", short(deal_id), terms.mode()));
     let started = std::time::Instant::now();
@@ -198,9 +195,9 @@ fn run_deal(
         }
         std::thread::sleep(ROUND_PAUSE);
     }
-    let after = all_balances(runtime, evm)?;
-    let payment = leg_state(runtime, evm, &terms, deal_id, LegKind::Payment)?;
-    let delivery = leg_state(runtime, evm, &terms, deal_id, LegKind::Delivery)?;
+    let after = all_balances(runtime, external)?;
+    let payment = leg_state(runtime, external, &terms, deal_id, LegKind::Payment)?;
+    let delivery = leg_state(runtime, external, &terms, deal_id, LegKind::Delivery)?;
     let outcome = match (payment, delivery) {
         (Some(ReservationState::Executed), Some(ReservationState::Executed)) => "completed",
         (p, d) if p != Some(ReservationState::Executed) && d != Some(ReservationState::Executed) => "refunded",
@@ -281,12 +278,12 @@ fn describe(progress: &Progress, terms: &DealTerms) -> String {
 
 fn leg_state(
     runtime: &Runtime<SqliteStore>,
-    evm: Option<&EvmWorld>,
+    external: Option<&ExternalWorld>,
     terms: &DealTerms,
     deal_id: DealId,
     leg: LegKind,
 ) -> anyhow::Result<Option<ReservationState>> {
-    if let Some(world) = evm.filter(|world| world.network() == terms.leg(leg).network) {
+    if let Some(world) = external.filter(|world| world.network() == terms.leg(leg).network) {
         return world.leg_state(runtime, terms, leg);
     }
     let Some(ledger) = runtime.ledgers.iter().find(|l| l.network() == terms.leg(leg).network) else {
@@ -296,9 +293,9 @@ fn leg_state(
 }
 
 /// Both parties' holdings on every network.
-fn all_balances(runtime: &Runtime<SqliteStore>, evm: Option<&EvmWorld>) -> anyhow::Result<Balances> {
+fn all_balances(runtime: &Runtime<SqliteStore>, external: Option<&ExternalWorld>) -> anyhow::Result<Balances> {
     let mut out = balances(runtime);
-    if let Some(world) = evm {
+    if let Some(world) = external {
         for (party, assets) in world.balances(runtime)? {
             out.entry(party).or_default().insert(network_name(world.network()), assets);
         }

@@ -6,7 +6,7 @@
 pub mod alloc;
 pub mod bench;
 pub mod demo;
-mod demo_evm;
+mod demo_external;
 pub mod dependent;
 pub mod runtime;
 pub mod sandbox;

@@ -9,16 +9,16 @@
 //! block's signatures on all cores and commits the block to SQLite); (4) routes
 //! the blocks' events back to their deals.
 //!
-//! One network may instead be an EVM chain ([`EvmSide`]): its submissions go to
-//! the escrow contract as concurrent tasks, and each round reads the contract's
-//! confirmed logs and routes them like a block's events.
+//! One network may instead be an external chain ([`ExternalSide`]), reached
+//! through the platform seam: its submissions go to each party's
+//! [`Submitter`] as concurrent tasks, and each round polls its [`Follower`]
+//! and routes the final blocks' events like a ledger block's.
 
+use interlock_chain::{ChainError, ChainEvent, Follower, Receipt, Submitter};
 use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, PartyKey, PublicKey};
 use interlock_core::notary::{NotaryDeal, NotaryOutput};
 use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
 use interlock_core::{DealId, DealTerms, EscrowOp, NetworkId, Secret, Vote};
-use interlock_evm::alloy::primitives::Address as EvmAddress;
-use interlock_evm::chain::{ChainError, EvmEscrow, EvmFollower};
 use interlock_ledger::{Ledger, LedgerEvent, Op, Store, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,46 +68,47 @@ pub struct Runtime<S: Store> {
     chain_time_ms: u64,
     /// Report no chain events from `round` (benchmarks: nobody reads them).
     quiet: bool,
-    evm: Option<EvmSide>,
+    external: Option<ExternalSide>,
 }
 
-/// An EVM network in the runtime: the escrow contract, a follower of its logs,
-/// and the two parties' accounts there.
-pub struct EvmSide {
-    pub escrow: EvmEscrow,
-    pub follower: EvmFollower,
-    pub buyer: EvmAddress,
-    pub seller: EvmAddress,
+/// An external network in the runtime, behind the platform seam: each party's
+/// submitter there and a follower of its escrow.
+pub struct ExternalSide {
+    buyer: Arc<dyn Submitter>,
+    seller: Arc<dyn Submitter>,
+    follower: Box<dyn Follower>,
     pub tokio: tokio::runtime::Runtime,
-    in_flight: tokio::task::JoinSet<Result<(), ChainError>>,
-    /// The newest confirmed block's time: every event up to it was routed.
+    in_flight: tokio::task::JoinSet<Result<Receipt, ChainError>>,
+    /// The newest final block's time: every event up to it was routed.
     chain_time_ms: u64,
 }
 
-impl EvmSide {
+impl ExternalSide {
+    /// The parties' submitters and the follower must all be of one network;
+    /// `tokio` runs their futures.
     pub fn new(
-        escrow: EvmEscrow,
-        follower: EvmFollower,
-        buyer: EvmAddress,
-        seller: EvmAddress,
+        buyer: Arc<dyn Submitter>,
+        seller: Arc<dyn Submitter>,
+        follower: Box<dyn Follower>,
         tokio: tokio::runtime::Runtime,
-    ) -> EvmSide {
-        EvmSide { escrow, follower, buyer, seller, tokio, in_flight: tokio::task::JoinSet::new(), chain_time_ms: 0 }
+    ) -> ExternalSide {
+        let network = follower.network();
+        assert!(buyer.network() == network && seller.network() == network, "one external network");
+        ExternalSide { buyer, seller, follower, tokio, in_flight: tokio::task::JoinSet::new(), chain_time_ms: 0 }
     }
 
     pub fn network(&self) -> NetworkId {
-        self.escrow.network()
+        self.follower.network()
     }
 
     fn submit(&mut self, role: Role, op: EscrowOp, terms: Arc<DealTerms>) {
-        let from = if role == Role::Buyer { self.buyer } else { self.seller };
-        let escrow = self.escrow.clone();
+        let submitter = if role == Role::Buyer { self.buyer.clone() } else { self.seller.clone() };
         let _guard = self.tokio.enter();
-        self.in_flight.spawn(async move { escrow.submit(from, &terms, &op).await.map(|_| ()) });
+        self.in_flight.spawn(async move { submitter.submit(&terms, &op).await });
     }
 
     /// Collects finished submissions (a refusal is news, not an error: the saga
-    /// resubmits what did not land) and reads the confirmed logs.
+    /// resubmits what did not land) and reads the blocks final since the last poll.
     fn follow(&mut self) -> anyhow::Result<Vec<LedgerEvent>> {
         while let Some(done) = self.in_flight.try_join_next() {
             if let Ok(Err(error)) = done {
@@ -116,21 +117,25 @@ impl EvmSide {
                 }
             }
         }
-        let followed = self.tokio.block_on(self.follower.poll())?;
-        if let Some(time) = followed.chain_time_ms {
-            self.chain_time_ms = self.chain_time_ms.max(time);
-        }
         let network = self.network();
-        Ok(followed
-            .events
-            .into_iter()
-            .map(|followed| LedgerEvent {
+        let mut routed = Vec::new();
+        for polled in self.tokio.block_on(self.follower.poll())? {
+            let block = match polled {
+                ChainEvent::Block(block) => block,
+                // The runtime routed those events already and cannot take them back.
+                ChainEvent::RolledBack { to } => {
+                    anyhow::bail!("{network} reorganised below its confirmation depth, back to block {}", to.height)
+                }
+            };
+            self.chain_time_ms = self.chain_time_ms.max(block.time_ms);
+            routed.extend(block.events.into_iter().map(|followed| LedgerEvent {
                 network,
-                height: followed.height,
-                transaction: interlock_core::Hash32(followed.tx_hash.0),
+                height: block.cursor.height,
+                transaction: followed.transaction,
                 event: followed.event,
-            })
-            .collect())
+            }));
+        }
+        Ok(routed)
     }
 }
 
@@ -176,18 +181,18 @@ impl<S: Store + Send> Runtime<S> {
             nonces,
             chain_time_ms: 0,
             quiet: false,
-            evm: None,
+            external: None,
         }
     }
 
-    /// Makes one network an EVM chain: its legs go to `evm`'s contract.
-    pub fn with_evm(mut self, evm: EvmSide) -> Runtime<S> {
-        self.evm = Some(evm);
+    /// Makes one network an external chain: its legs go through `external`.
+    pub fn with_external(mut self, external: ExternalSide) -> Runtime<S> {
+        self.external = Some(external);
         self
     }
 
-    pub fn evm(&self) -> Option<&EvmSide> {
-        self.evm.as_ref()
+    pub fn external(&self) -> Option<&ExternalSide> {
+        self.external.as_ref()
     }
 
     /// Stops `round` from reporting chain events, which only a watching person needs.
@@ -246,8 +251,8 @@ impl<S: Store + Send> Runtime<S> {
         let mut ids = Vec::with_capacity(runs.len());
         for run in runs {
             let run = run?;
-            if let Some(evm) = self.evm.as_mut() {
-                evm.follower.watch(&run.terms)?;
+            if let Some(external) = self.external.as_mut() {
+                external.follower.watch(&run.terms)?;
             }
             ids.push(run.deal_id);
             self.index.insert(run.deal_id, self.deals.len());
@@ -274,8 +279,8 @@ impl<S: Store + Send> Runtime<S> {
         let notaries = self.notaries.clone();
         let mut networks: Vec<(NetworkId, u64)> =
             self.ledgers.iter().map(|ledger| (ledger.network(), self.chain_time_ms)).collect();
-        if let Some(evm) = &self.evm {
-            networks.push((evm.network(), evm.chain_time_ms));
+        if let Some(external) = &self.external {
+            networks.push((external.network(), external.chain_time_ms));
         }
         let parties = [self.buyer.public_key(), self.seller.public_key()];
         let outputs = parallel(&mut self.deals, |run| step_deal(run, &notaries, &parties, &networks, now_ms));
@@ -284,8 +289,8 @@ impl<S: Store + Send> Runtime<S> {
         for output in outputs {
             progress.extend(output.progress);
             for (role, network, op, terms) in output.submits {
-                if let Some(evm) = self.evm.as_mut().filter(|evm| evm.network() == network) {
-                    evm.submit(role, op, terms);
+                if let Some(external) = self.external.as_mut().filter(|external| external.network() == network) {
+                    external.submit(role, op, terms);
                     continue;
                 }
                 let nonce = self.nonces.entry((role, network)).or_insert(0);
@@ -315,8 +320,8 @@ impl<S: Store + Send> Runtime<S> {
             }
             routed.extend(block.events);
         }
-        if let Some(evm) = self.evm.as_mut() {
-            routed.extend(evm.follow()?);
+        if let Some(external) = self.external.as_mut() {
+            routed.extend(external.follow()?);
         }
         {
             for event in routed {
@@ -359,8 +364,8 @@ fn step_deal(
     }
     // The runtime is every embedded ledger's sequencer: after a round it has
     // applied all it was given, and later blocks are stamped later. So its last
-    // round's time is each ledger's time as far as any saga could learn. An EVM
-    // network's time is its newest confirmed block's.
+    // round's time is each ledger's time as far as any saga could learn. An
+    // external network's time is its newest final block's.
     let mut steps = Vec::new();
     for (network, chain_time_ms) in networks {
         steps.push((Role::Buyer, run.buyer.on_chain_time(now_ms, *network, *chain_time_ms)));

@@ -7,7 +7,7 @@
 //! core's `DealId`, `LegKind`, `Condition`, `Secret`, `Certificate`) onto the
 //! contract's `Terms`. [`anvil::Anvil`] starts a local node for tests and benchmarks;
 //! [`gas`] measures the contract's gas per operation for `interlock bench gas`;
-//! [`sandbox`] runs a sandbox network as an anvil chain (`interlock sandbox up --evm`).
+//! [`demo`] is the demo's chain (`interlock demo --evm`) and [`sandbox`] runs a sandbox network as an anvil chain (`interlock sandbox up --evm`).
 //!
 //! [`chain`] drives the core's sagas on an EVM network: [`chain::EvmEscrow`] sends
 //! their escrow operations (own nonce numbering for concurrent submissions,
@@ -18,6 +18,7 @@ pub mod anvil;
 pub mod bindings;
 pub mod chain;
 mod client;
+pub mod demo;
 pub mod devnet;
 mod error;
 pub mod gas;
