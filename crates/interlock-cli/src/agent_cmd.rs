@@ -28,8 +28,8 @@ pub struct AgentServe {
     pub directory: PathBuf,
     pub auto_accept: bool,
     pub quiet: bool,
-    /// The party's secp256k1 key for EVM networks (a 32-byte seed file).
-    pub evm_key: Option<PathBuf>,
+    /// The party's own key on the networks where it signs itself (a 32-byte seed file).
+    pub chain_key: Option<PathBuf>,
 }
 
 /// Runs a party's agent until interrupted. Prints `listening on ADDRESS` once it serves.
@@ -62,7 +62,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             clock: crate::setup::now_ms,
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
-            submitters: chain_submitters(&directory, &options.name, options.evm_key.as_deref()).await?,
+            submitters: chain_submitters(&directory, &options.name, options.chain_key.as_deref()).await?,
             keepers: keepers(&directory)?,
         };
         let service = AgentService::start(config)?;
@@ -100,8 +100,10 @@ async fn chain_submitters(
         }
         let path = key_path.with_context(|| {
             format!(
-                "party {party:?} trades on network {:?} (platform {}), where it signs itself: pass --evm-key FILE (its chain key)",
-                network.name, network.platform
+                "party {party:?} trades on network {:?} (platform {}), where it signs itself: pass {} FILE (its chain key)",
+                network.name,
+                network.platform,
+                crate::CHAIN_KEY_FLAG
             )
         })?;
         crate::services::seed_file(path, "a chain key")?;

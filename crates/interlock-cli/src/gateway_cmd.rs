@@ -31,8 +31,8 @@ pub struct GatewayServe {
     pub name: String,
     pub directory: PathBuf,
     pub webhooks: WebhookPolicy,
-    /// On an EVM network: the keeper account's secp256k1 key (a 32-byte seed file).
-    pub evm_key: Option<PathBuf>,
+    /// On a network where the gateway signs itself: the keeper account's key (a 32-byte seed file).
+    pub chain_key: Option<PathBuf>,
 }
 
 /// Prints the webhook deliveries the gateway gave up on (read from its data
@@ -107,7 +107,7 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
         let chain =
-            chain(network, &directory, (&tls, &options.tls_dir, &options.name), &key, options.evm_key.as_deref())
+            chain(network, &directory, (&tls, &options.tls_dir, &options.name), &key, options.chain_key.as_deref())
                 .await?;
         let directory = Arc::new(directory);
         let config =

@@ -12,6 +12,9 @@ use interlock_devnet::{bench, demo, dependent, sandbox};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The flag the gateway and the agent take their own chain key by.
+const CHAIN_KEY_FLAG: &str = "--evm-key";
+
 // The role commands read the clock as `crate::setup::now_ms`.
 use interlock_devnet::setup;
 
@@ -646,8 +649,16 @@ fn main() -> ExitCode {
                 attempts: webhook_attempts,
                 timeout: std::time::Duration::from_millis(webhook_timeout_ms),
             };
-            let options =
-                gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks, evm_key };
+            let options = gateway_cmd::GatewayServe {
+                data,
+                network,
+                listen,
+                tls_dir,
+                name,
+                directory,
+                webhooks,
+                chain_key: evm_key,
+            };
             gateway_cmd::serve(options).map(Ok)
         }
         Command::Observer { command: Some(ObserverCommand::Verify { data, json }), .. } => {
@@ -666,8 +677,17 @@ fn main() -> ExitCode {
             dependent::serve(options).map(Ok)
         }
         Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key } => {
-            let options =
-                agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key };
+            let options = agent_cmd::AgentServe {
+                data,
+                key,
+                listen,
+                tls_dir,
+                name,
+                directory,
+                auto_accept,
+                quiet,
+                chain_key: evm_key,
+            };
             agent_cmd::agent_serve(options).map(Ok)
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {
