@@ -11,7 +11,8 @@
 //! `deploy.rs` writes what `up` needs (certificates, keys, the signed
 //! directory) and starts and funds the processes; `driver.rs` runs deals
 //! through the agents. With an external chain, beta is a chain its platform
-//! crate starts and funds (`interlock_evm::sandbox`). The processes run the executable that calls this: the `interlock` binary.
+//! crate starts and funds (`interlock_evm::sandbox`). The processes run the
+//! executable that calls this: the `interlock` binary.
 
 use crate::setup::seed_file;
 use anyhow::Context as _;
