@@ -208,8 +208,8 @@ enum Command {
         /// On an EVM network: the secp256k1 key file (64 hex digits) of the keeper
         /// account the directory names there. Without it the gateway follows and
         /// records, but keeps nothing.
-        #[arg(long)]
-        evm_key: Option<PathBuf>,
+        #[arg(long = "evm-key", value_name = "EVM_KEY")]
+        chain_key: Option<PathBuf>,
     },
     /// Run an observer: it follows, through the gateways, the deals that name
     /// it, records every event of them in a hash-chained log signed with its
@@ -309,8 +309,8 @@ enum Command {
         quiet: bool,
         /// The party's secp256k1 key file (64 hex digits) for the EVM networks of the
         /// directory; its address must be the party's listed account there.
-        #[arg(long)]
-        evm_key: Option<PathBuf>,
+        #[arg(long = "evm-key", value_name = "EVM_KEY")]
+        chain_key: Option<PathBuf>,
     },
     /// Propose, accept, follow and cancel deals through a party's agent.
     #[command(
@@ -636,7 +636,7 @@ fn main() -> ExitCode {
             webhook_cap_ms,
             webhook_attempts,
             webhook_timeout_ms,
-            evm_key,
+            chain_key,
             ..
         } => {
             let (Some(network), Some(tls_dir), Some(name), Some(directory)) = (network, tls_dir, name, directory)
@@ -649,16 +649,8 @@ fn main() -> ExitCode {
                 attempts: webhook_attempts,
                 timeout: std::time::Duration::from_millis(webhook_timeout_ms),
             };
-            let options = gateway_cmd::GatewayServe {
-                data,
-                network,
-                listen,
-                tls_dir,
-                name,
-                directory,
-                webhooks,
-                chain_key: evm_key,
-            };
+            let options =
+                gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks, chain_key };
             gateway_cmd::serve(options).map(Ok)
         }
         Command::Observer { command: Some(ObserverCommand::Verify { data, json }), .. } => {
@@ -676,18 +668,9 @@ fn main() -> ExitCode {
             let options = dependent::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
             dependent::serve(options).map(Ok)
         }
-        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, evm_key } => {
-            let options = agent_cmd::AgentServe {
-                data,
-                key,
-                listen,
-                tls_dir,
-                name,
-                directory,
-                auto_accept,
-                quiet,
-                chain_key: evm_key,
-            };
+        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, chain_key } => {
+            let options =
+                agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet, chain_key };
             agent_cmd::agent_serve(options).map(Ok)
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {
