@@ -135,9 +135,11 @@ impl GatewayService {
         let (last_notice, last_event) = store.last_seqs()?;
         let secrets = store.secrets()?;
         let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
-        let mut registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?;
+        let keeper_account = config.chain.keeper.as_ref().map(|keeper| keeper.account());
+        let mut registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?
+            .keeping_with(keeper_account);
         // The keeper executes the reservations that name the account it signs for.
-        let mut keeper = Keeper::new(config.chain.keeper.as_ref().map(|keeper| keeper.account()));
+        let mut keeper = Keeper::new(keeper_account);
         for (deal_id, secret, learned_ms) in secrets {
             keeper.learn(deal_id, secret, learned_ms);
         }

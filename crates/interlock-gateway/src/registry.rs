@@ -124,6 +124,9 @@ struct Context {
     directory: Arc<Directory>,
     /// Networks whose gateway this one can reach.
     peers: Vec<NetworkId>,
+    /// The account the gateway's keeper signs for on its network, when it keeps:
+    /// executions and cancellations by it are the keeper's.
+    keeper: Option<Address>,
 }
 
 /// A signed deal as the wire carries it.
@@ -154,8 +157,15 @@ impl Registry {
             .filter(|record| record.registered)
             .map(|record| (record.deal.deal_id(), record.deal.terms))
             .collect();
-        let context = Context { network, key, directory, peers };
+        let context = Context { network, key, directory, peers, keeper: None };
         Ok(Registry { store, context, registered, pending: Pending::default() })
+    }
+
+    /// Counts executions and cancellations by `keeper` (the account the
+    /// gateway's keeper signs for) as the keeper's.
+    pub(crate) fn keeping_with(mut self, keeper: Option<Address>) -> Registry {
+        self.context.keeper = keeper;
+        self
     }
 
     /// Records a proposal or registration (idempotent: a notice recorded before
@@ -441,16 +451,16 @@ impl Context {
         outgoing: &mut Outgoing,
     ) -> Result<(), StoreError> {
         let peer = self.peer_of(terms);
-        let gateway = Address::from_bytes(self.key.public().0);
+        let gateway = self.keeper;
         let mut settled = false;
         for item in observed {
             let (kind, subject, by_keeper) = match &item.event {
                 EscrowEvent::Reserved(reservation) => (EventKind::Reserved, reservation.id, None),
                 EscrowEvent::Executed { reservation, by, .. } => {
-                    (EventKind::Executed, *reservation, (*by == gateway).then_some(EventKind::KeeperExecuted))
+                    (EventKind::Executed, *reservation, (Some(*by) == gateway).then_some(EventKind::KeeperExecuted))
                 }
                 EscrowEvent::Cancelled { reservation, by, .. } => {
-                    (EventKind::Cancelled, *reservation, (*by == gateway).then_some(EventKind::KeeperCancelled))
+                    (EventKind::Cancelled, *reservation, (Some(*by) == gateway).then_some(EventKind::KeeperCancelled))
                 }
             };
             let mut record = NewEvent {
