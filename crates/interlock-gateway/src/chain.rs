@@ -17,10 +17,9 @@ use crate::registry::Observed;
 use crate::{locked, GatewayError, GatewayService};
 use interlock_chain::{BlockEvents, ChainErrorKind, ChainEvent, Follower, Submitter};
 use interlock_core::encoding::Encode;
-use interlock_core::{DealId, DealTerms, EscrowEvent, EscrowOp, NetworkId};
+use interlock_core::{DealTerms, EscrowEvent, EscrowOp, NetworkId};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -92,23 +91,11 @@ impl GatewayService {
             None => "not keeping (no keeper key)".to_owned(),
         };
         eprintln!("gateway {network}: following from {}, {keeping}", follower.cursor());
-        let mut watched: HashSet<DealId> = HashSet::new();
         loop {
-            let registered =
-                self.blocking("reading the registered deals", |service| Ok(service.registry().registered_terms()));
-            let registered = match registered.await {
-                Ok(registered) => registered,
-                Err(error) => {
-                    eprintln!("gateway {network}: {error}");
-                    tokio::time::sleep(POLL_IDLE).await;
-                    continue;
-                }
-            };
+            let registered = std::mem::take(&mut *locked(&self.shared.to_watch));
             for terms in registered {
-                if watched.insert(terms.id()) {
-                    if let Err(error) = follower.watch(&terms) {
-                        eprintln!("gateway {network}: deal {} cannot settle here: {error}", terms.id());
-                    }
+                if let Err(error) = follower.watch(&terms) {
+                    eprintln!("gateway {network}: deal {} cannot settle here: {error}", terms.id());
                 }
             }
             let delivered = match follower.poll().await {

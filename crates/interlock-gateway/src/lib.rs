@@ -102,6 +102,9 @@ struct Shared {
     outbox_wake: HashMap<NetworkId, Arc<Notify>>,
     /// Wakes the webhook delivery task when deliveries are queued.
     webhook_wake: Notify,
+    /// Deals registered since the follow task last looked: it tells its
+    /// follower to watch them (every registered deal, at start).
+    to_watch: Mutex<Vec<Arc<interlock_core::DealTerms>>>,
 }
 
 /// One network's gateway. Cheap to clone.
@@ -138,6 +141,7 @@ impl GatewayService {
         let keeper_account = config.chain.keeper.as_ref().map(|keeper| keeper.account());
         let mut registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?
             .keeping_with(keeper_account);
+        let to_watch = registry.registered_terms();
         // The keeper executes the reservations that name the account it signs for.
         let mut keeper = Keeper::new(keeper_account);
         for (deal_id, secret, learned_ms) in secrets {
@@ -160,6 +164,7 @@ impl GatewayService {
             events: watch::channel(last_event).0,
             outbox_wake,
             webhook_wake: Notify::new(),
+            to_watch: Mutex::new(to_watch),
         };
         Ok(GatewayService { shared: Arc::new(shared) })
     }
@@ -250,6 +255,9 @@ impl GatewayService {
         }
         if committed.webhooks {
             self.shared.webhook_wake.notify_one();
+        }
+        if let Some(terms) = &committed.registered {
+            locked(&self.shared.to_watch).push(terms.clone());
         }
     }
 

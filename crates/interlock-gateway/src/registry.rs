@@ -217,9 +217,10 @@ impl Registry {
             .and_then(|()| outgoing.flush(&mut batch))
             .and_then(|()| batch.commit());
         match written {
-            Ok(committed) => {
+            Ok(mut committed) => {
                 if newly_registered {
                     self.registered.insert(deal_id, deal.terms.clone());
+                    committed.registered = Some(deal.terms.clone());
                 }
                 Ok((notice, committed))
             }

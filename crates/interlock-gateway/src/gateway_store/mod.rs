@@ -283,6 +283,8 @@ pub struct Committed {
     pub peers: Vec<NetworkId>,
     /// Whether webhook deliveries were queued.
     pub webhooks: bool,
+    /// The deal this batch registered, which the network's follower must watch.
+    pub registered: Option<std::sync::Arc<interlock_core::DealTerms>>,
 }
 
 pub struct GatewayStore {
