@@ -364,7 +364,8 @@ async fn malformed_protobuf_is_refused_and_the_node_keeps_serving() {
         )
         .await
         .expect_err("a varint where bytes belong");
-    assert_eq!(shaped.code(), Code::Internal, "{}", shaped.message());
+    // The caller's mistake, not the node's fault.
+    assert_eq!(shaped.code(), Code::InvalidArgument, "{}", shaped.message());
     assert!(shaped.message().contains("decode"), "{}", shaped.message());
     // The node still serves correct requests.
     buyer.get_tip(v1::GetTipRequest {}).await.unwrap();

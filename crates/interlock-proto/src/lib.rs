@@ -5,6 +5,8 @@
 
 #![allow(clippy::all, missing_docs, unreachable_pub)]
 
+pub mod codec;
+
 pub mod v1 {
     tonic::include_proto!("interlock.v1");
 }
