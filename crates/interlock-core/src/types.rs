@@ -400,6 +400,8 @@ pub enum TermsError {
     ZeroAmount { leg: LegKind },
     #[error("{leg} leg's owner {owner:?} is also its beneficiary or keeper")]
     SelfDealing { leg: LegKind, owner: Address },
+    #[error("the payment leg ({payment}) and the delivery leg ({delivery}) move the same asset on {network}: expected legs that differ in asset or network")]
+    SameLegs { network: NetworkId, payment: Asset, delivery: Asset },
     #[error("policy: {leg} leg amount {amount} exceeds the deal's maximum {max} per deal")]
     AmountOverPolicy { leg: LegKind, amount: u128, max: u128 },
     #[error("policy: asset {asset} is not in the deal's allow-list {allowed}")]
@@ -454,6 +456,7 @@ impl DealTerms {
                 }
             }
         }
+        self.validate_legs_differ()?;
         if self.observers.len() > OBSERVERS_MAX {
             let count = self.observers.len();
             return Err(TermsError::TooMany { what: "observers", count, max: OBSERVERS_MAX });
@@ -503,6 +506,26 @@ impl DealTerms {
                     });
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A deal exchanges two different things: legs that move the same
+    /// fungible asset on the same network (whatever the amounts) only shift
+    /// a balance between the parties, and the same unique item cannot be
+    /// both paid and delivered.
+    fn validate_legs_differ(&self) -> Result<(), TermsError> {
+        let same_asset = match (&self.payment.asset, &self.delivery.asset) {
+            (Asset::Fungible { code: paid, .. }, Asset::Fungible { code: delivered, .. }) => paid == delivered,
+            (Asset::Unique { .. }, Asset::Unique { .. }) => self.payment.asset == self.delivery.asset,
+            _ => false,
+        };
+        if same_asset && self.payment.network == self.delivery.network {
+            return Err(TermsError::SameLegs {
+                network: self.payment.network,
+                payment: self.payment.asset.clone(),
+                delivery: self.delivery.asset.clone(),
+            });
         }
         Ok(())
     }
@@ -611,4 +634,83 @@ impl DealTerms {
 /// The reservation id of `leg` of `deal_id`.
 pub fn reservation_id(deal_id: DealId, leg: LegKind) -> ReservationId {
     ReservationId(Hash32::sha256(&[b"interlock/reservation/v1", &deal_id.0 .0, &[leg.tag()]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> AssetCode {
+        AssetCode::new(text).expect("a valid code")
+    }
+
+    fn fungible(text: &str, amount: u128) -> Asset {
+        Asset::Fungible { code: code(text), amount }
+    }
+
+    fn item(class: &str, number: u128) -> Asset {
+        Asset::Unique { class: code(class), item: ItemId::from_u128(number) }
+    }
+
+    /// Terms where the buyer pays `payment` on network `networks.0` for
+    /// `delivery` on network `networks.1`.
+    fn terms(payment: Asset, delivery: Asset, networks: (u64, u64)) -> DealTerms {
+        let (buyer, seller) = (Address::from_bytes([0xb1; 32]), Address::from_bytes([0x5e; 32]));
+        DealTerms {
+            buyer: PartyId([0xb1; 32]),
+            seller: PartyId([0x5e; 32]),
+            payment: Leg {
+                network: NetworkId(networks.0),
+                asset: payment,
+                owner: buyer,
+                beneficiary: seller,
+                keeper: None,
+            },
+            delivery: Leg {
+                network: NetworkId(networks.1),
+                asset: delivery,
+                owner: seller,
+                beneficiary: buyer,
+                keeper: None,
+            },
+            settlement: Settlement::Hashlock {
+                hash: Hash32([7; 32]),
+                delivery_expiry_ms: 10_000,
+                payment_expiry_ms: 20_000,
+                margin_ms: HASHLOCK_MARGIN_MIN_MS.max(1_000),
+            },
+            policy: Policy::default(),
+            observers: Vec::new(),
+            dependents: Vec::new(),
+            nonce: 1,
+        }
+    }
+
+    /// `validate` of the terms, as its message or "ok".
+    fn check(payment: Asset, delivery: Asset, networks: (u64, u64), expected: &str) {
+        let found = match terms(payment.clone(), delivery.clone(), networks).validate() {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        assert_eq!(found, expected, "{payment} on {} for {delivery} on {}", networks.0, networks.1);
+    }
+
+    #[test]
+    fn a_deal_whose_legs_move_the_same_asset_on_the_same_network_is_refused() {
+        let same = |payment: &str, delivery: &str| {
+            format!(
+                "the payment leg ({payment}) and the delivery leg ({delivery}) move the same asset on network-1: \
+                 expected legs that differ in asset or network"
+            )
+        };
+        check(fungible("USD", 1), fungible("USD", 1), (1, 1), &same("1 USD", "1 USD"));
+        check(fungible("USD", 5), fungible("USD", 3), (1, 1), &same("5 USD", "3 USD"));
+        let deed = item("DEED", 7);
+        check(deed.clone(), deed.clone(), (1, 1), &same(&deed.to_string(), &deed.to_string()));
+        // Legs that differ in asset, item or network are an exchange.
+        check(fungible("USD", 1), fungible("USD", 1), (1, 2), "ok");
+        check(fungible("USD", 1), fungible("GOLD", 1), (1, 1), "ok");
+        check(item("DEED", 7), item("DEED", 8), (1, 1), "ok");
+        check(fungible("DEED", 1), item("DEED", 1), (1, 1), "ok");
+    }
 }
