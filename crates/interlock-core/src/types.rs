@@ -401,7 +401,7 @@ pub enum TermsError {
     #[error("{leg} leg's owner {owner:?} is also its beneficiary or keeper")]
     SelfDealing { leg: LegKind, owner: Address },
     #[error("the payment leg ({payment}) and the delivery leg ({delivery}) move the same asset on {network}: expected legs that differ in asset or network")]
-    SameLegs { network: NetworkId, payment: Asset, delivery: Asset },
+    SameLegs { network: NetworkId, payment: String, delivery: String },
     #[error("policy: {leg} leg amount {amount} exceeds the deal's maximum {max} per deal")]
     AmountOverPolicy { leg: LegKind, amount: u128, max: u128 },
     #[error("policy: asset {asset} is not in the deal's allow-list {allowed}")]
@@ -523,8 +523,8 @@ impl DealTerms {
         if same_asset && self.payment.network == self.delivery.network {
             return Err(TermsError::SameLegs {
                 network: self.payment.network,
-                payment: self.payment.asset.clone(),
-                delivery: self.delivery.asset.clone(),
+                payment: self.payment.asset.to_string(),
+                delivery: self.delivery.asset.to_string(),
             });
         }
         Ok(())
