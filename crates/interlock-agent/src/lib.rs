@@ -23,6 +23,7 @@ pub use service::AgentService;
 pub use store::AgentStore;
 
 use interlock_identity::Directory;
+use interlock_rpc::access::{Access, Home};
 use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use std::sync::Arc;
 
@@ -34,8 +35,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let access = Access::new(directory, Home::party(service.party()));
     let agent = service.server().max_decoding_message_size(MESSAGE_LEN_MAX);
-    interlock_rpc::server::serve(agent, tls, directory, listener, shutdown).await
+    interlock_rpc::server::serve_with(agent, tls, access, listener, shutdown).await
 }
 
 /// Reads 32 bytes from the operating system's random source.

@@ -34,6 +34,11 @@ impl AgentService {
         Ok(AgentService { party, inputs, updates })
     }
 
+    /// The party this agent acts for.
+    pub fn party(&self) -> &str {
+        &self.party
+    }
+
     pub fn server(self) -> v1::agent_server::AgentServer<AgentService> {
         v1::agent_server::AgentServer::new(self)
     }

@@ -18,7 +18,7 @@ async fn client(dir: &Path, address: &str) -> LedgerNodeClient<Channel> {
     let tls = ClientTlsConfig::new()
         .domain_name("localhost")
         .ca_certificate(Certificate::from_pem(read("ca.pem")))
-        .identity(Identity::from_pem(read("buyer.pem"), read("buyer.key")));
+        .identity(Identity::from_pem(read("alpha-gateway.pem"), read("alpha-gateway.key")));
     let port = address.rsplit(':').next().unwrap();
     let channel = Channel::from_shared(format!("https://localhost:{port}"))
         .unwrap()

@@ -63,7 +63,7 @@ async fn a_ledger_node_serves_metrics_and_its_counters_move() {
     let tls = ClientTlsConfig::new()
         .domain_name("localhost")
         .ca_certificate(Certificate::from_pem(read("ca.pem")))
-        .identity(Identity::from_pem(read("buyer.pem"), read("buyer.key")));
+        .identity(Identity::from_pem(read("alpha-gateway.pem"), read("alpha-gateway.key")));
     let channel = Channel::from_shared(format!("https://localhost:{port}")).unwrap().tls_config(tls).unwrap();
     let mut ledger = LedgerNodeClient::new(channel.connect().await.unwrap());
     let seed = std::fs::read_to_string(dir.join("data/operator.key")).unwrap();

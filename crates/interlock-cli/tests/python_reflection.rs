@@ -34,14 +34,14 @@ impl Drop for Sandbox {
     }
 }
 
-fn call(python: &Path, dir: &Path, address: &str, service: &str, method: &str) -> serde_json::Value {
+fn call(python: &Path, dir: &Path, (address, name): (&str, &str), service: &str, method: &str) -> serde_json::Value {
     let port = address.rsplit(':').next().unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/reflection.py");
     let output = Command::new(python)
         .arg(script)
         .arg(format!("localhost:{port}"))
         .arg(dir.join("sb/tls"))
-        .args(["buyer", service, method])
+        .args([name, service, method])
         .output()
         .unwrap();
     assert!(output.status.success(), "python client failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -62,20 +62,22 @@ fn python_grpc_requests_lists_the_sandbox_services_and_calls_them() {
         processes.iter().find(|p| p["name"] == name).unwrap()["address"].as_str().unwrap().to_owned()
     };
 
-    let ledger = call(&python, dir.path(), &address("alpha-ledger"), "interlock.v1.LedgerNode", "GetTip");
+    // A ledger node answers its network's gateway only.
+    let ledger_address = address("alpha-ledger");
+    let ledger = call(&python, dir.path(), (&ledger_address, "alpha-gateway"), "interlock.v1.LedgerNode", "GetTip");
     let services: Vec<&str> = ledger["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert!(services.contains(&"interlock.v1.LedgerNode"), "{services:?}");
     assert!(services.contains(&"grpc.health.v1.Health"), "{services:?}");
     assert_eq!(ledger["answer"]["network"], "1", "{ledger}");
 
-    let gateway = call(&python, dir.path(), &address("beta-gateway"), "grpc.health.v1.Health", "Check");
+    let gateway = call(&python, dir.path(), (&address("beta-gateway"), "buyer"), "grpc.health.v1.Health", "Check");
     assert_eq!(gateway["answer"]["status"], "SERVING", "{gateway}");
     let services: Vec<&str> = gateway["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert!(services.contains(&"interlock.v1.Gateway"), "{services:?}");
     assert!(services.contains(&"interlock.v1.GatewayPeer"), "{services:?}");
 
     // The buyer's agent answers its own party: no deals yet.
-    let agent = call(&python, dir.path(), &address("buyer-agent"), "interlock.v1.Agent", "ListDeals");
+    let agent = call(&python, dir.path(), (&address("buyer-agent"), "buyer"), "interlock.v1.Agent", "ListDeals");
     assert!(agent["services"].as_array().unwrap().iter().any(|s| s == "interlock.v1.Agent"), "{agent}");
     assert!(agent["answer"].get("deals").is_none_or(|deals| deals.as_array().unwrap().is_empty()), "{agent}");
 }

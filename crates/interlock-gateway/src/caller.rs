@@ -1,6 +1,8 @@
 //! Who is calling, from the certificate the TLS handshake verified, and what
-//! each role may call. The `Authorizer` interceptor already refused callers
-//! the directory does not list; this decides per method.
+//! of a deal each caller may see. The `interlock_rpc::access` layer already
+//! refused callers the directory does not list and roles the authorisation
+//! matrix does not let call a method; this narrows each method to the
+//! caller's own party, deals and network.
 
 use super::error::GatewayError;
 use interlock_core::{DealTerms, PartyId};

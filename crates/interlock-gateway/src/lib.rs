@@ -50,7 +50,8 @@ use interlock_identity::Directory;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::gateway_peer_server::GatewayPeerServer;
 use interlock_proto::v1::gateway_server::GatewayServer;
-use interlock_rpc::server::{base_router, serve_router, Authorizer, ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_rpc::access::{Access, Home};
+use interlock_rpc::server::{base_router, serve_router, ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_rpc::store::StoreError;
 use keeper::Keeper;
 use registry::Registry;
@@ -349,15 +350,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let service_network = service.network();
     let (gateway, peer) = service.servers();
     let gateway = gateway.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
     let peer = peer.max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GatewayServer<GatewayService>>().await;
     health.set_serving::<GatewayPeerServer<GatewayService>>().await;
-    let authorizer = Authorizer::new(directory);
-    let router = base_router(tls, &authorizer, health_service)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(gateway, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(peer, authorizer));
+    let access = Access::new(directory, Home::network(service_network));
+    let router =
+        base_router(tls, &access, health_service)?.add_service(access.guard(gateway)).add_service(access.guard(peer));
     serve_router(router, listener, shutdown).await
 }

@@ -16,6 +16,7 @@ use interlock_identity::Directory;
 use interlock_ledger::{BlockHeader, Ledger, LedgerError, LedgerEvent, Op, SqliteStore, Transaction, TxId};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_server::{LedgerNode, LedgerNodeServer};
+use interlock_rpc::access::{Access, Home};
 use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_rpc::status::ledger_status;
 use interlock_rpc::wire;
@@ -381,7 +382,8 @@ impl LedgerNode for LedgerNodeService {
     }
 }
 
-/// Serves the ledger node on `listener` until `shutdown` resolves.
+/// Serves the ledger node on `listener` until `shutdown` resolves: to its
+/// network's gateway (and other ledger nodes of the network) only.
 pub async fn serve(
     service: LedgerNodeService,
     tls: &TlsFiles,
@@ -389,6 +391,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let network = service.ledger().network();
+    let access = Access::new(directory, Home::network(network));
     let ledger = service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    interlock_rpc::server::serve(ledger, tls, directory, listener, shutdown).await
+    interlock_rpc::server::serve_with(ledger, tls, access, listener, shutdown).await
 }

@@ -4,7 +4,10 @@
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::{Address, Asset, AssetCode, EscrowEvent, NetworkId};
-use interlock_identity::{CertificateAuthority, Directory, LedgerEntry, NetworkEntry, PartyEntry, Role, Validity};
+use interlock_identity::{
+    CertificateAuthority, DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, PartyEntry, Role,
+    Validity,
+};
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_ledger_node::{LedgerNodeService, Pace};
 use interlock_proto::v1;
@@ -40,7 +43,10 @@ async fn start() -> Node {
     let now = time::OffsetDateTime::now_utc();
     let valid = Validity::days_from(now - time::Duration::hours(1), 30);
     issue(&ca, &tls, Role::Ledger, "alpha-ledger", valid);
+    issue(&ca, &tls, Role::Gateway, "alpha-gateway", valid);
+    issue(&ca, &tls, Role::Gateway, "beta-gateway", valid);
     issue(&ca, &tls, Role::Party, "buyer", valid);
+    issue(&ca, &tls, Role::Dependent, "warranty", valid);
     issue(&ca, &tls, Role::Party, "mallory", valid);
     issue(&ca, &tls, Role::Party, "late", Validity::days_from(now - time::Duration::days(10), 2));
     let other = CertificateAuthority::init(&dir.path().join("other")).unwrap();
@@ -55,6 +61,16 @@ async fn start() -> Node {
             config: Default::default(),
         }],
         ledgers: vec![LedgerEntry { name: "alpha-ledger".into(), network: NETWORK, endpoint: "127.0.0.1:0".into() }],
+        gateways: [("alpha-gateway", NETWORK), ("beta-gateway", NetworkId(2))]
+            .iter()
+            .map(|(name, network)| GatewayEntry {
+                name: (*name).into(),
+                network: *network,
+                endpoint: "127.0.0.1:0".into(),
+                key: operator.public(),
+            })
+            .collect(),
+        dependents: vec![DependentEntry { name: "warranty".into(), key: operator.public() }],
         parties: ["buyer", "late"]
             .iter()
             .map(|name| PartyEntry { name: (*name).into(), key: operator.public(), accounts: Default::default() })
@@ -93,7 +109,7 @@ fn submit(tx: &Transaction, wait: bool) -> v1::SubmitTransactionRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_over_mutual_tls_and_bad_ones_are_refused_with_the_right_status() {
     let node = start().await;
-    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
     let party = PartyKey::from_seed([2; 32]);
     let usd = AssetCode::new("USD").unwrap();
 
@@ -105,15 +121,15 @@ async fn transactions_commit_over_mutual_tls_and_bad_ones_are_refused_with_the_r
         2,
         Op::Issue { to: Address::from_bytes(party.public().0), asset: Asset::Fungible { code: usd, amount: 100 } },
     );
-    let first = buyer.submit_transaction(submit(&register, true)).await.unwrap().into_inner();
+    let first = gateway.submit_transaction(submit(&register, true)).await.unwrap().into_inner();
     assert!(first.height >= 1);
     assert_eq!(first.transaction_id, register.id().0.to_vec());
-    buyer.submit_transaction(submit(&issue, true)).await.unwrap();
+    gateway.submit_transaction(submit(&issue, true)).await.unwrap();
     let account =
-        buyer.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap().into_inner();
+        gateway.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap().into_inner();
     assert!(account.registered);
     assert_eq!(account.balances, vec![v1::Balance { asset: "USD".into(), amount: "100".into() }]);
-    let tip = buyer.get_tip(v1::GetTipRequest {}).await.unwrap().into_inner();
+    let tip = gateway.get_tip(v1::GetTipRequest {}).await.unwrap().into_inner();
 
     // Each refusal: the right code, a message saying what was wrong, nothing changed.
     let check = |name: &str,
@@ -124,34 +140,39 @@ async fn transactions_commit_over_mutual_tls_and_bad_ones_are_refused_with_the_r
         assert_eq!(status.code(), code, "{name}: {}", status.message());
         assert!(status.message().contains(text), "{name}: message {:?} lacks {text:?}", status.message());
     };
-    check("replay", buyer.submit_transaction(submit(&register, true)).await, Code::AlreadyExists, "nonce");
+    check("replay", gateway.submit_transaction(submit(&register, true)).await, Code::AlreadyExists, "nonce");
     let garbage = v1::SubmitTransactionRequest { transaction_encoded: vec![1, 2, 3], wait: true };
-    check("malformed", buyer.submit_transaction(garbage).await, Code::InvalidArgument, "malformed");
+    check("malformed", gateway.submit_transaction(garbage).await, Code::InvalidArgument, "malformed");
     let mut forged = Transaction::sign(&party, NETWORK, 1, Op::Register { account: party.public() });
     forged.signature.0[3] ^= 1;
-    check("bad signature", buyer.submit_transaction(submit(&forged, true)).await, Code::Unauthenticated, "signature");
+    check("bad signature", gateway.submit_transaction(submit(&forged, true)).await, Code::Unauthenticated, "signature");
     let elsewhere = Transaction::sign(&party, NetworkId(9), 1, Op::Register { account: party.public() });
-    check("other network", buyer.submit_transaction(submit(&elsewhere, true)).await, Code::InvalidArgument, "network");
+    check(
+        "other network",
+        gateway.submit_transaction(submit(&elsewhere, true)).await,
+        Code::InvalidArgument,
+        "network",
+    );
     let not_operator = Transaction::sign(&party, NETWORK, 1, Op::Register { account: node.operator.public() });
     check(
         "not operator",
-        buyer.submit_transaction(submit(&not_operator, true)).await,
+        gateway.submit_transaction(submit(&not_operator, true)).await,
         Code::PermissionDenied,
         "operator",
     );
     let huge = v1::SubmitTransactionRequest { transaction_encoded: vec![0; 5 << 20], wait: false };
-    let status = buyer.submit_transaction(huge).await.expect_err("oversized");
+    let status = gateway.submit_transaction(huge).await.expect_err("oversized");
     assert_ne!(status.code(), Code::Ok);
 
     // Nothing changed, and the node still serves.
     let after =
-        buyer.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap().into_inner();
+        gateway.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap().into_inner();
     assert_eq!(after, account);
-    let missing = buyer.get_account(v1::GetAccountRequest { account: vec![7; 32] }).await.expect_err("unknown");
+    let missing = gateway.get_account(v1::GetAccountRequest { account: vec![7; 32] }).await.expect_err("unknown");
     assert_eq!(missing.code(), Code::NotFound);
-    let short = buyer.get_account(v1::GetAccountRequest { account: vec![7; 3] }).await.expect_err("short key");
+    let short = gateway.get_account(v1::GetAccountRequest { account: vec![7; 3] }).await.expect_err("short key");
     assert_eq!(short.code(), Code::InvalidArgument);
-    let block = buyer.get_block(v1::GetBlockRequest { height: tip.height }).await.unwrap().into_inner();
+    let block = gateway.get_block(v1::GetBlockRequest { height: tip.height }).await.unwrap().into_inner();
     assert_eq!(block.header.unwrap().hash, tip.hash);
 }
 
@@ -161,8 +182,21 @@ async fn callers_outside_the_ca_or_the_directory_are_refused() {
     let request = || v1::GetTipRequest {};
 
     // Listed, valid: served.
-    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
-    buyer.get_tip(request()).await.unwrap();
+    let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
+    gateway.get_tip(request()).await.unwrap();
+
+    // Listed, but not the network's gateway: a party must go through its
+    // gateway, a dependent reads nothing here, another network's gateway is
+    // not this network's door.
+    let tx = Transaction::sign(&node.operator, NETWORK, 1, Op::Register { account: node.operator.public() });
+    for name in ["buyer", "warranty", "beta-gateway"] {
+        let mut caller = client(&node, &node.tls, name).await.unwrap();
+        let read = caller.get_tip(request()).await.expect_err("a read past the gateway");
+        assert_eq!(read.code(), Code::PermissionDenied, "{name}: {}", read.message());
+        let write = caller.submit_transaction(submit(&tx, false)).await.expect_err("a write past the gateway");
+        assert_eq!(write.code(), Code::PermissionDenied, "{name}: {}", write.message());
+        assert!(write.message().contains(name), "{name}: {}", write.message());
+    }
 
     // A CA certificate whose name the directory does not list.
     let mut mallory = client(&node, &node.tls, "mallory").await.unwrap();
@@ -179,19 +213,19 @@ async fn callers_outside_the_ca_or_the_directory_are_refused() {
         assert!(refused, "{name} from {} was served", dir.display());
     }
     // The node still serves the listed caller.
-    buyer.get_tip(request()).await.unwrap();
+    gateway.get_tip(request()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
     use tokio_stream::StreamExt as _;
     let node = start().await;
-    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
     let party = PartyKey::from_seed([2; 32]);
     let register = Transaction::sign(&node.operator, NETWORK, 1, Op::Register { account: party.public() });
-    let committed = buyer.submit_transaction(submit(&register, true)).await.unwrap().into_inner().height;
+    let committed = gateway.submit_transaction(submit(&register, true)).await.unwrap().into_inner().height;
 
-    let mut stream = buyer.stream_blocks(v1::StreamBlocksRequest { from_height: 1 }).await.unwrap().into_inner();
+    let mut stream = gateway.stream_blocks(v1::StreamBlocksRequest { from_height: 1 }).await.unwrap().into_inner();
     let mut heights = Vec::new();
     while heights.len() < usize::try_from(committed).unwrap() + 2 {
         let block = stream.next().await.unwrap().unwrap();
@@ -202,7 +236,7 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
     drop(stream);
 
     // Resume from a height: the first block is that one.
-    let mut resumed = buyer.stream_blocks(v1::StreamBlocksRequest { from_height: 2 }).await.unwrap().into_inner();
+    let mut resumed = gateway.stream_blocks(v1::StreamBlocksRequest { from_height: 2 }).await.unwrap().into_inner();
     let first = resumed.next().await.unwrap().unwrap();
     assert_eq!(first.header.unwrap().height, 2);
 
@@ -217,7 +251,7 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
             asset: Asset::Fungible { code: usd.clone(), amount: 10 },
         },
     );
-    buyer.submit_transaction(submit(&issue, true)).await.unwrap();
+    gateway.submit_transaction(submit(&issue, true)).await.unwrap();
     let seller = PartyKey::from_seed([3; 32]);
     let request = interlock_core::ReserveRequest {
         deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"deal"])),
@@ -230,9 +264,9 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
         expiry_ms: now_ms() + 60_000,
     };
     let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request.clone())));
-    let height = buyer.submit_transaction(submit(&reserve, true)).await.unwrap().into_inner().height;
+    let height = gateway.submit_transaction(submit(&reserve, true)).await.unwrap().into_inner().height;
     let mut from_reserve =
-        buyer.stream_blocks(v1::StreamBlocksRequest { from_height: height }).await.unwrap().into_inner();
+        gateway.stream_blocks(v1::StreamBlocksRequest { from_height: height }).await.unwrap().into_inner();
     let block = from_reserve.next().await.unwrap().unwrap();
     assert_eq!(block.events.len(), 1);
     let event = EscrowEvent::from_bytes(&block.events[0].event_encoded).unwrap();
@@ -246,7 +280,7 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
     let node = start().await;
-    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
     let party = PartyKey::from_seed([2; 32]);
     let usd = AssetCode::new("USD").unwrap();
     let setup = [
@@ -257,7 +291,7 @@ async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
         },
     ];
     for (nonce, op) in (1..).zip(setup) {
-        buyer.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
+        gateway.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
     }
     let request = interlock_core::ReserveRequest {
         deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"lapsing deal"])),
@@ -271,25 +305,25 @@ async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
     };
     let id = interlock_core::reservation_id(request.deal_id, request.leg);
     let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request)));
-    buyer.submit_transaction(submit(&reserve, true)).await.unwrap();
+    gateway.submit_transaction(submit(&reserve, true)).await.unwrap();
     let query = || v1::GetReservationRequest { reservation_id: id.0 .0.to_vec() };
     let mut state = String::new();
     for _ in 0..100 {
-        state = buyer.get_reservation(query()).await.unwrap().into_inner().state;
+        state = gateway.get_reservation(query()).await.unwrap().into_inner().state;
         if state == "cancelled" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(state, "cancelled", "the keeper cancels once the expiry passed");
-    let account = buyer.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap();
+    let account = gateway.get_account(v1::GetAccountRequest { account: party.public().0.to_vec() }).await.unwrap();
     assert_eq!(account.into_inner().balances, vec![v1::Balance { asset: "USD".into(), amount: "10".into() }]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
     let node = start().await;
-    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
     let (party, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
     let usd = AssetCode::new("USD").unwrap();
     let setup = [
@@ -301,7 +335,7 @@ async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
         },
     ];
     for (nonce, op) in (1..).zip(setup) {
-        buyer.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
+        gateway.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
     }
     let secret = interlock_core::Secret([7; 32]);
     let request = interlock_core::ReserveRequest {
@@ -316,7 +350,7 @@ async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
     };
     let id = interlock_core::reservation_id(request.deal_id, request.leg);
     let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request)));
-    buyer.submit_transaction(submit(&reserve, true)).await.unwrap();
+    gateway.submit_transaction(submit(&reserve, true)).await.unwrap();
     let execute = |nonce, secret| {
         let token = interlock_core::Token::Secret(secret);
         Transaction::sign(
@@ -326,11 +360,12 @@ async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
             Op::Escrow(interlock_core::EscrowOp::Execute { reservation: id, token }),
         )
     };
-    let wrong = buyer.submit_transaction(submit(&execute(1, interlock_core::Secret([0; 32])), true)).await.unwrap_err();
+    let wrong =
+        gateway.submit_transaction(submit(&execute(1, interlock_core::Secret([0; 32])), true)).await.unwrap_err();
     assert_eq!(wrong.code(), Code::PermissionDenied, "{}", wrong.message());
     assert!(wrong.message().contains("invalid hashlock preimage"), "{}", wrong.message());
-    buyer.submit_transaction(submit(&execute(2, secret), true)).await.unwrap();
-    let reused = buyer.submit_transaction(submit(&execute(3, secret), true)).await.unwrap_err();
+    gateway.submit_transaction(submit(&execute(2, secret), true)).await.unwrap();
+    let reused = gateway.submit_transaction(submit(&execute(3, secret), true)).await.unwrap_err();
     assert_eq!(reused.code(), Code::AlreadyExists, "{}", reused.message());
     assert!(reused.message().contains("settles exactly once"), "{}", reused.message());
 }
@@ -338,14 +373,14 @@ async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_protobuf_is_refused_and_the_node_keeps_serving() {
     let node = start().await;
-    let mut buyer = client(&node, &node.tls, "buyer").await.unwrap();
+    let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
     // A message whose field 1 is a varint where the server expects bytes.
     #[derive(Clone, PartialEq, prost::Message)]
     struct WrongShape {
         #[prost(uint64, tag = "1")]
         transaction_encoded: u64,
     }
-    let files = TlsFiles::in_dir(&node.tls, "buyer");
+    let files = TlsFiles::in_dir(&node.tls, "alpha-gateway");
     let channel = Channel::from_shared(format!("https://localhost:{}", node.address.port()))
         .unwrap()
         .tls_config(files.client_config("localhost").unwrap())
@@ -368,5 +403,5 @@ async fn malformed_protobuf_is_refused_and_the_node_keeps_serving() {
     assert_eq!(shaped.code(), Code::InvalidArgument, "{}", shaped.message());
     assert!(shaped.message().contains("decode"), "{}", shaped.message());
     // The node still serves correct requests.
-    buyer.get_tip(v1::GetTipRequest {}).await.unwrap();
+    gateway.get_tip(v1::GetTipRequest {}).await.unwrap();
 }

@@ -4,9 +4,11 @@
 //! domain types at the edge, calls them, and maps their errors to gRPC
 //! statuses. This crate is the plumbing under all of them:
 //!
-//! - [`server`]: serving over gRPC with mutual TLS, the [`Authorizer`](server::Authorizer)
-//!   that checks every caller against the directory, health and reflection,
-//!   and channels to other services.
+//! - [`access`]: who may call what — the authorisation matrix of every service
+//!   and the [`Guarded`](access::Guarded) layer that enforces it, and the
+//!   bounds on what an error may quote of a caller's input.
+//! - [`server`]: serving over gRPC with mutual TLS behind that layer, health
+//!   and reflection, and channels to other services.
 //! - [`metrics`]: the process's Prometheus metrics, their endpoint and the
 //!   structured logs.
 //! - [`status`]: the ledger's refusals as gRPC statuses.
@@ -14,6 +16,7 @@
 //! - [`store`]: what every role's SQLite store shares: [`StoreError`](store::StoreError)
 //!   and opening a file with WAL and `synchronous = FULL`.
 
+pub mod access;
 pub mod metrics;
 pub mod server;
 pub mod status;

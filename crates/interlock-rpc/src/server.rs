@@ -1,22 +1,21 @@
 //! Serving a service over gRPC with mutual TLS, health and reflection.
 //!
 //! The TLS handshake refuses a caller without a certificate, with one from
-//! another CA, or with an expired one. After it, every call passes
-//! [`Authorizer`], which refuses (`PermissionDenied`) a caller whose role and
-//! name the CA-signed directory does not list.
+//! another CA, or with an expired one. After it, every call passes the
+//! [`Access`] checks (`crate::access`): the CA-signed directory lists the
+//! caller, and the authorisation matrix lets its role call the method.
 //!
 //! A role serves its gRPC service with [`serve`], or, when it has more than
 //! one, adds them to a [`base_router`] and serves that with [`serve_router`].
 
-use interlock_identity::{authorise, Directory, PeerIdentity};
+use crate::access::{Access, Home};
+use interlock_identity::Directory;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::Interceptor;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tonic::{Request, Status};
 
 /// Largest message a service accepts or sends, in bytes.
 pub const MESSAGE_LEN_MAX: usize = 4 << 20;
@@ -68,35 +67,12 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
-/// Refuses callers the directory does not list (or whose certificate expired
-/// since the connection was made).
-#[derive(Clone)]
-pub struct Authorizer {
-    directory: Arc<Directory>,
-}
-
-impl Authorizer {
-    pub fn new(directory: Arc<Directory>) -> Authorizer {
-        Authorizer { directory }
-    }
-}
-
-impl Interceptor for Authorizer {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let certificates = request.peer_certs();
-        let peer = PeerIdentity::from_peer_certificates(certificates.as_deref().map(Vec::as_slice))
-            .map_err(|error| Status::unauthenticated(error.to_string()))?;
-        authorise(&peer, &self.directory, time::OffsetDateTime::now_utc())
-            .map_err(|error| Status::permission_denied(error.to_string()))?;
-        Ok(request)
-    }
-}
-
 /// A server with mutual TLS, gRPC health and reflection (v1 and v1alpha), every
-/// service behind the [`Authorizer`]; add the role's own service to it.
+/// service behind `access`; add the role's own services to it, each through
+/// [`Access::guard`].
 pub fn base_router<H: tonic_health::pb::health_server::Health>(
     tls: &TlsFiles,
-    authorizer: &Authorizer,
+    access: &Access,
     health: tonic_health::pb::health_server::HealthServer<H>,
 ) -> Result<tonic::transport::server::Router, ServeError> {
     // Both reflection versions: generic clients in the wild still ask v1alpha.
@@ -107,40 +83,65 @@ pub fn base_router<H: tonic_health::pb::health_server::Health>(
     };
     Ok(Server::builder()
         .tls_config(tls.server_config()?)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(health, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(reflection().build_v1()?, authorizer.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(
-            reflection().build_v1alpha()?,
-            authorizer.clone(),
-        )))
+        .add_service(access.guard(health))
+        .add_service(access.guard(reflection().build_v1()?))
+        .add_service(access.guard(reflection().build_v1alpha()?)))
 }
 
-/// Serves `service` (behind the [`Authorizer`], with health and reflection) on
-/// `listener` until `shutdown` resolves.
-pub async fn serve<S>(
-    service: S,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError>
-where
+/// A role's generated gRPC server, as tonic serves it.
+pub trait RoleService:
+    tonic::server::NamedService
+    + tonic::codegen::Service<
+        tonic::codegen::http::Request<tonic::body::Body>,
+        Response = tonic::codegen::http::Response<tonic::body::Body>,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> RoleService for S where
     S: tonic::server::NamedService
         + tonic::codegen::Service<
             tonic::codegen::http::Request<tonic::body::Body>,
             Response = tonic::codegen::http::Response<tonic::body::Body>,
             Error = std::convert::Infallible,
+            Future: Send + 'static,
         > + Clone
         + Send
         + Sync
-        + 'static,
-    S::Future: Send + 'static,
+        + 'static
 {
+}
+
+/// Serves `service` (behind the [`Access`] checks for a server with no home
+/// network or party, with health and reflection) on `listener` until
+/// `shutdown` resolves.
+pub async fn serve<S: RoleService>(
+    service: S,
+    tls: &TlsFiles,
+    directory: Arc<Directory>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    serve_with(service, tls, Access::new(directory, Home::default()), listener, shutdown).await
+}
+
+/// Serves `service` behind `access` (with health and reflection) on
+/// `listener` until `shutdown` resolves.
+pub async fn serve_with<S: RoleService>(
+    service: S,
+    tls: &TlsFiles,
+    access: Access,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<S>().await;
-    let authorizer = Authorizer::new(directory);
-    let router = base_router(tls, &authorizer, health_service)?
-        .add_service(tonic::service::interceptor::InterceptedService::new(service, authorizer));
+    let router = base_router(tls, &access, health_service)?.add_service(access.guard(service));
     serve_router(router, listener, shutdown).await
 }
 

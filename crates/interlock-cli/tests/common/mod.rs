@@ -18,15 +18,23 @@ pub fn buyer() -> PartyKey {
     PartyKey::from_seed([2; 32])
 }
 
-/// `tls/` with a CA, the ledger node's and the buyer's certificates, and
-/// `directory.json` listing both, signed.
+/// The gateway of network 1 (alpha), the only role that may call its ledger node.
+pub fn gateway() -> PartyKey {
+    PartyKey::from_seed([3; 32])
+}
+
+/// `tls/` with a CA, the ledger node's, its gateway's (`alpha-gateway`, the
+/// caller the node lets in) and the buyer's certificates, and `directory.json`
+/// listing them, signed.
 pub fn identities(dir: &Path) {
     interlock(&["ca", "init", "--dir", "tls"], dir);
     interlock(&["ca", "issue", "--dir", "tls", "--role", "ledger", "--name", "alpha-ledger"], dir);
+    interlock(&["ca", "issue", "--dir", "tls", "--role", "gateway", "--name", "alpha-gateway"], dir);
     interlock(&["ca", "issue", "--dir", "tls", "--role", "party", "--name", "buyer"], dir);
     let directory = serde_json::json!({
         "networks": [{"id": 1, "name": "alpha", "platform": "ledger", "config": {"node": "127.0.0.1:7101"}}],
-        "gateways": [],
+        "gateways": [{"name": "alpha-gateway", "network": 1, "endpoint": "127.0.0.1:7102",
+                      "key": interlock_core::hash::to_hex(&gateway().public().0)}],
         "ledgers": [{"name": "alpha-ledger", "network": 1, "endpoint": "127.0.0.1:7101"}],
         "parties": [{"name": "buyer", "key": interlock_core::hash::to_hex(&buyer().public().0), "accounts": {}}],
         "notaries": [],
