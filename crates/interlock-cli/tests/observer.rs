@@ -27,7 +27,12 @@ fn http_get(address: &str, path: &str) -> (u16, String) {
 }
 
 fn client(dir: &Path) -> ObserverClient<tonic::transport::Channel> {
-    let tls = TlsFiles::in_dir(&dir.join("sb/tls"), "buyer");
+    client_as(dir, "buyer")
+}
+
+/// A client with the sandbox's certificate of `name`.
+fn client_as(dir: &Path, name: &str) -> ObserverClient<tonic::transport::Channel> {
+    let tls = TlsFiles::in_dir(&dir.join("sb/tls"), name);
     let address = process(dir, "observer")["address"].as_str().unwrap().to_owned();
     ObserverClient::new(lazy_channel(&address, &tls).unwrap())
 }
@@ -95,6 +100,19 @@ fn the_observer_records_verifies_serves_and_resumes_after_a_kill() {
         assert!(full.records.windows(2).all(|w| w[0].seq < w[1].seq), "records in log order");
         assert!(full.records.iter().all(|r| r.signature.len() == 64 && r.hash.len() == 32));
     }
+    // A caller sees only the deals it is part of: a notary the notary-mode
+    // deal, not the hashlock one (which reads as absent); a ledger node none.
+    let all = || v1::ObservedDealsRequest { status: String::new(), limit: 0 };
+    let mut notary = client_as(dir.path(), "n1");
+    let seen = runtime.block_on(notary.list_deals(all())).unwrap().into_inner().deals;
+    assert_eq!(seen.iter().map(|d| d.mode.as_str()).collect::<Vec<_>>(), ["notary"], "{seen:?}");
+    let hashlock = deals.iter().find(|d| d.mode == "hashlock").unwrap().deal_id.clone();
+    let hidden = runtime.block_on(notary.get_deal(v1::ObservedDealRequest { deal_id: hashlock })).unwrap_err();
+    assert_eq!(hidden.code(), tonic::Code::NotFound, "{}", hidden.message());
+    let mut ledger = client_as(dir.path(), "alpha-ledger");
+    let refused = runtime.block_on(ledger.list_deals(all())).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{}", refused.message());
+
     let refunded =
         runtime.block_on(client.list_deals(v1::ObservedDealsRequest { status: "refunded".into(), limit: 0 }));
     assert!(refunded.unwrap().into_inner().deals.is_empty());

@@ -20,6 +20,7 @@
 
 pub mod log;
 pub mod record;
+mod viewer;
 pub mod web;
 
 pub use log::{Broken, DealSummary, ObserverLog, Verified};
@@ -30,14 +31,16 @@ use interlock_identity::Directory;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::observer_server::{Observer, ObserverServer};
+use interlock_rpc::repeated::Repeated;
 use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_rpc::wire;
 use record::GatewayEvent;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+use viewer::Viewer;
 
 /// How long to wait before following a gateway again after its stream broke.
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
@@ -58,6 +61,9 @@ struct Shared {
     gateways: HashMap<NetworkId, GatewayClient<Channel>>,
     /// The (network, deal) streams being followed now.
     following: Mutex<HashSet<(NetworkId, DealId)>>,
+    /// Failures to reach each gateway: while one is down every stream to it
+    /// fails, and the log gets one line for all of them.
+    unreachable: Repeated,
     clock: fn() -> u64,
 }
 
@@ -86,7 +92,8 @@ impl ObserverService {
     ) -> ObserverService {
         let key = log.observer_key();
         let following = Mutex::new(HashSet::new());
-        let shared = Shared { log: Mutex::new(log), key, directory, gateways, following, clock };
+        let unreachable = Repeated::new();
+        let shared = Shared { log: Mutex::new(log), key, directory, gateways, following, unreachable, clock };
         ObserverService { shared: Arc::new(shared) }
     }
 
@@ -101,6 +108,12 @@ impl ObserverService {
     /// The log, for reading (the web page, the gRPC service).
     pub fn log(&self) -> MutexGuard<'_, ObserverLog> {
         locked(&self.shared.log)
+    }
+
+    /// Whose deals the caller of `request` may read: the caller the access
+    /// layer checked, or no one's when a request did not pass it.
+    fn viewer<T>(&self, request: &Request<T>) -> Viewer {
+        interlock_rpc::access::caller(request).map_or(Viewer::Nobody, |peer| Viewer::of(peer, &self.shared.directory))
     }
 
     /// The key the observer signs its records with.
@@ -140,7 +153,7 @@ impl ObserverService {
     async fn watch_notices(self, network: NetworkId) {
         loop {
             if let Err(message) = self.watch_notices_once(network).await {
-                eprintln!("observer: notices of network {network}: {message}");
+                self.unreachable(network, &format!("notices: {message}"));
             }
             tokio::time::sleep(RECONNECT_AFTER).await;
         }
@@ -157,6 +170,7 @@ impl ObserverService {
             .await
             .map_err(|s| s.message().to_owned())?
             .into_inner();
+        self.reachable(network);
         while let Some(notice) = stream.message().await.map_err(|s| s.message().to_owned())? {
             let Some(terms) = self.named_terms(&notice) else { continue };
             let now = (self.shared.clock)();
@@ -174,6 +188,31 @@ impl ObserverService {
             }
         }
         Ok(())
+    }
+
+    /// Where `network`'s gateway is, as log lines name it.
+    fn gateway_name(&self, network: NetworkId) -> String {
+        let entry = self.shared.directory.gateways.iter().find(|entry| entry.network == network);
+        match entry {
+            Some(entry) => format!("gateway {} of network {network} at {}", entry.name, entry.endpoint),
+            None => format!("the gateway of network {network}"),
+        }
+    }
+
+    /// Logs a failure to follow `network`, once per storm.
+    fn unreachable(&self, network: NetworkId, message: &str) {
+        let gateway = self.gateway_name(network);
+        let line = self.shared.unreachable.failed(&gateway, &format!("observer: {gateway}: {message}"), Instant::now());
+        if let Some(line) = line {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Logs that `network`'s gateway answers again, if it had not.
+    fn reachable(&self, network: NetworkId) {
+        if let Some(line) = self.shared.unreachable.recovered(&self.gateway_name(network)) {
+            eprintln!("observer: {line}");
+        }
     }
 
     /// The terms of a notice, if they decode and name this observer (the
@@ -207,7 +246,7 @@ impl ObserverService {
             match self.watch_deal_once(network, deal_id).await {
                 Ok(true) => break,
                 Ok(false) => {}
-                Err(message) => eprintln!("observer: deal {deal_id} on network {network}: {message}"),
+                Err(message) => self.unreachable(network, &format!("deal {deal_id}: {message}")),
             }
             let deal = self.blocking("reading a deal", move |service| service.log().deal(deal_id).ok().flatten()).await;
             let ended = deal.ok().flatten().is_some_and(|deal| is_final(&deal.status));
@@ -228,6 +267,7 @@ impl ObserverService {
             .map_err(|e| e.to_string())?;
         let request = v1::WatchDealRequest { deal_id: deal_id.0 .0.to_vec(), from_seq };
         let mut stream = gateway.watch_deal(request).await.map_err(|s| s.message().to_owned())?.into_inner();
+        self.reachable(network);
         let deal = self.blocking("reading a deal", move |service| service.log().deal(deal_id)).await?;
         let ended = deal.map_err(|e| e.to_string())?.is_some_and(|deal| is_final(&deal.status));
         let mut ended_at = ended.then(tokio::time::Instant::now);
@@ -346,6 +386,7 @@ impl Observer for ObserverService {
         &self,
         request: Request<v1::ObservedDealsRequest>,
     ) -> Result<Response<v1::ObservedDealList>, Status> {
+        let viewer = self.viewer(&request);
         let request = request.into_inner();
         let status = status_filter(&request.status).map_err(Status::invalid_argument)?;
         let limit = match usize::try_from(request.limit).unwrap_or(usize::MAX) {
@@ -354,7 +395,9 @@ impl Observer for ObserverService {
         };
         let status = status.map(str::to_owned);
         let deals = self
-            .blocking("listing deals", move |service| service.log().deals(status.as_deref(), limit))
+            .blocking("listing deals", move |service| {
+                service.log().deals_where(status.as_deref(), limit, |terms| viewer.may_see(terms))
+            })
             .await
             .map_err(Status::internal)?
             .map_err(storage)?;
@@ -363,11 +406,16 @@ impl Observer for ObserverService {
     }
 
     async fn get_deal(&self, request: Request<v1::ObservedDealRequest>) -> Result<Response<v1::ObservedDeal>, Status> {
+        let viewer = self.viewer(&request);
         let deal_id = DealId(interlock_core::Hash32(wire::bytes32("deal_id", &request.get_ref().deal_id)?));
         let read = self.blocking("reading a deal", move |service| {
             let log = service.log();
             let deal = log.deal(deal_id).map_err(storage)?;
-            let deal = deal.ok_or_else(|| Status::not_found(format!("this observer records no deal {deal_id}")))?;
+            // A deal the caller is not part of reads as absent: whether it
+            // exists is not the caller's to learn either.
+            let deal = deal
+                .filter(|deal| viewer.may_see(&deal.terms))
+                .ok_or_else(|| Status::not_found(format!("this observer records no deal {deal_id} of yours")))?;
             Ok::<_, Status>((deal, log.records_of(deal_id, DEAL_RECORDS_MAX).map_err(storage)?))
         });
         let (deal, records) = read.await.map_err(Status::internal)??;

@@ -389,6 +389,30 @@ impl ObserverLog {
         Ok(deals)
     }
 
+    /// The latest deals (at most `limit`, newest first) in `status` if given,
+    /// among those `visible` lets through.
+    pub fn deals_where(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+        visible: impl Fn(&DealTerms) -> bool,
+    ) -> Result<Vec<DealSummary>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT deal_id, terms, status, first_ms, last_ms, records FROM deals
+             WHERE ?1 IS NULL OR status = ?1 ORDER BY followed_at DESC, rowid DESC",
+        )?;
+        let mut rows = statement.query(params![status])?;
+        let mut deals = Vec::new();
+        while deals.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            let deal = summary_from(row)?;
+            if visible(&deal.terms) {
+                deals.push(deal);
+            }
+        }
+        Ok(deals)
+    }
+
     pub fn deal(&self, deal_id: DealId) -> Result<Option<DealSummary>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT deal_id, terms, status, first_ms, last_ms, records FROM deals WHERE deal_id = ?1",

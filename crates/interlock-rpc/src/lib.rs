@@ -11,6 +11,8 @@
 //!   and reflection, and channels to other services.
 //! - [`metrics`]: the process's Prometheus metrics, their endpoint and the
 //!   structured logs.
+//! - [`repeated`]: failures that repeat (a peer down), logged once and then
+//!   counted.
 //! - [`status`]: the ledger's refusals as gRPC statuses.
 //! - [`wire`]: domain types to protobuf messages and back.
 //! - [`store`]: what every role's SQLite store shares: [`StoreError`](store::StoreError)
@@ -18,6 +20,7 @@
 
 pub mod access;
 pub mod metrics;
+pub mod repeated;
 pub mod server;
 pub mod status;
 pub mod store;
