@@ -315,7 +315,17 @@ fn peer_integer(what: &str, value: u64) -> Result<u64, Status> {
     Ok(value)
 }
 
+/// The longest escrow event a gateway may send for the log: an event is
+/// never longer than the transaction that caused it.
+pub const EVENT_ENCODING_LEN_MAX: usize = interlock_core::limits::TRANSACTION_LEN_MAX;
+
 fn gateway_event(network: NetworkId, message: v1::DealEvent, now_ms: u64) -> Result<GatewayEvent, Status> {
+    if message.event_encoded.len() > EVENT_ENCODING_LEN_MAX {
+        return Err(Status::invalid_argument(format!(
+            "event_encoded: expected at most {EVENT_ENCODING_LEN_MAX} bytes, found {}",
+            message.event_encoded.len()
+        )));
+    }
     let time_from_observer = message.timestamp_ms == 0;
     Ok(GatewayEvent {
         gateway_network: peer_integer("gateway network", network.0)?,
@@ -448,6 +458,37 @@ mod tests {
 
     fn event(seq: u64, height: u64, timestamp_ms: u64) -> v1::DealEvent {
         v1::DealEvent { seq, height, timestamp_ms, deal_id: vec![7; 32], network: 1, ..Default::default() }
+    }
+
+    proptest::proptest! {
+        /// Whatever a gateway sends, the observer reads it into an event it
+        /// can store, with every text and byte field bounded, or refuses it
+        /// as the sender's mistake; it never panics.
+        #[test]
+        fn any_event_a_gateway_sends_is_bounded_or_refused(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            seq in proptest::prelude::any::<u64>(),
+            event_len in 0usize..(EVENT_ENCODING_LEN_MAX * 2),
+            kind_len in 0usize..200,
+        ) {
+            use prost::Message as _;
+            if let Ok(message) = v1::DealEvent::decode(bytes.as_slice()) {
+                let _ = gateway_event(NetworkId(1), message, 1_000);
+            }
+            let message = v1::DealEvent {
+                event_encoded: vec![1; event_len],
+                kind: "k".repeat(kind_len),
+                text: "t".repeat(kind_len * 10),
+                ..event(seq, 1, 1)
+            };
+            match gateway_event(NetworkId(1), message, 1_000) {
+                Ok(event) => {
+                    proptest::prop_assert!(event.event_encoded.len() <= EVENT_ENCODING_LEN_MAX);
+                    proptest::prop_assert!(event.kind.chars().count() <= 64 && event.text.chars().count() <= 1_000);
+                }
+                Err(status) => proptest::prop_assert_eq!(status.code(), tonic::Code::InvalidArgument),
+            }
+        }
     }
 
     #[test]
