@@ -14,14 +14,15 @@ pub mod log;
 
 pub use log::NotaryLog;
 
-use interlock_core::crypto::{NotaryKey, Vote};
+use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, Vote};
 use interlock_core::encoding::Decode;
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
 use interlock_core::policy::{movements, utc_day, Approvals};
 use interlock_core::{
-    reservation_id, AssetCode, DealId, Decision, EscrowEvent, Hash32, LegKind, NetworkId, PartyId, ReservationId,
+    reservation_id, AssetCode, DealId, DealTerms, Decision, EscrowEvent, Hash32, LegKind, NetworkId, PartyId,
+    ReservationId,
 };
-use interlock_identity::Directory;
+use interlock_identity::{Directory, PeerIdentity};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_server::Notary;
@@ -29,9 +30,10 @@ use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_rpc::store::StoreError;
 use interlock_rpc::wire;
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tonic::transport::Channel;
+use tonic::transport::{CertificateDer, Channel};
 use tonic::{Request, Response, Status};
 
 /// How often undecided deals are checked against their decision deadline.
@@ -345,6 +347,28 @@ fn refusal(error: NotaryError) -> Status {
     }
 }
 
+/// Both parties' signatures over the deal: checked on every submission, of a
+/// deal this notary holds already or not, so that only the parties of a deal
+/// (or whom they handed both signatures) learn its vote.
+fn check_signatures(
+    terms: &DealTerms,
+    deal_id: DealId,
+    buyer_signature: &Ed25519Signature,
+    seller_signature: &Ed25519Signature,
+) -> Result<(), NotaryError> {
+    verify_deal_signature(terms.buyer, deal_id, buyer_signature).map_err(NotaryError::BuyerSignature)?;
+    verify_deal_signature(terms.seller, deal_id, seller_signature).map_err(NotaryError::SellerSignature)
+}
+
+/// Who made a call, for the log: the role and name of its certificate, else
+/// its address.
+fn caller_name(certificates: Option<&[CertificateDer<'static>]>, address: Option<SocketAddr>) -> String {
+    match PeerIdentity::from_peer_certificates(certificates) {
+        Ok(peer) => format!("{} {:?}", peer.role, peer.name),
+        Err(_) => address.map_or_else(|| "an unknown caller".to_owned(), |address| address.to_string()),
+    }
+}
+
 fn vote_message(vote: &Vote, notary: interlock_core::NotaryAddress, reason: Option<&String>) -> v1::NotaryVote {
     v1::NotaryVote {
         deal_id: vote.deal_id.0 .0.to_vec(),
@@ -361,11 +385,20 @@ impl Notary for NotaryService {
         &self,
         request: Request<v1::SubmitDealRequest>,
     ) -> Result<Response<v1::SubmitDealResponse>, Status> {
+        let (certificates, address) = (request.peer_certs(), request.remote_addr());
         let request = request.into_inner();
         let deal = wire::wire_deal(&request.terms_encoded, &request.buyer_signature, &request.seller_signature)?;
         let (buyer_signature, seller_signature) = deal.both_signatures()?;
         let terms = deal.terms;
         let deal_id = terms.id();
+        // Before anything else, for a known deal too: its recorded vote goes
+        // only to a submission both parties signed. (A new deal's signatures
+        // are checked again by `NotaryDeal::accept_shared`, which guards the core.)
+        if let Err(error) = check_signatures(&terms, deal_id, &buyer_signature, &seller_signature) {
+            let caller = caller_name(certificates.as_deref().map(Vec::as_slice), address);
+            tracing::warn!(%caller, %deal_id, "notary: refused a submission whose signatures do not verify: {error}");
+            return Err(refusal(error));
+        }
         let known = locked(&self.shared.deals).contains_key(&deal_id);
         if !known {
             if locked(&self.shared.deals).len() >= DEALS_MAX {

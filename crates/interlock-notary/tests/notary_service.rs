@@ -142,8 +142,12 @@ impl Cluster {
         cluster
     }
 
+    /// A client of the ledger node of `network`, as that network's gateway:
+    /// gateways are the ones that reach a ledger (the transactions carry their
+    /// own signers).
     fn ledger(&self, network: NetworkId) -> LedgerNodeClient<Channel> {
-        LedgerNodeClient::new(endpoint(&self.tls, "buyer", self.ledgers[&network]).connect_lazy())
+        let gateway = if network == ALPHA { "gw-alpha" } else { "gw-beta" };
+        LedgerNodeClient::new(endpoint(&self.tls, gateway, self.ledgers[&network]).connect_lazy())
     }
 
     async fn submit(&self, network: NetworkId, tx: Transaction) -> Result<u64, tonic::Status> {
@@ -336,4 +340,51 @@ async fn notaries_abort_at_the_deadline_and_refuse_deals_not_signed_by_both() {
     // Unknown deals: NotFound.
     let unknown = notaries[0].get_vote(v1::GetVoteRequest { deal_id: vec![5; 32] }).await.unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
+
+/// Flips one bit of a signature.
+fn flipped(signature: &[u8]) -> Vec<u8> {
+    let mut flipped = signature.to_vec();
+    flipped[7] ^= 1;
+    flipped
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notary_checks_both_signatures_of_every_submission_known_deal_or_not() {
+    let cluster = Cluster::start().await;
+    let mut notary = cluster.notary(0).await;
+    // One deal decided (nothing reserved by its deadline: abort), one undecided.
+    let decided = cluster.terms(7, now_ms() + 500);
+    notary.submit_deal(cluster.submission(&decided)).await.unwrap();
+    let recorded = vote(&mut notary, decided.id()).await;
+    assert_eq!(recorded.decision, "abort");
+    let open = cluster.terms(8, now_ms() + 60_000);
+    notary.submit_deal(cluster.submission(&open)).await.unwrap();
+
+    for (name, terms) in [("decided", &decided), ("undecided", &open)] {
+        let mut by_buyer = cluster.submission(terms);
+        by_buyer.buyer_signature = flipped(&by_buyer.buyer_signature);
+        let mut by_seller = cluster.submission(terms);
+        by_seller.seller_signature = flipped(&by_seller.seller_signature);
+        let mut swapped = cluster.submission(terms);
+        swapped.seller_signature = swapped.buyer_signature.clone();
+        let cases = [
+            ("buyer", by_buyer, "buyer signature"),
+            ("seller", by_seller, "seller signature"),
+            ("swapped", swapped, "seller signature"),
+        ];
+        for (side, tampered, text) in cases {
+            let answer = tokio::time::timeout(Duration::from_secs(10), notary.submit_deal(tampered)).await;
+            let status = answer.expect("the notary answers").expect_err(&format!("{name} deal, {side}"));
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{name} deal, {side}: {}", status.message());
+            assert!(status.message().contains(text), "{name} deal, {side}: {}", status.message());
+        }
+    }
+    // Nothing changed: the genuine submission still gets the recorded vote,
+    // and the undecided deal is still undecided.
+    let again = notary.submit_deal(cluster.submission(&decided)).await.unwrap().into_inner();
+    let vote_again = again.vote.expect("the decided deal's vote");
+    assert_eq!((vote_again.decision, vote_again.signature), (recorded.decision, recorded.signature));
+    let undecided = notary.get_vote(v1::GetVoteRequest { deal_id: open.id().0 .0.to_vec() }).await.unwrap_err();
+    assert_eq!(undecided.code(), tonic::Code::FailedPrecondition);
 }
