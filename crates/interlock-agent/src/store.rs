@@ -6,7 +6,7 @@
 use interlock_core::crypto::{Ed25519Signature, Secret};
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::encoding::{Decode, Encode};
-use interlock_core::saga::{Outcome, Role, Saga};
+use interlock_core::saga::{LegStatus, Outcome, Role, Saga};
 use interlock_core::{DealId, DealTerms, EscrowEvent, NetworkId};
 use interlock_rpc::store::StoreError;
 use interlock_rpc::store::{deal_from, deal_key, open};
@@ -186,18 +186,21 @@ impl DealState {
         }
     }
 
+    /// Every state, in the order a deal may pass them.
+    pub const ALL: [DealState; 8] = [
+        DealState::Proposed,
+        DealState::Received,
+        DealState::Withdrawn,
+        DealState::Running,
+        DealState::Ended(Outcome::Completed),
+        DealState::Ended(Outcome::Refunded),
+        DealState::Ended(Outcome::Windfall),
+        DealState::Ended(Outcome::Lost),
+    ];
+
+    /// The state `as_str` names, if any: exactly the names of [`DealState::ALL`].
     pub fn parse(text: &str) -> Option<DealState> {
-        Some(match text {
-            "proposed" => DealState::Proposed,
-            "received" => DealState::Received,
-            "withdrawn" => DealState::Withdrawn,
-            "running" => DealState::Running,
-            "completed" => DealState::Ended(Outcome::Completed),
-            "refunded" => DealState::Ended(Outcome::Refunded),
-            "windfall" => DealState::Ended(Outcome::Windfall),
-            "lost" => DealState::Ended(Outcome::Lost),
-            _ => return None,
-        })
+        DealState::ALL.into_iter().find(|state| state.as_str() == text)
     }
 }
 
@@ -313,11 +316,16 @@ impl AgentStore {
 
     /// Every deal the agent knows.
     pub fn deals(&self) -> Result<Vec<AgentDeal>, StoreError> {
-        let mut statement = self.connection.prepare(
+        self.deals_where("", [])
+    }
+
+    /// The deals `filter` (a WHERE clause over `deals`, or nothing) selects.
+    fn deals_where(&self, filter: &str, parameters: impl rusqlite::Params) -> Result<Vec<AgentDeal>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
             "SELECT deals.deal_id, terms, buyer_signature, seller_signature, role, state, secret, created_ms, notice, timeouts_told
-             FROM deals LEFT JOIN deal_notices ON deal_notices.deal_id = deals.deal_id",
-        )?;
-        let mut rows = statement.query([])?;
+             FROM deals LEFT JOIN deal_notices ON deal_notices.deal_id = deals.deal_id {filter}"
+        ))?;
+        let mut rows = statement.query(parameters)?;
         let mut deals = Vec::new();
         while let Some(row) = rows.next()? {
             let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
@@ -352,6 +360,26 @@ impl AgentStore {
             });
         }
         Ok(deals)
+    }
+
+    /// The legs' last statuses of every finished saga, for the views of
+    /// deals that ended.
+    pub fn finished_legs(&self) -> Result<Vec<(DealId, LegStatus, LegStatus)>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT deal_id, record FROM sagas WHERE finished = 1")?;
+        let mut rows = statement.query([])?;
+        let mut legs = Vec::new();
+        while let Some(row) = rows.next()? {
+            let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
+            let saga = Saga::decode_record(&row.get::<_, Vec<u8>>(1)?)
+                .map_err(|error| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: error.to_string() })?;
+            legs.push((deal_id, saga.own_status(), saga.counter_status()));
+        }
+        Ok(legs)
+    }
+
+    /// One deal, from the history as well as the working set.
+    pub fn deal(&self, deal_id: DealId) -> Result<Option<AgentDeal>, StoreError> {
+        Ok(self.deals_where("WHERE deals.deal_id = ?1", params![deal_key(deal_id)])?.pop())
     }
 
     /// Every kept early event, in the order it was seen.
