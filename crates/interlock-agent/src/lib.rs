@@ -18,7 +18,7 @@ mod service;
 pub mod store;
 pub mod terms;
 
-pub use engine::{AgentConfig, AgentError};
+pub use engine::{AgentConfig, AgentError, WITHDRAWN_RETENTION_DEFAULT_MS};
 pub use service::AgentService;
 pub use store::AgentStore;
 

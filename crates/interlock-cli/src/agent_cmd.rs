@@ -64,6 +64,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             verbose: !options.quiet,
             submitters: chain_submitters(&directory, &options.name, options.chain_key.as_deref()).await?,
             keepers: keepers(&directory)?,
+            withdrawn_retention_ms: interlock_agent::WITHDRAWN_RETENTION_DEFAULT_MS,
         };
         let service = AgentService::start(config)?;
         let (listener, address) = bind(options.listen).await?;

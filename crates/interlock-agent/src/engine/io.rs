@@ -3,10 +3,12 @@
 //! notaries, registrations, and each
 //! gateway's block and deal-notice streams, which reach the engine as inputs.
 
+use super::funds::refusal_worth_telling;
 use super::{
     deal_span, leg_word, locked, role_index, signed_deal, AgentError, Engine, Input, Sending, RECONNECT_AFTER,
 };
 use crate::store::DealState;
+use interlock_chain::ChainErrorKind;
 use interlock_core::crypto::Vote;
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::saga::SagaOutput;
@@ -28,6 +30,16 @@ impl Engine {
                         EscrowOp::Execute { .. } => "execute".to_owned(),
                         EscrowOp::Cancel { .. } => "cancel".to_owned(),
                     };
+                    if let EscrowOp::Reserve(request) = &op {
+                        self.diagnose_reservation(deal_id, network, request.leg);
+                    }
+                    // A refused reservation is told to the party, once per reason.
+                    let refusal = match &op {
+                        EscrowOp::Reserve(_) => {
+                            Some((self.inputs.clone(), format!("{what} on {}", self.network_name(network))))
+                        }
+                        _ => None,
+                    };
                     if let Some(submitter) = self.submitters.get(&network).cloned() {
                         let Some(deal) = self.deals.get(&deal_id) else { continue };
                         let terms = deal.terms.clone();
@@ -39,6 +51,12 @@ impl Engine {
                             if let Err(error) = submitter.submit(&terms, &op).await {
                                 if verbose {
                                     println!("deal={deal_id} party={party} {what} refused: {error}");
+                                }
+                                let worth =
+                                    !matches!(error.kind, ChainErrorKind::AlreadyDone | ChainErrorKind::RetryLater);
+                                if let (true, Some((inputs, attempt))) = (worth, refusal) {
+                                    let text = format!("{attempt} refused: {}", error.message);
+                                    let _ = inputs.send(Input::Refused { deal_id, text }).await;
                                 }
                             }
                         });
@@ -61,6 +79,10 @@ impl Engine {
                         if let Err(status) = gateway.submit(request).await {
                             if verbose {
                                 tracing::info!("{what} refused: {}", status.message());
+                            }
+                            if let (true, Some((inputs, attempt))) = (refusal_worth_telling(&status), refusal) {
+                                let text = format!("{attempt} refused: {}", status.message());
+                                let _ = inputs.send(Input::Refused { deal_id, text }).await;
                             }
                         }
                     };

@@ -6,9 +6,13 @@
 //! gateways' deal notices, `operator` the operator's commands and the deal
 //! views, and `io` everything the engine sends and hears off its task.
 
+mod funds;
+mod housekeeping;
 mod io;
 mod notices;
 mod operator;
+#[cfg(test)]
+mod tests;
 
 use crate::store::{AgentDeal, AgentStore, AgentWrite, DealState};
 use interlock_core::crypto::{Ed25519Signature, PartyKey, Vote};
@@ -39,6 +43,8 @@ const REQUESTS_IN_FLIGHT: usize = 512;
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
 /// Most inputs handled in one round (one write).
 const BATCH_MAX: usize = 1_024;
+/// How long a withdrawn deal stays in the working set unless configured.
+pub const WITHDRAWN_RETENTION_DEFAULT_MS: u64 = 600_000;
 /// Deal views kept for watchers that fall behind.
 const UPDATES_BUFFER: usize = 32_768;
 
@@ -79,6 +85,9 @@ pub struct AgentConfig {
     /// derives it from the directory): hashlock deals name the payment
     /// network's as the keeper of the seller's leg.
     pub keepers: HashMap<NetworkId, interlock_core::Address>,
+    /// How long a withdrawn deal stays in the agent's working set (its
+    /// lists and metrics) before only its history keeps it.
+    pub withdrawn_retention_ms: u64,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Status>>;
@@ -127,6 +136,22 @@ pub(crate) enum Input {
         deal_id: DealId,
         gateway: String,
         result: Result<(), String>,
+    },
+    /// A proposal's payment was checked (`shortfall` says what is missing).
+    Drafted {
+        draft: Box<funds::Draft>,
+        shortfall: Option<String>,
+    },
+    /// A received proposal's payment was checked before accepting it.
+    Checked {
+        deal_id: DealId,
+        reply: Option<Reply<(DealId, Sending)>>,
+        shortfall: Option<String>,
+    },
+    /// Why a reservation of this party's was refused or did not land.
+    Refused {
+        deal_id: DealId,
+        text: String,
     },
 }
 
@@ -206,6 +231,19 @@ pub(crate) struct Engine {
     early: HashMap<DealId, Vec<EscrowEvent>>,
     /// Notary requests in flight, by deal and notary.
     asking: Arc<std::sync::Mutex<HashSet<(DealId, usize)>>>,
+    withdrawn_retention_ms: u64,
+    /// When each withdrawn deal of the working set was withdrawn (or, for
+    /// one withdrawn before this start, when the agent started).
+    withdrawn_at: HashMap<DealId, u64>,
+    /// Withdrawn deals that left the working set: only the store keeps them,
+    /// and notices of them are ignored.
+    retired: HashSet<DealId>,
+    /// The legs as each ended deal's saga last saw them.
+    ended_legs: HashMap<DealId, (LegStatus, LegStatus)>,
+    /// The reservation refusals each running deal has told, each once.
+    refusals_told: HashMap<DealId, Vec<String>>,
+    /// How often each running deal's reservation was submitted.
+    reserve_attempts: HashMap<DealId, u8>,
 }
 
 fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -231,10 +269,20 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
     }
     let (inputs, receiver) = mpsc::channel(INPUTS_BUFFER);
     let (updates, _) = broadcast::channel(UPDATES_BUFFER);
-    let mut deals = HashMap::new();
+    let now = (config.clock)();
+    let (mut deals, mut withdrawn_at, mut retired) = (HashMap::new(), HashMap::new(), HashSet::new());
     for deal in config.store.deals()? {
-        deals.insert(deal.deal_id(), deal);
+        let deal_id = deal.deal_id();
+        if deal.state == DealState::Withdrawn {
+            if deal.created_ms.saturating_add(config.withdrawn_retention_ms) <= now {
+                retired.insert(deal_id);
+                continue;
+            }
+            withdrawn_at.insert(deal_id, now);
+        }
+        deals.insert(deal_id, deal);
     }
+    let ended_legs = config.store.finished_legs()?.into_iter().map(|(id, own, counter)| (id, (own, counter))).collect();
     let mut live = HashMap::new();
     for saga in config.store.unfinished()? {
         let saved = saga.encode_record();
@@ -271,6 +319,12 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         proposals_checked_ms: 0,
         early,
         asking: Arc::default(),
+        withdrawn_retention_ms: config.withdrawn_retention_ms,
+        withdrawn_at,
+        retired,
+        ended_legs,
+        refusals_told: HashMap::new(),
+        reserve_attempts: HashMap::new(),
     };
     if engine.verbose {
         println!("agent {}: resuming {} unfinished deals", engine.party.name, engine.live.len());
@@ -460,12 +514,13 @@ impl Engine {
             Some(Input::Proposed { deal_id, gateway, result }) => match result {
                 Ok(()) => changes.step(deal_id, now, format!("proposal delivered to {gateway}")),
                 Err(reason) => {
-                    if let Some(deal) = self.deals.get_mut(&deal_id) {
-                        if deal.state == DealState::Proposed {
-                            deal.state = DealState::Withdrawn;
-                        }
+                    let proposed = self.deals.get(&deal_id).is_some_and(|deal| deal.state == DealState::Proposed);
+                    let why = format!("withdrawn: the proposal did not reach {gateway}: {reason}");
+                    if proposed {
+                        self.withdraw(deal_id, now, changes, &why);
+                    } else {
+                        changes.step(deal_id, now, why);
                     }
-                    changes.step(deal_id, now, format!("withdrawn: the proposal did not reach {gateway}: {reason}"));
                 }
             },
             Some(Input::Registered { deal_id, gateway, result }) => match result {
@@ -475,6 +530,11 @@ impl Engine {
                 }
                 Err(reason) => changes.step(deal_id, now, format!("registration at {gateway} refused: {reason}")),
             },
+            Some(Input::Drafted { draft, shortfall }) => self.on_drafted(*draft, shortfall, now, changes),
+            Some(Input::Checked { deal_id, reply, shortfall }) => {
+                self.on_checked(deal_id, reply, shortfall, now, changes)
+            }
+            Some(Input::Refused { deal_id, text }) => self.on_refused(deal_id, text, now, changes),
             None => {
                 for (deal_id, live) in &mut self.live {
                     changes.outputs.push((*deal_id, live.saga.step(now).outputs));
@@ -484,6 +544,7 @@ impl Engine {
                 if now >= self.proposals_checked_ms + PROPOSALS_CHECK_MS {
                     self.proposals_checked_ms = now;
                     self.expire_proposals(now, changes);
+                    self.retire_withdrawn(now);
                     self.count_states();
                 }
             }
@@ -561,22 +622,13 @@ impl Engine {
         let ended: Vec<DealId> =
             self.live.iter().filter(|(_, live)| live.saga.outcome().is_some()).map(|(id, _)| *id).collect();
         for deal_id in ended {
-            self.live.remove(&deal_id);
+            if let Some(live) = self.live.remove(&deal_id) {
+                self.ended_legs.insert(deal_id, (live.saga.own_status(), live.saga.counter_status()));
+            }
+            self.refusals_told.remove(&deal_id);
+            self.reserve_attempts.remove(&deal_id);
         }
         Ok(())
-    }
-
-    /// Publishes how many deals are in each state, and the engine's queues.
-    fn count_states(&self) {
-        let metrics = interlock_rpc::metrics::metrics();
-        let mut counts: HashMap<&'static str, usize> = HashMap::new();
-        for deal in self.deals.values() {
-            *counts.entry(deal.state.as_str()).or_default() += 1;
-        }
-        for state in ["proposed", "received", "withdrawn", "running", "completed", "refunded", "windfall", "lost"] {
-            metrics.deals_in_state("agent", state, counts.get(state).copied().unwrap_or(0));
-        }
-        metrics.queue_length("agent", "inputs", INPUTS_BUFFER.saturating_sub(self.inputs.capacity()));
     }
 
     /// Records a notice for the party (once: the same notice from several
@@ -649,32 +701,6 @@ impl Engine {
             for line in lines {
                 changes.step(deal_id, now, line);
             }
-        }
-    }
-
-    /// A proposal nobody agreed to before its first deadline never will be in
-    /// time: withdraw it, so it cannot start late.
-    fn expire_proposals(&mut self, now: u64, changes: &mut Changes) {
-        let expired: Vec<DealId> = self
-            .deals
-            .iter()
-            .filter(|(_, deal)| matches!(deal.state, DealState::Proposed | DealState::Received))
-            .filter(|(_, deal)| deal.terms.check_fresh(now).is_err())
-            .map(|(deal_id, _)| *deal_id)
-            .collect();
-        for deal_id in expired {
-            self.withdraw(deal_id, now, changes, "withdrawn: its deadline passed before both parties agreed");
-        }
-    }
-
-    /// This party takes no part in the deal any more.
-    fn withdraw(&mut self, deal_id: DealId, now: u64, changes: &mut Changes, why: &str) {
-        if let Some(deal) = self.deals.get_mut(&deal_id) {
-            deal.state = DealState::Withdrawn;
-            changes.step(deal_id, now, why.to_owned());
-        }
-        if self.early.remove(&deal_id).is_some() {
-            changes.early_consumed.push(deal_id);
         }
     }
 

@@ -14,6 +14,10 @@ impl Engine {
         let Some(signed) = notice.deal else { return };
         let Ok(terms) = decode_terms(&signed.terms_encoded) else { return };
         let deal_id = terms.id();
+        // A withdrawn deal that left the working set stays withdrawn.
+        if self.retired.contains(&deal_id) {
+            return;
+        }
         let me = self.key.public();
         let role = if terms.buyer == me {
             Role::Buyer
@@ -75,10 +79,7 @@ impl Engine {
                 );
                 changes.step(deal_id, now, format!("received a proposal from {counterparty}"));
                 if self.auto_accept {
-                    match self.accept(deal_id, now, changes) {
-                        Ok(sending) => self.register(deal_id, sending),
-                        Err(status) => changes.step(deal_id, now, format!("not accepted: {}", status.message())),
-                    }
+                    self.check_accept(deal_id, None, now, changes);
                 }
             }
             "registered" if signatures.iter().all(Option::is_some) => {

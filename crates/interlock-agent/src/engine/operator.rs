@@ -1,15 +1,15 @@
 //! The operator's commands — propose, accept, cancel, show and list deals —
 //! and the deal views the engine answers them with.
 
+use super::funds::Draft;
 use super::{role_index, signed_deal, status_word, Changes, Command, Engine, Pending, Sending};
 use crate::store::{AgentDeal, DealState};
 use crate::terms::{draft, Proposer};
 use interlock_core::crypto::Secret;
-use interlock_core::saga::{Outcome, Role};
+use interlock_core::saga::{LegStatus, Outcome, Role};
 use interlock_core::{Asset, DealId, DealTerms, Hash32, LegKind};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
-use std::sync::Arc;
 use tonic::transport::Channel;
 use tonic::Status;
 
@@ -32,7 +32,19 @@ fn policy_text(policy: &interlock_core::Policy) -> String {
     )
 }
 
-fn role_word(role: Role) -> &'static str {
+/// A leg's status once its deal ended.
+fn ended_word(status: LegStatus) -> &'static str {
+    match status {
+        LegStatus::Open => "never reserved",
+        other => status_word(other),
+    }
+}
+
+fn steps<'a>(steps: impl Iterator<Item = &'a (u64, String)>) -> Vec<v1::DealStep> {
+    steps.map(|(at_ms, text)| v1::DealStep { at_ms: *at_ms, text: text.clone() }).collect()
+}
+
+pub(super) fn role_word(role: Role) -> &'static str {
     match role {
         Role::Buyer => "buyer",
         Role::Seller => "seller",
@@ -42,20 +54,21 @@ fn role_word(role: Role) -> &'static str {
 impl Engine {
     pub(super) fn on_command(&mut self, command: Command, now: u64, changes: &mut Changes) {
         match command {
-            Command::Propose(request, reply) => match self.propose(&request, now, changes) {
-                Ok((deal_id, sending)) => changes.replies.push(Pending::Propose(deal_id, sending, reply)),
+            Command::Propose(request, reply) => match self.propose(&request, now) {
+                Ok((terms, secret, role)) => {
+                    let counterparty = request.counterparty.clone();
+                    self.check_draft(Draft { terms, secret, role, counterparty, reply }, now, changes);
+                }
                 Err(status) => {
                     let _ = reply.send(Err(status));
                 }
             },
-            Command::Accept(deal, reply) => {
-                match self.resolve(&deal).and_then(|deal_id| Ok((deal_id, self.accept(deal_id, now, changes)?))) {
-                    Ok((deal_id, sending)) => changes.replies.push(Pending::Accept(deal_id, sending, reply)),
-                    Err(status) => {
-                        let _ = reply.send(Err(status));
-                    }
+            Command::Accept(deal, reply) => match self.resolve(&deal).and_then(|id| self.acceptable(id, now)) {
+                Ok(deal_id) => self.check_accept(deal_id, Some(reply), now, changes),
+                Err(status) => {
+                    let _ = reply.send(Err(status));
                 }
-            }
+            },
             Command::Cancel(deal, reply) => match self.resolve(&deal).and_then(|id| self.cancel(id, now, changes)) {
                 Ok(deal_id) => changes.replies.push(Pending::View(deal_id, reply)),
                 Err(status) => {
@@ -84,12 +97,8 @@ impl Engine {
         Ok((client, self.gateway_name(network)))
     }
 
-    fn propose(
-        &mut self,
-        request: &v1::ProposeDealRequest,
-        now: u64,
-        changes: &mut Changes,
-    ) -> Result<(DealId, Sending), Status> {
+    /// Drafts a proposal; it is signed once its payment is seen to be covered.
+    fn propose(&self, request: &v1::ProposeDealRequest, now: u64) -> Result<(DealTerms, Option<Secret>, Role), Status> {
         let is_buyer = match request.role.as_str() {
             "buyer" | "" => true,
             "seller" => false,
@@ -101,33 +110,14 @@ impl Engine {
         let proposer = Proposer { entry: &self.party, is_buyer, keepers: &self.keepers };
         let (terms, secret) = draft(&self.directory, proposer, request, now, nonce, secret)?;
         let role = if is_buyer { Role::Buyer } else { Role::Seller };
-        let deal_id = terms.id();
-        let mut signatures = [None, None];
-        signatures[role_index(role)] = Some(self.key.sign_deal(deal_id));
-        let (gateway, gateway_name) = self.home_gateway(&terms, role)?;
-        let deal = signed_deal(&terms, &signatures);
-        let counterparty = request.counterparty.clone();
-        self.deals.insert(
-            deal_id,
-            AgentDeal {
-                terms: Arc::new(terms),
-                signatures,
-                role,
-                state: DealState::Proposed,
-                secret,
-                created_ms: now,
-                notice: Default::default(),
-            },
-        );
-        self.steps.insert(deal_id, Vec::new());
-        changes.step(deal_id, now, format!("drafted for {counterparty} as {}", role_word(role)));
-        Ok((deal_id, Sending { gateway, gateway_name, deal }))
+        // Before anything is signed: the proposal must have a gateway to go to.
+        self.home_gateway(&terms, role)?;
+        Ok((terms, secret, role))
     }
 
-    /// Countersigns a received proposal.
-    pub(super) fn accept(&mut self, deal_id: DealId, now: u64, changes: &mut Changes) -> Result<Sending, Status> {
-        let key = self.key.clone();
-        let deal = self.deals.get_mut(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
+    /// `deal_id` if it is a received proposal still in time to accept.
+    pub(super) fn acceptable(&self, deal_id: DealId, now: u64) -> Result<DealId, Status> {
+        let deal = self.deals.get(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
         if deal.state != DealState::Received {
             return Err(Status::failed_precondition(format!(
                 "deal {deal_id} is {}: only a received proposal can be accepted",
@@ -137,6 +127,14 @@ impl Engine {
         deal.terms
             .check_fresh(now)
             .map_err(|error| Status::failed_precondition(format!("too late to accept deal {deal_id}: {error}")))?;
+        Ok(deal_id)
+    }
+
+    /// Countersigns a received proposal.
+    pub(super) fn accept(&mut self, deal_id: DealId, now: u64, changes: &mut Changes) -> Result<Sending, Status> {
+        self.acceptable(deal_id, now)?;
+        let key = self.key.clone();
+        let deal = self.deals.get_mut(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
         deal.signatures[role_index(deal.role)] = Some(key.sign_deal(deal_id));
         let (terms, role, signatures) = (deal.terms.clone(), deal.role, deal.signatures);
         let (gateway, gateway_name) = self.home_gateway(&terms, role)?;
@@ -169,14 +167,14 @@ impl Engine {
         }
         if let Some(hash) = Hash32::from_hex(text) {
             let deal_id = DealId(hash);
-            return if self.deals.contains_key(&deal_id) {
+            return if self.deals.contains_key(&deal_id) || self.retired.contains(&deal_id) {
                 Ok(deal_id)
             } else {
                 Err(Status::not_found(format!("this agent has no deal {deal_id}")))
             };
         }
-        let found: Vec<DealId> =
-            self.deals.keys().filter(|id| id.0.to_hex().starts_with(text)).copied().take(2).collect();
+        let known = self.deals.keys().chain(&self.retired);
+        let found: Vec<DealId> = known.filter(|id| id.0.to_hex().starts_with(text)).copied().take(2).collect();
         match found.as_slice() {
             [one] => Ok(*one),
             [] => Err(Status::not_found(format!("this agent has no deal starting with {text}"))),
@@ -194,28 +192,35 @@ impl Engine {
     }
 
     pub(super) fn view(&mut self, deal_id: DealId) -> Result<v1::DealView, Status> {
+        let unreadable =
+            |error: interlock_rpc::store::StoreError| Status::internal(format!("cannot read deal {deal_id}: {error}"));
+        if !self.deals.contains_key(&deal_id) && self.retired.contains(&deal_id) {
+            // Out of the working set: the history has it.
+            let deal = self.store.deal(deal_id).map_err(unreadable)?;
+            let deal = deal.ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
+            let mut view = self.summary(&deal);
+            view.steps = steps(self.store.steps(deal_id).map_err(unreadable)?.iter());
+            return Ok(view);
+        }
         let deal = self.deals.get(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
         if !self.steps.contains_key(&deal_id) {
-            let steps =
-                self.store.steps(deal_id).map_err(|error| Status::internal(format!("cannot read steps: {error}")))?;
-            self.steps.insert(deal_id, steps);
+            self.steps.insert(deal_id, self.store.steps(deal_id).map_err(unreadable)?);
         }
         let mut view = self.summary(deal);
-        view.steps = self.steps[&deal_id]
-            .iter()
-            .map(|(at_ms, text)| v1::DealStep { at_ms: *at_ms, text: text.clone() })
-            .collect();
+        view.steps = steps(self.steps[&deal_id].iter());
         Ok(view)
     }
 
     pub(super) fn summary(&self, deal: &AgentDeal) -> v1::DealView {
         let deal_id = deal.deal_id();
-        let (own, counter) = match self.live.get(&deal_id) {
-            Some(live) => (status_word(live.saga.own_status()), status_word(live.saga.counter_status())),
-            None => match deal.state {
+        let (own, counter) = match (self.live.get(&deal_id), self.ended_legs.get(&deal_id)) {
+            (Some(live), _) => (status_word(live.saga.own_status()), status_word(live.saga.counter_status())),
+            // A leg still open when the deal ended was never reserved.
+            (None, Some((own, counter))) => (ended_word(*own), ended_word(*counter)),
+            (None, None) => match deal.state {
                 DealState::Ended(Outcome::Completed) => ("executed", "executed"),
-                DealState::Ended(Outcome::Refunded) => ("cancelled", "cancelled"),
                 DealState::Ended(_) => ("ended", "ended"),
+                DealState::Withdrawn => ("never reserved", "never reserved"),
                 _ => ("open", "open"),
             },
         };
@@ -238,9 +243,11 @@ impl Engine {
 
     fn list(&self, request: &v1::ListDealsRequest) -> Result<v1::DealList, Status> {
         if !request.state.is_empty() && DealState::parse(&request.state).is_none() {
+            let states: Vec<&str> = DealState::ALL.iter().map(|state| state.as_str()).collect();
             return Err(Status::invalid_argument(format!(
-                "state {:?}: expected proposed, received, withdrawn, running, completed, refunded, windfall or lost",
-                request.state
+                "state {:?}: expected one of {}",
+                request.state,
+                states.join(", ")
             )));
         }
         let limit = if request.limit == 0 { 100 } else { request.limit as usize };
