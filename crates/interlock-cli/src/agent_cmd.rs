@@ -28,6 +28,8 @@ pub struct AgentServe {
     pub directory: PathBuf,
     pub auto_accept: bool,
     pub quiet: bool,
+    /// How long a withdrawn deal stays in the agent's working set.
+    pub withdrawn_retention_ms: u64,
     /// The party's own key on the networks where it signs itself (a 32-byte seed file).
     pub chain_key: Option<PathBuf>,
 }
@@ -64,7 +66,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             verbose: !options.quiet,
             submitters: chain_submitters(&directory, &options.name, options.chain_key.as_deref()).await?,
             keepers: keepers(&directory)?,
-            withdrawn_retention_ms: interlock_agent::WITHDRAWN_RETENTION_DEFAULT_MS,
+            withdrawn_retention_ms: options.withdrawn_retention_ms,
         };
         let service = AgentService::start(config)?;
         let (listener, address) = bind(options.listen).await?;

@@ -1,13 +1,15 @@
 //! `interlock`: one binary for every role and operator command.
 
 mod agent_cmd;
+mod client_args;
 mod deal_cmd;
 mod gas_cmd;
 mod gateway_cmd;
 mod observer_cmd;
 mod services;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use client_args::{CertRoleArg, DealCommand, ModeArg, SandboxCommand, ServiceArgs};
 use interlock_devnet::{bench, demo, dependent, sandbox};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,25 +32,21 @@ static ALLOCATOR: interlock_devnet::alloc::Counting = interlock_devnet::alloc::C
     after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                eleven processes on loopback: ledgers, gateways, notaries, agents, a dependent, an observer\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
-    /// Serve Prometheus metrics on http://ADDR/metrics (the service roles:
-    /// ledger, gateway, notary, agent). Prints `metrics on ADDR` to stderr.
-    #[arg(long, global = true, value_name = "ADDR")]
-    metrics: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Command,
 }
 
 /// For a service role: structured logs, and the metrics endpoint if asked for.
-fn start_metrics(cli: &Cli) -> anyhow::Result<()> {
-    let service = matches!(
-        cli.command,
-        Command::Ledger { .. } | Command::Gateway { .. } | Command::Notary { .. } | Command::Agent { .. }
-    );
-    if service {
-        interlock_rpc::metrics::init_logs();
-    }
-    let Some(address) = cli.metrics else { return Ok(()) };
-    anyhow::ensure!(service, "--metrics applies to the service roles: ledger, gateway, notary, agent");
+fn start_metrics(command: &Command) -> anyhow::Result<()> {
+    let (Command::Ledger { service, .. }
+    | Command::Gateway { service, .. }
+    | Command::Notary { service, .. }
+    | Command::Agent { service, .. }) = command
+    else {
+        return Ok(());
+    };
+    interlock_rpc::metrics::init_logs();
+    let Some(address) = service.metrics else { return Ok(()) };
     let bound = interlock_rpc::metrics::serve_in_background(address)
         .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
     eprintln!("metrics on {bound}");
@@ -101,6 +99,8 @@ enum Command {
     },
     /// Run a ledger node: one embedded network's sequencer, over gRPC with mutual TLS.
     Ledger {
+        #[command(flatten)]
+        service: ServiceArgs,
         /// Do not cancel expired reservations with the operator's key (leave it
         /// to the network's gateway).
         #[arg(long)]
@@ -128,6 +128,8 @@ enum Command {
     /// follows the networks of its deals through their gateways and records
     /// each decision before it signs.
     Notary {
+        #[command(flatten)]
+        service: ServiceArgs,
         /// The notary's data directory (notary.key, notary.sqlite); created on first start.
         #[arg(long)]
         data: PathBuf,
@@ -165,6 +167,8 @@ enum Command {
         5. interlock gateway --data gw-alpha --network 1 --listen 127.0.0.1:7301 \\\n       \
            --tls-dir tls --name gw-alpha --directory directory.json")]
     Gateway {
+        #[command(flatten)]
+        service: ServiceArgs,
         /// The gateway's data directory (gateway.key, gateway.sqlite); created on first start.
         #[arg(long)]
         data: PathBuf,
@@ -283,6 +287,8 @@ enum Command {
     /// acting on it, resumes unfinished deals on restart and refunds at expiry.
     /// The operator drives it with `interlock deal`.
     Agent {
+        #[command(flatten)]
+        service: ServiceArgs,
         /// The agent's data directory (agent.sqlite, and party.key unless --key); created on first start.
         #[arg(long)]
         data: PathBuf,
@@ -307,6 +313,10 @@ enum Command {
         /// Do not print a line per deal step.
         #[arg(long)]
         quiet: bool,
+        /// Seconds a withdrawn deal stays in the agent's lists before only its
+        /// history (`deal status`) keeps it.
+        #[arg(long, value_name = "SECONDS", default_value_t = client_args::KEEP_WITHDRAWN_DEFAULT_S, value_parser = client_args::keep_withdrawn())]
+        keep_withdrawn: u64,
         /// The party's secp256k1 key file (64 hex digits) for the EVM networks of the
         /// directory; its address must be the party's listed account there.
         #[arg(long = "evm-key", value_name = "EVM_KEY")]
@@ -360,9 +370,8 @@ enum CaCommand {
     Issue {
         #[arg(long)]
         dir: PathBuf,
-        /// party, gateway, notary, observer, ledger, agent or dependent.
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_enum)]
+        role: CertRoleArg,
         /// The holder's name: 1 to 64 of a-z, 0-9 and '-'.
         #[arg(long)]
         name: String,
@@ -389,124 +398,6 @@ enum ObserverCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Subcommand)]
-enum SandboxCommand {
-    /// Issue certificates, sign the directory, start every process, fund the parties.
-    Up {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        /// The seller's agent waits for `interlock deal --as seller accept ID`
-        /// instead of accepting every valid proposal by itself.
-        #[arg(long)]
-        manual_accept: bool,
-        /// Make beta an EVM chain: a local anvil (from scripts/npm-install) with the
-        /// escrow contract, an ERC-20 USDC and an ERC-721 DEED; beta's gateway follows
-        /// it, and the agents send their beta transactions to it with their own keys.
-        #[arg(long)]
-        evm: bool,
-    },
-    /// Each process: its address, whether it runs, its gRPC health.
-    Status {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run one deal through the sandbox's services and show it.
-    Deal {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
-        mode: ModeArg,
-        /// Run this many deals and report throughput and latency instead of one deal's story.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        count: Option<u32>,
-        /// With --count: deals in flight at once.
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        concurrency: u32,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Kill one process with SIGKILL (to see the others cope, and it recover).
-    Kill {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        /// The process: alpha-ledger, beta-ledger, alpha-gateway, beta-gateway,
-        /// n1, n2, n3, buyer-agent, seller-agent, warranty or observer.
-        name: String,
-    },
-    /// Start a stopped process again, on its address, from its data.
-    Start {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        name: String,
-    },
-    /// Stop every process of the sandbox.
-    Down {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-// Parsed once per run and matched at once: the size of its largest variant costs nothing.
-#[allow(clippy::large_enum_variant)]
-enum DealCommand {
-    /// Draft a deal with a counterparty, sign it and send it through the gateways.
-    Propose {
-        /// The counterparty's name in the directory.
-        #[arg(long)]
-        to: String,
-        /// This party's role: the buyer pays, the seller delivers.
-        #[arg(long, value_enum, default_value_t = RoleArg::Buyer)]
-        role: RoleArg,
-        /// How it settles: notary (the directory's notaries decide, a majority
-        /// signs) or hashlock (no third party; the buyer proposes).
-        #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
-        mode: ModeArg,
-        /// What the buyer pays: AMOUNT ASSET@NETWORK.
-        #[arg(long)]
-        payment: String,
-        /// What the seller delivers: AMOUNT ASSET@NETWORK.
-        #[arg(long)]
-        delivery: String,
-        /// Seconds the deal may take before it refunds.
-        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=604_800))]
-        window: u64,
-        /// An observer to name in the terms, by its directory name (repeatable).
-        #[arg(long = "observer")]
-        observers: Vec<String>,
-        /// A dependent to name in the terms (told when the deal completes), by
-        /// its directory name (repeatable).
-        #[arg(long = "dependent")]
-        dependents: Vec<String>,
-        #[command(flatten)]
-        policy: deal_cmd::PolicyArgs,
-    },
-    /// Countersign a proposal this party received; the agent then runs the deal.
-    Accept { deal: String },
-    /// Withdraw from a deal that has not started reserving.
-    Cancel { deal: String },
-    /// One deal: its legs, state and every step so far.
-    Status { deal: String },
-    /// The party's deals, newest first.
-    List {
-        /// Only deals in this state: proposed, received, withdrawn, running, completed, refunded.
-        #[arg(long)]
-        state: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-    },
-    /// Follow a deal live, one line per step, until it ends. Exits 0 if it completed.
-    Watch { deal: String },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum RoleArg {
-    Buyer,
-    Seller,
 }
 
 #[derive(Subcommand)]
@@ -568,15 +459,9 @@ enum BenchTarget {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Hashlock,
-    Notary,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = start_metrics(&cli) {
+    if let Err(error) = start_metrics(&cli.command) {
         eprintln!("error: {error:#}");
         return ExitCode::from(2);
     }
@@ -585,7 +470,7 @@ fn main() -> ExitCode {
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),
         Command::Ca { command: CaCommand::Init { dir } } => services::ca_init(&dir).map(Ok),
         Command::Ca { command: CaCommand::Issue { dir, role, name, hosts, days, out } } => {
-            services::ca_issue(&dir, &role, &name, &hosts, days, out.as_deref()).map(Ok)
+            services::ca_issue(&dir, role.0.as_str(), &name, &hosts, days, out.as_deref()).map(Ok)
         }
         Command::Directory { command: DirectoryCommand::Sign { ca, input, output } } => {
             services::directory_sign(&ca, &input, &output).map(Ok)
@@ -594,10 +479,7 @@ fn main() -> ExitCode {
             SandboxCommand::Up { dir, manual_accept, evm } => sandbox::up(&dir, manual_accept, evm).map(Ok),
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
             SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
-                let mode = match mode {
-                    ModeArg::Hashlock => interlock_core::Mode::Hashlock,
-                    ModeArg::Notary => interlock_core::Mode::Notary,
-                };
+                let mode = mode.into();
                 let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
                 let result = match count {
                     Some(count) => {
@@ -668,34 +550,51 @@ fn main() -> ExitCode {
             let options = dependent::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
             dependent::serve(options).map(Ok)
         }
-        Command::Agent { data, key, listen, tls_dir, name, directory, auto_accept, quiet, chain_key } => {
-            let options =
-                agent_cmd::AgentServe { data, key, listen, tls_dir, name, directory, auto_accept, quiet, chain_key };
+        Command::Agent {
+            data,
+            key,
+            listen,
+            tls_dir,
+            name,
+            directory,
+            auto_accept,
+            quiet,
+            keep_withdrawn,
+            chain_key,
+            ..
+        } => {
+            let withdrawn_retention_ms = keep_withdrawn.saturating_mul(1_000);
+            let options = agent_cmd::AgentServe {
+                data,
+                key,
+                listen,
+                tls_dir,
+                name,
+                directory,
+                auto_accept,
+                quiet,
+                withdrawn_retention_ms,
+                chain_key,
+            };
             agent_cmd::agent_serve(options).map(Ok)
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {
             let target = deal_cmd::Target { agent, tls_dir, name, sandbox };
             deal(&target, command, json).map(|ok| ok.then_some(()).ok_or(1))
         }
-        Command::Ledger { no_keeper, data, network, listen, tls_dir, name, directory } => {
+        Command::Ledger { no_keeper, data, network, listen, tls_dir, name, directory, .. } => {
             let keeper = !no_keeper;
             services::ledger_serve(services::LedgerServe { data, network, listen, tls_dir, name, directory, keeper })
                 .map(Ok)
         }
         Command::Bench { target: BenchTarget::Core { deals, mode, inflight, json } } => {
-            let mode = match mode {
-                ModeArg::Hashlock => interlock_core::Mode::Hashlock,
-                ModeArg::Notary => interlock_core::Mode::Notary,
-            };
+            let mode = mode.into();
             let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
             let (deals, inflight) = (to_usize(deals), to_usize(inflight));
             bench::run(&bench::Options { deals, mode, inflight, json }).map(Ok)
         }
         Command::Bench { target: BenchTarget::Sandbox { deals, concurrency, mode, dir, json } } => {
-            let mode = match mode {
-                ModeArg::Hashlock => interlock_core::Mode::Hashlock,
-                ModeArg::Notary => interlock_core::Mode::Notary,
-            };
+            let mode = mode.into();
             let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
             let options =
                 bench::SandboxOptions { deals: to_usize(deals), concurrency: to_usize(concurrency), mode, json, dir };
@@ -720,14 +619,8 @@ fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::
             Action::Propose {
                 request: Box::new(policy.apply(interlock_proto::v1::ProposeDealRequest {
                     counterparty: to,
-                    role: match role {
-                        RoleArg::Buyer => "buyer".into(),
-                        RoleArg::Seller => "seller".into(),
-                    },
-                    mode: match mode {
-                        ModeArg::Hashlock => "hashlock".into(),
-                        ModeArg::Notary => "notary".into(),
-                    },
+                    role: role.as_str().into(),
+                    mode: interlock_core::Mode::from(mode).to_string(),
                     payment: Some(deal_cmd::leg_spec(&payment)?),
                     delivery: Some(deal_cmd::leg_spec(&delivery)?),
                     window_ms: window * 1_000,
@@ -740,7 +633,7 @@ fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::
         DealCommand::Accept { deal } => Action::Accept { deal },
         DealCommand::Cancel { deal } => Action::Cancel { deal },
         DealCommand::Status { deal } => Action::Status { deal },
-        DealCommand::List { state, limit } => Action::List { state, limit },
+        DealCommand::List { state, limit } => Action::List { state: state.map(|state| state.0.as_str().into()), limit },
         DealCommand::Watch { deal } => Action::Watch { deal },
     };
     deal_cmd::run(target, action, json)

@@ -1,0 +1,218 @@
+//! The arguments of the client commands (`deal …`, `sandbox …`), the values
+//! several commands share, and the flags only the service roles take. Every
+//! list of accepted values is the parser's own (a `ValueEnum`), so a help
+//! text can never name more or fewer values than the parser accepts.
+
+use clap::builder::PossibleValue;
+use clap::{Subcommand, ValueEnum};
+use interlock_agent::store::DealState;
+use interlock_identity::Role;
+use std::path::PathBuf;
+
+/// The flags of the service roles (ledger, gateway, notary, agent) that the
+/// client commands do not take.
+#[derive(clap::Args)]
+pub struct ServiceArgs {
+    /// Serve Prometheus metrics on http://ADDR/metrics. Prints `metrics on
+    /// ADDR` to stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// The agent's `--keep-withdrawn` unless given: its default retention.
+pub const KEEP_WITHDRAWN_DEFAULT_S: u64 = interlock_agent::WITHDRAWN_RETENTION_DEFAULT_MS / 1_000;
+
+/// The agent's `--keep-withdrawn`: up to a year.
+pub fn keep_withdrawn() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=31_536_000)
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Buyer,
+    Seller,
+}
+
+impl RoleArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Buyer => "buyer",
+            RoleArg::Seller => "seller",
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Hashlock,
+    Notary,
+}
+
+impl From<ModeArg> for interlock_core::Mode {
+    fn from(mode: ModeArg) -> interlock_core::Mode {
+        match mode {
+            ModeArg::Hashlock => interlock_core::Mode::Hashlock,
+            ModeArg::Notary => interlock_core::Mode::Notary,
+        }
+    }
+}
+
+/// A deal state, as the agent names and accepts them (`DealState::ALL`).
+#[derive(Clone, Copy)]
+pub struct StateArg(pub DealState);
+
+const STATES: [StateArg; DealState::ALL.len()] = {
+    let mut states = [StateArg(DealState::ALL[0]); DealState::ALL.len()];
+    let mut index = 1;
+    while index < states.len() {
+        states[index] = StateArg(DealState::ALL[index]);
+        index += 1;
+    }
+    states
+};
+
+impl ValueEnum for StateArg {
+    fn value_variants<'a>() -> &'a [StateArg] {
+        &STATES
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.as_str()))
+    }
+}
+
+/// A certificate's role, as the certificate authority names and accepts them (`Role::ALL`).
+#[derive(Clone, Copy)]
+pub struct CertRoleArg(pub Role);
+
+const CERT_ROLES: [CertRoleArg; Role::ALL.len()] = {
+    let mut roles = [CertRoleArg(Role::ALL[0]); Role::ALL.len()];
+    let mut index = 1;
+    while index < roles.len() {
+        roles[index] = CertRoleArg(Role::ALL[index]);
+        index += 1;
+    }
+    roles
+};
+
+impl ValueEnum for CertRoleArg {
+    fn value_variants<'a>() -> &'a [CertRoleArg] {
+        &CERT_ROLES
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.as_str()))
+    }
+}
+
+#[derive(Subcommand)]
+// Parsed once per run and matched at once: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum DealCommand {
+    /// Draft a deal with a counterparty, sign it and send it through the gateways.
+    Propose {
+        /// The counterparty's name in the directory.
+        #[arg(long)]
+        to: String,
+        /// This party's role: the buyer pays, the seller delivers.
+        #[arg(long, value_enum, default_value_t = RoleArg::Buyer)]
+        role: RoleArg,
+        /// How it settles: notary (the directory's notaries decide, a majority
+        /// signs) or hashlock (no third party; the buyer proposes).
+        #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
+        mode: ModeArg,
+        /// What the buyer pays: AMOUNT ASSET@NETWORK.
+        #[arg(long)]
+        payment: String,
+        /// What the seller delivers: AMOUNT ASSET@NETWORK.
+        #[arg(long)]
+        delivery: String,
+        /// Seconds the deal may take before it refunds.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=604_800))]
+        window: u64,
+        /// An observer to name in the terms, by its directory name (repeatable).
+        #[arg(long = "observer")]
+        observers: Vec<String>,
+        /// A dependent to name in the terms (told when the deal completes), by
+        /// its directory name (repeatable).
+        #[arg(long = "dependent")]
+        dependents: Vec<String>,
+        #[command(flatten)]
+        policy: crate::deal_cmd::PolicyArgs,
+    },
+    /// Countersign a proposal this party received; the agent then runs the deal.
+    Accept { deal: String },
+    /// Withdraw from a deal that has not started reserving.
+    Cancel { deal: String },
+    /// One deal: its legs, state and every step so far.
+    Status { deal: String },
+    /// The party's deals, newest first.
+    List {
+        /// Only deals in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Follow a deal live, one line per step, until it ends. Exits 0 if it completed.
+    Watch { deal: String },
+}
+
+#[derive(Subcommand)]
+pub enum SandboxCommand {
+    /// Issue certificates, sign the directory, start every process, fund the parties.
+    Up {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        /// The seller's agent waits for `interlock deal --as seller accept ID`
+        /// instead of accepting every valid proposal by itself.
+        #[arg(long)]
+        manual_accept: bool,
+        /// Make beta an EVM chain: a local anvil (from scripts/npm-install) with the
+        /// escrow contract, an ERC-20 USDC and an ERC-721 DEED; beta's gateway follows
+        /// it, and the agents send their beta transactions to it with their own keys.
+        #[arg(long)]
+        evm: bool,
+    },
+    /// Each process: its address, whether it runs, its gRPC health.
+    Status {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one deal through the sandbox's services and show it.
+    Deal {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
+        mode: ModeArg,
+        /// Run this many deals and report throughput and latency instead of one deal's story.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        count: Option<u32>,
+        /// With --count: deals in flight at once.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        concurrency: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Kill one process with SIGKILL (to see the others cope, and it recover).
+    Kill {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        /// The process: alpha-ledger, beta-ledger, alpha-gateway, beta-gateway,
+        /// n1, n2, n3, buyer-agent, seller-agent, warranty or observer.
+        name: String,
+    },
+    /// Start a stopped process again, on its address, from its data.
+    Start {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+        name: String,
+    },
+    /// Stop every process of the sandbox.
+    Down {
+        #[arg(long, default_value = "interlock-sandbox")]
+        dir: PathBuf,
+    },
+}
