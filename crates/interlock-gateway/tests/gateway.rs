@@ -259,8 +259,11 @@ impl World {
         }
     }
 
+    /// A client of the ledger node of `network`, as that network's gateway:
+    /// gateways are the ones that reach a ledger (the transactions carry their
+    /// own signers).
     fn ledger(&self, network: NetworkId) -> LedgerNodeClient<Channel> {
-        LedgerNodeClient::new(endpoint(&self.tls, "buyer", self.ledgers[&network]).connect_lazy())
+        LedgerNodeClient::new(endpoint(&self.tls, gateway_name(network), self.ledgers[&network]).connect_lazy())
     }
 
     /// A client of the gateway of `network` with the certificate of `name`.
@@ -588,7 +591,7 @@ async fn forged_lock_assertions_and_peer_calls_are_refused() {
         ("another key", "gw-beta", by_someone_else, Code::Unauthenticated, "not signed by that network's gateway"),
         ("not its network", "gw-beta", not_its_network, Code::PermissionDenied, "may not report on network-1"),
         ("undecodable reservation", "gw-beta", garbage, Code::InvalidArgument, "malformed reservation_encoded"),
-        ("a party", "buyer", genuine.clone(), Code::PermissionDenied, "AssertLocks is for the gateways"),
+        ("a party", "buyer", genuine.clone(), Code::PermissionDenied, "AssertLocks is for gateways"),
     ];
     for (name, caller, assertion, code, text) in cases {
         check(name, world.peer(ALPHA, caller).assert_locks(assertions(assertion)).await, code, text);
@@ -611,7 +614,7 @@ async fn forged_lock_assertions_and_peer_calls_are_refused() {
     let wrong_network = world.peer(ALPHA, "gw-beta").notify(notify(notification.clone())).await;
     check("notifying for another network", wrong_network, Code::PermissionDenied, "may not report");
     let party = world.peer(ALPHA, "seller").notify(notify(notification.clone())).await;
-    check("a party notifying", party, Code::PermissionDenied, "Notify is for the gateways");
+    check("a party notifying", party, Code::PermissionDenied, "Notify is for gateways");
     let notice = v1::DealNotice {
         seq: 0,
         deal_id: deal_id.0 .0.to_vec(),
@@ -619,7 +622,7 @@ async fn forged_lock_assertions_and_peer_calls_are_refused() {
         deal: Some(world.signed(&terms, true, true)),
     };
     let forwarded = world.peer(ALPHA, "buyer").forward_deal(notice).await;
-    check("a party forwarding", forwarded, Code::PermissionDenied, "ForwardDeal is for the gateways");
+    check("a party forwarding", forwarded, Code::PermissionDenied, "ForwardDeal is for gateways");
 
     // Nothing was recorded; the genuine assertion is, once.
     let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.unwrap();

@@ -172,7 +172,7 @@ async fn subscribing_is_for_parties_and_dependents_with_a_sound_url_and_secret()
     assert_eq!(ok.into_inner().subscriber, "party:carol");
     let short_secret = v1::SubscribeRequest { secret: vec![1; 8], ..subscribe(url, &[]) };
     let cases = [
-        ("a notary", "n1", subscribe(url, &[]), Code::PermissionDenied, "Subscribe is for parties and dependents"),
+        ("a notary", "n1", subscribe(url, &[]), Code::PermissionDenied, "Subscribe is for parties"),
         ("not http", "warranty", subscribe("ftp://127.0.0.1/x", &[]), Code::InvalidArgument, "malformed url"),
         ("no url", "warranty", subscribe("", &[]), Code::InvalidArgument, "malformed url"),
         ("short secret", "warranty", short_secret, Code::InvalidArgument, "malformed secret"),
