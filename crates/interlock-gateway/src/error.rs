@@ -14,6 +14,11 @@ pub enum GatewayError {
     /// A signature that does not verify, or one that is missing where it must be.
     #[error("{0}")]
     Unauthenticated(String),
+    /// A peer's report that decodes but contradicts itself or what this
+    /// gateway holds signed for it (the reservation the peer asserted, or the
+    /// deal's terms): no event of any chain looks like it.
+    #[error("{0}")]
+    Contradicted(String),
     /// The caller may not do this.
     #[error("{0}")]
     Denied(String),
@@ -43,7 +48,7 @@ impl GatewayError {
             GatewayError::Malformed { .. } | GatewayError::Terms(_) | GatewayError::NotOurDeal { .. } => {
                 Code::InvalidArgument
             }
-            GatewayError::TooMany { .. } => Code::InvalidArgument,
+            GatewayError::TooMany { .. } | GatewayError::Contradicted(_) => Code::InvalidArgument,
             GatewayError::Unauthenticated(_) => Code::Unauthenticated,
             GatewayError::Denied(_) => Code::PermissionDenied,
             GatewayError::NotFound(_) => Code::NotFound,

@@ -1,12 +1,26 @@
 //! The `GatewayPeer` service (what other networks' gateways tell this one) and
 //! the sending side of the outbox.
+//!
+//! Every report is checked before anything is recorded, known deal or not: a
+//! forwarded deal by its parties' signatures, a lock assertion by the peer's
+//! signature, a notification (which carries no signature of its own) against
+//! itself and against the reservation the peer asserted for its leg, or the
+//! deal's terms while it asserted none. A report that does not decode or does
+//! not verify is refused for the whole call and logged once, naming the peer.
 
 use super::caller::{Caller, Method};
 use super::checks::{self, decode_notification, decode_signed_deal, verify_lock_assertion};
 use super::error::GatewayError;
 use super::registry::{ASSERT, FORWARD, NOTIFY, PEER_BATCH_MAX};
 use super::{locked, GatewayService, PEER_CALL_TIMEOUT};
-use crate::gateway_store::{NoticeKind, OutboxEntry};
+use crate::gateway_store::{EventKind, NoticeKind, OutboxEntry};
+use interlock_core::encoding::Decode;
+use interlock_core::escrow::Condition;
+use interlock_core::saga::expected_request;
+use interlock_core::{
+    reservation_id, DealId, DealTerms, Decision, EscrowEvent, LegKind, Reservation, ReservationId, ReservationState,
+    Token,
+};
 use interlock_identity::GatewayEntry;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
@@ -14,6 +28,10 @@ use interlock_proto::v1::gateway_peer_server::GatewayPeer;
 use prost::Message as _;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
+
+/// Most of a deal's events read back to find the reservation a peer asserted
+/// (a deal has about ten).
+const DEAL_EVENTS_READ_MAX: usize = 1_000;
 
 /// Refusals that sending the same message again cannot change.
 pub(super) fn is_final(code: Code) -> bool {
@@ -53,6 +71,10 @@ impl GatewayService {
     fn forward_deal_checked(&self, request: Request<v1::DealNotice>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::ForwardDeal)?;
         let notice = request.into_inner();
+        self.receive_forwarded(&caller, &notice).inspect_err(|error| log_refusal(&caller, "a forwarded deal", error))
+    }
+
+    fn receive_forwarded(&self, caller: &GatewayEntry, notice: &v1::DealNotice) -> Result<u32, GatewayError> {
         let kind = NoticeKind::parse(&notice.kind).ok_or_else(|| {
             GatewayError::malformed("kind", format!("expected \"proposed\" or \"registered\", found {:?}", notice.kind))
         })?;
@@ -82,6 +104,11 @@ impl GatewayService {
     fn assert_locks_checked(&self, request: Request<v1::LockAssertions>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::AssertLocks)?;
         let assertions = request.into_inner().assertions;
+        self.receive_assertions(&caller, &assertions)
+            .inspect_err(|error| log_refusal(&caller, "lock assertions", error))
+    }
+
+    fn receive_assertions(&self, caller: &GatewayEntry, assertions: &[v1::LockAssertion]) -> Result<u32, GatewayError> {
         if assertions.len() > PEER_BATCH_MAX {
             return Err(GatewayError::TooMany {
                 what: "lock assertions",
@@ -90,8 +117,8 @@ impl GatewayService {
             });
         }
         let mut verified = Vec::with_capacity(assertions.len());
-        for assertion in &assertions {
-            check_fronts(&caller, assertion.network)?;
+        for assertion in assertions {
+            check_fronts(caller, assertion.network)?;
             verified.push((assertion.height, verify_lock_assertion(assertion, &self.shared.directory)?));
         }
         let (accepted, committed) = self.registry().record_assertions(caller.network, verified)?;
@@ -102,14 +129,25 @@ impl GatewayService {
     fn notify_checked(&self, request: Request<v1::Notifications>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::Notify)?;
         let notifications = request.into_inner().notifications;
+        self.receive_notifications(&caller, &notifications)
+            .inspect_err(|error| log_refusal(&caller, "notifications", error))
+    }
+
+    fn receive_notifications(
+        &self,
+        caller: &GatewayEntry,
+        notifications: &[v1::Notification],
+    ) -> Result<u32, GatewayError> {
         if notifications.len() > PEER_BATCH_MAX {
             let count = notifications.len();
             return Err(GatewayError::TooMany { what: "notifications", count, max: PEER_BATCH_MAX });
         }
         let mut decoded = Vec::with_capacity(notifications.len());
-        for notification in &notifications {
-            check_fronts(&caller, notification.network)?;
-            decoded.push((notification.height, notification.timestamp_ms, decode_notification(notification)?));
+        for notification in notifications {
+            check_fronts(caller, notification.network)?;
+            let event = decode_notification(notification)?;
+            self.verify_notification(caller, &event)?;
+            decoded.push((notification.height, notification.timestamp_ms, event));
         }
         // Network time of this gateway's own network: the keeper's grace
         // period is counted on the clock that decides the expiry.
@@ -124,6 +162,130 @@ impl GatewayService {
             keeper.learn(deal_id, secret, learned_ms);
         }
         Ok(notified.accepted)
+    }
+
+    /// Checks a notification's event against itself and, for a deal
+    /// registered here, against the reservation `caller` asserted for its leg,
+    /// or the deal's terms while it asserted none. A deal this gateway does
+    /// not hold has nothing more to check against; the registry skips it.
+    fn verify_notification(&self, caller: &GatewayEntry, event: &EscrowEvent) -> Result<(), GatewayError> {
+        let (deal_id, leg) = (event.deal_id(), event.leg());
+        let named = settled_reservation(event);
+        let expected = reservation_id(deal_id, leg);
+        if named != expected {
+            return Err(GatewayError::Contradicted(format!(
+                "a notification names reservation {named}, \
+                 but the {leg} leg of deal {deal_id} is reservation {expected}"
+            )));
+        }
+        let Some(terms) = self.registry().registered(deal_id) else { return Ok(()) };
+        if terms.leg(leg).network != caller.network {
+            // The registry refuses the whole batch for it, saying why.
+            return Ok(());
+        }
+        match self.asserted(deal_id, expected)? {
+            Some(reservation) => {
+                check_settles(event, &reservation, &format!("the reservation gateway {:?} asserted", caller.name))
+            }
+            None => check_settles(event, &reserved_by_terms(&terms, leg), "the deal's terms"),
+        }
+    }
+
+    /// The reservation `id` as the peer asserted it, if it did.
+    fn asserted(&self, deal_id: DealId, id: ReservationId) -> Result<Option<Reservation>, GatewayError> {
+        let events = self.registry().store.events(deal_id, 0, DEAL_EVENTS_READ_MAX)?;
+        let mut reserved = events.iter().filter(|record| record.kind == EventKind::PeerReserved.as_str());
+        Ok(reserved.find_map(|record| match EscrowEvent::from_bytes(&record.event) {
+            Ok(EscrowEvent::Reserved(reservation)) if reservation.id == id => Some(reservation),
+            _ => None,
+        }))
+    }
+}
+
+/// Logs a peer's report refused for what it holds (a fault of this gateway's
+/// is not the peer's), once per call, naming the peer gateway.
+fn log_refusal(peer: &GatewayEntry, what: &str, error: &GatewayError) {
+    if is_final(error.code()) {
+        let name = &peer.name;
+        tracing::warn!(peer = %name, network = %peer.network, "refused {what} from gateway {name:?}: {error}");
+    }
+}
+
+/// The reservation an execution or a cancellation settles.
+fn settled_reservation(event: &EscrowEvent) -> ReservationId {
+    match event {
+        EscrowEvent::Reserved(reservation) => reservation.id,
+        EscrowEvent::Executed { reservation, .. } | EscrowEvent::Cancelled { reservation, .. } => *reservation,
+    }
+}
+
+/// The reservation of `leg` exactly as the terms ask for it.
+fn reserved_by_terms(terms: &DealTerms, leg: LegKind) -> Reservation {
+    let deal_id = terms.id();
+    let request = expected_request(terms, deal_id, leg);
+    Reservation {
+        id: reservation_id(deal_id, leg),
+        deal_id,
+        leg,
+        asset: request.asset,
+        owner: request.owner,
+        beneficiary: request.beneficiary,
+        keeper: request.keeper,
+        condition: request.condition,
+        expiry_ms: request.expiry_ms,
+        state: ReservationState::Reserved,
+    }
+}
+
+/// Checks an execution or a cancellation against the reservation it settles,
+/// as the escrow rules made it: an execution pays the beneficiary, is signed
+/// by it or its keeper and carries a token that opens the reservation; a
+/// cancellation gives the asset back to the owner (after the expiry anyone
+/// may sign one, so its signer tells nothing). `source` says where the
+/// reservation comes from.
+fn check_settles(event: &EscrowEvent, reservation: &Reservation, source: &str) -> Result<(), GatewayError> {
+    let (deal_id, leg) = (event.deal_id(), event.leg());
+    let (what, to, owed_to, asset) = match event {
+        EscrowEvent::Executed { to, asset, .. } => ("execution", to, &reservation.beneficiary, asset),
+        EscrowEvent::Cancelled { to, asset, .. } => ("cancellation", to, &reservation.owner, asset),
+        EscrowEvent::Reserved(_) => unreachable!("notifications are decoded as executions or cancellations"),
+    };
+    let contradicted = |found: String| {
+        GatewayError::Contradicted(format!(
+            "the {what} of the {leg} leg of deal {deal_id} does not match {source}: {found}"
+        ))
+    };
+    if to != owed_to {
+        return Err(contradicted(format!("it pays {to}, the reservation pays {owed_to}")));
+    }
+    if *asset != reservation.asset {
+        return Err(contradicted(format!("it moves {asset}, the reservation holds {}", reservation.asset)));
+    }
+    let EscrowEvent::Executed { by, token, .. } = event else { return Ok(()) };
+    if *by != reservation.beneficiary && Some(*by) != reservation.keeper {
+        return Err(contradicted(format!("it is signed by {by}, neither the beneficiary nor the keeper")));
+    }
+    opens(token, &reservation.condition, deal_id).map_err(|reason| {
+        GatewayError::Unauthenticated(format!(
+            "the execution of the {leg} leg of deal {deal_id} carries a token that does not open {source}: {reason}"
+        ))
+    })
+}
+
+/// Whether `token` opens a reservation of deal `deal_id` held under `condition`.
+fn opens(token: &Token, condition: &Condition, deal_id: DealId) -> Result<(), String> {
+    match (condition, token) {
+        (Condition::Hashlock(hash), Token::Secret(secret)) if secret.hash() == *hash => Ok(()),
+        (Condition::Hashlock(_), Token::Secret(_)) => Err("the secret's sha256 is not the hashlock".into()),
+        (Condition::Notary { notaries, threshold }, Token::Certificate(certificate)) => {
+            certificate.verify(deal_id, Decision::Commit, notaries, *threshold).map_err(|error| error.to_string())
+        }
+        (Condition::Hashlock(_), Token::Certificate(_)) => {
+            Err("a hashlock opens with a secret, found a certificate".into())
+        }
+        (Condition::Notary { .. }, Token::Secret(_)) => {
+            Err("a notary reservation opens with a commit certificate, found a secret".into())
+        }
     }
 }
 

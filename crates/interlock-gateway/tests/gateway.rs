@@ -5,6 +5,7 @@
 //! keeper's refund and its hashlock execution for an absent seller, and a
 //! gateway restarted from its file. `gateway/notifications.rs`: deal streams
 //! resumed after a disconnect, webhooks (signed, retried, dead-lettered).
+//! `gateway/peer_reports.rs`: altered notifications and assertions refused.
 
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::{encode_terms, Decode, Encode};
@@ -896,3 +897,5 @@ async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
 
 #[path = "gateway/notifications.rs"]
 mod notifications;
+#[path = "gateway/peer_reports.rs"]
+mod peer_reports;
