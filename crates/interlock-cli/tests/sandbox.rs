@@ -261,7 +261,8 @@ fn an_operator_proposes_accepts_watches_and_cancels_deals_from_the_cli() {
     let address = buyer_agent["address"].as_str().unwrap();
     let output = interlock(&["deal", "--sandbox", "sb", "--as", "seller", "--agent", address, "list"], dir.path());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("this agent acts for party buyer"), "{stderr}");
+    let refusal = "/interlock.v1.Agent/ListDeals serves party \"buyer\" only; the caller is party \"seller\"";
+    assert!(!output.status.success() && stderr.contains(refusal), "{stderr}");
 }
 
 /// The deal's policy through the real processes: a rule broken at proposal is
