@@ -104,6 +104,15 @@ pub trait Platform: Send + Sync {
         config: &'a serde_json::Value,
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<Arc<dyn Submitter>, ChainError>>;
+    /// Where a follower of a network that was never followed starts: before
+    /// the first block that can hold the escrow's events (the contract's
+    /// deploy block, for a chain that holds more than Interlock), so a first
+    /// start never reads the chain from its genesis. A restart resumes from
+    /// the cursor its caller saved instead.
+    fn first_cursor(&self, network: NetworkId, config: &serde_json::Value) -> Result<Cursor, ChainError> {
+        self.check_config(network, config)?;
+        Ok(Cursor::start(0))
+    }
     /// A follower of the network `config` describes, from `from`.
     fn follower<'a>(
         &'a self,

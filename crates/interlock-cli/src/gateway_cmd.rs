@@ -100,15 +100,15 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         None => anyhow::bail!("the directory lists no gateway named {}", options.name),
     }
     let store = GatewayStore::open(&options.data.join(STORE_FILE))?;
+    let saved = store.cursor()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut peers = HashMap::new();
         for entry in directory.gateways.iter().filter(|entry| entry.network != network) {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
-        let chain =
-            chain(network, &directory, (&tls, &options.tls_dir, &options.name), &key, options.chain_key.as_deref())
-                .await?;
+        let keys = (&key, options.chain_key.as_deref());
+        let chain = chain(network, &directory, (&tls, &options.tls_dir, &options.name), keys, saved).await?;
         let directory = Arc::new(directory);
         let config =
             GatewayConfig { key, network, chain, peers, directory: directory.clone(), clock: crate::setup::now_ms };
@@ -126,7 +126,9 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
 }
 
 /// How the gateway reaches its network, from the directory entry and its
-/// platform: a follower of the network's escrow; the keeper's submitter,
+/// platform: a follower of the network's escrow, from the `saved` cursor (or,
+/// on a first start, from where the platform says the escrow begins); the
+/// keeper's submitter,
 /// signing with the gateway's key (or the chain key file `chain_key`, which
 /// must be the keeper account the platform names); and, where parties send
 /// through their gateway, the relay to the network's node.
@@ -134,8 +136,8 @@ async fn chain(
     network: NetworkId,
     directory: &interlock_identity::Directory,
     tls: (&TlsFiles, &Path, &str),
-    key: &interlock_core::crypto::PartyKey,
-    chain_key: Option<&Path>,
+    (key, chain_key): (&interlock_core::crypto::PartyKey, Option<&Path>),
+    saved: Option<Cursor>,
 ) -> anyhow::Result<Chain> {
     let (tls, tls_dir, name) = tls;
     let entry = directory.network(network).with_context(|| format!("the directory lists no network {}", network.0))?;
@@ -150,7 +152,11 @@ async fn chain(
         tls_dir: Some(tls_dir.to_path_buf()),
         name: Some(name.to_owned()),
     };
-    let follower = platform.follower(network, &entry.config, &credentials, Cursor::start(0)).await?;
+    let from = match saved {
+        Some(cursor) => cursor,
+        None => platform.first_cursor(network, &entry.config)?,
+    };
+    let follower = platform.follower(network, &entry.config, &credentials, from).await?;
     let listed = platform.keeper_account(network, &entry.config, key.public())?;
     let keeper = match platform.submitter(network, &entry.config, &credentials).await {
         Ok(submitter) if listed == Some(submitter.account()) => Some(submitter),

@@ -15,7 +15,7 @@
 
 use crate::registry::Observed;
 use crate::{locked, GatewayError, GatewayService};
-use interlock_chain::{BlockEvents, ChainErrorKind, ChainEvent, Follower, Submitter};
+use interlock_chain::{BlockEvents, ChainErrorKind, ChainEvent, Cursor, Follower, Submitter};
 use interlock_core::encoding::Encode;
 use interlock_core::{DealTerms, EscrowEvent, EscrowOp, NetworkId};
 use interlock_proto::v1;
@@ -28,6 +28,9 @@ use tonic::Status;
 
 /// How long the follow task waits after a poll that delivered nothing, or failed.
 const POLL_IDLE: Duration = Duration::from_millis(200);
+/// How often the follower's cursor is saved while the blocks it reads hold
+/// nothing to record.
+const CURSOR_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Synthesised blocks kept for streams, at most (the oldest go first).
 const BLOCKS_KEPT_MAX: usize = 100_000;
 
@@ -91,6 +94,7 @@ impl GatewayService {
             None => "not keeping (no keeper key)".to_owned(),
         };
         eprintln!("gateway {network}: following from {}, {keeping}", follower.cursor());
+        let mut last_saved = std::time::Instant::now();
         loop {
             let registered = std::mem::take(&mut *locked(&self.shared.to_watch));
             for terms in registered {
@@ -107,25 +111,27 @@ impl GatewayService {
                 }
             };
             let idle = delivered.is_empty();
-            for item in delivered {
+            let count = delivered.len();
+            for (index, item) in delivered.into_iter().enumerate() {
                 match item {
                     ChainEvent::Block(block) => {
                         let time_ms = block.time_ms;
-                        // One block at a time, in order: the next waits for this commit.
-                        let recorded = self.blocking("recording a block", move |service| service.record_block(block));
-                        if let Err(error) = recorded.await {
-                            eprintln!("gateway {network}: recording a block failed: {error}");
+                        // The cursor is saved with every block that records
+                        // something; past empty blocks, at most once per
+                        // CURSOR_SAVE_INTERVAL (a restart re-reads at most
+                        // that much of nothing).
+                        let quiet_for = last_saved.elapsed();
+                        let save_cursor =
+                            !block.events.is_empty() || (index + 1 == count && quiet_for >= CURSOR_SAVE_INTERVAL);
+                        self.record_until_done(block, save_cursor).await;
+                        if save_cursor {
+                            last_saved = std::time::Instant::now();
                         }
                         if time_ms >= started_ms {
                             self.keep(time_ms).await;
                         }
                     }
-                    // Undoing what was derived from dropped blocks belongs to
-                    // durable cursors; until then a deep reorg is an alert.
-                    ChainEvent::RolledBack { to } => eprintln!(
-                        "gateway {network}: ALERT the chain reorganised below the confirmation depth, back to {to}: \
-                         events recorded from the dropped blocks stand; raise the confirmation depth"
-                    ),
+                    ChainEvent::RolledBack { to } => self.rolled_back(to).await,
                 }
             }
             if idle {
@@ -134,9 +140,66 @@ impl GatewayService {
         }
     }
 
-    /// Records one delivered block's events, lets the keeper see them, and
-    /// extends the synthesised stream of a direct network.
-    fn record_block(&self, block: BlockEvents) -> Result<(), GatewayError> {
+    /// Records `block` (one block at a time, in order: the next waits for
+    /// this commit), again and again until the store takes it: a block
+    /// skipped would be a hole in the record that no restart fills, since the
+    /// follower resumes after the saved cursor.
+    async fn record_until_done(&self, block: BlockEvents, save_cursor: bool) {
+        let network = self.shared.network;
+        let mut failures = 0u32;
+        loop {
+            let attempt = block.clone();
+            let recorded =
+                self.blocking("recording a block", move |service| service.record_block(attempt, save_cursor));
+            match recorded.await {
+                Ok(()) => return,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    if failures.is_power_of_two() {
+                        eprintln!(
+                            "gateway {network}: recording block {} failed ({failures} times): {error}",
+                            block.cursor
+                        );
+                    }
+                    tokio::time::sleep(POLL_IDLE).await;
+                }
+            }
+        }
+    }
+
+    /// The chain reorganised below what the follower delivered, deeper than
+    /// its confirmation depth: the follower goes on from `to`, and so does the
+    /// saved cursor. Events recorded from the dropped blocks stay recorded
+    /// (the peer gateway may have acted on them), and those the new chain
+    /// holds again are recorded once; the deals they belong to are named in
+    /// an alert and counted, for an operator to check.
+    async fn rolled_back(&self, to: Cursor) {
+        let network = self.shared.network;
+        interlock_rpc::metrics::metrics().deal_event("gateway", "reorganised_below_depth");
+        let saved = self.blocking("saving a rolled-back cursor", move |service| {
+            let mut registry = service.registry();
+            let deals = registry.store.deals_above(network, to.height)?;
+            registry.observe_block(Vec::new(), Some(to))?;
+            Ok(deals)
+        });
+        match saved.await {
+            Ok(deals) => {
+                let named: Vec<String> = deals.iter().map(ToString::to_string).collect();
+                eprintln!(
+                    "gateway {network}: ALERT the chain reorganised below the confirmation depth, back to {to}; \
+                     deals with events in the dropped blocks: [{}]; following again from {to}; \
+                     raise the network's confirmation depth",
+                    named.join(", ")
+                );
+            }
+            Err(error) => eprintln!("gateway {network}: ALERT reorganised back to {to}; saving that failed: {error}"),
+        }
+    }
+
+    /// Records one delivered block's events (with the block's cursor when
+    /// `save_cursor`), then lets the keeper see them and extends the
+    /// synthesised stream of a direct network.
+    fn record_block(&self, block: BlockEvents, save_cursor: bool) -> Result<(), GatewayError> {
         let synthesised = match self.shared.chain.relay {
             Relay::Direct { .. } => Some(synthesised_block(self.shared.network, &block)),
             Relay::Node(_) => None,
@@ -151,14 +214,15 @@ impl GatewayService {
                 event: followed.event,
             })
             .collect();
+        let events: Vec<EscrowEvent> = observed.iter().map(|item| item.event.clone()).collect();
+        let committed = self.registry().observe_block(observed, save_cursor.then_some(block.cursor))?;
         {
             let mut keeper = locked(&self.shared.keeper);
             keeper.now_ms = keeper.now_ms.max(block.time_ms);
-            for item in &observed {
-                keeper.observe(&item.event);
+            for event in &events {
+                keeper.observe(event);
             }
         }
-        let committed = self.registry().observe_block(observed)?;
         self.announce(&committed);
         if let Some(synthesised) = synthesised {
             let chain = &self.shared.chain;

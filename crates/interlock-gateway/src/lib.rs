@@ -45,7 +45,7 @@ pub use webhook::WebhookPolicy;
 
 use crate::gateway_store::{Committed, GatewayStore};
 use interlock_core::crypto::PartyKey;
-use interlock_core::{NetworkId, PartyId};
+use interlock_core::{EscrowEvent, NetworkId, PartyId};
 use interlock_identity::Directory;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::gateway_peer_server::GatewayPeerServer;
@@ -138,6 +138,11 @@ impl GatewayService {
     pub fn open(config: GatewayConfig, store: GatewayStore) -> Result<GatewayService, StoreError> {
         let (last_notice, last_event) = store.last_seqs()?;
         let secrets = store.secrets()?;
+        // The follower resumes after its saved cursor, so the keeper rebuilds
+        // what it knew of the chain from the record instead of a replay.
+        let mut chain_events: Vec<EscrowEvent> =
+            store.chain_events(config.network)?.into_iter().map(|recorded| recorded.event).collect();
+        chain_events.extend(store.pending_events()?.into_iter().map(|pending| pending.event));
         let peers: Vec<NetworkId> = config.peers.keys().copied().collect();
         let keeper_account = config.chain.keeper.as_ref().map(|keeper| keeper.account());
         let mut registry = Registry::open(store, config.network, config.key.clone(), config.directory.clone(), peers)?
@@ -150,6 +155,9 @@ impl GatewayService {
         }
         for deal_id in registry.committed_deals()? {
             keeper.learn_commit(deal_id);
+        }
+        for event in &chain_events {
+            keeper.observe(event);
         }
         let outbox_wake = config.peers.keys().map(|network| (*network, Arc::new(Notify::new()))).collect();
         let shared = Shared {

@@ -8,6 +8,7 @@ use super::error::GatewayError;
 use crate::gateway_store::{
     Batch, Committed, EventKind, GatewayStore, NewEvent, Notice, NoticeKind, SettledEvent, SignedTerms,
 };
+use interlock_chain::Cursor;
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::{Address, DealId, DealTerms, EscrowEvent, Hash32, LegKind, NetworkId, Reservation, Settlement};
@@ -29,20 +30,19 @@ pub(crate) const ASSERT: &str = "assert";
 pub(crate) const NOTIFY: &str = "notify";
 
 /// An escrow event of this gateway's network, where it was committed.
-#[derive(Clone, Debug)]
-pub(crate) struct Observed {
-    pub height: u64,
-    pub timestamp_ms: u64,
-    pub block_hash: Hash32,
-    pub event: EscrowEvent,
-}
+pub(crate) use crate::gateway_store::ChainRecord as Observed;
 
 /// Events of unregistered deals, oldest deal evicted first past the limit.
+/// The store keeps the same events (`pending_events`), so they survive a
+/// restart that resumes reading the chain after them; evicted deals are
+/// forgotten there by the next write.
 #[derive(Default)]
 struct Pending {
     by_deal: HashMap<DealId, Vec<Observed>>,
     order: VecDeque<DealId>,
     count: usize,
+    /// Deals evicted here and not yet forgotten in the store.
+    evicted: Vec<DealId>,
 }
 
 impl Pending {
@@ -56,7 +56,10 @@ impl Pending {
         self.count += 1;
         while self.count > PENDING_EVENTS_MAX {
             let Some(oldest) = self.order.pop_front() else { break };
-            self.count -= self.by_deal.remove(&oldest).map_or(0, |events| events.len());
+            if let Some(events) = self.by_deal.remove(&oldest) {
+                self.count -= events.len();
+                self.evicted.push(oldest);
+            }
         }
     }
 
@@ -157,8 +160,12 @@ impl Registry {
             .filter(|record| record.registered)
             .map(|record| (record.deal.deal_id(), record.deal.terms))
             .collect();
+        let mut pending = Pending::default();
+        for observed in store.pending_events()? {
+            pending.push(observed);
+        }
         let context = Context { network, key, directory, peers, keeper: None };
-        Ok(Registry { store, context, registered, pending: Pending::default() })
+        Ok(Registry { store, context, registered, pending })
     }
 
     /// Counts executions and cancellations by `keeper` (the account the
@@ -214,6 +221,7 @@ impl Registry {
         let written = self
             .context
             .record_chain(&mut batch, &deal.terms, &earlier, &mut outgoing)
+            .and_then(|()| if earlier.is_empty() { Ok(()) } else { batch.forget_pending(deal_id) })
             .and_then(|()| outgoing.flush(&mut batch))
             .and_then(|()| batch.commit());
         match written {
@@ -246,23 +254,47 @@ impl Registry {
         self.registered.values().cloned().collect()
     }
 
-    pub(crate) fn observe_block(&mut self, observed: Vec<Observed>) -> Result<Committed, StoreError> {
-        if observed.is_empty() {
-            // Heartbeat blocks: nothing to write, so no commit (and no fsync).
+    ///
+    /// With `cursor`, the follower's persisted position moves to it in the
+    /// same commit. Without it and with no events (a heartbeat block whose
+    /// cursor the caller saves later) nothing is written, so no fsync. A
+    /// failed write changes nothing, here or in memory: the caller records
+    /// the same block again.
+    pub(crate) fn observe_block(
+        &mut self,
+        observed: Vec<Observed>,
+        cursor: Option<Cursor>,
+    ) -> Result<Committed, StoreError> {
+        if observed.is_empty() && cursor.is_none() {
             return Ok(Committed::default());
         }
         let mut batch = self.store.batch()?;
         let mut outgoing = Outgoing::default();
+        let mut unregistered = Vec::new();
         for event in observed {
             match self.registered.get(&event.event.deal_id()).cloned() {
                 Some(terms) => {
                     self.context.record_chain(&mut batch, &terms, std::slice::from_ref(&event), &mut outgoing)?
                 }
-                None => self.pending.push(event),
+                None => unregistered.push(event),
             }
         }
+        for event in &unregistered {
+            batch.add_pending(event)?;
+        }
+        for deal_id in &self.pending.evicted {
+            batch.forget_pending(*deal_id)?;
+        }
+        if let Some(cursor) = cursor {
+            batch.set_cursor(cursor)?;
+        }
         outgoing.flush(&mut batch)?;
-        batch.commit()
+        let committed = batch.commit()?;
+        self.pending.evicted.clear();
+        for event in unregistered {
+            self.pending.push(event);
+        }
+        Ok(committed)
     }
 
     /// Refuses the whole batch if any item puts a leg of a registered deal on a

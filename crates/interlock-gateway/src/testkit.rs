@@ -85,8 +85,10 @@ pub fn start_gateway(setup: GatewaySetup<'_>, listener: TcpListener) -> RunningG
 pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy: WebhookPolicy) -> RunningGateway {
     let channel = |address| endpoint(setup.tls, setup.name, address).connect_lazy();
     let node = LedgerNodeClient::new(channel(setup.ledger));
+    let store = GatewayStore::open(setup.store).unwrap();
+    let from = store.cursor().unwrap().unwrap_or(Cursor::start(0));
     let chain = crate::Chain {
-        follower: Box::new(NodeFollower::new(setup.network, node.clone(), Cursor::start(0))),
+        follower: Box::new(NodeFollower::new(setup.network, node.clone(), from)),
         keeper: Some(Arc::new(NodeSubmitter::new(setup.network, node.clone(), setup.key.clone()))),
         relay: crate::Relay::Node(node),
     };
@@ -102,7 +104,7 @@ pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy
         directory: setup.directory.clone(),
         clock: now_ms,
     };
-    let service = GatewayService::open(config, GatewayStore::open(setup.store).unwrap()).unwrap();
+    let service = GatewayService::open(config, store).unwrap();
     let tasks = service.start_with(policy);
     let files = TlsFiles::in_dir(setup.tls, setup.name);
     let (served, directory) = (service.clone(), setup.directory);

@@ -899,3 +899,5 @@ async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
 mod notifications;
 #[path = "gateway/peer_reports.rs"]
 mod peer_reports;
+#[path = "gateway/resume.rs"]
+mod resume;

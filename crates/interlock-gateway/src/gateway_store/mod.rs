@@ -9,7 +9,9 @@
 //! disk before anyone sends it and a crash loses nothing written.
 //!
 //! This module holds the schema, the deals, notices, events and secrets;
-//! `outbox` holds both outboxes, the subscriptions and the dead letters.
+//! `outbox` holds both outboxes, the subscriptions and the dead letters;
+//! `chain_state` the follower's cursor and the events of deals not yet
+//! registered, written with the block they come from.
 
 use interlock_core::crypto::{Ed25519Signature, Secret};
 use interlock_core::encoding::{decode_terms, encode_terms};
@@ -19,7 +21,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
 
+mod chain_state;
 mod outbox;
+
+pub use chain_state::{ChainRecord, RecordedChainEvent};
 
 pub use outbox::{DeadLetter, OutboxEntry, Subscription, WebhookDelivery, DEAD_LETTERS_KEPT_MAX};
 
@@ -342,6 +347,7 @@ impl GatewayStore {
         let connection = Connection::open(path)?;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         connection.execute_batch(SCHEMA)?;
+        connection.execute_batch(chain_state::SCHEMA)?;
         Ok(GatewayStore { connection })
     }
 
