@@ -11,8 +11,8 @@
 use super::{leg_word, Changes, Engine, Input, Reply, Sending};
 use crate::store::{AgentDeal, DealState};
 use interlock_core::crypto::Secret;
-use interlock_core::saga::Role;
-use interlock_core::{Asset, AssetCode, DealId, DealTerms, LegKind, NetworkId};
+use interlock_core::saga::{LegStatus, Role};
+use interlock_core::{Asset, AssetCode, DealId, DealTerms, LegKind, NetworkId, ReservationId};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use std::sync::Arc;
@@ -45,6 +45,9 @@ struct FundsCheck {
     amount: u128,
     /// Says the shortfall: `short(held)` is the text the party reads.
     short: Box<dyn FnOnce(u128) -> String + Send>,
+    /// A reservation that, once found on chain, explains the shortfall: the
+    /// funds went into it, landing after the look that missed it.
+    landed: Option<ReservationId>,
 }
 
 impl FundsCheck {
@@ -58,7 +61,17 @@ impl FundsCheck {
             Err(status) if status.code() == Code::NotFound => 0,
             Err(_) => return None,
         };
-        (held < self.amount).then(|| (self.short)(held))
+        if held >= self.amount {
+            return None;
+        }
+        if let Some(reservation) = self.landed {
+            let request = v1::GetReservationRequest { reservation_id: reservation.0 .0.to_vec() };
+            let found = tokio::time::timeout(FUNDS_CHECK_TIME_MAX, self.gateway.get_reservation(request)).await.ok()?;
+            if !matches!(found, Err(status) if status.code() == Code::NotFound) {
+                return None;
+            }
+        }
+        Some((self.short)(held))
     }
 }
 
@@ -90,7 +103,7 @@ impl Engine {
                 "the payment of {needed} {code_text} on {network} is not covered: {whose} there holds {held} {code_text}"
             )
         };
-        Some(FundsCheck { gateway, account, code: code.clone(), amount: *amount, short: Box::new(short) })
+        Some(FundsCheck { gateway, account, code: code.clone(), amount: *amount, short: Box::new(short), landed: None })
     }
 
     /// Signs `draft` once its payment is seen to be covered (or cannot be seen).
@@ -191,7 +204,9 @@ impl Engine {
     /// A reservation of this party's `leg` on `network` was refused or did not
     /// land: tells the party why, once per reason.
     pub(super) fn on_refused(&mut self, deal_id: DealId, text: String, now: u64, changes: &mut Changes) {
-        if !self.live.contains_key(&deal_id) {
+        // Seen reserved since: whatever was refused, the leg is in place.
+        let open = self.live.get(&deal_id).is_some_and(|live| live.saga.own_status() == LegStatus::Open);
+        if !open {
             return;
         }
         let told = self.refusals_told.entry(deal_id).or_default();
@@ -242,7 +257,8 @@ impl Engine {
                 "reserve {what} on {network_name} refused: the leg needs {needed} {code_text}, and this party's account there holds {held} {code_text}"
             )
         };
-        Some(FundsCheck { gateway, account, code: code.clone(), amount: *amount, short: Box::new(short) })
+        let landed = Some(terms.reservation_id(terms.id(), leg));
+        Some(FundsCheck { gateway, account, code: code.clone(), amount: *amount, short: Box::new(short), landed })
     }
 }
 

@@ -145,7 +145,8 @@ impl Gateway for StandIn {
         &self,
         _: Request<v1::GetReservationRequest>,
     ) -> Result<Response<v1::Reservation>, Status> {
-        Err(Status::unimplemented("not in this stand-in"))
+        // No reservation ever lands on the stand-in's chain.
+        Err(Status::not_found("no such reservation"))
     }
 
     type StreamBlocksStream = Streamed<v1::BlockEvents>;
