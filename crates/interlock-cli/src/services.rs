@@ -104,6 +104,13 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
         let networks: Vec<NetworkId> = gateways.keys().copied().collect();
         let registered = directory.parties.iter().map(|party| party.key).collect();
         let service = NotaryService::open(key, log, gateways, registered, crate::setup::now_ms)?;
+        service.name_gateways(
+            directory
+                .gateways
+                .iter()
+                .map(|gateway| (gateway.network, format!("gateway {} at {}", gateway.name, gateway.endpoint)))
+                .collect(),
+        );
         tokio::spawn(service.clone().tick());
         for network in networks {
             tokio::spawn(service.clone().follow(network));

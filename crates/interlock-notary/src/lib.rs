@@ -26,6 +26,7 @@ use interlock_identity::{Directory, PeerIdentity};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_server::Notary;
+use interlock_rpc::repeated::Repeated;
 use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_rpc::store::StoreError;
 use interlock_rpc::wire;
@@ -65,6 +66,10 @@ struct Shared {
     moved: Mutex<DailyTotals>,
     /// Why deals aborted, when they broke a rule.
     reasons: Mutex<HashMap<DealId, String>>,
+    /// How log lines name each network's gateway (its name and address).
+    gateway_names: Mutex<HashMap<NetworkId, String>>,
+    /// Failures to follow each gateway: one line per outage, not per retry.
+    unreachable: Repeated,
 }
 
 type DailyTotals = HashMap<(PartyId, AssetCode, u64), u128>;
@@ -145,6 +150,8 @@ impl NotaryService {
             registered,
             moved: Mutex::new(moved),
             reasons: Mutex::new(reasons),
+            gateway_names: Mutex::default(),
+            unreachable: Repeated::new(),
         };
         Ok(NotaryService { shared: Arc::new(shared) })
     }
@@ -271,6 +278,9 @@ impl NotaryService {
             let mut idle = false;
             match client.stream_blocks(v1::StreamBlocksRequest { from_height: next }).await {
                 Ok(response) => {
+                    if let Some(line) = self.shared.unreachable.recovered(&self.gateway_name(network)) {
+                        eprintln!("notary: {line}");
+                    }
                     let mut stream = response.into_inner();
                     while let Ok(Some(block)) = stream.message().await {
                         for event in &block.events {
@@ -290,11 +300,32 @@ impl NotaryService {
                         }
                     }
                 }
-                Err(status) => eprintln!("notary: following {network} failed: {}", status.message()),
+                Err(status) => self.unreachable(network, status.message()),
             }
             if !idle {
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
+        }
+    }
+
+    /// Names each network's gateway in log lines (`gateway NAME at HOST:PORT`).
+    pub fn name_gateways(&self, names: HashMap<NetworkId, String>) {
+        *locked(&self.shared.gateway_names) = names;
+    }
+
+    fn gateway_name(&self, network: NetworkId) -> String {
+        match locked(&self.shared.gateway_names).get(&network) {
+            Some(name) => format!("{name} (network {network})"),
+            None => format!("the gateway of network {network}"),
+        }
+    }
+
+    /// Logs a failure to follow `network`'s gateway, once per outage.
+    fn unreachable(&self, network: NetworkId, message: &str) {
+        let gateway = self.gateway_name(network);
+        let line = format!("notary: following {gateway} failed: {message}");
+        if let Some(line) = self.shared.unreachable.failed(&gateway, &line, std::time::Instant::now()) {
+            eprintln!("{line}");
         }
     }
 
