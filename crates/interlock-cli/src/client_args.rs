@@ -1,13 +1,12 @@
-//! The arguments of the client commands (`deal …`, `sandbox …`), the values
-//! several commands share, and the flags only the service roles take. Every
-//! list of accepted values is the parser's own (a `ValueEnum`), so a help
-//! text can never name more or fewer values than the parser accepts.
+//! The arguments of the `deal` commands, the values several commands share,
+//! and the flags only the service roles take. Every list of accepted values
+//! is the parser's own (a `ValueEnum`), so a help text can never name more or
+//! fewer values than the parser accepts.
 
 use clap::builder::PossibleValue;
 use clap::{Subcommand, ValueEnum};
 use interlock_agent::store::DealState;
 use interlock_identity::Role;
-use std::path::PathBuf;
 
 /// The flags of the service roles (ledger, gateway, notary, agent) that the
 /// client commands do not take.
@@ -156,63 +155,4 @@ pub enum DealCommand {
     },
     /// Follow a deal live, one line per step, until it ends. Exits 0 if it completed.
     Watch { deal: String },
-}
-
-#[derive(Subcommand)]
-pub enum SandboxCommand {
-    /// Issue certificates, sign the directory, start every process, fund the parties.
-    Up {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        /// The seller's agent waits for `interlock deal --as seller accept ID`
-        /// instead of accepting every valid proposal by itself.
-        #[arg(long)]
-        manual_accept: bool,
-        /// Make beta an EVM chain: a local anvil (from scripts/npm-install) with the
-        /// escrow contract, an ERC-20 USDC and an ERC-721 DEED; beta's gateway follows
-        /// it, and the agents send their beta transactions to it with their own keys.
-        #[arg(long)]
-        evm: bool,
-    },
-    /// Each process: its address, whether it runs, its gRPC health.
-    Status {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run one deal through the sandbox's services and show it.
-    Deal {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        #[arg(long, value_enum, default_value_t = ModeArg::Notary)]
-        mode: ModeArg,
-        /// Run this many deals and report throughput and latency instead of one deal's story.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        count: Option<u32>,
-        /// With --count: deals in flight at once.
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        concurrency: u32,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Kill one process with SIGKILL (to see the others cope, and it recover).
-    Kill {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        /// The process: alpha-ledger, beta-ledger, alpha-gateway, beta-gateway,
-        /// n1, n2, n3, buyer-agent, seller-agent, warranty or observer.
-        name: String,
-    },
-    /// Start a stopped process again, on its address, from its data.
-    Start {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-        name: String,
-    },
-    /// Stop every process of the sandbox.
-    Down {
-        #[arg(long, default_value = "interlock-sandbox")]
-        dir: PathBuf,
-    },
 }
