@@ -41,6 +41,8 @@ use tonic::{Request, Response, Status};
 const TICK_INTERVAL: Duration = Duration::from_millis(50);
 /// How long to wait before following a network again after its gateway's stream broke.
 const RECONNECT_AFTER: Duration = Duration::from_millis(300);
+/// How often the notary saves the height it follows each network from.
+const FOLLOW_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often an idle notary looks for a deal to follow the networks for.
 const IDLE_CHECK: Duration = Duration::from_millis(20);
 /// How long `SubmitDeal` waits for an undecided deal's decision before it
@@ -263,11 +265,21 @@ impl NotaryService {
         }
     }
 
-    /// Follows one network's blocks from the start through its gateway,
-    /// forever, reconnecting when the stream breaks. Reservations are all it needs.
+    /// Follows one network's blocks through its gateway, forever,
+    /// reconnecting when the stream breaks. Reservations are all it needs.
+    /// It reads on from the height it saved (at most a FOLLOW_SAVE_INTERVAL
+    /// behind what it read), and first asks the gateway for the reservations
+    /// of every deal still undecided, which its memory lost with the restart.
     pub async fn follow(self, network: NetworkId) {
         let Some(client) = self.shared.gateways.get(&network).cloned() else { return };
-        let mut next = 1;
+        let saved = self.blocking("reading a follow cursor", move |notary| {
+            locked(&notary.shared.log).follow_cursor(network).map_err(|error| Status::internal(error.to_string()))
+        });
+        let mut next = saved.await.ok().flatten().unwrap_or(1);
+        if next > 1 {
+            self.catch_up_undecided(network).await;
+        }
+        let mut saved_at = std::time::Instant::now();
         loop {
             // A notary with every deal decided has nothing to watch for: it
             // stops following until a deal arrives, and resumes where it left.
@@ -294,6 +306,16 @@ impl NotaryService {
                             }
                         }
                         next = block.header.map_or(next, |h| h.height + 1);
+                        if saved_at.elapsed() >= FOLLOW_SAVE_INTERVAL {
+                            saved_at = std::time::Instant::now();
+                            let _ = self
+                                .blocking("saving a follow cursor", move |notary| {
+                                    locked(&notary.shared.log)
+                                        .save_follow_cursor(network, next)
+                                        .map_err(|error| Status::internal(error.to_string()))
+                                })
+                                .await;
+                        }
                         if !self.undecided() {
                             idle = true;
                             break;
@@ -339,12 +361,33 @@ impl NotaryService {
         deals > locked(&self.shared.votes).len()
     }
 
+    /// The reservations on `network` of every deal still undecided, from the
+    /// gateway: what a restart made the notary forget.
+    async fn catch_up_undecided(&self, network: NetworkId) {
+        let undecided: Vec<(DealId, [(LegKind, NetworkId); 2])> = {
+            let deals = locked(&self.shared.deals);
+            let votes = locked(&self.shared.votes);
+            deals
+                .iter()
+                .filter(|(deal_id, _)| !votes.contains_key(deal_id))
+                .map(|(deal_id, deal)| {
+                    let terms = deal.terms();
+                    (*deal_id, [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)])
+                })
+                .collect()
+        };
+        for (deal_id, legs) in undecided {
+            let here: Vec<(LegKind, NetworkId)> = legs.into_iter().filter(|(_, on)| *on == network).collect();
+            self.catch_up(deal_id, &here).await;
+        }
+    }
+
     /// Reservations made before the deal reached this notary (their blocks
     /// went by while the deal was unknown here): ask the gateways, again and
     /// again while one is unreachable, until each leg is found, known to be
     /// not reserved yet (the stream will show it), or the deal is decided.
-    async fn catch_up(&self, deal_id: DealId, networks: [(LegKind, NetworkId); 2]) {
-        for (leg, network) in networks {
+    async fn catch_up(&self, deal_id: DealId, legs: &[(LegKind, NetworkId)]) {
+        for &(leg, network) in legs {
             let Some(client) = self.shared.gateways.get(&network).cloned() else { continue };
             let id: ReservationId = reservation_id(deal_id, leg);
             loop {
@@ -457,7 +500,7 @@ impl Notary for NotaryService {
             .await?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
             let notary = self.clone();
-            tokio::spawn(async move { notary.catch_up(deal_id, networks).await });
+            tokio::spawn(async move { notary.catch_up(deal_id, &networks).await });
         }
         let mut vote = locked(&self.shared.votes).get(&deal_id).map(|vote| self.vote_message(vote));
         if vote.is_none() {

@@ -5,7 +5,7 @@
 
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::policy::{movements, utc_day};
-use interlock_core::{AssetCode, DealId, DealTerms, Decision, PartyId};
+use interlock_core::{AssetCode, DealId, DealTerms, Decision, NetworkId, PartyId};
 use interlock_rpc::store::{deal_from, deal_key, open, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -68,9 +68,30 @@ impl NotaryLog {
             path,
             "CREATE TABLE IF NOT EXISTS deals (deal_id BLOB PRIMARY KEY, terms BLOB NOT NULL, decision INTEGER);
              CREATE TABLE IF NOT EXISTS reasons (deal_id BLOB PRIMARY KEY, reason TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS daily_totals (party BLOB NOT NULL, asset TEXT NOT NULL, day INTEGER NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (party, asset, day));",
+             CREATE TABLE IF NOT EXISTS daily_totals (party BLOB NOT NULL, asset TEXT NOT NULL, day INTEGER NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (party, asset, day));
+             CREATE TABLE IF NOT EXISTS follow_cursors (network INTEGER PRIMARY KEY, next_height INTEGER NOT NULL);",
         )?;
         Ok(NotaryLog { connection })
+    }
+
+    /// The height the notary reads `network`'s blocks from after a restart.
+    pub fn follow_cursor(&self, network: NetworkId) -> Result<Option<u64>, StoreError> {
+        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
+        let next: Option<i64> = self
+            .connection
+            .query_row("SELECT next_height FROM follow_cursors WHERE network = ?1", [network], |row| row.get(0))
+            .optional()?;
+        Ok(next.map(|next| u64::try_from(next).unwrap_or(1)))
+    }
+
+    /// Saves where the notary reads `network`'s blocks from next.
+    pub fn save_follow_cursor(&mut self, network: NetworkId, next_height: u64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO follow_cursors (network, next_height) VALUES (?1, ?2)
+             ON CONFLICT (network) DO UPDATE SET next_height = excluded.next_height",
+            params![i64::try_from(network.0).unwrap_or(i64::MAX), i64::try_from(next_height).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
     }
 
     /// Remembers an accepted deal (idempotent).

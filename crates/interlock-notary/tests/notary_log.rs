@@ -97,3 +97,19 @@ fn the_notary_log_keeps_the_reason_of_an_abort() {
     assert_eq!(log.reasons().unwrap(), vec![(terms.id(), "policy: a rule".to_owned())]);
     assert_eq!(log.daily_totals().unwrap(), vec![], "an abort moves nothing");
 }
+
+#[test]
+fn the_notary_log_keeps_where_it_follows_each_network_from_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notary.sqlite");
+    let (alpha, beta) = (interlock_core::NetworkId(1), interlock_core::NetworkId(2));
+    let mut log = NotaryLog::open(&path).unwrap();
+    assert_eq!(log.follow_cursor(alpha).unwrap(), None, "a new notary reads from the start");
+    log.save_follow_cursor(alpha, 120).unwrap();
+    log.save_follow_cursor(alpha, 135).unwrap();
+    log.save_follow_cursor(beta, 7).unwrap();
+    drop(log);
+    let log = NotaryLog::open(&path).unwrap();
+    assert_eq!(log.follow_cursor(alpha).unwrap(), Some(135));
+    assert_eq!(log.follow_cursor(beta).unwrap(), Some(7));
+}
