@@ -7,6 +7,7 @@ use interlock_core::{
 };
 use interlock_identity::{Directory, PartyEntry};
 use interlock_proto::v1;
+use interlock_rpc::access::quote;
 use tonic::Status;
 
 /// How long a deal may take when the proposal does not say.
@@ -28,7 +29,7 @@ fn network(directory: &Directory, text: &str) -> Result<NetworkId, Status> {
     let found = directory.networks.iter().find(|n| n.name == text || n.id.0.to_string() == text);
     found.map(|n| n.id).ok_or_else(|| {
         let names: Vec<&str> = directory.networks.iter().map(|n| n.name.as_str()).collect();
-        Status::invalid_argument(format!("no network {text:?} in the directory; it lists {}", names.join(", ")))
+        Status::invalid_argument(format!("no network {} in the directory; it lists {}", quote(text), names.join(", ")))
     })
 }
 
@@ -37,12 +38,12 @@ fn asset(spec: &v1::LegSpec, leg: LegKind) -> Result<Asset, Status> {
     // "#7": item 7 of a class of unique items (an ERC-721 collection, a ledger title).
     if let Some(number) = spec.amount.strip_prefix('#') {
         let item: u128 = number.parse().map_err(|_| {
-            Status::invalid_argument(format!("{leg} leg item {:?}: expected # and a whole number", spec.amount))
+            Status::invalid_argument(format!("{leg} leg item {}: expected # and a whole number", quote(&spec.amount)))
         })?;
         return Ok(Asset::Unique { class: code, item: interlock_core::ItemId::from_u128(item) });
     }
     let amount: u128 = spec.amount.parse().map_err(|_| {
-        Status::invalid_argument(format!("{leg} leg amount {:?}: expected a positive whole number", spec.amount))
+        Status::invalid_argument(format!("{leg} leg amount {}: expected a positive whole number", quote(&spec.amount)))
     })?;
     Ok(Asset::Fungible { code, amount })
 }
@@ -71,10 +72,14 @@ fn named_keys(
     let mut keys = Vec::with_capacity(names.len());
     for name in names {
         let key = lookup(name).ok_or_else(|| {
-            Status::invalid_argument(format!("no {what} {name:?} in the directory; it lists {}", listed().join(", ")))
+            Status::invalid_argument(format!(
+                "no {what} {} in the directory; it lists {}",
+                quote(name),
+                listed().join(", ")
+            ))
         })?;
         if keys.contains(&key) {
-            return Err(Status::invalid_argument(format!("{what} {name:?} is named twice")));
+            return Err(Status::invalid_argument(format!("{what} {} is named twice", quote(name))));
         }
         keys.push(key);
     }
@@ -123,8 +128,8 @@ pub fn draft(
     let counterparty = directory.party(&request.counterparty).ok_or_else(|| {
         let names: Vec<&str> = directory.parties.iter().map(|p| p.name.as_str()).collect();
         Status::invalid_argument(format!(
-            "no party {:?} in the directory; it lists {}",
-            request.counterparty,
+            "no party {} in the directory; it lists {}",
+            quote(&request.counterparty),
             names.join(", ")
         ))
     })?;
@@ -151,7 +156,7 @@ pub fn draft(
     let hashlock = match request.mode.as_str() {
         "hashlock" => true,
         "notary" => false,
-        other => return Err(Status::invalid_argument(format!("mode {other:?}: expected hashlock or notary"))),
+        other => return Err(Status::invalid_argument(format!("mode {}: expected hashlock or notary", quote(other)))),
     };
     if hashlock && !proposer.is_buyer {
         return Err(Status::invalid_argument(
@@ -221,7 +226,10 @@ fn policy(request: &v1::ProposeDealRequest) -> Result<Policy, Status> {
             return Ok(None);
         }
         text.parse().map(Some).map_err(|_| {
-            Status::invalid_argument(format!("{field} {text:?}: expected a whole number (or nothing for no limit)"))
+            Status::invalid_argument(format!(
+                "{field} {}: expected a whole number (or nothing for no limit)",
+                quote(text)
+            ))
         })
     };
     let on_timeout = match request.on_timeout.as_str() {
@@ -230,8 +238,9 @@ fn policy(request: &v1::ProposeDealRequest) -> Result<Policy, Status> {
             Some(Some(by_ms)) => OnTimeout::ExtendOnce { by_ms },
             _ => {
                 return Err(Status::invalid_argument(format!(
-                "on_timeout {other:?}: expected refund or extend:DURATION (e.g. extend:30s, extend:500ms, extend:2m)"
-            )))
+                    "on_timeout {}: expected refund or extend:DURATION (e.g. extend:30s, extend:500ms, extend:2m)",
+                    quote(other)
+                )))
             }
         },
     };
