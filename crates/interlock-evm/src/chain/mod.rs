@@ -1,0 +1,327 @@
+//! The core's escrow operations and events on an EVM network.
+//!
+//! Two halves, so submitting never waits for following:
+//! - [`EvmEscrow`] (cheap to clone, shared by concurrent tasks) turns a saga's
+//!   [`EscrowOp`] into a contract call and sends it with a nonce of its own
+//!   numbering and EIP-1559 fees;
+//! - [`EvmFollower`] (one owner) reads the contract's logs up to the confirmation
+//!   depth and turns them back into the core's [`EscrowEvent`]s.
+//!
+//! The contract stores only a commitment to a reservation's terms, and its
+//! `Reserved` log carries only that commitment. A follower therefore knows the
+//! deals it watches ([`EvmFollower::watch`]) and reports a reservation only when the
+//! commitment on chain is the one the deal's terms give: a reservation made with
+//! other terms is not the deal's reservation, so no saga counts on it.
+
+mod follower;
+
+pub use follower::{EvmFollower, Followed, FollowedEvent, UNMATCHED_MAX};
+
+use crate::client::{submit, EscrowClient, Submitted};
+use crate::error::EvmError;
+use crate::reservation::{EvmAsset, EvmReservation};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider};
+use interlock_core::{
+    saga::expected_request, Asset, AssetCode, Certificate, Condition, DealId, DealTerms, EscrowOp, LegKind, NetworkId,
+    ReservationId, ReserveRequest, Token,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// How one of the core's asset codes is held on this network.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AssetBinding {
+    /// The chain's own coin; amounts are in wei.
+    Native,
+    /// An ERC-20 token; amounts are in its smallest unit.
+    Erc20(Address),
+    /// An ERC-721 collection; an item's id is the token id.
+    Erc721(Address),
+}
+
+/// The asset codes a network knows, and what each one is on chain.
+#[derive(Clone, Default, Debug)]
+pub struct AssetMap {
+    bindings: BTreeMap<AssetCode, AssetBinding>,
+}
+
+impl AssetMap {
+    pub fn new() -> AssetMap {
+        AssetMap::default()
+    }
+
+    pub fn bind(mut self, code: AssetCode, binding: AssetBinding) -> AssetMap {
+        self.bindings.insert(code, binding);
+        self
+    }
+
+    pub fn binding(&self, code: &AssetCode) -> Option<AssetBinding> {
+        self.bindings.get(code).copied()
+    }
+
+    /// What `asset` is on chain. A fungible code bound to an ERC-721 (or the
+    /// reverse) is refused, so a deal can never name an item by an amount.
+    pub fn evm_asset(&self, asset: &Asset) -> Result<EvmAsset, ChainError> {
+        let binding = self.binding(asset.code()).ok_or_else(|| ChainError::UnknownAsset(asset.code().to_string()))?;
+        match (asset, binding) {
+            (Asset::Fungible { amount, .. }, AssetBinding::Native) => {
+                Ok(EvmAsset::Native { amount_wei: U256::from(*amount) })
+            }
+            (Asset::Fungible { amount, .. }, AssetBinding::Erc20(token)) => {
+                Ok(EvmAsset::Erc20 { token, amount: U256::from(*amount) })
+            }
+            (Asset::Unique { item, .. }, AssetBinding::Erc721(token)) => {
+                Ok(EvmAsset::Erc721 { token, token_id: U256::from_be_bytes(item.0) })
+            }
+            (asset, binding) => Err(ChainError::AssetKind { asset: asset.to_string(), binding }),
+        }
+    }
+}
+
+/// An EVM account as the core names it.
+pub fn core_address(address: Address) -> interlock_core::Address {
+    interlock_core::Address::from_bytes(address.0 .0)
+}
+
+/// The EVM account behind one of the core's addresses.
+pub fn evm_address(address: &interlock_core::Address) -> Result<Address, ChainError> {
+    match address {
+        address if address.to_array::<20>().is_some() => Ok(Address::from(address.to_array::<20>().expect("checked"))),
+        _ => Err(ChainError::NotEvmAddress(*address)),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("asset {0} is not known on this EVM network: bind its code to the native coin, an ERC-20 or an ERC-721")]
+    UnknownAsset(String),
+    #[error(
+        "asset {asset} cannot be held as {binding:?}: amounts need the native coin or an ERC-20, items an ERC-721"
+    )]
+    AssetKind { asset: String, binding: AssetBinding },
+    #[error("{0:?} is not an EVM account (0x followed by 20 bytes)")]
+    NotEvmAddress(interlock_core::Address),
+    #[error("deal leg {leg} is on {found}, not on this network {expected}")]
+    OtherNetwork { leg: LegKind, found: NetworkId, expected: NetworkId },
+    #[error("reservation {0} belongs to no deal this network was told about")]
+    UnknownReservation(ReservationId),
+    #[error("the chain reorganised below the confirmation depth: block {height} was {delivered}, is now {now}; raise the confirmation depth")]
+    ReorgBeyondDepth { height: u64, delivered: B256, now: B256 },
+    #[error("confirmation depth must be at least 1 (the block holding the event), found 0")]
+    ZeroDepth,
+    #[error(transparent)]
+    Evm(#[from] EvmError),
+}
+
+/// The default priority fee: 1 gwei.
+pub const PRIORITY_FEE_WEI: u128 = 1_000_000_000;
+
+/// How a submitter prices its transactions (EIP-1559).
+#[derive(Clone, Copy, Debug)]
+pub struct FeePolicy {
+    /// The tip to the block producer, per gas.
+    pub priority_fee_wei: u128,
+    /// The fee cap is this many times the latest base fee, plus the tip: room for
+    /// the base fee to rise while the transaction waits.
+    pub base_fee_multiplier: u128,
+}
+
+impl Default for FeePolicy {
+    fn default() -> FeePolicy {
+        FeePolicy { priority_fee_wei: PRIORITY_FEE_WEI, base_fee_multiplier: 2 }
+    }
+}
+
+/// The legs of `terms` that live on `network`: the core's request and what the
+/// contract will see.
+pub fn reservations_on(
+    network: NetworkId,
+    assets: &AssetMap,
+    terms: &DealTerms,
+) -> Result<Vec<(ReserveRequest, EvmReservation)>, ChainError> {
+    let deal_id = terms.id();
+    LegKind::BOTH
+        .iter()
+        .filter(|leg| terms.leg(**leg).network == network)
+        .map(|leg| {
+            let request = expected_request(terms, deal_id, *leg);
+            let reservation = evm_reservation(assets, &request)?;
+            Ok((request, reservation))
+        })
+        .collect()
+}
+
+/// A reserve request in the contract's terms.
+pub fn evm_reservation(assets: &AssetMap, request: &ReserveRequest) -> Result<EvmReservation, ChainError> {
+    Ok(EvmReservation {
+        deal_id: request.deal_id,
+        leg: request.leg,
+        asset: assets.evm_asset(&request.asset)?,
+        owner: evm_address(&request.owner)?,
+        beneficiary: evm_address(&request.beneficiary)?,
+        keeper: request.keeper.as_ref().map(evm_address).transpose()?,
+        condition: request.condition.clone(),
+        expiry_ms: request.expiry_ms,
+    })
+}
+
+/// Sends escrow operations to one deployed contract.
+#[derive(Clone, Debug)]
+pub struct EvmEscrow {
+    network: NetworkId,
+    client: EscrowClient,
+    provider: DynProvider,
+    assets: Arc<AssetMap>,
+    fees: FeePolicy,
+    /// The next nonce of each sending account, numbered here so concurrent
+    /// submissions from one account never take the same one.
+    nonces: Arc<Mutex<HashMap<Address, u64>>>,
+}
+
+impl EvmEscrow {
+    pub fn new(network: NetworkId, client: EscrowClient, provider: DynProvider, assets: AssetMap) -> EvmEscrow {
+        EvmEscrow {
+            network,
+            client,
+            provider,
+            assets: Arc::new(assets),
+            fees: FeePolicy::default(),
+            nonces: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub fn with_fees(mut self, fees: FeePolicy) -> EvmEscrow {
+        self.fees = fees;
+        self
+    }
+
+    pub fn network(&self) -> NetworkId {
+        self.network
+    }
+
+    pub fn assets(&self) -> &AssetMap {
+        &self.assets
+    }
+
+    pub fn client(&self) -> &EscrowClient {
+        &self.client
+    }
+
+    /// Sends `op` from `from` for a deal with `terms`, and waits until it is mined.
+    /// Reverts come back decoded (`EvmError::Reverted`), never as hex.
+    pub async fn submit(&self, from: Address, terms: &DealTerms, op: &EscrowOp) -> Result<Submitted, ChainError> {
+        let deal_id = terms.id();
+        let leg = self.leg_of(terms, deal_id, op.reservation_id())?;
+        let request = expected_request(terms, deal_id, leg);
+        let reservation = match op {
+            EscrowOp::Reserve(asked) => evm_reservation(&self.assets, asked)?,
+            _ => evm_reservation(&self.assets, &request)?,
+        };
+        let contract = self.client.contract();
+        let terms_abi = reservation.terms();
+        let (notaries, threshold) = reservation.notaries();
+        let sent = match op {
+            EscrowOp::Reserve(_) => {
+                let value = reservation.asset.native_value();
+                match reservation.condition {
+                    Condition::Hashlock(_) => self.send(from, contract.reserve(terms_abi).value(value)).await,
+                    Condition::Notary { .. } => {
+                        self.send(from, contract.reserveNotary(terms_abi, notaries, threshold).value(value)).await
+                    }
+                }
+            }
+            EscrowOp::Execute { token: Token::Secret(secret), .. } => {
+                self.send(from, contract.execute(terms_abi, B256::from(secret.0))).await
+            }
+            EscrowOp::Execute { token: Token::Certificate(certificate), .. } => {
+                let signatures = signature_bytes(certificate);
+                self.send(from, contract.executeNotary(terms_abi, notaries, threshold, signatures)).await
+            }
+            EscrowOp::Cancel { certificate: None, .. } => self.send(from, contract.cancel(terms_abi)).await,
+            EscrowOp::Cancel { certificate: Some(certificate), .. } => {
+                let signatures = signature_bytes(certificate);
+                self.send(from, contract.cancelNotary(terms_abi, notaries, threshold, signatures)).await
+            }
+        };
+        Ok(sent?)
+    }
+
+    fn leg_of(&self, terms: &DealTerms, deal_id: DealId, id: ReservationId) -> Result<LegKind, ChainError> {
+        let leg = LegKind::BOTH
+            .into_iter()
+            .find(|leg| interlock_core::reservation_id(deal_id, *leg) == id)
+            .ok_or(ChainError::UnknownReservation(id))?;
+        let found = terms.leg(leg).network;
+        if found != self.network {
+            return Err(ChainError::OtherNetwork { leg, found, expected: self.network });
+        }
+        Ok(leg)
+    }
+
+    /// Estimates gas first (a call that would revert fails here, with its reason,
+    /// before it takes a nonce), then numbers, prices and sends it.
+    async fn send<D: alloy::contract::CallDecoder>(
+        &self,
+        from: Address,
+        call: alloy::contract::CallBuilder<&DynProvider, D>,
+    ) -> Result<Submitted, EvmError> {
+        let call = call.from(from);
+        let gas = call.estimate_gas().await.map_err(EvmError::from_contract)?;
+        let base_fee = self.base_fee().await?;
+        let priority = self.fees.priority_fee_wei;
+        let max_fee = base_fee.saturating_mul(self.fees.base_fee_multiplier).saturating_add(priority);
+        let nonce = self.take_nonce(from).await?;
+        // A 20% margin over the estimate: state can move between estimate and mining.
+        let call = call.nonce(nonce).gas(gas + gas / 5).max_fee_per_gas(max_fee).max_priority_fee_per_gas(priority);
+        let result = submit(call).await;
+        if !matches!(result, Ok(_) | Err(EvmError::MinedReverted { .. })) {
+            // The node may not have taken this nonce: ask it for the next one again.
+            self.forget_nonce(from);
+        }
+        result
+    }
+
+    async fn base_fee(&self) -> Result<u128, EvmError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|error| EvmError::Rpc(error.to_string()))?
+            .ok_or_else(|| EvmError::Rpc("the node has no latest block".to_owned()))?;
+        Ok(u128::from(block.header.base_fee_per_gas.unwrap_or(0)))
+    }
+
+    async fn take_nonce(&self, from: Address) -> Result<u64, EvmError> {
+        if let Some(nonce) = self.nonces.lock().expect("nonce lock").get_mut(&from) {
+            *nonce += 1;
+            return Ok(*nonce - 1);
+        }
+        let pending = self
+            .provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .map_err(|error| EvmError::Rpc(error.to_string()))?;
+        let mut nonces = self.nonces.lock().expect("nonce lock");
+        // Another task may have asked at the same time: the first answer wins.
+        let next = nonces.entry(from).or_insert(pending);
+        *next += 1;
+        Ok(*next - 1)
+    }
+
+    /// Forgets every account's nonce, so the next submission asks the node: after
+    /// a reorg took mined transactions away.
+    pub fn reset_nonces(&self) {
+        self.nonces.lock().expect("nonce lock").clear();
+    }
+
+    fn forget_nonce(&self, from: Address) {
+        self.nonces.lock().expect("nonce lock").remove(&from);
+    }
+}
+
+fn signature_bytes(certificate: &Certificate) -> alloy::primitives::Bytes {
+    certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
+}
