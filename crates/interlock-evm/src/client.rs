@@ -61,22 +61,45 @@ pub enum SlotState {
 #[derive(Clone, Debug)]
 pub struct EscrowClient {
     contract: InterlockEscrowInstance<DynProvider>,
+    /// The block that holds the deployment, when this client deployed it.
+    deploy_height: Option<u64>,
 }
 
 impl EscrowClient {
-    /// Deploys a new escrow from `from` and waits for it to be mined.
+    /// Deploys a new escrow from `from` and waits for it to be mined; the
+    /// client remembers the deploy block (see [`EscrowClient::deploy_height`]).
     pub async fn deploy(provider: DynProvider, from: Address) -> Result<EscrowClient, EvmError> {
-        let address = InterlockEscrow::deploy_builder(provider.clone())
+        let pending = InterlockEscrow::deploy_builder(provider.clone())
             .from(from)
-            .deploy()
+            .send()
             .await
             .map_err(EvmError::from_contract)?;
-        Ok(EscrowClient::at(address, provider))
+        let receipt = pending
+            .with_timeout(Some(std::time::Duration::from_millis(RECEIPT_TIMEOUT_MS)))
+            .get_receipt()
+            .await
+            .map_err(|error| EvmError::Rpc(error.to_string()))?;
+        if !receipt.status() {
+            return Err(EvmError::MinedReverted { tx_hash: receipt.transaction_hash });
+        }
+        let address = receipt
+            .contract_address
+            .ok_or_else(|| EvmError::Rpc(format!("deployment {} names no contract", receipt.transaction_hash)))?;
+        let height = receipt.block_number.ok_or_else(|| {
+            EvmError::Rpc(format!("deployment {} has a receipt without a block", receipt.transaction_hash))
+        })?;
+        Ok(EscrowClient { contract: InterlockEscrow::new(address, provider), deploy_height: Some(height) })
     }
 
     /// The escrow already deployed at `address`.
     pub fn at(address: Address, provider: DynProvider) -> EscrowClient {
-        EscrowClient { contract: InterlockEscrow::new(address, provider) }
+        EscrowClient { contract: InterlockEscrow::new(address, provider), deploy_height: None }
+    }
+
+    /// The block that holds the contract's deployment, when this client
+    /// deployed it: no escrow event can be older, so a follower starts there.
+    pub fn deploy_height(&self) -> Option<u64> {
+        self.deploy_height
     }
 
     pub fn address(&self) -> Address {

@@ -35,6 +35,11 @@ pub struct EvmConfig {
     /// The account the network's gateway keeps deals with, `0x` and 40 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keeper: Option<String>,
+    /// The block that holds the escrow's deployment: no escrow event is older,
+    /// so a first start reads from there. 0: unknown (a directory written
+    /// before it was recorded), read from the genesis.
+    #[serde(default)]
+    pub deploy_height: u64,
 }
 
 /// One asset code on an EVM network.
@@ -146,6 +151,14 @@ impl Platform for EvmPlatform {
 
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError> {
         EvmConfig::from_value(network, config)?.check(network)
+    }
+
+    /// Just before the escrow's deploy block: nothing older can hold its
+    /// events (the genesis when the deploy height is unknown).
+    fn first_cursor(&self, network: NetworkId, config: &serde_json::Value) -> Result<Cursor, ChainError> {
+        let config = EvmConfig::from_value(network, config)?;
+        config.check(network)?;
+        Ok(Cursor::start(config.deploy_height.saturating_sub(1)))
     }
 
     fn submitter<'a>(

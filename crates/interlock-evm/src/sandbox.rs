@@ -42,6 +42,10 @@ pub struct ChainState {
     pub log: PathBuf,
     pub rpc: String,
     pub escrow: String,
+    /// The block that holds the escrow's deployment (0 in a state file
+    /// written before it was recorded: unknown).
+    #[serde(default)]
+    pub escrow_height: u64,
     pub usdc: String,
     pub deed: String,
     /// Each party's EVM account.
@@ -77,6 +81,7 @@ impl ChainState {
                 ("DEED".to_owned(), EvmAssetConfig::Erc721(self.deed.clone())),
             ]),
             keeper: Some(self.keeper.clone()),
+            deploy_height: self.escrow_height,
         }
     }
 
@@ -175,6 +180,8 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
     signers.push(keeper.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (escrow, usdc, deed) = runtime.block_on(deploy_and_fund(&rpc, &signers))?;
+    let escrow_height = escrow.deploy_height().context("the escrow was deployed here, at a known block")?;
+    let escrow = escrow.address();
     let accounts = parties
         .iter()
         .zip(&signers[1..=parties.len()])
@@ -185,6 +192,7 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
         log,
         rpc,
         escrow: core_address(escrow).to_string(),
+        escrow_height,
         usdc: core_address(usdc).to_string(),
         deed: core_address(deed).to_string(),
         accounts,
@@ -198,14 +206,15 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
 async fn deploy_and_fund(
     rpc: &str,
     signers: &[PrivateKeySigner],
-) -> anyhow::Result<(EvmAddress, EvmAddress, EvmAddress)> {
+) -> anyhow::Result<(EscrowClient, EvmAddress, EvmAddress)> {
     let provider = crate::connect(rpc, signers)?;
     for signer in signers {
         let _: () =
             provider.raw_request("anvil_setBalance".into(), (signer.address(), U256::from(GAS_COIN_WEI))).await?;
     }
     let deployer = signers[0].address();
-    let escrow = EscrowClient::deploy(provider.clone(), deployer).await?.address();
+    let client = EscrowClient::deploy(provider.clone(), deployer).await?;
+    let escrow = client.address();
     let usdc = TestToken::deploy_builder(provider.clone()).from(deployer).deploy().await?;
     let deed = TestItems::deploy_builder(provider.clone()).from(deployer).deploy().await?;
     let (buyer, seller) = (signers[1].address(), signers[2].address());
@@ -222,5 +231,5 @@ async fn deploy_and_fund(
     for sent in pending {
         sent.get_receipt().await?;
     }
-    Ok((escrow, usdc, deed))
+    Ok((client, usdc, deed))
 }
