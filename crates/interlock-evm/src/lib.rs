@@ -23,6 +23,7 @@ pub mod devnet;
 mod error;
 pub mod gas;
 mod platform;
+mod provider_error;
 mod reservation;
 pub mod sandbox;
 

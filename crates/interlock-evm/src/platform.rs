@@ -311,12 +311,14 @@ impl Follower for EvmFollower {
         EvmFollower::forget(self, deal_id);
     }
 
-    /// One poll of the chain is one delivered block: the newest confirmed one,
-    /// carrying the events of every block since the previous cursor.
+    /// One poll of the chain is one delivered block: the newest confirmed one
+    /// (within a bounded range), carrying the events of every block since the
+    /// previous cursor and those kept for deals watched late.
     fn poll(&mut self) -> BoxFuture<'_, Result<Vec<ChainEvent>, ChainError>> {
         Box::pin(async move {
-            let followed = match EvmFollower::poll(self).await {
-                Ok(followed) => followed,
+            let followed = match EvmFollower::poll_block(self).await {
+                Ok(Some(followed)) => followed,
+                Ok(None) => return Ok(Vec::new()),
                 Err(AdapterError::ReorgBeyondDepth { .. }) => {
                     let to = self.roll_back().await.map_err(|error| adapter_error(&error))?;
                     return Ok(vec![ChainEvent::RolledBack { to }]);

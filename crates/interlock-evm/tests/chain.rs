@@ -15,6 +15,8 @@ use interlock_evm::chain::{
 use interlock_evm::devnet::Devnet;
 use interlock_evm::{EvmAsset, SlotState};
 
+mod rpc_proxy;
+
 const EVM: NetworkId = NetworkId(2);
 const LEDGER: NetworkId = NetworkId(1);
 const HOUR_MS: u64 = 3_600_000;
@@ -377,4 +379,61 @@ async fn an_execution_by_certificate_carries_the_certificate_the_contract_checke
         _ => None,
     });
     assert_eq!(found, Some(certificate), "the event carries the certificate from the transaction's calldata");
+}
+
+/// A JSON-RPC provider for the node behind `url` (a proxy, say).
+fn provider_at(url: &str) -> interlock_evm::alloy::providers::DynProvider {
+    use interlock_evm::alloy::providers::ProviderBuilder;
+    ProviderBuilder::new().connect_http(url.parse().expect("a url")).erased()
+}
+
+/// A provider that refuses log queries over more than a few blocks: the
+/// follower halves its range until they pass, and every event still comes,
+/// once, in order.
+#[tokio::test]
+async fn log_queries_halve_when_the_provider_refuses_their_range_and_miss_nothing() {
+    const LIMIT_BLOCKS: u64 = 10;
+    let world = World::start().await;
+    let proxy = rpc_proxy::RpcProxy::start(world.devnet.anvil.endpoint()).await;
+    proxy.limit_log_blocks(LIMIT_BLOCKS, "query returned more than 10000 results");
+    let mut deals = Vec::new();
+    for nonce in 0..8 {
+        let terms = world.terms(nonce, 10 + u128::from(nonce), HOUR_MS).await;
+        world.reserve(&terms).await;
+        world.mine(7).await;
+        deals.push(terms);
+    }
+    let escrow = world.devnet.escrow.address();
+    let mut follower =
+        EvmFollower::new(EVM, provider_at(&proxy.url), escrow, world.assets.clone(), 1, 1).expect("follower");
+    for terms in &deals {
+        follower.watch(terms).unwrap();
+    }
+    let head = world.devnet.provider.get_block_number().await.unwrap();
+    let mut reserved = Vec::new();
+    while follower.confirmed_height() != Some(head) {
+        reserved.extend(reserved_ids(&follower.poll().await.expect("a refused range is asked again, smaller")));
+    }
+    let expected: Vec<_> = deals.iter().map(|terms| reservation_id(terms.id(), LegKind::Payment)).collect();
+    assert_eq!(reserved, expected, "every reservation, once, in chain order");
+
+    let ranges = proxy.log_ranges();
+    let refused = ranges.iter().filter(|(_, _, refused)| *refused).count();
+    assert!(ranges[0].2 && ranges[0].1 == head, "the first query asks for the whole chain: {ranges:?}");
+    assert!(refused >= 3, "halved down to the limit, and again after growing past it: {ranges:?}");
+    for (from, to, _) in ranges.iter().filter(|(_, _, refused)| !refused) {
+        assert!(to + 1 - from <= LIMIT_BLOCKS, "an answered query spans at most the limit: {from}..={to}");
+    }
+    let mut read = 1;
+    for (from, to, _) in ranges.iter().filter(|(_, _, refused)| !refused) {
+        assert_eq!(*from, read, "answered ranges tile the chain without a gap");
+        read = to + 1;
+    }
+    assert_eq!(read, head + 1);
+    println!(
+        "{} blocks, limit {LIMIT_BLOCKS}: {} log queries, {refused} refused; spans asked {:?}",
+        head,
+        ranges.len(),
+        ranges.iter().map(|(from, to, refused)| (to + 1 - from, *refused)).collect::<Vec<_>>()
+    );
 }

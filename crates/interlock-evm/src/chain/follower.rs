@@ -1,6 +1,7 @@
 //! [`EvmFollower`]: the escrow's logs, read at a confirmation depth and turned
 //! back into the core's escrow events.
 
+use super::logs::{logs_from, LogSpan};
 use super::{core_address, reservations_on, AssetMap, ChainError};
 use crate::bindings::InterlockEscrow;
 use crate::error::EvmError;
@@ -19,8 +20,6 @@ use std::collections::{HashMap, VecDeque};
 
 /// Blocks whose hashes a follower remembers to notice a reorg deeper than its depth.
 const DELIVERED_REMEMBERED: usize = 64;
-/// Blocks one poll reads logs for, at most.
-const POLL_BLOCKS_MAX: u64 = 2_000;
 
 /// One escrow event, confirmed.
 #[derive(Clone, Debug)]
@@ -60,6 +59,8 @@ pub struct EvmFollower {
     unmatched_count: usize,
     /// Logs of a deal watched after they were read, delivered by the next poll.
     late: Vec<RawLog>,
+    /// How many blocks the next log query spans.
+    span: LogSpan,
 }
 
 /// A confirmed escrow log, not yet turned into an event.
@@ -68,6 +69,23 @@ struct RawLog {
     height: u64,
     tx_hash: B256,
     log: alloy::primitives::Log,
+}
+
+impl RawLog {
+    /// A log the node returned, unless it is flagged removed (its block
+    /// reorganised away while we read) or lacks its place on chain.
+    fn confirmed(log: alloy::rpc::types::Log) -> Option<RawLog> {
+        if log.removed {
+            return None;
+        }
+        let (Some(height), Some(tx_hash)) = (log.block_number, log.transaction_hash) else { return None };
+        Some(RawLog { height, tx_hash, log: log.inner })
+    }
+
+    /// Every escrow event indexes the reservation id as its second topic.
+    fn reservation_id(&self) -> Option<ReservationId> {
+        self.log.topics().get(2).map(|topic| ReservationId(interlock_core::Hash32(topic.0)))
+    }
 }
 
 /// Logs of not-yet-watched reservations a follower keeps, at most.
@@ -100,6 +118,7 @@ impl EvmFollower {
             unmatched: HashMap::new(),
             unmatched_count: 0,
             late: Vec::new(),
+            span: LogSpan::default(),
         })
     }
 
@@ -123,6 +142,11 @@ impl EvmFollower {
 
     pub fn network(&self) -> NetworkId {
         self.network
+    }
+
+    /// How many blocks the next log query spans.
+    pub fn log_span_blocks(&self) -> u64 {
+        self.span.blocks()
     }
 
     /// The last block delivered, or the cursor the follower started from.
@@ -202,8 +226,22 @@ impl EvmFollower {
     }
 
     /// Reads what was confirmed since the last poll. Fails, delivering nothing,
-    /// when a block it already delivered is no longer on the chain.
+    /// when a block it already delivered is no longer on the chain. Logs of
+    /// deals watched late come with the next poll even when no new block is
+    /// confirmed (then `chain_time_ms` is `None`).
     pub async fn poll(&mut self) -> Result<Followed, ChainError> {
+        self.poll_blocks(false).await
+    }
+
+    /// [`EvmFollower::poll`], or `None` when no new block is confirmed; what
+    /// waits to be delivered (logs of deals watched late, lookups) then waits
+    /// for the next block, so every event comes with a block.
+    pub async fn poll_block(&mut self) -> Result<Option<Followed>, ChainError> {
+        let followed = self.poll_blocks(true).await?;
+        Ok(followed.chain_time_ms.is_some().then_some(followed))
+    }
+
+    async fn poll_blocks(&mut self, need_block: bool) -> Result<Followed, ChainError> {
         let rpc = |error: alloy::transports::TransportError| EvmError::Rpc(error.to_string());
         if let Some(&(height, delivered)) = self.delivered.back() {
             let now = self.block_hash(height).await?;
@@ -212,14 +250,17 @@ impl EvmFollower {
             }
         }
         let head = self.provider.get_block_number().await.map_err(rpc)?;
-        let mut followed = Followed::default();
         let confirmed = (head + 1).checked_sub(self.depth).filter(|confirmed| *confirmed >= self.next_block);
-        let mut logs = Vec::new();
+        if need_block && confirmed.is_none() {
+            return Ok(Followed::default());
+        }
+        // Nothing changes in the follower until every read succeeded: a failed
+        // poll leaves it as it was, and the next one asks again.
+        let mut raw = self.late.clone();
         let mut newest = None;
         if let Some(confirmed) = confirmed {
-            let to = confirmed.min(self.next_block + POLL_BLOCKS_MAX - 1);
-            let filter = Filter::new().address(self.escrow).from_block(self.next_block).to_block(to);
-            logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+            let filter = Filter::new().address(self.escrow);
+            let (logs, to) = logs_from(&self.provider, &filter, self.next_block, confirmed, &mut self.span).await?;
             let block = self
                 .provider
                 .get_block_by_number(BlockNumberOrTag::Number(to))
@@ -227,29 +268,38 @@ impl EvmFollower {
                 .map_err(rpc)?
                 .ok_or_else(|| EvmError::Rpc(format!("the node has no block {to}")))?;
             newest = Some((to, block.header.hash, block.header.timestamp));
+            raw.extend(logs.into_iter().filter_map(RawLog::confirmed));
         }
+        let (followed, unmatched) = self.events(raw).await?;
+        self.late.clear();
+        for (id, log) in unmatched {
+            self.keep_unmatched(id, log);
+        }
+        // A block read after the logs: if it moved meanwhile, the next poll's check fails.
+        let mut followed = followed;
+        if let Some((to, hash, timestamp)) = newest {
+            self.delivered.push_back((to, hash));
+            if self.delivered.len() > DELIVERED_REMEMBERED {
+                self.delivered.pop_front();
+            }
+            self.next_block = to + 1;
+            followed.chain_time_ms = Some(timestamp.saturating_mul(1000));
+        }
+        Ok(followed)
+    }
+
+    /// The events of watched reservations among `raw`, and the logs of the others.
+    async fn events(&self, raw: Vec<RawLog>) -> Result<(Followed, Vec<(ReservationId, RawLog)>), ChainError> {
+        let mut followed = Followed::default();
+        let mut unmatched = Vec::new();
         let mut senders: HashMap<B256, (Address, alloy::primitives::Bytes)> = HashMap::new();
-        let mut raw: Vec<RawLog> = std::mem::take(&mut self.late);
-        for log in logs {
-            // Logs of blocks that reorganised away while we read are flagged removed.
-            if log.removed {
-                continue;
-            }
-            let (Some(height), Some(tx_hash)) = (log.block_number, log.transaction_hash) else { continue };
-            raw.push(RawLog { height, tx_hash, log: log.inner });
-        }
-        for RawLog { height, tx_hash, log } in raw {
-            // Every escrow event indexes the reservation id as its second topic.
-            let Some(id) = log.topics().get(2).map(|topic| ReservationId(interlock_core::Hash32(topic.0))) else {
-                continue;
-            };
+        for raw in raw {
+            let Some(id) = raw.reservation_id() else { continue };
             if !self.watched.contains_key(&id) {
-                if self.unmatched_count < UNMATCHED_MAX {
-                    self.unmatched.entry(id).or_default().push(RawLog { height, tx_hash, log });
-                    self.unmatched_count += 1;
-                }
+                unmatched.push((id, raw));
                 continue;
             }
+            let RawLog { height, tx_hash, log, .. } = raw;
             if let Some(event) = self.decode(&log, &mut followed.mismatched) {
                 let (by, input) = match senders.get(&tx_hash) {
                     Some(known) => known.clone(),
@@ -263,16 +313,16 @@ impl EvmFollower {
                 followed.events.push(FollowedEvent { height, tx_hash, event });
             }
         }
-        // A block read after the logs: if it moved meanwhile, the next poll's check fails.
-        if let Some((to, hash, timestamp)) = newest {
-            self.delivered.push_back((to, hash));
-            if self.delivered.len() > DELIVERED_REMEMBERED {
-                self.delivered.pop_front();
-            }
-            self.next_block = to + 1;
-            followed.chain_time_ms = Some(timestamp.saturating_mul(1000));
+        Ok((followed, unmatched))
+    }
+
+    /// Keeps the log of a reservation no watched deal has, up to [`UNMATCHED_MAX`].
+    fn keep_unmatched(&mut self, id: ReservationId, log: RawLog) {
+        if self.unmatched_count >= UNMATCHED_MAX {
+            return;
         }
-        Ok(followed)
+        self.unmatched.entry(id).or_default().push(log);
+        self.unmatched_count += 1;
     }
 
     async fn block_hash(&self, height: u64) -> Result<B256, ChainError> {

@@ -14,8 +14,10 @@
 //! other terms is not the deal's reservation, so no saga counts on it.
 
 mod follower;
+mod logs;
 
 pub use follower::{EvmFollower, Followed, FollowedEvent, UNMATCHED_MAX};
+pub use logs::LOG_BLOCKS_MAX;
 
 use crate::client::{submit, EscrowClient, Submitted};
 use crate::error::EvmError;
