@@ -200,7 +200,8 @@ impl Platform for EvmPlatform {
                 config.confirmations,
                 from,
             )
-            .map_err(|error| adapter_error(&error))?;
+            .map_err(|error| adapter_error(&error))?
+            .with_origin(config.deploy_height);
             Ok(Box::new(follower) as Box<dyn Follower>)
         })
     }
@@ -313,7 +314,7 @@ impl Follower for EvmFollower {
 
     /// One poll of the chain is one delivered block: the newest confirmed one
     /// (within a bounded range), carrying the events of every block since the
-    /// previous cursor and those kept for deals watched late.
+    /// previous cursor and those found for deals watched late.
     fn poll(&mut self) -> BoxFuture<'_, Result<Vec<ChainEvent>, ChainError>> {
         Box::pin(async move {
             let followed = match EvmFollower::poll_block(self).await {

@@ -437,3 +437,59 @@ async fn log_queries_halve_when_the_provider_refuses_their_range_and_miss_nothin
         ranges.iter().map(|(from, to, refused)| (to + 1 - from, *refused)).collect::<Vec<_>>()
     );
 }
+
+/// A reservation confirmed while its deal was not watched, before the
+/// follower started (its predecessor kept that log in memory only): once the
+/// deal is watched, the next poll looks it up on chain and delivers it.
+#[tokio::test]
+async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_watched() {
+    use interlock_chain::{ChainEvent, Credentials, Cursor, Platform};
+    let world = World::start().await;
+    let proxy = rpc_proxy::RpcProxy::start(world.devnet.anvil.endpoint()).await;
+    let terms = world.terms(1, 100, HOUR_MS).await;
+    let other = world.terms(2, 100, HOUR_MS).await;
+    world.reserve(&terms).await;
+    world.reserve(&other).await;
+    world.mine(3).await;
+    let head = world.devnet.provider.get_block_number().await.unwrap();
+    let block = world.devnet.provider.get_block_by_number(head.into()).await.unwrap().expect("head");
+    let saved = Cursor { height: head, hash: interlock_core::Hash32(block.header.hash.0) };
+
+    let Some(AssetBinding::Erc20(token)) = world.assets.binding(&usdc()) else { unreachable!() };
+    let config = interlock_evm::EvmConfig {
+        rpc: proxy.url.clone(),
+        escrow: format!("{}", world.devnet.escrow.address()),
+        confirmations: 1,
+        assets: [("USDC".to_owned(), interlock_evm::EvmAssetConfig::Erc20(format!("{token}")))].into(),
+        keeper: None,
+        deploy_height: world.devnet.escrow.deploy_height().expect("deployed by the devnet"),
+    };
+    let config = serde_json::to_value(config).unwrap();
+    let platform = interlock_evm::EvmPlatform;
+    let mut follower = platform.follower(EVM, &config, &Credentials::default(), saved).await.expect("resumed");
+    follower.watch(&terms).unwrap();
+    assert!(follower.poll().await.unwrap().is_empty(), "no new block yet: the lookup waits for one");
+    world.mine(1).await;
+    let delivered = follower.poll().await.expect("poll");
+    let [ChainEvent::Block(block)] = delivered.as_slice() else { panic!("one block, found {delivered:?}") };
+    assert_eq!(block.cursor.height, head + 1);
+    let ids: Vec<_> = block
+        .events
+        .iter()
+        .filter_map(|followed| match &followed.event {
+            EscrowEvent::Reserved(reservation) => Some(reservation.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![reservation_id(terms.id(), LegKind::Payment)], "the watched deal's, not the other's");
+    let lookups: Vec<_> = proxy
+        .calls()
+        .into_iter()
+        .filter(|call| call.method == "eth_getLogs" && !call.params[0]["topics"][2].is_null())
+        .collect();
+    assert_eq!(lookups.len(), 1, "one lookup by reservation id: {lookups:?}");
+    world.mine(1).await;
+    let again = follower.poll().await.unwrap();
+    let [ChainEvent::Block(block)] = again.as_slice() else { panic!("one block, found {again:?}") };
+    assert!(block.events.is_empty(), "looked up once");
+}

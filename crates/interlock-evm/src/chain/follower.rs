@@ -16,10 +16,12 @@ use interlock_core::{
     Certificate, DealId, DealTerms, Decision, EscrowEvent, LegKind, NetworkId, Reservation, ReservationId,
     ReservationState, ReserveRequest, Token,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Blocks whose hashes a follower remembers to notice a reorg deeper than its depth.
 const DELIVERED_REMEMBERED: usize = 64;
+/// Reservation ids one lookup query names, at most.
+pub const LOOKUP_IDS_MAX: usize = 100;
 
 /// One escrow event, confirmed.
 #[derive(Clone, Debug)]
@@ -59,14 +61,24 @@ pub struct EvmFollower {
     unmatched_count: usize,
     /// Logs of a deal watched after they were read, delivered by the next poll.
     late: Vec<RawLog>,
+    /// Some unmatched logs were not kept: [`UNMATCHED_MAX`] was reached.
+    unmatched_overflowed: bool,
     /// How many blocks the next log query spans.
     span: LogSpan,
+    /// The first block that can hold the escrow's events, as far as the
+    /// follower knows: the deploy height, else the first block it reads.
+    origin: u64,
+    /// Reservations watched after blocks the follower did not read itself
+    /// may have held their events: the next poll looks them up on chain.
+    lookups: BTreeSet<ReservationId>,
 }
 
 /// A confirmed escrow log, not yet turned into an event.
 #[derive(Clone, Debug)]
 struct RawLog {
     height: u64,
+    /// Its place in its block.
+    index: u64,
     tx_hash: B256,
     log: alloy::primitives::Log,
 }
@@ -78,8 +90,10 @@ impl RawLog {
         if log.removed {
             return None;
         }
-        let (Some(height), Some(tx_hash)) = (log.block_number, log.transaction_hash) else { return None };
-        Some(RawLog { height, tx_hash, log: log.inner })
+        let (Some(height), Some(index), Some(tx_hash)) = (log.block_number, log.log_index, log.transaction_hash) else {
+            return None;
+        };
+        Some(RawLog { height, index, tx_hash, log: log.inner })
     }
 
     /// Every escrow event indexes the reservation id as its second topic.
@@ -118,7 +132,10 @@ impl EvmFollower {
             unmatched: HashMap::new(),
             unmatched_count: 0,
             late: Vec::new(),
+            unmatched_overflowed: false,
             span: LogSpan::default(),
+            origin: from_block.max(1),
+            lookups: BTreeSet::new(),
         })
     }
 
@@ -138,6 +155,16 @@ impl EvmFollower {
         }
         follower.start = cursor;
         Ok(follower)
+    }
+
+    /// Tells the follower the escrow's deploy height (`0`: unknown): no
+    /// event is older, and a deal watched after a restart is looked up on
+    /// chain from there (see [`EvmFollower::watch`]).
+    pub fn with_origin(mut self, deploy_height: u64) -> EvmFollower {
+        if deploy_height > 0 {
+            self.origin = deploy_height;
+        }
+        self
     }
 
     pub fn network(&self) -> NetworkId {
@@ -197,18 +224,62 @@ impl EvmFollower {
     }
 
     /// Starts reporting the reservations of `terms`' legs on this network,
-    /// including what was confirmed before it was told (from the next poll on).
+    /// including what was confirmed before it was told (from the next poll on):
+    /// the logs it read itself come from memory; blocks it did not read (before
+    /// it started, back to its origin) it asks the node for, by reservation id.
+    /// Events it delivered before a restart may come again: callers take
+    /// them idempotently.
     pub fn watch(&mut self, terms: &DealTerms) -> Result<(), ChainError> {
         for (request, reservation) in reservations_on(self.network, &self.assets, terms)? {
             let id = reservation.id();
-            if self.watched.insert(id, (request, reservation)).is_none() {
-                if let Some(logs) = self.unmatched.remove(&id) {
-                    self.unmatched_count -= logs.len();
+            if self.watched.insert(id, (request, reservation)).is_some() {
+                continue;
+            }
+            if let Some(logs) = self.unmatched.remove(&id) {
+                self.unmatched_count -= logs.len();
+                // Past the cap the lookup reads every block: memory would repeat it.
+                if !self.unmatched_overflowed {
                     self.late.extend(logs);
                 }
             }
+            if self.lookup_end() >= self.origin {
+                self.lookups.insert(id);
+            }
         }
         Ok(())
+    }
+
+    /// The last block a lookup reads: the follower's start, whose blocks
+    /// before it never read; every delivered block once unmatched logs were
+    /// dropped.
+    fn lookup_end(&self) -> u64 {
+        match (self.unmatched_overflowed, self.delivered.back()) {
+            (true, Some(&(height, _))) => height,
+            _ => self.start.height.min(self.next_block.saturating_sub(1)),
+        }
+    }
+
+    /// The logs of the reservations waiting for a lookup, from the origin to
+    /// [`EvmFollower::lookup_end`], in chain order: [`LOOKUP_IDS_MAX`] ids per
+    /// query, each over the bounded ranges of [`logs_from`].
+    async fn look_up(&mut self) -> Result<Vec<RawLog>, ChainError> {
+        let end = self.lookup_end();
+        if self.lookups.is_empty() || end < self.origin {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<B256> = self.lookups.iter().map(|id| B256::from(id.0 .0)).collect();
+        let mut found = Vec::new();
+        for batch in ids.chunks(LOOKUP_IDS_MAX) {
+            let filter = Filter::new().address(self.escrow).topic2(batch.to_vec());
+            let mut from = self.origin;
+            while from <= end {
+                let (logs, to) = logs_from(&self.provider, &filter, from, end, &mut self.span).await?;
+                found.extend(logs.into_iter().filter_map(RawLog::confirmed));
+                from = to + 1;
+            }
+        }
+        found.sort_by_key(|log| (log.height, log.index));
+        Ok(found)
     }
 
     /// The newest block whose events were delivered, once there is one.
@@ -256,7 +327,8 @@ impl EvmFollower {
         }
         // Nothing changes in the follower until every read succeeded: a failed
         // poll leaves it as it was, and the next one asks again.
-        let mut raw = self.late.clone();
+        let mut raw = self.look_up().await?;
+        raw.extend(self.late.iter().cloned());
         let mut newest = None;
         if let Some(confirmed) = confirmed {
             let filter = Filter::new().address(self.escrow);
@@ -271,6 +343,7 @@ impl EvmFollower {
             raw.extend(logs.into_iter().filter_map(RawLog::confirmed));
         }
         let (followed, unmatched) = self.events(raw).await?;
+        self.lookups.clear();
         self.late.clear();
         for (id, log) in unmatched {
             self.keep_unmatched(id, log);
@@ -316,9 +389,11 @@ impl EvmFollower {
         Ok((followed, unmatched))
     }
 
-    /// Keeps the log of a reservation no watched deal has, up to [`UNMATCHED_MAX`].
+    /// Keeps the log of a reservation no watched deal has, up to [`UNMATCHED_MAX`];
+    /// past that, a deal watched later is looked up on chain instead.
     fn keep_unmatched(&mut self, id: ReservationId, log: RawLog) {
         if self.unmatched_count >= UNMATCHED_MAX {
+            self.unmatched_overflowed = true;
             return;
         }
         self.unmatched.entry(id).or_default().push(log);

@@ -16,7 +16,7 @@
 mod follower;
 mod logs;
 
-pub use follower::{EvmFollower, Followed, FollowedEvent, UNMATCHED_MAX};
+pub use follower::{EvmFollower, Followed, FollowedEvent, LOOKUP_IDS_MAX, UNMATCHED_MAX};
 pub use logs::LOG_BLOCKS_MAX;
 
 use crate::client::{submit, EscrowClient, Submitted};
