@@ -3,7 +3,9 @@
 //! escrow operations with typed errors) and the [`Follower`] implementation of
 //! [`EvmFollower`].
 
-use crate::chain::{core_address, AssetBinding, AssetMap, ChainError as AdapterError, EvmEscrow, EvmFollower};
+use crate::chain::{
+    core_address, AssetBinding, AssetMap, ChainError as AdapterError, EvmEscrow, EvmFollower, FeePolicy,
+};
 use crate::client::{connect, EscrowClient};
 use crate::error::EvmError;
 use alloy::primitives::Address;
@@ -40,7 +42,24 @@ pub struct EvmConfig {
     /// before it was recorded), read from the genesis.
     #[serde(default)]
     pub deploy_height: u64,
+    /// No transaction offers more than this many gwei per gas (max fee and tip).
+    #[serde(default = "default_fee_cap_gwei")]
+    pub fee_cap_gwei: u64,
+    /// A transaction not mined this many blocks after it was sent is replaced
+    /// (same nonce) with fees at least 12.5% higher, up to the cap.
+    #[serde(default = "default_replace_after_blocks")]
+    pub replace_after_blocks: u64,
 }
+
+fn default_fee_cap_gwei() -> u64 {
+    u64::try_from(crate::chain::FEE_CAP_WEI / GWEI).expect("the default cap fits")
+}
+
+fn default_replace_after_blocks() -> u64 {
+    crate::chain::REPLACE_AFTER_BLOCKS
+}
+
+const GWEI: u128 = 1_000_000_000;
 
 /// One asset code on an EVM network.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -69,6 +88,15 @@ impl EvmConfig {
         self.keeper.as_deref().map(parse_evm_address).transpose()
     }
 
+    /// How the network's submitters price and replace their transactions.
+    pub fn fee_policy(&self) -> FeePolicy {
+        FeePolicy {
+            fee_cap_wei: u128::from(self.fee_cap_gwei) * GWEI,
+            replace_after_blocks: self.replace_after_blocks,
+            ..FeePolicy::default()
+        }
+    }
+
     /// The asset bindings as the adapter takes them.
     pub fn asset_map(&self) -> Result<AssetMap, ChainError> {
         let mut assets = AssetMap::new();
@@ -95,6 +123,12 @@ impl EvmConfig {
         if self.confirmations == 0 {
             return Err(ChainError::fatal(format!(
                 "{network}: confirmations must be at least 1 (the block holding the event), found 0"
+            )));
+        }
+        if self.fee_cap_gwei == 0 || self.replace_after_blocks == 0 {
+            return Err(ChainError::fatal(format!(
+                "{network}: fee_cap_gwei and replace_after_blocks must be at least 1, found {} and {}",
+                self.fee_cap_gwei, self.replace_after_blocks
             )));
         }
         self.escrow_address()?;
@@ -240,12 +274,17 @@ impl EvmSubmitter {
         let from = signer.address();
         let provider = connect(&config.rpc, &[signer]).map_err(|error| evm_error(&error))?;
         let client = EscrowClient::at(config.escrow_address()?, provider.clone());
-        let escrow = EvmEscrow::new(network, client, provider, config.asset_map()?);
+        let escrow = EvmEscrow::new(network, client, provider, config.asset_map()?).with_fees(config.fee_policy());
         Ok(EvmSubmitter { escrow, from })
     }
 
     pub fn address(&self) -> Address {
         self.from
+    }
+
+    /// Transactions this submitter (and its clones) replaced with higher fees.
+    pub fn replacements(&self) -> u64 {
+        self.escrow.replacements()
     }
 }
 

@@ -34,6 +34,8 @@ pub const CONFIRMATIONS: u64 = 2;
 pub const BUYER_USDC: u64 = 1_000_000;
 pub const SELLER_DEEDS: u64 = 20;
 const GAS_COIN_WEI: u128 = 1_000 * 10u128.pow(18);
+/// What the sandbox's transactions offer per gas at most: the default cap.
+const SANDBOX_FEE_CAP_GWEI: u64 = 500;
 
 /// What the sandbox's state file keeps about its chain.
 #[derive(Clone, Serialize, Deserialize)]
@@ -82,6 +84,8 @@ impl ChainState {
             ]),
             keeper: Some(self.keeper.clone()),
             deploy_height: self.escrow_height,
+            fee_cap_gwei: SANDBOX_FEE_CAP_GWEI,
+            replace_after_blocks: crate::chain::REPLACE_AFTER_BLOCKS,
         }
     }
 

@@ -463,6 +463,8 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
         assets: [("USDC".to_owned(), interlock_evm::EvmAssetConfig::Erc20(format!("{token}")))].into(),
         keeper: None,
         deploy_height: world.devnet.escrow.deploy_height().expect("deployed by the devnet"),
+        fee_cap_gwei: 500,
+        replace_after_blocks: 3,
     };
     let config = serde_json::to_value(config).unwrap();
     let platform = interlock_evm::EvmPlatform;

@@ -3,7 +3,8 @@
 //! Two halves, so submitting never waits for following:
 //! - [`EvmEscrow`] (cheap to clone, shared by concurrent tasks) turns a saga's
 //!   [`EscrowOp`] into a contract call and sends it with a nonce of its own
-//!   numbering and EIP-1559 fees;
+//!   numbering and EIP-1559 fees, replacing it at higher fees while it waits
+//!   (`send.rs`);
 //! - [`EvmFollower`] (one owner) reads the contract's logs up to the confirmation
 //!   depth and turns them back into the core's [`EscrowEvent`]s.
 //!
@@ -15,21 +16,23 @@
 
 mod follower;
 mod logs;
+mod send;
 
 pub use follower::{EvmFollower, Followed, FollowedEvent, LOOKUP_IDS_MAX, UNMATCHED_MAX};
 pub use logs::LOG_BLOCKS_MAX;
+pub use send::{Fees, REPLACEMENTS_MAX, SEND_BLOCKS_MAX};
 
-use crate::client::{submit, EscrowClient, Submitted};
+use crate::client::{EscrowClient, Submitted};
 use crate::error::EvmError;
 use crate::reservation::{EvmAsset, EvmReservation};
-use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::DynProvider;
 use interlock_core::{
     saga::expected_request, Asset, AssetCode, Certificate, Condition, DealId, DealTerms, EscrowOp, LegKind, NetworkId,
     ReservationId, ReserveRequest, Token,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 /// How one of the core's asset codes is held on this network.
@@ -120,19 +123,35 @@ pub enum ChainError {
 /// The default priority fee: 1 gwei.
 pub const PRIORITY_FEE_WEI: u128 = 1_000_000_000;
 
-/// How a submitter prices its transactions (EIP-1559).
+/// The default ceiling of a transaction's max fee: 500 gwei.
+pub const FEE_CAP_WEI: u128 = 500 * 1_000_000_000;
+/// By default a transaction is replaced once this many blocks passed without it.
+pub const REPLACE_AFTER_BLOCKS: u64 = 3;
+
+/// How a submitter prices its transactions (EIP-1559), and raises the price
+/// of one that waits.
 #[derive(Clone, Copy, Debug)]
 pub struct FeePolicy {
-    /// The tip to the block producer, per gas.
+    /// The tip to the block producer, per gas, of a first offer.
     pub priority_fee_wei: u128,
     /// The fee cap is this many times the latest base fee, plus the tip: room for
     /// the base fee to rise while the transaction waits.
     pub base_fee_multiplier: u128,
+    /// No offer's max fee (nor tip) goes above this, per gas.
+    pub fee_cap_wei: u128,
+    /// A transaction not mined this many blocks after it was sent is replaced
+    /// (same nonce) with fees at least 12.5% higher, up to the cap.
+    pub replace_after_blocks: u64,
 }
 
 impl Default for FeePolicy {
     fn default() -> FeePolicy {
-        FeePolicy { priority_fee_wei: PRIORITY_FEE_WEI, base_fee_multiplier: 2 }
+        FeePolicy {
+            priority_fee_wei: PRIORITY_FEE_WEI,
+            base_fee_multiplier: 2,
+            fee_cap_wei: FEE_CAP_WEI,
+            replace_after_blocks: REPLACE_AFTER_BLOCKS,
+        }
     }
 }
 
@@ -180,6 +199,8 @@ pub struct EvmEscrow {
     /// The next nonce of each sending account, numbered here so concurrent
     /// submissions from one account never take the same one.
     nonces: Arc<Mutex<HashMap<Address, u64>>>,
+    /// Transactions replaced with higher fees, since this escrow was made.
+    replacements: Arc<AtomicU64>,
 }
 
 impl EvmEscrow {
@@ -191,6 +212,7 @@ impl EvmEscrow {
             assets: Arc::new(assets),
             fees: FeePolicy::default(),
             nonces: Arc::new(Mutex::new(HashMap::new())),
+            replacements: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -260,67 +282,6 @@ impl EvmEscrow {
             return Err(ChainError::OtherNetwork { leg, found, expected: self.network });
         }
         Ok(leg)
-    }
-
-    /// Estimates gas first (a call that would revert fails here, with its reason,
-    /// before it takes a nonce), then numbers, prices and sends it.
-    async fn send<D: alloy::contract::CallDecoder>(
-        &self,
-        from: Address,
-        call: alloy::contract::CallBuilder<&DynProvider, D>,
-    ) -> Result<Submitted, EvmError> {
-        let call = call.from(from);
-        let gas = call.estimate_gas().await.map_err(EvmError::from_contract)?;
-        let base_fee = self.base_fee().await?;
-        let priority = self.fees.priority_fee_wei;
-        let max_fee = base_fee.saturating_mul(self.fees.base_fee_multiplier).saturating_add(priority);
-        let nonce = self.take_nonce(from).await?;
-        // A 20% margin over the estimate: state can move between estimate and mining.
-        let call = call.nonce(nonce).gas(gas + gas / 5).max_fee_per_gas(max_fee).max_priority_fee_per_gas(priority);
-        let result = submit(call).await;
-        if !matches!(result, Ok(_) | Err(EvmError::MinedReverted { .. })) {
-            // The node may not have taken this nonce: ask it for the next one again.
-            self.forget_nonce(from);
-        }
-        result
-    }
-
-    async fn base_fee(&self) -> Result<u128, EvmError> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|error| EvmError::Rpc(error.to_string()))?
-            .ok_or_else(|| EvmError::Rpc("the node has no latest block".to_owned()))?;
-        Ok(u128::from(block.header.base_fee_per_gas.unwrap_or(0)))
-    }
-
-    async fn take_nonce(&self, from: Address) -> Result<u64, EvmError> {
-        if let Some(nonce) = self.nonces.lock().expect("nonce lock").get_mut(&from) {
-            *nonce += 1;
-            return Ok(*nonce - 1);
-        }
-        let pending = self
-            .provider
-            .get_transaction_count(from)
-            .pending()
-            .await
-            .map_err(|error| EvmError::Rpc(error.to_string()))?;
-        let mut nonces = self.nonces.lock().expect("nonce lock");
-        // Another task may have asked at the same time: the first answer wins.
-        let next = nonces.entry(from).or_insert(pending);
-        *next += 1;
-        Ok(*next - 1)
-    }
-
-    /// Forgets every account's nonce, so the next submission asks the node: after
-    /// a reorg took mined transactions away.
-    pub fn reset_nonces(&self) {
-        self.nonces.lock().expect("nonce lock").clear();
-    }
-
-    fn forget_nonce(&self, from: Address) {
-        self.nonces.lock().expect("nonce lock").remove(&from);
     }
 }
 

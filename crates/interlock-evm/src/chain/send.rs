@@ -1,0 +1,252 @@
+//! Sending one escrow transaction until it is mined: a nonce from the
+//! account's own numbering, EIP-1559 fees, and replacements at higher fees
+//! (same nonce) while it waits.
+//!
+//! A transaction not mined [`FeePolicy::replace_after_blocks`] blocks after it
+//! was sent is sent again with the same nonce and calldata, its max fee and
+//! tip each at least 12.5% higher (what nodes require of a replacement) and
+//! the max fee at least what the current base fee asks, never above
+//! [`FeePolicy::fee_cap_wei`]. Whichever of the versions is mined answers.
+//!
+//! Nonces: the first transaction of an account reads the node's pending
+//! count (so a restarted submitter neither reuses a nonce its predecessor
+//! sent nor skips one), later ones count on from there. A send the node
+//! refuses as "nonce too low" (the account sent elsewhere) reads the count
+//! again and retries once; any other failure forgets the account's count, so
+//! the next transaction reads it again.
+
+use super::{EvmEscrow, FeePolicy};
+use crate::client::{Submitted, RECEIPT_TIMEOUT_MS};
+use crate::error::EvmError;
+use crate::provider_error::{classify, Refusal};
+use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256};
+use alloy::providers::{DynProvider, Provider};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Versions of one transaction sent (the first and its replacements), at most.
+pub const REPLACEMENTS_MAX: usize = 32;
+/// Blocks a transaction may wait, all its replacements included, before the
+/// submission fails (to be retried later).
+pub const SEND_BLOCKS_MAX: u64 = 256;
+/// How often a waiting submission asks for its receipts and the chain's head.
+const RECEIPT_POLL_MS: u64 = 50;
+/// Sends of one operation, at most: the first, and one after reading the
+/// nonce again.
+const NONCE_ATTEMPTS_MAX: usize = 2;
+
+/// What one offer pays per gas.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Fees {
+    pub max_fee_wei: u128,
+    pub tip_wei: u128,
+}
+
+impl Fees {
+    /// The first offer: the policy's tip, and room for the base fee to rise.
+    pub fn first(policy: &FeePolicy, base_fee_wei: u128) -> Fees {
+        let tip = policy.priority_fee_wei.min(policy.fee_cap_wei);
+        let max = base_fee_wei.saturating_mul(policy.base_fee_multiplier).saturating_add(tip);
+        Fees { max_fee_wei: max.min(policy.fee_cap_wei), tip_wei: tip }
+    }
+
+    /// A replacement's offer: both fees at least 12.5% higher (rounded up),
+    /// the max fee at least a first offer at `base_fee_wei`; `None` when the
+    /// cap leaves no room for such a rise.
+    pub fn bumped(self, policy: &FeePolicy, base_fee_wei: u128) -> Option<Fees> {
+        let rise = |wei: u128| wei.saturating_add(wei.div_ceil(8)).max(wei + 1);
+        let tip = rise(self.tip_wei);
+        let max = rise(self.max_fee_wei).max(Fees::first(policy, base_fee_wei).max_fee_wei.saturating_add(tip));
+        let capped = Fees { max_fee_wei: max.min(policy.fee_cap_wei), tip_wei: tip.min(policy.fee_cap_wei) };
+        let enough = capped.max_fee_wei >= rise(self.max_fee_wei) && capped.tip_wei >= rise(self.tip_wei);
+        enough.then_some(capped)
+    }
+}
+
+/// Why a send failed.
+enum Failed {
+    /// The nonce was taken before anything was sent with it.
+    NonceTaken,
+    Evm(EvmError),
+}
+
+impl EvmEscrow {
+    /// Estimates gas first (a call that would revert fails here, with its reason,
+    /// before it takes a nonce), then numbers, prices and sends it, replacing
+    /// it while it waits.
+    pub(super) async fn send<D: CallDecoder + Clone>(
+        &self,
+        from: Address,
+        call: CallBuilder<&DynProvider, D>,
+    ) -> Result<Submitted, EvmError> {
+        let call = call.from(from);
+        let gas = call.estimate_gas().await.map_err(EvmError::from_contract)?;
+        // A 20% margin over the estimate: state can move between estimate and mining.
+        let call = call.gas(gas + gas / 5);
+        for _ in 0..NONCE_ATTEMPTS_MAX {
+            let fees = Fees::first(&self.fees, self.base_fee().await?);
+            let nonce = self.take_nonce(from).await?;
+            match self.send_until_mined(call.clone().nonce(nonce), fees).await {
+                Ok(submitted) => return Ok(submitted),
+                Err(Failed::Evm(error @ EvmError::MinedReverted { .. })) => return Err(error),
+                Err(Failed::Evm(error)) => {
+                    // The node may not have taken this nonce: ask it for the next one again.
+                    self.forget_nonce(from);
+                    return Err(error);
+                }
+                Err(Failed::NonceTaken) => self.forget_nonce(from),
+            }
+        }
+        Err(EvmError::Rpc(format!("{from}'s nonce was taken elsewhere {NONCE_ATTEMPTS_MAX} times in a row")))
+    }
+
+    /// Sends `call` (its nonce set) at `fees`, then waits, replacing it with
+    /// higher fees every [`FeePolicy::replace_after_blocks`] blocks, until one
+    /// version is mined.
+    async fn send_until_mined<D: CallDecoder + Clone>(
+        &self,
+        call: CallBuilder<&DynProvider, D>,
+        mut fees: Fees,
+    ) -> Result<Submitted, Failed> {
+        let rpc = |error: alloy::transports::TransportError| Failed::Evm(EvmError::Rpc(error.to_string()));
+        let mut sent: Vec<B256> = Vec::new();
+        let first_block = self.provider.get_block_number().await.map_err(rpc)?;
+        let mut head = (first_block, Instant::now());
+        loop {
+            let offer = call.clone().max_fee_per_gas(fees.max_fee_wei).max_priority_fee_per_gas(fees.tip_wei);
+            match offer.send().await {
+                Ok(pending) => sent.push(*pending.tx_hash()),
+                Err(error) => match (classify(&error.to_string()), sent.is_empty()) {
+                    (Refusal::NonceTooLow, true) => return Err(Failed::NonceTaken),
+                    // A version sent before may be mined (nonce too low), or
+                    // still pending at fees this one does not beat enough:
+                    // the receipts below tell.
+                    (Refusal::NonceTooLow | Refusal::ReplacementUnderpriced | Refusal::AlreadyKnown, false) => {}
+                    _ => return Err(Failed::Evm(EvmError::from_contract(error))),
+                },
+            }
+            let sent_at = head.0;
+            loop {
+                if let Some(submitted) = self.mined(&sent).await? {
+                    return Ok(submitted);
+                }
+                let now = self.provider.get_block_number().await.map_err(rpc)?;
+                if now != head.0 {
+                    head = (now, Instant::now());
+                }
+                if now.saturating_sub(first_block) > SEND_BLOCKS_MAX
+                    || head.1.elapsed() > Duration::from_millis(RECEIPT_TIMEOUT_MS)
+                {
+                    let last = sent.last().map_or_else(|| "nothing".to_owned(), B256::to_string);
+                    let waited = now.saturating_sub(first_block);
+                    return Err(Failed::Evm(EvmError::Rpc(format!(
+                        "transaction {last} not mined after {waited} blocks and {} versions, at most {} wei per gas",
+                        sent.len(),
+                        fees.max_fee_wei
+                    ))));
+                }
+                if now >= sent_at + self.fees.replace_after_blocks && sent.len() < REPLACEMENTS_MAX {
+                    let base_fee = self.base_fee().await.map_err(Failed::Evm)?;
+                    if let Some(higher) = fees.bumped(&self.fees, base_fee) {
+                        fees = higher;
+                        self.replacements.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(RECEIPT_POLL_MS)).await;
+            }
+        }
+    }
+
+    /// The receipt of whichever of `sent` was mined, if one was.
+    async fn mined(&self, sent: &[B256]) -> Result<Option<Submitted>, Failed> {
+        for hash in sent {
+            let receipt = self
+                .provider
+                .get_transaction_receipt(*hash)
+                .await
+                .map_err(|error| Failed::Evm(EvmError::Rpc(error.to_string())))?;
+            let Some(receipt) = receipt else { continue };
+            if !receipt.status() {
+                return Err(Failed::Evm(EvmError::MinedReverted { tx_hash: receipt.transaction_hash }));
+            }
+            return Ok(Some(Submitted {
+                tx_hash: receipt.transaction_hash,
+                block_number: receipt.block_number.unwrap_or_default(),
+                gas_used: receipt.gas_used,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Transactions replaced with higher fees since this escrow was made.
+    pub fn replacements(&self) -> u64 {
+        self.replacements.load(Ordering::Relaxed)
+    }
+
+    async fn base_fee(&self) -> Result<u128, EvmError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|error| EvmError::Rpc(error.to_string()))?
+            .ok_or_else(|| EvmError::Rpc("the node has no latest block".to_owned()))?;
+        Ok(u128::from(block.header.base_fee_per_gas.unwrap_or(0)))
+    }
+
+    /// The account's next nonce: the node's pending count the first time (and
+    /// after it was forgotten), counted on here after that.
+    async fn take_nonce(&self, from: Address) -> Result<u64, EvmError> {
+        if let Some(nonce) = self.nonces.lock().expect("nonce lock").get_mut(&from) {
+            *nonce += 1;
+            return Ok(*nonce - 1);
+        }
+        let pending = self
+            .provider
+            .get_transaction_count(from)
+            .pending()
+            .await
+            .map_err(|error| EvmError::Rpc(error.to_string()))?;
+        let mut nonces = self.nonces.lock().expect("nonce lock");
+        // Another task may have asked at the same time: the first answer wins.
+        let next = nonces.entry(from).or_insert(pending);
+        *next += 1;
+        Ok(*next - 1)
+    }
+
+    /// Forgets every account's nonce, so the next submission asks the node: after
+    /// a reorg took mined transactions away.
+    pub fn reset_nonces(&self) {
+        self.nonces.lock().expect("nonce lock").clear();
+    }
+
+    fn forget_nonce(&self, from: Address) {
+        self.nonces.lock().expect("nonce lock").remove(&from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FeePolicy, Fees};
+
+    const GWEI: u128 = 1_000_000_000;
+
+    #[test]
+    fn a_replacement_pays_at_least_an_eighth_more_and_never_above_the_cap() {
+        let policy = FeePolicy { fee_cap_wei: 100 * GWEI, ..FeePolicy::default() };
+        let first = Fees::first(&policy, GWEI);
+        assert_eq!(first, Fees { max_fee_wei: 3 * GWEI, tip_wei: GWEI });
+        let second = first.bumped(&policy, GWEI).expect("room under the cap");
+        assert_eq!(second.tip_wei, GWEI + GWEI / 8);
+        assert!(second.max_fee_wei * 8 >= first.max_fee_wei * 9);
+        let spiked = second.bumped(&policy, 40 * GWEI).expect("room under the cap");
+        assert!(spiked.max_fee_wei >= 80 * GWEI + spiked.tip_wei, "follows the base fee: {spiked:?}");
+        let capped = spiked.bumped(&policy, 60 * GWEI).expect("up to the cap");
+        assert_eq!(capped.max_fee_wei, 100 * GWEI);
+        assert_eq!(capped.bumped(&policy, 60 * GWEI), None, "no room left under the cap");
+        let tiny = Fees { max_fee_wei: 1, tip_wei: 0 };
+        assert!(tiny.bumped(&policy, 0).is_some_and(|fees| fees.max_fee_wei >= 2 && fees.tip_wei >= 1));
+    }
+}
