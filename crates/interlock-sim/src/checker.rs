@@ -140,6 +140,34 @@ impl Checker {
         Ok(())
     }
 
+    /// Network `index` reorganised down to `ledger`'s new chain: what the
+    /// checker saw in the dropped blocks is forgotten, and its view of that
+    /// network's reservations restarts from the new chain. Every invariant
+    /// holds again from there on; none is relaxed across the new chain.
+    pub fn rolled_back(&mut self, index: usize, ledger: &Ledger<MemoryStore>, deals: &BTreeMap<DealId, DealInfo>) {
+        self.cursors[index] = self.cursors[index].min(ledger.tip().height);
+        for (deal_id, info) in deals {
+            for leg in LegKind::BOTH {
+                if info.terms.leg(leg).network != NETWORKS[index] {
+                    continue;
+                }
+                let id = reservation_id(*deal_id, leg);
+                match ledger.state().reservation(&id).map(|r| r.state) {
+                    Some(now) => {
+                        self.seen.insert(id, now);
+                        if now == ReservationState::Reserved {
+                            self.settled_by_event.remove(&id);
+                        }
+                    }
+                    None => {
+                        self.seen.remove(&id);
+                        self.settled_by_event.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
     fn monotonic(&mut self, ledgers: &Ledgers<'_>, deals: &BTreeMap<DealId, DealInfo>) -> Result<(), String> {
         for (deal_id, info) in deals {
             for leg in LegKind::BOTH {

@@ -26,6 +26,8 @@ pub struct SeedReport {
     pub other: usize,
     /// The confirmation depth of the seed's deep-chain network, if it had one.
     pub deep_chain_depth: Option<u64>,
+    /// How many times that network reorganised (each shallower than its depth).
+    pub reorganisations: u64,
 }
 
 /// A broken invariant, with what replays it.
@@ -64,6 +66,7 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         deals: world.deals.len(),
         steps: world.step,
         deep_chain_depth: world.deep_chain.as_ref().map(|deep| deep.depth),
+        reorganisations: world.deep_chain.as_ref().map_or(0, |deep| deep.reorganisations),
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

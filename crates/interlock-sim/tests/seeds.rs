@@ -25,6 +25,14 @@ fn a_thousand_seeds_keep_every_invariant() {
     );
     let depths: std::collections::BTreeSet<u64> = deep.iter().filter_map(|r| r.deep_chain_depth).collect();
     assert!(depths.len() > 1, "depths drawn: {depths:?}");
+    // Some of them reorganise, shallower than their depth, again and again,
+    // and still end their deals both ways.
+    let reorganised: Vec<_> = deep.iter().filter(|r| r.reorganisations > 0).collect();
+    let reorganisations: u64 = reorganised.iter().map(|r| r.reorganisations).sum();
+    assert!(reorganised.len() as u64 >= seeds / 20, "{} seeds reorganised", reorganised.len());
+    assert!(reorganisations >= seeds / 4, "{reorganisations} reorganisations in {seeds} seeds");
+    let (completed, refunded) = reorganised.iter().fold((0, 0), |(c, r), s| (c + s.completed, r + s.refunded));
+    assert!(completed > 0 && refunded > 0, "reorganised seeds: completed {completed}, refunded {refunded}");
 }
 
 #[test]

@@ -263,10 +263,24 @@ impl World {
         let mut deep_rng = Rng::new(seed ^ 0x0045_564d_0000_0000);
         if deep_rng.chance(DEEP_CHAIN_PER_MILLE) {
             let depth = deep_rng.range(1, 4);
-            world.deep_chain =
-                Some(DepthSemantics { index: 1, depth, confirmed_reservations: HashMap::new(), cursor: 0 });
+            // Drawn after the depth from the same stream, so depths stay as they were.
+            let reorg_per_mille =
+                if deep_rng.chance(super::reorg::REORG_SEEDS_PER_MILLE) { deep_rng.range(1, 20) } else { 0 };
+            let rng = Rng::new(seed ^ 0x0052_454f_5247_0000);
+            world.deep_chain = Some(DepthSemantics {
+                index: 1,
+                depth,
+                confirmed_reservations: HashMap::new(),
+                cursor: 0,
+                reorg_per_mille,
+                rng,
+                reorganisations: 0,
+            });
             world.note(|| {
-                format!("network 1 has deep-chain semantics: whole-second blocks, confirmation depth {depth}")
+                format!(
+                    "network 1 has deep-chain semantics: whole-second blocks, confirmation depth {depth}, \
+                     reorganisations {reorg_per_mille} per mille per step"
+                )
             });
         }
         let ledgers: Vec<_> = world.ledgers.iter().map(|n| n.ledger.as_ref().expect("online")).collect();

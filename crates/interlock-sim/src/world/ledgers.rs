@@ -23,6 +23,12 @@ pub struct DepthSemantics {
     /// Every reservation in a confirmed block, as the notaries may see it.
     pub(super) confirmed_reservations: HashMap<interlock_core::ReservationId, interlock_core::Reservation>,
     pub(super) cursor: u64,
+    /// Per step, the chance (per mille) that the network reorganises.
+    pub reorg_per_mille: u64,
+    /// The reorganisations' own draws, so that a seed without them runs as before.
+    pub(super) rng: crate::rng::Rng,
+    /// How many reorganisations the seed went through.
+    pub reorganisations: u64,
 }
 
 pub(super) struct LedgerNode {

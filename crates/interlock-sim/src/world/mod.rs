@@ -10,6 +10,7 @@ mod ledgers;
 mod network;
 mod notaries;
 mod parties;
+mod reorg;
 
 pub use faults::Faults;
 pub use ledgers::DepthSemantics;
@@ -115,6 +116,9 @@ impl World {
         self.deliver();
         for index in 0..self.ledgers.len() {
             self.run_ledger(index)?;
+        }
+        if faults_on {
+            self.maybe_reorganise();
         }
         self.confirm_deep_blocks();
         for index in 0..self.notaries.len() {
