@@ -41,7 +41,11 @@ pub enum ChainEvent {
 ///   including events that happened before [`Follower::watch`] was called but
 ///   after the cursor (a platform may report other deals' events too);
 /// - a follower made again from the last delivered block's cursor goes on with
-///   the next block: nothing lost, nothing repeated;
+///   the next block: nothing lost, nothing repeated — except that a platform
+///   that must be told which deals to watch may deliver once more, with its
+///   next block, the earlier events of a deal watched after the restart (it
+///   cannot know whether its caller recorded them), so callers record events
+///   idempotently;
 /// - blocks are delivered only once final at the platform's confirmation depth.
 pub trait Follower: Send {
     fn network(&self) -> NetworkId;
