@@ -8,6 +8,7 @@ pub mod bench;
 pub mod demo;
 mod demo_external;
 pub mod dependent;
+pub mod follow_bench;
 pub mod runtime;
 pub mod sandbox;
 pub mod setup;

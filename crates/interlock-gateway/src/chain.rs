@@ -21,7 +21,7 @@ use interlock_core::{DealTerms, EscrowEvent, EscrowOp, NetworkId};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::Status;
@@ -94,7 +94,7 @@ impl GatewayService {
             None => "not keeping (no keeper key)".to_owned(),
         };
         eprintln!("gateway {network}: following from {}, {keeping}", follower.cursor());
-        let mut last_saved = std::time::Instant::now();
+        let mut saving = CursorSaving::new();
         loop {
             let registered = std::mem::take(&mut *locked(&self.shared.to_watch));
             for terms in registered {
@@ -111,22 +111,12 @@ impl GatewayService {
                 }
             };
             let idle = delivered.is_empty();
-            let count = delivered.len();
-            for (index, item) in delivered.into_iter().enumerate() {
+            for item in delivered {
                 match item {
                     ChainEvent::Block(block) => {
                         let time_ms = block.time_ms;
-                        // The cursor is saved with every block that records
-                        // something; past empty blocks, at most once per
-                        // CURSOR_SAVE_INTERVAL (a restart re-reads at most
-                        // that much of nothing).
-                        let quiet_for = last_saved.elapsed();
-                        let save_cursor =
-                            !block.events.is_empty() || (index + 1 == count && quiet_for >= CURSOR_SAVE_INTERVAL);
+                        let save_cursor = saving.with_block(block.cursor, !block.events.is_empty());
                         self.record_until_done(block, save_cursor).await;
-                        if save_cursor {
-                            last_saved = std::time::Instant::now();
-                        }
                         if time_ms >= started_ms {
                             self.keep(time_ms).await;
                         }
@@ -135,8 +125,23 @@ impl GatewayService {
                 }
             }
             if idle {
+                if let Some(cursor) = saving.when_quiet() {
+                    self.save_cursor(cursor).await;
+                }
                 tokio::time::sleep(POLL_IDLE).await;
             }
+        }
+    }
+
+    /// Saves the follower's cursor where no block records anything.
+    async fn save_cursor(&self, cursor: Cursor) {
+        let saved = self.blocking("saving the follower's cursor", move |service| {
+            service.registry().observe_block(Vec::new(), Some(cursor))?;
+            Ok(())
+        });
+        if let Err(error) = saved.await {
+            // The next save carries a later cursor; a restart re-reads a little more.
+            eprintln!("gateway {}: saving the cursor {cursor} failed: {error}", self.shared.network);
         }
     }
 
@@ -329,6 +334,48 @@ impl GatewayService {
                 self.shared.network
             ))),
         }
+    }
+}
+
+/// When the follower's cursor is saved: with every block that records
+/// something; past empty blocks at most once per [`CURSOR_SAVE_INTERVAL`],
+/// and once the chain goes quiet, so a restart re-reads at most that much of
+/// nothing. The first block after a start is saved at once.
+struct CursorSaving {
+    last_saved: Option<Instant>,
+    /// The newest delivered cursor not saved yet.
+    unsaved: Option<Cursor>,
+}
+
+impl CursorSaving {
+    fn new() -> CursorSaving {
+        CursorSaving { last_saved: None, unsaved: None }
+    }
+
+    fn due(&self) -> bool {
+        self.last_saved.is_none_or(|at| at.elapsed() >= CURSOR_SAVE_INTERVAL)
+    }
+
+    /// Whether the block at `cursor` is saved with its events.
+    fn with_block(&mut self, cursor: Cursor, has_events: bool) -> bool {
+        let save = has_events || self.due();
+        if save {
+            self.last_saved = Some(Instant::now());
+            self.unsaved = None;
+        } else {
+            self.unsaved = Some(cursor);
+        }
+        save
+    }
+
+    /// On a poll that delivered nothing: the cursor to save now, if one waits.
+    fn when_quiet(&mut self) -> Option<Cursor> {
+        if !self.due() {
+            return None;
+        }
+        let cursor = self.unsaved.take()?;
+        self.last_saved = Some(Instant::now());
+        Some(cursor)
     }
 }
 
