@@ -213,7 +213,7 @@ impl Following {
 
     async fn head(&self) -> anyhow::Result<u64> {
         use interlock_evm::alloy::providers::Provider as _;
-        let provider = interlock_evm::alloy::providers::ProviderBuilder::new().connect_http(self.rpc.parse()?);
+        let provider = interlock_evm::http::read_only(&self.rpc, None)?;
         Ok(provider.get_block_number().await?)
     }
 

@@ -13,7 +13,18 @@ use interlock_core::{Certificate, Secret};
 /// A provider for the node at `endpoint` that signs for every key in `signers`
 /// (a call picks its key with `from`). The first key is the default sender.
 pub fn connect(endpoint: &str, signers: &[PrivateKeySigner]) -> Result<DynProvider, EvmError> {
-    let url = endpoint.parse().map_err(|error| EvmError::Rpc(format!("invalid endpoint {endpoint}: {error}")))?;
+    connect_trusting(endpoint, None, signers)
+}
+
+/// [`connect`] to an `https://` endpoint whose certificate chains to the CA
+/// in `ca_file` (PEM) only, or with the system's roots when `None`.
+pub fn connect_trusting(
+    endpoint: &str,
+    ca_file: Option<&std::path::Path>,
+    signers: &[PrivateKeySigner],
+) -> Result<DynProvider, EvmError> {
+    let url = crate::http::endpoint_url(endpoint)?;
+    let client = crate::http::http_client(ca_file)?;
     let (first, rest) = signers.split_first().ok_or_else(|| EvmError::Rpc("no signing key given".to_owned()))?;
     let mut wallet = EthereumWallet::new(first.clone());
     for signer in rest {
@@ -29,7 +40,7 @@ pub fn connect(endpoint: &str, signers: &[PrivateKeySigner]) -> Result<DynProvid
         .with_simple_nonce_management()
         .fetch_chain_id()
         .wallet(wallet)
-        .connect_http(url);
+        .connect_reqwest(client, url);
     Ok(provider.erased())
 }
 

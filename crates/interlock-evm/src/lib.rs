@@ -22,12 +22,13 @@ pub mod demo;
 pub mod devnet;
 mod error;
 pub mod gas;
+pub mod http;
 mod platform;
 mod provider_error;
 mod reservation;
 pub mod sandbox;
 
-pub use client::{connect, EscrowClient, SlotState, Submitted};
+pub use client::{connect, connect_trusting, EscrowClient, SlotState, Submitted};
 pub use error::{describe, EvmError, TokenErrors};
 pub use platform::{
     adapter_error, evm_error, parse_evm_address, read_signer, EvmAssetConfig, EvmConfig, EvmPlatform, EvmSubmitter,

@@ -6,10 +6,9 @@
 use crate::chain::{
     core_address, AssetBinding, AssetMap, ChainError as AdapterError, EvmEscrow, EvmFollower, FeePolicy,
 };
-use crate::client::{connect, EscrowClient};
+use crate::client::{connect_trusting, EscrowClient};
 use crate::error::EvmError;
 use alloy::primitives::Address;
-use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use interlock_chain::Credentials;
 use interlock_chain::{
@@ -37,6 +36,11 @@ pub struct EvmConfig {
     /// The account the network's gateway keeps deals with, `0x` and 40 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keeper: Option<String>,
+    /// For an `https://` rpc behind a private CA: that CA's certificate (a PEM
+    /// file path), then the only one trusted; the system's roots otherwise.
+    /// A setting of the role instance, not of the signed directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_ca: Option<String>,
     /// The block that holds the escrow's deployment: no escrow event is older,
     /// so a first start reads from there. 0: unknown (a directory written
     /// before it was recorded), read from the genesis.
@@ -223,9 +227,8 @@ impl Platform for EvmPlatform {
         Box::pin(async move {
             let config = EvmConfig::from_value(network, config)?;
             config.check(network)?;
-            let url =
-                config.rpc.parse().map_err(|error| ChainError::fatal(format!("rpc {:?}: {error}", config.rpc)))?;
-            let provider = ProviderBuilder::new().connect_http(url).erased();
+            let provider = crate::http::read_only(&config.rpc, config.rpc_ca.as_deref().map(std::path::Path::new))
+                .map_err(|error| ChainError::fatal(format!("rpc {:?}: {error}", config.rpc)))?;
             let follower = EvmFollower::resume(
                 network,
                 provider,
@@ -272,7 +275,8 @@ impl EvmSubmitter {
         signer: PrivateKeySigner,
     ) -> Result<EvmSubmitter, ChainError> {
         let from = signer.address();
-        let provider = connect(&config.rpc, &[signer]).map_err(|error| evm_error(&error))?;
+        let ca = config.rpc_ca.as_deref().map(std::path::Path::new);
+        let provider = connect_trusting(&config.rpc, ca, &[signer]).map_err(|error| evm_error(&error))?;
         let client = EscrowClient::at(config.escrow_address()?, provider.clone());
         let escrow = EvmEscrow::new(network, client, provider, config.asset_map()?).with_fees(config.fee_policy());
         Ok(EvmSubmitter { escrow, from })

@@ -83,6 +83,7 @@ impl ChainState {
                 ("DEED".to_owned(), EvmAssetConfig::Erc721(self.deed.clone())),
             ]),
             keeper: Some(self.keeper.clone()),
+            rpc_ca: None,
             deploy_height: self.escrow_height,
             fee_cap_gwei: SANDBOX_FEE_CAP_GWEI,
             replace_after_blocks: crate::chain::REPLACE_AFTER_BLOCKS,
@@ -116,7 +117,7 @@ fn parse(text: &str) -> anyhow::Result<[u8; 20]> {
 }
 
 fn read_only(rpc: &str) -> anyhow::Result<DynProvider> {
-    Ok(alloy::providers::ProviderBuilder::new().connect_http(rpc.parse()?).erased())
+    Ok(crate::http::read_only(rpc, None)?)
 }
 
 /// beta-gateway's keeper key, relative to the sandbox directory.

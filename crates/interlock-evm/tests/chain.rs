@@ -383,8 +383,7 @@ async fn an_execution_by_certificate_carries_the_certificate_the_contract_checke
 
 /// A JSON-RPC provider for the node behind `url` (a proxy, say).
 fn provider_at(url: &str) -> interlock_evm::alloy::providers::DynProvider {
-    use interlock_evm::alloy::providers::ProviderBuilder;
-    ProviderBuilder::new().connect_http(url.parse().expect("a url")).erased()
+    interlock_evm::http::read_only(url, None).expect("a provider")
 }
 
 /// A provider that refuses log queries over more than a few blocks: the
@@ -462,6 +461,7 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
         confirmations: 1,
         assets: [("USDC".to_owned(), interlock_evm::EvmAssetConfig::Erc20(format!("{token}")))].into(),
         keeper: None,
+        rpc_ca: None,
         deploy_height: world.devnet.escrow.deploy_height().expect("deployed by the devnet"),
         fee_cap_gwei: 500,
         replace_after_blocks: 3,

@@ -37,6 +37,7 @@ fn config(rpc: &str, escrow: &EscrowClient) -> serde_json::Value {
         confirmations: 1,
         assets: BTreeMap::new(),
         keeper: None,
+        rpc_ca: None,
         deploy_height: escrow.deploy_height().expect("deployed here"),
         fee_cap_gwei: 500,
         replace_after_blocks: 3,

@@ -108,10 +108,10 @@ pub(crate) fn check_subscription(url: &str, secret: &[u8], kinds: &[String]) -> 
         return Err(GatewayError::malformed("url", format!("{} bytes, expected at most {URL_LEN_MAX}", url.len())));
     }
     let parsed = reqwest::Url::parse(url).map_err(|error| GatewayError::malformed("url", error))?;
-    if parsed.scheme() != "http" || parsed.host_str().is_none() {
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(GatewayError::malformed(
             "url",
-            format!("expected http://host:port/path, found {:?} (this gateway POSTs over plain HTTP only)", url),
+            format!("expected http://host:port/path or https://host/path, found {}", interlock_rpc::access::quote(url)),
         ));
     }
     if !(SECRET_LEN_MIN..=SECRET_LEN_MAX).contains(&secret.len()) {
@@ -189,6 +189,7 @@ impl GatewayService {
     /// POSTed (a batch at a time, concurrently), then removed, rescheduled or
     /// moved to the dead letters.
     pub(super) async fn deliver_webhooks(self, policy: WebhookPolicy) {
+        interlock_identity::install_crypto_provider();
         let client = match reqwest::Client::builder().timeout(policy.timeout).build() {
             Ok(client) => client,
             Err(error) => {

@@ -44,7 +44,10 @@ pub use directory::{
 pub use error::{IdentityError, Result};
 pub use files::{PRIVATE_KEY_MODE, PUBLIC_FILE_MODE};
 pub use role::{validate_name, Role};
-pub use tls::{client_config, client_config_from_files, crypto_provider, server_config, server_config_from_files};
+pub use tls::{
+    client_config, client_config_from_files, crypto_provider, install_crypto_provider, server_config,
+    server_config_from_files,
+};
 
 /// Longest holder or directory name, in bytes.
 pub const NAME_LEN_MAX: usize = 64;

@@ -22,6 +22,12 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Makes ring the process's default rustls provider, for the HTTP clients
+/// (webhooks, JSON-RPC) whose TLS stack comes without one; a no-op once set.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A server configuration that completes a handshake only with a client presenting a
 /// certificate that chains to `ca_certificate`, is within its validity and allows
 /// client authentication. Who the client is, and whether the directory lists it, is

@@ -53,7 +53,7 @@ impl RpcProxy {
     pub async fn start(upstream: &str) -> RpcProxy {
         let shared = Arc::new(Shared {
             upstream: upstream.to_owned(),
-            client: reqwest::Client::new(),
+            client: interlock_evm::http::http_client(None).expect("an HTTP client"),
             calls: Mutex::new(Vec::new()),
             rules: Mutex::new(Rules::default()),
         });
