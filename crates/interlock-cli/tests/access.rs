@@ -3,8 +3,9 @@
 //! running sandbox, and is refused `PERMISSION_DENIED` exactly where
 //! `interlock_rpc::access::MATRIX` says so. Then the abuse classes: no
 //! certificate, a foreign CA, undecodable bytes, an oversized message, a
-//! caller's input echoed back — each answered with its exact status, and the
-//! sandbox's ledgers unchanged by all of it.
+//! caller's input echoed back, a tampered signature, a replayed nonce — each
+//! answered with its exact status, and the sandbox's ledgers unchanged by all
+//! of it.
 
 mod common;
 
@@ -244,6 +245,28 @@ async fn abuse_is_answered_with_its_exact_status_and_changes_nothing(dir: &Path)
     assert!(echoed.message().len() < 400, "{} bytes: {}", echoed.message().len(), echoed.message());
     let after = call(&agent_channel, "/interlock.v1.Agent/ListDeals", Vec::new()).await;
     assert_eq!(after.code(), Code::Ok, "{after:?}");
+
+    // A transaction whose signature was tampered with: refused as such. The
+    // same operation replayed with a nonce the account already used: taken
+    // to the ledger, which refuses it in its block (checked below: nothing
+    // moved).
+    let seed = std::fs::read_to_string(dir.join("sb/parties/buyer.key")).unwrap();
+    let buyer_key = interlock_core::crypto::PartyKey::from_seed(
+        interlock_core::hash::from_hex(seed.trim()).unwrap().try_into().unwrap(),
+    );
+    let cancel = interlock_ledger::Op::Escrow(interlock_core::EscrowOp::Cancel {
+        reservation: interlock_core::ReservationId(interlock_core::Hash32([9; 32])),
+        certificate: None,
+    });
+    let mut tampered = interlock_ledger::Transaction::sign(&buyer_key, interlock_core::NetworkId(1), 1, cancel.clone());
+    tampered.signature.0[5] ^= 1;
+    let tampered = v1::SubmitRequest { transaction_encoded: interlock_core::encoding::Encode::to_bytes(&tampered) };
+    let answer = call(&channel, "/interlock.v1.Gateway/Submit", prost::Message::encode_to_vec(&tampered)).await;
+    assert_eq!(answer.code(), Code::Unauthenticated, "{answer:?}");
+    let replayed = interlock_ledger::Transaction::sign(&buyer_key, interlock_core::NetworkId(1), 0, cancel);
+    let replayed = v1::SubmitRequest { transaction_encoded: interlock_core::encoding::Encode::to_bytes(&replayed) };
+    let answer = call(&channel, "/interlock.v1.Gateway/Submit", prost::Message::encode_to_vec(&replayed)).await;
+    assert!(matches!(answer.code(), Code::Ok | Code::AlreadyExists | Code::NotFound), "{answer:?}");
 
     // No certificate, and a certificate from another CA: no TLS session.
     let foreign = dir.join("foreign");
