@@ -24,7 +24,7 @@ mod submit;
 pub use cursor::Cursor;
 pub use error::{ChainError, ChainErrorKind};
 pub use follow::{BlockEvents, ChainEvent, Followed, Follower};
-pub use platform::{Capabilities, Credentials, NotaryPayload, Platform, Platforms};
+pub use platform::{Capabilities, Credentials, LiveCheck, NotaryPayload, Platform, Platforms};
 pub use submit::{Receipt, Submitter};
 
 use std::future::Future;

@@ -113,6 +113,14 @@ pub trait Platform: Send + Sync {
         self.check_config(network, config)?;
         Ok(Cursor::start(0))
     }
+    /// Checks a network's configuration against its live node: that the node
+    /// answers, is the chain the configuration names, and holds the escrow
+    /// where it says. Each check reports whether it passed and what it found;
+    /// by default a platform has no live checks.
+    fn check_live<'a>(&'a self, network: NetworkId, config: &'a serde_json::Value) -> BoxFuture<'a, Vec<LiveCheck>> {
+        let _ = (network, config);
+        Box::pin(async { Vec::new() })
+    }
     /// A follower of the network `config` describes, from `from`.
     fn follower<'a>(
         &'a self,
@@ -121,6 +129,26 @@ pub trait Platform: Send + Sync {
         credentials: &'a Credentials,
         from: Cursor,
     ) -> BoxFuture<'a, Result<Box<dyn Follower>, ChainError>>;
+}
+
+/// One check of a network's configuration against its live node.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct LiveCheck {
+    /// What was checked (`chain id`, `escrow code`, …).
+    pub check: String,
+    pub passed: bool,
+    /// What was found, or what is wrong and what was expected.
+    pub detail: String,
+}
+
+impl LiveCheck {
+    pub fn passed(check: &str, detail: impl Into<String>) -> LiveCheck {
+        LiveCheck { check: check.to_owned(), passed: true, detail: detail.into() }
+    }
+
+    pub fn failed(check: &str, detail: impl Into<String>) -> LiveCheck {
+        LiveCheck { check: check.to_owned(), passed: false, detail: detail.into() }
+    }
 }
 
 /// The platforms one binary knows, by name. The binary fills it once, in one

@@ -23,6 +23,7 @@ pub mod devnet;
 mod error;
 pub mod gas;
 pub mod http;
+pub mod live;
 mod platform;
 mod provider_error;
 mod reservation;

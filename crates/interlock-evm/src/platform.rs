@@ -10,11 +10,11 @@ use crate::client::{connect_trusting, EscrowClient};
 use crate::error::EvmError;
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
-use interlock_chain::Credentials;
 use interlock_chain::{
     BlockEvents, BoxFuture, Capabilities, ChainError, ChainEvent, Cursor, Followed, Follower, Platform, Receipt,
     Submitter,
 };
+use interlock_chain::{Credentials, LiveCheck};
 use interlock_core::{DealId, DealTerms, EscrowOp, Hash32, NetworkId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,6 +41,10 @@ pub struct EvmConfig {
     /// A setting of the role instance, not of the signed directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc_ca: Option<String>,
+    /// The chain's id (`eth_chainId`), which `interlock directory check`
+    /// holds the node to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
     /// The block that holds the escrow's deployment: no escrow event is older,
     /// so a first start reads from there. 0: unknown (a directory written
     /// before it was recorded), read from the genesis.
@@ -197,6 +201,18 @@ impl Platform for EvmPlatform {
         let config = EvmConfig::from_value(network, config)?;
         config.check(network)?;
         Ok(Cursor::start(config.deploy_height.saturating_sub(1)))
+    }
+
+    /// The node answers as the configured chain, the escrow address holds the
+    /// committed contract deployed at the configured height, the depth
+    /// allows for reorganisations, and every token address holds a contract.
+    fn check_live<'a>(&'a self, network: NetworkId, config: &'a serde_json::Value) -> BoxFuture<'a, Vec<LiveCheck>> {
+        Box::pin(async move {
+            match EvmConfig::from_value(network, config).and_then(|parsed| parsed.check(network).map(|()| parsed)) {
+                Ok(config) => crate::live::check(&config).await,
+                Err(error) => vec![LiveCheck::failed("configuration", error.to_string())],
+            }
+        })
     }
 
     fn submitter<'a>(

@@ -84,6 +84,7 @@ impl ChainState {
             ]),
             keeper: Some(self.keeper.clone()),
             rpc_ca: None,
+            chain_id: None,
             deploy_height: self.escrow_height,
             fee_cap_gwei: SANDBOX_FEE_CAP_GWEI,
             replace_after_blocks: crate::chain::REPLACE_AFTER_BLOCKS,

@@ -462,6 +462,7 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
         assets: [("USDC".to_owned(), interlock_evm::EvmAssetConfig::Erc20(format!("{token}")))].into(),
         keeper: None,
         rpc_ca: None,
+        chain_id: None,
         deploy_height: world.devnet.escrow.deploy_height().expect("deployed by the devnet"),
         fee_cap_gwei: 500,
         replace_after_blocks: 3,

@@ -38,6 +38,7 @@ fn config(rpc: &str, escrow: &EscrowClient) -> serde_json::Value {
         assets: BTreeMap::new(),
         keeper: None,
         rpc_ca: None,
+        chain_id: None,
         deploy_height: escrow.deploy_height().expect("deployed here"),
         fee_cap_gwei: 500,
         replace_after_blocks: 3,

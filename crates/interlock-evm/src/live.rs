@@ -1,0 +1,155 @@
+//! An EVM network against its live node, and deploying the escrow to one:
+//! what `interlock directory check` and `interlock deploy evm` do.
+
+use crate::bindings::InterlockEscrow;
+use crate::error::EvmError;
+use crate::platform::{EvmAssetConfig, EvmConfig};
+use alloy::eips::BlockId;
+use alloy::primitives::{Address, Bytes};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionRequest;
+use interlock_chain::{ChainError, LiveCheck};
+use std::path::Path;
+
+/// Runs every live check of `config`; a node that does not answer fails the
+/// first and skips the rest.
+pub async fn check(config: &EvmConfig) -> Vec<LiveCheck> {
+    let mut checks = Vec::new();
+    let provider = match crate::http::read_only(&config.rpc, config.rpc_ca.as_deref().map(Path::new)) {
+        Ok(provider) => provider,
+        Err(error) => return vec![LiveCheck::failed("node", format!("{}: {error}", config.rpc))],
+    };
+    let chain_id = match provider.get_chain_id().await {
+        Ok(chain_id) => chain_id,
+        Err(error) => return vec![LiveCheck::failed("node", format!("{} does not answer: {error}", config.rpc))],
+    };
+    checks.push(match config.chain_id {
+        Some(expected) if expected != chain_id => {
+            LiveCheck::failed("chain id", format!("the node is chain {chain_id}, the configuration names {expected}"))
+        }
+        Some(_) => LiveCheck::passed("chain id", format!("{chain_id}")),
+        None => LiveCheck::failed(
+            "chain id",
+            format!("not set: the node is chain {chain_id}; add \"chain_id\": {chain_id}"),
+        ),
+    });
+    match config.escrow_address() {
+        Ok(escrow) => {
+            checks.push(escrow_code(&provider, escrow).await);
+            checks.push(deploy_height(&provider, escrow, config.deploy_height).await);
+        }
+        Err(error) => checks.push(LiveCheck::failed("escrow code", error.to_string())),
+    }
+    checks.push(if config.confirmations >= 2 {
+        LiveCheck::passed("confirmation depth", format!("{}", config.confirmations))
+    } else {
+        LiveCheck::failed(
+            "confirmation depth",
+            format!(
+                "{}: a chain that reorganises needs at least 2 (1 acts on a block that may vanish)",
+                config.confirmations
+            ),
+        )
+    });
+    for (code, asset) in &config.assets {
+        checks.push(asset_code(&provider, code, asset).await);
+    }
+    checks
+}
+
+/// The code at `escrow` is the committed artifact's: the node runs the
+/// artifact's constructor (`eth_call`, nothing sent) and the runtime code it
+/// returns must be the code the address holds.
+async fn escrow_code(provider: &DynProvider, escrow: Address) -> LiveCheck {
+    let at = match provider.get_code_at(escrow).await {
+        Ok(code) => code,
+        Err(error) => return LiveCheck::failed("escrow code", format!("reading the code at {escrow}: {error}")),
+    };
+    if at.is_empty() {
+        return LiveCheck::failed("escrow code", format!("no contract at {escrow}"));
+    }
+    let creation = TransactionRequest::default().input(Bytes::from(InterlockEscrow::BYTECODE.to_vec()).into());
+    match provider.call(creation).await {
+        Ok(expected) if expected == at => LiveCheck::passed(
+            "escrow code",
+            format!("{escrow} holds the committed InterlockEscrow ({} bytes)", at.len()),
+        ),
+        Ok(expected) => LiveCheck::failed(
+            "escrow code",
+            format!(
+                "{escrow} holds {} bytes of code that are not the committed InterlockEscrow's ({} bytes)",
+                at.len(),
+                expected.len()
+            ),
+        ),
+        Err(error) => LiveCheck::failed("escrow code", format!("running the artifact's constructor: {error}")),
+    }
+}
+
+/// The escrow was deployed in block `height`: no code there the block before.
+async fn deploy_height(provider: &DynProvider, escrow: Address, height: u64) -> LiveCheck {
+    if height == 0 {
+        return LiveCheck::failed("deploy height", "not set: a first start would read the chain from its genesis");
+    }
+    let before = provider.get_code_at(escrow).block_id(BlockId::number(height - 1)).await;
+    let at = provider.get_code_at(escrow).block_id(BlockId::number(height)).await;
+    match (before, at) {
+        (Ok(before), Ok(at)) if before.is_empty() && !at.is_empty() => {
+            LiveCheck::passed("deploy height", format!("{height}"))
+        }
+        (Ok(_), Ok(_)) => LiveCheck::failed(
+            "deploy height",
+            format!("the escrow was not deployed in block {height} (code before it, or none in it)"),
+        ),
+        // A node without history cannot say; the height stays the operator's word.
+        (Err(error), _) | (_, Err(error)) => {
+            LiveCheck::passed("deploy height", format!("{height} (the node keeps no state that old: {error})"))
+        }
+    }
+}
+
+async fn asset_code(provider: &DynProvider, code: &str, asset: &EvmAssetConfig) -> LiveCheck {
+    let check = format!("asset {code}");
+    let address = match asset {
+        EvmAssetConfig::Native => return LiveCheck::passed(&check, "the chain's own coin"),
+        EvmAssetConfig::Erc20(address) | EvmAssetConfig::Erc721(address) => address,
+    };
+    let parsed = match crate::parse_evm_address(address) {
+        Ok(parsed) => parsed,
+        Err(error) => return LiveCheck::failed(&check, error.to_string()),
+    };
+    match provider.get_code_at(parsed).await {
+        Ok(code) if !code.is_empty() => LiveCheck::passed(&check, format!("a contract at {parsed}")),
+        Ok(_) => LiveCheck::failed(&check, format!("no contract at {parsed}")),
+        Err(error) => LiveCheck::failed(&check, format!("reading the code at {parsed}: {error}")),
+    }
+}
+
+/// Deploys the escrow to the node at `rpc` from the account of `key_file`
+/// and returns the network's configuration: the contract, its deploy height,
+/// the chain id and a confirmation depth of `confirmations`; assets are the
+/// operator's to add.
+pub async fn deploy(
+    rpc: &str,
+    key_file: &Path,
+    rpc_ca: Option<&Path>,
+    confirmations: u64,
+) -> Result<EvmConfig, ChainError> {
+    let signer = crate::read_signer(key_file)?;
+    let from = signer.address();
+    let provider = crate::connect_trusting(rpc, rpc_ca, &[signer]).map_err(|error| crate::evm_error(&error))?;
+    let chain_id =
+        provider.get_chain_id().await.map_err(|error| crate::evm_error(&EvmError::Rpc(error.to_string())))?;
+    let escrow = crate::EscrowClient::deploy(provider, from).await.map_err(|error| crate::evm_error(&error))?;
+    let stanza = serde_json::json!({
+        "rpc": rpc,
+        "escrow": escrow.address().to_string(),
+        "confirmations": confirmations,
+        "assets": {},
+    });
+    let mut config = EvmConfig::from_value(interlock_core::NetworkId(0), &stanza)?;
+    config.rpc_ca = rpc_ca.map(|path| path.display().to_string());
+    config.chain_id = Some(chain_id);
+    config.deploy_height = escrow.deploy_height().unwrap_or(0);
+    Ok(config)
+}

@@ -1,0 +1,44 @@
+//! Deploying the escrow to a node the project did not start, and checking a
+//! network's configuration against its live node: each check passes on what
+//! `deploy` wrote and fails, saying why, on each thing a hand-written
+//! configuration gets wrong.
+
+use interlock_evm::live;
+use std::collections::BTreeMap;
+
+fn failed(checks: &[interlock_chain::LiveCheck]) -> BTreeMap<String, String> {
+    checks.iter().filter(|check| !check.passed).map(|check| (check.check.clone(), check.detail.clone())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployed_escrow_passes_every_live_check_and_each_mistake_is_named() {
+    let devnet = interlock_evm::devnet::Devnet::start(2).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("deployer.key");
+    std::fs::write(&key_file, "02".repeat(32)).unwrap();
+
+    let config = live::deploy(devnet.anvil.endpoint(), &key_file, None, 2).await.expect("the escrow deploys");
+    assert!(config.deploy_height > 0, "{config:?}");
+    assert_eq!(config.chain_id, Some(31_337));
+    let checks = live::check(&config).await;
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    assert!(checks.len() >= 4, "{checks:#?}");
+
+    let token = devnet.deploy_token().await.unwrap();
+    let cases: [(&str, interlock_evm::EvmConfig); 4] = [
+        ("escrow code", interlock_evm::EvmConfig { escrow: token.to_string(), ..config.clone() }),
+        ("chain id", interlock_evm::EvmConfig { chain_id: Some(1), ..config.clone() }),
+        ("deploy height", interlock_evm::EvmConfig { deploy_height: config.deploy_height + 1, ..config.clone() }),
+        ("confirmation depth", interlock_evm::EvmConfig { confirmations: 1, ..config.clone() }),
+    ];
+    for (check, wrong) in cases {
+        let found = failed(&live::check(&wrong).await);
+        assert!(found.contains_key(check), "{check}: {found:?}");
+        // Another contract at the address was deployed in another block too;
+        // otherwise the one mistake is the one failure.
+        assert!(found.len() == 1 || check == "escrow code", "{check}: {found:?}");
+    }
+    let unreachable = interlock_evm::EvmConfig { rpc: "http://127.0.0.1:1".into(), ..config.clone() };
+    let found = failed(&live::check(&unreachable).await);
+    assert!(found.contains_key("node"), "{found:?}");
+}
