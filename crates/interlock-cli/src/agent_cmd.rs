@@ -1,6 +1,7 @@
 //! `interlock agent`: a party's agent as its own process, and the TLS channels
 //! the CLI's clients share.
 
+use crate::settings::LocalNetworks;
 use anyhow::Context as _;
 use interlock_agent::{AgentConfig, AgentService, AgentStore};
 use interlock_core::crypto::PartyKey;
@@ -30,8 +31,11 @@ pub struct AgentServe {
     pub quiet: bool,
     /// How long a withdrawn deal stays in the agent's working set.
     pub withdrawn_retention_ms: u64,
-    /// The party's own key on the networks where it signs itself (a 32-byte seed file).
+    /// The party's own key on the networks where it signs itself (a 32-byte
+    /// seed file), unless its settings for a network name another.
     pub chain_key: Option<PathBuf>,
+    /// Its own settings for networks of the directory, merged over the directory's.
+    pub networks: LocalNetworks,
 }
 
 /// Runs a party's agent until interrupted. Prints `listening on ADDRESS` once it serves.
@@ -42,6 +46,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
     let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
     let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
     let directory = Arc::new(SignedDirectory::load_verified(&options.directory, &ca)?);
+    options.networks.check_names(directory.networks.iter(), "of the directory")?;
     let store = AgentStore::open(&options.data.join("agent.sqlite"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -64,8 +69,8 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             clock: crate::setup::now_ms,
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
-            submitters: chain_submitters(&directory, &options.name, options.chain_key.as_deref()).await?,
-            keepers: keepers(&directory)?,
+            submitters: chain_submitters(&directory, &options.name, &options).await?,
+            keepers: keepers(&directory, &options.networks)?,
             withdrawn_retention_ms: options.withdrawn_retention_ms,
         };
         let service = AgentService::start(config)?;
@@ -86,11 +91,12 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
 
 /// The party's own submitter on every network whose parties send to the chain
 /// themselves (their platform relays nothing through the gateway), signing with
-/// the chain key in `key_path`, whose account must be the party's listed one there.
+/// the chain key its settings name for that network (or for all), whose
+/// account must be the party's listed one there.
 async fn chain_submitters(
     directory: &interlock_identity::Directory,
     party: &str,
-    key_path: Option<&std::path::Path>,
+    options: &AgentServe,
 ) -> anyhow::Result<HashMap<interlock_core::NetworkId, Arc<dyn interlock_chain::Submitter>>> {
     let platforms = interlock_platforms::all();
     let mut submitters = HashMap::new();
@@ -101,18 +107,21 @@ async fn chain_submitters(
         if platform.capabilities().relayed {
             continue;
         }
-        let path = key_path.with_context(|| {
+        let path = options.networks.chain_key(&network.name).or_else(|| options.chain_key.clone());
+        let path = path.with_context(|| {
             format!(
-                "party {party:?} trades on network {:?} (platform {}), where it signs itself: pass {} FILE (its chain key)",
+                "party {party:?} trades on network {:?} (platform {}), where it signs itself: pass {} FILE (its chain \
+                 key), or set `chain_key` in the agent's config file (for every such network) or in its [networks.{}] table",
                 network.name,
                 network.platform,
-                crate::CHAIN_KEY_FLAG
+                crate::CHAIN_KEY_FLAG,
+                network.name
             )
         })?;
-        crate::services::seed_file(path, "a chain key")?;
-        let credentials =
-            interlock_chain::Credentials { chain_key_file: Some(path.to_path_buf()), ..Default::default() };
-        let submitter = platform.submitter(network.id, &network.config, &credentials).await?;
+        crate::services::seed_file(&path, "a chain key")?;
+        let config = network_config(network, &options.networks, platform.as_ref())?;
+        let credentials = interlock_chain::Credentials { chain_key_file: Some(path.clone()), ..Default::default() };
+        let submitter = platform.submitter(network.id, &config, &credentials).await?;
         if listed != submitter.account() {
             anyhow::bail!(
                 "{} is the key of {}, but the directory lists {} as {party:?}'s account on {:?}",
@@ -127,16 +136,32 @@ async fn chain_submitters(
     Ok(submitters)
 }
 
+/// `network`'s configuration with the agent's own settings for it merged
+/// over the directory's, as its platform checks it.
+fn network_config(
+    network: &interlock_identity::NetworkEntry,
+    local: &LocalNetworks,
+    platform: &dyn interlock_chain::Platform,
+) -> anyhow::Result<serde_json::Value> {
+    let config = local.config(network)?;
+    platform
+        .check_config(network.id, &config)
+        .with_context(|| format!("network {:?} with {}'s settings merged", network.name, local.origin()))?;
+    Ok(config)
+}
+
 /// The account each network's gateway keeps deals with, as its platform names it.
 fn keepers(
     directory: &interlock_identity::Directory,
+    local: &LocalNetworks,
 ) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_core::Address>> {
     let platforms = interlock_platforms::all();
     let mut keepers = HashMap::new();
     for gateway in &directory.gateways {
         let Some(network) = directory.network(gateway.network) else { continue };
         let platform = network.platform_in(&platforms)?;
-        if let Some(account) = platform.keeper_account(network.id, &network.config, gateway.key)? {
+        let config = network_config(network, local, platform.as_ref())?;
+        if let Some(account) = platform.keeper_account(network.id, &config, gateway.key)? {
             keepers.insert(network.id, account);
         }
     }

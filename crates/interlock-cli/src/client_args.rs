@@ -1,5 +1,5 @@
-//! The arguments of the `deal` commands, the values several commands share,
-//! and the flags only the service roles take. Every list of accepted values
+//! The arguments of the `deal` commands and the values several commands
+//! share (the service roles' flags are their settings, in `settings`). Every list of accepted values
 //! is the parser's own (a `ValueEnum`), so a help text can never name more or
 //! fewer values than the parser accepts.
 
@@ -7,24 +7,6 @@ use clap::builder::PossibleValue;
 use clap::{Subcommand, ValueEnum};
 use interlock_agent::store::DealState;
 use interlock_identity::Role;
-
-/// The flags of the service roles (ledger, gateway, notary, agent) that the
-/// client commands do not take.
-#[derive(clap::Args)]
-pub struct ServiceArgs {
-    /// Serve Prometheus metrics on http://ADDR/metrics. Prints `metrics on
-    /// ADDR` to stderr.
-    #[arg(long, value_name = "ADDR")]
-    pub metrics: Option<std::net::SocketAddr>,
-}
-
-/// The agent's `--keep-withdrawn` unless given: its default retention.
-pub const KEEP_WITHDRAWN_DEFAULT_S: u64 = interlock_agent::WITHDRAWN_RETENTION_DEFAULT_MS / 1_000;
-
-/// The agent's `--keep-withdrawn`: up to a year.
-pub fn keep_withdrawn() -> clap::builder::RangedU64ValueParser<u64> {
-    clap::value_parser!(u64).range(0..=31_536_000)
-}
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum RoleArg {

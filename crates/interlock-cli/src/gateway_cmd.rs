@@ -33,6 +33,8 @@ pub struct GatewayServe {
     pub webhooks: WebhookPolicy,
     /// On a network where the gateway signs itself: the keeper account's key (a 32-byte seed file).
     pub chain_key: Option<PathBuf>,
+    /// Its own settings for its network, merged over the directory's.
+    pub networks: crate::settings::LocalNetworks,
 }
 
 /// Prints the webhook deliveries the gateway gave up on (read from its data
@@ -107,8 +109,8 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         for entry in directory.gateways.iter().filter(|entry| entry.network != network) {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
-        let keys = (&key, options.chain_key.as_deref());
-        let chain = chain(network, &directory, (&tls, &options.tls_dir, &options.name), keys, saved).await?;
+        let local = Local { networks: &options.networks, chain_key: options.chain_key.as_deref() };
+        let chain = chain(network, &directory, (&tls, &options.tls_dir, &options.name), (&key, local), saved).await?;
         let directory = Arc::new(directory);
         let config =
             GatewayConfig { key, network, chain, peers, directory: directory.clone(), clock: crate::setup::now_ms };
@@ -125,8 +127,14 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
     })
 }
 
-/// How the gateway reaches its network, from the directory entry and its
-/// platform: a follower of the network's escrow, from the `saved` cursor (or,
+/// What the gateway's own settings say about its network.
+struct Local<'a> {
+    networks: &'a crate::settings::LocalNetworks,
+    chain_key: Option<&'a Path>,
+}
+
+/// How the gateway reaches its network, from the directory entry (with the
+/// gateway's own settings merged over it) and its platform: a follower of the network's escrow, from the `saved` cursor (or,
 /// on a first start, from where the platform says the escrow begins); the
 /// keeper's submitter,
 /// signing with the gateway's key (or the chain key file `chain_key`, which
@@ -136,29 +144,36 @@ async fn chain(
     network: NetworkId,
     directory: &interlock_identity::Directory,
     tls: (&TlsFiles, &Path, &str),
-    (key, chain_key): (&interlock_core::crypto::PartyKey, Option<&Path>),
+    (key, local): (&interlock_core::crypto::PartyKey, Local<'_>),
     saved: Option<Cursor>,
 ) -> anyhow::Result<Chain> {
     let (tls, tls_dir, name) = tls;
     let entry = directory.network(network).with_context(|| format!("the directory lists no network {}", network.0))?;
+    local.networks.check_names(std::iter::once(entry), "this gateway fronts")?;
+    let config = local.networks.config(entry)?;
     let platforms = interlock_platforms::all();
     let platform = entry.platform_in(&platforms)?;
-    if let Some(path) = chain_key {
+    platform
+        .check_config(network, &config)
+        .with_context(|| format!("network {:?} with {}'s settings merged", entry.name, local.networks.origin()))?;
+    let chain_key = local.networks.chain_key(&entry.name).or_else(|| local.chain_key.map(Path::to_path_buf));
+    if let Some(path) = &chain_key {
         seed_file(path, "a chain key")?;
     }
+    let chain_key_given = chain_key.is_some();
     let credentials = Credentials {
         party_key: Some(key.clone()),
-        chain_key_file: chain_key.map(Path::to_path_buf),
+        chain_key_file: chain_key,
         tls_dir: Some(tls_dir.to_path_buf()),
         name: Some(name.to_owned()),
     };
     let from = match saved {
         Some(cursor) => cursor,
-        None => platform.first_cursor(network, &entry.config)?,
+        None => platform.first_cursor(network, &config)?,
     };
-    let follower = platform.follower(network, &entry.config, &credentials, from).await?;
-    let listed = platform.keeper_account(network, &entry.config, key.public())?;
-    let keeper = match platform.submitter(network, &entry.config, &credentials).await {
+    let follower = platform.follower(network, &config, &credentials, from).await?;
+    let listed = platform.keeper_account(network, &config, key.public())?;
+    let keeper = match platform.submitter(network, &config, &credentials).await {
         Ok(submitter) if listed == Some(submitter.account()) => Some(submitter),
         Ok(submitter) => anyhow::bail!(
             "the key is {}'s, but the directory names {} as network {network}'s keeper",
@@ -166,12 +181,12 @@ async fn chain(
             listed.map_or_else(|| "no account".to_owned(), |account| platform.format_address(&account))
         ),
         // Without its key the gateway follows and records, and keeps nothing.
-        Err(error) if error.kind == interlock_chain::ChainErrorKind::Fatal && chain_key.is_none() => None,
+        Err(error) if error.kind == interlock_chain::ChainErrorKind::Fatal && !chain_key_given => None,
         Err(error) => return Err(error.into()),
     };
     let relay = if platform.capabilities().relayed {
-        let config = interlock_ledger_node::LedgerConfig::from_value(network, &entry.config)?;
-        Relay::Node(LedgerNodeClient::new(lazy_channel(&config.node, tls)?))
+        let node = interlock_ledger_node::LedgerConfig::from_value(network, &config)?.node;
+        Relay::Node(LedgerNodeClient::new(lazy_channel(&node, tls)?))
     } else {
         Relay::Direct { endpoint: format!("the {} node its directory entry names", entry.platform) }
     };

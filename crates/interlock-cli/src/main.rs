@@ -2,20 +2,30 @@
 
 mod agent_cmd;
 mod client_args;
+mod config_cmd;
 mod deal_cmd;
 mod gas_cmd;
 mod gateway_cmd;
 mod observer_cmd;
 mod services;
+mod settings;
 
 use clap::{Parser, Subcommand};
-use client_args::{CertRoleArg, DealCommand, ModeArg, ServiceArgs};
+use client_args::{CertRoleArg, DealCommand, ModeArg};
 use interlock_devnet::{bench, demo, dependent, sandbox};
+use settings::{AgentArgs, DependentArgs, GatewayArgs, LedgerArgs, NotaryArgs, ObserverArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// The flag the gateway and the agent take their own chain key by.
+/// The flag the gateway and the agent take their own chain key by (the key
+/// `chain_key` of their config files), and its help: they name the platform,
+/// so they stay here.
 const CHAIN_KEY_FLAG: &str = "--evm-key";
+const CHAIN_KEY_LONG: &str = "evm-key";
+const GATEWAY_CHAIN_KEY_HELP: &str = "On an EVM network: the secp256k1 key file (64 hex digits) of the keeper \
+    account the directory names there. Without it the gateway follows and records, but keeps nothing. Key: chain_key.";
+const AGENT_CHAIN_KEY_HELP: &str = "The party's secp256k1 key file (64 hex digits) for the EVM networks of the \
+    directory; its address must be the party's listed account there. Key: chain_key.";
 
 // The role commands read the clock as `crate::setup::now_ms`.
 use interlock_devnet::setup;
@@ -37,16 +47,9 @@ struct Cli {
 }
 
 /// For a service role: structured logs, and the metrics endpoint if asked for.
-fn start_metrics(command: &Command) -> anyhow::Result<()> {
-    let (Command::Ledger { service, .. }
-    | Command::Gateway { service, .. }
-    | Command::Notary { service, .. }
-    | Command::Agent { service, .. }) = command
-    else {
-        return Ok(());
-    };
+fn start_service(metrics: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     interlock_rpc::metrics::init_logs();
-    let Some(address) = service.metrics else { return Ok(()) };
+    let Some(address) = metrics else { return Ok(()) };
     let bound = interlock_rpc::metrics::serve_in_background(address)
         .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
     eprintln!("metrics on {bound}");
@@ -98,57 +101,15 @@ enum Command {
         command: DirectoryCommand,
     },
     /// Run a ledger node: one embedded network's sequencer, over gRPC with mutual TLS.
-    Ledger {
-        #[command(flatten)]
-        service: ServiceArgs,
-        /// Do not cancel expired reservations with the operator's key (leave it
-        /// to the network's gateway).
-        #[arg(long)]
-        no_keeper: bool,
-        /// The node's data directory (ledger.sqlite, operator.key); created on first start.
-        #[arg(long)]
-        data: PathBuf,
-        /// The network id this ledger sequences.
-        #[arg(long)]
-        network: u64,
-        /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7101")]
-        listen: std::net::SocketAddr,
-        /// Directory holding ca.pem and the node's <name>.pem / <name>.key.
-        #[arg(long)]
-        tls_dir: PathBuf,
-        /// The node's name, as its certificate and the directory state it.
-        #[arg(long)]
-        name: String,
-        /// The CA-signed directory file.
-        #[arg(long)]
-        directory: PathBuf,
-    },
+    #[command(after_help = "Every setting may come from a TOML file instead (--config FILE), keys named as\n\
+        the flags: `network = 1`, `tls_dir = \"tls\"`. See docs/configuration.md.")]
+    Ledger(LedgerArgs),
     /// Run a notary: one of a deal's k-of-n set, over gRPC with mutual TLS. It
     /// follows the networks of its deals through their gateways and records
     /// each decision before it signs.
-    Notary {
-        #[command(flatten)]
-        service: ServiceArgs,
-        /// The notary's data directory (notary.key, notary.sqlite); created on first start.
-        #[arg(long)]
-        data: PathBuf,
-        /// Print the notary's address (for the directory) and exit.
-        #[arg(long)]
-        print_address: bool,
-        /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7201")]
-        listen: std::net::SocketAddr,
-        /// Directory holding ca.pem and the notary's <name>.pem / <name>.key.
-        #[arg(long, required_unless_present = "print_address")]
-        tls_dir: Option<PathBuf>,
-        /// The notary's name, as its certificate and the directory state it.
-        #[arg(long, required_unless_present = "print_address")]
-        name: Option<String>,
-        /// The CA-signed directory file.
-        #[arg(long, required_unless_present = "print_address")]
-        directory: Option<PathBuf>,
-    },
+    #[command(after_help = "Every setting may come from a TOML file instead (--config FILE), keys named as\n\
+        the flags: `name = \"n1\"`, `tls_dir = \"tls\"`. See docs/configuration.md.")]
+    Notary(NotaryArgs),
     /// Run a gateway: the service in front of one network, over gRPC with mutual
     /// TLS. Parties submit escrow transactions and register deals through it;
     /// notaries and observers read the network through it; it tells the other
@@ -165,56 +126,12 @@ enum Command {
         4. have the network's operator register the key as an account (Op::Register),\n     \
            so the keeper can sign cancellations and executions\n  \
         5. interlock gateway --data gw-alpha --network 1 --listen 127.0.0.1:7301 \\\n       \
-           --tls-dir tls --name gw-alpha --directory directory.json")]
-    Gateway {
-        #[command(flatten)]
-        service: ServiceArgs,
-        /// The gateway's data directory (gateway.key, gateway.sqlite); created on first start.
-        #[arg(long)]
-        data: PathBuf,
-        /// Print the gateway's public key (for the directory and its account) and exit.
-        #[arg(long)]
-        print_key: bool,
-        /// Print the webhook deliveries given up after their last attempt and exit.
-        #[arg(long)]
-        dead_letters: bool,
-        /// With --dead-letters: one JSON object {"dead_letters": [...]}.
-        #[arg(long, requires = "dead_letters")]
-        json: bool,
-        /// Webhooks: the first retry waits up to this long, each later one up
-        /// to twice as long as the one before (full jitter) ...
-        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-        webhook_base_ms: u64,
-        /// ... but never longer than this.
-        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
-        webhook_cap_ms: u64,
-        /// Attempts per webhook before it becomes a dead letter.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
-        webhook_attempts: u32,
-        /// Longest one webhook POST may take.
-        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
-        webhook_timeout_ms: u64,
-        /// The network this gateway fronts; its ledger node is the directory's entry for it.
-        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
-        network: Option<u64>,
-        /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7301")]
-        listen: std::net::SocketAddr,
-        /// Directory holding ca.pem and the gateway's <name>.pem / <name>.key.
-        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
-        tls_dir: Option<PathBuf>,
-        /// The gateway's name, as its certificate and the directory state it.
-        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
-        name: Option<String>,
-        /// The CA-signed directory file.
-        #[arg(long, required_unless_present_any = ["print_key", "dead_letters"])]
-        directory: Option<PathBuf>,
-        /// On an EVM network: the secp256k1 key file (64 hex digits) of the keeper
-        /// account the directory names there. Without it the gateway follows and
-        /// records, but keeps nothing.
-        #[arg(long = "evm-key", value_name = "EVM_KEY")]
-        chain_key: Option<PathBuf>,
-    },
+           --tls-dir tls --name gw-alpha --directory directory.json\n  \
+        or keep the settings of step 5 in a TOML file, keys named as the flags, and start it\n  \
+        with `interlock gateway --config gw-alpha.toml`; a [networks.alpha] table there sets\n  \
+        this gateway's own settings over the directory's (e.g. `node = \"10.0.0.5:7101\"`).\n  \
+        See docs/configuration.md.")]
+    Gateway(GatewayArgs),
     /// Run an observer: it follows, through the gateways, the deals that name
     /// it, records every event of them in a hash-chained log signed with its
     /// key (SQLite), and serves that log over gRPC and as a web page.
@@ -228,99 +145,38 @@ enum Command {
         4. interlock observer --data obs --listen 127.0.0.1:7601 --http 127.0.0.1:7680 \\\n       \
            --tls-dir tls --name observer --directory directory.json\n  \
         5. deals name it: interlock deal propose ... --observer observer\n  \
-        6. interlock observer verify --data obs"
+        6. interlock observer verify --data obs\n\n\
+        Every setting may come from a TOML file instead (--config FILE), keys named as\n\
+        the flags: `http = \"127.0.0.1:7680\"`. See docs/configuration.md."
     )]
     Observer {
         #[command(subcommand)]
         command: Option<ObserverCommand>,
-        /// The observer's data directory (observer.key, observer.sqlite); created on first start.
-        #[arg(long, required = true)]
-        data: Option<PathBuf>,
-        /// Print the observer's public key (for the directory) and exit.
-        #[arg(long)]
-        print_key: bool,
-        /// Address of the gRPC service; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7601")]
-        listen: std::net::SocketAddr,
-        /// Address of the web page (plain HTTP: keep it on loopback or behind a proxy).
-        #[arg(long, default_value = "127.0.0.1:7680")]
-        http: std::net::SocketAddr,
-        /// Directory holding ca.pem and the observer's <name>.pem / <name>.key.
-        #[arg(long, required_unless_present = "print_key")]
-        tls_dir: Option<PathBuf>,
-        /// The observer's name, as its certificate and the directory state it.
-        #[arg(long, required_unless_present = "print_key")]
-        name: Option<String>,
-        /// The CA-signed directory file.
-        #[arg(long, required_unless_present = "print_key")]
-        directory: Option<PathBuf>,
+        #[command(flatten)]
+        settings: ObserverArgs,
     },
     /// Run a sample dependent (a warranty service): it subscribes its webhook
     /// at every gateway of the directory, checks each POST's HMAC signature,
     /// keeps each event once by its Idempotency-Key, logs the completions it
     /// receives, and lists what it received at GET /received (JSON).
-    Dependent {
-        /// Its data directory (webhook.secret, dependent.sqlite); created on first start.
-        #[arg(long)]
-        data: PathBuf,
-        /// Address to serve HTTP on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7501")]
-        listen: std::net::SocketAddr,
-        /// Directory holding ca.pem and the dependent's <name>.pem / <name>.key.
-        #[arg(long)]
-        tls_dir: PathBuf,
-        /// Its name, as its certificate and the directory's dependents state it.
-        #[arg(long)]
-        name: String,
-        /// The CA-signed directory file.
-        #[arg(long)]
-        directory: PathBuf,
-        /// The URL the gateways POST to (default: http://LISTEN/webhook).
-        #[arg(long)]
-        url: Option<String>,
-        /// An event kind to subscribe to (repeatable; default: every kind).
-        #[arg(long = "kind")]
-        kinds: Vec<String>,
-    },
+    #[command(after_help = "Every setting may come from a TOML file instead (--config FILE), keys named as\n\
+        the flags: `kinds = [\"completed\"]` (for --kind). See docs/configuration.md.")]
+    Dependent(DependentArgs),
     /// Run a party's agent: it holds the party's key, runs its deals against the
     /// networks' gateways and the notaries, records every step in SQLite before
     /// acting on it, resumes unfinished deals on restart and refunds at expiry.
     /// The operator drives it with `interlock deal`.
-    Agent {
-        #[command(flatten)]
-        service: ServiceArgs,
-        /// The agent's data directory (agent.sqlite, and party.key unless --key); created on first start.
-        #[arg(long)]
-        data: PathBuf,
-        /// The party's ed25519 seed file (64 hex digits; created 0600 if missing). Default: DATA/party.key.
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// Address to listen on; port 0 picks a free port (printed on start).
-        #[arg(long, default_value = "127.0.0.1:7401")]
-        listen: std::net::SocketAddr,
-        /// Directory holding ca.pem and the party's <name>.pem / <name>.key.
-        #[arg(long)]
-        tls_dir: PathBuf,
-        /// The party's name, as its certificate and the directory state it.
-        #[arg(long)]
-        name: String,
-        /// The CA-signed directory file.
-        #[arg(long)]
-        directory: PathBuf,
-        /// Accept every valid proposal from a party of the directory without asking.
-        #[arg(long)]
-        auto_accept: bool,
-        /// Do not print a line per deal step.
-        #[arg(long)]
-        quiet: bool,
-        /// Seconds a withdrawn deal stays in the agent's lists before only its
-        /// history (`deal status`) keeps it.
-        #[arg(long, value_name = "SECONDS", default_value_t = client_args::KEEP_WITHDRAWN_DEFAULT_S, value_parser = client_args::keep_withdrawn())]
-        keep_withdrawn: u64,
-        /// The party's secp256k1 key file (64 hex digits) for the EVM networks of the
-        /// directory; its address must be the party's listed account there.
-        #[arg(long = "evm-key", value_name = "EVM_KEY")]
-        chain_key: Option<PathBuf>,
+    #[command(after_help = "Every setting may come from a TOML file instead (--config FILE), keys named as\n\
+        the flags: `auto_accept = true`, `keep_withdrawn = 3600`, and [networks.NAME] tables\n\
+        over the directory's configuration of a network. See docs/configuration.md.")]
+    Agent(AgentArgs),
+    /// Check a role's config file without starting anything: parse it, merge
+    /// it as the role would, and print the effective settings, or say what is
+    /// wrong (an unknown key, a missing setting, a bad value, a network key
+    /// only the directory may set).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Propose, accept, follow and cancel deals through a party's agent.
     #[command(
@@ -384,6 +240,23 @@ enum CaCommand {
         /// Where to write <name>.pem and <name>.key (default: DIR).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Parse FILE as ROLE's config file and merge it as the role would
+    /// (with the directory's network configuration where the file has
+    /// [networks.NAME] tables); print the effective settings, or exit 2 saying
+    /// what is wrong.
+    Check {
+        #[arg(long, value_enum)]
+        role: config_cmd::Role,
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print one JSON object {"role", "settings", "networks"}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -520,10 +393,6 @@ enum BenchTarget {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = start_metrics(&cli.command) {
-        eprintln!("error: {error:#}");
-        return ExitCode::from(2);
-    }
     let result = match cli.command {
         Command::Demo { dir, json, evm } => demo::run(dir, json, evm).map(|held| held.then_some(()).ok_or(1)),
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),
@@ -557,95 +426,25 @@ fn main() -> ExitCode {
             SandboxCommand::Start { dir, name } => sandbox::start(&dir, &name).map(Ok),
             SandboxCommand::Down { dir } => sandbox::down(&dir).map(Ok),
         },
-        Command::Notary { data, print_address: true, .. } => services::notary_address(&data).map(Ok),
-        Command::Notary { data, listen, tls_dir, name, directory, .. } => {
-            let (Some(tls_dir), Some(name), Some(directory)) = (tls_dir, name, directory) else {
-                unreachable!("clap requires them unless --print-address")
-            };
-            services::notary_serve(services::NotaryServe { data, listen, tls_dir, name, directory }).map(Ok)
-        }
-        Command::Gateway { data, print_key: true, .. } => gateway_cmd::print_key(&data).map(Ok),
-        Command::Gateway { data, dead_letters: true, json, .. } => gateway_cmd::dead_letters(&data, json).map(Ok),
-        Command::Gateway {
-            data,
-            network,
-            listen,
-            tls_dir,
-            name,
-            directory,
-            webhook_base_ms,
-            webhook_cap_ms,
-            webhook_attempts,
-            webhook_timeout_ms,
-            chain_key,
-            ..
-        } => {
-            let (Some(network), Some(tls_dir), Some(name), Some(directory)) = (network, tls_dir, name, directory)
-            else {
-                unreachable!("clap requires them unless --print-key or --dead-letters")
-            };
-            let webhooks = interlock_gateway::WebhookPolicy {
-                base: std::time::Duration::from_millis(webhook_base_ms),
-                cap: std::time::Duration::from_millis(webhook_cap_ms),
-                attempts: webhook_attempts,
-                timeout: std::time::Duration::from_millis(webhook_timeout_ms),
-            };
-            let options =
-                gateway_cmd::GatewayServe { data, network, listen, tls_dir, name, directory, webhooks, chain_key };
-            gateway_cmd::serve(options).map(Ok)
-        }
+        Command::Notary(flags) => notary(flags).map(Ok),
+        Command::Gateway(flags) => gateway(flags).map(Ok),
         Command::Observer { command: Some(ObserverCommand::Verify { data, json }), .. } => {
             observer_cmd::verify(&data, json).map(|ok| ok.then_some(()).ok_or(1))
         }
-        Command::Observer { data: Some(data), print_key: true, .. } => observer_cmd::print_key(&data).map(Ok),
-        Command::Observer { command: None, data, listen, http, tls_dir, name, directory, .. } => {
-            let (Some(data), Some(tls_dir), Some(name), Some(directory)) = (data, tls_dir, name, directory) else {
-                unreachable!("clap requires them unless --print-key")
-            };
-            let options = observer_cmd::ObserverServe { data, listen, http, tls_dir, name, directory };
-            observer_cmd::serve(options).map(Ok)
-        }
-        Command::Dependent { data, listen, tls_dir, name, directory, url, kinds } => {
-            let options = dependent::DependentServe { data, listen, tls_dir, name, directory, url, kinds };
-            dependent::serve(options).map(Ok)
-        }
-        Command::Agent {
-            data,
-            key,
-            listen,
-            tls_dir,
-            name,
-            directory,
-            auto_accept,
-            quiet,
-            keep_withdrawn,
-            chain_key,
-            ..
-        } => {
-            let withdrawn_retention_ms = keep_withdrawn.saturating_mul(1_000);
-            let options = agent_cmd::AgentServe {
-                data,
-                key,
-                listen,
-                tls_dir,
-                name,
-                directory,
-                auto_accept,
-                quiet,
-                withdrawn_retention_ms,
-                chain_key,
-            };
-            agent_cmd::agent_serve(options).map(Ok)
+        Command::Observer { command: None, settings } => observer(settings).map(Ok),
+        Command::Dependent(flags) => settings::merged(flags)
+            .map_err(anyhow::Error::from)
+            .and_then(|settings| dependent::serve(settings.resolve()?))
+            .map(Ok),
+        Command::Agent(flags) => agent(flags).map(Ok),
+        Command::Config { command: ConfigCommand::Check { role, config, json } } => {
+            config_cmd::check(role, &config, json).map(Ok)
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {
             let target = deal_cmd::Target { agent, tls_dir, name, sandbox };
             deal(&target, command, json).map(|ok| ok.then_some(()).ok_or(1))
         }
-        Command::Ledger { no_keeper, data, network, listen, tls_dir, name, directory, .. } => {
-            let keeper = !no_keeper;
-            services::ledger_serve(services::LedgerServe { data, network, listen, tls_dir, name, directory, keeper })
-                .map(Ok)
-        }
+        Command::Ledger(flags) => ledger(flags).map(Ok),
         Command::Bench { target: BenchTarget::Core { deals, mode, inflight, json } } => {
             let mode = mode.into();
             let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
@@ -669,6 +468,57 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The role commands: settings from the flags over the `--config` file,
+/// checked, then the role runs until interrupted.
+fn ledger(flags: LedgerArgs) -> anyhow::Result<()> {
+    let settings = settings::merged(flags)?;
+    let metrics = settings.metrics;
+    let options = settings.resolve()?;
+    start_service(metrics)?;
+    services::ledger_serve(options)
+}
+
+fn notary(flags: NotaryArgs) -> anyhow::Result<()> {
+    let settings = settings::merged(flags)?;
+    if settings.print_address {
+        return services::notary_address(&settings.data()?);
+    }
+    let metrics = settings.metrics;
+    let options = settings.resolve()?;
+    start_service(metrics)?;
+    services::notary_serve(options)
+}
+
+fn gateway(flags: GatewayArgs) -> anyhow::Result<()> {
+    let settings = settings::merged(flags)?;
+    if settings.print_key {
+        return gateway_cmd::print_key(&settings.data()?);
+    }
+    if settings.dead_letters {
+        return gateway_cmd::dead_letters(&settings.data()?, settings.json);
+    }
+    let metrics = settings.metrics;
+    let options = settings.resolve()?;
+    start_service(metrics)?;
+    gateway_cmd::serve(options)
+}
+
+fn observer(flags: ObserverArgs) -> anyhow::Result<()> {
+    let settings = settings::merged(flags)?;
+    if settings.print_key {
+        return observer_cmd::print_key(&settings.data()?);
+    }
+    observer_cmd::serve(settings.resolve()?)
+}
+
+fn agent(flags: AgentArgs) -> anyhow::Result<()> {
+    let settings = settings::merged(flags)?;
+    let metrics = settings.metrics;
+    let options = settings.resolve()?;
+    start_service(metrics)?;
+    agent_cmd::agent_serve(options)
 }
 
 fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
