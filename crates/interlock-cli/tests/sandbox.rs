@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sandbox::{interlock, json, up};
+use common::sandbox::{interlock, json, settings, up};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,6 +35,14 @@ fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
     assert_eq!(roles, expected, "{status}");
     let pids: Vec<u64> = processes.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
     assert!(pids.iter().all(|pid| *pid != u64::from(std::process::id())), "separate processes");
+    // Each process started from its config file alone, which `config check` accepts as its role's.
+    for process in processes {
+        let (name, role) = (process["name"].as_str().unwrap(), process["role"].as_str().unwrap());
+        assert_eq!(settings(dir.path(), name)["listen"].as_str(), process["address"].as_str(), "{name}");
+        let file = format!("sb/{name}.toml");
+        let checked = json(&interlock(&["config", "check", "--role", role, "--config", &file, "--json"], dir.path()));
+        assert_eq!(checked["settings"]["data"].as_str().map(|data| data.starts_with("sb/")), Some(true), "{checked}");
+    }
 
     let notary = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], dir.path()));
     assert_eq!(notary["outcome"], "completed", "{notary}");

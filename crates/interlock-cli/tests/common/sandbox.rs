@@ -46,10 +46,17 @@ pub fn process(dir: &Path, name: &str) -> serde_json::Value {
     state["processes"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap().clone()
 }
 
-/// The observer's web address (`host:port`), from how the sandbox started it.
+/// The settings the sandbox started process `name` with: its config file.
+pub fn settings(dir: &Path, name: &str) -> toml::Table {
+    let args: Vec<String> = serde_json::from_value(process(dir, name)["args"].clone()).unwrap();
+    assert_eq!(args.len(), 3, "{name} starts from its config file alone: {args:?}");
+    assert_eq!(args[1], "--config", "{args:?}");
+    std::fs::read_to_string(dir.join("sb").join(&args[2])).unwrap().parse().unwrap()
+}
+
+/// The observer's web address (`host:port`), from its config file.
 pub fn observer_web_address(dir: &Path) -> String {
-    let args: Vec<String> = serde_json::from_value(process(dir, "observer")["args"].clone()).unwrap();
-    args[args.iter().position(|a| a == "--http").unwrap() + 1].clone()
+    settings(dir, "observer")["http"].as_str().unwrap().to_owned()
 }
 
 /// The buyer proposes a deal to the seller (`deal --as buyer propose --to seller

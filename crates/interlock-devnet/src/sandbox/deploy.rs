@@ -1,6 +1,7 @@
 //! What `sandbox up` writes and starts: the certificates, every process's
-//! key, the signed directory, each process's arguments; then it waits for
-//! them to listen and funds the parties.
+//! key, the signed directory, each process's config file (`<name>.toml`,
+//! which it starts with and nothing else); then it waits for them to listen
+//! and funds the parties.
 
 use super::{
     chain_sandbox, free_port, party_key, save, spawn, tls_channel, wait_listening, Process, State, BUYER_USD,
@@ -24,7 +25,7 @@ use std::path::Path;
 const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
 /// Webhook attempts of the sandbox's gateways: enough to ride out a
 /// dependent stopped for a few minutes (`sandbox kill warranty`).
-const SANDBOX_WEBHOOK_ATTEMPTS: &str = "24";
+const SANDBOX_WEBHOOK_ATTEMPTS: i64 = 24;
 
 /// The key a process keeps in `dir/<data>/<file>`, created on first use.
 fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[u8; 32]> {
@@ -150,61 +151,21 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, external_chain: bool) -
     directory.check_platforms(&interlock_platforms::all())?;
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
 
-    let common = |name: &str| -> Vec<String> {
-        let mut args = vec!["--tls-dir".into(), "tls".into(), "--name".into(), name.into()];
-        args.extend(["--directory".into(), "directory.json".into(), "--listen".into(), endpoint(name)]);
-        args
-    };
-    let mut launches: Vec<(String, &str, Vec<String>)> = Vec::new();
-    for (network, name) in networks.into_iter().filter(|(id, _)| has_ledger(*id)) {
-        let node = format!("{name}-ledger");
-        let mut args: Vec<String> = vec!["ledger".into(), "--data".into(), name.into()];
-        // The gateways keep the networks: they cancel what expires.
-        args.extend(["--network".into(), network.0.to_string(), "--no-keeper".into()]);
-        args.extend(common(&node));
-        launches.push((node, "ledger", args));
-    }
-    for (network, name) in networks {
-        let gateway = format!("{name}-gateway");
-        let mut args: Vec<String> = vec!["gateway".into(), "--data".into(), gateway.clone()];
-        args.extend(["--network".into(), network.0.to_string()]);
-        if external_chain && network == BETA {
-            args.extend(chain_sandbox::gateway_args());
-        }
-        args.extend(["--webhook-attempts".into(), SANDBOX_WEBHOOK_ATTEMPTS.into()]);
-        args.extend(common(&gateway));
-        launches.push((gateway, "gateway", args));
-    }
-    for name in NOTARIES {
-        let mut args: Vec<String> = vec!["notary".into(), "--data".into(), name.into()];
-        args.extend(common(name));
-        launches.push((name.to_owned(), "notary", args));
-    }
-    for name in PARTIES {
-        let mut args: Vec<String> = vec!["agent".into(), "--data".into(), format!("{name}-agent")];
-        args.extend(["--key".into(), format!("parties/{name}.key")]);
-        if external_chain {
-            args.extend(chain_sandbox::agent_args(name));
-        }
-        args.extend(common(name));
-        // The agent serves on its own port, under the party's certificate.
-        let listen = args.iter().position(|a| a == "--listen").expect("common sets it") + 1;
-        args[listen] = endpoint(&format!("{name}-agent"));
-        if name == "seller" && !manual_accept {
-            args.push("--auto-accept".into());
-        }
-        launches.push((format!("{name}-agent"), "agent", args));
-    }
-    let mut args: Vec<String> = vec!["observer".into(), "--data".into(), OBSERVER.into()];
-    args.extend(common(OBSERVER));
-    args.extend(["--http".into(), endpoint(&format!("{OBSERVER}-http"))]);
-    launches.push((OBSERVER.to_owned(), "observer", args));
-    launches.push(dependent_launch(common(DEPENDENT)));
+    let launches = launches(&endpoint, external_chain, manual_accept)?;
     let mut processes = Vec::new();
-    for (name, role, args) in launches {
-        let (pid, log) = spawn(dir, &name, &args, false)?;
-        let address = args.iter().position(|a| a == "--listen").map_or_else(String::new, |i| args[i + 1].clone());
-        processes.push(Process { name, role: role.into(), address, pid, log, args });
+    for launch in launches {
+        let file = format!("{}.toml", launch.name);
+        let header = format!(
+            "# The settings of the sandbox's {} {}, written by `interlock sandbox up`\n\
+             # (docs/configuration.md). It starts as `interlock {} --config {file}`.\n",
+            launch.role, launch.name, launch.role
+        );
+        let text = format!("{header}{}", toml::to_string(&launch.settings)?);
+        std::fs::write(dir.join(&file), text).with_context(|| format!("cannot write {}", dir.join(&file).display()))?;
+        let args: Vec<String> = vec![launch.role.into(), "--config".into(), file];
+        let (pid, log) = spawn(dir, &launch.name, &args, false)?;
+        let address = launch.settings.get("listen").and_then(toml::Value::as_str).unwrap_or_default().to_owned();
+        processes.push(Process { name: launch.name, role: launch.role.into(), address, pid, log, args });
     }
     let state = State { processes, manual_accept, chain };
     save(dir, &state)?;
@@ -227,12 +188,79 @@ fn dependent_entry(dir: &Path) -> anyhow::Result<DependentEntry> {
     Ok(DependentEntry { name: DEPENDENT.into(), key: PartyKey::from_seed(seed).public() })
 }
 
-/// How `up` starts the sample dependent: it subscribes to completions at both gateways.
-fn dependent_launch(common: Vec<String>) -> (String, &'static str, Vec<String>) {
-    let mut args: Vec<String> = vec!["dependent".into(), "--data".into(), DEPENDENT.into()];
-    args.extend(["--kind".into(), "completed".into()]);
-    args.extend(common);
-    (DEPENDENT.to_owned(), "dependent", args)
+/// One process `up` starts, with its settings: what its config file says.
+struct Launch {
+    name: String,
+    role: &'static str,
+    settings: toml::Table,
+}
+
+impl Launch {
+    /// What every role has: its data directory, address, certificates, name
+    /// and the directory, paths relative to the sandbox directory (the file's).
+    fn new(name: &str, role: &'static str, data: &str, listen: String) -> Launch {
+        let mut settings = toml::Table::new();
+        settings.insert("data".into(), data.into());
+        settings.insert("listen".into(), listen.into());
+        settings.insert("tls_dir".into(), "tls".into());
+        settings.insert("name".into(), name.into());
+        settings.insert("directory".into(), "directory.json".into());
+        Launch { name: name.to_owned(), role, settings }
+    }
+
+    fn set(mut self, key: &str, value: impl Into<toml::Value>) -> Launch {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Every process of the sandbox and its settings; `endpoint` gives each its address.
+fn launches(
+    endpoint: &dyn Fn(&str) -> String,
+    external_chain: bool,
+    manual_accept: bool,
+) -> anyhow::Result<Vec<Launch>> {
+    let networks = [(ALPHA, "alpha"), (BETA, "beta")];
+    let network_id = |network: NetworkId| i64::try_from(network.0).context("a network id beyond TOML's integers");
+    let mut launches = Vec::new();
+    for (network, name) in networks {
+        if external_chain && network == BETA {
+            continue;
+        }
+        let node = format!("{name}-ledger");
+        // The gateways keep the networks: they cancel what expires.
+        let launch = Launch::new(&node, "ledger", name, endpoint(&node)).set("network", network_id(network)?);
+        launches.push(launch.set("no_keeper", true));
+    }
+    for (network, name) in networks {
+        let gateway = format!("{name}-gateway");
+        let launch =
+            Launch::new(&gateway, "gateway", &gateway, endpoint(&gateway)).set("network", network_id(network)?);
+        let mut launch = launch.set("webhook_attempts", SANDBOX_WEBHOOK_ATTEMPTS);
+        if external_chain && network == BETA {
+            launch = launch.set("chain_key", chain_sandbox::KEEPER_KEY);
+        }
+        launches.push(launch);
+    }
+    for name in NOTARIES {
+        launches.push(Launch::new(name, "notary", name, endpoint(name)));
+    }
+    for name in PARTIES {
+        // The agent serves on its own port, under the party's certificate.
+        let agent = format!("{name}-agent");
+        let mut launch = Launch::new(name, "agent", &agent, endpoint(&agent)).set("key", format!("parties/{name}.key"));
+        launch.name = agent;
+        if external_chain {
+            launch = launch.set("chain_key", chain_sandbox::party_key(name));
+        }
+        launches.push(launch.set("auto_accept", name == "seller" && !manual_accept));
+    }
+    let observer = Launch::new(OBSERVER, "observer", OBSERVER, endpoint(OBSERVER));
+    launches.push(observer.set("http", endpoint(&format!("{OBSERVER}-http"))));
+    // The sample dependent subscribes to completions at both gateways.
+    let dependent = Launch::new(DEPENDENT, "dependent", DEPENDENT, endpoint(DEPENDENT));
+    launches.push(dependent.set("kinds", vec![toml::Value::from("completed")]));
+    Ok(launches)
 }
 
 /// Registers the parties and the gateways' keeper accounts on both networks,

@@ -49,7 +49,7 @@ struct Process {
     address: String,
     pid: u32,
     log: PathBuf,
-    /// How it was started, to start it again.
+    /// How it was started, to start it again: `ROLE --config NAME.toml`.
     args: Vec<String>,
 }
 
@@ -156,12 +156,23 @@ pub fn up(dir: &Path, manual_accept: bool, external_chain: bool) -> anyhow::Resu
     Ok(())
 }
 
-/// The `host:port` of the sandbox observer's web page.
+/// The `host:port` of the sandbox observer's web page, from its config file.
 pub fn observer_web(dir: &Path) -> anyhow::Result<String> {
     let state = load(dir)?;
     let observer = state.processes.iter().find(|p| p.name == OBSERVER).context("the sandbox has no observer")?;
-    let at = observer.args.iter().position(|a| a == "--http").context("the observer has no --http")?;
-    Ok(observer.args[at + 1].clone())
+    let settings = settings(dir, observer)?;
+    let http = settings.get("http").and_then(toml::Value::as_str);
+    Ok(http.with_context(|| format!("the observer's config file sets no http in {}", dir.display()))?.to_owned())
+}
+
+/// What a process's config file (its `--config`) says.
+fn settings(dir: &Path, process: &Process) -> anyhow::Result<toml::Table> {
+    let at = process.args.iter().position(|a| a == "--config");
+    let file =
+        at.and_then(|at| process.args.get(at + 1)).with_context(|| format!("{} has no config file", process.name))?;
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.parse().with_context(|| format!("{} is not TOML", path.display()))
 }
 
 /// `up` without a word on standard output (for the benchmark's JSON).
