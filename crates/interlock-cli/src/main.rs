@@ -1,6 +1,7 @@
 //! `interlock`: one binary for every role and operator command.
 
 mod agent_cmd;
+mod chain_cmd;
 mod client_args;
 mod config_cmd;
 mod deal_cmd;
@@ -213,6 +214,11 @@ enum Command {
         #[command(subcommand)]
         target: BenchTarget,
     },
+    /// Put the escrow on a chain Interlock does not own.
+    Deploy {
+        #[command(subcommand)]
+        target: DeployTarget,
+    },
 }
 
 #[derive(Subcommand)]
@@ -344,6 +350,40 @@ enum DirectoryCommand {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Check every network of a signed directory against its live node: its
+    /// platform's configuration, then (EVM) the chain id, the escrow's code at
+    /// its address and its deploy height, the confirmation depth and the
+    /// token contracts. Exits 1 when a check fails.
+    Check {
+        /// The signed directory.
+        #[arg(long)]
+        directory: PathBuf,
+        /// The CA directory whose certificate signed it.
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeployTarget {
+    /// Deploy the escrow contract (the committed artifact) to an EVM node and
+    /// print the network's directory stanza (platform and config).
+    Evm {
+        /// The node's JSON-RPC endpoint, http:// or https://.
+        #[arg(long)]
+        rpc: String,
+        /// The deployer's secp256k1 key: a file of 64 hex digits (mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// For an https:// node behind a private CA: that CA's PEM certificate.
+        #[arg(long)]
+        rpc_ca: Option<PathBuf>,
+        /// Blocks that must stand on an event before anyone acts on it.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        confirmations: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -386,6 +426,15 @@ enum BenchTarget {
     /// and mode, steady state, on a fresh anvil (installed by scripts/test).
     Gas {
         /// Print a list of {op, asset, mode, gas_used}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A gateway follows a fresh anvil chain while BLOCKS blocks are mined, is
+    /// stopped, 10 more are mined, and is restarted from its saved cursor: how
+    /// long the catch-up took and the node calls it made.
+    Follow {
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        blocks: u64,
         #[arg(long)]
         json: bool,
     },
@@ -459,6 +508,15 @@ fn main() -> ExitCode {
             bench::sandbox(&options).map(|atomic| atomic.then_some(()).ok_or(1))
         }
         Command::Bench { target: BenchTarget::Gas { json } } => gas_cmd::run(json).map(Ok),
+        Command::Bench { target: BenchTarget::Follow { blocks, json } } => {
+            chain_cmd::bench_follow(blocks, json).map(Ok)
+        }
+        Command::Deploy { target: DeployTarget::Evm { rpc, key, rpc_ca, confirmations } } => {
+            chain_cmd::deploy_escrow(&rpc, &key, rpc_ca.as_deref(), confirmations).map(Ok)
+        }
+        Command::Directory { command: DirectoryCommand::Check { directory, ca, json } } => {
+            chain_cmd::directory_check(&directory, &ca, json).map(|ok| ok.then_some(()).ok_or(1))
+        }
     };
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
