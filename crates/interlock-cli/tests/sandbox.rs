@@ -118,7 +118,7 @@ fn deals_survive_kills(mode: &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let _sandbox = up(dir.path(), &[]);
     let deal_dir = dir.path().to_owned();
-    let args = ["sandbox", "deal", "--dir", "sb", "--mode", mode, "--count", "200", "--concurrency", "20", "--json"];
+    let args = ["sandbox", "deal", "--dir", "sb", "--mode", mode, "--count", "200", "--concurrency", "10", "--json"];
     let deals = std::thread::spawn(move || interlock(&args, &deal_dir));
     // Every kind of process, killed with SIGKILL mid-run and restarted.
     let victims = [

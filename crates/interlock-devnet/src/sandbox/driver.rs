@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::Channel;
 
+/// Deals whose two parties ended differently that a report names, at most.
+const MISMATCHED_LISTED_MAX: usize = 10;
 /// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
 const PAYMENT: (&str, &str, &str) = ("alpha", "USD", "25");
 const DELIVERY: (&str, &str, &str) = ("beta", "GOLD", "10");
@@ -405,15 +407,23 @@ pub fn many(
         let tally = std::mem::take(&mut *tally.lock().expect("never poisoned"));
         let counted: Vec<String> = tally.finals.keys().filter(|deal| tally.started.contains_key(*deal)).cloned().collect();
         let seller_states = seller_states(dir, counted).await?;
-        let (mut completed, mut refunded) = (0, 0);
+        let (mut completed, mut refunded, mut withdrawn) = (0, 0, 0);
+        let mut mismatched = Vec::new();
         for (deal, seller_state) in &seller_states {
             let buyer_state = tally.finals.get(deal).map_or("", |(_, state)| state.as_str());
             match (buyer_state, seller_state.as_str()) {
                 ("completed", "completed") => completed += 1,
                 ("refunded", "refunded") => refunded += 1,
+                // A proposal both sides gave up before it was registered (a
+                // gateway was down): never a deal, nothing moved.
+                ("withdrawn", "withdrawn") => withdrawn += 1,
+                (buyer, seller) if mismatched.len() < MISMATCHED_LISTED_MAX => {
+                    mismatched.push(serde_json::json!({ "deal": deal, "buyer": buyer, "seller": seller }));
+                }
                 _ => {}
             }
         }
+        let unlooked = tally.finals.len().saturating_sub(seller_states.len());
         let mut latencies: Vec<f64> = tally
             .started
             .iter()
@@ -434,7 +444,9 @@ pub fn many(
         }
         let report = serde_json::json!({
             "mode": mode.to_string(), "deals": count, "concurrency": concurrency, "completed": completed,
-            "refunded": refunded, "not_atomic": count - completed - refunded, "totals_after": totals,
+            "refunded": refunded, "withdrawn": withdrawn, "not_atomic": count - completed - refunded - withdrawn,
+            "totals_after": totals,
+            "not_atomic_deals": mismatched, "seller_states_missing": unlooked,
             "proposals_retried": refusals, "seconds": seconds, "deals_per_s": (count as f64 / seconds).round(),
             "latency_ms_p50": percentile(0.5).round(), "latency_ms_p99": percentile(0.99).round(),
         });
