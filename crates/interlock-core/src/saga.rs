@@ -9,7 +9,7 @@
 //! submitted but did not see land is submitted again.
 
 use crate::crypto::{Certificate, Decision, RecoverableSignature, Secret, Token, Vote};
-use crate::escrow::{Condition, EscrowEvent, EscrowOp, ReserveRequest};
+use crate::escrow::{Condition, EscrowEvent, EscrowOp, ReservationState, ReserveRequest};
 use crate::hash::DealId;
 use crate::limits::{NOTARIES_MAX, RESUBMIT_AFTER_MS};
 use crate::types::{reservation_id, DealTerms, LegKind, NetworkId, NotaryAddress, Settlement};
@@ -296,6 +296,28 @@ impl Saga {
         self.step(now_ms)
     }
 
+    /// A reorganisation of `leg`'s network took blocks away that this saga
+    /// may have read: `on_chain` is where the leg stands on the chain now
+    /// (`None`: nothing reserved). A leg the saga saw further along goes back
+    /// to it, and only back: what the chain still holds, its follower delivers
+    /// again. What the saga sent for the leg may be sent again at once, and a
+    /// deal that had ended runs again. Answers whether anything changed.
+    pub fn rolled_back(&mut self, leg: LegKind, on_chain: Option<ReservationState>) -> bool {
+        let status = match on_chain {
+            None => LegStatus::Open,
+            Some(ReservationState::Reserved) => LegStatus::Reserved,
+            Some(ReservationState::Executed) => LegStatus::Executed,
+            Some(ReservationState::Cancelled) => LegStatus::Cancelled,
+        };
+        let view = if leg == self.role.own_leg() { &mut self.own } else { &mut self.counter };
+        if rank(status) >= rank(view.status) {
+            return false;
+        }
+        *view = LegView { status, submitted_at_ms: None };
+        self.outcome = None;
+        true
+    }
+
     fn absorb(&mut self, event: &EscrowEvent) {
         let leg = event.leg();
         let view = if leg == self.role.own_leg() { &mut self.own } else { &mut self.counter };
@@ -319,11 +341,6 @@ impl Saga {
             EscrowEvent::Cancelled { .. } => LegStatus::Cancelled,
         };
         // A leg only moves forward: Open -> Reserved/Mismatched -> Executed/Cancelled.
-        let rank = |status: LegStatus| match status {
-            LegStatus::Open => 0,
-            LegStatus::Reserved | LegStatus::Mismatched => 1,
-            LegStatus::Executed | LegStatus::Cancelled => 2,
-        };
         if rank(next) > rank(view.status) {
             *view = LegView { status: next, submitted_at_ms: None };
         }
@@ -419,12 +436,16 @@ impl Saga {
 
     fn step_hashlock(&mut self, now_ms: u64, payment_expiry_ms: u64, delivery_expiry_ms: u64, step: &mut Step) {
         let own_expiry_ms = self.terms.expiry_ms(self.role.own_leg());
-        // Reserve: the buyer first; the seller once the payment is locked as agreed.
+        // Reserve: the buyer first; the seller once the payment is locked as
+        // agreed. A party whose counter leg it already holds executed owes its
+        // own leg until that leg's expiry: only a reorganisation that took the
+        // reservation away leaves it open then.
+        let owed = self.counter.status == LegStatus::Executed && now_ms < own_expiry_ms;
         let may_reserve = match self.role {
-            Role::Buyer => true,
-            Role::Seller => self.counter.status == LegStatus::Reserved,
+            Role::Buyer => now_ms < delivery_expiry_ms,
+            Role::Seller => self.counter.status == LegStatus::Reserved && now_ms < delivery_expiry_ms,
         };
-        if self.own.status == LegStatus::Open && may_reserve && !self.withholding && now_ms < delivery_expiry_ms {
+        if self.own.status == LegStatus::Open && (may_reserve || owed) && !self.withholding {
             let op = self.reserve_op();
             self.submit_due(now_ms, true, op, step);
         }
@@ -471,10 +492,12 @@ impl Saga {
             Self::wake(step, self.notaries_asked_at_ms.unwrap_or(now_ms) + RESUBMIT_AFTER_MS);
         }
         let decision = self.certificate.as_ref().map(|certificate| certificate.decision);
+        // After a commit, the own leg is owed: only a reorganisation that took
+        // the reservation away leaves it open then, and it is sent again.
+        let owed = decision == Some(Decision::Commit) && now_ms < backstop_expiry_ms;
         if self.own.status == LegStatus::Open
-            && decision.is_none()
+            && ((decision.is_none() && now_ms < decision_deadline_ms) || owed)
             && !self.withholding
-            && now_ms < decision_deadline_ms
         {
             let op = self.reserve_op();
             self.submit_due(now_ms, true, op, step);
@@ -553,11 +576,24 @@ impl Saga {
         match (self.own.status, self.counter.status) {
             (Executed, Executed) => Some(Outcome::Completed),
             (Cancelled, Executed) => Some(Outcome::Windfall),
+            // Only a reorganisation that took the own reservation away after
+            // its expiry ends a deal so.
+            (Open, Executed) if own_final_open => Some(Outcome::Windfall),
             (Executed, _) if counter_dead => Some(Outcome::Lost),
             (Cancelled, _) if counter_dead => Some(Outcome::Refunded),
             _ if own_final_open && counter_dead => Some(Outcome::Refunded),
             _ => None,
         }
+    }
+}
+
+/// How far along a leg is: Open, then Reserved or Mismatched, then Executed
+/// or Cancelled.
+fn rank(status: LegStatus) -> u8 {
+    match status {
+        LegStatus::Open => 0,
+        LegStatus::Reserved | LegStatus::Mismatched => 1,
+        LegStatus::Executed | LegStatus::Cancelled => 2,
     }
 }
 
