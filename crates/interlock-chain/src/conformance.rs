@@ -11,6 +11,7 @@
 
 use crate::{BoxFuture, ChainError, ChainErrorKind, ChainEvent, Cursor, Follower, Submitter};
 use interlock_core::crypto::{Certificate, Decision, NotaryKey, PartyKey, Secret, Token};
+use interlock_core::escrow::ReservationState;
 use interlock_core::{
     reservation_id, Address, Asset, DealTerms, EscrowEvent, EscrowOp, LegKind, NetworkId, Policy, Settlement,
 };
@@ -77,6 +78,7 @@ macro_rules! conformance_suite {
             notary_certificate_must_be_a_commit_quorum_of_the_deal,
             abort_certificate_cancels_before_expiry,
             follower_reports_in_order_and_resumes_from_cursor,
+            leg_state_follows_the_leg,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -474,4 +476,35 @@ pub async fn follower_reports_in_order_and_resumes_from_cursor(harness: &mut imp
     expect_eq("the deal's events across a stop and a resume", expected, seen.events)?;
     let distinct: HashSet<u64> = seen.last.iter().map(|cursor| cursor.height).collect();
     expect_eq("a last delivered block", 1, distinct.len())
+}
+
+/// A leg's state on chain: nothing before the reservation, then reserved,
+/// then executed (or cancelled), whoever asks.
+pub async fn leg_state_follows_the_leg(harness: &mut impl Harness) -> Check {
+    let now = now_ms(harness).await?;
+    let deal = Deal::hashlock(harness, harness.fungible(40), harness.fungible(1), now, 30_000);
+    let submitters = [Actor::Buyer, Actor::Seller, Actor::Stranger].map(|actor| harness.submitter(actor));
+    let state = |actor: Actor, leg: LegKind| {
+        let submitter = submitters[actor as usize].clone();
+        let terms = deal.terms.clone();
+        async move { submitter.leg_state(&terms, leg).await.map_err(|error| format!("reading the {leg:?} leg: {error}")) }
+    };
+    expect_eq("the payment before its reservation", None, state(Actor::Buyer, LegKind::Payment).await?)?;
+    expect_ok(harness, Actor::Buyer, &deal, &deal.reserve(LegKind::Payment), "reserve").await?;
+    expect_eq("the payment reserved", Some(ReservationState::Reserved), state(Actor::Seller, LegKind::Payment).await?)?;
+    expect_eq("the unreserved delivery", None, state(Actor::Seller, LegKind::Delivery).await?)?;
+    expect_ok(harness, Actor::Seller, &deal, &deal.execute_with_secret(LegKind::Payment), "execute").await?;
+    expect_eq(
+        "the payment executed",
+        Some(ReservationState::Executed),
+        state(Actor::Stranger, LegKind::Payment).await?,
+    )?;
+    expect_ok(harness, Actor::Seller, &deal, &deal.reserve(LegKind::Delivery), "reserve the delivery").await?;
+    harness.advance(90_000).await.map_err(|error| format!("moving the clock: {error}"))?;
+    expect_ok(harness, Actor::Seller, &deal, &deal.cancel(LegKind::Delivery, None), "cancel the delivery").await?;
+    expect_eq(
+        "the delivery cancelled",
+        Some(ReservationState::Cancelled),
+        state(Actor::Buyer, LegKind::Delivery).await?,
+    )
 }

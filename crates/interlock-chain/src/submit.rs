@@ -1,7 +1,8 @@
 //! Sending one leg's escrow operation.
 
 use crate::{BoxFuture, ChainError};
-use interlock_core::{Address, DealTerms, EscrowOp, Hash32, NetworkId};
+use interlock_core::escrow::ReservationState;
+use interlock_core::{Address, DealTerms, EscrowOp, Hash32, LegKind, NetworkId};
 
 /// What a platform says about an operation it took.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -29,4 +30,14 @@ pub trait Submitter: Send + Sync {
     /// Sends `op` for the deal with `terms` (whose leg it names must be on this
     /// network) and answers once the chain took it.
     fn submit<'a>(&'a self, terms: &'a DealTerms, op: &'a EscrowOp) -> BoxFuture<'a, Result<Receipt, ChainError>>;
+    /// Where `leg` of the deal with `terms` (a leg on this network) stands in
+    /// the chain's newest state: `None` while nothing is reserved for it. A
+    /// party reads it after a reorganisation took blocks away, to learn what
+    /// its side must send again; it is never a reason to act on the other
+    /// leg, which waits for the follower's confirmed events.
+    fn leg_state<'a>(
+        &'a self,
+        terms: &'a DealTerms,
+        leg: LegKind,
+    ) -> BoxFuture<'a, Result<Option<ReservationState>, ChainError>>;
 }

@@ -4,9 +4,10 @@
 //! [`EvmFollower`].
 
 use crate::chain::{
-    core_address, AssetBinding, AssetMap, ChainError as AdapterError, EvmEscrow, EvmFollower, FeePolicy,
+    core_address, evm_reservation, AssetBinding, AssetMap, ChainError as AdapterError, EvmEscrow, EvmFollower,
+    FeePolicy,
 };
-use crate::client::{connect_trusting, EscrowClient};
+use crate::client::{connect_trusting, EscrowClient, SlotState};
 use crate::error::EvmError;
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
@@ -15,7 +16,9 @@ use interlock_chain::{
     Submitter,
 };
 use interlock_chain::{Credentials, LiveCheck};
-use interlock_core::{DealId, DealTerms, EscrowOp, Hash32, NetworkId};
+use interlock_core::escrow::ReservationState;
+use interlock_core::saga::expected_request;
+use interlock_core::{DealId, DealTerms, EscrowOp, Hash32, LegKind, NetworkId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -321,6 +324,25 @@ impl Submitter for EvmSubmitter {
         Box::pin(async move {
             let sent = self.escrow.submit(self.from, terms, op).await.map_err(|error| adapter_error(&error))?;
             Ok(Receipt { transaction: Hash32(sent.tx_hash.0), height: Some(sent.block_number) })
+        })
+    }
+
+    fn leg_state<'a>(
+        &'a self,
+        terms: &'a DealTerms,
+        leg: LegKind,
+    ) -> BoxFuture<'a, Result<Option<ReservationState>, ChainError>> {
+        Box::pin(async move {
+            let request = expected_request(terms, terms.id(), leg);
+            let reservation = evm_reservation(self.escrow.assets(), &request).map_err(|error| adapter_error(&error))?;
+            let state = self.escrow.client().state(&reservation).await.map_err(|error| evm_error(&error))?;
+            Ok(match state {
+                SlotState::Empty => None,
+                // Reserved, if with other terms: the follower's event says which.
+                SlotState::Open | SlotState::OpenWithOtherTerms => Some(ReservationState::Reserved),
+                SlotState::Executed => Some(ReservationState::Executed),
+                SlotState::Cancelled => Some(ReservationState::Cancelled),
+            })
         })
     }
 }

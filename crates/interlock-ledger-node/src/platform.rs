@@ -13,7 +13,8 @@ use interlock_chain::{
 };
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::{Decode, Encode};
-use interlock_core::{Address, DealTerms, EscrowEvent, EscrowOp, Hash32, NetworkId};
+use interlock_core::escrow::ReservationState;
+use interlock_core::{reservation_id, Address, DealTerms, EscrowEvent, EscrowOp, Hash32, LegKind, NetworkId};
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
@@ -215,6 +216,26 @@ impl Submitter for NodeSubmitter {
 
     fn submit<'a>(&'a self, _terms: &'a DealTerms, op: &'a EscrowOp) -> BoxFuture<'a, Result<Receipt, ChainError>> {
         Box::pin(self.send(op))
+    }
+
+    fn leg_state<'a>(
+        &'a self,
+        terms: &'a DealTerms,
+        leg: LegKind,
+    ) -> BoxFuture<'a, Result<Option<ReservationState>, ChainError>> {
+        let request = v1::GetReservationRequest { reservation_id: reservation_id(terms.id(), leg).0 .0.to_vec() };
+        Box::pin(async move {
+            match self.client.clone().get_reservation(request).await {
+                Ok(reservation) => match reservation.into_inner().state.as_str() {
+                    "reserved" => Ok(Some(ReservationState::Reserved)),
+                    "executed" => Ok(Some(ReservationState::Executed)),
+                    "cancelled" => Ok(Some(ReservationState::Cancelled)),
+                    other => Err(ChainError::fatal(format!("{}: a reservation in state {other:?}", self.network))),
+                },
+                Err(status) if status.code() == Code::NotFound => Ok(None),
+                Err(status) => Err(status_error(&status)),
+            }
+        })
     }
 }
 

@@ -10,8 +10,8 @@ use crate::store::Store;
 use crate::tx::{Op, Transaction};
 use interlock_chain::{BlockEvents, BoxFuture, ChainError, ChainEvent, Cursor, Followed, Follower, Receipt, Submitter};
 use interlock_core::crypto::PartyKey;
-use interlock_core::escrow::EscrowError;
-use interlock_core::{Address, DealTerms, EscrowOp, NetworkId};
+use interlock_core::escrow::{EscrowError, ReservationState};
+use interlock_core::{reservation_id, Address, DealTerms, EscrowOp, LegKind, NetworkId};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Blocks one poll of a [`LocalFollower`] delivers, at most.
@@ -91,6 +91,16 @@ impl<S: Store + Send + 'static> Submitter for LocalSubmitter<S> {
 
     fn submit<'a>(&'a self, _terms: &'a DealTerms, op: &'a EscrowOp) -> BoxFuture<'a, Result<Receipt, ChainError>> {
         Box::pin(async move { self.submit_now(op) })
+    }
+
+    fn leg_state<'a>(
+        &'a self,
+        terms: &'a DealTerms,
+        leg: LegKind,
+    ) -> BoxFuture<'a, Result<Option<ReservationState>, ChainError>> {
+        let id = reservation_id(terms.id(), leg);
+        let state = self.ledger.lock().state().reservation(&id).map(|reservation| reservation.state);
+        Box::pin(async move { Ok(state) })
     }
 }
 
