@@ -14,6 +14,7 @@
 //! and the escrow events since the previous one.
 
 use crate::registry::Observed;
+use crate::synthesised::Synthesised;
 use crate::{locked, GatewayError, GatewayService};
 use interlock_chain::{BlockEvents, ChainErrorKind, ChainEvent, Cursor, Follower, Submitter};
 use interlock_core::encoding::Encode;
@@ -31,8 +32,6 @@ const POLL_IDLE: Duration = Duration::from_millis(200);
 /// How often the follower's cursor is saved while the blocks it reads hold
 /// nothing to record.
 const CURSOR_SAVE_INTERVAL: Duration = Duration::from_secs(1);
-/// Synthesised blocks kept for streams, at most (the oldest go first).
-const BLOCKS_KEPT_MAX: usize = 100_000;
 
 /// How a gateway reaches its network.
 pub struct Chain {
@@ -58,9 +57,9 @@ pub(crate) struct ChainShared {
     pub(crate) follower: Mutex<Option<Box<dyn Follower>>>,
     pub(crate) keeper: Option<Arc<dyn Submitter>>,
     pub(crate) relay: Relay,
-    /// The synthesised block stream (direct networks), oldest first.
-    blocks: Mutex<Vec<v1::BlockEvents>>,
-    /// The newest synthesised block's height.
+    /// The synthesised block stream (direct networks).
+    blocks: Mutex<Synthesised>,
+    /// The number the stream's next entry will have.
     newest: watch::Sender<u64>,
 }
 
@@ -70,7 +69,7 @@ impl ChainShared {
             follower: Mutex::new(Some(chain.follower)),
             keeper: chain.keeper,
             relay: chain.relay,
-            blocks: Mutex::new(Vec::new()),
+            blocks: Mutex::new(Synthesised::default()),
             newest: watch::channel(0).0,
         }
     }
@@ -94,6 +93,7 @@ impl GatewayService {
             None => "not keeping (no keeper key)".to_owned(),
         };
         eprintln!("gateway {network}: following from {}, {keeping}", follower.cursor());
+        self.tell_last_rollback().await;
         let mut saving = CursorSaving::new();
         loop {
             let registered = std::mem::take(&mut *locked(&self.shared.to_watch));
@@ -131,6 +131,31 @@ impl GatewayService {
                 tokio::time::sleep(POLL_IDLE).await;
             }
         }
+    }
+
+    /// Puts the last rollback recorded before a restart at the head of the
+    /// block stream: a party that read the blocks it took away learns of it.
+    async fn tell_last_rollback(&self) {
+        if !matches!(self.shared.chain.relay, Relay::Direct { .. }) {
+            return;
+        }
+        let last =
+            self.blocking("reading the last rollback", |service| Ok(service.registry().store.last_rollback()?));
+        match last.await {
+            Ok(Some(to)) => self.stream_rollback(to),
+            Ok(None) => {}
+            Err(error) => eprintln!("gateway {}: {error}", self.shared.network),
+        }
+    }
+
+    fn stream_rollback(&self, to: Cursor) {
+        let chain = &self.shared.chain;
+        let next = {
+            let mut blocks = locked(&chain.blocks);
+            blocks.roll_back(self.shared.network.0, to);
+            blocks.next()
+        };
+        chain.newest.send_replace(next);
     }
 
     /// Saves the follower's cursor where no block records anything.
@@ -177,7 +202,9 @@ impl GatewayService {
     /// saved cursor. Events recorded from the dropped blocks stay recorded
     /// (the peer gateway may have acted on them), and those the new chain
     /// holds again are recorded once; the deals they belong to are named in
-    /// an alert and counted, for an operator to check.
+    /// an alert and counted, for an operator to check. The block stream tells
+    /// its readers, so that each party reads where its legs stand now and
+    /// sends again what its side lost.
     async fn rolled_back(&self, to: Cursor) {
         let network = self.shared.network;
         interlock_rpc::metrics::metrics().deal_event("gateway", "reorganised_below_depth");
@@ -185,9 +212,14 @@ impl GatewayService {
             let mut registry = service.registry();
             let deals = registry.store.deals_above(network, to.height)?;
             registry.observe_block(Vec::new(), Some(to))?;
+            registry.store.set_last_rollback(to)?;
             Ok(deals)
         });
-        match saved.await {
+        let saved = saved.await;
+        if matches!(self.shared.chain.relay, Relay::Direct { .. }) {
+            self.stream_rollback(to);
+        }
+        match saved {
             Ok(deals) => {
                 let named: Vec<String> = deals.iter().map(ToString::to_string).collect();
                 eprintln!(
@@ -231,15 +263,12 @@ impl GatewayService {
         self.announce(&committed);
         if let Some(synthesised) = synthesised {
             let chain = &self.shared.chain;
-            {
+            let next = {
                 let mut blocks = locked(&chain.blocks);
                 blocks.push(synthesised);
-                if blocks.len() > BLOCKS_KEPT_MAX {
-                    let excess = blocks.len() - BLOCKS_KEPT_MAX;
-                    blocks.drain(..excess);
-                }
-            }
-            chain.newest.send_replace(block.cursor.height);
+                blocks.next()
+            };
+            chain.newest.send_replace(next);
         }
         Ok(())
     }
@@ -303,19 +332,18 @@ impl GatewayService {
         let mut newest = self.shared.chain.newest.subscribe();
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
-            let mut next = from_height;
+            let mut next = locked(&service.shared.chain.blocks).start(from_height);
             loop {
-                let ready: Vec<v1::BlockEvents> = {
+                let (ready, end) = {
                     let blocks = locked(&service.shared.chain.blocks);
-                    let start = blocks.partition_point(|block| block.header.as_ref().is_some_and(|h| h.height < next));
-                    blocks[start..].to_vec()
+                    (blocks.from(next), blocks.next())
                 };
                 for block in ready {
-                    next = block.header.as_ref().map_or(next, |header| header.height + 1);
                     if sender.send(Ok(block)).await.is_err() {
                         return;
                     }
                 }
+                next = end;
                 if newest.changed().await.is_err() {
                     return;
                 }
@@ -404,6 +432,7 @@ fn synthesised_block(network: NetworkId, block: &BlockEvents) -> v1::BlockEvents
             hash: block.cursor.hash.0.to_vec(),
         }),
         events,
+        rolled_back: false,
     }
 }
 

@@ -33,6 +33,7 @@ mod handlers;
 mod keeper;
 mod peer;
 mod registry;
+mod synthesised;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod webhook;

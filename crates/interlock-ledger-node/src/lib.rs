@@ -249,6 +249,7 @@ impl LedgerNodeService {
             blocks.push(v1::BlockEvents {
                 header: Some(wire::header(&block.header)),
                 events: events.iter().filter(|e| e.height == height).map(wire::event).collect(),
+                rolled_back: false,
             });
         }
         Ok(blocks)
@@ -282,6 +283,7 @@ impl LedgerNodeService {
                         let message = v1::BlockEvents {
                             header: Some(wire::header(&block.header)),
                             events: block.events.iter().map(wire::event).collect(),
+                            rolled_back: false,
                         };
                         if sender.send(Ok(message)).await.is_err() {
                             return;

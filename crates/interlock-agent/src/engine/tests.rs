@@ -176,7 +176,7 @@ async fn stand_in(network: NetworkId) -> (StandIn, GatewayClient<tonic::transpor
     tokio::spawn(async move {
         for height in 1.. {
             let header = v1::BlockHeader { network: network.0, height, timestamp_ms: now_ms(), ..Default::default() };
-            let _ = blocks.send(v1::BlockEvents { header: Some(header), events: Vec::new() });
+            let _ = blocks.send(v1::BlockEvents { header: Some(header), events: Vec::new(), rolled_back: false });
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });

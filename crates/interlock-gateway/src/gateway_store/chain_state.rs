@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS pending_events (
     event BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pending_events_by_deal ON pending_events (deal_id);
+CREATE TABLE IF NOT EXISTS chain_rollback (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    height INTEGER NOT NULL,
+    hash BLOB NOT NULL
+);
 ";
 
 /// An escrow event seen on chain, with the block it is in.
@@ -71,6 +76,28 @@ impl GatewayStore {
             })
             .optional()?;
         row.map(|(height, hash)| Ok(Cursor { height: from_sql(height), hash: hash_from(&hash)? })).transpose()
+    }
+
+    /// Where the chain last reorganised back to, below what was delivered.
+    pub fn last_rollback(&self) -> Result<Option<Cursor>, StoreError> {
+        let row = self
+            .connection
+            .query_row("SELECT height, hash FROM chain_rollback WHERE id = 0", [], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?;
+        row.map(|(height, hash)| Ok(Cursor { height: from_sql(height), hash: hash_from(&hash)? })).transpose()
+    }
+
+    /// Records that the chain reorganised back to `to`, so that a restarted
+    /// gateway still tells its block stream's readers.
+    pub fn set_last_rollback(&mut self, to: Cursor) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO chain_rollback (id, height, hash) VALUES (0, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET height = excluded.height, hash = excluded.hash",
+            params![to_sql(to.height), to.hash.0],
+        )?;
+        Ok(())
     }
 
     /// The events seen for deals not registered here, oldest first.
