@@ -13,7 +13,10 @@
 //! sent nor skips one), later ones count on from there. A send the node
 //! refuses as "nonce too low" (the account sent elsewhere) reads the count
 //! again and retries once; any other failure forgets the account's count, so
-//! the next transaction reads it again.
+//! the next transaction reads it again. A transaction whose nonce the node
+//! cannot reach (its pending count stays below it for
+//! [`NONCE_GAP_BLOCKS`] blocks: a reorganisation took away the transactions
+//! before it) is sent again with the node's count.
 
 use super::{EvmEscrow, FeePolicy};
 use crate::client::{Submitted, RECEIPT_TIMEOUT_MS};
@@ -36,6 +39,9 @@ const RECEIPT_POLL_MS: u64 = 50;
 /// Sends of one operation, at most: the first, and one after reading the
 /// nonce again.
 const NONCE_ATTEMPTS_MAX: usize = 2;
+/// New blocks during which the node's pending count stays below a sent
+/// transaction's nonce before it counts as unreachable.
+pub const NONCE_GAP_BLOCKS: u32 = 2;
 
 /// What one offer pays per gas.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -69,6 +75,9 @@ impl Fees {
 enum Failed {
     /// The nonce was taken before anything was sent with it.
     NonceTaken,
+    /// The nonce is above the node's pending count: nothing before it will
+    /// be mined.
+    NonceGap,
     Evm(EvmError),
 }
 
@@ -88,7 +97,7 @@ impl EvmEscrow {
         for _ in 0..NONCE_ATTEMPTS_MAX {
             let fees = Fees::first(&self.fees, self.base_fee().await?);
             let nonce = self.take_nonce(from).await?;
-            match self.send_until_mined(call.clone().nonce(nonce), fees).await {
+            match self.send_until_mined((from, nonce), call.clone().nonce(nonce), fees).await {
                 Ok(submitted) => return Ok(submitted),
                 Err(Failed::Evm(error @ EvmError::MinedReverted { .. })) => return Err(error),
                 Err(Failed::Evm(error)) => {
@@ -96,7 +105,7 @@ impl EvmEscrow {
                     self.forget_nonce(from);
                     return Err(error);
                 }
-                Err(Failed::NonceTaken) => self.forget_nonce(from),
+                Err(Failed::NonceTaken | Failed::NonceGap) => self.forget_nonce(from),
             }
         }
         Err(EvmError::Rpc(format!("{from}'s nonce was taken elsewhere {NONCE_ATTEMPTS_MAX} times in a row")))
@@ -107,6 +116,7 @@ impl EvmEscrow {
     /// version is mined.
     async fn send_until_mined<D: CallDecoder + Clone>(
         &self,
+        (from, nonce): (Address, u64),
         call: CallBuilder<&DynProvider, D>,
         mut fees: Fees,
     ) -> Result<Submitted, Failed> {
@@ -114,6 +124,7 @@ impl EvmEscrow {
         let mut sent: Vec<B256> = Vec::new();
         let first_block = self.provider.get_block_number().await.map_err(rpc)?;
         let mut head = (first_block, Instant::now());
+        let mut gap_blocks = 0;
         loop {
             let offer = call.clone().max_fee_per_gas(fees.max_fee_wei).max_priority_fee_per_gas(fees.tip_wei);
             match offer.send().await {
@@ -135,6 +146,11 @@ impl EvmEscrow {
                 let now = self.provider.get_block_number().await.map_err(rpc)?;
                 if now != head.0 {
                     head = (now, Instant::now());
+                    let pending = self.provider.get_transaction_count(from).pending().await.map_err(rpc)?;
+                    gap_blocks = if pending < nonce { gap_blocks + 1 } else { 0 };
+                    if gap_blocks >= NONCE_GAP_BLOCKS && self.mined(&sent).await?.is_none() {
+                        return Err(Failed::NonceGap);
+                    }
                 }
                 if now.saturating_sub(first_block) > SEND_BLOCKS_MAX
                     || head.1.elapsed() > Duration::from_millis(RECEIPT_TIMEOUT_MS)
