@@ -377,6 +377,20 @@ impl AgentStore {
         Ok(legs)
     }
 
+    /// The saga of `deal_id` as last saved, finished or not.
+    pub fn saga(&self, deal_id: DealId) -> Result<Option<Saga>, StoreError> {
+        let record: Option<Vec<u8>> = self
+            .connection
+            .query_row("SELECT record FROM sagas WHERE deal_id = ?1", [deal_key(deal_id)], |row| row.get(0))
+            .optional()?;
+        record
+            .map(|record| {
+                Saga::decode_record(&record)
+                    .map_err(|error| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: error.to_string() })
+            })
+            .transpose()
+    }
+
     /// One deal, from the history as well as the working set.
     pub fn deal(&self, deal_id: DealId) -> Result<Option<AgentDeal>, StoreError> {
         Ok(self.deals_where("WHERE deals.deal_id = ?1", params![deal_key(deal_id)])?.pop())

@@ -212,6 +212,13 @@ pub(super) async fn follow_blocks(
             let mut stream = response.into_inner();
             while let Ok(Some(block)) = stream.message().await {
                 let Some(header) = block.header else { continue };
+                if block.rolled_back {
+                    if inputs.send(Input::RolledBack { network, to: header.height }).await.is_err() {
+                        return;
+                    }
+                    from = header.height + 1;
+                    continue;
+                }
                 let events = block
                     .events
                     .iter()

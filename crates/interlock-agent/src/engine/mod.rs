@@ -10,13 +10,14 @@ mod funds;
 mod housekeeping;
 mod io;
 mod notices;
+use notices::timeout_text;
 mod operator;
+mod rollback;
 #[cfg(test)]
 mod tests;
 
 use crate::store::{AgentDeal, AgentStore, AgentWrite, DealState};
 use interlock_core::crypto::{Ed25519Signature, PartyKey, Vote};
-use interlock_core::policy::TimeoutNotice;
 use interlock_core::saga::{LegStatus, Outcome, Role, Saga, SagaOutput};
 use interlock_core::{DealId, DealTerms, EscrowEvent, LegKind, NetworkId};
 use interlock_identity::{Directory, PartyEntry};
@@ -121,6 +122,18 @@ pub(crate) enum Input {
     Notice {
         network: NetworkId,
         notice: v1::DealNotice,
+    },
+    /// A chain this party signs on reorganised back to height `to`.
+    RolledBack {
+        network: NetworkId,
+        to: u64,
+    },
+    /// Where a leg stands on its chain, read again after a rollback.
+    LegOnChain {
+        network: NetworkId,
+        deal_id: DealId,
+        leg: LegKind,
+        state: Result<Option<interlock_core::escrow::ReservationState>, String>,
     },
     /// A notary's vote, with the rule it names when it aborts for one ("" if none).
     Vote(Vote, String),
@@ -240,6 +253,8 @@ pub(crate) struct Engine {
     retired: HashSet<DealId>,
     /// The legs as each ended deal's saga last saw them.
     ended_legs: HashMap<DealId, (LegStatus, LegStatus)>,
+    /// Legs still to read again on each network after a rollback.
+    rechecking: HashMap<NetworkId, usize>,
     /// The reservation refusals each running deal has told, each once.
     refusals_told: HashMap<DealId, Vec<String>>,
     /// How often each running deal's reservation was submitted.
@@ -323,6 +338,7 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         withdrawn_at,
         retired,
         ended_legs,
+        rechecking: HashMap::new(),
         refusals_told: HashMap::new(),
         reserve_attempts: HashMap::new(),
     };
@@ -354,29 +370,6 @@ fn status_word(status: LegStatus) -> &'static str {
 /// it carries the deal id.
 fn deal_span(deal_id: DealId, party: &str) -> tracing::Span {
     tracing::info_span!("deal", deal_id = %deal_id, party = %party)
-}
-
-/// A unix-milliseconds time as people read it, in UTC.
-pub(crate) fn time_text(at_ms: u64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!("{:02}:{:02}:{:02}.{:03} UTC", at.hour(), at.minute(), at.second(), at.millisecond())
-}
-
-/// What a party is told when its deal times out.
-fn timeout_text(notice: TimeoutNotice) -> String {
-    match notice {
-        TimeoutNotice::Refund { at_ms } => format!("timed out at {}; policy: refund", time_text(at_ms)),
-        TimeoutNotice::Extended { at_ms, by_ms, to_ms } => format!(
-            "timed out at {}; policy: extended once by {} s to {}",
-            time_text(at_ms),
-            by_ms.div_ceil(1_000),
-            time_text(to_ms)
-        ),
-        TimeoutNotice::RefundAfterExtension { at_ms } => {
-            format!("timed out again at {}, after the extension; policy: refund", time_text(at_ms))
-        }
-    }
 }
 
 fn signature(bytes: &[u8]) -> Option<Option<Ed25519Signature>> {
@@ -495,7 +488,13 @@ impl Engine {
                 for (deal_id, live) in &mut self.live {
                     changes.outputs.push((*deal_id, live.saga.on_chain_time(now, network, timestamp_ms).outputs));
                 }
-                cursors.insert(network, height);
+                if !self.rechecking.contains_key(&network) {
+                    cursors.insert(network, height);
+                }
+            }
+            Some(Input::RolledBack { network, to }) => self.on_rolled_back(network, to, now, changes),
+            Some(Input::LegOnChain { network, deal_id, leg, state }) => {
+                self.on_leg_on_chain((network, deal_id, leg), state, now, changes)
             }
             Some(Input::Vote(vote, reason)) => {
                 if !reason.is_empty() {
@@ -688,7 +687,8 @@ impl Engine {
             if now_shown.certificate && !before.certificate {
                 lines.push("the notaries' certificate is assembled".to_owned());
             }
-            if let (Some(outcome), None) = (now_shown.outcome, before.outcome) {
+            // A new outcome: the first, or another after a rollback.
+            if let Some(outcome) = now_shown.outcome.filter(|_| now_shown.outcome != before.outcome) {
                 if let Some(deal) = self.deals.get_mut(&deal_id) {
                     deal.state = DealState::Ended(outcome);
                     let metrics = interlock_rpc::metrics::metrics();

@@ -5,6 +5,7 @@ use super::{role_index, signature, Changes, Engine};
 use crate::store::{AgentDeal, DealState};
 use interlock_core::crypto::verify_deal_signature;
 use interlock_core::encoding::decode_terms;
+use interlock_core::policy::TimeoutNotice;
 use interlock_core::saga::Role;
 use interlock_proto::v1;
 use std::sync::Arc;
@@ -106,6 +107,29 @@ impl Engine {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// A unix-milliseconds time as people read it, in UTC.
+pub(super) fn time_text(at_ms: u64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:02}:{:02}:{:02}.{:03} UTC", at.hour(), at.minute(), at.second(), at.millisecond())
+}
+
+/// What a party is told when its deal times out.
+pub(super) fn timeout_text(notice: TimeoutNotice) -> String {
+    match notice {
+        TimeoutNotice::Refund { at_ms } => format!("timed out at {}; policy: refund", time_text(at_ms)),
+        TimeoutNotice::Extended { at_ms, by_ms, to_ms } => format!(
+            "timed out at {}; policy: extended once by {} s to {}",
+            time_text(at_ms),
+            by_ms.div_ceil(1_000),
+            time_text(to_ms)
+        ),
+        TimeoutNotice::RefundAfterExtension { at_ms } => {
+            format!("timed out again at {}, after the extension; policy: refund", time_text(at_ms))
         }
     }
 }
