@@ -1,5 +1,7 @@
 //! `interlock config check`: a role's config file, parsed and merged as the
-//! role would merge it, without starting anything.
+//! role would merge it, without starting anything; and the private keys it
+//! names (its TLS key, the keys in its data directory, its chain keys), each
+//! readable by its owner alone (mode 0600).
 
 use crate::settings::{self, LocalNetworks, RoleSettings};
 use anyhow::Context as _;
@@ -33,7 +35,8 @@ struct MergedNetwork {
 
 /// Prints the effective settings of `role` from the file at `path`, or fails
 /// saying what is wrong.
-pub fn check(role: Role, path: &Path, json: bool) -> anyhow::Result<()> {
+/// `Ok(false)` when the settings are whole but a key file is not private.
+pub fn check(role: Role, path: &Path, json: bool) -> anyhow::Result<bool> {
     let (name, settings, networks) = match role {
         Role::Ledger => plain(path, settings::LedgerArgs::resolve)?,
         Role::Notary => plain(path, settings::NotaryArgs::resolve)?,
@@ -57,10 +60,17 @@ pub fn check(role: Role, path: &Path, json: bool) -> anyhow::Result<()> {
             (settings::AgentArgs::ROLE, toml::Value::try_from(&settings)?, networks)
         }
     };
+    let keys = key_checks(&settings, &networks);
+    let keys_ok = keys.iter().all(|key| key.passed);
     if json {
-        let report = serde_json::json!({ "role": name, "settings": settings, "networks": networks });
+        let report = serde_json::json!({
+            "role": name, "settings": settings, "networks": networks, "keys": keys, "passed": keys_ok,
+        });
         println!("{report}");
-        return Ok(());
+        if !keys_ok {
+            eprintln!("error: some key files are not private: see \"keys\"");
+        }
+        return Ok(keys_ok);
     }
     println!("{}: the {name}'s settings are complete; with no flags they are:", path.display());
     print!("{}", toml::to_string(&settings)?);
@@ -73,7 +83,55 @@ pub fn check(role: Role, path: &Path, json: bool) -> anyhow::Result<()> {
             println!("  signing there with {key}");
         }
     }
-    Ok(())
+    for key in &keys {
+        let mark = if key.passed { "ok  " } else { "FAIL" };
+        println!("{mark} key {}: {}", key.path, key.detail);
+    }
+    if !keys_ok {
+        eprintln!("error: some key files are not private: see FAIL above");
+    }
+    Ok(keys_ok)
+}
+
+/// One private key file the role reads, and whether it is fit to be one.
+#[derive(Serialize)]
+struct KeyCheck {
+    path: String,
+    passed: bool,
+    detail: String,
+}
+
+/// The private keys a role's settings name: `<tls_dir>/<name>.key`, every
+/// `*.key` in its data directory (made on its first start), and each
+/// network's chain key.
+fn key_checks(settings: &toml::Value, networks: &[MergedNetwork]) -> Vec<KeyCheck> {
+    let text = |key: &str| settings.get(key).and_then(toml::Value::as_str);
+    let mut paths = Vec::new();
+    if let (Some(tls_dir), Some(name)) = (text("tls_dir"), text("name")) {
+        paths.push(TlsFiles::in_dir(Path::new(tls_dir), name).private_key);
+    }
+    if let Some(data) = text("data") {
+        if let Ok(entries) = std::fs::read_dir(data) {
+            let mut found: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|extension| extension == "key"))
+                .collect();
+            found.sort();
+            paths.extend(found);
+        }
+    }
+    paths.extend(networks.iter().filter_map(|network| network.chain_key.as_ref().map(std::path::PathBuf::from)));
+    paths
+        .into_iter()
+        .map(|path| {
+            let (passed, detail) = match interlock_identity::check_private_file(&path) {
+                Ok(()) => (true, "readable by its owner alone (0600)".to_owned()),
+                Err(problem) => (false, problem),
+            };
+            KeyCheck { path: path.display().to_string(), passed, detail }
+        })
+        .collect()
 }
 
 /// A role without network tables: its settings, resolved to prove them whole.

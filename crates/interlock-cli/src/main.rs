@@ -174,7 +174,8 @@ enum Command {
     /// Check a role's config file without starting anything: parse it, merge
     /// it as the role would, and print the effective settings, or say what is
     /// wrong (an unknown key, a missing setting, a bad value, a network key
-    /// only the directory may set).
+    /// only the directory may set); then check that every private key it
+    /// names is its owner's alone (mode 0600). Exits 1 if a key is not.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -487,7 +488,7 @@ fn main() -> ExitCode {
             .map(Ok),
         Command::Agent(flags) => agent(flags).map(Ok),
         Command::Config { command: ConfigCommand::Check { role, config, json } } => {
-            config_cmd::check(role, &config, json).map(Ok)
+            config_cmd::check(role, &config, json).map(|ok| ok.then_some(()).ok_or(1))
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {
             let target = deal_cmd::Target { agent, tls_dir, name, sandbox };

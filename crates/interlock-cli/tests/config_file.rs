@@ -103,6 +103,25 @@ async fn a_ledger_node_and_a_gateway_run_from_their_config_files_alone() {
          [networks.alpha]\nnode = \"{node_address}\"\n"
     );
     std::fs::write(dir.join("etc/alpha-gateway.toml"), gateway_file).unwrap();
+    // A key its group and others may read: the check refuses it and says how
+    // to fix it; once it is 0600 the check passes.
+    use std::os::unix::fs::PermissionsExt as _;
+    let key = dir.join("alpha-gateway/gateway.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let check = ["config", "check", "--role", "gateway", "--config", "etc/alpha-gateway.toml", "--json"];
+    let refused = interlock(&check, dir);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(report["passed"], false);
+    let failed: Vec<_> = report["keys"].as_array().unwrap().iter().filter(|key| key["passed"] == false).collect();
+    assert_eq!(failed.len(), 1, "only the gateway's key is open: {report}");
+    assert!(failed[0]["path"].as_str().unwrap().ends_with("alpha-gateway/gateway.key"), "{report}");
+    assert!(
+        failed[0]["detail"].as_str().unwrap().contains("mode 0644")
+            && failed[0]["detail"].as_str().unwrap().contains("chmod 600"),
+        "{report}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let checked = ok(&["config", "check", "--role", "gateway", "--config", "etc/alpha-gateway.toml", "--json"], dir);
     let checked: serde_json::Value = serde_json::from_str(&checked).unwrap();
     assert_eq!(checked["settings"]["webhook_attempts"], 3);

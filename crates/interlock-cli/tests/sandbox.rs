@@ -42,6 +42,8 @@ fn sandbox_runs_deals_in_both_modes_through_separate_processes() {
         let file = format!("sb/{name}.toml");
         let checked = json(&interlock(&["config", "check", "--role", role, "--config", &file, "--json"], dir.path()));
         assert_eq!(checked["settings"]["data"].as_str().map(|data| data.starts_with("sb/")), Some(true), "{checked}");
+        assert_eq!(checked["passed"], true, "the sandbox writes its keys 0600: {checked}");
+        assert!(!checked["keys"].as_array().unwrap().is_empty(), "{checked}");
     }
 
     let notary = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], dir.path()));

@@ -39,6 +39,25 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     fs::rename(&temporary, path).map_err(|source| io_error("rename into place", path, source))
 }
 
+/// Whether `path` is fit to hold a private key: a readable file that neither
+/// its group nor others may read or write. Says what is wrong, and the fix.
+pub fn check_private_file(path: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = fs::metadata(path).map_err(|error| format!("cannot be read: {error}"))?;
+    if !metadata.is_file() {
+        return Err("is not a file".to_owned());
+    }
+    fs::File::open(path).map_err(|error| format!("cannot be read: {error}"))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "has mode {mode:04o}: others than its owner may read or change it; run chmod 600 {}",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|source| io_error("read", path, source))
 }

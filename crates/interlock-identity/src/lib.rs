@@ -42,7 +42,7 @@ pub use directory::{
     PartyEntry, SignedDirectory,
 };
 pub use error::{IdentityError, Result};
-pub use files::{PRIVATE_KEY_MODE, PUBLIC_FILE_MODE};
+pub use files::{check_private_file, PRIVATE_KEY_MODE, PUBLIC_FILE_MODE};
 pub use role::{validate_name, Role};
 pub use tls::{
     client_config, client_config_from_files, crypto_provider, install_crypto_provider, server_config,
