@@ -295,6 +295,12 @@ enum SandboxCommand {
         /// it, and the agents send their beta transactions to it with their own keys.
         #[arg(long)]
         evm: bool,
+        /// With --evm: use the development node already running at this URL
+        /// instead of starting anvil (it must answer `anvil_setBalance` and mine
+        /// blocks on its own, e.g. `anvil --block-time 0.5`); the sandbox
+        /// deploys and funds there, and `down` leaves the node running.
+        #[arg(long, value_name = "URL", requires = "evm")]
+        evm_rpc: Option<String>,
     },
     /// Each process: its address, whether it runs, its gRPC health.
     Status {
@@ -454,7 +460,14 @@ fn main() -> ExitCode {
             services::directory_sign(&ca, &input, &output).map(Ok)
         }
         Command::Sandbox { command } => match command {
-            SandboxCommand::Up { dir, manual_accept, evm } => sandbox::up(&dir, manual_accept, evm).map(Ok),
+            SandboxCommand::Up { dir, manual_accept, evm, evm_rpc } => {
+                let beta = match (evm, evm_rpc) {
+                    (false, _) => sandbox::Beta::Ledger,
+                    (true, None) => sandbox::Beta::NewChain,
+                    (true, Some(rpc)) => sandbox::Beta::ChainAt(rpc),
+                };
+                sandbox::up(&dir, manual_accept, &beta).map(Ok)
+            }
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
             SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
                 let mode = mode.into();

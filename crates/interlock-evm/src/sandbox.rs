@@ -40,8 +40,10 @@ const SANDBOX_FEE_CAP_GWEI: u64 = 500;
 /// What the sandbox's state file keeps about its chain.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ChainState {
-    pub anvil_pid: u32,
-    pub log: PathBuf,
+    /// The anvil the sandbox started, which `down` stops; none when beta is a
+    /// node the sandbox was pointed at (`--evm-rpc`), which it leaves running.
+    pub anvil_pid: Option<u32>,
+    pub log: Option<PathBuf>,
     pub rpc: String,
     pub escrow: String,
     /// The block that holds the escrow's deployment (0 in a state file
@@ -60,6 +62,14 @@ impl ChainState {
     /// The platform beta's directory entry names.
     pub fn platform(&self) -> &'static str {
         EvmPlatform.name()
+    }
+
+    /// One line on where the chain runs, for `up`.
+    pub fn describe(&self) -> String {
+        match (&self.anvil_pid, &self.log) {
+            (Some(pid), Some(log)) => format!("anvil at {} (pid {pid}), log {}", self.rpc, log.display()),
+            _ => format!("the node at {}, which the sandbox did not start and will not stop", self.rpc),
+        }
     }
 
     /// How this platform reads in the sandbox's deal stories.
@@ -168,7 +178,6 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
         .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start {}", anvil.display()))?;
-    let rpc = format!("http://127.0.0.1:{port}");
     let started = std::time::Instant::now();
     while !std::fs::read_to_string(&log).unwrap_or_default().contains("Listening on") {
         if started.elapsed() > Duration::from_secs(20) {
@@ -176,6 +185,22 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let mut state = match use_chain(dir, &format!("http://127.0.0.1:{port}"), parties, seed) {
+        Ok(state) => state,
+        Err(error) => {
+            let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+            return Err(error);
+        }
+    };
+    state.anvil_pid = Some(child.id());
+    state.log = Some(log);
+    Ok(state)
+}
+
+/// Deploys and funds on a development node that is already running at `rpc`
+/// (one that answers `anvil_setBalance` and mines blocks on its own): the
+/// sandbox neither starts nor stops it.
+pub fn use_chain(dir: &Path, rpc: &str, parties: &[&str], seed: SeedSource) -> anyhow::Result<ChainState> {
     let deployer = PrivateKeySigner::random();
     let mut signers = vec![deployer.clone()];
     for party in parties {
@@ -185,7 +210,7 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
     let keeper = signer_at(dir, KEEPER_KEY, seed)?;
     signers.push(keeper.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (escrow, usdc, deed) = runtime.block_on(deploy_and_fund(&rpc, &signers))?;
+    let (escrow, usdc, deed) = runtime.block_on(deploy_and_fund(rpc, &signers))?;
     let escrow_height = escrow.deploy_height().context("the escrow was deployed here, at a known block")?;
     let escrow = escrow.address();
     let accounts = parties
@@ -194,9 +219,9 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
         .map(|(party, signer)| ((*party).to_owned(), core_address(signer.address()).to_string()))
         .collect();
     Ok(ChainState {
-        anvil_pid: child.id(),
-        log,
-        rpc,
+        anvil_pid: None,
+        log: None,
+        rpc: rpc.to_owned(),
         escrow: core_address(escrow).to_string(),
         escrow_height,
         usdc: core_address(usdc).to_string(),
@@ -215,8 +240,15 @@ async fn deploy_and_fund(
 ) -> anyhow::Result<(EscrowClient, EvmAddress, EvmAddress)> {
     let provider = crate::connect(rpc, signers)?;
     for signer in signers {
-        let _: () =
-            provider.raw_request("anvil_setBalance".into(), (signer.address(), U256::from(GAS_COIN_WEI))).await?;
+        let _: () = provider
+            .raw_request("anvil_setBalance".into(), (signer.address(), U256::from(GAS_COIN_WEI)))
+            .await
+            .with_context(|| {
+                format!(
+                    "the node at {rpc} did not fund the sandbox's accounts (anvil_setBalance): the sandbox \
+                     needs a development node such as anvil there"
+                )
+            })?;
     }
     let deployer = signers[0].address();
     let client = EscrowClient::deploy(provider.clone(), deployer).await?;

@@ -33,7 +33,8 @@ fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[
     seed_file(&dir.join(data).join(file), what)
 }
 
-pub(super) fn start_all(dir: &Path, manual_accept: bool, external_chain: bool) -> anyhow::Result<State> {
+pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> anyhow::Result<State> {
+    let external_chain = *beta != super::Beta::Ledger;
     if dir.join(STATE_FILE).exists() {
         anyhow::bail!(
             "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
@@ -89,8 +90,11 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, external_chain: bool) -
     }
     let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
     let chain_seed = |path: &Path| seed_file(path, chain_sandbox::KEY_KIND);
-    let chain =
-        if external_chain { Some(chain_sandbox::start_chain(dir, free_port()?, &PARTIES, &chain_seed)?) } else { None };
+    let chain = match beta {
+        super::Beta::Ledger => None,
+        super::Beta::NewChain => Some(chain_sandbox::start_chain(dir, free_port()?, &PARTIES, &chain_seed)?),
+        super::Beta::ChainAt(rpc) => Some(chain_sandbox::use_chain(dir, rpc, &PARTIES, &chain_seed)?),
+    };
     let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
         match &chain {
             Some(chain) if network == BETA => chain.account(name),
@@ -177,7 +181,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, external_chain: bool) -
         parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();
     runtime.block_on(fund(dir, &state, &parties[0].1, &parties[1].1, &keys))?;
     if let Some(chain) = &state.chain {
-        println!("beta: anvil at {} (pid {}), log {}", chain.rpc, chain.anvil_pid, chain.log.display());
+        println!("beta: {}", chain.describe());
     }
     Ok(state)
 }

@@ -132,14 +132,26 @@ fn wait_listening_after(log: &Path, name: &str, offset: usize) -> anyhow::Result
     }
 }
 
-pub fn up(dir: &Path, manual_accept: bool, external_chain: bool) -> anyhow::Result<()> {
-    let state = deploy::start_all(dir, manual_accept, external_chain)?;
+/// What network beta is in a sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Beta {
+    /// An embedded ledger, like alpha.
+    Ledger,
+    /// A chain the sandbox starts (anvil) and stops with itself.
+    NewChain,
+    /// A development chain already running at this RPC endpoint: the sandbox
+    /// deploys and funds there, and leaves the node running when it stops.
+    ChainAt(String),
+}
+
+pub fn up(dir: &Path, manual_accept: bool, beta: &Beta) -> anyhow::Result<()> {
+    let state = deploy::start_all(dir, manual_accept, beta)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
     match &state.chain {
         Some(chain) => println!(
-            "beta is an anvil chain at {} (escrow {}, USDC {}, DEED {}); funded: buyer {BUYER_USD} USD on alpha and {} USDC on beta, seller {SELLER_GOLD} GOLD on alpha and DEED #1-#{} on beta; next: interlock sandbox deal --dir {}",
-            chain.rpc,
+            "beta is {} (escrow {}, USDC {}, DEED {}); funded: buyer {BUYER_USD} USD on alpha and {} USDC on beta, seller {SELLER_GOLD} GOLD on alpha and DEED #1-#{} on beta; next: interlock sandbox deal --dir {}",
+            chain.describe(),
             chain.escrow,
             chain.usdc,
             chain.deed,
@@ -177,7 +189,7 @@ fn settings(dir: &Path, process: &Process) -> anyhow::Result<toml::Table> {
 
 /// `up` without a word on standard output (for the benchmark's JSON).
 pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
-    deploy::start_all(dir, false, false).map(|_| ())
+    deploy::start_all(dir, false, &Beta::Ledger).map(|_| ())
 }
 
 /// Every process's name and pid.
@@ -338,7 +350,7 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
 /// `down` without a word; returns how many processes it stopped.
 pub fn down_quietly(dir: &Path) -> anyhow::Result<usize> {
     let state = load(dir)?;
-    let chain = state.chain.as_ref().map(|chain| chain.anvil_pid);
+    let chain = state.chain.as_ref().and_then(|chain| chain.anvil_pid);
     for pid in state.processes.iter().map(|process| process.pid).chain(chain) {
         if alive(pid) {
             let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
