@@ -60,6 +60,12 @@ pub struct EvmConfig {
     /// (same nonce) with fees at least 12.5% higher, up to the cap.
     #[serde(default = "default_replace_after_blocks")]
     pub replace_after_blocks: u64,
+    /// A claim whose leg expires within this many seconds of the chain's
+    /// newest block is urgent: it offers twice the tip, is replaced after
+    /// every block it is not mined in, and doubles its fees each time (up to
+    /// the cap).
+    #[serde(default = "default_urgent_within_s")]
+    pub urgent_within_s: u64,
 }
 
 fn default_fee_cap_gwei() -> u64 {
@@ -68,6 +74,10 @@ fn default_fee_cap_gwei() -> u64 {
 
 fn default_replace_after_blocks() -> u64 {
     crate::chain::REPLACE_AFTER_BLOCKS
+}
+
+fn default_urgent_within_s() -> u64 {
+    crate::chain::URGENT_WITHIN_S
 }
 
 const GWEI: u128 = 1_000_000_000;
@@ -104,6 +114,7 @@ impl EvmConfig {
         FeePolicy {
             fee_cap_wei: u128::from(self.fee_cap_gwei) * GWEI,
             replace_after_blocks: self.replace_after_blocks,
+            urgent_within_s: self.urgent_within_s,
             ..FeePolicy::default()
         }
     }

@@ -98,6 +98,7 @@ impl ChainState {
             deploy_height: self.escrow_height,
             fee_cap_gwei: SANDBOX_FEE_CAP_GWEI,
             replace_after_blocks: crate::chain::REPLACE_AFTER_BLOCKS,
+            urgent_within_s: crate::chain::URGENT_WITHIN_S,
         }
     }
 

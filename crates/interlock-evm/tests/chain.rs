@@ -466,6 +466,7 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
         deploy_height: world.devnet.escrow.deploy_height().expect("deployed by the devnet"),
         fee_cap_gwei: 500,
         replace_after_blocks: 3,
+        urgent_within_s: 300,
     };
     let config = serde_json::to_value(config).unwrap();
     let platform = interlock_evm::EvmPlatform;

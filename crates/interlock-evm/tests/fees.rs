@@ -1,6 +1,7 @@
 //! Transactions that wait: a claim priced below a base fee that jumped is
 //! replaced (same nonce, higher fees) until it is mined; a submitter that
 //! restarts, or whose account sent elsewhere, neither reuses nor skips a nonce.
+//! A claim near its leg's expiry is urgent: replaced after every block.
 //! anvil mines only when told to (`evm_setAutomine false`, `evm_mine`).
 
 use interlock_core::{
@@ -13,6 +14,7 @@ use interlock_evm::alloy::providers::Provider;
 use interlock_evm::chain::{core_address, evm_reservation, AssetBinding, AssetMap, EvmEscrow, FeePolicy};
 use interlock_evm::devnet::Devnet;
 use interlock_evm::SlotState;
+use interlock_evm::Submitted;
 use std::time::Duration;
 
 const EVM: NetworkId = NetworkId(2);
@@ -47,7 +49,10 @@ impl World {
 
     /// A submitter's escrow with its own nonce numbering: a new one is a restart.
     fn escrow(&self, replace_after_blocks: u64) -> EvmEscrow {
-        let fees = FeePolicy { replace_after_blocks, ..FeePolicy::default() };
+        self.escrow_with(FeePolicy { replace_after_blocks, ..FeePolicy::default() })
+    }
+
+    fn escrow_with(&self, fees: FeePolicy) -> EvmEscrow {
         EvmEscrow::new(EVM, self.devnet.escrow.clone(), self.devnet.provider.clone(), self.assets.clone())
             .with_fees(fees)
     }
@@ -138,13 +143,12 @@ fn reserve(terms: &DealTerms) -> EscrowOp {
     EscrowOp::Reserve(request(terms))
 }
 
-#[tokio::test]
-async fn a_claim_priced_below_a_base_fee_spike_is_replaced_until_it_is_mined() {
-    let world = World::start().await;
-    let terms = world.terms(1).await;
-    world.escrow(3).submit(world.payer(), &terms, &reserve(&terms)).await.expect("reserve");
+/// Reserves the payment of `terms`, stops automining, and sends the payee's
+/// claim through `escrow` while every block's base fee is [`SPIKE_WEI`];
+/// returns the claim's outcome and the blocks mined until it was mined.
+async fn claim_under_a_spike(world: &World, terms: &DealTerms, escrow: &EvmEscrow) -> (Submitted, u64, usize) {
+    world.escrow(3).submit(world.payer(), terms, &reserve(terms)).await.expect("reserve");
     world.automine(false).await;
-    let escrow = world.escrow(1);
     let execute =
         EscrowOp::Execute { reservation: reservation_id(terms.id(), LegKind::Payment), token: Token::Secret(secret()) };
     let payee = world.payee();
@@ -163,6 +167,16 @@ async fn a_claim_priced_below_a_base_fee_spike_is_replaced_until_it_is_mined() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let submitted = claim.await.unwrap().expect("the claim is mined, replaced at a higher fee");
+    (submitted, nonce, mined)
+}
+
+#[tokio::test]
+async fn a_claim_priced_below_a_base_fee_spike_is_replaced_until_it_is_mined() {
+    let world = World::start().await;
+    let terms = world.terms(1).await;
+    let escrow = world.escrow(1);
+    let (submitted, nonce, mined) = claim_under_a_spike(&world, &terms, &escrow).await;
+    let payee = world.payee();
     assert!(escrow.replacements() >= 1, "the first offer was below the spike, so it was replaced");
     assert_eq!(world.state(&terms).await, SlotState::Executed);
     let tx = world.devnet.provider.get_transaction_by_hash(submitted.tx_hash).await.unwrap().expect("mined");
@@ -170,6 +184,23 @@ async fn a_claim_priced_below_a_base_fee_spike_is_replaced_until_it_is_mined() {
     assert!(tx.inner.max_fee_per_gas() >= SPIKE_WEI, "the mined version pays the spike");
     assert_eq!(world.nonce(payee, false).await, nonce + 1, "one transaction mined, no nonce skipped");
     println!("claim mined after {mined} blocks and {} replacement(s)", escrow.replacements());
+    assert_eq!(escrow.urgent_offers(), 0, "an hour from its expiry a claim is not urgent");
+}
+
+#[tokio::test]
+async fn a_claim_near_its_expiry_is_replaced_after_every_block_it_waits() {
+    let world = World::start().await;
+    let terms = world.terms(1).await;
+    // A patient policy (replace after 20 blocks) that counts the hour left
+    // to the payment's expiry as near.
+    let fees = FeePolicy { replace_after_blocks: 20, urgent_within_s: 2 * HOUR_MS / 1_000, ..FeePolicy::default() };
+    let escrow = world.escrow_with(fees);
+    let (submitted, _, mined) = claim_under_a_spike(&world, &terms, &escrow).await;
+    assert!(mined <= 5, "urgent: replaced after the first block it waited, not the 20th; mined after {mined}");
+    assert!(escrow.replacements() >= 1 && escrow.urgent_offers() >= 2, "the first offer and its replacement");
+    let tx = world.devnet.provider.get_transaction_by_hash(submitted.tx_hash).await.unwrap().expect("mined");
+    assert!(tx.inner.max_priority_fee_per_gas().unwrap_or_default() >= 4 * GWEI, "twice the tip, doubled: {tx:?}");
+    assert_eq!(world.state(&terms).await, SlotState::Executed);
 }
 
 #[tokio::test]

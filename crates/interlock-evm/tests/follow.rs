@@ -42,6 +42,7 @@ fn config(rpc: &str, escrow: &EscrowClient) -> serde_json::Value {
         deploy_height: escrow.deploy_height().expect("deployed here"),
         fee_cap_gwei: 500,
         replace_after_blocks: 3,
+        urgent_within_s: 300,
     };
     serde_json::to_value(config).expect("serialises")
 }

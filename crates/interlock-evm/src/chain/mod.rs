@@ -127,6 +127,9 @@ pub const PRIORITY_FEE_WEI: u128 = 1_000_000_000;
 pub const FEE_CAP_WEI: u128 = 500 * 1_000_000_000;
 /// By default a transaction is replaced once this many blocks passed without it.
 pub const REPLACE_AFTER_BLOCKS: u64 = 3;
+/// How near its leg's expiry a claim becomes urgent, by default: five
+/// minutes, some 25 blocks of a 12-second chain.
+pub const URGENT_WITHIN_S: u64 = 300;
 
 /// How a submitter prices its transactions (EIP-1559), and raises the price
 /// of one that waits.
@@ -142,6 +145,10 @@ pub struct FeePolicy {
     /// A transaction not mined this many blocks after it was sent is replaced
     /// (same nonce) with fees at least 12.5% higher, up to the cap.
     pub replace_after_blocks: u64,
+    /// A claim (an execution) whose leg expires within this many seconds of
+    /// the newest block's time is urgent: it pays more and is replaced
+    /// after every block that does not mine it.
+    pub urgent_within_s: u64,
 }
 
 impl Default for FeePolicy {
@@ -151,6 +158,7 @@ impl Default for FeePolicy {
             base_fee_multiplier: 2,
             fee_cap_wei: FEE_CAP_WEI,
             replace_after_blocks: REPLACE_AFTER_BLOCKS,
+            urgent_within_s: URGENT_WITHIN_S,
         }
     }
 }
@@ -201,6 +209,8 @@ pub struct EvmEscrow {
     nonces: Arc<Mutex<HashMap<Address, u64>>>,
     /// Transactions replaced with higher fees, since this escrow was made.
     replacements: Arc<AtomicU64>,
+    /// Offers priced as urgent claims, since this escrow was made.
+    urgent_offers: Arc<AtomicU64>,
 }
 
 impl EvmEscrow {
@@ -213,6 +223,7 @@ impl EvmEscrow {
             fees: FeePolicy::default(),
             nonces: Arc::new(Mutex::new(HashMap::new())),
             replacements: Arc::new(AtomicU64::new(0)),
+            urgent_offers: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -246,27 +257,33 @@ impl EvmEscrow {
         let contract = self.client.contract();
         let terms_abi = reservation.terms();
         let (notaries, threshold) = reservation.notaries();
+        // A claim must be mined before its leg expires: past that the owner
+        // takes the asset back.
+        let claim_deadline = Some(request.expiry_ms);
         let sent = match op {
             EscrowOp::Reserve(_) => {
                 let value = reservation.asset.native_value();
                 match reservation.condition {
-                    Condition::Hashlock(_) => self.send(from, contract.reserve(terms_abi).value(value)).await,
+                    Condition::Hashlock(_) => self.send(from, contract.reserve(terms_abi).value(value), None).await,
                     Condition::Notary { .. } => {
-                        self.send(from, contract.reserveNotary(terms_abi, notaries, threshold).value(value)).await
+                        let call = contract.reserveNotary(terms_abi, notaries, threshold).value(value);
+                        self.send(from, call, None).await
                     }
                 }
             }
             EscrowOp::Execute { token: Token::Secret(secret), .. } => {
-                self.send(from, contract.execute(terms_abi, B256::from(secret.0))).await
+                self.send(from, contract.execute(terms_abi, B256::from(secret.0)), claim_deadline).await
             }
             EscrowOp::Execute { token: Token::Certificate(certificate), .. } => {
                 let signatures = signature_bytes(certificate);
-                self.send(from, contract.executeNotary(terms_abi, notaries, threshold, signatures)).await
+                let call = contract.executeNotary(terms_abi, notaries, threshold, signatures);
+                self.send(from, call, claim_deadline).await
             }
-            EscrowOp::Cancel { certificate: None, .. } => self.send(from, contract.cancel(terms_abi)).await,
+            EscrowOp::Cancel { certificate: None, .. } => self.send(from, contract.cancel(terms_abi), None).await,
             EscrowOp::Cancel { certificate: Some(certificate), .. } => {
                 let signatures = signature_bytes(certificate);
-                self.send(from, contract.cancelNotary(terms_abi, notaries, threshold, signatures)).await
+                let call = contract.cancelNotary(terms_abi, notaries, threshold, signatures);
+                self.send(from, call, None).await
             }
         };
         Ok(sent?)

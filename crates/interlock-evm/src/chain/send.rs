@@ -8,6 +8,14 @@
 //! the max fee at least what the current base fee asks, never above
 //! [`FeePolicy::fee_cap_wei`]. Whichever of the versions is mined answers.
 //!
+//! A claim has a deadline: its leg's expiry, after which the owner takes the
+//! asset back. Once the newest block's time is within
+//! [`FeePolicy::urgent_within_s`] of it the claim is [`Urgency::Urgent`]: it
+//! offers twice the tip, is replaced after every block that does not mine it,
+//! and doubles its fees each time, up to the cap. A refund has no such race
+//! (nothing but the owner can move an expired reservation), so it is priced
+//! as any other transaction.
+//!
 //! Nonces: the first transaction of an account reads the node's pending
 //! count (so a restarted submitter neither reuses a nonce its predecessor
 //! sent nor skips one), later ones count on from there. A send the node
@@ -43,6 +51,34 @@ const NONCE_ATTEMPTS_MAX: usize = 2;
 /// transaction's nonce before it counts as unreachable.
 pub const NONCE_GAP_BLOCKS: u32 = 2;
 
+/// How pressed a transaction is for time.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Urgency {
+    Normal,
+    /// A claim near its leg's expiry.
+    Urgent,
+}
+
+impl Urgency {
+    /// A claim expiring at `deadline_ms` (chain time), seen at a block of
+    /// `head_ms`: urgent within the policy's window of its deadline.
+    pub fn of(policy: &FeePolicy, deadline_ms: Option<u64>, head_ms: u64) -> Urgency {
+        let window_ms = policy.urgent_within_s.saturating_mul(1_000);
+        match deadline_ms {
+            Some(deadline) if head_ms.saturating_add(window_ms) >= deadline => Urgency::Urgent,
+            _ => Urgency::Normal,
+        }
+    }
+
+    /// Blocks a version waits before it is replaced.
+    pub fn replace_after_blocks(self, policy: &FeePolicy) -> u64 {
+        match self {
+            Urgency::Normal => policy.replace_after_blocks,
+            Urgency::Urgent => 1,
+        }
+    }
+}
+
 /// What one offer pays per gas.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Fees {
@@ -51,24 +87,41 @@ pub struct Fees {
 }
 
 impl Fees {
-    /// The first offer: the policy's tip, and room for the base fee to rise.
-    pub fn first(policy: &FeePolicy, base_fee_wei: u128) -> Fees {
-        let tip = policy.priority_fee_wei.min(policy.fee_cap_wei);
+    /// The first offer: the policy's tip (twice it when urgent), and room for
+    /// the base fee to rise.
+    pub fn first(policy: &FeePolicy, base_fee_wei: u128, urgency: Urgency) -> Fees {
+        let tip = match urgency {
+            Urgency::Normal => policy.priority_fee_wei,
+            Urgency::Urgent => policy.priority_fee_wei.saturating_mul(2),
+        };
+        let tip = tip.min(policy.fee_cap_wei);
         let max = base_fee_wei.saturating_mul(policy.base_fee_multiplier).saturating_add(tip);
         Fees { max_fee_wei: max.min(policy.fee_cap_wei), tip_wei: tip }
     }
 
-    /// A replacement's offer: both fees at least 12.5% higher (rounded up),
-    /// the max fee at least a first offer at `base_fee_wei`; `None` when the
-    /// cap leaves no room for such a rise.
-    pub fn bumped(self, policy: &FeePolicy, base_fee_wei: u128) -> Option<Fees> {
-        let rise = |wei: u128| wei.saturating_add(wei.div_ceil(8)).max(wei + 1);
+    /// A replacement's offer: both fees at least 12.5% higher (rounded up;
+    /// twice as high when urgent, which the cap may hold to the 12.5% nodes
+    /// require), the max fee at least a first offer at `base_fee_wei`; `None`
+    /// when the cap leaves no room for the 12.5%.
+    pub fn bumped(self, policy: &FeePolicy, base_fee_wei: u128, urgency: Urgency) -> Option<Fees> {
+        let least = |wei: u128| wei.saturating_add(wei.div_ceil(8)).max(wei + 1);
+        let rise = |wei: u128| match urgency {
+            Urgency::Normal => least(wei),
+            Urgency::Urgent => wei.saturating_mul(2).max(least(wei)),
+        };
         let tip = rise(self.tip_wei);
-        let max = rise(self.max_fee_wei).max(Fees::first(policy, base_fee_wei).max_fee_wei.saturating_add(tip));
+        let first = Fees::first(policy, base_fee_wei, urgency).max_fee_wei;
+        let max = rise(self.max_fee_wei).max(first.saturating_add(tip));
         let capped = Fees { max_fee_wei: max.min(policy.fee_cap_wei), tip_wei: tip.min(policy.fee_cap_wei) };
-        let enough = capped.max_fee_wei >= rise(self.max_fee_wei) && capped.tip_wei >= rise(self.tip_wei);
+        let enough = capped.max_fee_wei >= least(self.max_fee_wei) && capped.tip_wei >= least(self.tip_wei);
         enough.then_some(capped)
     }
+}
+
+/// What a send reads of the chain's newest block.
+struct Head {
+    base_fee_wei: u128,
+    time_ms: u64,
 }
 
 /// Why a send failed.
@@ -84,20 +137,24 @@ enum Failed {
 impl EvmEscrow {
     /// Estimates gas first (a call that would revert fails here, with its reason,
     /// before it takes a nonce), then numbers, prices and sends it, replacing
-    /// it while it waits.
+    /// it while it waits; `deadline_ms` is a claim's: its leg's expiry.
     pub(super) async fn send<D: CallDecoder + Clone>(
         &self,
         from: Address,
         call: CallBuilder<&DynProvider, D>,
+        deadline_ms: Option<u64>,
     ) -> Result<Submitted, EvmError> {
         let call = call.from(from);
         let gas = call.estimate_gas().await.map_err(EvmError::from_contract)?;
         // A 20% margin over the estimate: state can move between estimate and mining.
         let call = call.gas(gas + gas / 5);
         for _ in 0..NONCE_ATTEMPTS_MAX {
-            let fees = Fees::first(&self.fees, self.base_fee().await?);
+            let head = self.head().await?;
+            let urgency = Urgency::of(&self.fees, deadline_ms, head.time_ms);
+            self.count_offer(urgency);
+            let fees = Fees::first(&self.fees, head.base_fee_wei, urgency);
             let nonce = self.take_nonce(from).await?;
-            match self.send_until_mined((from, nonce), call.clone().nonce(nonce), fees).await {
+            match self.send_until_mined((from, nonce), call.clone().nonce(nonce), fees, deadline_ms).await {
                 Ok(submitted) => return Ok(submitted),
                 Err(Failed::Evm(error @ EvmError::MinedReverted { .. })) => return Err(error),
                 Err(Failed::Evm(error)) => {
@@ -112,13 +169,14 @@ impl EvmEscrow {
     }
 
     /// Sends `call` (its nonce set) at `fees`, then waits, replacing it with
-    /// higher fees every [`FeePolicy::replace_after_blocks`] blocks, until one
-    /// version is mined.
+    /// higher fees every [`FeePolicy::replace_after_blocks`] blocks (every
+    /// block once it is urgent), until one version is mined.
     async fn send_until_mined<D: CallDecoder + Clone>(
         &self,
         (from, nonce): (Address, u64),
         call: CallBuilder<&DynProvider, D>,
         mut fees: Fees,
+        deadline_ms: Option<u64>,
     ) -> Result<Submitted, Failed> {
         let rpc = |error: alloy::transports::TransportError| Failed::Evm(EvmError::Rpc(error.to_string()));
         let mut sent: Vec<B256> = Vec::new();
@@ -139,6 +197,7 @@ impl EvmEscrow {
                 },
             }
             let sent_at = head.0;
+            let mut priced_at = sent_at;
             loop {
                 if let Some(submitted) = self.mined(&sent).await? {
                     return Ok(submitted);
@@ -163,10 +222,15 @@ impl EvmEscrow {
                         fees.max_fee_wei
                     ))));
                 }
-                if now >= sent_at + self.fees.replace_after_blocks && sent.len() < REPLACEMENTS_MAX {
-                    let base_fee = self.base_fee().await.map_err(Failed::Evm)?;
-                    if let Some(higher) = fees.bumped(&self.fees, base_fee) {
+                // Once per new block: is it time to replace this version?
+                if now > priced_at && sent.len() < REPLACEMENTS_MAX {
+                    priced_at = now;
+                    let block = self.head().await.map_err(Failed::Evm)?;
+                    let urgency = Urgency::of(&self.fees, deadline_ms, block.time_ms);
+                    let due = now >= sent_at + urgency.replace_after_blocks(&self.fees);
+                    if let Some(higher) = due.then(|| fees.bumped(&self.fees, block.base_fee_wei, urgency)).flatten() {
                         fees = higher;
+                        self.count_offer(urgency);
                         self.replacements.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
@@ -202,14 +266,30 @@ impl EvmEscrow {
         self.replacements.load(Ordering::Relaxed)
     }
 
-    async fn base_fee(&self) -> Result<u128, EvmError> {
+    /// The newest block's base fee and time.
+    async fn head(&self) -> Result<Head, EvmError> {
         let block = self
             .provider
             .get_block_by_number(BlockNumberOrTag::Latest)
             .await
             .map_err(|error| EvmError::Rpc(error.to_string()))?
             .ok_or_else(|| EvmError::Rpc("the node has no latest block".to_owned()))?;
-        Ok(u128::from(block.header.base_fee_per_gas.unwrap_or(0)))
+        Ok(Head {
+            base_fee_wei: u128::from(block.header.base_fee_per_gas.unwrap_or(0)),
+            time_ms: block.header.timestamp.saturating_mul(1_000),
+        })
+    }
+
+    fn count_offer(&self, urgency: Urgency) {
+        if urgency == Urgency::Urgent {
+            self.urgent_offers.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Offers priced as urgent (first offers and replacements) since this
+    /// escrow was made.
+    pub fn urgent_offers(&self) -> u64 {
+        self.urgent_offers.load(Ordering::Relaxed)
     }
 
     /// The account's next nonce: the node's pending count the first time (and
@@ -245,24 +325,50 @@ impl EvmEscrow {
 
 #[cfg(test)]
 mod tests {
-    use super::{FeePolicy, Fees};
+    use super::{FeePolicy, Fees, Urgency};
+    use Urgency::{Normal, Urgent};
 
     const GWEI: u128 = 1_000_000_000;
 
     #[test]
     fn a_replacement_pays_at_least_an_eighth_more_and_never_above_the_cap() {
         let policy = FeePolicy { fee_cap_wei: 100 * GWEI, ..FeePolicy::default() };
-        let first = Fees::first(&policy, GWEI);
+        let first = Fees::first(&policy, GWEI, Normal);
         assert_eq!(first, Fees { max_fee_wei: 3 * GWEI, tip_wei: GWEI });
-        let second = first.bumped(&policy, GWEI).expect("room under the cap");
+        let second = first.bumped(&policy, GWEI, Normal).expect("room under the cap");
         assert_eq!(second.tip_wei, GWEI + GWEI / 8);
         assert!(second.max_fee_wei * 8 >= first.max_fee_wei * 9);
-        let spiked = second.bumped(&policy, 40 * GWEI).expect("room under the cap");
+        let spiked = second.bumped(&policy, 40 * GWEI, Normal).expect("room under the cap");
         assert!(spiked.max_fee_wei >= 80 * GWEI + spiked.tip_wei, "follows the base fee: {spiked:?}");
-        let capped = spiked.bumped(&policy, 60 * GWEI).expect("up to the cap");
+        let capped = spiked.bumped(&policy, 60 * GWEI, Normal).expect("up to the cap");
         assert_eq!(capped.max_fee_wei, 100 * GWEI);
-        assert_eq!(capped.bumped(&policy, 60 * GWEI), None, "no room left under the cap");
+        assert_eq!(capped.bumped(&policy, 60 * GWEI, Normal), None, "no room left under the cap");
         let tiny = Fees { max_fee_wei: 1, tip_wei: 0 };
-        assert!(tiny.bumped(&policy, 0).is_some_and(|fees| fees.max_fee_wei >= 2 && fees.tip_wei >= 1));
+        assert!(tiny.bumped(&policy, 0, Normal).is_some_and(|fees| fees.max_fee_wei >= 2 && fees.tip_wei >= 1));
+    }
+
+    #[test]
+    fn a_claim_near_its_expiry_pays_more_and_is_replaced_every_block() {
+        let policy =
+            FeePolicy { urgent_within_s: 60, replace_after_blocks: 5, fee_cap_wei: 100 * GWEI, ..FeePolicy::default() };
+        let deadline = Some(1_000_000);
+        assert_eq!(Urgency::of(&policy, deadline, 1_000_000 - 60_001), Normal, "a minute and a bit before");
+        assert_eq!(Urgency::of(&policy, deadline, 1_000_000 - 60_000), Urgent, "a minute before");
+        assert_eq!(Urgency::of(&policy, deadline, 2_000_000), Urgent, "past it: still trying");
+        assert_eq!(Urgency::of(&policy, None, 2_000_000), Normal, "a refund or a reservation has no deadline");
+        assert_eq!((Normal.replace_after_blocks(&policy), Urgent.replace_after_blocks(&policy)), (5, 1));
+
+        let first = Fees::first(&policy, GWEI, Urgent);
+        assert_eq!(first.tip_wei, 2 * GWEI, "twice the tip");
+        let second = first.bumped(&policy, GWEI, Urgent).expect("room under the cap");
+        assert_eq!((second.tip_wei, second.max_fee_wei), (4 * GWEI, 2 * first.max_fee_wei), "doubled");
+        let mut offer = second;
+        while let Some(higher) = offer.bumped(&policy, GWEI, Urgent) {
+            offer = higher;
+        }
+        assert_eq!(offer.max_fee_wei, 100 * GWEI, "up to the cap and no further");
+        let near_cap = Fees { max_fee_wei: 80 * GWEI, tip_wei: GWEI };
+        let held = near_cap.bumped(&policy, GWEI, Urgent).expect("the cap still leaves 12.5%");
+        assert_eq!(held.max_fee_wei, 100 * GWEI, "the cap holds the doubling");
     }
 }
