@@ -3,7 +3,8 @@
 use interlock_core::crypto::Secret;
 use interlock_core::limits::{DEPENDENTS_MAX, OBSERVERS_MAX};
 use interlock_core::{
-    Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, OnTimeout, PartyId, Policy, Settlement,
+    Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, NetworkTiming, OnTimeout, PartyId, Policy,
+    Settlement,
 };
 use interlock_identity::{Directory, PartyEntry};
 use interlock_proto::v1;
@@ -23,6 +24,21 @@ pub struct Proposer<'a> {
     /// The account each network's gateway keeps deals with, as its platform
     /// names it (absent where the gateway does not keep).
     pub keepers: &'a std::collections::HashMap<NetworkId, Address>,
+    /// How fast each network's chain moves: the terms' deadlines must leave
+    /// room on the two legs' networks.
+    pub timings: &'a std::collections::HashMap<NetworkId, NetworkTiming>,
+}
+
+/// Whether `terms`' deadlines leave room on their networks (as `timings`
+/// describes them); terms on a network without a known pace pass.
+pub fn check_timing(
+    terms: &DealTerms,
+    timings: &std::collections::HashMap<NetworkId, NetworkTiming>,
+) -> Result<(), interlock_core::TermsError> {
+    match (timings.get(&terms.payment.network), timings.get(&terms.delivery.network)) {
+        (Some(payment), Some(delivery)) => terms.check_timing(payment, delivery),
+        _ => Ok(()),
+    }
 }
 
 fn network(directory: &Directory, text: &str) -> Result<NetworkId, Status> {
@@ -216,6 +232,9 @@ pub fn draft(
         nonce,
     };
     terms.validate().map_err(|error| Status::invalid_argument(format!("the deal is not valid: {error}")))?;
+    check_timing(&terms, proposer.timings).map_err(|error| {
+        Status::invalid_argument(format!("the deal is not valid: {error}; give it a longer --window"))
+    })?;
     Ok((terms, hashlock.then_some(secret)))
 }
 

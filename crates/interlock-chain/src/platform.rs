@@ -2,7 +2,7 @@
 
 use crate::{BoxFuture, ChainError, Cursor, Follower, Submitter};
 use interlock_core::crypto::{decision_digest, PartyKey};
-use interlock_core::{Address, Asset, DealId, Decision, NetworkId, PartyId, Settlement};
+use interlock_core::{Address, Asset, DealId, Decision, NetworkId, NetworkTiming, PartyId, Settlement};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -94,6 +94,10 @@ pub trait Platform: Send + Sync {
         config: &serde_json::Value,
         gateway_key: PartyId,
     ) -> Result<Option<Address>, ChainError>;
+    /// How fast the network's chain moves (block interval, confirmation
+    /// depth, clock lag), read from its configuration: what a deal's
+    /// deadlines must leave room for ([`DealTerms::check_timing`](interlock_core::DealTerms::check_timing)).
+    fn timing(&self, network: NetworkId, config: &serde_json::Value) -> Result<NetworkTiming, ChainError>;
     /// Checks a network's platform-specific configuration (the directory entry's
     /// opaque part) without reaching the chain; the error says what is wrong.
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError>;

@@ -59,6 +59,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             .iter()
             .map(|notary| channel(&tls, &notary.endpoint).map(NotaryClient::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let (keepers, timings) = network_facts(&directory, &options.networks)?;
         let config = AgentConfig {
             party: options.name.clone(),
             key,
@@ -70,7 +71,8 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
             submitters: chain_submitters(&directory, &options.name, &options).await?,
-            keepers: keepers(&directory, &options.networks)?,
+            keepers,
+            timings,
             withdrawn_retention_ms: options.withdrawn_retention_ms,
         };
         let service = AgentService::start(config)?;
@@ -150,20 +152,26 @@ fn network_config(
     Ok(config)
 }
 
-/// The account each network's gateway keeps deals with, as its platform names it.
-fn keepers(
-    directory: &interlock_identity::Directory,
-    local: &LocalNetworks,
-) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_core::Address>> {
+/// What the agent reads of each network through its platform (with this
+/// agent's own settings over the directory's config): the account its
+/// gateway keeps deals with, and how fast its chain moves.
+type NetworkFacts = (
+    HashMap<interlock_core::NetworkId, interlock_core::Address>,
+    HashMap<interlock_core::NetworkId, interlock_core::NetworkTiming>,
+);
+
+fn network_facts(directory: &interlock_identity::Directory, local: &LocalNetworks) -> anyhow::Result<NetworkFacts> {
     let platforms = interlock_platforms::all();
-    let mut keepers = HashMap::new();
-    for gateway in &directory.gateways {
-        let Some(network) = directory.network(gateway.network) else { continue };
+    let (mut keepers, mut timings) = (HashMap::new(), HashMap::new());
+    for network in &directory.networks {
         let platform = network.platform_in(&platforms)?;
         let config = network_config(network, local, platform.as_ref())?;
-        if let Some(account) = platform.keeper_account(network.id, &config, gateway.key)? {
-            keepers.insert(network.id, account);
+        timings.insert(network.id, platform.timing(network.id, &config)?);
+        for gateway in directory.gateways.iter().filter(|gateway| gateway.network == network.id) {
+            if let Some(account) = platform.keeper_account(network.id, &config, gateway.key)? {
+                keepers.insert(network.id, account);
+            }
         }
     }
-    Ok(keepers)
+    Ok((keepers, timings))
 }

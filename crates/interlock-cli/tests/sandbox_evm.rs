@@ -36,6 +36,20 @@ fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_ser
     assert_eq!(after["seller"]["beta"]["USDC"], "25");
     assert_eq!(after["buyer"]["alpha"]["GOLD"], "10");
 
+    // Deadlines the chain cannot honour: a 1 s hashlock margin, where the
+    // seller's claim needs two 500 ms blocks and a second of clock lag on
+    // beta. The buyer's agent refuses to propose it and says why.
+    let args = ["deal", "--sandbox", "sb", "--as", "buyer", "propose", "--to", "seller", "--mode", "hashlock"];
+    let short = [&args[..], &["--payment", "5 USDC@beta", "--delivery", "1 GOLD@alpha", "--window", "2"]].concat();
+    let refused = interlock(&short, dir.path());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the hashlock margin is 1000 ms but these networks need at least 2050 ms")
+            && stderr.contains("give it a longer --window"),
+        "{stderr}"
+    );
+
     // The seller cannot deliver: the notaries abort at the deadline and the
     // buyer's ERC-20 comes back from the contract.
     let deal = propose_to_seller(

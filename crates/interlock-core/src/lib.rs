@@ -15,9 +15,11 @@ pub mod limits;
 pub mod notary;
 pub mod policy;
 pub mod saga;
+pub mod timing;
 pub mod types;
 
 pub use crypto::{Certificate, Decision, Ed25519Signature, NotaryKey, PartyKey, Secret, Token, Vote};
 pub use escrow::{Condition, EscrowError, EscrowEvent, EscrowOp, Reservation, ReservationState, ReserveRequest};
 pub use hash::{DealId, Hash32, ReservationId};
+pub use timing::NetworkTiming;
 pub use types::*;

@@ -392,6 +392,8 @@ pub struct DealTerms {
 /// Why terms are not acceptable. Every message names the rule and what was found.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum TermsError {
+    #[error("{what} is {have_ms} ms but these networks need at least {needed_ms} ms: {because}")]
+    Timing { what: &'static str, have_ms: u64, needed_ms: u64, because: String },
     #[error("invalid asset code {0:?}: expected 1..=64 printable ASCII characters")]
     AssetCode(String),
     #[error("buyer and seller are the same party {0:?}")]
@@ -712,5 +714,42 @@ mod tests {
         check(fungible("USD", 1), fungible("GOLD", 1), (1, 1), "ok");
         check(item("DEED", 7), item("DEED", 8), (1, 1), "ok");
         check(fungible("DEED", 1), item("DEED", 1), (1, 1), "ok");
+    }
+
+    #[test]
+    fn deadlines_must_leave_room_for_each_networks_confirmations_and_inclusion() {
+        use crate::NetworkTiming;
+        // Hashlock: margin 1 s; the delivery network (2) must make the reveal
+        // final, then the payment network (1) must mine the claim.
+        let deal = terms(fungible("USD", 1), fungible("GOLD", 1), (1, 2));
+        let ledger = NetworkTiming { block_interval_ms: 50, confirmations: 1, time_lag_ms: 0 };
+        let chain = NetworkTiming { block_interval_ms: 500, confirmations: 2, time_lag_ms: 1_000 };
+        assert_eq!(deal.check_timing(&ledger, &ledger), Ok(()), "50 + 100 ms fit in 1 s");
+        let refused = deal.check_timing(&ledger, &chain).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "the hashlock margin is 1000 ms but these networks need at least 2100 ms: 2000 ms until the reveal on \
+             network-2 is final, then 100 ms to get the claim mined on network-1"
+        );
+        let mut roomy = deal.clone();
+        roomy.settlement = Settlement::Hashlock {
+            hash: Hash32([7; 32]),
+            delivery_expiry_ms: 10_000,
+            payment_expiry_ms: 20_000,
+            margin_ms: 2_100,
+        };
+        assert_eq!(roomy.check_timing(&ledger, &chain), Ok(()), "exactly enough");
+        // Notary: the slower network must mine an execution between the
+        // decision deadline and the backstop.
+        let mut notary = deal;
+        notary.settlement = Settlement::Notary {
+            notaries: vec![],
+            threshold: 1,
+            decision_deadline_ms: 10_000,
+            backstop_expiry_ms: 11_500,
+        };
+        assert_eq!(notary.check_timing(&ledger, &ledger), Ok(()));
+        let refused = notary.check_timing(&chain, &ledger).unwrap_err().to_string();
+        assert!(refused.contains("is 1500 ms but these networks need at least 2000 ms"), "{refused}");
     }
 }

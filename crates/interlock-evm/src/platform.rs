@@ -18,7 +18,7 @@ use interlock_chain::{
 use interlock_chain::{Credentials, LiveCheck};
 use interlock_core::escrow::ReservationState;
 use interlock_core::saga::expected_request;
-use interlock_core::{DealId, DealTerms, EscrowOp, Hash32, LegKind, NetworkId};
+use interlock_core::{DealId, DealTerms, EscrowOp, Hash32, LegKind, NetworkId, NetworkTiming};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,6 +66,24 @@ pub struct EvmConfig {
     /// the cap).
     #[serde(default = "default_urgent_within_s")]
     pub urgent_within_s: u64,
+    /// The chain's usual longest time between blocks, in milliseconds.
+    #[serde(default = "default_block_interval_ms")]
+    pub block_interval_ms: u64,
+    /// How far the chain's block timestamps may stray from other clocks, in
+    /// milliseconds. With the interval and the depth, what a deal's margins
+    /// must cover on this network.
+    #[serde(default = "default_time_lag_ms")]
+    pub time_lag_ms: u64,
+}
+
+/// A 12-second slot, as on Ethereum's main net.
+fn default_block_interval_ms() -> u64 {
+    12_000
+}
+
+/// A block's timestamp may lead its producer's clock by up to 15 s.
+fn default_time_lag_ms() -> u64 {
+    15_000
 }
 
 fn default_fee_cap_gwei() -> u64 {
@@ -207,6 +225,15 @@ impl Platform for EvmPlatform {
 
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError> {
         EvmConfig::from_value(network, config)?.check(network)
+    }
+
+    fn timing(&self, network: NetworkId, config: &serde_json::Value) -> Result<NetworkTiming, ChainError> {
+        let config = EvmConfig::from_value(network, config)?;
+        Ok(NetworkTiming {
+            block_interval_ms: config.block_interval_ms,
+            confirmations: config.confirmations,
+            time_lag_ms: config.time_lag_ms,
+        })
     }
 
     /// Just before the escrow's deploy block: nothing older can hold its

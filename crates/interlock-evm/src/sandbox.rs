@@ -34,6 +34,9 @@ pub const CONFIRMATIONS: u64 = 2;
 pub const BUYER_USDC: u64 = 1_000_000;
 pub const SELLER_DEEDS: u64 = 20;
 const GAS_COIN_WEI: u128 = 1_000 * 10u128.pow(18);
+/// How far anvil's block times may stray from the ledger's clock: both run
+/// on this machine, so at most about a block.
+const SANDBOX_TIME_LAG_MS: u64 = 1_000;
 /// What the sandbox's transactions offer per gas at most: the default cap.
 const SANDBOX_FEE_CAP_GWEI: u64 = 500;
 
@@ -99,6 +102,8 @@ impl ChainState {
             fee_cap_gwei: SANDBOX_FEE_CAP_GWEI,
             replace_after_blocks: crate::chain::REPLACE_AFTER_BLOCKS,
             urgent_within_s: crate::chain::URGENT_WITHIN_S,
+            block_interval_ms: BLOCK_TIME_MS,
+            time_lag_ms: SANDBOX_TIME_LAG_MS,
         }
     }
 

@@ -467,6 +467,8 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
         fee_cap_gwei: 500,
         replace_after_blocks: 3,
         urgent_within_s: 300,
+        block_interval_ms: 1_000,
+        time_lag_ms: 1_000,
     };
     let config = serde_json::to_value(config).unwrap();
     let platform = interlock_evm::EvmPlatform;

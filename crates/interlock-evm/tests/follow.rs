@@ -43,6 +43,8 @@ fn config(rpc: &str, escrow: &EscrowClient) -> serde_json::Value {
         fee_cap_gwei: 500,
         replace_after_blocks: 3,
         urgent_within_s: 300,
+        block_interval_ms: 1_000,
+        time_lag_ms: 1_000,
     };
     serde_json::to_value(config).expect("serialises")
 }

@@ -14,7 +14,9 @@ use interlock_chain::{
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::escrow::ReservationState;
-use interlock_core::{reservation_id, Address, DealTerms, EscrowEvent, EscrowOp, Hash32, LegKind, NetworkId};
+use interlock_core::{
+    reservation_id, Address, DealTerms, EscrowEvent, EscrowOp, Hash32, LegKind, NetworkId, NetworkTiming,
+};
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
@@ -105,6 +107,15 @@ impl Platform for LedgerPlatform {
 
     fn check_config(&self, network: NetworkId, config: &serde_json::Value) -> Result<(), ChainError> {
         LedgerConfig::from_value(network, config).map(|_| ())
+    }
+
+    /// A node seals a block every producer interval once a transaction waits,
+    /// and a sealed block is final: one confirmation, no lag of its own.
+    fn timing(&self, network: NetworkId, config: &serde_json::Value) -> Result<NetworkTiming, ChainError> {
+        LedgerConfig::from_value(network, config)?;
+        let interval = crate::Pace::default().block_interval.as_millis();
+        let block_interval_ms = u64::try_from(interval).expect("the producer interval is short");
+        Ok(NetworkTiming { block_interval_ms, confirmations: 1, time_lag_ms: 0 })
     }
 
     fn submitter<'a>(

@@ -86,6 +86,10 @@ pub struct AgentConfig {
     /// derives it from the directory): hashlock deals name the payment
     /// network's as the keeper of the seller's leg.
     pub keepers: HashMap<NetworkId, interlock_core::Address>,
+    /// How fast each network's chain moves (its platform reads it from the
+    /// directory): proposals whose deadlines leave too little room on these
+    /// networks are refused, made or received.
+    pub timings: HashMap<NetworkId, interlock_core::NetworkTiming>,
     /// How long a withdrawn deal stays in the agent's working set (its
     /// lists and metrics) before only its history keeps it.
     pub withdrawn_retention_ms: u64,
@@ -230,6 +234,7 @@ pub(crate) struct Engine {
     verbose: bool,
     submitters: HashMap<NetworkId, Arc<dyn interlock_chain::Submitter>>,
     keepers: HashMap<NetworkId, interlock_core::Address>,
+    timings: HashMap<NetworkId, interlock_core::NetworkTiming>,
     deals: HashMap<DealId, AgentDeal>,
     live: HashMap<DealId, Live>,
     /// Steps of the deals looked at since start; the rest stay on disk.
@@ -325,6 +330,7 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
         verbose: config.verbose,
         submitters: config.submitters,
         keepers: config.keepers,
+        timings: config.timings,
         deals,
         live,
         steps: HashMap::new(),

@@ -107,7 +107,7 @@ impl Engine {
         let random = crate::random_bytes().map_err(|error| Status::internal(format!("no randomness: {error}")))?;
         let nonce = u64::from_be_bytes(random[..8].try_into().expect("8 bytes"));
         let secret = Secret(Hash32::sha256(&[b"interlock/secret", &random]).0);
-        let proposer = Proposer { entry: &self.party, is_buyer, keepers: &self.keepers };
+        let proposer = Proposer { entry: &self.party, is_buyer, keepers: &self.keepers, timings: &self.timings };
         let (terms, secret) = draft(&self.directory, proposer, request, now, nonce, secret)?;
         let role = if is_buyer { Role::Buyer } else { Role::Seller };
         // Before anything is signed: the proposal must have a gateway to go to.

@@ -207,6 +207,7 @@ async fn agent(party: &str, key: PartyKey, auto_accept: bool, withdrawn_retentio
         verbose: false,
         submitters: HashMap::new(),
         keepers: HashMap::new(),
+        timings: HashMap::new(),
         withdrawn_retention_ms,
     };
     let (inputs, _) = start(config).unwrap();
@@ -278,8 +279,8 @@ fn steps(view: &v1::DealView) -> Vec<&str> {
 fn buyers_terms(request: &v1::ProposeDealRequest) -> (DealTerms, Secret) {
     let directory = directory();
     let entry = directory.party("buyer").unwrap().clone();
-    let keepers = HashMap::new();
-    let proposer = Proposer { entry: &entry, is_buyer: true, keepers: &keepers };
+    let (keepers, timings) = (HashMap::new(), HashMap::new());
+    let proposer = Proposer { entry: &entry, is_buyer: true, keepers: &keepers, timings: &timings };
     let (terms, secret) = draft(&directory, proposer, request, now_ms(), 7, Secret([9; 32])).unwrap();
     (terms, secret.unwrap())
 }
