@@ -73,9 +73,10 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
     let parties: Vec<(&str, PartyKey)> =
         PARTIES.iter().map(|name| Ok((*name, party_key(dir, name)?))).collect::<anyhow::Result<_>>()?;
     let mut ports = HashMap::new();
+    let mut taken = std::collections::HashSet::new();
     let extra = PARTIES.iter().map(|p| format!("{p}-agent")).chain([format!("{OBSERVER}-http")]);
     for name in names.iter().map(|(_, name)| name.clone()).chain(extra) {
-        ports.insert(name, free_port()?);
+        ports.insert(name, free_port(&mut taken)?);
     }
     let endpoint = |name: &str| format!("127.0.0.1:{}", ports[name]);
     let mut gateway_keys = Vec::new();
@@ -92,7 +93,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
     let chain_seed = |path: &Path| seed_file(path, chain_sandbox::KEY_KIND);
     let chain = match beta {
         super::Beta::Ledger => None,
-        super::Beta::NewChain => Some(chain_sandbox::start_chain(dir, free_port()?, &PARTIES, &chain_seed)?),
+        super::Beta::NewChain => Some(chain_sandbox::start_chain(dir, free_port(&mut taken)?, &PARTIES, &chain_seed)?),
         super::Beta::ChainAt(rpc) => Some(chain_sandbox::use_chain(dir, rpc, &PARTIES, &chain_seed)?),
     };
     let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {

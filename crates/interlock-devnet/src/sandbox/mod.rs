@@ -64,10 +64,12 @@ struct State {
     chain: Option<ChainState>,
 }
 
-/// A port to listen on that nothing holds now. It is drawn below the system's
-/// range of ephemeral ports: a port from that range could be taken by some
-/// outgoing connection before the process binds it, or when it restarts.
-fn free_port() -> anyhow::Result<u16> {
+/// A port to listen on that nothing holds now and that this sandbox has not
+/// handed out already (`taken`, which gains it): every process binds its port
+/// only later, so a port drawn twice would go to two of them. It is drawn below
+/// the system's range of ephemeral ports: a port from that range could be taken
+/// by some outgoing connection before the process binds it, or when it restarts.
+fn free_port(taken: &mut std::collections::HashSet<u16>) -> anyhow::Result<u16> {
     let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
     let low = range.split_whitespace().next().and_then(|n| n.parse::<u16>().ok()).unwrap_or(32_768);
     let (first, last) = (10_000u16, low.saturating_sub(1).max(10_001));
@@ -76,11 +78,12 @@ fn free_port() -> anyhow::Result<u16> {
     for _ in 0..200 {
         draw = draw.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         let port = first + u16::try_from((draw >> 33) % u64::from(last - first)).expect("fits");
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !taken.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.insert(port);
             return Ok(port);
         }
     }
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    anyhow::bail!("found no free port between {first} and {last} in 200 draws")
 }
 
 fn party_key(dir: &Path, name: &str) -> anyhow::Result<PartyKey> {
@@ -372,4 +375,18 @@ pub fn agent_endpoint(dir: &Path, party: &str) -> anyhow::Result<String> {
         )
     })?;
     Ok(process.address.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_port_is_handed_out_twice_in_one_sandbox() {
+        // 500 draws from some 22,000 ports would repeat one almost surely if
+        // the draws did not remember each other.
+        let mut taken = std::collections::HashSet::new();
+        let ports: Vec<u16> = (0..500).map(|_| super::free_port(&mut taken).expect("a free port")).collect();
+        let distinct: std::collections::HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        assert!(ports.iter().all(|port| *port >= 10_000));
+    }
 }
