@@ -29,18 +29,6 @@ pub struct Proposer<'a> {
     pub timings: &'a std::collections::HashMap<NetworkId, NetworkTiming>,
 }
 
-/// Whether `terms`' deadlines leave room on their networks (as `timings`
-/// describes them); terms on a network without a known pace pass.
-pub fn check_timing(
-    terms: &DealTerms,
-    timings: &std::collections::HashMap<NetworkId, NetworkTiming>,
-) -> Result<(), interlock_core::TermsError> {
-    match (timings.get(&terms.payment.network), timings.get(&terms.delivery.network)) {
-        (Some(payment), Some(delivery)) => terms.check_timing(payment, delivery),
-        _ => Ok(()),
-    }
-}
-
 fn network(directory: &Directory, text: &str) -> Result<NetworkId, Status> {
     let found = directory.networks.iter().find(|n| n.name == text || n.id.0.to_string() == text);
     found.map(|n| n.id).ok_or_else(|| {
@@ -232,7 +220,7 @@ pub fn draft(
         nonce,
     };
     terms.validate().map_err(|error| Status::invalid_argument(format!("the deal is not valid: {error}")))?;
-    check_timing(&terms, proposer.timings).map_err(|error| {
+    terms.check_timing_in(proposer.timings).map_err(|error| {
         Status::invalid_argument(format!("the deal is not valid: {error}; give it a longer --window"))
     })?;
     Ok((terms, hashlock.then_some(secret)))

@@ -160,7 +160,10 @@ type NetworkFacts = (
     HashMap<interlock_core::NetworkId, interlock_core::NetworkTiming>,
 );
 
-fn network_facts(directory: &interlock_identity::Directory, local: &LocalNetworks) -> anyhow::Result<NetworkFacts> {
+pub(crate) fn network_facts(
+    directory: &interlock_identity::Directory,
+    local: &LocalNetworks,
+) -> anyhow::Result<NetworkFacts> {
     let platforms = interlock_platforms::all();
     let (mut keepers, mut timings) = (HashMap::new(), HashMap::new());
     for network in &directory.networks {

@@ -111,9 +111,17 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         }
         let local = Local { networks: &options.networks, chain_key: options.chain_key.as_deref() };
         let chain = chain(network, &directory, (&tls, &options.tls_dir, &options.name), (&key, local), saved).await?;
+        let (_, timings) = crate::agent_cmd::network_facts(&directory, &options.networks)?;
         let directory = Arc::new(directory);
-        let config =
-            GatewayConfig { key, network, chain, peers, directory: directory.clone(), clock: crate::setup::now_ms };
+        let config = GatewayConfig {
+            key,
+            network,
+            chain,
+            peers,
+            directory: directory.clone(),
+            clock: crate::setup::now_ms,
+            timings,
+        };
         let service = GatewayService::open(config, store)?;
         let _tasks = service.start_with(options.webhooks);
         let (listener, address) = bind(options.listen).await?;

@@ -4,7 +4,8 @@
 //! margin must cover the blocks a party waits for and the lag between the
 //! two chains' clocks.
 
-use crate::{DealTerms, Settlement, TermsError};
+use crate::{DealTerms, NetworkId, Settlement, TermsError};
+use std::collections::HashMap;
 
 /// Blocks within which a transaction sent at a fair fee is counted on to be
 /// mined (its urgent replacements take care of the rest).
@@ -72,5 +73,14 @@ impl DealTerms {
             return Err(TermsError::Timing { what, have_ms, needed_ms, because });
         }
         Ok(())
+    }
+
+    /// [`DealTerms::check_timing`] with each leg's network looked up in
+    /// `timings`; terms on a network it does not list are not held to it.
+    pub fn check_timing_in(&self, timings: &HashMap<NetworkId, NetworkTiming>) -> Result<(), TermsError> {
+        match (timings.get(&self.payment.network), timings.get(&self.delivery.network)) {
+            (Some(payment), Some(delivery)) => self.check_timing(payment, delivery),
+            _ => Ok(()),
+        }
     }
 }

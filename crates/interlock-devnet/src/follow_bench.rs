@@ -206,6 +206,7 @@ impl Following {
             peers: Default::default(),
             directory,
             clock: crate::setup::now_ms,
+            timings: Default::default(),
         };
         let service = GatewayService::open(config, store)?;
         Ok(service.start())

@@ -101,6 +101,12 @@ impl GatewayService {
         deal.terms.check_fresh(now_ms).map_err(|error| {
             GatewayError::Precondition(format!("deal {} is too late to {}: {error}", deal.deal_id(), kind.as_str()))
         })?;
+        deal.terms.check_timing_in(&self.shared.timings).map_err(|error| {
+            GatewayError::Precondition(format!(
+                "deal {} leaves its chains too little time to settle: {error}",
+                deal.deal_id()
+            ))
+        })?;
         let (notice, committed) = self.registry().accept(kind, deal, true, now_ms)?;
         let _deal = tracing::info_span!("deal", deal_id = %deal.deal_id(), network = self.shared.network.0).entered();
         tracing::info!("deal {} by a party, notice {}", kind.as_str(), notice.seq);

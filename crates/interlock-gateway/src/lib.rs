@@ -86,6 +86,9 @@ pub struct GatewayConfig {
     pub directory: Arc<Directory>,
     /// Unix milliseconds, for the freshness of new deals.
     pub clock: fn() -> u64,
+    /// How fast each network's chain moves: a party's new deal must leave
+    /// its chains room to settle. A network not listed is not checked.
+    pub timings: HashMap<NetworkId, interlock_core::NetworkTiming>,
 }
 
 struct Shared {
@@ -95,6 +98,7 @@ struct Shared {
     peers: HashMap<NetworkId, GatewayPeerClient<Channel>>,
     directory: Arc<Directory>,
     clock: fn() -> u64,
+    timings: HashMap<NetworkId, interlock_core::NetworkTiming>,
     registry: Mutex<Registry>,
     keeper: Mutex<Keeper>,
     /// The last notice and event sequence numbers, for the watch streams.
@@ -168,6 +172,7 @@ impl GatewayService {
             peers: config.peers,
             directory: config.directory,
             clock: config.clock,
+            timings: config.timings,
             registry: Mutex::new(registry),
             keeper: Mutex::new(keeper),
             notices: watch::channel(last_notice).0,

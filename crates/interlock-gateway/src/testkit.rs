@@ -4,10 +4,11 @@
 use crate::gateway_store::GatewayStore;
 use crate::{GatewayConfig, GatewayService, GatewayTasks, WebhookPolicy};
 use interlock_chain::Cursor;
+use interlock_chain::Platform as _;
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_identity::Directory;
-use interlock_ledger_node::{NodeFollower, NodeSubmitter};
+use interlock_ledger_node::{LedgerPlatform, NodeFollower, NodeSubmitter};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_rpc::server::TlsFiles;
@@ -103,6 +104,13 @@ pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy
             .collect(),
         directory: setup.directory.clone(),
         clock: now_ms,
+        // Each ledger network's pace, as a gateway started from the CLI reads it.
+        timings: setup
+            .directory
+            .networks
+            .iter()
+            .filter_map(|network| Some((network.id, LedgerPlatform.timing(network.id, &network.config).ok()?)))
+            .collect(),
     };
     let service = GatewayService::open(config, store).unwrap();
     let tasks = service.start_with(policy);

@@ -143,8 +143,18 @@ impl World {
         };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry { id: ALPHA, name: "alpha".into(), platform: "ledger".into(), config: Default::default() },
-                NetworkEntry { id: BETA, name: "beta".into(), platform: "ledger".into(), config: Default::default() },
+                NetworkEntry {
+                    id: ALPHA,
+                    name: "alpha".into(),
+                    platform: "ledger".into(),
+                    config: serde_json::json!({ "node": ledgers[&ALPHA].to_string() }),
+                },
+                NetworkEntry {
+                    id: BETA,
+                    name: "beta".into(),
+                    platform: "ledger".into(),
+                    config: serde_json::json!({ "node": ledgers[&BETA].to_string() }),
+                },
             ],
             ledgers: [(ALPHA, "alpha-ledger"), (BETA, "beta-ledger")]
                 .into_iter()
@@ -309,7 +319,7 @@ impl World {
                 hash: secret.hash(),
                 payment_expiry_ms: now + payment_in_ms,
                 delivery_expiry_ms: now + delivery_in_ms,
-                margin_ms: 100,
+                margin_ms: 200,
             },
             policy: Policy::default(),
             observers: vec![],
@@ -484,6 +494,24 @@ async fn an_observer_follows_and_reads_only_the_deals_that_name_it() {
     // And it may not act.
     let proposal = world.gateway(ALPHA, "obs").propose_deal(world.signed(&named, true, false)).await;
     check("an observer proposing", proposal, Code::PermissionDenied, "ProposeDeal is for parties");
+}
+
+/// The gateway holds a party's new deal to its chains' pace: on two ledgers
+/// (50 ms blocks, final at once) a hashlock margin must cover 50 ms until the
+/// reveal is final and two blocks (100 ms) to get the claim mined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_whose_margin_the_chains_cannot_honour_is_refused() {
+    let world = World::start().await;
+    let mut terms = world.terms(1, &Secret([9; 32]), None, 60_000, 120_000);
+    let Settlement::Hashlock { margin_ms, .. } = &mut terms.settlement else { unreachable!() };
+    *margin_ms = 149;
+    let tight = world.gateway(ALPHA, "buyer").propose_deal(world.signed(&terms, true, false)).await;
+    check("a margin of 149 ms", tight, Code::FailedPrecondition, "need at least 150 ms");
+    let registered = world.gateway(BETA, "seller").register_deal(world.signed(&terms, true, true)).await;
+    check("registering it", registered, Code::FailedPrecondition, "too little time to settle");
+    let Settlement::Hashlock { margin_ms, .. } = &mut terms.settlement else { unreachable!() };
+    *margin_ms = 150;
+    world.gateway(ALPHA, "buyer").propose_deal(world.signed(&terms, true, false)).await.expect("150 ms is enough");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

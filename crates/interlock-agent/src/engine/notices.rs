@@ -62,7 +62,7 @@ impl Engine {
         let counterparty = self.counterparty_name(&terms, role);
         match notice.kind.as_str() {
             "proposed" if !self.deals.contains_key(&deal_id) && signatures[mine].is_none() => {
-                let valid = terms.validate().and_then(|()| crate::terms::check_timing(&terms, &self.timings));
+                let valid = terms.validate().and_then(|()| terms.check_timing_in(&self.timings));
                 if let Err(error) = valid {
                     self.say(deal_id, &format!("ignored an invalid proposal from {counterparty}: {error}"));
                     return;
