@@ -33,6 +33,7 @@ pub use client::{connect, connect_trusting, EscrowClient, SlotState, Submitted};
 pub use error::{describe, EvmError, TokenErrors};
 pub use platform::{
     adapter_error, evm_error, parse_evm_address, read_signer, EvmAssetConfig, EvmConfig, EvmPlatform, EvmSubmitter,
+    Finality,
 };
 pub use reservation::{notary_set_hash, EvmAsset, EvmReservation, MODE_HASHLOCK, MODE_NOTARY};
 

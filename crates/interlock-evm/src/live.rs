@@ -51,10 +51,37 @@ pub async fn check(config: &EvmConfig) -> Vec<LiveCheck> {
             ),
         )
     });
+    if config.finality == crate::Finality::Finalized {
+        checks.push(finalized_block(&provider, config.finality_blocks).await);
+    }
     for (code, asset) in &config.assets {
         checks.push(asset_code(&provider, code, asset).await);
     }
     checks
+}
+
+/// With `finality = "finalized"`, the node must name its finalized block; how
+/// far it trails the newest is shown beside what the margins count.
+async fn finalized_block(provider: &DynProvider, counted: u64) -> LiveCheck {
+    let finalized = provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Finalized).await;
+    let head = provider.get_block_number().await;
+    match (finalized, head) {
+        (Ok(Some(block)), Ok(head)) => LiveCheck::passed(
+            "finality",
+            format!(
+                "the node's finalized block is {}, {} behind its newest ({counted} counted in deal margins)",
+                block.header.number,
+                head.saturating_sub(block.header.number)
+            ),
+        ),
+        (Ok(None), _) => LiveCheck::failed(
+            "finality",
+            "the node names no finalized block: this chain needs finality = \"depth\"".to_owned(),
+        ),
+        (Err(error), _) | (_, Err(error)) => {
+            LiveCheck::failed("finality", format!("reading the finalized block: {error}"))
+        }
+    }
 }
 
 /// The code at `escrow` is the committed artifact's: the node runs the

@@ -74,6 +74,38 @@ pub struct EvmConfig {
     /// must cover on this network.
     #[serde(default = "default_time_lag_ms")]
     pub time_lag_ms: u64,
+    /// What makes a block's events safe to act on: its depth alone, or also
+    /// the node's `finalized` block (a chain with a finality gadget).
+    #[serde(default, skip_serializing_if = "Finality::is_depth")]
+    pub finality: Finality,
+    /// With `finality = "finalized"`: how many blocks the node's finalized
+    /// block usually trails its newest, which a deal's margins must cover.
+    #[serde(default = "default_finality_blocks")]
+    pub finality_blocks: u64,
+}
+
+/// When the events of a block are acted on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Finality {
+    /// Once `confirmations` blocks stand on it.
+    #[default]
+    Depth,
+    /// Once `confirmations` blocks stand on it and the node's `finalized`
+    /// block is at or past it: a reorganisation can no longer take it away,
+    /// whatever its depth (two epochs, some 13 minutes, on Ethereum).
+    Finalized,
+}
+
+impl Finality {
+    fn is_depth(&self) -> bool {
+        *self == Finality::Depth
+    }
+}
+
+/// Ethereum finalises a block two to three epochs of 32 slots after it.
+fn default_finality_blocks() -> u64 {
+    96
 }
 
 /// A 12-second slot, as on Ethereum's main net.
@@ -150,6 +182,15 @@ impl EvmConfig {
             assets = assets.bind(code, binding);
         }
         Ok(assets)
+    }
+
+    /// The blocks that stand on an event before it is acted on, as a deal's
+    /// margins must count them.
+    pub fn confirmations_counted(&self) -> u64 {
+        match self.finality {
+            Finality::Depth => self.confirmations,
+            Finality::Finalized => self.confirmations.max(self.finality_blocks),
+        }
     }
 
     fn check(&self, network: NetworkId) -> Result<(), ChainError> {
@@ -231,7 +272,7 @@ impl Platform for EvmPlatform {
         let config = EvmConfig::from_value(network, config)?;
         Ok(NetworkTiming {
             block_interval_ms: config.block_interval_ms,
-            confirmations: config.confirmations,
+            confirmations: config.confirmations_counted(),
             time_lag_ms: config.time_lag_ms,
         })
     }
@@ -295,7 +336,8 @@ impl Platform for EvmPlatform {
                 from,
             )
             .map_err(|error| adapter_error(&error))?
-            .with_origin(config.deploy_height);
+            .with_origin(config.deploy_height)
+            .with_finality(config.finality);
             Ok(Box::new(follower) as Box<dyn Follower>)
         })
     }
@@ -455,5 +497,38 @@ impl Follower for EvmFollower {
                 .collect();
             Ok(vec![ChainEvent::Block(BlockEvents { cursor: self.last_cursor(), time_ms, events })])
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration as a hand-written directory entry gives it: the defaults fill the rest.
+    fn config(extra: serde_json::Value) -> serde_json::Value {
+        let mut config = serde_json::json!({
+            "rpc": "http://127.0.0.1:8545",
+            "escrow": format!("0x{}", "11".repeat(20)),
+            "confirmations": 3,
+            "assets": {},
+        });
+        config.as_object_mut().expect("an object").extend(extra.as_object().expect("an object").clone());
+        config
+    }
+
+    #[test]
+    fn a_chain_acted_on_at_its_finalized_block_counts_that_wait_in_deal_margins() {
+        let network = NetworkId(2);
+        let depth = EvmPlatform.timing(network, &config(serde_json::json!({}))).expect("valid");
+        assert_eq!((depth.confirmations, depth.block_interval_ms, depth.time_lag_ms), (3, 12_000, 15_000));
+        let finalized = EvmPlatform.timing(network, &config(serde_json::json!({ "finality": "finalized" })));
+        assert_eq!(finalized.expect("valid").confirmations, 96, "two to three epochs of 32 slots");
+        let own = serde_json::json!({ "finality": "finalized", "finality_blocks": 2 });
+        assert_eq!(EvmPlatform.timing(network, &config(own)).expect("valid").confirmations, 3, "never below the depth");
+        let wrong = EvmPlatform.timing(network, &config(serde_json::json!({ "finality": "safe" })));
+        assert!(wrong.unwrap_err().to_string().contains("unknown variant `safe`"));
+        // A depth-only configuration reads as it did before the setting existed.
+        let written = serde_json::to_value(EvmConfig::from_value(network, &config(serde_json::json!({}))).unwrap());
+        assert!(written.unwrap().get("finality").is_none());
     }
 }

@@ -104,6 +104,8 @@ impl ChainState {
             urgent_within_s: crate::chain::URGENT_WITHIN_S,
             block_interval_ms: BLOCK_TIME_MS,
             time_lag_ms: SANDBOX_TIME_LAG_MS,
+            finality: crate::Finality::Depth,
+            finality_blocks: CONFIRMATIONS,
         }
     }
 

@@ -469,6 +469,8 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
         urgent_within_s: 300,
         block_interval_ms: 1_000,
         time_lag_ms: 1_000,
+        finality: interlock_evm::Finality::Depth,
+        finality_blocks: 1,
     };
     let config = serde_json::to_value(config).unwrap();
     let platform = interlock_evm::EvmPlatform;
@@ -498,4 +500,36 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
     let again = follower.poll().await.unwrap();
     let [ChainEvent::Block(block)] = again.as_slice() else { panic!("one block, found {again:?}") };
     assert!(block.events.is_empty(), "looked up once");
+}
+
+/// With `finality = "finalized"`, a block's events wait for the node's
+/// finalized block (anvil's trails its newest by 64): a reorganisation deeper
+/// than the depth but above that block never shows, and what survives it is
+/// delivered once finalized.
+#[tokio::test]
+async fn with_the_finalized_tag_a_reservation_waits_for_finality_and_a_deep_reorg_never_shows() {
+    let world = World::start().await;
+    let gone = world.terms(1, 100, HOUR_MS).await;
+    let kept = world.terms(2, 200, HOUR_MS).await;
+    let mut at_depth = world.follower(1);
+    let mut at_finality = world.follower(1).with_finality(interlock_evm::Finality::Finalized);
+    for follower in [&mut at_depth, &mut at_finality] {
+        follower.watch(&gone).expect("watch");
+        follower.watch(&kept).expect("watch");
+    }
+    let snapshot = world.snapshot().await;
+    world.reserve(&gone).await;
+    world.mine(10).await;
+    assert_eq!(reserved_ids(&at_depth.poll().await.expect("poll")).len(), 1, "depth 1 delivers at once");
+    assert!(at_finality.poll().await.expect("poll").events.is_empty(), "ten blocks deep is not finalized");
+
+    // Eleven blocks reorganised away: far past the depth, above the finalized block.
+    world.revert(snapshot).await;
+    world.reserve(&kept).await;
+    world.mine(12).await;
+    assert!(matches!(at_depth.poll().await, Err(ChainError::ReorgBeyondDepth { .. })), "the depth follower was fooled");
+    assert!(at_finality.poll().await.expect("poll").events.is_empty(), "the kept reservation is not finalized yet");
+    world.mine(64).await;
+    let followed = at_finality.poll().await.expect("no reorganisation shows at finality");
+    assert_eq!(reserved_ids(&followed), vec![reservation_id(kept.id(), LegKind::Payment)]);
 }

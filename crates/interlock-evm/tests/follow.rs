@@ -45,6 +45,8 @@ fn config(rpc: &str, escrow: &EscrowClient) -> serde_json::Value {
         urgent_within_s: 300,
         block_interval_ms: 1_000,
         time_lag_ms: 1_000,
+        finality: interlock_evm::Finality::Depth,
+        finality_blocks: 1,
     };
     serde_json::to_value(config).expect("serialises")
 }

@@ -38,6 +38,13 @@ async fn a_deployed_escrow_passes_every_live_check_and_each_mistake_is_named() {
         // otherwise the one mistake is the one failure.
         assert!(found.len() == 1 || check == "escrow code", "{check}: {found:?}");
     }
+    // A chain acted on at its finalized block: the node must name that block.
+    let finalized = interlock_evm::EvmConfig { finality: interlock_evm::Finality::Finalized, ..config.clone() };
+    let checks = live::check(&finalized).await;
+    let finality = checks.iter().find(|check| check.check == "finality").expect("a finality check");
+    assert!(finality.passed && finality.detail.contains("finalized block is"), "{finality:?}");
+    assert!(!checks.iter().any(|check| check.check == "finality" && !check.passed));
+    assert!(live::check(&config).await.iter().all(|check| check.check != "finality"), "depth alone: no such check");
     let unreachable = interlock_evm::EvmConfig { rpc: "http://127.0.0.1:1".into(), ..config.clone() };
     let found = failed(&live::check(&unreachable).await);
     assert!(found.contains_key("node"), "{found:?}");

@@ -5,6 +5,7 @@ use super::logs::{logs_from, LogSpan};
 use super::{core_address, reservations_on, AssetMap, ChainError};
 use crate::bindings::InterlockEscrow;
 use crate::error::EvmError;
+use crate::platform::Finality;
 use crate::reservation::EvmReservation;
 use alloy::eips::BlockNumberOrTag;
 use alloy::network::TransactionResponse;
@@ -71,6 +72,8 @@ pub struct EvmFollower {
     /// Reservations watched after blocks the follower did not read itself
     /// may have held their events: the next poll looks them up on chain.
     lookups: BTreeSet<ReservationId>,
+    /// Whether a block must also be at or below the node's `finalized` block.
+    finality: Finality,
 }
 
 /// A confirmed escrow log, not yet turned into an event.
@@ -136,6 +139,7 @@ impl EvmFollower {
             span: LogSpan::default(),
             origin: from_block.max(1),
             lookups: BTreeSet::new(),
+            finality: Finality::Depth,
         })
     }
 
@@ -164,6 +168,13 @@ impl EvmFollower {
         if deploy_height > 0 {
             self.origin = deploy_height;
         }
+        self
+    }
+
+    /// Delivers a block's events only once the node's `finalized` block is
+    /// at or past it as well (with [`Finality::Finalized`]).
+    pub fn with_finality(mut self, finality: Finality) -> EvmFollower {
+        self.finality = finality;
         self
     }
 
@@ -321,7 +332,11 @@ impl EvmFollower {
             }
         }
         let head = self.provider.get_block_number().await.map_err(rpc)?;
-        let confirmed = (head + 1).checked_sub(self.depth).filter(|confirmed| *confirmed >= self.next_block);
+        let mut confirmed = (head + 1).checked_sub(self.depth);
+        if self.finality == Finality::Finalized {
+            confirmed = confirmed.min(Some(self.finalized_block().await?));
+        }
+        let confirmed = confirmed.filter(|confirmed| *confirmed >= self.next_block);
         if need_block && confirmed.is_none() {
             return Ok(Followed::default());
         }
@@ -398,6 +413,19 @@ impl EvmFollower {
         }
         self.unmatched.entry(id).or_default().push(log);
         self.unmatched_count += 1;
+    }
+
+    /// The number of the node's `finalized` block.
+    async fn finalized_block(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Finalized)
+            .await
+            .map_err(|error| EvmError::Rpc(format!("reading the finalized block: {error}")))?;
+        let block = block.ok_or_else(|| {
+            EvmError::Rpc("the node names no finalized block: set finality = \"depth\" for this chain".into())
+        })?;
+        Ok(block.header.number)
     }
 
     async fn block_hash(&self, height: u64) -> Result<B256, ChainError> {
