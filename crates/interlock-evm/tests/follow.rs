@@ -85,3 +85,22 @@ fn a_directory_written_before_the_deploy_height_still_parses_and_starts_at_the_g
     assert_eq!(config.deploy_height, 0, "unknown");
     assert_eq!(EvmPlatform.first_cursor(NETWORK, &old).unwrap(), Cursor::start(0));
 }
+
+/// Through the seam, a network configured with `finality = "finalized"` is
+/// followed only up to the node's finalized block (anvil's trails by 64).
+#[tokio::test]
+async fn a_network_that_waits_for_finality_is_followed_up_to_the_finalized_block() {
+    let (anvil, provider, escrow) = chain_with_history(10).await;
+    let deploy_height = escrow.deploy_height().expect("deployed here");
+    let mut config = config(anvil.endpoint(), &escrow);
+    config["finality"] = "finalized".into();
+    let first = EvmPlatform.first_cursor(NETWORK, &config).expect("a valid configuration");
+    let mut follower = EvmPlatform.follower(NETWORK, &config, &Credentials::default(), first).await.expect("follower");
+    assert!(follower.poll().await.expect("poll").is_empty(), "the deploy block is not finalized yet");
+    let _: () = provider.raw_request("anvil_mine".into(), (U256::from(100),)).await.unwrap();
+    let head = provider.get_block_number().await.unwrap();
+    let delivered = follower.poll().await.expect("poll");
+    let [ChainEvent::Block(block)] = delivered.as_slice() else { panic!("one block, found {delivered:?}") };
+    assert_eq!(block.cursor.height, head - 64, "up to the finalized block, not the head at depth 1");
+    assert!(block.cursor.height >= deploy_height);
+}
