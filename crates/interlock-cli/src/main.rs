@@ -639,16 +639,27 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
             let completed: usize = reports.iter().map(|r| r.completed).sum();
             let refunded: usize = reports.iter().map(|r| r.refunded).sum();
             let steps: usize = reports.iter().map(|r| r.steps).sum();
+            let reorganisations: u64 = reports.iter().map(|r| r.reorganisations).sum();
+            let deep_reorganisations: u64 = reports.iter().map(|r| r.deep_reorganisations).sum();
+            let reorg_lost: usize = reports.iter().map(|r| r.reorg_lost).sum();
+            let reorg_one_sided: usize = reports.iter().map(|r| r.reorg_one_sided).sum();
             let seconds = started.elapsed().as_secs_f64();
             if json {
                 let report = serde_json::json!({
                     "seeds": seeds, "from": from, "violations": 0, "deals": deals,
                     "completed": completed, "refunded": refunded, "steps": steps, "seconds": seconds,
+                    "reorganisations": reorganisations, "deep_reorganisations": deep_reorganisations,
+                    "reorg_lost": reorg_lost, "reorg_one_sided": reorg_one_sided,
                 });
                 println!("{report}");
             } else {
                 println!(
                     "{seeds} seeds from {from}: no invariant broken; {deals} deals ({completed} completed, {refunded} refunded), {steps} steps checked in {seconds:.1} s"
+                );
+                println!(
+                    "reorganisations: {reorganisations}, {deep_reorganisations} of them deeper than the depth; \
+                     {reorg_lost} deals lost a confirmed transaction the new chain could not redo, \
+                     {reorg_one_sided} of them ended one-sided (atomicity is owed only where the chain keeps what it confirmed)"
                 );
             }
             Ok(Ok(()))

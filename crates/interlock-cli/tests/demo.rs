@@ -93,4 +93,7 @@ fn sim_runs_seeds_from_the_cli_and_reports_json() {
     assert_eq!(report["violations"], 0);
     assert_eq!(report["seeds"], 20);
     assert!(report["deals"].as_u64().unwrap() >= 40);
+    for field in ["reorganisations", "deep_reorganisations", "reorg_lost", "reorg_one_sided"] {
+        assert!(report[field].is_u64(), "{field} in {report}");
+    }
 }

@@ -204,7 +204,8 @@ impl Checker {
         for (deal_id, info) in deals {
             let state = |leg| self.seen.get(&reservation_id(*deal_id, leg)).copied();
             let (payment, delivery) = (state(LegKind::Payment), state(LegKind::Delivery));
-            let exempt = matches!(info.terms.settlement, Settlement::Hashlock { .. }) && info.seller_absent;
+            let exempt =
+                (matches!(info.terms.settlement, Settlement::Hashlock { .. }) && info.seller_absent) || info.reorg_lost;
             use ReservationState::*;
             let executed = [payment, delivery].iter().filter(|s| **s == Some(Executed)).count();
             let broken = match (payment, delivery) {

@@ -26,8 +26,19 @@ pub struct SeedReport {
     pub other: usize,
     /// The confirmation depth of the seed's deep-chain network, if it had one.
     pub deep_chain_depth: Option<u64>,
-    /// How many times that network reorganised (each shallower than its depth).
+    /// How many times that network reorganised.
     pub reorganisations: u64,
+    /// How many of those reached deeper than its depth.
+    pub deep_reorganisations: u64,
+    /// How many confirmed escrow events (reservations, executions,
+    /// cancellations) those took away.
+    pub events_taken: u64,
+    /// Deals a deep reorganisation took a confirmed transaction from that
+    /// the new chain did not do again before its deadline (atomicity is not
+    /// owed to them).
+    pub reorg_lost: usize,
+    /// Of those, the deals that ended with one leg executed and the other not.
+    pub reorg_one_sided: usize,
 }
 
 /// A broken invariant, with what replays it.
@@ -67,6 +78,10 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         steps: world.step,
         deep_chain_depth: world.deep_chain.as_ref().map(|deep| deep.depth),
         reorganisations: world.deep_chain.as_ref().map_or(0, |deep| deep.reorganisations),
+        deep_reorganisations: world.deep_chain.as_ref().map_or(0, |deep| deep.deep_reorganisations),
+        events_taken: world.deep_chain.as_ref().map_or(0, |deep| deep.events_taken),
+        reorg_lost: world.deals.values().filter(|info| info.reorg_lost).count(),
+        reorg_one_sided: world.deals.iter().filter(|(id, info)| info.reorg_lost && world.one_sided(**id)).count(),
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

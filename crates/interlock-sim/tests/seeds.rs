@@ -33,6 +33,27 @@ fn a_thousand_seeds_keep_every_invariant() {
     assert!(reorganisations >= seeds / 4, "{reorganisations} reorganisations in {seeds} seeds");
     let (completed, refunded) = reorganised.iter().fold((0, 0), |(c, r), s| (c + s.completed, r + s.refunded));
     assert!(completed > 0 && refunded > 0, "reorganised seeds: completed {completed}, refunded {refunded}");
+    // Some reach deeper than the depth, taking away blocks the parties and
+    // notaries acted on: the parties go back with the chain and their deals
+    // still end both ways. A deal is excused from atomicity only when the new
+    // chain could not do again what the dropped blocks did; count them.
+    let deep_reorged: Vec<_> = reorganised.iter().filter(|r| r.deep_reorganisations > 0).collect();
+    let deep_reorganisations: u64 = deep_reorged.iter().map(|r| r.deep_reorganisations).sum();
+    let lost: usize = deep_reorged.iter().map(|r| r.reorg_lost).sum();
+    let one_sided: usize = deep_reorged.iter().map(|r| r.reorg_one_sided).sum();
+    let taken: u64 = deep_reorged.iter().map(|r| r.events_taken).sum();
+    let deals: usize = deep_reorged.iter().map(|r| r.deals).sum();
+    let (completed, refunded) = deep_reorged.iter().fold((0, 0), |(c, r), s| (c + s.completed, r + s.refunded));
+    println!(
+        "{} seeds with {deep_reorganisations} reorganisations deeper than the depth, taking {taken} confirmed escrow events away: {deals} deals, \
+         {completed} completed, {refunded} refunded; {lost} had a dropped transaction the new chain did not redo, \
+         {one_sided} of them ended one-sided",
+        deep_reorged.len()
+    );
+    assert!(deep_reorged.len() as u64 >= seeds / 50, "{} seeds reorganised past the depth", deep_reorged.len());
+    assert!(taken >= seeds / 20, "deep reorganisations took only {taken} confirmed escrow events away");
+    assert!(completed > 0 && refunded > 0, "deeply reorganised seeds: completed {completed}, refunded {refunded}");
+    assert!(lost * 4 <= deals, "{lost} of {deals} deals lost to deep reorganisations");
 }
 
 #[test]

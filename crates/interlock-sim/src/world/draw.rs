@@ -230,7 +230,7 @@ impl World {
         let deals = deals
             .into_iter()
             .map(|(id, (terms, signed, _))| {
-                (id, DealInfo { terms, signed, seller_absent: false, seller_up_ms: (0, 0) })
+                (id, DealInfo { terms, signed, seller_absent: false, seller_up_ms: (0, 0), reorg_lost: false })
             })
             .collect();
 
@@ -266,6 +266,8 @@ impl World {
             // Drawn after the depth from the same stream, so depths stay as they were.
             let reorg_per_mille =
                 if deep_rng.chance(super::reorg::REORG_SEEDS_PER_MILLE) { deep_rng.range(1, 20) } else { 0 };
+            // Drawn last from the same stream, so the draws above stay as they were.
+            let deep_reorgs = reorg_per_mille > 0 && deep_rng.chance(super::reorg::DEEP_REORG_SEEDS_PER_MILLE);
             let rng = Rng::new(seed ^ 0x0052_454f_5247_0000);
             world.deep_chain = Some(DepthSemantics {
                 index: 1,
@@ -275,11 +277,17 @@ impl World {
                 reorg_per_mille,
                 rng,
                 reorganisations: 0,
+                deep_reorgs,
+                deep_reorganisations: 0,
+                events_taken: 0,
+                floor: world.ledgers[1].ledger.as_ref().map_or(0, |ledger| ledger.tip().height),
+                dropped: HashMap::new(),
             });
             world.note(|| {
                 format!(
                     "network 1 has deep-chain semantics: whole-second blocks, confirmation depth {depth}, \
-                     reorganisations {reorg_per_mille} per mille per step"
+                     reorganisations {reorg_per_mille} per mille per step{}",
+                    if deep_reorgs { ", some deeper than the depth" } else { "" }
                 )
             });
         }

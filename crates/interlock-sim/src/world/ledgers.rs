@@ -29,6 +29,31 @@ pub struct DepthSemantics {
     pub(super) rng: crate::rng::Rng,
     /// How many reorganisations the seed went through.
     pub reorganisations: u64,
+    /// Whether this seed's reorganisations may reach deeper than the depth,
+    /// taking away blocks that parties and notaries already acted on.
+    pub deep_reorgs: bool,
+    /// How many of its reorganisations did.
+    pub deep_reorganisations: u64,
+    /// How many confirmed escrow events they took away.
+    pub events_taken: u64,
+    /// The chain's height when the world was set up (accounts registered and
+    /// funded): no reorganisation reaches below it.
+    pub(super) floor: u64,
+    /// What the confirmed blocks a deep reorganisation dropped had done to
+    /// reservations, by the transaction that did it: each waits until the
+    /// new chain does the same, or settles the reservation otherwise.
+    pub(super) dropped: HashMap<interlock_ledger::TxId, Dropped>,
+}
+
+/// One thing a dropped confirmed block had done to a reservation.
+#[derive(Clone, Debug)]
+pub(super) struct Dropped {
+    pub(super) deal_id: interlock_core::DealId,
+    pub(super) reservation: interlock_core::ReservationId,
+    pub(super) state: ReservationState,
+    /// The reservation's expiry, past which the new chain can no longer make
+    /// or execute it (none for a cancellation, which stays possible).
+    pub(super) deadline_ms: Option<u64>,
 }
 
 pub(super) struct LedgerNode {
@@ -133,6 +158,16 @@ impl World {
             ledger.produce_block(block_ms)
         };
         let outcome = outcome.map_err(|e| format!("ledger {index} failed to produce a block: {e}"))?;
+        // Transactions refused because their deadline had passed.
+        let expired: Vec<interlock_ledger::TxId> = outcome
+            .iter()
+            .flat_map(|outcome| &outcome.rejected)
+            .filter(|rejection| {
+                use interlock_core::EscrowError::{Expired, ExpiryInPast};
+                matches!(rejection.error, interlock_ledger::LedgerError::Escrow(Expired { .. } | ExpiryInPast { .. }))
+            })
+            .map(|rejection| rejection.transaction)
+            .collect();
         if let Some(outcome) = outcome {
             for event in &outcome.events {
                 if let interlock_core::EscrowEvent::Executed { deal_id, token, .. } = &event.event {
@@ -178,6 +213,9 @@ impl World {
                 }
             }
             node.committed_digest = ledger.state().digest();
+        }
+        if deep {
+            self.follow_dropped(&expired);
         }
         Ok(())
     }

@@ -46,6 +46,12 @@ pub struct DealInfo {
     /// The current and the longest stretch of the seller's side being up since
     /// the reveal, in milliseconds.
     seller_up_ms: (u64, u64),
+    /// A reorganisation deeper than the confirmation depth took away a block
+    /// holding one of the deal's transactions that parties had acted on, and
+    /// the new chain did not do it again before its deadline. No
+    /// follower can undo what was acted on; atomicity is owed only without
+    /// such a loss.
+    pub reorg_lost: bool,
 }
 
 /// How long the seller's side must be up in one stretch after the reveal for
@@ -179,6 +185,15 @@ impl World {
         let all_ended =
             self.parties.iter().all(|p| p.online && p.sagas.values().all(|(saga, _)| saga.outcome().is_some()));
         all_settled && all_ended
+    }
+
+    /// Whether the deal's legs ended one executed and the other not.
+    pub fn one_sided(&self, deal_id: DealId) -> bool {
+        let executed = LegKind::BOTH
+            .iter()
+            .filter(|leg| self.checker.state_of(reservation_id(deal_id, **leg)) == Some(ReservationState::Executed))
+            .count();
+        executed == 1
     }
 
     /// The final checks, once deadlines have passed and the world is quiet.

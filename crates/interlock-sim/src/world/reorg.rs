@@ -2,27 +2,47 @@
 //! by others, and the transactions they held go back to the mempool, to be
 //! mined again later (when they still apply) in the order they were sent.
 //!
-//! A seed draws only reorganisations shallower than the network's
-//! confirmation depth: parties and notaries act only on confirmed blocks, so
-//! such a reorganisation must never change what any of them did, and every
-//! invariant must hold across it. (A deeper one would reverse blocks a party
-//! already acted on: the roles survive it by the follower's `RolledBack`,
-//! which the simulated participants do not model.)
+//! Most are shallower than the network's confirmation depth: parties and
+//! notaries act only on confirmed blocks, so such a reorganisation must never
+//! change what any of them did, and every invariant must hold across it.
+//!
+//! Some seeds also draw reorganisations deeper than the depth, which take away
+//! blocks that parties and notaries already acted on. The parties then do
+//! what the agents do on their gateway's `RolledBack`: each of their sagas
+//! with a leg on that network reads the leg again and goes back to where the
+//! chain now stands (running again if it had ended), and their cursors go back
+//! to the new chain. What the dropped blocks did is followed until the new
+//! chain does it again; a deal whose dropped transaction the new chain did not
+//! do again before its deadline is marked `reorg_lost`: no participant can
+//! undo what it did on the strength of a block that vanished, and DESIGN.md
+//! owes atomicity only where the chain keeps what it confirmed. Every other
+//! invariant holds for it, and every invariant for every other deal.
 
-use super::World;
+use super::ledgers::Dropped;
+use super::{World, NETWORKS};
+use interlock_core::saga::Saga;
+use interlock_core::{reservation_id, DealId, EscrowEvent, LegKind, ReservationState};
 use interlock_ledger::{Ledger, MemoryStore, Transaction};
 
 /// One seed in this many per mille draws reorganisations (when its second
 /// network has a confirmation depth above 1).
 pub(super) const REORG_SEEDS_PER_MILLE: u64 = 500;
+/// Of the seeds with reorganisations, one in this many per mille also has
+/// reorganisations deeper than the depth.
+pub(super) const DEEP_REORG_SEEDS_PER_MILLE: u64 = 500;
+/// In such a seed, one reorganisation in this many per mille is deep.
+const DEEP_REORGS_PER_MILLE: u64 = 300;
+/// How many blocks past the depth a deep reorganisation reaches, at most.
+const DEEP_REORG_EXTRA_BLOCKS: u64 = 30;
 /// Most blocks one replay reads back, so a long run stays bounded.
 const REPLAY_BLOCKS_MAX: u64 = 1_000_000;
 
 impl World {
     /// Per step, with the seed's rate, drops a random number of the deep-chain
-    /// network's newest blocks: fewer than its confirmation depth, and never
-    /// a block that was ever confirmed (two shallow reorganisations in a row
-    /// must not add up to a deep one: a confirmed block is final).
+    /// network's newest blocks: fewer than its confirmation depth and never a
+    /// block that was ever confirmed (two shallow reorganisations in a row
+    /// must not add up to a deep one), or, when the seed allows it, sometimes
+    /// up to a few blocks past the depth.
     pub(super) fn maybe_reorganise(&mut self) {
         let Some(deep) = self.deep_chain.as_mut() else { return };
         if deep.reorg_per_mille == 0 || deep.depth < 2 || !deep.rng.chance(deep.reorg_per_mille) {
@@ -30,9 +50,13 @@ impl World {
         }
         let index = deep.index;
         let Some(ledger) = self.ledgers[index].ledger.as_ref() else { return };
-        // `cursor` is the highest block ever confirmed: it never moves back.
-        let unconfirmed = ledger.tip().height.saturating_sub(deep.cursor);
-        let most = unconfirmed.min(deep.depth - 1);
+        let tip = ledger.tip().height;
+        let most = if deep.deep_reorgs && deep.rng.chance(DEEP_REORGS_PER_MILLE) {
+            tip.saturating_sub(deep.floor).min(deep.depth + DEEP_REORG_EXTRA_BLOCKS)
+        } else {
+            // `cursor` is the highest block confirmed on this chain.
+            tip.saturating_sub(deep.cursor).min(deep.depth - 1)
+        };
         if most == 0 {
             return;
         }
@@ -43,11 +67,29 @@ impl World {
 
     /// Replaces the newest `blocks` blocks of ledger `index`: the chain is
     /// rebuilt from its genesis up to the block below them, and their
-    /// transactions return to the mempool.
+    /// transactions return to the mempool. Confirmed blocks among them are
+    /// a deep reorganisation: see [`World::after_deep_reorganisation`].
     pub(super) fn reorganise(&mut self, index: usize, blocks: u64) {
         let Some(ledger) = self.ledgers[index].ledger.take() else { return };
         let genesis = self.ledgers[index].genesis.clone();
         let keep = ledger.tip().height.saturating_sub(blocks);
+        let deep = self.deep_chain.as_mut().filter(|deep| deep.index == index && keep < deep.cursor);
+        if let Some(deep) = deep {
+            deep.deep_reorganisations += 1;
+            let limit = usize::try_from(deep.cursor - keep).expect("small");
+            for event in ledger.events_from(keep + 1, limit).expect("memory store reads") {
+                let (reservation, state) = match &event.event {
+                    EscrowEvent::Reserved(reservation) => (reservation.id, ReservationState::Reserved),
+                    EscrowEvent::Executed { reservation, .. } => (*reservation, ReservationState::Executed),
+                    EscrowEvent::Cancelled { reservation, .. } => (*reservation, ReservationState::Cancelled),
+                };
+                let deal_id = event.event.deal_id();
+                let expiry = ledger.state().reservation(&reservation).map(|r| r.expiry_ms);
+                let deadline_ms = expiry.filter(|_| state != ReservationState::Cancelled);
+                deep.dropped.insert(event.transaction, Dropped { deal_id, reservation, state, deadline_ms });
+                deep.events_taken += 1;
+            }
+        }
         let (rebuilt, mut returned) = rebuild(&ledger, genesis, keep, index);
         self.note(|| format!("reorganise network {index}: {blocks} newest blocks dropped, back to {keep}"));
         self.checker.rolled_back(index, &rebuilt, &self.deals);
@@ -57,6 +99,96 @@ impl World {
         node.inbox = returned;
         node.committed_digest = rebuilt.state().digest();
         node.ledger = Some(rebuilt);
+        if self.deep_chain.as_ref().is_some_and(|deep| deep.index == index && keep < deep.cursor) {
+            self.after_deep_reorganisation(index, keep);
+        }
+    }
+
+    /// What the roles do when their follower reports `RolledBack { to: keep }`:
+    /// the confirmed view restarts from the new chain, each party's cursor
+    /// goes back to it, and each saga with a leg there reads the leg again.
+    fn after_deep_reorganisation(&mut self, index: usize, keep: u64) {
+        let network = NETWORKS[index];
+        let ledger = self.ledgers[index].ledger.as_ref().expect("just rebuilt");
+        let on_chain: Vec<(DealId, LegKind, Option<ReservationState>)> = self
+            .deals
+            .iter()
+            .flat_map(|(deal_id, info)| {
+                LegKind::BOTH.into_iter().filter(|leg| info.terms.leg(*leg).network == network).map(|leg| {
+                    let state = ledger.state().reservation(&reservation_id(*deal_id, leg)).map(|r| r.state);
+                    (*deal_id, leg, state)
+                })
+            })
+            .collect();
+        let mut confirmed = std::collections::HashMap::new();
+        let limit = usize::try_from(keep).expect("small");
+        for event in ledger.events_from(1, limit).expect("memory store reads") {
+            if let EscrowEvent::Reserved(reservation) = event.event {
+                confirmed.insert(reservation.id, reservation);
+            }
+        }
+        let deep = self.deep_chain.as_mut().expect("a deep-chain network");
+        deep.cursor = keep;
+        deep.confirmed_reservations = confirmed;
+        let dropped = deep.dropped.len();
+        self.note(|| {
+            format!("deep reorganisation of network {index}: {dropped} escrow events to redo; the roles go back to block {keep}")
+        });
+        for party in &mut self.parties {
+            if let Some(cursor) = party.disk.cursors.get_mut(&network) {
+                *cursor = (*cursor).min(keep);
+            }
+            for (deal_id, leg, state) in &on_chain {
+                // The record on disk, and the saga in memory when the party runs.
+                if let Some(record) = party.disk.sagas.get_mut(deal_id) {
+                    let mut saga = Saga::decode_record(record).expect("records decode");
+                    if saga.rolled_back(*leg, *state) {
+                        *record = saga.encode_record();
+                    }
+                }
+                if let Some((saga, wake_at)) = party.sagas.get_mut(deal_id) {
+                    if saga.rolled_back(*leg, *state) {
+                        *wake_at = Some(0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follows what dropped confirmed blocks had done, against the deep
+    /// chain now: done again (or the reservation taken further) is
+    /// recovered. One the new chain refused because its deadline had passed
+    /// (`expired`), or still not done once the chain's time reached its
+    /// deadline (its transaction lost from a crashed node's mempool, say), is
+    /// lost, and so is its deal.
+    pub(super) fn follow_dropped(&mut self, expired: &[interlock_ledger::TxId]) {
+        let Some(deep) = self.deep_chain.as_mut() else { return };
+        if deep.dropped.is_empty() {
+            return;
+        }
+        let mut lost: Vec<DealId> =
+            expired.iter().filter_map(|tx| deep.dropped.remove(tx)).map(|d| d.deal_id).collect();
+        let Some(ledger) = self.ledgers[deep.index].ledger.as_ref() else { return };
+        let chain_ms = ledger.tip().timestamp_ms;
+        deep.dropped.retain(|_, dropped| {
+            let now = ledger.state().reservation(&dropped.reservation).map(|r| r.state);
+            use ReservationState::*;
+            let redone = matches!(
+                (dropped.state, now),
+                (Reserved, Some(_)) | (Executed, Some(Executed)) | (Cancelled, Some(Cancelled))
+            );
+            if !redone && dropped.deadline_ms.is_some_and(|deadline| chain_ms >= deadline) {
+                lost.push(dropped.deal_id);
+                return false;
+            }
+            !redone
+        });
+        for deal_id in lost {
+            self.note(|| format!("{deal_id:?}: a deep reorganisation took away what the new chain can no longer do"));
+            if let Some(info) = self.deals.get_mut(&deal_id) {
+                info.reorg_lost = true;
+            }
+        }
     }
 }
 
