@@ -293,9 +293,13 @@ enum SandboxCommand {
         /// Make beta an EVM chain: a local anvil (from scripts/npm-install) with the
         /// escrow contract, an ERC-20 USDC and an ERC-721 DEED; beta's gateway follows
         /// it, and the agents send their beta transactions to it with their own keys.
-        #[arg(long)]
-        evm: bool,
-        /// With --evm: use the development node already running at this URL
+        /// Given twice (`--evm --evm`), alpha becomes an EVM chain too: two anvils with
+        /// different chain ids (alpha 31336, beta 31337), each with its own escrow,
+        /// tokens and keeper key, and a key per party on each; `sandbox deal` then pays
+        /// USDC on one chain for a DEED on the other, and `down` stops both anvils.
+        #[arg(long, action = clap::ArgAction::Count)]
+        evm: u8,
+        /// With one --evm: use the development node already running at this URL
         /// instead of starting anvil (it must answer `anvil_setBalance` and mine
         /// blocks on its own, e.g. `anvil --block-time 0.5`); the sandbox
         /// deploys and funds there, and `down` leaves the node running.
@@ -461,12 +465,7 @@ fn main() -> ExitCode {
         }
         Command::Sandbox { command } => match command {
             SandboxCommand::Up { dir, manual_accept, evm, evm_rpc } => {
-                let beta = match (evm, evm_rpc) {
-                    (false, _) => sandbox::Beta::Ledger,
-                    (true, None) => sandbox::Beta::NewChain,
-                    (true, Some(rpc)) => sandbox::Beta::ChainAt(rpc),
-                };
-                sandbox::up(&dir, manual_accept, &beta).map(Ok)
+                sandbox_topology(evm, evm_rpc).and_then(|topology| sandbox::up(&dir, manual_accept, &topology)).map(Ok)
             }
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
             SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
@@ -540,6 +539,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The sandbox's networks from `--evm` (how often it was given) and `--evm-rpc`.
+fn sandbox_topology(evm: u8, evm_rpc: Option<String>) -> anyhow::Result<sandbox::Topology> {
+    use sandbox::NetworkKind::{ChainAt, Ledger, NewChain};
+    let (alpha, beta) = match (evm, evm_rpc) {
+        (0, _) => (Ledger, Ledger),
+        (1, None) => (Ledger, NewChain),
+        (1, Some(rpc)) => (Ledger, ChainAt(rpc)),
+        (2, None) => (NewChain, NewChain),
+        (2, Some(_)) => anyhow::bail!(
+            "--evm-rpc names one node for beta, but --evm --evm starts an anvil for each network: give one --evm with it"
+        ),
+        (many, _) => anyhow::bail!("--evm given {many} times: once makes beta an EVM chain, twice alpha too"),
+    };
+    Ok(sandbox::Topology { alpha, beta })
 }
 
 /// The role commands: settings from the flags over the `--config` file,

@@ -59,8 +59,8 @@ fn a_gateway_from_a_hand_written_file_settles_on_an_anvil_the_sandbox_did_not_st
     let sandbox = up(dir.path(), &["--evm", "--evm-rpc", &rpc]);
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("sb/sandbox.json")).unwrap()).unwrap();
-    assert_eq!(state["chain"]["rpc"], rpc.as_str(), "{state}");
-    assert!(state["chain"]["anvil_pid"].is_null(), "the sandbox started no chain: {state}");
+    assert_eq!(state["chains"]["beta"]["rpc"], rpc.as_str(), "{state}");
+    assert!(state["chains"]["beta"]["anvil_pid"].is_null(), "the sandbox started no chain: {state}");
 
     // The sandbox's beta gateway stops; one from a hand-written file takes
     // its place, address and data directory.

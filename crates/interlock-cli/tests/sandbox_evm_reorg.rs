@@ -28,7 +28,7 @@ fn a_deal_whose_payment_a_reorganisation_took_away_is_paid_again() {
     let _sandbox = up(dir.path(), &["--evm"]);
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("sb/sandbox.json")).unwrap()).unwrap();
-    let provider = interlock_evm::http::read_only(state["chain"]["rpc"].as_str().unwrap(), None).unwrap();
+    let provider = interlock_evm::http::read_only(state["chains"]["beta"]["rpc"].as_str().unwrap(), None).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 
     let snapshot = rpc(&provider, &runtime, "evm_snapshot");

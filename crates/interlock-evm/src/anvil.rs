@@ -48,10 +48,17 @@ impl Anvil {
     /// as a real chain does) instead of one per transaction. Confirmation depths
     /// only mean something on such a chain.
     pub fn start_mining(block_time_ms: Option<u64>) -> Result<Anvil, AnvilError> {
+        Anvil::start_chain(ANVIL_CHAIN_ID, block_time_ms)
+    }
+
+    /// [`Anvil::start_mining`] as the chain `chain_id`: two nodes with
+    /// different ids are two chains, whose transactions (EIP-155) and
+    /// contracts' `block.chainid` differ.
+    pub fn start_chain(chain_id: u64, block_time_ms: Option<u64>) -> Result<Anvil, AnvilError> {
         let path = locate()?;
         let mut command = Command::new(&path);
         command.args(["--host", "127.0.0.1", "--port", "0", "--accounts", "0", "--chain-id"]);
-        command.arg(ANVIL_CHAIN_ID.to_string());
+        command.arg(chain_id.to_string());
         if let Some(block_time_ms) = block_time_ms {
             // anvil takes fractional seconds.
             command.arg("--block-time").arg(format!("{}.{:03}", block_time_ms / 1000, block_time_ms % 1000));
@@ -86,7 +93,7 @@ impl Anvil {
             Ok(Err(output)) => return Err(no_address(&mut child, path, output)),
             Err(_) => return Err(no_address(&mut child, path, "nothing".to_owned())),
         };
-        Ok(Anvil { child, endpoint: format!("http://{address}"), chain_id: ANVIL_CHAIN_ID })
+        Ok(Anvil { child, endpoint: format!("http://{address}"), chain_id })
     }
 
     /// The JSON-RPC endpoint, `http://127.0.0.1:PORT`.

@@ -33,8 +33,20 @@ impl Devnet {
     /// [`Devnet::start`] on a chain that mines a block every `block_time_ms`
     /// (one block per transaction when `None`).
     pub async fn start_mining(account_count: usize, block_time_ms: Option<u64>) -> Result<Devnet, DevnetError> {
+        Devnet::start_chain(account_count, crate::anvil::ANVIL_CHAIN_ID, block_time_ms).await
+    }
+
+    /// [`Devnet::start_mining`] as the chain `chain_id`. The same accounts
+    /// deploy the same contracts at the same addresses on every devnet: two
+    /// devnets with different ids are two chains whose escrows differ only
+    /// in the chain they run on.
+    pub async fn start_chain(
+        account_count: usize,
+        chain_id: u64,
+        block_time_ms: Option<u64>,
+    ) -> Result<Devnet, DevnetError> {
         assert!((1..=DEVNET_ACCOUNTS_MAX).contains(&account_count), "account count {account_count} out of range");
-        let anvil = Anvil::start_mining(block_time_ms)?;
+        let anvil = Anvil::start_chain(chain_id, block_time_ms)?;
         let signers: Vec<PrivateKeySigner> = (1..=account_count)
             .map(|index| {
                 let seed = B256::repeat_byte(u8::try_from(index).expect("at most 16 accounts"));

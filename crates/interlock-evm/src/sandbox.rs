@@ -1,11 +1,15 @@
-//! `interlock sandbox up --evm`: network beta as an anvil chain.
+//! `interlock sandbox up --evm`: a network of the sandbox as an anvil chain
+//! (beta with one `--evm`, alpha too with two).
 //!
-//! The sandbox starts anvil (mining a block every [`BLOCK_TIME_MS`]), deploys
-//! the escrow contract, an ERC-20 `USDC` and an ERC-721 collection `DEED`, and
-//! gives each party a secp256k1 key (`parties/NAME.evm-key`) with coin for gas:
-//! the buyer gets [`BUYER_USDC`] USDC, the seller DEED #1 to #[`SELLER_DEEDS`].
-//! beta's gateway then follows the contract instead of a ledger node, and the
-//! agents send their beta transactions to anvil themselves.
+//! For each such network the sandbox starts its own anvil (mining a block
+//! every [`BLOCK_TIME_MS`], chain id [`chain_id`] of the network), deploys the
+//! escrow contract, an ERC-20 `USDC` and an ERC-721 collection `DEED`, and
+//! gives each party a secp256k1 key of its own on that chain
+//! (`parties/NAME.NETWORK.evm-key`) with coin for gas: the buyer gets
+//! [`BUYER_USDC`] USDC, the seller DEED #1 to #[`SELLER_DEEDS`]. The network's
+//! gateway then follows the contract instead of a ledger node, keeping with
+//! its own key (`NETWORK-gateway/evm.key`), and the agents send their
+//! transactions on that network to its anvil themselves.
 //!
 //! The sandbox itself (in interlock-devnet) keeps the party keys' files and
 //! hands their seeds in; what it needs back is plain data: the directory
@@ -22,7 +26,7 @@ use alloy::providers::{DynProvider, Provider as _};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context as _;
 use interlock_chain::Platform as _;
-use interlock_core::Address;
+use interlock_core::{Address, NetworkId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,15 +43,29 @@ const GAS_COIN_WEI: u128 = 1_000 * 10u128.pow(18);
 const SANDBOX_TIME_LAG_MS: u64 = 1_000;
 /// What the sandbox's transactions offer per gas at most: the default cap.
 const SANDBOX_FEE_CAP_GWEI: u64 = 500;
+/// The chain id of network 0's anvil; network n's is this plus n.
+const CHAIN_ID_BASE: u64 = crate::anvil::ANVIL_CHAIN_ID - 2;
 
-/// What the sandbox's state file keeps about its chain.
+/// The chain id the sandbox gives the anvil of `network`: anvil's own default
+/// for beta (network 2), another for each other network, so that no two
+/// chains of a sandbox share one (a transaction signed for one chain is then
+/// invalid on the other).
+pub fn chain_id(network: NetworkId) -> u64 {
+    CHAIN_ID_BASE.checked_add(network.0).expect("network ids are small")
+}
+
+/// What the sandbox's state file keeps about one of its chains.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ChainState {
-    /// The anvil the sandbox started, which `down` stops; none when beta is a
-    /// node the sandbox was pointed at (`--evm-rpc`), which it leaves running.
+    /// The name of the network this chain is (`alpha`, `beta`).
+    pub network: String,
+    /// The anvil the sandbox started, which `down` stops; none when the chain
+    /// is a node the sandbox was pointed at (`--evm-rpc`), which it leaves running.
     pub anvil_pid: Option<u32>,
     pub log: Option<PathBuf>,
     pub rpc: String,
+    /// What the node answers to `eth_chainId`.
+    pub chain_id: u64,
     pub escrow: String,
     /// The block that holds the escrow's deployment (0 in a state file
     /// written before it was recorded: unknown).
@@ -57,12 +75,12 @@ pub struct ChainState {
     pub deed: String,
     /// Each party's EVM account.
     pub accounts: BTreeMap<String, String>,
-    /// beta-gateway's keeper account (its key is `beta-gateway/evm.key`).
+    /// The keeper account of the network's gateway (its key is [`keeper_key`]).
     pub keeper: String,
 }
 
 impl ChainState {
-    /// The platform beta's directory entry names.
+    /// The platform the network's directory entry names.
     pub fn platform(&self) -> &'static str {
         EvmPlatform.name()
     }
@@ -70,8 +88,24 @@ impl ChainState {
     /// One line on where the chain runs, for `up`.
     pub fn describe(&self) -> String {
         match (&self.anvil_pid, &self.log) {
-            (Some(pid), Some(log)) => format!("anvil at {} (pid {pid}), log {}", self.rpc, log.display()),
-            _ => format!("the node at {}, which the sandbox did not start and will not stop", self.rpc),
+            (Some(pid), Some(log)) => {
+                format!("anvil at {} (chain id {}, pid {pid}), log {}", self.rpc, self.chain_id, log.display())
+            }
+            _ => format!(
+                "the node at {} (chain id {}), which the sandbox did not start and will not stop",
+                self.rpc, self.chain_id
+            ),
+        }
+    }
+
+    /// Whether the node answers, as this chain: `serving`, `another chain`
+    /// (it answers with another chain id) or `unreachable`.
+    pub async fn health(&self) -> &'static str {
+        let Ok(provider) = read_only(&self.rpc) else { return "unreachable" };
+        match tokio::time::timeout(Duration::from_secs(3), provider.get_chain_id()).await {
+            Ok(Ok(id)) if id == self.chain_id => "serving",
+            Ok(Ok(_)) => "another chain",
+            Ok(Err(_)) | Err(_) => "unreachable",
         }
     }
 
@@ -80,7 +114,7 @@ impl ChainState {
         "EVM"
     }
 
-    /// beta's directory entry's configuration.
+    /// The network's directory entry's configuration.
     pub fn network_config(&self) -> serde_json::Value {
         serde_json::to_value(self.evm_config()).expect("the configuration serialises")
     }
@@ -97,7 +131,7 @@ impl ChainState {
             ]),
             keeper: Some(self.keeper.clone()),
             rpc_ca: None,
-            chain_id: None,
+            chain_id: Some(self.chain_id),
             deploy_height: self.escrow_height,
             fee_cap_gwei: SANDBOX_FEE_CAP_GWEI,
             replace_after_blocks: crate::chain::REPLACE_AFTER_BLOCKS,
@@ -109,7 +143,7 @@ impl ChainState {
         }
     }
 
-    /// `party`'s account on beta.
+    /// `party`'s account on this chain.
     pub fn account(&self, party: &str) -> anyhow::Result<Address> {
         let text = self.accounts.get(party).with_context(|| format!("no EVM account for {party}"))?;
         Ok(core_address(crate::parse_evm_address(text)?))
@@ -139,26 +173,19 @@ fn read_only(rpc: &str) -> anyhow::Result<DynProvider> {
     Ok(crate::http::read_only(rpc, None)?)
 }
 
-/// beta-gateway's keeper key, relative to the sandbox directory.
-pub const KEEPER_KEY: &str = "beta-gateway/evm.key";
 /// What the keys are, for the sandbox's messages about their files.
 pub const KEY_KIND: &str = "a secp256k1 key";
-/// The flag the gateway and the agents take their key file by.
-const KEY_FLAG: &str = "--evm-key";
 
-/// The party's secp256k1 key, relative to the sandbox directory.
-pub fn party_key(party: &str) -> String {
-    format!("parties/{party}.evm-key")
+/// The keeper key of `network`'s gateway, relative to the sandbox directory
+/// (in the gateway's data directory).
+pub fn keeper_key(network: &str) -> String {
+    format!("{network}-gateway/evm.key")
 }
 
-/// beta-gateway's extra arguments: its keeper key.
-pub fn gateway_args() -> Vec<String> {
-    vec![KEY_FLAG.to_owned(), KEEPER_KEY.to_owned()]
-}
-
-/// A party's agent's extra arguments: its key on beta.
-pub fn agent_args(party: &str) -> Vec<String> {
-    vec![KEY_FLAG.to_owned(), party_key(party)]
+/// The party's secp256k1 key on `network`, relative to the sandbox directory:
+/// one per chain, so an account on one chain says nothing of the other.
+pub fn party_key(party: &str, network: &str) -> String {
+    format!("parties/{party}.{network}.evm-key")
 }
 
 /// The 32-byte seed of the key at a path relative to the sandbox directory,
@@ -171,15 +198,24 @@ fn signer_at(dir: &Path, relative: &str, seed: SeedSource) -> anyhow::Result<Pri
     PrivateKeySigner::from_bytes(&seed.into()).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
-/// Starts anvil on `port` with its log in `dir/logs`, deploys and funds.
-pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) -> anyhow::Result<ChainState> {
+/// Starts `network`'s anvil on `port` (chain id [`chain_id`]) with its log in
+/// `dir/logs/NAME-anvil.log`, deploys and funds.
+pub fn start_chain(
+    dir: &Path,
+    network: (NetworkId, &str),
+    port: u16,
+    parties: &[&str],
+    seed: SeedSource,
+) -> anyhow::Result<ChainState> {
     use std::os::unix::process::CommandExt as _;
     let anvil = crate::anvil::locate()?;
-    let log = dir.join("logs").join("beta-anvil.log");
+    let (id, name) = network;
+    let log = dir.join("logs").join(format!("{name}-anvil.log"));
     let file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let block_time = format!("{}.{:03}", BLOCK_TIME_MS / 1000, BLOCK_TIME_MS % 1000);
     let child = std::process::Command::new(&anvil)
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--accounts", "0", "--block-time", &block_time])
+        .args(["--chain-id", &chain_id(id).to_string()])
         .stdout(file.try_clone()?)
         .stderr(file)
         .stdin(std::process::Stdio::null())
@@ -189,11 +225,12 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
     let started = std::time::Instant::now();
     while !std::fs::read_to_string(&log).unwrap_or_default().contains("Listening on") {
         if started.elapsed() > Duration::from_secs(20) {
-            anyhow::bail!("anvil did not start; its log {} says:\n{}", log.display(), std::fs::read_to_string(&log)?);
+            let said = std::fs::read_to_string(&log)?;
+            anyhow::bail!("{name}'s anvil did not start; its log {} says:\n{said}", log.display());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut state = match use_chain(dir, &format!("http://127.0.0.1:{port}"), parties, seed) {
+    let mut state = match use_chain(dir, network, &format!("http://127.0.0.1:{port}"), parties, seed) {
         Ok(state) => state,
         Err(error) => {
             let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
@@ -205,20 +242,30 @@ pub fn start_chain(dir: &Path, port: u16, parties: &[&str], seed: SeedSource) ->
     Ok(state)
 }
 
-/// Deploys and funds on a development node that is already running at `rpc`
-/// (one that answers `anvil_setBalance` and mines blocks on its own): the
-/// sandbox neither starts nor stops it.
-pub fn use_chain(dir: &Path, rpc: &str, parties: &[&str], seed: SeedSource) -> anyhow::Result<ChainState> {
+/// Deploys and funds, as `network`, on a development node that is already
+/// running at `rpc` (one that answers `anvil_setBalance` and mines blocks on
+/// its own): the sandbox neither starts nor stops it.
+pub fn use_chain(
+    dir: &Path,
+    network: (NetworkId, &str),
+    rpc: &str,
+    parties: &[&str],
+    seed: SeedSource,
+) -> anyhow::Result<ChainState> {
+    let (_, name) = network;
     let deployer = PrivateKeySigner::random();
     let mut signers = vec![deployer.clone()];
     for party in parties {
-        signers.push(signer_at(dir, &party_key(party), seed)?);
+        signers.push(signer_at(dir, &party_key(party, name), seed)?);
     }
-    std::fs::create_dir_all(dir.join("beta-gateway"))?;
-    let keeper = signer_at(dir, KEEPER_KEY, seed)?;
+    std::fs::create_dir_all(dir.join(format!("{name}-gateway")))?;
+    let keeper = signer_at(dir, &keeper_key(name), seed)?;
     signers.push(keeper.clone());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (escrow, usdc, deed) = runtime.block_on(deploy_and_fund(rpc, &signers))?;
+    let chain_id = runtime
+        .block_on(read_only(rpc)?.get_chain_id())
+        .with_context(|| format!("the node at {rpc} did not say its chain id"))?;
     let escrow_height = escrow.deploy_height().context("the escrow was deployed here, at a known block")?;
     let escrow = escrow.address();
     let accounts = parties
@@ -227,9 +274,11 @@ pub fn use_chain(dir: &Path, rpc: &str, parties: &[&str], seed: SeedSource) -> a
         .map(|(party, signer)| ((*party).to_owned(), core_address(signer.address()).to_string()))
         .collect();
     Ok(ChainState {
+        network: name.to_owned(),
         anvil_pid: None,
         log: None,
         rpc: rpc.to_owned(),
+        chain_id,
         escrow: core_address(escrow).to_string(),
         escrow_height,
         usdc: core_address(usdc).to_string(),

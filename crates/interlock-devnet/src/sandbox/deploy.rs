@@ -4,8 +4,8 @@
 //! and funds the parties.
 
 use super::{
-    chain_sandbox, free_port, party_key, save, spawn, tls_channel, wait_listening, Process, State, BUYER_USD,
-    DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
+    chain_sandbox, free_port, party_key, save, spawn, tls_channel, wait_listening, NetworkKind, Process, State,
+    Topology, BUYER_USD, DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
 };
 use crate::setup::{code, seed_file, ALPHA, BETA};
 use anyhow::Context as _;
@@ -19,7 +19,7 @@ use interlock_identity::{
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_rpc::server::TlsFiles;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
@@ -33,8 +33,7 @@ fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[
     seed_file(&dir.join(data).join(file), what)
 }
 
-pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> anyhow::Result<State> {
-    let external_chain = *beta != super::Beta::Ledger;
+pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) -> anyhow::Result<State> {
     if dir.join(STATE_FILE).exists() {
         anyhow::bail!(
             "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
@@ -51,9 +50,11 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
         Err(_) => CertificateAuthority::init(&tls)?,
     };
     let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
-    let networks = [(ALPHA, "alpha"), (BETA, "beta")];
-    // With an external chain, beta is that chain: no ledger node of its own.
-    let has_ledger = |network: NetworkId| !(external_chain && network == BETA);
+    let networks = topology.networks().map(|(id, name, _)| (id, name));
+    // A network that is an external chain has no ledger node of its own.
+    let has_ledger = |network: NetworkId| {
+        topology.networks().iter().any(|(id, _, kind)| *id == network && **kind == NetworkKind::Ledger)
+    };
     let mut names: Vec<(Role, String)> = Vec::new();
     for (id, network) in networks {
         if has_ledger(id) {
@@ -91,15 +92,29 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
     }
     let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
     let chain_seed = |path: &Path| seed_file(path, chain_sandbox::KEY_KIND);
-    let chain = match beta {
-        super::Beta::Ledger => None,
-        super::Beta::NewChain => Some(chain_sandbox::start_chain(dir, free_port(&mut taken)?, &PARTIES, &chain_seed)?),
-        super::Beta::ChainAt(rpc) => Some(chain_sandbox::use_chain(dir, rpc, &PARTIES, &chain_seed)?),
-    };
+    let mut chains = BTreeMap::new();
+    for (id, name, kind) in topology.networks() {
+        let chain = match kind {
+            NetworkKind::Ledger => continue,
+            NetworkKind::NewChain => {
+                chain_sandbox::start_chain(dir, (id, name), free_port(&mut taken)?, &PARTIES, &chain_seed)
+            }
+            NetworkKind::ChainAt(rpc) => chain_sandbox::use_chain(dir, (id, name), rpc, &PARTIES, &chain_seed),
+        };
+        match chain {
+            Ok(chain) => chains.insert(name.to_owned(), chain),
+            Err(error) => {
+                stop_anvils(&chains);
+                return Err(error);
+            }
+        };
+    }
+    let chain_of =
+        |network: NetworkId| networks.iter().find(|(id, _)| *id == network).and_then(|(_, name)| chains.get(*name));
     let account = |name: &str, key: &PartyKey, network: NetworkId| -> anyhow::Result<Address> {
-        match &chain {
-            Some(chain) if network == BETA => chain.account(name),
-            _ => Ok(Address::from_bytes(key.public().0)),
+        match chain_of(network) {
+            Some(chain) => chain.account(name),
+            None => Ok(Address::from_bytes(key.public().0)),
         }
     };
     let mut party_entries = Vec::new();
@@ -111,14 +126,14 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
     let directory = Directory {
         networks: networks
             .iter()
-            .map(|(id, name)| match &chain {
-                Some(chain) if *id == BETA => Ok(NetworkEntry {
+            .map(|(id, name)| match chain_of(*id) {
+                Some(chain) => Ok(NetworkEntry {
                     id: *id,
                     name: (*name).into(),
                     platform: chain.platform().into(),
                     config: chain.network_config(),
                 }),
-                _ => Ok(NetworkEntry {
+                None => Ok(NetworkEntry {
                     id: *id,
                     name: (*name).into(),
                     platform: "ledger".into(),
@@ -156,7 +171,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
     directory.check_platforms(&interlock_platforms::all())?;
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
 
-    let launches = launches(&endpoint, external_chain, manual_accept)?;
+    let launches = launches(&endpoint, &chains, manual_accept)?;
     let mut processes = Vec::new();
     for launch in launches {
         let file = format!("{}.toml", launch.name);
@@ -172,7 +187,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
         let address = launch.settings.get("listen").and_then(toml::Value::as_str).unwrap_or_default().to_owned();
         processes.push(Process { name: launch.name, role: launch.role.into(), address, pid, log, args });
     }
-    let state = State { processes, manual_accept, chain };
+    let state = State { processes, manual_accept, chains };
     save(dir, &state)?;
     for process in &state.processes {
         wait_listening(&process.log, &process.name)?;
@@ -181,10 +196,14 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, beta: &super::Beta) -> 
     let keys: Vec<PartyId> =
         parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();
     runtime.block_on(fund(dir, &state, &parties[0].1, &parties[1].1, &keys))?;
-    if let Some(chain) = &state.chain {
-        println!("beta: {}", chain.describe());
-    }
     Ok(state)
+}
+
+/// Stops the anvils the sandbox started for `chains`: what a failed `up` leaves.
+fn stop_anvils(chains: &BTreeMap<String, chain_sandbox::ChainState>) {
+    for pid in chains.values().filter_map(|chain| chain.anvil_pid) {
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    }
 }
 
 /// The sample dependent in the directory, under a key kept in its data directory.
@@ -219,17 +238,18 @@ impl Launch {
     }
 }
 
-/// Every process of the sandbox and its settings; `endpoint` gives each its address.
+/// Every process of the sandbox and its settings; `endpoint` gives each its
+/// address, `chains` the networks that are external chains (by name).
 fn launches(
     endpoint: &dyn Fn(&str) -> String,
-    external_chain: bool,
+    chains: &BTreeMap<String, chain_sandbox::ChainState>,
     manual_accept: bool,
 ) -> anyhow::Result<Vec<Launch>> {
     let networks = [(ALPHA, "alpha"), (BETA, "beta")];
     let network_id = |network: NetworkId| i64::try_from(network.0).context("a network id beyond TOML's integers");
     let mut launches = Vec::new();
     for (network, name) in networks {
-        if external_chain && network == BETA {
+        if chains.contains_key(name) {
             continue;
         }
         let node = format!("{name}-ledger");
@@ -242,8 +262,8 @@ fn launches(
         let launch =
             Launch::new(&gateway, "gateway", &gateway, endpoint(&gateway)).set("network", network_id(network)?);
         let mut launch = launch.set("webhook_attempts", SANDBOX_WEBHOOK_ATTEMPTS);
-        if external_chain && network == BETA {
-            launch = launch.set("chain_key", chain_sandbox::KEEPER_KEY);
+        if chains.contains_key(name) {
+            launch = launch.set("chain_key", chain_sandbox::keeper_key(name));
         }
         launches.push(launch);
     }
@@ -255,8 +275,17 @@ fn launches(
         let agent = format!("{name}-agent");
         let mut launch = Launch::new(name, "agent", &agent, endpoint(&agent)).set("key", format!("parties/{name}.key"));
         launch.name = agent;
-        if external_chain {
-            launch = launch.set("chain_key", chain_sandbox::party_key(name));
+        // A key of its own on each chain, in that network's table.
+        let tables: toml::Table = chains
+            .keys()
+            .map(|network| {
+                let table =
+                    toml::Table::from_iter([("chain_key".to_owned(), chain_sandbox::party_key(name, network).into())]);
+                (network.clone(), toml::Value::Table(table))
+            })
+            .collect();
+        if !tables.is_empty() {
+            launch = launch.set("networks", tables);
         }
         launches.push(launch.set("auto_accept", name == "seller" && !manual_accept));
     }
@@ -278,10 +307,11 @@ async fn fund(
     seller: &PartyKey,
     accounts: &[PartyId],
 ) -> anyhow::Result<()> {
-    let external_chain = state.chain.is_some();
+    // A chain's accounts were funded when it started; the seller's GOLD lives
+    // on alpha when beta is a chain.
+    let gold_on = if state.chain("beta").is_some() { ALPHA } else { BETA };
     for (network, name) in [(ALPHA, "alpha"), (BETA, "beta")] {
-        if external_chain && network == BETA {
-            // anvil's accounts were funded when it started.
+        if state.chain(name).is_some() {
             continue;
         }
         let seed = seed_file(&dir.join(name).join("operator.key"), "an ed25519 seed")?;
@@ -292,14 +322,8 @@ async fn fund(
                 to: Address::from_bytes(buyer.public().0),
                 asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
             });
-            if external_chain {
-                // The seller's GOLD lives on alpha when beta is a chain.
-                ops.push(Op::Issue {
-                    to: Address::from_bytes(seller.public().0),
-                    asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },
-                });
-            }
-        } else {
+        }
+        if network == gold_on {
             ops.push(Op::Issue {
                 to: Address::from_bytes(seller.public().0),
                 asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },

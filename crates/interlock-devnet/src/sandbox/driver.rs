@@ -1,7 +1,7 @@
 //! The deal driver: one deal shown step by step, or many at a time with
 //! throughput, latency and atomicity measured, through the sandbox's agents.
 
-use super::{agent_endpoint, channel, load, party_key, tls_channel, State, DEPENDENT, OBSERVER, PARTIES};
+use super::{agent_endpoint, channel, load, party_key, tls_channel, ChainState, State, DEPENDENT, OBSERVER, PARTIES};
 use crate::setup::{ALPHA, BETA};
 use anyhow::Context as _;
 use interlock_core::{Mode, NetworkId};
@@ -106,7 +106,7 @@ async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value
         let key = party_key(dir, name)?;
         let mut networks = serde_json::Map::new();
         for (network, label) in [(ALPHA, "alpha"), (BETA, "beta")] {
-            if let Some(chain) = state.chain.as_ref().filter(|_| network == BETA) {
+            if let Some(chain) = state.chain(label) {
                 networks.insert(label.into(), chain.balances(name).await?);
                 continue;
             }
@@ -125,6 +125,53 @@ async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value
     Ok(balances.into())
 }
 
+/// The lowest DEED the seller still holds on `chain`.
+async fn lowest_deed(chain: &ChainState) -> anyhow::Result<u64> {
+    let held = chain.balances("seller").await?;
+    let item = held["DEED"].as_array().and_then(|items| items.first()).and_then(serde_json::Value::as_u64);
+    item.with_context(|| format!("the seller holds no DEED on {} any more: start a new sandbox", chain.network))
+}
+
+/// The sandbox's one deal in `mode` and its story: the standard deal between
+/// two ledgers; with chains, assets the chains hold.
+async fn sandbox_deal(state: &State, mode: Mode, window: Duration) -> anyhow::Result<(v1::ProposeDealRequest, String)> {
+    let deal = match (state.chain("alpha"), state.chain("beta"), mode) {
+        (None, None, _) => {
+            (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned())
+        }
+        (None, Some(beta), Mode::Notary) => {
+            let item = lowest_deed(beta).await?;
+            let request = proposal(mode, window, PAYMENT, ("beta", "DEED", &format!("#{item}")));
+            let platform = beta.platform_label();
+            (request, format!("buyer pays 25 USD on alpha (ledger) for DEED #{item} (ERC-721) on beta ({platform})"))
+        }
+        (None, Some(beta), Mode::Hashlock) => (
+            proposal(mode, window, ("beta", "USDC", "25"), ("alpha", "GOLD", "10")),
+            format!("buyer pays 25 USDC (ERC-20) on beta ({}) for 10 GOLD on alpha (ledger)", beta.platform_label()),
+        ),
+        // Two chains: each leg an asset of its own chain, the payment on
+        // alpha in notary mode and on beta in hashlock mode.
+        (Some(alpha), Some(beta), mode) => {
+            let (payment, delivery) = if mode == Mode::Notary { (alpha, beta) } else { (beta, alpha) };
+            let item = lowest_deed(delivery).await?;
+            let number = format!("#{item}");
+            let request =
+                proposal(mode, window, (&payment.network, "USDC", "25"), (&delivery.network, "DEED", &number));
+            let on = |chain: &ChainState| {
+                format!("on {} ({}, chain {})", chain.network, chain.platform_label(), chain.chain_id)
+            };
+            (
+                request,
+                format!("buyer pays 25 USDC (ERC-20) {} for DEED {number} (ERC-721) {}", on(payment), on(delivery)),
+            )
+        }
+        (Some(_), None, _) => {
+            anyhow::bail!("this sandbox's alpha is a chain and beta a ledger: it has no standard deal")
+        }
+    };
+    Ok(deal)
+}
+
 /// Runs one standard deal through the agents and shows it step by step.
 pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
     let state = load(dir)?;
@@ -133,23 +180,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         let (mut buyer, mut seller) = (agent(dir, "buyer")?, agent(dir, "seller")?);
         let started = std::time::Instant::now();
         let window = Duration::from_secs(30);
-        let (mut request, story) = match (&state.chain, mode) {
-            (None, _) => (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned()),
-            (Some(chain), Mode::Notary) => {
-                // The lowest DEED the seller still holds.
-                let held = chain.balances("seller").await?;
-                let item = held["DEED"].as_array().and_then(|items| items.first()).and_then(|item| item.as_u64());
-                let item = item.context("the seller holds no DEED any more: start a new sandbox")?;
-                let number = format!("#{item}");
-                let request = proposal(mode, window, PAYMENT, ("beta", "DEED", &number));
-                let platform = chain.platform_label();
-                (request, format!("buyer pays 25 USD on alpha (ledger) for DEED #{item} (ERC-721) on beta ({platform})"))
-            }
-            (Some(chain), Mode::Hashlock) => (
-                proposal(mode, window, ("beta", "USDC", "25"), ("alpha", "GOLD", "10")),
-                format!("buyer pays 25 USDC (ERC-20) on beta ({}) for 10 GOLD on alpha (ledger)", chain.platform_label()),
-            ),
-        };
+        let (mut request, story) = sandbox_deal(&state, mode, window).await?;
         // One deal, shown step by step: it names the warranty service too, which
         // logs the completion its webhook brings.
         request.dependents = vec![DEPENDENT.into()];
@@ -311,9 +342,9 @@ pub fn many(
     json: bool,
 ) -> anyhow::Result<serde_json::Value> {
     let state = load(dir)?;
-    if let Some(chain) = &state.chain {
+    if let Some((name, chain)) = state.chains.iter().next() {
         anyhow::bail!(
-            "many deals run on the two-ledger sandbox; this one's beta is an {} chain: use `sandbox deal`",
+            "many deals run on the two-ledger sandbox; this one's {name} is an {} chain: use `sandbox deal`",
             chain.platform_label()
         );
     }

@@ -10,16 +10,19 @@
 //!
 //! `deploy.rs` writes what `up` needs (certificates, keys, the signed
 //! directory) and starts and funds the processes; `driver.rs` runs deals
-//! through the agents. With an external chain, beta is a chain its platform
-//! crate starts and funds (`interlock_evm::sandbox`). The processes run the
+//! through the agents. A network that is an external chain (beta, or both,
+//! as the [`Topology`] says) is one its platform crate starts and funds
+//! (`interlock_evm::sandbox`), each on its own node. The processes run the
 //! executable that calls this: the `interlock` binary.
 
-use crate::setup::seed_file;
+use crate::setup::{seed_file, ALPHA, BETA};
 use anyhow::Context as _;
 use interlock_core::crypto::PartyKey;
+use interlock_core::NetworkId;
 use interlock_evm::sandbox::{self as chain_sandbox, ChainState};
 use interlock_rpc::server::TlsFiles;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -59,9 +62,16 @@ struct State {
     /// The seller's agent waits for `interlock deal accept` instead of accepting by itself.
     #[serde(default)]
     manual_accept: bool,
-    /// Set when beta is an external chain rather than a ledger node.
+    /// The networks that are external chains rather than ledger nodes, by name.
     #[serde(default)]
-    chain: Option<ChainState>,
+    chains: BTreeMap<String, ChainState>,
+}
+
+impl State {
+    /// The chain that network `name` is, if it is one.
+    fn chain(&self, name: &str) -> Option<&ChainState> {
+        self.chains.get(name)
+    }
 }
 
 /// A port to listen on that nothing holds now and that this sandbox has not
@@ -135,10 +145,10 @@ fn wait_listening_after(log: &Path, name: &str, offset: usize) -> anyhow::Result
     }
 }
 
-/// What network beta is in a sandbox.
+/// What one network of a sandbox runs on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Beta {
-    /// An embedded ledger, like alpha.
+pub enum NetworkKind {
+    /// An embedded ledger: a ledger node the sandbox starts.
     Ledger,
     /// A chain the sandbox starts (anvil) and stops with itself.
     NewChain,
@@ -147,26 +157,40 @@ pub enum Beta {
     ChainAt(String),
 }
 
-pub fn up(dir: &Path, manual_accept: bool, beta: &Beta) -> anyhow::Result<()> {
-    let state = deploy::start_all(dir, manual_accept, beta)?;
+/// What the sandbox's two networks run on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    pub alpha: NetworkKind,
+    pub beta: NetworkKind,
+}
+
+impl Topology {
+    /// Two embedded ledgers: the default sandbox.
+    pub const LEDGERS: Topology = Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger };
+
+    /// Each network's id, name and kind, alpha first.
+    fn networks(&self) -> [(NetworkId, &'static str, &NetworkKind); 2] {
+        [(ALPHA, "alpha", &self.alpha), (BETA, "beta", &self.beta)]
+    }
+}
+
+pub fn up(dir: &Path, manual_accept: bool, topology: &Topology) -> anyhow::Result<()> {
+    let state = deploy::start_all(dir, manual_accept, topology)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
-    match &state.chain {
-        Some(chain) => println!(
-            "beta is {} (escrow {}, USDC {}, DEED {}); funded: buyer {BUYER_USD} USD on alpha and {} USDC on beta, seller {SELLER_GOLD} GOLD on alpha and DEED #1-#{} on beta; next: interlock sandbox deal --dir {}",
-            chain.describe(),
-            chain.escrow,
-            chain.usdc,
-            chain.deed,
-            chain_sandbox::BUYER_USDC,
-            chain_sandbox::SELLER_DEEDS,
-            dir.display()
-        ),
-        None => println!(
-            "funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; next: interlock sandbox deal --dir {}",
-            dir.display()
-        ),
+    let (buyer_usdc, seller_deeds) = (chain_sandbox::BUYER_USDC, chain_sandbox::SELLER_DEEDS);
+    for (name, chain) in &state.chains {
+        let (escrow, usdc, deed) = (&chain.escrow, &chain.usdc, &chain.deed);
+        println!("{name} is {} (escrow {escrow}, USDC {usdc}, DEED {deed})", chain.describe());
+        println!("  funded on {name}: buyer {buyer_usdc} USDC, seller DEED #1-#{seller_deeds}");
     }
+    let ledgers = match (state.chain("alpha"), state.chain("beta")) {
+        (None, None) => format!("funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; "),
+        (None, Some(_)) => format!("funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on alpha; "),
+        (Some(_), None) => format!("funded: seller {SELLER_GOLD} GOLD on beta; "),
+        (Some(_), Some(_)) => String::new(),
+    };
+    println!("{ledgers}next: interlock sandbox deal --dir {}", dir.display());
     println!("the observer's web page: http://{}/", observer_web(dir)?);
     Ok(())
 }
@@ -192,7 +216,7 @@ fn settings(dir: &Path, process: &Process) -> anyhow::Result<toml::Table> {
 
 /// `up` without a word on standard output (for the benchmark's JSON).
 pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
-    deploy::start_all(dir, false, &Beta::Ledger).map(|_| ())
+    deploy::start_all(dir, false, &Topology::LEDGERS).map(|_| ())
 }
 
 /// Every process's name and pid.
@@ -277,13 +301,32 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
         })?;
         rows.push((process, alive(process.pid), health));
     }
-    let healthy = rows.iter().all(|(_, alive, health)| *alive && *health == "serving");
+    let mut chains = Vec::new();
+    for chain in state.chains.values() {
+        let health = runtime.block_on(chain.health());
+        // A node the sandbox did not start runs if it answers.
+        chains.push((chain, chain.anvil_pid.map_or(health == "serving", alive), health));
+    }
+    let healthy = rows
+        .iter()
+        .map(|(_, alive, health)| (alive, health))
+        .chain(chains.iter().map(|(_, alive, health)| (alive, health)))
+        .all(|(alive, health)| *alive && *health == "serving");
     if json {
         let report: Vec<_> = rows
             .iter()
             .map(|(p, alive, health)| serde_json::json!({"name": p.name, "role": p.role, "address": p.address, "pid": p.pid, "alive": alive, "health": health, "log": p.log}))
             .collect();
-        println!("{}", serde_json::json!({ "processes": report, "healthy": healthy }));
+        let chains: Vec<_> = chains
+            .iter()
+            .map(|(chain, alive, health)| {
+                serde_json::json!({
+                    "network": chain.network, "rpc": chain.rpc, "chain_id": chain.chain_id,
+                    "pid": chain.anvil_pid, "alive": alive, "health": health, "log": chain.log,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "processes": report, "chains": chains, "healthy": healthy }));
     } else {
         println!("{:<14} {:<9} {:<17} {:>7} {:<6} {:<12} log", "process", "role", "address", "pid", "alive", "health");
         for (process, alive, health) in &rows {
@@ -297,6 +340,10 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
                 health,
                 process.log.display()
             );
+        }
+        for (chain, alive, health) in &chains {
+            let alive = if *alive { "yes" } else { "no" };
+            println!("chain {}: {}; alive {alive}, {health}", chain.network, chain.describe());
         }
     }
     Ok(healthy)
@@ -353,8 +400,8 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
 /// `down` without a word; returns how many processes it stopped.
 pub fn down_quietly(dir: &Path) -> anyhow::Result<usize> {
     let state = load(dir)?;
-    let chain = state.chain.as_ref().and_then(|chain| chain.anvil_pid);
-    for pid in state.processes.iter().map(|process| process.pid).chain(chain) {
+    let anvils = state.chains.values().filter_map(|chain| chain.anvil_pid);
+    for pid in state.processes.iter().map(|process| process.pid).chain(anvils) {
         if alive(pid) {
             let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
         }

@@ -20,6 +20,12 @@ impl Net {
         let devnet = Devnet::start(6).await.unwrap_or_else(|error| panic!("{error}"));
         Net { devnet }
     }
+
+    /// [`Net::start`] as the chain `chain_id` (one block per transaction).
+    pub async fn start_chain(chain_id: u64) -> Net {
+        let devnet = Devnet::start_chain(6, chain_id, None).await.unwrap_or_else(|error| panic!("{error}"));
+        Net { devnet }
+    }
     pub fn owner(&self) -> Address {
         self.devnet.accounts[1]
     }
