@@ -70,3 +70,22 @@ fn ca_issue_help_names_every_role_a_certificate_may_carry() {
     let roles: Vec<String> = interlock_identity::Role::ALL.iter().map(|role| role.as_str().to_owned()).collect();
     assert_eq!(possible_values(&help(&["ca", "issue"]), "--role"), roles);
 }
+
+#[test]
+fn sandbox_up_refuses_an_evm_node_without_evm_and_three_evm_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["sandbox", "up", "--dir", at, "--evm-rpc", "http://127.0.0.1:8545"],
+            "required arguments were not provided:\n  --evm",
+        ),
+        (vec!["sandbox", "up", "--dir", at, "--evm", "--evm", "--evm"], "--evm given 3 times"),
+        (vec!["sandbox", "up", "--dir", at, "--evm", "--evm", "--evm-rpc", "http://127.0.0.1:8545"], "give one --evm"),
+    ] {
+        let output = interlock(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing was started or written");
+}
