@@ -123,7 +123,7 @@ impl World {
                 hash: secret.hash(),
                 payment_expiry_ms: now_ms + 120_000,
                 delivery_expiry_ms: now_ms + 60_000,
-                margin_ms: 100,
+                margin_ms: 1_000,
             },
             policy: Policy::default(),
             observers: vec![],
