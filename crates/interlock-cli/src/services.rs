@@ -103,7 +103,8 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
         }
         let networks: Vec<NetworkId> = gateways.keys().copied().collect();
         let registered = directory.parties.iter().map(|party| party.key).collect();
-        let service = NotaryService::open(key, log, gateways, registered, crate::setup::now_ms)?;
+        let (_, timings) = crate::agent_cmd::network_facts(&directory, &Default::default())?;
+        let service = NotaryService::open(key, log, gateways, registered, timings, crate::setup::now_ms)?;
         service.name_gateways(
             directory
                 .gateways

@@ -19,8 +19,8 @@ use interlock_core::encoding::Decode;
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
 use interlock_core::policy::{movements, utc_day, Approvals};
 use interlock_core::{
-    reservation_id, AssetCode, DealId, DealTerms, Decision, EscrowEvent, Hash32, LegKind, NetworkId, PartyId,
-    ReservationId,
+    reservation_id, AssetCode, DealId, DealTerms, Decision, EscrowEvent, Hash32, LegKind, NetworkId, NetworkTiming,
+    PartyId, ReservationId,
 };
 use interlock_identity::{Directory, PeerIdentity};
 use interlock_proto::v1;
@@ -72,6 +72,10 @@ struct Shared {
     gateway_names: Mutex<HashMap<NetworkId, String>>,
     /// Failures to follow each gateway: one line per outage, not per retry.
     unreachable: Repeated,
+    /// How fast each network's chain moves: a new deal must leave room
+    /// between the decision deadline and the backstop for an execution to be
+    /// mined, or a commit could reach one chain and not the other.
+    timings: HashMap<NetworkId, NetworkTiming>,
 }
 
 type DailyTotals = HashMap<(PartyId, AssetCode, u64), u128>;
@@ -122,11 +126,14 @@ impl NotaryService {
     /// Restores every deal of `log` (decided ones sign their recorded decision
     /// again) and follows each network through its gateway in `gateways`.
     /// `registered` are the parties of the directory: only their deals commit.
+    /// `timings` are the networks' paces that new deals are held to (a
+    /// network it does not list is not checked).
     pub fn open(
         key: NotaryKey,
         log: NotaryLog,
         gateways: HashMap<NetworkId, GatewayClient<Channel>>,
         registered: HashSet<PartyId>,
+        timings: HashMap<NetworkId, NetworkTiming>,
         clock: fn() -> u64,
     ) -> Result<NotaryService, StoreError> {
         let mut deals = HashMap::new();
@@ -154,6 +161,7 @@ impl NotaryService {
             reasons: Mutex::new(reasons),
             gateway_names: Mutex::default(),
             unreachable: Repeated::new(),
+            timings,
         };
         Ok(NotaryService { shared: Arc::new(shared) })
     }
@@ -475,6 +483,11 @@ impl Notary for NotaryService {
         }
         let known = locked(&self.shared.deals).contains_key(&deal_id);
         if !known {
+            terms.check_timing_in(&self.shared.timings).map_err(|error| {
+                Status::failed_precondition(format!(
+                    "deal {deal_id} leaves its chains too little time to settle: {error}"
+                ))
+            })?;
             if locked(&self.shared.deals).len() >= DEALS_MAX {
                 return Err(Status::resource_exhausted(format!("this notary holds {DEALS_MAX} deals already")));
             }

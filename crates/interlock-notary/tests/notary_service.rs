@@ -4,6 +4,7 @@
 //! abort at the deadline otherwise; the certificate they form executes or
 //! cancels on the real ledgers; a restarted notary signs the same.
 
+use interlock_chain::Platform as _;
 use interlock_core::crypto::{Certificate, NotaryKey, PartyKey, Token};
 use interlock_core::encoding::{encode_terms, Encode};
 use interlock_core::saga::expected_request;
@@ -14,7 +15,7 @@ use interlock_core::{
 use interlock_gateway::testkit::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
 use interlock_identity::{Directory, GatewayEntry, LedgerEntry, NetworkEntry, NotaryEntry, PartyEntry, Role};
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
-use interlock_ledger_node::{LedgerNodeService, Pace};
+use interlock_ledger_node::{LedgerNodeService, LedgerPlatform, Pace};
 use interlock_notary::{NotaryLog, NotaryService};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
@@ -77,8 +78,18 @@ impl Cluster {
         let gateway_name = |network| if network == ALPHA { "gw-alpha" } else { "gw-beta" };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry { id: ALPHA, name: "alpha".into(), platform: "ledger".into(), config: Default::default() },
-                NetworkEntry { id: BETA, name: "beta".into(), platform: "ledger".into(), config: Default::default() },
+                NetworkEntry {
+                    id: ALPHA,
+                    name: "alpha".into(),
+                    platform: "ledger".into(),
+                    config: serde_json::json!({ "node": ledgers[&ALPHA].to_string() }),
+                },
+                NetworkEntry {
+                    id: BETA,
+                    name: "beta".into(),
+                    platform: "ledger".into(),
+                    config: serde_json::json!({ "node": ledgers[&BETA].to_string() }),
+                },
             ],
             ledgers: vec![
                 LedgerEntry { name: "alpha-ledger".into(), network: ALPHA, endpoint: ledgers[&ALPHA].to_string() },
@@ -182,7 +193,15 @@ impl Cluster {
             })
             .collect();
         let registered = [self.buyer.public(), self.seller.public()].into_iter().collect();
-        let service = NotaryService::open(self.notary_keys[index].clone(), log, gateways, registered, now_ms).unwrap();
+        // Each network's pace, as a notary started from the CLI reads it.
+        let timings = self
+            .directory
+            .networks
+            .iter()
+            .map(|network| (network.id, LedgerPlatform.timing(network.id, &network.config).unwrap()))
+            .collect();
+        let key = self.notary_keys[index].clone();
+        let service = NotaryService::open(key, log, gateways, registered, timings, now_ms).unwrap();
         tokio::spawn(service.clone().tick());
         tokio::spawn(service.clone().follow(ALPHA));
         tokio::spawn(service.clone().follow(BETA));
@@ -387,4 +406,26 @@ async fn a_notary_checks_both_signatures_of_every_submission_known_deal_or_not()
     assert_eq!((vote_again.decision, vote_again.signature), (recorded.decision, recorded.signature));
     let undecided = notary.get_vote(v1::GetVoteRequest { deal_id: open.id().0 .0.to_vec() }).await.unwrap_err();
     assert_eq!(undecided.code(), tonic::Code::FailedPrecondition);
+}
+
+/// A notary holds a new deal to its chains' pace: on two ledgers (50 ms
+/// blocks) an execution needs two blocks, 100 ms, between the decision
+/// deadline and the backstop, or a commit could reach one chain and not the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notary_refuses_a_deal_whose_backstop_leaves_no_time_to_execute() {
+    let cluster = Cluster::start().await;
+    let mut notary = cluster.notary(0).await;
+    let mut terms = cluster.terms(9, now_ms() + 60_000);
+    let Settlement::Notary { decision_deadline_ms, backstop_expiry_ms, .. } = &mut terms.settlement else {
+        unreachable!()
+    };
+    *backstop_expiry_ms = *decision_deadline_ms + 99;
+    let status = notary.submit_deal(cluster.submission(&terms)).await.expect_err("99 ms is too little");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{}", status.message());
+    assert!(status.message().contains("need at least 100 ms"), "{}", status.message());
+    let Settlement::Notary { decision_deadline_ms, backstop_expiry_ms, .. } = &mut terms.settlement else {
+        unreachable!()
+    };
+    *backstop_expiry_ms = *decision_deadline_ms + 100;
+    notary.submit_deal(cluster.submission(&terms)).await.expect("100 ms is enough");
 }
