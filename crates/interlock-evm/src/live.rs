@@ -51,6 +51,7 @@ pub async fn check(config: &EvmConfig) -> Vec<LiveCheck> {
             ),
         )
     });
+    checks.push(block_pace(&provider, config.block_interval_ms).await);
     if config.finality == crate::Finality::Finalized {
         checks.push(finalized_block(&provider, config.finality_blocks).await);
     }
@@ -82,6 +83,49 @@ async fn finalized_block(provider: &DynProvider, counted: u64) -> LiveCheck {
             LiveCheck::failed("finality", format!("reading the finalized block: {error}"))
         }
     }
+}
+
+/// Blocks over which the chain's pace is measured.
+const PACE_BLOCKS: u64 = 20;
+
+/// The chain's newest blocks come no slower than `block_interval_ms` says:
+/// deal margins counted on a faster pace than the chain keeps would be short.
+async fn block_pace(provider: &DynProvider, configured_ms: u64) -> LiveCheck {
+    const CHECK: &str = "block interval";
+    let block = |number| provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number));
+    let head = match provider.get_block_number().await {
+        Ok(head) => head,
+        Err(error) => return LiveCheck::failed(CHECK, format!("reading the newest block: {error}")),
+    };
+    let blocks = head.min(PACE_BLOCKS);
+    if blocks == 0 {
+        return LiveCheck::passed(CHECK, format!("no blocks to measure yet ({configured_ms} ms configured)"));
+    }
+    let (newest, oldest) = match (block(head).await, block(head - blocks).await) {
+        (Ok(Some(newest)), Ok(Some(oldest))) => (newest.header.timestamp, oldest.header.timestamp),
+        (Err(error), _) | (_, Err(error)) => {
+            return LiveCheck::failed(CHECK, format!("reading the newest {blocks} blocks: {error}"))
+        }
+        _ => return LiveCheck::failed(CHECK, format!("the node lacks one of blocks {} and {head}", head - blocks)),
+    };
+    let measured_ms = newest.saturating_sub(oldest).saturating_mul(1000) / blocks;
+    // Timestamps are whole seconds (one second of rounding over the span),
+    // and a chain's pace varies: a quarter more is allowed.
+    let allowed_ms = configured_ms + configured_ms / 4 + 1000 / blocks;
+    if measured_ms > allowed_ms {
+        return LiveCheck::failed(
+            CHECK,
+            format!(
+                "the newest {blocks} blocks came every {measured_ms} ms, slower than block_interval_ms = \
+                 {configured_ms}: deal margins counted on it would be too short; set block_interval_ms to at \
+                 least {measured_ms}"
+            ),
+        );
+    }
+    LiveCheck::passed(
+        CHECK,
+        format!("every {measured_ms} ms over the newest {blocks} blocks ({configured_ms} ms configured)"),
+    )
 }
 
 /// The code at `escrow` is the committed artifact's: the node runs the

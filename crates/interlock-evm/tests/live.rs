@@ -45,6 +45,17 @@ async fn a_deployed_escrow_passes_every_live_check_and_each_mistake_is_named() {
     assert!(finality.passed && finality.detail.contains("finalized block is"), "{finality:?}");
     assert!(!checks.iter().any(|check| check.check == "finality" && !check.passed));
     assert!(live::check(&config).await.iter().all(|check| check.check != "finality"), "depth alone: no such check");
+    // A chain slower than its configuration says: its newest blocks 30 s apart.
+    let provider = &devnet.provider;
+    use interlock_evm::alloy::providers::Provider as _;
+    let (blocks, seconds) =
+        (interlock_evm::alloy::primitives::U256::from(20), interlock_evm::alloy::primitives::U256::from(30));
+    let _: () = provider.raw_request("anvil_mine".into(), (blocks, seconds)).await.unwrap();
+    let found = failed(&live::check(&config).await);
+    assert_eq!(found.keys().collect::<Vec<_>>(), ["block interval"], "{found:?}");
+    assert!(found["block interval"].contains("every 30000 ms"), "{found:?}");
+    let paced = interlock_evm::EvmConfig { block_interval_ms: 30_000, ..config.clone() };
+    assert!(failed(&live::check(&paced).await).is_empty());
     let unreachable = interlock_evm::EvmConfig { rpc: "http://127.0.0.1:1".into(), ..config.clone() };
     let found = failed(&live::check(&unreachable).await);
     assert!(found.contains_key("node"), "{found:?}");
