@@ -60,6 +60,24 @@ pub struct Reservation {
     pub state: ReservationState,
 }
 
+impl ReserveRequest {
+    /// The open reservation this request makes.
+    pub fn reservation(&self) -> Reservation {
+        Reservation {
+            id: reservation_id(self.deal_id, self.leg),
+            deal_id: self.deal_id,
+            leg: self.leg,
+            asset: self.asset.clone(),
+            owner: self.owner,
+            beneficiary: self.beneficiary,
+            keeper: self.keeper,
+            condition: self.condition.clone(),
+            expiry_ms: self.expiry_ms,
+            state: ReservationState::Reserved,
+        }
+    }
+}
+
 impl Reservation {
     /// True when this reservation carries exactly `request`'s parameters.
     pub fn matches(&self, request: &ReserveRequest) -> bool {
@@ -232,18 +250,7 @@ pub fn reserve<C: EscrowContext>(
     }
     context.check_holds(&request.owner, &request.asset)?;
 
-    let reservation = Reservation {
-        id,
-        deal_id: request.deal_id,
-        leg: request.leg,
-        asset: request.asset.clone(),
-        owner: request.owner,
-        beneficiary: request.beneficiary,
-        keeper: request.keeper,
-        condition: request.condition.clone(),
-        expiry_ms: request.expiry_ms,
-        state: ReservationState::Reserved,
-    };
+    let reservation = request.reservation();
     context.lock(&request.owner, &request.asset);
     context.insert_reservation(reservation.clone());
     Ok(EscrowEvent::Reserved(reservation))

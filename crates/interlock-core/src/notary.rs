@@ -175,6 +175,21 @@ impl NotaryDeal {
         self.tick(now_ms, approvals)
     }
 
+    /// A reorganisation took away the block in which this notary saw `leg`
+    /// reserved: until it sees the reservation again, the leg is not in, and
+    /// nothing is committed on it. A decided deal stays decided (a recorded
+    /// decision is final). Answers whether the leg was counted in.
+    pub fn rolled_back(&mut self, leg: LegKind) -> bool {
+        let Phase::Watching { payment, delivery } = &mut self.phase else {
+            return false;
+        };
+        let seen = match leg {
+            LegKind::Payment => payment,
+            LegKind::Delivery => delivery,
+        };
+        std::mem::replace(seen, false)
+    }
+
     /// Decides when it can: commit as soon as both legs are in before the
     /// deadline and the approval rules hold, abort once the deadline (extended
     /// if the policy says so) passed without them, or when a rule is broken.

@@ -209,6 +209,27 @@ fn commits_only_after_both_matching_reservations() {
     }
 }
 
+/// A reservation whose block a reorganisation took away no longer counts:
+/// the other leg alone commits nothing, and the reservation seen again does.
+#[test]
+fn a_reservation_taken_away_by_a_reorganisation_no_longer_counts() {
+    let mut deal = accepted();
+    assert_eq!(deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)), &Unrestricted), vec![]);
+    assert!(deal.rolled_back(LegKind::Payment), "the payment was counted in");
+    assert!(!deal.rolled_back(LegKind::Payment), "and is no longer");
+    assert!(!deal.rolled_back(LegKind::Delivery), "never seen");
+    assert_eq!(deal.observe(T0 + 2, &reserved(agreed(LegKind::Delivery)), &Unrestricted), vec![], "one leg is in");
+    assert_eq!(
+        deal.observe(T0 + 3, &reserved(agreed(LegKind::Payment)), &Unrestricted),
+        record(Decision::Commit),
+        "the payment mined again"
+    );
+    // Decided: a later reorganisation changes nothing.
+    deal.recorded(&notaries()[0]);
+    assert!(!deal.rolled_back(LegKind::Payment));
+    assert_eq!(deal.decision(), Some(Decision::Commit));
+}
+
 #[test]
 fn recorded_decision_is_signed_by_this_notary() {
     let key = &notaries()[0];

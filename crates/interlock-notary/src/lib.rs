@@ -72,6 +72,9 @@ struct Shared {
     gateway_names: Mutex<HashMap<NetworkId, String>>,
     /// Failures to follow each gateway: one line per outage, not per retry.
     unreachable: Repeated,
+    /// Where this notary saw each leg of its undecided deals reserved, from
+    /// its gateway streams: a reorganisation below that height takes it away.
+    seen_at: Mutex<HashMap<(DealId, LegKind), (NetworkId, u64)>>,
     /// How fast each network's chain moves: a new deal must leave room
     /// between the decision deadline and the backstop for an execution to be
     /// mined, or a commit could reach one chain and not the other.
@@ -161,6 +164,7 @@ impl NotaryService {
             reasons: Mutex::new(reasons),
             gateway_names: Mutex::default(),
             unreachable: Repeated::new(),
+            seen_at: Mutex::default(),
             timings,
         };
         Ok(NotaryService { shared: Arc::new(shared) })
@@ -205,6 +209,12 @@ impl NotaryService {
             if let Some(reason) = reason {
                 locked(&self.shared.reasons).insert(deal_id, reason);
             }
+            // Decided for good: no reorganisation changes it now.
+            let mut seen_at = locked(&self.shared.seen_at);
+            for leg in LegKind::BOTH {
+                seen_at.remove(&(deal_id, leg));
+            }
+            drop(seen_at);
             let mut deals = locked(&self.shared.deals);
             let deal = deals.get_mut(&deal_id).expect("a deciding deal is held");
             for signed in deal.recorded(&self.shared.key) {
@@ -303,16 +313,7 @@ impl NotaryService {
                     }
                     let mut stream = response.into_inner();
                     while let Ok(Some(block)) = stream.message().await {
-                        for event in &block.events {
-                            if event.kind != "reserved" {
-                                continue;
-                            }
-                            if let Ok(event) = EscrowEvent::from_bytes(&event.event_encoded) {
-                                let _ = self
-                                    .blocking("observing a reservation", move |notary| notary.observe(&event))
-                                    .await;
-                            }
-                        }
+                        self.on_block(network, &block).await;
                         next = block.header.map_or(next, |h| h.height + 1);
                         if saved_at.elapsed() >= FOLLOW_SAVE_INTERVAL {
                             saved_at = std::time::Instant::now();
@@ -336,6 +337,51 @@ impl NotaryService {
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
         }
+    }
+
+    /// One message of `network`'s block stream: a reorganisation first (the
+    /// legs seen above the block kept are no longer counted), then the
+    /// reservations, each counted at its height.
+    async fn on_block(&self, network: NetworkId, block: &v1::BlockEvents) {
+        if block.rolled_back {
+            self.rolled_back(network, block.header.as_ref().map_or(0, |h| h.height));
+        }
+        for event in &block.events {
+            if event.kind != "reserved" {
+                continue;
+            }
+            let height = event.height;
+            let Ok(event) = EscrowEvent::from_bytes(&event.event_encoded) else { continue };
+            let (deal_id, leg) = (event.deal_id(), event.leg());
+            let undecided = locked(&self.shared.deals).get(&deal_id).is_some_and(|deal| deal.wake_at_ms().is_some());
+            if undecided {
+                locked(&self.shared.seen_at).insert((deal_id, leg), (network, height));
+            }
+            let _ = self.blocking("observing a reservation", move |notary| notary.observe(&event)).await;
+        }
+    }
+
+    /// `network` reorganised back to block `to`: every undecided deal's leg
+    /// this notary saw reserved above it is no longer counted, until the
+    /// stream, which goes on from the new chain, shows it again.
+    fn rolled_back(&self, network: NetworkId, to: u64) {
+        let mut seen_at = locked(&self.shared.seen_at);
+        let gone: Vec<(DealId, LegKind)> =
+            seen_at.iter().filter(|(_, (on, height))| *on == network && *height > to).map(|(leg, _)| *leg).collect();
+        let mut deals = locked(&self.shared.deals);
+        let mut forgotten = Vec::new();
+        for (deal_id, leg) in gone {
+            seen_at.remove(&(deal_id, leg));
+            if deals.get_mut(&deal_id).is_some_and(|deal| deal.rolled_back(leg)) {
+                forgotten.push(format!("{deal_id} {leg}"));
+            }
+        }
+        interlock_rpc::metrics::metrics().deal_event("notary", "reorganised");
+        eprintln!(
+            "notary: {} reorganised back to block {to}; reservations no longer counted: {}",
+            self.gateway_name(network),
+            if forgotten.is_empty() { "none".to_owned() } else { forgotten.join(", ") }
+        );
     }
 
     /// Names each network's gateway in log lines (`gateway NAME at HOST:PORT`).
@@ -556,3 +602,6 @@ pub async fn serve(
         interlock_proto::v1::notary_server::NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
     interlock_rpc::server::serve(notary, tls, directory, listener, shutdown).await
 }
+
+#[cfg(test)]
+mod tests;

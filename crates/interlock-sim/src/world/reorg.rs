@@ -7,11 +7,12 @@
 //! change what any of them did, and every invariant must hold across it.
 //!
 //! Some seeds also draw reorganisations deeper than the depth, which take away
-//! blocks that parties and notaries already acted on. The parties then do
-//! what the agents do on their gateway's `RolledBack`: each of their sagas
-//! with a leg on that network reads the leg again and goes back to where the
-//! chain now stands (running again if it had ended), and their cursors go back
-//! to the new chain. What the dropped blocks did is followed until the new
+//! blocks that parties and notaries already acted on. The roles then do what
+//! they do on their gateway's `RolledBack`: an undecided notary stops counting
+//! the legs it saw there until the new chain shows them again; each party's
+//! sagas with a leg on that network read the leg again and go back to where
+//! the chain now stands (running again if they had ended), and their cursors
+//! go back to the new chain. What the dropped blocks did is followed until the new
 //! chain does it again; a deal whose dropped transaction the new chain did not
 //! do again before its deadline is marked `reorg_lost`: no participant can
 //! undo what it did on the strength of a block that vanished, and DESIGN.md
@@ -134,6 +135,15 @@ impl World {
         self.note(|| {
             format!("deep reorganisation of network {index}: {dropped} escrow events to redo; the roles go back to block {keep}")
         });
+        // A notary's undecided deals count no leg there until they see it on
+        // the new chain again (their next poll re-reads what is confirmed).
+        for notary in &mut self.notaries {
+            for (deal_id, leg, _) in &on_chain {
+                if let Some(deal) = notary.deals.get_mut(deal_id) {
+                    deal.rolled_back(*leg);
+                }
+            }
+        }
         for party in &mut self.parties {
             if let Some(cursor) = party.disk.cursors.get_mut(&network) {
                 *cursor = (*cursor).min(keep);

@@ -1,0 +1,101 @@
+//! The service's block-stream handling, driven with stream messages directly:
+//! a reorganisation takes away a reservation the notary had counted.
+
+use super::*;
+use interlock_core::crypto::PartyKey;
+use interlock_core::encoding::{encode_terms, Encode};
+use interlock_core::saga::expected_request;
+use interlock_core::{Address, Asset, Leg, Policy, Settlement};
+
+const ALPHA: NetworkId = NetworkId(1);
+const BETA: NetworkId = NetworkId(2);
+
+fn now_ms() -> u64 {
+    u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+fn terms(notary: &NotaryKey, buyer: &PartyKey, seller: &PartyKey) -> DealTerms {
+    let usd = AssetCode::new("USD").unwrap();
+    let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, amount| Leg {
+        network,
+        asset: Asset::Fungible { code: usd.clone(), amount },
+        owner: Address::from_bytes(owner.public().0),
+        beneficiary: Address::from_bytes(beneficiary.public().0),
+        keeper: None,
+    };
+    let deadline_ms = now_ms() + 60_000;
+    DealTerms {
+        buyer: buyer.public(),
+        seller: seller.public(),
+        payment: leg(ALPHA, buyer, seller, 30),
+        delivery: leg(BETA, seller, buyer, 20),
+        settlement: Settlement::Notary {
+            notaries: vec![notary.address()],
+            threshold: 1,
+            decision_deadline_ms: deadline_ms,
+            backstop_expiry_ms: deadline_ms + 600_000,
+        },
+        policy: Policy::default(),
+        observers: vec![],
+        dependents: vec![],
+        nonce: 1,
+    }
+}
+
+/// A stream message: the block at `height` with the reservation of `leg`,
+/// or (`rolled_back`) the block kept at `height` after a reorganisation.
+fn block(
+    network: NetworkId,
+    height: u64,
+    reserved: Option<(&DealTerms, LegKind)>,
+    rolled_back: bool,
+) -> v1::BlockEvents {
+    let events = reserved
+        .map(|(terms, leg)| {
+            let reservation = expected_request(terms, terms.id(), leg).reservation();
+            v1::LedgerEvent {
+                network: network.0,
+                height,
+                transaction_id: vec![0; 32],
+                deal_id: terms.id().0 .0.to_vec(),
+                kind: "reserved".into(),
+                event_encoded: EscrowEvent::Reserved(reservation).to_bytes(),
+            }
+        })
+        .into_iter()
+        .collect();
+    let header = v1::BlockHeader { network: network.0, height, ..Default::default() };
+    v1::BlockEvents { header: Some(header), events, rolled_back }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_a_reorganisation_took_away_is_not_counted_until_it_is_seen_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let notary = NotaryKey::from_seed([5; 32]).unwrap();
+    let (buyer, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
+    let log = NotaryLog::open(&dir.path().join("notary.sqlite")).unwrap();
+    let registered = [buyer.public(), seller.public()].into_iter().collect();
+    let service = NotaryService::open(notary.clone(), log, HashMap::new(), registered, HashMap::new(), now_ms).unwrap();
+    let terms = terms(&notary, &buyer, &seller);
+    let deal_id = terms.id();
+    let submission = v1::SubmitDealRequest {
+        terms_encoded: encode_terms(&terms),
+        buyer_signature: buyer.sign_deal(deal_id).0.to_vec(),
+        seller_signature: seller.sign_deal(deal_id).0.to_vec(),
+    };
+    let answer = service.submit_deal(Request::new(submission)).await.unwrap().into_inner();
+    assert!(answer.vote.is_none(), "nothing is reserved yet");
+    let vote = |service: &NotaryService| locked(&service.shared.votes).get(&deal_id).map(|vote| vote.decision);
+
+    // The payment is seen at alpha's block 7; alpha then goes back to block 6.
+    service.on_block(ALPHA, &block(ALPHA, 7, Some((&terms, LegKind::Payment)), false)).await;
+    service.on_block(ALPHA, &block(ALPHA, 6, None, true)).await;
+    // The delivery alone commits nothing.
+    service.on_block(BETA, &block(BETA, 3, Some((&terms, LegKind::Delivery)), false)).await;
+    assert_eq!(vote(&service), None, "committed on a payment the chain no longer holds");
+    // A reorganisation above where a leg was seen leaves it counted.
+    service.on_block(BETA, &block(BETA, 3, None, true)).await;
+    // The payment mined again on the new chain: now both legs are in.
+    service.on_block(ALPHA, &block(ALPHA, 7, Some((&terms, LegKind::Payment)), false)).await;
+    assert_eq!(vote(&service), Some(Decision::Commit));
+}
