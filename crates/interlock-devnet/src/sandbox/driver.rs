@@ -219,7 +219,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         let completed = last.state == "completed" && seller_view.state == "completed";
         let report = serde_json::json!({
             "id": deal, "mode": mode.to_string(),
-            "outcome": if completed { "completed" } else if last.state == "refunded" && seller_view.state == "refunded" { "refunded" } else { "not atomic" },
+            "outcome": outcome(&last.state, &seller_view.state),
             "buyer": last.state, "seller": seller_view.state,
             "seconds": seconds, "balances_after": balances,
         });
@@ -231,6 +231,18 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         }
         anyhow::Ok(completed)
     })
+}
+
+/// One word for how a deal ended from both parties' states: both legs
+/// executed, nothing moved for good (refunded, or withdrawn before anything
+/// was reserved), or one side paid without the other.
+fn outcome(buyer: &str, seller: &str) -> &'static str {
+    match (buyer, seller) {
+        ("completed", "completed") => "completed",
+        ("withdrawn", "withdrawn") => "withdrawn",
+        ("refunded" | "withdrawn", "refunded" | "withdrawn") => "refunded",
+        _ => "not atomic",
+    }
 }
 
 /// What the driver of many deals knows, shared with its watcher.
@@ -491,4 +503,17 @@ pub fn many(
         }
         anyhow::Ok(report)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_deal_both_parties_withdrew_is_not_called_one_sided() {
+        assert_eq!(super::outcome("completed", "completed"), "completed");
+        assert_eq!(super::outcome("withdrawn", "withdrawn"), "withdrawn");
+        assert_eq!(super::outcome("withdrawn", "refunded"), "refunded");
+        assert_eq!(super::outcome("refunded", "refunded"), "refunded");
+        assert_eq!(super::outcome("lost", "windfall"), "not atomic");
+        assert_eq!(super::outcome("completed", "refunded"), "not atomic");
+    }
 }
