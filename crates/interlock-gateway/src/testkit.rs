@@ -7,7 +7,7 @@ use interlock_chain::Cursor;
 use interlock_chain::Platform as _;
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
-use interlock_identity::Directory;
+use interlock_identity::{Directory, NetworkEntry};
 use interlock_ledger_node::{LedgerPlatform, NodeFollower, NodeSubmitter};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
@@ -120,4 +120,14 @@ pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy
         crate::serve(served, &files, directory, listener, std::future::pending()).await.unwrap();
     });
     RunningGateway { service, _tasks: tasks, server: Some(server) }
+}
+
+/// The directory entry of an embedded-ledger network whose node listens at `node`.
+pub fn ledger_network(id: NetworkId, name: &str, node: SocketAddr) -> NetworkEntry {
+    NetworkEntry {
+        id,
+        name: name.into(),
+        platform: "ledger".into(),
+        config: serde_json::json!({ "node": node.to_string() }),
+    }
 }

@@ -15,11 +15,9 @@ use interlock_core::{
     NetworkId, Policy, Reservation, ReservationState, Settlement,
 };
 use interlock_gateway::checks::sign_lock_assertion;
-use interlock_gateway::testkit::{endpoint, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
+use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
 use interlock_gateway::{WebhookPolicy, GRACE_MS};
-use interlock_identity::{
-    DependentEntry, Directory, GatewayEntry, LedgerEntry, NetworkEntry, NotaryEntry, PartyEntry, Role,
-};
+use interlock_identity::{DependentEntry, Directory, GatewayEntry, LedgerEntry, NotaryEntry, PartyEntry, Role};
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_ledger_node::{LedgerNodeService, Pace};
 use interlock_proto::v1;
@@ -143,18 +141,8 @@ impl World {
         };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry {
-                    id: ALPHA,
-                    name: "alpha".into(),
-                    platform: "ledger".into(),
-                    config: serde_json::json!({ "node": ledgers[&ALPHA].to_string() }),
-                },
-                NetworkEntry {
-                    id: BETA,
-                    name: "beta".into(),
-                    platform: "ledger".into(),
-                    config: serde_json::json!({ "node": ledgers[&BETA].to_string() }),
-                },
+                ledger_network(ALPHA, "alpha", ledgers[&ALPHA]),
+                ledger_network(BETA, "beta", ledgers[&BETA]),
             ],
             ledgers: [(ALPHA, "alpha-ledger"), (BETA, "beta-ledger")]
                 .into_iter()

@@ -12,8 +12,8 @@ use interlock_core::{
     reservation_id, Address, Asset, AssetCode, DealId, DealTerms, Decision, EscrowOp, Leg, LegKind, NetworkId, Policy,
     Settlement,
 };
-use interlock_gateway::testkit::{endpoint, now_ms, start_gateway, GatewaySetup, RunningGateway};
-use interlock_identity::{Directory, GatewayEntry, LedgerEntry, NetworkEntry, NotaryEntry, PartyEntry, Role};
+use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway, GatewaySetup, RunningGateway};
+use interlock_identity::{Directory, GatewayEntry, LedgerEntry, NotaryEntry, PartyEntry, Role};
 use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
 use interlock_ledger_node::{LedgerNodeService, LedgerPlatform, Pace};
 use interlock_notary::{NotaryLog, NotaryService};
@@ -78,18 +78,8 @@ impl Cluster {
         let gateway_name = |network| if network == ALPHA { "gw-alpha" } else { "gw-beta" };
         let directory = Arc::new(Directory {
             networks: vec![
-                NetworkEntry {
-                    id: ALPHA,
-                    name: "alpha".into(),
-                    platform: "ledger".into(),
-                    config: serde_json::json!({ "node": ledgers[&ALPHA].to_string() }),
-                },
-                NetworkEntry {
-                    id: BETA,
-                    name: "beta".into(),
-                    platform: "ledger".into(),
-                    config: serde_json::json!({ "node": ledgers[&BETA].to_string() }),
-                },
+                ledger_network(ALPHA, "alpha", ledgers[&ALPHA]),
+                ledger_network(BETA, "beta", ledgers[&BETA]),
             ],
             ledgers: vec![
                 LedgerEntry { name: "alpha-ledger".into(), network: ALPHA, endpoint: ledgers[&ALPHA].to_string() },
