@@ -158,16 +158,6 @@ impl World {
             ledger.produce_block(block_ms)
         };
         let outcome = outcome.map_err(|e| format!("ledger {index} failed to produce a block: {e}"))?;
-        // Transactions refused because their deadline had passed.
-        let expired: Vec<interlock_ledger::TxId> = outcome
-            .iter()
-            .flat_map(|outcome| &outcome.rejected)
-            .filter(|rejection| {
-                use interlock_core::EscrowError::{Expired, ExpiryInPast};
-                matches!(rejection.error, interlock_ledger::LedgerError::Escrow(Expired { .. } | ExpiryInPast { .. }))
-            })
-            .map(|rejection| rejection.transaction)
-            .collect();
         if let Some(outcome) = outcome {
             for event in &outcome.events {
                 if let interlock_core::EscrowEvent::Executed { deal_id, token, .. } = &event.event {
@@ -215,7 +205,7 @@ impl World {
             node.committed_digest = ledger.state().digest();
         }
         if deep {
-            self.follow_dropped(&expired);
+            self.follow_dropped();
         }
         Ok(())
     }

@@ -75,6 +75,7 @@ impl World {
         let genesis = self.ledgers[index].genesis.clone();
         let keep = ledger.tip().height.saturating_sub(blocks);
         let deep = self.deep_chain.as_mut().filter(|deep| deep.index == index && keep < deep.cursor);
+        let past_depth = deep.is_some();
         if let Some(deep) = deep {
             deep.deep_reorganisations += 1;
             let limit = usize::try_from(deep.cursor - keep).expect("small");
@@ -100,7 +101,7 @@ impl World {
         node.inbox = returned;
         node.committed_digest = rebuilt.state().digest();
         node.ledger = Some(rebuilt);
-        if self.deep_chain.as_ref().is_some_and(|deep| deep.index == index && keep < deep.cursor) {
+        if past_depth {
             self.after_deep_reorganisation(index, keep);
         }
     }
@@ -167,19 +168,14 @@ impl World {
 
     /// Follows what dropped confirmed blocks had done, against the deep
     /// chain now: done again (or the reservation taken further) is
-    /// recovered. One the new chain refused because its deadline had passed
-    /// (`expired`), or still not done once the chain's time reached its
-    /// deadline (its transaction lost from a crashed node's mempool, say), is
-    /// lost, and so is its deal.
-    pub(super) fn follow_dropped(&mut self, expired: &[interlock_ledger::TxId]) {
+    /// recovered; still not done once the chain's time reached its deadline
+    /// (refused as expired, or lost from a crashed node's mempool) is lost,
+    /// and so is its deal.
+    pub(super) fn follow_dropped(&mut self) {
         let Some(deep) = self.deep_chain.as_mut() else { return };
-        if deep.dropped.is_empty() {
-            return;
-        }
-        let mut lost: Vec<DealId> =
-            expired.iter().filter_map(|tx| deep.dropped.remove(tx)).map(|d| d.deal_id).collect();
         let Some(ledger) = self.ledgers[deep.index].ledger.as_ref() else { return };
         let chain_ms = ledger.tip().timestamp_ms;
+        let mut lost = Vec::new();
         deep.dropped.retain(|_, dropped| {
             let now = ledger.state().reservation(&dropped.reservation).map(|r| r.state);
             use ReservationState::*;
