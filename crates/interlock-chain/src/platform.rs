@@ -17,6 +17,11 @@ pub struct Capabilities {
     /// relays them to the network's node; otherwise each party signs and sends
     /// to the chain itself.
     pub relayed: bool,
+    /// After a leg's expiry anyone may cancel it (the asset still goes back to
+    /// its owner), so a keeper can tidy up for an absent owner; otherwise only
+    /// the owner's key takes a lapsed leg back (a script platform, whose
+    /// escrow cannot say where an unsigned spend pays).
+    pub open_cancel: bool,
 }
 
 impl Capabilities {

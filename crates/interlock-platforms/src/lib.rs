@@ -7,7 +7,13 @@ use std::sync::Arc;
 
 /// Every platform, by name.
 pub fn all() -> Platforms {
-    Platforms::new().with(Arc::new(interlock_ledger_node::LedgerPlatform)).with(Arc::new(interlock_evm::EvmPlatform))
+    use interlock_litecoin::{Chain, LitecoinPlatform};
+    Platforms::new()
+        .with(Arc::new(interlock_ledger_node::LedgerPlatform))
+        .with(Arc::new(interlock_evm::EvmPlatform))
+        .with(Arc::new(LitecoinPlatform::new(Chain::Main)))
+        .with(Arc::new(LitecoinPlatform::new(Chain::Test)))
+        .with(Arc::new(LitecoinPlatform::new(Chain::Regtest)))
 }
 
 #[cfg(test)]
@@ -15,8 +21,9 @@ mod tests {
     #[test]
     fn every_platform_is_registered_once_under_its_name() {
         let platforms = super::all();
-        assert_eq!(platforms.names(), vec!["ledger", "evm"]);
+        let names = vec!["ledger", "evm", "litecoin", "litecoin-test", "litecoin-regtest"];
+        assert_eq!(platforms.names(), names);
         let unknown = platforms.get("solana").err().expect("an unknown platform is refused");
-        assert!(unknown.message.contains("ledger, evm"), "{}", unknown.message);
+        assert!(unknown.message.contains(&names.join(", ")), "{}", unknown.message);
     }
 }

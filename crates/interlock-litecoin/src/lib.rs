@@ -1,0 +1,29 @@
+//! Interlock on Litecoin, a chain with no contracts: a leg's escrow is an
+//! output locked to a P2WSH script ([`script`]), the single-use token is the
+//! unspent output itself (consensus spends it once), and the one party that may
+//! take it is the key the script names.
+//!
+//! - [`LitecoinPlatform`]: the seam's `Platform` for the main, test and regtest
+//!   chains (addresses with each chain's prefix, the network's configuration).
+//! - [`LitecoinSubmitter`]: one account's reservations, claims and refunds,
+//!   built and signed with the `bitcoin` crate, checked by the node
+//!   (`testmempoolaccept`) before they are sent.
+//! - [`LitecoinFollower`]: blocks read as JSON from a durable cursor, legs
+//!   recognised by script, secrets read from claims' witnesses, rollbacks on
+//!   a reorganisation.
+//! - [`regtest::Regtest`]: a private chain for tests, the sandbox and the demo.
+
+pub mod address;
+pub mod chain;
+mod follow;
+mod platform;
+pub mod regtest;
+pub mod rpc;
+pub mod script;
+mod submit;
+pub mod tx;
+
+pub use address::Chain;
+pub use follow::LitecoinFollower;
+pub use platform::{read_key, LitecoinConfig, LitecoinPlatform};
+pub use submit::{FeeLimits, LitecoinSubmitter};

@@ -1,0 +1,121 @@
+//! A regtest chain with three funded accounts, for the Litecoin tests.
+
+#![allow(dead_code)]
+
+use interlock_chain::conformance::{Actor, FUNDS};
+use interlock_chain::{ChainError, Submitter};
+use interlock_core::{Address, Asset, AssetCode, NetworkId};
+use interlock_litecoin::chain::Node;
+use interlock_litecoin::regtest::{Regtest, READY_HEIGHT};
+use interlock_litecoin::tx::Key;
+use interlock_litecoin::{FeeLimits, LitecoinSubmitter};
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub const NETWORK: NetworkId = NetworkId(3);
+/// Litoshis per unit of the conformance suite's amounts: its smallest amounts
+/// must stay above the node's dust limit.
+pub const UNIT: u128 = 10_000;
+/// Coins each account starts with.
+const COINS: usize = 6;
+
+pub fn ltc() -> AssetCode {
+    AssetCode::new("LTC").expect("valid code")
+}
+
+/// A regtest node, three accounts with coins, and a clock of our own: every
+/// block is mined at a time this chain sets (`setmocktime`), one second after
+/// the last unless the clock was moved.
+pub struct Chain {
+    pub node: Regtest,
+    _dir: tempfile::TempDir,
+    keys: [Key; 3],
+    fees: [Arc<AtomicU64>; 3],
+    clock_s: u64,
+}
+
+fn index(actor: Actor) -> usize {
+    match actor {
+        Actor::Buyer => 0,
+        Actor::Seller => 1,
+        Actor::Stranger => 2,
+    }
+}
+
+impl Chain {
+    pub async fn start() -> Chain {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let node = match Regtest::start(dir.path()).await {
+            Ok(node) => node,
+            Err(error) => panic!("cannot start a regtest litecoind: {error}"),
+        };
+        let keys = [0xb1u8, 0x51, 0x5e].map(|seed| Key::from_bytes([seed; 32]).expect("a valid key"));
+        let tip: serde_json::Value = node
+            .rpc()
+            .call(
+                "getblockheader",
+                json!([node.rpc().call::<String>("getbestblockhash", json!([])).await.expect("tip")]),
+            )
+            .await
+            .expect("tip header");
+        let clock_s = tip.get("time").and_then(serde_json::Value::as_u64).expect("a block time");
+        let mut chain = Chain { node, _dir: dir, keys, fees: Default::default(), clock_s };
+        let each = u64::try_from((FUNDS / COINS as u128 + 100) * UNIT).expect("fits");
+        for key in &chain.keys {
+            chain.node.fund(&key.account(), each, COINS).await.expect("fund an account");
+        }
+        chain.mine(1).await.expect("confirm the funding");
+        chain
+    }
+
+    pub fn key(&self, actor: Actor) -> &Key {
+        &self.keys[index(actor)]
+    }
+
+    pub fn account(&self, actor: Actor) -> Address {
+        self.key(actor).account()
+    }
+
+    pub fn node(&self) -> Node {
+        Node::new(self.node.rpc().clone())
+    }
+
+    pub fn submitter(&self, actor: Actor) -> Arc<dyn Submitter> {
+        let fees = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100 };
+        let submitter =
+            LitecoinSubmitter::new(NETWORK, self.node(), self.key(actor).clone(), "LTC", fees, READY_HEIGHT)
+                .with_fee_counter(self.fees[index(actor)].clone());
+        Arc::new(submitter)
+    }
+
+    /// Mines `blocks` blocks, each a second after the last.
+    pub async fn mine(&mut self, blocks: u64) -> Result<(), ChainError> {
+        for _ in 0..blocks {
+            self.clock_s += 1;
+            self.node.set_time(self.clock_s).await?;
+            self.node.mine(1).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the clock `ms` forward, then mines enough blocks that the
+    /// chain's median time past passes it.
+    pub async fn advance(&mut self, ms: u64) -> Result<(), ChainError> {
+        self.clock_s += ms.div_ceil(1000);
+        self.mine(12).await
+    }
+
+    /// The litoshis `actor` holds in confirmed coins, plus every fee it paid:
+    /// the suite counts assets, not the network's fees.
+    pub async fn holding(&mut self, actor: Actor) -> Result<u128, ChainError> {
+        self.mine(1).await?;
+        let coins = self.node().unspent(&self.key(actor).script_pubkey()).await?;
+        let held: u64 = coins.iter().map(|coin| coin.value).sum();
+        Ok(u128::from(held) + u128::from(self.fees[index(actor)].load(Ordering::Relaxed)))
+    }
+
+    pub fn fungible(&self, amount: u128) -> Asset {
+        Asset::Fungible { code: ltc(), amount: amount * UNIT }
+    }
+}
