@@ -16,6 +16,7 @@
 
 pub mod conformance;
 mod cursor;
+pub mod demo;
 mod error;
 mod follow;
 mod platform;

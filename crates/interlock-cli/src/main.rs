@@ -40,7 +40,7 @@ static ALLOCATOR: interlock_devnet::alloc::Counting = interlock_devnet::alloc::C
 #[command(
     name = "interlock",
     version,
-    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                eleven processes on loopback: ledgers, gateways, notaries, agents, a dependent, an observer\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
+    after_help = "Examples:\n  interlock demo                      three deals on two embedded ledgers\n  interlock demo --json               the same, as one JSON object\n  interlock demo --evm                the deals across an embedded ledger and an EVM chain (anvil)\n  interlock demo --litecoin           hashlock deals across an embedded ledger and Litecoin (regtest litecoind)\n  interlock sim --seeds 100000        the simulator over 100,000 seeds\n  interlock sim --from 42 --seeds 1 --trace\n                                      replay one seed, step by step\n  interlock bench core --mode notary  throughput, memory and the signature bound\n  interlock sandbox up                eleven processes on loopback: ledgers, gateways, notaries, agents, a dependent, an observer\n  interlock sandbox deal              a deal through them, step by step\n  interlock deal --as buyer list      the buyer's deals, from its agent"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -72,8 +72,14 @@ enum Command {
         /// Make beta an EVM chain: a local anvil (installed by scripts/npm-install)
         /// with the escrow contract, an ERC-20 and an ERC-721; alpha stays an
         /// embedded ledger. The deals then cross platforms.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "litecoin")]
         evm: bool,
+        /// Make beta a Litecoin chain: a regtest litecoind (installed by
+        /// scripts/litecoind-install) in the demo's directory, mining a block a
+        /// second; legs there are P2WSH hashlock scripts. Three hashlock deals:
+        /// LTC delivered, LTC paid, and LTC refunded after its lock time.
+        #[arg(long)]
+        litecoin: bool,
     },
     /// Run the deterministic simulator: each seed draws deals and faults, and every
     /// invariant is checked after every step. A failure prints the seed to replay.
@@ -454,7 +460,14 @@ enum BenchTarget {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { dir, json, evm } => demo::run(dir, json, evm).map(|held| held.then_some(()).ok_or(1)),
+        Command::Demo { dir, json, evm, litecoin } => {
+            let external = match (evm, litecoin) {
+                (true, _) => Some(interlock_devnet::ExternalKind::Contract),
+                (_, true) => Some(interlock_devnet::ExternalKind::Litecoin),
+                _ => None,
+            };
+            demo::run(dir, json, external).map(|held| held.then_some(()).ok_or(1))
+        }
         Command::Sim { seeds, from, trace, json } => sim(seeds, from, trace, json),
         Command::Ca { command: CaCommand::Init { dir } } => services::ca_init(&dir).map(Ok),
         Command::Ca { command: CaCommand::Issue { dir, role, name, hosts, days, out } } => {

@@ -1,7 +1,7 @@
 //! `interlock demo`: three deals end to end on two embedded ledgers, or on an
 //! embedded ledger and an external chain (see [`crate::demo_external`]).
 
-use crate::demo_external::ExternalWorld;
+use crate::demo_external::{ExternalKind, ExternalWorld};
 use crate::runtime::{Progress, Runtime};
 use crate::setup::{self, address, code, network_name, now_ms, ALPHA, BETA};
 use interlock_core::crypto::Secret;
@@ -22,15 +22,11 @@ const ROUND_PAUSE: Duration = Duration::from_millis(20);
 
 pub(crate) type Balances = BTreeMap<String, BTreeMap<String, BTreeMap<String, u128>>>;
 
-pub(crate) struct Plan {
-    pub title: &'static str,
-    pub mode: Mode,
-    pub payment: (NetworkId, Asset),
-    pub delivery: (NetworkId, Asset),
-    pub seller_withholds: bool,
-}
+pub(crate) type Plan = interlock_chain::demo::DemoDeal;
 
-pub fn run(dir: Option<PathBuf>, json: bool, external_chain: bool) -> anyhow::Result<bool> {
+/// Runs the demo; `external` makes beta a chain of that kind instead of an
+/// embedded ledger.
+pub fn run(dir: Option<PathBuf>, json: bool, external: Option<ExternalKind>) -> anyhow::Result<bool> {
     let dir = match dir {
         Some(dir) => dir,
         None => tempfile::Builder::new().prefix("interlock-demo-").tempdir()?.keep(),
@@ -40,8 +36,8 @@ pub fn run(dir: Option<PathBuf>, json: bool, external_chain: bool) -> anyhow::Re
             println!("{line}");
         }
     };
-    let (mut runtime, plans, external_world) = if external_chain {
-        let (runtime, world) = crate::demo_external::world(&dir)?;
+    let (mut runtime, plans, external_world) = if let Some(kind) = external {
+        let (runtime, world) = crate::demo_external::world(&dir, kind)?;
         say(format!("Interlock demo: an embedded ledger (alpha) and {}, in {}", world.introduce(), dir.display()));
         say(format!("setup    {}", world.describe()));
         let plans = world.plans();
@@ -118,7 +114,7 @@ fn terms_for(
     let now = now_ms();
     let (buyer, seller) = (runtime.buyer(), runtime.seller());
     // An external chain confirms in seconds, not milliseconds: its deals get longer windows.
-    let scale = if external.is_some() { 8 } else { 1 };
+    let scale = external.map_or(1, ExternalWorld::time_scale);
     let (settlement, secret) = match plan.mode {
         Mode::Notary => (
             Settlement::Notary {

@@ -34,15 +34,7 @@ pub struct DemoChain {
     head: u64,
 }
 
-/// One cross-platform deal the demo runs: which network each leg is on comes
-/// from the caller.
-pub struct DemoDeal {
-    pub title: &'static str,
-    pub mode: Mode,
-    pub payment: (NetworkId, Asset),
-    pub delivery: (NetworkId, Asset),
-    pub seller_withholds: bool,
-}
+pub use interlock_chain::demo::DemoDeal;
 
 fn code(text: &str) -> AssetCode {
     AssetCode::new(text).expect("built-in asset codes are valid")

@@ -15,6 +15,7 @@
 
 pub mod address;
 pub mod chain;
+pub mod demo;
 mod follow;
 mod platform;
 pub mod regtest;
