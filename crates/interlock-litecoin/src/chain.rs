@@ -114,8 +114,8 @@ pub enum Located {
     Nothing,
     /// Reserved: the output is there, unspent.
     Unspent { outpoint: OutPoint, value: u64 },
-    /// Claimed or refunded by `transaction`.
-    Spent { transaction: Hash32, spend: Spend },
+    /// Claimed or refunded by `transaction`, still in the mempool when `pending`.
+    Spent { transaction: Hash32, spend: Spend, pending: bool },
 }
 
 /// Every spend of a hashlock leg in the chain's blocks, by reservation id:
@@ -286,12 +286,12 @@ impl Node {
         let mempool = self.mempool().await?;
         for tx in &mempool {
             if let Some((_, spend)) = tx.spends().find(|(spent, _)| spent.reservation == leg.reservation) {
-                return Ok(Located::Spent { transaction: hash_of(&tx.txid)?, spend });
+                return Ok(Located::Spent { transaction: hash_of(&tx.txid)?, spend, pending: true });
             }
         }
         index.update(self).await?;
         if let Some((transaction, spend)) = index.get(&leg.reservation) {
-            return Ok(Located::Spent { transaction: *transaction, spend: *spend });
+            return Ok(Located::Spent { transaction: *transaction, spend: *spend, pending: false });
         }
         let script = leg.script_pubkey();
         if let Some(coin) = self.unspent(&script).await?.into_iter().find(|coin| coin.value == amount) {

@@ -27,7 +27,7 @@ pub const CONFIRMATIONS: u64 = 2;
 /// Coins of one LTC each party starts with.
 pub const COINS: usize = 4;
 const LITOSHIS_PER_LTC: u64 = 100_000_000;
-const FEES: FeeLimits = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 50 };
+const FEES: FeeLimits = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 50, replace_after_blocks: 3 };
 
 fn ltc(litoshis: u128) -> Asset {
     Asset::Fungible { code: AssetCode::new("LTC").expect("a valid code"), amount: litoshis }

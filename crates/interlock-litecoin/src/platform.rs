@@ -49,6 +49,10 @@ pub struct LitecoinConfig {
     /// Litoshis per vbyte no transaction pays more than.
     #[serde(default = "default_fee_cap")]
     pub fee_cap_sat_vb: u64,
+    /// A claim or refund not confirmed this many blocks after it was sent is
+    /// replaced (BIP 125) at a higher fee when it is submitted again.
+    #[serde(default = "default_replace_after_blocks")]
+    pub replace_after_blocks: u64,
 }
 
 fn default_asset() -> String {
@@ -65,6 +69,9 @@ fn default_fee_floor() -> u64 {
 }
 fn default_fee_cap() -> u64 {
     500
+}
+fn default_replace_after_blocks() -> u64 {
+    3
 }
 
 impl LitecoinConfig {
@@ -234,7 +241,11 @@ impl Platform for LitecoinPlatform {
                 ))
             })?;
             let key = read_key(path)?;
-            let fees = FeeLimits { floor_sat_vb: config.fee_floor_sat_vb, cap_sat_vb: config.fee_cap_sat_vb };
+            let fees = FeeLimits {
+                floor_sat_vb: config.fee_floor_sat_vb,
+                cap_sat_vb: config.fee_cap_sat_vb,
+                replace_after_blocks: config.replace_after_blocks,
+            };
             let submitter =
                 LitecoinSubmitter::new(network, config.node(network)?, key, &config.asset, fees, config.start_height);
             Ok(Arc::new(submitter) as Arc<dyn Submitter>)

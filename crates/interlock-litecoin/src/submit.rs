@@ -21,6 +21,26 @@ pub struct FeeLimits {
     pub floor_sat_vb: u64,
     /// Litoshis per vbyte, at most.
     pub cap_sat_vb: u64,
+    /// A claim or refund still unconfirmed this many blocks after it was sent
+    /// (or last bumped) gets a child paying for it when it is submitted again.
+    pub replace_after_blocks: u64,
+}
+
+/// A claim or refund this submitter sent, and the children that pay for it
+/// while it waits.
+#[derive(Clone, Debug)]
+struct Sent {
+    /// The claim or refund itself.
+    transaction: interlock_core::Hash32,
+    /// The newest transaction of the package: its output 0 pays this account.
+    tip: bitcoin::OutPoint,
+    tip_value: u64,
+    /// Fees and virtual bytes of the whole package.
+    fee: u64,
+    vsize: u64,
+    /// The package's fee rate, and the height it was last priced at.
+    rate: u64,
+    height: u64,
 }
 
 /// Signs and sends one account's reservations, claims and refunds.
@@ -34,6 +54,8 @@ pub struct LitecoinSubmitter {
     /// One operation at a time: two reservations must not pick the same coin.
     sending: tokio::sync::Mutex<()>,
     fees_paid: Arc<AtomicU64>,
+    /// The spends sent, by reservation id.
+    sent: std::sync::Mutex<std::collections::HashMap<[u8; 32], Sent>>,
 }
 
 impl LitecoinSubmitter {
@@ -49,6 +71,7 @@ impl LitecoinSubmitter {
             index: tokio::sync::Mutex::new(SpendIndex::new(start_height)),
             sending: tokio::sync::Mutex::new(()),
             fees_paid: Arc::new(AtomicU64::new(0)),
+            sent: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -124,12 +147,75 @@ impl LitecoinSubmitter {
         Ok(Receipt { transaction, height: None })
     }
 
+    /// Sends a claim or refund at `rate` and remembers it for replacement.
+    async fn spend(
+        &self,
+        script: &HashlockScript,
+        from: bitcoin::OutPoint,
+        value: u64,
+        to: bitcoin::ScriptBuf,
+        path: Path,
+        rate: u64,
+    ) -> Result<Receipt, ChainError> {
+        let built = tx::spend(&self.key, script, from, value, to, path, rate)?;
+        let (fee, vsize) = (built.fee, built.transaction.vsize() as u64);
+        let tip = bitcoin::OutPoint { txid: built.transaction.compute_txid(), vout: 0 };
+        let tip_value = built.transaction.output[0].value.to_sat();
+        let height = self.node.tip().await?;
+        let receipt = self.send(built).await?;
+        let sent = Sent { transaction: receipt.transaction, tip, tip_value, fee, vsize, rate, height };
+        self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(script.reservation, sent);
+        Ok(receipt)
+    }
+
+    /// Bumps this submitter's own claim or refund `pending` in the mempool
+    /// when it has waited `replace_after_blocks` blocks: a child spending its
+    /// output back to this account pays for the package at the node's current
+    /// estimate, and at least a quarter (and one litoshi per vbyte) above the
+    /// last rate, within the cap (child pays for parent: litecoind takes no
+    /// replacements by default). `None` when there is nothing to bump yet.
+    async fn bump_if_stuck(
+        &self,
+        script: &HashlockScript,
+        pending: interlock_core::Hash32,
+    ) -> Result<Option<Receipt>, ChainError> {
+        let sent =
+            self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&script.reservation).cloned();
+        let Some(sent) = sent.filter(|sent| sent.transaction == pending) else { return Ok(None) };
+        let height = self.node.tip().await?;
+        if height < sent.height.saturating_add(self.fees.replace_after_blocks) {
+            return Ok(None);
+        }
+        let estimate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
+        let rate = estimate.max(sent.rate + (sent.rate / 4).max(1)).min(self.fees.cap_sat_vb);
+        if rate <= sent.rate {
+            return Ok(None);
+        }
+        let vsize = sent.vsize + tx::CHILD_VBYTES;
+        let fee = rate.saturating_mul(vsize).saturating_sub(sent.fee);
+        let coin = tx::Coin { outpoint: sent.tip, value: sent.tip_value };
+        let child = tx::pay_for_parent(&self.key, &coin, fee)?;
+        let tip = bitcoin::OutPoint { txid: child.transaction.compute_txid(), vout: 0 };
+        let tip_value = child.transaction.output[0].value.to_sat();
+        tracing::info!(rate, previous = sent.rate, "a child pays for a spend that waited too long");
+        self.send(child).await?;
+        let bumped = Sent { tip, tip_value, fee: sent.fee + fee, vsize, rate, height, ..sent };
+        self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(script.reservation, bumped);
+        // The operation is still the claim or refund; the child only pays for it.
+        Ok(Some(Receipt { transaction: pending, height: None }))
+    }
+
     async fn run(&self, terms: &DealTerms, op: &EscrowOp) -> Result<Receipt, ChainError> {
         let kind = self.leg_of(terms, op)?;
         let (script, amount) = self.script_of(terms, kind)?;
         let leg = terms.leg(kind);
         let _one_at_a_time = self.sending.lock().await;
         let located = self.locate(&script, amount).await?;
+        if let Located::Spent { transaction, pending: true, .. } = located {
+            if let Some(receipt) = self.bump_if_stuck(&script, transaction).await? {
+                return Ok(receipt);
+            }
+        }
         if let Located::Spent { spend, .. } = located {
             let how = match spend {
                 Spend::Claim { .. } => "executed",
@@ -186,8 +272,7 @@ impl LitecoinSubmitter {
                 }
                 let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
                 let to = crate::address::pay_to(&leg.beneficiary)?;
-                let built = tx::spend(&self.key, &script, outpoint, value, to, Path::Claim { secret }, rate)?;
-                self.send(built).await
+                self.spend(&script, outpoint, value, to, Path::Claim { secret }, rate).await
             }
             EscrowOp::Cancel { certificate, .. } => {
                 if certificate.is_some() {
@@ -213,8 +298,7 @@ impl LitecoinSubmitter {
                 }
                 let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
                 let to = crate::address::pay_to(&leg.owner)?;
-                let built = tx::spend(&self.key, &script, outpoint, value, to, Path::Refund, rate)?;
-                self.send(built).await
+                self.spend(&script, outpoint, value, to, Path::Refund, rate).await
             }
         }
     }

@@ -148,6 +148,31 @@ fn sign_key_inputs(key: &Key, transaction: &mut Transaction, coins: &[Coin]) -> 
     Ok(())
 }
 
+/// Spends `coin` (an unconfirmed output of `key`'s) back to `key`, paying
+/// `fee`: a child whose fee pays for its waiting ancestors (CPFP), since
+/// litecoind does not take replacements unless told to.
+pub fn pay_for_parent(key: &Key, coin: &Coin, fee: u64) -> Result<Built, ChainError> {
+    let kept = coin.value.checked_sub(fee).filter(|kept| *kept >= CHANGE_MIN).ok_or_else(|| {
+        ChainError::rejected(format!(
+            "an output of {} litoshis cannot pay a {fee}-litoshi fee for its parent",
+            coin.value
+        ))
+    })?;
+    let input = vec![TxIn {
+        previous_output: coin.outpoint,
+        script_sig: ScriptBuf::new(),
+        sequence: REPLACEABLE,
+        witness: Witness::new(),
+    }];
+    let output = vec![TxOut { value: Amount::from_sat(kept), script_pubkey: key.script_pubkey() }];
+    let mut transaction = Transaction { version: Version::TWO, lock_time: LockTime::ZERO, input, output };
+    sign_key_inputs(key, &mut transaction, std::slice::from_ref(coin))?;
+    Ok(Built { transaction, fee })
+}
+
+/// Virtual bytes of a one-input, one-output P2WPKH transaction.
+pub const CHILD_VBYTES: u64 = BASE_VBYTES + P2WPKH_INPUT_VBYTES + P2WPKH_OUTPUT_VBYTES;
+
 /// Which way a spend takes a leg's output.
 #[derive(Clone, Copy, Debug)]
 pub enum Path {

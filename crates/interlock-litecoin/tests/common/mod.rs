@@ -82,7 +82,7 @@ impl Chain {
     }
 
     pub fn submitter(&self, actor: Actor) -> Arc<dyn Submitter> {
-        let fees = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100 };
+        let fees = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100, replace_after_blocks: 2 };
         let submitter =
             LitecoinSubmitter::new(NETWORK, self.node(), self.key(actor).clone(), "LTC", fees, READY_HEIGHT)
                 .with_fee_counter(self.fees[index(actor)].clone());

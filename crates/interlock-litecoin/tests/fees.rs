@@ -1,0 +1,103 @@
+//! Dust and fee bumping on a real regtest litecoind: a reservation too small
+//! to be worth spending is refused by the node's own dust rule, and a claim
+//! that waits unconfirmed gets a child paying for it (litecoind takes no
+//! replacements by default) when it is submitted again.
+
+mod common;
+
+use common::{Chain, NETWORK, UNIT};
+use interlock_chain::conformance::Actor;
+use interlock_chain::ChainErrorKind;
+use interlock_core::crypto::{PartyKey, Secret, Token};
+use interlock_core::escrow::ReservationState;
+use interlock_core::saga::expected_request;
+use interlock_core::{reservation_id, Asset, DealTerms, EscrowOp, Leg, LegKind, Policy, Settlement};
+use serde_json::json;
+
+fn deal(chain: &Chain, now_ms: u64, secret: &Secret, payment: Asset, delivery: Asset, nonce: u64) -> DealTerms {
+    let leg = |asset, owner, beneficiary| Leg {
+        network: NETWORK,
+        asset,
+        owner: chain.account(owner),
+        beneficiary: chain.account(beneficiary),
+        keeper: None,
+    };
+    DealTerms {
+        buyer: PartyKey::from_seed([0xb1; 32]).public(),
+        seller: PartyKey::from_seed([0x51; 32]).public(),
+        payment: leg(payment, Actor::Buyer, Actor::Seller),
+        delivery: leg(delivery, Actor::Seller, Actor::Buyer),
+        settlement: Settlement::Hashlock {
+            hash: secret.hash(),
+            payment_expiry_ms: now_ms + 7_200_000,
+            delivery_expiry_ms: now_ms + 3_600_000,
+            margin_ms: 600_000,
+        },
+        policy: Policy::default(),
+        observers: Vec::new(),
+        dependents: Vec::new(),
+        nonce,
+    }
+}
+
+async fn mempool(chain: &Chain) -> Vec<String> {
+    chain.node.rpc().call("getrawmempool", json!([])).await.expect("getrawmempool")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dust_is_refused_and_a_waiting_claim_gets_a_child_that_pays_for_it() {
+    let mut chain = Chain::start().await;
+    let now_ms = chain.node.median_time().await.expect("time") * 1000;
+    let secret = Secret([0x77; 32]);
+    let (buyer, seller) = (chain.submitter(Actor::Buyer), chain.submitter(Actor::Seller));
+
+    // 100 litoshis in a P2WSH output is dust to litecoind: refused, nothing sent.
+    let dust = Asset::Fungible { code: common::ltc(), amount: 100 };
+    let tiny = deal(&chain, now_ms, &secret, dust, chain.fungible(1), 1);
+    let before = chain.holding(Actor::Buyer).await.expect("balance");
+    let reserve = EscrowOp::Reserve(expected_request(&tiny, tiny.id(), LegKind::Payment));
+    let refused = buyer.submit(&tiny, &reserve).await.expect_err("a dust reservation");
+    assert_eq!(refused.kind, ChainErrorKind::Rejected, "{refused}");
+    assert!(refused.message.contains("dust"), "{refused}");
+    assert!(mempool(&chain).await.is_empty(), "nothing was sent");
+    assert_eq!(chain.holding(Actor::Buyer).await.expect("balance"), before);
+
+    // A deal whose delivery claim the miner leaves out.
+    let terms = deal(&chain, now_ms, &secret, chain.fungible(300), chain.fungible(200), 2);
+    let deal_id = terms.id();
+    let buyer_before = chain.holding(Actor::Buyer).await.expect("balance");
+    for (submitter, leg) in [(&buyer, LegKind::Payment), (&seller, LegKind::Delivery)] {
+        let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, leg));
+        submitter.submit(&terms, &reserve).await.expect("reserve");
+    }
+    chain.mine(1).await.expect("mine the reservations");
+    let claim =
+        EscrowOp::Execute { reservation: reservation_id(deal_id, LegKind::Delivery), token: Token::Secret(secret) };
+    let first = buyer.submit(&terms, &claim).await.expect("claim").transaction;
+    let again = buyer.submit(&terms, &claim).await.expect_err("a claim sent a moment ago is not replaced");
+    assert_eq!(again.kind, ChainErrorKind::AlreadyDone, "{again}");
+    // The miner ignores it, as if it paid nothing: its fee counts as zero.
+    let first_hex = first.to_hex();
+    let rpc = chain.node.rpc().clone();
+    let entry: serde_json::Value = rpc.call("getmempoolentry", json!([first_hex])).await.expect("entry");
+    let fee = (entry["fees"]["base"].as_f64().expect("a fee") * 1e8).round() as i64;
+    rpc.call_value("prioritisetransaction", json!([first_hex, 0, -fee])).await.expect("deprioritise");
+    chain.mine(2).await.expect("mine without the claim");
+    assert_eq!(mempool(&chain).await, vec![first_hex.clone()], "the claim still waits");
+
+    let bumped = buyer.submit(&terms, &claim).await.expect("the waiting claim is bumped").transaction;
+    assert_eq!(bumped, first, "the operation is still the claim");
+    let waiting = mempool(&chain).await;
+    assert_eq!(waiting.len(), 2, "the claim and a child paying for it: {waiting:?}");
+    let child = waiting.iter().find(|txid| **txid != first_hex).expect("a child").clone();
+    let package: serde_json::Value = rpc.call("getmempoolentry", json!([child])).await.expect("entry");
+    assert_eq!(package["depends"], json!([first_hex]), "the child spends the claim: {package}");
+    chain.mine(1).await.expect("mine the package");
+    assert!(mempool(&chain).await.is_empty(), "the child's fee took the claim into the block");
+    let state = seller.leg_state(&terms, LegKind::Delivery).await.expect("leg state");
+    assert_eq!(state, Some(ReservationState::Executed));
+    // The buyer's holding, the claim's and the child's fees counted back in,
+    // is the deal's outcome so far exactly.
+    let unit = UNIT;
+    assert_eq!(chain.holding(Actor::Buyer).await.expect("balance"), buyer_before - 300 * unit + 200 * unit);
+}
