@@ -5,40 +5,14 @@
 
 mod common;
 
-use common::{Chain, NETWORK, UNIT};
+use common::{Chain, UNIT};
 use interlock_chain::conformance::Actor;
 use interlock_chain::ChainErrorKind;
-use interlock_core::crypto::{PartyKey, Secret, Token};
+use interlock_core::crypto::{Secret, Token};
 use interlock_core::escrow::ReservationState;
 use interlock_core::saga::expected_request;
-use interlock_core::{reservation_id, Asset, DealTerms, EscrowOp, Leg, LegKind, Policy, Settlement};
+use interlock_core::{reservation_id, Asset, EscrowOp, LegKind};
 use serde_json::json;
-
-fn deal(chain: &Chain, now_ms: u64, secret: &Secret, payment: Asset, delivery: Asset, nonce: u64) -> DealTerms {
-    let leg = |asset, owner, beneficiary| Leg {
-        network: NETWORK,
-        asset,
-        owner: chain.account(owner),
-        beneficiary: chain.account(beneficiary),
-        keeper: None,
-    };
-    DealTerms {
-        buyer: PartyKey::from_seed([0xb1; 32]).public(),
-        seller: PartyKey::from_seed([0x51; 32]).public(),
-        payment: leg(payment, Actor::Buyer, Actor::Seller),
-        delivery: leg(delivery, Actor::Seller, Actor::Buyer),
-        settlement: Settlement::Hashlock {
-            hash: secret.hash(),
-            payment_expiry_ms: now_ms + 7_200_000,
-            delivery_expiry_ms: now_ms + 3_600_000,
-            margin_ms: 600_000,
-        },
-        policy: Policy::default(),
-        observers: Vec::new(),
-        dependents: Vec::new(),
-        nonce,
-    }
-}
 
 async fn mempool(chain: &Chain) -> Vec<String> {
     chain.node.rpc().call("getrawmempool", json!([])).await.expect("getrawmempool")
@@ -53,7 +27,7 @@ async fn dust_is_refused_and_a_waiting_claim_gets_a_child_that_pays_for_it() {
 
     // 100 litoshis in a P2WSH output is dust to litecoind: refused, nothing sent.
     let dust = Asset::Fungible { code: common::ltc(), amount: 100 };
-    let tiny = deal(&chain, now_ms, &secret, dust, chain.fungible(1), 1);
+    let tiny = common::hashlock_deal(&chain, now_ms, &secret, dust, chain.fungible(1), 1);
     let before = chain.holding(Actor::Buyer).await.expect("balance");
     let reserve = EscrowOp::Reserve(expected_request(&tiny, tiny.id(), LegKind::Payment));
     let refused = buyer.submit(&tiny, &reserve).await.expect_err("a dust reservation");
@@ -63,7 +37,7 @@ async fn dust_is_refused_and_a_waiting_claim_gets_a_child_that_pays_for_it() {
     assert_eq!(chain.holding(Actor::Buyer).await.expect("balance"), before);
 
     // A deal whose delivery claim the miner leaves out.
-    let terms = deal(&chain, now_ms, &secret, chain.fungible(300), chain.fungible(200), 2);
+    let terms = common::hashlock_deal(&chain, now_ms, &secret, chain.fungible(300), chain.fungible(200), 2);
     let deal_id = terms.id();
     let buyer_before = chain.holding(Actor::Buyer).await.expect("balance");
     for (submitter, leg) in [(&buyer, LegKind::Payment), (&seller, LegKind::Delivery)] {

@@ -12,35 +12,9 @@ use interlock_chain::{ChainEvent, Cursor, Follower};
 use interlock_core::crypto::{Secret, Token};
 use interlock_core::escrow::ReservationState;
 use interlock_core::saga::expected_request;
-use interlock_core::{reservation_id, DealTerms, EscrowEvent, EscrowOp, Leg, LegKind, Policy, Settlement};
+use interlock_core::{reservation_id, EscrowEvent, EscrowOp, LegKind};
 use interlock_litecoin::regtest::READY_HEIGHT;
 use interlock_litecoin::LitecoinFollower;
-
-fn deal(chain: &Chain, now_ms: u64, secret: &Secret) -> DealTerms {
-    let leg = |amount, owner, beneficiary| Leg {
-        network: NETWORK,
-        asset: chain.fungible(amount),
-        owner: chain.account(owner),
-        beneficiary: chain.account(beneficiary),
-        keeper: None,
-    };
-    DealTerms {
-        buyer: interlock_core::crypto::PartyKey::from_seed([0xb1; 32]).public(),
-        seller: interlock_core::crypto::PartyKey::from_seed([0x51; 32]).public(),
-        payment: leg(300, Actor::Buyer, Actor::Seller),
-        delivery: leg(200, Actor::Seller, Actor::Buyer),
-        settlement: Settlement::Hashlock {
-            hash: secret.hash(),
-            payment_expiry_ms: now_ms + 7_200_000,
-            delivery_expiry_ms: now_ms + 3_600_000,
-            margin_ms: 600_000,
-        },
-        policy: Policy::default(),
-        observers: Vec::new(),
-        dependents: Vec::new(),
-        nonce: 7,
-    }
-}
 
 /// Everything `follower` reports now, as (rolled back to, events by kind and leg).
 async fn drain(follower: &mut LitecoinFollower) -> (Option<Cursor>, Vec<(&'static str, LegKind, Option<Secret>)>) {
@@ -71,7 +45,7 @@ async fn a_reorganisation_rolls_the_follower_back_and_the_deal_still_settles() {
     let mut chain = Chain::start().await;
     let now_ms = chain.node.median_time().await.expect("time") * 1000;
     let secret = Secret([0x5e; 32]);
-    let terms = deal(&chain, now_ms, &secret);
+    let terms = common::hashlock_deal(&chain, now_ms, &secret, chain.fungible(300), chain.fungible(200), 7);
     let deal_id = terms.id();
     let buyer_before = chain.holding(Actor::Buyer).await.expect("balance");
     let seller_before = chain.holding(Actor::Seller).await.expect("balance");

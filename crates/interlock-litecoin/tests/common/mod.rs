@@ -4,7 +4,8 @@
 
 use interlock_chain::conformance::{Actor, FUNDS};
 use interlock_chain::{ChainError, Submitter};
-use interlock_core::{Address, Asset, AssetCode, NetworkId};
+use interlock_core::crypto::{PartyKey, Secret};
+use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, NetworkId, Policy, Settlement};
 use interlock_litecoin::chain::Node;
 use interlock_litecoin::regtest::{Regtest, READY_HEIGHT};
 use interlock_litecoin::tx::Key;
@@ -117,5 +118,40 @@ impl Chain {
 
     pub fn fungible(&self, amount: u128) -> Asset {
         Asset::Fungible { code: ltc(), amount: amount * UNIT }
+    }
+}
+
+/// A hashlock deal on the chain: the buyer pays `payment`, the seller
+/// delivers `delivery`, the delivery expiring in an hour, the payment in two.
+pub fn hashlock_deal(
+    chain: &Chain,
+    now_ms: u64,
+    secret: &Secret,
+    payment: Asset,
+    delivery: Asset,
+    nonce: u64,
+) -> DealTerms {
+    let leg = |asset, owner, beneficiary| Leg {
+        network: NETWORK,
+        asset,
+        owner: chain.account(owner),
+        beneficiary: chain.account(beneficiary),
+        keeper: None,
+    };
+    DealTerms {
+        buyer: PartyKey::from_seed([0xb1; 32]).public(),
+        seller: PartyKey::from_seed([0x51; 32]).public(),
+        payment: leg(payment, Actor::Buyer, Actor::Seller),
+        delivery: leg(delivery, Actor::Seller, Actor::Buyer),
+        settlement: Settlement::Hashlock {
+            hash: secret.hash(),
+            payment_expiry_ms: now_ms + 7_200_000,
+            delivery_expiry_ms: now_ms + 3_600_000,
+            margin_ms: 600_000,
+        },
+        policy: Policy::default(),
+        observers: Vec::new(),
+        dependents: Vec::new(),
+        nonce,
     }
 }
