@@ -10,6 +10,7 @@ mod gateway_cmd;
 mod observer_cmd;
 mod services;
 mod settings;
+mod spends_cmd;
 
 use clap::{Parser, Subcommand};
 use client_args::{CertRoleArg, DealCommand, ModeArg};
@@ -446,6 +447,17 @@ enum BenchTarget {
         #[arg(long)]
         json: bool,
     },
+    /// Virtual bytes and fees of a Litecoin hashlock leg's lock, claim and
+    /// refund as the platform signs them, beside the field's usual P2WSH swap
+    /// script (keys in the script, ~100 bytes). Computed offline: no node.
+    Spends {
+        /// The fee rate to price each spend at, litoshis per vbyte.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        rate: u64,
+        /// Print a list of {script, op, vbytes, weight, witness_script_bytes, fee_litoshis, rate_sat_vb}.
+        #[arg(long)]
+        json: bool,
+    },
     /// A gateway follows a fresh anvil chain while BLOCKS blocks are mined, is
     /// stopped, 10 more are mined, and is restarted from its saved cursor: how
     /// long the catch-up took and the node calls it made.
@@ -534,6 +546,7 @@ fn main() -> ExitCode {
             bench::sandbox(&options).map(|atomic| atomic.then_some(()).ok_or(1))
         }
         Command::Bench { target: BenchTarget::Gas { json } } => gas_cmd::run(json).map(Ok),
+        Command::Bench { target: BenchTarget::Spends { rate, json } } => spends_cmd::run(rate, json).map(Ok),
         Command::Bench { target: BenchTarget::Follow { blocks, json } } => {
             chain_cmd::bench_follow(blocks, json).map(Ok)
         }

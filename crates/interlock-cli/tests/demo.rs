@@ -135,3 +135,31 @@ fn sim_runs_seeds_from_the_cli_and_reports_json() {
         assert!(report[field].is_u64(), "{field} in {report}");
     }
 }
+
+#[test]
+fn bench_spends_prints_the_size_of_each_litecoin_spend_beside_the_reference_script() {
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["bench", "spends", "--rate", "7", "--json"])
+        .output()
+        .expect("the interlock binary runs");
+    assert!(output.status.success(), "bench spends failed: {}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for row in &rows {
+        let vbytes = row["vbytes"].as_u64().expect("vbytes");
+        assert!(vbytes > 100 && vbytes < 400, "{row}");
+        assert_eq!(row["fee_litoshis"].as_u64(), Some(7 * vbytes), "{row}");
+        seen.push((row["script"].as_str().unwrap().to_owned(), row["op"].as_str().unwrap().to_owned()));
+    }
+    seen.sort();
+    let expected: Vec<(String, String)> = ["interlock", "reference"]
+        .iter()
+        .flat_map(|script| ["claim", "lock", "refund"].map(|op| (script.to_string(), op.to_owned())))
+        .collect();
+    assert_eq!(seen, expected);
+    let refused = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["bench", "spends", "--rate", "0"])
+        .output()
+        .expect("the interlock binary runs");
+    assert!(!refused.status.success(), "a zero fee rate is refused");
+}

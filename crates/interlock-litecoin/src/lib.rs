@@ -21,6 +21,7 @@ mod platform;
 pub mod regtest;
 pub mod rpc;
 pub mod script;
+pub mod sizes;
 mod submit;
 pub mod tx;
 

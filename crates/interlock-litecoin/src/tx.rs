@@ -59,7 +59,7 @@ impl Key {
     }
 
     /// A DER signature of `digest` followed by the SIGHASH_ALL byte.
-    fn sign(&self, digest: [u8; 32]) -> Vec<u8> {
+    pub fn sign(&self, digest: [u8; 32]) -> Vec<u8> {
         let signature = Secp256k1::signing_only().sign_ecdsa(&Message::from_digest(digest), &self.secret);
         bitcoin::ecdsa::Signature::sighash_all(signature).to_vec()
     }

@@ -1,0 +1,173 @@
+//! How much chain space each spend of a hashlock leg takes, for `interlock
+//! bench spends`: the lock (a reservation), the claim and the refund, each
+//! built and signed as the platform sends it, beside the same three for the
+//! P2WSH swap script the field's swap services use, with the same keys and
+//! transaction shape (one input, one P2WPKH output; the lock also keeps
+//! change).
+//!
+//! The reference script, written out from its published form:
+//!
+//! ```text
+//! OP_SIZE 32 OP_EQUAL
+//! OP_IF    OP_HASH160 <ripemd160(sha256(secret))> OP_EQUALVERIFY <claim key>
+//! OP_ELSE  OP_DROP <lock time> OP_CHECKLOCKTIMEVERIFY OP_DROP <refund key>
+//! OP_ENDIF OP_CHECKSIG
+//! ```
+//!
+//! It names keys, not key hashes, so its witnesses carry no key; Interlock's
+//! accounts are key hashes (the address a party gives is all the deal's terms
+//! hold), so its script checks a key hash and its witnesses carry the key,
+//! and its script begins with the leg's reservation id, which makes each
+//! leg's output script its own.
+
+use crate::script::HashlockScript;
+use crate::tx::{self, Coin, Key, Path};
+use bitcoin::absolute::LockTime;
+use bitcoin::blockdata::opcodes::all::{
+    OP_CHECKSIG, OP_CLTV, OP_DROP, OP_ELSE, OP_ENDIF, OP_EQUAL, OP_EQUALVERIFY, OP_HASH160, OP_IF, OP_SIZE,
+};
+use bitcoin::hashes::{ripemd160, sha256, Hash as _};
+use bitcoin::script::Builder;
+use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+use bitcoin::transaction::Version;
+use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use interlock_chain::ChainError;
+
+/// One spend's size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendSize {
+    /// `interlock` or `reference`.
+    pub script: &'static str,
+    /// `lock`, `claim` or `refund`.
+    pub op: &'static str,
+    pub vbytes: u64,
+    pub weight: u64,
+    /// The witness script's length in bytes.
+    pub witness_script_bytes: usize,
+    /// What the spend pays at the rate asked for.
+    pub fee: u64,
+}
+
+const SECRET: [u8; 32] = [0x5e; 32];
+const EXPIRY_S: u32 = 1_900_000_000;
+const LEG_VALUE: u64 = 100_000_000;
+
+fn key(seed: u8) -> Key {
+    Key::from_bytes([seed; 32]).expect("a valid key")
+}
+
+fn outpoint(byte: u8) -> OutPoint {
+    OutPoint { txid: Txid::from_byte_array([byte; 32]), vout: 0 }
+}
+
+/// The sizes of lock, claim and refund for Interlock's hashlock leg and for
+/// the reference swap script, fees at `rate_sat_vb` litoshis per vbyte.
+pub fn measure(rate_sat_vb: u64) -> Result<Vec<SpendSize>, ChainError> {
+    let (owner, beneficiary) = (key(0xb1), key(0x51));
+    let leg = HashlockScript {
+        reservation: [0x42; 32],
+        hash: sha256::Hash::hash(&SECRET).to_byte_array(),
+        beneficiary: crate::address::key_hash(&beneficiary.account())?,
+        owner: crate::address::key_hash(&owner.account())?,
+        expiry_s: EXPIRY_S,
+    };
+    let row = |script, op, transaction: &Transaction, witness_script: &ScriptBuf| SpendSize {
+        script,
+        op,
+        vbytes: transaction.vsize() as u64,
+        weight: transaction.weight().to_wu(),
+        witness_script_bytes: witness_script.len(),
+        fee: rate_sat_vb.saturating_mul(transaction.vsize() as u64),
+    };
+    let mut rows = Vec::new();
+    let ours = leg.witness_script();
+    let reference = reference_script(&owner, &beneficiary);
+    for (name, script, output) in [
+        ("interlock", &ours, leg.script_pubkey()),
+        ("reference", &reference, ScriptBuf::new_p2wsh(&reference.wscript_hash())),
+    ] {
+        let coin = Coin { outpoint: outpoint(1), value: 10 * LEG_VALUE };
+        let lock = tx::reserve(&owner, &[coin], output, LEG_VALUE, rate_sat_vb)?.transaction;
+        rows.push(row(name, "lock", &lock, script));
+    }
+    let to = |key: &Key| key.script_pubkey();
+    let claim =
+        tx::spend(&beneficiary, &leg, outpoint(2), LEG_VALUE, to(&beneficiary), Path::Claim { secret: SECRET }, 1)?;
+    rows.insert(1, row("interlock", "claim", &claim.transaction, &ours));
+    let refund = tx::spend(&owner, &leg, outpoint(2), LEG_VALUE, to(&owner), Path::Refund, 1)?;
+    rows.insert(2, row("interlock", "refund", &refund.transaction, &ours));
+    let claim = reference_spend(&beneficiary, &reference, LockTime::ZERO, Some(SECRET));
+    rows.push(row("reference", "claim", &claim, &reference));
+    let lock_time = LockTime::from_time(EXPIRY_S).map_err(|error| ChainError::fatal(error.to_string()))?;
+    let refund = reference_spend(&owner, &reference, lock_time, None);
+    rows.push(row("reference", "refund", &refund, &reference));
+    Ok(rows)
+}
+
+fn reference_script(refund: &Key, claim: &Key) -> ScriptBuf {
+    let hash = ripemd160::Hash::hash(sha256::Hash::hash(&SECRET).as_byte_array()).to_byte_array();
+    Builder::new()
+        .push_opcode(OP_SIZE)
+        .push_int(32)
+        .push_opcode(OP_EQUAL)
+        .push_opcode(OP_IF)
+        .push_opcode(OP_HASH160)
+        .push_slice(hash)
+        .push_opcode(OP_EQUALVERIFY)
+        .push_slice(claim.public_bytes())
+        .push_opcode(OP_ELSE)
+        .push_opcode(OP_DROP)
+        .push_int(i64::from(EXPIRY_S))
+        .push_opcode(OP_CLTV)
+        .push_opcode(OP_DROP)
+        .push_slice(refund.public_bytes())
+        .push_opcode(OP_ENDIF)
+        .push_opcode(OP_CHECKSIG)
+        .into_script()
+}
+
+/// A claim (with the secret) or refund of the reference script's output.
+fn reference_spend(key: &Key, script: &ScriptBuf, lock_time: LockTime, secret: Option<[u8; 32]>) -> Transaction {
+    let mut transaction = Transaction {
+        version: Version::TWO,
+        lock_time,
+        input: vec![TxIn {
+            previous_output: outpoint(3),
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut { value: Amount::from_sat(LEG_VALUE - 1_000), script_pubkey: key.script_pubkey() }],
+    };
+    let sighash = SighashCache::new(&transaction)
+        .p2wsh_signature_hash(0, script, Amount::from_sat(LEG_VALUE), EcdsaSighashType::All)
+        .expect("one input to sign");
+    let signature = key.sign(sighash.to_byte_array());
+    let selector: &[u8] = match &secret {
+        Some(secret) => secret,
+        None => &[],
+    };
+    transaction.input[0].witness = Witness::from_slice(&[signature.as_slice(), selector, script.as_bytes()]);
+    transaction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_scripts_lock_alike_and_interlock_spends_read_back() {
+        let rows = measure(10).expect("measured");
+        assert_eq!(rows.len(), 6);
+        let size =
+            |script: &str, op: &str| rows.iter().find(|row| row.script == script && row.op == op).unwrap().clone();
+        // The same transaction shape locks into either script: one P2WSH output.
+        assert_eq!(size("interlock", "lock").vbytes, size("reference", "lock").vbytes);
+        assert_eq!(size("interlock", "lock").fee, 10 * size("interlock", "lock").vbytes);
+        // The reference script is the field's ~100-byte one.
+        assert!((95..=110).contains(&size("reference", "claim").witness_script_bytes), "{rows:?}");
+        for op in ["claim", "refund"] {
+            assert!(size("interlock", op).vbytes > 100, "{rows:?}");
+        }
+    }
+}
