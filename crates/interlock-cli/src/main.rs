@@ -312,6 +312,26 @@ enum SandboxCommand {
         /// deploys and funds there, and `down` leaves the node running.
         #[arg(long, value_name = "URL", requires = "evm")]
         evm_rpc: Option<String>,
+        /// Make beta a Litecoin chain: `litecoind -regtest` (from
+        /// scripts/litecoind-install) in the sandbox directory, run by a chain
+        /// process that funds each party's key with 10 coins of 1 LTC and mines a
+        /// block a second; beta's gateway follows it, and the agents send their
+        /// beta transactions to it with their own keys. Hashlock deals only.
+        #[arg(long, conflicts_with = "evm")]
+        litecoin: bool,
+    },
+    /// The chain process of `up --litecoin` (the sandbox starts it): a regtest
+    /// litecoind in DATA with its RPC on PORT, funding each --fund address,
+    /// mining a block a second until stopped.
+    #[command(hide = true)]
+    LitecoinNode {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        port: u16,
+        /// An rltc1… address to give 10 coins of 1 LTC (on a fresh chain).
+        #[arg(long)]
+        fund: Vec<String>,
     },
     /// Each process: its address, whether it runs, its gRPC health.
     Status {
@@ -489,9 +509,18 @@ fn main() -> ExitCode {
             services::directory_sign(&ca, &input, &output).map(Ok)
         }
         Command::Sandbox { command } => match command {
-            SandboxCommand::Up { dir, manual_accept, evm, evm_rpc } => {
-                sandbox_topology(evm, evm_rpc).and_then(|topology| sandbox::up(&dir, manual_accept, &topology)).map(Ok)
+            SandboxCommand::Up { dir, manual_accept, evm, evm_rpc, litecoin } => {
+                let topology = if litecoin {
+                    Ok(sandbox::Topology {
+                        alpha: sandbox::NetworkKind::Ledger,
+                        beta: sandbox::NetworkKind::NewLitecoin,
+                    })
+                } else {
+                    sandbox_topology(evm, evm_rpc)
+                };
+                topology.and_then(|topology| sandbox::up(&dir, manual_accept, &topology)).map(Ok)
             }
+            SandboxCommand::LitecoinNode { data, port, fund } => litecoin_node(&data, port, &fund).map(Ok),
             SandboxCommand::Status { dir, json } => sandbox::status(&dir, json).map(|ok| ok.then_some(()).ok_or(1)),
             SandboxCommand::Deal { dir, mode, count, concurrency, json } => {
                 let mode = mode.into();
@@ -565,6 +594,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `sandbox litecoin-node`: runs until stopped.
+fn litecoin_node(data: &std::path::Path, port: u16, fund: &[String]) -> anyhow::Result<()> {
+    let chain = interlock_litecoin::Chain::Regtest;
+    let accounts =
+        fund.iter().map(|text| interlock_litecoin::address::parse(chain, text)).collect::<Result<Vec<_>, _>>()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    Ok(runtime.block_on(interlock_litecoin::sandbox::serve(data, port, &accounts))?)
 }
 
 /// The sandbox's networks from `--evm` (how often it was given) and `--evm-rpc`.

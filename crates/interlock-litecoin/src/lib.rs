@@ -20,6 +20,7 @@ mod follow;
 mod platform;
 pub mod regtest;
 pub mod rpc;
+pub mod sandbox;
 pub mod script;
 pub mod sizes;
 mod submit;

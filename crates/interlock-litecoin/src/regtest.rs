@@ -65,10 +65,14 @@ impl Regtest {
     /// Starts a node in `dir` (made if missing; a node that ran there before
     /// keeps its chain) and brings it to [`READY_HEIGHT`].
     pub async fn start(dir: &Path) -> Result<Regtest, ChainError> {
+        Regtest::start_on(dir, free_port()?).await
+    }
+
+    /// [`Regtest::start`] with the node's RPC on `port`.
+    pub async fn start_on(dir: &Path, port: u16) -> Result<Regtest, ChainError> {
         let binary = locate()?;
         std::fs::create_dir_all(dir)
             .map_err(|error| ChainError::fatal(format!("cannot make {}: {error}", dir.display())))?;
-        let port = free_port()?;
         let arguments = [
             "-regtest".to_owned(),
             format!("-datadir={}", dir.display()),

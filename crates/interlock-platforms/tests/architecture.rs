@@ -42,6 +42,9 @@ const PLATFORM_CRATES: [&str; 3] = ["interlock-evm", "interlock-ledger-node", "i
 const NAMING_ALLOWED: &[(&str, &str)] = &[
     // The command line's flags and help (`--evm`, `--evm-key`, `bench gas`).
     ("crates/interlock-cli/src/main.rs", "flags"),
+    // The sandbox's registration of the chains it can start: one arm per
+    // platform crate's own sandbox module, nothing platform-specific besides.
+    ("crates/interlock-devnet/src/sandbox/chains.rs", "sandbox chains"),
 ];
 
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {

@@ -4,8 +4,8 @@
 //! and funds the parties.
 
 use super::{
-    chain_sandbox, free_port, party_key, save, spawn, tls_channel, wait_listening, NetworkKind, Process, State,
-    Topology, BUYER_USD, DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
+    free_port, party_key, save, spawn, tls_channel, wait_listening, ChainState, NetworkKind, Process, State, Topology,
+    BUYER_USD, DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
 };
 use crate::setup::{code, seed_file, ALPHA, BETA};
 use anyhow::Context as _;
@@ -91,17 +91,12 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
         notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
     }
     let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
-    let chain_seed = |path: &Path| seed_file(path, chain_sandbox::KEY_KIND);
     let mut chains = BTreeMap::new();
     for (id, name, kind) in topology.networks() {
-        let chain = match kind {
-            NetworkKind::Ledger => continue,
-            NetworkKind::NewChain => {
-                chain_sandbox::start_chain(dir, (id, name), free_port(&mut taken)?, &PARTIES, &chain_seed)
-            }
-            NetworkKind::ChainAt(rpc) => chain_sandbox::use_chain(dir, (id, name), rpc, &PARTIES, &chain_seed),
-        };
-        match chain {
+        if *kind == NetworkKind::Ledger {
+            continue;
+        }
+        match super::chains::start(dir, (id, name), kind, &mut taken) {
             Ok(chain) => chains.insert(name.to_owned(), chain),
             Err(error) => {
                 stop_anvils(&chains);
@@ -199,9 +194,9 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
     Ok(state)
 }
 
-/// Stops the anvils the sandbox started for `chains`: what a failed `up` leaves.
-fn stop_anvils(chains: &BTreeMap<String, chain_sandbox::ChainState>) {
-    for pid in chains.values().filter_map(|chain| chain.anvil_pid) {
+/// Stops the chains the sandbox started for `chains`: what a failed `up` leaves.
+fn stop_anvils(chains: &BTreeMap<String, ChainState>) {
+    for pid in chains.values().filter_map(ChainState::pid) {
         let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
     }
 }
@@ -242,7 +237,7 @@ impl Launch {
 /// address, `chains` the networks that are external chains (by name).
 fn launches(
     endpoint: &dyn Fn(&str) -> String,
-    chains: &BTreeMap<String, chain_sandbox::ChainState>,
+    chains: &BTreeMap<String, ChainState>,
     manual_accept: bool,
 ) -> anyhow::Result<Vec<Launch>> {
     let networks = [(ALPHA, "alpha"), (BETA, "beta")];
@@ -262,8 +257,8 @@ fn launches(
         let launch =
             Launch::new(&gateway, "gateway", &gateway, endpoint(&gateway)).set("network", network_id(network)?);
         let mut launch = launch.set("webhook_attempts", SANDBOX_WEBHOOK_ATTEMPTS);
-        if chains.contains_key(name) {
-            launch = launch.set("chain_key", chain_sandbox::keeper_key(name));
+        if let Some(key) = chains.get(name).and_then(ChainState::keeper_key) {
+            launch = launch.set("chain_key", key);
         }
         launches.push(launch);
     }
@@ -277,10 +272,9 @@ fn launches(
         launch.name = agent;
         // A key of its own on each chain, in that network's table.
         let tables: toml::Table = chains
-            .keys()
-            .map(|network| {
-                let table =
-                    toml::Table::from_iter([("chain_key".to_owned(), chain_sandbox::party_key(name, network).into())]);
+            .iter()
+            .map(|(network, chain)| {
+                let table = toml::Table::from_iter([("chain_key".to_owned(), chain.party_key(name).into())]);
                 (network.clone(), toml::Value::Table(table))
             })
             .collect();

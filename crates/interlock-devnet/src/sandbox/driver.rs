@@ -19,6 +19,8 @@ const MISMATCHED_LISTED_MAX: usize = 10;
 /// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
 const PAYMENT: (&str, &str, &str) = ("alpha", "USD", "25");
 const DELIVERY: (&str, &str, &str) = ("beta", "GOLD", "10");
+/// The payment of the standard deal when beta is a Litecoin chain: 0.25 LTC, in litoshis.
+const LTC_PAYMENT: &str = "25000000";
 
 fn gateways(dir: &Path, state: &State) -> anyhow::Result<HashMap<NetworkId, GatewayClient<Channel>>> {
     let mut clients = HashMap::new();
@@ -129,13 +131,24 @@ async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value
 async fn lowest_deed(chain: &ChainState) -> anyhow::Result<u64> {
     let held = chain.balances("seller").await?;
     let item = held["DEED"].as_array().and_then(|items| items.first()).and_then(serde_json::Value::as_u64);
-    item.with_context(|| format!("the seller holds no DEED on {} any more: start a new sandbox", chain.network))
+    item.with_context(|| format!("the seller holds no DEED on {} any more: start a new sandbox", chain.network()))
 }
 
 /// The sandbox's one deal in `mode` and its story: the standard deal between
 /// two ledgers; with chains, assets the chains hold.
 async fn sandbox_deal(state: &State, mode: Mode, window: Duration) -> anyhow::Result<(v1::ProposeDealRequest, String)> {
     let deal = match (state.chain("alpha"), state.chain("beta"), mode) {
+        (_, Some(ChainState::Litecoin(_)), Mode::Notary) | (Some(ChainState::Litecoin(_)), _, Mode::Notary) => {
+            anyhow::bail!(
+                "this sandbox's beta is a Litecoin chain, whose legs are hashlock only so far: run `interlock \
+                 sandbox deal --mode hashlock`"
+            )
+        }
+        (None, Some(ChainState::Litecoin(_)), Mode::Hashlock) => (
+            proposal(mode, window, ("beta", "LTC", LTC_PAYMENT), ("alpha", "GOLD", "10")),
+            "buyer pays 0.25 LTC (25000000 litoshis) on beta (Litecoin, a P2WSH script) for 10 GOLD on alpha (ledger)"
+                .to_owned(),
+        ),
         (None, None, _) => {
             (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned())
         }
@@ -156,9 +169,10 @@ async fn sandbox_deal(state: &State, mode: Mode, window: Duration) -> anyhow::Re
             let item = lowest_deed(delivery).await?;
             let number = format!("#{item}");
             let request =
-                proposal(mode, window, (&payment.network, "USDC", "25"), (&delivery.network, "DEED", &number));
+                proposal(mode, window, (payment.network(), "USDC", "25"), (delivery.network(), "DEED", &number));
             let on = |chain: &ChainState| {
-                format!("on {} ({}, chain {})", chain.network, chain.platform_label(), chain.chain_id)
+                let id = chain.status_json()["chain_id"].as_u64().unwrap_or_default();
+                format!("on {} ({}, chain {id})", chain.network(), chain.platform_label())
             };
             (
                 request,

@@ -12,14 +12,15 @@
 //! directory) and starts and funds the processes; `driver.rs` runs deals
 //! through the agents. A network that is an external chain (beta, or both,
 //! as the [`Topology`] says) is one its platform crate starts and funds
-//! (`interlock_evm::sandbox`), each on its own node. The processes run the
+//! (`interlock_evm::sandbox`, `interlock_litecoin::sandbox`; `chains.rs`
+//! dispatches), each on its own node. The processes run the
 //! executable that calls this: the `interlock` binary.
 
 use crate::setup::{seed_file, ALPHA, BETA};
 use anyhow::Context as _;
+pub use chains::ChainState;
 use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
-use interlock_evm::sandbox::{self as chain_sandbox, ChainState};
 use interlock_rpc::server::TlsFiles;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::Channel;
 
+mod chains;
 mod deploy;
 mod driver;
 
@@ -155,6 +157,8 @@ pub enum NetworkKind {
     /// A development chain already running at this RPC endpoint: the sandbox
     /// deploys and funds there, and leaves the node running when it stops.
     ChainAt(String),
+    /// A Litecoin regtest chain the sandbox starts and stops with itself.
+    NewLitecoin,
 }
 
 /// What the sandbox's two networks run on.
@@ -178,11 +182,9 @@ pub fn up(dir: &Path, manual_accept: bool, topology: &Topology) -> anyhow::Resul
     let state = deploy::start_all(dir, manual_accept, topology)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
-    let (buyer_usdc, seller_deeds) = (chain_sandbox::BUYER_USDC, chain_sandbox::SELLER_DEEDS);
     for (name, chain) in &state.chains {
-        let (escrow, usdc, deed) = (&chain.escrow, &chain.usdc, &chain.deed);
-        println!("{name} is {} (escrow {escrow}, USDC {usdc}, DEED {deed})", chain.describe());
-        println!("  funded on {name}: buyer {buyer_usdc} USDC, seller DEED #1-#{seller_deeds}");
+        println!("{name} is {}", chain.describe());
+        println!("  {}", chain.funding());
     }
     let ledgers = match (state.chain("alpha"), state.chain("beta")) {
         (None, None) => format!("funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; "),
@@ -305,7 +307,7 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     for chain in state.chains.values() {
         let health = runtime.block_on(chain.health());
         // A node the sandbox did not start runs if it answers.
-        chains.push((chain, chain.anvil_pid.map_or(health == "serving", alive), health));
+        chains.push((chain, chain.pid().map_or(health == "serving", alive), health));
     }
     let healthy = rows
         .iter()
@@ -320,10 +322,10 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
         let chains: Vec<_> = chains
             .iter()
             .map(|(chain, alive, health)| {
-                serde_json::json!({
-                    "network": chain.network, "rpc": chain.rpc, "chain_id": chain.chain_id,
-                    "pid": chain.anvil_pid, "alive": alive, "health": health, "log": chain.log,
-                })
+                let mut entry = chain.status_json();
+                entry["alive"] = (*alive).into();
+                entry["health"] = (*health).into();
+                entry
             })
             .collect();
         println!("{}", serde_json::json!({ "processes": report, "chains": chains, "healthy": healthy }));
@@ -343,7 +345,7 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
         }
         for (chain, alive, health) in &chains {
             let alive = if *alive { "yes" } else { "no" };
-            println!("chain {}: {}; alive {alive}, {health}", chain.network, chain.describe());
+            println!("chain {}: {}; alive {alive}, {health}", chain.network(), chain.describe());
         }
     }
     Ok(healthy)
@@ -400,7 +402,7 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
 /// `down` without a word; returns how many processes it stopped.
 pub fn down_quietly(dir: &Path) -> anyhow::Result<usize> {
     let state = load(dir)?;
-    let anvils = state.chains.values().filter_map(|chain| chain.anvil_pid);
+    let anvils = state.chains.values().filter_map(ChainState::pid);
     for pid in state.processes.iter().map(|process| process.pid).chain(anvils) {
         if alive(pid) {
             let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
