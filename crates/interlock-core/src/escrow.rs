@@ -192,6 +192,35 @@ pub enum EscrowError {
 }
 
 /// What a ledger offers the escrow rules.
+/// What a chain itself holds of the escrow rules. An account chain (the
+/// embedded ledger, the EVM escrow contract) holds all of them
+/// ([`Rules::ACCOUNTS`]). A script chain ([`Rules::script`], Litecoin) holds
+/// what its script and consensus can say: only the keys the script names
+/// spend (the beneficiary executes, the owner cancels; nobody acts for them),
+/// nothing stops a beneficiary claiming with the secret after the expiry
+/// while the output is unspent, and a lock time is judged by the chain's
+/// median time past, which trails the clock by `lock_time_lag_ms`. Parties
+/// never claim late; what these rules allow is what an adversary can do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Rules {
+    /// Only the beneficiary executes and only the owner cancels.
+    pub named_keys_only: bool,
+    /// A hashlock claim is taken after the expiry, until the leg is cancelled.
+    pub claims_after_expiry: bool,
+    /// How far the time lapsed legs are judged by trails the clock.
+    pub lock_time_lag_ms: u64,
+}
+
+impl Rules {
+    /// Every rule, on the clock.
+    pub const ACCOUNTS: Rules = Rules { named_keys_only: false, claims_after_expiry: false, lock_time_lag_ms: 0 };
+
+    /// A script chain whose median time past trails the clock by `lag_ms`.
+    pub fn script(lag_ms: u64) -> Rules {
+        Rules { named_keys_only: true, claims_after_expiry: true, lock_time_lag_ms: lag_ms }
+    }
+}
+
 pub trait EscrowContext {
     fn reservation(&self, id: &ReservationId) -> Option<&Reservation>;
     /// Ok when `owner` holds `asset` now; the error says what is missing.
@@ -210,11 +239,22 @@ pub fn apply<C: EscrowContext>(
     op: &EscrowOp,
     now_ms: u64,
 ) -> Result<EscrowEvent, EscrowError> {
+    apply_under(context, signer, op, now_ms, Rules::ACCOUNTS)
+}
+
+/// [`apply`] as a chain that holds `rules` does.
+pub fn apply_under<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    op: &EscrowOp,
+    now_ms: u64,
+    rules: Rules,
+) -> Result<EscrowEvent, EscrowError> {
     match op {
         EscrowOp::Reserve(request) => reserve(context, signer, request, now_ms),
-        EscrowOp::Execute { reservation, token } => execute(context, signer, reservation, token, now_ms),
+        EscrowOp::Execute { reservation, token } => execute_under(context, signer, reservation, token, now_ms, rules),
         EscrowOp::Cancel { reservation, certificate } => {
-            cancel(context, signer, reservation, certificate.as_ref(), now_ms)
+            cancel_under(context, signer, reservation, certificate.as_ref(), now_ms, rules)
         }
     }
 }
@@ -278,9 +318,21 @@ pub fn execute<C: EscrowContext>(
     token: &Token,
     now_ms: u64,
 ) -> Result<EscrowEvent, EscrowError> {
+    execute_under(context, signer, id, token, now_ms, Rules::ACCOUNTS)
+}
+
+fn execute_under<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    id: &ReservationId,
+    token: &Token,
+    now_ms: u64,
+    rules: Rules,
+) -> Result<EscrowEvent, EscrowError> {
     let reservation = open_reservation(context, id)?;
     // The beneficiary, or the keeper it named; either way the asset goes to the beneficiary.
-    if *signer != reservation.beneficiary && Some(*signer) != reservation.keeper {
+    let keeper = reservation.keeper.filter(|_| !rules.named_keys_only);
+    if *signer != reservation.beneficiary && Some(*signer) != keeper {
         return Err(EscrowError::NotBeneficiary { id: *id, beneficiary: reservation.beneficiary, signer: *signer });
     }
     match (&reservation.condition, token) {
@@ -288,7 +340,7 @@ pub fn execute<C: EscrowContext>(
             if secret.hash() != *hash {
                 return Err(EscrowError::WrongSecret(*id));
             }
-            if now_ms >= reservation.expiry_ms {
+            if now_ms >= reservation.expiry_ms && !rules.claims_after_expiry {
                 return Err(EscrowError::Expired { id: *id, expiry_ms: reservation.expiry_ms, now_ms });
             }
         }
@@ -326,7 +378,23 @@ pub fn cancel<C: EscrowContext>(
     certificate: Option<&Certificate>,
     now_ms: u64,
 ) -> Result<EscrowEvent, EscrowError> {
+    cancel_under(context, signer, id, certificate, now_ms, Rules::ACCOUNTS)
+}
+
+fn cancel_under<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    id: &ReservationId,
+    certificate: Option<&Certificate>,
+    now_ms: u64,
+    rules: Rules,
+) -> Result<EscrowEvent, EscrowError> {
     let reservation = open_reservation(context, id)?;
+    if rules.named_keys_only && *signer != reservation.owner {
+        return Err(EscrowError::NotOwner { owner: reservation.owner, signer: *signer });
+    }
+    // A lock time is judged by the chain's time, which may trail the clock.
+    let now_ms = now_ms.saturating_sub(rules.lock_time_lag_ms);
     match (certificate, &reservation.condition) {
         (Some(certificate), Condition::Notary { notaries, threshold }) => certificate
             .verify(reservation.deal_id, Decision::Abort, notaries, *threshold)

@@ -19,7 +19,7 @@ pub mod timing;
 pub mod types;
 
 pub use crypto::{Certificate, Decision, Ed25519Signature, NotaryKey, PartyKey, Secret, Token, Vote};
-pub use escrow::{Condition, EscrowError, EscrowEvent, EscrowOp, Reservation, ReservationState, ReserveRequest};
+pub use escrow::{Condition, EscrowError, EscrowEvent, EscrowOp, Reservation, ReservationState, ReserveRequest, Rules};
 pub use hash::{DealId, Hash32, ReservationId};
 pub use timing::NetworkTiming;
 pub use types::*;

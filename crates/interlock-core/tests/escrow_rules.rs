@@ -714,3 +714,34 @@ fn duplicated_signers_never_reach_a_threshold() {
         }
     }
 }
+
+/// A script chain's rules (`Rules::script`): a beneficiary's claim with the
+/// secret is still taken after the expiry; only the owner takes a lapsed leg
+/// back, and only once the lagging chain time has passed the expiry.
+#[test]
+fn script_chain_rules_take_late_claims_and_refunds_from_the_owner_alone_after_the_lag() {
+    use interlock_core::Rules;
+    const LAG: u64 = 900;
+    let rules = Rules::script(LAG);
+    let under = |signer: Address, op: EscrowOp, now_ms: u64| {
+        let mut ledger = fixture();
+        let result = escrow::apply_under(&mut ledger, &signer, &op, now_ms, rules);
+        (result, ledger.state(&op.reservation_id()))
+    };
+    let late = HASHLOCK_EXPIRY + 5_000;
+    let (claimed, state) = under(SELLER, execute(hashlock_payment(), Token::Secret(SECRET)), late);
+    assert!(claimed.is_ok(), "a late claim is taken on a script chain: {claimed:?}");
+    assert_eq!(state, Some(ReservationState::Executed));
+    let claim = execute(hashlock_payment(), Token::Secret(SECRET));
+    let refused = escrow::apply(&mut fixture(), &SELLER, &claim, late).expect_err("refused on an account chain");
+    assert!(matches!(refused, EscrowError::Expired { .. }), "and refused on an account chain: {refused}");
+
+    let (early, state) = under(BUYER, cancel(hashlock_payment(), None), HASHLOCK_EXPIRY + LAG - 1);
+    assert!(matches!(early, Err(EscrowError::NotExpired { .. })), "before the lag passes: {early:?}");
+    assert_eq!(state, Some(ReservationState::Reserved));
+    let (stranger, _) = under(MALLORY, cancel(hashlock_payment(), None), LATE);
+    assert!(matches!(stranger, Err(EscrowError::NotOwner { .. })), "only the owner refunds: {stranger:?}");
+    let (refund, state) = under(BUYER, cancel(hashlock_payment(), None), HASHLOCK_EXPIRY + LAG);
+    assert!(refund.is_ok(), "the owner once the lag passed: {refund:?}");
+    assert_eq!(state, Some(ReservationState::Cancelled));
+}

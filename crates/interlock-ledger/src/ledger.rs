@@ -9,7 +9,7 @@ use crate::tx::{Transaction, TxId};
 use interlock_core::crypto::PublicKey;
 use interlock_core::encoding::Encode;
 use interlock_core::limits::TRANSACTION_LEN_MAX;
-use interlock_core::{EscrowEvent, NetworkId, PartyId};
+use interlock_core::{EscrowEvent, NetworkId, PartyId, Rules};
 use std::collections::HashMap;
 
 /// Most transactions waiting for a block.
@@ -28,6 +28,9 @@ pub struct Ledger<S: Store> {
     touched: Touched,
     /// Decoded keys of recent signers.
     keys: HashMap<PartyId, PublicKey>,
+    /// What this chain holds of the escrow rules: all of them, unless a
+    /// simulation gives it a script chain's.
+    rules: Rules,
 }
 
 /// A transaction that did not make it into the block, and why.
@@ -72,7 +75,18 @@ impl<S: Store> Ledger<S> {
             mempool: Vec::new(),
             touched: Touched::default(),
             keys: HashMap::new(),
+            rules: Rules::ACCOUNTS,
         })
+    }
+
+    /// The ledger holding `rules` from now on (the simulator's script chains).
+    pub fn with_rules(mut self, rules: Rules) -> Ledger<S> {
+        self.rules = rules;
+        self
+    }
+
+    pub fn rules(&self) -> Rules {
+        self.rules
     }
 
     pub fn network(&self) -> NetworkId {
@@ -147,7 +161,7 @@ impl<S: Store> Ledger<S> {
         let mut working = Working { state: &mut self.state, touched: &mut self.touched };
         for (transaction, signature_ok) in candidates.into_iter().zip(signatures_ok) {
             let result = if signature_ok {
-                working.apply(self.genesis.operator, &transaction, timestamp_ms)
+                working.apply(self.genesis.operator, &transaction, timestamp_ms, self.rules)
             } else {
                 Err(LedgerError::BadSignature { signer: transaction.signer })
             };

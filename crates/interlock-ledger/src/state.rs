@@ -2,7 +2,7 @@
 
 use crate::error::LedgerError;
 use crate::tx::{Op, Transaction};
-use interlock_core::escrow::{self, EscrowContext, EscrowError};
+use interlock_core::escrow::{self, EscrowContext, EscrowError, Rules};
 use interlock_core::{
     Address, Asset, AssetCode, EscrowEvent, Hash32, ItemId, PartyId, Reservation, ReservationId, ReservationState,
 };
@@ -140,6 +140,7 @@ impl Working<'_> {
         operator: PartyId,
         tx: &Transaction,
         now_ms: u64,
+        rules: Rules,
     ) -> Result<Option<EscrowEvent>, LedgerError> {
         let sender = tx.sender();
         let account = self.state.accounts.get(&sender);
@@ -184,7 +185,7 @@ impl Working<'_> {
                 self.release(to, asset);
                 None
             }
-            Op::Escrow(op) => Some(escrow::apply(self, &sender, op, now_ms)?),
+            Op::Escrow(op) => Some(escrow::apply_under(self, &sender, op, now_ms, rules)?),
         };
         self.account_mut(&sender).nonce = tx.nonce;
         Ok(event)

@@ -113,7 +113,9 @@ impl Checker {
                 EscrowEvent::Reserved(_) => continue,
                 EscrowEvent::Executed { reservation, by, to, .. } => {
                     let r = ledger.state().reservation(reservation).ok_or("executed reservation missing")?;
-                    let designated = by == &r.beneficiary || Some(*by) == r.keeper;
+                    // A script chain takes only the keys a leg names: no keeper.
+                    let keeper = r.keeper.filter(|_| !ledger.rules().named_keys_only);
+                    let designated = by == &r.beneficiary || Some(*by) == keeper;
                     if !designated || to != &r.beneficiary {
                         return Err(format!(
                             "designated party: {} executed by {by:?} paying {to:?}, beneficiary {:?}",
@@ -122,9 +124,9 @@ impl Checker {
                     }
                     (*reservation, "executed")
                 }
-                EscrowEvent::Cancelled { reservation, to, .. } => {
+                EscrowEvent::Cancelled { reservation, to, by, .. } => {
                     let r = ledger.state().reservation(reservation).ok_or("cancelled reservation missing")?;
-                    if to != &r.owner {
+                    if to != &r.owner || (ledger.rules().named_keys_only && by != &r.owner) {
                         return Err(format!(
                             "designated party: {} cancelled paying {to:?}, owner {:?}",
                             reservation, r.owner

@@ -39,6 +39,10 @@ pub struct SeedReport {
     pub reorg_lost: usize,
     /// Of those, the deals that ended with one leg executed and the other not.
     pub reorg_one_sided: usize,
+    /// The median time lag of the seed's script-chain network, if it had one.
+    pub script_chain_lag_ms: Option<u64>,
+    /// Claims an adversarial beneficiary sent there after a leg's expiry.
+    pub late_claims_sent: u64,
 }
 
 /// A broken invariant, with what replays it.
@@ -82,6 +86,8 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         events_taken: world.deep_chain.as_ref().map_or(0, |deep| deep.events_taken),
         reorg_lost: world.deals.values().filter(|info| info.reorg_lost).count(),
         reorg_one_sided: world.deals.iter().filter(|(id, info)| info.reorg_lost && world.one_sided(**id)).count(),
+        script_chain_lag_ms: world.script_chain.as_ref().map(|script| script.lag_ms),
+        late_claims_sent: world.script_chain.as_ref().map_or(0, |script| script.late_claims_sent),
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

@@ -11,6 +11,9 @@ impl World {
     /// Transactions that must be refused: executing with a wrong secret,
     /// executing a reservation made for someone else, executing twice.
     pub(super) fn attack(&mut self) {
+        if self.script_chain.is_some() && self.rng.chance(500) && self.claim_late() {
+            return;
+        }
         let deal_ids: Vec<DealId> = self.deals.keys().copied().collect();
         let deal_id = *self.rng.pick(&deal_ids);
         let terms = self.deals[&deal_id].terms.clone();
@@ -25,6 +28,7 @@ impl World {
             return;
         };
         let state = reservation.state;
+        let expiry_ms = reservation.expiry_ms;
         // The best token the adversary has: one revealed on chain for this deal
         // (a hashlock secret, a commit certificate), else a guess.
         let guess = Token::Secret(Secret(self.rng.bytes32()));
@@ -40,7 +44,7 @@ impl World {
             let ledger_now_ms = local(self.now_ms, self.ledgers[ledger_index].skew_ms);
             // Far from the expiry it must be refused; near it, it may land late and
             // apply lawfully, and the invariants judge the outcome.
-            let must_fail = reservation.expiry_ms > ledger_now_ms + 5_000;
+            let must_fail = expiry_ms > ledger_now_ms + 5_000;
             let (key, nonce) = self.adversary_signer(signer, network);
             let tx = Transaction::sign(
                 &key,
@@ -69,6 +73,49 @@ impl World {
         let tx = Transaction::sign(&key, network, nonce, Op::Escrow(EscrowOp::Execute { reservation: id, token }));
         self.forbidden.insert(tx.id());
         self.send(Node::Ledger(ledger_index), Payload::Transaction(tx));
+    }
+
+    /// On a script chain a beneficiary's claim with the secret is still taken
+    /// after the expiry, until the owner takes the leg back: the buyer, who
+    /// holds the secret, or the seller once it is out, claims a lapsed leg
+    /// late. It is lawful there; the invariants judge the outcome. Returns
+    /// whether it sent one.
+    fn claim_late(&mut self) -> bool {
+        let Some(script) = self.script_chain else { return false };
+        let network = super::NETWORKS[script.index];
+        let Some(ledger) = self.ledgers[script.index].ledger.as_ref() else { return false };
+        let now_ms = local(self.now_ms, self.ledgers[script.index].skew_ms);
+        let mut lapsed = Vec::new();
+        for (deal_id, info) in &self.deals {
+            for leg in LegKind::BOTH {
+                let id = reservation_id(*deal_id, leg);
+                let open_and_lapsed = ledger
+                    .state()
+                    .reservation(&id)
+                    .is_some_and(|r| r.state == ReservationState::Reserved && now_ms >= r.expiry_ms);
+                let secret = match (leg, self.revealed.get(deal_id)) {
+                    (LegKind::Delivery, _) => info.secret,
+                    (LegKind::Payment, Some(Token::Secret(secret))) => Some(*secret),
+                    _ => None,
+                };
+                if let (true, Some(secret)) = (open_and_lapsed && info.terms.leg(leg).network == network, secret) {
+                    lapsed.push((id, leg, secret));
+                }
+            }
+        }
+        if lapsed.is_empty() {
+            return false;
+        }
+        let (id, leg, secret) = *self.rng.pick(&lapsed);
+        let beneficiary = Some(if leg == LegKind::Payment { 1 } else { 0 });
+        let (key, nonce) = self.adversary_signer(beneficiary, network);
+        let op = EscrowOp::Execute { reservation: id, token: Token::Secret(secret) };
+        let tx = Transaction::sign(&key, network, nonce, Op::Escrow(op));
+        if let Some(script) = self.script_chain.as_mut() {
+            script.late_claims_sent += 1;
+        }
+        self.send(Node::Ledger(script.index), Payload::Transaction(tx));
+        true
     }
 
     /// The key and next nonce for an adversarial transaction signed by Mallory

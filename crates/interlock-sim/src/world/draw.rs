@@ -2,7 +2,7 @@
 //! network's genesis, the deals with their policies, and whether the second
 //! network has deep-chain semantics.
 
-use super::ledgers::{DepthSemantics, LedgerNode, DEEP_CHAIN_PER_MILLE};
+use super::ledgers::{DepthSemantics, LedgerNode, ScriptSemantics, DEEP_CHAIN_PER_MILLE, SCRIPT_CHAIN_PER_MILLE};
 use super::notaries::NotaryNode;
 use super::parties::{PartyDisk, PartyNode};
 use super::{address, DealInfo, Faults, World, NETWORKS, T0_MS};
@@ -11,7 +11,9 @@ use crate::rng::Rng;
 use interlock_core::crypto::{NotaryKey, PartyKey, Secret};
 use interlock_core::notary::SignedDeal;
 use interlock_core::saga::{Role, Saga};
-use interlock_core::{Asset, AssetCode, DealTerms, ItemId, Leg, NotaryAddress, OnTimeout, Policy, Settlement};
+use interlock_core::{
+    Asset, AssetCode, DealTerms, ItemId, Leg, NetworkId, NotaryAddress, OnTimeout, Policy, Settlement,
+};
 use interlock_ledger::{Genesis, Ledger, MemoryStore, Op, Transaction};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -19,6 +21,28 @@ use std::sync::Arc;
 /// A policy for a deal: every static rule holds for the deal drawn (the
 /// parties would not sign otherwise); the daily limit and the extension are
 /// what the notaries and sagas must honour.
+/// What a script chain can hold of a deal, as the deal check would ask: its
+/// legs there name no keeper and move fungible assets, and a hashlock margin
+/// covers the chain's median time lag on top of what it was.
+fn fit_to_script_chain(terms: &mut DealTerms, network: NetworkId, lag_ms: u64, gold: &AssetCode, rng: &mut Rng) {
+    for leg in [&mut terms.payment, &mut terms.delivery] {
+        if leg.network != network {
+            continue;
+        }
+        leg.keeper = None;
+        if matches!(leg.asset, Asset::Unique { .. }) {
+            leg.asset = Asset::Fungible { code: gold.clone(), amount: u128::from(rng.range(1, 500)) };
+        }
+    }
+    let touches = terms.payment.network == network || terms.delivery.network == network;
+    if let Settlement::Hashlock { payment_expiry_ms, margin_ms, .. } = &mut terms.settlement {
+        if touches {
+            *payment_expiry_ms += lag_ms;
+            *margin_ms += lag_ms;
+        }
+    }
+}
+
 fn draw_policy(rng: &mut Rng, notary_mode: bool, codes: &[AssetCode]) -> Policy {
     let mut policy = Policy::default();
     if notary_mode && rng.chance(300) {
@@ -74,11 +98,24 @@ impl World {
         let gold = AssetCode::new("GOLD").expect("valid");
         let title = AssetCode::new("TITLE").expect("valid");
 
+        // Drawn from a stream of its own, so the other draws of a seed stay as they were.
+        let mut script_rng = Rng::new(seed ^ 0x0053_4352_4950_5400);
+        let script_chain = script_rng.chance(SCRIPT_CHAIN_PER_MILLE).then(|| ScriptSemantics {
+            index: 1,
+            lag_ms: script_rng.range(200, 1_500),
+            late_claims_sent: 0,
+        });
         let mut ledgers: Vec<LedgerNode> = NETWORKS
             .iter()
-            .map(|network| {
+            .enumerate()
+            .map(|(index, network)| {
                 let genesis = Genesis { network: *network, operator: operator.public(), timestamp_ms: T0_MS };
-                let ledger = Ledger::open(MemoryStore::new(), genesis.clone()).expect("fresh store opens");
+                let rules = match &script_chain {
+                    Some(script) if script.index == index => script.rules(),
+                    _ => interlock_core::Rules::ACCOUNTS,
+                };
+                let ledger =
+                    Ledger::open(MemoryStore::new(), genesis.clone()).expect("fresh store opens").with_rules(rules);
                 LedgerNode {
                     genesis,
                     skew_ms: skew(&mut rng),
@@ -156,7 +193,7 @@ impl World {
                     backstop_expiry_ms: first_deadline_ms + rng.range(40_000, 60_000),
                 }
             };
-            let terms = DealTerms {
+            let mut terms = DealTerms {
                 buyer: buyer.public(),
                 seller: seller.public(),
                 payment: Leg {
@@ -179,6 +216,9 @@ impl World {
                 dependents: Vec::new(),
                 nonce: seed.wrapping_mul(1000) + index,
             };
+            if let Some(script) = &script_chain {
+                fit_to_script_chain(&mut terms, NETWORKS[script.index], script.lag_ms, &gold, &mut script_rng);
+            }
             let deal_id = terms.id();
             let signed = Arc::new(SignedDeal {
                 terms: terms.clone(),
@@ -229,8 +269,10 @@ impl World {
             .collect();
         let deals = deals
             .into_iter()
-            .map(|(id, (terms, signed, _))| {
-                (id, DealInfo { terms, signed, seller_absent: false, seller_up_ms: (0, 0), reorg_lost: false })
+            .map(|(id, (terms, signed, secret))| {
+                let info =
+                    DealInfo { terms, signed, seller_absent: false, seller_up_ms: (0, 0), reorg_lost: false, secret };
+                (id, info)
             })
             .collect();
 
@@ -258,7 +300,14 @@ impl World {
             trace: std::env::var_os("INTERLOCK_SIM_TRACE").is_some(),
             revealed: HashMap::new(),
             deep_chain: None,
+            script_chain,
         };
+        if let Some(script) = &world.script_chain {
+            let lag = script.lag_ms;
+            world.note(|| {
+                format!("network 1 is a script chain: named keys only, late claims, median time {lag} ms behind")
+            });
+        }
         // Drawn from a stream of its own, so the other draws of a seed stay as they were.
         let mut deep_rng = Rng::new(seed ^ 0x0045_564d_0000_0000);
         if deep_rng.chance(DEEP_CHAIN_PER_MILLE) {
@@ -268,6 +317,10 @@ impl World {
                 if deep_rng.chance(super::reorg::REORG_SEEDS_PER_MILLE) { deep_rng.range(1, 20) } else { 0 };
             // Drawn last from the same stream, so the draws above stay as they were.
             let deep_reorgs = reorg_per_mille > 0 && deep_rng.chance(super::reorg::DEEP_REORG_SEEDS_PER_MILLE);
+            // Not yet on a script chain: a reservation a deep reorganisation
+            // makes again after its deal ended is left to a keeper, and a
+            // script chain has none (the owner's agent must take it back).
+            let deep_reorgs = deep_reorgs && world.script_chain.is_none();
             let rng = Rng::new(seed ^ 0x0052_454f_5247_0000);
             world.deep_chain = Some(DepthSemantics {
                 index: 1,

@@ -81,10 +81,11 @@ impl World {
 
     pub(super) fn restart_due(&mut self) {
         let now_ms = self.now_ms;
-        for node in &mut self.ledgers {
+        let rules: Vec<_> = (0..self.ledgers.len()).map(|index| self.rules_of(index)).collect();
+        for (node, rules) in self.ledgers.iter_mut().zip(rules) {
             if node.ledger.is_none() && now_ms >= node.down_until_ms {
                 let store = node.disk.take().expect("a crashed ledger left its disk");
-                let ledger = Ledger::open(store, node.genesis.clone()).expect("the store reopens");
+                let ledger = Ledger::open(store, node.genesis.clone()).expect("the store reopens").with_rules(rules);
                 assert_eq!(
                     ledger.state().digest(),
                     node.committed_digest,

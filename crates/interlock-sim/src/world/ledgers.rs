@@ -3,7 +3,7 @@
 
 use super::{address, local, World, T0_MS};
 use interlock_core::crypto::{Decision, Token};
-use interlock_core::{EscrowOp, ReservationState};
+use interlock_core::{EscrowOp, ReservationState, Rules};
 use interlock_ledger::{Genesis, Ledger, MemoryStore, Op, Transaction};
 use std::collections::HashMap;
 
@@ -11,6 +11,32 @@ use std::collections::HashMap;
 const HEARTBEAT_MS: u64 = 200;
 /// One seed in this many per mille runs its second network with deep-chain semantics.
 pub(super) const DEEP_CHAIN_PER_MILLE: u64 = 500;
+/// One seed in this many per mille runs its second network as a script chain.
+pub(super) const SCRIPT_CHAIN_PER_MILLE: u64 = 300;
+
+/// Script-chain semantics (a UTXO chain such as Litecoin, where a leg is an
+/// output locked to a script): the ledger holds [`Rules::script`] — only the
+/// keys a leg names spend it, so no keeper acts there; a beneficiary's claim
+/// with the secret is taken after the expiry while the leg is still open;
+/// lapsed legs are judged by a median time past `lag_ms` behind the clock,
+/// while parties see the blocks' own times, so a refund they send once a
+/// block passes the expiry is refused until the median catches up and is
+/// sent again. Deals give this network
+/// fungible legs with no keeper, and hashlock margins `lag_ms` longer, as the
+/// deal check asks of such a chain.
+#[derive(Clone, Copy, Debug)]
+pub struct ScriptSemantics {
+    pub index: usize,
+    pub lag_ms: u64,
+    /// Claims an adversarial beneficiary sent after the expiry.
+    pub late_claims_sent: u64,
+}
+
+impl ScriptSemantics {
+    pub fn rules(&self) -> Rules {
+        Rules::script(self.lag_ms)
+    }
+}
 
 /// Deep-chain semantics: a network whose blocks carry whole-second timestamps
 /// (an escrow contract's clock is the block's timestamp in seconds, times
@@ -68,6 +94,14 @@ pub(super) struct LedgerNode {
 }
 
 impl World {
+    /// What ledger `index` holds of the escrow rules.
+    pub(super) fn rules_of(&self, index: usize) -> Rules {
+        match &self.script_chain {
+            Some(script) if script.index == index => script.rules(),
+            _ => Rules::ACCOUNTS,
+        }
+    }
+
     /// The highest block of ledger `index` that participants may read: the tip,
     /// or on a deep-chain network the block `depth - 1` below it.
     pub(super) fn confirmed_height(&self, index: usize, ledger: &Ledger<MemoryStore>) -> u64 {
@@ -111,8 +145,10 @@ impl World {
         // network), and cancels what has expired and can no longer execute.
         let keeper = address(&self.keeper);
         let mut ops = Vec::new();
+        // On a script chain only the keys a leg names spend it: no keeper.
+        let keeping = !ledger.rules().named_keys_only;
         for reservation in ledger.state().reservations() {
-            if reservation.state != ReservationState::Reserved {
+            if reservation.state != ReservationState::Reserved || !keeping {
                 continue;
             }
             let token = self.revealed.get(&reservation.deal_id);

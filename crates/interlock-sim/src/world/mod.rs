@@ -13,7 +13,7 @@ mod parties;
 mod reorg;
 
 pub use faults::Faults;
-pub use ledgers::DepthSemantics;
+pub use ledgers::{DepthSemantics, ScriptSemantics};
 
 use crate::checker::Checker;
 use crate::rng::Rng;
@@ -52,6 +52,8 @@ pub struct DealInfo {
     /// follower can undo what was acted on; atomicity is owed only without
     /// such a loss.
     pub reorg_lost: bool,
+    /// The hashlock secret, which the adversary may use as a misbehaving buyer.
+    pub secret: Option<interlock_core::crypto::Secret>,
 }
 
 /// How long the seller's side must be up in one stretch after the reveal for
@@ -89,6 +91,8 @@ pub struct World {
     revealed: HashMap<DealId, Token>,
     /// Set when the second network has deep-chain semantics in this seed.
     pub deep_chain: Option<DepthSemantics>,
+    /// Set when the second network is a script chain in this seed.
+    pub script_chain: Option<ScriptSemantics>,
 }
 
 fn address(key: &PartyKey) -> Address {
@@ -144,21 +148,32 @@ impl World {
     /// stretch between the reveal and the payment expiry.
     fn track_seller_side(&mut self, elapsed_ms: u64) {
         let seller_online = self.parties[1].online;
+        let script = self.script_chain.map(|script| (NETWORKS[script.index], script.lag_ms));
         for (deal_id, info) in self.deals.iter_mut() {
-            let Settlement::Hashlock { payment_expiry_ms, .. } = info.terms.settlement else {
+            let Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, .. } = info.terms.settlement else {
                 continue;
             };
+            let delivery = info.terms.delivery.network;
             let revealed =
                 self.checker.state_of(reservation_id(*deal_id, LegKind::Delivery)) == Some(ReservationState::Executed);
-            if !revealed || self.now_ms >= payment_expiry_ms {
+            // On a script chain the buyer can still claim a lapsed delivery
+            // until the seller itself takes it back (no keeper can): from the
+            // chain's time passing the expiry, the seller's side must be up to
+            // refund it, or lose it to a late claim after the payment expired.
+            let lapsed = script.is_some_and(|(network, lag_ms)| {
+                network == delivery && self.now_ms >= delivery_expiry_ms.saturating_add(lag_ms)
+            });
+            if !(revealed || lapsed) || self.now_ms >= payment_expiry_ms {
                 continue;
             }
-            let payment_up = self.ledgers[Self::ledger_index(info.terms.payment.network)].ledger.is_some();
-            // The seller's side: the seller, or the keeper it named (which lives
-            // with the payment network's sequencer), and the payment network.
-            let acting = seller_online || info.terms.payment.keeper.is_some();
+            // The seller's side: the seller, or once the secret is out the
+            // keeper it named (which lives with the payment network's
+            // sequencer), and the network it must act on.
+            let network = if revealed { info.terms.payment.network } else { delivery };
+            let network_up = self.ledgers[Self::ledger_index(network)].ledger.is_some();
+            let acting = seller_online || (revealed && info.terms.payment.keeper.is_some());
             let (current, longest) = &mut info.seller_up_ms;
-            *current = if acting && payment_up { *current + elapsed_ms } else { 0 };
+            *current = if acting && network_up { *current + elapsed_ms } else { 0 };
             *longest = (*longest).max(*current);
             info.seller_absent = *longest < SELLER_FAIR_WINDOW_MS;
         }

@@ -208,7 +208,7 @@ fn rebuild(
 ) -> (Ledger<MemoryStore>, Vec<Transaction>) {
     let tip = ledger.tip().height;
     assert!(tip <= REPLAY_BLOCKS_MAX, "a simulated chain stays short");
-    let mut rebuilt = Ledger::open(MemoryStore::new(), genesis).expect("a new store opens");
+    let mut rebuilt = Ledger::open(MemoryStore::new(), genesis).expect("a new store opens").with_rules(ledger.rules());
     let mut returned = Vec::new();
     for height in 1..=tip {
         let block = ledger.block(height).expect("memory store reads").expect("every height up to the tip");
