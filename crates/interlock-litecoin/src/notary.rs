@@ -35,13 +35,17 @@
 //!
 //! As in a hashlock leg, the reservation id makes every leg's output script
 //! its own. What a notary signs is the spend that carries its decision out on
-//! this leg ([`spend`]): k notary signatures over that one transaction are the
+//! this leg ([`notary_spend`]): k notary signatures over that one transaction are the
 //! certificate here, and a certificate for the other decision is a signature
 //! of another transaction, which the script refuses.
 
 mod keys;
+mod spend;
 
 pub use keys::{notary_address, notary_public_key, notary_sign};
+pub use spend::{
+    notary_signatures, notary_spend, notary_spend_fee, refund, sighash, signed_notary_spend, NOTARY_SPEND_RATE_SAT_VB,
+};
 
 use crate::script::expiry_seconds;
 use bitcoin::blockdata::opcodes::all::{
