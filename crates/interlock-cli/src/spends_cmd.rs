@@ -1,6 +1,11 @@
 //! `interlock bench spends`: the chain space of a Litecoin hashlock leg's
 //! lock, claim and refund, beside the field's usual P2WSH swap script, as a
-//! table or as JSON.
+//! table or as JSON; the table also prices notary legs (2 of 3 and 3 of 5,
+//! and what each further notary adds).
+//!
+//! The JSON lists the hashlock and reference rows only, for now: the CLI's
+//! test reads that list as the complete set of `(script, op)` pairs, so the
+//! notary rows join the JSON in the same change as that test.
 
 use interlock_litecoin::sizes::{self, SpendSize};
 use serde_json::json;
@@ -47,8 +52,62 @@ pub fn run(rate_sat_vb: u64, json_output: bool) -> anyhow::Result<()> {
             ours.witness_script_bytes, theirs.witness_script_bytes
         );
     }
-    println!("notary legs are not on this platform yet: no notary rows");
+    println!();
+    print_notary(rate_sat_vb)
+}
+
+/// The notary legs' table: 2 of 3 and 3 of 5 side by side, then the cost of
+/// each further notary.
+fn print_notary(rate_sat_vb: u64) -> anyhow::Result<()> {
+    let (small, large) = (sizes::measure_notary(rate_sat_vb, 2, 3)?, sizes::measure_notary(rate_sat_vb, 3, 5)?);
+    println!("Litecoin notary legs, fees at {rate_sat_vb} litoshis per vbyte");
+    println!("{:<8} {:>21} {:>21} {:>11}", "op", "2-of-3 vbytes", "3-of-5 vbytes", "difference");
+    for op in ["lock", "execute", "cancel", "refund"] {
+        let (Some(two), Some(three)) = (find(&small, NOTARY, op), find(&large, NOTARY, op)) else {
+            continue;
+        };
+        println!(
+            "{op:<8} {:>9} ({:>5} fee) {:>9} ({:>5} fee) {:>+11}",
+            two.vbytes,
+            two.fee,
+            three.vbytes,
+            three.fee,
+            i128::from(three.vbytes) - i128::from(two.vbytes)
+        );
+    }
+    if let (Some(two), Some(three)) = (find(&small, NOTARY, "execute"), find(&large, NOTARY, "execute")) {
+        println!();
+        println!(
+            "witness scripts: 2 of 3 {} bytes, 3 of 5 {} bytes (reservation id, notary keys, key hashes)",
+            two.witness_script_bytes, three.witness_script_bytes
+        );
+    }
+    let marginal = sizes::notary_marginal()?;
+    println!(
+        "each further notary key: +{} vbytes on every spend of the leg; each further signature required: +{} vbytes \
+         on execute and cancel (longest signatures)",
+        quarter_units(marginal.per_key_weight),
+        quarter_units(marginal.per_signature_weight)
+    );
+    println!(
+        "execute and cancel are signed in advance at {} litoshis per vbyte: a child of the payee's output raises \
+         their fee",
+        interlock_litecoin::notary::NOTARY_SPEND_RATE_SAT_VB
+    );
     Ok(())
+}
+
+const NOTARY: &str = "interlock-notary";
+
+/// Weight units as vbytes, to the quarter.
+fn quarter_units(weight: u64) -> String {
+    let fraction = match weight % 4 {
+        1 => ".25",
+        2 => ".5",
+        3 => ".75",
+        _ => "",
+    };
+    format!("{}{fraction}", weight / 4)
 }
 
 fn find<'a>(rows: &'a [SpendSize], script: &str, op: &str) -> Option<&'a SpendSize> {

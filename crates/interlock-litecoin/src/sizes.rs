@@ -19,7 +19,14 @@
 //! hold), so its script checks a key hash and its witnesses carry the key,
 //! and its script begins with the leg's reservation id, which makes each
 //! leg's output script its own.
+//!
+//! Notary legs ([`measure_notary`], script `interlock-notary`) have no
+//! counterpart in the reference: their rows are the lock, the execute and the
+//! cancel (k notary signatures and the party's) and the refund after the
+//! backstop, for k of n notaries; [`notary_marginal`] prices one more notary
+//! key and one more required signature.
 
+use crate::notary::{notary_public_key, notary_sign, notary_spend, sighash, signed_notary_spend, NotaryScript};
 use crate::script::HashlockScript;
 use crate::tx::{self, Coin, Key, Path};
 use bitcoin::absolute::LockTime;
@@ -32,13 +39,15 @@ use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
 use interlock_chain::ChainError;
+use interlock_core::crypto::{Decision, NotaryKey};
+use interlock_core::limits::NOTARIES_MAX;
 
 /// One spend's size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpendSize {
-    /// `interlock` or `reference`.
+    /// `interlock`, `reference` or `interlock-notary`.
     pub script: &'static str,
-    /// `lock`, `claim` or `refund`.
+    /// `lock`, `claim` or `refund`; `execute` or `cancel` for notary legs.
     pub op: &'static str,
     pub vbytes: u64,
     pub weight: u64,
@@ -71,13 +80,8 @@ pub fn measure(rate_sat_vb: u64) -> Result<Vec<SpendSize>, ChainError> {
         owner: crate::address::key_hash(&owner.account())?,
         expiry_s: EXPIRY_S,
     };
-    let row = |script, op, transaction: &Transaction, witness_script: &ScriptBuf| SpendSize {
-        script,
-        op,
-        vbytes: transaction.vsize() as u64,
-        weight: transaction.weight().to_wu(),
-        witness_script_bytes: witness_script.len(),
-        fee: rate_sat_vb.saturating_mul(transaction.vsize() as u64),
+    let row = |script, op, transaction: &Transaction, witness_script: &ScriptBuf| {
+        row(script, op, transaction, witness_script, rate_sat_vb)
     };
     let mut rows = Vec::new();
     let ours = leg.witness_script();
@@ -102,6 +106,101 @@ pub fn measure(rate_sat_vb: u64) -> Result<Vec<SpendSize>, ChainError> {
     let refund = reference_spend(&owner, &reference, lock_time, None);
     rows.push(row("reference", "refund", &refund, &reference));
     Ok(rows)
+}
+
+/// `count` notaries' keys.
+fn notaries(count: u8) -> Result<Vec<NotaryKey>, ChainError> {
+    if usize::from(count) > NOTARIES_MAX {
+        return Err(ChainError::rejected(format!("{count} notaries: a deal names at most {NOTARIES_MAX}")));
+    }
+    Ok((0..count).map(|index| NotaryKey::from_seed([0xa0 + index; 32]).expect("a valid scalar")).collect())
+}
+
+fn row(
+    script: &'static str,
+    op: &'static str,
+    transaction: &Transaction,
+    witness_script: &ScriptBuf,
+    rate_sat_vb: u64,
+) -> SpendSize {
+    SpendSize {
+        script,
+        op,
+        vbytes: transaction.vsize() as u64,
+        weight: transaction.weight().to_wu(),
+        witness_script_bytes: witness_script.len(),
+        fee: rate_sat_vb.saturating_mul(transaction.vsize() as u64),
+    }
+}
+
+/// The sizes of lock, execute, cancel and refund of a notary leg that
+/// `threshold` of `count` notaries decide, fees at `rate_sat_vb` litoshis per
+/// vbyte (what an execute or cancel pays is fixed by
+/// [`crate::notary::NOTARY_SPEND_RATE_SAT_VB`]; the fee shown is the rate
+/// asked for, to compare like with like).
+pub fn measure_notary(rate_sat_vb: u64, threshold: u8, count: u8) -> Result<Vec<SpendSize>, ChainError> {
+    let (owner, beneficiary) = (key(0xb1), key(0x51));
+    let notaries = notaries(count)?;
+    let leg = NotaryScript::new(
+        [0x42; 32],
+        crate::address::key_hash(&beneficiary.account())?,
+        crate::address::key_hash(&owner.account())?,
+        notaries.iter().map(notary_public_key).collect(),
+        threshold,
+        EXPIRY_S,
+    )?;
+    let script = leg.witness_script();
+    let coin = Coin { outpoint: outpoint(1), value: 10 * LEG_VALUE };
+    let lock = tx::reserve(&owner, &[coin], leg.script_pubkey(), LEG_VALUE, rate_sat_vb)?.transaction;
+    let mut rows = vec![row("interlock-notary", "lock", &lock, &script, rate_sat_vb)];
+    for (op, decision, party) in [("execute", Decision::Commit, &beneficiary), ("cancel", Decision::Abort, &owner)] {
+        let digest = sighash(&leg, &notary_spend(&leg, outpoint(2), LEG_VALUE, decision)?, LEG_VALUE)?;
+        let signatures: Vec<_> = notaries.iter().map(|notary| notary_sign(notary, &digest)).collect();
+        let spend = signed_notary_spend(&leg, outpoint(2), LEG_VALUE, decision, party, &signatures)?;
+        rows.push(row("interlock-notary", op, &spend, &script, rate_sat_vb));
+    }
+    let refund = crate::notary::refund(&owner, &leg, outpoint(2), LEG_VALUE, owner.script_pubkey(), 1)?;
+    rows.push(row("interlock-notary", "refund", &refund.transaction, &script, rate_sat_vb));
+    Ok(rows)
+}
+
+/// What one more notary adds to a notary leg's execute (and cancel), in
+/// weight units (four to a vbyte): its key in the script, and a signature
+/// when the threshold rises with it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NotaryMarginal {
+    /// One more notary key, the same threshold: every spend carries the
+    /// script, so the refund pays it too.
+    pub per_key_weight: u64,
+    /// One more signature required, the same notaries: the longest
+    /// signature's (73 bytes and its length byte); real ones are a byte or
+    /// two shorter.
+    pub per_signature_weight: u64,
+}
+
+/// The weight of an execute of a `threshold`-of-`count` leg with the
+/// longest signatures, as the fee rule measures it.
+fn execute_weight(threshold: u8, count: u8) -> Result<u64, ChainError> {
+    let keys = notaries(count)?.iter().map(notary_public_key).collect();
+    let leg = NotaryScript::new([0x42; 32], [1; 20], [2; 20], keys, threshold, EXPIRY_S)?;
+    let mut execute = notary_spend(&leg, outpoint(2), LEG_VALUE, Decision::Commit)?;
+    let longest = [0u8; 73];
+    let notary_signatures = vec![longest.to_vec(); usize::from(threshold)];
+    execute.input[0].witness = leg.notary_witness(Decision::Commit, &longest, &[2; 33], &notary_signatures);
+    Ok(execute.weight().to_wu())
+}
+
+/// [`NotaryMarginal`], measured from 2 of 3 to 2 of 4 (one more key) and
+/// from 2 of 4 to 3 of 4 (one more signature). Not linear beyond: the
+/// witness script's length prefix grows by two bytes once the script passes
+/// 252 bytes (from 2 of 5 on).
+pub fn notary_marginal() -> Result<NotaryMarginal, ChainError> {
+    let (two_of_three, two_of_four, three_of_four) =
+        (execute_weight(2, 3)?, execute_weight(2, 4)?, execute_weight(3, 4)?);
+    Ok(NotaryMarginal {
+        per_key_weight: two_of_four.saturating_sub(two_of_three),
+        per_signature_weight: three_of_four.saturating_sub(two_of_four),
+    })
 }
 
 fn reference_script(refund: &Key, claim: &Key) -> ScriptBuf {
@@ -169,5 +268,24 @@ mod tests {
         for op in ["claim", "refund"] {
             assert!(size("interlock", op).vbytes > 100, "{rows:?}");
         }
+    }
+
+    #[test]
+    fn notary_legs_lock_alike_and_grow_with_their_notaries() {
+        let hashlock = measure(10).expect("measured");
+        let rows = measure_notary(10, 2, 3).expect("measured");
+        let size = |rows: &[SpendSize], op: &str| rows.iter().find(|row| row.op == op).unwrap().clone();
+        assert_eq!(rows.iter().map(|row| row.op).collect::<Vec<_>>(), ["lock", "execute", "cancel", "refund"]);
+        assert!(rows.iter().all(|row| row.script == "interlock-notary" && row.witness_script_bytes == 199));
+        assert_eq!(size(&rows, "lock").vbytes, size(&hashlock, "lock").vbytes, "the same P2WSH output");
+        let (execute, cancel) = (size(&rows, "execute"), size(&rows, "cancel"));
+        assert!(execute.vbytes.abs_diff(cancel.vbytes) <= 1, "{rows:?}");
+        assert!(execute.vbytes > size(&rows, "refund").vbytes, "{rows:?}");
+        assert_eq!(execute.fee, 10 * execute.vbytes);
+        let larger = measure_notary(10, 3, 5).expect("measured");
+        assert_eq!(size(&larger, "execute").witness_script_bytes, 199 + 2 * 34);
+        let marginal = notary_marginal().expect("measured");
+        // A 33-byte key and its push; a DER signature, its sighash byte and its length.
+        assert_eq!(marginal, NotaryMarginal { per_key_weight: 34, per_signature_weight: 74 });
     }
 }

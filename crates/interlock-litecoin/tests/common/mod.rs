@@ -2,10 +2,11 @@
 
 #![allow(dead_code)]
 
+use bitcoin::{OutPoint, ScriptBuf};
 use interlock_chain::conformance::{Actor, FUNDS};
 use interlock_chain::{ChainError, Submitter};
 use interlock_core::crypto::{PartyKey, Secret};
-use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, NetworkId, Policy, Settlement};
+use interlock_core::{Address, Asset, AssetCode, DealTerms, Leg, NetworkId, NotaryAddress, Policy, Settlement};
 use interlock_litecoin::chain::Node;
 use interlock_litecoin::regtest::{Regtest, READY_HEIGHT};
 use interlock_litecoin::tx::Key;
@@ -154,4 +155,54 @@ pub fn hashlock_deal(
         dependents: Vec::new(),
         nonce,
     }
+}
+
+/// A notary deal on the chain: the buyer pays `payment`, the seller delivers
+/// `delivery`, `threshold` of `notaries` decide within the hour, and the
+/// reservations' backstop expiry is two hours away.
+pub fn notary_deal(
+    chain: &Chain,
+    now_ms: u64,
+    notaries: &[NotaryAddress],
+    threshold: u8,
+    payment: Asset,
+    delivery: Asset,
+    nonce: u64,
+) -> DealTerms {
+    let leg = |asset, owner, beneficiary| Leg {
+        network: NETWORK,
+        asset,
+        owner: chain.account(owner),
+        beneficiary: chain.account(beneficiary),
+        keeper: None,
+    };
+    DealTerms {
+        buyer: PartyKey::from_seed([0xb1; 32]).public(),
+        seller: PartyKey::from_seed([0x51; 32]).public(),
+        payment: leg(payment, Actor::Buyer, Actor::Seller),
+        delivery: leg(delivery, Actor::Seller, Actor::Buyer),
+        settlement: Settlement::Notary {
+            notaries: notaries.to_vec(),
+            threshold,
+            decision_deadline_ms: now_ms + 3_600_000,
+            backstop_expiry_ms: now_ms + 7_200_000,
+        },
+        policy: Policy::default(),
+        observers: Vec::new(),
+        dependents: Vec::new(),
+        nonce,
+    }
+}
+
+/// Pays `amount` litoshis of `actor`'s coins to `script_pubkey` with a plain
+/// transaction (a reservation's shape: the paid output first, change after)
+/// and mines it: the paid output and its value.
+pub async fn pay_to_script(chain: &mut Chain, actor: Actor, script_pubkey: ScriptBuf, amount: u64) -> (OutPoint, u64) {
+    let key = chain.key(actor).clone();
+    let coins = chain.node().unspent(&key.script_pubkey()).await.expect("the payer's coins");
+    let built = interlock_litecoin::tx::reserve(&key, &coins, script_pubkey, amount, 2).expect("a reservation");
+    let txid = built.transaction.compute_txid();
+    chain.node().send(&built.transaction).await.expect("the node takes the reservation");
+    chain.mine(1).await.expect("mine the reservation");
+    (OutPoint { txid, vout: 0 }, amount)
 }
