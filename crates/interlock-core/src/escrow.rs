@@ -191,10 +191,9 @@ pub enum EscrowError {
     NotItemOwner { owner: Address, class: String, item: String },
 }
 
-/// What a ledger offers the escrow rules.
 /// What a chain itself holds of the escrow rules. An account chain (the
-/// embedded ledger, the EVM escrow contract) holds all of them
-/// ([`Rules::ACCOUNTS`]). A script chain ([`Rules::script`], Litecoin) holds
+/// embedded ledger, an escrow contract) holds all of them
+/// ([`Rules::ACCOUNTS`]). A script chain ([`Rules::script`], a UTXO chain) holds
 /// what its script and consensus can say: only the keys the script names
 /// spend (the beneficiary executes, the owner cancels; nobody acts for them),
 /// nothing stops a beneficiary claiming with the secret after the expiry
@@ -221,6 +220,7 @@ impl Rules {
     }
 }
 
+/// What a ledger offers the escrow rules.
 pub trait EscrowContext {
     fn reservation(&self, id: &ReservationId) -> Option<&Reservation>;
     /// Ok when `owner` holds `asset` now; the error says what is missing.
