@@ -21,6 +21,22 @@ use std::sync::Arc;
 /// A policy for a deal: every static rule holds for the deal drawn (the
 /// parties would not sign otherwise); the daily limit and the extension are
 /// what the notaries and sagas must honour.
+/// The seed's deep-chain semantics, from a stream of its own so the other
+/// draws of a seed stay as they were: the confirmation depth, reorganisations
+/// per mille per step, and whether some reach deeper than the depth.
+fn draw_deep_chain(seed: u64) -> Option<(u64, u64, bool)> {
+    let mut deep_rng = Rng::new(seed ^ 0x0045_564d_0000_0000);
+    if !deep_rng.chance(DEEP_CHAIN_PER_MILLE) {
+        return None;
+    }
+    let depth = deep_rng.range(1, 4);
+    // Drawn after the depth from the same stream, so depths stay as they were.
+    let reorg_per_mille = if deep_rng.chance(super::reorg::REORG_SEEDS_PER_MILLE) { deep_rng.range(1, 20) } else { 0 };
+    // Drawn last from the same stream, so the draws above stay as they were.
+    let deep_reorgs = reorg_per_mille > 0 && deep_rng.chance(super::reorg::DEEP_REORG_SEEDS_PER_MILLE);
+    Some((depth, reorg_per_mille, deep_reorgs))
+}
+
 /// What a script chain can hold of a deal, as the deal check would ask: its
 /// legs there name no keeper and move fungible assets, and a hashlock margin
 /// covers the chain's median time lag on top of what it was.
@@ -100,7 +116,11 @@ impl World {
 
         // Drawn from a stream of its own, so the other draws of a seed stay as they were.
         let mut script_rng = Rng::new(seed ^ 0x0053_4352_4950_5400);
-        let script_chain = script_rng.chance(SCRIPT_CHAIN_PER_MILLE).then(|| ScriptSemantics {
+        // Not on a seed whose deep chain reorganises past its depth: a
+        // reservation such a reorganisation makes again after its deal ended
+        // is left to a keeper, which a script chain has none of.
+        let deep_reorgs = draw_deep_chain(seed).is_some_and(|(_, _, deep_reorgs)| deep_reorgs);
+        let script_chain = (script_rng.chance(SCRIPT_CHAIN_PER_MILLE) && !deep_reorgs).then(|| ScriptSemantics {
             index: 1,
             lag_ms: script_rng.range(200, 1_500),
             late_claims_sent: 0,
@@ -309,18 +329,7 @@ impl World {
             });
         }
         // Drawn from a stream of its own, so the other draws of a seed stay as they were.
-        let mut deep_rng = Rng::new(seed ^ 0x0045_564d_0000_0000);
-        if deep_rng.chance(DEEP_CHAIN_PER_MILLE) {
-            let depth = deep_rng.range(1, 4);
-            // Drawn after the depth from the same stream, so depths stay as they were.
-            let reorg_per_mille =
-                if deep_rng.chance(super::reorg::REORG_SEEDS_PER_MILLE) { deep_rng.range(1, 20) } else { 0 };
-            // Drawn last from the same stream, so the draws above stay as they were.
-            let deep_reorgs = reorg_per_mille > 0 && deep_rng.chance(super::reorg::DEEP_REORG_SEEDS_PER_MILLE);
-            // Not yet on a script chain: a reservation a deep reorganisation
-            // makes again after its deal ended is left to a keeper, and a
-            // script chain has none (the owner's agent must take it back).
-            let deep_reorgs = deep_reorgs && world.script_chain.is_none();
+        if let Some((depth, reorg_per_mille, deep_reorgs)) = draw_deep_chain(seed) {
             let rng = Rng::new(seed ^ 0x0052_454f_5247_0000);
             world.deep_chain = Some(DepthSemantics {
                 index: 1,

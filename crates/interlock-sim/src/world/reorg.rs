@@ -55,8 +55,9 @@ impl World {
         let most = if deep.deep_reorgs && deep.rng.chance(DEEP_REORGS_PER_MILLE) {
             tip.saturating_sub(deep.floor).min(deep.depth + DEEP_REORG_EXTRA_BLOCKS)
         } else {
-            // `cursor` is the highest block confirmed on this chain.
-            tip.saturating_sub(deep.cursor).min(deep.depth - 1)
+            // `cursor` is the highest block confirmed on this chain; the set-up
+            // blocks above it (accounts and funds) are never taken either.
+            tip.saturating_sub(deep.cursor.max(deep.floor)).min(deep.depth - 1)
         };
         if most == 0 {
             return;
