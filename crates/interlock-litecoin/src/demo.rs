@@ -26,7 +26,6 @@ pub const BLOCK_TIME_MS: u64 = 1_000;
 pub const CONFIRMATIONS: u64 = 2;
 /// Coins of one LTC each party starts with.
 pub const COINS: usize = 4;
-const LITOSHIS_PER_LTC: u64 = 100_000_000;
 const FEES: FeeLimits = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 50, replace_after_blocks: 3 };
 
 fn ltc(litoshis: u128) -> Asset {
@@ -54,7 +53,7 @@ impl DemoChain {
         let node = Regtest::start(dir).await?;
         let keys = [0xb1u8, 0x51].map(|seed| Key::from_bytes([seed; 32]).expect("a valid key"));
         for key in &keys {
-            node.fund(&key.account(), LITOSHIS_PER_LTC, COINS).await?;
+            node.fund(&key.account(), crate::regtest::LITOSHIS_PER_LTC, COINS).await?;
         }
         node.mine(1).await?;
         let head = node.height().await?;

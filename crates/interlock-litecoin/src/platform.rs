@@ -75,6 +75,24 @@ fn default_replace_after_blocks() -> u64 {
 }
 
 impl LitecoinConfig {
+    /// A regtest node of ours at `rpc` (its cookie at `cookie`): events
+    /// `confirmations` deep, a block every `block_interval_ms`, median time
+    /// about seven blocks behind, the default fee limits.
+    pub fn regtest(rpc: String, cookie: &Path, confirmations: u64, block_interval_ms: u64) -> LitecoinConfig {
+        LitecoinConfig {
+            rpc,
+            rpc_cookie: Some(cookie.display().to_string()),
+            confirmations,
+            asset: default_asset(),
+            start_height: crate::regtest::READY_HEIGHT,
+            block_interval_ms,
+            time_lag_ms: block_interval_ms.saturating_mul(7),
+            fee_floor_sat_vb: default_fee_floor(),
+            fee_cap_sat_vb: default_fee_cap(),
+            replace_after_blocks: default_replace_after_blocks(),
+        }
+    }
+
     pub fn from_value(network: NetworkId, config: &Value) -> Result<LitecoinConfig, ChainError> {
         let parsed: LitecoinConfig = serde_json::from_value(config.clone())
             .map_err(|error| ChainError::fatal(format!("{network}: not a Litecoin network configuration: {error}")))?;

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 /// The height regtest reaches before anything else: `OP_CHECKLOCKTIMEVERIFY`
 /// (BIP 65) is enforced from block 1351 on Litecoin's regtest.
 pub const READY_HEIGHT: u64 = 1360;
+/// Litoshis in one LTC: what the demo and the sandbox give their parties' coins.
+pub const LITOSHIS_PER_LTC: u64 = 100_000_000;
 /// The first MWEB block on regtest must carry a peg-in.
 const MWEB_HEIGHT: u64 = 432;
 const MINING_WALLET: &str = "miner";
@@ -263,14 +265,8 @@ impl Regtest {
     /// A network configuration for this node: `confirmations` deep, blocks
     /// expected every `block_interval_ms`.
     pub fn config(&self, confirmations: u64, block_interval_ms: u64) -> Value {
-        json!({
-            "rpc": self.url(),
-            "rpc_cookie": self.cookie().display().to_string(),
-            "confirmations": confirmations,
-            "start_height": READY_HEIGHT,
-            "block_interval_ms": block_interval_ms,
-            "time_lag_ms": block_interval_ms.saturating_mul(7),
-        })
+        let config = crate::LitecoinConfig::regtest(self.url(), &self.cookie(), confirmations, block_interval_ms);
+        serde_json::to_value(config).expect("the configuration serialises")
     }
 }
 

@@ -32,7 +32,6 @@ pub const BLOCK_TIME_MS: u64 = 1_000;
 pub const CONFIRMATIONS: u64 = 2;
 /// Coins of one LTC each party starts with.
 pub const COINS: usize = 10;
-const LITOSHIS_PER_LTC: u64 = 100_000_000;
 /// What the key files are, for the sandbox's messages about them.
 pub const KEY_KIND: &str = "a secp256k1 key";
 
@@ -55,7 +54,7 @@ pub async fn serve(data: &Path, port: u16, fund: &[Address]) -> Result<(), Chain
     let node = Regtest::start_on(data, port).await?;
     if node.height().await? <= READY_HEIGHT {
         for account in fund {
-            node.fund(account, LITOSHIS_PER_LTC, COINS).await?;
+            node.fund(account, crate::regtest::LITOSHIS_PER_LTC, COINS).await?;
         }
         node.mine(1).await?;
     }
@@ -142,19 +141,7 @@ impl ChainState {
 
     /// The network's directory entry's configuration.
     pub fn network_config(&self) -> Value {
-        let config = LitecoinConfig {
-            rpc: self.rpc.clone(),
-            rpc_cookie: Some(self.rpc_cookie.display().to_string()),
-            confirmations: CONFIRMATIONS,
-            asset: "LTC".to_owned(),
-            start_height: READY_HEIGHT,
-            block_interval_ms: BLOCK_TIME_MS,
-            // Median time past trails the clock by about six blocks.
-            time_lag_ms: BLOCK_TIME_MS * 7,
-            fee_floor_sat_vb: 1,
-            fee_cap_sat_vb: 50,
-            replace_after_blocks: 3,
-        };
+        let config = LitecoinConfig::regtest(self.rpc.clone(), &self.rpc_cookie, CONFIRMATIONS, BLOCK_TIME_MS);
         serde_json::to_value(config).expect("the configuration serialises")
     }
 

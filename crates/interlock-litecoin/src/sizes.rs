@@ -36,8 +36,7 @@ use bitcoin::blockdata::opcodes::all::{
 use bitcoin::hashes::{ripemd160, sha256, Hash as _};
 use bitcoin::script::Builder;
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
-use bitcoin::transaction::Version;
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Txid, Witness};
 use interlock_chain::ChainError;
 use interlock_core::crypto::{Decision, NotaryKey};
 use interlock_core::limits::NOTARIES_MAX;
@@ -227,17 +226,8 @@ fn reference_script(refund: &Key, claim: &Key) -> ScriptBuf {
 
 /// A claim (with the secret) or refund of the reference script's output.
 fn reference_spend(key: &Key, script: &ScriptBuf, lock_time: LockTime, secret: Option<[u8; 32]>) -> Transaction {
-    let mut transaction = Transaction {
-        version: Version::TWO,
-        lock_time,
-        input: vec![TxIn {
-            previous_output: outpoint(3),
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut { value: Amount::from_sat(LEG_VALUE - 1_000), script_pubkey: key.script_pubkey() }],
-    };
+    let output = TxOut { value: Amount::from_sat(LEG_VALUE - 1_000), script_pubkey: key.script_pubkey() };
+    let mut transaction = tx::one_input(outpoint(3), lock_time, output);
     let sighash = SighashCache::new(&transaction)
         .p2wsh_signature_hash(0, script, Amount::from_sat(LEG_VALUE), EcdsaSighashType::All)
         .expect("one input to sign");

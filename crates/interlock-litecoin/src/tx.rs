@@ -152,22 +152,34 @@ fn sign_key_inputs(key: &Key, transaction: &mut Transaction, coins: &[Coin]) -> 
 /// `fee`: a child whose fee pays for its waiting ancestors (CPFP), since
 /// litecoind does not take replacements unless told to.
 pub fn pay_for_parent(key: &Key, coin: &Coin, fee: u64) -> Result<Built, ChainError> {
-    let kept = coin.value.checked_sub(fee).filter(|kept| *kept >= CHANGE_MIN).ok_or_else(|| {
-        ChainError::rejected(format!(
-            "an output of {} litoshis cannot pay a {fee}-litoshi fee for its parent",
-            coin.value
-        ))
-    })?;
+    let kept = kept(coin.value, fee, "child paying for its parent")?;
+    let output = TxOut { value: Amount::from_sat(kept), script_pubkey: key.script_pubkey() };
+    let mut transaction = one_input(coin.outpoint, LockTime::ZERO, output);
+    sign_key_inputs(key, &mut transaction, std::slice::from_ref(coin))?;
+    Ok(Built { transaction, fee })
+}
+
+/// A transaction that spends `from` alone into `output`, replaceable, with
+/// `lock_time`: the shape of every claim, refund, execute and cancel.
+pub fn one_input(from: OutPoint, lock_time: LockTime, output: TxOut) -> Transaction {
     let input = vec![TxIn {
-        previous_output: coin.outpoint,
+        previous_output: from,
         script_sig: ScriptBuf::new(),
         sequence: REPLACEABLE,
         witness: Witness::new(),
     }];
-    let output = vec![TxOut { value: Amount::from_sat(kept), script_pubkey: key.script_pubkey() }];
-    let mut transaction = Transaction { version: Version::TWO, lock_time: LockTime::ZERO, input, output };
-    sign_key_inputs(key, &mut transaction, std::slice::from_ref(coin))?;
-    Ok(Built { transaction, fee })
+    Transaction { version: Version::TWO, lock_time, input, output: vec![output] }
+}
+
+/// What a spend of `value` keeps once it paid `fee`; refused when that is
+/// less than [`CHANGE_MIN`]. `what` names the spend for the error.
+pub fn kept(value: u64, fee: u64, what: &str) -> Result<u64, ChainError> {
+    value.checked_sub(fee).filter(|kept| *kept >= CHANGE_MIN).ok_or_else(|| {
+        ChainError::rejected(format!(
+            "the output holds {value} litoshis: too little for its {what} to pay a {fee}-litoshi fee and keep at \
+             least {CHANGE_MIN}"
+        ))
+    })
 }
 
 /// Virtual bytes of a one-input, one-output P2WPKH transaction.
@@ -196,23 +208,13 @@ pub fn spend(
         Path::Refund => LockTime::from_time(leg.expiry_s)
             .map_err(|error| ChainError::fatal(format!("lock time {}: {error}", leg.expiry_s)))?,
     };
+    let what = match path {
+        Path::Claim { .. } => "claim",
+        Path::Refund => "refund",
+    };
     let unsigned = |fee: u64| -> Result<Transaction, ChainError> {
-        let kept = value.checked_sub(fee).filter(|kept| *kept >= CHANGE_MIN).ok_or_else(|| {
-            ChainError::rejected(format!(
-                "the leg holds {value} litoshis: too little to pay a {fee}-litoshi fee at {rate_sat_vb} litoshis per vbyte"
-            ))
-        })?;
-        Ok(Transaction {
-            version: Version::TWO,
-            lock_time,
-            input: vec![TxIn {
-                previous_output: from,
-                script_sig: ScriptBuf::new(),
-                sequence: REPLACEABLE,
-                witness: Witness::new(),
-            }],
-            output: vec![TxOut { value: Amount::from_sat(kept), script_pubkey: to.clone() }],
-        })
+        let output = TxOut { value: Amount::from_sat(kept(value, fee, what)?), script_pubkey: to.clone() };
+        Ok(one_input(from, lock_time, output))
     };
     let witness_for = |signature: &[u8]| match path {
         Path::Claim { secret } => leg.claim_witness(signature, &key.public_bytes(), &secret),

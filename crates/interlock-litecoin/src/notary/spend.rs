@@ -20,13 +20,12 @@
 //! it executes or cancels this leg only, in only the way decided.
 
 use super::{NotaryPath, NotaryScript};
-use crate::tx::{Built, Key, CHANGE_MIN};
+use crate::tx::{kept, one_input, Built, Key};
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::{ecdsa, Message, PublicKey, Secp256k1};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
-use bitcoin::transaction::Version;
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, WPubkeyHash, Witness};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, WPubkeyHash};
 use interlock_chain::ChainError;
 use interlock_core::crypto::{Decision, RecoverableSignature};
 use interlock_core::limits::CERTIFICATE_SIGNATURES_MAX;
@@ -42,34 +41,11 @@ const PLACEHOLDER_SIGNATURE: [u8; 73] = [0; 73];
 /// A stand-in for the party's key while a spend is measured.
 const PLACEHOLDER_KEY: [u8; 33] = [2; 33];
 
-fn one_input(from: OutPoint, lock_time: LockTime, output: TxOut) -> Transaction {
-    Transaction {
-        version: Version::TWO,
-        lock_time,
-        input: vec![TxIn {
-            previous_output: from,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: vec![output],
-    }
-}
-
 fn pay_to_key_hash(key_hash: [u8; 20], value: u64) -> TxOut {
     TxOut {
         value: Amount::from_sat(value),
         script_pubkey: ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array(key_hash)),
     }
-}
-
-fn kept(value: u64, fee: u64, what: &str) -> Result<u64, ChainError> {
-    value.checked_sub(fee).filter(|kept| *kept >= CHANGE_MIN).ok_or_else(|| {
-        ChainError::rejected(format!(
-            "the leg holds {value} litoshis: too little for its {what} to pay a {fee}-litoshi fee and keep at least \
-             {CHANGE_MIN}"
-        ))
-    })
 }
 
 /// The fee every execute and cancel of `script`'s leg pays, in litoshis.
@@ -257,7 +233,7 @@ mod tests {
         let cancel = notary_spend(&script, outpoint(), VALUE, Decision::Abort).unwrap();
         assert_eq!(cancel.output[0].script_pubkey, owner.script_pubkey());
         assert_eq!(execute.lock_time, LockTime::ZERO);
-        assert_eq!(execute.input[0].sequence, Sequence::ENABLE_RBF_NO_LOCKTIME);
+        assert_eq!(execute.input[0].sequence, bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME);
         let fee = notary_spend_fee(&script);
         assert_eq!(execute.output[0].value.to_sat(), VALUE - fee);
         assert_ne!(sighash(&script, &execute, VALUE).unwrap(), sighash(&script, &cancel, VALUE).unwrap());
@@ -314,7 +290,8 @@ mod tests {
         let by_beneficiary = signed_notary_spend(&script, outpoint(), VALUE, Decision::Abort, &beneficiary, &abort);
         assert!(by_beneficiary.expect_err("the beneficiary cancelling").message.contains("only the leg's owner"));
         signed_notary_spend(&script, outpoint(), VALUE, Decision::Abort, &owner, &abort).expect("the owner cancels");
-        let tiny = notary_spend(&script, outpoint(), notary_spend_fee(&script) + CHANGE_MIN - 1, Decision::Commit);
+        let tiny =
+            notary_spend(&script, outpoint(), notary_spend_fee(&script) + crate::tx::CHANGE_MIN - 1, Decision::Commit);
         assert!(tiny.expect_err("too small").message.contains("too little"));
         let refund = refund(&owner, &script, outpoint(), VALUE, owner.script_pubkey(), 3).expect("a refund");
         assert_eq!(refund.transaction.lock_time, LockTime::from_time(1_800_000_000).unwrap());

@@ -122,16 +122,8 @@ impl Chain {
     }
 }
 
-/// A hashlock deal on the chain: the buyer pays `payment`, the seller
-/// delivers `delivery`, the delivery expiring in an hour, the payment in two.
-pub fn hashlock_deal(
-    chain: &Chain,
-    now_ms: u64,
-    secret: &Secret,
-    payment: Asset,
-    delivery: Asset,
-    nonce: u64,
-) -> DealTerms {
+/// A deal on the chain: the buyer pays `payment`, the seller delivers `delivery`.
+fn deal(chain: &Chain, settlement: Settlement, payment: Asset, delivery: Asset, nonce: u64) -> DealTerms {
     let leg = |asset, owner, beneficiary| Leg {
         network: NETWORK,
         asset,
@@ -144,12 +136,7 @@ pub fn hashlock_deal(
         seller: PartyKey::from_seed([0x51; 32]).public(),
         payment: leg(payment, Actor::Buyer, Actor::Seller),
         delivery: leg(delivery, Actor::Seller, Actor::Buyer),
-        settlement: Settlement::Hashlock {
-            hash: secret.hash(),
-            payment_expiry_ms: now_ms + 7_200_000,
-            delivery_expiry_ms: now_ms + 3_600_000,
-            margin_ms: 600_000,
-        },
+        settlement,
         policy: Policy::default(),
         observers: Vec::new(),
         dependents: Vec::new(),
@@ -157,9 +144,26 @@ pub fn hashlock_deal(
     }
 }
 
-/// A notary deal on the chain: the buyer pays `payment`, the seller delivers
-/// `delivery`, `threshold` of `notaries` decide within the hour, and the
-/// reservations' backstop expiry is two hours away.
+/// A hashlock deal on the chain, the delivery expiring in an hour, the payment in two.
+pub fn hashlock_deal(
+    chain: &Chain,
+    now_ms: u64,
+    secret: &Secret,
+    payment: Asset,
+    delivery: Asset,
+    nonce: u64,
+) -> DealTerms {
+    let settlement = Settlement::Hashlock {
+        hash: secret.hash(),
+        payment_expiry_ms: now_ms + 7_200_000,
+        delivery_expiry_ms: now_ms + 3_600_000,
+        margin_ms: 600_000,
+    };
+    deal(chain, settlement, payment, delivery, nonce)
+}
+
+/// A notary deal on the chain: `threshold` of `notaries` decide within the
+/// hour, and the reservations' backstop expiry is two hours away.
 pub fn notary_deal(
     chain: &Chain,
     now_ms: u64,
@@ -169,29 +173,13 @@ pub fn notary_deal(
     delivery: Asset,
     nonce: u64,
 ) -> DealTerms {
-    let leg = |asset, owner, beneficiary| Leg {
-        network: NETWORK,
-        asset,
-        owner: chain.account(owner),
-        beneficiary: chain.account(beneficiary),
-        keeper: None,
+    let settlement = Settlement::Notary {
+        notaries: notaries.to_vec(),
+        threshold,
+        decision_deadline_ms: now_ms + 3_600_000,
+        backstop_expiry_ms: now_ms + 7_200_000,
     };
-    DealTerms {
-        buyer: PartyKey::from_seed([0xb1; 32]).public(),
-        seller: PartyKey::from_seed([0x51; 32]).public(),
-        payment: leg(payment, Actor::Buyer, Actor::Seller),
-        delivery: leg(delivery, Actor::Seller, Actor::Buyer),
-        settlement: Settlement::Notary {
-            notaries: notaries.to_vec(),
-            threshold,
-            decision_deadline_ms: now_ms + 3_600_000,
-            backstop_expiry_ms: now_ms + 7_200_000,
-        },
-        policy: Policy::default(),
-        observers: Vec::new(),
-        dependents: Vec::new(),
-        nonce,
-    }
+    deal(chain, settlement, payment, delivery, nonce)
 }
 
 /// Pays `amount` litoshis of `actor`'s coins to `script_pubkey` with a plain

@@ -130,10 +130,7 @@ impl World {
             .enumerate()
             .map(|(index, network)| {
                 let genesis = Genesis { network: *network, operator: operator.public(), timestamp_ms: T0_MS };
-                let rules = match &script_chain {
-                    Some(script) if script.index == index => script.rules(),
-                    _ => interlock_core::Rules::ACCOUNTS,
-                };
+                let rules = ScriptSemantics::rules_for(script_chain.as_ref(), index);
                 let ledger =
                     Ledger::open(MemoryStore::new(), genesis.clone()).expect("fresh store opens").with_rules(rules);
                 LedgerNode {

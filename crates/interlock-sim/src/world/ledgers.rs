@@ -33,8 +33,13 @@ pub struct ScriptSemantics {
 }
 
 impl ScriptSemantics {
-    pub fn rules(&self) -> Rules {
-        Rules::script(self.lag_ms)
+    /// What ledger `index` holds of the escrow rules when `script` is the
+    /// seed's script chain, if it has one.
+    pub(super) fn rules_for(script: Option<&ScriptSemantics>, index: usize) -> Rules {
+        match script {
+            Some(script) if script.index == index => Rules::script(script.lag_ms),
+            _ => Rules::ACCOUNTS,
+        }
     }
 }
 
@@ -96,10 +101,7 @@ pub(super) struct LedgerNode {
 impl World {
     /// What ledger `index` holds of the escrow rules.
     pub(super) fn rules_of(&self, index: usize) -> Rules {
-        match &self.script_chain {
-            Some(script) if script.index == index => script.rules(),
-            _ => Rules::ACCOUNTS,
-        }
+        ScriptSemantics::rules_for(self.script_chain.as_ref(), index)
     }
 
     /// The highest block of ledger `index` that participants may read: the tip,
