@@ -19,12 +19,14 @@ mod cursor;
 pub mod demo;
 mod error;
 mod follow;
+pub mod notary;
 mod platform;
 mod submit;
 
 pub use cursor::Cursor;
 pub use error::{ChainError, ChainErrorKind};
 pub use follow::{BlockEvents, ChainEvent, Followed, Follower};
+pub use notary::{LocalNotaries, NotarySigner, SpendDigest, SpendToSign};
 pub use platform::{Capabilities, Credentials, LiveCheck, NotaryPayload, Platform, Platforms};
 pub use submit::{Receipt, Submitter};
 

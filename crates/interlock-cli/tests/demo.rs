@@ -83,8 +83,9 @@ fn demo_evm_settles_across_a_ledger_and_an_evm_chain_and_refunds_on_timeout() {
 }
 
 /// beta a real regtest litecoind: LTC delivered and paid by hashlock scripts,
-/// and a payment refunded after its lock time; LTC conserved once the fees
-/// each party paid are counted back in.
+/// LTC paid by a notary script whose spend the notaries signed, and a payment
+/// refunded after its lock time; LTC conserved once the fees each party paid
+/// are counted back in.
 #[test]
 fn demo_litecoin_settles_across_a_ledger_and_litecoin_and_refunds_after_the_lock_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +103,10 @@ fn demo_litecoin_settles_across_a_ledger_and_litecoin_and_refunds_after_the_lock
     let deals = report["deals"].as_array().expect("a deals list");
     let summary: Vec<(&str, &str)> =
         deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect();
-    assert_eq!(summary, [("hashlock", "completed"), ("hashlock", "completed"), ("hashlock", "refunded")]);
+    assert_eq!(
+        summary,
+        [("hashlock", "completed"), ("hashlock", "completed"), ("notary", "completed"), ("hashlock", "refunded")]
+    );
     let held = |balances: &serde_json::Value, party: &str, network: &str, asset: &str| -> u64 {
         balances[party][network][asset].as_u64().unwrap_or(0)
     };
@@ -112,12 +116,12 @@ fn demo_litecoin_settles_across_a_ledger_and_litecoin_and_refunds_after_the_lock
             assert_eq!(total(&deal["balances_before"]), total(&deal["balances_after"]), "{network} {asset} conserved");
         }
     }
-    let (first, last) = (&deals[0]["balances_before"], &deals[2]["balances_after"]);
-    // 0.5 LTC delivered to the buyer, 0.25 LTC paid to the seller, the 0.1 refunded.
-    assert_eq!(held(last, "buyer", "beta", "LTC"), held(first, "buyer", "beta", "LTC") + 25_000_000);
-    assert_eq!(held(last, "seller", "beta", "LTC"), held(first, "seller", "beta", "LTC") - 25_000_000);
+    let (first, last) = (&deals[0]["balances_before"], &deals[3]["balances_after"]);
+    // 0.5 LTC delivered to the buyer, 0.25 and 0.2 LTC paid to the seller, the 0.1 refunded.
+    assert_eq!(held(last, "buyer", "beta", "LTC"), held(first, "buyer", "beta", "LTC") + 5_000_000);
+    assert_eq!(held(last, "seller", "beta", "LTC"), held(first, "seller", "beta", "LTC") - 5_000_000);
     assert_eq!(held(last, "buyer", "alpha", "USD"), 900);
-    assert_eq!(held(last, "buyer", "alpha", "GOLD"), 40);
+    assert_eq!(held(last, "buyer", "alpha", "GOLD"), 60);
 }
 
 #[test]

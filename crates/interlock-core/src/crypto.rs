@@ -178,13 +178,20 @@ impl NotaryKey {
     }
     /// Signs `(deal_id, decision)`. Deterministic (RFC 6979), low-s.
     pub fn sign_decision(&self, deal_id: DealId, decision: Decision) -> Vote {
-        let digest = decision_digest(deal_id, decision);
+        let signature = self.sign_digest(&decision_digest(deal_id, decision));
+        Vote { deal_id, decision, signature }
+    }
+    /// Signs a 32-byte digest a platform computed (a spend's sighash, say):
+    /// `r || s || v`, deterministic (RFC 6979), low-s, recovering to
+    /// [`NotaryKey::address`]. Only for what the notary has decided: the
+    /// caller checks that.
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> RecoverableSignature {
         let (signature, recovery) =
-            self.0.sign_prehash_recoverable(&digest).expect("signing a 32-byte prehash cannot fail");
+            self.0.sign_prehash_recoverable(digest).expect("signing a 32-byte prehash cannot fail");
         let mut bytes = [0u8; 65];
         bytes[..64].copy_from_slice(&signature.to_bytes());
         bytes[64] = 27 + recovery.to_byte();
-        Vote { deal_id, decision, signature: RecoverableSignature(bytes) }
+        RecoverableSignature(bytes)
     }
 }
 

@@ -152,7 +152,7 @@ impl ExternalWorld {
 pub fn world(dir: &Path, kind: ExternalKind) -> anyhow::Result<(Runtime<SqliteStore>, ExternalWorld)> {
     // Submissions run as tasks while the demo's rounds go on: they need worker threads.
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let chain = match kind {
+    let mut chain = match kind {
         ExternalKind::Contract => ExternalChain::Contract(tokio.block_on(interlock_evm::demo::DemoChain::start(BETA))?),
         ExternalKind::Litecoin => {
             let node_dir = dir.join("litecoin");
@@ -163,7 +163,13 @@ pub fn world(dir: &Path, kind: ExternalKind) -> anyhow::Result<(Runtime<SqliteSt
         (ALPHA, Holder::Buyer, Asset::Fungible { code: code("USD"), amount: 1_000 }),
         (ALPHA, Holder::Seller, Asset::Fungible { code: code("GOLD"), amount: 500 }),
     ];
-    let runtime = setup::world_on(dir, &[ALPHA], &issues, 3)?;
+    let mut runtime = setup::world_on(dir, &[ALPHA], &issues, 3)?;
+    if let ExternalChain::Litecoin(chain) = &mut chain {
+        // The chain's escrow takes the notaries' signatures over each spend:
+        // the runtime's notaries give them for what they recorded.
+        let digest = chain.notary_digest(runtime.notary_keys());
+        chain.sign_with(runtime.spend_signers(digest));
+    }
     let side = ExternalSide::new(chain.submitter(Role::Buyer), chain.submitter(Role::Seller), chain.follower()?, tokio);
     Ok((runtime.with_external(side), ExternalWorld { chain }))
 }

@@ -14,7 +14,7 @@
 //! [`Submitter`] as concurrent tasks, and each round polls its [`Follower`]
 //! and routes the final blocks' events like a ledger block's.
 
-use interlock_chain::{ChainError, ChainEvent, Follower, Receipt, Submitter};
+use interlock_chain::{ChainError, ChainEvent, Follower, LocalNotaries, Receipt, SpendDigest, Submitter};
 use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, PartyKey, PublicKey};
 use interlock_core::notary::{NotaryDeal, NotaryOutput};
 use interlock_core::saga::{Outcome, Role, Saga, SagaOutput};
@@ -29,7 +29,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub enum Progress {
     Event(LedgerEvent),
-    Decided { notary: usize, decision: interlock_core::Decision },
+    Decided { deal_id: DealId, notary: usize, decision: interlock_core::Decision },
     Finished { role: Role, outcome: Outcome },
 }
 
@@ -69,6 +69,9 @@ pub struct Runtime<S: Store> {
     /// Report no chain events from `round` (benchmarks: nobody reads them).
     quiet: bool,
     external: Option<ExternalSide>,
+    /// Where the notaries' decisions are also recorded for an external
+    /// chain's spends (its escrow takes their signatures over each spend).
+    spend_signers: Option<Arc<LocalNotaries>>,
 }
 
 /// An external network in the runtime, behind the platform seam: each party's
@@ -182,7 +185,22 @@ impl<S: Store + Send> Runtime<S> {
             chain_time_ms: 0,
             quiet: false,
             external: None,
+            spend_signers: None,
         }
+    }
+
+    /// The runtime's notaries as an external chain's spends reach them: they
+    /// sign the spend `digest` gives for a leg only for the decision they
+    /// recorded on its deal. Hand the result to the chain's submitters.
+    pub fn spend_signers(&mut self, digest: SpendDigest) -> Arc<LocalNotaries> {
+        let signers = Arc::new(LocalNotaries::new(self.notaries.to_vec(), digest));
+        self.spend_signers = Some(signers.clone());
+        signers
+    }
+
+    /// The runtime's notary keys, in the order deals name them.
+    pub fn notary_keys(&self) -> &[NotaryKey] {
+        &self.notaries
     }
 
     /// Makes one network an external chain: its legs go through `external`.
@@ -287,6 +305,13 @@ impl<S: Store + Send> Runtime<S> {
         let mut progress = Vec::new();
         let mut unsigned = Vec::new();
         for output in outputs {
+            if let Some(signers) = &self.spend_signers {
+                for decided in &output.progress {
+                    if let Progress::Decided { deal_id, notary, decision } = decided {
+                        signers.record(*deal_id, *notary, *decision);
+                    }
+                }
+            }
             progress.extend(output.progress);
             for (role, network, op, terms) in output.submits {
                 if let Some(external) = self.external.as_mut().filter(|external| external.network() == network) {
@@ -480,7 +505,7 @@ fn record(
                     new_votes.push(vote);
                 }
             }
-            output.progress.push(Progress::Decided { notary: index, decision });
+            output.progress.push(Progress::Decided { deal_id: run.deal_id, notary: index, decision });
         }
     }
 }

@@ -3,8 +3,9 @@
 //! an account's coins, where a leg's output stands, and the node's verdict on a
 //! transaction before it is sent.
 
+use crate::leg::{read_leg_spend, LegScript};
 use crate::rpc::{code, Call, Rpc, RpcError};
-use crate::script::{read_spend, HashlockScript, Spend};
+use crate::script::Spend;
 use crate::tx::Coin;
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
@@ -93,9 +94,9 @@ impl TxJson {
         })
     }
 
-    /// The hashlock legs this transaction spends, and how.
-    pub fn spends(&self) -> impl Iterator<Item = (HashlockScript, Spend)> + '_ {
-        self.witnesses().filter_map(|items| read_spend(&items))
+    /// The legs this transaction spends, and how.
+    pub fn spends(&self) -> impl Iterator<Item = (LegScript, Spend)> + '_ {
+        self.witnesses().filter_map(|items| read_leg_spend(&items))
     }
 
     /// Outputs paying `script`, with their value in litoshis.
@@ -118,7 +119,8 @@ pub enum Located {
     Spent { transaction: Hash32, spend: Spend, pending: bool },
 }
 
-/// Every spend of a hashlock leg in the chain's blocks, by reservation id:
+/// Every spend of a leg in the chain's blocks, by the leg's output script
+/// (a look-alike script that only shares the reservation id is another output):
 /// what tells a reservation that was taken from one never made once its
 /// output is gone from the UTXO set. Kept up to the tip, rebuilt after a
 /// reorganisation.
@@ -126,7 +128,7 @@ pub enum Located {
 pub struct SpendIndex {
     start: u64,
     scanned: Cursor,
-    spends: HashMap<[u8; 32], (Hash32, Spend)>,
+    spends: HashMap<ScriptBuf, (Hash32, Spend)>,
 }
 
 impl SpendIndex {
@@ -135,8 +137,8 @@ impl SpendIndex {
         SpendIndex { start, scanned: Cursor::start(start), spends: HashMap::new() }
     }
 
-    pub fn get(&self, reservation: &[u8; 32]) -> Option<&(Hash32, Spend)> {
-        self.spends.get(reservation)
+    pub fn get(&self, leg: &LegScript) -> Option<&(Hash32, Spend)> {
+        self.spends.get(&leg.script_pubkey())
     }
 
     /// Reads the blocks since the last update.
@@ -152,7 +154,7 @@ impl SpendIndex {
             for block in node.blocks(from, to).await? {
                 let transaction_spends = block.tx.iter().flat_map(|tx| tx.spends().map(move |spend| (tx, spend)));
                 for (tx, (leg, spend)) in transaction_spends {
-                    self.spends.entry(leg.reservation).or_insert((hash_of(&tx.txid)?, spend));
+                    self.spends.entry(leg.script_pubkey()).or_insert((hash_of(&tx.txid)?, spend));
                 }
                 self.scanned = Cursor { height: block.height, hash: hash_of(&block.hash)? };
             }
@@ -277,20 +279,15 @@ impl Node {
     }
 
     /// Where `leg`'s output of `amount` litoshis stands, counting the mempool.
-    pub async fn locate(
-        &self,
-        index: &mut SpendIndex,
-        leg: &HashlockScript,
-        amount: u64,
-    ) -> Result<Located, ChainError> {
+    pub async fn locate(&self, index: &mut SpendIndex, leg: &LegScript, amount: u64) -> Result<Located, ChainError> {
         let mempool = self.mempool().await?;
         for tx in &mempool {
-            if let Some((_, spend)) = tx.spends().find(|(spent, _)| spent.reservation == leg.reservation) {
+            if let Some((_, spend)) = tx.spends().find(|(spent, _)| spent == leg) {
                 return Ok(Located::Spent { transaction: hash_of(&tx.txid)?, spend, pending: true });
             }
         }
         index.update(self).await?;
-        if let Some((transaction, spend)) = index.get(&leg.reservation) {
+        if let Some((transaction, spend)) = index.get(leg) {
             return Ok(Located::Spent { transaction: *transaction, spend: *spend, pending: false });
         }
         let script = leg.script_pubkey();

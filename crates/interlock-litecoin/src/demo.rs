@@ -11,7 +11,8 @@ use crate::submit::{FeeLimits, LitecoinSubmitter};
 use crate::tx::Key;
 use crate::LitecoinFollower;
 use interlock_chain::demo::DemoDeal;
-use interlock_chain::{ChainError, Cursor, Follower, Submitter};
+use interlock_chain::{ChainError, Cursor, Follower, NotarySigner, SpendDigest, Submitter};
+use interlock_core::crypto::NotaryKey;
 use interlock_core::saga::Role;
 use interlock_core::{Address, Asset, AssetCode, DealTerms, LegKind, Mode, NetworkId, ReservationState};
 use std::collections::BTreeMap;
@@ -39,6 +40,10 @@ pub struct DemoChain {
     keys: [Key; 2],
     fees: [Arc<AtomicU64>; 2],
     head: u64,
+    /// The notaries' compressed keys, and where the parties' notary spends
+    /// get their signatures (none until [`DemoChain::use_notaries`]).
+    notary_keys: Vec<[u8; 33]>,
+    notaries: Option<Arc<dyn NotarySigner>>,
     _producer: BlockProducer,
 }
 
@@ -58,7 +63,16 @@ impl DemoChain {
         node.mine(1).await?;
         let head = node.height().await?;
         let producer = node.produce_blocks(Duration::from_millis(BLOCK_TIME_MS));
-        Ok(DemoChain { network, node, keys, fees: Default::default(), head, _producer: producer })
+        Ok(DemoChain {
+            network,
+            node,
+            keys,
+            fees: Default::default(),
+            head,
+            notary_keys: Vec::new(),
+            notaries: None,
+            _producer: producer,
+        })
     }
 
     pub fn network(&self) -> NetworkId {
@@ -73,6 +87,19 @@ impl DemoChain {
         self.keys[slot(role)].account()
     }
 
+    /// Settles notary legs named by `notaries`: the digest each of them signs
+    /// for a spend (build the signer from it, then [`DemoChain::sign_with`]).
+    pub fn notary_digest(&mut self, notaries: &[NotaryKey]) -> SpendDigest {
+        self.notary_keys = notaries.iter().map(crate::notary::notary_public_key).collect();
+        let keys = self.notary_keys.clone();
+        Arc::new(move |request| crate::notary::spend_digest(request, &keys))
+    }
+
+    /// Where the parties' notary spends get the notaries' signatures.
+    pub fn sign_with(&mut self, signer: Arc<dyn NotarySigner>) {
+        self.notaries = Some(signer);
+    }
+
     fn node(&self) -> Node {
         Node::new(self.node.rpc().clone())
     }
@@ -80,14 +107,18 @@ impl DemoChain {
     /// `role`'s reservations, claims and refunds, signed with its key.
     pub fn submitter(&self, role: Role) -> Arc<dyn Submitter> {
         let key = self.keys[slot(role)].clone();
-        let submitter = LitecoinSubmitter::new(self.network, self.node(), key, "LTC", FEES, self.head)
+        let mut submitter = LitecoinSubmitter::new(self.network, self.node(), key, "LTC", FEES, self.head)
             .with_fee_counter(self.fees[slot(role)].clone());
+        if let Some(signer) = &self.notaries {
+            submitter = submitter.with_notaries(self.notary_keys.clone(), signer.clone());
+        }
         Arc::new(submitter)
     }
 
     /// A follower of the chain from the funded head on.
     pub fn follower(&self) -> Box<dyn Follower> {
-        Box::new(LitecoinFollower::new(self.network, self.node(), CONFIRMATIONS, Cursor::start(self.head)))
+        let follower = LitecoinFollower::new(self.network, self.node(), CONFIRMATIONS, Cursor::start(self.head));
+        Box::new(follower.with_notary_keys(self.notary_keys.clone()))
     }
 
     pub fn describe(&self) -> String {
@@ -115,9 +146,10 @@ impl DemoChain {
         self.submitter(Role::Buyer).leg_state(terms, leg).await
     }
 
-    /// Hashlock deals with `ledger` the other network: LTC delivered for a
-    /// payment there, LTC paid for a delivery there, and LTC refunded to the
-    /// buyer when the seller never reserves.
+    /// Deals with `ledger` the other network: by hashlock, LTC delivered for
+    /// a payment there and LTC paid for a delivery there; by notary, LTC paid
+    /// for a delivery there (the notaries sign each spend); and LTC refunded
+    /// to the buyer when the seller never reserves.
     pub fn deals(&self, ledger: NetworkId) -> Vec<DemoDeal> {
         let chain = self.network;
         let usd = |amount| Asset::Fungible { code: AssetCode::new("USD").expect("valid"), amount };
@@ -135,6 +167,13 @@ impl DemoChain {
                 mode: Mode::Hashlock,
                 payment: (chain, ltc(25_000_000)),
                 delivery: (ledger, gold(40)),
+                seller_withholds: false,
+            },
+            DemoDeal {
+                title: "notary mode, 2 of 3 notaries: 0.2 LTC on beta (Litecoin script) for 20 GOLD on alpha (ledger)",
+                mode: Mode::Notary,
+                payment: (chain, ltc(20_000_000)),
+                delivery: (ledger, gold(20)),
                 seller_withholds: false,
             },
             DemoDeal {

@@ -6,11 +6,12 @@
 //! [`ChainEvent::RolledBack`] to the last block both chains share.
 
 use crate::chain::{hash_of, BlockJson, Node};
-use crate::script::{HashlockScript, Spend};
+use crate::leg::LegScript;
+use crate::script::Spend;
 use interlock_chain::{BlockEvents, BoxFuture, ChainError, ChainEvent, Cursor, Followed, Follower};
-use interlock_core::crypto::{Secret, Token};
+use interlock_core::crypto::{Certificate, Decision, Secret, Token};
 use interlock_core::saga::expected_request;
-use interlock_core::{Address, Asset, DealId, DealTerms, EscrowEvent, LegKind, NetworkId, Settlement};
+use interlock_core::{Address, Asset, DealId, DealTerms, EscrowEvent, LegKind, NetworkId};
 use std::collections::{HashMap, HashSet};
 
 /// Blocks delivered per poll at most, so a far-behind follower reports progress.
@@ -22,7 +23,7 @@ struct Watched {
     deal_id: DealId,
     kind: LegKind,
     terms: DealTerms,
-    script: HashlockScript,
+    script: LegScript,
     /// The output script, in the node's hex.
     script_hex: String,
     amount: u64,
@@ -43,6 +44,8 @@ pub struct LitecoinFollower {
     rescan: Vec<[u8; 32]>,
     /// Legs whose reservation was delivered, with the height it came at.
     reserved_at: HashMap<[u8; 32], u64>,
+    /// The compressed keys notary legs name their notaries by.
+    notary_keys: Vec<[u8; 33]>,
 }
 
 impl LitecoinFollower {
@@ -59,7 +62,14 @@ impl LitecoinFollower {
             by_script: HashMap::new(),
             rescan: Vec::new(),
             reserved_at: HashMap::new(),
+            notary_keys: Vec::new(),
         }
+    }
+
+    /// Follows notary legs too, whose scripts name the notaries by these keys.
+    pub fn with_notary_keys(mut self, keys: Vec<[u8; 33]>) -> LitecoinFollower {
+        self.notary_keys = keys;
+        self
     }
 
     fn amount_of(terms: &DealTerms, kind: LegKind) -> Result<u64, ChainError> {
@@ -91,8 +101,9 @@ impl LitecoinFollower {
                 }
             }
             for (script, spend) in tx.spends() {
-                let Some(watched) = self.legs.get(&script.reservation) else { continue };
-                if script != watched.script || only.is_some_and(|only| !only.contains(&script.reservation)) {
+                let reservation = script.reservation();
+                let Some(watched) = self.legs.get(&reservation) else { continue };
+                if script != watched.script || only.is_some_and(|only| !only.contains(&reservation)) {
                     continue;
                 }
                 let leg = watched.terms.leg(watched.kind);
@@ -112,14 +123,32 @@ impl LitecoinFollower {
                         asset: leg.asset.clone(),
                         token: Token::Secret(Secret(secret)),
                     },
-                    Spend::Refund { key } => EscrowEvent::Cancelled {
+                    // The notaries signed the spend, not the decision digest:
+                    // their signatures stay on the chain, and the event
+                    // carries the decision alone.
+                    Spend::Decided { decision: Decision::Commit, key } => EscrowEvent::Executed {
                         reservation,
                         deal_id: watched.deal_id,
                         leg: watched.kind,
                         by: by_key(&key),
-                        to: leg.owner,
+                        to: leg.beneficiary,
                         asset: leg.asset.clone(),
+                        token: Token::Certificate(Certificate {
+                            deal_id: watched.deal_id,
+                            decision: Decision::Commit,
+                            signatures: Vec::new(),
+                        }),
                     },
+                    Spend::Refund { key } | Spend::Decided { decision: Decision::Abort, key } => {
+                        EscrowEvent::Cancelled {
+                            reservation,
+                            deal_id: watched.deal_id,
+                            leg: watched.kind,
+                            by: by_key(&key),
+                            to: leg.owner,
+                            asset: leg.asset.clone(),
+                        }
+                    }
                 };
                 events.push(Followed { transaction, event });
             }
@@ -200,28 +229,24 @@ impl Follower for LitecoinFollower {
     }
 
     fn watch(&mut self, terms: &DealTerms) -> Result<(), ChainError> {
-        if !matches!(terms.settlement, Settlement::Hashlock { .. }) {
-            return Err(ChainError::fatal(
-                "a Litecoin network settles hashlock deals only (notary legs are not built yet)",
-            ));
-        }
         let deal_id = terms.id();
         for kind in [LegKind::Payment, LegKind::Delivery] {
             if terms.leg(kind).network != self.network {
                 continue;
             }
-            let script = HashlockScript::of(terms, kind)?;
-            if self.legs.contains_key(&script.reservation) {
+            let script = LegScript::of(terms, kind, &self.notary_keys)?;
+            let reservation = script.reservation();
+            if self.legs.contains_key(&reservation) {
                 continue;
             }
             let script_hex = script.script_pubkey().to_hex_string();
             let amount = Self::amount_of(terms, kind)?;
-            self.by_script.insert(script_hex.clone(), script.reservation);
+            self.by_script.insert(script_hex.clone(), reservation);
             let watched = Watched { deal_id, kind, terms: terms.clone(), script, script_hex, amount };
             if self.cursor.height > self.origin.height {
-                self.rescan.push(script.reservation);
+                self.rescan.push(reservation);
             }
-            self.legs.insert(script.reservation, watched);
+            self.legs.insert(reservation, watched);
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ pub mod address;
 pub mod chain;
 pub mod demo;
 mod follow;
+pub mod leg;
 pub mod notary;
 mod platform;
 pub mod regtest;

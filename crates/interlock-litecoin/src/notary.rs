@@ -44,7 +44,8 @@ mod spend;
 
 pub use keys::{notary_address, notary_public_key, notary_sign};
 pub use spend::{
-    notary_signatures, notary_spend, notary_spend_fee, refund, sighash, signed_notary_spend, NOTARY_SPEND_RATE_SAT_VB,
+    location_bytes, notary_signatures, notary_spend, notary_spend_fee, read_location, refund, sighash,
+    signed_notary_spend, spend_digest, NOTARY_SPEND_RATE_SAT_VB,
 };
 
 use crate::script::expiry_seconds;

@@ -45,8 +45,18 @@ pub struct HashlockScript {
 pub enum Spend {
     /// The beneficiary's claim, revealing the secret.
     Claim { secret: [u8; 32], key: [u8; 33] },
-    /// The owner's refund after the expiry.
+    /// The owner's refund after the expiry (a notary leg's: after the backstop).
     Refund { key: [u8; 33] },
+    /// A notary leg's execute (commit, the beneficiary's key) or cancel
+    /// (abort, the owner's key), with k notaries' signatures.
+    Decided { decision: interlock_core::crypto::Decision, key: [u8; 33] },
+}
+
+impl Spend {
+    /// Whether the spend paid the beneficiary (else the owner).
+    pub fn executed(&self) -> bool {
+        matches!(self, Spend::Claim { .. } | Spend::Decided { decision: interlock_core::crypto::Decision::Commit, .. })
+    }
 }
 
 /// A leg's expiry as a script lock time: whole seconds, rounded up, so that

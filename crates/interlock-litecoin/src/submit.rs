@@ -4,10 +4,12 @@
 //! express (a claim after the leg's expiry), each with the seam's typed error.
 
 use crate::chain::{Located, Node, SpendIndex};
-use crate::script::{HashlockScript, Spend};
+use crate::leg::LegScript;
+use crate::notary::{self, NotaryScript};
+use crate::script::HashlockScript;
 use crate::tx::{self, Key, Path};
-use interlock_chain::{BoxFuture, ChainError, Receipt, Submitter};
-use interlock_core::crypto::Token;
+use interlock_chain::{BoxFuture, ChainError, NotarySigner, Receipt, SpendToSign, Submitter};
+use interlock_core::crypto::{Decision, Token};
 use interlock_core::escrow::ReservationState;
 use interlock_core::saga::expected_request;
 use interlock_core::{reservation_id, Address, Asset, DealTerms, EscrowOp, LegKind, NetworkId, Settlement};
@@ -56,6 +58,10 @@ pub struct LitecoinSubmitter {
     fees_paid: Arc<AtomicU64>,
     /// The spends sent, by reservation id.
     sent: std::sync::Mutex<std::collections::HashMap<[u8; 32], Sent>>,
+    /// The compressed keys notary legs name their notaries by.
+    notary_keys: Vec<[u8; 33]>,
+    /// Where a notary leg's spends get the notaries' signatures.
+    notaries: Option<Arc<dyn NotarySigner>>,
 }
 
 impl LitecoinSubmitter {
@@ -72,7 +78,17 @@ impl LitecoinSubmitter {
             sending: tokio::sync::Mutex::new(()),
             fees_paid: Arc::new(AtomicU64::new(0)),
             sent: std::sync::Mutex::new(std::collections::HashMap::new()),
+            notary_keys: Vec::new(),
+            notaries: None,
         }
+    }
+
+    /// Settles notary legs too: their scripts name the notaries by `keys`,
+    /// and `signer` gets the notaries' signatures over each spend.
+    pub fn with_notaries(mut self, keys: Vec<[u8; 33]>, signer: Arc<dyn NotarySigner>) -> Self {
+        self.notary_keys = keys;
+        self.notaries = Some(signer);
+        self
     }
 
     /// Counts the fees this submitter pays into `counter` (shared by the
@@ -111,7 +127,7 @@ impl LitecoinSubmitter {
     }
 
     /// The leg's script and amount, or why this network cannot hold it.
-    fn script_of(&self, terms: &DealTerms, kind: LegKind) -> Result<(HashlockScript, u64), ChainError> {
+    fn script_of(&self, terms: &DealTerms, kind: LegKind) -> Result<(LegScript, u64), ChainError> {
         let leg = terms.leg(kind);
         let amount = match &leg.asset {
             Asset::Fungible { code, amount } if code.as_str() == self.asset => u64::try_from(*amount)
@@ -125,18 +141,18 @@ impl LitecoinSubmitter {
             }
             Asset::Unique { .. } => return Err(ChainError::fatal("platform litecoin cannot hold unique items")),
         };
-        if !matches!(terms.settlement, Settlement::Hashlock { .. }) {
-            return Err(ChainError::fatal(
-                "platform litecoin settles hashlock deals only: its notary legs are not built yet",
-            ));
-        }
         if leg.keeper.is_some() {
             return Err(ChainError::fatal("a Litecoin leg names no keeper: its script pays only the keys it names"));
         }
-        Ok((HashlockScript::of(terms, kind)?, amount))
+        if matches!(terms.settlement, Settlement::Notary { .. }) && self.notaries.is_none() {
+            return Err(ChainError::fatal(
+                "this Litecoin submitter reaches no notaries: a notary leg's spends need their signatures",
+            ));
+        }
+        Ok((LegScript::of(terms, kind, &self.notary_keys)?, amount))
     }
 
-    async fn locate(&self, script: &HashlockScript, amount: u64) -> Result<Located, ChainError> {
+    async fn locate(&self, script: &LegScript, amount: u64) -> Result<Located, ChainError> {
         let mut index = self.index.lock().await;
         self.node.locate(&mut index, script, amount).await
     }
@@ -147,24 +163,16 @@ impl LitecoinSubmitter {
         Ok(Receipt { transaction, height: None })
     }
 
-    /// Sends a claim or refund at `rate` and remembers it for replacement.
-    async fn spend(
-        &self,
-        script: &HashlockScript,
-        from: bitcoin::OutPoint,
-        value: u64,
-        to: bitcoin::ScriptBuf,
-        path: Path,
-        rate: u64,
-    ) -> Result<Receipt, ChainError> {
-        let built = tx::spend(&self.key, script, from, value, to, path, rate)?;
+    /// Sends a claim or refund of the leg `reservation`, priced at `rate`,
+    /// and remembers it for replacement. Its output 0 pays this account.
+    async fn spend(&self, reservation: [u8; 32], built: tx::Built, rate: u64) -> Result<Receipt, ChainError> {
         let (fee, vsize) = (built.fee, built.transaction.vsize() as u64);
         let tip = bitcoin::OutPoint { txid: built.transaction.compute_txid(), vout: 0 };
         let tip_value = built.transaction.output[0].value.to_sat();
         let height = self.node.tip().await?;
         let receipt = self.send(built).await?;
         let sent = Sent { transaction: receipt.transaction, tip, tip_value, fee, vsize, rate, height };
-        self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(script.reservation, sent);
+        self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(reservation, sent);
         Ok(receipt)
     }
 
@@ -173,14 +181,14 @@ impl LitecoinSubmitter {
     /// output back to this account pays for the package at the node's current
     /// estimate, and at least a quarter (and one litoshi per vbyte) above the
     /// last rate, within the cap (child pays for parent: litecoind takes no
-    /// replacements by default). `None` when there is nothing to bump yet.
+    /// replacements by default, and the notaries signed a notary spend's fee).
+    /// `None` when there is nothing to bump yet.
     async fn bump_if_stuck(
         &self,
-        script: &HashlockScript,
+        reservation: [u8; 32],
         pending: interlock_core::Hash32,
     ) -> Result<Option<Receipt>, ChainError> {
-        let sent =
-            self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&script.reservation).cloned();
+        let sent = self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&reservation).cloned();
         let Some(sent) = sent.filter(|sent| sent.transaction == pending) else { return Ok(None) };
         let height = self.node.tip().await?;
         if height < sent.height.saturating_add(self.fees.replace_after_blocks) {
@@ -200,9 +208,16 @@ impl LitecoinSubmitter {
         tracing::info!(rate, previous = sent.rate, "a child pays for a spend that waited too long");
         self.send(child).await?;
         let bumped = Sent { tip, tip_value, fee: sent.fee + fee, vsize, rate, height, ..sent };
-        self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(script.reservation, bumped);
+        self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(reservation, bumped);
         // The operation is still the claim or refund; the child only pays for it.
         Ok(Some(Receipt { transaction: pending, height: None }))
+    }
+
+    fn only(&self, who: &Address, what: &str) -> Result<(), ChainError> {
+        if self.key.account() != *who {
+            return Err(ChainError::rejected(format!("only the leg's {what}, not {}", self.account())));
+        }
+        Ok(())
     }
 
     async fn run(&self, terms: &DealTerms, op: &EscrowOp) -> Result<Receipt, ChainError> {
@@ -212,36 +227,49 @@ impl LitecoinSubmitter {
         let _one_at_a_time = self.sending.lock().await;
         let located = self.locate(&script, amount).await?;
         if let Located::Spent { transaction, pending: true, .. } = located {
-            if let Some(receipt) = self.bump_if_stuck(&script, transaction).await? {
+            if let Some(receipt) = self.bump_if_stuck(script.reservation(), transaction).await? {
                 return Ok(receipt);
             }
         }
         if let Located::Spent { spend, .. } = located {
-            let how = match spend {
-                Spend::Claim { .. } => "executed",
-                Spend::Refund { .. } => "cancelled",
-            };
+            let how = if spend.executed() { "executed" } else { "cancelled" };
             return Err(ChainError::already_done(format!("the {kind:?} leg is already {how}")));
         }
-        match op {
-            EscrowOp::Reserve(request) => {
-                if *request != expected_request(terms, terms.id(), kind) {
-                    return Err(ChainError::rejected("the reserve request does not match the deal's terms"));
-                }
-                if self.key.account() != leg.owner {
-                    return Err(ChainError::rejected(format!(
-                        "only the leg's owner reserves it, not {}",
-                        self.account()
-                    )));
-                }
-                if located != Located::Nothing {
-                    return Err(ChainError::already_done(format!("the {kind:?} leg is already reserved")));
-                }
-                let coins = self.node.unspent(&self.key.script_pubkey()).await?;
-                let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
-                let built = tx::reserve(&self.key, &coins, script.script_pubkey(), amount, rate)?;
-                self.send(built).await
+        if let EscrowOp::Reserve(request) = op {
+            if *request != expected_request(terms, terms.id(), kind) {
+                return Err(ChainError::rejected("the reserve request does not match the deal's terms"));
             }
+            self.only(&leg.owner, "owner reserves it")?;
+            if located != Located::Nothing {
+                return Err(ChainError::already_done(format!("the {kind:?} leg is already reserved")));
+            }
+            let coins = self.node.unspent(&self.key.script_pubkey()).await?;
+            let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
+            let built = tx::reserve(&self.key, &coins, script.script_pubkey(), amount, rate)?;
+            return self.send(built).await;
+        }
+        let Located::Unspent { outpoint, value } = located else {
+            return Err(ChainError::rejected(format!("the {kind:?} leg is not reserved: nothing to spend")));
+        };
+        match script {
+            LegScript::Hashlock(script) => self.hashlock(terms, kind, &script, op, outpoint, value).await,
+            LegScript::Notary(script) => self.notary(terms, kind, &script, op, outpoint, value).await,
+        }
+    }
+
+    async fn hashlock(
+        &self,
+        terms: &DealTerms,
+        kind: LegKind,
+        script: &HashlockScript,
+        op: &EscrowOp,
+        outpoint: bitcoin::OutPoint,
+        value: u64,
+    ) -> Result<Receipt, ChainError> {
+        let leg = terms.leg(kind);
+        let median = self.node.median_time().await?;
+        let (to, path) = match op {
+            EscrowOp::Reserve(_) => unreachable!("reservations are sent before a leg's spends"),
             EscrowOp::Execute { token, .. } => {
                 let secret = match token {
                     Token::Secret(secret) if secret.hash().0 == script.hash => secret.0,
@@ -254,25 +282,14 @@ impl LitecoinSubmitter {
                         ))
                     }
                 };
-                if self.key.account() != leg.beneficiary {
-                    return Err(ChainError::rejected(format!(
-                        "only the leg's beneficiary executes it on this chain, not {}",
-                        self.account()
-                    )));
-                }
-                let Located::Unspent { outpoint, value } = located else {
-                    return Err(ChainError::rejected(format!("the {kind:?} leg is not reserved")));
-                };
-                let median = self.node.median_time().await?;
+                self.only(&leg.beneficiary, "beneficiary executes it on this chain")?;
                 if median >= u64::from(script.expiry_s) {
                     return Err(ChainError::rejected(format!(
                         "the {kind:?} leg expired at {} (the chain's median time is {median}): it can no longer be executed",
                         script.expiry_s
                     )));
                 }
-                let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
-                let to = crate::address::pay_to(&leg.beneficiary)?;
-                self.spend(&script, outpoint, value, to, Path::Claim { secret }, rate).await
+                (leg.beneficiary, Path::Claim { secret })
             }
             EscrowOp::Cancel { certificate, .. } => {
                 if certificate.is_some() {
@@ -280,27 +297,88 @@ impl LitecoinSubmitter {
                         "a hashlock leg is cancelled after its expiry, not by certificate",
                     ));
                 }
-                let Located::Unspent { outpoint, value } = located else {
-                    return Err(ChainError::rejected(format!("the {kind:?} leg is not reserved: nothing to cancel")));
-                };
-                if self.key.account() != leg.owner {
-                    return Err(ChainError::rejected(format!(
-                        "on this chain only the owner's key takes a lapsed leg back, not {}",
-                        self.account()
-                    )));
-                }
-                let median = self.node.median_time().await?;
+                self.only(&leg.owner, "owner's key takes a lapsed leg back on this chain")?;
                 if median <= u64::from(script.expiry_s) {
                     return Err(ChainError::rejected(format!(
                         "the {kind:?} leg expires at {} and the chain's median time is {median}: not yet cancellable",
                         script.expiry_s
                     )));
                 }
-                let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
-                let to = crate::address::pay_to(&leg.owner)?;
-                self.spend(&script, outpoint, value, to, Path::Refund, rate).await
+                (leg.owner, Path::Refund)
             }
-        }
+        };
+        let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
+        let to = crate::address::pay_to(&to)?;
+        let built = tx::spend(&self.key, script, outpoint, value, to, path, rate)?;
+        self.spend(script.reservation, built, rate).await
+    }
+
+    /// A notary leg's execute (commit certificate, by the beneficiary),
+    /// cancel (abort certificate, by the owner) or refund (no certificate, by
+    /// the owner after the backstop). A certificate here is the notaries'
+    /// decision, checked against the deal's notary set; the spend then takes
+    /// their signatures over it from the notaries, which give them only for
+    /// the decision they recorded.
+    async fn notary(
+        &self,
+        terms: &DealTerms,
+        kind: LegKind,
+        script: &NotaryScript,
+        op: &EscrowOp,
+        outpoint: bitcoin::OutPoint,
+        value: u64,
+    ) -> Result<Receipt, ChainError> {
+        let leg = terms.leg(kind);
+        let Settlement::Notary { notaries, threshold, .. } = &terms.settlement else {
+            return Err(ChainError::fatal("a notary leg of a deal not in notary mode"));
+        };
+        let median = self.node.median_time().await?;
+        let (decision, certificate) = match op {
+            EscrowOp::Reserve(_) => unreachable!("reservations are sent before a leg's spends"),
+            EscrowOp::Execute { token: Token::Certificate(certificate), .. } => {
+                self.only(&leg.beneficiary, "beneficiary executes it on this chain")?;
+                if median >= u64::from(script.backstop_s()) {
+                    return Err(ChainError::rejected(format!(
+                        "the deal's backstop passed at {} (the chain's median time is {median}): the leg is the owner's to refund",
+                        script.backstop_s()
+                    )));
+                }
+                (Decision::Commit, certificate)
+            }
+            EscrowOp::Execute { .. } => {
+                return Err(ChainError::rejected("a notary leg is executed with a commit certificate, not a secret"))
+            }
+            EscrowOp::Cancel { certificate: Some(certificate), .. } => {
+                self.only(&leg.owner, "owner cancels it on this chain")?;
+                (Decision::Abort, certificate)
+            }
+            EscrowOp::Cancel { certificate: None, .. } => {
+                self.only(&leg.owner, "owner takes it back after the backstop")?;
+                if median <= u64::from(script.backstop_s()) {
+                    return Err(ChainError::rejected(format!(
+                        "the deal's backstop is {} and the chain's median time is {median}: without an abort certificate the leg is not yet refundable",
+                        script.backstop_s()
+                    )));
+                }
+                let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
+                let built = notary::refund(&self.key, script, outpoint, value, self.key.script_pubkey(), rate)?;
+                return self.spend(script.reservation(), built, rate).await;
+            }
+        };
+        certificate
+            .verify(terms.id(), decision, notaries, *threshold)
+            .map_err(|error| ChainError::rejected(format!("the {decision} certificate: {error}")))?;
+        let signer = self.notaries.as_ref().ok_or_else(|| ChainError::fatal("no notaries to sign the spend"))?;
+        let request = SpendToSign {
+            terms: Arc::new(terms.clone()),
+            leg: kind,
+            decision,
+            location: notary::location_bytes(outpoint, value),
+        };
+        let signatures = signer.sign_spend(&request).await?;
+        let transaction = notary::signed_notary_spend(script, outpoint, value, decision, &self.key, &signatures)?;
+        let built = tx::Built { transaction, fee: notary::notary_spend_fee(script) };
+        self.spend(script.reservation(), built, notary::NOTARY_SPEND_RATE_SAT_VB).await
     }
 }
 
@@ -327,8 +405,8 @@ impl Submitter for LitecoinSubmitter {
             Ok(match self.locate(&script, amount).await? {
                 Located::Nothing => None,
                 Located::Unspent { .. } => Some(ReservationState::Reserved),
-                Located::Spent { spend: Spend::Claim { .. }, .. } => Some(ReservationState::Executed),
-                Located::Spent { spend: Spend::Refund { .. }, .. } => Some(ReservationState::Cancelled),
+                Located::Spent { spend, .. } if spend.executed() => Some(ReservationState::Executed),
+                Located::Spent { .. } => Some(ReservationState::Cancelled),
             })
         })
     }

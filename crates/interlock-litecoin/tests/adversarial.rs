@@ -42,7 +42,12 @@ async fn reserved(chain: &mut Chain, terms: &DealTerms, leg: LegKind) -> (Hashlo
     let interlock_core::Asset::Fungible { amount, .. } = amount else { panic!("a coin amount") };
     let amount = u64::try_from(*amount).expect("litoshis");
     let mut index = SpendIndex::new(READY_HEIGHT);
-    match chain.node().locate(&mut index, &script, amount).await.expect("locate") {
+    match chain
+        .node()
+        .locate(&mut index, &interlock_litecoin::leg::LegScript::Hashlock(script), amount)
+        .await
+        .expect("locate")
+    {
         Located::Unspent { outpoint, value } => (script, outpoint, value),
         other => panic!("the leg's output is not there: {other:?}"),
     }

@@ -26,7 +26,7 @@ use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::{ecdsa, Message, PublicKey, Secp256k1};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, WPubkeyHash};
-use interlock_chain::ChainError;
+use interlock_chain::{ChainError, SpendToSign};
 use interlock_core::crypto::{Decision, RecoverableSignature};
 use interlock_core::limits::CERTIFICATE_SIGNATURES_MAX;
 
@@ -165,6 +165,43 @@ pub fn signed_notary_spend(
     transaction.input[0].witness =
         script.notary_witness(decision, &party.sign(digest), &party.public_bytes(), &notary_signatures);
     Ok(transaction)
+}
+
+/// Where a notary leg sits, as a [`SpendToSign`] carries it: the
+/// outpoint's txid (32 bytes as the chain orders them), its output index and
+/// its value (each little-endian).
+pub fn location_bytes(from: OutPoint, value: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(LOCATION_LEN);
+    bytes.extend_from_slice(&from.txid.to_byte_array());
+    bytes.extend_from_slice(&from.vout.to_le_bytes());
+    bytes.extend_from_slice(&value.to_le_bytes());
+    bytes
+}
+
+const LOCATION_LEN: usize = 44;
+
+/// Reads [`location_bytes`] back.
+pub fn read_location(bytes: &[u8]) -> Result<(OutPoint, u64), ChainError> {
+    let bytes: &[u8; LOCATION_LEN] = bytes.try_into().map_err(|_| {
+        ChainError::rejected(format!(
+            "a Litecoin leg's location is {LOCATION_LEN} bytes (txid, output index, value), not {}",
+            bytes.len()
+        ))
+    })?;
+    let txid = bitcoin::Txid::from_byte_array(bytes[..32].try_into().expect("32 bytes"));
+    let vout = u32::from_le_bytes(bytes[32..36].try_into().expect("4 bytes"));
+    let value = u64::from_le_bytes(bytes[36..].try_into().expect("8 bytes"));
+    Ok((OutPoint { txid, vout }, value))
+}
+
+/// What each notary signs for `request` when the leg's script names the
+/// notaries by `notary_keys`: the sighash of the spend that carries the
+/// decision out on that leg, at the location the request names.
+pub fn spend_digest(request: &SpendToSign, notary_keys: &[[u8; 33]]) -> Result<[u8; 32], ChainError> {
+    let script = NotaryScript::of(&request.terms, request.leg, notary_keys)?;
+    let (from, value) = read_location(&request.location)?;
+    let transaction = notary_spend(&script, from, value, request.decision)?;
+    sighash(&script, &transaction, value)
 }
 
 /// The owner's refund of the leg whose output `from` holds `value`, once the

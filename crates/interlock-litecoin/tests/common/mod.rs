@@ -91,6 +91,22 @@ impl Chain {
         Arc::new(submitter)
     }
 
+    /// `actor`'s submitter for notary legs too, whose scripts name the
+    /// notaries by `notary_keys`, with `signer` giving their signatures.
+    pub fn notary_submitter(
+        &self,
+        actor: Actor,
+        notary_keys: Vec<[u8; 33]>,
+        signer: Arc<dyn interlock_chain::NotarySigner>,
+    ) -> Arc<dyn Submitter> {
+        let fees = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100, replace_after_blocks: 2 };
+        let submitter =
+            LitecoinSubmitter::new(NETWORK, self.node(), self.key(actor).clone(), "LTC", fees, READY_HEIGHT)
+                .with_fee_counter(self.fees[index(actor)].clone())
+                .with_notaries(notary_keys, signer);
+        Arc::new(submitter)
+    }
+
     /// Mines `blocks` blocks, each a second after the last.
     pub async fn mine(&mut self, blocks: u64) -> Result<(), ChainError> {
         for _ in 0..blocks {
