@@ -86,9 +86,12 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
         gateway_keys.push((network, PartyKey::from_seed(seed).public()));
     }
     let mut notaries = Vec::new();
+    let mut notary_keys = Vec::new();
     for name in NOTARIES {
         let seed = data_seed(dir, name, "notary.key", "a secp256k1 secret key")?;
-        notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
+        let key = NotaryKey::from_seed(seed).context("invalid notary key")?;
+        notaries.push((name, key.address()));
+        notary_keys.push(key);
     }
     let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
     let mut chains = BTreeMap::new();
@@ -126,7 +129,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
                     id: *id,
                     name: (*name).into(),
                     platform: chain.platform().into(),
-                    config: chain.network_config(),
+                    config: chain.network_config(&notary_keys),
                 }),
                 None => Ok(NetworkEntry {
                     id: *id,
