@@ -311,6 +311,8 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
     let temporary = tempfile::Builder::new().prefix("interlock-bench-sandbox-").tempdir()?;
     let dir = options.dir.clone().unwrap_or_else(|| temporary.path().join("sandbox"));
     say(format!("starting a sandbox in {}…", dir.display()));
+    // Its processes stop with this one, however it ends (Ctrl-C, timeout, kill).
+    crate::sandbox::own_started_processes();
     crate::sandbox::up_quietly(&dir)?;
     say(format!(
         "running {} {} deals, {} at a time, through the agents…",
