@@ -211,6 +211,7 @@ impl Access {
             )));
         }
         self.check_scope(rule, &peer)?;
+        crate::metrics::metrics().grpc_call(rule.path);
         Ok(peer)
     }
 

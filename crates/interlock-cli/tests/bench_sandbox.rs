@@ -1,4 +1,5 @@
-//! A bench owns the sandbox it starts: killed with SIGKILL in the middle of
+//! `bench sandbox`: it reports what each process spends per settled deal,
+//! and it owns the sandbox it starts: killed with SIGKILL in the middle of
 //! its run, it leaves none of the sandbox's processes behind.
 
 use std::process::{Command, Stdio};
@@ -58,4 +59,34 @@ fn a_bench_killed_mid_run_leaves_no_sandbox_process_running() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_bench_reports_each_processs_cost_per_settled_deal() {
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["bench", "sandbox", "--deals", "30", "--concurrency", "10", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "bench sandbox failed: {}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(report["completed"], 30, "{report}");
+    let costs = &report["per_deal"];
+    let figure = |process: &str, what: &str| {
+        costs[process][what].as_f64().unwrap_or_else(|| panic!("no {what} for {process}: {costs}"))
+    };
+    for gateway in ["alpha-gateway", "beta-gateway"] {
+        // Each deal is proposed, registered and settled through both gateways,
+        // which record it durably and check its parties' signatures.
+        assert!(figure(gateway, "grpc_calls") >= 2.0, "{gateway}: {costs}");
+        assert!(figure(gateway, "durable_commits") >= 1.0, "{gateway}: {costs}");
+        assert!(figure(gateway, "signatures_ed25519") >= 2.0, "{gateway}: {costs}");
+        assert!(figure(gateway, "cpu_ms") > 0.0, "{gateway}: {costs}");
+    }
+    for ledger in ["alpha-ledger", "beta-ledger"] {
+        // A reservation and an execution on each network, each a signed transaction.
+        assert!(figure(ledger, "signatures_ed25519") >= 2.0, "{ledger}: {costs}");
+    }
+    // A hashlock deal asks no notary anything.
+    assert_eq!(figure("n1", "grpc_calls"), 0.0, "{costs}");
+    assert_eq!(figure("n1", "signatures_secp256k1"), 0.0, "{costs}");
 }
