@@ -40,4 +40,13 @@ pub trait Submitter: Send + Sync {
         terms: &'a DealTerms,
         leg: LegKind,
     ) -> BoxFuture<'a, Result<Option<ReservationState>, ChainError>>;
+    /// Whether this network can hold `leg` of `terms` as agreed, asked before
+    /// a party signs the deal: `Ok`, or why not (an asset this platform does
+    /// not hold, an output its node would refuse as dust, an amount that
+    /// cannot pay for its own spend). By default, every leg: the escrow's
+    /// rules decide when it is reserved.
+    fn check_leg<'a>(&'a self, terms: &'a DealTerms, leg: LegKind) -> BoxFuture<'a, Result<(), ChainError>> {
+        let _ = (terms, leg);
+        Box::pin(async { Ok(()) })
+    }
 }

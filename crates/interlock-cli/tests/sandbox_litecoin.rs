@@ -80,6 +80,15 @@ fn litecoin_sandbox_settles_hashlock_and_notary_deals_and_rides_out_a_killed_gat
         "the seller got 0.25 LTC twice less fees: {later}"
     );
 
+    // 300 litoshis on beta: an output litecoind calls dust. The buyer's agent
+    // asks its node before it signs, and nothing is proposed.
+    let args = ["deal", "--sandbox", "sb", "--as", "buyer", "propose", "--to", "seller", "--mode", "hashlock"];
+    let dust =
+        interlock(&[&args[..], &["--payment", "300 LTC@beta", "--delivery", "1 GOLD@alpha"]].concat(), dir.path());
+    assert!(!dust.status.success(), "a dust leg was proposed");
+    let said = String::from_utf8_lossy(&dust.stderr);
+    assert!(said.contains("refused before signing") && said.contains("dust"), "{said}");
+
     // beta's gateway is killed with SIGKILL once the buyer's payment is
     // reserved on the chain, and started again while blocks go on: the deal
     // completes.

@@ -8,6 +8,7 @@ use crate::rpc::{code, Call, Rpc, RpcError};
 use crate::script::Spend;
 use crate::tx::Coin;
 use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::hashes::Hash as _;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use interlock_chain::{ChainError, Cursor};
 use interlock_core::Hash32;
@@ -328,6 +329,19 @@ impl Node {
             .map(per_kvb_to_per_vb)
             .unwrap_or(1);
         Ok(estimate.max(floor).max(relay).min(cap.max(relay)))
+    }
+
+    /// Whether the node would refuse `outputs` as dust: it checks a
+    /// transaction's outputs before it looks for its inputs, so a
+    /// transaction that spends nothing real still gets that answer. The
+    /// node's own reason when it is dust; `None` otherwise.
+    pub async fn dust(&self, outputs: Vec<bitcoin::TxOut>) -> Result<Option<String>, ChainError> {
+        let unreal = OutPoint { txid: Txid::from_byte_array([0x11; 32]), vout: 0 };
+        let mut probe = crate::tx::one_input(unreal, bitcoin::absolute::LockTime::ZERO, outputs[0].clone());
+        probe.output = outputs;
+        let verdicts: Vec<Value> = self.rpc.call("testmempoolaccept", json!([[serialize_hex(&probe)]])).await?;
+        let reason = verdicts.first().and_then(|verdict| verdict.get("reject-reason")).and_then(Value::as_str);
+        Ok(reason.filter(|reason| reason.contains("dust")).map(str::to_owned))
     }
 
     /// Asks the node whether it would take `transaction`, then sends it.

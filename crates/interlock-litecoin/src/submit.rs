@@ -382,7 +382,49 @@ impl LitecoinSubmitter {
     }
 }
 
+impl LitecoinSubmitter {
+    /// `leg` of `terms` as this network would hold it: its script here, an
+    /// output the node takes, and an amount whose claim or refund at the fee
+    /// floor still leaves the payee an output the node takes.
+    async fn check(&self, terms: &DealTerms, kind: LegKind) -> Result<(), ChainError> {
+        let (script, amount) = self.script_of(terms, kind)?;
+        let locked = bitcoin::TxOut { value: bitcoin::Amount::from_sat(amount), script_pubkey: script.script_pubkey() };
+        if let Some(reason) = self.node.dust(vec![locked]).await? {
+            return Err(ChainError::rejected(format!(
+                "the {kind:?} leg's {amount} litoshis: litecoind calls an output of that amount to the leg's script dust ({reason})"
+            )));
+        }
+        let spend_fee = match &script {
+            LegScript::Hashlock(script) => {
+                let claim = Path::Claim { secret: [0; 32] };
+                let to = self.key.script_pubkey();
+                let built =
+                    tx::spend(&self.key, script, bitcoin::OutPoint::null(), amount, to, claim, self.fees.floor_sat_vb);
+                built
+                    .map_err(|error| {
+                        ChainError::rejected(format!("the {kind:?} leg cannot be claimed: {}", error.message))
+                    })?
+                    .fee
+            }
+            LegScript::Notary(script) => notary::notary_spend_fee(script),
+        };
+        let kept = amount.saturating_sub(spend_fee);
+        let paid = bitcoin::TxOut { value: bitcoin::Amount::from_sat(kept), script_pubkey: self.key.script_pubkey() };
+        if kept == 0 || self.node.dust(vec![paid]).await?.is_some() {
+            return Err(ChainError::rejected(format!(
+                "the {kind:?} leg's {amount} litoshis cannot pay for its own spend: a {spend_fee}-litoshi fee leaves \
+                 {kept}, which litecoind calls dust"
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Submitter for LitecoinSubmitter {
+    fn check_leg<'a>(&'a self, terms: &'a DealTerms, leg: LegKind) -> BoxFuture<'a, Result<(), ChainError>> {
+        Box::pin(self.check(terms, leg))
+    }
+
     fn network(&self) -> NetworkId {
         self.network
     }

@@ -1,5 +1,6 @@
-//! Dust and fee bumping on a real regtest litecoind: a reservation too small
-//! to be worth spending is refused by the node's own dust rule, and a claim
+//! Dust and fee bumping on a real regtest litecoind: a leg too small to be
+//! worth spending is refused before the deal is signed (`check_leg`, asking
+//! the node's own dust rule) and again when it is reserved, and a claim
 //! that waits unconfirmed gets a child paying for it (litecoind takes no
 //! replacements by default) when it is submitted again.
 
@@ -74,4 +75,35 @@ async fn dust_is_refused_and_a_waiting_claim_gets_a_child_that_pays_for_it() {
     // is the deal's outcome so far exactly.
     let unit = UNIT;
     assert_eq!(chain.holding(Actor::Buyer).await.expect("balance"), buyer_before - 300 * unit + 200 * unit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leg_the_node_calls_dust_or_that_cannot_pay_its_spend_is_refused_before_the_deal_is_signed() {
+    let chain = Chain::start().await;
+    let now_ms = chain.node.median_time().await.expect("time") * 1000;
+    let secret = Secret([0x78; 32]);
+    let buyer = chain.submitter(Actor::Buyer);
+    let litoshis = |amount| Asset::Fungible { code: common::ltc(), amount };
+    let check = |amount: u128, nonce: u64| {
+        let terms = common::hashlock_deal(&chain, now_ms, &secret, litoshis(amount), chain.fungible(1), nonce);
+        let buyer = buyer.clone();
+        async move { buyer.check_leg(&terms, LegKind::Payment).await }
+    };
+    let dust = check(100, 1).await.expect_err("100 litoshis");
+    assert_eq!(dust.kind, ChainErrorKind::Rejected, "{dust}");
+    assert!(dust.message.contains("dust"), "{dust}");
+    // Above the node's dust limit, but its claim's fee would leave the
+    // seller too little to keep.
+    let unclaimable = check(1_100, 2).await.expect_err("1,100 litoshis");
+    assert_eq!(unclaimable.kind, ChainErrorKind::Rejected, "{unclaimable}");
+    assert!(unclaimable.message.contains("cannot be claimed") || unclaimable.message.contains("dust"), "{unclaimable}");
+    check(1_000_000, 3).await.expect("0.01 LTC is a leg this chain holds");
+    let deed = Asset::Unique {
+        class: interlock_core::AssetCode::new("DEED").expect("a code"),
+        item: interlock_core::ItemId::from_u128(1),
+    };
+    let unique = common::hashlock_deal(&chain, now_ms, &secret, deed, chain.fungible(1), 4);
+    let refused = buyer.check_leg(&unique, LegKind::Payment).await.expect_err("a unique item");
+    assert_eq!(refused.kind, ChainErrorKind::Fatal, "{refused}");
+    assert!(mempool(&chain).await.is_empty(), "checking sends nothing");
 }

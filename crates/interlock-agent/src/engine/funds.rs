@@ -1,7 +1,10 @@
 //! Whether the buyer can fund the payment, asked of the payment network's
 //! gateway (`Gateway.GetAccount`) before this party signs anything: the buyer
 //! looks at its own account when it proposes or accepts, the seller at the
-//! buyer's when it accepts. And why a reservation did not land, told once.
+//! buyer's when it accepts. Before that, on each network where this party
+//! signs itself, whether that network's platform can hold the deal's leg
+//! there at all (a script chain refuses an output its node calls dust). And
+//! why a reservation did not land, told once.
 //!
 //! A check that cannot see the account (a network whose parties send to the
 //! chain themselves, a gateway that is down or does not let this party read
@@ -10,6 +13,7 @@
 
 use super::{leg_word, Changes, Engine, Input, Reply, Sending};
 use crate::store::{AgentDeal, DealState};
+use interlock_chain::ChainErrorKind;
 use interlock_core::crypto::Secret;
 use interlock_core::saga::{LegStatus, Role};
 use interlock_core::{Asset, AssetCode, DealId, DealTerms, LegKind, NetworkId, ReservationId};
@@ -75,6 +79,26 @@ impl FundsCheck {
     }
 }
 
+/// One leg the platform of its network checks before this party signs.
+type LegCheck = (Arc<dyn interlock_chain::Submitter>, LegKind, String);
+
+/// Why a leg's network refuses it, else the payment's shortfall; `None` when
+/// neither is seen (a check that cannot answer lets the deal go on).
+async fn refusal(terms: DealTerms, legs: Vec<LegCheck>, funds: Option<FundsCheck>) -> Option<String> {
+    for (submitter, leg, network) in legs {
+        let checked = tokio::time::timeout(FUNDS_CHECK_TIME_MAX, submitter.check_leg(&terms, leg)).await;
+        if let Ok(Err(error)) = checked {
+            if matches!(error.kind, ChainErrorKind::Rejected | ChainErrorKind::Fatal) {
+                return Some(format!("{network} cannot hold the deal's {} leg: {}", leg_word(leg), error.message));
+            }
+        }
+    }
+    match funds {
+        Some(check) => check.run().await,
+        None => None,
+    }
+}
+
 /// What `account` holds of `code`; `None` if its answer cannot be read.
 fn held(account: &v1::Account, code: &AssetCode) -> Option<u128> {
     let balance = account.balances.iter().find(|balance| balance.asset == code.as_str());
@@ -106,15 +130,31 @@ impl Engine {
         Some(FundsCheck { gateway, account, code: code.clone(), amount: *amount, short: Box::new(short), landed: None })
     }
 
-    /// Signs `draft` once its payment is seen to be covered (or cannot be seen).
+    /// The legs of `terms` on networks where this party signs itself: their
+    /// platforms check them before it signs.
+    fn leg_checks(&self, terms: &DealTerms) -> Vec<LegCheck> {
+        [LegKind::Payment, LegKind::Delivery]
+            .into_iter()
+            .filter_map(|leg| {
+                let network = terms.leg(leg).network;
+                self.submitters.get(&network).map(|submitter| (submitter.clone(), leg, self.network_name(network)))
+            })
+            .collect()
+    }
+
+    /// Signs `draft` once its legs' networks can hold them and its payment is
+    /// seen to be covered (or either cannot be seen).
     pub(super) fn check_draft(&mut self, draft: Draft, now: u64, changes: &mut Changes) {
-        let Some(check) = self.payment_check(&draft.terms, draft.role) else {
+        let legs = self.leg_checks(&draft.terms);
+        let check = self.payment_check(&draft.terms, draft.role);
+        if legs.is_empty() && check.is_none() {
             self.sign_draft(draft, now, changes);
             return;
-        };
+        }
         let inputs = self.inputs.clone();
+        let terms = draft.terms.clone();
         tokio::spawn(async move {
-            let shortfall = check.run().await;
+            let shortfall = refusal(terms, legs, check).await;
             let _ = inputs.send(Input::Drafted { draft: Box::new(draft), shortfall }).await;
         });
     }
@@ -138,14 +178,19 @@ impl Engine {
         now: u64,
         changes: &mut Changes,
     ) {
-        let check = self.deals.get(&deal_id).and_then(|deal| self.payment_check(&deal.terms, deal.role));
-        let Some(check) = check else {
+        let Some(deal) = self.deals.get(&deal_id) else {
             self.on_checked(deal_id, reply, None, now, changes);
             return;
         };
+        let terms = (*deal.terms).clone();
+        let (legs, check) = (self.leg_checks(&terms), self.payment_check(&terms, deal.role));
+        if legs.is_empty() && check.is_none() {
+            self.on_checked(deal_id, reply, None, now, changes);
+            return;
+        }
         let inputs = self.inputs.clone();
         tokio::spawn(async move {
-            let shortfall = check.run().await;
+            let shortfall = refusal(terms, legs, check).await;
             let _ = inputs.send(Input::Checked { deal_id, reply, shortfall }).await;
         });
     }
