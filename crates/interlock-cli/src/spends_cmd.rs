@@ -3,9 +3,8 @@
 //! table or as JSON; the table also prices notary legs (2 of 3 and 3 of 5,
 //! and what each further notary adds).
 //!
-//! The JSON lists the hashlock and reference rows only, for now: the CLI's
-//! test reads that list as the complete set of `(script, op)` pairs, so the
-//! notary rows join the JSON in the same change as that test.
+//! The JSON lists every row: `script` is `interlock` (hashlock),
+//! `reference`, or `interlock-notary` with its `threshold` and `notaries`.
 
 use interlock_litecoin::sizes::{self, SpendSize};
 use serde_json::json;
@@ -13,20 +12,26 @@ use serde_json::json;
 pub fn run(rate_sat_vb: u64, json_output: bool) -> anyhow::Result<()> {
     let rows = sizes::measure(rate_sat_vb)?;
     if json_output {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|row| {
-                json!({
-                    "script": row.script,
-                    "op": row.op,
-                    "vbytes": row.vbytes,
-                    "weight": row.weight,
-                    "witness_script_bytes": row.witness_script_bytes,
-                    "fee_litoshis": row.fee,
-                    "rate_sat_vb": rate_sat_vb,
-                })
+        let line = |row: &SpendSize| {
+            json!({
+                "script": row.script,
+                "op": row.op,
+                "vbytes": row.vbytes,
+                "weight": row.weight,
+                "witness_script_bytes": row.witness_script_bytes,
+                "fee_litoshis": row.fee,
+                "rate_sat_vb": rate_sat_vb,
             })
-            .collect();
+        };
+        let mut list: Vec<_> = rows.iter().map(line).collect();
+        for (threshold, notaries) in NOTARY_SETS {
+            for row in sizes::measure_notary(rate_sat_vb, threshold, notaries)? {
+                let mut entry = line(&row);
+                entry["threshold"] = threshold.into();
+                entry["notaries"] = notaries.into();
+                list.push(entry);
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
@@ -56,10 +61,15 @@ pub fn run(rate_sat_vb: u64, json_output: bool) -> anyhow::Result<()> {
     print_notary(rate_sat_vb)
 }
 
+/// The notary sets measured: k of n.
+const NOTARY_SETS: [(u8, u8); 2] = [(2, 3), (3, 5)];
+
 /// The notary legs' table: 2 of 3 and 3 of 5 side by side, then the cost of
 /// each further notary.
 fn print_notary(rate_sat_vb: u64) -> anyhow::Result<()> {
-    let (small, large) = (sizes::measure_notary(rate_sat_vb, 2, 3)?, sizes::measure_notary(rate_sat_vb, 3, 5)?);
+    let [(k_small, n_small), (k_large, n_large)] = NOTARY_SETS;
+    let small = sizes::measure_notary(rate_sat_vb, k_small, n_small)?;
+    let large = sizes::measure_notary(rate_sat_vb, k_large, n_large)?;
     println!("Litecoin notary legs, fees at {rate_sat_vb} litoshis per vbyte");
     println!("{:<8} {:>21} {:>21} {:>11}", "op", "2-of-3 vbytes", "3-of-5 vbytes", "difference");
     for op in ["lock", "execute", "cancel", "refund"] {

@@ -153,14 +153,28 @@ fn bench_spends_prints_the_size_of_each_litecoin_spend_beside_the_reference_scri
         let vbytes = row["vbytes"].as_u64().expect("vbytes");
         assert!(vbytes > 100 && vbytes < 400, "{row}");
         assert_eq!(row["fee_litoshis"].as_u64(), Some(7 * vbytes), "{row}");
-        seen.push((row["script"].as_str().unwrap().to_owned(), row["op"].as_str().unwrap().to_owned()));
+        let script = match row["notaries"].as_u64() {
+            Some(notaries) => format!("{} {}-of-{notaries}", row["script"].as_str().unwrap(), row["threshold"]),
+            None => row["script"].as_str().unwrap().to_owned(),
+        };
+        seen.push((script, row["op"].as_str().unwrap().to_owned()));
     }
     seen.sort();
-    let expected: Vec<(String, String)> = ["interlock", "reference"]
+    let mut expected: Vec<(String, String)> = ["interlock", "reference"]
         .iter()
         .flat_map(|script| ["claim", "lock", "refund"].map(|op| (script.to_string(), op.to_owned())))
         .collect();
+    for set in ["interlock-notary 2-of-3", "interlock-notary 3-of-5"] {
+        expected.extend(["cancel", "execute", "lock", "refund"].map(|op| (set.to_owned(), op.to_owned())));
+    }
+    expected.sort();
     assert_eq!(seen, expected);
+    let vbytes = |set: &str, op: &str| {
+        let row =
+            rows.iter().find(|row| row["op"] == op && format!("{}-of-{}", row["threshold"], row["notaries"]) == set);
+        row.unwrap_or_else(|| panic!("no {op} of {set}"))["vbytes"].as_u64().unwrap()
+    };
+    assert!(vbytes("3-of-5", "execute") > vbytes("2-of-3", "execute"), "a larger set costs more to execute");
     let refused = Command::new(env!("CARGO_BIN_EXE_interlock"))
         .args(["bench", "spends", "--rate", "0"])
         .output()
