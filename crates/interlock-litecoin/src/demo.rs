@@ -27,7 +27,7 @@ pub const BLOCK_TIME_MS: u64 = 1_000;
 pub const CONFIRMATIONS: u64 = 2;
 /// Coins of one LTC each party starts with.
 pub const COINS: usize = 4;
-const FEES: FeeLimits = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 50, replace_after_blocks: 3 };
+const FEES: FeeLimits = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 50, replace_after_blocks: 3, urgent_within_s: 14 };
 
 fn ltc(litoshis: u128) -> Asset {
     Asset::Fungible { code: AssetCode::new("LTC").expect("a valid code"), amount: litoshis }

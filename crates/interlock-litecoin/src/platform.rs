@@ -292,6 +292,13 @@ impl Platform for LitecoinPlatform {
                 floor_sat_vb: config.fee_floor_sat_vb,
                 cap_sat_vb: config.fee_cap_sat_vb,
                 replace_after_blocks: config.replace_after_blocks,
+                // Twice the median time's lag, and the blocks a spend would
+                // otherwise wait before its first raise.
+                urgent_within_s: config
+                    .time_lag_ms
+                    .saturating_mul(2)
+                    .saturating_add(config.replace_after_blocks.saturating_mul(config.block_interval_ms))
+                    / 1000,
             };
             let mut submitter =
                 LitecoinSubmitter::new(network, config.node(network)?, key, &config.asset, fees, config.start_height);

@@ -26,6 +26,19 @@ pub struct FeeLimits {
     /// A claim or refund still unconfirmed this many blocks after it was sent
     /// (or last bumped) gets a child paying for it when it is submitted again.
     pub replace_after_blocks: u64,
+    /// A spend racing a deadline (a claim before its leg's expiry, a notary
+    /// execute before the backstop) this close to it, in seconds of the
+    /// chain's median time, is urgent: it is priced at the cap, and a child
+    /// raises it to the cap as soon as it waits a block.
+    pub urgent_within_s: u64,
+}
+
+impl FeeLimits {
+    /// Whether a spend whose deadline is `deadline_s` is urgent when the
+    /// chain's median time is `median_s`.
+    fn urgent(&self, deadline_s: Option<u32>, median_s: u64) -> bool {
+        deadline_s.is_some_and(|deadline| u64::from(deadline).saturating_sub(median_s) <= self.urgent_within_s)
+    }
 }
 
 /// A claim or refund this submitter sent, and the children that pay for it
@@ -43,6 +56,8 @@ struct Sent {
     /// The package's fee rate, and the height it was last priced at.
     rate: u64,
     height: u64,
+    /// The deadline the spend races, if any (unix seconds of median time).
+    deadline_s: Option<u32>,
 }
 
 /// Signs and sends one account's reservations, claims and refunds.
@@ -164,14 +179,21 @@ impl LitecoinSubmitter {
     }
 
     /// Sends a claim or refund of the leg `reservation`, priced at `rate`,
-    /// and remembers it for replacement. Its output 0 pays this account.
-    async fn spend(&self, reservation: [u8; 32], built: tx::Built, rate: u64) -> Result<Receipt, ChainError> {
+    /// racing `deadline_s` if it races one, and remembers it for
+    /// replacement. Its output 0 pays this account.
+    async fn spend(
+        &self,
+        reservation: [u8; 32],
+        built: tx::Built,
+        rate: u64,
+        deadline_s: Option<u32>,
+    ) -> Result<Receipt, ChainError> {
         let (fee, vsize) = (built.fee, built.transaction.vsize() as u64);
         let tip = bitcoin::OutPoint { txid: built.transaction.compute_txid(), vout: 0 };
         let tip_value = built.transaction.output[0].value.to_sat();
         let height = self.node.tip().await?;
         let receipt = self.send(built).await?;
-        let sent = Sent { transaction: receipt.transaction, tip, tip_value, fee, vsize, rate, height };
+        let sent = Sent { transaction: receipt.transaction, tip, tip_value, fee, vsize, rate, height, deadline_s };
         self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(reservation, sent);
         Ok(receipt)
     }
@@ -191,11 +213,15 @@ impl LitecoinSubmitter {
         let sent = self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&reservation).cloned();
         let Some(sent) = sent.filter(|sent| sent.transaction == pending) else { return Ok(None) };
         let height = self.node.tip().await?;
-        if height < sent.height.saturating_add(self.fees.replace_after_blocks) {
+        // Near its deadline a spend waits one block, not the usual few.
+        let urgent = self.fees.urgent(sent.deadline_s, self.node.median_time().await?);
+        let wait = if urgent { 1 } else { self.fees.replace_after_blocks };
+        if height < sent.height.saturating_add(wait) {
             return Ok(None);
         }
         let estimate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
-        let rate = estimate.max(sent.rate + (sent.rate / 4).max(1)).min(self.fees.cap_sat_vb);
+        let rate = if urgent { self.fees.cap_sat_vb } else { estimate.max(sent.rate + (sent.rate / 4).max(1)) };
+        let rate = rate.min(self.fees.cap_sat_vb);
         if rate <= sent.rate {
             return Ok(None);
         }
@@ -268,7 +294,7 @@ impl LitecoinSubmitter {
     ) -> Result<Receipt, ChainError> {
         let leg = terms.leg(kind);
         let median = self.node.median_time().await?;
-        let (to, path) = match op {
+        let (to, path, deadline_s) = match op {
             EscrowOp::Reserve(_) => unreachable!("reservations are sent before a leg's spends"),
             EscrowOp::Execute { token, .. } => {
                 let secret = match token {
@@ -289,7 +315,7 @@ impl LitecoinSubmitter {
                         script.expiry_s
                     )));
                 }
-                (leg.beneficiary, Path::Claim { secret })
+                (leg.beneficiary, Path::Claim { secret }, Some(script.expiry_s))
             }
             EscrowOp::Cancel { certificate, .. } => {
                 if certificate.is_some() {
@@ -304,13 +330,14 @@ impl LitecoinSubmitter {
                         script.expiry_s
                     )));
                 }
-                (leg.owner, Path::Refund)
+                (leg.owner, Path::Refund, None)
             }
         };
-        let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
+        let estimate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
+        let rate = if self.fees.urgent(deadline_s, median) { self.fees.cap_sat_vb.max(estimate) } else { estimate };
         let to = crate::address::pay_to(&to)?;
         let built = tx::spend(&self.key, script, outpoint, value, to, path, rate)?;
-        self.spend(script.reservation, built, rate).await
+        self.spend(script.reservation, built, rate, deadline_s).await
     }
 
     /// A notary leg's execute (commit certificate, by the beneficiary),
@@ -362,7 +389,7 @@ impl LitecoinSubmitter {
                 }
                 let rate = self.node.fee_rate(self.fees.floor_sat_vb, self.fees.cap_sat_vb).await?;
                 let built = notary::refund(&self.key, script, outpoint, value, self.key.script_pubkey(), rate)?;
-                return self.spend(script.reservation(), built, rate).await;
+                return self.spend(script.reservation(), built, rate, None).await;
             }
         };
         certificate
@@ -378,7 +405,10 @@ impl LitecoinSubmitter {
         let signatures = signer.sign_spend(&request).await?;
         let transaction = notary::signed_notary_spend(script, outpoint, value, decision, &self.key, &signatures)?;
         let built = tx::Built { transaction, fee: notary::notary_spend_fee(script) };
-        self.spend(script.reservation(), built, notary::NOTARY_SPEND_RATE_SAT_VB).await
+        // An execute races the backstop; the notaries fixed its own rate, so
+        // only a child can hurry it.
+        let deadline_s = (decision == Decision::Commit).then_some(script.backstop_s());
+        self.spend(script.reservation(), built, notary::NOTARY_SPEND_RATE_SAT_VB, deadline_s).await
     }
 }
 

@@ -107,3 +107,39 @@ async fn a_leg_the_node_calls_dust_or_that_cannot_pay_its_spend_is_refused_befor
     assert_eq!(refused.kind, ChainErrorKind::Fatal, "{refused}");
     assert!(mempool(&chain).await.is_empty(), "checking sends nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_near_its_expiry_is_priced_at_the_cap_and_one_far_from_it_at_the_estimate() {
+    let mut chain = Chain::start().await;
+    let now_ms = chain.node.median_time().await.expect("time") * 1000;
+    let (buyer, seller) = (chain.submitter(Actor::Buyer), chain.submitter(Actor::Seller));
+    let rpc = chain.node.rpc().clone();
+    let mut rates = Vec::new();
+    // The delivery expires in an hour, then within the urgent window.
+    for (nonce, delivery_in_ms) in [(1u64, 3_600_000u64), (2, (common::URGENT_WITHIN_S - 120) * 1000)] {
+        let secret = Secret([0x70 + nonce as u8; 32]);
+        let mut terms = common::hashlock_deal(&chain, now_ms, &secret, chain.fungible(300), chain.fungible(200), nonce);
+        if let interlock_core::Settlement::Hashlock { delivery_expiry_ms, payment_expiry_ms, margin_ms, .. } =
+            &mut terms.settlement
+        {
+            *delivery_expiry_ms = now_ms + delivery_in_ms;
+            *payment_expiry_ms = *delivery_expiry_ms + *margin_ms;
+        }
+        for (submitter, leg) in [(&buyer, LegKind::Payment), (&seller, LegKind::Delivery)] {
+            let reserve = EscrowOp::Reserve(expected_request(&terms, terms.id(), leg));
+            submitter.submit(&terms, &reserve).await.expect("reserve");
+        }
+        chain.mine(1).await.expect("mine the reservations");
+        let claim = EscrowOp::Execute {
+            reservation: reservation_id(terms.id(), LegKind::Delivery),
+            token: Token::Secret(secret),
+        };
+        let txid = buyer.submit(&terms, &claim).await.expect("claim").transaction.to_hex();
+        let entry: serde_json::Value = rpc.call("getmempoolentry", json!([txid])).await.expect("entry");
+        let fee = (entry["fees"]["base"].as_f64().expect("a fee") * 1e8).round();
+        rates.push(fee / entry["vsize"].as_f64().expect("a size"));
+        chain.mine(1).await.expect("mine the claim");
+    }
+    assert!(rates[0] < 90.0, "a claim an hour from its expiry pays the node's estimate, under the cap: {rates:?}");
+    assert!(rates[1] >= 99.0, "a claim minutes from its expiry pays the cap of 100: {rates:?}");
+}

@@ -19,6 +19,8 @@ pub const NETWORK: NetworkId = NetworkId(3);
 /// Litoshis per unit of the conformance suite's amounts: its smallest amounts
 /// must stay above the node's dust limit.
 pub const UNIT: u128 = 10_000;
+/// How close to its deadline a spend is urgent here.
+pub const URGENT_WITHIN_S: u64 = 600;
 /// Coins each account starts with.
 const COINS: usize = 6;
 
@@ -84,7 +86,8 @@ impl Chain {
     }
 
     pub fn submitter(&self, actor: Actor) -> Arc<dyn Submitter> {
-        let fees = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100, replace_after_blocks: 2 };
+        let fees =
+            FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100, replace_after_blocks: 2, urgent_within_s: URGENT_WITHIN_S };
         let submitter =
             LitecoinSubmitter::new(NETWORK, self.node(), self.key(actor).clone(), "LTC", fees, READY_HEIGHT)
                 .with_fee_counter(self.fees[index(actor)].clone());
@@ -99,7 +102,8 @@ impl Chain {
         notary_keys: Vec<[u8; 33]>,
         signer: Arc<dyn interlock_chain::NotarySigner>,
     ) -> Arc<dyn Submitter> {
-        let fees = FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100, replace_after_blocks: 2 };
+        let fees =
+            FeeLimits { floor_sat_vb: 1, cap_sat_vb: 100, replace_after_blocks: 2, urgent_within_s: URGENT_WITHIN_S };
         let submitter =
             LitecoinSubmitter::new(NETWORK, self.node(), self.key(actor).clone(), "LTC", fees, READY_HEIGHT)
                 .with_fee_counter(self.fees[index(actor)].clone())
