@@ -6,6 +6,7 @@
 mod adversary;
 mod draw;
 mod faults;
+mod fees;
 mod ledgers;
 mod network;
 mod notaries;
@@ -13,6 +14,7 @@ mod parties;
 mod reorg;
 
 pub use faults::Faults;
+pub use fees::{ScriptFees, Spike};
 pub use ledgers::{DepthSemantics, ScriptSemantics};
 
 use crate::checker::Checker;
@@ -52,6 +54,14 @@ pub struct DealInfo {
     /// follower can undo what was acted on; atomicity is owed only without
     /// such a loss.
     pub reorg_lost: bool,
+    /// On the script chain, a beneficiary's claim of one of the deal's legs
+    /// waited in the node's pool for the fee market (priced under it, by its
+    /// cap or what the leg holds, or not raised yet). Should the leg's expiry
+    /// pass before it is mined (the spike outlasting it, or the node losing
+    /// its pool in a crash meanwhile), the owner's refund takes the leg: a
+    /// hashlock deal that ends one-sided so was lost to the fee market, a
+    /// claim sent in time not mined in time. Counted, not owed atomicity.
+    pub fee_delayed: bool,
     /// The hashlock secret, which the adversary may use as a misbehaving buyer.
     pub secret: Option<interlock_core::crypto::Secret>,
 }
@@ -93,6 +103,12 @@ pub struct World {
     pub deep_chain: Option<DepthSemantics>,
     /// Set when the second network is a script chain in this seed.
     pub script_chain: Option<ScriptSemantics>,
+    /// The script chain's fee market and what its spends did there.
+    pub fees: Option<ScriptFees>,
+    /// The size each spend on the script chain was sent with.
+    spend_sizes: fees::SpendSizes,
+    /// Deals the deal check refused at agreement: never signed, never reserved.
+    pub refused_deals: Vec<DealId>,
 }
 
 fn address(key: &PartyKey) -> Address {
@@ -213,6 +229,15 @@ impl World {
 
     /// The final checks, once deadlines have passed and the world is quiet.
     pub fn finish(&self) -> Result<(), String> {
+        for deal_id in &self.refused_deals {
+            for (index, node) in self.ledgers.iter().enumerate() {
+                let Some(ledger) = node.ledger.as_ref() else { continue };
+                if LegKind::BOTH.iter().any(|leg| ledger.state().reservation(&reservation_id(*deal_id, *leg)).is_some())
+                {
+                    return Err(format!("dust: refused deal {deal_id:?} has a reservation on network {index}"));
+                }
+            }
+        }
         self.checker.finish(&self.deals)
     }
 }
