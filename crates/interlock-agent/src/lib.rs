@@ -14,11 +14,13 @@
 //! [`AgentConfig`] ([`AgentService::start`]), and [`serve`] it.
 
 mod engine;
+pub mod notaries;
 mod service;
 pub mod store;
 pub mod terms;
 
 pub use engine::{AgentConfig, AgentError, WITHDRAWN_RETENTION_DEFAULT_MS};
+pub use notaries::RemoteNotaries;
 pub use service::AgentService;
 pub use store::AgentStore;
 

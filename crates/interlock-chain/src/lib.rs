@@ -27,7 +27,7 @@ pub use cursor::Cursor;
 pub use error::{ChainError, ChainErrorKind};
 pub use follow::{BlockEvents, ChainEvent, Followed, Follower};
 pub use notary::{LocalNotaries, NotarySigner, SpendDigest, SpendToSign};
-pub use platform::{Capabilities, Credentials, LiveCheck, NotaryPayload, Platform, Platforms};
+pub use platform::{Capabilities, Credentials, LiveCheck, Platform, Platforms};
 pub use submit::{Receipt, Submitter};
 
 use std::future::Future;

@@ -1,8 +1,8 @@
 //! What a kind of chain is, and the registry of the kinds a binary knows.
 
-use crate::{BoxFuture, ChainError, Cursor, Follower, Submitter};
-use interlock_core::crypto::{decision_digest, PartyKey};
-use interlock_core::{Address, Asset, DealId, Decision, NetworkId, NetworkTiming, PartyId, Settlement};
+use crate::{BoxFuture, ChainError, Cursor, Follower, NotarySigner, SpendDigest, Submitter};
+use interlock_core::crypto::PartyKey;
+use interlock_core::{Address, Asset, NetworkId, NetworkTiming, PartyId, Settlement};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,23 +45,6 @@ impl Capabilities {
     }
 }
 
-/// What a notary signs so that its signature, k times, settles a leg on a platform.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum NotaryPayload {
-    /// The EIP-712 digest of `(deal id, decision)`
-    /// ([`decision_digest`](interlock_core::crypto::decision_digest)): the
-    /// certificate is k recoverable secp256k1 signatures over it, checked by the
-    /// escrow rules or by a contract's `ecrecover`.
-    DecisionDigest([u8; 32]),
-}
-
-impl NotaryPayload {
-    /// The payload of platforms whose escrow checks a decision certificate.
-    pub fn decision(deal_id: DealId, decision: Decision) -> NotaryPayload {
-        NotaryPayload::DecisionDigest(decision_digest(deal_id, decision))
-    }
-}
-
 /// What a role holds that a platform may need to reach its node and sign there.
 #[derive(Clone, Default)]
 pub struct Credentials {
@@ -74,6 +57,9 @@ pub struct Credentials {
     /// nodes speak mutual TLS with the deployment's CA.
     pub tls_dir: Option<PathBuf>,
     pub name: Option<String>,
+    /// Where a party's spends get the notaries' signatures, on platforms whose
+    /// escrow takes them over the spend ([`Platform::spend_digest`]).
+    pub notary_signer: Option<Arc<dyn NotarySigner>>,
 }
 
 /// One kind of chain.
@@ -85,10 +71,17 @@ pub trait Platform: Send + Sync {
     fn parse_address(&self, text: &str) -> Result<Address, ChainError>;
     /// The text form of an account of this platform.
     fn format_address(&self, address: &Address) -> String;
-    /// What each notary signs for `decision` on `deal_id`: by default the
-    /// decision digest, for platforms whose escrow checks a certificate.
-    fn notary_payload(&self, deal_id: DealId, decision: Decision) -> NotaryPayload {
-        NotaryPayload::decision(deal_id, decision)
+    /// What a notary signs, besides its vote, so that k signatures settle a
+    /// leg on a network of this platform. `None` (the default): the escrow
+    /// checks the decision certificate itself (k votes over the decision
+    /// digest, [`decision_digest`](interlock_core::crypto::decision_digest)),
+    /// so the votes are all it takes. A script platform instead gives the
+    /// digest of the spend that carries a decision out on a leg
+    /// ([`SpendToSign`](crate::SpendToSign)), which each notary signs for the
+    /// decision it recorded ([`NotarySigner`](crate::NotarySigner)).
+    fn spend_digest(&self, network: NetworkId, config: &serde_json::Value) -> Result<Option<SpendDigest>, ChainError> {
+        self.check_config(network, config)?;
+        Ok(None)
     }
     /// The account a network's gateway keeps deals with (cancels what expired,
     /// executes revealed hashlocks for absent beneficiaries), given the

@@ -60,6 +60,8 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             .map(|notary| channel(&tls, &notary.endpoint).map(NotaryClient::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let (keepers, timings) = network_facts(&directory, &options.networks)?;
+        let signer: Arc<dyn interlock_chain::NotarySigner> =
+            Arc::new(interlock_agent::RemoteNotaries::new(notaries.clone()));
         let config = AgentConfig {
             party: options.name.clone(),
             key,
@@ -70,7 +72,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             clock: crate::setup::now_ms,
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
-            submitters: chain_submitters(&directory, &options.name, &options).await?,
+            submitters: chain_submitters(&directory, &options.name, &options, signer).await?,
             keepers,
             timings,
             withdrawn_retention_ms: options.withdrawn_retention_ms,
@@ -94,11 +96,13 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
 /// The party's own submitter on every network whose parties send to the chain
 /// themselves (their platform relays nothing through the gateway), signing with
 /// the chain key its settings name for that network (or for all), whose
-/// account must be the party's listed one there.
+/// account must be the party's listed one there. Its notary spends there, on
+/// a platform whose escrow is a script, get their signatures from `signer`.
 async fn chain_submitters(
     directory: &interlock_identity::Directory,
     party: &str,
     options: &AgentServe,
+    signer: Arc<dyn interlock_chain::NotarySigner>,
 ) -> anyhow::Result<HashMap<interlock_core::NetworkId, Arc<dyn interlock_chain::Submitter>>> {
     let platforms = interlock_platforms::all();
     let mut submitters = HashMap::new();
@@ -122,7 +126,11 @@ async fn chain_submitters(
         })?;
         crate::services::seed_file(&path, "a chain key")?;
         let config = network_config(network, &options.networks, platform.as_ref())?;
-        let credentials = interlock_chain::Credentials { chain_key_file: Some(path.clone()), ..Default::default() };
+        let credentials = interlock_chain::Credentials {
+            chain_key_file: Some(path.clone()),
+            notary_signer: Some(signer.clone()),
+            ..Default::default()
+        };
         let submitter = platform.submitter(network.id, &config, &credentials).await?;
         if listed != submitter.account() {
             anyhow::bail!(
@@ -159,6 +167,23 @@ type NetworkFacts = (
     HashMap<interlock_core::NetworkId, interlock_core::Address>,
     HashMap<interlock_core::NetworkId, interlock_core::NetworkTiming>,
 );
+
+/// What the notaries sign for a spend on each network whose escrow takes
+/// their signatures over it (a script platform's), from the directory.
+pub(crate) fn spend_digests(
+    directory: &interlock_identity::Directory,
+) -> anyhow::Result<HashMap<interlock_core::NetworkId, interlock_chain::SpendDigest>> {
+    let platforms = interlock_platforms::all();
+    let mut digests = HashMap::new();
+    for network in &directory.networks {
+        let platform = network.platform_in(&platforms)?;
+        let config = network_config(network, &LocalNetworks::default(), platform.as_ref())?;
+        if let Some(digest) = platform.spend_digest(network.id, &config)? {
+            digests.insert(network.id, digest);
+        }
+    }
+    Ok(digests)
+}
 
 pub(crate) fn network_facts(
     directory: &interlock_identity::Directory,

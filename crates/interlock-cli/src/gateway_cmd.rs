@@ -174,6 +174,7 @@ async fn chain(
         chain_key_file: chain_key,
         tls_dir: Some(tls_dir.to_path_buf()),
         name: Some(name.to_owned()),
+        notary_signer: None,
     };
     let from = match saved {
         Some(cursor) => cursor,

@@ -490,6 +490,7 @@ enum BenchTarget {
 }
 
 fn main() -> ExitCode {
+    interlock_devnet::sandbox::exit_with_owner();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { dir, json, evm, litecoin } => {

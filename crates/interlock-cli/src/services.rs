@@ -105,6 +105,7 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
         let registered = directory.parties.iter().map(|party| party.key).collect();
         let (_, timings) = crate::agent_cmd::network_facts(&directory, &Default::default())?;
         let service = NotaryService::open(key, log, gateways, registered, timings, crate::setup::now_ms)?;
+        service.sign_spends_on(crate::agent_cmd::spend_digests(&directory)?);
         service.name_gateways(
             directory
                 .gateways

@@ -3,6 +3,8 @@
 //! block a second; alpha's ledger node and gateway, beta's gateway following
 //! the chain, the notaries and both agents each run as their own process, and
 //! the agents send their beta transactions to litecoind with their own keys.
+//! A notary deal's beta spends carry the notary services' signatures over
+//! each spend, which the agents ask for once the notaries decided.
 
 mod common;
 
@@ -33,7 +35,7 @@ fn wait_for(dir: &std::path::Path, party: &str, id: &str, what: &str, done: impl
 }
 
 #[test]
-fn litecoin_sandbox_settles_a_hashlock_deal_and_rides_out_a_killed_gateway() {
+fn litecoin_sandbox_settles_hashlock_and_notary_deals_and_rides_out_a_killed_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let up = interlock(&["sandbox", "up", "--dir", "sb", "--litecoin"], dir.path());
     assert!(
@@ -46,12 +48,6 @@ fn litecoin_sandbox_settles_a_hashlock_deal_and_rides_out_a_killed_gateway() {
     assert_eq!(status["healthy"], true, "{status}");
     assert_eq!(status["chains"][0]["platform"], "litecoin-regtest", "{status}");
     let rpc = status["chains"][0]["rpc"].as_str().unwrap().trim_start_matches("http://").to_owned();
-
-    // Notary legs are not on this platform: said before anything is proposed.
-    let notary = interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary"], dir.path());
-    assert!(!notary.status.success());
-    let said = String::from_utf8_lossy(&notary.stderr);
-    assert!(said.contains("hashlock only") && said.contains("--mode hashlock"), "{said}");
 
     // 0.25 LTC on beta for 10 GOLD on alpha, through every process.
     let deal = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
@@ -66,6 +62,22 @@ fn litecoin_sandbox_settles_a_hashlock_deal_and_rides_out_a_killed_gateway() {
     assert!(
         seller < START + LTC / 4 && seller > START + LTC / 4 - FEES_MAX,
         "the seller got 0.25 LTC less a fee: {after}"
+    );
+
+    // The same by 2 of 3 notaries: the seller's claim on beta carries the
+    // notary services' signatures over that very spend.
+    let deal = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], dir.path()));
+    assert_eq!(deal["outcome"], "completed", "{deal}");
+    let later = &deal["balances_after"];
+    assert_eq!(later["buyer"]["alpha"]["GOLD"], "20", "{later}");
+    let (buyer, seller) = (ltc(later, "buyer"), ltc(later, "seller"));
+    assert!(
+        buyer < START - LTC / 2 && buyer > START - LTC / 2 - FEES_MAX,
+        "the buyer paid 0.25 LTC twice and fees: {later}"
+    );
+    assert!(
+        seller < START + LTC / 2 && seller > START + LTC / 2 - FEES_MAX,
+        "the seller got 0.25 LTC twice less fees: {later}"
     );
 
     // beta's gateway is killed with SIGKILL once the buyer's payment is

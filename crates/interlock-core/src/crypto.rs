@@ -85,6 +85,7 @@ impl PublicKey {
     /// The same strict check as [`verify_ed25519`].
     pub fn verify(&self, message: &[u8], signature: &Ed25519Signature) -> Result<(), SignatureError> {
         let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        crate::counters::ed25519_verified();
         self.0.verify_strict(message, &signature).map_err(|_| SignatureError::Mismatch(self.party()))
     }
 
@@ -221,6 +222,7 @@ impl RecoverableSignature {
     /// The address that signed `digest`, refusing high-s and malformed signatures
     /// (as OpenZeppelin's `ECDSA.recover` does).
     pub fn recover(&self, digest: &[u8; 32]) -> Option<NotaryAddress> {
+        crate::counters::secp256k1_recovered();
         let signature = EcdsaSignature::from_slice(&self.0[..64]).ok()?;
         if signature.normalize_s().is_some() {
             return None;

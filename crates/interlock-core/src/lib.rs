@@ -7,6 +7,7 @@
 //! next wake-up go out as return values. This crate never reads a clock, draws a
 //! random number, opens a socket or touches a file.
 
+pub mod counters;
 pub mod crypto;
 pub mod encoding;
 pub mod escrow;

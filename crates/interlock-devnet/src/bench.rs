@@ -311,6 +311,8 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
     let temporary = tempfile::Builder::new().prefix("interlock-bench-sandbox-").tempdir()?;
     let dir = options.dir.clone().unwrap_or_else(|| temporary.path().join("sandbox"));
     say(format!("starting a sandbox in {}…", dir.display()));
+    // Its processes stop with this one, however it ends (Ctrl-C, timeout, kill).
+    crate::sandbox::own_started_processes();
     crate::sandbox::up_quietly(&dir)?;
     say(format!(
         "running {} {} deals, {} at a time, through the agents…",
@@ -318,7 +320,9 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
     ));
     // The settlement path alone: the deals name no observer (an optional third
     // party that only reads), so the figure stays comparable across versions.
+    let before = crate::role_costs::snapshot(&dir)?;
     let result = crate::sandbox::many(&dir, options.mode, options.deals, options.concurrency, false, true);
+    let after = crate::role_costs::snapshot(&dir)?;
     let memory: serde_json::Map<String, serde_json::Value> = crate::sandbox::processes(&dir)?
         .into_iter()
         .map(|(name, pid)| (name, peak_memory_kib(pid).map_or(serde_json::Value::Null, Into::into)))
@@ -330,6 +334,7 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
     report["core_deals_per_s"] = core_deals_per_s.round().into();
     report["ratio_to_core"] = ((ratio * 1000.0).round() / 1000.0).into();
     report["peak_memory_kib"] = memory.into();
+    report["per_deal"] = crate::role_costs::per_deal(&before, &after, options.deals as u64);
     report["cores"] = std::thread::available_parallelism().map_or(1, |n| n.get()).into();
     let atomic = report["not_atomic"] == 0;
     if options.json {
@@ -345,6 +350,7 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
         println!("latency               p50 {} ms, p99 {} ms", report["latency_ms_p50"], report["latency_ms_p99"]);
         println!("in process            {core_deals_per_s:.0} deals/s; ratio {ratio:.2} (target 0.40)");
         println!("peak memory (KiB)     {}", report["peak_memory_kib"]);
+        crate::role_costs::print(&report["per_deal"]);
     }
     Ok(atomic)
 }

@@ -10,6 +10,7 @@ mod demo_external;
 pub use demo_external::ExternalKind;
 pub mod dependent;
 pub mod follow_bench;
+pub mod role_costs;
 pub mod runtime;
 pub mod sandbox;
 pub mod setup;

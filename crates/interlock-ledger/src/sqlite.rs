@@ -46,6 +46,11 @@ impl SqliteStore {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(store_error)?;
         connection.execute_batch(SCHEMA).map_err(store_error)?;
+        // Each commit is synced (WAL, synchronous = FULL): count it.
+        connection.commit_hook(Some(|| {
+            interlock_core::counters::durable_commit();
+            false
+        }));
         Ok(SqliteStore { connection })
     }
 

@@ -9,7 +9,7 @@ use crate::rpc::Rpc;
 use crate::submit::{FeeLimits, LitecoinSubmitter};
 use crate::tx::Key;
 use interlock_chain::{
-    BoxFuture, Capabilities, ChainError, Credentials, Cursor, Follower, LiveCheck, Platform, Submitter,
+    BoxFuture, Capabilities, ChainError, Credentials, Cursor, Follower, LiveCheck, Platform, SpendDigest, Submitter,
 };
 use interlock_core::{Address, AssetCode, NetworkId, NetworkTiming, PartyId};
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,12 @@ pub struct LitecoinConfig {
     /// replaced (BIP 125) at a higher fee when it is submitted again.
     #[serde(default = "default_replace_after_blocks")]
     pub replace_after_blocks: u64,
+    /// The compressed secp256k1 public keys (66 hex digits each) of the
+    /// directory's notaries: a notary leg's script names its notaries by key,
+    /// where the deal's terms name them by address. Without them the network
+    /// holds hashlock legs only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notary_keys: Vec<String>,
 }
 
 fn default_asset() -> String {
@@ -90,7 +96,27 @@ impl LitecoinConfig {
             fee_floor_sat_vb: default_fee_floor(),
             fee_cap_sat_vb: default_fee_cap(),
             replace_after_blocks: default_replace_after_blocks(),
+            notary_keys: Vec::new(),
         }
+    }
+
+    /// The notaries' keys, each checked to be a compressed public key.
+    pub fn notary_keys(&self, network: NetworkId) -> Result<Vec<[u8; 33]>, ChainError> {
+        self.notary_keys
+            .iter()
+            .map(|text| {
+                let key = interlock_core::hash::from_hex(text)
+                    .and_then(|bytes| <[u8; 33]>::try_from(bytes).ok())
+                    .ok_or_else(|| {
+                        ChainError::fatal(format!(
+                            "{network}: notary key {text:?} must be 66 hex digits (a compressed public key)"
+                        ))
+                    })?;
+                crate::notary::notary_address(&key)
+                    .map_err(|error| ChainError::fatal(format!("{network}: {}", error.message)))?;
+                Ok(key)
+            })
+            .collect()
     }
 
     pub fn from_value(network: NetworkId, config: &Value) -> Result<LitecoinConfig, ChainError> {
@@ -120,6 +146,7 @@ impl LitecoinConfig {
         if self.block_interval_ms == 0 {
             return wrong("block_interval_ms must be positive".to_owned());
         }
+        self.notary_keys(network)?;
         Ok(())
     }
 
@@ -169,18 +196,13 @@ impl Platform for LitecoinPlatform {
         }
     }
 
-    /// Hashlock legs of the chain's coin; each party signs and sends itself;
-    /// only the owner's key takes a lapsed leg back (a script cannot say where
-    /// an unsigned spend pays).
+    /// Hashlock and notary legs of the chain's coin (a network whose
+    /// configuration lists no notary keys refuses notary legs when they are
+    /// reserved); each party signs and sends itself; only the owner's key
+    /// takes a lapsed leg back (a script cannot say where an unsigned spend
+    /// pays).
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            hashlock: true,
-            notary: false,
-            fungible: true,
-            unique: false,
-            relayed: false,
-            open_cancel: false,
-        }
+        Capabilities { hashlock: true, notary: true, fungible: true, unique: false, relayed: false, open_cancel: false }
     }
 
     fn parse_address(&self, text: &str) -> Result<Address, ChainError> {
@@ -208,6 +230,13 @@ impl Platform for LitecoinPlatform {
 
     fn check_config(&self, network: NetworkId, config: &Value) -> Result<(), ChainError> {
         LitecoinConfig::from_value(network, config).map(|_| ())
+    }
+
+    /// The sighash of the spend that carries a decision out on a leg: the
+    /// notaries' signatures over it are this chain's certificate.
+    fn spend_digest(&self, network: NetworkId, config: &Value) -> Result<Option<SpendDigest>, ChainError> {
+        let keys = LitecoinConfig::from_value(network, config)?.notary_keys(network)?;
+        Ok(Some(Arc::new(move |request| crate::notary::spend_digest(request, &keys))))
     }
 
     fn first_cursor(&self, network: NetworkId, config: &Value) -> Result<Cursor, ChainError> {
@@ -264,8 +293,12 @@ impl Platform for LitecoinPlatform {
                 cap_sat_vb: config.fee_cap_sat_vb,
                 replace_after_blocks: config.replace_after_blocks,
             };
-            let submitter =
+            let mut submitter =
                 LitecoinSubmitter::new(network, config.node(network)?, key, &config.asset, fees, config.start_height);
+            let notary_keys = config.notary_keys(network)?;
+            if let (false, Some(signer)) = (notary_keys.is_empty(), &credentials.notary_signer) {
+                submitter = submitter.with_notaries(notary_keys, signer.clone());
+            }
             Ok(Arc::new(submitter) as Arc<dyn Submitter>)
         })
     }
@@ -279,7 +312,8 @@ impl Platform for LitecoinPlatform {
     ) -> BoxFuture<'a, Result<Box<dyn Follower>, ChainError>> {
         Box::pin(async move {
             let config = LitecoinConfig::from_value(network, config)?;
-            let follower = LitecoinFollower::new(network, config.node(network)?, config.confirmations, from);
+            let follower = LitecoinFollower::new(network, config.node(network)?, config.confirmations, from)
+                .with_notary_keys(config.notary_keys(network)?);
             Ok(Box::new(follower) as Box<dyn Follower>)
         })
     }

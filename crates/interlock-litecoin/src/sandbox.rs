@@ -139,9 +139,12 @@ impl ChainState {
         "Litecoin"
     }
 
-    /// The network's directory entry's configuration.
-    pub fn network_config(&self) -> Value {
-        let config = LitecoinConfig::regtest(self.rpc.clone(), &self.rpc_cookie, CONFIRMATIONS, BLOCK_TIME_MS);
+    /// The network's directory entry's configuration, naming `notaries` by
+    /// their compressed keys for the notary legs' scripts.
+    pub fn network_config(&self, notaries: &[interlock_core::crypto::NotaryKey]) -> Value {
+        let mut config = LitecoinConfig::regtest(self.rpc.clone(), &self.rpc_cookie, CONFIRMATIONS, BLOCK_TIME_MS);
+        config.notary_keys =
+            notaries.iter().map(|key| interlock_core::hash::to_hex(&crate::notary::notary_public_key(key))).collect();
         serde_json::to_value(config).expect("the configuration serialises")
     }
 

@@ -1,19 +1,27 @@
-//! The platform conformance suite on a real litecoind (regtest): hashlock legs
-//! as P2WSH outputs, followed at a confirmation depth of 2. The platform holds
-//! neither unique items nor notary legs yet, and only an owner takes a lapsed
-//! leg back: the suite checks that those are refused.
+//! The platform conformance suite on a real litecoind (regtest): hashlock and
+//! notary legs as P2WSH outputs, followed at a confirmation depth of 2. A
+//! notary leg's spends take the suite's notaries' signatures over each spend
+//! once the submitter holds a valid certificate. The platform holds no unique
+//! items, and only an owner takes a lapsed or aborted leg back: the suite
+//! checks that those are refused.
 
 mod common;
 
 use common::{Chain, NETWORK, UNIT};
-use interlock_chain::conformance::{Actor, Harness};
-use interlock_chain::{BoxFuture, Capabilities, ChainError, Cursor, Follower, Platform, Submitter};
+use interlock_chain::conformance::{Actor, Harness, SuiteNotaries};
+use interlock_chain::{BoxFuture, Capabilities, ChainError, Cursor, Follower, Platform, SpendDigest, Submitter};
 use interlock_core::{Address, Asset, AssetCode, ItemId, NetworkId};
+use interlock_litecoin::notary::{notary_public_key, spend_digest};
 use interlock_litecoin::regtest::READY_HEIGHT;
 use interlock_litecoin::{LitecoinFollower, LitecoinPlatform};
 use std::sync::Arc;
 
 const DEPTH: u64 = 2;
+
+/// The suite's notaries' keys, as the legs' scripts name them.
+fn notary_keys() -> Vec<[u8; 33]> {
+    interlock_chain::conformance::notary_keys().iter().map(notary_public_key).collect()
+}
 
 struct LitecoinHarness {
     chain: Chain,
@@ -37,7 +45,9 @@ impl Harness for LitecoinHarness {
     }
 
     fn submitter(&self, actor: Actor) -> Arc<dyn Submitter> {
-        self.chain.submitter(actor)
+        let keys = notary_keys();
+        let digest: SpendDigest = Arc::new(move |request| spend_digest(request, &keys));
+        self.chain.notary_submitter(actor, notary_keys(), Arc::new(SuiteNotaries::new(digest)))
     }
 
     fn fungible(&self, amount: u128) -> Asset {
@@ -84,7 +94,7 @@ impl Harness for LitecoinHarness {
     }
 
     fn follower(&mut self, from: Cursor) -> BoxFuture<'_, Result<Box<dyn Follower>, ChainError>> {
-        let follower = LitecoinFollower::new(NETWORK, self.chain.node(), DEPTH, from);
+        let follower = LitecoinFollower::new(NETWORK, self.chain.node(), DEPTH, from).with_notary_keys(notary_keys());
         Box::pin(async move { Ok(Box::new(follower) as Box<dyn Follower>) })
     }
 }

@@ -14,6 +14,7 @@ pub mod log;
 
 pub use log::NotaryLog;
 
+use interlock_chain::{SpendDigest, SpendToSign};
 use interlock_core::crypto::{verify_deal_signature, Ed25519Signature, NotaryKey, Vote};
 use interlock_core::encoding::Decode;
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput};
@@ -79,7 +80,13 @@ struct Shared {
     /// between the decision deadline and the backstop for an execution to be
     /// mined, or a commit could reach one chain and not the other.
     timings: HashMap<NetworkId, NetworkTiming>,
+    /// The networks whose escrow takes the notaries' signatures over each
+    /// spend, with what the notary signs for one ([`Platform::spend_digest`](interlock_chain::Platform::spend_digest)).
+    spend_digests: Mutex<HashMap<NetworkId, SpendDigest>>,
 }
+
+/// The longest leg location a spend request may carry.
+const LOCATION_LEN_MAX: usize = 256;
 
 type DailyTotals = HashMap<(PartyId, AssetCode, u64), u128>;
 
@@ -166,6 +173,7 @@ impl NotaryService {
             unreachable: Repeated::new(),
             seen_at: Mutex::default(),
             timings,
+            spend_digests: Mutex::default(),
         };
         Ok(NotaryService { shared: Arc::new(shared) })
     }
@@ -384,6 +392,12 @@ impl NotaryService {
         );
     }
 
+    /// Signs spends on these networks, whose escrow is a script that takes
+    /// the notaries' signatures over the spend itself.
+    pub fn sign_spends_on(&self, digests: HashMap<NetworkId, SpendDigest>) {
+        *locked(&self.shared.spend_digests) = digests;
+    }
+
     /// Names each network's gateway in log lines (`gateway NAME at HOST:PORT`).
     pub fn name_gateways(&self, names: HashMap<NetworkId, String>) {
         *locked(&self.shared.gateway_names) = names;
@@ -575,6 +589,59 @@ impl Notary for NotaryService {
             vote = locked(&self.shared.votes).get(&deal_id).map(|vote| self.vote_message(vote));
         }
         Ok(Response::new(v1::SubmitDealResponse { deal_id: deal_id.0 .0.to_vec(), vote }))
+    }
+
+    async fn sign_spend(
+        &self,
+        request: Request<v1::SignSpendRequest>,
+    ) -> Result<Response<v1::SignSpendResponse>, Status> {
+        let request = request.into_inner();
+        let deal_id = DealId(Hash32(wire::bytes32("deal_id", &request.deal_id)?));
+        let leg = match request.leg.as_str() {
+            "payment" => LegKind::Payment,
+            "delivery" => LegKind::Delivery,
+            other => return Err(Status::invalid_argument(format!("leg {other:?}: expected payment or delivery"))),
+        };
+        let decision = match request.decision.as_str() {
+            "commit" => Decision::Commit,
+            "abort" => Decision::Abort,
+            other => return Err(Status::invalid_argument(format!("decision {other:?}: expected commit or abort"))),
+        };
+        if request.location.len() > LOCATION_LEN_MAX {
+            return Err(Status::invalid_argument(format!(
+                "a leg's location of {} bytes: at most {LOCATION_LEN_MAX}",
+                request.location.len()
+            )));
+        }
+        let terms = locked(&self.shared.deals).get(&deal_id).map(|deal| deal.terms().clone());
+        let terms = terms.ok_or_else(|| Status::not_found(format!("this notary has no deal {deal_id}")))?;
+        // Only what this notary recorded: its vote exists once the decision is in its log.
+        let recorded = locked(&self.shared.votes).get(&deal_id).map(|vote| vote.decision);
+        match recorded {
+            None => return Err(Status::failed_precondition(format!("deal {deal_id} is not decided yet"))),
+            Some(recorded) if recorded != decision => {
+                return Err(Status::failed_precondition(format!(
+                    "this notary recorded {recorded} on deal {deal_id}: it signs no {decision} spend"
+                )))
+            }
+            Some(_) => {}
+        }
+        let network = terms.leg(leg).network;
+        let digest_of = locked(&self.shared.spend_digests).get(&network).cloned().ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "network {network}'s escrow checks the decision certificate itself: there is no spend to sign, \
+                 present the votes"
+            ))
+        })?;
+        let spend = SpendToSign { terms, leg, decision, location: request.location };
+        let digest = digest_of(&spend).map_err(|error| {
+            Status::invalid_argument(format!("no {decision} spend of deal {deal_id}'s {leg:?} leg there: {error}"))
+        })?;
+        interlock_rpc::metrics::metrics().deal_event("notary", "spend_signed");
+        Ok(Response::new(v1::SignSpendResponse {
+            signature: self.shared.key.sign_digest(&digest).0.to_vec(),
+            notary: self.address().0.to_vec(),
+        }))
     }
 
     async fn get_vote(&self, request: Request<v1::GetVoteRequest>) -> Result<Response<v1::NotaryVote>, Status> {

@@ -68,22 +68,33 @@ fn block(
     v1::BlockEvents { header: Some(header), events, rolled_back }
 }
 
+/// A notary service with one registered buyer and seller, its log in `dir`.
+fn service(dir: &std::path::Path) -> (NotaryService, NotaryKey, PartyKey, PartyKey) {
+    let notary = NotaryKey::from_seed([5; 32]).unwrap();
+    let (buyer, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
+    let log = NotaryLog::open(&dir.join("notary.sqlite")).unwrap();
+    let registered = [buyer.public(), seller.public()].into_iter().collect();
+    let service = NotaryService::open(notary.clone(), log, HashMap::new(), registered, HashMap::new(), now_ms).unwrap();
+    (service, notary, buyer, seller)
+}
+
+/// The deal as its parties hand it to a notary.
+fn submission(terms: &DealTerms, buyer: &PartyKey, seller: &PartyKey) -> Request<v1::SubmitDealRequest> {
+    let deal_id = terms.id();
+    Request::new(v1::SubmitDealRequest {
+        terms_encoded: encode_terms(terms),
+        buyer_signature: buyer.sign_deal(deal_id).0.to_vec(),
+        seller_signature: seller.sign_deal(deal_id).0.to_vec(),
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_a_reorganisation_took_away_is_not_counted_until_it_is_seen_again() {
     let dir = tempfile::tempdir().unwrap();
-    let notary = NotaryKey::from_seed([5; 32]).unwrap();
-    let (buyer, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
-    let log = NotaryLog::open(&dir.path().join("notary.sqlite")).unwrap();
-    let registered = [buyer.public(), seller.public()].into_iter().collect();
-    let service = NotaryService::open(notary.clone(), log, HashMap::new(), registered, HashMap::new(), now_ms).unwrap();
+    let (service, notary, buyer, seller) = service(dir.path());
     let terms = terms(&notary, &buyer, &seller);
     let deal_id = terms.id();
-    let submission = v1::SubmitDealRequest {
-        terms_encoded: encode_terms(&terms),
-        buyer_signature: buyer.sign_deal(deal_id).0.to_vec(),
-        seller_signature: seller.sign_deal(deal_id).0.to_vec(),
-    };
-    let answer = service.submit_deal(Request::new(submission)).await.unwrap().into_inner();
+    let answer = service.submit_deal(submission(&terms, &buyer, &seller)).await.unwrap().into_inner();
     assert!(answer.vote.is_none(), "nothing is reserved yet");
     let vote = |service: &NotaryService| locked(&service.shared.votes).get(&deal_id).map(|vote| vote.decision);
 
@@ -98,4 +109,64 @@ async fn a_reservation_a_reorganisation_took_away_is_not_counted_until_it_is_see
     // The payment mined again on the new chain: now both legs are in.
     service.on_block(ALPHA, &block(ALPHA, 7, Some((&terms, LegKind::Payment)), false)).await;
     assert_eq!(vote(&service), Some(Decision::Commit));
+}
+
+/// A spend request for `terms`' `leg` as a party sends it.
+fn spend_request(terms: &DealTerms, leg: &str, decision: &str) -> v1::SignSpendRequest {
+    v1::SignSpendRequest {
+        deal_id: terms.id().0 .0.to_vec(),
+        leg: leg.into(),
+        decision: decision.into(),
+        location: vec![7; 44],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spend_is_signed_only_for_the_recorded_decision_on_a_network_whose_escrow_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, notary, buyer, seller) = service(dir.path());
+    // beta's escrow takes signatures over each spend: a digest of what was asked.
+    let digest: SpendDigest = Arc::new(|spend: &SpendToSign| {
+        let mut digest = [0u8; 32];
+        digest[0] = u8::from(spend.decision == Decision::Commit);
+        digest[1] = u8::from(spend.leg == LegKind::Delivery);
+        digest[2..].copy_from_slice(&spend.location[..30]);
+        Ok(digest)
+    });
+    service.sign_spends_on([(BETA, digest.clone())].into_iter().collect());
+    let terms = terms(&notary, &buyer, &seller);
+    let refused = |status: Result<Response<v1::SignSpendResponse>, Status>, code: tonic::Code, says: &str| {
+        let status = status.expect_err("refused");
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(says), "{status:?}");
+    };
+    let sign = |request| service.sign_spend(Request::new(request));
+
+    refused(sign(spend_request(&terms, "delivery", "commit")).await, tonic::Code::NotFound, "no deal");
+    service.submit_deal(submission(&terms, &buyer, &seller)).await.unwrap();
+    refused(sign(spend_request(&terms, "delivery", "commit")).await, tonic::Code::FailedPrecondition, "not decided");
+    for (network, leg) in [(ALPHA, LegKind::Payment), (BETA, LegKind::Delivery)] {
+        service.on_block(network, &block(network, 3, Some((&terms, leg)), false)).await;
+    }
+    let abort = sign(spend_request(&terms, "delivery", "abort")).await;
+    refused(abort, tonic::Code::FailedPrecondition, "recorded commit");
+    let alpha = sign(spend_request(&terms, "payment", "commit")).await;
+    refused(alpha, tonic::Code::FailedPrecondition, "checks the decision certificate itself");
+    refused(sign(spend_request(&terms, "both", "commit")).await, tonic::Code::InvalidArgument, "expected payment");
+    refused(sign(spend_request(&terms, "delivery", "maybe")).await, tonic::Code::InvalidArgument, "expected commit");
+    let mut long = spend_request(&terms, "delivery", "commit");
+    long.location = vec![0; 1_000];
+    refused(sign(long).await, tonic::Code::InvalidArgument, "at most");
+
+    let signed = sign(spend_request(&terms, "delivery", "commit")).await.expect("signed").into_inner();
+    assert_eq!(signed.notary, notary.address().0.to_vec());
+    let expected = digest(&SpendToSign {
+        terms: Arc::new(terms.clone()),
+        leg: LegKind::Delivery,
+        decision: Decision::Commit,
+        location: vec![7; 44],
+    })
+    .unwrap();
+    let signature = interlock_core::crypto::RecoverableSignature(signed.signature.try_into().expect("65 bytes"));
+    assert_eq!(signature.recover(&expected), Some(notary.address()), "a signature of the spend's digest");
 }

@@ -156,6 +156,7 @@ impl ObserverLog {
         let connection = Connection::open(path)?;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         connection.execute_batch(SCHEMA)?;
+        interlock_rpc::store::count_commits(&connection);
         let public = key.public();
         let stored: Option<Vec<u8>> = connection
             .query_row("SELECT value FROM meta WHERE name = 'observer_key'", [], |row| row.get(0))

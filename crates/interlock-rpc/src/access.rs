@@ -104,6 +104,9 @@ pub const MATRIX: &[Rule] = &[
     // by the other notaries.
     rule("/interlock.v1.Notary/SubmitDeal", PARTIES, Scope::NamedInDeal),
     rule("/interlock.v1.Notary/GetVote", VOTE_READERS, Scope::Listed),
+    // A party's spend on a script chain takes the notaries' signatures over
+    // it; a notary signs only the decision it recorded, which goes on chain.
+    rule("/interlock.v1.Notary/SignSpend", PARTIES, Scope::Listed),
     // An observer shows a deal to its parties, its notaries and whom its terms name.
     rule("/interlock.v1.Observer/ListDeals", RECORD_READERS, Scope::NamedInDeal),
     rule("/interlock.v1.Observer/GetDeal", RECORD_READERS, Scope::NamedInDeal),
@@ -208,6 +211,7 @@ impl Access {
             )));
         }
         self.check_scope(rule, &peer)?;
+        crate::metrics::metrics().grpc_call(rule.path);
         Ok(peer)
     }
 

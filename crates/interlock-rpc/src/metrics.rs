@@ -7,7 +7,11 @@
 //! deals are in each state now; `interlock_step_latency_seconds{role,step}` the
 //! time steps take; `interlock_queue_depth{role,queue}` the length of queues
 //! (a ledger's mempool, a gateway's outbox); `interlock_webhook_retries_total`
-//! the webhook deliveries retried.
+//! the webhook deliveries retried; `interlock_grpc_calls_total{method}` the
+//! gRPC calls this process served (those the access matrix let through),
+//! `interlock_signatures_checked_total{scheme}` the signatures it checked and
+//! `interlock_durable_commits_total` the storage transactions it synced: what
+//! `bench sandbox` divides by the deals settled.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +46,16 @@ pub struct QueueLabels {
     pub queue: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SchemeLabels {
+    pub scheme: &'static str,
+}
+
 type HistogramFamily = Family<StepLabels, Histogram, fn() -> Histogram>;
 
 /// Every metric of the process.
@@ -52,6 +66,9 @@ pub struct Metrics {
     step_latency: HistogramFamily,
     queue_depth: Family<QueueLabels, Gauge>,
     webhook_retries: Counter,
+    grpc_calls: Family<MethodLabels, Counter>,
+    signatures_checked: Family<SchemeLabels, Counter>,
+    durable_commits: Counter,
 }
 
 /// Step latencies from 1 ms to about 65 s.
@@ -76,7 +93,23 @@ impl Metrics {
         registry.register("interlock_queue_depth", "Items waiting in a queue, by role and queue", queue_depth.clone());
         let webhook_retries = Counter::default();
         registry.register("interlock_webhook_retries", "Webhook deliveries retried", webhook_retries.clone());
-        Metrics { registry, deal_events, deals, step_latency, queue_depth, webhook_retries }
+        let grpc_calls = Family::<MethodLabels, Counter>::default();
+        registry.register("interlock_grpc_calls", "gRPC calls served, by method", grpc_calls.clone());
+        let signatures_checked = Family::<SchemeLabels, Counter>::default();
+        registry.register("interlock_signatures_checked", "Signatures checked, by scheme", signatures_checked.clone());
+        let durable_commits = Counter::default();
+        registry.register("interlock_durable_commits", "Storage transactions synced to disk", durable_commits.clone());
+        Metrics {
+            registry,
+            deal_events,
+            deals,
+            step_latency,
+            queue_depth,
+            webhook_retries,
+            grpc_calls,
+            signatures_checked,
+            durable_commits,
+        }
     }
 
     /// One more `event` for a deal of `role`.
@@ -106,8 +139,21 @@ impl Metrics {
         &self.webhook_retries
     }
 
+    /// One more call of `method` served.
+    pub fn grpc_call(&self, method: &'static str) {
+        self.grpc_calls.get_or_create(&MethodLabels { method }).inc();
+    }
+
     /// Every metric in the Prometheus text format.
     pub fn render(&self) -> String {
+        let counts = interlock_core::counters::counts();
+        let store = |counter: &Counter, value: u64| counter.inner().store(value, std::sync::atomic::Ordering::Relaxed);
+        store(&self.signatures_checked.get_or_create(&SchemeLabels { scheme: "ed25519" }), counts.ed25519_verified);
+        store(
+            &self.signatures_checked.get_or_create(&SchemeLabels { scheme: "secp256k1" }),
+            counts.secp256k1_recovered,
+        );
+        store(&self.durable_commits, counts.durable_commits);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String never fails");
         text

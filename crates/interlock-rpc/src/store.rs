@@ -24,7 +24,18 @@ pub fn open(path: &Path, schema: &str) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;
     connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
     connection.execute_batch(schema)?;
+    count_commits(&connection);
     Ok(connection)
+}
+
+/// Counts every transaction `connection` commits into the process's durable
+/// commits ([`interlock_core::counters`]): with the WAL journal and
+/// `synchronous = FULL`, each one is synced to disk.
+pub fn count_commits(connection: &Connection) {
+    connection.commit_hook(Some(|| {
+        interlock_core::counters::durable_commit();
+        false
+    }));
 }
 
 /// A deal id as a key column.

@@ -141,10 +141,12 @@ impl ChainState {
         }
     }
 
-    pub fn network_config(&self) -> serde_json::Value {
+    /// The network's directory entry's configuration; a script chain's names
+    /// the sandbox's `notaries` by key.
+    pub fn network_config(&self, notaries: &[interlock_core::crypto::NotaryKey]) -> serde_json::Value {
         match self {
             ChainState::Evm(chain) => chain.network_config(),
-            ChainState::Litecoin(chain) => chain.network_config(),
+            ChainState::Litecoin(chain) => chain.network_config(notaries),
         }
     }
 

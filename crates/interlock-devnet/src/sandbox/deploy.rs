@@ -86,9 +86,12 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
         gateway_keys.push((network, PartyKey::from_seed(seed).public()));
     }
     let mut notaries = Vec::new();
+    let mut notary_keys = Vec::new();
     for name in NOTARIES {
         let seed = data_seed(dir, name, "notary.key", "a secp256k1 secret key")?;
-        notaries.push((name, NotaryKey::from_seed(seed).context("invalid notary key")?.address()));
+        let key = NotaryKey::from_seed(seed).context("invalid notary key")?;
+        notaries.push((name, key.address()));
+        notary_keys.push(key);
     }
     let observer_key = PartyKey::from_seed(data_seed(dir, OBSERVER, "observer.key", "an ed25519 seed")?).public();
     let mut chains = BTreeMap::new();
@@ -126,7 +129,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
                     id: *id,
                     name: (*name).into(),
                     platform: chain.platform().into(),
-                    config: chain.network_config(),
+                    config: chain.network_config(&notary_keys),
                 }),
                 None => Ok(NetworkEntry {
                     id: *id,
@@ -207,6 +210,11 @@ fn dependent_entry(dir: &Path) -> anyhow::Result<DependentEntry> {
     Ok(DependentEntry { name: DEPENDENT.into(), key: PartyKey::from_seed(seed).public() })
 }
 
+/// Where the settlement roles serve their metrics: a free loopback port each,
+/// which the process prints to its log (`metrics on ADDRESS`), for
+/// `bench sandbox`'s per-role costs and for anyone curious.
+const METRICS_ANYWHERE: &str = "127.0.0.1:0";
+
 /// One process `up` starts, with its settings: what its config file says.
 struct Launch {
     name: String,
@@ -250,20 +258,20 @@ fn launches(
         let node = format!("{name}-ledger");
         // The gateways keep the networks: they cancel what expires.
         let launch = Launch::new(&node, "ledger", name, endpoint(&node)).set("network", network_id(network)?);
-        launches.push(launch.set("no_keeper", true));
+        launches.push(launch.set("no_keeper", true).set("metrics", METRICS_ANYWHERE));
     }
     for (network, name) in networks {
         let gateway = format!("{name}-gateway");
         let launch =
             Launch::new(&gateway, "gateway", &gateway, endpoint(&gateway)).set("network", network_id(network)?);
-        let mut launch = launch.set("webhook_attempts", SANDBOX_WEBHOOK_ATTEMPTS);
+        let mut launch = launch.set("webhook_attempts", SANDBOX_WEBHOOK_ATTEMPTS).set("metrics", METRICS_ANYWHERE);
         if let Some(key) = chains.get(name).and_then(ChainState::keeper_key) {
             launch = launch.set("chain_key", key);
         }
         launches.push(launch);
     }
     for name in NOTARIES {
-        launches.push(Launch::new(name, "notary", name, endpoint(name)));
+        launches.push(Launch::new(name, "notary", name, endpoint(name)).set("metrics", METRICS_ANYWHERE));
     }
     for name in PARTIES {
         // The agent serves on its own port, under the party's certificate.
@@ -281,7 +289,7 @@ fn launches(
         if !tables.is_empty() {
             launch = launch.set("networks", tables);
         }
-        launches.push(launch.set("auto_accept", name == "seller" && !manual_accept));
+        launches.push(launch.set("auto_accept", name == "seller" && !manual_accept).set("metrics", METRICS_ANYWHERE));
     }
     let observer = Launch::new(OBSERVER, "observer", OBSERVER, endpoint(OBSERVER));
     launches.push(observer.set("http", endpoint(&format!("{OBSERVER}-http"))));

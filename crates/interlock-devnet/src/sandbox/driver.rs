@@ -138,16 +138,12 @@ async fn lowest_deed(chain: &ChainState) -> anyhow::Result<u64> {
 /// two ledgers; with chains, assets the chains hold.
 async fn sandbox_deal(state: &State, mode: Mode, window: Duration) -> anyhow::Result<(v1::ProposeDealRequest, String)> {
     let deal = match (state.chain("alpha"), state.chain("beta"), mode) {
-        (_, Some(ChainState::Litecoin(_)), Mode::Notary) | (Some(ChainState::Litecoin(_)), _, Mode::Notary) => {
-            anyhow::bail!(
-                "this sandbox's beta is a Litecoin chain, whose legs are hashlock only so far: run `interlock \
-                 sandbox deal --mode hashlock`"
-            )
-        }
-        (None, Some(ChainState::Litecoin(_)), Mode::Hashlock) => (
+        (None, Some(ChainState::Litecoin(_)), mode) => (
             proposal(mode, window, ("beta", "LTC", LTC_PAYMENT), ("alpha", "GOLD", "10")),
-            "buyer pays 0.25 LTC (25000000 litoshis) on beta (Litecoin, a P2WSH script) for 10 GOLD on alpha (ledger)"
-                .to_owned(),
+            format!(
+                "buyer pays 0.25 LTC (25000000 litoshis) on beta (Litecoin, a P2WSH {}) for 10 GOLD on alpha (ledger)",
+                if mode == Mode::Notary { "script whose spends 2 of 3 notaries sign" } else { "hashlock script" }
+            ),
         ),
         (None, None, _) => {
             (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned())

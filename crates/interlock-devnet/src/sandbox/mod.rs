@@ -31,8 +31,10 @@ use tonic::transport::Channel;
 mod chains;
 mod deploy;
 mod driver;
+mod owned;
 
 pub use driver::{deal, many};
+pub use owned::{exit_with_owner, own_started_processes};
 
 const STATE_FILE: &str = "sandbox.json";
 /// What `up` issues to the buyer on alpha and to the seller on beta: enough for
@@ -114,16 +116,19 @@ fn spawn(dir: &Path, name: &str, args: &[String], append: bool) -> anyhow::Resul
         .truncate(!append)
         .open(&log)
         .with_context(|| format!("cannot create {}", log.display()))?;
-    let child = std::process::Command::new(std::env::current_exe()?)
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
         .args(args)
         .current_dir(dir)
         .stdout(file.try_clone()?)
         .stderr(file)
         .stdin(std::process::Stdio::null())
-        // Its own process group: the sandbox outlives this command and the terminal's Ctrl-C.
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start {name}"))?;
+        // Its own process group: the sandbox outlives this command and the
+        // terminal's Ctrl-C (unless this command owns it: see `owned`).
+        .process_group(0);
+    owned::prepare(&mut command);
+    let mut child = command.spawn().with_context(|| format!("cannot start {name}"))?;
+    owned::keep(&mut child);
     Ok((child.id(), log))
 }
 

@@ -348,6 +348,7 @@ impl GatewayStore {
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(chain_state::SCHEMA)?;
+        interlock_rpc::store::count_commits(&connection);
         Ok(GatewayStore { connection })
     }
 
