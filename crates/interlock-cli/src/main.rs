@@ -732,7 +732,7 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
             let priced_out: u64 = reports.iter().map(|r| r.spends_priced_out).sum();
             let bumps: u64 = reports.iter().map(|r| r.fee_bumps).sum();
             let dust_refused: u64 = reports.iter().map(|r| r.dust_refused).sum();
-            let fee_delayed: usize = reports.iter().map(|r| r.fee_delayed).sum();
+            let fee_cap_exceeded: usize = reports.iter().map(|r| r.fee_cap_exceeded).sum();
             let fee_lost: usize = reports.iter().map(|r| r.fee_lost).sum();
             let fee_lost_seeds: Vec<u64> = reports.iter().filter(|r| r.fee_lost > 0).map(|r| r.seed).collect();
             let seconds = started.elapsed().as_secs_f64();
@@ -745,7 +745,7 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
                     "script_chain_seeds": script_chains, "late_claims_sent": late_claims,
                     "fee_spike_seeds": spiky, "fees_paid": fees_paid, "spends_waited": waited,
                     "spends_priced_out": priced_out, "fee_bumps": bumps, "dust_refused": dust_refused,
-                    "fee_delayed": fee_delayed, "fee_lost": fee_lost, "fee_lost_seeds": fee_lost_seeds,
+                    "fee_cap_exceeded": fee_cap_exceeded, "fee_lost": fee_lost, "fee_lost_seeds": fee_lost_seeds,
                 });
                 println!("{report}");
             } else {
@@ -764,8 +764,8 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
                 println!(
                     "script-chain fees: {fees_paid} units paid out of legs ({spiky} seeds with fee spikes); \
                      {waited} spends waited for the market ({priced_out} priced out by their cap or leg), \
-                     {bumps} raised by a child; {dust_refused} deals refused for a dust leg; {fee_delayed} deals \
-                     had a claim wait for the market, {fee_lost} of them ended one-sided, the seller losing to fees in seeds \
+                     {bumps} raised by a child; {dust_refused} deals refused for a dust leg; {fee_cap_exceeded} deals \
+                     had a claim priced out by its cap until its expiry, {fee_lost} of them ended one-sided, in seeds \
                      {fee_lost_seeds:?}"
                 );
             }

@@ -234,7 +234,7 @@ impl Checker {
             let state = |leg| self.seen.get(&reservation_id(*deal_id, leg)).copied();
             let (payment, delivery) = (state(LegKind::Payment), state(LegKind::Delivery));
             let hashlock = matches!(info.terms.settlement, Settlement::Hashlock { .. });
-            let exempt = (hashlock && (info.seller_absent || info.fee_delayed)) || info.reorg_lost;
+            let exempt = (hashlock && (info.seller_absent || info.fee_cap_exceeded)) || info.reorg_lost;
             use ReservationState::*;
             let executed = [payment, delivery].iter().filter(|s| **s == Some(Executed)).count();
             let broken = match (payment, delivery) {

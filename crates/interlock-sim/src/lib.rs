@@ -56,11 +56,13 @@ pub struct SeedReport {
     pub fee_bumps: u64,
     /// Deals the deal check refused for a dust leg there.
     pub dust_refused: u64,
-    /// Deals whose beneficiary's claim there waited for the fee market.
-    pub fee_delayed: usize,
-    /// Of those, hashlock deals that ended one-sided: the seller lost to the
-    /// fee market alone (atomicity is owed only where a claim sent in time
-    /// is mined in time).
+    /// Deals one of whose hashlock claims there the market priced out by
+    /// its sender's cap (or what the leg can pay) at every block from its
+    /// sending until its leg's expiry: the stated assumption about fees
+    /// failed for them.
+    pub fee_cap_exceeded: usize,
+    /// Of those, the deals that ended one-sided (atomicity is owed only
+    /// where a party's cap is enough to get its claim mined in time).
     pub fee_lost: usize,
 }
 
@@ -113,8 +115,8 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         spends_priced_out: world.fees.as_ref().map_or(0, |fees| fees.priced_out),
         fee_bumps: world.fees.as_ref().map_or(0, |fees| fees.bumps),
         dust_refused: world.fees.as_ref().map_or(0, |fees| fees.dust_refused),
-        fee_delayed: world.deals.values().filter(|info| info.fee_delayed).count(),
-        fee_lost: world.deals.iter().filter(|(id, info)| info.fee_delayed && world.one_sided(**id)).count(),
+        fee_cap_exceeded: world.deals.values().filter(|info| info.fee_cap_exceeded).count(),
+        fee_lost: world.deals.iter().filter(|(id, info)| info.fee_cap_exceeded && world.one_sided(**id)).count(),
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

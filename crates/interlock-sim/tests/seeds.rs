@@ -72,7 +72,7 @@ fn a_thousand_seeds_keep_every_invariant() {
     let fee_lost: Vec<u64> = script.iter().filter(|r| r.fee_lost > 0).map(|r| r.seed).collect();
     println!(
         "{} script-chain seeds paid fees, {} had spends wait for the market; {bumps} children raised a spend, \
-         {dust} deals refused for dust, sellers lost to the fee market in seeds {fee_lost:?}",
+         {dust} deals refused for dust, deals lost to a claim priced out by its cap in seeds {fee_lost:?}",
         paid.len(),
         waited.len()
     );

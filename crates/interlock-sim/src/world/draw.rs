@@ -341,7 +341,7 @@ impl World {
                     seller_absent: false,
                     seller_up_ms: (0, 0),
                     reorg_lost: false,
-                    fee_delayed: false,
+                    fee_cap_exceeded: false,
                     secret,
                 };
                 (id, info)

@@ -75,6 +75,8 @@ pub struct ScriptFees {
     pub priced_out: u64,
     /// Children sent to raise a waiting spend.
     pub bumps: u64,
+    /// The beneficiaries' hashlock claims' races against their legs' expiry.
+    pub(super) races: super::races::ClaimRaces,
 }
 
 impl ScriptFees {
@@ -96,6 +98,7 @@ impl ScriptFees {
             spends_waited: 0,
             priced_out: 0,
             bumps: 0,
+            races: Default::default(),
         }
     }
 
@@ -288,31 +291,18 @@ impl World {
     /// go to the ledger, best rate first (of two spends of one leg the
     /// better paid is mined, the other then refused); the rest wait.
     pub(super) fn release_spends(&mut self, index: usize) {
+        if self.script_index() != Some(index) {
+            return;
+        }
         let Some(fees) = self.fees.as_mut() else { return };
         let node = &mut self.ledgers[index];
-        let block_ms = super::local(self.now_ms, node.skew_ms);
         let Some(ledger) = node.ledger.as_mut() else { return };
+        // The block's time, as the ledger stamps it: never before its tip's.
+        let block_ms = super::local(self.now_ms, node.skew_ms).max(ledger.tip().timestamp_ms);
         let market = fees.market_at(ledger.tip().height + 1);
+        super::races::observe(&mut fees.races, &mut self.deals, ledger.state(), block_ms, market, self.trace);
         for tx in node.pool.take_mined(market) {
             let _ = ledger.submit(tx);
-        }
-        // A beneficiary's claim the market keeps out of this block: should
-        // the leg's expiry pass before it is mined, the owner's refund may
-        // take the leg, and the seller of a hashlock deal lose to fees.
-        for spend in &node.pool.waiting {
-            let Some(reservation) = ledger.state().reservation(&spend.reservation) else { continue };
-            let claim = matches!(&spend.tx.op, Op::Spend { op: EscrowOp::Execute { .. }, .. });
-            let by_beneficiary = spend.tx.sender() == reservation.beneficiary;
-            let Some(info) = self.deals.get_mut(&reservation.deal_id).filter(|_| claim && by_beneficiary) else {
-                continue;
-            };
-            if !info.fee_delayed {
-                info.fee_delayed = true;
-                if self.trace {
-                    let (deal_id, leg) = (reservation.deal_id, reservation.leg);
-                    eprintln!("  {deal_id:?}: its {leg:?} claim waits for the fee market at {block_ms}");
-                }
-            }
         }
         for spend in node.pool.waiting.iter_mut().filter(|w| !w.waited) {
             spend.waited = true;
@@ -364,9 +354,14 @@ impl World {
         let node = &mut self.parties[party];
         let nonce = node.disk.nonces.entry(network).or_insert(0);
         *nonce += 1;
+        let race = super::races::ClaimRace::of(reservation, &op, super::address(&node.key), fees.cap_rate);
         let tx = Transaction::sign(&node.key, network, *nonce, Op::Spend { op, fee });
+        let fees = self.fees.as_mut().expect("checked above");
+        if let Some(race) = race {
+            fees.races.entry(id).or_insert(race);
+        }
         if raised {
-            self.fees.as_mut().expect("checked above").bumps += 1;
+            fees.bumps += 1;
         }
         self.note(|| {
             format!(
@@ -479,6 +474,7 @@ mod tests {
             spends_waited: 0,
             priced_out: 0,
             bumps: 0,
+            races: Default::default(),
         }
     }
 

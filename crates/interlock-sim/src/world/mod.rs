@@ -11,6 +11,7 @@ mod ledgers;
 mod network;
 mod notaries;
 mod parties;
+mod races;
 mod reorg;
 
 pub use faults::Faults;
@@ -54,14 +55,15 @@ pub struct DealInfo {
     /// follower can undo what was acted on; atomicity is owed only without
     /// such a loss.
     pub reorg_lost: bool,
-    /// On the script chain, a beneficiary's claim of one of the deal's legs
-    /// waited in the node's pool for the fee market (priced under it, by its
-    /// cap or what the leg holds, or not raised yet). Should the leg's expiry
-    /// pass before it is mined (the spike outlasting it, or the node losing
-    /// its pool in a crash meanwhile), the owner's refund takes the leg: a
-    /// hashlock deal that ends one-sided so was lost to the fee market, a
-    /// claim sent in time not mined in time. Counted, not owed atomicity.
-    pub fee_delayed: bool,
+    /// On the script chain, the stated assumption about fees failed for one
+    /// of the deal's hashlock claims (the seller's claim of the payment, or
+    /// the buyer's claim of the delivery, which reveals the secret): at every
+    /// block from when it was first sent until its leg's expiry, the market
+    /// asked more than the most its sender may pay for it, its cap or what
+    /// the leg can pay (`races.rs`). Not merely delayed: no spend its sender
+    /// may sign could have been mined in time. A hashlock deal that ends
+    /// one-sided so is `fee_lost`, counted, not owed atomicity.
+    pub fee_cap_exceeded: bool,
     /// The hashlock secret, which the adversary may use as a misbehaving buyer.
     pub secret: Option<interlock_core::crypto::Secret>,
 }
