@@ -326,6 +326,12 @@ impl World {
     /// the platform's submitter finds its spend pending. Nothing either when
     /// the node is down or the leg is not open there, as the platform's
     /// submitter gets an error back.
+    ///
+    /// A beneficiary's hashlock claim that waits near its leg's expiry
+    /// ([`super::races::near_deadline`]) is raised by a child straight to
+    /// the cap, without waiting `replace_after_blocks`: there is no time left
+    /// for raises by a quarter. (The platform's submitter does not do this
+    /// yet: it raises a claim as any spend.)
     pub(super) fn send_spend(&mut self, party: usize, network: NetworkId, op: EscrowOp) {
         let Some(fees) = self.fees.as_ref() else { return };
         let index = Self::ledger_index(network);
@@ -337,11 +343,16 @@ impl World {
         };
         let Asset::Fungible { amount, .. } = reservation.asset else { return };
         let tip = ledger.tip().height;
+        let sender = super::address(&self.parties[party].key);
+        let race = super::races::ClaimRace::of(reservation, &op, sender, fees.cap_rate);
+        let urgent =
+            race.is_some() && super::races::near_deadline(ledger, reservation.expiry_ms, fees.replace_after_blocks);
         let estimate = fees.estimate(tip);
         let signer = self.parties[party].key.public();
         let (fee, vbytes, raised) = match self.ledgers[index].pool.own(id, signer) {
-            Some(waiting) if tip >= waiting.sent_height + fees.replace_after_blocks => {
-                let Some((fee, vbytes)) = bump(waiting, estimate, fees.cap_rate, amount) else { return };
+            Some(waiting) if urgent || tip >= waiting.sent_height + fees.replace_after_blocks => {
+                let rate = if urgent { fees.cap_rate } else { estimate };
+                let Some((fee, vbytes)) = bump(waiting, rate, fees.cap_rate, amount) else { return };
                 (fee, vbytes, true)
             }
             Some(_) => return,
@@ -354,7 +365,6 @@ impl World {
         let node = &mut self.parties[party];
         let nonce = node.disk.nonces.entry(network).or_insert(0);
         *nonce += 1;
-        let race = super::races::ClaimRace::of(reservation, &op, super::address(&node.key), fees.cap_rate);
         let tx = Transaction::sign(&node.key, network, *nonce, Op::Spend { op, fee });
         let fees = self.fees.as_mut().expect("checked above");
         if let Some(race) = race {

@@ -22,7 +22,7 @@ use super::DealInfo;
 use interlock_core::{
     Address, Asset, Condition, DealId, EscrowOp, LegKind, Reservation, ReservationId, ReservationState,
 };
-use interlock_ledger::State;
+use interlock_ledger::{Ledger, MemoryStore, State};
 use std::collections::BTreeMap;
 
 /// One claim's race, from its first sending until its leg's expiry.
@@ -92,6 +92,24 @@ impl ClaimRace {
     pub fn cap_exceeded(&self) -> bool {
         self.closed && self.blocks_priced_out > 0 && self.blocks_within_cap == 0
     }
+}
+
+/// Most blocks back a sender looks to measure the chain's pace.
+const PACE_BLOCKS_MAX: u64 = 8;
+
+/// Whether a claim of a leg expiring at `expiry_ms` is near its deadline on
+/// `ledger`, as a careful sender judges it: at the chain's recent pace the
+/// expiry comes before the sender could raise the claim once more (after
+/// `replace_after_blocks`, when its saga sends it again) and see it mined in
+/// the next block. Such a claim, once it waits, is raised straight to the
+/// most its sender may pay: a raise by a quarter would come too late.
+pub(super) fn near_deadline(ledger: &Ledger<MemoryStore>, expiry_ms: u64, replace_after_blocks: u64) -> bool {
+    let tip = ledger.tip();
+    let back = tip.height.saturating_sub(PACE_BLOCKS_MAX).max(1);
+    let then_ms = ledger.block(back).ok().flatten().map_or(tip.timestamp_ms, |block| block.header.timestamp_ms);
+    let pace_ms = tip.timestamp_ms.saturating_sub(then_ms) / tip.height.saturating_sub(back).max(1);
+    let raise_ms = pace_ms * (replace_after_blocks + 1) + interlock_core::limits::RESUBMIT_AFTER_MS;
+    tip.timestamp_ms.saturating_add(raise_ms) >= expiry_ms
 }
 
 /// The claims' races on the script chain, by leg.
