@@ -725,6 +725,16 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
             let reorg_one_sided: usize = reports.iter().map(|r| r.reorg_one_sided).sum();
             let script_chains = reports.iter().filter(|r| r.script_chain_lag_ms.is_some()).count();
             let late_claims: u64 = reports.iter().map(|r| r.late_claims_sent).sum();
+            let fees_paid: u128 = reports.iter().map(|r| r.fees_paid).sum();
+            let fees_paid = u64::try_from(fees_paid).unwrap_or(u64::MAX);
+            let spiky = reports.iter().filter(|r| r.fee_spikes > 0).count();
+            let waited: u64 = reports.iter().map(|r| r.spends_waited).sum();
+            let priced_out: u64 = reports.iter().map(|r| r.spends_priced_out).sum();
+            let bumps: u64 = reports.iter().map(|r| r.fee_bumps).sum();
+            let dust_refused: u64 = reports.iter().map(|r| r.dust_refused).sum();
+            let fee_cap_exceeded: usize = reports.iter().map(|r| r.fee_cap_exceeded).sum();
+            let fee_lost: usize = reports.iter().map(|r| r.fee_lost).sum();
+            let fee_lost_seeds: Vec<u64> = reports.iter().filter(|r| r.fee_lost > 0).map(|r| r.seed).collect();
             let seconds = started.elapsed().as_secs_f64();
             if json {
                 let report = serde_json::json!({
@@ -733,6 +743,9 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
                     "reorganisations": reorganisations, "deep_reorganisations": deep_reorganisations,
                     "reorg_lost": reorg_lost, "reorg_one_sided": reorg_one_sided,
                     "script_chain_seeds": script_chains, "late_claims_sent": late_claims,
+                    "fee_spike_seeds": spiky, "fees_paid": fees_paid, "spends_waited": waited,
+                    "spends_priced_out": priced_out, "fee_bumps": bumps, "dust_refused": dust_refused,
+                    "fee_cap_exceeded": fee_cap_exceeded, "fee_lost": fee_lost, "fee_lost_seeds": fee_lost_seeds,
                 });
                 println!("{report}");
             } else {
@@ -747,6 +760,13 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
                 println!(
                     "script chains: {script_chains} seeds ran beta as a UTXO chain (named keys only, claims after \
                      the expiry, median time behind the clock); adversaries sent {late_claims} late claims there"
+                );
+                println!(
+                    "script-chain fees: {fees_paid} units paid out of legs ({spiky} seeds with fee spikes); \
+                     {waited} spends waited for the market ({priced_out} priced out by their cap or leg), \
+                     {bumps} raised by a child; {dust_refused} deals refused for a dust leg; {fee_cap_exceeded} deals \
+                     had a claim priced out by its cap until its expiry, {fee_lost} of them ended one-sided, in seeds \
+                     {fee_lost_seeds:?}"
                 );
             }
             Ok(Ok(()))

@@ -135,7 +135,9 @@ fn sim_runs_seeds_from_the_cli_and_reports_json() {
     assert_eq!(report["violations"], 0);
     assert_eq!(report["seeds"], 20);
     assert!(report["deals"].as_u64().unwrap() >= 40);
-    for field in ["reorganisations", "deep_reorganisations", "reorg_lost", "reorg_one_sided"] {
+    let fields = ["reorganisations", "deep_reorganisations", "reorg_lost", "reorg_one_sided", "script_chain_seeds"];
+    let fee_fields = ["fees_paid", "spends_waited", "fee_bumps", "dust_refused", "fee_cap_exceeded", "fee_lost"];
+    for field in fields.into_iter().chain(fee_fields) {
         assert!(report[field].is_u64(), "{field} in {report}");
     }
 }

@@ -200,6 +200,9 @@ pub enum EscrowError {
 /// while the output is unspent, and a lock time is judged by the chain's
 /// median time past, which trails the clock by `lock_time_lag_ms`. Parties
 /// never claim late; what these rules allow is what an adversary can do.
+/// There every spend of a leg also pays its fee out of the leg
+/// (`spends_pay_fees`): the payee receives the leg less the fee. These rules
+/// say only that it does; how much a spend pays is the ledger's business.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Rules {
     /// Only the beneficiary executes and only the owner cancels.
@@ -208,15 +211,18 @@ pub struct Rules {
     pub claims_after_expiry: bool,
     /// How far the time lapsed legs are judged by trails the clock.
     pub lock_time_lag_ms: u64,
+    /// An execute or cancel pays a fee out of the leg it spends.
+    pub spends_pay_fees: bool,
 }
 
 impl Rules {
     /// Every rule, on the clock.
-    pub const ACCOUNTS: Rules = Rules { named_keys_only: false, claims_after_expiry: false, lock_time_lag_ms: 0 };
+    pub const ACCOUNTS: Rules =
+        Rules { named_keys_only: false, claims_after_expiry: false, lock_time_lag_ms: 0, spends_pay_fees: false };
 
     /// A script chain whose median time past trails the clock by `lag_ms`.
     pub fn script(lag_ms: u64) -> Rules {
-        Rules { named_keys_only: true, claims_after_expiry: true, lock_time_lag_ms: lag_ms }
+        Rules { named_keys_only: true, claims_after_expiry: true, lock_time_lag_ms: lag_ms, spends_pay_fees: true }
     }
 }
 

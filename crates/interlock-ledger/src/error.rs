@@ -33,6 +33,16 @@ pub enum LedgerError {
     Store(String),
     #[error("store holds network {found}, expected {expected}")]
     StoreNetwork { expected: NetworkId, found: NetworkId },
+    #[error("a spend on this network pays its fee out of the leg: send the {0} as a spend with a fee")]
+    FeeRequired(&'static str),
+    #[error("spends on this network pay no fee: send the escrow operation itself")]
+    NoFees,
+    #[error("only an execute or a cancel spends a leg, found a reserve")]
+    NotASpend,
+    #[error(
+        "a spend's fee is paid out of a fungible leg and leaves the payee something: expected 1 to {max}, found {fee}"
+    )]
+    BadFee { fee: u128, max: u128 },
     #[error("account {0:?} cannot receive: not a ledger account")]
     ForeignAddress(Address),
 }

@@ -118,6 +118,10 @@ pub fn chain_error(error: &LedgerError) -> ChainError {
         | LedgerError::NotOperator(_)
         | LedgerError::ItemExists(_)
         | LedgerError::BadAmount
+        | LedgerError::FeeRequired(_)
+        | LedgerError::NoFees
+        | LedgerError::NotASpend
+        | LedgerError::BadFee { .. }
         | LedgerError::ForeignAddress(_) => ChainError::rejected(message),
         LedgerError::StaleNonce { .. } | LedgerError::MempoolFull(_) | LedgerError::Store(_) => {
             ChainError::retry_later(message)

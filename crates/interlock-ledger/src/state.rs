@@ -4,7 +4,8 @@ use crate::error::LedgerError;
 use crate::tx::{Op, Transaction};
 use interlock_core::escrow::{self, EscrowContext, EscrowError, Rules};
 use interlock_core::{
-    Address, Asset, AssetCode, EscrowEvent, Hash32, ItemId, PartyId, Reservation, ReservationId, ReservationState,
+    Address, Asset, AssetCode, EscrowEvent, EscrowOp, Hash32, ItemId, PartyId, Reservation, ReservationId,
+    ReservationState,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -149,6 +150,9 @@ impl Working<'_> {
         if !registered && !is_operator {
             return Err(LedgerError::UnknownAccount(tx.signer));
         }
+        if let Op::Spend { op, fee } = &tx.op {
+            return self.spend(operator, &sender, op, *fee, now_ms, rules).map(Some);
+        }
         let last = account.map_or(0, |a| a.nonce);
         if tx.nonce <= last {
             return Err(LedgerError::StaleNonce { last, found: tx.nonce });
@@ -185,9 +189,57 @@ impl Working<'_> {
                 self.release(to, asset);
                 None
             }
+            Op::Escrow(EscrowOp::Execute { .. }) if rules.spends_pay_fees => {
+                return Err(LedgerError::FeeRequired("execute"))
+            }
+            Op::Escrow(EscrowOp::Cancel { .. }) if rules.spends_pay_fees => {
+                return Err(LedgerError::FeeRequired("cancel"))
+            }
             Op::Escrow(op) => Some(escrow::apply_under(self, &sender, op, now_ms, rules)?),
+            Op::Spend { .. } => unreachable!("spends return above"),
         };
         self.account_mut(&sender).nonce = tx.nonce;
+        Ok(event)
+    }
+
+    /// [`Op::Spend`]: the escrow rules take `op` as they would alone, then
+    /// `fee` moves from the payee to the operator, whose account stands for
+    /// the chain's block producers. Checked before anything changes: the leg
+    /// is fungible and `fee` is between 1 and the leg's amount less one, so
+    /// the payee, who has just received the leg, always holds it.
+    fn spend(
+        &mut self,
+        operator: PartyId,
+        sender: &Address,
+        op: &EscrowOp,
+        fee: u128,
+        now_ms: u64,
+        rules: Rules,
+    ) -> Result<EscrowEvent, LedgerError> {
+        if !rules.spends_pay_fees {
+            return Err(LedgerError::NoFees);
+        }
+        let id = match op {
+            EscrowOp::Reserve(_) => return Err(LedgerError::NotASpend),
+            EscrowOp::Execute { reservation, .. } | EscrowOp::Cancel { reservation, .. } => *reservation,
+        };
+        let reservation = self.state.reservations.get(&id).ok_or(EscrowError::UnknownReservation(id))?;
+        let (code, amount) = match &reservation.asset {
+            Asset::Fungible { code, amount } => (code.clone(), *amount),
+            Asset::Unique { .. } => return Err(LedgerError::BadFee { fee, max: 0 }),
+        };
+        let max = amount.saturating_sub(1);
+        if fee == 0 || fee > max {
+            return Err(LedgerError::BadFee { fee, max });
+        }
+        let event = escrow::apply_under(self, sender, op, now_ms, rules)?;
+        let payee = match &event {
+            EscrowEvent::Executed { to, .. } | EscrowEvent::Cancelled { to, .. } => *to,
+            EscrowEvent::Reserved(_) => unreachable!("a spend never reserves"),
+        };
+        let fee = Asset::Fungible { code, amount: fee };
+        self.take(&payee, &fee, Holder::Account(payee));
+        self.release(&Address::from_bytes(operator.0), &fee);
         Ok(event)
     }
 

@@ -18,6 +18,14 @@ pub enum Op {
     Transfer { to: Address, asset: Asset },
     /// The escrow module: reserve, execute, cancel.
     Escrow(EscrowOp),
+    /// On a chain whose spends pay fees (`Rules::spends_pay_fees`, the
+    /// simulator's script chains): the execute or cancel `op`, paying `fee`
+    /// units of the leg's asset out of the leg to the network's operator, the
+    /// chain's block producer; the payee receives the rest. Like a spend of an
+    /// output it takes no account nonce: the leg is spent once, which is all
+    /// the replay protection it needs, and a spend that waits for its fee
+    /// never blocks its signer's other transactions.
+    Spend { op: EscrowOp, fee: u128 },
 }
 
 /// A transaction signed by the account it acts for. The signature covers the
@@ -105,6 +113,11 @@ impl Encode for Op {
                 writer.u8(4);
                 writer.put(op);
             }
+            Op::Spend { op, fee } => {
+                writer.u8(5);
+                writer.put(op);
+                writer.u128(*fee);
+            }
         }
     }
 }
@@ -116,6 +129,7 @@ impl Decode for Op {
             2 => Ok(Op::Issue { to: reader.get()?, asset: reader.get()? }),
             3 => Ok(Op::Transfer { to: reader.get()?, asset: reader.get()? }),
             4 => Ok(Op::Escrow(reader.get()?)),
+            5 => Ok(Op::Spend { op: reader.get()?, fee: reader.u128()? }),
             tag => Err(reader.tag_error("transaction operation", tag)),
         }
     }

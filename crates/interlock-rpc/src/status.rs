@@ -21,6 +21,9 @@ fn ledger_code_status(error: &LedgerError) -> Status {
     let code = match error {
         LedgerError::Decode(_) | LedgerError::TooLarge { .. } | LedgerError::BadAmount => Code::InvalidArgument,
         LedgerError::WrongNetwork { .. } | LedgerError::ForeignAddress(_) => Code::InvalidArgument,
+        LedgerError::FeeRequired(_) | LedgerError::NoFees | LedgerError::NotASpend | LedgerError::BadFee { .. } => {
+            Code::InvalidArgument
+        }
         LedgerError::BadSignature { .. } => Code::Unauthenticated,
         LedgerError::UnknownAccount(_) | LedgerError::NotOperator(_) => Code::PermissionDenied,
         LedgerError::StaleNonce { .. } | LedgerError::AlreadyRegistered(_) | LedgerError::ItemExists(_) => {

@@ -4,7 +4,7 @@ use crate::world::{DealInfo, NETWORKS};
 use interlock_core::{
     reservation_id, Asset, AssetCode, DealId, EscrowEvent, LegKind, ReservationId, ReservationState, Settlement,
 };
-use interlock_ledger::{Holder, Ledger, MemoryStore};
+use interlock_ledger::{Holder, Ledger, LedgerEvent, MemoryStore, Op};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Default)]
@@ -17,6 +17,9 @@ pub struct Checker {
     cursors: Vec<u64>,
     /// Reservations with a terminal event, and which one.
     settled_by_event: HashMap<ReservationId, &'static str>,
+    /// On networks whose spends pay fees: the fee each settled reservation's
+    /// spend paid, as read from the block that holds it, by network.
+    fees: HashMap<ReservationId, (usize, AssetCode, u128)>,
 }
 
 type Ledgers<'a> = [Option<&'a Ledger<MemoryStore>>];
@@ -33,8 +36,8 @@ impl Checker {
     pub fn check(&mut self, ledgers: &Ledgers<'_>, deals: &BTreeMap<DealId, DealInfo>) -> Result<(), String> {
         for (index, ledger) in ledgers.iter().enumerate() {
             let Some(ledger) = ledger else { continue };
-            self.conservation(index, ledger)?;
             self.audit_events(index, ledger)?;
+            self.conservation(index, ledger)?;
         }
         self.monotonic(ledgers, deals)?;
         self.atomicity(ledgers, deals, false)
@@ -42,10 +45,28 @@ impl Checker {
 
     /// Conservation: balances plus escrow equal the issued supply, unchanged; each
     /// item has exactly one holder, and an item in escrow is held by an open
-    /// reservation of that item.
+    /// reservation of that item. Where spends pay fees, the fees went to the
+    /// block producer (the operator's account) and nowhere else: it holds
+    /// exactly the fees the blocks' spends paid, so every payee received its
+    /// leg less its fee, to the unit.
     fn conservation(&self, index: usize, ledger: &Ledger<MemoryStore>) -> Result<(), String> {
         let state = ledger.state();
         let network = NETWORKS[index];
+        if ledger.rules().spends_pay_fees {
+            let mut paid: BTreeMap<&AssetCode, u128> = BTreeMap::new();
+            for (_, code, fee) in self.fees.values().filter(|(network, _, _)| *network == index) {
+                *paid.entry(code).or_default() += fee;
+            }
+            let producer = interlock_core::Address::from_bytes(ledger.operator().0);
+            for code in state.assets() {
+                let (held, paid) = (state.balance(&producer, code), paid.get(code).copied().unwrap_or(0));
+                if held != paid {
+                    return Err(format!(
+                        "conservation: {network}'s block producer holds {held} {code}, its blocks' spends paid {paid} in fees"
+                    ));
+                }
+            }
+        }
         let mut totals: BTreeMap<&AssetCode, u128> = BTreeMap::new();
         for (_, account) in state.accounts() {
             for (code, amount) in &account.balances {
@@ -135,6 +156,10 @@ impl Checker {
                     (*reservation, "cancelled")
                 }
             };
+            if ledger.rules().spends_pay_fees {
+                let fee = spend_fee(ledger, &event)?;
+                self.fees.insert(id, (index, fee.0, fee.1));
+            }
             if let Some(previous) = self.settled_by_event.insert(id, kind) {
                 return Err(format!("exactly once: {id} {kind} after it was already {previous}"));
             }
@@ -159,11 +184,13 @@ impl Checker {
                         self.seen.insert(id, now);
                         if now == ReservationState::Reserved {
                             self.settled_by_event.remove(&id);
+                            self.fees.remove(&id);
                         }
                     }
                     None => {
                         self.seen.remove(&id);
                         self.settled_by_event.remove(&id);
+                        self.fees.remove(&id);
                     }
                 }
             }
@@ -206,8 +233,8 @@ impl Checker {
         for (deal_id, info) in deals {
             let state = |leg| self.seen.get(&reservation_id(*deal_id, leg)).copied();
             let (payment, delivery) = (state(LegKind::Payment), state(LegKind::Delivery));
-            let exempt =
-                (matches!(info.terms.settlement, Settlement::Hashlock { .. }) && info.seller_absent) || info.reorg_lost;
+            let hashlock = matches!(info.terms.settlement, Settlement::Hashlock { .. });
+            let exempt = (hashlock && (info.seller_absent || info.fee_cap_exceeded)) || info.reorg_lost;
             use ReservationState::*;
             let executed = [payment, delivery].iter().filter(|s| **s == Some(Executed)).count();
             let broken = match (payment, delivery) {
@@ -228,6 +255,11 @@ impl Checker {
         Ok(())
     }
 
+    /// What the spends the checker read paid in fees, in all.
+    pub fn fees_paid(&self) -> u128 {
+        self.fees.values().map(|(_, _, fee)| fee).sum()
+    }
+
     /// The last state the checker saw for a reservation.
     pub fn state_of(&self, id: ReservationId) -> Option<ReservationState> {
         self.seen.get(&id).copied()
@@ -236,4 +268,24 @@ impl Checker {
     pub fn finish(&self, deals: &BTreeMap<DealId, DealInfo>) -> Result<(), String> {
         self.atomicity(&[], deals, true)
     }
+}
+
+/// The fee the spend behind `event` paid, read from its block: at least 1,
+/// less than the leg, in the leg's asset.
+fn spend_fee(ledger: &Ledger<MemoryStore>, event: &LedgerEvent) -> Result<(AssetCode, u128), String> {
+    let block = ledger.block(event.height).map_err(|e| e.to_string())?.ok_or("a block with events is missing")?;
+    let tx =
+        block.transactions.iter().find(|tx| tx.id() == event.transaction).ok_or("an event's transaction is missing")?;
+    let (EscrowEvent::Executed { reservation, asset, .. } | EscrowEvent::Cancelled { reservation, asset, .. }) =
+        &event.event
+    else {
+        unreachable!("only spends are audited for fees");
+    };
+    let (Op::Spend { fee, .. }, Asset::Fungible { code, amount }) = (&tx.op, asset) else {
+        return Err(format!("fees: {reservation} was spent paying no fee, on a network whose spends pay one"));
+    };
+    if *fee == 0 || fee >= amount {
+        return Err(format!("fees: {reservation} paid {fee} out of a leg of {amount}"));
+    }
+    Ok((code.clone(), *fee))
 }

@@ -43,6 +43,27 @@ pub struct SeedReport {
     pub script_chain_lag_ms: Option<u64>,
     /// Claims an adversarial beneficiary sent there after a leg's expiry.
     pub late_claims_sent: u64,
+    /// Fees the script chain's spends paid, in its smallest unit.
+    pub fees_paid: u128,
+    /// How many fee spikes its market had.
+    pub fee_spikes: u64,
+    /// Spends that waited at least one block for its fee market.
+    pub spends_waited: u64,
+    /// Of those, spends that waited at a market above the most their sender
+    /// could pay.
+    pub spends_priced_out: u64,
+    /// Children sent to raise a waiting spend's fee.
+    pub fee_bumps: u64,
+    /// Deals the deal check refused for a dust leg there.
+    pub dust_refused: u64,
+    /// Deals one of whose hashlock claims there the market priced out by
+    /// its sender's cap (or what the leg can pay) at every block from its
+    /// sending until its leg's expiry: the stated assumption about fees
+    /// failed for them.
+    pub fee_cap_exceeded: usize,
+    /// Of those, the deals that ended one-sided (atomicity is owed only
+    /// where a party's cap is enough to get its claim mined in time).
+    pub fee_lost: usize,
 }
 
 /// A broken invariant, with what replays it.
@@ -88,6 +109,14 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         reorg_one_sided: world.deals.iter().filter(|(id, info)| info.reorg_lost && world.one_sided(**id)).count(),
         script_chain_lag_ms: world.script_chain.as_ref().map(|script| script.lag_ms),
         late_claims_sent: world.script_chain.as_ref().map_or(0, |script| script.late_claims_sent),
+        fees_paid: world.checker.fees_paid(),
+        fee_spikes: world.fees.as_ref().map_or(0, |fees| fees.spikes.len() as u64),
+        spends_waited: world.fees.as_ref().map_or(0, |fees| fees.spends_waited),
+        spends_priced_out: world.fees.as_ref().map_or(0, |fees| fees.priced_out),
+        fee_bumps: world.fees.as_ref().map_or(0, |fees| fees.bumps),
+        dust_refused: world.fees.as_ref().map_or(0, |fees| fees.dust_refused),
+        fee_cap_exceeded: world.deals.values().filter(|info| info.fee_cap_exceeded).count(),
+        fee_lost: world.deals.iter().filter(|(id, info)| info.fee_cap_exceeded && world.one_sided(**id)).count(),
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

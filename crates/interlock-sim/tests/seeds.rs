@@ -61,6 +61,24 @@ fn a_thousand_seeds_keep_every_invariant() {
     let (completed, refunded) = script.iter().fold((0, 0), |(c, r), s| (c + s.completed, r + s.refunded));
     assert!(script.len() as u64 >= seeds / 5, "{} of {seeds} seeds had a script chain", script.len());
     assert!(completed > 0 && refunded > 0, "script-chain seeds: completed {completed}, refunded {refunded}");
+    // There every spend pays its fee out of the leg, under a market that
+    // spikes in most of them: some spends wait for it, some are raised by a
+    // child, and a few deals are refused for a dust leg before anything is
+    // reserved. The checker holds every unit of every fee to account.
+    let paid: Vec<_> = script.iter().filter(|r| r.fees_paid > 0).collect();
+    let waited: Vec<_> = script.iter().filter(|r| r.spends_waited > 0).collect();
+    let bumps: u64 = script.iter().map(|r| r.fee_bumps).sum();
+    let dust: u64 = script.iter().map(|r| r.dust_refused).sum();
+    let fee_lost: Vec<u64> = script.iter().filter(|r| r.fee_lost > 0).map(|r| r.seed).collect();
+    println!(
+        "{} script-chain seeds paid fees, {} had spends wait for the market; {bumps} children raised a spend, \
+         {dust} deals refused for dust, deals lost to a claim priced out by its cap in seeds {fee_lost:?}",
+        paid.len(),
+        waited.len()
+    );
+    assert!(paid.len() * 10 >= script.len() * 9, "{} of {} script-chain seeds paid fees", paid.len(), script.len());
+    assert!(waited.len() as u64 >= seeds / 20, "{} script-chain seeds had spends wait for the market", waited.len());
+    assert!(bumps > 0 && dust > 0, "bumps {bumps}, dust refusals {dust}");
 }
 
 #[test]

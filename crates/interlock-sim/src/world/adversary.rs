@@ -5,7 +5,7 @@ use super::network::{Node, Payload};
 use super::{local, World};
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::{reservation_id, DealId, EscrowOp, LegKind, NetworkId, ReservationState};
-use interlock_ledger::{Op, Transaction};
+use interlock_ledger::Transaction;
 
 impl World {
     /// Transactions that must be refused: executing with a wrong secret,
@@ -15,6 +15,9 @@ impl World {
             return;
         }
         let deal_ids: Vec<DealId> = self.deals.keys().copied().collect();
+        if deal_ids.is_empty() {
+            return;
+        }
         let deal_id = *self.rng.pick(&deal_ids);
         let terms = self.deals[&deal_id].terms.clone();
         let leg = *self.rng.pick(&LegKind::BOTH);
@@ -46,12 +49,9 @@ impl World {
             // apply lawfully, and the invariants judge the outcome.
             let must_fail = expiry_ms > ledger_now_ms + 5_000;
             let (key, nonce) = self.adversary_signer(signer, network);
-            let tx = Transaction::sign(
-                &key,
-                network,
-                nonce,
-                Op::Escrow(EscrowOp::Cancel { reservation: id, certificate: None }),
-            );
+            let op = self.adversary_op(network, EscrowOp::Cancel { reservation: id, certificate: None }, None);
+            let tx = Transaction::sign(&key, network, nonce, op);
+            self.note_spend_size(&tx);
             if must_fail {
                 self.forbidden.insert(tx.id());
             }
@@ -70,7 +70,9 @@ impl World {
             _ => return,
         };
         let (key, nonce) = self.adversary_signer(signer, network);
-        let tx = Transaction::sign(&key, network, nonce, Op::Escrow(EscrowOp::Execute { reservation: id, token }));
+        let op = self.adversary_op(network, EscrowOp::Execute { reservation: id, token }, None);
+        let tx = Transaction::sign(&key, network, nonce, op);
+        self.note_spend_size(&tx);
         self.forbidden.insert(tx.id());
         self.send(Node::Ledger(ledger_index), Payload::Transaction(tx));
     }
@@ -109,8 +111,16 @@ impl World {
         let (id, leg, secret) = *self.rng.pick(&lapsed);
         let beneficiary = Some(if leg == LegKind::Payment { 1 } else { 0 });
         let (key, nonce) = self.adversary_signer(beneficiary, network);
-        let op = EscrowOp::Execute { reservation: id, token: Token::Secret(secret) };
-        let tx = Transaction::sign(&key, network, nonce, Op::Escrow(op));
+        // Priced at the node's estimate, as a claimant in earnest would.
+        let estimate = self
+            .fees
+            .as_ref()
+            .zip(self.ledgers[script.index].ledger.as_ref())
+            .map(|(fees, ledger)| fees.estimate(ledger.tip().height));
+        let op =
+            self.adversary_op(network, EscrowOp::Execute { reservation: id, token: Token::Secret(secret) }, estimate);
+        let tx = Transaction::sign(&key, network, nonce, op);
+        self.note_spend_size(&tx);
         if let Some(script) = self.script_chain.as_mut() {
             script.late_claims_sent += 1;
         }

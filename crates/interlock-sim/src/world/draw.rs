@@ -39,8 +39,20 @@ fn draw_deep_chain(seed: u64) -> Option<(u64, u64, bool)> {
 
 /// What a script chain can hold of a deal, as the deal check would ask: its
 /// legs there name no keeper and move fungible assets, and a hashlock margin
-/// covers the chain's median time lag on top of what it was.
-fn fit_to_script_chain(terms: &mut DealTerms, network: NetworkId, lag_ms: u64, gold: &AssetCode, rng: &mut Rng) {
+/// covers the chain's median time lag on top of what it was. Amounts there
+/// count the chain's smallest unit, so its fees are a fraction of a leg: a
+/// leg is drawn in thousands of them, and the deal's policy limits with it.
+/// Now and then (from `fees_rng`) a leg is dust instead, for the deal check
+/// to refuse.
+fn fit_to_script_chain(
+    terms: &mut DealTerms,
+    network: NetworkId,
+    lag_ms: u64,
+    gold: &AssetCode,
+    rng: &mut Rng,
+    fees_rng: &mut Rng,
+) {
+    use super::fees::{DUST_LEG_PER_MILLE, DUST_THRESHOLD, SCRIPT_AMOUNT_SCALE};
     for leg in [&mut terms.payment, &mut terms.delivery] {
         if leg.network != network {
             continue;
@@ -49,8 +61,20 @@ fn fit_to_script_chain(terms: &mut DealTerms, network: NetworkId, lag_ms: u64, g
         if matches!(leg.asset, Asset::Unique { .. }) {
             leg.asset = Asset::Fungible { code: gold.clone(), amount: u128::from(rng.range(1, 500)) };
         }
+        if let Asset::Fungible { amount, .. } = &mut leg.asset {
+            *amount *= SCRIPT_AMOUNT_SCALE;
+            if fees_rng.chance(DUST_LEG_PER_MILLE) {
+                let dust_max = u64::try_from(DUST_THRESHOLD).expect("small") + 150;
+                *amount = u128::from(fees_rng.range(1, dust_max));
+            }
+        }
     }
     let touches = terms.payment.network == network || terms.delivery.network == network;
+    if touches {
+        let policy = &mut terms.policy;
+        policy.amount_max = policy.amount_max.map(|max| max * SCRIPT_AMOUNT_SCALE);
+        policy.amount_max_per_day = policy.amount_max_per_day.map(|max| max * SCRIPT_AMOUNT_SCALE);
+    }
     if let Settlement::Hashlock { payment_expiry_ms, margin_ms, .. } = &mut terms.settlement {
         if touches {
             *payment_expiry_ms += lag_ms;
@@ -142,13 +166,20 @@ impl World {
                     inbox: Vec::new(),
                     committed_digest: interlock_core::Hash32::ZERO,
                     keeper_sent: HashMap::new(),
+                    pool: Default::default(),
                 }
             })
             .collect();
 
         // Genesis: register everyone and fund the buyer with USD, the seller with
-        // GOLD and one TITLE item per deal, on both networks.
-        for node in &mut ledgers {
+        // GOLD and one TITLE item per deal, on both networks (on a script
+        // chain in its smallest unit).
+        for (index, node) in ledgers.iter_mut().enumerate() {
+            let scale = if script_chain.is_some_and(|script| script.index == index) {
+                super::fees::SCRIPT_AMOUNT_SCALE
+            } else {
+                1
+            };
             let ledger = node.ledger.as_mut().expect("online");
             let mut nonce = 0;
             let mut setup = |op: Op| {
@@ -159,8 +190,9 @@ impl World {
             for key in [&buyer, &seller, &keeper, &mallory] {
                 setup(Op::Register { account: key.public() });
             }
-            setup(Op::Issue { to: address(&buyer), asset: Asset::Fungible { code: usd.clone(), amount: 1_000_000 } });
-            setup(Op::Issue { to: address(&seller), asset: Asset::Fungible { code: gold.clone(), amount: 1_000_000 } });
+            let funds = 1_000_000 * scale;
+            setup(Op::Issue { to: address(&buyer), asset: Asset::Fungible { code: usd.clone(), amount: funds } });
+            setup(Op::Issue { to: address(&seller), asset: Asset::Fungible { code: gold.clone(), amount: funds } });
             // Mallory holds some of both, so her attempts are not stopped by an empty purse.
             setup(Op::Issue { to: address(&mallory), asset: Asset::Fungible { code: usd.clone(), amount: 1_000 } });
             for item in 0..deal_count {
@@ -171,6 +203,15 @@ impl World {
             }
             node.committed_digest = ledger.state().digest();
         }
+        // The fee market and the dust legs, from a stream of their own, so
+        // the script chain's other draws stay as they were.
+        let mut fees_rng = Rng::new(seed ^ 0x0046_4545_5300_0000);
+        let mut fees = script_chain.map(|script| {
+            let floor = ledgers[script.index].ledger.as_ref().map_or(0, |ledger| ledger.tip().height);
+            super::fees::ScriptFees::draw(&mut fees_rng, floor)
+        });
+        let mut refused_deals = Vec::new();
+        let mut refusals = Vec::new();
 
         // Most seeds' deals name the network keeper as each beneficiary's keeper,
         // as DESIGN.md's hashlock mode asks ("B, or a keeper acting for B"); the
@@ -234,7 +275,14 @@ impl World {
                 nonce: seed.wrapping_mul(1000) + index,
             };
             if let Some(script) = &script_chain {
-                fit_to_script_chain(&mut terms, NETWORKS[script.index], script.lag_ms, &gold, &mut script_rng);
+                let network = NETWORKS[script.index];
+                fit_to_script_chain(&mut terms, network, script.lag_ms, &gold, &mut script_rng, &mut fees_rng);
+                if let Some(refusal) = super::fees::leg_refusal(&terms, network) {
+                    fees.as_mut().expect("a script chain has fees").dust_refused += 1;
+                    refused_deals.push(terms.id());
+                    refusals.push(refusal);
+                    continue;
+                }
             }
             let deal_id = terms.id();
             let signed = Arc::new(SignedDeal {
@@ -287,8 +335,15 @@ impl World {
         let deals = deals
             .into_iter()
             .map(|(id, (terms, signed, secret))| {
-                let info =
-                    DealInfo { terms, signed, seller_absent: false, seller_up_ms: (0, 0), reorg_lost: false, secret };
+                let info = DealInfo {
+                    terms,
+                    signed,
+                    seller_absent: false,
+                    seller_up_ms: (0, 0),
+                    reorg_lost: false,
+                    fee_cap_exceeded: false,
+                    secret,
+                };
                 (id, info)
             })
             .collect();
@@ -318,7 +373,19 @@ impl World {
             revealed: HashMap::new(),
             deep_chain: None,
             script_chain,
+            fees,
+            spend_sizes: HashMap::new(),
+            refused_deals,
         };
+        if let Some(fees) = &world.fees {
+            let (spikes, cap, after) = (fees.spikes.clone(), fees.cap_rate, fees.replace_after_blocks);
+            world.note(|| {
+                format!("script chain fee market: spikes {spikes:?}, cap {cap} per vbyte, raised after {after} blocks")
+            });
+        }
+        for refusal in refusals {
+            world.note(|| format!("deal check refused a deal: {refusal}"));
+        }
         if let Some(script) = &world.script_chain {
             let lag = script.lag_ms;
             world.note(|| {

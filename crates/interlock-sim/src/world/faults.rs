@@ -57,6 +57,7 @@ impl World {
         node.committed_digest = ledger.state().digest();
         node.disk = Some(ledger.into_store());
         node.inbox.clear();
+        node.pool.clear();
         node.down_until_ms = self.now_ms + down_ms;
     }
 

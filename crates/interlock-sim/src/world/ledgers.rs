@@ -96,6 +96,9 @@ pub(super) struct LedgerNode {
     pub(super) inbox: Vec<Transaction>,
     pub(super) committed_digest: interlock_core::Hash32,
     pub(super) keeper_sent: HashMap<interlock_core::ReservationId, u64>,
+    /// On the script chain, the node's pool of spends waiting for the fee
+    /// market (lost with the node, like its mempool).
+    pub(super) pool: super::fees::Pool,
 }
 
 impl World {
@@ -134,13 +137,15 @@ impl World {
     pub(super) fn run_ledger(&mut self, index: usize) -> Result<(), String> {
         let now_ms = local(self.now_ms, self.ledgers[index].skew_ms);
         let produce = self.rng.chance(400);
-        let node = &mut self.ledgers[index];
-        let Some(ledger) = node.ledger.as_mut() else {
+        if self.ledgers[index].ledger.is_none() {
             return Ok(());
-        };
-        for tx in node.inbox.drain(..) {
-            let _ = ledger.submit(tx);
         }
+        self.take_inbox(index);
+        if produce {
+            self.release_spends(index);
+        }
+        let node = &mut self.ledgers[index];
+        let ledger = node.ledger.as_mut().expect("checked above");
         // The keeper, in the ledger node's process. It executes, for their
         // beneficiaries, the reservations that name it once their token is public
         // (a hashlock secret revealed, a commit certificate used on either

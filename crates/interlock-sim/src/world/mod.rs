@@ -6,13 +6,16 @@
 mod adversary;
 mod draw;
 mod faults;
+mod fees;
 mod ledgers;
 mod network;
 mod notaries;
 mod parties;
+mod races;
 mod reorg;
 
 pub use faults::Faults;
+pub use fees::{ScriptFees, Spike};
 pub use ledgers::{DepthSemantics, ScriptSemantics};
 
 use crate::checker::Checker;
@@ -52,6 +55,15 @@ pub struct DealInfo {
     /// follower can undo what was acted on; atomicity is owed only without
     /// such a loss.
     pub reorg_lost: bool,
+    /// On the script chain, the stated assumption about fees failed for one
+    /// of the deal's hashlock claims (the seller's claim of the payment, or
+    /// the buyer's claim of the delivery, which reveals the secret): at every
+    /// block from when it was first sent until its leg's expiry, the market
+    /// asked more than the most its sender may pay for it, its cap or what
+    /// the leg can pay (`races.rs`). Not merely delayed: no spend its sender
+    /// may sign could have been mined in time. A hashlock deal that ends
+    /// one-sided so is `fee_lost`, counted, not owed atomicity.
+    pub fee_cap_exceeded: bool,
     /// The hashlock secret, which the adversary may use as a misbehaving buyer.
     pub secret: Option<interlock_core::crypto::Secret>,
 }
@@ -93,6 +105,12 @@ pub struct World {
     pub deep_chain: Option<DepthSemantics>,
     /// Set when the second network is a script chain in this seed.
     pub script_chain: Option<ScriptSemantics>,
+    /// The script chain's fee market and what its spends did there.
+    pub fees: Option<ScriptFees>,
+    /// The size each spend on the script chain was sent with.
+    spend_sizes: fees::SpendSizes,
+    /// Deals the deal check refused at agreement: never signed, never reserved.
+    pub refused_deals: Vec<DealId>,
 }
 
 fn address(key: &PartyKey) -> Address {
@@ -213,6 +231,15 @@ impl World {
 
     /// The final checks, once deadlines have passed and the world is quiet.
     pub fn finish(&self) -> Result<(), String> {
+        for deal_id in &self.refused_deals {
+            for (index, node) in self.ledgers.iter().enumerate() {
+                let Some(ledger) = node.ledger.as_ref() else { continue };
+                if LegKind::BOTH.iter().any(|leg| ledger.state().reservation(&reservation_id(*deal_id, *leg)).is_some())
+                {
+                    return Err(format!("dust: refused deal {deal_id:?} has a reservation on network {index}"));
+                }
+            }
+        }
         self.checker.finish(&self.deals)
     }
 }

@@ -127,6 +127,12 @@ impl World {
                 )
             });
             match output {
+                SagaOutput::Submit { network, op }
+                    if self.script_chain.is_some_and(|script| NETWORKS[script.index] == network)
+                        && super::fees::is_spend(&op) =>
+                {
+                    self.send_spend(index, network, op);
+                }
                 SagaOutput::Submit { network, op } => {
                     let node = &mut self.parties[index];
                     let nonce = node.disk.nonces.entry(network).or_insert(0);
