@@ -180,6 +180,8 @@ impl World {
                 None => {}
             }
         }
+        // In reservation id order, not the state map's: a seed replays the same.
+        ops.sort_by_key(|(id, _)| id.0 .0);
         for (id, op) in ops.into_iter().take(64) {
             if node.keeper_sent.get(&id).is_some_and(|at| now_ms < at + 500) {
                 continue;
