@@ -13,85 +13,77 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 /// against the token (the hashlock secret, or a notary commit certificate), `cancel`
 /// returns it to the owner after the expiry or against a notary abort certificate.
 ///
-/// Storage holds one slot per reservation: a commitment (keccak256 of the ABI-encoded
-/// `Terms`) while it is open, then a tombstone (`EXECUTED` or `CANCELLED`) forever, so a
-/// reservation settles exactly once and its deal leg can never be reserved again. Every
-/// call passes the terms back in calldata and the contract checks them against the
-/// commitment. The slot is keyed by the core's reservation id,
-/// `sha256("interlock/reservation/v1" || dealId || leg)`, so each leg of a deal is
-/// reserved at most once here, under the same id the rest of Interlock uses.
+/// Storage holds one slot per reservation: a commitment to its terms while it is open,
+/// then a tombstone (`EXECUTED` or `CANCELLED`) forever, so a reservation settles exactly
+/// once and its deal leg can never be reserved again. The slot is keyed by the core's
+/// reservation id, `sha256("interlock/reservation/v1" || dealId || leg)`, computed here on
+/// reserve, so each leg of a deal is reserved at most once, under the same id the rest of
+/// Interlock uses; the key binds the deal and the leg, so the commitment need not repeat
+/// the deal id.
+///
+/// Every call passes back only what its commitment needs and it cannot derive: the owner
+/// of a new reservation is its sender, a native amount is the value sent, the hashlock is
+/// the sha256 of the secret presented, a notary condition is the hash of the set presented,
+/// and cancel presents the beneficiary, keeper and condition as the one hash it commits
+/// to. Small fields share one word (see `commitment`).
 ///
 /// Tokens whose balances change other than by the amounts transferred (fee-on-transfer,
 /// rebasing) are not supported: the contract pays out exactly what the terms name.
 contract InterlockEscrow {
     using SafeERC20 for IERC20;
 
-    /// One leg's reservation, as the owner locked it. Callers pass it back to execute or
-    /// cancel; only its commitment is stored.
-    struct Terms {
-        /// sha256 of the deal's canonical terms (`interlock_core::DealId`).
-        bytes32 dealId;
-        /// `LEG_PAYMENT` or `LEG_DELIVERY` (`interlock_core::LegKind::tag`).
-        uint8 leg;
-        /// `MODE_HASHLOCK` or `MODE_NOTARY`.
-        uint8 mode;
-        /// `ASSET_NATIVE`, `ASSET_ERC20` or `ASSET_ERC721`.
-        uint8 assetKind;
-        /// The ERC-20 or ERC-721 contract; zero for the native coin.
-        address token;
-        /// The amount in the asset's smallest unit, or the ERC-721 token id.
-        uint256 value;
-        /// Locks the asset and gets it back on cancel.
-        address owner;
-        /// Receives the asset on execute.
-        address beneficiary;
-        /// May execute for the beneficiary (the asset still goes to the beneficiary); zero: none.
-        address keeper;
-        /// Hashlock mode: sha256 of the 32-byte secret. Notary mode: `notarySetHash`.
-        bytes32 condition;
-        /// Hashlock mode: execute before, cancel from this time. Notary mode: the backstop
-        /// expiry, from which anyone may cancel without a certificate. Unix milliseconds.
-        uint64 expiryMs;
-    }
-
-    uint8 public constant LEG_PAYMENT = 1;
-    uint8 public constant LEG_DELIVERY = 2;
-    uint8 public constant MODE_HASHLOCK = 1;
-    uint8 public constant MODE_NOTARY = 2;
-    uint8 public constant ASSET_NATIVE = 0;
-    uint8 public constant ASSET_ERC20 = 1;
-    uint8 public constant ASSET_ERC721 = 2;
+    uint8 internal constant LEG_PAYMENT = 1;
+    uint8 internal constant LEG_DELIVERY = 2;
+    uint8 internal constant MODE_HASHLOCK = 1;
+    uint8 internal constant MODE_NOTARY = 2;
+    uint8 internal constant ASSET_NATIVE = 0;
+    uint8 internal constant ASSET_ERC20 = 1;
+    uint8 internal constant ASSET_ERC721 = 2;
     /// `interlock_core::Decision::code`.
-    uint8 public constant DECISION_COMMIT = 1;
-    uint8 public constant DECISION_ABORT = 2;
+    uint8 internal constant DECISION_COMMIT = 1;
+    uint8 internal constant DECISION_ABORT = 2;
     /// `interlock_core::limits::NOTARIES_MAX`; also bounds the signatures of a certificate.
-    uint256 public constant NOTARIES_MAX = 16;
+    uint256 internal constant NOTARIES_MAX = 16;
 
     /// Tombstones. A commitment is a keccak256 output and never equals either.
-    bytes32 public constant EXECUTED = bytes32(uint256(1));
-    bytes32 public constant CANCELLED = bytes32(uint256(2));
+    bytes32 internal constant EXECUTED = bytes32(uint256(1));
+    bytes32 internal constant CANCELLED = bytes32(uint256(2));
+
+    /// A leg word packs one party's address with the leg's small fields:
+    /// bits 255..96 the address, 95..32 the expiry (unix milliseconds; hashlock mode:
+    /// execute before, cancel from this time; notary mode: the backstop expiry, from which
+    /// anyone may cancel without a certificate), 23..16 the leg (`LEG_*`), 15..8 the mode
+    /// (`MODE_*`), 7..0 the asset kind (`ASSET_*`). An `offer` (reserve) names the
+    /// beneficiary, a `held` word (execute, cancel) the owner; the rest is the same.
+    uint256 private constant PARTY_SHIFT = 96;
+    uint256 private constant EXPIRY_SHIFT = 32;
+    uint256 private constant LEG_SHIFT = 16;
+    uint256 private constant MODE_SHIFT = 8;
+    /// The bits below the party address.
+    uint256 private constant FIELDS_MASK = (1 << 96) - 1;
 
     bytes24 private constant RESERVATION_ID_TAG = "interlock/reservation/v1";
     bytes32 private constant DECISION_TYPEHASH = keccak256("Decision(bytes32 dealId,uint8 decision)");
     /// `EIP712Domain(string name,string version)` with name "Interlock" and version "1". It
     /// names no chain and no contract on purpose: one certificate settles both legs of a
     /// deal, on two different networks (`interlock_core::eip712_domain_separator`).
-    bytes32 public immutable DOMAIN_SEPARATOR;
+    bytes32 internal immutable DOMAIN_SEPARATOR;
 
-    /// Reservation id => commitment to its `Terms`, or a tombstone.
-    mapping(bytes32 reservationId => bytes32 slot) public reservations;
+    // Storage: the slot numbered by a reservation id holds the commitment to its terms, or
+    // a tombstone. A reservation id is a sha256 output, so it needs no hashing into a
+    // mapping's slot, and the contract has no other storage for it to collide with.
 
     /// A leg was reserved. A watcher that knows the deal's terms recomputes `commitment`
-    /// (see `commitment`) to check that the reservation carries exactly those terms.
-    event Reserved(bytes32 indexed dealId, bytes32 indexed reservationId, uint8 leg, bytes32 commitment);
+    /// to check that the reservation carries exactly those terms; the id names the deal
+    /// and the leg.
+    event Reserved(bytes32 indexed reservationId, bytes32 commitment);
     /// A hashlocked reservation was executed; `secret` is the revealed preimage.
-    event Executed(bytes32 indexed dealId, bytes32 indexed reservationId, uint8 leg, bytes32 secret);
+    event Executed(bytes32 indexed reservationId, bytes32 secret);
     /// A notary-mode reservation was executed with a commit certificate.
-    event ExecutedByCertificate(bytes32 indexed dealId, bytes32 indexed reservationId, uint8 leg);
+    event ExecutedByCertificate(bytes32 indexed reservationId);
     /// A reservation's asset went back to its owner.
-    event Cancelled(bytes32 indexed dealId, bytes32 indexed reservationId, uint8 leg);
+    event Cancelled(bytes32 indexed reservationId);
 
-    error NotOwner(address owner, address sender);
     error SelfDealing(address owner);
     error ZeroBeneficiary();
     error InvalidLeg(uint8 leg);
@@ -101,14 +93,14 @@ contract InterlockEscrow {
     error WrongNativeValue(uint256 expected, uint256 sent);
     error ExpiryInPast(uint64 expiryMs, uint256 nowMs);
     error InvalidNotarySet(uint256 threshold, uint256 count);
-    error NotarySetMismatch(bytes32 committed, bytes32 presented);
     error AlreadyReserved(bytes32 reservationId);
     error UnknownReservation(bytes32 reservationId);
+    /// The terms presented, with the condition derived from the secret or notary set
+    /// presented, are not the ones committed: a wrong secret reads as this too.
     error TermsMismatch(bytes32 reservationId);
     error AlreadyExecuted(bytes32 reservationId);
     error AlreadyCancelled(bytes32 reservationId);
     error NotBeneficiary(bytes32 reservationId, address beneficiary, address sender);
-    error WrongSecret(bytes32 reservationId);
     error Expired(bytes32 reservationId, uint64 expiryMs, uint256 nowMs);
     error NotExpired(bytes32 reservationId, uint64 expiryMs, uint256 nowMs);
     error MalformedCertificate(uint256 signaturesLength);
@@ -126,38 +118,76 @@ contract InterlockEscrow {
 
     // ---------------------------------------------------------------- reserve
 
-    /// Locks a hashlocked leg's asset. The caller is the owner; a native-coin leg sends
-    /// exactly `value`, a token leg approved this contract beforehand.
-    function reserve(Terms calldata terms) external payable {
-        _requireMode(terms, MODE_HASHLOCK);
-        _reserve(terms);
+    /// Locks a hashlocked leg of the native coin, exactly the value sent; the sender is its
+    /// owner. `offer` names the beneficiary (see `PARTY_SHIFT`), `keeper` may execute for it
+    /// (zero: none), `hashlock` is sha256 of the secret.
+    function reserve(bytes32 dealId, uint256 offer, address keeper, bytes32 hashlock) external payable {
+        _requireMode(offer, MODE_HASHLOCK);
+        uint8 kind = uint8(offer);
+        if (kind != ASSET_NATIVE) revert InvalidAsset(kind, address(0));
+        if (msg.value == 0) revert ZeroAmount();
+        // The coin came with the call: nothing to take.
+        _reserve(dealId, offer, keeper, hashlock, address(0), msg.value);
     }
 
-    /// Locks a notary-mode leg's asset. `terms.condition` must be
+    /// Locks a hashlocked leg of an ERC-20 amount or an ERC-721 item, which the sender (its
+    /// owner) approved this contract to take beforehand; otherwise as `reserve`.
+    function reserveToken(
+        bytes32 dealId,
+        uint256 offer,
+        address keeper,
+        bytes32 hashlock,
+        address token,
+        uint256 value
+    ) external {
+        _requireMode(offer, MODE_HASHLOCK);
+        uint8 kind = uint8(offer);
+        if (kind == ASSET_NATIVE) revert InvalidAsset(kind, token);
+        _requireAsset(kind, token, value);
+        _reserve(dealId, offer, keeper, hashlock, token, value);
+        _takeToken(offer, token, value);
+    }
+
+    /// Locks a notary-mode leg's asset. The condition committed is
     /// `notarySetHash(notaries, threshold)`, with 1 <= threshold <= notaries <= NOTARIES_MAX,
     /// distinct and non-zero.
-    function reserveNotary(Terms calldata terms, address[] calldata notaries, uint8 threshold) external payable {
-        _requireMode(terms, MODE_NOTARY);
+    function reserveNotary(
+        bytes32 dealId,
+        uint256 offer,
+        address keeper,
+        address token,
+        uint256 value,
+        address[] calldata notaries,
+        uint8 threshold
+    ) external payable {
+        _requireMode(offer, MODE_NOTARY);
         _requireValidNotarySet(notaries, threshold);
-        _requireNotarySet(terms, notaries, threshold);
-        _reserve(terms);
+        _requireAsset(uint8(offer), token, value);
+        _reserve(dealId, offer, keeper, _notarySetHash(notaries, threshold), token, value);
+        _takeToken(offer, token, value);
     }
 
     // ---------------------------------------------------------------- execute
 
-    /// Pays a hashlocked reservation to its beneficiary. Only the beneficiary or its
-    /// keeper, with the secret, before the expiry; the secret is published in `Executed`.
-    function execute(Terms calldata terms, bytes32 secret) external {
-        bytes32 id = _requireOpen(terms);
-        _requireExecutor(id, terms);
-        _requireMode(terms, MODE_HASHLOCK);
-        if (sha256(abi.encodePacked(secret)) != terms.condition) revert WrongSecret(id);
-        uint256 nowMs = _nowMs();
-        if (nowMs >= terms.expiryMs) revert Expired(id, terms.expiryMs, nowMs);
+    /// Pays a hashlocked reservation to its beneficiary, the sender, with the secret, before
+    /// the expiry; the secret is published in `Executed`. `keeper` is the one the
+    /// reservation names (zero: none).
+    function execute(bytes32 id, bytes32 secret, uint256 held, address token, uint256 value, address keeper)
+        external
+    {
+        _executeHashlock(id, secret, held, token, value, msg.sender, keeper);
+    }
 
-        reservations[id] = EXECUTED;
-        emit Executed(terms.dealId, id, terms.leg, secret);
-        _payOut(terms, terms.beneficiary, true);
+    /// `execute` sent by the reservation's keeper for its `beneficiary`, who is paid.
+    function executeAsKeeper(
+        bytes32 id,
+        bytes32 secret,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary
+    ) external {
+        _executeHashlock(id, secret, held, token, value, beneficiary, msg.sender);
     }
 
     /// Pays a notary-mode reservation to its beneficiary. Only the beneficiary or its
@@ -167,126 +197,199 @@ contract InterlockEscrow {
     /// open, even past the backstop: the notaries committed, which is what both
     /// parties agreed to.
     function executeNotary(
-        Terms calldata terms,
+        bytes32 dealId,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary,
+        address keeper,
         address[] calldata notaries,
         uint8 threshold,
         bytes calldata signatures
     ) external {
-        bytes32 id = _requireOpen(terms);
-        _requireExecutor(id, terms);
-        _requireMode(terms, MODE_NOTARY);
-        _requireNotarySet(terms, notaries, threshold);
-        _requireCertificate(terms.dealId, DECISION_COMMIT, notaries, threshold, signatures);
+        if (beneficiary == address(0)) beneficiary = msg.sender;
+        bytes32 id = _requireOpenNotary(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        _requireExecutor(id, beneficiary, keeper);
+        _requireCertificate(dealId, DECISION_COMMIT, notaries, threshold, signatures);
 
-        reservations[id] = EXECUTED;
-        emit ExecutedByCertificate(terms.dealId, id, terms.leg);
-        _payOut(terms, terms.beneficiary, true);
+        _store(id, EXECUTED);
+        emit ExecutedByCertificate(id);
+        _payOut(held, token, value, beneficiary, true);
     }
 
     // ---------------------------------------------------------------- cancel
 
     /// Returns the asset to its owner once the expiry (hashlock) or backstop expiry
-    /// (notary) has passed. Anyone may call it; the asset always goes to the owner.
-    function cancel(Terms calldata terms) external {
-        bytes32 id = _requireOpen(terms);
+    /// (notary) has passed. Anyone may call it; the asset always goes to the owner
+    /// `held` names. `parties` is `partiesHash(beneficiary, keeper, condition)`.
+    function cancel(bytes32 id, uint256 held, address token, uint256 value, bytes32 parties) external {
+        held = _withSender(held);
+        _requireOpen(id, _commitment(held, token, value, parties));
+        uint256 expiryMs = _expiryMs(held);
         uint256 nowMs = _nowMs();
-        if (nowMs < terms.expiryMs) revert NotExpired(id, terms.expiryMs, nowMs);
+        if (nowMs < expiryMs) revert NotExpired(id, uint64(expiryMs), nowMs);
 
-        reservations[id] = CANCELLED;
-        emit Cancelled(terms.dealId, id, terms.leg);
-        _payOut(terms, terms.owner, false);
+        _store(id, CANCELLED);
+        emit Cancelled(id);
+        _payOut(held, token, value, _party(held), false);
     }
 
     /// Returns a notary-mode reservation's asset to its owner at any time, against an
     /// abort certificate (same form as `executeNotary`'s). Anyone may call it.
     function cancelNotary(
-        Terms calldata terms,
+        bytes32 dealId,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary,
+        address keeper,
         address[] calldata notaries,
         uint8 threshold,
         bytes calldata signatures
     ) external {
-        bytes32 id = _requireOpen(terms);
-        _requireMode(terms, MODE_NOTARY);
-        _requireNotarySet(terms, notaries, threshold);
-        _requireCertificate(terms.dealId, DECISION_ABORT, notaries, threshold, signatures);
+        held = _withSender(held);
+        bytes32 id = _requireOpenNotary(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        _requireCertificate(dealId, DECISION_ABORT, notaries, threshold, signatures);
 
-        reservations[id] = CANCELLED;
-        emit Cancelled(terms.dealId, id, terms.leg);
-        _payOut(terms, terms.owner, false);
+        _store(id, CANCELLED);
+        emit Cancelled(id);
+        _payOut(held, token, value, _party(held), false);
     }
 
     // ---------------------------------------------------------------- views
 
     /// The core's reservation id: sha256("interlock/reservation/v1" || dealId || leg).
-    function reservationId(bytes32 dealId, uint8 leg) public pure returns (bytes32) {
-        return sha256(abi.encodePacked(RESERVATION_ID_TAG, dealId, leg));
+    function _reservationId(bytes32 dealId, uint8 leg) private view returns (bytes32 id) {
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            mstore(buffer, RESERVATION_ID_TAG)
+            mstore(add(buffer, 24), dealId)
+            mstore8(add(buffer, 56), leg)
+            if iszero(staticcall(gas(), 2, buffer, 57, 0, 0x20)) { revert(0, 0) }
+            id := mload(0)
+        }
     }
 
-    /// What the reservation's slot holds while it is open: keccak256(abi.encode(terms)).
-    function commitment(Terms calldata terms) public pure returns (bytes32 hash) {
+    /// What an open reservation's slot holds: keccak256(abi.encode(held, token, value,
+    /// parties)). `held` packs the owner, expiry, leg, mode and asset kind; `token` is zero
+    /// for the native coin; `value` is the amount or the ERC-721 token id; `parties` is
+    /// `partiesHash`.
+    function _commitment(uint256 held, address token, uint256 value, bytes32 parties)
+        private
+        pure
+        returns (bytes32 hash)
+    {
         assembly ("memory-safe") {
-            // `Terms` is a static struct: its eleven words sit in calldata at `terms`,
-            // exactly as abi.encode(terms) would lay them out.
+            // Scratch memory past the free pointer, never allocated.
             let buffer := mload(0x40)
-            calldatacopy(buffer, terms, 0x160)
-            hash := keccak256(buffer, 0x160)
+            mstore(buffer, held)
+            mstore(add(buffer, 0x20), token)
+            mstore(add(buffer, 0x40), value)
+            mstore(add(buffer, 0x60), parties)
+            hash := keccak256(buffer, 0x80)
+        }
+    }
+
+    /// Who may execute a reservation, and with what: keccak256(abi.encode(beneficiary,
+    /// keeper, condition)); the condition is sha256 of the secret (hashlock mode) or
+    /// `notarySetHash` (notary mode).
+    function _partiesHash(address beneficiary, address keeper, bytes32 condition) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            mstore(buffer, beneficiary)
+            mstore(add(buffer, 0x20), keeper)
+            mstore(add(buffer, 0x40), condition)
+            hash := keccak256(buffer, 0x60)
         }
     }
 
     /// A notary-mode reservation's condition: keccak256(abi.encode(notaries, threshold)).
-    function notarySetHash(address[] calldata notaries, uint8 threshold) public pure returns (bytes32) {
+    function _notarySetHash(address[] calldata notaries, uint8 threshold) private pure returns (bytes32) {
         return keccak256(abi.encode(notaries, threshold));
     }
 
     /// The EIP-712 digest the notaries sign (`interlock_core::decision_digest`).
-    function decisionDigest(bytes32 dealId, uint8 decision) public view returns (bytes32) {
+    function _decisionDigest(bytes32 dealId, uint8 decision) private view returns (bytes32) {
         return MessageHashUtils.toTypedDataHash(DOMAIN_SEPARATOR, keccak256(abi.encode(DECISION_TYPEHASH, dealId, decision)));
     }
 
     // ---------------------------------------------------------------- internals
 
-    function _reserve(Terms calldata terms) private {
-        if (terms.owner != msg.sender) revert NotOwner(terms.owner, msg.sender);
-        if (terms.beneficiary == address(0)) revert ZeroBeneficiary();
-        if (terms.beneficiary == terms.owner || terms.keeper == terms.owner) revert SelfDealing(terms.owner);
-        if (terms.leg != LEG_PAYMENT && terms.leg != LEG_DELIVERY) revert InvalidLeg(terms.leg);
+    /// Executes a hashlocked reservation whose beneficiary or keeper is the sender: the
+    /// commitment check proves the sender is the one the owner named.
+    function _executeHashlock(
+        bytes32 id,
+        bytes32 secret,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary,
+        address keeper
+    ) private {
+        // No mode check: the held word's mode is committed, and no secret's sha256 equals
+        // a notary-mode reservation's condition (a hash of its notary set).
+        _requireOpen(id, _commitment(held, token, value, _partiesHash(beneficiary, keeper, _sha256(secret))));
+        uint256 expiryMs = _expiryMs(held);
         uint256 nowMs = _nowMs();
-        if (terms.expiryMs <= nowMs) revert ExpiryInPast(terms.expiryMs, nowMs);
-        _requireAsset(terms);
-        bytes32 id = reservationId(terms.dealId, terms.leg);
-        if (reservations[id] != 0) revert AlreadyReserved(id);
+        if (nowMs >= expiryMs) revert Expired(id, uint64(expiryMs), nowMs);
 
-        bytes32 committed = commitment(terms);
-        reservations[id] = committed;
-        emit Reserved(terms.dealId, id, terms.leg, committed);
-        // Interactions last. A token that calls back finds the reservation recorded.
-        if (terms.assetKind == ASSET_ERC20) {
-            IERC20(terms.token).safeTransferFrom(msg.sender, address(this), terms.value);
-        } else if (terms.assetKind == ASSET_ERC721) {
-            IERC721(terms.token).transferFrom(msg.sender, address(this), terms.value);
+        _store(id, EXECUTED);
+        emit Executed(id, secret);
+        _payOut(held, token, value, beneficiary, true);
+    }
+
+    /// Records a reservation whose asset its entry point has checked; the sender is its owner.
+    function _reserve(bytes32 dealId, uint256 offer, address keeper, bytes32 condition, address token, uint256 value)
+        private
+    {
+        address beneficiary = _party(offer);
+        if (beneficiary == address(0)) revert ZeroBeneficiary();
+        if (beneficiary == msg.sender || keeper == msg.sender) revert SelfDealing(msg.sender);
+        uint8 leg = uint8(offer >> LEG_SHIFT);
+        // LEG_PAYMENT or LEG_DELIVERY, in one comparison: 0 wraps to the largest uint8.
+        unchecked {
+            if (leg - LEG_PAYMENT > LEG_DELIVERY - LEG_PAYMENT) revert InvalidLeg(leg);
+        }
+        uint256 expiryMs = _expiryMs(offer);
+        uint256 nowMs = _nowMs();
+        if (expiryMs <= nowMs) revert ExpiryInPast(uint64(expiryMs), nowMs);
+        bytes32 id = _reservationId(dealId, leg);
+        if (_load(id) != 0) revert AlreadyReserved(id);
+
+        uint256 held = (uint256(uint160(msg.sender)) << PARTY_SHIFT) | (offer & FIELDS_MASK);
+        bytes32 committed = _commitment(held, token, value, _partiesHash(beneficiary, keeper, condition));
+        _store(id, committed);
+        emit Reserved(id, committed);
+    }
+
+    /// Takes a token leg's asset from its owner, the sender; the native coin came with the
+    /// call. Called after `_reserve` (interactions last): a token that calls back finds the
+    /// reservation recorded.
+    function _takeToken(uint256 offer, address token, uint256 value) private {
+        uint8 kind = uint8(offer);
+        if (kind == ASSET_ERC20) {
+            IERC20(token).safeTransferFrom(msg.sender, address(this), value);
+        } else if (kind == ASSET_ERC721) {
+            IERC721(token).transferFrom(msg.sender, address(this), value);
         }
     }
 
-    function _requireAsset(Terms calldata terms) private view {
-        uint8 kind = terms.assetKind;
+    function _requireAsset(uint8 kind, address token, uint256 value) private view {
         if (kind == ASSET_NATIVE) {
-            if (terms.token != address(0)) revert InvalidAsset(kind, terms.token);
-            if (terms.value == 0) revert ZeroAmount();
-            if (msg.value != terms.value) revert WrongNativeValue(terms.value, msg.value);
+            if (token != address(0)) revert InvalidAsset(kind, token);
+            if (value == 0) revert ZeroAmount();
+            if (msg.value != value) revert WrongNativeValue(value, msg.value);
             return;
         }
-        if ((kind != ASSET_ERC20 && kind != ASSET_ERC721) || terms.token == address(0)) {
-            revert InvalidAsset(kind, terms.token);
-        }
-        if (kind == ASSET_ERC20 && terms.value == 0) revert ZeroAmount();
+        if ((kind != ASSET_ERC20 && kind != ASSET_ERC721) || token == address(0)) revert InvalidAsset(kind, token);
+        if (kind == ASSET_ERC20 && value == 0) revert ZeroAmount();
         if (msg.value != 0) revert WrongNativeValue(0, msg.value);
     }
 
-    /// The reservation id of open `terms`; reverts with the reason if they are not open.
-    function _requireOpen(Terms calldata terms) private view returns (bytes32 id) {
-        id = reservationId(terms.dealId, terms.leg);
-        bytes32 stored = reservations[id];
-        if (stored != commitment(terms)) {
+    /// Reverts with the reason unless reservation `id` is open and committed to `expected`.
+    function _requireOpen(bytes32 id, bytes32 expected) private view {
+        bytes32 stored = _load(id);
+        if (stored != expected) {
             if (stored == 0) revert UnknownReservation(id);
             if (stored == EXECUTED) revert AlreadyExecuted(id);
             if (stored == CANCELLED) revert AlreadyCancelled(id);
@@ -294,20 +397,32 @@ contract InterlockEscrow {
         }
     }
 
-    function _requireExecutor(bytes32 id, Terms calldata terms) private view {
+    /// The id of an open notary-mode reservation of `dealId` with these terms and notary
+    /// set; reverts with the reason if there is none.
+    function _requireOpenNotary(
+        bytes32 dealId,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary,
+        address keeper,
+        address[] calldata notaries,
+        uint8 threshold
+    ) private view returns (bytes32 id) {
+        _requireMode(held, MODE_NOTARY);
+        id = _reservationId(dealId, uint8(held >> LEG_SHIFT));
+        bytes32 parties = _partiesHash(beneficiary, keeper, _notarySetHash(notaries, threshold));
+        _requireOpen(id, _commitment(held, token, value, parties));
+    }
+
+    function _requireExecutor(bytes32 id, address beneficiary, address keeper) private view {
         // `msg.sender` is never zero, so a zero keeper matches no one.
-        if (msg.sender != terms.beneficiary && msg.sender != terms.keeper) {
-            revert NotBeneficiary(id, terms.beneficiary, msg.sender);
-        }
+        if (msg.sender != beneficiary && msg.sender != keeper) revert NotBeneficiary(id, beneficiary, msg.sender);
     }
 
-    function _requireMode(Terms calldata terms, uint8 mode) private pure {
-        if (terms.mode != mode) revert WrongMode(mode, terms.mode);
-    }
-
-    function _requireNotarySet(Terms calldata terms, address[] calldata notaries, uint8 threshold) private pure {
-        bytes32 presented = notarySetHash(notaries, threshold);
-        if (presented != terms.condition) revert NotarySetMismatch(terms.condition, presented);
+    function _requireMode(uint256 word, uint8 mode) private pure {
+        uint8 found = uint8(word >> MODE_SHIFT);
+        if (found != mode) revert WrongMode(mode, found);
     }
 
     function _requireValidNotarySet(address[] calldata notaries, uint8 threshold) private pure {
@@ -332,7 +447,7 @@ contract InterlockEscrow {
     ) private view {
         uint256 length = signatures.length;
         if (length % 65 != 0 || length > 65 * NOTARIES_MAX) revert MalformedCertificate(length);
-        bytes32 digest = decisionDigest(dealId, decision);
+        bytes32 digest = _decisionDigest(dealId, decision);
         uint256 signers = length / 65;
         // Bit i set: notaries[i] has signed. The set holds at most NOTARIES_MAX members.
         uint256 seen = 0;
@@ -365,30 +480,68 @@ contract InterlockEscrow {
         return type(uint256).max;
     }
 
-    /// Moves the reserved asset out of escrow to `to`. On execute an ERC-721 goes by
-    /// `safeTransferFrom`, so a beneficiary contract that cannot hold it refuses it (and the
-    /// reservation can still be cancelled later); on cancel it goes by `transferFrom`, so an
-    /// owner can always get back what it locked.
-    function _payOut(Terms calldata terms, address to, bool checkReceiver) private {
-        uint8 kind = terms.assetKind;
+    /// Moves the reserved asset (the kind `held` names) out of escrow to `to`. On execute
+    /// an ERC-721 goes by `safeTransferFrom`, so a beneficiary contract that cannot hold it
+    /// refuses it (and the reservation can still be cancelled later); on cancel it goes by
+    /// `transferFrom`, so an owner can always get back what it locked.
+    function _payOut(uint256 held, address token, uint256 value, address to, bool checkReceiver) private {
+        uint8 kind = uint8(held);
         if (kind == ASSET_NATIVE) {
             bool sent;
-            uint256 amount = terms.value;
             assembly ("memory-safe") {
                 // No return data is copied: a recipient cannot make us pay for a large one.
-                sent := call(gas(), to, amount, 0, 0, 0, 0)
+                sent := call(gas(), to, value, 0, 0, 0, 0)
             }
             if (!sent) revert NativeTransferFailed(to);
         } else if (kind == ASSET_ERC20) {
-            IERC20(terms.token).safeTransfer(to, terms.value);
+            IERC20(token).safeTransfer(to, value);
         } else if (checkReceiver) {
-            IERC721(terms.token).safeTransferFrom(address(this), to, terms.value);
+            IERC721(token).safeTransferFrom(address(this), to, value);
         } else {
-            IERC721(terms.token).transferFrom(address(this), to, terms.value);
+            IERC721(token).transferFrom(address(this), to, value);
         }
     }
 
+    /// The address a leg word names (the beneficiary of an offer, the owner of a held word).
+    function _party(uint256 word) private pure returns (address) {
+        return address(uint160(word >> PARTY_SHIFT));
+    }
+
+    /// `held` with the sender as its owner when it names none: an owner cancelling its
+    /// own reservation need not send its address. No reservation has a zero owner.
+    function _withSender(uint256 held) private view returns (uint256) {
+        if (_party(held) != address(0)) return held;
+        return held | (uint256(uint160(msg.sender)) << PARTY_SHIFT);
+    }
+
+    function _expiryMs(uint256 word) private pure returns (uint256) {
+        return uint64(word >> EXPIRY_SHIFT);
+    }
+
     function _nowMs() private view returns (uint256) {
-        return block.timestamp * 1000;
+        // A block time times 1000 overflows no uint256.
+        unchecked {
+            return block.timestamp * 1000;
+        }
+    }
+
+    function _sha256(bytes32 word) private view returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            mstore(0, word)
+            if iszero(staticcall(gas(), 2, 0, 0x20, 0, 0x20)) { revert(0, 0) }
+            hash := mload(0)
+        }
+    }
+
+    function _load(bytes32 id) private view returns (bytes32 slot) {
+        assembly ("memory-safe") {
+            slot := sload(id)
+        }
+    }
+
+    function _store(bytes32 id, bytes32 slot) private {
+        assembly ("memory-safe") {
+            sstore(id, slot)
+        }
     }
 }

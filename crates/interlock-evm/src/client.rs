@@ -3,12 +3,12 @@
 use crate::bindings::InterlockEscrow::{self, InterlockEscrowInstance};
 use crate::error::EvmError;
 use crate::reservation::EvmReservation;
-use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::contract::{CallBuilder, CallDecoder, RawCallBuilder};
 use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, Bytes, B256};
+use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use interlock_core::{Certificate, Secret};
+use interlock_core::{Certificate, Condition, Decision, Secret};
 
 /// A provider for the node at `endpoint` that signs for every key in `signers`
 /// (a call picks its key with `from`). The first key is the default sender.
@@ -121,30 +121,28 @@ impl EscrowClient {
         &self.contract
     }
 
+    /// A call of this escrow with `input` (from the reservation's `*_input` builders).
+    pub fn call(&self, input: Bytes) -> RawCallBuilder<&DynProvider> {
+        RawCallBuilder::new_raw(self.contract.provider(), input).to(self.address())
+    }
+
     /// Locks the reservation's asset, sent by its owner. A token must be approved first.
     pub async fn reserve(&self, reservation: &EvmReservation) -> Result<Submitted, EvmError> {
-        let terms = reservation.terms();
-        let value = reservation.asset.native_value();
-        let from = reservation.owner;
-        match reservation.mode() {
-            crate::MODE_HASHLOCK => submit(self.contract.reserve(terms).value(value).from(from)).await,
-            _ => {
-                let (notaries, threshold) = reservation.notaries();
-                submit(self.contract.reserveNotary(terms, notaries, threshold).value(value).from(from)).await
-            }
-        }
+        let call = self.call(reservation.reserve_input()).value(reservation.asset.native_value());
+        submit(call.from(reservation.owner)).await
     }
 
     /// Executes a hashlocked reservation with `secret`, sent by `from` (the
-    /// beneficiary or its keeper).
+    /// beneficiary or its keeper). A secret whose hash is not the reservation's
+    /// hashlock is refused here: the contract would only say the terms differ.
     pub async fn execute_with_secret(
         &self,
         from: Address,
         reservation: &EvmReservation,
         secret: &Secret,
     ) -> Result<Submitted, EvmError> {
-        let call = self.contract.execute(reservation.terms(), B256::from(secret.0)).from(from);
-        submit(call).await
+        check_secret(reservation, secret)?;
+        submit(self.call(reservation.execute_input(from, secret)).from(from)).await
     }
 
     /// Executes a notary-mode reservation with a commit certificate, sent by `from`.
@@ -155,15 +153,13 @@ impl EscrowClient {
         reservation: &EvmReservation,
         certificate: &Certificate,
     ) -> Result<Submitted, EvmError> {
-        let (notaries, threshold) = reservation.notaries();
-        let signatures = signature_bytes(certificate);
-        let call = self.contract.executeNotary(reservation.terms(), notaries, threshold, signatures).from(from);
-        submit(call).await
+        let input = reservation.certificate_input(from, Decision::Commit, signature_bytes(certificate));
+        submit(self.call(input).from(from)).await
     }
 
     /// Cancels after the expiry; anyone may send it, the asset goes to the owner.
     pub async fn cancel(&self, from: Address, reservation: &EvmReservation) -> Result<Submitted, EvmError> {
-        submit(self.contract.cancel(reservation.terms()).from(from)).await
+        submit(self.call(reservation.cancel_input(from)).from(from)).await
     }
 
     /// Cancels a notary-mode reservation with an abort certificate; anyone may send it.
@@ -173,17 +169,21 @@ impl EscrowClient {
         reservation: &EvmReservation,
         certificate: &Certificate,
     ) -> Result<Submitted, EvmError> {
-        let (notaries, threshold) = reservation.notaries();
-        let signatures = signature_bytes(certificate);
-        let call = self.contract.cancelNotary(reservation.terms(), notaries, threshold, signatures).from(from);
-        submit(call).await
+        let input = reservation.certificate_input(from, Decision::Abort, signature_bytes(certificate));
+        submit(self.call(input).from(from)).await
     }
 
-    /// The reservation's slot, compared with its commitment.
+    /// The reservation's slot (the contract keeps it at the reservation id), compared
+    /// with its commitment.
     pub async fn state(&self, reservation: &EvmReservation) -> Result<SlotState, EvmError> {
-        let id = B256::from(reservation.id().0 .0);
-        let slot = self.contract.reservations(id).call().await.map_err(EvmError::from_contract)?;
-        Ok(match slot {
+        let slot = U256::from_be_bytes(reservation.id().0 .0);
+        let word = self
+            .contract
+            .provider()
+            .get_storage_at(self.address(), slot)
+            .await
+            .map_err(|error| EvmError::Rpc(error.to_string()))?;
+        Ok(match B256::from(word) {
             slot if slot == B256::ZERO => SlotState::Empty,
             slot if slot == B256::with_last_byte(1) => SlotState::Executed,
             slot if slot == B256::with_last_byte(2) => SlotState::Cancelled,
@@ -194,8 +194,18 @@ impl EscrowClient {
 }
 
 /// r||s||v of each signature, concatenated, as the contract takes them.
-fn signature_bytes(certificate: &Certificate) -> Bytes {
+pub(crate) fn signature_bytes(certificate: &Certificate) -> Bytes {
     certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
+}
+
+/// Refuses a secret whose sha256 is not the reservation's hashlock.
+pub(crate) fn check_secret(reservation: &EvmReservation, secret: &Secret) -> Result<(), EvmError> {
+    match &reservation.condition {
+        Condition::Hashlock(hash) if secret.hash() != *hash => {
+            Err(EvmError::WrongSecret { reservation: B256::from(reservation.id().0 .0) })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Sends `call`, waits for its receipt, and turns a revert into a decoded error.

@@ -26,6 +26,14 @@ pub enum EvmError {
     /// A token contract refused a transfer the escrow asked for.
     #[error("token refused the transfer: {0:?}")]
     Token(TokenErrors::TokenErrorsErrors),
+    /// A hashlock secret refused before sending: its sha256 is not the reservation's
+    /// hashlock (the contract would only say the terms presented do not match).
+    #[error("invalid hashlock preimage: sha256 does not match reservation {reservation}")]
+    WrongSecret { reservation: B256 },
+    /// A reserve refused before sending: the contract takes its sender as the owner,
+    /// and this sender is not the owner the deal names.
+    #[error("reserve must be sent by the owner {owner}, found {sender}")]
+    NotOwner { owner: alloy::primitives::Address, sender: alloy::primitives::Address },
     #[error("call reverted with data the escrow's ABI does not describe: {data}")]
     UndecodedRevert { data: Bytes },
     #[error("transaction {tx_hash} was mined but reverted")]
@@ -66,7 +74,6 @@ impl EvmError {
 pub fn describe(error: &InterlockEscrowErrors) -> String {
     use InterlockEscrowErrors as E;
     match error {
-        E::NotOwner(e) => format!("reserve must be sent by the owner {}, found {}", e.owner, e.sender),
         E::SelfDealing(e) => format!("a reservation may not name its owner {} as beneficiary or keeper", e.owner),
         E::ZeroBeneficiary(_) => "the beneficiary is the zero address".to_owned(),
         E::InvalidLeg(e) => format!("leg {} is neither payment (1) nor delivery (2)", e.leg),
@@ -82,23 +89,19 @@ pub fn describe(error: &InterlockEscrowErrors) -> String {
             "notary threshold {} of {}: expected 1 <= threshold <= notaries <= 16, distinct and non-zero",
             e.threshold, e.count
         ),
-        E::NotarySetMismatch(e) => {
-            format!("the notary set presented hashes to {}, the reservation committed to {}", e.presented, e.committed)
-        }
         E::AlreadyReserved(e) => format!("reservation {} already exists: each leg is reserved once", e.reservationId),
         E::UnknownReservation(e) => format!("no reservation {}", e.reservationId),
-        E::TermsMismatch(e) => {
-            format!("the terms presented are not the ones reservation {} committed to", e.reservationId)
-        }
+        E::TermsMismatch(e) => format!(
+            "the terms presented (with the secret's hash or the notary set's, and the sender as the party it \
+             stands for) are not the ones reservation {} committed to",
+            e.reservationId
+        ),
         E::AlreadyExecuted(e) => format!("reservation {} is already executed: it settles once", e.reservationId),
         E::AlreadyCancelled(e) => format!("reservation {} is already cancelled: it settles once", e.reservationId),
         E::NotBeneficiary(e) => format!(
             "only the beneficiary {} (or the keeper it named) may execute reservation {}, found {}",
             e.beneficiary, e.reservationId, e.sender
         ),
-        E::WrongSecret(e) => {
-            format!("invalid hashlock preimage: sha256 does not match reservation {}", e.reservationId)
-        }
         E::Expired(e) => {
             format!("reservation {} expired at {} ms, now {} ms", e.reservationId, e.expiryMs, e.nowMs)
         }

@@ -449,7 +449,11 @@ pub fn evm_error(error: &EvmError) -> ChainError {
         EvmError::Escrow(E::AlreadyReserved(_) | E::AlreadyExecuted(_) | E::AlreadyCancelled(_)) => {
             ChainError::already_done(message)
         }
-        EvmError::Escrow(_) | EvmError::Token(_) | EvmError::UndecodedRevert { .. } => ChainError::rejected(message),
+        EvmError::Escrow(_)
+        | EvmError::Token(_)
+        | EvmError::WrongSecret { .. }
+        | EvmError::NotOwner { .. }
+        | EvmError::UndecodedRevert { .. } => ChainError::rejected(message),
         // Mined but reverted: the state moved between the estimate and the block;
         // the next attempt's estimate says what it is now.
         EvmError::MinedReverted { .. } | EvmError::Rpc(_) => ChainError::retry_later(message),

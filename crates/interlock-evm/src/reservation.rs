@@ -1,15 +1,20 @@
 //! A deal leg as the escrow contract sees it.
 
-use crate::bindings::InterlockEscrow::Terms;
-use alloy::primitives::{keccak256, Address, B256, U256};
-use alloy::sol_types::SolValue;
-use interlock_core::{reservation_id, Condition, DealId, LegKind, NotaryAddress, ReservationId};
+use crate::bindings::InterlockEscrow as E;
+use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy::sol_types::{SolCall, SolValue};
+use interlock_core::{reservation_id, Condition, DealId, Decision, LegKind, NotaryAddress, ReservationId, Secret};
 
 pub const MODE_HASHLOCK: u8 = 1;
 pub const MODE_NOTARY: u8 = 2;
 const ASSET_NATIVE: u8 = 0;
 const ASSET_ERC20: u8 = 1;
 const ASSET_ERC721: u8 = 2;
+/// Where the contract's leg word keeps each field (`PARTY_SHIFT` and the rest there).
+const PARTY_SHIFT: usize = 96;
+const EXPIRY_SHIFT: usize = 32;
+const LEG_SHIFT: usize = 16;
+const MODE_SHIFT: usize = 8;
 
 /// What one reservation locks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -62,7 +67,7 @@ pub struct EvmReservation {
 }
 
 impl EvmReservation {
-    /// The core's reservation id, which is also the contract's storage key.
+    /// The core's reservation id, which is also the contract's storage slot.
     pub fn id(&self) -> ReservationId {
         reservation_id(self.deal_id, self.leg)
     }
@@ -74,31 +79,55 @@ impl EvmReservation {
         }
     }
 
-    /// The contract's `Terms` for this reservation.
-    pub fn terms(&self) -> Terms {
-        let (asset_kind, token, value) = self.asset.parts();
-        let condition = match &self.condition {
+    /// The contract's leg word naming `party`: the address in bits 255..96, then the
+    /// expiry, leg, mode and asset kind (`PARTY_SHIFT` in the contract).
+    fn leg_word(&self, party: Address) -> U256 {
+        let (asset_kind, _, _) = self.asset.parts();
+        (U256::from_be_slice(party.as_slice()) << PARTY_SHIFT)
+            | (U256::from(self.expiry_ms) << EXPIRY_SHIFT)
+            | (U256::from(self.leg.tag()) << LEG_SHIFT)
+            | (U256::from(self.mode()) << MODE_SHIFT)
+            | U256::from(asset_kind)
+    }
+
+    /// The leg word a reserve call sends: it names the beneficiary (the owner is the sender).
+    pub fn offer(&self) -> U256 {
+        self.leg_word(self.beneficiary)
+    }
+
+    /// The leg word the commitment covers: it names the owner.
+    pub fn held(&self) -> U256 {
+        self.leg_word(self.owner)
+    }
+
+    /// The held word as `from` sends it: an owner cancelling its own reservation leaves
+    /// the address out (the contract takes the sender's).
+    fn held_sent_by(&self, from: Address) -> U256 {
+        self.leg_word(if from == self.owner { Address::ZERO } else { self.owner })
+    }
+
+    /// The hashlock's sha256 hash, or the contract's `notarySetHash` of the set.
+    pub fn condition_hash(&self) -> B256 {
+        match &self.condition {
             Condition::Hashlock(hash) => B256::from(hash.0),
             Condition::Notary { notaries, threshold } => notary_set_hash(notaries, *threshold),
-        };
-        Terms {
-            dealId: B256::from(self.deal_id.0 .0),
-            leg: self.leg.tag(),
-            mode: self.mode(),
-            assetKind: asset_kind,
-            token,
-            value,
-            owner: self.owner,
-            beneficiary: self.beneficiary,
-            keeper: self.keeper.unwrap_or(Address::ZERO),
-            condition,
-            expiryMs: self.expiry_ms,
         }
     }
 
-    /// What the contract stores while the reservation is open: keccak256(abi.encode(terms)).
+    fn keeper_address(&self) -> Address {
+        self.keeper.unwrap_or(Address::ZERO)
+    }
+
+    /// The contract's `_partiesHash`: keccak256(abi.encode(beneficiary, keeper, condition)).
+    pub fn parties(&self) -> B256 {
+        keccak256((self.beneficiary, self.keeper_address(), self.condition_hash()).abi_encode_params())
+    }
+
+    /// What the contract stores while the reservation is open:
+    /// keccak256(abi.encode(held, token, value, parties)).
     pub fn commitment(&self) -> B256 {
-        keccak256(self.terms().abi_encode())
+        let (_, token, value) = self.asset.parts();
+        keccak256((self.held(), token, value, self.parties()).abi_encode_params())
     }
 
     /// The notary set as the contract takes it (empty in hashlock mode).
@@ -107,6 +136,92 @@ impl EvmReservation {
             Condition::Hashlock(_) => (Vec::new(), 0),
             Condition::Notary { notaries, threshold } => (evm_addresses(notaries), *threshold),
         }
+    }
+
+    /// The calldata of the reserve call its owner sends: `reserve` (native coin) or
+    /// `reserveToken` in hashlock mode, `reserveNotary` in notary mode.
+    pub fn reserve_input(&self) -> Bytes {
+        let (deal_id, offer, keeper) = (B256::from(self.deal_id.0 .0), self.offer(), self.keeper_address());
+        let (_, token, value) = self.asset.parts();
+        match (&self.condition, self.asset) {
+            (Condition::Hashlock(hash), EvmAsset::Native { .. }) => {
+                E::reserveCall { dealId: deal_id, offer, keeper, hashlock: B256::from(hash.0) }.abi_encode()
+            }
+            (Condition::Hashlock(hash), _) => {
+                let hashlock = B256::from(hash.0);
+                E::reserveTokenCall { dealId: deal_id, offer, keeper, hashlock, token, value }.abi_encode()
+            }
+            (Condition::Notary { .. }, _) => {
+                let (notaries, threshold) = self.notaries();
+                E::reserveNotaryCall { dealId: deal_id, offer, keeper, token, value, notaries, threshold }.abi_encode()
+            }
+        }
+        .into()
+    }
+
+    /// The calldata of a hashlock execute sent by `from`: `execute` when it is the
+    /// beneficiary, `executeAsKeeper` when it is the keeper. Anyone else gets the
+    /// beneficiary's call, which the contract refuses (the terms do not match).
+    pub fn execute_input(&self, from: Address, secret: &Secret) -> Bytes {
+        let (id, secret) = (B256::from(self.id().0 .0), B256::from(secret.0));
+        let (held, (_, token, value)) = (self.held(), self.asset.parts());
+        if self.keeper == Some(from) && from != self.beneficiary {
+            let beneficiary = self.beneficiary;
+            return E::executeAsKeeperCall { id, secret, held, token, value, beneficiary }.abi_encode().into();
+        }
+        E::executeCall { id, secret, held, token, value, keeper: self.keeper_address() }.abi_encode().into()
+    }
+
+    /// The calldata of `executeNotary` (commit) or `cancelNotary` (abort) sent by `from`
+    /// with `signatures` (r||s||v each). The beneficiary executing, or the owner
+    /// cancelling, leaves its own address out.
+    pub fn certificate_input(&self, from: Address, decision: Decision, signatures: Bytes) -> Bytes {
+        let deal_id = B256::from(self.deal_id.0 .0);
+        let (_, token, value) = self.asset.parts();
+        let (notaries, threshold) = self.notaries();
+        let keeper = self.keeper_address();
+        match decision {
+            Decision::Commit => {
+                let beneficiary = if from == self.beneficiary { Address::ZERO } else { self.beneficiary };
+                let held = self.held();
+                E::executeNotaryCall {
+                    dealId: deal_id,
+                    held,
+                    token,
+                    value,
+                    beneficiary,
+                    keeper,
+                    notaries,
+                    threshold,
+                    signatures,
+                }
+                .abi_encode()
+            }
+            Decision::Abort => {
+                let held = self.held_sent_by(from);
+                let beneficiary = self.beneficiary;
+                E::cancelNotaryCall {
+                    dealId: deal_id,
+                    held,
+                    token,
+                    value,
+                    beneficiary,
+                    keeper,
+                    notaries,
+                    threshold,
+                    signatures,
+                }
+                .abi_encode()
+            }
+        }
+        .into()
+    }
+
+    /// The calldata of `cancel` (after the expiry or backstop) sent by `from`.
+    pub fn cancel_input(&self, from: Address) -> Bytes {
+        let (_, token, value) = self.asset.parts();
+        let (id, held, parties) = (B256::from(self.id().0 .0), self.held_sent_by(from), self.parties());
+        E::cancelCall { id, held, token, value, parties }.abi_encode().into()
     }
 }
 

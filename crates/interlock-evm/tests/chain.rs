@@ -493,7 +493,7 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
     let lookups: Vec<_> = proxy
         .calls()
         .into_iter()
-        .filter(|call| call.method == "eth_getLogs" && !call.params[0]["topics"][2].is_null())
+        .filter(|call| call.method == "eth_getLogs" && !call.params[0]["topics"][1].is_null())
         .collect();
     assert_eq!(lookups.len(), 1, "one lookup by reservation id: {lookups:?}");
     world.mine(1).await;

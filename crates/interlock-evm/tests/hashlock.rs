@@ -5,7 +5,10 @@ mod common;
 
 use common::{deal, secret, Net, HOUR_MS};
 use interlock_core::{Condition, Hash32, LegKind, Secret};
+use interlock_evm::alloy::primitives::Address;
 use interlock_evm::alloy::primitives::{B256, U256};
+use interlock_evm::alloy::sol_types::SolCall;
+use interlock_evm::bindings::InterlockEscrow as E2;
 use interlock_evm::bindings::InterlockEscrow::InterlockEscrowErrors as E;
 use interlock_evm::{EvmAsset, EvmReservation, SlotState};
 
@@ -34,9 +37,7 @@ async fn execute_pays_beneficiary(net: &Net, asset: EvmAsset, by_keeper: bool) {
     let events = escrow.contract().Executed_filter().from_block(submitted.block_number).query().await.unwrap();
     let (event, _) = events.first().expect("an Executed event");
     assert_eq!(event.secret, B256::from(secret().0));
-    assert_eq!(event.dealId, B256::from(reservation.deal_id.0 .0));
     assert_eq!(event.reservationId, B256::from(reservation.id().0 .0));
-    assert_eq!(event.leg, LegKind::Payment.tag());
 }
 
 #[tokio::test]
@@ -66,20 +67,22 @@ async fn erc721_reserve_and_execute() {
 }
 
 #[tokio::test]
-async fn contract_agrees_with_the_core_on_ids_commitments_and_digests() {
+async fn contract_agrees_with_the_core_on_ids_and_commitments() {
     let net = Net::start().await;
-    let contract = net.devnet.escrow.contract();
-    let reservation = net.notary(net.native()).await;
-    for leg in LegKind::BOTH {
-        let id = contract.reservationId(B256::from(deal(3).0 .0), leg.tag()).call().await.unwrap();
-        assert_eq!(id, B256::from(interlock_core::reservation_id(deal(3), leg).0 .0));
-    }
-    assert_eq!(contract.commitment(reservation.terms()).call().await.unwrap(), reservation.commitment());
-    let (notaries, threshold) = reservation.notaries();
-    assert_eq!(contract.notarySetHash(notaries, threshold).call().await.unwrap(), reservation.terms().condition);
-    for decision in [interlock_core::Decision::Commit, interlock_core::Decision::Abort] {
-        let digest = contract.decisionDigest(B256::from(deal(3).0 .0), decision.code()).call().await.unwrap();
-        assert_eq!(digest, B256::from(interlock_core::crypto::decision_digest(deal(3), decision)));
+    let escrow = &net.devnet.escrow;
+    for (n, leg) in [(3, LegKind::Payment), (4, LegKind::Delivery)] {
+        for reservation in [net.hashlock(net.native()).await, net.notary(net.erc20().await).await] {
+            let reservation = EvmReservation { deal_id: deal(n), leg, ..reservation };
+            let n = if reservation.mode() == interlock_evm::MODE_NOTARY { n + 10 } else { n };
+            let reservation = EvmReservation { deal_id: deal(n), ..reservation };
+            let submitted = escrow.reserve(&reservation).await.expect("reserve");
+            let events = escrow.contract().Reserved_filter().from_block(submitted.block_number).query().await.unwrap();
+            let (event, _) = events.first().expect("a Reserved event");
+            // The contract's id is the core's, and it commits to what the core's terms give.
+            assert_eq!(event.reservationId, B256::from(interlock_core::reservation_id(deal(n), leg).0 .0));
+            assert_eq!(event.commitment, reservation.commitment());
+            assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Open);
+        }
     }
 }
 
@@ -88,8 +91,13 @@ async fn wrong_secret_is_refused() {
     let net = Net::start().await;
     let reservation = net.hashlock(net.native()).await;
     net.devnet.escrow.reserve(&reservation).await.unwrap();
+    // The client refuses it before sending; the contract refuses it too: the hashlock
+    // it derives from the secret is not the one committed.
     let result = net.devnet.escrow.execute_with_secret(net.beneficiary(), &reservation, &Secret([1; 32])).await;
-    assert_refused!(result, E::WrongSecret(_));
+    assert!(matches!(result, Err(interlock_evm::EvmError::WrongSecret { .. })), "{result:?}");
+    let input = reservation.execute_input(net.beneficiary(), &Secret([1; 32]));
+    let call = net.devnet.escrow.call(input).from(net.beneficiary());
+    assert_refused!(call.send().await.map_err(interlock_evm::EvmError::from_contract), E::TermsMismatch(_));
     assert_eq!(net.devnet.escrow.state(&reservation).await.unwrap(), SlotState::Open);
 }
 
@@ -98,9 +106,16 @@ async fn only_beneficiary_or_keeper_executes() {
     let net = Net::start().await;
     let reservation = net.hashlock(net.native()).await;
     net.devnet.escrow.reserve(&reservation).await.unwrap();
+    // The sender stands for the beneficiary (or, through `executeAsKeeper`, the keeper)
+    // in the commitment: anyone else presents terms the owner never committed to.
     for sender in [net.stranger(), net.owner(), net.devnet.accounts[0]] {
         let result = net.devnet.escrow.execute_with_secret(sender, &reservation, &secret()).await;
-        assert_refused!(result, E::NotBeneficiary(_));
+        assert_refused!(result, E::TermsMismatch(_));
+        let (id, secret, held) = (B256::from(reservation.id().0 .0), B256::from(secret().0), reservation.held());
+        let (token, value, beneficiary) = (Address::ZERO, U256::from(common::AMOUNT), net.beneficiary());
+        let as_keeper = E2::executeAsKeeperCall { id, secret, held, token, value, beneficiary }.abi_encode();
+        let call = net.devnet.escrow.call(as_keeper.into()).from(sender);
+        assert_refused!(call.send().await.map_err(interlock_evm::EvmError::from_contract), E::TermsMismatch(_));
     }
     // Naming the stranger as beneficiary in the terms presented does not help: the
     // terms no longer match what the owner committed to.
@@ -188,17 +203,36 @@ async fn reserve_checks_its_terms() {
     let nothing = EvmReservation { asset: EvmAsset::Native { amount_wei: U256::ZERO }, ..good.clone() };
     assert_refused!(escrow.reserve(&nothing).await, E::ZeroAmount(_));
 
-    // Sent by someone other than the owner it names.
-    let terms = good.terms();
-    let call = escrow.contract().reserve(terms.clone()).value(U256::from(common::AMOUNT)).from(net.stranger());
-    assert_refused!(call.send().await.map_err(interlock_evm::EvmError::from_contract), E::NotOwner(_));
-    // Less coin than the terms name.
-    let call = escrow.contract().reserve(terms.clone()).value(U256::from(1)).from(net.owner());
-    assert_refused!(call.send().await.map_err(interlock_evm::EvmError::from_contract), E::WrongNativeValue(_));
+    // A token kind through the native coin's entry point: it names no token.
+    let offer = good.offer() | U256::from(1);
+    let hashlock = B256::from(secret().hash().0);
+    let (deal_id, keeper) = (B256::from(good.deal_id.0 .0), good.keeper.unwrap_or(Address::ZERO));
+    let input = E2::reserveCall { dealId: deal_id, offer, keeper, hashlock }.abi_encode();
+    let call = escrow.call(input.into()).value(U256::from(common::AMOUNT)).from(net.owner());
+    assert_refused!(call.send().await.map_err(interlock_evm::EvmError::from_contract), E::InvalidAsset(_));
     // A notary-mode reservation cannot come in through the hashlock entry point.
-    let notary = net.notary(net.native()).await.terms();
-    let call = escrow.contract().reserve(notary).value(U256::from(common::AMOUNT)).from(net.owner());
+    let offer = good.offer() ^ (U256::from(interlock_evm::MODE_HASHLOCK ^ interlock_evm::MODE_NOTARY) << 8);
+    let input = E2::reserveCall { dealId: deal_id, offer, keeper, hashlock }.abi_encode();
+    let call = escrow.call(input.into()).value(U256::from(common::AMOUNT)).from(net.owner());
     assert_refused!(call.send().await.map_err(interlock_evm::EvmError::from_contract), E::WrongMode(_));
+    // The owner is the sender: the same offer sent by a stranger reserves the leg in the
+    // stranger's name, which the deal's commitment does not match (a follower reports
+    // it as mismatched), and the leg can never be reserved again.
+    // The native amount is the value sent: less coin than the deal names locks that
+    // much, under a commitment that is not the deal's.
+    let short = EvmReservation { deal_id: deal(8), ..good.clone() };
+    let call = escrow.call(short.reserve_input()).value(U256::from(1)).from(net.owner());
+    call.send().await.unwrap().get_receipt().await.unwrap();
+    assert_eq!(escrow.state(&short).await.unwrap(), SlotState::OpenWithOtherTerms);
+    // Where the amount is named (notary mode), the value sent must be it.
+    let notary = EvmReservation { deal_id: deal(9), ..net.notary(net.native()).await };
+    let call = escrow.call(notary.reserve_input()).value(U256::from(1)).from(net.owner());
+    assert_refused!(call.send().await.map_err(interlock_evm::EvmError::from_contract), E::WrongNativeValue(_));
+    let call = escrow.call(good.reserve_input()).value(U256::from(common::AMOUNT)).from(net.stranger());
+    call.send().await.unwrap().get_receipt().await.unwrap();
+    assert_eq!(escrow.state(&good).await.unwrap(), SlotState::OpenWithOtherTerms);
+    assert_refused!(escrow.reserve(&good).await, E::AlreadyReserved(_));
+    let good = EvmReservation { deal_id: deal(7), ..good };
 
     escrow.reserve(&good).await.expect("the good terms reserve");
     let twice = EvmReservation { condition: Condition::Hashlock(Hash32([9; 32])), ..good };

@@ -7,7 +7,8 @@ mod common;
 use common::{certificate, deal, notaries, notary_condition, outsiders, Net, HOUR_MS};
 use interlock_core::{Decision, NotaryKey};
 use interlock_evm::alloy::primitives::{Address, Bytes, U256};
-use interlock_evm::bindings::InterlockEscrow::InterlockEscrowErrors as E;
+use interlock_evm::alloy::sol_types::SolCall;
+use interlock_evm::bindings::InterlockEscrow::{self, InterlockEscrowErrors as E};
 use interlock_evm::{EvmAsset, EvmError, EvmReservation, SlotState};
 
 async fn commit_executes(net: &Net, asset: EvmAsset) {
@@ -172,10 +173,9 @@ async fn malformed_and_malleated_signatures_are_refused() {
     // Signature bytes that are not a whole number of 65-byte signatures.
     let reservation = EvmReservation { deal_id: deal(5), ..net.notary(net.native()).await };
     net.devnet.escrow.reserve(&reservation).await.unwrap();
-    let (set, threshold) = reservation.notaries();
-    let call =
-        net.devnet.escrow.contract().executeNotary(reservation.terms(), set, threshold, Bytes::from(vec![1u8; 64]));
-    let result = call.from(net.beneficiary()).send().await.map_err(EvmError::from_contract);
+    let input = reservation.certificate_input(net.beneficiary(), Decision::Commit, Bytes::from(vec![1u8; 64]));
+    let call = net.devnet.escrow.call(input).from(net.beneficiary());
+    let result = call.send().await.map_err(EvmError::from_contract);
     assert_refused!(result, E::MalformedCertificate(_));
 }
 
@@ -185,12 +185,25 @@ async fn a_different_notary_set_than_committed_is_refused() {
     let strangers = outsiders();
     let reservation = net.notary(net.native()).await;
     net.devnet.escrow.reserve(&reservation).await.unwrap();
-    // The stranger presents its own one-of-one set with its own signature.
+    // The stranger presents its own one-of-one set with its own signature: the condition
+    // the contract derives from that set is not the one committed.
     let own: Vec<Address> = vec![Address::from(strangers[0].address().0)];
     let signatures: Vec<u8> = strangers[0].sign_decision(reservation.deal_id, Decision::Commit).signature.0.to_vec();
-    let call = net.devnet.escrow.contract().executeNotary(reservation.terms(), own, 1, Bytes::from(signatures));
-    let result = call.from(net.beneficiary()).send().await.map_err(EvmError::from_contract);
-    assert_refused!(result, E::NotarySetMismatch(_));
+    let (token, value) = (Address::ZERO, U256::from(common::AMOUNT));
+    let input = InterlockEscrow::executeNotaryCall {
+        dealId: reservation.deal_id.0 .0.into(),
+        held: reservation.held(),
+        token,
+        value,
+        beneficiary: Address::ZERO,
+        keeper: net.keeper(),
+        notaries: own,
+        threshold: 1,
+        signatures: Bytes::from(signatures),
+    };
+    let call = net.devnet.escrow.call(input.abi_encode().into()).from(net.beneficiary());
+    let result = call.send().await.map_err(EvmError::from_contract);
+    assert_refused!(result, E::TermsMismatch(_));
     // Or rewrites the terms to name that set: they no longer match the commitment.
     let forged = EvmReservation { condition: notary_condition(&strangers[..1], 1), ..reservation.clone() };
     let commit = certificate(reservation.deal_id, Decision::Commit, &[&strangers[0]]);

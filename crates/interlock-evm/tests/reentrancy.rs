@@ -7,8 +7,8 @@ mod common;
 
 use common::{deal, secret, Net};
 use interlock_evm::alloy::primitives::{Bytes, U256};
-use interlock_evm::alloy::sol_types::{SolCall, SolInterface};
-use interlock_evm::bindings::InterlockEscrow::{self, InterlockEscrowErrors as E};
+use interlock_evm::alloy::sol_types::SolInterface;
+use interlock_evm::bindings::InterlockEscrow::InterlockEscrowErrors as E;
 use interlock_evm::bindings::{ReentrantReceiver, ReentrantToken};
 use interlock_evm::{EvmAsset, EvmReservation, SlotState};
 
@@ -28,9 +28,9 @@ async fn malicious_erc721_receiver_cannot_execute_twice() {
     let reservation = EvmReservation { beneficiary: *receiver.address(), keeper: None, ..net.hashlock(asset).await };
     escrow.reserve(&reservation).await.unwrap();
 
-    let execute = InterlockEscrow::executeCall { terms: reservation.terms(), secret: secret().0.into() }.abi_encode();
-    receiver.arm(escrow.address(), execute.clone().into()).send().await.unwrap().get_receipt().await.unwrap();
-    let receipt = receiver.act(escrow.address(), execute.into()).send().await.unwrap().get_receipt().await.unwrap();
+    let execute = reservation.execute_input(*receiver.address(), &secret());
+    receiver.arm(escrow.address(), execute.clone()).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = receiver.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
     assert!(receipt.status());
 
     assert!(receiver.replayed().call().await.unwrap(), "onERC721Received ran");
@@ -57,10 +57,10 @@ async fn malicious_native_receiver_cannot_execute_twice() {
     escrow.reserve(&reservation).await.unwrap();
 
     // While being paid, execute again.
-    let execute = InterlockEscrow::executeCall { terms: reservation.terms(), secret: secret().0.into() }.abi_encode();
-    receiver.arm(escrow.address(), execute.clone().into()).send().await.unwrap().get_receipt().await.unwrap();
+    let execute = reservation.execute_input(*receiver.address(), &secret());
+    receiver.arm(escrow.address(), execute.clone()).send().await.unwrap().get_receipt().await.unwrap();
     let before = net.holding(*receiver.address(), &reservation.asset).await;
-    receiver.act(escrow.address(), execute.into()).send().await.unwrap().get_receipt().await.unwrap();
+    receiver.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
     let refusal = replay_refusal(
         receiver.replaySucceeded().call().await.unwrap(),
         receiver.replayRevertData().call().await.unwrap(),
@@ -91,9 +91,9 @@ async fn malicious_erc20_cannot_execute_twice_or_drain_other_reservations() {
     let reservation = EvmReservation { beneficiary: *token.address(), keeper: None, ..net.hashlock(asset).await };
     escrow.reserve(&reservation).await.unwrap();
 
-    let execute = InterlockEscrow::executeCall { terms: reservation.terms(), secret: secret().0.into() }.abi_encode();
-    token.arm(escrow.address(), execute.clone().into()).send().await.unwrap().get_receipt().await.unwrap();
-    token.act(escrow.address(), execute.into()).send().await.unwrap().get_receipt().await.unwrap();
+    let execute = reservation.execute_input(*token.address(), &secret());
+    token.arm(escrow.address(), execute.clone()).send().await.unwrap().get_receipt().await.unwrap();
+    token.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
     let refusal =
         replay_refusal(token.replaySucceeded().call().await.unwrap(), token.replayRevertData().call().await.unwrap());
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
@@ -119,8 +119,8 @@ async fn malicious_erc20_cannot_cancel_twice() {
     escrow.reserve(&reservation).await.unwrap();
     net.devnet.advance_s(common::HOUR_MS / 1000).await.unwrap();
 
-    let cancel = InterlockEscrow::cancelCall { terms: reservation.terms() }.abi_encode();
-    token.arm(escrow.address(), cancel.into()).send().await.unwrap().get_receipt().await.unwrap();
+    let cancel = reservation.cancel_input(*token.address());
+    token.arm(escrow.address(), cancel).send().await.unwrap().get_receipt().await.unwrap();
     escrow.cancel(net.stranger(), &reservation).await.expect("cancel");
     let refusal =
         replay_refusal(token.replaySucceeded().call().await.unwrap(), token.replayRevertData().call().await.unwrap());

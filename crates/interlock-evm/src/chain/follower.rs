@@ -99,9 +99,9 @@ impl RawLog {
         Some(RawLog { height, index, tx_hash, log: log.inner })
     }
 
-    /// Every escrow event indexes the reservation id as its second topic.
+    /// Every escrow event indexes the reservation id as its one topic after the signature.
     fn reservation_id(&self) -> Option<ReservationId> {
-        self.log.topics().get(2).map(|topic| ReservationId(interlock_core::Hash32(topic.0)))
+        self.log.topics().get(1).map(|topic| ReservationId(interlock_core::Hash32(topic.0)))
     }
 }
 
@@ -281,7 +281,7 @@ impl EvmFollower {
         let ids: Vec<B256> = self.lookups.iter().map(|id| B256::from(id.0 .0)).collect();
         let mut found = Vec::new();
         for batch in ids.chunks(LOOKUP_IDS_MAX) {
-            let filter = Filter::new().address(self.escrow).topic2(batch.to_vec());
+            let filter = Filter::new().address(self.escrow).topic1(batch.to_vec());
             let mut from = self.origin;
             while from <= end {
                 let (logs, to) = logs_from(&self.provider, &filter, from, end, &mut self.span).await?;

@@ -22,14 +22,14 @@ pub use follower::{EvmFollower, Followed, FollowedEvent, LOOKUP_IDS_MAX, UNMATCH
 pub use logs::LOG_BLOCKS_MAX;
 pub use send::{Fees, REPLACEMENTS_MAX, SEND_BLOCKS_MAX};
 
-use crate::client::{EscrowClient, Submitted};
+use crate::client::{signature_bytes, EscrowClient, Submitted};
 use crate::error::EvmError;
 use crate::reservation::{EvmAsset, EvmReservation};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use interlock_core::{
-    saga::expected_request, Asset, AssetCode, Certificate, Condition, DealId, DealTerms, EscrowOp, LegKind, NetworkId,
-    ReservationId, ReserveRequest, Token,
+    saga::expected_request, Asset, AssetCode, DealId, DealTerms, Decision, EscrowOp, LegKind, NetworkId, ReservationId,
+    ReserveRequest, Token,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
@@ -254,36 +254,34 @@ impl EvmEscrow {
             EscrowOp::Reserve(asked) => evm_reservation(&self.assets, asked)?,
             _ => evm_reservation(&self.assets, &request)?,
         };
-        let contract = self.client.contract();
-        let terms_abi = reservation.terms();
-        let (notaries, threshold) = reservation.notaries();
+        let call = |input| self.client.call(input);
         // A claim must be mined before its leg expires: past that the owner
         // takes the asset back.
         let claim_deadline = Some(request.expiry_ms);
         let sent = match op {
             EscrowOp::Reserve(_) => {
-                let value = reservation.asset.native_value();
-                match reservation.condition {
-                    Condition::Hashlock(_) => self.send(from, contract.reserve(terms_abi).value(value), None).await,
-                    Condition::Notary { .. } => {
-                        let call = contract.reserveNotary(terms_abi, notaries, threshold).value(value);
-                        self.send(from, call, None).await
-                    }
+                // The contract makes the sender the owner: sent by anyone else, the
+                // reservation would lock the sender's asset under terms the deal never had.
+                if from != reservation.owner {
+                    return Err(EvmError::NotOwner { owner: reservation.owner, sender: from }.into());
                 }
+                let value = reservation.asset.native_value();
+                self.send(from, call(reservation.reserve_input()).value(value), None).await
             }
             EscrowOp::Execute { token: Token::Secret(secret), .. } => {
-                self.send(from, contract.execute(terms_abi, B256::from(secret.0)), claim_deadline).await
+                crate::client::check_secret(&reservation, secret)?;
+                self.send(from, call(reservation.execute_input(from, secret)), claim_deadline).await
             }
             EscrowOp::Execute { token: Token::Certificate(certificate), .. } => {
-                let signatures = signature_bytes(certificate);
-                let call = contract.executeNotary(terms_abi, notaries, threshold, signatures);
-                self.send(from, call, claim_deadline).await
+                let input = reservation.certificate_input(from, Decision::Commit, signature_bytes(certificate));
+                self.send(from, call(input), claim_deadline).await
             }
-            EscrowOp::Cancel { certificate: None, .. } => self.send(from, contract.cancel(terms_abi), None).await,
+            EscrowOp::Cancel { certificate: None, .. } => {
+                self.send(from, call(reservation.cancel_input(from)), None).await
+            }
             EscrowOp::Cancel { certificate: Some(certificate), .. } => {
-                let signatures = signature_bytes(certificate);
-                let call = contract.cancelNotary(terms_abi, notaries, threshold, signatures);
-                self.send(from, call, None).await
+                let input = reservation.certificate_input(from, Decision::Abort, signature_bytes(certificate));
+                self.send(from, call(input), None).await
             }
         };
         Ok(sent?)
@@ -300,8 +298,4 @@ impl EvmEscrow {
         }
         Ok(leg)
     }
-}
-
-fn signature_bytes(certificate: &Certificate) -> alloy::primitives::Bytes {
-    certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
 }
