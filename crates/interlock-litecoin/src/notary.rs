@@ -42,7 +42,7 @@
 mod keys;
 mod spend;
 
-pub use keys::{notary_address, notary_public_key, notary_sign};
+pub use keys::{notary_address, notary_public_key};
 pub use spend::{
     location_bytes, notary_signatures, notary_spend, notary_spend_fee, read_location, refund, sighash,
     signed_notary_spend, spend_digest, NOTARY_SPEND_RATE_SAT_VB,

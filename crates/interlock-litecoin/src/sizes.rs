@@ -26,7 +26,7 @@
 //! backstop, for k of n notaries; [`notary_marginal`] prices one more notary
 //! key and one more required signature.
 
-use crate::notary::{notary_public_key, notary_sign, notary_spend, sighash, signed_notary_spend, NotaryScript};
+use crate::notary::{notary_public_key, notary_spend, sighash, signed_notary_spend, NotaryScript};
 use crate::script::HashlockScript;
 use crate::tx::{self, Coin, Key, Path};
 use bitcoin::absolute::LockTime;
@@ -154,7 +154,7 @@ pub fn measure_notary(rate_sat_vb: u64, threshold: u8, count: u8) -> Result<Vec<
     let mut rows = vec![row("interlock-notary", "lock", &lock, &script, rate_sat_vb)];
     for (op, decision, party) in [("execute", Decision::Commit, &beneficiary), ("cancel", Decision::Abort, &owner)] {
         let digest = sighash(&leg, &notary_spend(&leg, outpoint(2), LEG_VALUE, decision)?, LEG_VALUE)?;
-        let signatures: Vec<_> = notaries.iter().map(|notary| notary_sign(notary, &digest)).collect();
+        let signatures: Vec<_> = notaries.iter().map(|notary| notary.sign_digest(&digest)).collect();
         let spend = signed_notary_spend(&leg, outpoint(2), LEG_VALUE, decision, party, &signatures)?;
         rows.push(row("interlock-notary", op, &spend, &script, rate_sat_vb));
     }

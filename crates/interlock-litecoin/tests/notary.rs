@@ -13,8 +13,7 @@ use interlock_chain::conformance::Actor;
 use interlock_core::crypto::{Decision, NotaryKey, RecoverableSignature};
 use interlock_core::{Asset, DealTerms, LegKind};
 use interlock_litecoin::notary::{
-    notary_public_key, notary_sign, notary_spend, read_notary_spend, refund, sighash, signed_notary_spend, NotaryPath,
-    NotaryScript,
+    notary_public_key, notary_spend, read_notary_spend, refund, sighash, signed_notary_spend, NotaryPath, NotaryScript,
 };
 use interlock_litecoin::tx::Key;
 
@@ -72,7 +71,7 @@ impl Reserved {
     /// The signatures of `signers` over the spend for `decision`.
     fn certificate(&self, decision: Decision, signers: &[&NotaryKey]) -> Vec<RecoverableSignature> {
         let digest = self.digest(decision);
-        signers.iter().map(|key| notary_sign(key, &digest)).collect()
+        signers.iter().map(|key| key.sign_digest(&digest)).collect()
     }
 
     /// The spend for `decision`, its witness laid out by hand: `party`'s

@@ -9,9 +9,9 @@
 //! keccak crate, so the hash is computed here: one block of Keccak-f\[1600\]
 //! is all a 64-byte key needs.
 
-use bitcoin::secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
+use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use interlock_chain::ChainError;
-use interlock_core::crypto::{NotaryKey, RecoverableSignature};
+use interlock_core::crypto::NotaryKey;
 use interlock_core::NotaryAddress;
 
 /// Keccak-256 absorbs this many bytes per permutation.
@@ -118,27 +118,10 @@ pub fn notary_public_key(key: &NotaryKey) -> [u8; 33] {
     PublicKey::from_secret_key(&Secp256k1::signing_only(), &secret_of(key)).serialize()
 }
 
-/// A notary's signature of `digest` (a notary spend's sighash) in the form
-/// its certificates carry: `r || s || v`, deterministic (RFC 6979), low-s,
-/// recovering to the notary's address.
-pub fn notary_sign(key: &NotaryKey, digest: &[u8; 32]) -> RecoverableSignature {
-    let signature = Secp256k1::signing_only().sign_ecdsa(&Message::from_digest(*digest), &secret_of(key));
-    let mut bytes = [0u8; 65];
-    bytes[..64].copy_from_slice(&signature.serialize_compact());
-    let address = key.address();
-    [27u8, 28]
-        .into_iter()
-        .map(|v| {
-            bytes[64] = v;
-            RecoverableSignature(bytes)
-        })
-        .find(|candidate| candidate.recover(digest) == Some(address))
-        .expect("a signature recovers to its own key with one of the two recovery ids")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bitcoin::secp256k1::Message;
     use interlock_core::crypto::{decision_digest, eip712_domain_separator, Decision};
     use interlock_core::{DealId, Hash32};
 
@@ -184,14 +167,17 @@ mod tests {
     }
 
     #[test]
-    fn notary_signatures_recover_to_their_notary_and_are_low_s() {
+    fn a_notarys_digest_signature_verifies_under_the_key_the_script_names() {
         let key = NotaryKey::from_seed([7; 32]).expect("a valid scalar");
+        let public = PublicKey::from_slice(&notary_public_key(&key)).expect("a key");
+        let secp = Secp256k1::verification_only();
         for byte in 0..16u8 {
             let digest = [byte; 32];
-            let signature = notary_sign(&key, &digest);
+            let signature = key.sign_digest(&digest);
             assert_eq!(signature.recover(&digest), Some(key.address()));
-            assert_eq!(notary_sign(&key, &digest), signature, "deterministic");
-            assert_ne!(signature.recover(&[byte ^ 1; 32]), Some(key.address()));
+            let compact = bitcoin::secp256k1::ecdsa::Signature::from_compact(&signature.0[..64]).expect("r || s");
+            secp.verify_ecdsa(&Message::from_digest(digest), &compact, &public).expect("the script's key verifies it");
+            assert!(secp.verify_ecdsa(&Message::from_digest([byte ^ 1; 32]), &compact, &public).is_err());
         }
     }
 }

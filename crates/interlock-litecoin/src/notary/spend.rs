@@ -236,7 +236,7 @@ pub fn refund(
 #[cfg(test)]
 mod tests {
     use super::super::tests::notary;
-    use super::super::{notary_public_key, notary_sign, read_notary_spend};
+    use super::super::{notary_public_key, read_notary_spend};
     use super::*;
     use bitcoin::Txid;
 
@@ -258,7 +258,7 @@ mod tests {
     fn signatures(script: &NotaryScript, decision: Decision, seeds: &[u8]) -> Vec<RecoverableSignature> {
         let transaction = notary_spend(script, outpoint(), VALUE, decision).expect("a spend");
         let digest = sighash(script, &transaction, VALUE).expect("a sighash");
-        seeds.iter().map(|seed| notary_sign(&notary(*seed), &digest)).collect()
+        seeds.iter().map(|seed| notary(*seed).sign_digest(&digest)).collect()
     }
 
     #[test]
