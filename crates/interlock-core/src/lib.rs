@@ -16,6 +16,7 @@ pub mod limits;
 pub mod notary;
 pub mod policy;
 pub mod saga;
+mod swap;
 pub mod timing;
 pub mod types;
 

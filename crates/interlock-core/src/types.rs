@@ -657,35 +657,14 @@ mod tests {
     /// Terms where the buyer pays `payment` on network `networks.0` for
     /// `delivery` on network `networks.1`.
     fn terms(payment: Asset, delivery: Asset, networks: (u64, u64)) -> DealTerms {
-        let (buyer, seller) = (Address::from_bytes([0xb1; 32]), Address::from_bytes([0x5e; 32]));
-        DealTerms {
-            buyer: PartyId([0xb1; 32]),
-            seller: PartyId([0x5e; 32]),
-            payment: Leg {
-                network: NetworkId(networks.0),
-                asset: payment,
-                owner: buyer,
-                beneficiary: seller,
-                keeper: None,
-            },
-            delivery: Leg {
-                network: NetworkId(networks.1),
-                asset: delivery,
-                owner: seller,
-                beneficiary: buyer,
-                keeper: None,
-            },
-            settlement: Settlement::Hashlock {
-                hash: Hash32([7; 32]),
-                delivery_expiry_ms: 10_000,
-                payment_expiry_ms: 20_000,
-                margin_ms: HASHLOCK_MARGIN_MIN_MS.max(1_000),
-            },
-            policy: Policy::default(),
-            observers: Vec::new(),
-            dependents: Vec::new(),
-            nonce: 1,
-        }
+        let settlement = Settlement::Hashlock {
+            hash: Hash32([7; 32]),
+            delivery_expiry_ms: 10_000,
+            payment_expiry_ms: 20_000,
+            margin_ms: HASHLOCK_MARGIN_MIN_MS.max(1_000),
+        };
+        let (payment, delivery) = ((NetworkId(networks.0), payment), (NetworkId(networks.1), delivery));
+        DealTerms::swap(PartyId([0xb1; 32]), PartyId([0x5e; 32]), payment, delivery, settlement)
     }
 
     /// `validate` of the terms, as its message or "ok".

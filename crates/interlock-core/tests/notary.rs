@@ -4,7 +4,7 @@
 //! recorded, and after a restart signs the recorded decision and never the other.
 
 use interlock_core::crypto::{Decision, Ed25519Signature, NotaryKey, PartyKey, SignatureError};
-use interlock_core::escrow::{Condition, EscrowEvent, Reservation, ReservationState, ReserveRequest};
+use interlock_core::escrow::{Condition, EscrowEvent, ReserveRequest};
 use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput, SignedDeal};
 use interlock_core::policy::Unrestricted;
 use interlock_core::saga::expected_request;
@@ -82,18 +82,7 @@ fn accepted() -> NotaryDeal {
 
 /// The Reserved event a ledger publishes for `request`.
 fn reserved(request: ReserveRequest) -> EscrowEvent {
-    EscrowEvent::Reserved(Reservation {
-        id: reservation_id(request.deal_id, request.leg),
-        deal_id: request.deal_id,
-        leg: request.leg,
-        asset: request.asset,
-        owner: request.owner,
-        beneficiary: request.beneficiary,
-        keeper: None,
-        condition: request.condition,
-        expiry_ms: request.expiry_ms,
-        state: ReservationState::Reserved,
-    })
+    EscrowEvent::Reserved(request.reservation())
 }
 
 /// The reservation the terms call for on `leg`.

@@ -4,14 +4,12 @@
 //! each party what happens.
 
 use interlock_core::crypto::{Decision, NotaryKey, PartyKey, Secret};
-use interlock_core::escrow::{EscrowEvent, Reservation, ReservationState, ReserveRequest};
+use interlock_core::escrow::{EscrowEvent, ReserveRequest};
 use interlock_core::limits::DAY_MS;
 use interlock_core::notary::{NotaryDeal, NotaryOutput, SignedDeal};
 use interlock_core::policy::{approve, timeout_notice, Approvals, TimeoutNotice, Unrestricted};
 use interlock_core::saga::{expected_request, Role, Saga};
-use interlock_core::{
-    reservation_id, Address, Asset, AssetCode, DealTerms, Leg, NetworkId, OnTimeout, PartyId, Policy, Settlement,
-};
+use interlock_core::{Asset, AssetCode, DealTerms, NetworkId, OnTimeout, PartyId, Policy, Settlement};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,34 +30,17 @@ fn code(text: &str) -> AssetCode {
     AssetCode::new(text).expect("valid code")
 }
 
-fn leg(network: u64, asset: &str, amount: u128, owner: &PartyKey, beneficiary: &PartyKey) -> Leg {
-    Leg {
-        network: NetworkId(network),
-        asset: Asset::Fungible { code: code(asset), amount },
-        owner: Address::from_bytes(owner.public().0),
-        beneficiary: Address::from_bytes(beneficiary.public().0),
-        keeper: None,
-    }
-}
-
 /// 100 USD for 5 GOLD in notary mode, under `policy`.
 fn terms(policy: Policy) -> DealTerms {
-    DealTerms {
-        buyer: buyer().public(),
-        seller: seller().public(),
-        payment: leg(1, "USD", 100, &buyer(), &seller()),
-        delivery: leg(2, "GOLD", 5, &seller(), &buyer()),
-        settlement: Settlement::Notary {
-            notaries: vec![notary().address()],
-            threshold: 1,
-            decision_deadline_ms: DEADLINE,
-            backstop_expiry_ms: BACKSTOP,
-        },
-        policy,
-        observers: vec![],
-        dependents: vec![],
-        nonce: 1,
-    }
+    let asset = |text: &str, amount| Asset::Fungible { code: code(text), amount };
+    let settlement = Settlement::Notary {
+        notaries: vec![notary().address()],
+        threshold: 1,
+        decision_deadline_ms: DEADLINE,
+        backstop_expiry_ms: BACKSTOP,
+    };
+    let (payment, delivery) = ((NetworkId(1), asset("USD", 100)), (NetworkId(2), asset("GOLD", 5)));
+    DealTerms { policy, ..DealTerms::swap(buyer().public(), seller().public(), payment, delivery, settlement) }
 }
 
 fn hashlock(mut terms: DealTerms) -> DealTerms {
@@ -194,18 +175,7 @@ fn the_daily_limit_counts_only_the_same_utc_day() {
 }
 
 fn reserved(request: ReserveRequest) -> EscrowEvent {
-    EscrowEvent::Reserved(Reservation {
-        id: reservation_id(request.deal_id, request.leg),
-        deal_id: request.deal_id,
-        leg: request.leg,
-        asset: request.asset,
-        owner: request.owner,
-        beneficiary: request.beneficiary,
-        keeper: None,
-        condition: request.condition,
-        expiry_ms: request.expiry_ms,
-        state: ReservationState::Reserved,
-    })
+    EscrowEvent::Reserved(request.reservation())
 }
 
 fn signed(terms: DealTerms) -> SignedDeal {

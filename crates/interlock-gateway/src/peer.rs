@@ -18,8 +18,7 @@ use interlock_core::encoding::Decode;
 use interlock_core::escrow::Condition;
 use interlock_core::saga::expected_request;
 use interlock_core::{
-    reservation_id, DealId, DealTerms, Decision, EscrowEvent, LegKind, Reservation, ReservationId, ReservationState,
-    Token,
+    reservation_id, DealId, DealTerms, Decision, EscrowEvent, LegKind, Reservation, ReservationId, Token,
 };
 use interlock_identity::GatewayEntry;
 use interlock_proto::v1;
@@ -221,20 +220,7 @@ fn settled_reservation(event: &EscrowEvent) -> ReservationId {
 
 /// The reservation of `leg` exactly as the terms ask for it.
 fn reserved_by_terms(terms: &DealTerms, leg: LegKind) -> Reservation {
-    let deal_id = terms.id();
-    let request = expected_request(terms, deal_id, leg);
-    Reservation {
-        id: reservation_id(deal_id, leg),
-        deal_id,
-        leg,
-        asset: request.asset,
-        owner: request.owner,
-        beneficiary: request.beneficiary,
-        keeper: request.keeper,
-        condition: request.condition,
-        expiry_ms: request.expiry_ms,
-        state: ReservationState::Reserved,
-    }
+    expected_request(terms, terms.id(), leg).reservation()
 }
 
 /// Checks an execution or a cancellation against the reservation it settles,

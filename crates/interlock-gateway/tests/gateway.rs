@@ -12,7 +12,7 @@ use interlock_core::encoding::{encode_terms, Decode, Encode};
 use interlock_core::saga::expected_request;
 use interlock_core::{
     reservation_id, Address, Asset, AssetCode, DealId, DealTerms, EscrowEvent, EscrowOp, Hash32, Leg, LegKind,
-    NetworkId, Policy, Reservation, ReservationState, Settlement,
+    NetworkId, Policy, Settlement,
 };
 use interlock_gateway::checks::sign_lock_assertion;
 use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
@@ -578,19 +578,7 @@ async fn forged_lock_assertions_and_peer_calls_are_refused() {
     let deal_id = terms.id();
     world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
     // A delivery reservation as beta would hold it.
-    let request = expected_request(&terms, deal_id, LegKind::Delivery);
-    let reservation = Reservation {
-        id: reservation_id(deal_id, LegKind::Delivery),
-        deal_id,
-        leg: LegKind::Delivery,
-        asset: request.asset,
-        owner: request.owner,
-        beneficiary: request.beneficiary,
-        keeper: request.keeper,
-        condition: request.condition,
-        expiry_ms: request.expiry_ms,
-        state: ReservationState::Reserved,
-    };
+    let reservation = expected_request(&terms, deal_id, LegKind::Delivery).reservation();
     let block = Hash32([5; 32]);
     let genuine = sign_lock_assertion(&gateway_key(BETA), BETA, 7, block, &reservation);
     let assertions = |assertion: v1::LockAssertion| v1::LockAssertions { assertions: vec![assertion] };

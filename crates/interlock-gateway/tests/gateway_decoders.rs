@@ -9,7 +9,7 @@ use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::{encode_terms, Encode};
 use interlock_core::{
     Address, Asset, AssetCode, DealTerms, EscrowEvent, EscrowOp, Hash32, Leg, LegKind, NetworkId, Policy, Reservation,
-    ReservationId, ReservationState, Settlement,
+    ReservationId, Settlement,
 };
 use interlock_gateway::checks::{
     check_terms, decode_notification, decode_signed_deal, decode_submission, sign_lock_assertion,
@@ -96,19 +96,7 @@ fn signed_deal(nonce: u64) -> v1::SignedDeal {
 
 fn reservation(nonce: u64) -> Reservation {
     let terms = terms(nonce);
-    let request = interlock_core::saga::expected_request(&terms, terms.id(), LegKind::Delivery);
-    Reservation {
-        id: interlock_core::reservation_id(terms.id(), LegKind::Delivery),
-        deal_id: terms.id(),
-        leg: LegKind::Delivery,
-        asset: request.asset,
-        owner: request.owner,
-        beneficiary: request.beneficiary,
-        keeper: request.keeper,
-        condition: request.condition,
-        expiry_ms: request.expiry_ms,
-        state: ReservationState::Reserved,
-    }
+    interlock_core::saga::expected_request(&terms, terms.id(), LegKind::Delivery).reservation()
 }
 
 fn executed(nonce: u64) -> EscrowEvent {

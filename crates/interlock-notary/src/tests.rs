@@ -5,7 +5,7 @@ use super::*;
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::{encode_terms, Encode};
 use interlock_core::saga::expected_request;
-use interlock_core::{Address, Asset, Leg, Policy, Settlement};
+use interlock_core::{Asset, Settlement};
 
 const ALPHA: NetworkId = NetworkId(1);
 const BETA: NetworkId = NetworkId(2);
@@ -15,31 +15,15 @@ fn now_ms() -> u64 {
 }
 
 fn terms(notary: &NotaryKey, buyer: &PartyKey, seller: &PartyKey) -> DealTerms {
-    let usd = AssetCode::new("USD").unwrap();
-    let leg = |network, owner: &PartyKey, beneficiary: &PartyKey, amount| Leg {
-        network,
-        asset: Asset::Fungible { code: usd.clone(), amount },
-        owner: Address::from_bytes(owner.public().0),
-        beneficiary: Address::from_bytes(beneficiary.public().0),
-        keeper: None,
-    };
+    let usd = |amount| Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount };
     let deadline_ms = now_ms() + 60_000;
-    DealTerms {
-        buyer: buyer.public(),
-        seller: seller.public(),
-        payment: leg(ALPHA, buyer, seller, 30),
-        delivery: leg(BETA, seller, buyer, 20),
-        settlement: Settlement::Notary {
-            notaries: vec![notary.address()],
-            threshold: 1,
-            decision_deadline_ms: deadline_ms,
-            backstop_expiry_ms: deadline_ms + 600_000,
-        },
-        policy: Policy::default(),
-        observers: vec![],
-        dependents: vec![],
-        nonce: 1,
-    }
+    let settlement = Settlement::Notary {
+        notaries: vec![notary.address()],
+        threshold: 1,
+        decision_deadline_ms: deadline_ms,
+        backstop_expiry_ms: deadline_ms + 600_000,
+    };
+    DealTerms::swap(buyer.public(), seller.public(), (ALPHA, usd(30)), (BETA, usd(20)), settlement)
 }
 
 /// A stream message: the block at `height` with the reservation of `leg`,

@@ -3,7 +3,7 @@
 
 use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::notary::NotaryDeal;
-use interlock_core::{Address, Asset, AssetCode, DealTerms, Decision, Leg, NetworkId, Policy, Settlement};
+use interlock_core::{Asset, AssetCode, DealTerms, Decision, NetworkId, Settlement};
 use interlock_notary::NotaryLog;
 use interlock_rpc::store::StoreError;
 
@@ -11,30 +11,8 @@ const T0: u64 = 1_000_000;
 
 fn terms(settlement: Settlement) -> DealTerms {
     let (buyer, seller) = (PartyKey::from_seed([1; 32]), PartyKey::from_seed([2; 32]));
-    let usd = AssetCode::new("USD").unwrap();
-    DealTerms {
-        buyer: buyer.public(),
-        seller: seller.public(),
-        payment: Leg {
-            network: NetworkId(1),
-            asset: Asset::Fungible { code: usd.clone(), amount: 5 },
-            owner: Address::from_bytes(buyer.public().0),
-            beneficiary: Address::from_bytes(seller.public().0),
-            keeper: None,
-        },
-        delivery: Leg {
-            network: NetworkId(2),
-            asset: Asset::Fungible { code: usd, amount: 7 },
-            owner: Address::from_bytes(seller.public().0),
-            beneficiary: Address::from_bytes(buyer.public().0),
-            keeper: None,
-        },
-        settlement,
-        policy: Policy::default(),
-        observers: vec![],
-        dependents: vec![],
-        nonce: 1,
-    }
+    let usd = |amount| Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount };
+    DealTerms::swap(buyer.public(), seller.public(), (NetworkId(1), usd(5)), (NetworkId(2), usd(7)), settlement)
 }
 
 #[test]

@@ -6,8 +6,8 @@
 use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::Encode;
 use interlock_core::{
-    Address, Asset, AssetCode, Condition, DealTerms, EscrowEvent, Leg, LegKind, NetworkId, Policy, Reservation,
-    ReservationState, Settlement, Token,
+    Asset, AssetCode, Condition, DealTerms, EscrowEvent, LegKind, NetworkId, Reservation, ReservationState, Settlement,
+    Token,
 };
 use interlock_observer::log::{stored_key, verify};
 use interlock_observer::record::GatewayEvent;
@@ -15,28 +15,16 @@ use interlock_observer::ObserverLog;
 
 fn terms(observer: &PartyKey) -> DealTerms {
     let (buyer, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
-    let leg = |network, owner: &PartyKey, beneficiary: &PartyKey| Leg {
-        network: NetworkId(network),
-        asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
-        owner: Address::from_bytes(owner.public().0),
-        beneficiary: Address::from_bytes(beneficiary.public().0),
-        keeper: None,
+    let usd = || Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 };
+    let settlement = Settlement::Hashlock {
+        hash: interlock_core::Secret([5; 32]).hash(),
+        payment_expiry_ms: 20_000,
+        delivery_expiry_ms: 10_000,
+        margin_ms: 1_000,
     };
     DealTerms {
-        buyer: buyer.public(),
-        seller: seller.public(),
-        payment: leg(1, &buyer, &seller),
-        delivery: leg(2, &seller, &buyer),
-        settlement: Settlement::Hashlock {
-            hash: interlock_core::Secret([5; 32]).hash(),
-            payment_expiry_ms: 20_000,
-            delivery_expiry_ms: 10_000,
-            margin_ms: 1_000,
-        },
-        policy: Policy::default(),
         observers: vec![observer.public()],
-        dependents: vec![],
-        nonce: 1,
+        ..DealTerms::swap(buyer.public(), seller.public(), (NetworkId(1), usd()), (NetworkId(2), usd()), settlement)
     }
 }
 

@@ -10,8 +10,7 @@ use interlock_core::crypto::{Certificate, Decision, NotaryKey, Secret, Token};
 use interlock_core::encoding::Encode;
 use interlock_core::saga::expected_request;
 use interlock_core::{
-    reservation_id, Address, Asset, DealId, DealTerms, EscrowEvent, Hash32, LegKind, Reservation, ReservationId,
-    ReservationState, Settlement,
+    Address, Asset, DealId, DealTerms, EscrowEvent, Hash32, LegKind, Reservation, ReservationId, Settlement,
 };
 use interlock_gateway::checks::sign_lock_assertion;
 use interlock_gateway::testkit::now_ms;
@@ -22,20 +21,7 @@ use tonic::Code;
 
 /// The reservation of `leg` exactly as the deal's terms ask for it.
 fn reserved(terms: &DealTerms, leg: LegKind) -> Reservation {
-    let deal_id = terms.id();
-    let request = expected_request(terms, deal_id, leg);
-    Reservation {
-        id: reservation_id(deal_id, leg),
-        deal_id,
-        leg,
-        asset: request.asset,
-        owner: request.owner,
-        beneficiary: request.beneficiary,
-        keeper: request.keeper,
-        condition: request.condition,
-        expiry_ms: request.expiry_ms,
-        state: ReservationState::Reserved,
-    }
+    expected_request(terms, terms.id(), leg).reservation()
 }
 
 /// The beneficiary's execution of `reservation` with `secret`.
