@@ -79,6 +79,33 @@ impl ReserveRequest {
 }
 
 impl Reservation {
+    /// The event of `by` executing this reservation with `token`: the
+    /// asset goes to the beneficiary.
+    pub fn executed(&self, by: Address, token: Token) -> EscrowEvent {
+        EscrowEvent::Executed {
+            reservation: self.id,
+            deal_id: self.deal_id,
+            leg: self.leg,
+            by,
+            to: self.beneficiary,
+            asset: self.asset.clone(),
+            token,
+        }
+    }
+
+    /// The event of `by` cancelling this reservation: the asset goes back
+    /// to its owner.
+    pub fn cancelled(&self, by: Address) -> EscrowEvent {
+        EscrowEvent::Cancelled {
+            reservation: self.id,
+            deal_id: self.deal_id,
+            leg: self.leg,
+            by,
+            to: self.owner,
+            asset: self.asset.clone(),
+        }
+    }
+
     /// True when this reservation carries exactly `request`'s parameters.
     pub fn matches(&self, request: &ReserveRequest) -> bool {
         self.deal_id == request.deal_id
@@ -362,15 +389,7 @@ fn execute_under<C: EscrowContext>(
             return Err(EscrowError::WrongTokenKind { id: *id, condition: "notary", token: token_kind(token) })
         }
     }
-    let event = EscrowEvent::Executed {
-        reservation: *id,
-        deal_id: reservation.deal_id,
-        leg: reservation.leg,
-        by: *signer,
-        to: reservation.beneficiary,
-        asset: reservation.asset.clone(),
-        token: token.clone(),
-    };
+    let event = reservation.executed(*signer, token.clone());
     let (to, asset) = (reservation.beneficiary, reservation.asset.clone());
     context.release(&to, &asset);
     context.set_state(id, ReservationState::Executed);
@@ -415,14 +434,7 @@ fn cancel_under<C: EscrowContext>(
         }
     }
     // Anyone may cancel once cancelling is allowed; the asset always goes home.
-    let event = EscrowEvent::Cancelled {
-        reservation: *id,
-        deal_id: reservation.deal_id,
-        leg: reservation.leg,
-        by: *signer,
-        to: reservation.owner,
-        asset: reservation.asset.clone(),
-    };
+    let event = reservation.cancelled(*signer);
     let (to, asset) = (reservation.owner, reservation.asset.clone());
     context.release(&to, &asset);
     context.set_state(id, ReservationState::Cancelled);

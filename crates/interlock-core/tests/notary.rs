@@ -9,8 +9,7 @@ use interlock_core::notary::{NotaryDeal, NotaryError, NotaryOutput, SignedDeal};
 use interlock_core::policy::Unrestricted;
 use interlock_core::saga::expected_request;
 use interlock_core::{
-    reservation_id, Address, Asset, AssetCode, DealId, DealTerms, Hash32, ItemId, Leg, LegKind, NetworkId, PartyId,
-    Policy, Settlement,
+    Address, Asset, AssetCode, DealId, DealTerms, Hash32, ItemId, Leg, LegKind, NetworkId, PartyId, Policy, Settlement,
 };
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -305,14 +304,7 @@ fn settlement_events_are_not_reservations() {
     let mut deal = accepted();
     deal.observe(T0 + 1, &reserved(agreed(LegKind::Payment)), &Unrestricted);
     let delivery = agreed(LegKind::Delivery);
-    let cancelled = EscrowEvent::Cancelled {
-        reservation: reservation_id(delivery.deal_id, LegKind::Delivery),
-        deal_id: delivery.deal_id,
-        leg: LegKind::Delivery,
-        by: delivery.owner,
-        to: delivery.owner,
-        asset: delivery.asset.clone(),
-    };
+    let cancelled = delivery.reservation().cancelled(delivery.owner);
     assert_eq!(deal.observe(T0 + 2, &cancelled, &Unrestricted), vec![]);
     assert_eq!(deal.tick(DEADLINE, &Unrestricted), record(Decision::Abort));
 }

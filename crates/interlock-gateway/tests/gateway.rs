@@ -605,15 +605,7 @@ async fn forged_lock_assertions_and_peer_calls_are_refused() {
         network: ALPHA.0,
         height: 3,
         timestamp_ms: now_ms(),
-        event_encoded: EscrowEvent::Cancelled {
-            reservation: reservation.id,
-            deal_id,
-            leg: LegKind::Delivery,
-            by: reservation.owner,
-            to: reservation.owner,
-            asset: reservation.asset.clone(),
-        }
-        .to_bytes(),
+        event_encoded: reservation.cancelled(reservation.owner).to_bytes(),
     };
     let notify = |n: v1::Notification| v1::Notifications { notifications: vec![n] };
     let wrong_network = world.peer(ALPHA, "gw-beta").notify(notify(notification.clone())).await;

@@ -101,15 +101,7 @@ fn reservation(nonce: u64) -> Reservation {
 
 fn executed(nonce: u64) -> EscrowEvent {
     let reservation = reservation(nonce);
-    EscrowEvent::Executed {
-        reservation: reservation.id,
-        deal_id: reservation.deal_id,
-        leg: reservation.leg,
-        by: reservation.beneficiary,
-        to: reservation.beneficiary,
-        asset: reservation.asset,
-        token: Token::Secret(Secret([7; 32])),
-    }
+    reservation.executed(reservation.beneficiary, Token::Secret(Secret([7; 32])))
 }
 
 /// A refusal of network input is the caller's fault, never the server's.

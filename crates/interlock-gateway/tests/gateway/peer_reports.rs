@@ -26,15 +26,7 @@ fn reserved(terms: &DealTerms, leg: LegKind) -> Reservation {
 
 /// The beneficiary's execution of `reservation` with `secret`.
 fn executed(reservation: &Reservation, secret: Secret) -> EscrowEvent {
-    EscrowEvent::Executed {
-        reservation: reservation.id,
-        deal_id: reservation.deal_id,
-        leg: reservation.leg,
-        by: reservation.beneficiary,
-        to: reservation.beneficiary,
-        asset: reservation.asset.clone(),
-        token: Token::Secret(secret),
-    }
+    reservation.executed(reservation.beneficiary, Token::Secret(secret))
 }
 
 fn notification(event_encoded: Vec<u8>) -> v1::Notifications {
