@@ -11,9 +11,8 @@ use interlock_core::encoding::Encode;
 use interlock_core::NetworkId;
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// Where the directory says alpha's node is: nothing listens there.
@@ -51,21 +50,7 @@ fn identities(dir: &Path) {
 
 /// `interlock ROLE --config FILE` in `dir`, and the address it printed.
 fn start(role: &str, config: &str, dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_interlock"))
-        .args([role, "--config", config])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line
-        .strip_prefix("listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{role} did not start: {line:?}"))
-        .to_owned();
-    (child, address)
+    common::start_listening(&[role, "--config", config], dir)
 }
 
 async fn channel(dir: &Path, holder: &str, address: &str) -> Channel {

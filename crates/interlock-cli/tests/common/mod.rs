@@ -46,9 +46,17 @@ pub fn identities(dir: &Path) {
 
 /// Starts the node and returns it with the address it printed.
 pub fn start_node(dir: &Path) -> (Child, String) {
+    let args = ["ledger", "--data", "data", "--network", "1", "--listen", "127.0.0.1:0"];
+    start_listening(
+        &[&args[..], &["--tls-dir", "tls", "--name", "alpha-ledger", "--directory", "directory.json"]].concat(),
+        dir,
+    )
+}
+
+/// `interlock ARGS` in `dir`, a service, and the address it printed first.
+pub fn start_listening(args: &[&str], dir: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_interlock"))
-        .args(["ledger", "--data", "data", "--network", "1", "--listen", "127.0.0.1:0"])
-        .args(["--tls-dir", "tls", "--name", "alpha-ledger", "--directory", "directory.json"])
+        .args(args)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -59,7 +67,7 @@ pub fn start_node(dir: &Path) -> (Child, String) {
     let address = line
         .strip_prefix("listening on ")
         .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .unwrap_or_else(|| panic!("{args:?} did not start: {line:?}"))
         .to_string();
     (child, address)
 }
