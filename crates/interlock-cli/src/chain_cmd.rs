@@ -2,9 +2,7 @@
 //! directory's networks against their live nodes, deploying the escrow to a
 //! node, and the follow benchmark.
 
-use anyhow::Context as _;
 use interlock_chain::Platform as _;
-use interlock_identity::SignedDirectory;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -12,9 +10,7 @@ use std::path::Path;
 /// the CA in `ca_dir`), its configuration checked by its platform and then
 /// against its live node. Returns whether everything passed.
 pub fn directory_check(directory: &Path, ca_dir: &Path, json: bool) -> anyhow::Result<bool> {
-    let ca = interlock_identity::load_certificate(&ca_dir.join(interlock_identity::CA_CERTIFICATE_FILE))?;
-    let directory = SignedDirectory::load_verified(directory, &ca)
-        .with_context(|| format!("{} is not a directory the CA in {} signed", directory.display(), ca_dir.display()))?;
+    let directory = crate::directory_cmd::load(directory, ca_dir)?;
     let platforms = interlock_platforms::all();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut report = Vec::new();

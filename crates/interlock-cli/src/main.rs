@@ -5,6 +5,7 @@ mod chain_cmd;
 mod client_args;
 mod config_cmd;
 mod deal_cmd;
+mod directory_cmd;
 mod gas_cmd;
 mod gateway_cmd;
 mod observer_cmd;
@@ -106,7 +107,7 @@ enum Command {
     /// The directory of networks, services and parties, signed by the CA.
     Directory {
         #[command(subcommand)]
-        command: DirectoryCommand,
+        command: directory_cmd::DirectoryCommand,
     },
     /// Run a ledger node: one embedded network's sequencer, over gRPC with mutual TLS.
     #[command(after_help = "Every setting may come from a TOML file instead (--config FILE), keys named as\n\
@@ -377,34 +378,6 @@ enum SandboxCommand {
 }
 
 #[derive(Subcommand)]
-enum DirectoryCommand {
-    /// Validate a directory written as JSON and sign it with the CA.
-    Sign {
-        /// The CA directory.
-        #[arg(long)]
-        ca: PathBuf,
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        output: PathBuf,
-    },
-    /// Check every network of a signed directory against its live node: its
-    /// platform's configuration, then (EVM) the chain id, the escrow's code at
-    /// its address and its deploy height, the confirmation depth and the
-    /// token contracts. Exits 1 when a check fails.
-    Check {
-        /// The signed directory.
-        #[arg(long)]
-        directory: PathBuf,
-        /// The CA directory whose certificate signed it.
-        #[arg(long)]
-        ca: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
 enum DeployTarget {
     /// Deploy the escrow contract (the committed artifact) to an EVM node and
     /// print the network's directory stanza (platform and config).
@@ -506,9 +479,7 @@ fn main() -> ExitCode {
         Command::Ca { command: CaCommand::Issue { dir, role, name, hosts, days, out } } => {
             services::ca_issue(&dir, role.0.as_str(), &name, &hosts, days, out.as_deref()).map(Ok)
         }
-        Command::Directory { command: DirectoryCommand::Sign { ca, input, output } } => {
-            services::directory_sign(&ca, &input, &output).map(Ok)
-        }
+        Command::Directory { command } => directory_cmd::run(command),
         Command::Sandbox { command } => match command {
             SandboxCommand::Up { dir, manual_accept, evm, evm_rpc, litecoin } => {
                 let topology = if litecoin {
@@ -582,9 +553,6 @@ fn main() -> ExitCode {
         }
         Command::Deploy { target: DeployTarget::Evm { rpc, key, rpc_ca, confirmations } } => {
             chain_cmd::deploy_escrow(&rpc, &key, rpc_ca.as_deref(), confirmations).map(Ok)
-        }
-        Command::Directory { command: DirectoryCommand::Check { directory, ca, json } } => {
-            chain_cmd::directory_check(&directory, &ca, json).map(|ok| ok.then_some(()).ok_or(1))
         }
     };
     match result {

@@ -173,6 +173,7 @@ impl World {
                 key: observer_key().public(),
             }],
             dependents: vec![DependentEntry { name: "warranty".into(), key: warranty_key().public() }],
+            links: None,
         });
         directory.validate().unwrap();
         for (network, listener) in ledger_listeners {

@@ -7,6 +7,7 @@ use crate::error::{IdentityError, Result};
 use crate::files::{self, PUBLIC_FILE_MODE};
 use crate::hex;
 use crate::role::{validate_name, Role};
+use crate::routes::GatewayLink;
 use crate::{DIRECTORY_ENTRIES_MAX, DIRECTORY_FILE_LEN_MAX, ENDPOINT_LEN_MAX};
 use interlock_core::{Address, NetworkId, NotaryAddress, PartyId};
 use rustls_pki_types::CertificateDer;
@@ -40,6 +41,11 @@ pub struct Directory {
     /// when empty so those directories' signatures still verify.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependents: Vec<DependentEntry>,
+    /// Which gateways may call which ([`crate::routes`]). Absent: every
+    /// gateway may call every other, and the directory signs as it did
+    /// before links existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<GatewayLink>>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -193,6 +199,7 @@ impl Directory {
         self.check_sizes()?;
         self.check_networks()?;
         self.check_services()?;
+        self.check_links()?;
         self.check_parties()?;
         unique_names("notary", self.notaries.iter().map(|entry| entry.name.as_str()))?;
         unique_names("observer", self.observers.iter().map(|entry| entry.name.as_str()))?;
@@ -218,6 +225,7 @@ impl Directory {
             ("notaries", self.notaries.len()),
             ("observers", self.observers.len()),
             ("dependents", self.dependents.len()),
+            ("links", self.links.as_ref().map_or(0, Vec::len)),
         ];
         match lengths.into_iter().find(|(_, length)| *length > DIRECTORY_ENTRIES_MAX) {
             Some((list, length)) => {

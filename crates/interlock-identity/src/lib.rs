@@ -30,6 +30,7 @@ mod error;
 mod files;
 mod hex;
 mod role;
+pub mod routes;
 mod tls;
 
 pub use ca::{
@@ -44,6 +45,7 @@ pub use directory::{
 pub use error::{IdentityError, Result};
 pub use files::{check_private_file, PRIVATE_KEY_MODE, PUBLIC_FILE_MODE};
 pub use role::{validate_name, Role};
+pub use routes::{GatewayLink, Route, ROUTE_NETWORKS_MAX};
 pub use tls::{
     client_config, client_config_from_files, crypto_provider, install_crypto_provider, server_config,
     server_config_from_files,

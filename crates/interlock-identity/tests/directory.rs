@@ -58,6 +58,7 @@ fn sample() -> Directory {
             key: PartyId([0x33; 32]),
         }],
         dependents: vec![DependentEntry { name: "warranty".to_owned(), key: PartyKey::from_seed([9; 32]).public() }],
+        links: None,
     }
 }
 

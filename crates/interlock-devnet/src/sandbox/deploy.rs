@@ -165,6 +165,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
         parties: party_entries,
         dependents: vec![dependent_entry(dir)?],
         observers: vec![ObserverEntry { name: OBSERVER.into(), endpoint: endpoint(OBSERVER), key: observer_key }],
+        links: None,
     };
     directory.check_platforms(&interlock_platforms::all())?;
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
