@@ -25,6 +25,7 @@ pub(crate) enum Method {
     ForwardDeal,
     AssertLocks,
     Notify,
+    Relay,
 }
 
 /// Which callers a method is for.
@@ -52,7 +53,7 @@ impl Method {
             | Method::GetAccount
             | Method::GetReservation
             | Method::StreamBlocks => Audience::Readers,
-            Method::ForwardDeal | Method::AssertLocks | Method::Notify => Audience::Gateways,
+            Method::ForwardDeal | Method::AssertLocks | Method::Notify | Method::Relay => Audience::Gateways,
             Method::Subscribe => Audience::Subscribers,
         }
     }

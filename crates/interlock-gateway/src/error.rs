@@ -27,6 +27,9 @@ pub enum GatewayError {
     /// Well formed and allowed, but not now.
     #[error("{0}")]
     Precondition(String),
+    /// Done once already (a routed message handled or relayed before).
+    #[error("{0}")]
+    Duplicate(String),
     #[error("{what}: {count} exceeds the limit {max}")]
     TooMany { what: &'static str, count: usize, max: usize },
     #[error("deal {deal_id} has no leg on {network}, which this gateway fronts")]
@@ -53,6 +56,7 @@ impl GatewayError {
             GatewayError::Denied(_) => Code::PermissionDenied,
             GatewayError::NotFound(_) => Code::NotFound,
             GatewayError::Precondition(_) => Code::FailedPrecondition,
+            GatewayError::Duplicate(_) => Code::AlreadyExists,
             GatewayError::Store(_) => Code::Unavailable,
             GatewayError::Ledger(status) => status.code(),
             GatewayError::Blocking { .. } => Code::Internal,

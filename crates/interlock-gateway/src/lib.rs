@@ -33,6 +33,7 @@ mod handlers;
 mod keeper;
 mod peer;
 mod registry;
+pub mod routing;
 mod synthesised;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -280,8 +281,7 @@ impl GatewayService {
     /// acknowledges it. A message the peer refuses for good (it will refuse it
     /// again) is dropped with a log line so it cannot block those behind it.
     async fn deliver(self, peer: NetworkId) {
-        let Some(client) = self.shared.peers.get(&peer).cloned() else { return };
-        let wake = self.shared.outbox_wake[&peer].clone();
+        let Some(wake) = self.shared.outbox_wake.get(&peer).cloned() else { return };
         let mut retry = RETRY_MIN;
         loop {
             let read = self
@@ -315,7 +315,7 @@ impl GatewayService {
             }
             for entry in entries {
                 let started = std::time::Instant::now();
-                match peer::send(client.clone(), &entry).await {
+                match self.send_entry(peer, &entry).await {
                     Ok(()) => {
                         retry = RETRY_MIN;
                         interlock_rpc::metrics::metrics().step_took("gateway", "peer_delivery", started.elapsed());

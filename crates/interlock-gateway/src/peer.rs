@@ -12,13 +12,14 @@ use super::caller::{Caller, Method};
 use super::checks::{self, decode_notification, decode_signed_deal, verify_lock_assertion};
 use super::error::GatewayError;
 use super::registry::{ASSERT, FORWARD, NOTIFY, PEER_BATCH_MAX};
+use super::routing::{self, Opened, ROUTE};
 use super::{locked, GatewayService, PEER_CALL_TIMEOUT};
 use crate::gateway_store::{EventKind, NoticeKind, OutboxEntry};
 use interlock_core::encoding::Decode;
 use interlock_core::escrow::Condition;
 use interlock_core::saga::expected_request;
 use interlock_core::{
-    reservation_id, DealId, DealTerms, Decision, EscrowEvent, LegKind, Reservation, ReservationId, Token,
+    reservation_id, DealId, DealTerms, Decision, EscrowEvent, LegKind, NetworkId, Reservation, ReservationId, Token,
 };
 use interlock_identity::GatewayEntry;
 use interlock_proto::v1;
@@ -62,7 +63,61 @@ pub(super) async fn send(mut client: GatewayPeerClient<Channel>, entry: &OutboxE
     }
 }
 
+/// Hands a routed message to the next hop's gateway. One it handled or took
+/// on already counts as delivered.
+async fn relay(mut client: GatewayPeerClient<Channel>, message: v1::RoutedMessage) -> Result<(), Status> {
+    match tokio::time::timeout(PEER_CALL_TIMEOUT, client.relay(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(status)) if status.code() == Code::AlreadyExists => Ok(()),
+        Ok(Err(status)) => Err(status),
+        Err(_) => Err(Status::deadline_exceeded(format!("no answer within {PEER_CALL_TIMEOUT:?}"))),
+    }
+}
+
 impl GatewayService {
+    /// Sends one outbox message for the gateway of `destination`: directly
+    /// where the directory links the two, else sealed and through the best
+    /// route; when a first hop does not answer, through the next route.
+    pub(super) async fn send_entry(&self, destination: NetworkId, entry: &OutboxEntry) -> Result<(), Status> {
+        let (here, directory) = (self.shared.network, &self.shared.directory);
+        let routed = if entry.kind == ROUTE {
+            Some(
+                v1::RoutedMessage::decode(entry.message.as_slice())
+                    .map_err(|error| Status::internal(format!("outbox message {} is corrupt: {error}", entry.id)))?,
+            )
+        } else {
+            None
+        };
+        let passed: Vec<NetworkId> = match &routed {
+            Some(message) => message.path.iter().map(|network| NetworkId(*network)).collect(),
+            None => vec![here],
+        };
+        let hops = routing::next_hops(directory, here, destination, &passed);
+        let mut last = Status::unavailable(format!("no route from {here} to {destination} in the directory's links"));
+        for hop in hops {
+            let Some(client) = self.shared.peers.get(&hop).cloned() else { continue };
+            let result = match (&routed, hop == destination) {
+                (None, true) => send(client, entry).await,
+                (Some(message), _) => relay(client, message.clone()).await,
+                (None, false) => {
+                    let id = routing::message_id(here, destination, entry.id, &entry.kind, &entry.message);
+                    let message =
+                        routing::seal(&self.shared.key, here, destination, id, &entry.kind, entry.message.clone());
+                    relay(client, message).await
+                }
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(status) if is_final(status.code()) => return Err(status),
+                Err(status) => {
+                    tracing::debug!(%destination, %hop, "no delivery through {hop}: {}", status.message());
+                    last = status;
+                }
+            }
+        }
+        Err(last)
+    }
+
     fn peer_caller<T>(&self, request: &Request<T>, method: Method) -> Result<GatewayEntry, GatewayError> {
         Ok(Caller::of(request, &self.shared.directory)?.gateway(method)?.clone())
     }
@@ -123,6 +178,102 @@ impl GatewayService {
         let (accepted, committed) = self.registry().record_assertions(caller.network, verified)?;
         self.announce(&committed);
         Ok(accepted)
+    }
+
+    /// A routed message from a linked gateway: handled here when this is its
+    /// destination, else stored for the next hop before it is acknowledged.
+    fn relay_checked(&self, request: Request<v1::RoutedMessage>) -> Result<u32, GatewayError> {
+        let caller = self.peer_caller(&request, Method::Relay)?;
+        let here = self.shared.network;
+        let message = request.into_inner();
+        let checked = self.check_routed(&caller, &message).and_then(|opened| {
+            if opened.destination == here {
+                self.handle_routed(&opened)
+            } else {
+                self.relay_onward(&opened, message)
+            }
+        });
+        checked.inspect_err(|error| log_refusal(&caller, "a routed message", error))
+    }
+
+    fn check_routed(&self, caller: &GatewayEntry, message: &v1::RoutedMessage) -> Result<Opened, GatewayError> {
+        let (here, directory) = (self.shared.network, &self.shared.directory);
+        if !directory.linked(caller.network, here) {
+            return Err(GatewayError::Denied(format!(
+                "gateway {:?} of {} is not linked to {here} in the directory: it may not relay to this gateway",
+                caller.name, caller.network
+            )));
+        }
+        let opened = routing::open(message, directory, here)?;
+        if opened.path.last() != Some(&caller.network) {
+            return Err(GatewayError::malformed(
+                "path",
+                format!("{:?} does not end with the caller's network {}", message.path, caller.network),
+            ));
+        }
+        Ok(opened)
+    }
+
+    fn handle_routed(&self, opened: &Opened) -> Result<u32, GatewayError> {
+        let id = interlock_core::hash::to_hex(&opened.message_id);
+        let origin = opened.origin.network;
+        if self.registry().store.routed_seen(&opened.message_id)? {
+            return Err(GatewayError::Duplicate(format!("routed message {id} from {origin} was handled here already")));
+        }
+        let payload = |error: prost::DecodeError| GatewayError::malformed("payload", error);
+        let accepted = match opened.kind {
+            FORWARD => {
+                self.receive_forwarded(&opened.origin, &v1::DealNotice::decode(&opened.payload[..]).map_err(payload)?)
+            }
+            ASSERT => self.receive_assertions(
+                &opened.origin,
+                &v1::LockAssertions::decode(&opened.payload[..]).map_err(payload)?.assertions,
+            ),
+            _ => self.receive_notifications(
+                &opened.origin,
+                &v1::Notifications::decode(&opened.payload[..]).map_err(payload)?.notifications,
+            ),
+        }?;
+        // Marked after it is handled: a crash between the two hands it over
+        // again, and handling is idempotent; marked first, it could be lost.
+        let now_ms = (self.shared.clock)();
+        let mut registry = self.registry();
+        let mut batch = registry.store.batch()?;
+        batch.mark_routed(&opened.message_id, origin, now_ms)?;
+        batch.commit()?;
+        let path: Vec<String> = opened.path.iter().map(ToString::to_string).collect();
+        tracing::info!(%origin, "routed {} message {id} handled, via {}", opened.kind, path.join(" -> "));
+        Ok(accepted)
+    }
+
+    fn relay_onward(&self, opened: &Opened, mut message: v1::RoutedMessage) -> Result<u32, GatewayError> {
+        let (here, destination) = (self.shared.network, opened.destination);
+        let id = interlock_core::hash::to_hex(&opened.message_id);
+        if u32::try_from(message.path.len() + 1).map_or(true, |passed| passed >= message.hops_max) {
+            return Err(GatewayError::Precondition(format!(
+                "routed message {id} reached its limit of {} gateways at {here}, before {destination}",
+                message.hops_max
+            )));
+        }
+        let mut passed = opened.path.clone();
+        passed.push(here);
+        if routing::next_hops(&self.shared.directory, here, destination, &passed).is_empty() {
+            return Err(GatewayError::Precondition(format!(
+                "no route from {here} to {destination} avoids the gateways routed message {id} passed"
+            )));
+        }
+        message.path.push(here.0);
+        let now_ms = (self.shared.clock)();
+        let mut registry = self.registry();
+        let mut batch = registry.store.batch()?;
+        if !batch.mark_routed(&opened.message_id, opened.origin.network, now_ms)? {
+            return Err(GatewayError::Duplicate(format!("routed message {id} was taken on here already")));
+        }
+        batch.enqueue(destination, ROUTE, &message.encode_to_vec())?;
+        let committed = batch.commit()?;
+        drop(registry);
+        self.announce(&committed);
+        Ok(1)
     }
 
     fn notify_checked(&self, request: Request<v1::Notifications>) -> Result<u32, GatewayError> {
@@ -302,6 +453,11 @@ impl GatewayPeer for GatewayService {
 
     async fn notify(&self, request: Request<v1::Notifications>) -> Result<Response<v1::PeerAck>, Status> {
         let accepted = self.blocking("recording notifications", move |service| service.notify_checked(request)).await?;
+        Ok(Response::new(v1::PeerAck { accepted }))
+    }
+
+    async fn relay(&self, request: Request<v1::RoutedMessage>) -> Result<Response<v1::PeerAck>, Status> {
+        let accepted = self.blocking("taking a routed message", move |service| service.relay_checked(request)).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 }

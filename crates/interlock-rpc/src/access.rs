@@ -100,6 +100,8 @@ pub const MATRIX: &[Rule] = &[
     rule("/interlock.v1.GatewayPeer/ForwardDeal", GATEWAYS, Scope::Listed),
     rule("/interlock.v1.GatewayPeer/AssertLocks", GATEWAYS, Scope::Listed),
     rule("/interlock.v1.GatewayPeer/Notify", GATEWAYS, Scope::Listed),
+    // Checked again by the gateway: only a gateway the directory links to it.
+    rule("/interlock.v1.GatewayPeer/Relay", GATEWAYS, Scope::Listed),
     // A notary hears deals from their parties; votes are read by parties and
     // by the other notaries.
     rule("/interlock.v1.Notary/SubmitDeal", PARTIES, Scope::NamedInDeal),

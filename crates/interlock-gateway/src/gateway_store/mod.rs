@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 mod chain_state;
 mod outbox;
+mod routed;
 
 pub use chain_state::{ChainRecord, RecordedChainEvent};
 
@@ -348,6 +349,7 @@ impl GatewayStore {
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(chain_state::SCHEMA)?;
+        connection.execute_batch(routed::SCHEMA)?;
         interlock_rpc::store::count_commits(&connection);
         Ok(GatewayStore { connection })
     }
