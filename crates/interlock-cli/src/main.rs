@@ -320,6 +320,13 @@ enum SandboxCommand {
         /// beta transactions to it with their own keys. Hashlock deals only.
         #[arg(long, conflicts_with = "evm")]
         litecoin: bool,
+        /// Three embedded ledgers, alpha, beta and gamma, whose directory links
+        /// alpha's and gamma's gateways only to beta's: `sandbox deal` then pays
+        /// USD on alpha for GOLD on gamma, and every message between their
+        /// gateways goes through beta's (`interlock directory routes
+        /// --directory DIR/directory.json --ca DIR/tls --from alpha --to gamma`).
+        #[arg(long, conflicts_with_all = ["evm", "litecoin"])]
+        routed: bool,
     },
     /// The chain process of `up --litecoin` (the sandbox starts it): a regtest
     /// litecoind in DATA with its RPC on PORT, funding each --fund address,
@@ -481,12 +488,15 @@ fn main() -> ExitCode {
         }
         Command::Directory { command } => directory_cmd::run(command),
         Command::Sandbox { command } => match command {
-            SandboxCommand::Up { dir, manual_accept, evm, evm_rpc, litecoin } => {
+            SandboxCommand::Up { dir, manual_accept, evm, evm_rpc, litecoin, routed } => {
                 let topology = if litecoin {
                     Ok(sandbox::Topology {
                         alpha: sandbox::NetworkKind::Ledger,
                         beta: sandbox::NetworkKind::NewLitecoin,
+                        routed: false,
                     })
+                } else if routed {
+                    Ok(sandbox::Topology::ROUTED)
                 } else {
                     sandbox_topology(evm, evm_rpc)
                 };
@@ -587,7 +597,7 @@ fn sandbox_topology(evm: u8, evm_rpc: Option<String>) -> anyhow::Result<sandbox:
         ),
         (many, _) => anyhow::bail!("--evm given {many} times: once makes beta an EVM chain, twice alpha too"),
     };
-    Ok(sandbox::Topology { alpha, beta })
+    Ok(sandbox::Topology { alpha, beta, routed: false })
 }
 
 /// The role commands: settings from the flags over the `--config` file,

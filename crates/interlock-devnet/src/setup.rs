@@ -11,6 +11,8 @@ use std::path::Path;
 
 pub const ALPHA: NetworkId = NetworkId(1);
 pub const BETA: NetworkId = NetworkId(2);
+/// The third network of a routed sandbox, linked to alpha only through beta.
+pub const GAMMA: NetworkId = NetworkId(3);
 
 pub fn network_name(network: NetworkId) -> String {
     match network {

@@ -7,7 +7,7 @@ use super::{
     free_port, party_key, save, spawn, tls_channel, wait_listening, ChainState, NetworkKind, Process, State, Topology,
     BUYER_USD, DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
 };
-use crate::setup::{code, seed_file, ALPHA, BETA};
+use crate::setup::{code, seed_file, ALPHA, BETA, GAMMA};
 use anyhow::Context as _;
 use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::encoding::Encode;
@@ -50,13 +50,13 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
         Err(_) => CertificateAuthority::init(&tls)?,
     };
     let valid = Validity::days_from(time::OffsetDateTime::now_utc() - time::Duration::minutes(5), 30);
-    let networks = topology.networks().map(|(id, name, _)| (id, name));
+    let networks: Vec<(NetworkId, &str)> = topology.networks().into_iter().map(|(id, name, _)| (id, name)).collect();
     // A network that is an external chain has no ledger node of its own.
     let has_ledger = |network: NetworkId| {
         topology.networks().iter().any(|(id, _, kind)| *id == network && **kind == NetworkKind::Ledger)
     };
     let mut names: Vec<(Role, String)> = Vec::new();
-    for (id, network) in networks {
+    for &(id, network) in &networks {
         if has_ledger(id) {
             names.push((Role::Ledger, format!("{network}-ledger")));
         }
@@ -81,7 +81,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
     }
     let endpoint = |name: &str| format!("127.0.0.1:{}", ports[name]);
     let mut gateway_keys = Vec::new();
-    for (network, name) in networks {
+    for &(network, name) in &networks {
         let seed = data_seed(dir, &format!("{name}-gateway"), "gateway.key", "an ed25519 seed")?;
         gateway_keys.push((network, PartyKey::from_seed(seed).public()));
     }
@@ -165,12 +165,12 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
         parties: party_entries,
         dependents: vec![dependent_entry(dir)?],
         observers: vec![ObserverEntry { name: OBSERVER.into(), endpoint: endpoint(OBSERVER), key: observer_key }],
-        links: None,
+        links: topology.links(),
     };
     directory.check_platforms(&interlock_platforms::all())?;
     SignedDirectory::sign(directory, &ca)?.save(&dir.join("directory.json"))?;
 
-    let launches = launches(&endpoint, &chains, manual_accept)?;
+    let launches = launches(&endpoint, &networks, &chains, manual_accept)?;
     let mut processes = Vec::new();
     for launch in launches {
         let file = format!("{}.toml", launch.name);
@@ -194,7 +194,7 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let keys: Vec<PartyId> =
         parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();
-    runtime.block_on(fund(dir, &state, &parties[0].1, &parties[1].1, &keys))?;
+    runtime.block_on(fund(dir, &state, &networks, (&parties[0].1, &parties[1].1), &keys))?;
     Ok(state)
 }
 
@@ -246,13 +246,13 @@ impl Launch {
 /// address, `chains` the networks that are external chains (by name).
 fn launches(
     endpoint: &dyn Fn(&str) -> String,
+    networks: &[(NetworkId, &str)],
     chains: &BTreeMap<String, ChainState>,
     manual_accept: bool,
 ) -> anyhow::Result<Vec<Launch>> {
-    let networks = [(ALPHA, "alpha"), (BETA, "beta")];
     let network_id = |network: NetworkId| i64::try_from(network.0).context("a network id beyond TOML's integers");
     let mut launches = Vec::new();
-    for (network, name) in networks {
+    for &(network, name) in networks {
         if chains.contains_key(name) {
             continue;
         }
@@ -261,7 +261,7 @@ fn launches(
         let launch = Launch::new(&node, "ledger", name, endpoint(&node)).set("network", network_id(network)?);
         launches.push(launch.set("no_keeper", true).set("metrics", METRICS_ANYWHERE));
     }
-    for (network, name) in networks {
+    for &(network, name) in networks {
         let gateway = format!("{name}-gateway");
         let launch =
             Launch::new(&gateway, "gateway", &gateway, endpoint(&gateway)).set("network", network_id(network)?);
@@ -300,20 +300,24 @@ fn launches(
     Ok(launches)
 }
 
-/// Registers the parties and the gateways' keeper accounts on both networks,
-/// and issues the buyer's USD and the seller's GOLD. The operators submit to
-/// their ledger nodes directly: they run the networks.
+/// Registers the parties and the gateways' keeper accounts on every ledger
+/// network, and issues the buyer's USD and the seller's GOLD. The operators
+/// submit to their ledger nodes directly: they run the networks.
 async fn fund(
     dir: &Path,
     state: &State,
-    buyer: &PartyKey,
-    seller: &PartyKey,
+    networks: &[(NetworkId, &str)],
+    (buyer, seller): (&PartyKey, &PartyKey),
     accounts: &[PartyId],
 ) -> anyhow::Result<()> {
     // A chain's accounts were funded when it started; the seller's GOLD lives
-    // on alpha when beta is a chain.
-    let gold_on = if state.chain("beta").is_some() { ALPHA } else { BETA };
-    for (network, name) in [(ALPHA, "alpha"), (BETA, "beta")] {
+    // on alpha when beta is a chain, on gamma when there is one.
+    let gold_on = match networks.iter().find(|(id, _)| *id == GAMMA) {
+        Some(_) => GAMMA,
+        None if state.chain("beta").is_some() => ALPHA,
+        None => BETA,
+    };
+    for &(network, name) in networks {
         if state.chain(name).is_some() {
             continue;
         }

@@ -2,7 +2,7 @@
 //! throughput, latency and atomicity measured, through the sandbox's agents.
 
 use super::{agent_endpoint, channel, load, party_key, tls_channel, ChainState, State, DEPENDENT, OBSERVER, PARTIES};
-use crate::setup::{ALPHA, BETA};
+use crate::setup::{ALPHA, BETA, GAMMA};
 use anyhow::Context as _;
 use interlock_core::{Mode, NetworkId};
 use interlock_proto::v1;
@@ -19,14 +19,22 @@ const MISMATCHED_LISTED_MAX: usize = 10;
 /// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
 const PAYMENT: (&str, &str, &str) = ("alpha", "USD", "25");
 const DELIVERY: (&str, &str, &str) = ("beta", "GOLD", "10");
+/// Every network a sandbox may have, by name.
+const NETWORKS: [(NetworkId, &str); 3] = [(ALPHA, "alpha"), (BETA, "beta"), (GAMMA, "gamma")];
+
+/// Whether the sandbox is routed: it has gamma, linked to alpha only through beta.
+fn routed(state: &State) -> bool {
+    state.processes.iter().any(|process| process.name == "gamma-gateway")
+}
+
 /// The payment of the standard deal when beta is a Litecoin chain: 0.25 LTC, in litoshis.
 const LTC_PAYMENT: &str = "25000000";
 
 fn gateways(dir: &Path, state: &State) -> anyhow::Result<HashMap<NetworkId, GatewayClient<Channel>>> {
     let mut clients = HashMap::new();
     for process in state.processes.iter().filter(|p| p.role == "gateway") {
-        let network = if process.name.starts_with("alpha") { ALPHA } else { BETA };
-        clients.insert(network, GatewayClient::new(channel(dir, &process.address)?));
+        let Some((network, _)) = NETWORKS.iter().find(|(_, name)| process.name.starts_with(name)) else { continue };
+        clients.insert(*network, GatewayClient::new(channel(dir, &process.address)?));
     }
     Ok(clients)
 }
@@ -107,13 +115,26 @@ async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value
     for name in PARTIES {
         let key = party_key(dir, name)?;
         let mut networks = serde_json::Map::new();
-        for (network, label) in [(ALPHA, "alpha"), (BETA, "beta")] {
+        for (network, label) in NETWORKS {
+            if network == GAMMA && !routed(state) {
+                continue;
+            }
             if let Some(chain) = state.chain(label) {
                 networks.insert(label.into(), chain.balances(name).await?);
                 continue;
             }
             let mut client = gateways.get(&network).cloned().context("no gateway")?;
-            let account = client.get_account(v1::GetAccountRequest { account: key.public().0.to_vec() }).await?;
+            let request = v1::GetAccountRequest { account: key.public().0.to_vec() };
+            // A network whose gateway is down (killed by hand) shows why
+            // instead of failing the whole report.
+            let account = match client.get_account(request).await {
+                Ok(account) => account,
+                Err(status) => {
+                    let unreachable = format!("its gateway did not answer: {}", status.message());
+                    networks.insert(label.into(), serde_json::json!({ "unreachable": unreachable }));
+                    continue;
+                }
+            };
             let assets: serde_json::Map<String, serde_json::Value> = account
                 .into_inner()
                 .balances
@@ -144,6 +165,11 @@ async fn sandbox_deal(state: &State, mode: Mode, window: Duration) -> anyhow::Re
                 "buyer pays 0.25 LTC (25000000 litoshis) on beta (Litecoin, a P2WSH {}) for 10 GOLD on alpha (ledger)",
                 if mode == Mode::Notary { "script whose spends 2 of 3 notaries sign" } else { "hashlock script" }
             ),
+        ),
+        (None, None, _) if routed(state) => (
+            proposal(mode, window, PAYMENT, ("gamma", "GOLD", "10")),
+            "buyer pays 25 USD on alpha for 10 GOLD on gamma; alpha's and gamma's gateways talk through beta's"
+                .to_owned(),
         ),
         (None, None, _) => {
             (standard_proposal(mode, window, true), "buyer pays 25 USD on alpha for 10 GOLD on beta".to_owned())
@@ -387,11 +413,15 @@ pub fn many(
         let started = std::time::Instant::now();
         let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let buyer = agent(dir, "buyer")?;
+        let mut template = standard_proposal(mode, window, observed);
+        if routed(&state) {
+            template.delivery = Some(v1::LegSpec { network: "gamma".into(), asset: "GOLD".into(), amount: DELIVERY.2.into() });
+        }
         let mut proposers = tokio::task::JoinSet::new();
         for _ in 0..count {
             slots.acquire().await?.forget();
             let (mut buyer, tally, slots, refusals) = (buyer.clone(), tally.clone(), slots.clone(), refusals.clone());
-            let request = standard_proposal(mode, window, observed);
+            let request = template.clone();
             proposers.spawn(async move {
                 loop {
                     let at = std::time::Instant::now();
@@ -488,7 +518,8 @@ pub fn many(
         // Conservation across the sandbox: what the buyer and seller hold together.
         let balances = balances(dir, &state).await?;
         let mut totals = serde_json::Map::new();
-        for (label, asset) in [("alpha", "USD"), ("beta", "GOLD")] {
+        let gold_on = if routed(&state) { "gamma" } else { "beta" };
+        for (label, asset) in [("alpha", "USD"), (gold_on, "GOLD")] {
             let mut total: u128 = 0;
             for party in PARTIES {
                 total += balances[party][label][asset].as_str().map_or(Ok(0), str::parse::<u128>)?;

@@ -16,7 +16,7 @@
 //! dispatches), each on its own node. The processes run the
 //! executable that calls this: the `interlock` binary.
 
-use crate::setup::{seed_file, ALPHA, BETA};
+use crate::setup::{seed_file, ALPHA, BETA, GAMMA};
 use anyhow::Context as _;
 pub use chains::ChainState;
 use interlock_core::crypto::PartyKey;
@@ -171,15 +171,30 @@ pub enum NetworkKind {
 pub struct Topology {
     pub alpha: NetworkKind,
     pub beta: NetworkKind,
+    /// A third embedded ledger, gamma, whose gateway the directory links to
+    /// beta's only: alpha's and gamma's gateways talk through beta's.
+    pub routed: bool,
 }
 
 impl Topology {
     /// Two embedded ledgers: the default sandbox.
-    pub const LEDGERS: Topology = Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger };
+    pub const LEDGERS: Topology = Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger, routed: false };
+    /// Three embedded ledgers, alpha and gamma linked only through beta.
+    pub const ROUTED: Topology = Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger, routed: true };
 
     /// Each network's id, name and kind, alpha first.
-    fn networks(&self) -> [(NetworkId, &'static str, &NetworkKind); 2] {
-        [(ALPHA, "alpha", &self.alpha), (BETA, "beta", &self.beta)]
+    fn networks(&self) -> Vec<(NetworkId, &'static str, &NetworkKind)> {
+        let mut networks = vec![(ALPHA, "alpha", &self.alpha), (BETA, "beta", &self.beta)];
+        if self.routed {
+            networks.push((GAMMA, "gamma", &NetworkKind::Ledger));
+        }
+        networks
+    }
+
+    /// The gateway links of the directory: None (all linked) unless routed.
+    fn links(&self) -> Option<Vec<interlock_identity::GatewayLink>> {
+        let link = |a, b| interlock_identity::GatewayLink { networks: [a, b], preference: 0 };
+        self.routed.then(|| vec![link(ALPHA, BETA), link(BETA, GAMMA)])
     }
 }
 
@@ -191,7 +206,12 @@ pub fn up(dir: &Path, manual_accept: bool, topology: &Topology) -> anyhow::Resul
         println!("{name} is {}", chain.describe());
         println!("  {}", chain.funding());
     }
+    let routed = state.processes.iter().any(|process| process.name == "gamma-gateway");
     let ledgers = match (state.chain("alpha"), state.chain("beta")) {
+        (None, None) if routed => {
+            println!("alpha's and gamma's gateways are linked only through beta's: their messages go through it");
+            format!("funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on gamma; ")
+        }
         (None, None) => format!("funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on beta; "),
         (None, Some(_)) => format!("funded: buyer {BUYER_USD} USD on alpha, seller {SELLER_GOLD} GOLD on alpha; "),
         (Some(_), None) => format!("funded: seller {SELLER_GOLD} GOLD on beta; "),
