@@ -82,6 +82,13 @@ enum Command {
         /// LTC delivered, LTC paid, and LTC refunded after its lock time.
         #[arg(long)]
         litecoin: bool,
+        /// Two networks whose gateways cannot reach each other: brings up three
+        /// ledgers (alpha's and gamma's gateways linked only to beta's) as local
+        /// processes in the demo's directory, settles a hashlock and a notary
+        /// deal between alpha and gamma, prints the path each gateway message
+        /// took, and stops them all.
+        #[arg(long, conflicts_with_all = ["evm", "litecoin", "json"])]
+        routed: bool,
     },
     /// Run the deterministic simulator: each seed draws deals and faults, and every
     /// invariant is checked after every step. A failure prints the seed to replay.
@@ -473,7 +480,10 @@ fn main() -> ExitCode {
     interlock_devnet::sandbox::exit_with_owner();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { dir, json, evm, litecoin } => {
+        Command::Demo { dir, routed: true, .. } => {
+            interlock_devnet::demo_routed::run(dir).map(|held| held.then_some(()).ok_or(1))
+        }
+        Command::Demo { dir, json, evm, litecoin, routed: false } => {
             let external = match (evm, litecoin) {
                 (true, _) => Some(interlock_devnet::ExternalKind::Contract),
                 (_, true) => Some(interlock_devnet::ExternalKind::Litecoin),

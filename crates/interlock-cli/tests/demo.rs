@@ -183,3 +183,43 @@ fn bench_spends_prints_the_size_of_each_litecoin_spend_beside_the_reference_scri
         .expect("the interlock binary runs");
     assert!(!refused.status.success(), "a zero fee rate is refused");
 }
+
+#[test]
+fn routed_demo_settles_both_modes_through_the_relay_and_stops_what_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = dir.path().join("sandbox");
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["demo", "--routed", "--dir"])
+        .arg(&sandbox)
+        .output()
+        .expect("the interlock binary runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("route alpha to gamma: alpha -> beta -> gamma (2 hops)"), "{text}");
+    for path in ["alpha -> beta -> gamma", "gamma -> beta -> alpha"] {
+        for kind in ["forward", "assert", "notify"] {
+            assert!(
+                text.lines().any(|line| line.trim_start().starts_with(kind) && line.contains(path)),
+                "{kind} {path}: {text}"
+            );
+        }
+    }
+    assert!(text.contains("both deals completed on both sides"), "{text}");
+    // Every process the demo started is gone: none still runs in its directory.
+    assert!(!sandbox.join("sandbox.json").exists(), "the demo took its sandbox down");
+    let sandbox = sandbox.canonicalize().unwrap();
+    let running = || {
+        let entries = std::fs::read_dir("/proc").unwrap().flatten();
+        let running_here = |entry: &std::fs::DirEntry| {
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+            std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd == sandbox)
+                && !status.contains("State:\tZ")
+        };
+        entries.filter(running_here).map(|entry| entry.path()).collect::<Vec<_>>()
+    };
+    let stopping = std::time::Instant::now();
+    while !running().is_empty() && stopping.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(running(), Vec::<std::path::PathBuf>::new(), "processes still run in the demo's sandbox");
+}

@@ -243,7 +243,12 @@ fn settings(dir: &Path, process: &Process) -> anyhow::Result<toml::Table> {
 
 /// `up` without a word on standard output (for the benchmark's JSON).
 pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
-    deploy::start_all(dir, false, &Topology::LEDGERS).map(|_| ())
+    up_quietly_as(dir, &Topology::LEDGERS)
+}
+
+/// `up` of `topology`, without a word on standard output.
+pub fn up_quietly_as(dir: &Path, topology: &Topology) -> anyhow::Result<()> {
+    deploy::start_all(dir, false, topology).map(|_| ())
 }
 
 /// Every process's name and pid.
