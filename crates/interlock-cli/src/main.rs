@@ -723,9 +723,15 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
             let fee_cap_exceeded: usize = reports.iter().map(|r| r.fee_cap_exceeded).sum();
             let fee_lost: usize = reports.iter().map(|r| r.fee_lost).sum();
             let fee_lost_seeds: Vec<u64> = reports.iter().filter(|r| r.fee_lost > 0).map(|r| r.seed).collect();
+            let routed = reports.iter().filter(|r| r.routed).count();
+            let relay_crashes: u64 = reports.iter().map(|r| r.relay_crashes).sum();
+            let relayed: u64 = reports.iter().map(|r| r.relay_delivered).sum();
+            let relay_duplicates: u64 = reports.iter().map(|r| r.relay_duplicates).sum();
             let seconds = started.elapsed().as_secs_f64();
             if json {
                 let report = serde_json::json!({
+                    "routed_seeds": routed, "relay_crashes": relay_crashes, "relayed_notifications": relayed,
+                    "relay_duplicates": relay_duplicates,
                     "seeds": seeds, "from": from, "violations": 0, "deals": deals,
                     "completed": completed, "refunded": refunded, "steps": steps, "seconds": seconds,
                     "reorganisations": reorganisations, "deep_reorganisations": deep_reorganisations,
@@ -755,6 +761,10 @@ fn sim(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Result<
                      {bumps} raised by a child; {dust_refused} deals refused for a dust leg; {fee_cap_exceeded} deals \
                      had a claim priced out by its cap until its expiry, {fee_lost} of them ended one-sided, in seeds \
                      {fee_lost_seeds:?}"
+                );
+                println!(
+                    "routed: {routed} seeds linked their gateways only through a relay, which crashed {relay_crashes} \
+                     times; it brought keepers {relayed} tokens from the other network ({relay_duplicates} they had already)"
                 );
             }
             Ok(Ok(()))

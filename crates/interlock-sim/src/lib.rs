@@ -2,7 +2,8 @@
 //!
 //! A seed drives everything: the deals (mode, networks, assets, deadlines), the
 //! faults (lost, delayed, duplicated and reordered messages; crashes and restarts
-//! of parties, notaries and ledger sequencers; a party absent across a deadline;
+//! of parties, notaries, ledger sequencers and, on routed seeds, the relay
+//! gateway that carries the keepers' notifications; a party absent across a deadline;
 //! clock skew; an adversary sending transactions that must be refused) and the
 //! order of events. Participants run the real core state machines and the real
 //! ledger on the in-memory store. After every step [`checker::Checker`] asserts
@@ -64,6 +65,14 @@ pub struct SeedReport {
     /// Of those, the deals that ended one-sided (atomicity is owed only
     /// where a party's cap is enough to get its claim mined in time).
     pub fee_lost: usize,
+    /// The seed's gateways were linked only through a relay (`world::Relay`).
+    pub routed: bool,
+    /// How often that relay crashed.
+    pub relay_crashes: u64,
+    /// Notifications it brought a keeper that did not know the token yet.
+    pub relay_delivered: u64,
+    /// Notifications that keeper knew already (sent twice, or learnt on its own chain).
+    pub relay_duplicates: u64,
 }
 
 /// A broken invariant, with what replays it.
@@ -117,6 +126,10 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         dust_refused: world.fees.as_ref().map_or(0, |fees| fees.dust_refused),
         fee_cap_exceeded: world.deals.values().filter(|info| info.fee_cap_exceeded).count(),
         fee_lost: world.deals.iter().filter(|(id, info)| info.fee_cap_exceeded && world.one_sided(**id)).count(),
+        routed: world.relay.is_some(),
+        relay_crashes: world.relay.as_ref().map_or(0, |relay| relay.crashes),
+        relay_delivered: world.relay.as_ref().map_or(0, |relay| relay.delivered),
+        relay_duplicates: world.relay.as_ref().map_or(0, |relay| relay.duplicates),
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

@@ -79,6 +79,24 @@ fn a_thousand_seeds_keep_every_invariant() {
     assert!(paid.len() * 10 >= script.len() * 9, "{} of {} script-chain seeds paid fees", paid.len(), script.len());
     assert!(waited.len() as u64 >= seeds / 20, "{} script-chain seeds had spends wait for the market", waited.len());
     assert!(bumps > 0 && dust > 0, "bumps {bumps}, dust refusals {dust}");
+    // About a fifth link their gateways only through a relay that crashes,
+    // delays, reorders and duplicates the notifications keepers act on: their
+    // deals end both ways too, and the keepers did learn tokens through it.
+    let routed: Vec<_> = reports.iter().filter(|r| r.routed).collect();
+    let (completed, refunded) = routed.iter().fold((0, 0), |(c, r), s| (c + s.completed, r + s.refunded));
+    let crashes: u64 = routed.iter().map(|r| r.relay_crashes).sum();
+    let relayed: u64 = routed.iter().map(|r| r.relay_delivered).sum();
+    let duplicates: u64 = routed.iter().map(|r| r.relay_duplicates).sum();
+    println!(
+        "{} routed seeds: relay crashed {crashes} times, brought {relayed} tokens ({duplicates} already known)",
+        routed.len()
+    );
+    assert!(routed.len() as u64 >= seeds / 10, "{} of {seeds} seeds were routed", routed.len());
+    assert!(completed > 0 && refunded > 0, "routed seeds: completed {completed}, refunded {refunded}");
+    assert!(
+        crashes > 0 && relayed > 0 && duplicates > 0,
+        "crashes {crashes}, relayed {relayed}, duplicates {duplicates}"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::ledgers::{DepthSemantics, LedgerNode, ScriptSemantics, DEEP_CHAIN_PER_MILLE, SCRIPT_CHAIN_PER_MILLE};
 use super::notaries::NotaryNode;
 use super::parties::{PartyDisk, PartyNode};
-use super::{address, DealInfo, Faults, World, NETWORKS, T0_MS};
+use super::{address, DealInfo, Faults, Relay, World, NETWORKS, T0_MS};
 use crate::checker::Checker;
 use crate::rng::Rng;
 use interlock_core::crypto::{NotaryKey, PartyKey, Secret};
@@ -376,7 +376,9 @@ impl World {
             fees,
             spend_sizes: HashMap::new(),
             refused_deals,
+            relay: None,
         };
+        world.relay = Relay::drawn(seed, world.script_chain.is_some()).then(|| Relay::new(seed));
         if let Some(fees) = &world.fees {
             let (spikes, cap, after) = (fees.spikes.clone(), fees.cap_rate, fees.replace_after_blocks);
             world.note(|| {

@@ -158,7 +158,12 @@ impl World {
             if reservation.state != ReservationState::Reserved || !keeping {
                 continue;
             }
-            let token = self.revealed.get(&reservation.deal_id);
+            // What this keeper knows: all that is on chain, or, behind a
+            // relay, what reached it (`relay.rs`).
+            let token = match &self.relay {
+                Some(relay) => relay.known(index, &reservation.deal_id),
+                None => self.revealed.get(&reservation.deal_id),
+            };
             let executable = match (&reservation.condition, token) {
                 (interlock_core::Condition::Hashlock(_), Some(token @ Token::Secret(_))) => {
                     (now_ms < reservation.expiry_ms).then(|| token.clone())
@@ -207,6 +212,9 @@ impl World {
             for event in &outcome.events {
                 if let interlock_core::EscrowEvent::Executed { deal_id, token, .. } = &event.event {
                     self.revealed.insert(*deal_id, token.clone());
+                    if let Some(relay) = self.relay.as_mut() {
+                        relay.revealed_on(index, *deal_id, token, now_ms, self.faults.delay_max_ms);
+                    }
                 }
             }
             if self.trace {

@@ -12,11 +12,13 @@ mod network;
 mod notaries;
 mod parties;
 mod races;
+mod relay;
 mod reorg;
 
 pub use faults::Faults;
 pub use fees::{ScriptFees, Spike};
 pub use ledgers::{DepthSemantics, ScriptSemantics};
+pub use relay::Relay;
 
 use crate::checker::Checker;
 use crate::rng::Rng;
@@ -111,6 +113,9 @@ pub struct World {
     spend_sizes: fees::SpendSizes,
     /// Deals the deal check refused at agreement: never signed, never reserved.
     pub refused_deals: Vec<DealId>,
+    /// Set when the networks' gateways are linked only through a relay in
+    /// this seed: keepers learn the other network's tokens through it.
+    pub relay: Option<Relay>,
 }
 
 fn address(key: &PartyKey) -> Address {
@@ -142,6 +147,7 @@ impl World {
         }
         self.restart_due();
         self.deliver();
+        self.step_relay(faults_on);
         for index in 0..self.ledgers.len() {
             self.run_ledger(index)?;
         }
