@@ -122,6 +122,32 @@ pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy
     RunningGateway { service, _tasks: tasks, server: Some(server) }
 }
 
+/// Starts the embedded ledger node of `network` over the SQLite file
+/// `store` (a block every 20 ms with transactions, a heartbeat every 100
+/// ms, no keeper of its own), serving as `name` on `listener`.
+pub fn start_ledger_node(
+    tls: &Path,
+    name: &str,
+    (network, operator): (NetworkId, interlock_core::PartyId),
+    store: &Path,
+    listener: TcpListener,
+    directory: Arc<Directory>,
+) {
+    let store = interlock_ledger::SqliteStore::open(store).unwrap();
+    let genesis = interlock_ledger::Genesis { network, operator, timestamp_ms: now_ms() };
+    let service =
+        interlock_ledger_node::LedgerNodeService::new(interlock_ledger::Ledger::open(store, genesis).unwrap());
+    let pace = interlock_ledger_node::Pace {
+        block_interval: std::time::Duration::from_millis(20),
+        heartbeat: std::time::Duration::from_millis(100),
+    };
+    tokio::spawn(service.clone().produce(pace, now_ms));
+    let files = TlsFiles::in_dir(tls, name);
+    tokio::spawn(async move {
+        interlock_ledger_node::serve(service, &files, directory, listener, std::future::pending()).await.unwrap();
+    });
+}
+
 /// The directory entry of an embedded-ledger network whose node listens at `node`.
 pub fn ledger_network(id: NetworkId, name: &str, node: SocketAddr) -> NetworkEntry {
     NetworkEntry {

@@ -15,11 +15,12 @@ use interlock_core::{
     NetworkId, Policy, Settlement,
 };
 use interlock_gateway::checks::sign_lock_assertion;
-use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway_with, GatewaySetup, RunningGateway};
+use interlock_gateway::testkit::{
+    endpoint, ledger_network, now_ms, start_gateway_with, start_ledger_node, GatewaySetup, RunningGateway,
+};
 use interlock_gateway::{WebhookPolicy, GRACE_MS};
 use interlock_identity::{DependentEntry, Directory, GatewayEntry, LedgerEntry, NotaryEntry, PartyEntry, Role};
-use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
-use interlock_ledger_node::{LedgerNodeService, Pace};
+use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
@@ -178,18 +179,8 @@ impl World {
         directory.validate().unwrap();
         for (network, listener) in ledger_listeners {
             let name = if network == ALPHA { "alpha-ledger" } else { "beta-ledger" };
-            let store = SqliteStore::open(&dir.path().join(format!("{name}.sqlite"))).unwrap();
-            let genesis = Genesis { network, operator: operator.public(), timestamp_ms: now_ms() };
-            let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap());
-            let pace = Pace { block_interval: Duration::from_millis(20), heartbeat: Duration::from_millis(100) };
-            tokio::spawn(service.clone().produce(pace, now_ms));
-            let files = TlsFiles::in_dir(&tls, name);
-            let directory = directory.clone();
-            tokio::spawn(async move {
-                interlock_ledger_node::serve(service, &files, directory, listener, std::future::pending())
-                    .await
-                    .unwrap();
-            });
+            let store = dir.path().join(format!("{name}.sqlite"));
+            start_ledger_node(&tls, name, (network, operator.public()), &store, listener, directory.clone());
         }
         let world = World {
             dir,

@@ -12,14 +12,14 @@ use interlock_core::crypto::PartyKey;
 use interlock_core::encoding::encode_terms;
 use interlock_core::{Address, Asset, AssetCode, DealTerms, NetworkId, Secret, Settlement};
 use interlock_gateway::routing;
-use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway, GatewaySetup, RunningGateway};
+use interlock_gateway::testkit::{
+    endpoint, ledger_network, now_ms, start_gateway, start_ledger_node, GatewaySetup, RunningGateway,
+};
 use interlock_identity::{Directory, GatewayEntry, GatewayLink, PartyEntry, Role};
-use interlock_ledger::{Genesis, Ledger, SqliteStore};
-use interlock_ledger_node::{LedgerNodeService, Pace};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
-use interlock_rpc::server::{bind, TlsFiles};
+use interlock_rpc::server::bind;
 use prost::Message as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -105,17 +105,9 @@ impl World {
         directory.validate().unwrap();
         for (network, listener) in ledger_listeners {
             let name = format!("{}-ledger", NETWORKS.iter().find(|(id, _)| *id == network).unwrap().1);
-            let store = SqliteStore::open(&dir.path().join(format!("{name}.sqlite"))).unwrap();
-            let genesis = Genesis { network, operator: PartyKey::from_seed([1; 32]).public(), timestamp_ms: now_ms() };
-            let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap());
-            let pace = Pace { block_interval: Duration::from_millis(20), heartbeat: Duration::from_millis(100) };
-            tokio::spawn(service.clone().produce(pace, now_ms));
-            let (files, directory) = (TlsFiles::in_dir(&tls, &name), directory.clone());
-            tokio::spawn(async move {
-                interlock_ledger_node::serve(service, &files, directory, listener, std::future::pending())
-                    .await
-                    .unwrap();
-            });
+            let store = dir.path().join(format!("{name}.sqlite"));
+            let operator = PartyKey::from_seed([1; 32]).public();
+            start_ledger_node(&tls, &name, (network, operator), &store, listener, directory.clone());
         }
         World { dir, tls, directory, ledgers, gateways, listeners, running: HashMap::new(), buyer, seller }
     }

@@ -14,8 +14,8 @@ use interlock_core::{
 };
 use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway, GatewaySetup, RunningGateway};
 use interlock_identity::{Directory, GatewayEntry, LedgerEntry, NotaryEntry, PartyEntry, Role};
-use interlock_ledger::{Genesis, Ledger, Op, SqliteStore, Transaction};
-use interlock_ledger_node::{LedgerNodeService, LedgerPlatform, Pace};
+use interlock_ledger::{Op, Transaction};
+use interlock_ledger_node::LedgerPlatform;
 use interlock_notary::{NotaryLog, NotaryService};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
@@ -108,18 +108,16 @@ impl Cluster {
         });
         for (network, listener) in listeners {
             let name = if network == ALPHA { "alpha-ledger" } else { "beta-ledger" };
-            let store = SqliteStore::open(&dir.path().join(format!("{name}.sqlite"))).unwrap();
-            let genesis = Genesis { network, operator: operator.public(), timestamp_ms: now_ms() };
-            let service = LedgerNodeService::new(Ledger::open(store, genesis).unwrap());
-            let pace = Pace { block_interval: Duration::from_millis(20), heartbeat: Duration::from_millis(200) };
-            tokio::spawn(service.clone().produce(pace, now_ms));
-            let files = TlsFiles::in_dir(&tls, name);
-            let directory = directory.clone();
-            tokio::spawn(async move {
-                interlock_ledger_node::serve(service, &files, directory, listener, std::future::pending())
-                    .await
-                    .unwrap();
-            });
+            let store = dir.path().join(format!("{name}.sqlite"));
+            let operator = operator.public();
+            interlock_gateway::testkit::start_ledger_node(
+                &tls,
+                name,
+                (network, operator),
+                &store,
+                listener,
+                directory.clone(),
+            );
         }
         let mut running = Vec::new();
         for (network, listener) in gateway_listeners {
