@@ -334,6 +334,11 @@ enum SandboxCommand {
         /// --directory DIR/directory.json --ca DIR/tls --from alpha --to gamma`).
         #[arg(long, conflicts_with_all = ["evm", "litecoin"])]
         routed: bool,
+        /// Pairs of embedded ledgers (alpha and beta, then alpha-k and beta-k),
+        /// each with its gateways; `sandbox deal --count` spreads deals across them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4),
+              conflicts_with_all = ["evm", "litecoin", "routed"])]
+        pairs: u8,
     },
     /// The chain process of `up --litecoin` (the sandbox starts it): a regtest
     /// litecoind in DATA with its RPC on PORT, funding each --fund address,
@@ -440,6 +445,11 @@ enum BenchTarget {
         concurrency: u32,
         #[arg(long, value_enum, default_value_t = ModeArg::Hashlock)]
         mode: ModeArg,
+        /// Pairs of networks, each a ledger node and a gateway per network
+        /// (alpha and beta, then alpha-k and beta-k); the deals take the pairs
+        /// in turn. 1, 2 and 4 give the scale-out curve.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+        pairs: u8,
         /// Where to put the sandbox (default: a temporary directory, removed after).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -498,15 +508,18 @@ fn main() -> ExitCode {
         }
         Command::Directory { command } => directory_cmd::run(command),
         Command::Sandbox { command } => match command {
-            SandboxCommand::Up { dir, manual_accept, evm, evm_rpc, litecoin, routed } => {
+            SandboxCommand::Up { dir, manual_accept, evm, evm_rpc, litecoin, routed, pairs } => {
                 let topology = if litecoin {
                     Ok(sandbox::Topology {
                         alpha: sandbox::NetworkKind::Ledger,
                         beta: sandbox::NetworkKind::NewLitecoin,
                         routed: false,
+                        pairs: 1,
                     })
                 } else if routed {
                     Ok(sandbox::Topology::ROUTED)
+                } else if pairs > 1 {
+                    sandbox::Topology::ledger_pairs(usize::from(pairs))
                 } else {
                     sandbox_topology(evm, evm_rpc)
                 };
@@ -559,11 +572,11 @@ fn main() -> ExitCode {
             let (deals, inflight) = (to_usize(deals), to_usize(inflight));
             bench::run(&bench::Options { deals, mode, inflight, json }).map(Ok)
         }
-        Command::Bench { target: BenchTarget::Sandbox { deals, concurrency, mode, dir, json } } => {
+        Command::Bench { target: BenchTarget::Sandbox { deals, concurrency, mode, pairs, dir, json } } => {
             let mode = mode.into();
             let to_usize = |n: u32| usize::try_from(n).expect("u32 fits in usize here");
-            let options =
-                bench::SandboxOptions { deals: to_usize(deals), concurrency: to_usize(concurrency), mode, json, dir };
+            let (deals, concurrency, pairs) = (to_usize(deals), to_usize(concurrency), usize::from(pairs));
+            let options = bench::SandboxOptions { deals, concurrency, mode, pairs, json, dir };
             bench::sandbox(&options).map(|atomic| atomic.then_some(()).ok_or(1))
         }
         Command::Bench { target: BenchTarget::Gas { json } } => gas_cmd::run(json).map(Ok),
@@ -607,7 +620,7 @@ fn sandbox_topology(evm: u8, evm_rpc: Option<String>) -> anyhow::Result<sandbox:
         ),
         (many, _) => anyhow::bail!("--evm given {many} times: once makes beta an EVM chain, twice alpha too"),
     };
-    Ok(sandbox::Topology { alpha, beta, routed: false })
+    Ok(sandbox::Topology { alpha, beta, routed: false, pairs: 1 })
 }
 
 /// The role commands: settings from the flags over the `--config` file,

@@ -286,6 +286,8 @@ pub struct SandboxOptions {
     pub deals: usize,
     pub concurrency: usize,
     pub mode: Mode,
+    /// Pairs of networks the sandbox runs (each its own ledgers and gateways).
+    pub pairs: usize,
     pub json: bool,
     /// Where the sandbox goes (default: a new temporary directory).
     pub dir: Option<std::path::PathBuf>,
@@ -313,7 +315,7 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
     say(format!("starting a sandbox in {}…", dir.display()));
     // Its processes stop with this one, however it ends (Ctrl-C, timeout, kill).
     crate::sandbox::own_started_processes();
-    crate::sandbox::up_quietly(&dir)?;
+    crate::sandbox::up_quietly_as(&dir, &crate::sandbox::Topology::ledger_pairs(options.pairs)?)?;
     say(format!(
         "running {} {} deals, {} at a time, through the agents…",
         options.deals, options.mode, options.concurrency
@@ -336,12 +338,14 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
     report["peak_memory_kib"] = memory.into();
     report["per_deal"] = crate::role_costs::per_deal(&before, &after, options.deals as u64);
     report["cores"] = std::thread::available_parallelism().map_or(1, |n| n.get()).into();
+    report["pairs"] = options.pairs.into();
     let atomic = report["not_atomic"] == 0;
     if options.json {
         println!("{report}");
     } else {
         println!("mode                  {}", options.mode);
         println!("deals                 {} ({} at a time)", options.deals, options.concurrency);
+        println!("network pairs         {}", options.pairs);
         println!(
             "settled               {} completed, {} refunded, {} not atomic",
             report["completed"], report["refunded"], report["not_atomic"]

@@ -7,7 +7,7 @@ use super::{
     free_port, party_key, save, spawn, tls_channel, wait_listening, ChainState, NetworkKind, Process, State, Topology,
     BUYER_USD, DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
 };
-use crate::setup::{code, seed_file, ALPHA, BETA, GAMMA};
+use crate::setup::{code, seed_file, ALPHA, BETA};
 use anyhow::Context as _;
 use interlock_core::crypto::{NotaryKey, PartyKey};
 use interlock_core::encoding::Encode;
@@ -310,12 +310,15 @@ async fn fund(
     (buyer, seller): (&PartyKey, &PartyKey),
     accounts: &[PartyId],
 ) -> anyhow::Result<()> {
-    // A chain's accounts were funded when it started; the seller's GOLD lives
-    // on alpha when beta is a chain, on gamma when there is one.
-    let gold_on = match networks.iter().find(|(id, _)| *id == GAMMA) {
-        Some(_) => GAMMA,
-        None if state.chain("beta").is_some() => ALPHA,
-        None => BETA,
+    // A chain's accounts were funded when it started. The buyer's USD lives
+    // on every alpha; the seller's GOLD on every beta, on alpha when beta is
+    // a chain, on gamma when there is one.
+    let routed = networks.iter().any(|(_, name)| *name == "gamma");
+    let usd_on = |network: NetworkId, name: &str| network == ALPHA || name.starts_with("alpha-");
+    let gold_on = |network: NetworkId, name: &str| match (routed, state.chain("beta").is_some()) {
+        (true, _) => name == "gamma",
+        (false, true) => network == ALPHA,
+        (false, false) => network == BETA || name.starts_with("beta-"),
     };
     for &(network, name) in networks {
         if state.chain(name).is_some() {
@@ -324,13 +327,13 @@ async fn fund(
         let seed = seed_file(&dir.join(name).join("operator.key"), "an ed25519 seed")?;
         let operator = PartyKey::from_seed(seed);
         let mut ops: Vec<Op> = accounts.iter().map(|account| Op::Register { account: *account }).collect();
-        if network == ALPHA {
+        if usd_on(network, name) {
             ops.push(Op::Issue {
                 to: Address::from_bytes(buyer.public().0),
                 asset: Asset::Fungible { code: code("USD"), amount: BUYER_USD },
             });
         }
-        if network == gold_on {
+        if gold_on(network, name) {
             ops.push(Op::Issue {
                 to: Address::from_bytes(seller.public().0),
                 asset: Asset::Fungible { code: code("GOLD"), amount: SELLER_GOLD },

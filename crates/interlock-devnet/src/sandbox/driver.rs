@@ -2,7 +2,6 @@
 //! throughput, latency and atomicity measured, through the sandbox's agents.
 
 use super::{agent_endpoint, channel, load, party_key, tls_channel, ChainState, State, DEPENDENT, OBSERVER, PARTIES};
-use crate::setup::{ALPHA, BETA, GAMMA};
 use anyhow::Context as _;
 use interlock_core::{Mode, NetworkId};
 use interlock_proto::v1;
@@ -19,9 +18,6 @@ const MISMATCHED_LISTED_MAX: usize = 10;
 /// The standard deal: the buyer pays 25 USD on alpha for 10 GOLD on beta.
 const PAYMENT: (&str, &str, &str) = ("alpha", "USD", "25");
 const DELIVERY: (&str, &str, &str) = ("beta", "GOLD", "10");
-/// Every network a sandbox may have, by name.
-const NETWORKS: [(NetworkId, &str); 3] = [(ALPHA, "alpha"), (BETA, "beta"), (GAMMA, "gamma")];
-
 /// Whether the sandbox is routed: it has gamma, linked to alpha only through beta.
 fn routed(state: &State) -> bool {
     state.processes.iter().any(|process| process.name == "gamma-gateway")
@@ -31,12 +27,31 @@ fn routed(state: &State) -> bool {
 const LTC_PAYMENT: &str = "25000000";
 
 fn gateways(dir: &Path, state: &State) -> anyhow::Result<HashMap<NetworkId, GatewayClient<Channel>>> {
+    let networks = super::directory_networks(dir)?;
     let mut clients = HashMap::new();
     for process in state.processes.iter().filter(|p| p.role == "gateway") {
-        let Some((network, _)) = NETWORKS.iter().find(|(_, name)| process.name.starts_with(name)) else { continue };
+        let name = process.name.strip_suffix("-gateway").unwrap_or(&process.name);
+        let Some((network, _)) = networks.iter().find(|(_, network)| network == name) else { continue };
         clients.insert(*network, GatewayClient::new(channel(dir, &process.address)?));
     }
     Ok(clients)
+}
+
+/// The pairs of networks deals run between, by name: (alpha, beta), then
+/// (alpha-k, beta-k) for each further pair; (alpha, gamma) when routed.
+fn pairs(dir: &Path, state: &State) -> anyhow::Result<Vec<(String, String)>> {
+    if routed(state) {
+        return Ok(vec![("alpha".into(), "gamma".into())]);
+    }
+    let names: Vec<String> = super::directory_networks(dir)?.into_iter().map(|(_, name)| name).collect();
+    let mut pairs = vec![("alpha".to_owned(), "beta".to_owned())];
+    for name in names.iter().filter(|name| name.starts_with("alpha-")) {
+        let partner = name.replacen("alpha", "beta", 1);
+        if names.contains(&partner) {
+            pairs.push((name.clone(), partner));
+        }
+    }
+    Ok(pairs)
 }
 
 fn agent(dir: &Path, party: &str) -> anyhow::Result<AgentClient<Channel>> {
@@ -115,10 +130,8 @@ async fn balances(dir: &Path, state: &State) -> anyhow::Result<serde_json::Value
     for name in PARTIES {
         let key = party_key(dir, name)?;
         let mut networks = serde_json::Map::new();
-        for (network, label) in NETWORKS {
-            if network == GAMMA && !routed(state) {
-                continue;
-            }
+        for (network, label) in super::directory_networks(dir)? {
+            let label = label.as_str();
             if let Some(chain) = state.chain(label) {
                 networks.insert(label.into(), chain.balances(name).await?);
                 continue;
@@ -413,15 +426,26 @@ pub fn many(
         let started = std::time::Instant::now();
         let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let buyer = agent(dir, "buyer")?;
-        let mut template = standard_proposal(mode, window, observed);
-        if routed(&state) {
-            template.delivery = Some(v1::LegSpec { network: "gamma".into(), asset: "GOLD".into(), amount: DELIVERY.2.into() });
-        }
+        // One proposal per pair of networks; deals take them in turn.
+        let templates: Vec<v1::ProposeDealRequest> = pairs(dir, &state)?
+            .into_iter()
+            .map(|(payment, delivery)| {
+                let mut request = standard_proposal(mode, window, observed);
+                let leg = |network: String, (_, asset, amount): (&str, &str, &str)| v1::LegSpec {
+                    network,
+                    asset: asset.into(),
+                    amount: amount.into(),
+                };
+                request.payment = Some(leg(payment, PAYMENT));
+                request.delivery = Some(leg(delivery, DELIVERY));
+                request
+            })
+            .collect();
         let mut proposers = tokio::task::JoinSet::new();
-        for _ in 0..count {
+        for index in 0..count {
             slots.acquire().await?.forget();
             let (mut buyer, tally, slots, refusals) = (buyer.clone(), tally.clone(), slots.clone(), refusals.clone());
-            let request = template.clone();
+            let request = templates[index % templates.len()].clone();
             proposers.spawn(async move {
                 loop {
                     let at = std::time::Instant::now();
@@ -518,8 +542,12 @@ pub fn many(
         // Conservation across the sandbox: what the buyer and seller hold together.
         let balances = balances(dir, &state).await?;
         let mut totals = serde_json::Map::new();
-        let gold_on = if routed(&state) { "gamma" } else { "beta" };
-        for (label, asset) in [("alpha", "USD"), (gold_on, "GOLD")] {
+        let legs: Vec<(String, &str)> = pairs(dir, &state)?
+            .into_iter()
+            .flat_map(|(payment, delivery)| [(payment, "USD"), (delivery, "GOLD")])
+            .collect();
+        for (label, asset) in legs {
+            let label = label.as_str();
             let mut total: u128 = 0;
             for party in PARTIES {
                 total += balances[party][label][asset].as_str().map_or(Ok(0), str::parse::<u128>)?;

@@ -174,19 +174,42 @@ pub struct Topology {
     /// A third embedded ledger, gamma, whose gateway the directory links to
     /// beta's only: alpha's and gamma's gateways talk through beta's.
     pub routed: bool,
+    /// Pairs of embedded ledgers, each with its two gateways (1 to
+    /// [`PAIRS_MAX`]): the first is alpha and beta, the k-th alpha-k and
+    /// beta-k. Deals run within a pair, spread across them.
+    pub pairs: usize,
 }
+
+/// Most network pairs a sandbox runs.
+pub const PAIRS_MAX: usize = 4;
+/// The networks of pairs 2 to 4, by name.
+const MORE_PAIRS: [[&str; 2]; PAIRS_MAX - 1] = [["alpha-2", "beta-2"], ["alpha-3", "beta-3"], ["alpha-4", "beta-4"]];
 
 impl Topology {
     /// Two embedded ledgers: the default sandbox.
-    pub const LEDGERS: Topology = Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger, routed: false };
+    pub const LEDGERS: Topology =
+        Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger, routed: false, pairs: 1 };
     /// Three embedded ledgers, alpha and gamma linked only through beta.
-    pub const ROUTED: Topology = Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger, routed: true };
+    pub const ROUTED: Topology =
+        Topology { alpha: NetworkKind::Ledger, beta: NetworkKind::Ledger, routed: true, pairs: 1 };
+
+    /// `pairs` pairs of embedded ledgers.
+    pub fn ledger_pairs(pairs: usize) -> anyhow::Result<Topology> {
+        if !(1..=PAIRS_MAX).contains(&pairs) {
+            anyhow::bail!("a sandbox runs 1 to {PAIRS_MAX} pairs of networks, not {pairs}");
+        }
+        Ok(Topology { pairs, ..Topology::LEDGERS })
+    }
 
     /// Each network's id, name and kind, alpha first.
     fn networks(&self) -> Vec<(NetworkId, &'static str, &NetworkKind)> {
         let mut networks = vec![(ALPHA, "alpha", &self.alpha), (BETA, "beta", &self.beta)];
         if self.routed {
             networks.push((GAMMA, "gamma", &NetworkKind::Ledger));
+        }
+        for (pair, names) in (2u64..).zip(MORE_PAIRS.iter().take(self.pairs.saturating_sub(1))) {
+            networks.push((NetworkId(2 * pair - 1), names[0], &NetworkKind::Ledger));
+            networks.push((NetworkId(2 * pair), names[1], &NetworkKind::Ledger));
         }
         networks
     }
@@ -244,6 +267,12 @@ fn settings(dir: &Path, process: &Process) -> anyhow::Result<toml::Table> {
 /// `up` without a word on standard output (for the benchmark's JSON).
 pub fn up_quietly(dir: &Path) -> anyhow::Result<()> {
     up_quietly_as(dir, &Topology::LEDGERS)
+}
+
+/// The sandbox's networks (id and name) as its directory lists them.
+fn directory_networks(dir: &Path) -> anyhow::Result<Vec<(NetworkId, String)>> {
+    let directory = interlock_identity::SignedDirectory::load(&dir.join("directory.json"))?.directory;
+    Ok(directory.networks.into_iter().map(|entry| (entry.id, entry.name)).collect())
 }
 
 /// `up` of `topology`, without a word on standard output.
