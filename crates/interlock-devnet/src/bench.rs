@@ -3,9 +3,9 @@
 
 use crate::alloc;
 use crate::runtime::Runtime;
-use crate::setup::{self, address, code, now_ms, ALPHA, BETA};
+use crate::setup::{self, code, now_ms, ALPHA, BETA};
 use interlock_core::crypto::{decision_digest, NotaryKey, PartyKey, Secret};
-use interlock_core::{Asset, DealId, DealTerms, Decision, Leg, Mode, Policy, Settlement};
+use interlock_core::{Asset, DealId, DealTerms, Decision, Mode, Settlement};
 use interlock_ledger::SqliteStore;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -58,29 +58,10 @@ fn terms(runtime: &Runtime<SqliteStore>, mode: Mode, nonce: u64) -> (DealTerms, 
             backstop_expiry_ms: now + 900_000,
         },
     };
-    let terms = DealTerms {
-        buyer: runtime.buyer().public(),
-        seller: runtime.seller().public(),
-        payment: Leg {
-            network: ALPHA,
-            asset: Asset::Fungible { code: code("USD"), amount: 3 },
-            owner: address(runtime.buyer()),
-            beneficiary: address(runtime.seller()),
-            keeper: None,
-        },
-        delivery: Leg {
-            network: BETA,
-            asset: Asset::Fungible { code: code("GOLD"), amount: 2 },
-            owner: address(runtime.seller()),
-            beneficiary: address(runtime.buyer()),
-            keeper: None,
-        },
-        settlement,
-        policy: Policy::default(),
-        observers: Vec::new(),
-        dependents: Vec::new(),
-        nonce,
-    };
+    let (payment, delivery) =
+        (Asset::Fungible { code: code("USD"), amount: 3 }, Asset::Fungible { code: code("GOLD"), amount: 2 });
+    let (buyer, seller) = (runtime.buyer().public(), runtime.seller().public());
+    let terms = DealTerms { nonce, ..DealTerms::swap(buyer, seller, (ALPHA, payment), (BETA, delivery), settlement) };
     (terms, (mode == Mode::Hashlock).then_some(secret))
 }
 
