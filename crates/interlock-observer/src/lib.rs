@@ -47,7 +47,7 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(300);
 /// How long a deal's stream stays open after the deal ended, for the events
 /// that trail its end (a keeper's note, the other gateway's notification).
 const LINGER_AFTER_END: Duration = Duration::from_secs(3);
-/// Most deals `ListDeals` returns, and its default.
+/// Most deals `ListDeals` returns (a larger limit is refused), and its default.
 pub const LIST_LIMIT_MAX: usize = 1_000;
 pub const LIST_LIMIT_DEFAULT: usize = 100;
 /// Most records returned for one deal (a deal has a few dozen).
@@ -399,10 +399,7 @@ impl Observer for ObserverService {
         let viewer = self.viewer(&request);
         let request = request.into_inner();
         let status = status_filter(&request.status).map_err(Status::invalid_argument)?;
-        let limit = match usize::try_from(request.limit).unwrap_or(usize::MAX) {
-            0 => LIST_LIMIT_DEFAULT,
-            n => n.min(LIST_LIMIT_MAX),
-        };
+        let limit = wire::list_limit("limit", request.limit, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)?;
         let status = status.map(str::to_owned);
         let deals = self
             .blocking("listing deals", move |service| {
