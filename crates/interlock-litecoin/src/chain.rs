@@ -65,13 +65,22 @@ pub struct ScriptJson {
     pub hex: String,
 }
 
-/// LTC as JSON numbers show it, in litoshis.
+/// The most litoshis there are: litecoin's 84 million coins.
+pub const LITOSHIS_MAX: u64 = 84_000_000 * 100_000_000;
+/// [`LITOSHIS_MAX`] as a JSON number compares: exact, being below 2^53.
+const LITOSHIS_MAX_F64: f64 = 8.4e15;
+
+/// LTC as JSON numbers show it, in litoshis; 0 for what is no amount (not
+/// finite, not positive, or more than all the coins there are).
 pub fn litoshis(ltc: f64) -> u64 {
-    if ltc.is_finite() && ltc > 0.0 {
-        (ltc * 1e8).round() as u64
-    } else {
-        0
+    let scaled = (ltc * 1e8).round();
+    if !(scaled.is_finite() && scaled > 0.0 && scaled <= LITOSHIS_MAX_F64) {
+        return 0;
     }
+    // A whole number in 1..=8.4e15, checked above: exact as a u64.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let litoshis = scaled as u64;
+    litoshis
 }
 
 /// A hash in the node's hex (display order) as the seam's 32 bytes.
@@ -413,5 +422,9 @@ mod tests {
         assert_eq!(litoshis(0.00000001), 1);
         assert_eq!(litoshis(20999999.9769), 2_099_999_997_690_000);
         assert_eq!(litoshis(-1.0), 0);
+        assert_eq!(litoshis(84_000_000.0), LITOSHIS_MAX);
+        for not_an_amount in [84_000_000.01, 1e30, f64::INFINITY, f64::NAN, f64::MAX] {
+            assert_eq!(litoshis(not_an_amount), 0, "{not_an_amount}");
+        }
     }
 }
