@@ -177,9 +177,10 @@ impl ObserverService {
             .into_inner();
         self.reachable(network);
         while let Some(notice) = stream.message().await.map_err(|s| s.message().to_owned())? {
+            // Before the log sees it: it stores the sequence number plus one.
+            let seq = notice_seq(&notice)?;
             let Some(terms) = self.named_terms(&notice) else { continue };
             let now = (self.shared.clock)();
-            let seq = notice.seq;
             let (terms, ended) = self
                 .blocking("recording a notice", move |service| {
                     let mut log = service.log();
@@ -318,6 +319,15 @@ fn peer_integer(what: &str, value: u64) -> Result<u64, Status> {
         )));
     }
     Ok(value)
+}
+
+/// A deal notice's sequence number, when the log can keep it as a cursor; a
+/// gateway that sends a larger one is broken, and its stream is dropped.
+fn notice_seq(notice: &v1::DealNotice) -> Result<u64, String> {
+    if notice.seq > PEER_INTEGER_MAX {
+        return Err(format!("deal notice seq {} is out of range: expected at most {PEER_INTEGER_MAX}", notice.seq));
+    }
+    Ok(notice.seq)
 }
 
 /// The longest escrow event a gateway may send for the log: an event is
@@ -517,5 +527,18 @@ mod tests {
             gateway_event(NetworkId(u64::MAX), event(1, 1, 1), 1).is_err(),
             "a gateway network beyond the log's range"
         );
+    }
+
+    /// A notice's sequence number goes to the log as a cursor (plus one), where
+    /// u64::MAX overflowed and 2^63 failed the store's conversion: both are
+    /// refused before the log is touched.
+    #[test]
+    fn a_notice_seq_the_log_cannot_keep_is_refused_not_a_panic() {
+        let notice = |seq| v1::DealNotice { seq, ..Default::default() };
+        assert_eq!(notice_seq(&notice(PEER_INTEGER_MAX)), Ok(PEER_INTEGER_MAX));
+        for seq in [PEER_INTEGER_MAX + 1, u64::MAX] {
+            let refused = notice_seq(&notice(seq)).expect_err("out of range");
+            assert!(refused.starts_with(&format!("deal notice seq {seq} is out of range")), "{refused}");
+        }
     }
 }
