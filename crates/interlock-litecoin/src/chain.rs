@@ -65,6 +65,10 @@ pub struct ScriptJson {
     pub hex: String,
 }
 
+/// The highest block height the node may report: 2^63 - 1, what a SQLite
+/// integer holds.
+pub const HEIGHT_MAX: u64 = i64::MAX.unsigned_abs();
+
 /// The most litoshis there are: litecoin's 84 million coins.
 pub const LITOSHIS_MAX: u64 = 84_000_000 * 100_000_000;
 /// [`LITOSHIS_MAX`] as a JSON number compares: exact, being below 2^53.
@@ -186,7 +190,15 @@ impl Node {
     }
 
     pub async fn tip(&self) -> Result<u64, ChainError> {
-        Ok(self.rpc.call("getblockcount", json!([])).await?)
+        let count: u64 = self.rpc.call("getblockcount", json!([])).await?;
+        // Every height the followers compute (tip + 1, a batch's end) stays
+        // below this, and so do the cursors stored as SQLite integers.
+        if count > HEIGHT_MAX {
+            return Err(ChainError::fatal(format!(
+                "litecoind: getblockcount answered {count}: expected at most {HEIGHT_MAX}"
+            )));
+        }
+        Ok(count)
     }
 
     /// The hash of the main chain's block at `height`, if the chain is that long.
@@ -207,11 +219,17 @@ impl Node {
             calls.push(Call::new("getblock", json!([hash?, 2])));
         }
         let mut blocks = Vec::with_capacity(calls.len());
-        for block in self.rpc.batch(&calls).await? {
-            blocks.push(
-                serde_json::from_value(block?)
-                    .map_err(|error| ChainError::fatal(format!("litecoind: getblock: unexpected answer: {error}")))?,
-            );
+        for (height, block) in (from..=to).zip(self.rpc.batch(&calls).await?) {
+            let block: BlockJson = serde_json::from_value(block?)
+                .map_err(|error| ChainError::fatal(format!("litecoind: getblock: unexpected answer: {error}")))?;
+            // The followers take their cursors from these heights.
+            if block.height != height {
+                return Err(ChainError::fatal(format!(
+                    "litecoind: getblock answered height {} for the block at height {height}",
+                    block.height
+                )));
+            }
+            blocks.push(block);
         }
         Ok(blocks)
     }
