@@ -13,6 +13,11 @@
 //! Open its [`AgentStore`] (`store`), start an [`AgentService`] with an
 //! [`AgentConfig`] ([`AgentService::start`]), and [`serve`] it.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 mod engine;
 pub mod notaries;
 mod service;

@@ -1,7 +1,7 @@
 //! Drafting a deal's terms from an operator's proposal and the directory.
 
 use interlock_core::crypto::Secret;
-use interlock_core::limits::{DEPENDENTS_MAX, OBSERVERS_MAX};
+use interlock_core::limits::{DEPENDENTS_MAX, EXTENSION_MAX_MS, OBSERVERS_MAX};
 use interlock_core::{
     Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, NetworkTiming, OnTimeout, PartyId, Policy,
     Settlement,
@@ -172,11 +172,18 @@ pub fn draft(
         OnTimeout::ExtendOnce { by_ms } => by_ms,
         OnTimeout::Refund => 0,
     };
+    // Bounded above: the window and the extension were checked against their
+    // maxima, but the sum still says so rather than trusting the clock.
+    let after = |offset_ms: u64| {
+        now_ms.checked_add(offset_ms).ok_or_else(|| {
+            Status::invalid_argument(format!("a deadline {offset_ms} ms after {now_ms} does not fit in 64 bits"))
+        })
+    };
     let settlement = if hashlock {
         Settlement::Hashlock {
             hash: secret.hash(),
-            delivery_expiry_ms: now_ms + window / 2,
-            payment_expiry_ms: now_ms + window,
+            delivery_expiry_ms: after(window / 2)?,
+            payment_expiry_ms: after(window)?,
             margin_ms: window / 2,
         }
     } else {
@@ -188,9 +195,9 @@ pub fn draft(
         Settlement::Notary {
             notaries,
             threshold,
-            decision_deadline_ms: now_ms + window,
+            decision_deadline_ms: after(window)?,
             // The backstop leaves room for the policy's extension as well.
-            backstop_expiry_ms: now_ms + 2 * window + extension_ms,
+            backstop_expiry_ms: after(window.saturating_mul(2).saturating_add(extension_ms))?,
         }
     };
     // In hashlock mode the payment network's gateway keeps the seller's leg: it
@@ -242,7 +249,13 @@ fn policy(request: &v1::ProposeDealRequest) -> Result<Policy, Status> {
     let on_timeout = match request.on_timeout.as_str() {
         "" | "refund" => OnTimeout::Refund,
         other => match other.strip_prefix("extend:").map(duration_ms) {
-            Some(Some(by_ms)) => OnTimeout::ExtendOnce { by_ms },
+            Some(Some(by_ms)) if (1..=EXTENSION_MAX_MS).contains(&by_ms) => OnTimeout::ExtendOnce { by_ms },
+            Some(Some(by_ms)) => {
+                return Err(Status::invalid_argument(format!(
+                    "on_timeout {}: the extension of {by_ms} ms is out of range: expected 1 to {EXTENSION_MAX_MS} ms",
+                    quote(other)
+                )))
+            }
             _ => {
                 return Err(Status::invalid_argument(format!(
                     "on_timeout {}: expected refund or extend:DURATION (e.g. extend:30s, extend:500ms, extend:2m)",

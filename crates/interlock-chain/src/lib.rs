@@ -14,6 +14,11 @@
 //! [`conformance`] suite; [`Platforms`] is the registry the binary fills once.
 //! This crate names no platform.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod conformance;
 mod cursor;
 pub mod demo;

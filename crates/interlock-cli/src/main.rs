@@ -1,5 +1,10 @@
 //! `interlock`: one binary for every role and operator command.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 mod agent_cmd;
 mod chain_cmd;
 mod client_args;

@@ -503,3 +503,68 @@ pub fn decode_terms(bytes: &[u8]) -> Result<DealTerms, DecodeError> {
     }
     DealTerms::from_bytes(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefixed(prefix: u32, tail: &[u8]) -> Vec<u8> {
+        let mut bytes = prefix.to_be_bytes().to_vec();
+        bytes.extend_from_slice(tail);
+        bytes
+    }
+
+    /// A length or count read from the bytes is held to its limit before
+    /// anything is allocated or read, and to what the input holds after.
+    #[test]
+    fn lengths_and_counts_beyond_their_limits_or_the_input_are_refused() {
+        let cases: [(&str, Vec<u8>, DecodeError); 6] = [
+            (
+                "length of four billion",
+                prefixed(u32::MAX, &[1, 2, 3]),
+                DecodeError::TooLong { what: "asset code", length: 4_294_967_295, max: 64 },
+            ),
+            (
+                "length one past the limit",
+                prefixed(65, &[0; 65]),
+                DecodeError::TooLong { what: "asset code", length: 65, max: 64 },
+            ),
+            (
+                "length within the limit, past the input",
+                prefixed(64, &[7; 10]),
+                DecodeError::Truncated { offset: 4, expected: 64, found: 10 },
+            ),
+            ("a prefix cut short", vec![0, 0, 1], DecodeError::Truncated { offset: 0, expected: 4, found: 3 }),
+            (
+                "count of four billion",
+                prefixed(u32::MAX, &[]),
+                DecodeError::TooLong { what: "observers", length: 4_294_967_295, max: 8 },
+            ),
+            (
+                "count past the items",
+                prefixed(8, &[0; 32]),
+                DecodeError::Truncated { offset: 36, expected: 32, found: 0 },
+            ),
+        ];
+        for (name, bytes, expected) in cases {
+            let mut reader = Reader::new(&bytes);
+            let found = if name.starts_with("count") {
+                decode_list::<PartyId>(&mut reader, "observers", 8).map(|_| ())
+            } else {
+                reader.bytes("asset code", 64).map(|_| ())
+            };
+            assert_eq!(found, Err(expected), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_address_length_byte_outside_its_range_is_refused() {
+        for length in [0u8, 34, u8::MAX] {
+            let mut bytes = vec![length];
+            bytes.extend_from_slice(&[0; 255]);
+            let error = Reader::new(&bytes).get::<Address>().expect_err("out of range");
+            let expected = format!("invalid address: expected 1 to {ADDRESS_LEN_MAX} bytes, found {length}");
+            assert_eq!(error.to_string(), expected);
+        }
+    }
+}

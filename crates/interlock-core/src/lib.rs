@@ -7,6 +7,11 @@
 //! next wake-up go out as return values. This crate never reads a clock, draws a
 //! random number, opens a socket or touches a file.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod counters;
 pub mod crypto;
 pub mod encoding;

@@ -110,10 +110,10 @@ impl DemoChain {
         for (party, role) in [("buyer", Role::Buyer), ("seller", Role::Seller)] {
             let account = self.evm_account(role);
             let usdc = self.devnet.token_balance(self.token, account).await?;
-            let assets = BTreeMap::from([
-                ("USDC".to_owned(), usdc.to::<u128>()),
-                ("DEED 1".to_owned(), u128::from(owner == account)),
-            ]);
+            let usdc =
+                u128::try_from(usdc).map_err(|_| anyhow::anyhow!("{party}'s USDC balance {usdc} exceeds 2^128"))?;
+            let assets =
+                BTreeMap::from([("USDC".to_owned(), usdc), ("DEED 1".to_owned(), u128::from(owner == account))]);
             out.insert(party.to_owned(), assets);
         }
         Ok(out)

@@ -14,6 +14,11 @@
 //! EIP-1559 fees) and [`chain::EvmFollower`] turns the contract's logs back into
 //! escrow events at a confirmation depth, refusing to go on past a deeper reorg.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod anvil;
 pub mod bindings;
 pub mod chain;

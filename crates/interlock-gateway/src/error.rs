@@ -68,6 +68,14 @@ impl GatewayError {
     }
 }
 
+/// A peer's integer outside its field's range is malformed input, refused
+/// before anything is recorded.
+impl From<interlock_rpc::wire::OutOfRange> for GatewayError {
+    fn from(error: interlock_rpc::wire::OutOfRange) -> GatewayError {
+        GatewayError::Malformed { field: error.field, reason: error.reason() }
+    }
+}
+
 impl From<GatewayError> for Status {
     fn from(error: GatewayError) -> Status {
         match error {

@@ -312,7 +312,7 @@ impl Gateway for GatewayService {
     ) -> Result<Response<Self::WatchDealsStream>, Status> {
         let caller = self.caller(&request)?;
         let watcher = caller.watcher(Method::WatchDeals)?;
-        let from = request.into_inner().from_seq;
+        let from = wire::stored_integer("from_seq", request.into_inner().from_seq)?;
         let stream = self.stream(self.shared.notices.subscribe(), from, move |registry, next| {
             let notices = match watcher {
                 Watcher::Party(party) => registry.store.notices_for(party, next, PAGE_LEN)?,
@@ -339,7 +339,7 @@ impl Gateway for GatewayService {
             let party = caller.reader(Method::WatchDeal)?;
             let deal_id = checks::deal_id("deal_id", &request.get_ref().deal_id)?;
             service.readable_deal(party, deal_id)?;
-            Ok((deal_id, request.into_inner().from_seq))
+            Ok((deal_id, wire::stored_integer("from_seq", request.into_inner().from_seq)?))
         });
         let (deal_id, from) = readable.await?;
         let stream = self.stream(self.shared.events.subscribe(), from, move |registry, next| {
@@ -386,6 +386,7 @@ impl Gateway for GatewayService {
         request: Request<v1::StreamBlocksRequest>,
     ) -> Result<Response<Self::StreamBlocksStream>, Status> {
         reader_of(self, &request, Method::StreamBlocks)?;
+        wire::stored_integer("from_height", request.get_ref().from_height)?;
         let Some(node) = self.shared.chain.node() else {
             return Ok(Response::new(self.synthesised_blocks(request.get_ref().from_height)));
         };

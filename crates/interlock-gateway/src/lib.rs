@@ -24,6 +24,11 @@
 //! - `testkit` (feature `testkit`): starting real gateways on loopback, for
 //!   the tests of this crate and of the roles that talk to a gateway.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 mod caller;
 pub mod chain;
 pub mod checks;

@@ -25,6 +25,7 @@ use interlock_identity::GatewayEntry;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::gateway_peer_server::GatewayPeer;
+use interlock_rpc::wire::stored_integer;
 use prost::Message as _;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
@@ -173,7 +174,8 @@ impl GatewayService {
         let mut verified = Vec::with_capacity(assertions.len());
         for assertion in assertions {
             check_fronts(caller, assertion.network)?;
-            verified.push((assertion.height, verify_lock_assertion(assertion, &self.shared.directory)?));
+            let height = stored_integer("height", assertion.height)?;
+            verified.push((height, verify_lock_assertion(assertion, &self.shared.directory)?));
         }
         let (accepted, committed) = self.registry().record_assertions(caller.network, verified)?;
         self.announce(&committed);
@@ -295,9 +297,11 @@ impl GatewayService {
         let mut decoded = Vec::with_capacity(notifications.len());
         for notification in notifications {
             check_fronts(caller, notification.network)?;
+            let height = stored_integer("height", notification.height)?;
+            let timestamp_ms = stored_integer("timestamp_ms", notification.timestamp_ms)?;
             let event = decode_notification(notification)?;
             self.verify_notification(caller, &event)?;
-            decoded.push((notification.height, notification.timestamp_ms, event));
+            decoded.push((height, timestamp_ms, event));
         }
         // Network time of this gateway's own network: the keeper's grace
         // period is counted on the clock that decides the expiry.

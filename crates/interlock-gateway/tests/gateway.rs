@@ -885,6 +885,8 @@ async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
 
 #[path = "gateway/notifications.rs"]
 mod notifications;
+#[path = "gateway/out_of_range.rs"]
+mod out_of_range;
 #[path = "gateway/peer_reports.rs"]
 mod peer_reports;
 #[path = "gateway/resume.rs"]

@@ -26,6 +26,9 @@ const SIGNING_CONTEXT: &[u8] = b"interlock/directory/v1\0";
 pub const PLATFORM_NAME_LEN_MAX: usize = 32;
 /// Largest platform configuration a network entry may carry, as compact JSON.
 pub const NETWORK_CONFIG_LEN_MAX: usize = 16 * 1024;
+/// The largest network id: every service stores ids as SQLite integers
+/// (signed 64-bit), and a larger one would be stored as another network's.
+pub const NETWORK_ID_MAX: u64 = i64::MAX.unsigned_abs();
 
 /// Every network, service and party of a deployment.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
@@ -243,6 +246,12 @@ impl Directory {
         }
         for entry in &self.networks {
             let name = &entry.name;
+            if entry.id.0 > NETWORK_ID_MAX {
+                return invalid(format!(
+                    "network {name:?} id {} is out of range: expected 0 to {NETWORK_ID_MAX}",
+                    entry.id.0
+                ));
+            }
             let platform_ok = !entry.platform.is_empty()
                 && entry.platform.len() <= PLATFORM_NAME_LEN_MAX
                 && entry.platform.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');

@@ -23,6 +23,11 @@
 //! directory with mode 0644. Nothing is overwritten except the directory file, which
 //! is replaced atomically. Unix only.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 mod ca;
 mod certificate;
 mod directory;

@@ -204,6 +204,10 @@ fn sign_refuses_an_inconsistent_directory() {
         ),
         (|d| d.observers[0].endpoint = "localhost:0".to_owned(), "expected host:port"),
         (|d| d.networks[1].id = ALPHA, "network id 1 is listed twice"),
+        (
+            |d| d.networks[1].id = NetworkId(1 << 63),
+            "network \"beta\" id 9223372036854775808 is out of range: expected 0 to 9223372036854775807",
+        ),
         (|d| d.networks[0].platform = "Ledger!".to_owned(), "network \"alpha\" platform \"Ledger!\": expected"),
         (|d| d.parties[0].key.0 = identity_point(), "party \"alice\" key is not a valid ed25519 public key"),
         (|d| d.parties[1].key.0 = off_curve(), "party \"bob\" key is not a valid ed25519 public key"),

@@ -6,6 +6,11 @@
 //! Open a [`LedgerNodeService`], spawn its [`produce`](LedgerNodeService::produce)
 //! task, and [`serve`] it.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod platform;
 
 pub use platform::{LedgerConfig, LedgerPlatform, NodeFollower, NodeSubmitter};
@@ -335,7 +340,7 @@ impl LedgerNode for LedgerNodeService {
     }
 
     async fn get_block(&self, request: Request<v1::GetBlockRequest>) -> Result<Response<v1::Block>, Status> {
-        let height = request.into_inner().height;
+        let height = wire::stored_integer("height", request.into_inner().height)?;
         let block = self.ledger().block(height).map_err(|e| ledger_status(&e))?;
         let block = block.ok_or_else(|| Status::not_found(format!("no block at height {height}")))?;
         Ok(Response::new(v1::Block {
@@ -377,7 +382,7 @@ impl LedgerNode for LedgerNodeService {
         &self,
         request: Request<v1::StreamBlocksRequest>,
     ) -> Result<Response<Self::StreamBlocksStream>, Status> {
-        let from = request.into_inner().from_height.max(1);
+        let from = wire::stored_integer("from_height", request.into_inner().from_height)?.max(1);
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(self.clone().stream_from(from, sender));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))

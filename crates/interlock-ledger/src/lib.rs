@@ -7,6 +7,11 @@
 //! (`interlock_core::escrow`). Every block is committed to a [`Store`] in one
 //! atomic step: [`SqliteStore`] on disk, [`MemoryStore`] for the simulator.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod block;
 pub mod error;
 pub mod ledger;

@@ -65,13 +65,26 @@ pub struct ScriptJson {
     pub hex: String,
 }
 
-/// LTC as JSON numbers show it, in litoshis.
+/// The highest block height the node may report: 2^63 - 1, what a SQLite
+/// integer holds.
+pub const HEIGHT_MAX: u64 = i64::MAX.unsigned_abs();
+
+/// The most litoshis there are: litecoin's 84 million coins.
+pub const LITOSHIS_MAX: u64 = 84_000_000 * 100_000_000;
+/// [`LITOSHIS_MAX`] as a JSON number compares: exact, being below 2^53.
+const LITOSHIS_MAX_F64: f64 = 8.4e15;
+
+/// LTC as JSON numbers show it, in litoshis; 0 for what is no amount (not
+/// finite, not positive, or more than all the coins there are).
 pub fn litoshis(ltc: f64) -> u64 {
-    if ltc.is_finite() && ltc > 0.0 {
-        (ltc * 1e8).round() as u64
-    } else {
-        0
+    let scaled = (ltc * 1e8).round();
+    if !(scaled.is_finite() && scaled > 0.0 && scaled <= LITOSHIS_MAX_F64) {
+        return 0;
     }
+    // A whole number in 1..=8.4e15, checked above: exact as a u64.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let litoshis = scaled as u64;
+    litoshis
 }
 
 /// A hash in the node's hex (display order) as the seam's 32 bytes.
@@ -177,7 +190,15 @@ impl Node {
     }
 
     pub async fn tip(&self) -> Result<u64, ChainError> {
-        Ok(self.rpc.call("getblockcount", json!([])).await?)
+        let count: u64 = self.rpc.call("getblockcount", json!([])).await?;
+        // Every height the followers compute (tip + 1, a batch's end) stays
+        // below this, and so do the cursors stored as SQLite integers.
+        if count > HEIGHT_MAX {
+            return Err(ChainError::fatal(format!(
+                "litecoind: getblockcount answered {count}: expected at most {HEIGHT_MAX}"
+            )));
+        }
+        Ok(count)
     }
 
     /// The hash of the main chain's block at `height`, if the chain is that long.
@@ -198,11 +219,17 @@ impl Node {
             calls.push(Call::new("getblock", json!([hash?, 2])));
         }
         let mut blocks = Vec::with_capacity(calls.len());
-        for block in self.rpc.batch(&calls).await? {
-            blocks.push(
-                serde_json::from_value(block?)
-                    .map_err(|error| ChainError::fatal(format!("litecoind: getblock: unexpected answer: {error}")))?,
-            );
+        for (height, block) in (from..=to).zip(self.rpc.batch(&calls).await?) {
+            let block: BlockJson = serde_json::from_value(block?)
+                .map_err(|error| ChainError::fatal(format!("litecoind: getblock: unexpected answer: {error}")))?;
+            // The followers take their cursors from these heights.
+            if block.height != height {
+                return Err(ChainError::fatal(format!(
+                    "litecoind: getblock answered height {} for the block at height {height}",
+                    block.height
+                )));
+            }
+            blocks.push(block);
         }
         Ok(blocks)
     }
@@ -413,5 +440,9 @@ mod tests {
         assert_eq!(litoshis(0.00000001), 1);
         assert_eq!(litoshis(20999999.9769), 2_099_999_997_690_000);
         assert_eq!(litoshis(-1.0), 0);
+        assert_eq!(litoshis(84_000_000.0), LITOSHIS_MAX);
+        for not_an_amount in [84_000_000.01, 1e30, f64::INFINITY, f64::NAN, f64::MAX] {
+            assert_eq!(litoshis(not_an_amount), 0, "{not_an_amount}");
+        }
     }
 }

@@ -13,6 +13,11 @@
 //!   a reorganisation.
 //! - [`regtest::Regtest`]: a private chain for tests, the sandbox and the demo.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod address;
 pub mod chain;
 pub mod demo;

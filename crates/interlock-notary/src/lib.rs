@@ -10,6 +10,11 @@
 //!
 //! Open a [`NotaryService`] over its [`NotaryLog`] (`log`) and [`serve`] it.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod log;
 
 pub use log::NotaryLog;
@@ -321,8 +326,13 @@ impl NotaryService {
                     }
                     let mut stream = response.into_inner();
                     while let Ok(Some(block)) = stream.message().await {
+                        let Some(after) = next_height(&block, next) else {
+                            let height = block.header.map_or(0, |header| header.height);
+                            self.unreachable(network, &format!("sent a block at height {height}, beyond 2^63 - 1"));
+                            break;
+                        };
                         self.on_block(network, &block).await;
-                        next = block.header.map_or(next, |h| h.height + 1);
+                        next = after;
                         if saved_at.elapsed() >= FOLLOW_SAVE_INTERVAL {
                             saved_at = std::time::Instant::now();
                             let _ = self
@@ -500,6 +510,17 @@ fn check_signatures(
 ) -> Result<(), NotaryError> {
     verify_deal_signature(terms.buyer, deal_id, buyer_signature).map_err(NotaryError::BuyerSignature)?;
     verify_deal_signature(terms.seller, deal_id, seller_signature).map_err(NotaryError::SellerSignature)
+}
+
+/// Where to read on after `block`: the height after its own, or `next` for a
+/// message without a header. `None` when that height is beyond what the
+/// follow cursor's store holds (a gateway that sends one is broken, and its
+/// block is not read).
+fn next_height(block: &v1::BlockEvents, next: u64) -> Option<u64> {
+    match &block.header {
+        None => Some(next),
+        Some(header) => header.height.checked_add(1).filter(|after| *after <= wire::STORED_INTEGER_MAX),
+    }
 }
 
 /// Who made a call, for the log: the role and name of its certificate, else

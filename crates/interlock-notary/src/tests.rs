@@ -154,3 +154,15 @@ async fn a_spend_is_signed_only_for_the_recorded_decision_on_a_network_whose_esc
     let signature = interlock_core::crypto::RecoverableSignature(signed.signature.try_into().expect("65 bytes"));
     assert_eq!(signature.recover(&expected), Some(notary.address()), "a signature of the spend's digest");
 }
+
+#[test]
+fn a_block_height_no_store_holds_stops_the_follower_instead_of_wrapping() {
+    let block = |height| v1::BlockEvents {
+        header: Some(v1::BlockHeader { height, ..Default::default() }),
+        ..Default::default()
+    };
+    assert_eq!(next_height(&block(41), 7), Some(42));
+    assert_eq!(next_height(&v1::BlockEvents::default(), 7), Some(7), "no header: read on from where we were");
+    assert_eq!(next_height(&block(wire::STORED_INTEGER_MAX), 7), None, "its successor does not fit");
+    assert_eq!(next_height(&block(u64::MAX), 7), None);
+}

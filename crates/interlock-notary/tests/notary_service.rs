@@ -417,3 +417,30 @@ async fn a_notary_refuses_a_deal_whose_backstop_leaves_no_time_to_execute() {
     *backstop_expiry_ms = *decision_deadline_ms + 100;
     notary.submit_deal(cluster.submission(&terms)).await.expect("100 ms is enough");
 }
+
+/// Deadlines beyond what the stores hold (signed 64-bit) are refused as
+/// malformed terms naming the field, before the notary records the deal:
+/// asked for its vote afterwards, it knows no such deal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notary_refuses_deadlines_beyond_the_stores_range_and_records_nothing() {
+    let cluster = Cluster::start().await;
+    let mut notary = cluster.notary(0).await;
+    let beyond = 1u64 << 63;
+    let cases: [(&str, u64, u64); 3] = [
+        ("decision_deadline_ms", beyond, beyond + 600_000),
+        ("backstop_expiry_ms", now_ms() + 60_000, beyond),
+        ("decision_deadline_ms", u64::MAX - 600_000, u64::MAX),
+    ];
+    for (nonce, (field, deadline, backstop)) in (20..).zip(cases) {
+        let mut terms = cluster.terms(nonce, deadline);
+        let Settlement::Notary { backstop_expiry_ms, .. } = &mut terms.settlement else { unreachable!() };
+        *backstop_expiry_ms = backstop;
+        terms.validate().expect("the core's rules hold: only the range is wrong");
+        let status = notary.submit_deal(cluster.submission(&terms)).await.expect_err(field);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {}", status.message());
+        let expected = format!("malformed terms_encoded: {field} out of range: expected 0 to 9223372036854775807");
+        assert!(status.message().starts_with(&expected), "{field}: {}", status.message());
+        let vote = notary.get_vote(v1::GetVoteRequest { deal_id: terms.id().0 .0.to_vec() }).await;
+        assert_eq!(vote.expect_err("nothing recorded").code(), tonic::Code::NotFound, "{field}");
+    }
+}

@@ -18,6 +18,11 @@
 //! [`start`](ObserverService::start), [`serve`] its gRPC service and
 //! [`web::serve`] its page.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod log;
 pub mod record;
 mod viewer;
@@ -47,7 +52,7 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(300);
 /// How long a deal's stream stays open after the deal ended, for the events
 /// that trail its end (a keeper's note, the other gateway's notification).
 const LINGER_AFTER_END: Duration = Duration::from_secs(3);
-/// Most deals `ListDeals` returns, and its default.
+/// Most deals `ListDeals` returns (a larger limit is refused), and its default.
 pub const LIST_LIMIT_MAX: usize = 1_000;
 pub const LIST_LIMIT_DEFAULT: usize = 100;
 /// Most records returned for one deal (a deal has a few dozen).
@@ -172,9 +177,10 @@ impl ObserverService {
             .into_inner();
         self.reachable(network);
         while let Some(notice) = stream.message().await.map_err(|s| s.message().to_owned())? {
+            // Before the log sees it: it stores the sequence number plus one.
+            let seq = notice_seq(&notice)?;
             let Some(terms) = self.named_terms(&notice) else { continue };
             let now = (self.shared.clock)();
-            let seq = notice.seq;
             let (terms, ended) = self
                 .blocking("recording a notice", move |service| {
                     let mut log = service.log();
@@ -315,6 +321,15 @@ fn peer_integer(what: &str, value: u64) -> Result<u64, Status> {
     Ok(value)
 }
 
+/// A deal notice's sequence number, when the log can keep it as a cursor; a
+/// gateway that sends a larger one is broken, and its stream is dropped.
+fn notice_seq(notice: &v1::DealNotice) -> Result<u64, String> {
+    if notice.seq > PEER_INTEGER_MAX {
+        return Err(format!("deal notice seq {} is out of range: expected at most {PEER_INTEGER_MAX}", notice.seq));
+    }
+    Ok(notice.seq)
+}
+
 /// The longest escrow event a gateway may send for the log: an event is
 /// never longer than the transaction that caused it.
 pub const EVENT_ENCODING_LEN_MAX: usize = interlock_core::limits::TRANSACTION_LEN_MAX;
@@ -399,10 +414,7 @@ impl Observer for ObserverService {
         let viewer = self.viewer(&request);
         let request = request.into_inner();
         let status = status_filter(&request.status).map_err(Status::invalid_argument)?;
-        let limit = match usize::try_from(request.limit).unwrap_or(usize::MAX) {
-            0 => LIST_LIMIT_DEFAULT,
-            n => n.min(LIST_LIMIT_MAX),
-        };
+        let limit = wire::list_limit("limit", request.limit, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)?;
         let status = status.map(str::to_owned);
         let deals = self
             .blocking("listing deals", move |service| {
@@ -515,5 +527,18 @@ mod tests {
             gateway_event(NetworkId(u64::MAX), event(1, 1, 1), 1).is_err(),
             "a gateway network beyond the log's range"
         );
+    }
+
+    /// A notice's sequence number goes to the log as a cursor (plus one), where
+    /// u64::MAX overflowed and 2^63 failed the store's conversion: both are
+    /// refused before the log is touched.
+    #[test]
+    fn a_notice_seq_the_log_cannot_keep_is_refused_not_a_panic() {
+        let notice = |seq| v1::DealNotice { seq, ..Default::default() };
+        assert_eq!(notice_seq(&notice(PEER_INTEGER_MAX)), Ok(PEER_INTEGER_MAX));
+        for seq in [PEER_INTEGER_MAX + 1, u64::MAX] {
+            let refused = notice_seq(&notice(seq)).expect_err("out of range");
+            assert!(refused.starts_with(&format!("deal notice seq {seq} is out of range")), "{refused}");
+        }
     }
 }

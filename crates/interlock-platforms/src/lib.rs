@@ -2,6 +2,11 @@
 //! that implements the seam (`interlock_chain`) and passes its conformance
 //! suite, plus one line here.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 use interlock_chain::Platforms;
 use std::sync::Arc;
 

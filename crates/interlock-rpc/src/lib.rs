@@ -18,6 +18,11 @@
 //! - [`store`]: what every role's SQLite store shares: [`StoreError`](store::StoreError)
 //!   and opening a file with WAL and `synchronous = FULL`.
 
+// Integers from peers, chains and files are converted with `try_from` and
+// checked arithmetic; a cast that could truncate, wrap or drop a sign is a
+// build error (an `allow` on the smallest item says why a cast is safe).
+#![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+
 pub mod access;
 pub mod metrics;
 pub mod repeated;

@@ -2,7 +2,7 @@
 //! as bytes; the readable fields beside them are for people and other languages.
 
 use interlock_core::encoding::{decode_terms, Encode};
-use interlock_core::{DealTerms, Ed25519Signature, EscrowEvent, Reservation, ReservationState};
+use interlock_core::{DealTerms, Ed25519Signature, EscrowEvent, Reservation, ReservationState, Settlement};
 use interlock_ledger::{BlockHeader, LedgerEvent};
 use interlock_proto::v1;
 
@@ -104,13 +104,34 @@ impl From<WireDealError> for tonic::Status {
 
 /// Reads a deal's terms and signatures from their wire fields.
 pub fn wire_deal(terms: &[u8], buyer: &[u8], seller: &[u8]) -> Result<WireDeal, WireDealError> {
-    let terms =
-        decode_terms(terms).map_err(|error| WireDealError { field: "terms_encoded", reason: error.to_string() })?;
+    let malformed = |reason: String| WireDealError { field: "terms_encoded", reason };
+    let terms = decode_terms(terms).map_err(|error| malformed(error.to_string()))?;
+    terms_in_stored_range(&terms).map_err(|error| malformed(error.to_string()))?;
     Ok(WireDeal {
         terms,
         buyer_signature: optional_signature("buyer_signature", buyer)?,
         seller_signature: optional_signature("seller_signature", seller)?,
     })
+}
+
+/// Every integer of deal terms that a service keeps as a SQLite integer
+/// (each leg's network, every deadline) is within [`STORED_INTEGER_MAX`]: a
+/// deal the stores cannot hold exactly is refused before any of them writes it.
+pub fn terms_in_stored_range(terms: &DealTerms) -> Result<(), OutOfRange> {
+    stored_integer("payment network", terms.payment.network.0)?;
+    stored_integer("delivery network", terms.delivery.network.0)?;
+    match &terms.settlement {
+        Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, margin_ms, .. } => {
+            stored_integer("payment_expiry_ms", *payment_expiry_ms)?;
+            stored_integer("delivery_expiry_ms", *delivery_expiry_ms)?;
+            stored_integer("margin_ms", *margin_ms)?;
+        }
+        Settlement::Notary { decision_deadline_ms, backstop_expiry_ms, .. } => {
+            stored_integer("decision_deadline_ms", *decision_deadline_ms)?;
+            stored_integer("backstop_expiry_ms", *backstop_expiry_ms)?;
+        }
+    }
+    Ok(())
 }
 
 /// A signature field: 64 bytes, or none.
@@ -134,5 +155,80 @@ impl WireDeal {
             self.buyer_signature.ok_or(missing("buyer_signature"))?,
             self.seller_signature.ok_or(missing("seller_signature"))?,
         ))
+    }
+}
+
+/// The largest sequence number, height or time a service accepts from a
+/// peer: every store keeps them as SQLite integers, which are signed 64-bit.
+pub const STORED_INTEGER_MAX: u64 = i64::MAX.unsigned_abs();
+
+/// A peer's integer field outside the range the service accepts for it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OutOfRange {
+    pub field: &'static str,
+    pub value: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl OutOfRange {
+    /// What was expected and what was found, without the field's name.
+    pub fn reason(&self) -> String {
+        format!("out of range: expected {} to {}, found {}", self.min, self.max, self.value)
+    }
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.field, self.reason())
+    }
+}
+
+impl From<OutOfRange> for tonic::Status {
+    fn from(error: OutOfRange) -> tonic::Status {
+        tonic::Status::invalid_argument(error.to_string())
+    }
+}
+
+/// `value` of `field` when it lies in `min..=max`.
+pub fn in_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<u64, OutOfRange> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(OutOfRange { field, value, min, max })
+    }
+}
+
+/// A sequence number, height or time a store can hold (see [`STORED_INTEGER_MAX`]).
+pub fn stored_integer(field: &'static str, value: u64) -> Result<u64, OutOfRange> {
+    in_range(field, value, 0, STORED_INTEGER_MAX)
+}
+
+/// A list request's `limit`: 0 asks for `default`, anything else must be at
+/// most `max` (a larger one is refused, not silently shortened).
+pub fn list_limit(field: &'static str, value: u32, default: usize, max: usize) -> Result<usize, OutOfRange> {
+    let refused = || OutOfRange { field, value: u64::from(value), min: 0, max: u64::try_from(max).unwrap_or(u64::MAX) };
+    let limit = usize::try_from(value).ok().filter(|limit| *limit <= max).ok_or_else(refused)?;
+    Ok(if limit == 0 { default } else { limit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_outside_their_range_are_refused_with_the_field_and_range() {
+        assert_eq!(stored_integer("height", STORED_INTEGER_MAX), Ok(STORED_INTEGER_MAX));
+        let error = stored_integer("height", STORED_INTEGER_MAX + 1).expect_err("beyond i64::MAX");
+        assert_eq!(
+            error.to_string(),
+            "height out of range: expected 0 to 9223372036854775807, found 9223372036854775808"
+        );
+        let status = tonic::Status::from(error);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(list_limit("limit", 0, 100, 1_000), Ok(100));
+        assert_eq!(list_limit("limit", 1_000, 100, 1_000), Ok(1_000));
+        let error = list_limit("limit", u32::MAX, 100, 1_000).expect_err("above the maximum");
+        assert_eq!(error.to_string(), "limit out of range: expected 0 to 1000, found 4294967295");
     }
 }

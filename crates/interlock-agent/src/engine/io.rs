@@ -198,6 +198,13 @@ fn decode_vote(vote: &v1::NotaryVote) -> Option<Vote> {
     Some(Vote { deal_id, decision, signature })
 }
 
+/// Where a stream resumes after a gateway's height or sequence number
+/// `value`: `None` when that is beyond what the agent's store keeps as a
+/// cursor, so a broken gateway's message is dropped, never wrapped to 0.
+fn after(value: u64) -> Option<u64> {
+    value.checked_add(1).filter(|next| *next <= interlock_rpc::wire::STORED_INTEGER_MAX)
+}
+
 /// Feeds every block of `network` from `from` on to the engine, reconnecting
 /// after a broken stream.
 pub(super) async fn follow_blocks(
@@ -212,11 +219,15 @@ pub(super) async fn follow_blocks(
             let mut stream = response.into_inner();
             while let Ok(Some(block)) = stream.message().await {
                 let Some(header) = block.header else { continue };
+                let Some(next) = after(header.height) else {
+                    tracing::warn!(%network, "the gateway sent block height {}: out of range, reconnecting", header.height);
+                    break;
+                };
                 if block.rolled_back {
                     if inputs.send(Input::RolledBack { network, to: header.height }).await.is_err() {
                         return;
                     }
-                    from = header.height + 1;
+                    from = next;
                     continue;
                 }
                 let events = block
@@ -228,7 +239,7 @@ pub(super) async fn follow_blocks(
                 if inputs.send(input).await.is_err() {
                     return;
                 }
-                from = header.height + 1;
+                from = next;
             }
         }
         tokio::time::sleep(RECONNECT_AFTER).await;
@@ -247,13 +258,30 @@ pub(super) async fn follow_notices(
         if let Ok(response) = gateway.watch_deals(v1::WatchDealsRequest { from_seq: from }).await {
             let mut stream = response.into_inner();
             while let Ok(Some(notice)) = stream.message().await {
-                let seq = notice.seq;
+                let Some(next) = after(notice.seq) else {
+                    tracing::warn!(%network, "the gateway sent notice seq {}: out of range, reconnecting", notice.seq);
+                    break;
+                };
                 if inputs.send(Input::Notice { network, notice }).await.is_err() {
                     return;
                 }
-                from = seq + 1;
+                from = next;
             }
         }
         tokio::time::sleep(RECONNECT_AFTER).await;
+    }
+}
+
+#[cfg(test)]
+mod stream_cursor_tests {
+    use super::after;
+    use interlock_rpc::wire::STORED_INTEGER_MAX;
+
+    #[test]
+    fn a_gateways_height_or_seq_never_wraps_the_resume_point() {
+        assert_eq!(after(0), Some(1));
+        assert_eq!(after(STORED_INTEGER_MAX - 1), Some(STORED_INTEGER_MAX));
+        assert_eq!(after(STORED_INTEGER_MAX), None);
+        assert_eq!(after(u64::MAX), None);
     }
 }

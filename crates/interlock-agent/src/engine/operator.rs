@@ -10,8 +10,14 @@ use interlock_core::saga::{LegStatus, Outcome, Role};
 use interlock_core::{Asset, DealId, DealTerms, Hash32, LegKind};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
+use interlock_rpc::wire;
 use tonic::transport::Channel;
 use tonic::Status;
+
+/// How many deals `ListDeals` answers with when the request does not say.
+pub const LIST_LIMIT_DEFAULT: usize = 100;
+/// The most deals one `ListDeals` answers with; a larger limit is refused.
+pub const LIST_LIMIT_MAX: usize = 1_000;
 
 /// The deal's policy in a line, for its view.
 fn policy_text(policy: &interlock_core::Policy) -> String {
@@ -250,7 +256,7 @@ impl Engine {
                 states.join(", ")
             )));
         }
-        let limit = if request.limit == 0 { 100 } else { request.limit as usize };
+        let limit = wire::list_limit("limit", request.limit, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)?;
         let mut deals: Vec<&AgentDeal> =
             self.deals.values().filter(|d| request.state.is_empty() || d.state.as_str() == request.state).collect();
         deals.sort_by_key(|d| std::cmp::Reverse((d.created_ms, d.deal_id())));

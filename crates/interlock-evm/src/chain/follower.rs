@@ -332,7 +332,10 @@ impl EvmFollower {
             }
         }
         let head = self.provider.get_block_number().await.map_err(rpc)?;
-        let mut confirmed = (head + 1).checked_sub(self.depth);
+        let after_head = head
+            .checked_add(1)
+            .ok_or_else(|| EvmError::Rpc(format!("the node reports block number {head}: no chain is that long")))?;
+        let mut confirmed = after_head.checked_sub(self.depth);
         if self.finality == Finality::Finalized {
             confirmed = confirmed.min(Some(self.finalized_block().await?));
         }
