@@ -11,9 +11,9 @@
 use super::caller::{Caller, Method};
 use super::checks::{self, decode_notification, decode_signed_deal, verify_lock_assertion};
 use super::error::GatewayError;
-use super::registry::{ASSERT, FORWARD, NOTIFY, PEER_BATCH_MAX};
+use super::registry::{Registry, ASSERT, FORWARD, NOTIFY, PEER_BATCH_MAX};
 use super::{locked, GatewayService, PEER_CALL_TIMEOUT};
-use crate::gateway_store::{EventKind, NoticeKind, OutboxEntry};
+use crate::gateway_store::{EventKind, NoticeKind, OutboxEntry, SignedTerms};
 use interlock_core::encoding::Decode;
 use interlock_core::escrow::Condition;
 use interlock_core::saga::expected_request;
@@ -68,13 +68,22 @@ impl GatewayService {
         Ok(Caller::of(request, &self.shared.directory)?.gateway(method)?.clone())
     }
 
-    fn forward_deal_checked(&self, request: Request<v1::DealNotice>) -> Result<u32, GatewayError> {
+    async fn forward_deal_checked(&self, request: Request<v1::DealNotice>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::ForwardDeal)?;
         let notice = request.into_inner();
-        self.receive_forwarded(&caller, &notice).inspect_err(|error| log_refusal(&caller, "a forwarded deal", error))
+        let received = match self.forwarded_checked(&caller, &notice) {
+            Ok((kind, deal)) => self.record_forwarded(kind, deal).await,
+            Err(refused) => Err(refused),
+        };
+        received.inspect_err(|error| log_refusal(&caller, "a forwarded deal", error))
     }
 
-    fn receive_forwarded(&self, caller: &GatewayEntry, notice: &v1::DealNotice) -> Result<u32, GatewayError> {
+    /// A forwarded deal's checks, all pure: what it is and who signed it.
+    fn forwarded_checked(
+        &self,
+        caller: &GatewayEntry,
+        notice: &v1::DealNotice,
+    ) -> Result<(NoticeKind, SignedTerms), GatewayError> {
         let kind = NoticeKind::parse(&notice.kind).ok_or_else(|| {
             GatewayError::malformed("kind", format!("expected \"proposed\" or \"registered\", found {:?}", notice.kind))
         })?;
@@ -95,20 +104,29 @@ impl GatewayService {
             NoticeKind::Proposed => checks::verify_proposal(&deal, &self.shared.directory).map(|_| ())?,
             NoticeKind::Registered => checks::verify_registration(&deal, &self.shared.directory)?,
         }
+        Ok((kind, deal))
+    }
+
+    async fn record_forwarded(&self, kind: NoticeKind, deal: SignedTerms) -> Result<u32, GatewayError> {
         let now_ms = (self.shared.clock)();
-        let (_, committed) = self.registry().accept(kind, &deal, false, now_ms)?;
+        let committed = self.write(move |registry| Ok(registry.accept(kind, &deal, false, now_ms)?.1)).await?;
         self.announce(&committed);
         Ok(u32::from(committed.last_notice.is_some()))
     }
 
-    fn assert_locks_checked(&self, request: Request<v1::LockAssertions>) -> Result<u32, GatewayError> {
+    async fn assert_locks_checked(&self, request: Request<v1::LockAssertions>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::AssertLocks)?;
         let assertions = request.into_inner().assertions;
         self.receive_assertions(&caller, &assertions)
+            .await
             .inspect_err(|error| log_refusal(&caller, "lock assertions", error))
     }
 
-    fn receive_assertions(&self, caller: &GatewayEntry, assertions: &[v1::LockAssertion]) -> Result<u32, GatewayError> {
+    async fn receive_assertions(
+        &self,
+        caller: &GatewayEntry,
+        assertions: &[v1::LockAssertion],
+    ) -> Result<u32, GatewayError> {
         if assertions.len() > PEER_BATCH_MAX {
             return Err(GatewayError::TooMany {
                 what: "lock assertions",
@@ -121,19 +139,24 @@ impl GatewayService {
             check_fronts(caller, assertion.network)?;
             verified.push((assertion.height, verify_lock_assertion(assertion, &self.shared.directory)?));
         }
-        let (accepted, committed) = self.registry().record_assertions(caller.network, verified)?;
+        let from = caller.network;
+        let (accepted, committed) = self.write(move |registry| registry.record_assertions(from, verified)).await?;
         self.announce(&committed);
         Ok(accepted)
     }
 
-    fn notify_checked(&self, request: Request<v1::Notifications>) -> Result<u32, GatewayError> {
+    async fn notify_checked(&self, request: Request<v1::Notifications>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::Notify)?;
         let notifications = request.into_inner().notifications;
         self.receive_notifications(&caller, &notifications)
+            .await
             .inspect_err(|error| log_refusal(&caller, "notifications", error))
     }
 
-    fn receive_notifications(
+    /// Checks each notification on its own first (pure), then, in the write
+    /// (it reads what the peer asserted), against the deal, and records
+    /// them all or none.
+    async fn receive_notifications(
         &self,
         caller: &GatewayEntry,
         notifications: &[v1::Notification],
@@ -146,13 +169,20 @@ impl GatewayService {
         for notification in notifications {
             check_fronts(caller, notification.network)?;
             let event = decode_notification(notification)?;
-            self.verify_notification(caller, &event)?;
             decoded.push((notification.height, notification.timestamp_ms, event));
         }
         // Network time of this gateway's own network: the keeper's grace
         // period is counted on the clock that decides the expiry.
         let learned_ms = locked(&self.shared.keeper).now_ms;
-        let notified = self.registry().record_notifications(caller.network, decoded, learned_ms)?;
+        let peer = caller.clone();
+        let notified = self
+            .write(move |registry| {
+                for (_, _, event) in &decoded {
+                    verify_notification(registry, &peer, event)?;
+                }
+                registry.record_notifications(peer.network, decoded, learned_ms)
+            })
+            .await?;
         self.announce(&notified.committed);
         let mut keeper = locked(&self.shared.keeper);
         for deal_id in notified.commits {
@@ -163,43 +193,43 @@ impl GatewayService {
         }
         Ok(notified.accepted)
     }
+}
 
-    /// Checks a notification's event against itself and, for a deal
-    /// registered here, against the reservation `caller` asserted for its leg,
-    /// or the deal's terms while it asserted none. A deal this gateway does
-    /// not hold has nothing more to check against; the registry skips it.
-    fn verify_notification(&self, caller: &GatewayEntry, event: &EscrowEvent) -> Result<(), GatewayError> {
-        let (deal_id, leg) = (event.deal_id(), event.leg());
-        let named = settled_reservation(event);
-        let expected = reservation_id(deal_id, leg);
-        if named != expected {
-            return Err(GatewayError::Contradicted(format!(
-                "a notification names reservation {named}, \
-                 but the {leg} leg of deal {deal_id} is reservation {expected}"
-            )));
-        }
-        let Some(terms) = self.registry().registered(deal_id) else { return Ok(()) };
-        if terms.leg(leg).network != caller.network {
-            // The registry refuses the whole batch for it, saying why.
-            return Ok(());
-        }
-        match self.asserted(deal_id, expected)? {
-            Some(reservation) => {
-                check_settles(event, &reservation, &format!("the reservation gateway {:?} asserted", caller.name))
-            }
-            None => check_settles(event, &reserved_by_terms(&terms, leg), "the deal's terms"),
-        }
+/// Checks a notification's event against itself and, for a deal
+/// registered here, against the reservation `caller` asserted for its leg,
+/// or the deal's terms while it asserted none. A deal this gateway does
+/// not hold has nothing more to check against; the registry skips it.
+fn verify_notification(registry: &Registry, caller: &GatewayEntry, event: &EscrowEvent) -> Result<(), GatewayError> {
+    let (deal_id, leg) = (event.deal_id(), event.leg());
+    let named = settled_reservation(event);
+    let expected = reservation_id(deal_id, leg);
+    if named != expected {
+        return Err(GatewayError::Contradicted(format!(
+            "a notification names reservation {named}, \
+             but the {leg} leg of deal {deal_id} is reservation {expected}"
+        )));
     }
+    let Some(terms) = registry.registered(deal_id) else { return Ok(()) };
+    if terms.leg(leg).network != caller.network {
+        // The registry refuses the whole batch for it, saying why.
+        return Ok(());
+    }
+    match asserted(registry, deal_id, expected)? {
+        Some(reservation) => {
+            check_settles(event, &reservation, &format!("the reservation gateway {:?} asserted", caller.name))
+        }
+        None => check_settles(event, &reserved_by_terms(&terms, leg), "the deal's terms"),
+    }
+}
 
-    /// The reservation `id` as the peer asserted it, if it did.
-    fn asserted(&self, deal_id: DealId, id: ReservationId) -> Result<Option<Reservation>, GatewayError> {
-        let events = self.registry().store.events(deal_id, 0, DEAL_EVENTS_READ_MAX)?;
-        let mut reserved = events.iter().filter(|record| record.kind == EventKind::PeerReserved.as_str());
-        Ok(reserved.find_map(|record| match EscrowEvent::from_bytes(&record.event) {
-            Ok(EscrowEvent::Reserved(reservation)) if reservation.id == id => Some(reservation),
-            _ => None,
-        }))
-    }
+/// The reservation `id` as the peer asserted it, if it did.
+fn asserted(registry: &Registry, deal_id: DealId, id: ReservationId) -> Result<Option<Reservation>, GatewayError> {
+    let events = registry.store.events(deal_id, 0, DEAL_EVENTS_READ_MAX)?;
+    let mut reserved = events.iter().filter(|record| record.kind == EventKind::PeerReserved.as_str());
+    Ok(reserved.find_map(|record| match EscrowEvent::from_bytes(&record.event) {
+        Ok(EscrowEvent::Reserved(reservation)) if reservation.id == id => Some(reservation),
+        _ => None,
+    }))
 }
 
 /// Logs a peer's report refused for what it holds (a fault of this gateway's
@@ -303,19 +333,17 @@ fn check_fronts(caller: &GatewayEntry, network: u64) -> Result<(), GatewayError>
 #[tonic::async_trait]
 impl GatewayPeer for GatewayService {
     async fn forward_deal(&self, request: Request<v1::DealNotice>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted =
-            self.blocking("recording a forwarded deal", move |service| service.forward_deal_checked(request)).await?;
+        let accepted = self.forward_deal_checked(request).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 
     async fn assert_locks(&self, request: Request<v1::LockAssertions>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted =
-            self.blocking("recording lock assertions", move |service| service.assert_locks_checked(request)).await?;
+        let accepted = self.assert_locks_checked(request).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 
     async fn notify(&self, request: Request<v1::Notifications>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted = self.blocking("recording notifications", move |service| service.notify_checked(request)).await?;
+        let accepted = self.notify_checked(request).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 }
