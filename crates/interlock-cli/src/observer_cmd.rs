@@ -66,7 +66,7 @@ pub fn serve(options: ObserverServe) -> anyhow::Result<()> {
             gateways.insert(entry.network, GatewayClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
         let directory = Arc::new(directory);
-        let service = ObserverService::new(log, directory.clone(), gateways, crate::setup::now_ms);
+        let service = ObserverService::new(log, directory.clone(), gateways, crate::setup::now_ms)?;
         service.start()?;
         let (listener, address) = bind(options.listen).await?;
         let (http_listener, http_address) = bind(options.http).await?;

@@ -160,11 +160,8 @@ impl GatewayService {
 
     /// Saves the follower's cursor where no block records anything.
     async fn save_cursor(&self, cursor: Cursor) {
-        let saved = self.blocking("saving the follower's cursor", move |service| {
-            service.registry().observe_block(Vec::new(), Some(cursor))?;
-            Ok(())
-        });
-        if let Err(error) = saved.await {
+        let saved = self.write(move |registry| Ok(registry.observe_block(Vec::new(), Some(cursor))?)).await;
+        if let Err(error) = saved {
             // The next save carries a later cursor; a restart re-reads a little more.
             eprintln!("gateway {}: saving the cursor {cursor} failed: {error}", self.shared.network);
         }
@@ -178,10 +175,7 @@ impl GatewayService {
         let network = self.shared.network;
         let mut failures = 0u32;
         loop {
-            let attempt = block.clone();
-            let recorded =
-                self.blocking("recording a block", move |service| service.record_block(attempt, save_cursor));
-            match recorded.await {
+            match self.record_block(block.clone(), save_cursor).await {
                 Ok(()) => return,
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -208,14 +202,14 @@ impl GatewayService {
     async fn rolled_back(&self, to: Cursor) {
         let network = self.shared.network;
         interlock_rpc::metrics::metrics().deal_event("gateway", "reorganised_below_depth");
-        let saved = self.blocking("saving a rolled-back cursor", move |service| {
-            let mut registry = service.registry();
-            let deals = registry.store.deals_above(network, to.height)?;
-            registry.observe_block(Vec::new(), Some(to))?;
-            registry.store.set_last_rollback(to)?;
-            Ok(deals)
-        });
-        let saved = saved.await;
+        let saved = self
+            .write(move |registry| {
+                let deals = registry.store.deals_above(network, to.height)?;
+                registry.observe_block(Vec::new(), Some(to))?;
+                registry.store.set_last_rollback(to)?;
+                Ok(deals)
+            })
+            .await;
         if matches!(self.shared.chain.relay, Relay::Direct { .. }) {
             self.stream_rollback(to);
         }
@@ -236,7 +230,7 @@ impl GatewayService {
     /// Records one delivered block's events (with the block's cursor when
     /// `save_cursor`), then lets the keeper see them and extends the
     /// synthesised stream of a direct network.
-    fn record_block(&self, block: BlockEvents, save_cursor: bool) -> Result<(), GatewayError> {
+    async fn record_block(&self, block: BlockEvents, save_cursor: bool) -> Result<(), GatewayError> {
         let synthesised = match self.shared.chain.relay {
             Relay::Direct { .. } => Some(synthesised_block(self.shared.network, &block)),
             Relay::Node(_) => None,
@@ -252,7 +246,8 @@ impl GatewayService {
             })
             .collect();
         let events: Vec<EscrowEvent> = observed.iter().map(|item| item.event.clone()).collect();
-        let committed = self.registry().observe_block(observed, save_cursor.then_some(block.cursor))?;
+        let cursor = save_cursor.then_some(block.cursor);
+        let committed = self.write(move |registry| Ok(registry.observe_block(observed, cursor)?)).await?;
         {
             let mut keeper = locked(&self.shared.keeper);
             keeper.now_ms = keeper.now_ms.max(block.time_ms);

@@ -56,8 +56,9 @@ impl GatewayService {
         Caller::of(request, &self.shared.directory)
     }
 
-    fn propose_checked(&self, request: Request<v1::SignedDeal>) -> Result<v1::DealNotice, GatewayError> {
-        let caller = self.caller(&request)?;
+    /// The proposal's checks, all pure (signatures, terms, the caller).
+    fn proposal_checked(&self, request: &Request<v1::SignedDeal>) -> Result<SignedTerms, GatewayError> {
+        let caller = self.caller(request)?;
         let party = caller.party(Method::ProposeDeal)?;
         let deal = decode_signed_deal(request.get_ref())?;
         checks::check_terms(&deal.terms, self.shared.network)?;
@@ -71,11 +72,12 @@ impl GatewayService {
                 hex(&party.key.0)
             )));
         }
-        self.record_from_party(NoticeKind::Proposed, &deal)
+        Ok(deal)
     }
 
-    fn register_checked(&self, request: Request<v1::SignedDeal>) -> Result<v1::DealNotice, GatewayError> {
-        let caller = self.caller(&request)?;
+    /// The registration's checks, all pure (signatures, terms, the caller).
+    fn registration_checked(&self, request: &Request<v1::SignedDeal>) -> Result<SignedTerms, GatewayError> {
+        let caller = self.caller(request)?;
         let party = caller.party(Method::RegisterDeal)?;
         let deal = decode_signed_deal(request.get_ref())?;
         checks::check_terms(&deal.terms, self.shared.network)?;
@@ -87,17 +89,37 @@ impl GatewayService {
                 deal.deal_id()
             )));
         }
-        self.record_from_party(NoticeKind::Registered, &deal)
+        Ok(deal)
     }
 
     /// Records a checked deal from a party and queues it for the other
     /// network's gateway. Sent again, it answers with the notice recorded the
     /// first time; new deals must have their deadlines ahead.
-    fn record_from_party(&self, kind: NoticeKind, deal: &SignedTerms) -> Result<v1::DealNotice, GatewayError> {
-        if let Some(notice) = self.registry().store.notice(deal.deal_id(), kind)? {
-            return Ok(notice_message(&notice));
+    async fn record_from_party(&self, kind: NoticeKind, deal: SignedTerms) -> Result<v1::DealNotice, GatewayError> {
+        let service = self.clone();
+        let (notice, committed) = self
+            .write(move |registry| {
+                if let Some(notice) = registry.store.notice(deal.deal_id(), kind)? {
+                    return Ok((notice, None));
+                }
+                let now_ms = (service.shared.clock)();
+                service.check_new(kind, &deal, now_ms)?;
+                let (notice, committed) = registry.accept(kind, &deal, true, now_ms)?;
+                Ok((notice, Some(committed)))
+            })
+            .await?;
+        if let Some(committed) = committed {
+            let deal_id = notice.deal.deal_id();
+            let _deal = tracing::info_span!("deal", deal_id = %deal_id, network = self.shared.network.0).entered();
+            tracing::info!("deal {} by a party, notice {}", kind.as_str(), notice.seq);
+            self.announce(&committed);
         }
-        let now_ms = (self.shared.clock)();
+        Ok(notice_message(&notice))
+    }
+
+    /// A deal new to this gateway must have its deadlines ahead, with room
+    /// for its chains to settle.
+    fn check_new(&self, kind: NoticeKind, deal: &SignedTerms, now_ms: u64) -> Result<(), GatewayError> {
         deal.terms.check_fresh(now_ms).map_err(|error| {
             GatewayError::Precondition(format!("deal {} is too late to {}: {error}", deal.deal_id(), kind.as_str()))
         })?;
@@ -106,12 +128,7 @@ impl GatewayService {
                 "deal {} leaves its chains too little time to settle: {error}",
                 deal.deal_id()
             ))
-        })?;
-        let (notice, committed) = self.registry().accept(kind, deal, true, now_ms)?;
-        let _deal = tracing::info_span!("deal", deal_id = %deal.deal_id(), network = self.shared.network.0).entered();
-        tracing::info!("deal {} by a party, notice {}", kind.as_str(), notice.seq);
-        self.announce(&committed);
-        Ok(notice_message(&notice))
+        })
     }
 
     /// A deal the caller may read: any deal for notaries, only their own for
@@ -196,14 +213,17 @@ impl GatewayService {
         }
     }
 
-    fn subscribe_checked(&self, request: Request<v1::SubscribeRequest>) -> Result<v1::SubscribeResponse, GatewayError> {
+    async fn subscribe_checked(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<v1::SubscribeResponse, GatewayError> {
         let caller = self.caller(&request)?;
         let (subscriber, member) = caller.subscriber(Method::Subscribe)?;
         let request = request.into_inner();
         let kinds = super::webhook::check_subscription(&request.url, &request.secret, &request.kinds)?;
         let subscription =
             Subscription { subscriber: subscriber.clone(), member, url: request.url, secret: request.secret, kinds };
-        self.registry().store.subscribe(&subscription)?;
+        self.write(move |registry| Ok(registry.store.subscribe(&subscription)?)).await?;
         Ok(v1::SubscribeResponse { subscriber })
     }
 
@@ -292,13 +312,15 @@ fn reader_of<T>(service: &GatewayService, request: &Request<T>, method: Method) 
 #[tonic::async_trait]
 impl Gateway for GatewayService {
     async fn propose_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
-        let proposed = self.blocking("recording a proposal", move |service| service.propose_checked(request));
-        Ok(Response::new(proposed.await?))
+        let deal = self.proposal_checked(&request)?;
+        Ok(Response::new(self.record_from_party(NoticeKind::Proposed, deal).await?))
     }
 
     async fn register_deal(&self, request: Request<v1::SignedDeal>) -> Result<Response<v1::DealNotice>, Status> {
-        let registered =
-            self.blocking("recording a registration", move |service| service.register_checked(request)).await;
+        let registered = match self.registration_checked(&request) {
+            Ok(deal) => self.record_from_party(NoticeKind::Registered, deal).await,
+            Err(refused) => Err(refused),
+        };
         let event = if registered.is_ok() { "registered" } else { "registration_refused" };
         interlock_rpc::metrics::metrics().deal_event("gateway", event);
         Ok(Response::new(registered?))
@@ -353,8 +375,7 @@ impl Gateway for GatewayService {
         &self,
         request: Request<v1::SubscribeRequest>,
     ) -> Result<Response<v1::SubscribeResponse>, Status> {
-        let subscribed = self.blocking("recording a subscription", move |service| service.subscribe_checked(request));
-        Ok(Response::new(subscribed.await?))
+        Ok(Response::new(self.subscribe_checked(request).await?))
     }
 
     async fn submit(&self, request: Request<v1::SubmitRequest>) -> Result<Response<v1::SubmitResponse>, Status> {

@@ -59,7 +59,7 @@ use interlock_proto::v1::gateway_peer_server::GatewayPeerServer;
 use interlock_proto::v1::gateway_server::GatewayServer;
 use interlock_rpc::access::{Access, Home};
 use interlock_rpc::server::{base_router, serve_router, ServeError, TlsFiles, MESSAGE_LEN_MAX};
-use interlock_rpc::store::StoreError;
+use interlock_rpc::store::{GroupWriter, StoreError};
 use keeper::Keeper;
 use registry::Registry;
 use std::collections::HashMap;
@@ -105,7 +105,10 @@ struct Shared {
     directory: Arc<Directory>,
     clock: fn() -> u64,
     timings: HashMap<NetworkId, interlock_core::NetworkTiming>,
-    registry: Mutex<Registry>,
+    /// Read behind its lock; written only through `writer`.
+    registry: Arc<Mutex<Registry>>,
+    /// Commits the writes of concurrent calls together (group commit).
+    writer: GroupWriter<Registry>,
     keeper: Mutex<Keeper>,
     /// The last notice and event sequence numbers, for the watch streams.
     notices: watch::Sender<u64>,
@@ -171,6 +174,8 @@ impl GatewayService {
             keeper.observe(event);
         }
         let outbox_wake = config.peers.keys().map(|network| (*network, Arc::new(Notify::new()))).collect();
+        let registry = Arc::new(Mutex::new(registry));
+        let writer = GroupWriter::start(&format!("gateway-{}-writer", config.network.0), registry.clone())?;
         let shared = Shared {
             key: config.key,
             network: config.network,
@@ -179,7 +184,8 @@ impl GatewayService {
             directory: config.directory,
             clock: config.clock,
             timings: config.timings,
-            registry: Mutex::new(registry),
+            registry,
+            writer,
             keeper: Mutex::new(keeper),
             notices: watch::channel(last_notice).0,
             events: watch::channel(last_event).0,
@@ -246,10 +252,10 @@ impl GatewayService {
     }
 
     /// Runs `work` on tokio's blocking pool. Whatever takes the registry lock
-    /// goes through here from async code: its SQLite commits fsync, and a
-    /// worker stalled on one (or on the lock held across one) stalls every
-    /// task queued behind it. `what` names the call in the error if it never
-    /// returns.
+    /// goes through here from async code (writes go through
+    /// [`GatewayService::write`]): the writer holds the lock across its
+    /// fsync, and a worker stalled on it stalls every task queued behind it.
+    /// `what` names the call in the error if it never returns.
     async fn blocking<T, F>(&self, what: &'static str, work: F) -> Result<T, GatewayError>
     where
         T: Send + 'static,
@@ -259,6 +265,24 @@ impl GatewayService {
         tokio::task::spawn_blocking(move || work(&service))
             .await
             .map_err(|error| GatewayError::Blocking { what, reason: error.to_string() })?
+    }
+
+    /// Runs `work` on the gateway's writer thread, together with the other
+    /// writes waiting, in one transaction (its own savepoint: a refusal rolls
+    /// back only its own changes) and one fsync; answers once that commit
+    /// returned. `work` must not take the registry lock: the writer holds it
+    /// and passes the registry in.
+    async fn write<T, F>(&self, work: F) -> Result<T, GatewayError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Registry) -> Result<T, GatewayError> + Send + 'static,
+    {
+        self.shared.writer.write(work).await
+    }
+
+    /// How many group commits the gateway's writer made.
+    pub fn group_commits(&self) -> u64 {
+        self.shared.writer.commits()
     }
 
     /// Tells streams and delivery tasks what a committed write added.
@@ -346,11 +370,7 @@ impl GatewayService {
                     }
                 }
                 let id = entry.id;
-                let removed = self
-                    .blocking("removing a delivered message", move |service| {
-                        Ok(service.registry().store.remove_outbox(id)?)
-                    })
-                    .await;
+                let removed = self.write(move |registry| Ok(registry.store.remove_outbox(id)?)).await;
                 if let Err(error) = removed {
                     eprintln!("gateway {}: removing a delivered message failed: {error}", self.shared.network);
                 }

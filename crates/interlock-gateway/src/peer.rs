@@ -11,10 +11,10 @@
 use super::caller::{Caller, Method};
 use super::checks::{self, decode_notification, decode_signed_deal, verify_lock_assertion};
 use super::error::GatewayError;
-use super::registry::{ASSERT, FORWARD, NOTIFY, PEER_BATCH_MAX};
+use super::registry::{Registry, ASSERT, FORWARD, NOTIFY, PEER_BATCH_MAX};
 use super::routing::{self, Opened, ROUTE};
 use super::{locked, GatewayService, PEER_CALL_TIMEOUT};
-use crate::gateway_store::{EventKind, NoticeKind, OutboxEntry};
+use crate::gateway_store::{EventKind, NoticeKind, OutboxEntry, SignedTerms};
 use interlock_core::encoding::Decode;
 use interlock_core::escrow::Condition;
 use interlock_core::saga::expected_request;
@@ -123,13 +123,22 @@ impl GatewayService {
         Ok(Caller::of(request, &self.shared.directory)?.gateway(method)?.clone())
     }
 
-    fn forward_deal_checked(&self, request: Request<v1::DealNotice>) -> Result<u32, GatewayError> {
+    async fn forward_deal_checked(&self, request: Request<v1::DealNotice>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::ForwardDeal)?;
         let notice = request.into_inner();
-        self.receive_forwarded(&caller, &notice).inspect_err(|error| log_refusal(&caller, "a forwarded deal", error))
+        let received = match self.forwarded_checked(&caller, &notice) {
+            Ok((kind, deal)) => self.record_forwarded(kind, deal).await,
+            Err(refused) => Err(refused),
+        };
+        received.inspect_err(|error| log_refusal(&caller, "a forwarded deal", error))
     }
 
-    fn receive_forwarded(&self, caller: &GatewayEntry, notice: &v1::DealNotice) -> Result<u32, GatewayError> {
+    /// A forwarded deal's checks, all pure: what it is and who signed it.
+    fn forwarded_checked(
+        &self,
+        caller: &GatewayEntry,
+        notice: &v1::DealNotice,
+    ) -> Result<(NoticeKind, SignedTerms), GatewayError> {
         let kind = NoticeKind::parse(&notice.kind).ok_or_else(|| {
             GatewayError::malformed("kind", format!("expected \"proposed\" or \"registered\", found {:?}", notice.kind))
         })?;
@@ -150,20 +159,29 @@ impl GatewayService {
             NoticeKind::Proposed => checks::verify_proposal(&deal, &self.shared.directory).map(|_| ())?,
             NoticeKind::Registered => checks::verify_registration(&deal, &self.shared.directory)?,
         }
+        Ok((kind, deal))
+    }
+
+    async fn record_forwarded(&self, kind: NoticeKind, deal: SignedTerms) -> Result<u32, GatewayError> {
         let now_ms = (self.shared.clock)();
-        let (_, committed) = self.registry().accept(kind, &deal, false, now_ms)?;
+        let committed = self.write(move |registry| Ok(registry.accept(kind, &deal, false, now_ms)?.1)).await?;
         self.announce(&committed);
         Ok(u32::from(committed.last_notice.is_some()))
     }
 
-    fn assert_locks_checked(&self, request: Request<v1::LockAssertions>) -> Result<u32, GatewayError> {
+    async fn assert_locks_checked(&self, request: Request<v1::LockAssertions>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::AssertLocks)?;
         let assertions = request.into_inner().assertions;
         self.receive_assertions(&caller, &assertions)
+            .await
             .inspect_err(|error| log_refusal(&caller, "lock assertions", error))
     }
 
-    fn receive_assertions(&self, caller: &GatewayEntry, assertions: &[v1::LockAssertion]) -> Result<u32, GatewayError> {
+    async fn receive_assertions(
+        &self,
+        caller: &GatewayEntry,
+        assertions: &[v1::LockAssertion],
+    ) -> Result<u32, GatewayError> {
         if assertions.len() > PEER_BATCH_MAX {
             return Err(GatewayError::TooMany {
                 what: "lock assertions",
@@ -177,24 +195,23 @@ impl GatewayService {
             let height = stored_integer("height", assertion.height)?;
             verified.push((height, verify_lock_assertion(assertion, &self.shared.directory)?));
         }
-        let (accepted, committed) = self.registry().record_assertions(caller.network, verified)?;
+        let from = caller.network;
+        let (accepted, committed) = self.write(move |registry| registry.record_assertions(from, verified)).await?;
         self.announce(&committed);
         Ok(accepted)
     }
 
     /// A routed message from a linked gateway: handled here when this is its
     /// destination, else stored for the next hop before it is acknowledged.
-    fn relay_checked(&self, request: Request<v1::RoutedMessage>) -> Result<u32, GatewayError> {
+    async fn relay_checked(&self, request: Request<v1::RoutedMessage>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::Relay)?;
         let here = self.shared.network;
         let message = request.into_inner();
-        let checked = self.check_routed(&caller, &message).and_then(|opened| {
-            if opened.destination == here {
-                self.handle_routed(&opened)
-            } else {
-                self.relay_onward(&opened, message)
-            }
-        });
+        let checked = match self.check_routed(&caller, &message) {
+            Ok(opened) if opened.destination == here => self.handle_routed(opened).await,
+            Ok(opened) => self.relay_onward(&opened, message).await,
+            Err(refused) => Err(refused),
+        };
         checked.inspect_err(|error| log_refusal(&caller, "a routed message", error))
     }
 
@@ -216,39 +233,49 @@ impl GatewayService {
         Ok(opened)
     }
 
-    fn handle_routed(&self, opened: &Opened) -> Result<u32, GatewayError> {
+    async fn handle_routed(&self, opened: Opened) -> Result<u32, GatewayError> {
         let id = interlock_core::hash::to_hex(&opened.message_id);
         let origin = opened.origin.network;
-        if self.registry().store.routed_seen(&opened.message_id)? {
+        let message_id = opened.message_id;
+        let seen = self
+            .blocking("reading the routed messages handled", move |service| {
+                Ok(service.registry().store.routed_seen(&message_id)?)
+            })
+            .await?;
+        if seen {
             return Err(GatewayError::Duplicate(format!("routed message {id} from {origin} was handled here already")));
         }
         let payload = |error: prost::DecodeError| GatewayError::malformed("payload", error);
         let accepted = match opened.kind {
             FORWARD => {
-                self.receive_forwarded(&opened.origin, &v1::DealNotice::decode(&opened.payload[..]).map_err(payload)?)
+                let notice = v1::DealNotice::decode(&opened.payload[..]).map_err(payload)?;
+                let (kind, deal) = self.forwarded_checked(&opened.origin, &notice)?;
+                self.record_forwarded(kind, deal).await
             }
-            ASSERT => self.receive_assertions(
-                &opened.origin,
-                &v1::LockAssertions::decode(&opened.payload[..]).map_err(payload)?.assertions,
-            ),
-            _ => self.receive_notifications(
-                &opened.origin,
-                &v1::Notifications::decode(&opened.payload[..]).map_err(payload)?.notifications,
-            ),
+            ASSERT => {
+                let assertions = v1::LockAssertions::decode(&opened.payload[..]).map_err(payload)?.assertions;
+                self.receive_assertions(&opened.origin, &assertions).await
+            }
+            _ => {
+                let notifications = v1::Notifications::decode(&opened.payload[..]).map_err(payload)?.notifications;
+                self.receive_notifications(&opened.origin, &notifications).await
+            }
         }?;
         // Marked after it is handled: a crash between the two hands it over
         // again, and handling is idempotent; marked first, it could be lost.
         let now_ms = (self.shared.clock)();
-        let mut registry = self.registry();
-        let mut batch = registry.store.batch()?;
-        batch.mark_routed(&opened.message_id, origin, now_ms)?;
-        batch.commit()?;
+        self.write(move |registry| {
+            let mut batch = registry.store.batch()?;
+            batch.mark_routed(&message_id, origin, now_ms)?;
+            Ok(batch.commit()?)
+        })
+        .await?;
         let path: Vec<String> = opened.path.iter().map(ToString::to_string).collect();
         tracing::info!(%origin, "routed {} message {id} handled, via {}", opened.kind, path.join(" -> "));
         Ok(accepted)
     }
 
-    fn relay_onward(&self, opened: &Opened, mut message: v1::RoutedMessage) -> Result<u32, GatewayError> {
+    async fn relay_onward(&self, opened: &Opened, mut message: v1::RoutedMessage) -> Result<u32, GatewayError> {
         let (here, destination) = (self.shared.network, opened.destination);
         let id = interlock_core::hash::to_hex(&opened.message_id);
         if u32::try_from(message.path.len() + 1).map_or(true, |passed| passed >= message.hops_max) {
@@ -265,27 +292,33 @@ impl GatewayService {
             )));
         }
         message.path.push(here.0);
-        let now_ms = (self.shared.clock)();
-        let mut registry = self.registry();
-        let mut batch = registry.store.batch()?;
-        if !batch.mark_routed(&opened.message_id, opened.origin.network, now_ms)? {
-            return Err(GatewayError::Duplicate(format!("routed message {id} was taken on here already")));
-        }
-        batch.enqueue(destination, ROUTE, &message.encode_to_vec())?;
-        let committed = batch.commit()?;
-        drop(registry);
+        let (now_ms, message_id, origin) = ((self.shared.clock)(), opened.message_id, opened.origin.network);
+        let committed = self
+            .write(move |registry| {
+                let mut batch = registry.store.batch()?;
+                if !batch.mark_routed(&message_id, origin, now_ms)? {
+                    return Err(GatewayError::Duplicate(format!("routed message {id} was taken on here already")));
+                }
+                batch.enqueue(destination, ROUTE, &message.encode_to_vec())?;
+                Ok(batch.commit()?)
+            })
+            .await?;
         self.announce(&committed);
         Ok(1)
     }
 
-    fn notify_checked(&self, request: Request<v1::Notifications>) -> Result<u32, GatewayError> {
+    async fn notify_checked(&self, request: Request<v1::Notifications>) -> Result<u32, GatewayError> {
         let caller = self.peer_caller(&request, Method::Notify)?;
         let notifications = request.into_inner().notifications;
         self.receive_notifications(&caller, &notifications)
+            .await
             .inspect_err(|error| log_refusal(&caller, "notifications", error))
     }
 
-    fn receive_notifications(
+    /// Checks each notification on its own first (pure), then, in the write
+    /// (it reads what the peer asserted), against the deal, and records
+    /// them all or none.
+    async fn receive_notifications(
         &self,
         caller: &GatewayEntry,
         notifications: &[v1::Notification],
@@ -300,13 +333,20 @@ impl GatewayService {
             let height = stored_integer("height", notification.height)?;
             let timestamp_ms = stored_integer("timestamp_ms", notification.timestamp_ms)?;
             let event = decode_notification(notification)?;
-            self.verify_notification(caller, &event)?;
             decoded.push((height, timestamp_ms, event));
         }
         // Network time of this gateway's own network: the keeper's grace
         // period is counted on the clock that decides the expiry.
         let learned_ms = locked(&self.shared.keeper).now_ms;
-        let notified = self.registry().record_notifications(caller.network, decoded, learned_ms)?;
+        let peer = caller.clone();
+        let notified = self
+            .write(move |registry| {
+                for (_, _, event) in &decoded {
+                    verify_notification(registry, &peer, event)?;
+                }
+                registry.record_notifications(peer.network, decoded, learned_ms)
+            })
+            .await?;
         self.announce(&notified.committed);
         let mut keeper = locked(&self.shared.keeper);
         for deal_id in notified.commits {
@@ -317,43 +357,43 @@ impl GatewayService {
         }
         Ok(notified.accepted)
     }
+}
 
-    /// Checks a notification's event against itself and, for a deal
-    /// registered here, against the reservation `caller` asserted for its leg,
-    /// or the deal's terms while it asserted none. A deal this gateway does
-    /// not hold has nothing more to check against; the registry skips it.
-    fn verify_notification(&self, caller: &GatewayEntry, event: &EscrowEvent) -> Result<(), GatewayError> {
-        let (deal_id, leg) = (event.deal_id(), event.leg());
-        let named = settled_reservation(event);
-        let expected = reservation_id(deal_id, leg);
-        if named != expected {
-            return Err(GatewayError::Contradicted(format!(
-                "a notification names reservation {named}, \
-                 but the {leg} leg of deal {deal_id} is reservation {expected}"
-            )));
-        }
-        let Some(terms) = self.registry().registered(deal_id) else { return Ok(()) };
-        if terms.leg(leg).network != caller.network {
-            // The registry refuses the whole batch for it, saying why.
-            return Ok(());
-        }
-        match self.asserted(deal_id, expected)? {
-            Some(reservation) => {
-                check_settles(event, &reservation, &format!("the reservation gateway {:?} asserted", caller.name))
-            }
-            None => check_settles(event, &reserved_by_terms(&terms, leg), "the deal's terms"),
-        }
+/// Checks a notification's event against itself and, for a deal
+/// registered here, against the reservation `caller` asserted for its leg,
+/// or the deal's terms while it asserted none. A deal this gateway does
+/// not hold has nothing more to check against; the registry skips it.
+fn verify_notification(registry: &Registry, caller: &GatewayEntry, event: &EscrowEvent) -> Result<(), GatewayError> {
+    let (deal_id, leg) = (event.deal_id(), event.leg());
+    let named = settled_reservation(event);
+    let expected = reservation_id(deal_id, leg);
+    if named != expected {
+        return Err(GatewayError::Contradicted(format!(
+            "a notification names reservation {named}, \
+             but the {leg} leg of deal {deal_id} is reservation {expected}"
+        )));
     }
+    let Some(terms) = registry.registered(deal_id) else { return Ok(()) };
+    if terms.leg(leg).network != caller.network {
+        // The registry refuses the whole batch for it, saying why.
+        return Ok(());
+    }
+    match asserted(registry, deal_id, expected)? {
+        Some(reservation) => {
+            check_settles(event, &reservation, &format!("the reservation gateway {:?} asserted", caller.name))
+        }
+        None => check_settles(event, &reserved_by_terms(&terms, leg), "the deal's terms"),
+    }
+}
 
-    /// The reservation `id` as the peer asserted it, if it did.
-    fn asserted(&self, deal_id: DealId, id: ReservationId) -> Result<Option<Reservation>, GatewayError> {
-        let events = self.registry().store.events(deal_id, 0, DEAL_EVENTS_READ_MAX)?;
-        let mut reserved = events.iter().filter(|record| record.kind == EventKind::PeerReserved.as_str());
-        Ok(reserved.find_map(|record| match EscrowEvent::from_bytes(&record.event) {
-            Ok(EscrowEvent::Reserved(reservation)) if reservation.id == id => Some(reservation),
-            _ => None,
-        }))
-    }
+/// The reservation `id` as the peer asserted it, if it did.
+fn asserted(registry: &Registry, deal_id: DealId, id: ReservationId) -> Result<Option<Reservation>, GatewayError> {
+    let events = registry.store.events(deal_id, 0, DEAL_EVENTS_READ_MAX)?;
+    let mut reserved = events.iter().filter(|record| record.kind == EventKind::PeerReserved.as_str());
+    Ok(reserved.find_map(|record| match EscrowEvent::from_bytes(&record.event) {
+        Ok(EscrowEvent::Reserved(reservation)) if reservation.id == id => Some(reservation),
+        _ => None,
+    }))
 }
 
 /// Logs a peer's report refused for what it holds (a fault of this gateway's
@@ -444,24 +484,22 @@ fn check_fronts(caller: &GatewayEntry, network: u64) -> Result<(), GatewayError>
 #[tonic::async_trait]
 impl GatewayPeer for GatewayService {
     async fn forward_deal(&self, request: Request<v1::DealNotice>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted =
-            self.blocking("recording a forwarded deal", move |service| service.forward_deal_checked(request)).await?;
+        let accepted = self.forward_deal_checked(request).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 
     async fn assert_locks(&self, request: Request<v1::LockAssertions>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted =
-            self.blocking("recording lock assertions", move |service| service.assert_locks_checked(request)).await?;
+        let accepted = self.assert_locks_checked(request).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 
     async fn notify(&self, request: Request<v1::Notifications>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted = self.blocking("recording notifications", move |service| service.notify_checked(request)).await?;
+        let accepted = self.notify_checked(request).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 
     async fn relay(&self, request: Request<v1::RoutedMessage>) -> Result<Response<v1::PeerAck>, Status> {
-        let accepted = self.blocking("taking a routed message", move |service| service.relay_checked(request)).await?;
+        let accepted = self.relay_checked(request).await?;
         Ok(Response::new(v1::PeerAck { accepted }))
     }
 }

@@ -154,16 +154,7 @@ impl Registry {
         directory: Arc<Directory>,
         peers: Vec<NetworkId>,
     ) -> Result<Registry, StoreError> {
-        let registered = store
-            .deals()?
-            .into_iter()
-            .filter(|record| record.registered)
-            .map(|record| (record.deal.deal_id(), record.deal.terms))
-            .collect();
-        let mut pending = Pending::default();
-        for observed in store.pending_events()? {
-            pending.push(observed);
-        }
+        let (registered, pending) = remembered(&store)?;
         let context = Context { network, key, directory, peers, keeper: None };
         Ok(Registry { store, context, registered, pending })
     }
@@ -420,6 +411,40 @@ impl Registry {
             }
         }
         Ok(found)
+    }
+}
+
+/// What the registry keeps in memory, read from the store: the registered
+/// deals and the events of deals not registered yet.
+fn remembered(store: &GatewayStore) -> Result<(HashMap<DealId, Arc<DealTerms>>, Pending), StoreError> {
+    let registered = store
+        .deals()?
+        .into_iter()
+        .filter(|record| record.registered)
+        .map(|record| (record.deal.deal_id(), record.deal.terms))
+        .collect();
+    let mut pending = Pending::default();
+    for observed in store.pending_events()? {
+        pending.push(observed);
+    }
+    Ok((registered, pending))
+}
+
+/// The gateway's writes go through one [`GroupWriter`](interlock_rpc::store::GroupWriter):
+/// each is a registry method (one [`Batch`], a savepoint) run in the group's
+/// transaction.
+impl interlock_rpc::store::GroupStore for Registry {
+    fn connection(&self) -> &rusqlite::Connection {
+        self.store.connection()
+    }
+
+    /// A group that did not commit may have registered deals or taken
+    /// pending events in memory: read both back from the file.
+    fn reload(&mut self) -> Result<(), StoreError> {
+        let (registered, pending) = remembered(&self.store)?;
+        self.registered = registered;
+        self.pending = pending;
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 //! gateway restarted from its file. `gateway/notifications.rs`: deal streams
 //! resumed after a disconnect, webhooks (signed, retried, dead-lettered).
 //! `gateway/peer_reports.rs`: altered notifications and assertions refused.
+//! `gateway/group_commit.rs`: concurrent registrations share commits.
 
 use interlock_core::crypto::{PartyKey, Secret, Token};
 use interlock_core::encoding::{encode_terms, Decode, Encode};
@@ -883,6 +884,8 @@ async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
     .await;
 }
 
+#[path = "gateway/group_commit.rs"]
+mod group_commit;
 #[path = "gateway/notifications.rs"]
 mod notifications;
 #[path = "gateway/out_of_range.rs"]

@@ -34,7 +34,7 @@ use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_server::Notary;
 use interlock_rpc::repeated::Repeated;
 use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
-use interlock_rpc::store::StoreError;
+use interlock_rpc::store::{GroupWriter, StoreError};
 use interlock_rpc::wire;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -59,7 +59,10 @@ const DEALS_MAX: usize = 1_000_000;
 
 struct Shared {
     key: NotaryKey,
-    log: Mutex<NotaryLog>,
+    /// Read behind its lock; written only through `writer`.
+    log: Arc<Mutex<NotaryLog>>,
+    /// Commits the decisions (and accepted deals) recorded at once together.
+    writer: GroupWriter<NotaryLog>,
     deals: Mutex<HashMap<DealId, NotaryDeal>>,
     votes: Mutex<HashMap<DealId, Vote>>,
     /// Callers waiting for a deal's decision.
@@ -163,9 +166,12 @@ impl NotaryService {
             }
             deals.insert(deal.deal_id(), deal);
         }
+        let log = Arc::new(Mutex::new(log));
+        let writer = GroupWriter::start("notary-writer", log.clone())?;
         let shared = Shared {
             key,
-            log: Mutex::new(log),
+            log,
+            writer,
             deals: Mutex::new(deals),
             votes: Mutex::new(votes),
             waiting: Mutex::new(HashMap::new()),
@@ -201,52 +207,82 @@ impl NotaryService {
             .map_err(|error| Status::internal(format!("notary storage call {what} did not finish: {error}")))?
     }
 
-    /// Persists each decision, then signs it. A decision the log refuses (it
-    /// holds the other one) is never signed.
-    fn settle(&self, deal_id: DealId, outputs: Vec<NotaryOutput>, now_ms: u64) -> Result<(), Status> {
-        for output in outputs {
-            let NotaryOutput::Record { decision, reason, .. } = output else { continue };
-            let started = std::time::Instant::now();
-            let metrics = interlock_rpc::metrics::metrics();
-            metrics.deal_event(
-                "notary",
-                match (decision, &reason) {
-                    (Decision::Commit, _) => "commit",
-                    (Decision::Abort, None) => "abort",
-                    (Decision::Abort, Some(_)) => "abort_policy",
-                },
-            );
-            locked(&self.shared.log)
-                .record(deal_id, decision, reason.as_deref(), now_ms)
-                .map_err(|error| Status::internal(format!("cannot record the decision: {error}")))?;
-            if let Some(reason) = reason {
-                locked(&self.shared.reasons).insert(deal_id, reason);
+    /// How many group commits the notary's log writer made.
+    pub fn group_commits(&self) -> u64 {
+        self.shared.writer.commits()
+    }
+
+    /// Persists each decision of each deal, then signs it. The decisions are
+    /// recorded together (one commit for all that wait), and each is signed
+    /// only once its commit returned; a decision the log refuses (it holds
+    /// the other one) is never signed, and does not hold back the others.
+    async fn settle(&self, decided: Vec<(DealId, Vec<NotaryOutput>)>, now_ms: u64) -> Result<(), Status> {
+        let mut recording = Vec::new();
+        for (deal_id, outputs) in decided {
+            for output in outputs {
+                let NotaryOutput::Record { decision, reason, .. } = output else { continue };
+                interlock_rpc::metrics::metrics().deal_event(
+                    "notary",
+                    match (decision, &reason) {
+                        (Decision::Commit, _) => "commit",
+                        (Decision::Abort, None) => "abort",
+                        (Decision::Abort, Some(_)) => "abort_policy",
+                    },
+                );
+                let noted = reason.clone();
+                let write = self
+                    .shared
+                    .writer
+                    .submit(move |log: &mut NotaryLog| log.record(deal_id, decision, noted.as_deref(), now_ms));
+                recording.push((deal_id, reason, write, std::time::Instant::now()));
             }
-            // Decided for good: no reorganisation changes it now.
-            let mut seen_at = locked(&self.shared.seen_at);
-            for leg in LegKind::BOTH {
-                seen_at.remove(&(deal_id, leg));
-            }
-            drop(seen_at);
-            let mut deals = locked(&self.shared.deals);
-            let deal = deals.get_mut(&deal_id).expect("a deciding deal is held");
-            for signed in deal.recorded(&self.shared.key) {
-                if let NotaryOutput::Vote(vote) = signed {
-                    locked(&self.shared.votes).insert(deal_id, vote);
-                    if let Some(waiting) = locked(&self.shared.waiting).remove(&deal_id) {
-                        waiting.notify_waiters();
+        }
+        let mut first_failure = Ok(());
+        for (deal_id, reason, write, started) in recording {
+            match write.wait().await {
+                Ok(()) => self.recorded(deal_id, reason, started),
+                Err(error) => {
+                    let status = Status::internal(format!("cannot record the decision of deal {deal_id}: {error}"));
+                    if first_failure.is_ok() {
+                        first_failure = Err(status);
+                    } else {
+                        eprintln!("notary: {}", status.message());
                     }
                 }
             }
-            metrics.step_took("notary", "record_and_sign", started.elapsed());
-            // `deals` is still held: count with it (locking it again would deadlock).
-            let undecided = deals.len().saturating_sub(locked(&self.shared.votes).len());
-            metrics.deals_in_state("notary", "undecided", undecided);
         }
-        Ok(())
+        first_failure
     }
 
-    fn observe(&self, event: &EscrowEvent) -> Result<(), Status> {
+    /// A decision is durable: sign it and answer whoever waits for it.
+    fn recorded(&self, deal_id: DealId, reason: Option<String>, started: std::time::Instant) {
+        let metrics = interlock_rpc::metrics::metrics();
+        if let Some(reason) = reason {
+            locked(&self.shared.reasons).insert(deal_id, reason);
+        }
+        // Decided for good: no reorganisation changes it now.
+        let mut seen_at = locked(&self.shared.seen_at);
+        for leg in LegKind::BOTH {
+            seen_at.remove(&(deal_id, leg));
+        }
+        drop(seen_at);
+        let mut deals = locked(&self.shared.deals);
+        let deal = deals.get_mut(&deal_id).expect("a deciding deal is held");
+        for signed in deal.recorded(&self.shared.key) {
+            if let NotaryOutput::Vote(vote) = signed {
+                locked(&self.shared.votes).insert(deal_id, vote);
+                if let Some(waiting) = locked(&self.shared.waiting).remove(&deal_id) {
+                    waiting.notify_waiters();
+                }
+            }
+        }
+        metrics.step_took("notary", "record_and_sign", started.elapsed());
+        // `deals` is still held: count with it (locking it again would deadlock).
+        let undecided = deals.len().saturating_sub(locked(&self.shared.votes).len());
+        metrics.deals_in_state("notary", "undecided", undecided);
+    }
+
+    async fn observe(&self, event: &EscrowEvent) -> Result<(), Status> {
         let deal_id = event.deal_id();
         let now = (self.shared.clock)();
         let outputs = {
@@ -258,7 +294,7 @@ impl NotaryService {
             count_commits(&mut moved, deal, &outputs, now);
             outputs
         };
-        self.settle(deal_id, outputs, now)
+        self.settle(vec![(deal_id, outputs)], now).await
     }
 
     /// Checks undecided deals against their deadlines, forever.
@@ -282,15 +318,7 @@ impl NotaryService {
             if decided.is_empty() {
                 continue;
             }
-            let settled = self.blocking("recording timed-out decisions", move |notary| {
-                for (deal_id, outputs) in decided {
-                    if let Err(status) = notary.settle(deal_id, outputs, now) {
-                        eprintln!("notary: {}", status.message());
-                    }
-                }
-                Ok(())
-            });
-            if let Err(status) = settled.await {
+            if let Err(status) = self.settle(decided, now).await {
                 eprintln!("notary: {}", status.message());
             }
         }
@@ -335,13 +363,12 @@ impl NotaryService {
                         next = after;
                         if saved_at.elapsed() >= FOLLOW_SAVE_INTERVAL {
                             saved_at = std::time::Instant::now();
-                            let _ = self
-                                .blocking("saving a follow cursor", move |notary| {
-                                    locked(&notary.shared.log)
-                                        .save_follow_cursor(network, next)
-                                        .map_err(|error| Status::internal(error.to_string()))
-                                })
-                                .await;
+                            let saving = self
+                                .shared
+                                .writer
+                                .submit(move |log: &mut NotaryLog| log.save_follow_cursor(network, next));
+                            // Not waited for: a later save carries a later height.
+                            drop(saving);
                         }
                         if !self.undecided() {
                             idle = true;
@@ -375,7 +402,7 @@ impl NotaryService {
             if undecided {
                 locked(&self.shared.seen_at).insert((deal_id, leg), (network, height));
             }
-            let _ = self.blocking("observing a reservation", move |notary| notary.observe(&event)).await;
+            let _ = self.observe(&event).await;
         }
     }
 
@@ -478,8 +505,7 @@ impl NotaryService {
                         let encoded = found.into_inner().reservation_encoded;
                         if let Ok(reservation) = interlock_core::Reservation::from_bytes(&encoded) {
                             let event = EscrowEvent::Reserved(reservation);
-                            let _ =
-                                self.blocking("observing a reservation", move |notary| notary.observe(&event)).await;
+                            let _ = self.observe(&event).await;
                         }
                         break;
                     }
@@ -574,24 +600,18 @@ impl Notary for NotaryService {
             }
             let terms = Arc::new(terms);
             let accepted = terms.clone();
-            self.blocking("recording a deal", move |notary| {
-                let now = (notary.shared.clock)();
-                let (deal, outputs) = NotaryDeal::accept_shared(
-                    &notary.shared.key,
-                    accepted.clone(),
-                    &buyer_signature,
-                    &seller_signature,
-                    now,
-                )
-                .map_err(refusal)?;
-                locked(&notary.shared.log)
-                    .accept(&accepted)
-                    .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
-                locked(&notary.shared.deals).entry(deal_id).or_insert(deal);
-                interlock_rpc::metrics::metrics().deal_event("notary", "accepted");
-                notary.settle(deal_id, outputs, now)
-            })
-            .await?;
+            let now = (self.shared.clock)();
+            let (deal, outputs) =
+                NotaryDeal::accept_shared(&self.shared.key, accepted.clone(), &buyer_signature, &seller_signature, now)
+                    .map_err(refusal)?;
+            self.shared
+                .writer
+                .write(move |log: &mut NotaryLog| log.accept(&accepted))
+                .await
+                .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
+            locked(&self.shared.deals).entry(deal_id).or_insert(deal);
+            interlock_rpc::metrics::metrics().deal_event("notary", "accepted");
+            self.settle(vec![(deal_id, outputs)], now).await?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];
             let notary = self.clone();
             tokio::spawn(async move { notary.catch_up(deal_id, &networks).await });

@@ -1,7 +1,9 @@
 //! The notary's decision log in SQLite: the deals it accepted and, once made,
 //! its decision (written before the notary signs), the rule an abort broke,
-//! and each party's daily totals of committed deals. One SQLite transaction
-//! per write, WAL journal, `synchronous = FULL`: a crash loses nothing written.
+//! and each party's daily totals of committed deals. Each write is whole (a
+//! savepoint), committed alone or with the writes of its group
+//! ([`GroupWriter`](interlock_rpc::store::GroupWriter)); WAL journal,
+//! `synchronous = FULL`: a crash loses nothing written.
 
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::policy::{movements, utc_day};
@@ -17,7 +19,7 @@ pub type LoggedDeal = (Arc<DealTerms>, Option<Decision>);
 pub type DailyTotal = (PartyId, AssetCode, u64, u128);
 
 /// Adds what each party of a committed deal moves to its daily totals.
-fn add_movements(transaction: &rusqlite::Transaction<'_>, deal_id: DealId, at_ms: u64) -> Result<(), StoreError> {
+fn add_movements(transaction: &rusqlite::Savepoint<'_>, deal_id: DealId, at_ms: u64) -> Result<(), StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { deal_id: deal_id.to_string(), reason };
     let bytes: Vec<u8> =
         transaction.query_row("SELECT terms FROM deals WHERE deal_id = ?1", [deal_key(deal_id)], |row| row.get(0))?;
@@ -114,7 +116,8 @@ impl NotaryLog {
         reason: Option<&str>,
         at_ms: u64,
     ) -> Result<(), StoreError> {
-        let transaction = self.connection.transaction()?;
+        // A savepoint: a transaction alone, or one write of a group commit.
+        let transaction = self.connection.savepoint()?;
         let stored: Option<Option<i64>> = transaction
             .query_row("SELECT decision FROM deals WHERE deal_id = ?1", [deal_key(deal_id)], |row| row.get(0))
             .optional()?;
@@ -197,5 +200,17 @@ impl NotaryLog {
             deals.push((Arc::new(terms), decision));
         }
         Ok(deals)
+    }
+}
+
+/// The notary writes its log through one [`GroupWriter`](interlock_rpc::store::GroupWriter).
+impl interlock_rpc::store::GroupStore for NotaryLog {
+    fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// The log keeps nothing in memory: the file is all there is.
+    fn reload(&mut self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

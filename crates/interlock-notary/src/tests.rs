@@ -166,3 +166,94 @@ fn a_block_height_no_store_holds_stops_the_follower_instead_of_wrapping() {
     assert_eq!(next_height(&block(wire::STORED_INTEGER_MAX), 7), None, "its successor does not fit");
     assert_eq!(next_height(&block(u64::MAX), 7), None);
 }
+
+/// `terms` with another nonce and a decision deadline `deadline_in_ms` away.
+fn deal_due(terms: &DealTerms, nonce: u64, deadline_in_ms: u64) -> DealTerms {
+    let mut deal = terms.clone();
+    deal.nonce = nonce;
+    if let Settlement::Notary { decision_deadline_ms, .. } = &mut deal.settlement {
+        *decision_deadline_ms = now_ms() + deadline_in_ms;
+    }
+    deal
+}
+
+/// Deals submitted at once, decided at once (their deadline passes in the
+/// same tick): the accepts share commits, the decisions share commits, each
+/// submission gets its own vote, and every decision is in the log reopened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_due_together_share_commits_and_each_is_signed_after_it_is_durable() {
+    const DEALS: u64 = 24;
+    let dir = tempfile::tempdir().unwrap();
+    let (service, notary, buyer, seller) = service(dir.path());
+    let _tick = tokio::spawn(service.clone().tick());
+    let template = terms(&notary, &buyer, &seller);
+    let commits_before = service.group_commits();
+    let submissions: Vec<_> = (1..=DEALS)
+        .map(|nonce| {
+            let deal = deal_due(&template, nonce, 400);
+            let (service, request) = (service.clone(), submission(&deal, &buyer, &seller));
+            (deal.id(), tokio::spawn(async move { service.submit_deal(request).await }))
+        })
+        .collect();
+    for (deal_id, submitted) in submissions {
+        let answer = submitted.await.unwrap().unwrap().into_inner();
+        assert_eq!(answer.deal_id, deal_id.0 .0.to_vec());
+        let vote = answer.vote.unwrap_or_else(|| panic!("deal {deal_id} got no vote"));
+        assert_eq!(vote.decision, "abort", "nothing was reserved before the deadline");
+    }
+    let commits = service.group_commits() - commits_before;
+    assert!((1..DEALS).contains(&commits), "{DEALS} accepts and {DEALS} decisions took {commits} commits");
+
+    drop(service);
+    let reopened = NotaryLog::open(&dir.path().join("notary.sqlite")).unwrap();
+    let logged = reopened.load().unwrap();
+    assert_eq!(logged.len(), usize::try_from(DEALS).unwrap());
+    assert!(logged.iter().all(|(_, decision)| *decision == Some(Decision::Abort)), "every vote was recorded first");
+}
+
+/// A decision the log refuses (a deal it never accepted, the other outcome
+/// of a decided deal) fails alone: the decisions beside it in the group stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_decision_in_a_group_undoes_none_of_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, notary, buyer, seller) = service(dir.path());
+    let template = terms(&notary, &buyer, &seller);
+    let deals: Vec<DealTerms> = (1..=4).map(|nonce| deal_due(&template, nonce, 60_000)).collect();
+    let writer = service.shared.writer.clone();
+    for deal in &deals {
+        let accepted = deal.clone();
+        writer.write(move |log: &mut NotaryLog| log.accept(&accepted)).await.unwrap();
+    }
+    let first = deals[0].id();
+    writer.write(move |log: &mut NotaryLog| log.record(first, Decision::Commit, None, now_ms())).await.unwrap();
+
+    // Held, so that the five writes wait for the writer together.
+    let held = locked(&service.shared.log);
+    let unknown = deal_due(&template, 99, 60_000).id();
+    let writes = [
+        (deals[1].id(), Decision::Commit),
+        (unknown, Decision::Commit),
+        (deals[2].id(), Decision::Abort),
+        (first, Decision::Abort),
+        (deals[3].id(), Decision::Commit),
+    ]
+    .map(|(deal_id, decision)| writer.submit(move |log: &mut NotaryLog| log.record(deal_id, decision, None, now_ms())));
+    drop(held);
+    let mut answers = Vec::new();
+    for write in writes {
+        answers.push(write.wait().await);
+    }
+    assert!(answers[0].is_ok() && answers[2].is_ok() && answers[4].is_ok(), "{answers:?}");
+    assert!(matches!(answers[1], Err(StoreError::UnknownDeal(_))), "{:?}", answers[1]);
+    assert!(matches!(answers[3], Err(StoreError::Contradiction { .. })), "{:?}", answers[3]);
+
+    drop((writer, service));
+    let reopened = NotaryLog::open(&dir.path().join("notary.sqlite")).unwrap();
+    let decided: HashMap<DealId, Option<Decision>> =
+        reopened.load().unwrap().into_iter().map(|(terms, decision)| (terms.id(), decision)).collect();
+    let expected = [Decision::Commit, Decision::Commit, Decision::Abort, Decision::Commit];
+    for (deal, decision) in deals.iter().zip(expected) {
+        assert_eq!(decided[&deal.id()], Some(decision), "deal {}", deal.id());
+    }
+    assert!(!decided.contains_key(&unknown));
+}

@@ -38,6 +38,7 @@ use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::observer_server::{Observer, ObserverServer};
 use interlock_rpc::repeated::Repeated;
 use interlock_rpc::server::{ServeError, TlsFiles, MESSAGE_LEN_MAX};
+use interlock_rpc::store::{GroupWriter, StoreError};
 use interlock_rpc::wire;
 use record::GatewayEvent;
 use std::collections::{HashMap, HashSet};
@@ -59,7 +60,10 @@ pub const LIST_LIMIT_DEFAULT: usize = 100;
 pub const DEAL_RECORDS_MAX: usize = 10_000;
 
 struct Shared {
-    log: Mutex<ObserverLog>,
+    /// Read behind its lock; written only through `writer`.
+    log: Arc<Mutex<ObserverLog>>,
+    /// Commits the records of the streams followed at once together.
+    writer: GroupWriter<ObserverLog>,
     /// The log's key, kept here so reading it never waits on the log's lock.
     key: PartyId,
     directory: Arc<Directory>,
@@ -82,7 +86,7 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().expect("observer locks are never poisoned: nothing panics while holding them")
 }
 
-fn storage(error: interlock_rpc::store::StoreError) -> Status {
+fn storage(error: StoreError) -> Status {
     Status::internal(format!("observer storage failed: {error}"))
 }
 
@@ -94,12 +98,19 @@ impl ObserverService {
         directory: Arc<Directory>,
         gateways: HashMap<NetworkId, GatewayClient<Channel>>,
         clock: fn() -> u64,
-    ) -> ObserverService {
+    ) -> Result<ObserverService, StoreError> {
         let key = log.observer_key();
         let following = Mutex::new(HashSet::new());
         let unreachable = Repeated::new();
-        let shared = Shared { log: Mutex::new(log), key, directory, gateways, following, unreachable, clock };
-        ObserverService { shared: Arc::new(shared) }
+        let log = Arc::new(Mutex::new(log));
+        let writer = GroupWriter::start("observer-writer", log.clone())?;
+        let shared = Shared { log, writer, key, directory, gateways, following, unreachable, clock };
+        Ok(ObserverService { shared: Arc::new(shared) })
+    }
+
+    /// How many group commits the observer's log writer made.
+    pub fn group_commits(&self) -> u64 {
+        self.shared.writer.commits()
     }
 
     pub fn server(&self) -> ObserverServer<ObserverService> {
@@ -182,13 +193,15 @@ impl ObserverService {
             let Some(terms) = self.named_terms(&notice) else { continue };
             let now = (self.shared.clock)();
             let (terms, ended) = self
-                .blocking("recording a notice", move |service| {
-                    let mut log = service.log();
-                    log.follow(network.0, seq, &terms, now).map_err(|e| e.to_string())?;
-                    let deal = log.deal(terms.id()).map_err(|e| e.to_string())?;
-                    Ok::<_, String>((terms, deal.is_some_and(|deal| is_final(&deal.status))))
+                .shared
+                .writer
+                .write(move |log: &mut ObserverLog| {
+                    log.follow(network.0, seq, &terms, now)?;
+                    let deal = log.deal(terms.id())?;
+                    Ok::<_, StoreError>((terms, deal.is_some_and(|deal| is_final(&deal.status))))
                 })
-                .await??;
+                .await
+                .map_err(|e| e.to_string())?;
             if !ended {
                 self.follow_deal(&terms);
             }
@@ -292,7 +305,7 @@ impl ObserverService {
                 return Err(format!("the gateway sent an event of deal {} on the stream of {deal_id}", event.deal_id));
             }
             // One event at a time, in stream order: the next waits for this commit.
-            let status = self.blocking("recording an event", move |service| service.log().record(&event)).await?;
+            let status = self.shared.writer.write(move |log: &mut ObserverLog| log.record(&event)).await;
             let status = status.map_err(|e| e.to_string())?;
             if ended_at.is_none() && is_final(&status) {
                 ended_at = Some(tokio::time::Instant::now());

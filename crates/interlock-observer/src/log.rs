@@ -9,7 +9,7 @@ use interlock_core::crypto::{Ed25519Signature, PartyKey};
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::{DealId, DealTerms, Hash32, LegKind, PartyId};
 use interlock_rpc::store::StoreError;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
 const SCHEMA: &str = "
@@ -235,7 +235,7 @@ impl ObserverLog {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let deal_id = terms.id();
-        let transaction = self.connection.transaction()?;
+        let transaction = self.connection.savepoint()?;
         let added = transaction.execute(
             "INSERT OR IGNORE INTO deals (deal_id, terms, followed_at) VALUES (?1, ?2, ?3)",
             params![deal_id.0 .0, encode_terms(terms), to_sql(now_ms)],
@@ -265,7 +265,7 @@ impl ObserverLog {
     fn record_in_transaction(&mut self, event: &GatewayEvent) -> Result<String, StoreError> {
         let key = self.key.clone();
         let (mut next_seq, mut last_hash) = (self.next_seq, self.last_hash);
-        let transaction = self.connection.transaction()?;
+        let transaction = self.connection.savepoint()?;
         let mut deal = load_deal(&transaction, event.deal_id)?
             .ok_or_else(|| corrupt(&event.deal_id.to_string(), "an event of a deal the observer does not follow"))?;
         transaction.execute(
@@ -511,7 +511,7 @@ fn event_body(event: &GatewayEvent, deal: &DealRow, escrow: Option<&interlock_co
 /// terms, registered, payment, delivery, status, decided, last_ms.
 type DealColumns = (Vec<u8>, bool, String, String, String, bool, i64);
 
-fn load_deal(transaction: &Transaction<'_>, deal_id: DealId) -> Result<Option<DealRow>, StoreError> {
+fn load_deal(transaction: &Connection, deal_id: DealId) -> Result<Option<DealRow>, StoreError> {
     let row: Option<DealColumns> = transaction
         .query_row(
             "SELECT terms, registered, payment, delivery, status, decided, last_ms FROM deals WHERE deal_id = ?1",
@@ -525,7 +525,7 @@ fn load_deal(transaction: &Transaction<'_>, deal_id: DealId) -> Result<Option<De
     Ok(Some(DealRow { terms, registered, payment, delivery, status, decided, last_ms }))
 }
 
-fn insert_record(transaction: &Transaction<'_>, record: &Record) -> Result<(), StoreError> {
+fn insert_record(transaction: &Connection, record: &Record) -> Result<(), StoreError> {
     transaction.execute(
         "INSERT INTO records (seq, deal_id, kind, network, height, timestamp_ms, body, prev_hash, hash, signature)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -574,4 +574,16 @@ fn summary_from(row: &rusqlite::Row<'_>) -> Result<DealSummary, StoreError> {
         last_ms: from_sql(row.get(4)?),
         records: from_sql(row.get(5)?),
     })
+}
+
+/// The observer writes its log through one [`GroupWriter`](interlock_rpc::store::GroupWriter).
+impl interlock_rpc::store::GroupStore for ObserverLog {
+    fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// A group that did not commit may have moved the chain's tip in memory.
+    fn reload(&mut self) -> Result<(), StoreError> {
+        self.reload_tip()
+    }
 }

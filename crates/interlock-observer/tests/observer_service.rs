@@ -98,7 +98,7 @@ async fn a_list_limit_beyond_the_maximum_is_refused_naming_the_field() {
     let records = log.len();
 
     let directory = Arc::new(directory(&buyer, &seller, &observer));
-    let service = ObserverService::new(log, directory.clone(), HashMap::new(), now_ms);
+    let service = ObserverService::new(log, directory.clone(), HashMap::new(), now_ms).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let serving = service.clone();

@@ -5,8 +5,9 @@
 //! parties and dependents with the deliveries owed to them (a second outbox,
 //! written by the same [`Batch`] as the event it announces) and the
 //! deliveries that ran out of attempts (dead letters). Writes go through a [`Batch`]: one
-//! SQLite transaction, WAL journal, `synchronous = FULL`, so a message is on
-//! disk before anyone sends it and a crash loses nothing written.
+//! SQLite savepoint, committed alone or with the other writes of its group
+//! (WAL journal, `synchronous = FULL`), so a message is on disk before anyone
+//! sends it and a crash loses nothing written.
 //!
 //! This module holds the schema, the deals, notices, events and secrets;
 //! `outbox` holds both outboxes, the subscriptions and the dead letters;
@@ -355,8 +356,16 @@ impl GatewayStore {
     }
 
     /// Starts a batch of writes; nothing is written unless it is committed.
+    /// A savepoint: on its own it is a transaction (committing it syncs),
+    /// inside a group's transaction ([`interlock_rpc::store::GroupWriter`])
+    /// it commits with the group.
     pub fn batch(&mut self) -> Result<Batch<'_>, StoreError> {
-        Ok(Batch { transaction: self.connection.transaction()?, committed: Committed::default() })
+        Ok(Batch { transaction: self.connection.savepoint()?, committed: Committed::default() })
+    }
+
+    /// The connection, for the group writer's transaction around batches.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
     }
 
     /// Every deal, to rebuild the registry after a restart.
@@ -498,7 +507,7 @@ fn notice_from(row: &rusqlite::Row<'_>) -> Result<Notice, StoreError> {
 
 /// Writes that commit together or not at all.
 pub struct Batch<'c> {
-    transaction: rusqlite::Transaction<'c>,
+    transaction: rusqlite::Savepoint<'c>,
     committed: Committed,
 }
 

@@ -154,7 +154,7 @@ impl GatewayStore {
     /// Moves a delivery that failed its last attempt to the dead letters, in
     /// one transaction (keeping the newest [`DEAD_LETTERS_KEPT_MAX`]).
     pub fn webhook_dead(&mut self, delivery: &WebhookDelivery, error: &str, now_ms: u64) -> Result<(), StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self.connection.savepoint()?;
         transaction
             .prepare_cached(
                 "INSERT OR REPLACE INTO dead_letters (id, subscriber, url, event_id, body, attempts, last_error, failed_ms)
