@@ -102,7 +102,7 @@ pub fn open(message: &v1::RoutedMessage, directory: &Directory, here: NetworkId)
     let (origin, destination) = (NetworkId(message.origin), NetworkId(message.destination));
     let origin_entry = directory
         .gateway_for(origin)
-        .ok_or_else(|| GatewayError::Denied(format!("the directory lists no gateway for origin {origin}")))?;
+        .ok_or_else(|| GatewayError::malformed("origin", format!("the directory lists no gateway for {origin}")))?;
     if directory.gateway_for(destination).is_none() {
         return Err(GatewayError::malformed(
             "destination",

@@ -50,6 +50,9 @@ pub enum Scope {
     /// Any holder of the role; the handler shows only the deals whose terms
     /// name the caller.
     NamedInDeal,
+    /// A gateway of another network that the directory links to the
+    /// server's own (checked by the handler, which reads the directory).
+    Linked,
 }
 
 /// One row of the matrix: a method and the roles that may call it.
@@ -100,8 +103,7 @@ pub const MATRIX: &[Rule] = &[
     rule("/interlock.v1.GatewayPeer/ForwardDeal", GATEWAYS, Scope::Listed),
     rule("/interlock.v1.GatewayPeer/AssertLocks", GATEWAYS, Scope::Listed),
     rule("/interlock.v1.GatewayPeer/Notify", GATEWAYS, Scope::Listed),
-    // Checked again by the gateway: only a gateway the directory links to it.
-    rule("/interlock.v1.GatewayPeer/Relay", GATEWAYS, Scope::Listed),
+    rule("/interlock.v1.GatewayPeer/Relay", GATEWAYS, Scope::Linked),
     // A notary hears deals from their parties; votes are read by parties and
     // by the other notaries.
     rule("/interlock.v1.Notary/SubmitDeal", PARTIES, Scope::NamedInDeal),
@@ -137,6 +139,7 @@ pub fn matrix_markdown() -> String {
             Scope::HomeNetwork => "the server's own network only",
             Scope::HomeParty => "the server's own party only",
             Scope::NamedInDeal => "only deals whose terms name the caller",
+            Scope::Linked => "a gateway of a network the directory links to the server's",
         };
         table.push_str(&format!("| `{}` | {} | {scope} |\n", rule.path, roles.join(", ")));
     }
@@ -217,28 +220,41 @@ impl Access {
         Ok(peer)
     }
 
+    /// The network a gateway or ledger node caller serves.
+    fn caller_network(&self, peer: &PeerIdentity) -> Option<NetworkId> {
+        match self.directory.member(peer.role, &peer.name) {
+            Some(Member::Gateway(gateway)) => Some(gateway.network),
+            Some(Member::Ledger(ledger)) => Some(ledger.network),
+            _ => None,
+        }
+    }
+
     fn check_scope(&self, rule: &Rule, peer: &PeerIdentity) -> Result<(), Status> {
         match rule.scope {
             Scope::Listed | Scope::NamedInDeal => Ok(()),
-            Scope::HomeNetwork => {
-                let network = match self.directory.member(peer.role, &peer.name) {
-                    Some(Member::Gateway(gateway)) => Some(gateway.network),
-                    Some(Member::Ledger(ledger)) => Some(ledger.network),
-                    _ => None,
-                };
-                match (network, self.home.network) {
-                    (Some(caller), Some(home)) if caller == home => Ok(()),
-                    (_, None) => Ok(()),
-                    (caller, Some(home)) => Err(Status::permission_denied(format!(
-                        "{} is for the {} of network {home} only; the caller is {} {:?}{}",
-                        rule.path,
-                        describe(rule.roles),
-                        peer.role,
-                        peer.name,
-                        caller.map(|network| format!(" of network {network}")).unwrap_or_default()
-                    ))),
-                }
-            }
+            Scope::HomeNetwork => match (self.caller_network(peer), self.home.network) {
+                (Some(caller), Some(home)) if caller == home => Ok(()),
+                (_, None) => Ok(()),
+                (caller, Some(home)) => Err(Status::permission_denied(format!(
+                    "{} is for the {} of network {home} only; the caller is {} {:?}{}",
+                    rule.path,
+                    describe(rule.roles),
+                    peer.role,
+                    peer.name,
+                    caller.map(|network| format!(" of network {network}")).unwrap_or_default()
+                ))),
+            },
+            Scope::Linked => match (self.caller_network(peer), self.home.network) {
+                (Some(caller), Some(home)) if self.directory.linked(caller, home) => Ok(()),
+                (_, None) => Ok(()),
+                (caller, Some(home)) => Err(Status::permission_denied(format!(
+                    "{} {:?}{} is not linked to network {home} in the directory: {} is for linked gateways only",
+                    peer.role,
+                    peer.name,
+                    caller.map(|network| format!(" of network {network}")).unwrap_or_default(),
+                    rule.path,
+                ))),
+            },
             Scope::HomeParty => match &self.home.party {
                 Some(party) if *party != peer.name => Err(Status::permission_denied(format!(
                     "{} serves party {party:?} only; the caller is {} {:?}",
