@@ -274,6 +274,9 @@ fn policy(request: &v1::ProposeDealRequest) -> Result<Policy, Status> {
         on_timeout,
         allowed_assets,
         amount_max_per_day: amount("max_per_day", &request.max_per_day)?,
+        // Proposing with an inspection period waits for the platforms that can
+        // hold an executed leg (see `Capabilities::inspection`).
+        inspection: None,
     })
 }
 

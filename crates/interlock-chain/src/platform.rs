@@ -2,7 +2,7 @@
 
 use crate::{BoxFuture, ChainError, Cursor, Follower, NotarySigner, SpendDigest, Submitter};
 use interlock_core::crypto::PartyKey;
-use interlock_core::{Address, Asset, NetworkId, NetworkTiming, PartyId, Settlement};
+use interlock_core::{Address, Asset, DealTerms, LegKind, NetworkId, NetworkTiming, PartyId, Settlement};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,24 +22,41 @@ pub struct Capabilities {
     /// the owner's key takes a lapsed leg back (a script platform, whose
     /// escrow cannot say where an unsigned spend pays).
     pub open_cancel: bool,
+    /// Executed legs can be held for an inspection period and then released
+    /// or reversed on the notaries' verdict (see `interlock_core::inspection`).
+    pub inspection: bool,
 }
 
 impl Capabilities {
-    /// Why a leg with `asset` under `settlement` cannot live on this platform, if it cannot.
-    pub fn refusal(&self, platform: &str, settlement: &Settlement, asset: &Asset) -> Option<String> {
-        let (mode, mode_ok) = match settlement {
-            Settlement::Hashlock { .. } => ("hashlock", self.hashlock),
-            Settlement::Notary { .. } => ("notary", self.notary),
-        };
-        if !mode_ok {
-            return Some(format!("platform {platform} cannot settle in {mode} mode"));
-        }
-        let (kind, kind_ok) = match asset {
-            Asset::Fungible { .. } => ("fungible amounts", self.fungible),
-            Asset::Unique { .. } => ("unique items", self.unique),
-        };
-        if !kind_ok {
-            return Some(format!("platform {platform} cannot hold {kind}"));
+    /// Why the legs of `terms` on `network` cannot live on this platform, if
+    /// they cannot: a settlement mode, an asset kind or an inspection period
+    /// its escrow cannot hold.
+    pub fn refusal(&self, platform: &str, terms: &DealTerms, network: NetworkId) -> Option<String> {
+        let legs = [(LegKind::Payment, &terms.payment), (LegKind::Delivery, &terms.delivery)];
+        for (kind, leg) in legs.into_iter().filter(|(_, leg)| leg.network == network) {
+            let (mode, mode_ok) = match terms.settlement {
+                Settlement::Hashlock { .. } => ("hashlock", self.hashlock),
+                Settlement::Notary { .. } => ("notary", self.notary),
+            };
+            if !mode_ok {
+                return Some(format!(
+                    "the {kind} leg is on {platform} network {network}, which cannot settle in {mode} mode"
+                ));
+            }
+            let (asset_kind, kind_ok) = match leg.asset {
+                Asset::Fungible { .. } => ("fungible amounts", self.fungible),
+                Asset::Unique { .. } => ("unique items", self.unique),
+            };
+            if !kind_ok {
+                return Some(format!(
+                    "the {kind} leg is on {platform} network {network}, which cannot hold {asset_kind}"
+                ));
+            }
+            if terms.policy.inspection.is_some() && !self.inspection {
+                return Some(format!(
+                    "the {kind} leg is on {platform} network {network}, which cannot hold an executed leg for an inspection period: propose the deal without one"
+                ));
+            }
         }
         None
     }

@@ -199,5 +199,5 @@ async fn chain(
     } else {
         Relay::Direct { endpoint: format!("the {} node its directory entry names", entry.platform) }
     };
-    Ok(Chain { follower, keeper, relay })
+    Ok(Chain { follower, keeper, relay, platform: platform.name().to_owned(), capabilities: platform.capabilities() })
 }

@@ -11,8 +11,13 @@ use crate::hash::{DealId, Hash32, ReservationId};
 use crate::limits::*;
 use crate::types::*;
 
-/// The version byte that starts encoded deal terms.
+/// The version byte that starts encoded deal terms without an inspection
+/// policy. Such terms encode exactly as they did before inspection existed,
+/// so their deal ids are unchanged.
 pub const TERMS_VERSION: u8 = 2;
+/// The version byte of deal terms with an inspection policy, which follows
+/// the nonce.
+pub const TERMS_VERSION_INSPECTION: u8 = 3;
 
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -436,7 +441,8 @@ impl Decode for OnTimeout {
 }
 
 /// Policy layout: amount limit per deal (option), timeout policy, allowed
-/// assets (list), amount limit per party and day (option).
+/// assets (list), amount limit per party and day (option). The inspection
+/// policy is not here: it follows the terms' nonce, in version 3 only.
 impl Encode for Policy {
     fn encode(&self, writer: &mut Writer) {
         writer.put(&self.amount_max);
@@ -452,13 +458,16 @@ impl Decode for Policy {
             on_timeout: reader.get()?,
             allowed_assets: decode_list(reader, "allowed assets", ALLOWED_ASSETS_MAX)?,
             amount_max_per_day: decode_optional_amount(reader, "policy daily limit")?,
+            // Read by the terms' decoder: it follows the nonce.
+            inspection: None,
         })
     }
 }
 
 impl Encode for DealTerms {
     fn encode(&self, writer: &mut Writer) {
-        writer.u8(TERMS_VERSION);
+        let version = if self.policy.inspection.is_some() { TERMS_VERSION_INSPECTION } else { TERMS_VERSION };
+        writer.u8(version);
         writer.put(&self.buyer);
         writer.put(&self.seller);
         writer.put(&self.payment);
@@ -468,15 +477,18 @@ impl Encode for DealTerms {
         writer.put(&self.observers);
         writer.put(&self.dependents);
         writer.u64(self.nonce);
+        if let Some(inspection) = &self.policy.inspection {
+            writer.put(inspection);
+        }
     }
 }
 impl Decode for DealTerms {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = reader.u8()?;
-        if version != TERMS_VERSION {
+        if version != TERMS_VERSION && version != TERMS_VERSION_INSPECTION {
             return Err(DecodeError::Version { what: "deal terms", expected: TERMS_VERSION, found: version });
         }
-        Ok(DealTerms {
+        let mut terms = DealTerms {
             buyer: reader.get()?,
             seller: reader.get()?,
             payment: reader.get()?,
@@ -486,7 +498,11 @@ impl Decode for DealTerms {
             observers: decode_list(reader, "observers", OBSERVERS_MAX)?,
             dependents: decode_list(reader, "dependents", DEPENDENTS_MAX)?,
             nonce: reader.u64()?,
-        })
+        };
+        if version == TERMS_VERSION_INSPECTION {
+            terms.policy.inspection = Some(reader.get()?);
+        }
+        Ok(terms)
     }
 }
 

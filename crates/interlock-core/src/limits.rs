@@ -35,3 +35,7 @@ pub const ALLOWED_ASSETS_MAX: usize = 16;
 pub const EXTENSION_MAX_MS: u64 = 24 * 3_600_000;
 /// One UTC day, in milliseconds: the period of a policy's per-day limit.
 pub const DAY_MS: u64 = 24 * 3_600_000;
+/// Shortest inspection window a policy may set, in milliseconds.
+pub const INSPECTION_WINDOW_MIN_MS: u64 = 1_000;
+/// Longest inspection window a policy may set, in milliseconds: ninety days.
+pub const INSPECTION_WINDOW_MAX_MS: u64 = 90 * DAY_MS;

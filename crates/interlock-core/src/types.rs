@@ -1,6 +1,7 @@
 //! The domain: networks, parties, accounts, assets, legs and deal terms.
 
 use crate::hash::{to_hex, DealId, Hash32, ReservationId};
+use crate::inspection::Inspection;
 use crate::limits::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -344,6 +345,9 @@ pub struct Policy {
     /// Largest total of one asset a party may move in the deals one notary
     /// commits in one UTC day, this deal included; `None` for no limit.
     pub amount_max_per_day: Option<u128>,
+    /// An inspection period after execution; `None` pays out at execution.
+    #[serde(default)]
+    pub inspection: Option<Inspection>,
 }
 
 /// The timeout policy.
@@ -416,6 +420,10 @@ pub enum TermsError {
     ExtensionLength { by_ms: u64, max_ms: u64 },
     #[error("policy: extend-once by {by_ms} ms moves the decision deadline to {extended_ms}, but the reservations' backstop expiry {backstop_expiry_ms} must be at least {min_ms} ms after it")]
     ExtensionPastBackstop { by_ms: u64, extended_ms: u64, backstop_expiry_ms: u64, min_ms: u64 },
+    #[error("policy: an inspection period needs notary mode: held assets move only on the notaries' release or reverse certificate, and a hashlock deal has no notaries")]
+    InspectionNeedsNotaries,
+    #[error("policy: inspection window {window_ms} ms: expected {min_ms} to {max_ms} ms")]
+    InspectionWindow { window_ms: u64, min_ms: u64, max_ms: u64 },
     #[error("hashlock deadlines break delivery_expiry + margin <= payment_expiry: {delivery_expiry_ms} + {margin_ms} > {payment_expiry_ms}")]
     HashlockDeadlines { delivery_expiry_ms: u64, margin_ms: u64, payment_expiry_ms: u64 },
     #[error("hashlock margin {margin_ms} ms is below the minimum {min_ms} ms")]
@@ -464,6 +472,7 @@ impl DealTerms {
             return Err(TermsError::TooMany { what: "observers", count, max: OBSERVERS_MAX });
         }
         self.validate_policy()?;
+        self.validate_inspection()?;
         if self.dependents.len() > DEPENDENTS_MAX {
             let count = self.dependents.len();
             return Err(TermsError::TooMany { what: "dependents", count, max: DEPENDENTS_MAX });

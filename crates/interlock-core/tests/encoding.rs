@@ -3,15 +3,15 @@
 //! to a value whose re-encoding is those same bytes, or is refused; never a panic.
 
 use interlock_core::crypto::{Certificate, Decision, RecoverableSignature, Secret, Token, Vote};
-use interlock_core::encoding::{decode_terms, encode_terms, Decode, Encode, TERMS_VERSION};
+use interlock_core::encoding::{decode_terms, encode_terms, Decode, Encode, TERMS_VERSION, TERMS_VERSION_INSPECTION};
 use interlock_core::escrow::{Condition, EscrowOp, ReserveRequest};
 use interlock_core::limits::{
     ALLOWED_ASSETS_MAX, ASSET_CODE_LEN_MAX, CERTIFICATE_SIGNATURES_MAX, DEAL_TERMS_LEN_MAX, DEPENDENTS_MAX,
     NOTARIES_MAX, OBSERVERS_MAX,
 };
 use interlock_core::{
-    Address, Asset, AssetCode, DealId, DealTerms, Hash32, ItemId, Leg, LegKind, NetworkId, NotaryAddress, OnTimeout,
-    PartyId, Policy, ReservationId, Settlement,
+    Address, Asset, AssetCode, DealId, DealTerms, Disputer, Hash32, Inspection, ItemId, Leg, LegKind, NetworkId,
+    NotaryAddress, OnTimeout, PartyId, Policy, ReservationId, Settlement,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -98,7 +98,7 @@ fn settlement() -> impl Strategy<Value = Settlement> {
 /// Terms within the encoding's limits. Not necessarily valid (`validate`): the
 /// encoding must carry any terms a peer might send, so the checks can refuse them.
 #[allow(clippy::type_complexity)]
-fn policy() -> impl Strategy<Value = (Option<u128>, OnTimeout, Vec<AssetCode>, Option<u128>)> {
+fn policy() -> impl Strategy<Value = (Option<u128>, OnTimeout, Vec<AssetCode>, Option<u128>, Option<Inspection>)> {
     let on_timeout =
         prop_oneof![Just(OnTimeout::Refund), any::<u64>().prop_map(|by_ms| OnTimeout::ExtendOnce { by_ms })];
     let code = "[A-Z]{1,6}".prop_map(|code| AssetCode::new(&code).expect("valid code"));
@@ -107,7 +107,13 @@ fn policy() -> impl Strategy<Value = (Option<u128>, OnTimeout, Vec<AssetCode>, O
         on_timeout,
         vec(code, 0..=ALLOWED_ASSETS_MAX),
         proptest::option::of(any::<u128>()),
+        proptest::option::of(inspection()),
     )
+}
+
+fn inspection() -> impl Strategy<Value = Inspection> {
+    let disputer = prop_oneof![Just(Disputer::Buyer), Just(Disputer::Seller), Just(Disputer::Either)];
+    (any::<u64>(), disputer).prop_map(|(window_ms, disputer)| Inspection { window_ms, disputer })
 }
 
 fn terms() -> impl Strategy<Value = DealTerms> {
@@ -129,7 +135,7 @@ fn terms() -> impl Strategy<Value = DealTerms> {
                 payment,
                 delivery,
                 settlement,
-                (amount_max, on_timeout, allowed_assets, amount_max_per_day),
+                (amount_max, on_timeout, allowed_assets, amount_max_per_day, inspection),
                 observers,
                 dependents,
                 nonce,
@@ -140,7 +146,7 @@ fn terms() -> impl Strategy<Value = DealTerms> {
                     payment,
                     delivery,
                     settlement,
-                    policy: Policy { amount_max, on_timeout, allowed_assets, amount_max_per_day },
+                    policy: Policy { amount_max, on_timeout, allowed_assets, amount_max_per_day, inspection },
                     observers,
                     dependents,
                     nonce,
@@ -349,10 +355,24 @@ fn change_field(terms: &mut DealTerms, field: usize, detail: u8) {
         12 => change_parties(&mut terms.observers, OBSERVERS_MAX),
         13 => change_parties(&mut terms.dependents, DEPENDENTS_MAX),
         14 => terms.nonce = terms.nonce.wrapping_add(1),
+        15 => {
+            let inspection = &mut terms.policy.inspection;
+            *inspection = match *inspection {
+                None => Some(Inspection { window_ms: u64::from(detail), disputer: Disputer::Buyer }),
+                Some(_) if detail.is_multiple_of(3) => None,
+                Some(Inspection { window_ms, disputer }) if detail.is_multiple_of(2) => {
+                    Some(Inspection { window_ms: window_ms ^ 1, disputer })
+                }
+                Some(Inspection { window_ms, disputer }) => {
+                    let disputer = if disputer == Disputer::Seller { Disputer::Either } else { Disputer::Seller };
+                    Some(Inspection { window_ms, disputer })
+                }
+            }
+        }
         _ => unreachable!("field {field} out of range"),
     }
 }
-const FIELD_COUNT: usize = 15;
+const FIELD_COUNT: usize = 16;
 
 fn change_asset(asset: &mut Asset, detail: u8) {
     match asset {
@@ -420,7 +440,8 @@ proptest! {
     fn terms_round_trip_exactly(terms in terms()) {
         let bytes = encode_terms(&terms);
         prop_assert!(bytes.len() <= DEAL_TERMS_LEN_MAX);
-        prop_assert_eq!(bytes[0], TERMS_VERSION);
+        let version = if terms.policy.inspection.is_some() { TERMS_VERSION_INSPECTION } else { TERMS_VERSION };
+        prop_assert_eq!(bytes[0], version);
         prop_assert_eq!(decode_terms(&bytes), Ok(terms.clone()));
         check_round_trip(&terms)?;
     }
@@ -574,6 +595,7 @@ fn terms_encode_to_the_documented_layout() {
             on_timeout: OnTimeout::Refund,
             allowed_assets: vec![code("USD"), code("DEED")],
             amount_max_per_day: None,
+            inspection: None,
         },
         observers: vec![PartyId([0x44; 32])],
         dependents: vec![],

@@ -198,7 +198,13 @@ impl Following {
         let follower = platform.follower(NETWORK, &self.config, &Credentials::default(), from).await?;
         let key = PartyKey::from_seed([9; 32]);
         let directory = Arc::new(directory(&self.config, &key));
-        let chain = Chain { follower, keeper: None, relay: Relay::Direct { endpoint: "the bench's anvil".into() } };
+        let chain = Chain {
+            follower,
+            keeper: None,
+            relay: Relay::Direct { endpoint: "the bench's anvil".into() },
+            platform: platform.name().to_owned(),
+            capabilities: platform.capabilities(),
+        };
         let config = GatewayConfig {
             key,
             network: NETWORK,

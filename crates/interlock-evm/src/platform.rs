@@ -242,7 +242,15 @@ impl Platform for EvmPlatform {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { hashlock: true, notary: true, fungible: true, unique: true, relayed: false, open_cancel: true }
+        Capabilities {
+            hashlock: true,
+            notary: true,
+            fungible: true,
+            unique: true,
+            relayed: false,
+            open_cancel: true,
+            inspection: false,
+        }
     }
 
     fn parse_address(&self, text: &str) -> Result<interlock_core::Address, ChainError> {

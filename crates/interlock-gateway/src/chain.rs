@@ -16,7 +16,7 @@
 use crate::registry::Observed;
 use crate::synthesised::Synthesised;
 use crate::{locked, GatewayError, GatewayService};
-use interlock_chain::{BlockEvents, ChainErrorKind, ChainEvent, Cursor, Follower, Submitter};
+use interlock_chain::{BlockEvents, Capabilities, ChainErrorKind, ChainEvent, Cursor, Follower, Submitter};
 use interlock_core::encoding::Encode;
 use interlock_core::{DealTerms, EscrowEvent, EscrowOp, NetworkId};
 use interlock_proto::v1;
@@ -40,6 +40,10 @@ pub struct Chain {
     /// Signs for the keeper's account, when this gateway keeps the network.
     pub keeper: Option<Arc<dyn Submitter>>,
     pub relay: Relay,
+    /// The platform's name and what its escrow can hold: a deal whose legs
+    /// here it cannot hold is refused when it is proposed or registered.
+    pub platform: String,
+    pub capabilities: Capabilities,
 }
 
 /// How the parties of a network reach its chain.
@@ -57,6 +61,8 @@ pub(crate) struct ChainShared {
     pub(crate) follower: Mutex<Option<Box<dyn Follower>>>,
     pub(crate) keeper: Option<Arc<dyn Submitter>>,
     pub(crate) relay: Relay,
+    pub(crate) platform: String,
+    pub(crate) capabilities: Capabilities,
     /// The synthesised block stream (direct networks).
     blocks: Mutex<Synthesised>,
     /// The number the stream's next entry will have.
@@ -69,6 +75,8 @@ impl ChainShared {
             follower: Mutex::new(Some(chain.follower)),
             keeper: chain.keeper,
             relay: chain.relay,
+            platform: chain.platform,
+            capabilities: chain.capabilities,
             blocks: Mutex::new(Synthesised::default()),
             newest: watch::channel(0).0,
         }

@@ -32,6 +32,10 @@ pub enum GatewayError {
     Duplicate(String),
     #[error("{what}: {count} exceeds the limit {max}")]
     TooMany { what: &'static str, count: usize, max: usize },
+    /// Terms this network's platform cannot hold (a mode, an asset kind, an
+    /// inspection period).
+    #[error("deal {deal_id} cannot settle here: {reason}")]
+    Unsupported { deal_id: DealId, reason: String },
     #[error("deal {deal_id} has no leg on {network}, which this gateway fronts")]
     NotOurDeal { deal_id: DealId, network: NetworkId },
     #[error("gateway storage failed: {0}")]
@@ -51,7 +55,9 @@ impl GatewayError {
             GatewayError::Malformed { .. } | GatewayError::Terms(_) | GatewayError::NotOurDeal { .. } => {
                 Code::InvalidArgument
             }
-            GatewayError::TooMany { .. } | GatewayError::Contradicted(_) => Code::InvalidArgument,
+            GatewayError::TooMany { .. } | GatewayError::Contradicted(_) | GatewayError::Unsupported { .. } => {
+                Code::InvalidArgument
+            }
             GatewayError::Unauthenticated(_) => Code::Unauthenticated,
             GatewayError::Denied(_) => Code::PermissionDenied,
             GatewayError::NotFound(_) => Code::NotFound,

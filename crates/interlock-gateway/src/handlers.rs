@@ -7,7 +7,7 @@ use super::registry::{notice_message, signed_deal, Registry};
 use super::GatewayService;
 use crate::gateway_store::{DealRecord, EventRecord, NoticeKind, SignedTerms, Subscription};
 use interlock_core::encoding::Decode;
-use interlock_core::{DealId, Reservation};
+use interlock_core::{DealId, DealTerms, Reservation};
 use interlock_identity::PartyEntry;
 use interlock_ledger::Op;
 use interlock_proto::v1;
@@ -56,12 +56,23 @@ impl GatewayService {
         Caller::of(request, &self.shared.directory)
     }
 
+    /// The terms' own checks, and that this network's platform can hold
+    /// their legs here.
+    pub(crate) fn terms_checked(&self, terms: &DealTerms) -> Result<(), GatewayError> {
+        checks::check_terms(terms, self.shared.network)?;
+        let chain = &self.shared.chain;
+        match chain.capabilities.refusal(&chain.platform, terms, self.shared.network) {
+            Some(reason) => Err(GatewayError::Unsupported { deal_id: terms.id(), reason }),
+            None => Ok(()),
+        }
+    }
+
     /// The proposal's checks, all pure (signatures, terms, the caller).
     fn proposal_checked(&self, request: &Request<v1::SignedDeal>) -> Result<SignedTerms, GatewayError> {
         let caller = self.caller(request)?;
         let party = caller.party(Method::ProposeDeal)?;
         let deal = decode_signed_deal(request.get_ref())?;
-        checks::check_terms(&deal.terms, self.shared.network)?;
+        self.terms_checked(&deal.terms)?;
         let side = checks::verify_proposal(&deal, &self.shared.directory)?;
         if side.key(&deal.terms) != party.key {
             return Err(GatewayError::Denied(format!(
@@ -80,7 +91,7 @@ impl GatewayService {
         let caller = self.caller(request)?;
         let party = caller.party(Method::RegisterDeal)?;
         let deal = decode_signed_deal(request.get_ref())?;
-        checks::check_terms(&deal.terms, self.shared.network)?;
+        self.terms_checked(&deal.terms)?;
         checks::verify_registration(&deal, &self.shared.directory)?;
         if !in_deal(party, &deal) {
             return Err(GatewayError::Denied(format!(

@@ -148,7 +148,7 @@ impl GatewayService {
         if notice.deal_id != deal_id.0 .0 {
             return Err(GatewayError::malformed("deal_id", format!("the terms hash to {deal_id}")));
         }
-        checks::check_terms(&deal.terms, self.shared.network)?;
+        self.terms_checked(&deal.terms)?;
         if deal.terms.payment.network != caller.network && deal.terms.delivery.network != caller.network {
             return Err(GatewayError::Denied(format!(
                 "gateway {:?} fronts {} and forwards only deals with a leg there; deal {deal_id} has none",

@@ -92,6 +92,8 @@ pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy
         follower: Box::new(NodeFollower::new(setup.network, node.clone(), from)),
         keeper: Some(Arc::new(NodeSubmitter::new(setup.network, node.clone(), setup.key.clone()))),
         relay: crate::Relay::Node(node),
+        platform: LedgerPlatform.name().to_owned(),
+        capabilities: LedgerPlatform.capabilities(),
     };
     let config = GatewayConfig {
         key: setup.key,

@@ -884,6 +884,8 @@ async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
     .await;
 }
 
+#[path = "gateway/capabilities.rs"]
+mod capabilities;
 #[path = "gateway/group_commit.rs"]
 mod group_commit;
 #[path = "gateway/notifications.rs"]

@@ -75,7 +75,15 @@ impl Platform for LedgerPlatform {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { hashlock: true, notary: true, fungible: true, unique: true, relayed: true, open_cancel: true }
+        Capabilities {
+            hashlock: true,
+            notary: true,
+            fungible: true,
+            unique: true,
+            relayed: true,
+            open_cancel: true,
+            inspection: false,
+        }
     }
 
     fn parse_address(&self, text: &str) -> Result<Address, ChainError> {

@@ -31,8 +31,9 @@ fn policy_text(policy: &interlock_core::Policy) -> String {
         interlock_core::assets_text(&policy.allowed_assets)
     };
     let limit = |limit: Option<u128>| limit.map_or_else(|| "none".to_owned(), |max| max.to_string());
+    let inspection = policy.inspection.map_or_else(|| "none".to_owned(), |inspection| inspection.to_string());
     format!(
-        "on timeout: {timeout}; assets: {assets}; max per deal: {}; max per party per day: {}",
+        "on timeout: {timeout}; assets: {assets}; max per deal: {}; max per party per day: {}; inspection: {inspection}",
         limit(policy.amount_max),
         limit(policy.amount_max_per_day)
     )
