@@ -482,6 +482,7 @@ fn kind_of(event: &EscrowEvent) -> &'static str {
         EscrowEvent::Reserved(_) => "reserved",
         EscrowEvent::Executed { .. } => "executed",
         EscrowEvent::Cancelled { .. } => "cancelled",
+        EscrowEvent::Held { .. } => "held",
     }
 }
 

@@ -111,11 +111,17 @@ pub fn verify_deal_signature(
     verify_ed25519(party, &deal_signing_message(deal_id), signature)
 }
 
-/// What the notaries decide, exactly once per deal.
+/// What the notaries decide, exactly once per deal: commit or abort; and for a
+/// deal with an inspection period, once more after it commits: release the
+/// held legs to their beneficiaries or reverse them to their owners.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum Decision {
     Commit,
     Abort,
+    /// The verdict that pays held legs to their beneficiaries.
+    Release,
+    /// The verdict that returns held legs to their original owners.
+    Reverse,
 }
 
 impl Decision {
@@ -124,7 +130,14 @@ impl Decision {
         match self {
             Decision::Commit => 1,
             Decision::Abort => 2,
+            Decision::Release => 3,
+            Decision::Reverse => 4,
         }
+    }
+
+    /// True for the verdicts that end an inspection period.
+    pub fn is_verdict(self) -> bool {
+        matches!(self, Decision::Release | Decision::Reverse)
     }
 }
 
@@ -133,6 +146,8 @@ impl fmt::Display for Decision {
         f.write_str(match self {
             Decision::Commit => "commit",
             Decision::Abort => "abort",
+            Decision::Release => "release",
+            Decision::Reverse => "reverse",
         })
     }
 }
@@ -370,6 +385,8 @@ impl Decode for Decision {
         match reader.u8()? {
             1 => Ok(Decision::Commit),
             2 => Ok(Decision::Abort),
+            3 => Ok(Decision::Release),
+            4 => Ok(Decision::Reverse),
             tag => Err(reader.tag_error("decision", tag)),
         }
     }

@@ -6,8 +6,9 @@
 //! checks every precondition before it changes anything, so a refused operation
 //! leaves the ledger exactly as it was.
 
+mod codec;
+
 use crate::crypto::{Certificate, CertificateError, Decision, Token};
-use crate::encoding::{decode_list, Decode, DecodeError, Encode, Reader, Writer};
 use crate::hash::{DealId, Hash32, ReservationId};
 use crate::limits::NOTARIES_MAX;
 use crate::types::{reservation_id, Address, Asset, LegKind, NotaryAddress};
@@ -21,11 +22,31 @@ pub enum Condition {
     /// A commit certificate from `threshold` of `notaries` (an abort certificate
     /// cancels).
     Notary { notaries: Vec<NotaryAddress>, threshold: u8 },
+    /// As [`Condition::Notary`], but a commit certificate only *holds* the
+    /// asset for its beneficiary: it moves on the notaries' verdict, a release
+    /// or reverse certificate ([`resolve`]). The leg of a deal with an
+    /// inspection period.
+    Inspected { notaries: Vec<NotaryAddress>, threshold: u8 },
+}
+
+impl Condition {
+    /// The notary set and threshold of a notary condition.
+    pub fn notaries(&self) -> Option<(&[NotaryAddress], u8)> {
+        match self {
+            Condition::Hashlock(_) => None,
+            Condition::Notary { notaries, threshold } | Condition::Inspected { notaries, threshold } => {
+                Some((notaries, *threshold))
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum ReservationState {
     Reserved,
+    /// Executed under an inspection period: the asset stays in escrow for its
+    /// beneficiary until the notaries' verdict releases or reverses it.
+    Held,
     Executed,
     Cancelled,
 }
@@ -106,6 +127,20 @@ impl Reservation {
         }
     }
 
+    /// The event of `by` executing this inspected reservation with `token`:
+    /// the asset is held for the beneficiary.
+    pub fn held(&self, by: Address, token: Token) -> EscrowEvent {
+        EscrowEvent::Held {
+            reservation: self.id,
+            deal_id: self.deal_id,
+            leg: self.leg,
+            by,
+            beneficiary: self.beneficiary,
+            asset: self.asset.clone(),
+            token,
+        }
+    }
+
     /// True when this reservation carries exactly `request`'s parameters.
     pub fn matches(&self, request: &ReserveRequest) -> bool {
         self.deal_id == request.deal_id
@@ -123,15 +158,29 @@ impl Reservation {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum EscrowOp {
     Reserve(ReserveRequest),
-    Execute { reservation: ReservationId, token: Token },
-    Cancel { reservation: ReservationId, certificate: Option<Certificate> },
+    Execute {
+        reservation: ReservationId,
+        token: Token,
+    },
+    Cancel {
+        reservation: ReservationId,
+        certificate: Option<Certificate>,
+    },
+    /// Presents the notaries' verdict on a held reservation: a release pays
+    /// the beneficiary, a reverse pays the owner back. Anyone may present it.
+    Resolve {
+        reservation: ReservationId,
+        verdict: Certificate,
+    },
 }
 
 impl EscrowOp {
     pub fn reservation_id(&self) -> ReservationId {
         match self {
             EscrowOp::Reserve(request) => reservation_id(request.deal_id, request.leg),
-            EscrowOp::Execute { reservation, .. } | EscrowOp::Cancel { reservation, .. } => *reservation,
+            EscrowOp::Execute { reservation, .. }
+            | EscrowOp::Cancel { reservation, .. }
+            | EscrowOp::Resolve { reservation, .. } => *reservation,
         }
     }
 }
@@ -151,7 +200,8 @@ pub enum EscrowEvent {
         asset: Asset,
         token: Token,
     },
-    /// The reservation's asset went back to `to` (always the owner).
+    /// The reservation's asset went back to `to` (always the owner); after
+    /// [`EscrowEvent::Held`], on a reverse verdict.
     Cancelled {
         reservation: ReservationId,
         deal_id: DealId,
@@ -160,19 +210,36 @@ pub enum EscrowEvent {
         to: Address,
         asset: Asset,
     },
+    /// The reservation was executed under an inspection period: its asset is
+    /// held in escrow for `beneficiary` until the verdict, which is reported
+    /// as [`EscrowEvent::Executed`] (release) or [`EscrowEvent::Cancelled`]
+    /// (reverse).
+    Held {
+        reservation: ReservationId,
+        deal_id: DealId,
+        leg: LegKind,
+        by: Address,
+        beneficiary: Address,
+        asset: Asset,
+        token: Token,
+    },
 }
 
 impl EscrowEvent {
     pub fn deal_id(&self) -> DealId {
         match self {
             EscrowEvent::Reserved(reservation) => reservation.deal_id,
-            EscrowEvent::Executed { deal_id, .. } | EscrowEvent::Cancelled { deal_id, .. } => *deal_id,
+            EscrowEvent::Executed { deal_id, .. }
+            | EscrowEvent::Cancelled { deal_id, .. }
+            | EscrowEvent::Held { deal_id, .. } => *deal_id,
         }
     }
     pub fn leg(&self) -> LegKind {
         match self {
             EscrowEvent::Reserved(reservation) => reservation.leg,
-            EscrowEvent::Executed { leg, .. } | EscrowEvent::Cancelled { leg, .. } => *leg,
+            EscrowEvent::Executed { leg, .. } | EscrowEvent::Cancelled { leg, .. } | EscrowEvent::Held { leg, .. } => {
+                *leg
+            }
         }
     }
 }
@@ -216,6 +283,10 @@ pub enum EscrowError {
     InsufficientFunds { owner: Address, code: String, held: u128, needed: u128 },
     #[error("{owner:?} does not own {class} {item}")]
     NotItemOwner { owner: Address, class: String, item: String },
+    #[error("reservation {id} is {state:?}, not held: only a held reservation takes a verdict")]
+    NotHeld { id: ReservationId, state: ReservationState },
+    #[error("reservation {id} is held for a verdict (release or reverse), found a {found} certificate")]
+    NotAVerdict { id: ReservationId, found: Decision },
 }
 
 /// What a chain itself holds of the escrow rules. An account chain (the
@@ -289,6 +360,7 @@ pub fn apply_under<C: EscrowContext>(
         EscrowOp::Cancel { reservation, certificate } => {
             cancel_under(context, signer, reservation, certificate.as_ref(), now_ms, rules)
         }
+        EscrowOp::Resolve { reservation, verdict } => resolve(context, signer, reservation, verdict),
     }
 }
 
@@ -310,11 +382,11 @@ pub fn reserve<C: EscrowContext>(
     if let Asset::Fungible { amount: 0, .. } = request.asset {
         return Err(EscrowError::ZeroAmount);
     }
-    if let Condition::Notary { notaries, threshold } = &request.condition {
+    if let Some((notaries, threshold)) = request.condition.notaries() {
         let distinct = notaries.iter().enumerate().all(|(index, n)| !notaries[..index].contains(n));
         let count = notaries.len();
-        if *threshold == 0 || usize::from(*threshold) > count || count > NOTARIES_MAX || !distinct {
-            return Err(EscrowError::NotarySet { threshold: *threshold, count, max: NOTARIES_MAX });
+        if threshold == 0 || usize::from(threshold) > count || count > NOTARIES_MAX || !distinct {
+            return Err(EscrowError::NotarySet { threshold, count, max: NOTARIES_MAX });
         }
     }
     let id = reservation_id(request.deal_id, request.leg);
@@ -379,20 +451,63 @@ fn execute_under<C: EscrowContext>(
         }
         // A commit certificate executes at any time while the reservation is open:
         // the notaries committed, so executing is the outcome both parties agreed.
-        (Condition::Notary { notaries, threshold }, Token::Certificate(certificate)) => certificate
+        (Condition::Notary { notaries, threshold }, Token::Certificate(certificate))
+        | (Condition::Inspected { notaries, threshold }, Token::Certificate(certificate)) => certificate
             .verify(reservation.deal_id, Decision::Commit, notaries, *threshold)
             .map_err(|error| EscrowError::BadCertificate { id: *id, error })?,
         (Condition::Hashlock(_), _) => {
             return Err(EscrowError::WrongTokenKind { id: *id, condition: "hashlock", token: token_kind(token) })
         }
-        (Condition::Notary { .. }, _) => {
+        (Condition::Notary { .. } | Condition::Inspected { .. }, _) => {
             return Err(EscrowError::WrongTokenKind { id: *id, condition: "notary", token: token_kind(token) })
         }
+    }
+    if matches!(reservation.condition, Condition::Inspected { .. }) {
+        // Held, not paid: the asset stays in escrow until the verdict.
+        let event = reservation.held(*signer, token.clone());
+        context.set_state(id, ReservationState::Held);
+        return Ok(event);
     }
     let event = reservation.executed(*signer, token.clone());
     let (to, asset) = (reservation.beneficiary, reservation.asset.clone());
     context.release(&to, &asset);
     context.set_state(id, ReservationState::Executed);
+    Ok(event)
+}
+
+/// Applies the notaries' verdict to a held reservation. Anyone may present
+/// it; the asset goes to the beneficiary on a release and back to the owner on
+/// a reverse, whoever presents it. The same certificate resolves both legs of
+/// the deal, so both end the same way.
+pub fn resolve<C: EscrowContext>(
+    context: &mut C,
+    signer: &Address,
+    id: &ReservationId,
+    verdict: &Certificate,
+) -> Result<EscrowEvent, EscrowError> {
+    let reservation = context.reservation(id).ok_or(EscrowError::UnknownReservation(*id))?;
+    if reservation.state != ReservationState::Held {
+        return Err(EscrowError::NotHeld { id: *id, state: reservation.state });
+    }
+    if !verdict.decision.is_verdict() {
+        return Err(EscrowError::NotAVerdict { id: *id, found: verdict.decision });
+    }
+    let Condition::Inspected { notaries, threshold } = &reservation.condition else {
+        // Only an inspected reservation is ever held.
+        return Err(EscrowError::WrongTokenKind { id: *id, condition: "notary", token: "verdict" });
+    };
+    verdict
+        .verify(reservation.deal_id, verdict.decision, notaries, *threshold)
+        .map_err(|error| EscrowError::BadCertificate { id: *id, error })?;
+    let (event, to, state) = if verdict.decision == Decision::Release {
+        let event = reservation.executed(*signer, Token::Certificate(verdict.clone()));
+        (event, reservation.beneficiary, ReservationState::Executed)
+    } else {
+        (reservation.cancelled(*signer), reservation.owner, ReservationState::Cancelled)
+    };
+    let asset = reservation.asset.clone();
+    context.release(&to, &asset);
+    context.set_state(id, state);
     Ok(event)
 }
 
@@ -421,7 +536,10 @@ fn cancel_under<C: EscrowContext>(
     // A lock time is judged by the chain's time, which may trail the clock.
     let now_ms = now_ms.saturating_sub(rules.lock_time_lag_ms);
     match (certificate, &reservation.condition) {
-        (Some(certificate), Condition::Notary { notaries, threshold }) => certificate
+        (
+            Some(certificate),
+            Condition::Notary { notaries, threshold } | Condition::Inspected { notaries, threshold },
+        ) => certificate
             .verify(reservation.deal_id, Decision::Abort, notaries, *threshold)
             .map_err(|error| EscrowError::BadCertificate { id: *id, error })?,
         (Some(_), Condition::Hashlock(_)) => {
@@ -439,213 +557,4 @@ fn cancel_under<C: EscrowContext>(
     context.release(&to, &asset);
     context.set_state(id, ReservationState::Cancelled);
     Ok(event)
-}
-
-impl Encode for Condition {
-    fn encode(&self, writer: &mut Writer) {
-        match self {
-            Condition::Hashlock(hash) => {
-                writer.u8(1);
-                writer.put(hash);
-            }
-            Condition::Notary { notaries, threshold } => {
-                writer.u8(2);
-                writer.put(notaries);
-                writer.u8(*threshold);
-            }
-        }
-    }
-}
-impl Decode for Condition {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match reader.u8()? {
-            1 => Ok(Condition::Hashlock(reader.get()?)),
-            2 => Ok(Condition::Notary {
-                notaries: decode_list(reader, "notaries", NOTARIES_MAX)?,
-                threshold: reader.u8()?,
-            }),
-            tag => Err(reader.tag_error("condition", tag)),
-        }
-    }
-}
-impl Encode for ReserveRequest {
-    fn encode(&self, writer: &mut Writer) {
-        writer.put(&self.deal_id);
-        writer.put(&self.leg);
-        writer.put(&self.asset);
-        writer.put(&self.owner);
-        writer.put(&self.beneficiary);
-        writer.put(&self.keeper);
-        writer.put(&self.condition);
-        writer.u64(self.expiry_ms);
-    }
-}
-impl Decode for ReserveRequest {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(ReserveRequest {
-            deal_id: reader.get()?,
-            leg: reader.get()?,
-            asset: reader.get()?,
-            owner: reader.get()?,
-            beneficiary: reader.get()?,
-            keeper: reader.get()?,
-            condition: reader.get()?,
-            expiry_ms: reader.u64()?,
-        })
-    }
-}
-impl Encode for EscrowOp {
-    fn encode(&self, writer: &mut Writer) {
-        match self {
-            EscrowOp::Reserve(request) => {
-                writer.u8(1);
-                writer.put(request);
-            }
-            EscrowOp::Execute { reservation, token } => {
-                writer.u8(2);
-                writer.put(reservation);
-                writer.put(token);
-            }
-            EscrowOp::Cancel { reservation, certificate } => {
-                writer.u8(3);
-                writer.put(reservation);
-                match certificate {
-                    None => writer.u8(0),
-                    Some(certificate) => {
-                        writer.u8(1);
-                        writer.put(certificate);
-                    }
-                }
-            }
-        }
-    }
-}
-impl Decode for EscrowOp {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match reader.u8()? {
-            1 => Ok(EscrowOp::Reserve(reader.get()?)),
-            2 => Ok(EscrowOp::Execute { reservation: reader.get()?, token: reader.get()? }),
-            3 => {
-                let reservation = reader.get()?;
-                let certificate = match reader.u8()? {
-                    0 => None,
-                    1 => Some(reader.get()?),
-                    tag => return Err(reader.tag_error("optional certificate", tag)),
-                };
-                Ok(EscrowOp::Cancel { reservation, certificate })
-            }
-            tag => Err(reader.tag_error("escrow operation", tag)),
-        }
-    }
-}
-
-impl Encode for ReservationState {
-    fn encode(&self, writer: &mut Writer) {
-        writer.u8(match self {
-            ReservationState::Reserved => 1,
-            ReservationState::Executed => 2,
-            ReservationState::Cancelled => 3,
-        });
-    }
-}
-impl Decode for ReservationState {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match reader.u8()? {
-            1 => Ok(ReservationState::Reserved),
-            2 => Ok(ReservationState::Executed),
-            3 => Ok(ReservationState::Cancelled),
-            tag => Err(reader.tag_error("reservation state", tag)),
-        }
-    }
-}
-impl Encode for Reservation {
-    fn encode(&self, writer: &mut Writer) {
-        writer.put(&self.id);
-        writer.put(&self.deal_id);
-        writer.put(&self.leg);
-        writer.put(&self.asset);
-        writer.put(&self.owner);
-        writer.put(&self.beneficiary);
-        writer.put(&self.keeper);
-        writer.put(&self.condition);
-        writer.u64(self.expiry_ms);
-        writer.put(&self.state);
-    }
-}
-impl Decode for Reservation {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let reservation = Reservation {
-            id: reader.get()?,
-            deal_id: reader.get()?,
-            leg: reader.get()?,
-            asset: reader.get()?,
-            owner: reader.get()?,
-            beneficiary: reader.get()?,
-            keeper: reader.get()?,
-            condition: reader.get()?,
-            expiry_ms: reader.u64()?,
-            state: reader.get()?,
-        };
-        if reservation.id != reservation_id(reservation.deal_id, reservation.leg) {
-            return Err(DecodeError::Invalid {
-                what: "reservation",
-                reason: "its id is not the one of its deal and leg".into(),
-            });
-        }
-        Ok(reservation)
-    }
-}
-impl Encode for EscrowEvent {
-    fn encode(&self, writer: &mut Writer) {
-        match self {
-            EscrowEvent::Reserved(reservation) => {
-                writer.u8(1);
-                writer.put(reservation);
-            }
-            EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token } => {
-                writer.u8(2);
-                writer.put(reservation);
-                writer.put(deal_id);
-                writer.put(leg);
-                writer.put(by);
-                writer.put(to);
-                writer.put(asset);
-                writer.put(token);
-            }
-            EscrowEvent::Cancelled { reservation, deal_id, leg, by, to, asset } => {
-                writer.u8(3);
-                writer.put(reservation);
-                writer.put(deal_id);
-                writer.put(leg);
-                writer.put(by);
-                writer.put(to);
-                writer.put(asset);
-            }
-        }
-    }
-}
-impl Decode for EscrowEvent {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match reader.u8()? {
-            1 => Ok(EscrowEvent::Reserved(reader.get()?)),
-            2 => Ok(EscrowEvent::Executed {
-                reservation: reader.get()?,
-                deal_id: reader.get()?,
-                leg: reader.get()?,
-                by: reader.get()?,
-                to: reader.get()?,
-                asset: reader.get()?,
-                token: reader.get()?,
-            }),
-            3 => Ok(EscrowEvent::Cancelled {
-                reservation: reader.get()?,
-                deal_id: reader.get()?,
-                leg: reader.get()?,
-                by: reader.get()?,
-                to: reader.get()?,
-                asset: reader.get()?,
-            }),
-            tag => Err(reader.tag_error("escrow event", tag)),
-        }
-    }
 }

@@ -25,6 +25,7 @@ pub mod saga;
 mod swap;
 pub mod timing;
 pub mod types;
+pub mod verdict;
 
 pub use crypto::{Certificate, Decision, Ed25519Signature, NotaryKey, PartyKey, Secret, Token, Vote};
 pub use escrow::{Condition, EscrowError, EscrowEvent, EscrowOp, Reservation, ReservationState, ReserveRequest, Rules};

@@ -39,3 +39,5 @@ pub const DAY_MS: u64 = 24 * 3_600_000;
 pub const INSPECTION_WINDOW_MIN_MS: u64 = 1_000;
 /// Longest inspection window a policy may set, in milliseconds: ninety days.
 pub const INSPECTION_WINDOW_MAX_MS: u64 = 90 * DAY_MS;
+/// Longest reason a dispute may give, in bytes.
+pub const DISPUTE_REASON_LEN_MAX: usize = 1_024;

@@ -306,7 +306,9 @@ impl Saga {
         let status = match on_chain {
             None => LegStatus::Open,
             Some(ReservationState::Reserved) => LegStatus::Reserved,
-            Some(ReservationState::Executed) => LegStatus::Executed,
+            // The saga's part ends at execution: a held leg was executed, and
+            // its verdict is the notaries' and the keeper's business.
+            Some(ReservationState::Executed | ReservationState::Held) => LegStatus::Executed,
             Some(ReservationState::Cancelled) => LegStatus::Cancelled,
         };
         let view = if leg == self.role.own_leg() { &mut self.own } else { &mut self.counter };
@@ -338,6 +340,7 @@ impl Saga {
                 }
                 LegStatus::Executed
             }
+            EscrowEvent::Held { .. } => LegStatus::Executed,
             EscrowEvent::Cancelled { .. } => LegStatus::Cancelled,
         };
         // A leg only moves forward: Open -> Reserved/Mismatched -> Executed/Cancelled.
@@ -350,7 +353,9 @@ impl Saga {
         let Settlement::Notary { notaries, threshold, .. } = &self.terms.settlement else {
             return;
         };
-        if vote.deal_id != self.deal_id || self.certificate.is_some() {
+        // A verdict ends an inspection period after the commit; the saga
+        // collects only the commit or abort it acts on.
+        if vote.deal_id != self.deal_id || self.certificate.is_some() || vote.decision.is_verdict() {
             return;
         }
         let Some(signer) = vote.signer() else { return };
@@ -516,6 +521,8 @@ impl Saga {
                     self.submit_due(now_ms, true, op, step);
                 }
             }
+            // Never collected (see `absorb_vote`).
+            Some(Decision::Release | Decision::Reverse) => {}
             None => {
                 // The backstop: no certificate, so nobody can have executed with one;
                 // take the asset back.
@@ -602,6 +609,9 @@ pub fn expected_request(terms: &DealTerms, deal_id: DealId, leg: LegKind) -> Res
     let spec = terms.leg(leg);
     let condition = match &terms.settlement {
         Settlement::Hashlock { hash, .. } => Condition::Hashlock(*hash),
+        Settlement::Notary { notaries, threshold, .. } if terms.policy.inspection.is_some() => {
+            Condition::Inspected { notaries: notaries.clone(), threshold: *threshold }
+        }
         Settlement::Notary { notaries, threshold, .. } => {
             Condition::Notary { notaries: notaries.clone(), threshold: *threshold }
         }

@@ -156,7 +156,7 @@ fn terms() -> impl Strategy<Value = DealTerms> {
 }
 
 fn decision() -> impl Strategy<Value = Decision> {
-    prop_oneof![Just(Decision::Commit), Just(Decision::Abort)]
+    prop_oneof![Just(Decision::Commit), Just(Decision::Abort), Just(Decision::Release), Just(Decision::Reverse)]
 }
 
 fn recoverable_signature() -> impl Strategy<Value = RecoverableSignature> {
@@ -188,6 +188,8 @@ fn condition() -> impl Strategy<Value = Condition> {
         hash32().prop_map(Condition::Hashlock),
         (vec(notary_address(), 0..=NOTARIES_MAX), any::<u8>())
             .prop_map(|(notaries, threshold)| { Condition::Notary { notaries, threshold } }),
+        (vec(notary_address(), 0..=NOTARIES_MAX), any::<u8>())
+            .prop_map(|(notaries, threshold)| { Condition::Inspected { notaries, threshold } }),
     ]
 }
 
@@ -215,6 +217,7 @@ fn escrow_op() -> impl Strategy<Value = EscrowOp> {
         (reservation_id(), token()).prop_map(|(reservation, token)| EscrowOp::Execute { reservation, token }),
         (reservation_id(), proptest::option::of(certificate()))
             .prop_map(|(reservation, certificate)| EscrowOp::Cancel { reservation, certificate }),
+        (reservation_id(), certificate()).prop_map(|(reservation, verdict)| EscrowOp::Resolve { reservation, verdict }),
     ]
 }
 

@@ -252,6 +252,9 @@ fn describe(progress: &Progress, terms: &DealTerms) -> String {
                 EscrowEvent::Cancelled { .. } => {
                     format!("refund   {leg} of {asset} returned to its owner on {network} (block {})", event.height)
                 }
+                EscrowEvent::Held { .. } => {
+                    format!("hold     {leg} of {asset} held for inspection on {network} (block {})", event.height)
+                }
             }
         }
         Progress::Decided { notary, decision, .. } => match decision {
@@ -260,6 +263,9 @@ fn describe(progress: &Progress, terms: &DealTerms) -> String {
             }
             interlock_core::Decision::Abort => {
                 format!("timeout  notary {} aborts: the decision deadline passed without both reservations", notary + 1)
+            }
+            verdict @ (interlock_core::Decision::Release | interlock_core::Decision::Reverse) => {
+                format!("verdict  notary {} decides {verdict}", notary + 1)
             }
         },
         Progress::Finished { role, outcome, .. } => {

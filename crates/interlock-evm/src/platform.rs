@@ -446,6 +446,7 @@ pub fn adapter_error(error: &AdapterError) -> ChainError {
         | AdapterError::OtherNetwork { .. }
         | AdapterError::UnknownReservation(_)
         | AdapterError::ZeroDepth => ChainError::fatal(error.to_string()),
+        AdapterError::NoInspection(_) => ChainError::rejected(error.to_string()),
     }
 }
 

@@ -75,7 +75,8 @@ impl EvmReservation {
     pub fn mode(&self) -> u8 {
         match self.condition {
             Condition::Hashlock(_) => MODE_HASHLOCK,
-            Condition::Notary { .. } => MODE_NOTARY,
+            // Never an inspected leg: `evm_reservation` refuses one.
+            Condition::Notary { .. } | Condition::Inspected { .. } => MODE_NOTARY,
         }
     }
 
@@ -110,7 +111,9 @@ impl EvmReservation {
     pub fn condition_hash(&self) -> B256 {
         match &self.condition {
             Condition::Hashlock(hash) => B256::from(hash.0),
-            Condition::Notary { notaries, threshold } => notary_set_hash(notaries, *threshold),
+            Condition::Notary { notaries, threshold } | Condition::Inspected { notaries, threshold } => {
+                notary_set_hash(notaries, *threshold)
+            }
         }
     }
 
@@ -134,7 +137,9 @@ impl EvmReservation {
     pub fn notaries(&self) -> (Vec<Address>, u8) {
         match &self.condition {
             Condition::Hashlock(_) => (Vec::new(), 0),
-            Condition::Notary { notaries, threshold } => (evm_addresses(notaries), *threshold),
+            Condition::Notary { notaries, threshold } | Condition::Inspected { notaries, threshold } => {
+                (evm_addresses(notaries), *threshold)
+            }
         }
     }
 
@@ -151,7 +156,7 @@ impl EvmReservation {
                 let hashlock = B256::from(hash.0);
                 E::reserveTokenCall { dealId: deal_id, offer, keeper, hashlock, token, value }.abi_encode()
             }
-            (Condition::Notary { .. }, _) => {
+            (Condition::Notary { .. } | Condition::Inspected { .. }, _) => {
                 let (notaries, threshold) = self.notaries();
                 E::reserveNotaryCall { dealId: deal_id, offer, keeper, token, value, notaries, threshold }.abi_encode()
             }
@@ -212,6 +217,11 @@ impl EvmReservation {
                     signatures,
                 }
                 .abi_encode()
+            }
+            Decision::Release | Decision::Reverse => {
+                unreachable!(
+                    "the escrow holds no executed leg: EvmEscrow::submit refuses a verdict before any calldata"
+                )
             }
         }
         .into()

@@ -46,6 +46,7 @@ async fn present(net: &Net, reservation: &EvmReservation, certificate: &Certific
     let sent = match certificate.decision {
         Decision::Commit => escrow.execute_with_certificate(net.keeper(), reservation, certificate).await,
         Decision::Abort => escrow.cancel_with_certificate(net.stranger(), reservation, certificate).await,
+        Decision::Release | Decision::Reverse => unreachable!("this test presents commits and aborts only"),
     };
     sent.map(|_| ())
 }

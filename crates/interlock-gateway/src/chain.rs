@@ -293,6 +293,7 @@ impl GatewayService {
                 EscrowOp::Execute { .. } => ("execute", "executed"),
                 EscrowOp::Cancel { .. } => ("cancel", "cancelled"),
                 EscrowOp::Reserve(_) => ("reserve", "reserved"),
+                EscrowOp::Resolve { .. } => ("resolve", "resolved"),
             };
             let network = self.shared.network;
             let span = tracing::info_span!("deal", deal_id = %terms.id(), network = network.0);
@@ -444,5 +445,6 @@ fn kind(event: &EscrowEvent) -> &'static str {
         EscrowEvent::Reserved(_) => "reserved",
         EscrowEvent::Executed { .. } => "executed",
         EscrowEvent::Cancelled { .. } => "cancelled",
+        EscrowEvent::Held { .. } => "held",
     }
 }

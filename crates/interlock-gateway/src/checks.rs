@@ -244,6 +244,12 @@ pub fn decode_notification(notification: &v1::Notification) -> Result<EscrowEven
             "event_encoded",
             "a notification carries an execution or a cancellation, found a reservation (assert it with AssertLocks)",
         )),
+        // Gateways refuse deals with an inspection period (`terms_checked`),
+        // so no peer has a held leg of a deal both gateways registered.
+        EscrowEvent::Held { .. } => Err(GatewayError::malformed(
+            "event_encoded",
+            "a notification carries an execution or a cancellation, found a held execution (inspection periods are not relayed between gateways)",
+        )),
     }
 }
 
@@ -291,6 +297,7 @@ pub fn precheck(op: &EscrowOp, signer: Address, reservation: Reservation) -> Res
         EscrowOp::Cancel { reservation, certificate } => {
             escrow::cancel(&mut context, &signer, reservation, certificate.as_ref(), u64::MAX)
         }
+        EscrowOp::Resolve { reservation, verdict } => escrow::resolve(&mut context, &signer, reservation, verdict),
     };
     checked.map(|_| ()).map_err(|error| GatewayError::Ledger(ledger_status(&LedgerError::Escrow(error))))
 }

@@ -82,7 +82,7 @@ impl Keeper {
                 }
                 let hashlock = match &reservation.condition {
                     Condition::Hashlock(hash) => Some(*hash),
-                    Condition::Notary { .. } => None,
+                    Condition::Notary { .. } | Condition::Inspected { .. } => None,
                 };
                 let open = Open {
                     deal_id: reservation.deal_id,
@@ -93,8 +93,13 @@ impl Keeper {
                 self.by_expiry.insert((open.expiry_ms, reservation.id));
                 self.open.insert(reservation.id, open);
             }
-            EscrowEvent::Executed { reservation, .. } | EscrowEvent::Cancelled { reservation, .. } => {
-                if let EscrowEvent::Executed { deal_id, token: Token::Certificate(certificate), .. } = event {
+            EscrowEvent::Executed { reservation, .. }
+            | EscrowEvent::Cancelled { reservation, .. }
+            | EscrowEvent::Held { reservation, .. } => {
+                // A commit certificate, paid out or held, tells the deal committed.
+                if let EscrowEvent::Executed { deal_id, token: Token::Certificate(certificate), .. }
+                | EscrowEvent::Held { deal_id, token: Token::Certificate(certificate), .. } = event
+                {
                     if certificate.decision == interlock_core::Decision::Commit {
                         self.learn_commit(*deal_id);
                     }

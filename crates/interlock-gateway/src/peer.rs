@@ -409,7 +409,9 @@ fn log_refusal(peer: &GatewayEntry, what: &str, error: &GatewayError) {
 fn settled_reservation(event: &EscrowEvent) -> ReservationId {
     match event {
         EscrowEvent::Reserved(reservation) => reservation.id,
-        EscrowEvent::Executed { reservation, .. } | EscrowEvent::Cancelled { reservation, .. } => *reservation,
+        EscrowEvent::Executed { reservation, .. }
+        | EscrowEvent::Cancelled { reservation, .. }
+        | EscrowEvent::Held { reservation, .. } => *reservation,
     }
 }
 
@@ -429,7 +431,9 @@ fn check_settles(event: &EscrowEvent, reservation: &Reservation, source: &str) -
     let (what, to, owed_to, asset) = match event {
         EscrowEvent::Executed { to, asset, .. } => ("execution", to, &reservation.beneficiary, asset),
         EscrowEvent::Cancelled { to, asset, .. } => ("cancellation", to, &reservation.owner, asset),
-        EscrowEvent::Reserved(_) => unreachable!("notifications are decoded as executions or cancellations"),
+        EscrowEvent::Reserved(_) | EscrowEvent::Held { .. } => {
+            unreachable!("notifications are decoded as executions or cancellations")
+        }
     };
     let contradicted = |found: String| {
         GatewayError::Contradicted(format!(
@@ -458,13 +462,14 @@ fn opens(token: &Token, condition: &Condition, deal_id: DealId) -> Result<(), St
     match (condition, token) {
         (Condition::Hashlock(hash), Token::Secret(secret)) if secret.hash() == *hash => Ok(()),
         (Condition::Hashlock(_), Token::Secret(_)) => Err("the secret's sha256 is not the hashlock".into()),
-        (Condition::Notary { notaries, threshold }, Token::Certificate(certificate)) => {
-            certificate.verify(deal_id, Decision::Commit, notaries, *threshold).map_err(|error| error.to_string())
-        }
+        (
+            Condition::Notary { notaries, threshold } | Condition::Inspected { notaries, threshold },
+            Token::Certificate(certificate),
+        ) => certificate.verify(deal_id, Decision::Commit, notaries, *threshold).map_err(|error| error.to_string()),
         (Condition::Hashlock(_), Token::Certificate(_)) => {
             Err("a hashlock opens with a secret, found a certificate".into())
         }
-        (Condition::Notary { .. }, Token::Secret(_)) => {
+        (Condition::Notary { .. } | Condition::Inspected { .. }, Token::Secret(_)) => {
             Err("a notary reservation opens with a commit certificate, found a secret".into())
         }
     }

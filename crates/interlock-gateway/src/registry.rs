@@ -366,7 +366,9 @@ impl Registry {
             let (kind, reservation, token) = match event {
                 EscrowEvent::Executed { reservation, token, .. } => (EventKind::PeerExecuted, reservation, Some(token)),
                 EscrowEvent::Cancelled { reservation, .. } => (EventKind::PeerCancelled, reservation, None),
-                EscrowEvent::Reserved(_) => unreachable!("notifications are decoded as executions or cancellations"),
+                EscrowEvent::Reserved(_) | EscrowEvent::Held { .. } => {
+                    unreachable!("notifications are decoded as executions or cancellations")
+                }
             };
             let record = NewEvent {
                 deal_id: event.deal_id(),
@@ -451,7 +453,11 @@ impl interlock_rpc::store::GroupStore for Registry {
 /// The commit certificate `event` executed with, when it verifies against the
 /// deal's notary set.
 fn commit_token<'a>(terms: &DealTerms, event: &'a EscrowEvent) -> Option<&'a interlock_core::Certificate> {
-    let EscrowEvent::Executed { token: Token::Certificate(certificate), deal_id, .. } = event else { return None };
+    let (EscrowEvent::Executed { token: Token::Certificate(certificate), deal_id, .. }
+    | EscrowEvent::Held { token: Token::Certificate(certificate), deal_id, .. }) = event
+    else {
+        return None;
+    };
     let Settlement::Notary { notaries, threshold, .. } = &terms.settlement else { return None };
     certificate.verify(*deal_id, interlock_core::Decision::Commit, notaries, *threshold).ok().map(|_| certificate)
 }
@@ -484,7 +490,7 @@ fn outcome(settlements: &[SettledEvent]) -> Option<Outcome> {
         let executed = match event {
             EscrowEvent::Executed { .. } => true,
             EscrowEvent::Cancelled { .. } => false,
-            EscrowEvent::Reserved(_) => continue,
+            EscrowEvent::Reserved(_) | EscrowEvent::Held { .. } => continue,
         };
         let kind = event.leg();
         let (network, height, timestamp_ms) = (settled.network, settled.height, settled.timestamp_ms);
@@ -520,6 +526,9 @@ impl Context {
                 EscrowEvent::Cancelled { reservation, by, .. } => {
                     (EventKind::Cancelled, *reservation, (Some(*by) == gateway).then_some(EventKind::KeeperCancelled))
                 }
+                // Only deals with an inspection period hold a leg, and this
+                // gateway registers none (`terms_checked`).
+                EscrowEvent::Held { .. } => continue,
             };
             let mut record = NewEvent {
                 deal_id: item.event.deal_id(),
@@ -547,6 +556,7 @@ impl Context {
                         sign_lock_assertion(&self.key, self.network, item.height, item.block_hash, reservation);
                     outgoing.assertions.entry(peer).or_default().push(assertion);
                 }
+                EscrowEvent::Held { .. } => {}
                 EscrowEvent::Executed { .. } | EscrowEvent::Cancelled { .. } => {
                     outgoing.notifications.entry(peer).or_default().push(v1::Notification {
                         network: self.network.0,
@@ -659,6 +669,11 @@ impl Context {
             EscrowEvent::Cancelled { leg, by, to, asset, .. } => format!(
                 "{leg} leg cancelled on {network}: {asset} back to {} (signed by {})",
                 self.name(to, network),
+                self.name(by, network)
+            ),
+            EscrowEvent::Held { leg, by, beneficiary, asset, .. } => format!(
+                "{leg} leg executed on {network} and held for inspection: {asset} for {} (signed by {})",
+                self.name(beneficiary, network),
                 self.name(by, network)
             ),
         };

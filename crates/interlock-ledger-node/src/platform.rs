@@ -249,6 +249,7 @@ impl Submitter for NodeSubmitter {
                     "reserved" => Ok(Some(ReservationState::Reserved)),
                     "executed" => Ok(Some(ReservationState::Executed)),
                     "cancelled" => Ok(Some(ReservationState::Cancelled)),
+                    "held" => Ok(Some(ReservationState::Held)),
                     other => Err(ChainError::fatal(format!("{}: a reservation in state {other:?}", self.network))),
                 },
                 Err(status) if status.code() == Code::NotFound => Ok(None),

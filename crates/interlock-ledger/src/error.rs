@@ -37,12 +37,14 @@ pub enum LedgerError {
     FeeRequired(&'static str),
     #[error("spends on this network pay no fee: send the escrow operation itself")]
     NoFees,
-    #[error("only an execute or a cancel spends a leg, found a reserve")]
+    #[error("only an execute or a cancel spends a leg, found a reserve or a verdict")]
     NotASpend,
     #[error(
         "a spend's fee is paid out of a fungible leg and leaves the payee something: expected 1 to {max}, found {fee}"
     )]
     BadFee { fee: u128, max: u128 },
+    #[error("this network's escrow cannot hold an executed leg for an inspection period (found a {0})")]
+    NoInspection(&'static str),
     #[error("account {0:?} cannot receive: not a ledger account")]
     ForeignAddress(Address),
 }

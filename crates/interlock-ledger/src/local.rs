@@ -108,9 +108,11 @@ impl<S: Store + Send + 'static> Submitter for LocalSubmitter<S> {
 pub fn chain_error(error: &LedgerError) -> ChainError {
     let message = error.to_string();
     match error {
-        LedgerError::Escrow(EscrowError::AlreadyReserved(_) | EscrowError::AlreadySettled { .. }) => {
-            ChainError::already_done(message)
-        }
+        LedgerError::Escrow(
+            EscrowError::AlreadyReserved(_)
+            | EscrowError::AlreadySettled { .. }
+            | EscrowError::NotHeld { state: ReservationState::Executed | ReservationState::Cancelled, .. },
+        ) => ChainError::already_done(message),
         LedgerError::Escrow(_)
         | LedgerError::BadSignature { .. }
         | LedgerError::UnknownAccount(_)
@@ -121,6 +123,7 @@ pub fn chain_error(error: &LedgerError) -> ChainError {
         | LedgerError::FeeRequired(_)
         | LedgerError::NoFees
         | LedgerError::NotASpend
+        | LedgerError::NoInspection(_)
         | LedgerError::BadFee { .. }
         | LedgerError::ForeignAddress(_) => ChainError::rejected(message),
         LedgerError::StaleNonce { .. } | LedgerError::MempoolFull(_) | LedgerError::Store(_) => {

@@ -2,7 +2,7 @@
 
 use crate::error::LedgerError;
 use crate::tx::{Op, Transaction};
-use interlock_core::escrow::{self, EscrowContext, EscrowError, Rules};
+use interlock_core::escrow::{self, Condition, EscrowContext, EscrowError, Rules};
 use interlock_core::{
     Address, Asset, AssetCode, EscrowEvent, EscrowOp, Hash32, ItemId, PartyId, Reservation, ReservationId,
     ReservationState,
@@ -195,6 +195,15 @@ impl Working<'_> {
             Op::Escrow(EscrowOp::Cancel { .. }) if rules.spends_pay_fees => {
                 return Err(LedgerError::FeeRequired("cancel"))
             }
+            // A script chain's outputs have two spend paths, not three.
+            Op::Escrow(EscrowOp::Reserve(request))
+                if rules.named_keys_only && matches!(request.condition, Condition::Inspected { .. }) =>
+            {
+                return Err(LedgerError::NoInspection("reservation under an inspection condition"))
+            }
+            Op::Escrow(EscrowOp::Resolve { .. }) if rules.named_keys_only => {
+                return Err(LedgerError::NoInspection("verdict"))
+            }
             Op::Escrow(op) => Some(escrow::apply_under(self, &sender, op, now_ms, rules)?),
             Op::Spend { .. } => unreachable!("spends return above"),
         };
@@ -220,7 +229,7 @@ impl Working<'_> {
             return Err(LedgerError::NoFees);
         }
         let id = match op {
-            EscrowOp::Reserve(_) => return Err(LedgerError::NotASpend),
+            EscrowOp::Reserve(_) | EscrowOp::Resolve { .. } => return Err(LedgerError::NotASpend),
             EscrowOp::Execute { reservation, .. } | EscrowOp::Cancel { reservation, .. } => *reservation,
         };
         let reservation = self.state.reservations.get(&id).ok_or(EscrowError::UnknownReservation(id))?;
@@ -236,6 +245,8 @@ impl Working<'_> {
         let payee = match &event {
             EscrowEvent::Executed { to, .. } | EscrowEvent::Cancelled { to, .. } => *to,
             EscrowEvent::Reserved(_) => unreachable!("a spend never reserves"),
+            // Refused where spends pay fees: no inspected reservation is made there.
+            EscrowEvent::Held { .. } => unreachable!("a script chain holds no inspected reservation"),
         };
         let fee = Asset::Fungible { code, amount: fee };
         self.take(&payee, &fee, Holder::Account(payee));
@@ -358,8 +369,13 @@ impl EscrowContext for Working<'_> {
 
     fn set_state(&mut self, id: &ReservationId, state: ReservationState) {
         let reservation = self.state.reservations.get_mut(id).expect("rules only settle existing reservations");
-        assert_eq!(reservation.state, ReservationState::Reserved, "a reservation settles exactly once");
-        assert_ne!(state, ReservationState::Reserved);
+        // Reserved, then held or settled; held, then settled: each exactly once.
+        let allowed = match reservation.state {
+            ReservationState::Reserved => state != ReservationState::Reserved,
+            ReservationState::Held => matches!(state, ReservationState::Executed | ReservationState::Cancelled),
+            ReservationState::Executed | ReservationState::Cancelled => false,
+        };
+        assert!(allowed, "a reservation settles exactly once: {:?} -> {state:?}", reservation.state);
         reservation.state = state;
         self.state.open_by_expiry.remove(&(reservation.expiry_ms, *id));
         self.touched.reservations.insert(*id);

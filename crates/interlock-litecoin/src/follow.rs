@@ -139,6 +139,8 @@ impl LitecoinFollower {
                             signatures: Vec::new(),
                         }),
                     },
+                    // A leg's output has no path for a verdict (`NotaryPath::of`).
+                    Spend::Decided { decision: Decision::Release | Decision::Reverse, .. } => continue,
                     Spend::Refund { key } | Spend::Decided { decision: Decision::Abort, key } => {
                         EscrowEvent::Cancelled {
                             reservation,

@@ -85,11 +85,16 @@ pub enum NotaryPath {
 }
 
 impl NotaryPath {
-    /// The path a notary decision takes.
-    pub fn of(decision: Decision) -> NotaryPath {
+    /// The path a notary decision takes. A verdict of an inspection period
+    /// takes none: a leg's output has two spend paths under the notaries, and
+    /// holding an executed leg would need a third (see `Capabilities::inspection`).
+    pub fn of(decision: Decision) -> Result<NotaryPath, ChainError> {
         match decision {
-            Decision::Commit => NotaryPath::Execute,
-            Decision::Abort => NotaryPath::Cancel,
+            Decision::Commit => Ok(NotaryPath::Execute),
+            Decision::Abort => Ok(NotaryPath::Cancel),
+            Decision::Release | Decision::Reverse => Err(ChainError::rejected(format!(
+                "a {decision} verdict has no spend path on a Litecoin leg: this platform holds no executed leg"
+            ))),
         }
     }
 }
@@ -281,7 +286,8 @@ impl NotaryScript {
     ) -> bitcoin::Witness {
         let selector: &[u8] = match decision {
             Decision::Commit => &[1],
-            Decision::Abort => &[],
+            // Verdicts never get here: `NotaryPath::of` refuses them first.
+            Decision::Abort | Decision::Release | Decision::Reverse => &[],
         };
         let script = self.witness_script();
         let mut witness = bitcoin::Witness::new();

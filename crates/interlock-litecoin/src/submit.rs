@@ -122,6 +122,7 @@ impl LitecoinSubmitter {
         let deal_id = terms.id();
         let kind = match op {
             EscrowOp::Reserve(request) => request.leg,
+            EscrowOp::Resolve { .. } => return Err(no_verdicts()),
             EscrowOp::Execute { reservation, .. } | EscrowOp::Cancel { reservation, .. } => {
                 [LegKind::Payment, LegKind::Delivery]
                     .into_iter()
@@ -296,6 +297,7 @@ impl LitecoinSubmitter {
         let median = self.node.median_time().await?;
         let (to, path, deadline_s) = match op {
             EscrowOp::Reserve(_) => unreachable!("reservations are sent before a leg's spends"),
+            EscrowOp::Resolve { .. } => return Err(no_verdicts()),
             EscrowOp::Execute { token, .. } => {
                 let secret = match token {
                     Token::Secret(secret) if secret.hash().0 == script.hash => secret.0,
@@ -362,6 +364,7 @@ impl LitecoinSubmitter {
         let median = self.node.median_time().await?;
         let (decision, certificate) = match op {
             EscrowOp::Reserve(_) => unreachable!("reservations are sent before a leg's spends"),
+            EscrowOp::Resolve { .. } => return Err(no_verdicts()),
             EscrowOp::Execute { token: Token::Certificate(certificate), .. } => {
                 self.only(&leg.beneficiary, "beneficiary executes it on this chain")?;
                 if median >= u64::from(script.backstop_s()) {
@@ -482,4 +485,9 @@ impl Submitter for LitecoinSubmitter {
             })
         })
     }
+}
+
+/// A Litecoin leg is never held, so no verdict resolves one.
+fn no_verdicts() -> ChainError {
+    ChainError::rejected("a Litecoin leg is never held for an inspection period: there is no verdict to present")
 }

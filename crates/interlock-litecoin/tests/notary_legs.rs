@@ -120,6 +120,7 @@ async fn events(chain: &Chain, terms: &DealTerms) -> Vec<(&'static str, LegKind)
                     EscrowEvent::Executed { leg, token: Token::Certificate(_), .. } => ("executed", leg),
                     EscrowEvent::Executed { leg, .. } => ("executed with a secret", leg),
                     EscrowEvent::Cancelled { leg, .. } => ("cancelled", leg),
+                    EscrowEvent::Held { leg, .. } => ("held", leg),
                 });
             }
         }

@@ -32,6 +32,7 @@ async fn drain(follower: &mut LitecoinFollower) -> (Option<Cursor>, Vec<(&'stati
                         }
                         EscrowEvent::Executed { leg, .. } => ("executed", leg, None),
                         EscrowEvent::Cancelled { leg, .. } => ("cancelled", leg, None),
+                        EscrowEvent::Held { leg, .. } => ("held", leg, None),
                     });
                 }
             }

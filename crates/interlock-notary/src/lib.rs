@@ -137,6 +137,8 @@ fn decision_text(vote: &Vote) -> &'static str {
     match vote.decision {
         interlock_core::Decision::Commit => "commit",
         interlock_core::Decision::Abort => "abort",
+        interlock_core::Decision::Release => "release",
+        interlock_core::Decision::Reverse => "reverse",
     }
 }
 
@@ -227,6 +229,8 @@ impl NotaryService {
                         (Decision::Commit, _) => "commit",
                         (Decision::Abort, None) => "abort",
                         (Decision::Abort, Some(_)) => "abort_policy",
+                        (Decision::Release, _) => "release",
+                        (Decision::Reverse, _) => "reverse",
                     },
                 );
                 let noted = reason.clone();

@@ -111,6 +111,7 @@ fn deal_id_from(bytes: &[u8]) -> Result<DealId, StoreError> {
 fn leg_state(change: LegChange, leg: LegKind, current: &str) -> Option<&'static str> {
     let next = match change {
         LegChange::Reserved(kind) if kind == leg => "reserved",
+        LegChange::Held(kind) if kind == leg => "held",
         LegChange::Executed(kind) if kind == leg => "executed",
         LegChange::Cancelled(kind) if kind == leg => "cancelled",
         _ => return None,
@@ -119,7 +120,8 @@ fn leg_state(change: LegChange, leg: LegKind, current: &str) -> Option<&'static 
     let rank = |state: &str| match state {
         "open" => 0,
         "reserved" => 1,
-        _ => 2,
+        "held" => 2,
+        _ => 3,
     };
     (rank(next) > rank(current)).then_some(next)
 }

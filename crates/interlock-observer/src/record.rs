@@ -144,6 +144,8 @@ pub struct GatewayEvent {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum LegChange {
     Reserved(LegKind),
+    /// Executed into escrow for an inspection period: paid out or reversed later.
+    Held(LegKind),
     Executed(LegKind),
     Cancelled(LegKind),
 }
@@ -163,13 +165,15 @@ pub fn leg_change(escrow: Option<&EscrowEvent>) -> Option<LegChange> {
         EscrowEvent::Reserved(reservation) => Some(LegChange::Reserved(reservation.leg)),
         EscrowEvent::Executed { leg, .. } => Some(LegChange::Executed(*leg)),
         EscrowEvent::Cancelled { leg, .. } => Some(LegChange::Cancelled(*leg)),
+        EscrowEvent::Held { leg, .. } => Some(LegChange::Held(*leg)),
     }
 }
 
 /// The notary decision an execution's certificate proves: (decision, signatures).
 pub fn decision(escrow: Option<&EscrowEvent>) -> Option<(String, usize)> {
     match escrow? {
-        EscrowEvent::Executed { token: Token::Certificate(certificate), .. } => {
+        EscrowEvent::Executed { token: Token::Certificate(certificate), .. }
+        | EscrowEvent::Held { token: Token::Certificate(certificate), .. } => {
             Some((certificate.decision.to_string(), certificate.signatures.len()))
         }
         _ => None,
@@ -190,7 +194,8 @@ pub fn event_body(event: &GatewayEvent, terms: Option<&DealTerms>, escrow: Optio
         let (leg, reservation, asset) = match escrow {
             EscrowEvent::Reserved(r) => (r.leg, r.id.0, r.asset.to_string()),
             EscrowEvent::Executed { leg, reservation, asset, .. }
-            | EscrowEvent::Cancelled { leg, reservation, asset, .. } => (*leg, reservation.0, asset.to_string()),
+            | EscrowEvent::Cancelled { leg, reservation, asset, .. }
+            | EscrowEvent::Held { leg, reservation, asset, .. } => (*leg, reservation.0, asset.to_string()),
         };
         body["leg"] = leg.to_string().into();
         body["reservation"] = reservation.to_hex().into();
@@ -198,7 +203,7 @@ pub fn event_body(event: &GatewayEvent, terms: Option<&DealTerms>, escrow: Optio
         body["event"] = to_hex(&event.event_encoded).into();
         match escrow {
             EscrowEvent::Reserved(r) => body["expiry_ms"] = r.expiry_ms.into(),
-            EscrowEvent::Executed { token, .. } => {
+            EscrowEvent::Executed { token, .. } | EscrowEvent::Held { token, .. } => {
                 body["token"] = match token {
                     Token::Secret(_) => "hashlock secret (revealed)".into(),
                     Token::Certificate(c) => {

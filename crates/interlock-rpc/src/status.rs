@@ -1,7 +1,7 @@
 //! How the ledger's refusals become gRPC statuses: the right code, and the
 //! ledger's own message, which says what was expected and what was found.
 
-use interlock_core::EscrowError;
+use interlock_core::{EscrowError, ReservationState};
 use interlock_ledger::LedgerError;
 use tonic::{Code, Status};
 
@@ -24,6 +24,7 @@ fn ledger_code_status(error: &LedgerError) -> Status {
         LedgerError::FeeRequired(_) | LedgerError::NoFees | LedgerError::NotASpend | LedgerError::BadFee { .. } => {
             Code::InvalidArgument
         }
+        LedgerError::NoInspection(_) => Code::InvalidArgument,
         LedgerError::BadSignature { .. } => Code::Unauthenticated,
         LedgerError::UnknownAccount(_) | LedgerError::NotOperator(_) => Code::PermissionDenied,
         LedgerError::StaleNonce { .. } | LedgerError::AlreadyRegistered(_) | LedgerError::ItemExists(_) => {
@@ -41,9 +42,14 @@ fn escrow_code(error: &EscrowError) -> Code {
         EscrowError::NotOwner { .. } | EscrowError::NotBeneficiary { .. } => Code::PermissionDenied,
         EscrowError::UnknownReservation(_) | EscrowError::UnknownAsset(_) => Code::NotFound,
         EscrowError::AlreadyReserved(_) | EscrowError::AlreadySettled { .. } => Code::AlreadyExists,
-        EscrowError::WrongSecret(_) | EscrowError::BadCertificate { .. } | EscrowError::WrongTokenKind { .. } => {
-            Code::PermissionDenied
+        EscrowError::NotHeld { state: ReservationState::Executed | ReservationState::Cancelled, .. } => {
+            Code::AlreadyExists
         }
+        EscrowError::NotHeld { .. } => Code::FailedPrecondition,
+        EscrowError::WrongSecret(_)
+        | EscrowError::BadCertificate { .. }
+        | EscrowError::WrongTokenKind { .. }
+        | EscrowError::NotAVerdict { .. } => Code::PermissionDenied,
         EscrowError::Expired { .. } | EscrowError::NotExpired { .. } => Code::FailedPrecondition,
         EscrowError::InsufficientFunds { .. } | EscrowError::NotItemOwner { .. } => Code::FailedPrecondition,
         EscrowError::ExpiryInPast { .. }

@@ -23,6 +23,7 @@ pub fn event_kind(event: &EscrowEvent) -> &'static str {
         EscrowEvent::Reserved(_) => "reserved",
         EscrowEvent::Executed { .. } => "executed",
         EscrowEvent::Cancelled { .. } => "cancelled",
+        EscrowEvent::Held { .. } => "held",
     }
 }
 
@@ -42,6 +43,7 @@ pub fn state(state: ReservationState) -> &'static str {
         ReservationState::Reserved => "reserved",
         ReservationState::Executed => "executed",
         ReservationState::Cancelled => "cancelled",
+        ReservationState::Held => "held",
     }
 }
 

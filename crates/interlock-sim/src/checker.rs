@@ -2,7 +2,8 @@
 
 use crate::world::{DealInfo, NETWORKS};
 use interlock_core::{
-    reservation_id, Asset, AssetCode, DealId, EscrowEvent, LegKind, ReservationId, ReservationState, Settlement,
+    reservation_id, Asset, AssetCode, DealId, Decision, EscrowEvent, LegKind, ReservationId, ReservationState,
+    Settlement, Token,
 };
 use interlock_ledger::{Holder, Ledger, LedgerEvent, MemoryStore, Op};
 use std::collections::{BTreeMap, HashMap};
@@ -74,7 +75,8 @@ impl Checker {
             }
         }
         for reservation in state.reservations() {
-            if reservation.state != ReservationState::Reserved {
+            // Reserved and held reservations keep their asset in escrow.
+            if !matches!(reservation.state, ReservationState::Reserved | ReservationState::Held) {
                 continue;
             }
             match &reservation.asset {
@@ -104,7 +106,7 @@ impl Checker {
         for ((class, item), holder) in state.items() {
             if let Holder::Escrow(id) = holder {
                 let open = state.reservation(id).is_some_and(|r| {
-                    r.state == ReservationState::Reserved
+                    matches!(r.state, ReservationState::Reserved | ReservationState::Held)
                         && r.asset == Asset::Unique { class: class.clone(), item: *item }
                 });
                 if !open {
@@ -132,11 +134,24 @@ impl Checker {
         for event in events {
             let (id, kind) = match &event.event {
                 EscrowEvent::Reserved(_) => continue,
-                EscrowEvent::Executed { reservation, by, to, .. } => {
+                // Held is not an end: the verdict that follows is.
+                EscrowEvent::Held { reservation, by, beneficiary, .. } => {
+                    let r = ledger.state().reservation(reservation).ok_or("held reservation missing")?;
+                    if (by != &r.beneficiary && Some(*by) != r.keeper) || beneficiary != &r.beneficiary {
+                        return Err(format!(
+                            "designated party: {reservation} held by {by:?} for {beneficiary:?}, beneficiary {:?}",
+                            r.beneficiary
+                        ));
+                    }
+                    continue;
+                }
+                EscrowEvent::Executed { reservation, by, to, token, .. } => {
                     let r = ledger.state().reservation(reservation).ok_or("executed reservation missing")?;
                     // A script chain takes only the keys a leg names: no keeper.
                     let keeper = r.keeper.filter(|_| !ledger.rules().named_keys_only);
-                    let designated = by == &r.beneficiary || Some(*by) == keeper;
+                    // Anyone may present a release verdict; it still pays the beneficiary.
+                    let verdict = matches!(token, Token::Certificate(c) if c.decision == Decision::Release);
+                    let designated = by == &r.beneficiary || Some(*by) == keeper || verdict;
                     if !designated || to != &r.beneficiary {
                         return Err(format!(
                             "designated party: {} executed by {by:?} paying {to:?}, beneficiary {:?}",
@@ -182,7 +197,7 @@ impl Checker {
                 match ledger.state().reservation(&id).map(|r| r.state) {
                     Some(now) => {
                         self.seen.insert(id, now);
-                        if now == ReservationState::Reserved {
+                        if matches!(now, ReservationState::Reserved | ReservationState::Held) {
                             self.settled_by_event.remove(&id);
                             self.fees.remove(&id);
                         }
@@ -209,7 +224,11 @@ impl Checker {
                 let before = self.seen.get(&id).copied();
                 match (before, now) {
                     (Some(before), None) => return Err(format!("durability: reservation {id} ({before:?}) vanished")),
-                    (Some(before), Some(now)) if before != now && before != ReservationState::Reserved => {
+                    // Reserved moves once; held moves once more, to its verdict.
+                    (Some(ReservationState::Held), Some(ReservationState::Reserved))
+                    | (Some(ReservationState::Executed | ReservationState::Cancelled), Some(_))
+                        if before != now =>
+                    {
                         return Err(format!("exactly once: reservation {id} went from {before:?} to {now:?}"))
                     }
                     (_, Some(now)) => {
@@ -248,7 +267,8 @@ impl Checker {
                     info.terms.mode()
                 ));
             }
-            if final_check && (payment == Some(Reserved) || delivery == Some(Reserved)) {
+            let open = |state| matches!(state, Some(Reserved | Held));
+            if final_check && (open(payment) || open(delivery)) {
                 return Err(format!("liveness: {deal_id:?} still has an open reservation after every deadline (payment {payment:?}, delivery {delivery:?})"));
             }
         }

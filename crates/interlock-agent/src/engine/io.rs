@@ -29,6 +29,7 @@ impl Engine {
                         EscrowOp::Reserve(request) => format!("reserve {}", leg_word(request.leg)),
                         EscrowOp::Execute { .. } => "execute".to_owned(),
                         EscrowOp::Cancel { .. } => "cancel".to_owned(),
+                        EscrowOp::Resolve { verdict, .. } => verdict.decision.to_string(),
                     };
                     if let EscrowOp::Reserve(request) = &op {
                         self.diagnose_reservation(deal_id, network, request.leg);

@@ -145,8 +145,13 @@ impl EscrowContext for TestLedger {
 
     fn set_state(&mut self, id: &ReservationId, state: ReservationState) {
         let reservation = self.reservations.get_mut(id).expect("set_state of an unknown reservation");
-        assert_eq!(reservation.state, ReservationState::Reserved, "a reservation settles exactly once");
-        assert_ne!(state, ReservationState::Reserved);
+        // Reserved, then held or settled; held, then settled: exactly once each.
+        let allowed = match reservation.state {
+            ReservationState::Reserved => state != ReservationState::Reserved,
+            ReservationState::Held => matches!(state, ReservationState::Executed | ReservationState::Cancelled),
+            ReservationState::Executed | ReservationState::Cancelled => false,
+        };
+        assert!(allowed, "a reservation moves {:?} -> {state:?}: it settles exactly once", reservation.state);
         reservation.state = state;
     }
 }

@@ -557,6 +557,6 @@ fn with_sender(event: EscrowEvent, sender: Address) -> EscrowEvent {
         EscrowEvent::Cancelled { reservation, deal_id, leg, to, asset, .. } => {
             EscrowEvent::Cancelled { reservation, deal_id, leg, by: core_address(sender), to, asset }
         }
-        reserved @ EscrowEvent::Reserved(_) => reserved,
+        other @ (EscrowEvent::Reserved(_) | EscrowEvent::Held { .. }) => other,
     }
 }

@@ -28,8 +28,8 @@ use crate::reservation::{EvmAsset, EvmReservation};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use interlock_core::{
-    saga::expected_request, Asset, AssetCode, DealId, DealTerms, Decision, EscrowOp, LegKind, NetworkId, ReservationId,
-    ReserveRequest, Token,
+    saga::expected_request, Asset, AssetCode, Condition, DealId, DealTerms, Decision, EscrowOp, LegKind, NetworkId,
+    ReservationId, ReserveRequest, Token,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
@@ -116,6 +116,8 @@ pub enum ChainError {
     ReorgBeyondDepth { height: u64, delivered: B256, now: B256 },
     #[error("confirmation depth must be at least 1 (the block holding the event), found 0")]
     ZeroDepth,
+    #[error("the escrow contract holds no executed leg for an inspection period (found a {0})")]
+    NoInspection(&'static str),
     #[error(transparent)]
     Evm(#[from] EvmError),
 }
@@ -184,6 +186,9 @@ pub fn reservations_on(
 
 /// A reserve request in the contract's terms.
 pub fn evm_reservation(assets: &AssetMap, request: &ReserveRequest) -> Result<EvmReservation, ChainError> {
+    if let Condition::Inspected { .. } = request.condition {
+        return Err(ChainError::NoInspection("reservation under an inspection condition"));
+    }
     Ok(EvmReservation {
         deal_id: request.deal_id,
         leg: request.leg,
@@ -259,6 +264,7 @@ impl EvmEscrow {
         // takes the asset back.
         let claim_deadline = Some(request.expiry_ms);
         let sent = match op {
+            EscrowOp::Resolve { .. } => return Err(ChainError::NoInspection("verdict")),
             EscrowOp::Reserve(_) => {
                 // The contract makes the sender the owner: sent by anyone else, the
                 // reservation would lock the sender's asset under terms the deal never had.

@@ -65,7 +65,7 @@ pub fn notary_spend(
     value: u64,
     decision: Decision,
 ) -> Result<Transaction, ChainError> {
-    let path = NotaryPath::of(decision);
+    let path = NotaryPath::of(decision)?;
     let kept = kept(value, notary_spend_fee(script), if path == NotaryPath::Execute { "execute" } else { "cancel" })?;
     Ok(one_input(from, LockTime::ZERO, pay_to_key_hash(script.party(path), kept)))
 }
@@ -151,7 +151,7 @@ pub fn signed_notary_spend(
     party: &Key,
     signatures: &[RecoverableSignature],
 ) -> Result<Transaction, ChainError> {
-    let path = NotaryPath::of(decision);
+    let path = NotaryPath::of(decision)?;
     if crate::address::key_hash(&party.account())? != script.party(path) {
         let who = if path == NotaryPath::Execute { "beneficiary executes" } else { "owner cancels" };
         return Err(ChainError::rejected(format!(

@@ -231,6 +231,7 @@ impl World {
                             interlock_core::EscrowEvent::Reserved(_) => "reserved",
                             interlock_core::EscrowEvent::Executed { .. } => "executed",
                             interlock_core::EscrowEvent::Cancelled { .. } => "cancelled",
+                            interlock_core::EscrowEvent::Held { .. } => "held",
                         }
                     );
                 }

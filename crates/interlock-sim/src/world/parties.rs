@@ -120,6 +120,7 @@ impl World {
                                 EscrowOp::Reserve(r) => format!("reserve {}", r.leg),
                                 EscrowOp::Execute { .. } => "execute".into(),
                                 EscrowOp::Cancel { .. } => "cancel".into(),
+                                EscrowOp::Resolve { verdict, .. } => verdict.decision.to_string(),
                             }
                         ),
                         other => format!("{other:?}"),

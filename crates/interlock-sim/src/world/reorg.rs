@@ -84,6 +84,7 @@ impl World {
                 let (reservation, state) = match &event.event {
                     EscrowEvent::Reserved(reservation) => (reservation.id, ReservationState::Reserved),
                     EscrowEvent::Executed { reservation, .. } => (*reservation, ReservationState::Executed),
+                    EscrowEvent::Held { reservation, .. } => (*reservation, ReservationState::Held),
                     EscrowEvent::Cancelled { reservation, .. } => (*reservation, ReservationState::Cancelled),
                 };
                 let deal_id = event.event.deal_id();
