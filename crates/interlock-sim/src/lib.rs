@@ -73,6 +73,15 @@ pub struct SeedReport {
     pub relay_delivered: u64,
     /// Notifications that keeper knew already (sent twice, or learnt on its own chain).
     pub relay_duplicates: u64,
+    /// Deals with an inspection period; of them, those a notary recorded a
+    /// dispute for, and those the keeper released or reversed.
+    pub inspected: usize,
+    pub disputed: usize,
+    pub released: usize,
+    pub reversed: usize,
+    /// Disputes the notaries refused: after the window, or by a party the
+    /// policy does not let dispute.
+    pub disputes_refused: u64,
 }
 
 /// A broken invariant, with what replays it.
@@ -130,6 +139,11 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         relay_crashes: world.relay.as_ref().map_or(0, |relay| relay.crashes),
         relay_delivered: world.relay.as_ref().map_or(0, |relay| relay.delivered),
         relay_duplicates: world.relay.as_ref().map_or(0, |relay| relay.duplicates),
+        inspected: world.inspected(),
+        disputed: world.disputed(),
+        released: world.verdicts_of(interlock_core::Decision::Release),
+        reversed: world.verdicts_of(interlock_core::Decision::Reverse),
+        disputes_refused: world.disputes_refused,
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

@@ -97,6 +97,21 @@ fn a_thousand_seeds_keep_every_invariant() {
         crashes > 0 && relayed > 0 && duplicates > 0,
         "crashes {crashes}, relayed {relayed}, duplicates {duplicates}"
     );
+    // Some notary-mode deals hold their legs for an inspection period: some
+    // are disputed in time (and wait for the operators), some too late or by
+    // a party the policy does not name (refused), and every one ends
+    // released or reversed, both legs alike, under crashes and lost messages.
+    let inspected: usize = reports.iter().map(|r| r.inspected).sum();
+    let disputed: usize = reports.iter().map(|r| r.disputed).sum();
+    let released: usize = reports.iter().map(|r| r.released).sum();
+    let reversed: usize = reports.iter().map(|r| r.reversed).sum();
+    let refused: u64 = reports.iter().map(|r| r.disputes_refused).sum();
+    println!(
+        "{inspected} deals with an inspection period: {disputed} disputed, {released} released, {reversed} reversed; \
+         {refused} disputes refused"
+    );
+    assert!(inspected as u64 >= seeds / 4, "{inspected} inspected deals in {seeds} seeds");
+    assert!(disputed > 0 && released > 0 && reversed > 0 && refused > 0, "inspection seeds explored too little");
 }
 
 #[test]

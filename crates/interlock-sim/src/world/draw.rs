@@ -220,6 +220,8 @@ impl World {
         let keepers_named = faults.loss_per_mille > 0 || rng.chance(700);
         let keeper_for_deals = keepers_named.then(|| address(&keeper));
         let mut deals = BTreeMap::new();
+        // Drawn from a stream of its own, so the other draws of a seed stay as they were.
+        let mut inspection_rng = Rng::new(seed ^ 0x494e_5350_4543_5400);
         let mut last_deadline_ms = T0_MS;
         let mut faults_until_ms = T0_MS;
         for index in 0..deal_count {
@@ -284,6 +286,10 @@ impl World {
                     continue;
                 }
             }
+            // Never on the script chain, whose outputs cannot hold a leg.
+            if script_chain.is_none() {
+                terms.policy.inspection = super::inspection::draw_inspection(&mut inspection_rng, &terms);
+            }
             let deal_id = terms.id();
             let signed = Arc::new(SignedDeal {
                 terms: terms.clone(),
@@ -291,12 +297,18 @@ impl World {
                 seller_signature: seller.sign_deal(deal_id),
             });
             last_deadline_ms = last_deadline_ms.max(terms.last_deadline_ms());
+            // An inspected deal ends after its window and its operators' verdict.
+            if let Some(ends_ms) = terms.inspection_ends_ms() {
+                last_deadline_ms = last_deadline_ms.max(ends_ms + 5_000);
+                faults_until_ms = faults_until_ms.max(ends_ms + 2_000);
+            }
             faults_until_ms = faults_until_ms.max(match &terms.settlement {
                 Settlement::Hashlock { payment_expiry_ms, .. } => *payment_expiry_ms,
                 Settlement::Notary { .. } => terms.extended_decision_deadline_ms().expect("notary mode") + 5_000,
             });
             let secret = matches!(terms.settlement, Settlement::Hashlock { .. }).then_some(secret);
-            deals.insert(deal_id, (Arc::new(terms), signed, secret));
+            let plan = super::inspection::draw_plan(&mut inspection_rng, &terms, [&buyer, &seller]);
+            deals.insert(deal_id, (Arc::new(terms), signed, secret, plan));
         }
 
         let mut parties = Vec::new();
@@ -310,7 +322,7 @@ impl World {
                 disk: PartyDisk::default(),
                 inbox: Vec::new(),
             };
-            for (deal_id, (terms, _, secret)) in &deals {
+            for (deal_id, (terms, _, secret, _)) in &deals {
                 let secret = if role == Role::Buyer { *secret } else { None };
                 let saga = Saga::new(role, terms.clone(), secret).expect("generated terms are valid");
                 node.disk.sagas.insert(*deal_id, saga.encode_record());
@@ -330,11 +342,12 @@ impl World {
                 moved: BTreeMap::new(),
                 pending: BTreeMap::new(),
                 inbox: Vec::new(),
+                inspections: Default::default(),
             })
             .collect();
         let deals = deals
             .into_iter()
-            .map(|(id, (terms, signed, secret))| {
+            .map(|(id, (terms, signed, secret, inspection))| {
                 let info = DealInfo {
                     terms,
                     signed,
@@ -343,6 +356,7 @@ impl World {
                     reorg_lost: false,
                     fee_cap_exceeded: false,
                     secret,
+                    inspection,
                 };
                 (id, info)
             })
@@ -369,6 +383,11 @@ impl World {
             forbidden: HashSet::new(),
             outcomes: BTreeMap::new(),
             votes_sent: HashMap::new(),
+            verdicts_sent: HashMap::new(),
+            verdict_votes: HashMap::new(),
+            verdicts: HashMap::new(),
+            deals_resend_ms: 0,
+            disputes_refused: 0,
             trace: std::env::var_os("INTERLOCK_SIM_TRACE").is_some(),
             revealed: HashMap::new(),
             deep_chain: None,

@@ -68,6 +68,8 @@ impl World {
         node.deals.clear();
         node.pending.clear();
         node.inbox.clear();
+        node.inspections.deals.clear();
+        node.inspections.inbox.clear();
         node.down_until_ms = self.now_ms + down_ms;
     }
 

@@ -155,6 +155,15 @@ impl World {
         // On a script chain only the keys a leg names spend it: no keeper.
         let keeping = !ledger.rules().named_keys_only;
         for reservation in ledger.state().reservations() {
+            // A held leg goes where the verdict k notaries signed says; anyone
+            // may present it, the keeper does.
+            if reservation.state == ReservationState::Held {
+                if let Some(verdict) = self.verdicts.get(&reservation.deal_id) {
+                    let op = EscrowOp::Resolve { reservation: reservation.id, verdict: verdict.clone() };
+                    ops.push((reservation.id, op));
+                }
+                continue;
+            }
             if reservation.state != ReservationState::Reserved || !keeping {
                 continue;
             }
@@ -168,9 +177,10 @@ impl World {
                 (interlock_core::Condition::Hashlock(_), Some(token @ Token::Secret(_))) => {
                     (now_ms < reservation.expiry_ms).then(|| token.clone())
                 }
-                (interlock_core::Condition::Notary { .. }, Some(token @ Token::Certificate(c))) => {
-                    (c.decision == Decision::Commit).then(|| token.clone())
-                }
+                (
+                    interlock_core::Condition::Notary { .. } | interlock_core::Condition::Inspected { .. },
+                    Some(token @ Token::Certificate(c)),
+                ) => (c.decision == Decision::Commit).then(|| token.clone()),
                 _ => None,
             };
             match executable {
@@ -210,7 +220,14 @@ impl World {
         let outcome = outcome.map_err(|e| format!("ledger {index} failed to produce a block: {e}"))?;
         if let Some(outcome) = outcome {
             for event in &outcome.events {
-                if let interlock_core::EscrowEvent::Executed { deal_id, token, .. } = &event.event {
+                // A held leg reveals the commit as an executed one does; a
+                // verdict's certificate is not a token for the other leg.
+                if let interlock_core::EscrowEvent::Executed { deal_id, token, .. }
+                | interlock_core::EscrowEvent::Held { deal_id, token, .. } = &event.event
+                {
+                    if matches!(token, Token::Certificate(c) if c.decision.is_verdict()) {
+                        continue;
+                    }
                     self.revealed.insert(*deal_id, token.clone());
                     if let Some(relay) = self.relay.as_mut() {
                         relay.revealed_on(index, *deal_id, token, now_ms, self.faults.delay_max_ms);

@@ -7,6 +7,7 @@ mod adversary;
 mod draw;
 mod faults;
 mod fees;
+mod inspection;
 mod ledgers;
 mod network;
 mod notaries;
@@ -68,6 +69,8 @@ pub struct DealInfo {
     pub fee_cap_exceeded: bool,
     /// The hashlock secret, which the adversary may use as a misbehaving buyer.
     pub secret: Option<interlock_core::crypto::Secret>,
+    /// For a deal with an inspection period: its disputes and verdicts.
+    inspection: Option<inspection::InspectionPlan>,
 }
 
 /// How long the seller's side must be up in one stretch after the reveal for
@@ -99,6 +102,16 @@ pub struct World {
     pub outcomes: BTreeMap<(DealId, usize), Outcome>,
     /// Votes each notary ever sent, per deal.
     votes_sent: HashMap<(usize, DealId), Decision>,
+    /// Verdict votes each notary ever sent, per deal.
+    verdicts_sent: HashMap<(usize, DealId), Decision>,
+    /// The verdict votes the keeper heard, per deal and notary.
+    verdict_votes: HashMap<DealId, BTreeMap<usize, interlock_core::crypto::Vote>>,
+    /// The verdict certificates the keeper holds and presents.
+    verdicts: HashMap<DealId, interlock_core::crypto::Certificate>,
+    /// When held deals are next given to the notaries that lack them.
+    deals_resend_ms: u64,
+    /// Disputes the notaries refused (late, or by the wrong party).
+    pub disputes_refused: u64,
     /// Print what happens, for replaying a failing seed.
     pub trace: bool,
     /// Tokens the adversary has seen revealed on chain, by deal.
@@ -146,6 +159,7 @@ impl World {
             self.inject_faults();
         }
         self.restart_due();
+        self.send_disputes();
         self.deliver();
         self.step_relay(faults_on);
         for index in 0..self.ledgers.len() {
@@ -217,7 +231,7 @@ impl World {
                 ledger.ledger.as_ref().is_some_and(|l| {
                     l.state()
                         .reservation(&reservation_id(*deal_id, *leg))
-                        .is_none_or(|r| r.state != ReservationState::Reserved)
+                        .is_none_or(|r| !matches!(r.state, ReservationState::Reserved | ReservationState::Held))
                 })
             })
         });

@@ -4,6 +4,7 @@
 use super::World;
 use interlock_core::crypto::Vote;
 use interlock_core::notary::SignedDeal;
+use interlock_core::verdict::Dispute;
 use interlock_ledger::Transaction;
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ pub(super) enum Payload {
     Transaction(Transaction),
     SignedDeal(Arc<SignedDeal>),
     Vote(Vote),
+    Dispute(Arc<Dispute>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -61,6 +63,11 @@ impl World {
                 (Node::Notary(index), Payload::SignedDeal(deal)) => {
                     if self.notaries[index].online {
                         self.notaries[index].inbox.push(deal);
+                    }
+                }
+                (Node::Notary(index), Payload::Dispute(dispute)) => {
+                    if self.notaries[index].online {
+                        self.notaries[index].inspections.inbox.push(dispute);
                     }
                 }
                 (to, payload) => unreachable!("no route for {payload:?} to {to:?}"),

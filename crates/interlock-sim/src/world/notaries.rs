@@ -26,6 +26,8 @@ pub(super) struct NotaryNode {
     /// decided in one step see each other; lost with a crash, like the decision.
     pub(super) pending: DailyTotals,
     pub(super) inbox: Vec<Arc<SignedDeal>>,
+    /// The inspection windows of its committed deals (`inspection.rs`).
+    pub(super) inspections: super::inspection::NotaryInspections,
 }
 
 pub(super) type DailyTotals = BTreeMap<(PartyId, AssetCode, u64), u128>;
@@ -107,7 +109,11 @@ impl World {
             count_commit(&mut node.pending, &terms, &decided, utc_day(now_ms));
             outputs.extend(decided);
         }
-        self.notary_outputs(index, outputs)
+        self.notary_outputs(index, outputs)?;
+        if self.notaries[index].online {
+            self.run_verdicts(index)?;
+        }
+        Ok(())
     }
 
     fn notary_outputs(&mut self, index: usize, outputs: Vec<NotaryOutput>) -> Result<(), String> {
