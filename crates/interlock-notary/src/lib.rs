@@ -15,6 +15,7 @@
 // build error (an `allow` on the smallest item says why a cast is safe).
 #![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
+mod inspection;
 pub mod log;
 
 pub use log::NotaryLog;
@@ -91,6 +92,11 @@ struct Shared {
     /// The networks whose escrow takes the notaries' signatures over each
     /// spend, with what the notary signs for one ([`Platform::spend_digest`](interlock_chain::Platform::spend_digest)).
     spend_digests: Mutex<HashMap<NetworkId, SpendDigest>>,
+    /// The inspection windows of committed deals that have one
+    /// (`inspection.rs`). Locked after `deals` when both are held.
+    verdicts: Mutex<HashMap<DealId, interlock_core::verdict::VerdictDeal>>,
+    /// This notary's recorded verdict votes.
+    verdict_votes: Mutex<HashMap<DealId, Vote>>,
 }
 
 /// The longest leg location a spend request may carry.
@@ -187,8 +193,12 @@ impl NotaryService {
             seen_at: Mutex::default(),
             timings,
             spend_digests: Mutex::default(),
+            verdicts: Mutex::default(),
+            verdict_votes: Mutex::default(),
         };
-        Ok(NotaryService { shared: Arc::new(shared) })
+        let service = NotaryService { shared: Arc::new(shared) };
+        service.restore_windows(&locked(&service.shared.log))?;
+        Ok(service)
     }
 
     pub fn address(&self) -> interlock_core::NotaryAddress {
@@ -280,6 +290,10 @@ impl NotaryService {
                 }
             }
         }
+        // A committed deal with an inspection period: its window opens now.
+        if deal.decision() == Some(Decision::Commit) {
+            self.open_window(deal.terms());
+        }
         metrics.step_took("notary", "record_and_sign", started.elapsed());
         // `deals` is still held: count with it (locking it again would deadlock).
         let undecided = deals.len().saturating_sub(locked(&self.shared.votes).len());
@@ -307,6 +321,7 @@ impl NotaryService {
         loop {
             ticker.tick().await;
             let now = (self.shared.clock)();
+            self.tick_windows(now).await;
             let decided: Vec<(DealId, Vec<NotaryOutput>)> = {
                 let mut deals = locked(&self.shared.deals);
                 let mut moved = locked(&self.shared.moved);
@@ -689,6 +704,31 @@ impl Notary for NotaryService {
         }))
     }
 
+    async fn raise_dispute(
+        &self,
+        request: Request<v1::RaiseDisputeRequest>,
+    ) -> Result<Response<v1::InspectionStatus>, Status> {
+        self.raise_dispute(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn decide_dispute(
+        &self,
+        request: Request<v1::DecideDisputeRequest>,
+    ) -> Result<Response<v1::InspectionStatus>, Status> {
+        self.decide_dispute(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn get_inspection(
+        &self,
+        request: Request<v1::GetVoteRequest>,
+    ) -> Result<Response<v1::InspectionStatus>, Status> {
+        self.get_inspection(request.into_inner()).map(Response::new)
+    }
+
+    async fn get_verdict(&self, request: Request<v1::GetVoteRequest>) -> Result<Response<v1::NotaryVote>, Status> {
+        self.get_verdict(request.into_inner()).map(Response::new)
+    }
+
     async fn get_vote(&self, request: Request<v1::GetVoteRequest>) -> Result<Response<v1::NotaryVote>, Status> {
         let deal_id = DealId(Hash32(wire::bytes32("deal_id", &request.into_inner().deal_id)?));
         let vote = locked(&self.shared.votes).get(&deal_id).copied();
@@ -710,9 +750,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    // Its operator, holding its own certificate, decides disputes.
+    let address = service.address();
+    let name = directory.notaries.iter().find(|notary| notary.address == address).map(|notary| notary.name.clone());
+    let home =
+        name.map_or_else(interlock_rpc::access::Home::default, |name| interlock_rpc::access::Home::itself(&name));
+    let access = interlock_rpc::access::Access::new(directory, home);
     let notary =
         interlock_proto::v1::notary_server::NotaryServer::new(service).max_decoding_message_size(MESSAGE_LEN_MAX);
-    interlock_rpc::server::serve(notary, tls, directory, listener, shutdown).await
+    interlock_rpc::server::serve_with(notary, tls, access, listener, shutdown).await
 }
 
 #[cfg(test)]

@@ -1,12 +1,16 @@
 //! The notary's decision log in SQLite: the deals it accepted and, once made,
 //! its decision (written before the notary signs), the rule an abort broke,
-//! and each party's daily totals of committed deals. Each write is whole (a
-//! savepoint), committed alone or with the writes of its group
+//! and each party's daily totals of committed deals; and, for deals with an
+//! inspection period, the dispute it recorded before acknowledging it and the
+//! verdict it recorded before signing it. Each write is whole (a savepoint),
+//! committed alone or with the writes of its group
 //! ([`GroupWriter`](interlock_rpc::store::GroupWriter)); WAL journal,
 //! `synchronous = FULL`: a crash loses nothing written.
 
+use interlock_core::crypto::Ed25519Signature;
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::policy::{movements, utc_day};
+use interlock_core::verdict::Dispute;
 use interlock_core::{AssetCode, DealId, DealTerms, Decision, NetworkId, PartyId};
 use interlock_rpc::store::{deal_from, deal_key, open, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -15,6 +19,8 @@ use std::sync::Arc;
 
 /// An accepted deal's terms and, once recorded, the notary's decision.
 pub type LoggedDeal = (Arc<DealTerms>, Option<Decision>);
+/// A deal's recorded dispute and verdict.
+pub type LoggedInspection = (DealId, Option<Dispute>, Option<Decision>);
 /// A party's total of one asset on one UTC day (days since the epoch).
 pub type DailyTotal = (PartyId, AssetCode, u64, u128);
 
@@ -56,6 +62,14 @@ fn decision_code(decision: Decision) -> i64 {
     i64::from(decision.code())
 }
 
+fn verdict_from(code: i64) -> Option<Decision> {
+    match code {
+        3 => Some(Decision::Release),
+        4 => Some(Decision::Reverse),
+        _ => None,
+    }
+}
+
 fn decision_from(code: i64) -> Option<Decision> {
     match code {
         1 => Some(Decision::Commit),
@@ -71,7 +85,9 @@ impl NotaryLog {
             "CREATE TABLE IF NOT EXISTS deals (deal_id BLOB PRIMARY KEY, terms BLOB NOT NULL, decision INTEGER);
              CREATE TABLE IF NOT EXISTS reasons (deal_id BLOB PRIMARY KEY, reason TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS daily_totals (party BLOB NOT NULL, asset TEXT NOT NULL, day INTEGER NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (party, asset, day));
-             CREATE TABLE IF NOT EXISTS follow_cursors (network INTEGER PRIMARY KEY, next_height INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS follow_cursors (network INTEGER PRIMARY KEY, next_height INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS disputes (deal_id BLOB PRIMARY KEY, party BLOB NOT NULL, reason TEXT NOT NULL, signature BLOB NOT NULL, at_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS verdicts (deal_id BLOB PRIMARY KEY, decision INTEGER NOT NULL);",
         )?;
         Ok(NotaryLog { connection })
     }
@@ -150,6 +166,79 @@ impl NotaryLog {
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    /// Records a dispute before the notary acknowledges it. A deal is
+    /// disputed once: a second dispute of it is a no-op.
+    pub fn record_dispute(&mut self, dispute: &Dispute, at_ms: u64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO disputes (deal_id, party, reason, signature, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                deal_key(dispute.deal_id),
+                dispute.by.0.to_vec(),
+                dispute.reason,
+                dispute.signature.0.to_vec(),
+                i64::try_from(at_ms).unwrap_or(i64::MAX)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a verdict before the notary signs it. The same verdict again
+    /// is a no-op; the other one is refused.
+    pub fn record_verdict(&mut self, deal_id: DealId, decision: Decision) -> Result<(), StoreError> {
+        let transaction = self.connection.savepoint()?;
+        let stored: Option<i64> = transaction
+            .query_row("SELECT decision FROM verdicts WHERE deal_id = ?1", [deal_key(deal_id)], |row| row.get(0))
+            .optional()?;
+        match stored.map(|code| verdict_from(code).ok_or(code)) {
+            Some(Ok(recorded)) if recorded != decision => {
+                return Err(StoreError::Contradiction { deal_id, recorded, attempted: decision })
+            }
+            Some(Ok(_)) => {}
+            Some(Err(code)) => {
+                return Err(StoreError::Corrupt {
+                    deal_id: deal_id.to_string(),
+                    reason: format!("verdict code {code}"),
+                })
+            }
+            None => {
+                transaction.execute(
+                    "INSERT INTO verdicts (deal_id, decision) VALUES (?1, ?2)",
+                    params![deal_key(deal_id), decision_code(decision)],
+                )?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The recorded disputes and verdicts, to restore the inspection windows.
+    pub fn inspections(&self) -> Result<Vec<LoggedInspection>, StoreError> {
+        let mut found: std::collections::BTreeMap<DealId, LoggedInspection> = Default::default();
+        let mut statement = self.connection.prepare("SELECT deal_id, party, reason, signature FROM disputes")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
+            let corrupt = |reason: &str| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: reason.into() };
+            let party: [u8; 32] = row.get::<_, Vec<u8>>(1)?.try_into().map_err(|_| corrupt("dispute party"))?;
+            let signature: [u8; 64] = row.get::<_, Vec<u8>>(3)?.try_into().map_err(|_| corrupt("dispute signature"))?;
+            let dispute =
+                Dispute { deal_id, by: PartyId(party), reason: row.get(2)?, signature: Ed25519Signature(signature) };
+            found.entry(deal_id).or_insert((deal_id, None, None)).1 = Some(dispute);
+        }
+        let mut statement = self.connection.prepare("SELECT deal_id, decision FROM verdicts")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
+            let code: i64 = row.get(1)?;
+            let decision = verdict_from(code).ok_or_else(|| StoreError::Corrupt {
+                deal_id: deal_id.to_string(),
+                reason: format!("verdict code {code}"),
+            })?;
+            found.entry(deal_id).or_insert((deal_id, None, None)).2 = Some(decision);
+        }
+        Ok(found.into_values().collect())
     }
 
     /// The recorded reasons of aborts for broken rules.

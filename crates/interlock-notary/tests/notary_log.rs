@@ -15,17 +15,22 @@ fn terms(settlement: Settlement) -> DealTerms {
     DealTerms::swap(buyer.public(), seller.public(), (NetworkId(1), usd(5)), (NetworkId(2), usd(7)), settlement)
 }
 
+/// A deal decided by `key` alone.
+fn one_notary_terms(key: &NotaryKey) -> DealTerms {
+    terms(Settlement::Notary {
+        notaries: vec![key.address()],
+        threshold: 1,
+        decision_deadline_ms: T0 + 1_000,
+        backstop_expiry_ms: T0 + 60_000,
+    })
+}
+
 #[test]
 fn the_notary_log_keeps_one_decision_per_deal_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notary.sqlite");
     let key = NotaryKey::from_seed([5; 32]).unwrap();
-    let terms = terms(Settlement::Notary {
-        notaries: vec![key.address()],
-        threshold: 1,
-        decision_deadline_ms: T0 + 1_000,
-        backstop_expiry_ms: T0 + 60_000,
-    });
+    let terms = one_notary_terms(&key);
     let deal_id = terms.id();
     let mut log = NotaryLog::open(&path).unwrap();
     assert!(matches!(log.record(deal_id, Decision::Commit, None, T0), Err(StoreError::UnknownDeal(_))));
@@ -61,12 +66,7 @@ fn the_notary_log_keeps_the_reason_of_an_abort() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notary.sqlite");
     let key = NotaryKey::from_seed([5; 32]).unwrap();
-    let terms = terms(Settlement::Notary {
-        notaries: vec![key.address()],
-        threshold: 1,
-        decision_deadline_ms: T0 + 1_000,
-        backstop_expiry_ms: T0 + 60_000,
-    });
+    let terms = one_notary_terms(&key);
     let mut log = NotaryLog::open(&path).unwrap();
     log.accept(&terms).unwrap();
     log.record(terms.id(), Decision::Abort, Some("policy: a rule"), T0).unwrap();
@@ -90,4 +90,35 @@ fn the_notary_log_keeps_where_it_follows_each_network_from_across_restarts() {
     let log = NotaryLog::open(&path).unwrap();
     assert_eq!(log.follow_cursor(alpha).unwrap(), Some(135));
     assert_eq!(log.follow_cursor(beta).unwrap(), Some(7));
+}
+
+#[test]
+fn the_notary_log_keeps_one_dispute_and_one_verdict_per_deal_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notary.sqlite");
+    let key = NotaryKey::from_seed([5; 32]).unwrap();
+    let terms = one_notary_terms(&key);
+    let deal_id = terms.id();
+    let buyer = PartyKey::from_seed([1; 32]);
+    let first = interlock_core::verdict::Dispute::sign(&buyer, deal_id, "not as agreed");
+    let second = interlock_core::verdict::Dispute::sign(&buyer, deal_id, "a second thought");
+    let mut log = NotaryLog::open(&path).unwrap();
+    log.record_dispute(&first, T0).unwrap();
+    log.record_dispute(&second, T0 + 1).unwrap();
+    log.record_verdict(deal_id, Decision::Reverse).unwrap();
+    log.record_verdict(deal_id, Decision::Reverse).unwrap();
+    let error = log.record_verdict(deal_id, Decision::Release).expect_err("the other verdict is refused");
+    assert!(matches!(
+        error,
+        StoreError::Contradiction { recorded: Decision::Reverse, attempted: Decision::Release, .. }
+    ));
+    drop(log);
+
+    let log = NotaryLog::open(&path).unwrap();
+    let inspections = log.inspections().unwrap();
+    assert_eq!(
+        inspections,
+        vec![(deal_id, Some(first), Some(Decision::Reverse))],
+        "the first dispute, the one verdict"
+    );
 }

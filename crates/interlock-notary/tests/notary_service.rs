@@ -172,6 +172,11 @@ impl Cluster {
 
     /// Starts notary `index` (again, after a restart: same log file).
     async fn notary(&self, index: usize) -> NotaryClient<Channel> {
+        self.notary_at(index).await.0
+    }
+
+    /// [`Cluster::notary`], with the address it serves on.
+    async fn notary_at(&self, index: usize) -> (NotaryClient<Channel>, std::net::SocketAddr) {
         let name = format!("n{}", index + 1);
         let log = NotaryLog::open(&self.dir.path().join(format!("{name}.sqlite"))).unwrap();
         let gateways = [ALPHA, BETA]
@@ -199,7 +204,7 @@ impl Cluster {
         tokio::spawn(async move {
             interlock_notary::serve(service, &files, directory, listener, std::future::pending()).await.unwrap();
         });
-        NotaryClient::new(endpoint(&self.tls, "buyer", address).connect_lazy())
+        (NotaryClient::new(endpoint(&self.tls, "buyer", address).connect_lazy()), address)
     }
 
     fn terms(&self, nonce: u64, deadline_ms: u64) -> DealTerms {
@@ -444,3 +449,6 @@ async fn a_notary_refuses_deadlines_beyond_the_stores_range_and_records_nothing(
         assert_eq!(vote.expect_err("nothing recorded").code(), tonic::Code::NotFound, "{field}");
     }
 }
+
+#[path = "notary_service/inspection.rs"]
+mod inspection;

@@ -53,6 +53,8 @@ pub enum Scope {
     /// A gateway of another network that the directory links to the
     /// server's own (checked by the handler, which reads the directory).
     Linked,
+    /// The server's own identity only: its operator, holding its certificate.
+    Itself,
 }
 
 /// One row of the matrix: a method and the roles that may call it.
@@ -71,6 +73,8 @@ const DEAL_WATCHERS: &[Role] = &[Role::Party, Role::Agent, Role::Observer];
 const DEAL_READERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary, Role::Observer];
 const SUBSCRIBERS: &[Role] = &[Role::Party, Role::Agent, Role::Dependent];
 const VOTE_READERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary];
+const VERDICT_READERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary, Role::Gateway];
+const NOTARIES: &[Role] = &[Role::Notary];
 const RECORD_READERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary, Role::Observer, Role::Dependent];
 const EVERYONE: &[Role] = &Role::ALL;
 
@@ -111,6 +115,13 @@ pub const MATRIX: &[Rule] = &[
     // A party's spend on a script chain takes the notaries' signatures over
     // it; a notary signs only the decision it recorded, which goes on chain.
     rule("/interlock.v1.Notary/SignSpend", PARTIES, Scope::Listed),
+    // A deal's parties dispute it (the signature says which); its verdict is
+    // read as votes are, and by gateways, whose keepers present it; the
+    // notary's operator, holding its certificate, decides a dispute.
+    rule("/interlock.v1.Notary/RaiseDispute", PARTIES, Scope::NamedInDeal),
+    rule("/interlock.v1.Notary/GetInspection", VERDICT_READERS, Scope::Listed),
+    rule("/interlock.v1.Notary/GetVerdict", VERDICT_READERS, Scope::Listed),
+    rule("/interlock.v1.Notary/DecideDispute", NOTARIES, Scope::Itself),
     // An observer shows a deal to its parties, its notaries and whom its terms name.
     rule("/interlock.v1.Observer/ListDeals", RECORD_READERS, Scope::NamedInDeal),
     rule("/interlock.v1.Observer/GetDeal", RECORD_READERS, Scope::NamedInDeal),
@@ -140,6 +151,7 @@ pub fn matrix_markdown() -> String {
             Scope::HomeParty => "the server's own party only",
             Scope::NamedInDeal => "only deals whose terms name the caller",
             Scope::Linked => "a gateway of a network the directory links to the server's",
+            Scope::Itself => "the server's own identity only (its operator)",
         };
         table.push_str(&format!("| `{}` | {} | {scope} |\n", rule.path, roles.join(", ")));
     }
@@ -158,15 +170,23 @@ pub struct Home {
     pub network: Option<NetworkId>,
     /// The party an agent acts for.
     pub party: Option<String>,
+    /// The server's own name in the directory, for [`Scope::Itself`].
+    pub name: Option<String>,
 }
 
 impl Home {
     pub fn network(network: NetworkId) -> Home {
-        Home { network: Some(network), party: None }
+        Home { network: Some(network), party: None, name: None }
     }
 
     pub fn party(name: &str) -> Home {
-        Home { network: None, party: Some(name.to_owned()) }
+        Home { network: None, party: Some(name.to_owned()), name: None }
+    }
+
+    /// A server (a notary) that names itself, so that its operator may call
+    /// the methods for [`Scope::Itself`].
+    pub fn itself(name: &str) -> Home {
+        Home { network: None, party: None, name: Some(name.to_owned()) }
     }
 }
 
@@ -253,6 +273,13 @@ impl Access {
                     peer.name,
                     caller.map(|network| format!(" of network {network}")).unwrap_or_default(),
                     rule.path,
+                ))),
+            },
+            Scope::Itself => match &self.home.name {
+                Some(name) if *name == peer.name => Ok(()),
+                _ => Err(Status::permission_denied(format!(
+                    "{} is for the server's own operator only; the caller is {} {:?}",
+                    rule.path, peer.role, peer.name
                 ))),
             },
             Scope::HomeParty => match &self.home.party {

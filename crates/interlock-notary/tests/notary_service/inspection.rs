@@ -1,0 +1,273 @@
+//! Inspection periods on the real ledgers, through three notaries (2 of 3):
+//! a commit holds both legs; an undisputed window ends in a release that pays
+//! both beneficiaries; a dispute inside the window, raised by the buyer,
+//! waits for the notaries' operators, whose reverse returns both assets (the
+//! balances equal to before the deal); a dispute by the wrong party, forged,
+//! or after the window, a decision from anyone but the notary's own operator,
+//! and a verdict with too few signatures are refused and change nothing; a
+//! restarted notary keeps the dispute it recorded.
+
+use super::{certificate, endpoint, vote, Cluster, ALPHA, BETA};
+use interlock_core::crypto::{Certificate, PartyKey, Token};
+use interlock_core::saga::expected_request;
+use interlock_core::verdict::Dispute;
+use interlock_core::{reservation_id, DealId, DealTerms, Decision, Disputer, EscrowOp, Inspection, LegKind, NetworkId};
+use interlock_gateway::testkit::now_ms;
+use interlock_ledger::{Op, Transaction};
+use interlock_proto::v1;
+use interlock_proto::v1::notary_client::NotaryClient;
+use std::collections::HashMap;
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::Code;
+
+const WINDOW_MS: u64 = 3_000;
+
+/// Transactions with each signer's next nonce on each network.
+#[derive(Default)]
+struct Nonces(HashMap<(interlock_core::PartyId, NetworkId), u64>);
+
+impl Nonces {
+    async fn send(
+        &mut self,
+        cluster: &Cluster,
+        key: &PartyKey,
+        network: NetworkId,
+        op: EscrowOp,
+    ) -> Result<u64, tonic::Status> {
+        let nonce = self.0.entry((key.public(), network)).or_insert(0);
+        *nonce += 1;
+        let sent = cluster.submit(network, Transaction::sign(key, network, *nonce, Op::Escrow(op))).await;
+        if sent.is_err() {
+            // Refused: the ledger never took the nonce.
+            *nonce -= 1;
+        }
+        sent
+    }
+}
+
+async fn usd(cluster: &Cluster, network: NetworkId, key: &PartyKey) -> u128 {
+    let request = v1::GetAccountRequest { account: key.public().0.to_vec() };
+    let account = cluster.ledger(network).get_account(request).await.unwrap().into_inner();
+    account.balances.iter().find(|b| b.asset == "USD").map_or(0, |b| b.amount.parse().unwrap())
+}
+
+async fn state(cluster: &Cluster, network: NetworkId, deal_id: DealId, leg: LegKind) -> String {
+    let request = v1::GetReservationRequest { reservation_id: reservation_id(deal_id, leg).0 .0.to_vec() };
+    cluster.ledger(network).get_reservation(request).await.unwrap().into_inner().state
+}
+
+fn inspected(cluster: &Cluster, nonce: u64) -> DealTerms {
+    let mut terms = cluster.terms(nonce, now_ms() + 8_000);
+    terms.policy.inspection = Some(Inspection { window_ms: WINDOW_MS, disputer: Disputer::Buyer });
+    terms
+}
+
+fn dispute(key: &PartyKey, deal_id: DealId, reason: &str) -> v1::RaiseDisputeRequest {
+    let signed = Dispute::sign(key, deal_id, reason);
+    v1::RaiseDisputeRequest {
+        deal_id: deal_id.0 .0.to_vec(),
+        party: signed.by.0.to_vec(),
+        reason: signed.reason,
+        signature: signed.signature.0.to_vec(),
+    }
+}
+
+fn deal_ref(deal_id: DealId) -> v1::GetVoteRequest {
+    v1::GetVoteRequest { deal_id: deal_id.0 .0.to_vec() }
+}
+
+/// Polls a notary until it has signed a verdict.
+async fn verdict(notary: &mut NotaryClient<Channel>, deal_id: DealId) -> v1::NotaryVote {
+    for _ in 0..400 {
+        if let Ok(vote) = notary.get_verdict(deal_ref(deal_id)).await {
+            return vote.into_inner();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no verdict on {deal_id} within 20 s");
+}
+
+fn check<T: std::fmt::Debug>(what: &str, result: Result<T, tonic::Status>, code: Code, text: &str) {
+    let status = result.expect_err(what);
+    assert_eq!(status.code(), code, "{what}: {status:?}");
+    assert!(status.message().contains(text), "{what}: {}", status.message());
+}
+
+/// Presents `verdict` on both legs, as a stranger to the deal would: anyone may.
+async fn resolve(
+    cluster: &Cluster,
+    nonces: &mut Nonces,
+    deal_id: DealId,
+    verdict: &Certificate,
+) -> Result<(), tonic::Status> {
+    for (leg, network, presenter) in
+        [(LegKind::Payment, ALPHA, &cluster.operator), (LegKind::Delivery, BETA, &cluster.operator)]
+    {
+        let op = EscrowOp::Resolve { reservation: reservation_id(deal_id, leg), verdict: verdict.clone() };
+        nonces.send(cluster, presenter, network, op).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
+    let cluster = Cluster::start().await;
+    let mut notaries = Vec::new();
+    let mut addresses = Vec::new();
+    for index in 0..3 {
+        let (client, address) = cluster.notary_at(index).await;
+        notaries.push(client);
+        addresses.push(address);
+    }
+    let mut nonces = Nonces::default();
+    // The operator registered and funded both parties on each network: four transactions.
+    for network in [ALPHA, BETA] {
+        nonces.0.insert((cluster.operator.public(), network), 4);
+    }
+    let before = [usd(&cluster, ALPHA, &cluster.buyer).await, usd(&cluster, BETA, &cluster.seller).await];
+    let (released, reversed) = (inspected(&cluster, 31), inspected(&cluster, 32));
+    // Both legs reserved first: a notary given the deal then finds them and
+    // commits at once (an undecided submission waits up to two seconds).
+    for terms in [&released, &reversed] {
+        let deal_id = terms.id();
+        for (leg, network, key) in
+            [(LegKind::Payment, ALPHA, &cluster.buyer), (LegKind::Delivery, BETA, &cluster.seller)]
+        {
+            let op = EscrowOp::Reserve(expected_request(terms, deal_id, leg));
+            nonces.send(&cluster, key, network, op).await.unwrap();
+        }
+        for notary in &mut notaries {
+            notary.submit_deal(cluster.submission(terms)).await.unwrap();
+        }
+    }
+    // Both commit; each beneficiary executes with the certificate, and its
+    // leg is held, not paid.
+    for terms in [&released, &reversed] {
+        let deal_id = terms.id();
+        let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[1], deal_id).await];
+        assert!(votes.iter().all(|vote| vote.decision == "commit"), "{votes:?}");
+        let commit = certificate(deal_id, Decision::Commit, &votes);
+        for (leg, network, beneficiary) in
+            [(LegKind::Payment, ALPHA, &cluster.seller), (LegKind::Delivery, BETA, &cluster.buyer)]
+        {
+            let op = EscrowOp::Execute {
+                reservation: reservation_id(deal_id, leg),
+                token: Token::Certificate(commit.clone()),
+            };
+            nonces.send(&cluster, beneficiary, network, op).await.unwrap();
+            assert_eq!(state(&cluster, network, deal_id, leg).await, "held");
+        }
+        let status = notaries[0].get_inspection(deal_ref(deal_id)).await.unwrap().into_inner();
+        assert_eq!(status.state, "open");
+        assert_eq!(status.ends_ms, terms.inspection_ends_ms().unwrap());
+    }
+    assert_eq!(usd(&cluster, ALPHA, &cluster.seller).await, 1_000, "the payment is held, not paid");
+    assert_eq!(usd(&cluster, ALPHA, &cluster.buyer).await, before[0] - 60);
+
+    // The buyer disputes the second deal at every notary, inside the window.
+    let (release_id, reverse_id) = (released.id(), reversed.id());
+    for notary in &mut notaries {
+        let status =
+            notary.raise_dispute(dispute(&cluster.buyer, reverse_id, "the goods never arrived")).await.unwrap();
+        assert_eq!(
+            (status.get_ref().state.as_str(), status.get_ref().reason.as_str()),
+            ("disputed", "the goods never arrived")
+        );
+    }
+    // The seller may not dispute (the policy names the buyer), a forged
+    // dispute does not verify, and a party cannot decide for the notary.
+    check(
+        "the seller disputing",
+        notaries[0].raise_dispute(dispute(&cluster.seller, release_id, "no")).await,
+        Code::PermissionDenied,
+        "may not dispute",
+    );
+    let mut forged = dispute(&cluster.seller, release_id, "forged");
+    forged.party = cluster.buyer.public().0.to_vec();
+    check("a forged dispute", notaries[0].raise_dispute(forged).await, Code::Unauthenticated, "signature");
+    let decide =
+        |decision: &str| v1::DecideDisputeRequest { deal_id: reverse_id.0 .0.to_vec(), decision: decision.into() };
+    check(
+        "a party deciding",
+        notaries[0].decide_dispute(decide("reverse")).await,
+        Code::PermissionDenied,
+        "for notaries only",
+    );
+    check(
+        "a verdict too soon",
+        notaries[0].get_verdict(deal_ref(release_id)).await,
+        Code::FailedPrecondition,
+        "no verdict here yet",
+    );
+
+    // The undisputed window closes: k notaries sign a release, which pays both beneficiaries.
+    let votes = [verdict(&mut notaries[0], release_id).await, verdict(&mut notaries[2], release_id).await];
+    assert!(votes.iter().all(|vote| vote.decision == "release"), "{votes:?}");
+    let release = certificate(release_id, Decision::Release, &votes);
+    // One signature is not k: refused by the ledger, nothing moves.
+    let lone = Certificate { signatures: release.signatures[..1].to_vec(), ..release.clone() };
+    check(
+        "a verdict with one signature",
+        resolve(&cluster, &mut nonces, release_id, &lone).await,
+        Code::PermissionDenied,
+        "valid notary signatures",
+    );
+    assert_eq!(state(&cluster, ALPHA, release_id, LegKind::Payment).await, "held");
+    resolve(&cluster, &mut nonces, release_id, &release).await.unwrap();
+    assert_eq!(usd(&cluster, ALPHA, &cluster.seller).await, 1_030, "the seller is paid");
+    assert_eq!(usd(&cluster, BETA, &cluster.buyer).await, 1_020, "the buyer has the delivery");
+    // After the window, a dispute is refused and changes nothing.
+    check(
+        "a late dispute",
+        notaries[1].raise_dispute(dispute(&cluster.buyer, release_id, "late")).await,
+        Code::FailedPrecondition,
+        "",
+    );
+    assert_eq!(notaries[1].get_inspection(deal_ref(release_id)).await.unwrap().into_inner().state, "release");
+
+    // The disputed deal is not released when its window closes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    check(
+        "a disputed verdict",
+        notaries[2].get_verdict(deal_ref(reverse_id)).await,
+        Code::FailedPrecondition,
+        "disputed",
+    );
+    // A notary restarted now still holds the dispute it recorded.
+    let (mut restarted, restarted_at) = cluster.notary_at(2).await;
+    let status = restarted.get_inspection(deal_ref(reverse_id)).await.unwrap().into_inner();
+    assert_eq!(status.state, "disputed");
+    // Each notary's operator, with the notary's own certificate, decides: reverse.
+    let own = |index: usize, address| {
+        let name = format!("n{}", index + 1);
+        NotaryClient::new(endpoint(&cluster.tls, &name, address).connect_lazy())
+    };
+    for (index, address) in [(0, addresses[0]), (2, restarted_at)] {
+        let decided = own(index, address).decide_dispute(decide("reverse")).await.unwrap().into_inner();
+        assert_eq!(decided.state, "reverse");
+        check(
+            "a second decision",
+            own(index, address).decide_dispute(decide("release")).await,
+            Code::FailedPrecondition,
+            "already reverse",
+        );
+    }
+    let votes = [verdict(&mut notaries[0], reverse_id).await, verdict(&mut restarted, reverse_id).await];
+    let reverse = certificate(reverse_id, Decision::Reverse, &votes);
+    resolve(&cluster, &mut nonces, reverse_id, &reverse).await.unwrap();
+    for (leg, network) in [(LegKind::Payment, ALPHA), (LegKind::Delivery, BETA)] {
+        assert_eq!(state(&cluster, network, reverse_id, leg).await, "cancelled");
+    }
+    // Both assets are back: each party holds what it held before this deal
+    // (the first deal's 30 and 20 moved for good).
+    assert_eq!(usd(&cluster, ALPHA, &cluster.buyer).await, before[0] - 30);
+    assert_eq!(usd(&cluster, BETA, &cluster.seller).await, before[1] - 20);
+    // A verdict is final: the release certificate cannot undo the reverse.
+    check(
+        "a verdict after the verdict",
+        resolve(&cluster, &mut nonces, release_id, &release).await,
+        Code::AlreadyExists,
+        "not held",
+    );
+}
