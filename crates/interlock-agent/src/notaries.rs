@@ -92,3 +92,34 @@ impl NotarySigner for RemoteNotaries {
         })
     }
 }
+
+/// Hands `disputing`'s signed dispute to every notary at once: how many
+/// recorded it, and what the others answered (a notary not in the deal's set
+/// says it has no such deal).
+pub(crate) async fn raise_dispute(disputing: &crate::engine::Disputing) -> (usize, Vec<String>) {
+    let dispute = &disputing.dispute;
+    let request = v1::RaiseDisputeRequest {
+        deal_id: dispute.deal_id.0 .0.to_vec(),
+        party: dispute.by.0.to_vec(),
+        reason: dispute.reason.clone(),
+        signature: dispute.signature.0.to_vec(),
+    };
+    let mut asked = tokio::task::JoinSet::new();
+    for client in &disputing.notaries {
+        let (mut client, request) = (client.clone(), request.clone());
+        asked.spawn(async move { tokio::time::timeout(ANSWER_WITHIN, client.raise_dispute(request)).await });
+    }
+    let mut recorded = 0;
+    let mut refusals = Vec::new();
+    while let Some(answer) = asked.join_next().await {
+        match answer {
+            Ok(Ok(Ok(status))) if status.get_ref().state == "disputed" => recorded += 1,
+            Ok(Ok(Ok(status))) => refusals.push(format!("its window is {}", status.get_ref().state)),
+            Ok(Ok(Err(status))) if status.code() == tonic::Code::NotFound => {}
+            Ok(Ok(Err(status))) => refusals.push(status.message().to_owned()),
+            Ok(Err(_)) => refusals.push(format!("no answer within {ANSWER_WITHIN:?}")),
+            Err(error) => refusals.push(format!("the call failed: {error}")),
+        }
+    }
+    (recorded, refusals)
+}

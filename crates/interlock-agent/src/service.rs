@@ -170,6 +170,26 @@ impl Agent for AgentService {
         Ok(Response::new(self.ask(|reply| Command::List(request, reply)).await?))
     }
 
+    async fn dispute_deal(&self, request: Request<v1::DisputeDealRequest>) -> Result<Response<v1::DealView>, Status> {
+        self.check_caller(&request)?;
+        let request = request.into_inner();
+        let disputing = self.ask(|reply| Command::Dispute(request, reply)).await?;
+        let (recorded, refusals) = crate::notaries::raise_dispute(&disputing).await;
+        let mut view = self.get(disputing.deal_id.to_string()).await?;
+        if recorded == 0 {
+            let why = refusals.first().cloned().unwrap_or_else(|| "no notary answered".to_owned());
+            return Err(Status::failed_precondition(format!(
+                "no notary recorded the dispute of deal {}: {why}",
+                disputing.deal_id
+            )));
+        }
+        view.notice = format!(
+            "dispute recorded by {recorded} notaries{}: no release unless their operators decide one",
+            if refusals.is_empty() { String::new() } else { format!(" (refused by others: {})", refusals.join("; ")) }
+        );
+        Ok(Response::new(view))
+    }
+
     type WatchDealStream = ViewStream;
 
     async fn watch_deal(&self, request: Request<v1::DealRef>) -> Result<Response<ViewStream>, Status> {

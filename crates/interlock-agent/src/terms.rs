@@ -3,8 +3,8 @@
 use interlock_core::crypto::Secret;
 use interlock_core::limits::{DEPENDENTS_MAX, EXTENSION_MAX_MS, OBSERVERS_MAX};
 use interlock_core::{
-    Address, Asset, AssetCode, DealTerms, Leg, LegKind, NetworkId, NetworkTiming, OnTimeout, PartyId, Policy,
-    Settlement,
+    Address, Asset, AssetCode, DealTerms, Disputer, Inspection, Leg, LegKind, NetworkId, NetworkTiming, OnTimeout,
+    PartyId, Policy, Settlement,
 };
 use interlock_identity::{Directory, PartyEntry};
 use interlock_proto::v1;
@@ -274,10 +274,38 @@ fn policy(request: &v1::ProposeDealRequest) -> Result<Policy, Status> {
         on_timeout,
         allowed_assets,
         amount_max_per_day: amount("max_per_day", &request.max_per_day)?,
-        // Proposing with an inspection period waits for the platforms that can
-        // hold an executed leg (see `Capabilities::inspection`).
-        inspection: None,
+        inspection: inspection(request)?,
     })
+}
+
+/// The inspection period a proposal asks for: `inspect` ("30s", "5m") and who
+/// may dispute. The terms' own checks (notaries, length) follow in `validate`,
+/// and the gateways refuse it where a platform cannot hold an executed leg.
+fn inspection(request: &v1::ProposeDealRequest) -> Result<Option<Inspection>, Status> {
+    if request.inspect.is_empty() {
+        if !request.disputer.is_empty() {
+            return Err(Status::invalid_argument("disputer: given without inspect (an inspection period)"));
+        }
+        return Ok(None);
+    }
+    let window_ms = duration_ms(&request.inspect).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "inspect {}: expected a duration (e.g. 30s, 500ms, 5m)",
+            quote(&request.inspect)
+        ))
+    })?;
+    let disputer = match request.disputer.as_str() {
+        "" | "buyer" => Disputer::Buyer,
+        "seller" => Disputer::Seller,
+        "either" => Disputer::Either,
+        other => {
+            return Err(Status::invalid_argument(format!(
+                "disputer {}: expected buyer, seller or either",
+                quote(other)
+            )))
+        }
+    };
+    Ok(Some(Inspection { window_ms, disputer }))
 }
 
 /// `500ms`, `30s` or `2m` in milliseconds.

@@ -208,3 +208,55 @@ impl Platforms {
         self.known.iter().map(|platform| platform.name()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Capabilities;
+    use interlock_core::crypto::{NotaryKey, PartyKey};
+    use interlock_core::{Asset, AssetCode, DealTerms, Disputer, Inspection, ItemId, NetworkId, Settlement};
+
+    /// A script platform's capabilities: fungible legs in either mode, no items, no held legs.
+    const SCRIPT: Capabilities = Capabilities {
+        hashlock: true,
+        notary: true,
+        fungible: true,
+        unique: false,
+        relayed: false,
+        open_cancel: false,
+        inspection: false,
+    };
+
+    fn terms(delivery: Asset, inspection: Option<Inspection>) -> DealTerms {
+        let settlement = Settlement::Notary {
+            notaries: vec![NotaryKey::from_seed([7; 32]).unwrap().address()],
+            threshold: 1,
+            decision_deadline_ms: 5_000,
+            backstop_expiry_ms: 20_000,
+        };
+        let usd = Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 };
+        let (buyer, seller) = (PartyKey::from_seed([1; 32]).public(), PartyKey::from_seed([2; 32]).public());
+        let mut terms = DealTerms::swap(buyer, seller, (NetworkId(1), usd), (NetworkId(2), delivery), settlement);
+        terms.policy.inspection = inspection;
+        terms
+    }
+
+    #[test]
+    fn a_platform_refuses_only_the_legs_on_its_network_that_it_cannot_hold() {
+        let deed = Asset::Unique { class: AssetCode::new("DEED").unwrap(), item: ItemId::from_u128(1) };
+        let gold = Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 3 };
+        let item = terms(deed, None);
+        let refusal = SCRIPT.refusal("litecoin", &item, NetworkId(2)).expect("no items on a script chain");
+        assert!(
+            refusal.contains("delivery leg is on litecoin network") && refusal.contains("unique items"),
+            "{refusal}"
+        );
+        assert_eq!(SCRIPT.refusal("litecoin", &item, NetworkId(1)), None, "the payment leg there is fungible");
+        let window = Some(Inspection { window_ms: 60_000, disputer: Disputer::Buyer });
+        let held = terms(gold.clone(), window);
+        let refusal = SCRIPT.refusal("litecoin", &held, NetworkId(1)).expect("no held legs on a script chain");
+        assert!(refusal.contains("inspection period"), "{refusal}");
+        let accounts = Capabilities { unique: true, inspection: true, ..SCRIPT };
+        assert_eq!(accounts.refusal("ledger", &held, NetworkId(1)), None);
+        assert_eq!(SCRIPT.refusal("litecoin", &terms(gold, None), NetworkId(1)), None);
+    }
+}

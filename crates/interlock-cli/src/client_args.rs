@@ -137,4 +137,12 @@ pub enum DealCommand {
     },
     /// Follow a deal live, one line per step, until it ends. Exits 0 if it completed.
     Watch { deal: String },
+    /// Dispute a deal inside its inspection period: its notaries then release
+    /// nothing unless their operators decide to; they may reverse both legs.
+    Dispute {
+        deal: String,
+        /// Why, for the notaries' operators.
+        #[arg(long)]
+        reason: String,
+    },
 }

@@ -1,4 +1,4 @@
-//! `interlock deal propose | accept | status | list | watch | cancel`: the
+//! `interlock deal propose | accept | status | list | watch | cancel | dispute`: the
 //! operator's commands, against the agent of the party they act for.
 
 use crate::agent_cmd::channel;
@@ -64,6 +64,14 @@ pub struct PolicyArgs {
     /// Largest total of one asset a party may move per UTC day in the deals a notary commits.
     #[arg(long)]
     max_per_day: Option<u128>,
+    /// Hold the executed legs for an inspection period this long after the
+    /// decision deadline (notary mode only; e.g. 30s, 5m): a dispute inside it
+    /// waits for the notaries' operators; undisputed, the legs are released.
+    #[arg(long, value_name = "DURATION")]
+    inspect: Option<String>,
+    /// Who may dispute inside the inspection period.
+    #[arg(long, value_parser = ["buyer", "seller", "either"], requires = "inspect")]
+    disputer: Option<String>,
 }
 
 impl PolicyArgs {
@@ -74,6 +82,8 @@ impl PolicyArgs {
             allow_assets: self.allow_assets,
             max_amount: text(self.max_amount),
             max_per_day: text(self.max_per_day),
+            inspect: self.inspect.unwrap_or_default(),
+            disputer: self.disputer.unwrap_or_default(),
             ..request
         }
     }
@@ -86,6 +96,7 @@ pub enum Action {
     Status { deal: String },
     List { state: Option<String>, limit: u32 },
     Watch { deal: String },
+    Dispute { deal: String, reason: String },
 }
 
 fn time_text(ms: u64) -> String {
@@ -109,6 +120,7 @@ pub fn view_json(view: &v1::DealView) -> serde_json::Value {
         "state": view.state, "payment": view.payment, "delivery": view.delivery,
         "own_leg": view.own_leg, "counter_leg": view.counter_leg, "deadline_ms": view.deadline_ms,
         "notice": view.notice, "policy": view.policy,
+        "inspection_ends_ms": view.inspection_ends_ms, "disputer": view.disputer,
         "steps": view.steps.iter().map(|s| serde_json::json!({"at_ms": s.at_ms, "text": s.text})).collect::<Vec<_>>(),
     })
 }
@@ -121,6 +133,19 @@ fn print_view(view: &v1::DealView) {
     println!("  legs      own {}, counterparty's {}", view.own_leg, view.counter_leg);
     println!("  deadline  {}", time_text(view.deadline_ms));
     println!("  policy    {}", view.policy);
+    if view.inspection_ends_ms > 0 {
+        let now_ms = crate::setup::now_ms();
+        let left = if now_ms < view.inspection_ends_ms {
+            format!("{} s left", (view.inspection_ends_ms - now_ms).div_ceil(1_000))
+        } else {
+            "closed".to_owned()
+        };
+        println!(
+            "  inspect   window closes {} ({left}); {} may dispute",
+            time_text(view.inspection_ends_ms),
+            view.disputer
+        );
+    }
     if !view.notice.is_empty() {
         println!("  notice    {}", view.notice);
     }
@@ -148,6 +173,10 @@ pub fn run(target: &Target, action: Action, json: bool) -> anyhow::Result<bool> 
             }
             Action::Cancel { deal } => {
                 show(agent.cancel_deal(v1::DealRef { deal }).await.map_err(failed)?.get_ref(), json)
+            }
+            Action::Dispute { deal, reason } => {
+                let request = v1::DisputeDealRequest { deal, reason };
+                show(agent.dispute_deal(request).await.map_err(failed)?.get_ref(), json)
             }
             Action::Status { deal } => {
                 show(agent.get_deal(v1::DealRef { deal }).await.map_err(failed)?.get_ref(), json)

@@ -10,6 +10,7 @@ use interlock_gateway::{Chain, GatewayConfig, GatewayService, Relay, WebhookPoli
 use interlock_identity::SignedDirectory;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_proto::v1::notary_client::NotaryClient;
 use interlock_rpc::server::{bind, lazy_channel, TlsFiles};
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -109,6 +110,11 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
         for entry in directory.gateways.iter().filter(|entry| entry.network != network) {
             peers.insert(entry.network, GatewayPeerClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
+        // The keeper asks the notaries for the verdicts on legs held for inspection.
+        let mut notaries = HashMap::new();
+        for entry in &directory.notaries {
+            notaries.insert(entry.address, NotaryClient::new(lazy_channel(&entry.endpoint, &tls)?));
+        }
         let local = Local { networks: &options.networks, chain_key: options.chain_key.as_deref() };
         let chain = chain(network, &directory, (&tls, &options.tls_dir, &options.name), (&key, local), saved).await?;
         let (_, timings) = crate::agent_cmd::network_facts(&directory, &options.networks)?;
@@ -118,6 +124,7 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
             network,
             chain,
             peers,
+            notaries,
             directory: directory.clone(),
             clock: crate::setup::now_ms,
             timings,

@@ -13,6 +13,7 @@ mod deal_cmd;
 mod directory_cmd;
 mod gas_cmd;
 mod gateway_cmd;
+mod notary_cmd;
 mod observer_cmd;
 mod services;
 mod settings;
@@ -129,9 +130,19 @@ enum Command {
     /// Run a notary: one of a deal's k-of-n set, over gRPC with mutual TLS. It
     /// follows the networks of its deals through their gateways and records
     /// each decision before it signs.
-    #[command(after_help = "Every setting may come from a TOML file instead (--config FILE), keys named as\n\
-        the flags: `name = \"n1\"`, `tls_dir = \"tls\"`. See docs/configuration.md.")]
-    Notary(NotaryArgs),
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "Every setting may come from a TOML file instead (--config FILE), keys named as\n\
+        the flags: `name = \"n1\"`, `tls_dir = \"tls\"`. See docs/configuration.md.\n\n\
+        Its operator decides disputed deals: interlock notary decide DEAL --decision reverse --name n1"
+    )]
+    Notary {
+        #[command(subcommand)]
+        command: Option<NotaryCommand>,
+        #[command(flatten)]
+        settings: NotaryArgs,
+    },
     /// Run a gateway: the service in front of one network, over gRPC with mutual
     /// TLS. Parties submit escrow transactions and register deals through it;
     /// notaries and observers read the network through it; it tells the other
@@ -299,6 +310,55 @@ enum ObserverCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A notary operator's commands, run against the notary with its own
+/// certificate (`--name`, from `--tls-dir`).
+#[derive(Subcommand)]
+enum NotaryCommand {
+    /// Decide a deal disputed inside its inspection period: release pays both
+    /// held legs to their beneficiaries, reverse returns both to their owners.
+    /// Made once and final; the notary records it before it signs.
+    Decide {
+        /// The deal id (64 hex digits).
+        deal: String,
+        #[arg(long, value_parser = ["release", "reverse"])]
+        decision: String,
+        #[command(flatten)]
+        target: NotaryTarget,
+    },
+    /// Where a deal's inspection period stands at this notary: open,
+    /// disputed (with the reason), release or reverse.
+    Inspection {
+        deal: String,
+        #[command(flatten)]
+        target: NotaryTarget,
+    },
+}
+
+#[derive(clap::Args)]
+struct NotaryTarget {
+    /// The notary's name in the directory, whose certificate the command uses.
+    #[arg(long)]
+    name: String,
+    /// The notary's host:port (default: its endpoint in the sandbox's directory).
+    #[arg(long)]
+    notary: Option<String>,
+    /// Holds ca.pem and NAME.pem / NAME.key (default: the sandbox's tls/).
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    #[arg(long, default_value = "interlock-sandbox")]
+    sandbox: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+impl NotaryTarget {
+    fn target(self) -> (notary_cmd::Target, bool) {
+        let target =
+            notary_cmd::Target { notary: self.notary, tls_dir: self.tls_dir, name: self.name, sandbox: self.sandbox };
+        (target, self.json)
+    }
 }
 
 #[derive(Subcommand)]
@@ -553,7 +613,15 @@ fn main() -> ExitCode {
             SandboxCommand::Start { dir, name } => sandbox::start(&dir, &name).map(Ok),
             SandboxCommand::Down { dir } => sandbox::down(&dir).map(Ok),
         },
-        Command::Notary(flags) => notary(flags).map(Ok),
+        Command::Notary { command: Some(NotaryCommand::Decide { deal, decision, target }), .. } => {
+            let (target, json) = target.target();
+            notary_cmd::run(&target, &deal, Some(&decision), json).map(Ok)
+        }
+        Command::Notary { command: Some(NotaryCommand::Inspection { deal, target }), .. } => {
+            let (target, json) = target.target();
+            notary_cmd::run(&target, &deal, None, json).map(Ok)
+        }
+        Command::Notary { command: None, settings } => notary(settings).map(Ok),
         Command::Gateway(flags) => gateway(flags).map(Ok),
         Command::Observer { command: Some(ObserverCommand::Verify { data, json }), .. } => {
             observer_cmd::verify(&data, json).map(|ok| ok.then_some(()).ok_or(1))
@@ -700,6 +768,7 @@ fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::
         }
         DealCommand::Accept { deal } => Action::Accept { deal },
         DealCommand::Cancel { deal } => Action::Cancel { deal },
+        DealCommand::Dispute { deal, reason } => Action::Dispute { deal, reason },
         DealCommand::Status { deal } => Action::Status { deal },
         DealCommand::List { state, limit } => Action::List { state: state.map(|state| state.0.as_str().into()), limit },
         DealCommand::Watch { deal } => Action::Watch { deal },

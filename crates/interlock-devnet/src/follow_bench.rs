@@ -210,6 +210,7 @@ impl Following {
             network: NETWORK,
             chain,
             peers: Default::default(),
+            notaries: Default::default(),
             directory,
             clock: crate::setup::now_ms,
             timings: Default::default(),

@@ -278,7 +278,7 @@ impl GatewayService {
 
     /// Sends what the keeper owes at network time `now_ms`, each operation on
     /// its own task so the follower never waits for a submission.
-    async fn keep(&self, now_ms: u64) {
+    pub(crate) async fn keep(&self, now_ms: u64) {
         let Some(submitter) = self.shared.chain.keeper.clone() else { return };
         let owed = self.blocking("reading what the keeper owes", move |service| Ok(service.keeper_owes(now_ms)));
         let owed = match owed.await {

@@ -10,9 +10,11 @@
 //! backstop would leave the deal half done. The beneficiary executes it when it
 //! comes back, with the same certificate.
 
-use interlock_core::crypto::{Secret, Token};
+use interlock_core::crypto::{Certificate, Secret, Token};
 use interlock_core::escrow::Condition;
-use interlock_core::{reservation_id, Address, DealId, EscrowEvent, EscrowOp, Hash32, LegKind, ReservationId};
+use interlock_core::{
+    reservation_id, Address, DealId, EscrowEvent, EscrowOp, Hash32, LegKind, NotaryAddress, ReservationId,
+};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// How long after learning a secret the keeper leaves the beneficiary to
@@ -34,6 +36,17 @@ struct Open {
     expiry_ms: u64,
     keeper: Option<Address>,
     hashlock: Option<Hash32>,
+    /// The notaries whose verdict resolves the leg once it is held (an
+    /// inspected leg only).
+    verdict_by: Option<(Vec<NotaryAddress>, u8)>,
+}
+
+/// A leg held for inspection: whose verdict moves it.
+#[derive(Clone, Debug)]
+pub(crate) struct Held {
+    pub(crate) deal_id: DealId,
+    pub(crate) notaries: Vec<NotaryAddress>,
+    pub(crate) threshold: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +63,10 @@ pub(crate) struct Keeper {
     /// The latest block time seen: the clock a learned secret's grace period
     /// is counted on.
     pub(crate) now_ms: u64,
+    /// Legs held for inspection, and the verdicts learned for their deals:
+    /// the keeper presents a verdict on every held leg of its deal (anyone may).
+    held: HashMap<ReservationId, Held>,
+    verdicts: HashMap<DealId, Certificate>,
 }
 
 impl Keeper {
@@ -62,6 +79,8 @@ impl Keeper {
             sent_ms: HashMap::new(),
             committed: HashSet::new(),
             now_ms: 0,
+            held: HashMap::new(),
+            verdicts: HashMap::new(),
         }
     }
 
@@ -84,11 +103,16 @@ impl Keeper {
                     Condition::Hashlock(hash) => Some(*hash),
                     Condition::Notary { .. } | Condition::Inspected { .. } => None,
                 };
+                let verdict_by = match &reservation.condition {
+                    Condition::Inspected { notaries, threshold } => Some((notaries.clone(), *threshold)),
+                    Condition::Hashlock(_) | Condition::Notary { .. } => None,
+                };
                 let open = Open {
                     deal_id: reservation.deal_id,
                     expiry_ms: reservation.expiry_ms,
                     keeper: reservation.keeper,
                     hashlock,
+                    verdict_by,
                 };
                 self.by_expiry.insert((open.expiry_ms, reservation.id));
                 self.open.insert(reservation.id, open);
@@ -104,8 +128,19 @@ impl Keeper {
                         self.learn_commit(*deal_id);
                     }
                 }
+                if let Some(held) = self.held.remove(reservation) {
+                    // Resolved: the verdict goes once both legs here are.
+                    if !self.held.values().any(|other| other.deal_id == held.deal_id) {
+                        self.verdicts.remove(&held.deal_id);
+                    }
+                }
                 if let Some(open) = self.open.remove(reservation) {
                     self.by_expiry.remove(&(open.expiry_ms, *reservation));
+                    if let (EscrowEvent::Held { .. }, Some((notaries, threshold))) = (event, open.verdict_by.clone()) {
+                        if self.held.len() < OPEN_MAX {
+                            self.held.insert(*reservation, Held { deal_id: open.deal_id, notaries, threshold });
+                        }
+                    }
                     let deal_open =
                         LegKind::BOTH.iter().any(|leg| self.open.contains_key(&reservation_id(open.deal_id, *leg)));
                     if !deal_open {
@@ -125,9 +160,27 @@ impl Keeper {
         }
     }
 
-    /// The deal of an open reservation this keeper tracks.
+    /// The legs held for inspection whose deal has no verdict here yet: the
+    /// ones to ask the notaries about.
+    pub(crate) fn awaiting_verdicts(&self) -> Vec<Held> {
+        let mut deals: Vec<Held> =
+            self.held.values().filter(|held| !self.verdicts.contains_key(&held.deal_id)).cloned().collect();
+        deals.sort_by_key(|held| held.deal_id);
+        deals.dedup_by_key(|held| held.deal_id);
+        deals
+    }
+
+    /// Remembers the verdict on `deal_id` (checked by whoever assembled it;
+    /// the escrow checks it again).
+    pub(crate) fn learn_verdict(&mut self, deal_id: DealId, verdict: Certificate) {
+        if self.held.values().any(|held| held.deal_id == deal_id) {
+            self.verdicts.entry(deal_id).or_insert(verdict);
+        }
+    }
+
+    /// The deal of an open or held reservation this keeper tracks.
     pub(crate) fn deal_of(&self, id: &ReservationId) -> Option<DealId> {
-        self.open.get(id).map(|open| open.deal_id)
+        self.open.get(id).map(|open| open.deal_id).or_else(|| self.held.get(id).map(|held| held.deal_id))
     }
 
     fn due(&self, id: &ReservationId, now_ms: u64) -> bool {
@@ -170,6 +223,17 @@ impl Keeper {
         for id in expired {
             self.sent_ms.insert(id, now_ms);
             actions.push(EscrowOp::Cancel { reservation: id, certificate: None });
+        }
+        let mut resolutions: Vec<(ReservationId, Certificate)> = self
+            .held
+            .iter()
+            .filter_map(|(id, held)| self.verdicts.get(&held.deal_id).map(|verdict| (*id, verdict.clone())))
+            .filter(|(id, _)| self.due(id, now_ms))
+            .collect();
+        resolutions.sort_by_key(|(id, _)| *id);
+        for (id, verdict) in resolutions.into_iter().take(ACTIONS_PER_BLOCK_MAX.saturating_sub(actions.len())) {
+            self.sent_ms.insert(id, now_ms);
+            actions.push(EscrowOp::Resolve { reservation: id, verdict });
         }
         actions
     }
@@ -228,5 +292,66 @@ mod tests {
             token: Token::Certificate(certificate),
         });
         assert!(keeper.act(5_000).is_empty(), "a committed deal's open leg waits for its beneficiary");
+    }
+
+    fn inspected(deal_id: DealId, leg: LegKind) -> EscrowEvent {
+        let EscrowEvent::Reserved(mut reservation) = reservation(deal_id, leg, 1_000) else { unreachable!() };
+        let notaries = vec![NotaryAddress([7; 20]), NotaryAddress([8; 20])];
+        reservation.condition = Condition::Inspected { notaries, threshold: 2 };
+        EscrowEvent::Reserved(reservation)
+    }
+
+    fn held(deal_id: DealId, leg: LegKind) -> EscrowEvent {
+        let certificate = Certificate { deal_id, decision: Decision::Commit, signatures: vec![] };
+        EscrowEvent::Held {
+            reservation: reservation_id(deal_id, leg),
+            deal_id,
+            leg,
+            by: Address::from_bytes([2; 32]),
+            beneficiary: Address::from_bytes([2; 32]),
+            asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
+            token: Token::Certificate(certificate),
+        }
+    }
+
+    #[test]
+    fn a_held_leg_never_lapses_and_is_resolved_with_the_verdict_once_known() {
+        let mut keeper = Keeper::new(Some(Address::from_bytes([9; 32])));
+        for leg in LegKind::BOTH {
+            keeper.observe(&inspected(deal(4), leg));
+            keeper.observe(&held(deal(4), leg));
+        }
+        let awaiting = keeper.awaiting_verdicts();
+        assert_eq!(awaiting.len(), 1, "one deal to ask about, for both its legs");
+        assert_eq!((awaiting[0].deal_id, awaiting[0].threshold, awaiting[0].notaries.len()), (deal(4), 2, 2));
+        assert!(keeper.act(1_000_000).is_empty(), "no cancel past the expiry, and no verdict yet");
+
+        let verdict = Certificate { deal_id: deal(4), decision: Decision::Reverse, signatures: vec![] };
+        keeper.learn_verdict(deal(5), verdict.clone());
+        assert!(keeper.act(1_000_001).is_empty(), "a verdict for a deal held nowhere here is ignored");
+        keeper.learn_verdict(deal(4), verdict.clone());
+        assert!(keeper.awaiting_verdicts().is_empty());
+        let actions = keeper.act(1_000_002);
+        let resolved: Vec<ReservationId> = actions.iter().map(EscrowOp::reservation_id).collect();
+        let mut both: Vec<ReservationId> = LegKind::BOTH.iter().map(|leg| reservation_id(deal(4), *leg)).collect();
+        both.sort();
+        assert_eq!(resolved, both);
+        assert!(actions.iter().all(|op| matches!(op, EscrowOp::Resolve { verdict: v, .. } if *v == verdict)));
+        assert!(keeper.act(1_000_003).is_empty(), "sent again only after the retry interval");
+        assert_eq!(keeper.act(1_000_002 + RETRY_MS).len(), 2);
+
+        // The reverse lands: nothing is left to do for the deal.
+        for leg in LegKind::BOTH {
+            keeper.observe(&EscrowEvent::Cancelled {
+                reservation: reservation_id(deal(4), leg),
+                deal_id: deal(4),
+                leg,
+                by: Address::from_bytes([9; 32]),
+                to: Address::from_bytes([1; 32]),
+                asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 5 },
+            });
+        }
+        assert!(keeper.act(2_000_000).is_empty());
+        assert!(keeper.verdicts.is_empty() && keeper.held.is_empty());
     }
 }

@@ -42,6 +42,7 @@ pub mod routing;
 mod synthesised;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+mod verdicts;
 pub mod webhook;
 
 pub use chain::{Chain, Relay};
@@ -57,6 +58,7 @@ use interlock_identity::Directory;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::gateway_peer_server::GatewayPeerServer;
 use interlock_proto::v1::gateway_server::GatewayServer;
+use interlock_proto::v1::notary_client::NotaryClient;
 use interlock_rpc::access::{Access, Home};
 use interlock_rpc::server::{base_router, serve_router, ServeError, TlsFiles, MESSAGE_LEN_MAX};
 use interlock_rpc::store::{GroupWriter, StoreError};
@@ -89,6 +91,9 @@ pub struct GatewayConfig {
     pub chain: Chain,
     /// The gateways of the other networks.
     pub peers: HashMap<NetworkId, GatewayPeerClient<Channel>>,
+    /// The directory's notaries, by address: the keeper asks them for the
+    /// verdicts that resolve legs held for inspection.
+    pub notaries: HashMap<interlock_core::NotaryAddress, NotaryClient<Channel>>,
     pub directory: Arc<Directory>,
     /// Unix milliseconds, for the freshness of new deals.
     pub clock: fn() -> u64,
@@ -102,6 +107,7 @@ struct Shared {
     network: NetworkId,
     chain: chain::ChainShared,
     peers: HashMap<NetworkId, GatewayPeerClient<Channel>>,
+    notaries: HashMap<interlock_core::NotaryAddress, NotaryClient<Channel>>,
     directory: Arc<Directory>,
     clock: fn() -> u64,
     timings: HashMap<NetworkId, interlock_core::NetworkTiming>,
@@ -181,6 +187,7 @@ impl GatewayService {
             network: config.network,
             chain: chain::ChainShared::new(config.chain),
             peers: config.peers,
+            notaries: config.notaries,
             directory: config.directory,
             clock: config.clock,
             timings: config.timings,
@@ -229,6 +236,9 @@ impl GatewayService {
             handles.push(tokio::spawn(self.clone().deliver(*network)));
         }
         handles.push(tokio::spawn(self.clone().deliver_webhooks(policy)));
+        if !self.shared.notaries.is_empty() {
+            handles.push(tokio::spawn(self.clone().collect_verdicts()));
+        }
         GatewayTasks { handles }
     }
 

@@ -526,9 +526,7 @@ impl Context {
                 EscrowEvent::Cancelled { reservation, by, .. } => {
                     (EventKind::Cancelled, *reservation, (Some(*by) == gateway).then_some(EventKind::KeeperCancelled))
                 }
-                // Only deals with an inspection period hold a leg, and this
-                // gateway registers none (`terms_checked`).
-                EscrowEvent::Held { .. } => continue,
+                EscrowEvent::Held { reservation, .. } => (EventKind::Held, *reservation, None),
             };
             let mut record = NewEvent {
                 deal_id: item.event.deal_id(),
@@ -548,7 +546,8 @@ impl Context {
                 record.text = self.describe(keeper_kind, &item.event, self.network);
                 batch.add_event(&record)?;
             }
-            settled |= kind != EventKind::Reserved;
+            // Held is not an end: the verdict that follows is.
+            settled |= !matches!(kind, EventKind::Reserved | EventKind::Held);
             let Some(peer) = peer else { continue };
             match &item.event {
                 EscrowEvent::Reserved(reservation) => {

@@ -11,6 +11,7 @@ use interlock_identity::{Directory, NetworkEntry};
 use interlock_ledger_node::{LedgerPlatform, NodeFollower, NodeSubmitter};
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
+use interlock_proto::v1::notary_client::NotaryClient;
 use interlock_rpc::server::TlsFiles;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -103,6 +104,16 @@ pub fn start_gateway_with(setup: GatewaySetup<'_>, listener: TcpListener, policy
             .peers
             .iter()
             .map(|(network, address)| (*network, GatewayPeerClient::new(channel(*address))))
+            .collect(),
+        // The directory's notaries that listen on a socket address, for the keeper's verdicts.
+        notaries: setup
+            .directory
+            .notaries
+            .iter()
+            .filter_map(|notary| {
+                let address: SocketAddr = notary.endpoint.parse().ok()?;
+                Some((notary.address, NotaryClient::new(channel(address))))
+            })
             .collect(),
         directory: setup.directory.clone(),
         clock: now_ms,

@@ -82,7 +82,7 @@ impl Platform for LedgerPlatform {
             unique: true,
             relayed: true,
             open_cancel: true,
-            inspection: false,
+            inspection: true,
         }
     }
 

@@ -42,6 +42,9 @@ struct Cluster {
     buyer: PartyKey,
     seller: PartyKey,
     notary_keys: Vec<NotaryKey>,
+    /// Each notary's first listener, bound before the directory lists its
+    /// address (a restarted notary binds anew).
+    notary_listeners: std::sync::Mutex<Vec<Option<tokio::net::TcpListener>>>,
 }
 
 impl Cluster {
@@ -57,6 +60,7 @@ impl Cluster {
             (Role::Notary, "n2"),
             (Role::Notary, "n3"),
             (Role::Party, "buyer"),
+            (Role::Party, "seller"),
         ];
         interlock_gateway::testkit::issue_all(&tls, &names);
         let (operator, buyer, seller) =
@@ -66,6 +70,13 @@ impl Cluster {
         let mut listeners = Vec::new();
         let mut gateways = HashMap::new();
         let mut gateway_listeners = Vec::new();
+        let mut notary_listeners = Vec::new();
+        let mut notary_addresses = Vec::new();
+        for _ in 0..3 {
+            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            notary_listeners.push(Some(listener));
+            notary_addresses.push(address);
+        }
         for network in [ALPHA, BETA] {
             let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
             ledgers.insert(network, address);
@@ -94,13 +105,17 @@ impl Cluster {
                     key: gateway_key(network).public(),
                 })
                 .collect(),
-            parties: vec![PartyEntry { name: "buyer".into(), key: buyer.public(), accounts: Default::default() }],
+            parties: vec![
+                PartyEntry { name: "buyer".into(), key: buyer.public(), accounts: Default::default() },
+                PartyEntry { name: "seller".into(), key: seller.public(), accounts: Default::default() },
+            ],
             notaries: ["n1", "n2", "n3"]
                 .iter()
                 .zip(&notary_keys)
-                .map(|(name, key)| NotaryEntry {
+                .zip(&notary_addresses)
+                .map(|((name, key), address)| NotaryEntry {
                     name: (*name).into(),
-                    endpoint: "127.0.0.1:1".into(),
+                    endpoint: address.to_string(),
                     address: key.address(),
                 })
                 .collect(),
@@ -135,8 +150,20 @@ impl Cluster {
             };
             running.push(start_gateway(setup, listener));
         }
-        let cluster =
-            Cluster { dir, tls, directory, ledgers, gateways, _running: running, operator, buyer, seller, notary_keys };
+        let notary_listeners = std::sync::Mutex::new(notary_listeners);
+        let cluster = Cluster {
+            dir,
+            tls,
+            directory,
+            ledgers,
+            gateways,
+            _running: running,
+            operator,
+            buyer,
+            seller,
+            notary_keys,
+            notary_listeners,
+        };
         cluster.fund().await;
         cluster
     }
@@ -167,6 +194,11 @@ impl Cluster {
                 let op = Op::Issue { to: Address::from_bytes(key.public().0), asset };
                 self.submit(network, Transaction::sign(&self.operator, network, nonce, op)).await.unwrap();
             }
+            // The gateway's keeper signs with its key: an account there too.
+            nonce += 1;
+            let gateway = PartyKey::from_seed([20 + u8::try_from(network.0).unwrap(); 32]);
+            let tx = Transaction::sign(&self.operator, network, nonce, Op::Register { account: gateway.public() });
+            self.submit(network, tx).await.unwrap();
         }
     }
 
@@ -198,7 +230,14 @@ impl Cluster {
         tokio::spawn(service.clone().tick());
         tokio::spawn(service.clone().follow(ALPHA));
         tokio::spawn(service.clone().follow(BETA));
-        let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let first = self.notary_listeners.lock().unwrap()[index].take();
+        let (listener, address) = match first {
+            Some(listener) => {
+                let address = listener.local_addr().unwrap();
+                (listener, address)
+            }
+            None => bind("127.0.0.1:0".parse().unwrap()).await.unwrap(),
+        };
         let files = TlsFiles::in_dir(&self.tls, &name);
         let directory = self.directory.clone();
         tokio::spawn(async move {

@@ -132,6 +132,7 @@ pub const MATRIX: &[Rule] = &[
     rule("/interlock.v1.Agent/GetDeal", PARTIES, Scope::HomeParty),
     rule("/interlock.v1.Agent/ListDeals", PARTIES, Scope::HomeParty),
     rule("/interlock.v1.Agent/WatchDeal", PARTIES, Scope::HomeParty),
+    rule("/interlock.v1.Agent/DisputeDeal", PARTIES, Scope::HomeParty),
     // Health and reflection describe the service to anyone listed.
     rule("/grpc.health.v1.Health/Check", EVERYONE, Scope::Listed),
     rule("/grpc.health.v1.Health/Watch", EVERYONE, Scope::Listed),

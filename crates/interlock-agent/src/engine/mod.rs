@@ -107,6 +107,16 @@ pub(crate) enum Command {
     Cancel(String, Reply<v1::DealView>),
     Get(String, Reply<v1::DealView>),
     List(v1::ListDealsRequest, Reply<v1::DealList>),
+    /// Sign a dispute of a deal with an inspection period; answers it and the
+    /// notaries to hand it to.
+    Dispute(v1::DisputeDealRequest, Reply<Disputing>),
+}
+
+/// A signed dispute on its way to the deal's notaries.
+pub(crate) struct Disputing {
+    pub deal_id: DealId,
+    pub dispute: interlock_core::verdict::Dispute,
+    pub notaries: Vec<NotaryClient<Channel>>,
 }
 
 /// A signed deal on its way to a gateway.

@@ -88,6 +88,10 @@ impl Engine {
             Command::List(request, reply) => {
                 let _ = reply.send(self.list(&request));
             }
+            Command::Dispute(request, reply) => {
+                let _ =
+                    reply.send(self.resolve(&request.deal).and_then(|deal_id| self.dispute(deal_id, &request.reason)));
+            }
         }
     }
 
@@ -245,7 +249,41 @@ impl Engine {
             steps: Vec::new(),
             notice: deal.notice.text.clone(),
             policy: policy_text(&deal.terms.policy),
+            inspection_ends_ms: deal.terms.inspection_ends_ms().unwrap_or(0),
+            disputer: deal
+                .terms
+                .policy
+                .inspection
+                .map(|inspection| inspection.disputer.to_string())
+                .unwrap_or_default(),
         }
+    }
+
+    /// Signs this party's dispute of `deal_id`, if the deal has an inspection
+    /// period that lets it dispute (the notaries judge the window).
+    fn dispute(&self, deal_id: DealId, reason: &str) -> Result<super::Disputing, Status> {
+        let deal = self.deals.get(&deal_id).ok_or_else(|| Status::not_found(format!("no deal {deal_id}")))?;
+        let inspection = deal.terms.policy.inspection.ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "deal {deal_id} has no inspection period: its legs paid out when they were executed"
+            ))
+        })?;
+        if !inspection.disputer.may_dispute(&deal.terms, &self.key.public()) {
+            return Err(Status::permission_denied(format!(
+                "deal {deal_id}'s policy lets {} dispute, and this party is its {}",
+                inspection.disputer,
+                role_word(deal.role)
+            )));
+        }
+        if reason.len() > interlock_core::limits::DISPUTE_REASON_LEN_MAX {
+            return Err(Status::invalid_argument(format!(
+                "reason: {} bytes, at most {}",
+                reason.len(),
+                interlock_core::limits::DISPUTE_REASON_LEN_MAX
+            )));
+        }
+        let dispute = interlock_core::verdict::Dispute::sign(&self.key, deal_id, reason);
+        Ok(super::Disputing { deal_id, dispute, notaries: self.notaries.clone() })
     }
 
     fn list(&self, request: &v1::ListDealsRequest) -> Result<v1::DealList, Status> {

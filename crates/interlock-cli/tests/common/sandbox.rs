@@ -10,6 +10,13 @@ pub fn interlock(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_interlock")).args(args).current_dir(dir).output().unwrap()
 }
 
+/// `interlock deal --sandbox sb --as PARTY ARGS...` in `dir`.
+pub fn deal_as(dir: &Path, party: &str, args: &[&str]) -> Output {
+    let mut all = vec!["deal", "--sandbox", "sb", "--as", party];
+    all.extend(args);
+    interlock(&all, dir)
+}
+
 /// Stops the sandbox in `DIR/sb` when dropped.
 pub struct Sandbox(pub PathBuf);
 

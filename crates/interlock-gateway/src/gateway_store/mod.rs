@@ -178,6 +178,9 @@ pub enum EventKind {
     PeerCancelled,
     KeeperExecuted,
     KeeperCancelled,
+    /// A leg executed into escrow for an inspection period: paid out or
+    /// returned on the notaries' verdict, reported then as executed or cancelled.
+    Held,
     /// Derived: both legs executed, as this gateway has seen them.
     Completed,
     /// Derived: both legs cancelled, as this gateway has seen them.
@@ -197,12 +200,13 @@ impl EventKind {
             EventKind::PeerCancelled => "peer_cancelled",
             EventKind::KeeperExecuted => "keeper_executed",
             EventKind::KeeperCancelled => "keeper_cancelled",
+            EventKind::Held => "held",
             EventKind::Completed => "completed",
             EventKind::Refunded => "refunded",
         }
     }
 
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Proposed,
         EventKind::Registered,
         EventKind::Reserved,
@@ -213,6 +217,7 @@ impl EventKind {
         EventKind::PeerCancelled,
         EventKind::KeeperExecuted,
         EventKind::KeeperCancelled,
+        EventKind::Held,
         EventKind::Completed,
         EventKind::Refunded,
     ];

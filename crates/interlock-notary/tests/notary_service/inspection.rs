@@ -121,9 +121,10 @@ async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
         addresses.push(address);
     }
     let mut nonces = Nonces::default();
-    // The operator registered and funded both parties on each network: four transactions.
+    // The operator registered and funded both parties and registered the
+    // gateway on each network: five transactions.
     for network in [ALPHA, BETA] {
-        nonces.0.insert((cluster.operator.public(), network), 4);
+        nonces.0.insert((cluster.operator.public(), network), 5);
     }
     let before = [usd(&cluster, ALPHA, &cluster.buyer).await, usd(&cluster, BETA, &cluster.seller).await];
     let (released, reversed) = (inspected(&cluster, 31), inspected(&cluster, 32));
@@ -270,4 +271,61 @@ async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
         Code::AlreadyExists,
         "not held",
     );
+}
+
+/// A deal both gateways registered: its legs are held on commit, and once the
+/// window closes undisputed each gateway's keeper collects the notaries'
+/// release votes and presents the certificate on its network, nobody asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keepers_release_held_legs_when_the_window_closes() {
+    let cluster = Cluster::start().await;
+    let mut notaries = Vec::new();
+    for index in 0..3 {
+        notaries.push(cluster.notary(index).await);
+    }
+    let mut nonces = Nonces::default();
+    let terms = inspected(&cluster, 41);
+    let deal_id = terms.id();
+    let mut gateway = v1::gateway_client::GatewayClient::new(
+        endpoint(&cluster.tls, "buyer", cluster.gateways[&ALPHA]).connect_lazy(),
+    );
+    let signed = v1::SignedDeal {
+        terms_encoded: interlock_core::encoding::encode_terms(&terms),
+        buyer_signature: cluster.buyer.sign_deal(deal_id).0.to_vec(),
+        seller_signature: cluster.seller.sign_deal(deal_id).0.to_vec(),
+    };
+    gateway.register_deal(signed).await.expect("the ledgers hold legs for inspection");
+    for (leg, network, key) in [(LegKind::Payment, ALPHA, &cluster.buyer), (LegKind::Delivery, BETA, &cluster.seller)] {
+        let op = EscrowOp::Reserve(expected_request(&terms, deal_id, leg));
+        nonces.send(&cluster, key, network, op).await.unwrap();
+    }
+    for notary in &mut notaries {
+        notary.submit_deal(cluster.submission(&terms)).await.unwrap();
+    }
+    let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[1], deal_id).await];
+    let commit = certificate(deal_id, Decision::Commit, &votes);
+    for (leg, network, beneficiary) in
+        [(LegKind::Payment, ALPHA, &cluster.seller), (LegKind::Delivery, BETA, &cluster.buyer)]
+    {
+        let op =
+            EscrowOp::Execute { reservation: reservation_id(deal_id, leg), token: Token::Certificate(commit.clone()) };
+        nonces.send(&cluster, beneficiary, network, op).await.unwrap();
+    }
+    assert_eq!(state(&cluster, ALPHA, deal_id, LegKind::Payment).await, "held");
+    let seller_before = usd(&cluster, ALPHA, &cluster.seller).await;
+    let buyer_before = usd(&cluster, BETA, &cluster.buyer).await;
+
+    // Nobody presents anything: the keepers do, once k notaries released.
+    for _ in 0..400 {
+        let payment = state(&cluster, ALPHA, deal_id, LegKind::Payment).await;
+        let delivery = state(&cluster, BETA, deal_id, LegKind::Delivery).await;
+        if payment == "executed" && delivery == "executed" {
+            break;
+        }
+        assert!(now_ms() < terms.inspection_ends_ms().unwrap() + 15_000, "not released: {payment}, {delivery}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(now_ms() >= terms.inspection_ends_ms().unwrap(), "released before the window closed");
+    assert_eq!(usd(&cluster, ALPHA, &cluster.seller).await, seller_before + 30);
+    assert_eq!(usd(&cluster, BETA, &cluster.buyer).await, buyer_before + 20);
 }
