@@ -3,7 +3,7 @@
 use std::process::Command;
 
 #[test]
-fn demo_settles_two_deals_and_refunds_the_third_with_balances_conserved() {
+fn demo_settles_two_deals_refunds_the_third_and_reverses_the_fourth_with_balances_conserved() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
         .args(["demo", "--json", "--dir"])
@@ -15,7 +15,10 @@ fn demo_settles_two_deals_and_refunds_the_third_with_balances_conserved() {
     let deals = report["deals"].as_array().expect("a deals list");
     let summary: Vec<(&str, &str)> =
         deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect();
-    assert_eq!(summary, [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded")]);
+    assert_eq!(
+        summary,
+        [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded"), ("notary", "reversed")]
+    );
     for deal in deals {
         assert_eq!(deal["id"].as_str().unwrap().len(), 66, "0x and 64 hex digits");
         let total = |balances: &serde_json::Value, network: &str, asset: &str| -> u64 {
@@ -34,6 +37,9 @@ fn demo_settles_two_deals_and_refunds_the_third_with_balances_conserved() {
     assert_eq!(last["buyer"]["alpha"]["USD"], 650);
     assert_eq!(last["buyer"]["beta"]["TITLE #1"], 1);
     assert_eq!(last["buyer"]["beta"]["GOLD"], 40);
+    // The fourth deal was held, disputed and reversed: every balance is back.
+    assert_eq!(deals[3]["balances_before"], deals[3]["balances_after"]);
+    assert_eq!(deals[3]["balances_after"]["buyer"]["alpha"]["USD"], 650);
     // Running again into the same directory is refused with a clear message.
     let again = Command::new(env!("CARGO_BIN_EXE_interlock"))
         .args(["demo", "--dir"])

@@ -1,4 +1,5 @@
-//! `interlock demo`: three deals end to end on two embedded ledgers, or on an
+//! `interlock demo`: four deals end to end on two embedded ledgers (the fourth
+//! held for inspection, disputed and reversed: `demo_inspection.rs`), or three on an
 //! embedded ledger and an external chain (see [`crate::demo_external`]).
 
 use crate::demo_external::{ExternalKind, ExternalWorld};
@@ -59,6 +60,16 @@ pub fn run(dir: Option<PathBuf>, json: bool, external: Option<ExternalKind>) -> 
         all_held &= held;
         reports.push(report);
     }
+    // On two embedded ledgers, which hold legs for inspection: a fourth deal
+    // the buyer disputes and the notaries reverse.
+    if external_world.is_none() {
+        say(String::new());
+        say(format!("deal {}: {}", plans.len() + 1, crate::demo_inspection::TITLE));
+        let nonce = u64::try_from(plans.len()).expect("small");
+        let (report, held) = crate::demo_inspection::run(&mut runtime, nonce, &say)?;
+        all_held &= held;
+        reports.push(report);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&json!({ "deals": reports }))?);
     } else {
@@ -105,7 +116,7 @@ fn embedded_plans() -> Vec<Plan> {
     ]
 }
 
-fn terms_for(
+pub(crate) fn terms_for(
     runtime: &Runtime<SqliteStore>,
     external: Option<&ExternalWorld>,
     plan: &Plan,
@@ -221,7 +232,7 @@ fn run_deal(
     Ok((report, conserved && atomic))
 }
 
-fn outcome_word(outcome: Option<Outcome>) -> &'static str {
+pub(crate) fn outcome_word(outcome: Option<Outcome>) -> &'static str {
     match outcome {
         Some(Outcome::Completed) => "completed",
         Some(Outcome::Refunded) => "refunded",
@@ -231,11 +242,11 @@ fn outcome_word(outcome: Option<Outcome>) -> &'static str {
     }
 }
 
-fn short(deal_id: DealId) -> String {
+pub(crate) fn short(deal_id: DealId) -> String {
     format!("deal {}…", &deal_id.0.to_hex()[..12])
 }
 
-fn describe(progress: &Progress, terms: &DealTerms) -> String {
+pub(crate) fn describe(progress: &Progress, terms: &DealTerms) -> String {
     match progress {
         Progress::Event(event) => {
             let network = network_name(event.network);
@@ -271,6 +282,9 @@ fn describe(progress: &Progress, terms: &DealTerms) -> String {
         Progress::Finished { role, outcome, .. } => {
             let who = if *role == Role::Buyer { "buyer" } else { "seller" };
             match outcome {
+                Outcome::Completed if terms.policy.inspection.is_some() => {
+                    format!("complete {who}: both legs executed, held for the inspection period")
+                }
                 Outcome::Completed => format!("complete {who}: both legs executed"),
                 other => format!("complete {who}: {}", outcome_word(Some(*other))),
             }
@@ -278,7 +292,7 @@ fn describe(progress: &Progress, terms: &DealTerms) -> String {
     }
 }
 
-fn leg_state(
+pub(crate) fn leg_state(
     runtime: &Runtime<SqliteStore>,
     external: Option<&ExternalWorld>,
     terms: &DealTerms,
@@ -295,7 +309,10 @@ fn leg_state(
 }
 
 /// Both parties' holdings on every network.
-fn all_balances(runtime: &Runtime<SqliteStore>, external: Option<&ExternalWorld>) -> anyhow::Result<Balances> {
+pub(crate) fn all_balances(
+    runtime: &Runtime<SqliteStore>,
+    external: Option<&ExternalWorld>,
+) -> anyhow::Result<Balances> {
     let mut out = balances(runtime);
     if let Some(world) = external {
         for (party, assets) in world.balances(runtime)? {
@@ -326,7 +343,7 @@ fn balances(runtime: &Runtime<SqliteStore>) -> Balances {
 }
 
 /// Totals per network and asset over both parties: what conservation compares.
-fn totals(balances: &Balances) -> BTreeMap<(String, String), u128> {
+pub(crate) fn totals(balances: &Balances) -> BTreeMap<(String, String), u128> {
     let mut totals = BTreeMap::new();
     for networks in balances.values() {
         for (network, assets) in networks {

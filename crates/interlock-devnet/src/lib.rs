@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod bench;
 pub mod demo;
 mod demo_external;
+mod demo_inspection;
 pub mod demo_routed;
 pub use demo_external::ExternalKind;
 pub mod dependent;

@@ -228,6 +228,21 @@ impl<S: Store + Send> Runtime<S> {
         self.notaries.iter().map(NotaryKey::address).collect()
     }
 
+    /// Sends `op` on `network` signed by the buyer, whose account is there
+    /// (a verdict may be presented by anyone); it lands with the next round.
+    pub fn submit_escrow(&mut self, network: NetworkId, op: EscrowOp) -> anyhow::Result<()> {
+        let nonce = self.nonces.entry((Role::Buyer, network)).or_insert(0);
+        *nonce += 1;
+        let tx = Transaction::sign(&self.buyer, network, *nonce, Op::Escrow(op));
+        let ledger = self
+            .ledgers
+            .iter_mut()
+            .find(|l| l.network() == network)
+            .ok_or_else(|| anyhow::anyhow!("no ledger {network}"))?;
+        ledger.submit(tx)?;
+        Ok(())
+    }
+
     /// Both parties sign `terms`; the deal starts on the next round. A seller
     /// that `withholds` agrees but never reserves.
     pub fn add_deal(&mut self, terms: DealTerms, secret: Option<Secret>, withholds: bool) -> anyhow::Result<DealId> {
