@@ -6,9 +6,9 @@
 //! (`GetVerdict`), by the parties and by the keepers that present them.
 
 use crate::{locked, NotaryLog, NotaryService};
-use interlock_core::crypto::{Ed25519Signature, Vote};
+use interlock_core::crypto::{Ed25519Signature, Token, Vote};
 use interlock_core::verdict::{Dispute, DisputeError, VerdictDeal, VerdictOutput};
-use interlock_core::{DealId, DealTerms, Decision, Hash32, PartyId};
+use interlock_core::{DealId, DealTerms, Decision, EscrowEvent, Hash32, PartyId, Settlement};
 use interlock_proto::v1;
 use interlock_rpc::wire;
 use std::sync::Arc;
@@ -20,6 +20,43 @@ impl NotaryService {
     pub(crate) fn open_window(&self, terms: &Arc<DealTerms>) {
         let Some(deal) = VerdictDeal::open(terms.clone()) else { return };
         locked(&self.shared.verdicts).entry(deal.deal_id()).or_insert(deal);
+    }
+
+    /// A leg of a deal this notary did not commit (it aborted, or decided
+    /// before the reservations reached it) is held with a valid commit
+    /// certificate of the deal's notaries: the others committed it, and this
+    /// notary takes part in its verdict. Without it, notaries that saw a
+    /// dispute and those that did not could split with no k agreeing.
+    pub(crate) fn join_window(&self, event: &EscrowEvent) {
+        let EscrowEvent::Held { deal_id, token: Token::Certificate(commit), .. } = event else { return };
+        let terms = match locked(&self.shared.deals).get(deal_id) {
+            Some(deal) if deal.terms().policy.inspection.is_some() => deal.terms().clone(),
+            _ => return,
+        };
+        let Settlement::Notary { notaries, threshold, .. } = &terms.settlement else { return };
+        if commit.verify(*deal_id, Decision::Commit, notaries, *threshold).is_ok() {
+            self.open_window(&terms);
+        }
+    }
+
+    /// Whether a deal this notary knows could still be held without its
+    /// window open here: one with an inspection period that it did not
+    /// commit, before its backstop expiry. The notary follows the networks
+    /// for their held legs until then.
+    pub(crate) fn awaiting_held(&self) -> bool {
+        let now_ms = (self.shared.clock)();
+        let deals = locked(&self.shared.deals);
+        let verdicts = locked(&self.shared.verdicts);
+        deals.iter().any(|(deal_id, deal)| {
+            let backstop_ms = match deal.terms().settlement {
+                Settlement::Notary { backstop_expiry_ms, .. } => backstop_expiry_ms,
+                Settlement::Hashlock { .. } => return false,
+            };
+            deal.terms().policy.inspection.is_some()
+                && deal.decision() == Some(Decision::Abort)
+                && !verdicts.contains_key(deal_id)
+                && now_ms < backstop_ms
+        })
     }
 
     /// Restores the windows of committed deals from the log, with their

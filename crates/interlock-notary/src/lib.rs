@@ -361,7 +361,7 @@ impl NotaryService {
         loop {
             // A notary with every deal decided has nothing to watch for: it
             // stops following until a deal arrives, and resumes where it left.
-            while !self.undecided() {
+            while !self.undecided() && !self.awaiting_held() {
                 tokio::time::sleep(IDLE_CHECK).await;
             }
             let mut client = client.clone();
@@ -389,7 +389,7 @@ impl NotaryService {
                             // Not waited for: a later save carries a later height.
                             drop(saving);
                         }
-                        if !self.undecided() {
+                        if !self.undecided() && !self.awaiting_held() {
                             idle = true;
                             break;
                         }
@@ -411,6 +411,12 @@ impl NotaryService {
             self.rolled_back(network, block.header.as_ref().map_or(0, |h| h.height));
         }
         for event in &block.events {
+            if event.kind == "held" {
+                if let Ok(event) = EscrowEvent::from_bytes(&event.event_encoded) {
+                    self.join_window(&event);
+                }
+                continue;
+            }
             if event.kind != "reserved" {
                 continue;
             }

@@ -11,7 +11,9 @@ use super::{certificate, endpoint, vote, Cluster, ALPHA, BETA};
 use interlock_core::crypto::{Certificate, PartyKey, Token};
 use interlock_core::saga::expected_request;
 use interlock_core::verdict::Dispute;
-use interlock_core::{reservation_id, DealId, DealTerms, Decision, Disputer, EscrowOp, Inspection, LegKind, NetworkId};
+use interlock_core::{
+    reservation_id, DealId, DealTerms, Decision, Disputer, EscrowOp, Inspection, LegKind, NetworkId, Settlement,
+};
 use interlock_gateway::testkit::now_ms;
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
@@ -110,55 +112,57 @@ async fn resolve(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
-    let cluster = Cluster::start().await;
-    let mut notaries = Vec::new();
-    let mut addresses = Vec::new();
+/// The three notaries started, with their addresses, and the signers' nonces
+/// (the operator's five setup transactions counted: it registered and funded
+/// both parties and registered the gateway on each network).
+async fn started(cluster: &Cluster) -> (Vec<NotaryClient<Channel>>, Vec<std::net::SocketAddr>, Nonces) {
+    let (mut notaries, mut addresses) = (Vec::new(), Vec::new());
     for index in 0..3 {
         let (client, address) = cluster.notary_at(index).await;
         notaries.push(client);
         addresses.push(address);
     }
     let mut nonces = Nonces::default();
-    // The operator registered and funded both parties and registered the
-    // gateway on each network: five transactions.
     for network in [ALPHA, BETA] {
         nonces.0.insert((cluster.operator.public(), network), 5);
     }
+    (notaries, addresses, nonces)
+}
+
+/// Reserves both legs (first: a notary given the deal then finds them and
+/// commits at once, where an undecided submission waits up to two seconds),
+/// gives the deal to every notary, and has each beneficiary execute with the
+/// commit certificate: both legs are held, not paid.
+async fn hold(cluster: &Cluster, notaries: &mut [NotaryClient<Channel>], nonces: &mut Nonces, terms: &DealTerms) {
+    let deal_id = terms.id();
+    for (leg, network, key) in [(LegKind::Payment, ALPHA, &cluster.buyer), (LegKind::Delivery, BETA, &cluster.seller)] {
+        nonces.send(cluster, key, network, EscrowOp::Reserve(expected_request(terms, deal_id, leg))).await.unwrap();
+    }
+    for notary in notaries.iter_mut() {
+        notary.submit_deal(cluster.submission(terms)).await.unwrap();
+    }
+    let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[1], deal_id).await];
+    assert!(votes.iter().all(|vote| vote.decision == "commit"), "{votes:?}");
+    let commit = certificate(deal_id, Decision::Commit, &votes);
+    for (leg, network, beneficiary) in
+        [(LegKind::Payment, ALPHA, &cluster.seller), (LegKind::Delivery, BETA, &cluster.buyer)]
+    {
+        let op =
+            EscrowOp::Execute { reservation: reservation_id(deal_id, leg), token: Token::Certificate(commit.clone()) };
+        nonces.send(cluster, beneficiary, network, op).await.unwrap();
+        assert_eq!(state(cluster, network, deal_id, leg).await, "held");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
+    let cluster = Cluster::start().await;
+    let (mut notaries, addresses, mut nonces) = started(&cluster).await;
     let before = [usd(&cluster, ALPHA, &cluster.buyer).await, usd(&cluster, BETA, &cluster.seller).await];
     let (released, reversed) = (inspected(&cluster, 31), inspected(&cluster, 32));
-    // Both legs reserved first: a notary given the deal then finds them and
-    // commits at once (an undecided submission waits up to two seconds).
     for terms in [&released, &reversed] {
+        hold(&cluster, &mut notaries, &mut nonces, terms).await;
         let deal_id = terms.id();
-        for (leg, network, key) in
-            [(LegKind::Payment, ALPHA, &cluster.buyer), (LegKind::Delivery, BETA, &cluster.seller)]
-        {
-            let op = EscrowOp::Reserve(expected_request(terms, deal_id, leg));
-            nonces.send(&cluster, key, network, op).await.unwrap();
-        }
-        for notary in &mut notaries {
-            notary.submit_deal(cluster.submission(terms)).await.unwrap();
-        }
-    }
-    // Both commit; each beneficiary executes with the certificate, and its
-    // leg is held, not paid.
-    for terms in [&released, &reversed] {
-        let deal_id = terms.id();
-        let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[1], deal_id).await];
-        assert!(votes.iter().all(|vote| vote.decision == "commit"), "{votes:?}");
-        let commit = certificate(deal_id, Decision::Commit, &votes);
-        for (leg, network, beneficiary) in
-            [(LegKind::Payment, ALPHA, &cluster.seller), (LegKind::Delivery, BETA, &cluster.buyer)]
-        {
-            let op = EscrowOp::Execute {
-                reservation: reservation_id(deal_id, leg),
-                token: Token::Certificate(commit.clone()),
-            };
-            nonces.send(&cluster, beneficiary, network, op).await.unwrap();
-            assert_eq!(state(&cluster, network, deal_id, leg).await, "held");
-        }
         let status = notaries[0].get_inspection(deal_ref(deal_id)).await.unwrap().into_inner();
         assert_eq!(status.state, "open");
         assert_eq!(status.ends_ms, terms.inspection_ends_ms().unwrap());
@@ -279,11 +283,7 @@ async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keepers_release_held_legs_when_the_window_closes() {
     let cluster = Cluster::start().await;
-    let mut notaries = Vec::new();
-    for index in 0..3 {
-        notaries.push(cluster.notary(index).await);
-    }
-    let mut nonces = Nonces::default();
+    let (mut notaries, _, mut nonces) = started(&cluster).await;
     let terms = inspected(&cluster, 41);
     let deal_id = terms.id();
     let mut gateway = v1::gateway_client::GatewayClient::new(
@@ -295,23 +295,7 @@ async fn the_keepers_release_held_legs_when_the_window_closes() {
         seller_signature: cluster.seller.sign_deal(deal_id).0.to_vec(),
     };
     gateway.register_deal(signed).await.expect("the ledgers hold legs for inspection");
-    for (leg, network, key) in [(LegKind::Payment, ALPHA, &cluster.buyer), (LegKind::Delivery, BETA, &cluster.seller)] {
-        let op = EscrowOp::Reserve(expected_request(&terms, deal_id, leg));
-        nonces.send(&cluster, key, network, op).await.unwrap();
-    }
-    for notary in &mut notaries {
-        notary.submit_deal(cluster.submission(&terms)).await.unwrap();
-    }
-    let votes = [vote(&mut notaries[0], deal_id).await, vote(&mut notaries[1], deal_id).await];
-    let commit = certificate(deal_id, Decision::Commit, &votes);
-    for (leg, network, beneficiary) in
-        [(LegKind::Payment, ALPHA, &cluster.seller), (LegKind::Delivery, BETA, &cluster.buyer)]
-    {
-        let op =
-            EscrowOp::Execute { reservation: reservation_id(deal_id, leg), token: Token::Certificate(commit.clone()) };
-        nonces.send(&cluster, beneficiary, network, op).await.unwrap();
-    }
-    assert_eq!(state(&cluster, ALPHA, deal_id, LegKind::Payment).await, "held");
+    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
     let seller_before = usd(&cluster, ALPHA, &cluster.seller).await;
     let buyer_before = usd(&cluster, BETA, &cluster.buyer).await;
 
@@ -328,4 +312,69 @@ async fn the_keepers_release_held_legs_when_the_window_closes() {
     assert!(now_ms() >= terms.inspection_ends_ms().unwrap(), "released before the window closed");
     assert_eq!(usd(&cluster, ALPHA, &cluster.seller).await, seller_before + 30);
     assert_eq!(usd(&cluster, BETA, &cluster.buyer).await, buyer_before + 20);
+}
+
+/// A dispute freezes the deal past its window; the operators may still decide
+/// release, and the release pays both beneficiaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disputed_deal_is_released_when_the_operators_decide_so() {
+    let cluster = Cluster::start().await;
+    let (mut notaries, addresses, mut nonces) = started(&cluster).await;
+    let terms = inspected(&cluster, 51);
+    let deal_id = terms.id();
+    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
+    let (seller_before, buyer_before) =
+        (usd(&cluster, ALPHA, &cluster.seller).await, usd(&cluster, BETA, &cluster.buyer).await);
+    for notary in &mut notaries {
+        notary.raise_dispute(dispute(&cluster.buyer, deal_id, "late paperwork")).await.unwrap();
+    }
+    // Past the window, still nothing: the dispute waits for the operators.
+    while now_ms() < terms.inspection_ends_ms().unwrap() + 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check(
+        "a disputed deal's verdict",
+        notaries[1].get_verdict(deal_ref(deal_id)).await,
+        Code::FailedPrecondition,
+        "disputed",
+    );
+    assert_eq!(state(&cluster, ALPHA, deal_id, LegKind::Payment).await, "held");
+    for index in [1, 2] {
+        let name = format!("n{}", index + 1);
+        let mut own = NotaryClient::new(endpoint(&cluster.tls, &name, addresses[index]).connect_lazy());
+        let request = v1::DecideDisputeRequest { deal_id: deal_id.0 .0.to_vec(), decision: "release".into() };
+        assert_eq!(own.decide_dispute(request).await.unwrap().into_inner().state, "release");
+    }
+    let votes = [verdict(&mut notaries[1], deal_id).await, verdict(&mut notaries[2], deal_id).await];
+    resolve(&cluster, &mut nonces, deal_id, &certificate(deal_id, Decision::Release, &votes)).await.unwrap();
+    assert_eq!(usd(&cluster, ALPHA, &cluster.seller).await, seller_before + 30);
+    assert_eq!(usd(&cluster, BETA, &cluster.buyer).await, buyer_before + 20);
+}
+
+/// A notary given the deal only after its deadline aborts it, yet the others
+/// committed: once it sees the legs held with their commit certificate it
+/// takes part in the verdict, so a dispute seen by some notaries and not by
+/// others can never leave too few to decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notary_that_aborted_joins_the_verdict_once_it_sees_the_legs_held() {
+    let cluster = Cluster::start().await;
+    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
+    let mut nonces = Nonces::default();
+    for network in [ALPHA, BETA] {
+        nonces.0.insert((cluster.operator.public(), network), 5);
+    }
+    let terms = inspected(&cluster, 61);
+    let deal_id = terms.id();
+    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
+    let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
+    while now_ms() <= decision_deadline_ms {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut late = cluster.notary(2).await;
+    let answer = late.submit_deal(cluster.submission(&terms)).await.unwrap().into_inner();
+    assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("abort"), "its deadline had passed");
+    // It has no window until it sees the legs held; then it releases with the others.
+    let release = verdict(&mut late, deal_id).await;
+    assert_eq!(release.decision, "release");
+    assert_eq!(late.get_inspection(deal_ref(deal_id)).await.unwrap().into_inner().state, "release");
 }
