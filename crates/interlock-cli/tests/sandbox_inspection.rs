@@ -1,8 +1,10 @@
 //! Inspection periods through the real processes: a deal proposed with
 //! `--inspect` completes with both legs held; undisputed, the gateways'
-//! keepers release them when the window closes; disputed by the buyer from
-//! the CLI (the seller may not), it waits for the notaries' operators, whose
-//! reverse the keepers carry out on both networks.
+//! keepers release them when the window closes, though one gateway is
+//! killed meanwhile; disputed by the buyer from the CLI (the seller may not),
+//! it waits for the notaries' operators (one notary killed and restarted
+//! still holds the dispute), whose reverse the keepers carry out on both
+//! networks.
 
 mod common;
 
@@ -37,6 +39,15 @@ async fn both_legs(dir: &Path, deal_id: DealId, state: &str, within: Duration) {
         assert!(Instant::now() < until, "legs {payment} and {delivery}, waited for {state}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `sandbox kill NAME` (SIGKILL), then `sandbox start NAME`.
+fn kill_and_restart(dir: &Path, name: &str) {
+    let killed = interlock(&["sandbox", "kill", "--dir", "sb", name], dir);
+    assert!(killed.status.success(), "{}", String::from_utf8_lossy(&killed.stderr));
+    std::thread::sleep(Duration::from_millis(300));
+    let started = interlock(&["sandbox", "start", "--dir", "sb", name], dir);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
 }
 
 fn deal_id(hex: &str) -> DealId {
@@ -90,6 +101,9 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
     assert!(status["inspection_ends_ms"].as_u64().unwrap() > 0 && status["disputer"] == "the buyer", "{status}");
     let text = String::from_utf8_lossy(&deal("buyer", &["status", &released]).stdout).into_owned();
     assert!(text.contains("inspect   window closes"), "{text}");
+    // The payment network's gateway is killed (SIGKILL) while the legs are
+    // held: restarted, its keeper finds them again in its record.
+    kill_and_restart(dir.path(), "alpha-gateway");
     both_legs(dir.path(), deal_id(&released), "executed", Duration::from_secs(60)).await;
 
     // Disputed by the buyer inside a long window; the seller may not dispute.
@@ -100,6 +114,8 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
     assert!(!refused.status.success() && stderr.contains("lets the buyer dispute"), "{stderr}");
     let disputed = json(&deal("buyer", &["dispute", &reversed[..12], "--reason", "the gold is short", "--json"]));
     assert!(disputed["notice"].as_str().unwrap().starts_with("dispute recorded by 3 notaries"), "{disputed}");
+    // A notary killed (SIGKILL) after it acknowledged the dispute still has it.
+    kill_and_restart(dir.path(), "n1");
 
     // Two notaries' operators, each with its notary's own certificate, decide: reverse.
     let notary = |args: &[&str]| {
@@ -108,7 +124,7 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
         all.extend(["--sandbox", "sb", "--json"]);
         interlock(&all, dir.path())
     };
-    let seen = json(&notary(&["inspection", &reversed, "--name", "n3"]));
+    let seen = json(&notary(&["inspection", &reversed, "--name", "n1"]));
     assert_eq!(
         (seen["state"].as_str(), seen["reason"].as_str()),
         (Some("disputed"), Some("the gold is short")),
