@@ -41,6 +41,23 @@ async fn both_legs(dir: &Path, deal_id: DealId, state: &str, within: Duration) {
     }
 }
 
+/// Waits until alpha's gateway has recorded the deal's payment leg held.
+async fn recorded_held(dir: &Path, deal_id: DealId) {
+    let directory = interlock_identity::SignedDirectory::load(&dir.join("sb/directory.json")).unwrap().directory;
+    let gateway = directory.gateways.iter().find(|gateway| gateway.name == "alpha-gateway").unwrap();
+    let tls = TlsFiles::in_dir(&dir.join("sb/tls"), "buyer");
+    let mut client = GatewayClient::new(lazy_channel(&gateway.endpoint, &tls).unwrap());
+    for _ in 0..100 {
+        let request = v1::GetDealRequest { deal_id: deal_id.0 .0.to_vec() };
+        let status = client.get_deal(request).await.unwrap().into_inner();
+        if status.events.iter().any(|event| event.kind == "held") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("alpha's gateway never recorded the payment leg held");
+}
+
 /// `sandbox kill NAME` (SIGKILL), then `sandbox start NAME`.
 fn kill_and_restart(dir: &Path, name: &str) {
     let killed = interlock(&["sandbox", "kill", "--dir", "sb", name], dir);
@@ -102,7 +119,9 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
     let text = String::from_utf8_lossy(&deal("buyer", &["status", &released]).stdout).into_owned();
     assert!(text.contains("inspect   window closes"), "{text}");
     // The payment network's gateway is killed (SIGKILL) while the legs are
-    // held: restarted, its keeper finds them again in its record.
+    // held, once it has recorded its leg held (and read on past it):
+    // restarted, its keeper finds the leg again in its record.
+    recorded_held(dir.path(), deal_id(&released)).await;
     kill_and_restart(dir.path(), "alpha-gateway");
     both_legs(dir.path(), deal_id(&released), "executed", Duration::from_secs(60)).await;
 

@@ -124,7 +124,7 @@ impl GatewayStore {
     pub fn chain_events(&self, network: NetworkId) -> Result<Vec<RecordedChainEvent>, StoreError> {
         let mut statement = self.connection.prepare(
             "SELECT deal_id, height, event FROM events
-             WHERE network = ?1 AND kind IN ('reserved', 'executed', 'cancelled') ORDER BY seq",
+             WHERE network = ?1 AND kind IN ('reserved', 'held', 'executed', 'cancelled') ORDER BY seq",
         )?;
         let mut rows = statement.query([to_sql(network.0)])?;
         let mut found = Vec::new();
@@ -141,7 +141,7 @@ impl GatewayStore {
     pub fn deals_above(&self, network: NetworkId, height: u64) -> Result<Vec<DealId>, StoreError> {
         let mut statement = self.connection.prepare(
             "SELECT DISTINCT deal_id FROM events WHERE network = ?1 AND height > ?2
-             AND kind IN ('reserved', 'executed', 'cancelled')",
+             AND kind IN ('reserved', 'held', 'executed', 'cancelled')",
         )?;
         let mut rows = statement.query(params![to_sql(network.0), to_sql(height)])?;
         let mut found = Vec::new();
