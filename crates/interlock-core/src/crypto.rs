@@ -135,6 +135,16 @@ impl Decision {
         }
     }
 
+    /// The decision's name, as votes, logs and metrics spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Commit => "commit",
+            Decision::Abort => "abort",
+            Decision::Release => "release",
+            Decision::Reverse => "reverse",
+        }
+    }
+
     /// True for the verdicts that end an inspection period.
     pub fn is_verdict(self) -> bool {
         matches!(self, Decision::Release | Decision::Reverse)
@@ -143,12 +153,7 @@ impl Decision {
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Decision::Commit => "commit",
-            Decision::Abort => "abort",
-            Decision::Release => "release",
-            Decision::Reverse => "reverse",
-        })
+        f.write_str(self.as_str())
     }
 }
 

@@ -19,7 +19,17 @@ impl NotaryService {
     /// the window is not open already.
     pub(crate) fn open_window(&self, terms: &Arc<DealTerms>) {
         let Some(deal) = VerdictDeal::open(terms.clone()) else { return };
+        locked(&self.shared.joinable).remove(&deal.deal_id());
         locked(&self.shared.verdicts).entry(deal.deal_id()).or_insert(deal);
+    }
+
+    /// This notary aborted `terms`' deal: if it has an inspection period,
+    /// the others may still have committed it, and until its backstop this
+    /// notary watches for its legs held (`join_window`).
+    pub(crate) fn may_join(&self, terms: &DealTerms) {
+        if let (Some(_), Settlement::Notary { backstop_expiry_ms, .. }) = (terms.policy.inspection, &terms.settlement) {
+            locked(&self.shared.joinable).insert(terms.id(), *backstop_expiry_ms);
+        }
     }
 
     /// A leg of a deal this notary did not commit (it aborted, or decided
@@ -43,20 +53,13 @@ impl NotaryService {
     /// window open here: one with an inspection period that it did not
     /// commit, before its backstop expiry. The notary follows the networks
     /// for their held legs until then.
+    /// Called by the idle follower every few milliseconds, so it reads only
+    /// the (few) deals waiting to be joined, never every deal held.
     pub(crate) fn awaiting_held(&self) -> bool {
         let now_ms = (self.shared.clock)();
-        let deals = locked(&self.shared.deals);
-        let verdicts = locked(&self.shared.verdicts);
-        deals.iter().any(|(deal_id, deal)| {
-            let backstop_ms = match deal.terms().settlement {
-                Settlement::Notary { backstop_expiry_ms, .. } => backstop_expiry_ms,
-                Settlement::Hashlock { .. } => return false,
-            };
-            deal.terms().policy.inspection.is_some()
-                && deal.decision() == Some(Decision::Abort)
-                && !verdicts.contains_key(deal_id)
-                && now_ms < backstop_ms
-        })
+        let mut joinable = locked(&self.shared.joinable);
+        joinable.retain(|_, backstop_ms| now_ms < *backstop_ms);
+        !joinable.is_empty()
     }
 
     /// Restores the windows of committed deals from the log, with their
@@ -64,11 +67,18 @@ impl NotaryService {
     pub(crate) fn restore_windows(&self, log: &NotaryLog) -> Result<(), interlock_rpc::store::StoreError> {
         let recorded: std::collections::HashMap<_, _> =
             log.inspections()?.into_iter().map(|(deal_id, dispute, verdict)| (deal_id, (dispute, verdict))).collect();
-        let committed: Vec<Arc<DealTerms>> = locked(&self.shared.deals)
-            .values()
-            .filter(|deal| deal.decision() == Some(Decision::Commit))
-            .map(|deal| deal.terms().clone())
-            .collect();
+        // Windows of the deals it committed, and of those it joined (it
+        // recorded a dispute or verdict there); the others it aborted may
+        // still be joined.
+        let mut committed: Vec<Arc<DealTerms>> = Vec::new();
+        for deal in locked(&self.shared.deals).values() {
+            match deal.decision() {
+                Some(Decision::Commit) => committed.push(deal.terms().clone()),
+                Some(Decision::Abort) if recorded.contains_key(&deal.deal_id()) => committed.push(deal.terms().clone()),
+                Some(Decision::Abort) => self.may_join(deal.terms()),
+                _ => {}
+            }
+        }
         let mut verdicts = locked(&self.shared.verdicts);
         let mut votes = locked(&self.shared.verdict_votes);
         for terms in committed {
@@ -119,7 +129,7 @@ impl NotaryService {
                         .map_err(|error| {
                             Status::internal(format!("cannot record the verdict of {deal_id}: {error}"))
                         })?;
-                    interlock_rpc::metrics::metrics().deal_event("notary", decision_word(decision));
+                    interlock_rpc::metrics::metrics().deal_event("notary", decision.as_str());
                     let mut verdicts = locked(&self.shared.verdicts);
                     let deal = verdicts.get_mut(&deal_id).expect("a deciding window is held");
                     for signed in deal.recorded(&self.shared.key) {
@@ -144,7 +154,7 @@ impl NotaryService {
             return Err(self.no_window(deal_id));
         };
         let state = match deal.verdict() {
-            Some(decision) => decision_word(decision),
+            Some(decision) => decision.as_str(),
             None if deal.dispute().is_some() => "disputed",
             None => "open",
         };
@@ -241,15 +251,6 @@ impl NotaryService {
                 )))
             }
         }
-    }
-}
-
-fn decision_word(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Commit => "commit",
-        Decision::Abort => "abort",
-        Decision::Release => "release",
-        Decision::Reverse => "reverse",
     }
 }
 

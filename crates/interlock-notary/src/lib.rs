@@ -97,6 +97,9 @@ struct Shared {
     verdicts: Mutex<HashMap<DealId, interlock_core::verdict::VerdictDeal>>,
     /// This notary's recorded verdict votes.
     verdict_votes: Mutex<HashMap<DealId, Vote>>,
+    /// Deals with an inspection period that this notary aborted, with their
+    /// backstop expiry: until then it watches for their legs held.
+    joinable: Mutex<HashMap<DealId, u64>>,
 }
 
 /// The longest leg location a spend request may carry.
@@ -137,15 +140,6 @@ pub struct NotaryService {
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().expect("notary locks are never poisoned: nothing panics while holding them")
-}
-
-fn decision_text(vote: &Vote) -> &'static str {
-    match vote.decision {
-        interlock_core::Decision::Commit => "commit",
-        interlock_core::Decision::Abort => "abort",
-        interlock_core::Decision::Release => "release",
-        interlock_core::Decision::Reverse => "reverse",
-    }
 }
 
 impl NotaryService {
@@ -195,6 +189,7 @@ impl NotaryService {
             spend_digests: Mutex::default(),
             verdicts: Mutex::default(),
             verdict_votes: Mutex::default(),
+            joinable: Mutex::default(),
         };
         let service = NotaryService { shared: Arc::new(shared) };
         service.restore_windows(&locked(&service.shared.log))?;
@@ -236,11 +231,8 @@ impl NotaryService {
                 interlock_rpc::metrics::metrics().deal_event(
                     "notary",
                     match (decision, &reason) {
-                        (Decision::Commit, _) => "commit",
-                        (Decision::Abort, None) => "abort",
                         (Decision::Abort, Some(_)) => "abort_policy",
-                        (Decision::Release, _) => "release",
-                        (Decision::Reverse, _) => "reverse",
+                        (decision, _) => decision.as_str(),
                     },
                 );
                 let noted = reason.clone();
@@ -290,9 +282,12 @@ impl NotaryService {
                 }
             }
         }
-        // A committed deal with an inspection period: its window opens now.
-        if deal.decision() == Some(Decision::Commit) {
-            self.open_window(deal.terms());
+        // A committed deal with an inspection period: its window opens now;
+        // an aborted one may be joined if the others committed it.
+        match deal.decision() {
+            Some(Decision::Commit) => self.open_window(deal.terms()),
+            Some(Decision::Abort) => self.may_join(deal.terms()),
+            _ => {}
         }
         metrics.step_took("notary", "record_and_sign", started.elapsed());
         // `deals` is still held: count with it (locking it again would deadlock).
@@ -586,7 +581,7 @@ fn caller_name(certificates: Option<&[CertificateDer<'static>]>, address: Option
 fn vote_message(vote: &Vote, notary: interlock_core::NotaryAddress, reason: Option<&String>) -> v1::NotaryVote {
     v1::NotaryVote {
         deal_id: vote.deal_id.0 .0.to_vec(),
-        decision: decision_text(vote).into(),
+        decision: vote.decision.as_str().into(),
         signature: vote.signature.0.to_vec(),
         notary: notary.0.to_vec(),
         reason: reason.cloned().unwrap_or_default(),

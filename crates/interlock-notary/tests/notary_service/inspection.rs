@@ -377,4 +377,7 @@ async fn a_notary_that_aborted_joins_the_verdict_once_it_sees_the_legs_held() {
     let release = verdict(&mut late, deal_id).await;
     assert_eq!(release.decision, "release");
     assert_eq!(late.get_inspection(deal_ref(deal_id)).await.unwrap().into_inner().state, "release");
+    // Restarted, it still holds the verdict of the window it joined.
+    let mut restarted = cluster.notary(2).await;
+    assert_eq!(verdict(&mut restarted, deal_id).await.signature, release.signature);
 }
