@@ -19,7 +19,15 @@ pub enum LegScript {
 impl LegScript {
     /// The script of `leg` of `terms`; a notary leg names its notaries by
     /// their compressed keys, taken from `notary_keys`.
+    /// A deal with an inspection period has none: a script output cannot hold
+    /// an executed leg (see `Capabilities::inspection`), and locking it as a
+    /// plain notary leg would pay out at the commit, before the window.
     pub fn of(terms: &DealTerms, leg: LegKind, notary_keys: &[[u8; 33]]) -> Result<LegScript, ChainError> {
+        if terms.policy.inspection.is_some() {
+            return Err(ChainError::fatal(
+                "a Litecoin leg cannot be held for an inspection period: propose the deal without one",
+            ));
+        }
         match terms.settlement {
             Settlement::Hashlock { .. } => Ok(LegScript::Hashlock(HashlockScript::of(terms, leg)?)),
             Settlement::Notary { .. } => Ok(LegScript::Notary(NotaryScript::of(terms, leg, notary_keys)?)),
