@@ -27,6 +27,13 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 /// and cancel presents the beneficiary, keeper and condition as the one hash it commits
 /// to. Small fields share one word (see `commitment`).
 ///
+/// A deal with an inspection period reserves its notary-mode legs with `INSPECTED` set:
+/// a commit certificate then *holds* the asset in escrow for its beneficiary (the slot
+/// keeps the commitment, marked held), and only the notaries' verdict moves it:
+/// `releaseInspectedByNotaries` pays the beneficiary, `reverseInspectedByNotaries` the
+/// owner. A held leg never lapses: neither its backstop expiry nor an abort certificate
+/// cancels it.
+///
 /// Tokens whose balances change other than by the amounts transferred (fee-on-transfer,
 /// rebasing) are not supported: the contract pays out exactly what the terms name.
 contract InterlockEscrow {
@@ -42,23 +49,34 @@ contract InterlockEscrow {
     /// `interlock_core::Decision::code`.
     uint8 internal constant DECISION_COMMIT = 1;
     uint8 internal constant DECISION_ABORT = 2;
+    uint8 internal constant DECISION_RELEASE = 3;
+    uint8 internal constant DECISION_REVERSE = 4;
     /// `interlock_core::limits::NOTARIES_MAX`; also bounds the signatures of a certificate.
     uint256 internal constant NOTARIES_MAX = 16;
 
     /// Tombstones. A commitment is a keccak256 output and never equals either.
     bytes32 internal constant EXECUTED = bytes32(uint256(1));
     bytes32 internal constant CANCELLED = bytes32(uint256(2));
+    /// A held reservation's slot is its commitment XOR this mark: like a commitment it
+    /// equals no tombstone, and it is not the commitment, so nothing that executes or
+    /// cancels an open reservation accepts it.
+    bytes32 internal constant HELD_MARK = keccak256("interlock/escrow/held");
 
     /// A leg word packs one party's address with the leg's small fields:
     /// bits 255..96 the address, 95..32 the expiry (unix milliseconds; hashlock mode:
     /// execute before, cancel from this time; notary mode: the backstop expiry, from which
-    /// anyone may cancel without a certificate), 23..16 the leg (`LEG_*`), 15..8 the mode
-    /// (`MODE_*`), 7..0 the asset kind (`ASSET_*`). An `offer` (reserve) names the
-    /// beneficiary, a `held` word (execute, cancel) the owner; the rest is the same.
+    /// anyone may cancel without a certificate), bit 24 `INSPECTED`, 23..16 the leg
+    /// (`LEG_*`), 15..8 the mode (`MODE_*`), 7..0 the asset kind (`ASSET_*`). An `offer`
+    /// (reserve) names the beneficiary, a `held` word (execute, cancel) the owner; the
+    /// rest is the same.
     uint256 private constant PARTY_SHIFT = 96;
     uint256 private constant EXPIRY_SHIFT = 32;
     uint256 private constant LEG_SHIFT = 16;
     uint256 private constant MODE_SHIFT = 8;
+    /// Set in a notary-mode leg's word: the leg has an inspection period, so a commit
+    /// certificate holds it (`Held`) and a verdict pays it out. The commitment covers
+    /// it like every field; hashlock mode ignores it.
+    uint256 private constant INSPECTED = 1 << 24;
     /// The bits below the party address.
     uint256 private constant FIELDS_MASK = (1 << 96) - 1;
 
@@ -81,8 +99,13 @@ contract InterlockEscrow {
     event Executed(bytes32 indexed reservationId, bytes32 secret);
     /// A notary-mode reservation was executed with a commit certificate.
     event ExecutedByCertificate(bytes32 indexed reservationId);
-    /// A reservation's asset went back to its owner.
+    /// A reservation's asset went back to its owner (after `Held`: on a reverse verdict).
     event Cancelled(bytes32 indexed reservationId);
+    /// An inspected reservation was executed with a commit certificate: its asset is
+    /// held for the beneficiary until the notaries' verdict.
+    event Held(bytes32 indexed reservationId);
+    /// A held reservation's asset went to its beneficiary on a release verdict.
+    event Released(bytes32 indexed reservationId);
 
     error SelfDealing(address owner);
     error ZeroBeneficiary();
@@ -109,6 +132,8 @@ contract InterlockEscrow {
     error DuplicateSigner(uint256 index, address signer);
     error BelowThreshold(uint256 signers, uint256 threshold);
     error NativeTransferFailed(address to);
+    /// A verdict presented for a reservation that is open, not held.
+    error NotHeld(bytes32 reservationId);
 
     constructor() {
         DOMAIN_SEPARATOR = keccak256(
@@ -148,9 +173,9 @@ contract InterlockEscrow {
         _takeToken(offer, token, value);
     }
 
-    /// Locks a notary-mode leg's asset. The condition committed is
-    /// `notarySetHash(notaries, threshold)`, with 1 <= threshold <= notaries <= NOTARIES_MAX,
-    /// distinct and non-zero.
+    /// Locks a notary-mode leg's asset (with `INSPECTED` set for a deal with an inspection
+    /// period). The condition committed is `notarySetHash(notaries, threshold)`, with
+    /// 1 <= threshold <= notaries <= NOTARIES_MAX, distinct and non-zero.
     function reserveNotary(
         bytes32 dealId,
         uint256 offer,
@@ -195,7 +220,8 @@ contract InterlockEscrow {
     /// (65 bytes each, v = 27 or 28) by distinct members of the committed notary set,
     /// at least `threshold` of them. A certificate executes while the reservation is
     /// open, even past the backstop: the notaries committed, which is what both
-    /// parties agreed to.
+    /// parties agreed to. An inspected reservation is held instead (`Held`) until the
+    /// notaries' verdict.
     function executeNotary(
         bytes32 dealId,
         uint256 held,
@@ -212,9 +238,16 @@ contract InterlockEscrow {
         _requireExecutor(id, beneficiary, keeper);
         _requireCertificate(dealId, DECISION_COMMIT, notaries, threshold, signatures);
 
-        _store(id, EXECUTED);
-        emit ExecutedByCertificate(id);
-        _payOut(held, token, value, beneficiary, true);
+        if (held & INSPECTED == 0) {
+            _store(id, EXECUTED);
+            emit ExecutedByCertificate(id);
+            _payOut(held, token, value, beneficiary, true);
+        } else {
+            // Held, not paid: the asset waits in escrow for the verdict. The slot
+            // still holds the commitment `_requireOpenNotary` matched.
+            _store(id, _load(id) ^ HELD_MARK);
+            emit Held(id);
+        }
     }
 
     // ---------------------------------------------------------------- cancel
@@ -256,6 +289,61 @@ contract InterlockEscrow {
         _payOut(held, token, value, _party(held), false);
     }
 
+    // ---------------------------------------------------------------- verdicts
+    //
+    // A held reservation moves on the notaries' verdict: a release pays the beneficiary,
+    // a reverse pays the owner back. Anyone may present it (a keeper does when the window
+    // closes); the asset goes where the verdict says, whoever sends it. The arguments are
+    // `executeNotary`'s, with `held` naming the owner and `beneficiary` given, and
+    // `signatures` certify the verdict. The same verdict resolves both legs of the deal,
+    // and the slot then holds a tombstone: a verdict is final.
+    //
+    // Both take exactly `executeNotary`'s arguments and are named so that their
+    // selectors sort after every other: the dispatcher compares selectors in order and
+    // the two share `executeNotary`'s argument decoding, so no operation of a deal
+    // without an inspection period pays for them.
+
+    /// Pays a held reservation to its beneficiary on a release verdict.
+    function releaseInspectedByNotaries(
+        bytes32 dealId,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary,
+        address keeper,
+        address[] calldata notaries,
+        uint8 threshold,
+        bytes calldata signatures
+    ) external {
+        bytes32 id = _requireHeld(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        _requireCertificate(dealId, DECISION_RELEASE, notaries, threshold, signatures);
+
+        _store(id, EXECUTED);
+        emit Released(id);
+        // By `transferFrom` for an ERC-721: a verdict cannot be refused by its recipient.
+        _payOut(held, token, value, beneficiary, false);
+    }
+
+    /// Pays a held reservation back to its owner on a reverse verdict.
+    function reverseInspectedByNotaries(
+        bytes32 dealId,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary,
+        address keeper,
+        address[] calldata notaries,
+        uint8 threshold,
+        bytes calldata signatures
+    ) external {
+        bytes32 id = _requireHeld(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        _requireCertificate(dealId, DECISION_REVERSE, notaries, threshold, signatures);
+
+        _store(id, CANCELLED);
+        emit Cancelled(id);
+        _payOut(held, token, value, _party(held), false);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// The core's reservation id: sha256("interlock/reservation/v1" || dealId || leg).
@@ -287,6 +375,30 @@ contract InterlockEscrow {
             mstore(add(buffer, 0x40), value)
             mstore(add(buffer, 0x60), parties)
             hash := keccak256(buffer, 0x80)
+        }
+    }
+
+    /// The id of the reservation of `dealId` held with these terms and notary set;
+    /// reverts with the reason if there is none. No mode check: only `executeNotary`
+    /// holds a reservation, and only one whose committed word has notary mode and
+    /// `INSPECTED`.
+    function _requireHeld(
+        bytes32 dealId,
+        uint256 held,
+        address token,
+        uint256 value,
+        address beneficiary,
+        address keeper,
+        address[] calldata notaries,
+        uint8 threshold
+    ) private view returns (bytes32 id) {
+        id = _reservationId(dealId, uint8(held >> LEG_SHIFT));
+        bytes32 parties = _partiesHash(beneficiary, keeper, _notarySetHash(notaries, threshold));
+        bytes32 committed = _commitment(held, token, value, parties);
+        bytes32 stored = _load(id);
+        if (stored != committed ^ HELD_MARK) {
+            if (stored == committed) revert NotHeld(id);
+            _requireOpen(id, committed);
         }
     }
 
@@ -397,8 +509,8 @@ contract InterlockEscrow {
         }
     }
 
-    /// The id of an open notary-mode reservation of `dealId` with these terms and notary
-    /// set; reverts with the reason if there is none.
+    /// The id of an open notary-mode (or inspected) reservation of `dealId` with these
+    /// terms and notary set; reverts with the reason if there is none.
     function _requireOpenNotary(
         bytes32 dealId,
         uint256 held,

@@ -71,6 +71,19 @@ fn print_table(rows: &[Row], marginal_signature_gas: u64, cancel_by_other_gas: u
         "one more signature in a certificate (calldata + ecrecover + set lookup) costs {marginal_signature_gas} gas"
     );
     println!("notary cancel is the abort-certificate path; cancel after the backstop costs what hashlock cancel does");
+    if let (Some(notary), Some(hold), Some(release), Some(reverse)) = (
+        gas(rows, "execute", "native", "notary"),
+        gas(rows, "hold", "native", "inspected"),
+        gas(rows, "release", "native", "inspected"),
+        gas(rows, "reverse", "native", "inspected"),
+    ) {
+        println!(
+            "inspection period (native): hold + release = {}, {} more than a notary execute; hold + reverse = {}",
+            hold + release,
+            (hold + release).saturating_sub(notary),
+            hold + reverse
+        );
+    }
     println!(
         "the beneficiary executes and the owner cancels; a native cancel sent by anyone else costs {cancel_by_other_gas}"
     );

@@ -64,6 +64,8 @@ pub enum SlotState {
     Open,
     /// Open, but committed to other terms than the ones asked about.
     OpenWithOtherTerms,
+    /// Executed under an inspection period: held for the notaries' verdict.
+    Held,
     Executed,
     Cancelled,
 }
@@ -173,6 +175,18 @@ impl EscrowClient {
         submit(self.call(input).from(from)).await
     }
 
+    /// Presents the notaries' verdict (release or reverse) on a held reservation;
+    /// anyone may send it.
+    pub async fn resolve(
+        &self,
+        from: Address,
+        reservation: &EvmReservation,
+        verdict: &Certificate,
+    ) -> Result<Submitted, EvmError> {
+        let input = reservation.certificate_input(from, verdict.decision, signature_bytes(verdict));
+        submit(self.call(input).from(from)).await
+    }
+
     /// The reservation's slot (the contract keeps it at the reservation id), compared
     /// with its commitment.
     pub async fn state(&self, reservation: &EvmReservation) -> Result<SlotState, EvmError> {
@@ -188,6 +202,7 @@ impl EscrowClient {
             slot if slot == B256::with_last_byte(1) => SlotState::Executed,
             slot if slot == B256::with_last_byte(2) => SlotState::Cancelled,
             slot if slot == reservation.commitment() => SlotState::Open,
+            slot if slot == reservation.held_commitment() => SlotState::Held,
             _ => SlotState::OpenWithOtherTerms,
         })
     }

@@ -125,6 +125,7 @@ impl DemoChain {
         Ok(match self.devnet.escrow.state(&reservation).await? {
             SlotState::Empty | SlotState::OpenWithOtherTerms => None,
             SlotState::Open => Some(ReservationState::Reserved),
+            SlotState::Held => Some(ReservationState::Held),
             SlotState::Executed => Some(ReservationState::Executed),
             SlotState::Cancelled => Some(ReservationState::Cancelled),
         })

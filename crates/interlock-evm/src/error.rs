@@ -124,6 +124,11 @@ pub fn describe(error: &InterlockEscrowErrors) -> String {
             format!("certificate has {} notary signatures, the deal needs {}", e.signers, e.threshold)
         }
         E::NativeTransferFailed(e) => format!("{} refused the native coin", e.to),
+        E::NotHeld(e) => format!(
+            "reservation {} is open, not held: a verdict comes after the commit certificate executes it",
+            e.reservationId
+        ),
+
         E::SafeERC20FailedOperation(e) => format!("token {} failed the transfer without a reason", e.token),
     }
 }

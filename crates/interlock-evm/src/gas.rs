@@ -1,5 +1,6 @@
 //! `interlock bench gas`'s measurement: the escrow contract's gasUsed for
-//! reserve, execute and cancel, per asset kind and settlement mode, on a fresh anvil.
+//! reserve, execute and cancel, per asset kind and settlement mode, on a fresh anvil;
+//! for deals with an inspection period, reserve, hold (the commit), release and reverse.
 //!
 //! Steady state: every figure is the second or later lock of its kind, the escrow
 //! already holds another reservation of the same asset (so a token balance never
@@ -75,6 +76,21 @@ impl AssetSource {
     }
 }
 
+/// Who the measured payment legs are between.
+#[derive(Clone, Copy)]
+struct Parties {
+    owner: Address,
+    beneficiary: Address,
+}
+
+impl Parties {
+    /// A payment leg of `asset` under `condition`, with no keeper.
+    fn payment(self, asset: EvmAsset, deal_id: DealId, condition: Condition, expiry_ms: u64) -> EvmReservation {
+        let Parties { owner, beneficiary } = self;
+        EvmReservation { deal_id, leg: LegKind::Payment, asset, owner, beneficiary, keeper: None, condition, expiry_ms }
+    }
+}
+
 async fn measure_on_anvil() -> anyhow::Result<Measured> {
     let devnet = Devnet::start(4).await?;
     let (owner, beneficiary, stranger) = (devnet.accounts[1], devnet.accounts[2], devnet.accounts[3]);
@@ -104,15 +120,9 @@ async fn measure_on_anvil() -> anyhow::Result<Measured> {
         for (name, address) in [("native", Address::ZERO), ("erc20", token), ("erc721", items)] {
             let mut source = AssetSource { name, token: address, next_item: if mode == "hashlock" { 0 } else { 10 } };
             let now_ms = devnet.now_ms().await?;
-            let reservation = |asset: EvmAsset, deal_id: DealId, expiry_ms: u64| EvmReservation {
-                deal_id,
-                leg: LegKind::Payment,
-                asset,
-                owner,
-                beneficiary,
-                keeper: None,
-                condition: condition.clone(),
-                expiry_ms,
+            let reservation = |asset: EvmAsset, deal_id: DealId, expiry_ms: u64| {
+                let parties = Parties { owner, beneficiary };
+                parties.payment(asset, deal_id, condition.clone(), expiry_ms)
             };
             // Not measured: the first lock of this asset, left outstanding.
             let outstanding = reservation(source.next(), next_deal(), now_ms + LONG_EXPIRY_MS);
@@ -158,6 +168,32 @@ async fn measure_on_anvil() -> anyhow::Result<Measured> {
                 let all_gas = devnet.escrow.execute_with_certificate(beneficiary, &full, &commit).await?.gas_used;
                 marginal_signature_gas = all_gas.saturating_sub(execute_gas);
             }
+        }
+    }
+    // Deals with an inspection period: the commit certificate holds the leg, the
+    // verdict (a release to the beneficiary, a reverse to the owner) pays it out.
+    let inspected =
+        Condition::Inspected { notaries: keys.iter().map(NotaryKey::address).collect(), threshold: THRESHOLD };
+    for (name, address) in [("native", Address::ZERO), ("erc20", token), ("erc721", items)] {
+        let mut source = AssetSource { name, token: address, next_item: 14 };
+        let now_ms = devnet.now_ms().await?;
+        let reservation = |asset: EvmAsset, deal_id: DealId| {
+            Parties { owner, beneficiary }.payment(asset, deal_id, inspected.clone(), now_ms + LONG_EXPIRY_MS)
+        };
+        let outstanding = reservation(source.next(), next_deal());
+        devnet.escrow.reserve(&outstanding).await?;
+        for (verdict, by, op) in [(Decision::Release, beneficiary, "release"), (Decision::Reverse, owner, "reverse")] {
+            let held = reservation(source.next(), next_deal());
+            let reserve_gas = devnet.escrow.reserve(&held).await?.gas_used;
+            let commit = certificate(held.deal_id, Decision::Commit, &keys, usize::from(THRESHOLD));
+            let hold_gas = devnet.escrow.execute_with_certificate(beneficiary, &held, &commit).await?.gas_used;
+            let verdict = certificate(held.deal_id, verdict, &keys, usize::from(THRESHOLD));
+            let resolve_gas = devnet.escrow.resolve(by, &held, &verdict).await?.gas_used;
+            if op == "release" {
+                rows.push(Row { op: "reserve", asset: name, mode: "inspected", gas_used: reserve_gas });
+                rows.push(Row { op: "hold", asset: name, mode: "inspected", gas_used: hold_gas });
+            }
+            rows.push(Row { op, asset: name, mode: "inspected", gas_used: resolve_gas });
         }
     }
     Ok(Measured { rows, marginal_signature_gas, cancel_by_other_gas })

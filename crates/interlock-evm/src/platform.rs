@@ -249,7 +249,7 @@ impl Platform for EvmPlatform {
             unique: true,
             relayed: false,
             open_cancel: true,
-            inspection: false,
+            inspection: true,
         }
     }
 
@@ -428,6 +428,7 @@ impl Submitter for EvmSubmitter {
                 SlotState::Empty => None,
                 // Reserved, if with other terms: the follower's event says which.
                 SlotState::Open | SlotState::OpenWithOtherTerms => Some(ReservationState::Reserved),
+                SlotState::Held => Some(ReservationState::Held),
                 SlotState::Executed => Some(ReservationState::Executed),
                 SlotState::Cancelled => Some(ReservationState::Cancelled),
             })
@@ -446,7 +447,8 @@ pub fn adapter_error(error: &AdapterError) -> ChainError {
         | AdapterError::OtherNetwork { .. }
         | AdapterError::UnknownReservation(_)
         | AdapterError::ZeroDepth => ChainError::fatal(error.to_string()),
-        AdapterError::NoInspection(_) => ChainError::rejected(error.to_string()),
+        AdapterError::NotAVerdict(_) => ChainError::rejected(error.to_string()),
+        AdapterError::AwaitingVerdict(_) => ChainError::already_done(error.to_string()),
     }
 }
 

@@ -15,6 +15,9 @@ const PARTY_SHIFT: usize = 96;
 const EXPIRY_SHIFT: usize = 32;
 const LEG_SHIFT: usize = 16;
 const MODE_SHIFT: usize = 8;
+/// The contract's `INSPECTED` bit: a notary-mode leg a commit certificate holds for an
+/// inspection period, and a verdict pays out.
+const INSPECTED_SHIFT: usize = 24;
 
 /// What one reservation locks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -75,17 +78,18 @@ impl EvmReservation {
     pub fn mode(&self) -> u8 {
         match self.condition {
             Condition::Hashlock(_) => MODE_HASHLOCK,
-            // Never an inspected leg: `evm_reservation` refuses one.
             Condition::Notary { .. } | Condition::Inspected { .. } => MODE_NOTARY,
         }
     }
 
     /// The contract's leg word naming `party`: the address in bits 255..96, then the
-    /// expiry, leg, mode and asset kind (`PARTY_SHIFT` in the contract).
+    /// expiry, the inspection bit, leg, mode and asset kind (`PARTY_SHIFT` in the contract).
     fn leg_word(&self, party: Address) -> U256 {
         let (asset_kind, _, _) = self.asset.parts();
+        let inspected = matches!(self.condition, Condition::Inspected { .. });
         (U256::from_be_slice(party.as_slice()) << PARTY_SHIFT)
             | (U256::from(self.expiry_ms) << EXPIRY_SHIFT)
+            | (U256::from(u8::from(inspected)) << INSPECTED_SHIFT)
             | (U256::from(self.leg.tag()) << LEG_SHIFT)
             | (U256::from(self.mode()) << MODE_SHIFT)
             | U256::from(asset_kind)
@@ -133,6 +137,12 @@ impl EvmReservation {
         keccak256((self.held(), token, value, self.parties()).abi_encode_params())
     }
 
+    /// What the contract stores while the reservation is held for a verdict: the
+    /// commitment XOR `HELD_MARK`.
+    pub fn held_commitment(&self) -> B256 {
+        self.commitment() ^ held_mark()
+    }
+
     /// The notary set as the contract takes it (empty in hashlock mode).
     pub fn notaries(&self) -> (Vec<Address>, u8) {
         match &self.condition {
@@ -177,54 +187,38 @@ impl EvmReservation {
         E::executeCall { id, secret, held, token, value, keeper: self.keeper_address() }.abi_encode().into()
     }
 
-    /// The calldata of `executeNotary` (commit) or `cancelNotary` (abort) sent by `from`
-    /// with `signatures` (r||s||v each). The beneficiary executing, or the owner
-    /// cancelling, leaves its own address out.
+    /// The calldata of `executeNotary` (commit), `cancelNotary` (abort),
+    /// `releaseInspectedByNotaries` or `reverseInspectedByNotaries` sent by `from` with `signatures` (r||s||v each). The
+    /// beneficiary executing, or the owner cancelling, leaves its own address out; a
+    /// verdict names every party, since anyone may present it.
     pub fn certificate_input(&self, from: Address, decision: Decision, signatures: Bytes) -> Bytes {
-        let deal_id = B256::from(self.deal_id.0 .0);
         let (_, token, value) = self.asset.parts();
         let (notaries, threshold) = self.notaries();
-        let keeper = self.keeper_address();
-        match decision {
+        let (held, beneficiary, selector) = match decision {
             Decision::Commit => {
                 let beneficiary = if from == self.beneficiary { Address::ZERO } else { self.beneficiary };
-                let held = self.held();
-                E::executeNotaryCall {
-                    dealId: deal_id,
-                    held,
-                    token,
-                    value,
-                    beneficiary,
-                    keeper,
-                    notaries,
-                    threshold,
-                    signatures,
-                }
-                .abi_encode()
+                (self.held(), beneficiary, E::executeNotaryCall::SELECTOR)
             }
-            Decision::Abort => {
-                let held = self.held_sent_by(from);
-                let beneficiary = self.beneficiary;
-                E::cancelNotaryCall {
-                    dealId: deal_id,
-                    held,
-                    token,
-                    value,
-                    beneficiary,
-                    keeper,
-                    notaries,
-                    threshold,
-                    signatures,
-                }
-                .abi_encode()
-            }
-            Decision::Release | Decision::Reverse => {
-                unreachable!(
-                    "the escrow holds no executed leg: EvmEscrow::submit refuses a verdict before any calldata"
-                )
-            }
-        }
-        .into()
+            Decision::Abort => (self.held_sent_by(from), self.beneficiary, E::cancelNotaryCall::SELECTOR),
+            Decision::Release => (self.held(), self.beneficiary, E::releaseInspectedByNotariesCall::SELECTOR),
+            Decision::Reverse => (self.held(), self.beneficiary, E::reverseInspectedByNotariesCall::SELECTOR),
+        };
+        let call = E::executeNotaryCall {
+            dealId: B256::from(self.deal_id.0 .0),
+            held,
+            token,
+            value,
+            beneficiary,
+            keeper: self.keeper_address(),
+            notaries,
+            threshold,
+            signatures,
+        };
+        // The four take the same arguments (the contract keeps them alike so
+        // they share their decoding): only the selector differs.
+        let mut input = call.abi_encode();
+        input[..4].copy_from_slice(&selector);
+        input.into()
     }
 
     /// The calldata of `cancel` (after the expiry or backstop) sent by `from`.
@@ -233,6 +227,11 @@ impl EvmReservation {
         let (id, held, parties) = (B256::from(self.id().0 .0), self.held_sent_by(from), self.parties());
         E::cancelCall { id, held, token, value, parties }.abi_encode().into()
     }
+}
+
+/// The contract's `HELD_MARK`: keccak256("interlock/escrow/held").
+pub fn held_mark() -> B256 {
+    keccak256(b"interlock/escrow/held")
 }
 
 /// The contract's `notarySetHash`: keccak256(abi.encode(notaries, threshold)).

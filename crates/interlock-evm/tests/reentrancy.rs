@@ -6,6 +6,7 @@
 mod common;
 
 use common::{deal, secret, Net};
+use interlock_core::Decision;
 use interlock_evm::alloy::primitives::{Bytes, U256};
 use interlock_evm::alloy::sol_types::SolInterface;
 use interlock_evm::bindings::InterlockEscrow::InterlockEscrowErrors as E;
@@ -127,4 +128,44 @@ async fn malicious_erc20_cannot_cancel_twice() {
     assert!(matches!(refusal, E::AlreadyCancelled(_)), "{refusal:?}");
     assert_eq!(net.devnet.token_balance(*token.address(), net.owner()).await.unwrap(), amount);
     assert_eq!(net.devnet.token_balance(*token.address(), escrow.address()).await.unwrap(), amount);
+}
+
+/// A malicious beneficiary of a held leg re-enters the release that pays it:
+/// the replayed verdict finds the leg released, and it is paid once.
+#[tokio::test]
+async fn malicious_native_receiver_cannot_be_released_twice() {
+    let net = Net::start().await;
+    let provider = net.devnet.provider.clone();
+    let escrow = &net.devnet.escrow;
+    let receiver = ReentrantReceiver::deploy(provider.clone()).await.unwrap();
+    let notaries = common::notaries();
+    let condition = interlock_core::Condition::Inspected {
+        notaries: notaries.iter().map(|key| key.address()).collect(),
+        threshold: 2,
+    };
+    let reservation =
+        EvmReservation { beneficiary: *receiver.address(), condition, ..net.hashlock(net.native()).await };
+    escrow.reserve(&reservation).await.unwrap();
+    let signers = [&notaries[0], &notaries[1]];
+    let commit = common::certificate(reservation.deal_id, Decision::Commit, &signers);
+    escrow.execute_with_certificate(net.keeper(), &reservation, &commit).await.expect("the keeper holds the leg");
+    assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Held);
+
+    let release = common::certificate(reservation.deal_id, Decision::Release, &signers);
+    let input = reservation.certificate_input(net.stranger(), Decision::Release, signature_bytes(&release));
+    receiver.arm(escrow.address(), input).send().await.unwrap().get_receipt().await.unwrap();
+    let before = net.holding(*receiver.address(), &reservation.asset).await;
+    escrow.resolve(net.stranger(), &reservation, &release).await.expect("a stranger presents the release");
+    let refusal = replay_refusal(
+        receiver.replaySucceeded().call().await.unwrap(),
+        receiver.replayRevertData().call().await.unwrap(),
+    );
+    assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
+    let after = net.holding(*receiver.address(), &reservation.asset).await;
+    assert_eq!(after - before, Net::worth(&reservation.asset), "released exactly once");
+    assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Executed);
+}
+
+fn signature_bytes(certificate: &interlock_core::Certificate) -> Bytes {
+    certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
 }

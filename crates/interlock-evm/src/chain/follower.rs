@@ -479,6 +479,26 @@ impl EvmFollower {
             let certificate = Certificate { deal_id: request.deal_id, decision: Decision::Commit, signatures: vec![] };
             return Some(executed(request, Token::Certificate(certificate)));
         }
+        if topic == InterlockEscrow::Held::SIGNATURE_HASH {
+            let event = InterlockEscrow::Held::decode_log_data(&log.data).ok()?;
+            let (request, _) = watched(event.reservationId)?;
+            let certificate = Certificate { deal_id: request.deal_id, decision: Decision::Commit, signatures: vec![] };
+            return Some(EscrowEvent::Held {
+                reservation: interlock_core::reservation_id(request.deal_id, request.leg),
+                deal_id: request.deal_id,
+                leg: request.leg,
+                by: request.beneficiary,
+                beneficiary: request.beneficiary,
+                asset: request.asset.clone(),
+                token: Token::Certificate(certificate),
+            });
+        }
+        if topic == InterlockEscrow::Released::SIGNATURE_HASH {
+            let event = InterlockEscrow::Released::decode_log_data(&log.data).ok()?;
+            let (request, _) = watched(event.reservationId)?;
+            let certificate = Certificate { deal_id: request.deal_id, decision: Decision::Release, signatures: vec![] };
+            return Some(executed(request, Token::Certificate(certificate)));
+        }
         if topic == InterlockEscrow::Cancelled::SIGNATURE_HASH {
             let event = InterlockEscrow::Cancelled::decode_log_data(&log.data).ok()?;
             let (request, _) = watched(event.reservationId)?;
@@ -522,30 +542,51 @@ fn core_reservation(request: &ReserveRequest) -> Reservation {
     }
 }
 
-/// Puts the commit certificate an `executeNotary` call carried into the event
-/// its log gave (the log names the decision but not the signatures). The
-/// contract checked the signatures before it executed.
+/// Puts the certificate an `executeNotary` (commit) or `releaseInspectedByNotaries`
+/// call carried into the event its log gave (the log names the decision but not
+/// the signatures). The contract checked the signatures before it acted.
 fn with_certificate(event: EscrowEvent, input: &[u8]) -> EscrowEvent {
+    match event {
+        EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token: Token::Certificate(certificate) } => {
+            let token = Token::Certificate(with_signatures(certificate, input));
+            EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token }
+        }
+        EscrowEvent::Held {
+            reservation,
+            deal_id,
+            leg,
+            by,
+            beneficiary,
+            asset,
+            token: Token::Certificate(certificate),
+        } => {
+            let token = Token::Certificate(with_signatures(certificate, input));
+            EscrowEvent::Held { reservation, deal_id, leg, by, beneficiary, asset, token }
+        }
+        other => other,
+    }
+}
+
+/// `certificate` with the signatures of the call `input` whose log gave it.
+fn with_signatures(certificate: Certificate, input: &[u8]) -> Certificate {
     use alloy::sol_types::SolCall;
-    let EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token: Token::Certificate(certificate) } =
-        event
-    else {
-        return event;
+    let bytes = match certificate.decision {
+        Decision::Commit => InterlockEscrow::executeNotaryCall::abi_decode(input).ok().map(|call| call.signatures),
+        Decision::Release => {
+            InterlockEscrow::releaseInspectedByNotariesCall::abi_decode(input).ok().map(|call| call.signatures)
+        }
+        Decision::Abort | Decision::Reverse => None,
     };
-    let signatures = InterlockEscrow::executeNotaryCall::abi_decode(input)
-        .ok()
-        .filter(|call| call.signatures.len() % 65 == 0)
-        .map(|call| {
-            call.signatures
-                .chunks_exact(65)
-                .map(|chunk| interlock_core::crypto::RecoverableSignature(chunk.try_into().expect("65-byte chunks")))
-                .collect()
-        });
-    let certificate = match signatures {
+    let signatures = bytes.filter(|bytes| bytes.len() % 65 == 0).map(|bytes| {
+        bytes
+            .chunks_exact(65)
+            .map(|chunk| interlock_core::crypto::RecoverableSignature(chunk.try_into().expect("65-byte chunks")))
+            .collect()
+    });
+    match signatures {
         Some(signatures) => Certificate { signatures, ..certificate },
         None => certificate,
-    };
-    EscrowEvent::Executed { reservation, deal_id, leg, by, to, asset, token: Token::Certificate(certificate) }
+    }
 }
 
 /// Puts the transaction's sender into an event decoded from its log.
@@ -557,6 +598,9 @@ fn with_sender(event: EscrowEvent, sender: Address) -> EscrowEvent {
         EscrowEvent::Cancelled { reservation, deal_id, leg, to, asset, .. } => {
             EscrowEvent::Cancelled { reservation, deal_id, leg, by: core_address(sender), to, asset }
         }
-        other @ (EscrowEvent::Reserved(_) | EscrowEvent::Held { .. }) => other,
+        EscrowEvent::Held { reservation, deal_id, leg, beneficiary, asset, token, .. } => {
+            EscrowEvent::Held { reservation, deal_id, leg, by: core_address(sender), beneficiary, asset, token }
+        }
+        other @ EscrowEvent::Reserved(_) => other,
     }
 }

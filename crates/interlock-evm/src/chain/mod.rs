@@ -22,14 +22,15 @@ pub use follower::{EvmFollower, Followed, FollowedEvent, LOOKUP_IDS_MAX, UNMATCH
 pub use logs::LOG_BLOCKS_MAX;
 pub use send::{Fees, REPLACEMENTS_MAX, SEND_BLOCKS_MAX};
 
-use crate::client::{signature_bytes, EscrowClient, Submitted};
+use crate::bindings::InterlockEscrow::InterlockEscrowErrors;
+use crate::client::{signature_bytes, EscrowClient, SlotState, Submitted};
 use crate::error::EvmError;
 use crate::reservation::{EvmAsset, EvmReservation};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use interlock_core::{
-    saga::expected_request, Asset, AssetCode, Condition, DealId, DealTerms, Decision, EscrowOp, LegKind, NetworkId,
-    ReservationId, ReserveRequest, Token,
+    saga::expected_request, Asset, AssetCode, DealId, DealTerms, Decision, EscrowOp, LegKind, NetworkId, ReservationId,
+    ReserveRequest, Token,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
@@ -116,8 +117,10 @@ pub enum ChainError {
     ReorgBeyondDepth { height: u64, delivered: B256, now: B256 },
     #[error("confirmation depth must be at least 1 (the block holding the event), found 0")]
     ZeroDepth,
-    #[error("the escrow contract holds no executed leg for an inspection period (found a {0})")]
-    NoInspection(&'static str),
+    #[error("reservation {0} is executed and held for the notaries' verdict: only a release or a reverse moves it")]
+    AwaitingVerdict(ReservationId),
+    #[error("a {0} certificate is no verdict: a held leg moves on a release or a reverse")]
+    NotAVerdict(Decision),
     #[error(transparent)]
     Evm(#[from] EvmError),
 }
@@ -186,9 +189,6 @@ pub fn reservations_on(
 
 /// A reserve request in the contract's terms.
 pub fn evm_reservation(assets: &AssetMap, request: &ReserveRequest) -> Result<EvmReservation, ChainError> {
-    if let Condition::Inspected { .. } = request.condition {
-        return Err(ChainError::NoInspection("reservation under an inspection condition"));
-    }
     Ok(EvmReservation {
         deal_id: request.deal_id,
         leg: request.leg,
@@ -264,7 +264,15 @@ impl EvmEscrow {
         // takes the asset back.
         let claim_deadline = Some(request.expiry_ms);
         let sent = match op {
-            EscrowOp::Resolve { .. } => return Err(ChainError::NoInspection("verdict")),
+            EscrowOp::Resolve { verdict, .. } => {
+                // A commit or abort presented as a verdict would build another call:
+                // it is refused here, as the contract refuses it in `resolve`.
+                if !verdict.decision.is_verdict() {
+                    return Err(ChainError::NotAVerdict(verdict.decision));
+                }
+                let input = reservation.certificate_input(from, verdict.decision, signature_bytes(verdict));
+                self.send(from, call(input), None).await
+            }
             EscrowOp::Reserve(_) => {
                 // The contract makes the sender the owner: sent by anyone else, the
                 // reservation would lock the sender's asset under terms the deal never had.
@@ -290,7 +298,18 @@ impl EvmEscrow {
                 self.send(from, call(input), None).await
             }
         };
-        Ok(sent?)
+        match sent {
+            // Terms the slot does not hold: if it holds them marked held, the leg
+            // was executed for an inspection period and waits for the verdict, so
+            // an execute or cancel of it is done already, as the core's rules say.
+            Err(EvmError::Escrow(InterlockEscrowErrors::TermsMismatch(_)))
+                if !matches!(op, EscrowOp::Reserve(_) | EscrowOp::Resolve { .. })
+                    && self.client.state(&reservation).await? == SlotState::Held =>
+            {
+                Err(ChainError::AwaitingVerdict(reservation.id()))
+            }
+            sent => Ok(sent?),
+        }
     }
 
     fn leg_of(&self, terms: &DealTerms, deal_id: DealId, id: ReservationId) -> Result<LegKind, ChainError> {
