@@ -21,6 +21,9 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod inspection;
+pub use inspection::{inspected_legs_are_held_until_a_release, reverse_verdict_returns_both_legs};
+
 /// The accounts a harness funds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Actor {
@@ -54,7 +57,7 @@ pub trait Harness: Send {
             unique: true,
             relayed: false,
             open_cancel: true,
-            inspection: false,
+            inspection: true,
         }
     }
     fn account(&self, actor: Actor) -> Address;
@@ -94,6 +97,8 @@ macro_rules! conformance_suite {
             abort_certificate_cancels_before_expiry,
             follower_reports_in_order_and_resumes_from_cursor,
             leg_state_follows_the_leg,
+            inspected_legs_are_held_until_a_release,
+            reverse_verdict_returns_both_legs,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
