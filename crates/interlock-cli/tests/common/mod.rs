@@ -1,6 +1,7 @@
 //! Setting up a CA, a signed directory and a ledger node process, as a user would.
 #![allow(dead_code)]
 
+pub mod inspection;
 pub mod sandbox;
 
 use interlock_core::crypto::PartyKey;

@@ -1,0 +1,60 @@
+//! Inspection periods on a real EVM chain, through the real processes: with
+//! `sandbox up --evm`, a deal paying USDC (an ERC-20 on anvil) for GOLD on the
+//! embedded ledger holds both legs at the commit. Undisputed, the keepers
+//! release them when the window closes, though beta's gateway (the one that
+//! follows the escrow contract) is killed meanwhile; disputed by the buyer, the
+//! notaries' operators reverse it (one notary killed while it holds the
+//! dispute), and the contract pays the USDC back.
+
+mod common;
+
+use common::inspection::{both_legs, deal_id, kill_and_restart, notary, recorded_held};
+use common::sandbox::{deal_as, interlock, json, propose_to_seller, up};
+use std::time::Duration;
+
+/// The payment's network (anvil), then the delivery's (the embedded ledger).
+const LEGS: [&str; 2] = ["beta", "alpha"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_erc20_payments_are_released_or_reversed_on_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let _sandbox = up(dir.path(), &["--evm"]);
+    let run = |inspect: &str| {
+        let args = ["--mode", "notary", "--window", "10", "--inspect", inspect];
+        let trade = ["--payment", "40 USDC@beta", "--delivery", "10 GOLD@alpha"];
+        let proposed = propose_to_seller(dir.path(), &[&args[..], &trade[..]].concat());
+        let id = proposed["deal_id"].as_str().unwrap().to_owned();
+        let watched = deal_as(dir.path(), "buyer", &["watch", &id, "--json"]);
+        assert!(watched.status.success(), "{}", String::from_utf8_lossy(&watched.stderr));
+        id
+    };
+
+    // Undisputed: held on the contract, released when the window closes. beta's
+    // gateway, whose keeper presents the release there, is killed (SIGKILL)
+    // once it has recorded the leg held, and restarted.
+    let released = run("3s");
+    recorded_held(dir.path(), "beta", deal_id(&released)).await;
+    kill_and_restart(dir.path(), "beta-gateway");
+    both_legs(dir.path(), LEGS, deal_id(&released), "executed", Duration::from_secs(90)).await;
+
+    // Disputed inside a long window, reversed by two notaries' operators.
+    let reversed = run("5m");
+    both_legs(dir.path(), LEGS, deal_id(&reversed), "held", Duration::from_secs(30)).await;
+    let disputed = json(&deal_as(dir.path(), "buyer", &["dispute", &reversed, "--reason", "short", "--json"]));
+    assert!(disputed["notice"].as_str().unwrap().starts_with("dispute recorded by 3 notaries"), "{disputed}");
+    kill_and_restart(dir.path(), "n2");
+    for name in ["n1", "n2"] {
+        let decided = json(&notary(dir.path(), &["decide", &reversed, "--decision", "reverse", "--name", name]));
+        assert_eq!(decided["state"], "reverse", "{decided}");
+    }
+    both_legs(dir.path(), LEGS, deal_id(&reversed), "cancelled", Duration::from_secs(60)).await;
+
+    // The balances: one hashlock deal more (25 USDC for 10 GOLD) shows them.
+    // The buyer paid the released 40 USDC and got its reversed 40 back.
+    let hashlock = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
+    assert_eq!(hashlock["outcome"], "completed", "{hashlock}");
+    let after = &hashlock["balances_after"];
+    assert_eq!(after["buyer"]["beta"]["USDC"], "999935", "{after}");
+    assert_eq!(after["seller"]["beta"]["USDC"], "65", "{after}");
+    assert_eq!(after["buyer"]["alpha"]["GOLD"], "20", "{after}");
+}
