@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::inspection::{both_legs, deal_id, kill_and_restart, notary, recorded_held};
+use common::inspection::{both_legs, deal_id, kill_and_restart, notary, observer_deal, recorded, recorded_held};
 use common::sandbox::{deal_as, json, up};
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
             "25 USD@alpha",
             "--delivery",
             "10 GOLD@beta",
+            "--observer",
+            "observer",
         ];
         let proposed = json(&deal("buyer", &propose));
         let id = proposed["deal_id"].as_str().unwrap().to_owned();
@@ -77,6 +79,27 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
     assert!(!refused.status.success() && stderr.contains("lets the buyer dispute"), "{stderr}");
     let disputed = json(&deal("buyer", &["dispute", &reversed[..12], "--reason", "the gold is short", "--json"]));
     assert!(disputed["notice"].as_str().unwrap().starts_with("dispute recorded by 3 notaries"), "{disputed}");
+    // The dispute reaches the parties' watches and the subscribers' webhooks
+    // as the deal's `disputed` event, on both gateways.
+    for network in LEGS {
+        let text = recorded(dir.path(), network, deal_id(&reversed), "disputed", Duration::from_secs(10)).await;
+        assert!(text.contains("the gold is short"), "{text}");
+    }
+    // The observer's page has the window, its close among the deadlines, and
+    // the dispute.
+    let mut observed = serde_json::Value::Null;
+    for _ in 0..100 {
+        observed = observer_deal(dir.path(), deal_id(&reversed));
+        if observed["records"].as_array().unwrap().iter().any(|record| record["kind"] == "disputed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let inspection = &observed["inspection"];
+    assert_eq!((inspection["disputer"].as_str(), inspection["window_ms"].as_u64()), (Some("the buyer"), Some(300_000)));
+    let closes = observed["deadlines"].as_array().unwrap().iter().find(|d| d["label"] == "inspection window closes");
+    assert_eq!(closes.map(|d| d["at_ms"].clone()), Some(inspection["ends_ms"].clone()), "{observed}");
+    assert!(observed["records"].as_array().unwrap().iter().any(|record| record["kind"] == "disputed"), "{observed}");
     // A notary killed (SIGKILL) after it acknowledged the dispute still has it.
     kill_and_restart(dir.path(), "n1");
 

@@ -398,6 +398,36 @@ impl Registry {
         Ok(Notified { accepted, learned, commits, committed: batch.commit()? })
     }
 
+    /// Records that a party disputed `deal_id` inside its inspection window,
+    /// as `notary` (one of the deal's notaries) recorded it: once per deal,
+    /// on both gateways under the same event id.
+    pub(crate) fn record_dispute(
+        &mut self,
+        deal_id: DealId,
+        notary: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<Committed, GatewayError> {
+        let mut batch = self.store.batch()?;
+        if self.registered.contains_key(&deal_id) {
+            let text = format!(
+                "disputed inside the inspection window ({notary} recorded it): {reason:?}; the notaries' operators \
+                 decide release or reverse"
+            );
+            batch.add_event(&NewEvent {
+                deal_id,
+                kind: EventKind::Disputed,
+                subject: Hash32([0; 32]),
+                network: self.context.network,
+                height: 0,
+                timestamp_ms: now_ms,
+                event: Vec::new(),
+                text,
+            })?;
+        }
+        Ok(batch.commit()?)
+    }
+
     /// Registered deals whose recorded executions, here or reported by a peer,
     /// show the notaries committed: what the keeper must know again on restart.
     pub(crate) fn committed_deals(&mut self) -> Result<Vec<DealId>, StoreError> {

@@ -2,12 +2,16 @@
 //! the gateway asks the deal's notaries for their verdict votes; once k of
 //! them agree it hands the certificate to the keeper, which presents it on
 //! each held leg (anyone may; the escrow checks it as it checks a commit).
+//! Until then it also asks them whether a party disputed the deal, and
+//! records the first dispute a notary reports as the deal's `disputed`
+//! event, which the parties' watches and the subscribers' webhooks carry.
 
 use crate::keeper::Held;
 use crate::{locked, GatewayService};
 use interlock_core::crypto::{Certificate, RecoverableSignature, Vote};
-use interlock_core::Decision;
+use interlock_core::{DealId, Decision};
 use interlock_proto::v1;
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// How often the gateway asks the notaries about held legs.
@@ -19,15 +23,21 @@ impl GatewayService {
     /// Asks the notaries about the held legs, forever.
     pub(crate) async fn collect_verdicts(self) {
         let mut ticker = tokio::time::interval(VERDICT_POLL);
+        // Deals whose dispute is recorded here: not asked about again. A
+        // restarted gateway asks once more, and the store keeps one event.
+        let mut disputed: HashSet<DealId> = HashSet::new();
         loop {
             ticker.tick().await;
             let awaiting = locked(&self.shared.keeper).awaiting_verdicts();
+            disputed.retain(|deal_id| awaiting.iter().any(|held| held.deal_id == *deal_id));
             let mut learned = false;
             for held in awaiting {
                 if let Some(verdict) = self.verdict_of(&held).await {
                     tracing::info!(deal_id = %held.deal_id, "keeper holds the {} verdict", verdict.decision);
                     locked(&self.shared.keeper).learn_verdict(held.deal_id, verdict);
                     learned = true;
+                } else if !disputed.contains(&held.deal_id) && self.record_dispute(&held).await {
+                    disputed.insert(held.deal_id);
                 }
             }
             if learned {
@@ -35,6 +45,40 @@ impl GatewayService {
                 self.keep(now_ms).await;
             }
         }
+    }
+
+    /// Asks the deal's notaries whether a party disputed it and records the
+    /// first dispute one reports. True once a dispute is recorded.
+    async fn record_dispute(&self, held: &Held) -> bool {
+        let request = v1::GetVoteRequest { deal_id: held.deal_id.0 .0.to_vec() };
+        for address in &held.notaries {
+            let Some(client) = self.shared.notaries.get(address) else { continue };
+            let mut client = client.clone();
+            let call = client.get_inspection(request.clone());
+            let Ok(Ok(answer)) = tokio::time::timeout(NOTARY_CALL_TIMEOUT, call).await else { continue };
+            let answer = answer.into_inner();
+            // A recorded dispute: waiting for the operator, or decided (the
+            // notary keeps its reason).
+            if answer.state != "disputed" && answer.reason.is_empty() {
+                continue;
+            }
+            let notary = self.shared.directory.notaries.iter().find(|notary| notary.address == *address);
+            let name = notary.map_or_else(|| address.to_string(), |notary| notary.name.clone());
+            let (deal_id, now_ms) = (held.deal_id, (self.shared.clock)());
+            let reason = answer.reason;
+            let recorded = self.write(move |registry| registry.record_dispute(deal_id, &name, &reason, now_ms)).await;
+            return match recorded {
+                Ok(committed) => {
+                    self.announce(&committed);
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(%deal_id, "cannot record the dispute yet: {error}");
+                    false
+                }
+            };
+        }
+        false
     }
 
     /// The verdict k of the deal's notaries signed, if they have.

@@ -110,7 +110,7 @@ fn now_ms() -> u64 {
 
 /// The deal's deadlines, each with the network lane it belongs to (none: both).
 fn deadlines(terms: &DealTerms) -> Vec<Value> {
-    match &terms.settlement {
+    let mut deadlines = match &terms.settlement {
         Settlement::Hashlock { payment_expiry_ms, delivery_expiry_ms, .. } => vec![
             json!({ "label": "delivery expiry", "at_ms": delivery_expiry_ms, "network": terms.delivery.network.0 }),
             json!({ "label": "payment expiry", "at_ms": payment_expiry_ms, "network": terms.payment.network.0 }),
@@ -119,6 +119,21 @@ fn deadlines(terms: &DealTerms) -> Vec<Value> {
             json!({ "label": "decision deadline", "at_ms": decision_deadline_ms, "network": null }),
             json!({ "label": "backstop expiry", "at_ms": backstop_expiry_ms, "network": null }),
         ],
+    };
+    if let Some(ends_ms) = terms.inspection_ends_ms() {
+        deadlines.push(json!({ "label": "inspection window closes", "at_ms": ends_ms, "network": null }));
+    }
+    deadlines
+}
+
+/// The deal's inspection period (null without one): how long, who may
+/// dispute, and when the window closes, which the page counts down to.
+fn inspection(terms: &DealTerms) -> Value {
+    match (terms.policy.inspection, terms.inspection_ends_ms()) {
+        (Some(inspection), Some(ends_ms)) => json!({
+            "window_ms": inspection.window_ms, "disputer": inspection.disputer.to_string(), "ends_ms": ends_ms,
+        }),
+        _ => Value::Null,
     }
 }
 
@@ -168,7 +183,7 @@ async fn deal(State(service): State<ObserverService>, Path(id): Path<String>) ->
         "mode": terms.mode().to_string(),
         "buyer": party_name(directory, terms.buyer), "seller": party_name(directory, terms.seller),
         "payment": leg(LegKind::Payment), "delivery": leg(LegKind::Delivery),
-        "deadlines": deadlines(terms), "records": records, "now_ms": now_ms(),
+        "deadlines": deadlines(terms), "inspection": inspection(terms), "records": records, "now_ms": now_ms(),
         "observer_key": to_hex(&service.observer_key().0),
     }))
     .into_response()

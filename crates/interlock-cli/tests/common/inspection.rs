@@ -70,6 +70,36 @@ pub async fn recorded_held(dir: &Path, network: &str, deal_id: DealId) {
     panic!("{network}'s gateway never recorded the deal's leg held");
 }
 
+/// Waits until `network`'s gateway has recorded an event of `kind` for the
+/// deal, and returns its text.
+pub async fn recorded(dir: &Path, network: &str, deal_id: DealId, kind: &str, within: Duration) -> String {
+    let (mut client, _) = gateway(dir, network);
+    let until = Instant::now() + within;
+    loop {
+        let request = v1::GetDealRequest { deal_id: deal_id.0 .0.to_vec() };
+        let status = client.get_deal(request).await.unwrap().into_inner();
+        if let Some(event) = status.events.into_iter().find(|event| event.kind == kind) {
+            return event.text;
+        }
+        assert!(Instant::now() < until, "{network}'s gateway never recorded the deal {kind}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The observer's JSON for the deal (`GET /api/deals/ID` on its web address).
+pub fn observer_deal(dir: &Path, deal_id: DealId) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let address = super::sandbox::observer_web_address(dir);
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let request = format!("GET /api/deals/{} HTTP/1.0\r\nHost: {address}\r\n\r\n", deal_id.0.to_hex());
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{head}\n{body}");
+    serde_json::from_str(body).unwrap()
+}
+
 /// `sandbox kill NAME` (SIGKILL), then `sandbox start NAME`.
 pub fn kill_and_restart(dir: &Path, name: &str) {
     let killed = interlock(&["sandbox", "kill", "--dir", "sb", name], dir);

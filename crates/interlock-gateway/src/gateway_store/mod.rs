@@ -181,6 +181,9 @@ pub enum EventKind {
     /// A leg executed into escrow for an inspection period: paid out or
     /// returned on the notaries' verdict, reported then as executed or cancelled.
     Held,
+    /// A party disputed the deal inside its inspection window, as one of the
+    /// deal's notaries recorded: its operator decides release or reverse.
+    Disputed,
     /// Derived: both legs executed, as this gateway has seen them.
     Completed,
     /// Derived: both legs cancelled, as this gateway has seen them.
@@ -201,12 +204,13 @@ impl EventKind {
             EventKind::KeeperExecuted => "keeper_executed",
             EventKind::KeeperCancelled => "keeper_cancelled",
             EventKind::Held => "held",
+            EventKind::Disputed => "disputed",
             EventKind::Completed => "completed",
             EventKind::Refunded => "refunded",
         }
     }
 
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Proposed,
         EventKind::Registered,
         EventKind::Reserved,
@@ -218,6 +222,7 @@ impl EventKind {
         EventKind::KeeperExecuted,
         EventKind::KeeperCancelled,
         EventKind::Held,
+        EventKind::Disputed,
         EventKind::Completed,
         EventKind::Refunded,
     ];

@@ -9,11 +9,13 @@ const COLORS = {
   proposed: "#8a94a6", registered: "#5d6b85", reserved: "#3559e0", executed: "#12945a",
   cancelled: "#c27a0e", keeper_executed: "#12945a", keeper_cancelled: "#c27a0e",
   decided: "#7a4fd6", completed: "#12945a", refunded: "#c27a0e", mixed: "#c8322b",
+  held: "#0e8a9a", disputed: "#b8326b",
 };
 // A gateway's own "completed" / "refunded" stays in the records table: the
 // outcome lane shows the observer's conclusion from both networks.
-const LANE_KINDS = ["proposed", "registered", "reserved", "executed", "cancelled", "keeper_executed", "keeper_cancelled"];
-const OUTCOME_KINDS = ["decided", "completed", "refunded", "mixed"];
+const LANE_KINDS = ["proposed", "registered", "reserved", "held", "executed", "cancelled", "keeper_executed",
+  "keeper_cancelled"];
+const OUTCOME_KINDS = ["decided", "disputed", "completed", "refunded", "mixed"];
 
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
@@ -133,7 +135,21 @@ function drawFacts(deal, t0) {
     fact("Payment", deal.payment.text, `${deal.payment.network_name}, buyer pays`),
     fact("Delivery", deal.delivery.text, `${deal.delivery.network_name}, seller delivers`),
     fact("Recorded", `${deal.records.length} records`, FINAL.includes(deal.status) ? `ended in ${took}` : `running for ${took}`),
+    ...(deal.inspection ? [inspectionFact(deal)] : []),
   );
+}
+
+// The inspection window: how long until it closes (on the observer's clock),
+// who may dispute, and whether someone did.
+function inspectionFact(deal) {
+  const { ends_ms: endsMs, disputer, window_ms: windowMs } = deal.inspection;
+  const disputed = deal.records.some((r) => r.kind === "disputed");
+  const left = endsMs - deal.now_ms;
+  const value = disputed ? "disputed" : left > 0 ? `closes in ${offset(left).slice(1)}` : "closed";
+  const detail = disputed
+    ? "the notaries' operators decide release or reverse"
+    : `${offset(windowMs).slice(1)} window; the ${disputer} may dispute, undisputed it releases`;
+  return fact("Inspection", value, detail);
 }
 
 // A time scale whose first part holds the events and, when the deadlines lie
@@ -198,8 +214,11 @@ function drawTimeline(deal, t0) {
   const box = document.getElementById("timeline");
   // The observer's own conclusions (network 0) go to the outcome lane; each
   // network's steps to that network's lane.
-  const outcome = (r) => r.kind === "decided" || (r.network === 0 && OUTCOME_KINDS.includes(r.kind));
-  const shown = deal.records.filter((r) => r.timestamp_ms > 0 && (LANE_KINDS.includes(r.kind) || outcome(r)));
+  // A notary's decision and a dispute concern the whole deal, whichever gateway told.
+  const outcome = (r) => r.kind === "decided" || r.kind === "disputed" || (r.network === 0 && OUTCOME_KINDS.includes(r.kind));
+  const drawn = deal.records.filter((r) => r.timestamp_ms > 0 && (LANE_KINDS.includes(r.kind) || outcome(r)));
+  // Both gateways tell of a dispute (one event id): it is drawn once.
+  const shown = drawn.filter((r, i) => r.kind !== "disputed" || drawn.findIndex((o) => o.kind === r.kind) === i);
   if (shown.length === 0) return;
   const networks = [deal.payment, deal.delivery].filter((leg, i, all) => all.findIndex((o) => o.network === leg.network) === i);
   const lanes = networks.map((leg) => ({
@@ -211,10 +230,17 @@ function drawTimeline(deal, t0) {
   lanes.push({ key: "outcome", title: "outcome", sub: deal.mode === "notary" ? "notaries, end of deal" : "end of deal",
     records: shown.filter(outcome) });
 
-  const width = 1160, x0 = 170, x1 = width - 36, top = 46;
+  const width = 1160, x0 = 170, x1 = width - 36;
   const tEvents = Math.max(...shown.map((r) => r.timestamp_ms), deal.final ? 0 : deal.now_ms);
   const tDeadline = Math.max(...deal.deadlines.map((d) => d.at_ms));
   const scale = makeScale(t0, tEvents, tDeadline, x0, x1);
+  // Deadline labels take up to three rows above the lanes; one near the right
+  // edge ends at its line, so it is placed by the middle of where it lies.
+  const deadlines = deal.deadlines.map((d) => {
+    const lineX = scale.x(d.at_ms), width = d.label.length * 6.5 + 60, end = lineX > x1 - 90;
+    return { d, lineX, end, width, x: end ? lineX - width / 2 : lineX };
+  });
+  const top = 16 + Math.max(2, placeLabels(deadlines, 3)) * 15;
 
   // Lay out each lane's labels, then the lanes' heights.
   let y = top;
@@ -259,12 +285,10 @@ function drawTimeline(deal, t0) {
   }
 
   // Deadlines: dashed lines over every lane, labelled above.
-  const deadlines = deal.deadlines.map((d) => ({ d, x: scale.x(d.at_ms), width: d.label.length * 6.5 + 60 }));
-  placeLabels(deadlines, 2);
-  for (const { d, x, row } of deadlines) {
+  for (const { d, lineX: x, end, row } of deadlines) {
     root.append(svg("line", { class: "deadline", x1: x, x2: x, y1: top - 4, y2: axisY }));
     const lane = d.network === null ? "" : ` (${(networks.find((n) => n.network === d.network) || {}).network_name || d.network})`;
-    const label = svg("text", { class: "deadline-label", x, y: 16 + row * 15, "text-anchor": x > x1 - 90 ? "end" : "middle" },
+    const label = svg("text", { class: "deadline-label", x, y: 16 + row * 15, "text-anchor": end ? "end" : "middle" },
       `${d.label}${lane} ${offset(d.at_ms - t0)}`);
     label.append(svg("title", {}, `${d.label}: ${clock(d.at_ms)} UTC`));
     root.append(label);
@@ -295,8 +319,9 @@ function drawTimeline(deal, t0) {
 }
 
 function drawLegend() {
-  const entries = [["reserved", COLORS.reserved], ["executed", COLORS.executed], ["cancelled / refunded", COLORS.cancelled],
-    ["notary decision", COLORS.decided], ["proposed / registered", COLORS.proposed]];
+  const entries = [["reserved", COLORS.reserved], ["held for inspection", COLORS.held], ["executed", COLORS.executed],
+    ["cancelled / refunded", COLORS.cancelled], ["notary decision", COLORS.decided], ["disputed", COLORS.disputed],
+    ["proposed / registered", COLORS.proposed]];
   const legend = document.getElementById("legend");
   legend.replaceChildren(...entries.map(([label, color]) => {
     const s = el("span", { style: `--c: ${color}` }, label);
