@@ -22,7 +22,7 @@ pub struct AgentService {
 }
 
 fn final_state(state: &str) -> bool {
-    matches!(state, "completed" | "refunded" | "withdrawn" | "windfall" | "lost")
+    matches!(state, "completed" | "refunded" | "withdrawn" | "windfall" | "lost" | "released" | "reversed")
 }
 
 impl AgentService {

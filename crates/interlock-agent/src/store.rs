@@ -170,6 +170,12 @@ pub enum DealState {
     Running,
     /// The saga ended so.
     Ended(Outcome),
+    /// A deal with an inspection period that completed (both legs held),
+    /// then the notaries' verdict released: both legs paid out.
+    Released,
+    /// The same, but the verdict reversed it: both assets went back to
+    /// their owners.
+    Reversed,
 }
 
 impl DealState {
@@ -183,11 +189,13 @@ impl DealState {
             DealState::Ended(Outcome::Refunded) => "refunded",
             DealState::Ended(Outcome::Windfall) => "windfall",
             DealState::Ended(Outcome::Lost) => "lost",
+            DealState::Released => "released",
+            DealState::Reversed => "reversed",
         }
     }
 
     /// Every state, in the order a deal may pass them.
-    pub const ALL: [DealState; 8] = [
+    pub const ALL: [DealState; 10] = [
         DealState::Proposed,
         DealState::Received,
         DealState::Withdrawn,
@@ -196,6 +204,8 @@ impl DealState {
         DealState::Ended(Outcome::Refunded),
         DealState::Ended(Outcome::Windfall),
         DealState::Ended(Outcome::Lost),
+        DealState::Released,
+        DealState::Reversed,
     ];
 
     /// The state `as_str` names, if any: exactly the names of [`DealState::ALL`].

@@ -234,7 +234,9 @@ pub fn run(target: &Target, action: Action, json: bool) -> anyhow::Result<bool> 
                         println!("  notice: {}", last.notice);
                     }
                 }
-                Ok(last.state == "completed")
+                // A deal held for inspection watched past its verdict may
+                // end released: it completed as well.
+                Ok(matches!(last.state.as_str(), "completed" | "released"))
             }
         }
     })

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::inspection::{both_legs, deal_id, kill_and_restart, notary, recorded_held};
+use common::inspection::{both_legs, deal_id, ended_as, kill_and_restart, notary, recorded_held};
 use common::sandbox::{deal_as, interlock, json, propose_to_seller, up};
 use std::time::Duration;
 
@@ -48,6 +48,9 @@ async fn held_erc20_payments_are_released_or_reversed_on_the_chain() {
         assert_eq!(decided["state"], "reverse", "{decided}");
     }
     both_legs(dir.path(), LEGS, deal_id(&reversed), "cancelled", Duration::from_secs(60)).await;
+    for (deal, state) in [(&released, "released"), (&reversed, "reversed")] {
+        ended_as(dir.path(), "buyer", deal, state).await;
+    }
 
     // The balances: one hashlock deal more (25 USDC for 10 GOLD) shows them.
     // The buyer paid the released 40 USDC and got its reversed 40 back.

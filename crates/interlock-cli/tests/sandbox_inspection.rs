@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::inspection::{both_legs, deal_id, kill_and_restart, notary, observer_deal, recorded, recorded_held};
+use common::inspection::{
+    both_legs, deal_id, ended_as, kill_and_restart, notary, observer_deal, recorded, recorded_held,
+};
 use common::sandbox::{deal_as, json, up};
 use std::time::Duration;
 
@@ -70,6 +72,12 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
     recorded_held(dir.path(), "alpha", deal_id(&released)).await;
     kill_and_restart(dir.path(), "alpha-gateway");
     both_legs(dir.path(), LEGS, deal_id(&released), "executed", Duration::from_secs(60)).await;
+    // Each party's agent shows the verdict, for both legs.
+    for party in ["buyer", "seller"] {
+        let view = ended_as(dir.path(), party, &released, "released").await;
+        let steps = view["steps"].to_string();
+        assert!(steps.contains("released: the payment leg") && steps.contains("released: the delivery leg"), "{view}");
+    }
 
     // Disputed by the buyer inside a long window; the seller may not dispute.
     let reversed = run("5m");
@@ -119,4 +127,8 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success() && stderr.contains("already reverse"), "{stderr}");
     both_legs(dir.path(), LEGS, deal_id(&reversed), "cancelled", Duration::from_secs(30)).await;
+    for party in ["buyer", "seller"] {
+        let view = ended_as(dir.path(), party, &reversed, "reversed").await;
+        assert_eq!((view["own_leg"].as_str(), view["counter_leg"].as_str()), (Some("returned"), Some("returned")));
+    }
 }

@@ -15,6 +15,7 @@ mod operator;
 mod rollback;
 #[cfg(test)]
 mod tests;
+mod verdicts;
 
 use crate::store::{AgentDeal, AgentStore, AgentWrite, DealState};
 use interlock_core::crypto::{Ed25519Signature, PartyKey, Vote};
@@ -499,6 +500,8 @@ impl Engine {
                     } else if self.is_early(event) {
                         self.early.entry(deal_id).or_default().push(event.clone());
                         changes.early_events.push((deal_id, event.clone()));
+                    } else {
+                        self.on_verdict_event(event, now, changes);
                     }
                 }
                 for (deal_id, live) in &mut self.live {

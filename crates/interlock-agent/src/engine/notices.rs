@@ -104,7 +104,7 @@ impl Engine {
                         now,
                         format!("{counterparty} registered the deal after it was withdrawn: this party takes no part, and whatever {counterparty} reserves refunds at expiry"),
                     ),
-                    DealState::Running | DealState::Ended(_) => {}
+                    DealState::Running | DealState::Ended(_) | DealState::Released | DealState::Reversed => {}
                 }
             }
             _ => {}

@@ -225,11 +225,13 @@ impl Engine {
     pub(super) fn summary(&self, deal: &AgentDeal) -> v1::DealView {
         let deal_id = deal.deal_id();
         let (own, counter) = match (self.live.get(&deal_id), self.ended_legs.get(&deal_id)) {
+            // The verdict moved both held legs back after the saga ended.
+            _ if deal.state == DealState::Reversed => ("returned", "returned"),
             (Some(live), _) => (status_word(live.saga.own_status()), status_word(live.saga.counter_status())),
             // A leg still open when the deal ended was never reserved.
             (None, Some((own, counter))) => (ended_word(*own), ended_word(*counter)),
             (None, None) => match deal.state {
-                DealState::Ended(Outcome::Completed) => ("executed", "executed"),
+                DealState::Ended(Outcome::Completed) | DealState::Released => ("executed", "executed"),
                 DealState::Ended(_) => ("ended", "ended"),
                 DealState::Withdrawn => ("never reserved", "never reserved"),
                 _ => ("open", "open"),

@@ -120,3 +120,16 @@ pub fn notary(dir: &Path, args: &[&str]) -> std::process::Output {
     all.extend(["--sandbox", "sb", "--json"]);
     interlock(&all, dir)
 }
+
+/// Waits until `party`'s agent shows the deal in `state`; its view then.
+pub async fn ended_as(dir: &Path, party: &str, deal: &str, state: &str) -> serde_json::Value {
+    let mut view = serde_json::Value::Null;
+    for _ in 0..100 {
+        view = super::sandbox::json(&super::sandbox::deal_as(dir, party, &["status", deal, "--json"]));
+        if view["state"] == state {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{party}'s agent never showed the deal {state}: {view}");
+}
