@@ -183,6 +183,20 @@ impl Agent for AgentService {
                 disputing.deal_id
             )));
         }
+        if recorded < disputing.needed {
+            return Err(Status::unavailable(format!(
+                "the dispute of deal {} was recorded by {recorded} of its notaries, and {} must record it before \
+                 no quorum is left to sign a release: run the same dispute again (the notaries that recorded it \
+                 keep it){}",
+                disputing.deal_id,
+                disputing.needed,
+                if refusals.is_empty() {
+                    String::new()
+                } else {
+                    format!("; refused by others: {}", refusals.join("; "))
+                }
+            )));
+        }
         view.notice = format!(
             "dispute recorded by {recorded} notaries{}: no release unless their operators decide one",
             if refusals.is_empty() { String::new() } else { format!(" (refused by others: {})", refusals.join("; ")) }

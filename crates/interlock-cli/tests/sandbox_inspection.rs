@@ -11,7 +11,7 @@ mod common;
 use common::inspection::{
     both_legs, deal_id, ended_as, kill_and_restart, notary, observer_deal, recorded, recorded_held,
 };
-use common::sandbox::{deal_as, json, up};
+use common::sandbox::{deal_as, interlock, json, ok, up};
 use std::time::Duration;
 
 /// The payment's network, then the delivery's.
@@ -85,6 +85,20 @@ async fn held_deals_are_released_by_the_keepers_or_reversed_after_a_dispute() {
     let refused = deal("seller", &["dispute", &reversed, "--reason", "no"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && stderr.contains("lets the buyer dispute"), "{stderr}");
+    // With two of the three notaries down, the one that records a dispute
+    // cannot stop the other two signing a release: the agent says so, and
+    // the same dispute once they are back reaches all three.
+    let sandbox = |verb: &str, name: &str| ok(&interlock(&["sandbox", verb, "--dir", "sb", name], dir.path()));
+    for name in ["n2", "n3"] {
+        sandbox("kill", name);
+    }
+    let partial = deal("buyer", &["dispute", &reversed, "--reason", "the gold is short"]);
+    let stderr = String::from_utf8_lossy(&partial.stderr);
+    let says = "was recorded by 1 of its notaries, and 2 must record it";
+    assert!(!partial.status.success() && stderr.contains(says), "{stderr}");
+    for name in ["n2", "n3"] {
+        sandbox("start", name);
+    }
     let disputed = json(&deal("buyer", &["dispute", &reversed[..12], "--reason", "the gold is short", "--json"]));
     assert!(disputed["notice"].as_str().unwrap().starts_with("dispute recorded by 3 notaries"), "{disputed}");
     // The dispute reaches the parties' watches and the subscribers' webhooks

@@ -108,8 +108,7 @@ pub(crate) enum Command {
     Cancel(String, Reply<v1::DealView>),
     Get(String, Reply<v1::DealView>),
     List(v1::ListDealsRequest, Reply<v1::DealList>),
-    /// Sign a dispute of a deal with an inspection period; answers it and the
-    /// notaries to hand it to.
+    /// Signs a dispute of a deal with an inspection period, for its notaries.
     Dispute(v1::DisputeDealRequest, Reply<Disputing>),
 }
 
@@ -118,6 +117,8 @@ pub(crate) struct Disputing {
     pub deal_id: DealId,
     pub dispute: interlock_core::verdict::Dispute,
     pub notaries: Vec<NotaryClient<Channel>>,
+    /// How many of the deal's notaries must record it to stop a release (n - k + 1).
+    pub needed: usize,
 }
 
 /// A signed deal on its way to a gateway.

@@ -7,7 +7,7 @@ use crate::store::{AgentDeal, DealState};
 use crate::terms::{draft, Proposer};
 use interlock_core::crypto::Secret;
 use interlock_core::saga::{LegStatus, Outcome, Role};
-use interlock_core::{Asset, DealId, DealTerms, Hash32, LegKind};
+use interlock_core::{Asset, DealId, DealTerms, Hash32, LegKind, Settlement};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_rpc::wire;
@@ -284,8 +284,14 @@ impl Engine {
                 interlock_core::limits::DISPUTE_REASON_LEN_MAX
             )));
         }
+        // A release needs k signatures: it is stopped only once no k of the n
+        // notaries are left without the dispute.
+        let needed = match &deal.terms.settlement {
+            Settlement::Notary { notaries, threshold, .. } => notaries.len() + 1 - usize::from(*threshold),
+            Settlement::Hashlock { .. } => 1,
+        };
         let dispute = interlock_core::verdict::Dispute::sign(&self.key, deal_id, reason);
-        Ok(super::Disputing { deal_id, dispute, notaries: self.notaries.clone() })
+        Ok(super::Disputing { deal_id, dispute, notaries: self.notaries.clone(), needed })
     }
 
     fn list(&self, request: &v1::ListDealsRequest) -> Result<v1::DealList, Status> {
