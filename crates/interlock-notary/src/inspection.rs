@@ -46,6 +46,10 @@ impl NotaryService {
         let Settlement::Notary { notaries, threshold, .. } = &terms.settlement else { return };
         if commit.verify(*deal_id, Decision::Commit, notaries, *threshold).is_ok() {
             self.open_window(&terms);
+            // Written ahead of the stream's cursor (one writer, in order): a
+            // restart past this block opens the window again.
+            let deal_id = *deal_id;
+            drop(self.shared.writer.submit(move |log: &mut NotaryLog| log.record_joined(deal_id)));
         }
     }
 
@@ -67,14 +71,18 @@ impl NotaryService {
     pub(crate) fn restore_windows(&self, log: &NotaryLog) -> Result<(), interlock_rpc::store::StoreError> {
         let recorded: std::collections::HashMap<_, _> =
             log.inspections()?.into_iter().map(|(deal_id, dispute, verdict)| (deal_id, (dispute, verdict))).collect();
-        // Windows of the deals it committed, and of those it joined (it
-        // recorded a dispute or verdict there); the others it aborted may
-        // still be joined.
+        let joined = log.joined()?;
+        // Windows of the deals it committed, and of those it joined (or
+        // recorded a dispute or verdict of); the others it aborted may still
+        // be joined.
         let mut committed: Vec<Arc<DealTerms>> = Vec::new();
         for deal in locked(&self.shared.deals).values() {
+            let deal_id = deal.deal_id();
             match deal.decision() {
                 Some(Decision::Commit) => committed.push(deal.terms().clone()),
-                Some(Decision::Abort) if recorded.contains_key(&deal.deal_id()) => committed.push(deal.terms().clone()),
+                _ if recorded.contains_key(&deal_id) || joined.contains(&deal_id) => {
+                    committed.push(deal.terms().clone())
+                }
                 Some(Decision::Abort) => self.may_join(deal.terms()),
                 _ => {}
             }

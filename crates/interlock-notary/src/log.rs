@@ -87,7 +87,8 @@ impl NotaryLog {
              CREATE TABLE IF NOT EXISTS daily_totals (party BLOB NOT NULL, asset TEXT NOT NULL, day INTEGER NOT NULL, amount TEXT NOT NULL, PRIMARY KEY (party, asset, day));
              CREATE TABLE IF NOT EXISTS follow_cursors (network INTEGER PRIMARY KEY, next_height INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS disputes (deal_id BLOB PRIMARY KEY, party BLOB NOT NULL, reason TEXT NOT NULL, signature BLOB NOT NULL, at_ms INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS verdicts (deal_id BLOB PRIMARY KEY, decision INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS verdicts (deal_id BLOB PRIMARY KEY, decision INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS joined (deal_id BLOB PRIMARY KEY);",
         )?;
         Ok(NotaryLog { connection })
     }
@@ -211,6 +212,25 @@ impl NotaryLog {
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    /// Records that this notary joined the window of a deal it did not
+    /// commit (it saw a leg held with the others' commit certificate), so a
+    /// restart past the block that showed it opens the window again.
+    pub fn record_joined(&mut self, deal_id: DealId) -> Result<(), StoreError> {
+        self.connection.execute("INSERT OR IGNORE INTO joined (deal_id) VALUES (?1)", [deal_key(deal_id)])?;
+        Ok(())
+    }
+
+    /// The deals whose window this notary joined.
+    pub fn joined(&self) -> Result<std::collections::HashSet<DealId>, StoreError> {
+        let mut statement = self.connection.prepare("SELECT deal_id FROM joined")?;
+        let mut rows = statement.query([])?;
+        let mut joined = std::collections::HashSet::new();
+        while let Some(row) = rows.next()? {
+            joined.insert(deal_from(&row.get::<_, Vec<u8>>(0)?)?);
+        }
+        Ok(joined)
     }
 
     /// The recorded disputes and verdicts, to restore the inspection windows.

@@ -381,3 +381,41 @@ async fn a_notary_that_aborted_joins_the_verdict_once_it_sees_the_legs_held() {
     let mut restarted = cluster.notary(2).await;
     assert_eq!(verdict(&mut restarted, deal_id).await.signature, release.signature);
 }
+
+/// A notary that joined a window and recorded nothing yet (no dispute, no
+/// verdict) still has it after a restart, though its streams resume past the
+/// block that showed the legs held: the join is in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notary_keeps_the_window_it_joined_across_a_restart() {
+    let cluster = Cluster::start().await;
+    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
+    let mut nonces = Nonces::default();
+    for network in [ALPHA, BETA] {
+        nonces.0.insert((cluster.operator.public(), network), 5);
+    }
+    let mut terms = inspected(&cluster, 71);
+    terms.policy.inspection = Some(Inspection { window_ms: 600_000, disputer: Disputer::Buyer });
+    let deal_id = terms.id();
+    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
+    let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
+    while now_ms() <= decision_deadline_ms {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut late = cluster.notary(2).await;
+    let answer = late.submit_deal(cluster.submission(&terms)).await.unwrap().into_inner();
+    assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("abort"), "its deadline had passed");
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = late.get_inspection(deal_ref(deal_id)).await.map(|s| s.into_inner().state).unwrap_or_default();
+        if state == "open" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "open", "the late notary joined the window once it saw the legs held");
+    // Its streams save their cursors past the held block meanwhile.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut restarted = cluster.notary(2).await;
+    let status = restarted.get_inspection(deal_ref(deal_id)).await.map(|s| s.into_inner());
+    assert_eq!(status.map(|s| s.state).ok().as_deref(), Some("open"), "restarted, it has the window it joined");
+}
