@@ -358,21 +358,9 @@ async fn a_disputed_deal_is_released_when_the_operators_decide_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notary_that_aborted_joins_the_verdict_once_it_sees_the_legs_held() {
     let cluster = Cluster::start().await;
-    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
-    let mut nonces = Nonces::default();
-    for network in [ALPHA, BETA] {
-        nonces.0.insert((cluster.operator.public(), network), 5);
-    }
     let terms = inspected(&cluster, 61);
     let deal_id = terms.id();
-    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
-    let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
-    while now_ms() <= decision_deadline_ms {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut late = cluster.notary(2).await;
-    let answer = late.submit_deal(cluster.submission(&terms)).await.unwrap().into_inner();
-    assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("abort"), "its deadline had passed");
+    let mut late = held_then_late(&cluster, &terms).await;
     // It has no window until it sees the legs held; then it releases with the others.
     let release = verdict(&mut late, deal_id).await;
     assert_eq!(release.decision, "release");
@@ -388,22 +376,10 @@ async fn a_notary_that_aborted_joins_the_verdict_once_it_sees_the_legs_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notary_keeps_the_window_it_joined_across_a_restart() {
     let cluster = Cluster::start().await;
-    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
-    let mut nonces = Nonces::default();
-    for network in [ALPHA, BETA] {
-        nonces.0.insert((cluster.operator.public(), network), 5);
-    }
     let mut terms = inspected(&cluster, 71);
     terms.policy.inspection = Some(Inspection { window_ms: 600_000, disputer: Disputer::Buyer });
     let deal_id = terms.id();
-    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
-    let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
-    while now_ms() <= decision_deadline_ms {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut late = cluster.notary(2).await;
-    let answer = late.submit_deal(cluster.submission(&terms)).await.unwrap().into_inner();
-    assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("abort"), "its deadline had passed");
+    let mut late = held_then_late(&cluster, &terms).await;
     let mut state = String::new();
     for _ in 0..100 {
         state = late.get_inspection(deal_ref(deal_id)).await.map(|s| s.into_inner().state).unwrap_or_default();
@@ -418,4 +394,23 @@ async fn a_notary_keeps_the_window_it_joined_across_a_restart() {
     let mut restarted = cluster.notary(2).await;
     let status = restarted.get_inspection(deal_ref(deal_id)).await.map(|s| s.into_inner());
     assert_eq!(status.map(|s| s.state).ok().as_deref(), Some("open"), "restarted, it has the window it joined");
+}
+
+/// Two notaries commit `terms` and its legs are held; the third is given the
+/// deal only after its decision deadline, aborts it, and is returned.
+async fn held_then_late(cluster: &Cluster, terms: &DealTerms) -> NotaryClient<Channel> {
+    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
+    let mut nonces = Nonces::default();
+    for network in [ALPHA, BETA] {
+        nonces.0.insert((cluster.operator.public(), network), 5);
+    }
+    hold(cluster, &mut notaries, &mut nonces, terms).await;
+    let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
+    while now_ms() <= decision_deadline_ms {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut late = cluster.notary(2).await;
+    let answer = late.submit_deal(cluster.submission(terms)).await.unwrap().into_inner();
+    assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("abort"), "its deadline had passed");
+    late
 }
