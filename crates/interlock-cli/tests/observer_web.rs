@@ -1,7 +1,8 @@
 //! The observer's page in a real browser: headless Chromium (Debian's
 //! `chromium`, which scripts/test installs) opens a sandbox deal's page while
 //! the deal runs, sees the page reach `completed` by itself, and saves a
-//! screenshot of the timeline to target/test-artifacts/observer-timeline.png.
+//! screenshot of the timeline to target/test-artifacts/observer-timeline.png;
+//! then a deal with an inspection period, whose window the page counts down.
 
 mod common;
 
@@ -83,4 +84,28 @@ fn a_browser_watches_a_sandbox_deal_complete_on_the_observers_page() {
     let bytes = std::fs::read(&png).unwrap_or_else(|error| panic!("no screenshot at {}: {error}", png.display()));
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", png.display());
     assert!(bytes.len() > 20_000, "the screenshot is nearly empty: {} bytes", bytes.len());
+
+    // A deal with an inspection period: once its legs are held, the page
+    // counts the window down and draws its close among the deadlines.
+    let args = ["--mode", "notary", "--inspect", "5m", "--observer", "observer", "--window", "20"];
+    let view = propose_to_seller(
+        dir.path(),
+        &[&args[..], &["--payment", "5 USD@alpha", "--delivery", "1 GOLD@beta"]].concat(),
+    );
+    let deal = view["deal_id"].as_str().unwrap().trim_start_matches("0x").to_owned();
+    ok(&interlock(&["deal", "--sandbox", "sb", "--as", "seller", "accept", &deal], dir.path()));
+    let url = format!("http://{web}/deals/{deal}");
+    let mut dom = String::new();
+    for _ in 0..40 {
+        dom = String::from_utf8_lossy(&browse(&profile, &url, &["--dump-dom"]).stdout).into_owned();
+        if dom.contains("class=\"kind held\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    for expected in
+        ["class=\"kind held\"", "Inspection", "closes in", "the buyer may dispute", "inspection window closes"]
+    {
+        assert!(dom.contains(expected), "{expected:?} missing from the page: {dom}");
+    }
 }

@@ -39,6 +39,11 @@ impl NotaryService {
     /// dispute and those that did not could split with no k agreeing.
     pub(crate) fn join_window(&self, event: &EscrowEvent) {
         let EscrowEvent::Held { deal_id, token: Token::Certificate(commit), .. } = event else { return };
+        // Every held leg of a deal this notary committed comes by here: its
+        // window is open, and there is nothing to check or write.
+        if locked(&self.shared.verdicts).contains_key(deal_id) {
+            return;
+        }
         let terms = match locked(&self.shared.deals).get(deal_id) {
             Some(deal) if deal.terms().policy.inspection.is_some() => deal.terms().clone(),
             _ => return,

@@ -35,8 +35,10 @@ impl Engine {
             ),
             EscrowEvent::Reserved(_) | EscrowEvent::Held { .. } => return,
         };
-        deal.state = state;
-        interlock_rpc::metrics::metrics().deal_event("agent", state.as_str());
+        if deal.state != state {
+            deal.state = state;
+            interlock_rpc::metrics::metrics().deal_event("agent", state.as_str());
+        }
         changes.step(deal_id, now, text);
     }
 }

@@ -265,8 +265,8 @@ impl EvmEscrow {
         let claim_deadline = Some(request.expiry_ms);
         let sent = match op {
             EscrowOp::Resolve { verdict, .. } => {
-                // A commit or abort presented as a verdict would build another call:
-                // it is refused here, as the contract refuses it in `resolve`.
+                // A commit or abort presented as a verdict would build the
+                // execute or cancel call instead: it is refused here.
                 if !verdict.decision.is_verdict() {
                     return Err(ChainError::NotAVerdict(verdict.decision));
                 }
