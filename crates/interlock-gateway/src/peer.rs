@@ -271,7 +271,8 @@ impl GatewayService {
         })
         .await?;
         let path: Vec<String> = opened.path.iter().map(ToString::to_string).collect();
-        tracing::info!(%origin, "routed {} message {id} handled, via {}", opened.kind, path.join(" -> "));
+        let destination = self.shared.network;
+        tracing::info!(%origin, %destination, "routed {} message {id} handled, via {}", opened.kind, path.join(" -> "));
         Ok(accepted)
     }
 

@@ -4,8 +4,8 @@
 //! and funds the parties.
 
 use super::{
-    free_port, party_key, save, spawn, tls_channel, wait_listening, ChainState, NetworkKind, Process, State, Topology,
-    BUYER_USD, DEPENDENT, OBSERVER, PARTIES, SELLER_GOLD, STATE_FILE,
+    free_port, party_key, save, spawn, tls_channel, wait_listening, ChainState, InProcess, NetworkKind, Process, State,
+    Topology, BUYER_USD, DEPENDENT, OBSERVER, PARTIES, ROLES_LOG, SELLER_GOLD, STATE_FILE,
 };
 use crate::setup::{code, seed_file, ALPHA, BETA};
 use anyhow::Context as _;
@@ -33,7 +33,14 @@ fn data_seed(dir: &Path, data: &str, file: &str, what: &str) -> anyhow::Result<[
     seed_file(&dir.join(data).join(file), what)
 }
 
-pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) -> anyhow::Result<State> {
+/// Writes what the sandbox needs and starts its roles: each as a process of
+/// this executable, or, given `threads`, on threads of this process.
+pub(super) fn start_all(
+    dir: &Path,
+    manual_accept: bool,
+    topology: &Topology,
+    threads: Option<&InProcess>,
+) -> anyhow::Result<State> {
     if dir.join(STATE_FILE).exists() {
         anyhow::bail!(
             "a sandbox is already up in {}: run `interlock sandbox down --dir {}` first",
@@ -182,14 +189,22 @@ pub(super) fn start_all(dir: &Path, manual_accept: bool, topology: &Topology) ->
         let text = format!("{header}{}", toml::to_string(&launch.settings)?);
         std::fs::write(dir.join(&file), text).with_context(|| format!("cannot write {}", dir.join(&file).display()))?;
         let args: Vec<String> = vec![launch.role.into(), "--config".into(), file];
-        let (pid, log) = spawn(dir, &launch.name, &args, false)?;
+        let (pid, log) = match threads {
+            Some(threads) => threads
+                .start(dir, &launch.name, &args)
+                .map(|()| (std::process::id(), dir.join("logs").join(ROLES_LOG)))?,
+            None => spawn(dir, &launch.name, &args, false)?,
+        };
         let address = launch.settings.get("listen").and_then(toml::Value::as_str).unwrap_or_default().to_owned();
         processes.push(Process { name: launch.name, role: launch.role.into(), address, pid, log, args });
     }
     let state = State { processes, manual_accept, chains };
     save(dir, &state)?;
     for process in &state.processes {
-        wait_listening(&process.log, &process.name)?;
+        match threads {
+            Some(threads) => threads.wait_serving(&process.name, &process.address)?,
+            None => wait_listening(&process.log, &process.name)?,
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let keys: Vec<PartyId> =

@@ -223,6 +223,11 @@ async fn sandbox_deal(state: &State, mode: Mode, window: Duration) -> anyhow::Re
 
 /// Runs one standard deal through the agents and shows it step by step.
 pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
+    deal_to(dir, mode, json, &mut std::io::stdout())
+}
+
+/// [`deal`], its story (or report) written to `out`.
+pub fn deal_to(dir: &Path, mode: Mode, json: bool, out: &mut dyn std::io::Write) -> anyhow::Result<bool> {
     let state = load(dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -240,7 +245,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
             .into_inner();
         let deal = view.deal_id.clone();
         if !json {
-            println!("deal {deal} ({mode} mode): {story}");
+            writeln!(out, "deal {deal} ({mode} mode): {story}")?;
         }
         if state.manual_accept {
             accept_when_received(&mut seller, &deal).await?;
@@ -251,7 +256,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         while let Some(view) = stream.message().await? {
             if !json {
                 for step in view.steps.iter().skip(shown) {
-                    println!("  buyer:  {}", step.text);
+                    writeln!(out, "  buyer:  {}", step.text)?;
                 }
             }
             shown = view.steps.len();
@@ -261,7 +266,7 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
         let seconds = started.elapsed().as_secs_f64();
         if !json {
             for step in &seller_view.steps {
-                println!("  seller: {}", step.text);
+                writeln!(out, "  seller: {}", step.text)?;
             }
         }
         let balances = balances(dir, &state).await?;
@@ -273,10 +278,10 @@ pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
             "seconds": seconds, "balances_after": balances,
         });
         if json {
-            println!("{report}");
+            writeln!(out, "{report}")?;
         } else {
-            println!("outcome: buyer {}, seller {} in {seconds:.2} s", last.state, seller_view.state);
-            println!("balances after: {}", serde_json::to_string_pretty(&report["balances_after"])?);
+            writeln!(out, "outcome: buyer {}, seller {} in {seconds:.2} s", last.state, seller_view.state)?;
+            writeln!(out, "balances after: {}", serde_json::to_string_pretty(&report["balances_after"])?)?;
         }
         anyhow::Ok(completed)
     })

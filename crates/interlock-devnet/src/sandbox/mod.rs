@@ -32,9 +32,11 @@ mod chains;
 mod deploy;
 mod driver;
 mod owned;
+mod threads;
 
-pub use driver::{deal, many};
+pub use driver::{deal, deal_to, many};
 pub use owned::{exit_with_owner, own_started_processes};
+pub use threads::{InProcess, OutputMoved, RunRole, ROLES_LOG};
 
 const STATE_FILE: &str = "sandbox.json";
 /// What `up` issues to the buyer on alpha and to the seller on beta: enough for
@@ -222,7 +224,7 @@ impl Topology {
 }
 
 pub fn up(dir: &Path, manual_accept: bool, topology: &Topology) -> anyhow::Result<()> {
-    let state = deploy::start_all(dir, manual_accept, topology)?;
+    let state = deploy::start_all(dir, manual_accept, topology, None)?;
     println!("sandbox up in {}", dir.display());
     print_processes(&state);
     for (name, chain) in &state.chains {
@@ -277,7 +279,14 @@ fn directory_networks(dir: &Path) -> anyhow::Result<Vec<(NetworkId, String)>> {
 
 /// `up` of `topology`, without a word on standard output.
 pub fn up_quietly_as(dir: &Path, topology: &Topology) -> anyhow::Result<()> {
-    deploy::start_all(dir, false, topology).map(|_| ())
+    deploy::start_all(dir, false, topology, None).map(|_| ())
+}
+
+/// `up` of `topology` with every role on a thread of this process (see
+/// [`InProcess`]), without a word on standard output. Stop them with
+/// [`InProcess::stop`]; `sandbox.json` then names this process for each.
+pub fn up_in_process(dir: &Path, topology: &Topology, threads: &InProcess) -> anyhow::Result<()> {
+    deploy::start_all(dir, false, topology, Some(threads)).map(|_| ())
 }
 
 /// Every process's name and pid.
