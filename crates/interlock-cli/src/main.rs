@@ -89,11 +89,13 @@ enum Command {
         /// LTC delivered, LTC paid, and LTC refunded after its lock time.
         #[arg(long)]
         litecoin: bool,
-        /// Two networks whose gateways cannot reach each other: brings up three
-        /// ledgers (alpha's and gamma's gateways linked only to beta's) as local
-        /// processes in the demo's directory, settles a hashlock and a notary
-        /// deal between alpha and gamma, prints the path each gateway message
-        /// took, and stops them all.
+        /// Two networks whose gateways cannot reach each other: runs three
+        /// ledgers (alpha's and gamma's gateways linked only to beta's), their
+        /// gateways, notaries, agents, observer and dependent on threads of
+        /// this one process, talking gRPC over mutual TLS on loopback; settles
+        /// a hashlock and a notary deal between alpha and gamma, prints the
+        /// path each gateway message took, and stops them all. The roles'
+        /// own output goes to DIR/logs/roles.log.
         #[arg(long, conflicts_with_all = ["evm", "litecoin", "json"])]
         routed: bool,
     },
@@ -554,10 +556,32 @@ enum BenchTarget {
 
 fn main() -> ExitCode {
     interlock_devnet::sandbox::exit_with_owner();
-    let cli = Cli::parse();
-    let result = match cli.command {
+    match run(Cli::parse().command) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(code)) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `interlock ARGS` on a thread of this process: a role of the in-process
+/// sandbox (`demo --routed`), run as its own process would run it.
+fn run_role(args: Vec<String>) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(std::iter::once("interlock".to_owned()).chain(args))?;
+    match run(cli.command)? {
+        Ok(()) => Ok(()),
+        Err(code) => anyhow::bail!("exited with status {code}"),
+    }
+}
+
+/// Runs a command: Ok(Err(code)) for a command that ran and reports a
+/// failure by its exit status alone.
+fn run(command: Command) -> anyhow::Result<Result<(), u8>> {
+    match command {
         Command::Demo { dir, routed: true, .. } => {
-            interlock_devnet::demo_routed::run(dir).map(|held| held.then_some(()).ok_or(1))
+            interlock_devnet::demo_routed::run(dir, run_role).map(|held| held.then_some(()).ok_or(1))
         }
         Command::Demo { dir, json, evm, litecoin, routed: false } => {
             let external = match (evm, litecoin) {
@@ -660,14 +684,6 @@ fn main() -> ExitCode {
         }
         Command::Deploy { target: DeployTarget::Evm { rpc, key, rpc_ca, confirmations } } => {
             chain_cmd::deploy_escrow(&rpc, &key, rpc_ca.as_deref(), confirmations).map(Ok)
-        }
-    };
-    match result {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(code)) => ExitCode::from(code),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
         }
     }
 }

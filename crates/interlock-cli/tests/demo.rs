@@ -191,7 +191,7 @@ fn bench_spends_prints_the_size_of_each_litecoin_spend_beside_the_reference_scri
 }
 
 #[test]
-fn routed_demo_settles_both_modes_through_the_relay_and_stops_what_it_started() {
+fn routed_demo_settles_both_modes_through_the_relay_in_one_process_and_stops_it_all() {
     let dir = tempfile::tempdir().unwrap();
     let sandbox = dir.path().join("sandbox");
     let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
@@ -211,7 +211,14 @@ fn routed_demo_settles_both_modes_through_the_relay_and_stops_what_it_started() 
         }
     }
     assert!(text.contains("both deals completed on both sides"), "{text}");
-    // Every process the demo started is gone: none still runs in its directory.
+    // One process: every role ran on a thread of the demo, its output in one log.
+    assert!(text.contains("on threads of this process (pid "), "{text}");
+    let roles = std::fs::read_to_string(sandbox.join("logs/roles.log")).unwrap();
+    for network in 1..=3 {
+        assert!(roles.contains(&format!("(gateway for network {network}, key")), "gateway {network}: {roles}");
+    }
+    assert!(!text.contains("listening on"), "the roles' own lines stay out of the story: {text}");
+    // Nothing the demo started still runs in its directory, and it can hold another.
     assert!(!sandbox.join("sandbox.json").exists(), "the demo took its sandbox down");
     let sandbox = sandbox.canonicalize().unwrap();
     let running = || {
@@ -228,4 +235,21 @@ fn routed_demo_settles_both_modes_through_the_relay_and_stops_what_it_started() 
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(running(), Vec::<std::path::PathBuf>::new(), "processes still run in the demo's sandbox");
+}
+
+#[test]
+fn routed_demo_in_a_directory_holding_a_sandbox_refuses_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sandbox.json"), "{}").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["demo", "--routed", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("the interlock binary runs");
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{error}");
+    // The error reaches the terminal, not the roles' log the demo's output was moved to.
+    assert!(error.contains("a sandbox is already up"), "{error}");
+    assert!(error.contains("logs/roles.log"), "{error}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("sandbox.json")).unwrap(), "{}", "the sandbox's state is kept");
 }

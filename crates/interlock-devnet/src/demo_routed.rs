@@ -1,29 +1,122 @@
 //! `interlock demo --routed`: a deal between two networks whose gateways
-//! cannot reach each other. It brings up the routed sandbox (three embedded
-//! ledgers, alpha's and gamma's gateways linked only to beta's) in a
-//! temporary directory, settles one hashlock and one notary deal between
-//! alpha and gamma, prints the path every gateway message took, and stops
-//! every process it started, however it ends.
+//! cannot reach each other, in one process. It runs the routed sandbox (three
+//! embedded ledgers, alpha's and gamma's gateways linked only to beta's) with
+//! every role on a thread of this process — each with its own store files,
+//! certificate and socket, every call gRPC over mutual TLS on loopback —
+//! settles one hashlock and one notary deal between alpha and gamma, prints
+//! the path every gateway message took (as its destination logged it), and
+//! stops them all.
 
-use crate::sandbox::{self, Topology};
+use crate::sandbox::{self, InProcess, OutputMoved, RunRole, Topology, ROLES_LOG};
 use interlock_core::Mode;
 use interlock_identity::SignedDirectory;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-/// Runs the routed demo in `dir` (default: a new temporary directory).
-/// Returns whether both deals completed on both sides.
-pub fn run(dir: Option<PathBuf>) -> anyhow::Result<bool> {
-    sandbox::own_started_processes();
+/// How long the roles get to stop once interrupted.
+const STOP_TIME_MAX: Duration = Duration::from_secs(10);
+
+/// Runs the routed demo in `dir` (default: a new temporary directory), its
+/// roles run by `run_role` (the binary's own command line). Returns whether
+/// both deals completed on both sides.
+pub fn run(dir: Option<PathBuf>, run_role: RunRole) -> anyhow::Result<bool> {
     let temporary = tempfile::tempdir()?;
     let dir = dir.unwrap_or_else(|| temporary.path().join("sandbox"));
-    println!("starting three ledgers, their gateways, notaries and agents in {}", dir.display());
-    sandbox::up_quietly_as(&dir, &Topology::ROUTED)?;
-    let result = settle_and_show(&dir);
-    sandbox::down_quietly(&dir)?;
-    result
+    std::fs::create_dir_all(dir.join("logs"))?;
+    // A sandbox already there is refused by `up`; its state stays.
+    let state = dir.join("sandbox.json");
+    let written_here = !state.exists();
+    let handled = HandledMessages::capture()?;
+    let moved = OutputMoved::to(&dir.join("logs").join(ROLES_LOG))?;
+    let mut out = moved.terminal()?;
+    writeln!(
+        out,
+        "starting three ledgers, their gateways, three notaries, two agents, an observer and a dependent \
+         on threads of this process (pid {}), in {}",
+        std::process::id(),
+        dir.display()
+    )?;
+    let roles = InProcess::new(run_role);
+    let result = sandbox::up_in_process(&dir, &Topology::ROUTED, &roles)
+        .and_then(|()| settle_and_show(&dir, &handled, &mut out));
+    let (running, failures) = roles.stop(STOP_TIME_MAX);
+    drop(moved);
+    // Nothing of this sandbox runs any more: its directory can hold another.
+    if written_here {
+        let _ = std::fs::remove_file(&state);
+    }
+    for failure in &failures {
+        eprintln!("warning: a role failed: {failure}");
+    }
+    if !running.is_empty() {
+        eprintln!("warning: {} did not stop within {STOP_TIME_MAX:?}", running.join(", "));
+    }
+    result.map_err(|error| {
+        error.context(format!("the roles' output is in {}", dir.join("logs").join(ROLES_LOG).display()))
+    })
 }
 
-fn settle_and_show(dir: &Path) -> anyhow::Result<bool> {
+/// A routed message as its destination gateway logged handling it.
+struct Handled {
+    destination: String,
+    /// "routed KIND message ID handled, via A -> B"
+    text: String,
+}
+
+/// The routed messages the gateways of this process handled, read from
+/// their log events.
+#[derive(Clone, Default)]
+struct HandledMessages(Arc<Mutex<Vec<Handled>>>);
+
+impl HandledMessages {
+    /// Installs this process's log subscriber: every event to standard
+    /// output (the roles' log) and the routed messages handled into the list.
+    fn capture() -> anyhow::Result<HandledMessages> {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let handled = HandledMessages::default();
+        let lines = tracing_subscriber::fmt::layer().with_target(false).with_ansi(false).with_writer(std::io::stdout);
+        let level = tracing_subscriber::filter::LevelFilter::INFO;
+        let subscriber = tracing_subscriber::registry().with(level).with(lines).with(handled.clone());
+        tracing::subscriber::set_global_default(subscriber)
+            .map_err(|_| anyhow::anyhow!("this process logs elsewhere already: the demo cannot read its gateways"))?;
+        Ok(handled)
+    }
+
+    fn take(&self) -> Vec<Handled> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for HandledMessages {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if fields.message.starts_with("routed ") {
+            let handled = Handled { destination: fields.destination, text: fields.message };
+            self.0.lock().unwrap_or_else(PoisonError::into_inner).push(handled);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    destination: String,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "destination" => self.destination = format!("{value:?}"),
+            _ => {}
+        }
+    }
+}
+
+fn settle_and_show(dir: &Path, handled: &HandledMessages, out: &mut dyn Write) -> anyhow::Result<bool> {
     let directory = SignedDirectory::load(&dir.join("directory.json"))?.directory;
     let name = |text: &str| -> String {
         let id = text.strip_prefix("network-").and_then(|id| id.parse::<u64>().ok());
@@ -31,32 +124,29 @@ fn settle_and_show(dir: &Path) -> anyhow::Result<bool> {
         entry.map_or_else(|| text.to_owned(), |entry| entry.name.clone())
     };
     let (alpha, gamma) = (crate::setup::ALPHA, crate::setup::GAMMA);
-    println!("links: alpha - beta, beta - gamma; alpha's and gamma's gateways are not linked");
+    writeln!(out, "links: alpha - beta, beta - gamma; alpha's and gamma's gateways are not linked")?;
     for route in directory.routes(alpha, gamma, 4) {
         let path: Vec<String> = route.networks.iter().map(|id| name(&id.to_string())).collect();
-        println!("route alpha to gamma: {} ({} hops)", path.join(" -> "), route.hops());
+        writeln!(out, "route alpha to gamma: {} ({} hops)", path.join(" -> "), route.hops())?;
     }
     let mut completed = true;
     for mode in [Mode::Hashlock, Mode::Notary] {
-        println!();
-        completed &= sandbox::deal(dir, mode, false)?;
+        writeln!(out)?;
+        completed &= sandbox::deal_to(dir, mode, false, out)?;
     }
-    println!();
-    println!("gateway messages, as their destinations received them:");
-    for (destination, network) in [("gamma", "gamma-gateway"), ("alpha", "alpha-gateway")] {
-        let log = std::fs::read_to_string(dir.join("logs").join(format!("{network}.log"))).unwrap_or_default();
-        for line in log.lines() {
-            // "routed KIND message ID handled, via A -> B origin=A"
-            let Some(rest) = line.split("routed ").nth(1) else { continue };
-            let mut words = rest.split_whitespace();
-            let (Some(kind), Some(_), Some(id)) = (words.next(), words.next(), words.next()) else { continue };
-            let Some(via) = rest.split("via ").nth(1).and_then(|via| via.split(" origin=").next()) else { continue };
-            let mut path: Vec<String> = via.split(" -> ").map(name).collect();
-            path.push(destination.to_owned());
-            println!("  {kind:<8} {}  (message {})", path.join(" -> "), &id[..id.len().min(12)]);
-        }
+    writeln!(out)?;
+    writeln!(out, "gateway messages, as their destinations received them:")?;
+    for message in handled.take() {
+        // "routed KIND message ID handled, via A -> B"
+        let mut words = message.text.split_whitespace().skip(1);
+        let (Some(kind), Some(_), Some(id)) = (words.next(), words.next(), words.next()) else { continue };
+        let Some(via) = message.text.split("via ").nth(1) else { continue };
+        let mut path: Vec<String> = via.split(" -> ").map(name).collect();
+        path.push(name(&message.destination));
+        writeln!(out, "  {kind:<8} {}  (message {})", path.join(" -> "), &id[..id.len().min(12)])?;
     }
-    println!();
-    println!("{}", if completed { "both deals completed on both sides" } else { "a deal did not complete" });
+    writeln!(out)?;
+    let verdict = if completed { "both deals completed on both sides" } else { "a deal did not complete" };
+    writeln!(out, "{verdict}")?;
     Ok(completed)
 }
