@@ -84,14 +84,23 @@ fn add_deals(
     first: usize,
     count: usize,
 ) -> anyhow::Result<Vec<DealId>> {
-    let deals = (first..first + count)
-        .map(|nonce| {
-            let (terms, secret) = terms(runtime, mode, u64::try_from(nonce).expect("fits"));
-            (terms, secret, false)
-        })
-        .collect();
-    runtime.add_deals(deals)
+    // Agreed a batch at a time, as they would arrive: the terms waiting to be
+    // added are not counted as deals in flight.
+    let mut ids = Vec::with_capacity(count);
+    for start in (first..first + count).step_by(AGREED_AT_ONCE) {
+        let deals = (start..(start + AGREED_AT_ONCE).min(first + count))
+            .map(|nonce| {
+                let (terms, secret) = terms(runtime, mode, u64::try_from(nonce).expect("fits"));
+                (terms, secret, false)
+            })
+            .collect();
+        ids.extend(runtime.add_deals(deals)?);
+    }
+    Ok(ids)
 }
+
+/// How many deals the bench hands the runtime at once.
+const AGREED_AT_ONCE: usize = 4_096;
 
 /// Settles `deals` deals arriving in waves, one wave per round, so that both
 /// networks have work in every round as they would under steady traffic; returns
