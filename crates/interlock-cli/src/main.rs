@@ -75,7 +75,8 @@ enum Command {
         /// Where the two ledgers' SQLite files go (default: a new temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Print one JSON object {"deals": [...]} instead of the step-by-step story.
+        /// Print one JSON object {"deals": [...]} instead of the step-by-step story
+        /// (with --routed also "routes", "messages" and "completed").
         #[arg(long)]
         json: bool,
         /// Make beta an EVM chain: a local anvil (installed by scripts/npm-install)
@@ -96,7 +97,7 @@ enum Command {
         /// a hashlock and a notary deal between alpha and gamma, prints the
         /// path each gateway message took, and stops them all. The roles'
         /// own output goes to DIR/logs/roles.log.
-        #[arg(long, conflicts_with_all = ["evm", "litecoin", "json"])]
+        #[arg(long, conflicts_with_all = ["evm", "litecoin"])]
         routed: bool,
     },
     /// Run the deterministic simulator: each seed draws deals and faults, and every
@@ -580,8 +581,8 @@ fn run_role(args: Vec<String>) -> anyhow::Result<()> {
 /// failure by its exit status alone.
 fn run(command: Command) -> anyhow::Result<Result<(), u8>> {
     match command {
-        Command::Demo { dir, routed: true, .. } => {
-            interlock_devnet::demo_routed::run(dir, run_role).map(|held| held.then_some(()).ok_or(1))
+        Command::Demo { dir, json, routed: true, .. } => {
+            interlock_devnet::demo_routed::run(dir, json, run_role).map(|held| held.then_some(()).ok_or(1))
         }
         Command::Demo { dir, json, evm, litecoin, routed: false } => {
             let external = match (evm, litecoin) {

@@ -253,3 +253,29 @@ fn routed_demo_in_a_directory_holding_a_sandbox_refuses_and_says_so() {
     assert!(error.contains("logs/roles.log"), "{error}");
     assert_eq!(std::fs::read_to_string(dir.path().join("sandbox.json")).unwrap(), "{}", "the sandbox's state is kept");
 }
+
+#[test]
+fn routed_demo_reports_its_deals_and_every_message_path_as_json() {
+    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
+        .args(["demo", "--routed", "--json"])
+        .output()
+        .expect("the interlock binary runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("one JSON object: {text}"));
+    assert_eq!(report["completed"], true, "{report}");
+    assert_eq!(report["routes"][0]["path"], serde_json::json!(["alpha", "beta", "gamma"]), "{report}");
+    let outcomes: Vec<&str> =
+        report["deals"].as_array().unwrap().iter().map(|d| d["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["completed", "completed"], "{report}");
+    let messages = report["messages"].as_array().unwrap();
+    for kind in ["forward", "assert", "notify"] {
+        for path in [["alpha", "beta", "gamma"], ["gamma", "beta", "alpha"]] {
+            assert!(
+                messages.iter().any(|m| m["kind"] == kind && m["path"] == serde_json::json!(path)),
+                "{kind} {path:?}: {report}"
+            );
+        }
+    }
+}

@@ -19,9 +19,10 @@ use std::time::Duration;
 const STOP_TIME_MAX: Duration = Duration::from_secs(10);
 
 /// Runs the routed demo in `dir` (default: a new temporary directory), its
-/// roles run by `run_role` (the binary's own command line). Returns whether
-/// both deals completed on both sides.
-pub fn run(dir: Option<PathBuf>, run_role: RunRole) -> anyhow::Result<bool> {
+/// roles run by `run_role` (the binary's own command line); with `json`, one
+/// JSON object at the end instead of the story. Returns whether both deals
+/// completed on both sides.
+pub fn run(dir: Option<PathBuf>, json: bool, run_role: RunRole) -> anyhow::Result<bool> {
     let temporary = tempfile::tempdir()?;
     let dir = dir.unwrap_or_else(|| temporary.path().join("sandbox"));
     std::fs::create_dir_all(dir.join("logs"))?;
@@ -30,17 +31,17 @@ pub fn run(dir: Option<PathBuf>, run_role: RunRole) -> anyhow::Result<bool> {
     let written_here = !state.exists();
     let handled = HandledMessages::capture()?;
     let moved = OutputMoved::to(&dir.join("logs").join(ROLES_LOG))?;
-    let mut out = moved.terminal()?;
-    writeln!(
-        out,
+    let mut terminal = moved.terminal()?;
+    let mut story = Story { out: &mut terminal, json };
+    story.say(format_args!(
         "starting three ledgers, their gateways, three notaries, two agents, an observer and a dependent \
          on threads of this process (pid {}), in {}",
         std::process::id(),
         dir.display()
-    )?;
+    ))?;
     let roles = InProcess::new(run_role);
     let result = sandbox::up_in_process(&dir, &Topology::ROUTED, &roles)
-        .and_then(|()| settle_and_show(&dir, &handled, &mut out));
+        .and_then(|()| settle_and_show(&dir, &handled, &mut story));
     let (running, failures) = roles.stop(STOP_TIME_MAX);
     drop(moved);
     // Nothing of this sandbox runs any more: its directory can hold another.
@@ -116,7 +117,23 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-fn settle_and_show(dir: &Path, handled: &HandledMessages, out: &mut dyn Write) -> anyhow::Result<bool> {
+/// Where the demo's story goes: the terminal, line by line, unless it
+/// reports as JSON at the end.
+struct Story<'a> {
+    out: &'a mut dyn Write,
+    json: bool,
+}
+
+impl Story<'_> {
+    fn say(&mut self, line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+        if self.json {
+            return Ok(());
+        }
+        writeln!(self.out, "{line}")
+    }
+}
+
+fn settle_and_show(dir: &Path, handled: &HandledMessages, story: &mut Story<'_>) -> anyhow::Result<bool> {
     let directory = SignedDirectory::load(&dir.join("directory.json"))?.directory;
     let name = |text: &str| -> String {
         let id = text.strip_prefix("network-").and_then(|id| id.parse::<u64>().ok());
@@ -124,18 +141,27 @@ fn settle_and_show(dir: &Path, handled: &HandledMessages, out: &mut dyn Write) -
         entry.map_or_else(|| text.to_owned(), |entry| entry.name.clone())
     };
     let (alpha, gamma) = (crate::setup::ALPHA, crate::setup::GAMMA);
-    writeln!(out, "links: alpha - beta, beta - gamma; alpha's and gamma's gateways are not linked")?;
+    story.say(format_args!("links: alpha - beta, beta - gamma; alpha's and gamma's gateways are not linked"))?;
+    let mut routes = Vec::new();
     for route in directory.routes(alpha, gamma, 4) {
         let path: Vec<String> = route.networks.iter().map(|id| name(&id.to_string())).collect();
-        writeln!(out, "route alpha to gamma: {} ({} hops)", path.join(" -> "), route.hops())?;
+        story.say(format_args!("route alpha to gamma: {} ({} hops)", path.join(" -> "), route.hops()))?;
+        routes.push(serde_json::json!({ "path": path, "hops": route.hops() }));
     }
-    let mut completed = true;
+    let (mut completed, mut deals) = (true, Vec::new());
     for mode in [Mode::Hashlock, Mode::Notary] {
-        writeln!(out)?;
-        completed &= sandbox::deal_to(dir, mode, false, out)?;
+        story.say(format_args!(""))?;
+        let (done, report) = if story.json {
+            sandbox::deal_to(dir, mode, true, &mut std::io::sink())?
+        } else {
+            sandbox::deal_to(dir, mode, false, story.out)?
+        };
+        completed &= done;
+        deals.push(report);
     }
-    writeln!(out)?;
-    writeln!(out, "gateway messages, as their destinations received them:")?;
+    story.say(format_args!(""))?;
+    story.say(format_args!("gateway messages, as their destinations received them:"))?;
+    let mut messages = Vec::new();
     for message in handled.take() {
         // "routed KIND message ID handled, via A -> B"
         let mut words = message.text.split_whitespace().skip(1);
@@ -143,10 +169,18 @@ fn settle_and_show(dir: &Path, handled: &HandledMessages, out: &mut dyn Write) -
         let Some(via) = message.text.split("via ").nth(1) else { continue };
         let mut path: Vec<String> = via.split(" -> ").map(name).collect();
         path.push(name(&message.destination));
-        writeln!(out, "  {kind:<8} {}  (message {})", path.join(" -> "), &id[..id.len().min(12)])?;
+        story.say(format_args!("  {kind:<8} {}  (message {})", path.join(" -> "), &id[..id.len().min(12)]))?;
+        messages.push(serde_json::json!({ "kind": kind, "path": path, "message": id }));
     }
-    writeln!(out)?;
+    story.say(format_args!(""))?;
     let verdict = if completed { "both deals completed on both sides" } else { "a deal did not complete" };
-    writeln!(out, "{verdict}")?;
+    story.say(format_args!("{verdict}"))?;
+    if story.json {
+        let report = serde_json::json!({
+            "pid": std::process::id(), "routes": routes, "deals": deals,
+            "messages": messages, "completed": completed,
+        });
+        writeln!(story.out, "{report}")?;
+    }
     Ok(completed)
 }

@@ -223,11 +223,17 @@ async fn sandbox_deal(state: &State, mode: Mode, window: Duration) -> anyhow::Re
 
 /// Runs one standard deal through the agents and shows it step by step.
 pub fn deal(dir: &Path, mode: Mode, json: bool) -> anyhow::Result<bool> {
-    deal_to(dir, mode, json, &mut std::io::stdout())
+    deal_to(dir, mode, json, &mut std::io::stdout()).map(|(completed, _)| completed)
 }
 
-/// [`deal`], its story (or report) written to `out`.
-pub fn deal_to(dir: &Path, mode: Mode, json: bool, out: &mut dyn std::io::Write) -> anyhow::Result<bool> {
+/// [`deal`], its story (or report) written to `out`; returns whether it
+/// completed on both sides, and its report.
+pub fn deal_to(
+    dir: &Path,
+    mode: Mode,
+    json: bool,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<(bool, serde_json::Value)> {
     let state = load(dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -283,7 +289,7 @@ pub fn deal_to(dir: &Path, mode: Mode, json: bool, out: &mut dyn std::io::Write)
             writeln!(out, "outcome: buyer {}, seller {} in {seconds:.2} s", last.state, seller_view.state)?;
             writeln!(out, "balances after: {}", serde_json::to_string_pretty(&report["balances_after"])?)?;
         }
-        anyhow::Ok(completed)
+        anyhow::Ok((completed, report))
     })
 }
 
