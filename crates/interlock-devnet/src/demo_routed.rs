@@ -55,7 +55,8 @@ pub fn run(dir: Option<PathBuf>, json: bool, run_role: RunRole) -> anyhow::Resul
         eprintln!("warning: {} did not stop within {STOP_TIME_MAX:?}", running.join(", "));
     }
     result.map_err(|error| {
-        error.context(format!("the roles' output is in {}", dir.join("logs").join(ROLES_LOG).display()))
+        let log = dir.join("logs").join(ROLES_LOG);
+        anyhow::anyhow!("{error:#}\n(the roles' own output is in {})", log.display())
     })
 }
 
