@@ -24,6 +24,8 @@ use tonic::{Request, Response, Status};
 const STREAM_BUFFER: usize = 256;
 /// Rows read from the store at a time for a stream.
 const PAGE_LEN: usize = 256;
+/// Most pages of notices one read of an observer's watch goes through.
+const SCAN_PAGES_MAX: usize = 16;
 /// Most events `GetDeal` returns (a deal has about ten).
 const DEAL_EVENTS_MAX: usize = 1_000;
 
@@ -176,7 +178,7 @@ impl GatewayService {
     fn stream<T, F>(&self, changes: watch::Receiver<u64>, next: u64, fetch: F) -> Stream<T>
     where
         T: Send + 'static,
-        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError> + Send + Sync + 'static,
+        F: Fn(&Registry, u64) -> Result<Page<T>, StoreError> + Send + Sync + 'static,
     {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(self.clone().feed(changes, next, sender, Arc::new(fetch)));
@@ -191,7 +193,7 @@ impl GatewayService {
         fetch: Arc<F>,
     ) where
         T: Send + 'static,
-        F: Fn(&Registry, u64) -> Result<Vec<(u64, T)>, StoreError> + Send + Sync + 'static,
+        F: Fn(&Registry, u64) -> Result<Page<T>, StoreError> + Send + Sync + 'static,
     {
         loop {
             // Marked seen before reading: a write after the read wakes us.
@@ -207,14 +209,15 @@ impl GatewayService {
                     return;
                 }
             };
-            let full = page.len() == PAGE_LEN;
-            for (seq, item) in page {
+            for (_, item) in page.items {
                 if sender.send(Ok(item)).await.is_err() {
                     return;
                 }
-                next = seq + 1;
             }
-            if full {
+            // Past all it read, not only past what it found: a filtered
+            // stream (an observer's) must not read the same rows again.
+            next = page.next;
+            if page.more {
                 continue;
             }
             tokio::select! {
@@ -294,26 +297,49 @@ impl GatewayService {
     }
 }
 
-/// The notices from `next` on of deals whose terms name `observer`: up to a
-/// page of them, reading on past notices of other deals (observers are named
-/// in few deals, so a page may hold none of theirs).
+/// One read of a watch stream: the items found (with their sequence
+/// numbers), where the next read starts, and whether more is there to read
+/// at once.
+pub(crate) struct Page<T> {
+    items: Vec<(u64, T)>,
+    next: u64,
+    more: bool,
+}
+
+impl<T> Page<T> {
+    /// Items read in order from `from`, at most a page of them.
+    fn read(items: Vec<(u64, T)>, from: u64) -> Page<T> {
+        let (next, more) = (items.last().map_or(from, |(seq, _)| seq + 1), items.len() == PAGE_LEN);
+        Page { items, next, more }
+    }
+}
+
+/// The notices from `next` on of deals whose terms name `observer`, reading
+/// on past notices of other deals (observers are named in few deals, so a
+/// page may hold none of theirs) up to [`SCAN_PAGES_MAX`] pages. The page's
+/// `next` is past every notice read, so none is read for this watch twice.
 fn notices_naming(
-    registry: &Registry,
+    store: &crate::gateway_store::GatewayStore,
     observer: interlock_core::PartyId,
     mut next: u64,
-) -> Result<Vec<crate::gateway_store::Notice>, StoreError> {
+) -> Result<Page<crate::gateway_store::Notice>, StoreError> {
     let mut found = Vec::new();
-    loop {
-        let page = registry.store.notices_from(next, PAGE_LEN)?;
+    for _ in 0..SCAN_PAGES_MAX {
+        let page = store.notices_from(next, PAGE_LEN)?;
         let full = page.len() == PAGE_LEN;
         if let Some(last) = page.last() {
             next = last.seq + 1;
         }
-        found.extend(page.into_iter().filter(|notice| notice.deal.terms.observers.contains(&observer)));
-        if !full || found.len() >= PAGE_LEN {
-            return Ok(found);
+        let named = page.into_iter().filter(|notice| notice.deal.terms.observers.contains(&observer));
+        found.extend(named.map(|notice| (notice.seq, notice)));
+        if !full {
+            return Ok(Page { items: found, next, more: false });
+        }
+        if found.len() >= PAGE_LEN {
+            break;
         }
     }
+    Ok(Page { items: found, next, more: true })
 }
 
 fn reader_of<T>(service: &GatewayService, request: &Request<T>, method: Method) -> Result<(), GatewayError> {
@@ -348,10 +374,14 @@ impl Gateway for GatewayService {
         let from = wire::stored_integer("from_seq", request.into_inner().from_seq)?;
         let stream = self.stream(self.shared.notices.subscribe(), from, move |registry, next| {
             let notices = match watcher {
-                Watcher::Party(party) => registry.store.notices_for(party, next, PAGE_LEN)?,
-                Watcher::Observer(observer) => notices_naming(registry, observer, next)?,
+                Watcher::Party(party) => {
+                    let notices = registry.store.notices_for(party, next, PAGE_LEN)?;
+                    Page::read(notices.into_iter().map(|notice| (notice.seq, notice)).collect(), next)
+                }
+                Watcher::Observer(observer) => notices_naming(&registry.store, observer, next)?,
             };
-            Ok(notices.iter().map(|notice| (notice.seq, notice_message(notice))).collect())
+            let items = notices.items.iter().map(|(seq, notice)| (*seq, notice_message(notice))).collect();
+            Ok(Page { items, next: notices.next, more: notices.more })
         });
         Ok(Response::new(stream))
     }
@@ -377,7 +407,7 @@ impl Gateway for GatewayService {
         let (deal_id, from) = readable.await?;
         let stream = self.stream(self.shared.events.subscribe(), from, move |registry, next| {
             let events = registry.store.events(deal_id, next, PAGE_LEN)?;
-            Ok(events.into_iter().map(|event| (event.seq, event_message(event))).collect())
+            Ok(Page::read(events.into_iter().map(|event| (event.seq, event_message(event))).collect(), next))
         });
         Ok(Response::new(stream))
     }
@@ -427,3 +457,7 @@ impl Gateway for GatewayService {
         Ok(Response::new(stream))
     }
 }
+
+#[cfg(test)]
+#[path = "handlers_tests.rs"]
+mod tests;
