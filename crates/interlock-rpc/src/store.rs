@@ -33,7 +33,7 @@ pub enum StoreError {
 /// `synchronous = FULL`, and runs `schema` on it.
 pub fn open(path: &Path, schema: &str) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;
-    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")?;
     connection.execute_batch(schema)?;
     count_commits(&connection);
     Ok(connection)
