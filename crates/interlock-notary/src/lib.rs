@@ -65,6 +65,9 @@ struct Shared {
     /// Commits the decisions (and accepted deals) recorded at once together.
     writer: GroupWriter<NotaryLog>,
     deals: Mutex<HashMap<DealId, NotaryDeal>>,
+    /// The parties' signatures each held deal was submitted with and that
+    /// verified: the same bytes again need no second check.
+    signed: Mutex<HashMap<DealId, [Ed25519Signature; 2]>>,
     votes: Mutex<HashMap<DealId, Vote>>,
     /// Callers waiting for a deal's decision.
     waiting: Mutex<HashMap<DealId, Arc<tokio::sync::Notify>>>,
@@ -175,6 +178,7 @@ impl NotaryService {
             log,
             writer,
             deals: Mutex::new(deals),
+            signed: Mutex::new(HashMap::new()),
             votes: Mutex::new(votes),
             waiting: Mutex::new(HashMap::new()),
             gateways,
@@ -600,16 +604,32 @@ impl Notary for NotaryService {
         let (buyer_signature, seller_signature) = deal.both_signatures()?;
         let terms = deal.terms;
         let deal_id = terms.id();
-        // Before anything else, for a known deal too: its recorded vote goes
-        // only to a submission both parties signed. (A new deal's signatures
-        // are checked again by `NotaryDeal::accept_shared`, which guards the core.)
-        if let Err(error) = check_signatures(&terms, deal_id, &buyer_signature, &seller_signature) {
+        let signatures = [buyer_signature, seller_signature];
+        let refused = |error: NotaryError| {
             let caller = caller_name(certificates.as_deref().map(Vec::as_slice), address);
             tracing::warn!(%caller, %deal_id, "notary: refused a submission whose signatures do not verify: {error}");
-            return Err(refusal(error));
-        }
+            refusal(error)
+        };
+        // Before anything else, for a known deal too: its recorded vote goes
+        // only to a submission both parties signed. A new deal's are checked
+        // by `NotaryDeal::accept_shared`, first thing; a known deal's once for
+        // each pair of signatures it is submitted with (the other party's
+        // submission brings the same bytes).
         let known = locked(&self.shared.deals).contains_key(&deal_id);
+        let seen = known && locked(&self.shared.signed).get(&deal_id) == Some(&signatures);
+        if known && !seen {
+            check_signatures(&terms, deal_id, &buyer_signature, &seller_signature).map_err(refused)?;
+            locked(&self.shared.signed).insert(deal_id, signatures);
+        }
         if !known {
+            let terms = Arc::new(terms);
+            let now = (self.shared.clock)();
+            let (deal, outputs) =
+                NotaryDeal::accept_shared(&self.shared.key, terms.clone(), &buyer_signature, &seller_signature, now)
+                    .map_err(|error| match error {
+                        NotaryError::BuyerSignature(_) | NotaryError::SellerSignature(_) => refused(error),
+                        other => refusal(other),
+                    })?;
             terms.check_timing_in(&self.shared.timings).map_err(|error| {
                 Status::failed_precondition(format!(
                     "deal {deal_id} leaves its chains too little time to settle: {error}"
@@ -618,18 +638,14 @@ impl Notary for NotaryService {
             if locked(&self.shared.deals).len() >= DEALS_MAX {
                 return Err(Status::resource_exhausted(format!("this notary holds {DEALS_MAX} deals already")));
             }
-            let terms = Arc::new(terms);
             let accepted = terms.clone();
-            let now = (self.shared.clock)();
-            let (deal, outputs) =
-                NotaryDeal::accept_shared(&self.shared.key, accepted.clone(), &buyer_signature, &seller_signature, now)
-                    .map_err(refusal)?;
             self.shared
                 .writer
                 .write(move |log: &mut NotaryLog| log.accept(&accepted))
                 .await
                 .map_err(|error| Status::internal(format!("cannot record the deal: {error}")))?;
             locked(&self.shared.deals).entry(deal_id).or_insert(deal);
+            locked(&self.shared.signed).insert(deal_id, signatures);
             interlock_rpc::metrics::metrics().deal_event("notary", "accepted");
             self.settle(vec![(deal_id, outputs)], now).await?;
             let networks = [(LegKind::Payment, terms.payment.network), (LegKind::Delivery, terms.delivery.network)];

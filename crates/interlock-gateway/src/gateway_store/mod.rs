@@ -357,7 +357,8 @@ fn signed_terms(deal_id: &[u8], terms: &[u8], buyer: &[u8], seller: &[u8]) -> Re
 impl GatewayStore {
     pub fn open(path: &Path) -> Result<GatewayStore, StoreError> {
         let connection = Connection::open(path)?;
-        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(chain_state::SCHEMA)?;
         connection.execute_batch(routed::SCHEMA)?;
