@@ -340,8 +340,12 @@ pub fn sandbox(options: &SandboxOptions) -> anyhow::Result<bool> {
             "settled               {} completed, {} refunded, {} not atomic",
             report["completed"], report["refunded"], report["not_atomic"]
         );
-        println!("deals per second      {deals_per_s:.0} (target 1000 in hashlock mode)");
-        println!("latency               p50 {} ms, p99 {} ms", report["latency_ms_p50"], report["latency_ms_p99"]);
+        let target = if options.mode == Mode::Hashlock { 1_000 } else { 500 };
+        println!("deals per second      {deals_per_s:.0} (target {target} in {} mode)", options.mode);
+        println!(
+            "latency               p50 {} ms, p99 {} ms (target p99 250 ms at concurrency 200)",
+            report["latency_ms_p50"], report["latency_ms_p99"]
+        );
         println!("in process            {core_deals_per_s:.0} deals/s; ratio {ratio:.2} (target 0.40)");
         println!("peak memory (KiB)     {}", report["peak_memory_kib"]);
         crate::role_costs::print(&report["per_deal"]);
