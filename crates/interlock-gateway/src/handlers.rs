@@ -300,7 +300,7 @@ impl GatewayService {
 /// One read of a watch stream: the items found (with their sequence
 /// numbers), where the next read starts, and whether more is there to read
 /// at once.
-pub(crate) struct Page<T> {
+struct Page<T> {
     items: Vec<(u64, T)>,
     next: u64,
     more: bool,

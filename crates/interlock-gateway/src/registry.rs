@@ -192,16 +192,7 @@ impl Registry {
                 format!("registered, signed by both parties: {}", self.context.summary(&deal.terms)),
             ),
         };
-        batch.add_event(&NewEvent {
-            deal_id,
-            kind: event_kind,
-            subject: Hash32([0; 32]),
-            network: self.context.network,
-            height: 0,
-            timestamp_ms: now_ms,
-            event: Vec::new(),
-            text,
-        })?;
+        batch.add_event(&NewEvent::of_deal(deal_id, event_kind, self.context.network, now_ms, text))?;
         if let Some(peer) = self.context.peer_of(&deal.terms).filter(|_| forward) {
             let message = notice_message(&Notice { seq: 0, kind, deal: deal.clone() });
             batch.enqueue(peer, FORWARD, &message.encode_to_vec())?;
@@ -414,16 +405,7 @@ impl Registry {
                 "disputed inside the inspection window ({notary} recorded it): {reason:?}; the notaries' operators \
                  decide release or reverse"
             );
-            batch.add_event(&NewEvent {
-                deal_id,
-                kind: EventKind::Disputed,
-                subject: Hash32([0; 32]),
-                network: self.context.network,
-                height: 0,
-                timestamp_ms: now_ms,
-                event: Vec::new(),
-                text,
-            })?;
+            batch.add_event(&NewEvent::of_deal(deal_id, EventKind::Disputed, self.context.network, now_ms, text))?;
         }
         Ok(batch.commit()?)
     }

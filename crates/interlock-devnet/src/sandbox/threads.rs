@@ -7,7 +7,7 @@
 //! which is what stops a role process too.
 
 use std::net::ToSocketAddrs as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -127,7 +127,6 @@ impl InProcess {
 pub struct OutputMoved {
     stdout: std::os::fd::OwnedFd,
     stderr: std::os::fd::OwnedFd,
-    pub file: PathBuf,
 }
 
 impl OutputMoved {
@@ -139,7 +138,7 @@ impl OutputMoved {
         let stderr = rustix::io::dup(std::io::stderr())?;
         rustix::stdio::dup2_stdout(&log)?;
         rustix::stdio::dup2_stderr(&log)?;
-        Ok(OutputMoved { stdout, stderr, file: file.to_owned() })
+        Ok(OutputMoved { stdout, stderr })
     }
 
     /// A writer to the standard output from before the move.

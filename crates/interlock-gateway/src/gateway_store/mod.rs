@@ -260,6 +260,13 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event of the deal itself, not of a chain (proposed, registered,
+    /// disputed): no escrow event, no block, recorded at `timestamp_ms` on
+    /// this gateway's `network`.
+    pub fn of_deal(deal_id: DealId, kind: EventKind, network: NetworkId, timestamp_ms: u64, text: String) -> NewEvent {
+        NewEvent { deal_id, kind, subject: Hash32([0; 32]), network, height: 0, timestamp_ms, event: Vec::new(), text }
+    }
+
     pub fn id(&self) -> String {
         event_id(self.deal_id, self.kind.as_str(), &self.subject)
     }
