@@ -4,8 +4,8 @@
 //! and funds the parties.
 
 use super::{
-    free_port, party_key, save, spawn, tls_channel, wait_listening, ChainState, InProcess, NetworkKind, Process, State,
-    Topology, BUYER_USD, DEPENDENT, OBSERVER, PARTIES, ROLES_LOG, SELLER_GOLD, STATE_FILE,
+    free_port, party_key, save, spawn, tls_channel, wait_listening, ChainState, InProcess, NetworkKind, PortsLock,
+    Process, State, Topology, BUYER_USD, DEPENDENT, OBSERVER, PARTIES, ROLES_LOG, SELLER_GOLD, STATE_FILE,
 };
 use crate::setup::{code, seed_file, ALPHA, BETA};
 use anyhow::Context as _;
@@ -80,6 +80,7 @@ pub(super) fn start_all(
     }
     let parties: Vec<(&str, PartyKey)> =
         PARTIES.iter().map(|name| Ok((*name, party_key(dir, name)?))).collect::<anyhow::Result<_>>()?;
+    let ports_lock = PortsLock::take()?;
     let mut ports = HashMap::new();
     let mut taken = std::collections::HashSet::new();
     let extra = PARTIES.iter().map(|p| format!("{p}-agent")).chain([format!("{OBSERVER}-http")]);
@@ -206,6 +207,7 @@ pub(super) fn start_all(
             None => wait_listening(&process.log, &process.name)?,
         }
     }
+    drop(ports_lock);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let keys: Vec<PartyId> =
         parties.iter().map(|(_, key)| key.public()).chain(gateway_keys.iter().map(|(_, key)| *key)).collect();

@@ -80,6 +80,31 @@ impl State {
     }
 }
 
+/// Held while a sandbox draws its ports and until every process it starts
+/// listens on them: two sandboxes started at once on one machine (tests do)
+/// would otherwise both find a port free and hand it out, and the second
+/// process to bind it would fail. Draws made under it see every port an
+/// earlier sandbox took, because those are bound by then. The lock is the
+/// operating system's on a file in the temporary directory, so it is let go
+/// when its holder exits, however that happens.
+pub(super) struct PortsLock {
+    _held: std::fs::File,
+}
+
+impl PortsLock {
+    pub(super) fn take() -> anyhow::Result<PortsLock> {
+        let path = std::env::temp_dir().join("interlock-sandbox-ports.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(PortsLock { _held: file })
+    }
+}
+
 /// A port to listen on that nothing holds now and that this sandbox has not
 /// handed out already (`taken`, which gains it): every process binds its port
 /// only later, so a port drawn twice would go to two of them. It is drawn below
@@ -452,7 +477,9 @@ pub fn start(dir: &Path, name: &str) -> anyhow::Result<()> {
     if alive(process.pid) {
         anyhow::bail!("{name} (pid {}) is already running", process.pid);
     }
-    // Keep the old log: append what the new run says after it.
+    // Keep the old log: append what the new run says after it. Until it
+    // listens again, a sandbox drawing ports elsewhere would see its port free.
+    let _ports = PortsLock::take()?;
     let offset = std::fs::metadata(&process.log).map_or(0, |meta| usize::try_from(meta.len()).unwrap_or(usize::MAX));
     let (pid, log) = spawn(dir, name, &process.args, true)?;
     wait_listening_after(&log, name, offset)?;
