@@ -4,8 +4,6 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @title Interlock's escrow for one EVM network.
 /// @notice Applies the escrow rules of Interlock's core (`interlock_core::escrow`) to one
@@ -53,6 +51,8 @@ contract InterlockEscrow {
     uint8 internal constant DECISION_REVERSE = 4;
     /// `interlock_core::limits::NOTARIES_MAX`; also bounds the signatures of a certificate.
     uint256 internal constant NOTARIES_MAX = 16;
+    /// Half the secp256k1 group order: a signature's s above it is refused.
+    uint256 private constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     /// Tombstones. A commitment is a keccak256 output and never equals either.
     bytes32 internal constant EXECUTED = bytes32(uint256(1));
@@ -415,14 +415,39 @@ contract InterlockEscrow {
         }
     }
 
-    /// A notary-mode reservation's condition: keccak256(abi.encode(notaries, threshold)).
-    function _notarySetHash(address[] calldata notaries, uint8 threshold) private pure returns (bytes32) {
-        return keccak256(abi.encode(notaries, threshold));
+    /// A notary-mode reservation's condition: keccak256(abi.encode(notaries, threshold)),
+    /// laid out by hand: the head (the array's offset, 0x40, then the threshold), the
+    /// array's length, its members. A member with dirty upper bits hashes to another
+    /// condition than the one committed: reserve reads every member checked.
+    function _notarySetHash(address[] calldata notaries, uint8 threshold) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            let size := shl(5, notaries.length)
+            mstore(buffer, 0x40)
+            mstore(add(buffer, 0x20), threshold)
+            mstore(add(buffer, 0x40), notaries.length)
+            calldatacopy(add(buffer, 0x60), notaries.offset, size)
+            hash := keccak256(buffer, add(size, 0x60))
+        }
     }
 
-    /// The EIP-712 digest the notaries sign (`interlock_core::decision_digest`).
-    function _decisionDigest(bytes32 dealId, uint8 decision) private view returns (bytes32) {
-        return MessageHashUtils.toTypedDataHash(DOMAIN_SEPARATOR, keccak256(abi.encode(DECISION_TYPEHASH, dealId, decision)));
+    /// The EIP-712 digest the notaries sign (`interlock_core::decision_digest`):
+    /// keccak256("\x19\x01" || DOMAIN_SEPARATOR || keccak256(abi.encode(DECISION_TYPEHASH,
+    /// dealId, decision))).
+    function _decisionDigest(bytes32 dealId, uint8 decision) private view returns (bytes32 digest) {
+        bytes32 typeHash = DECISION_TYPEHASH;
+        bytes32 domain = DOMAIN_SEPARATOR;
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            mstore(buffer, typeHash)
+            mstore(add(buffer, 0x20), dealId)
+            mstore(add(buffer, 0x40), decision)
+            let structHash := keccak256(buffer, 0x60)
+            mstore(buffer, hex"1901")
+            mstore(add(buffer, 0x02), domain)
+            mstore(add(buffer, 0x22), structHash)
+            digest := keccak256(buffer, 0x42)
+        }
     }
 
     // ---------------------------------------------------------------- internals
@@ -521,7 +546,8 @@ contract InterlockEscrow {
         address[] calldata notaries,
         uint8 threshold
     ) private view returns (bytes32 id) {
-        _requireMode(held, MODE_NOTARY);
+        // No mode check, as in `_executeHashlock`: the held word's mode is committed, and
+        // no notary set hashes to a hashlock reservation's condition (a sha256 output).
         id = _reservationId(dealId, uint8(held >> LEG_SHIFT));
         bytes32 parties = _partiesHash(beneficiary, keeper, _notarySetHash(notaries, threshold));
         _requireOpen(id, _commitment(held, token, value, parties));
@@ -564,32 +590,50 @@ contract InterlockEscrow {
         // Bit i set: notaries[i] has signed. The set holds at most NOTARIES_MAX members.
         uint256 seen = 0;
         for (uint256 index = 0; index < signers; ++index) {
-            address signer = _recover(digest, signatures[index * 65:index * 65 + 65], index);
-            uint256 member = _indexOf(notaries, signer);
-            if (member == type(uint256).max) revert SignerNotInSet(index, signer);
-            uint256 bit = 1 << member;
+            address signer = _recover(digest, signatures, index);
+            uint256 bit = _memberBit(notaries, signer);
+            if (bit == 0) revert SignerNotInSet(index, signer);
             if (seen & bit != 0) revert DuplicateSigner(index, signer);
             seen |= bit;
         }
         if (signers < threshold) revert BelowThreshold(signers, threshold);
     }
 
-    /// The address that signed `digest` with the 65-byte r||s||v `signature`; OpenZeppelin's
-    /// checks refuse malleable (high-s) and malformed signatures.
-    function _recover(bytes32 digest, bytes calldata signature, uint256 index) private pure returns (address) {
-        bytes32 r = bytes32(signature[0:32]);
-        bytes32 s = bytes32(signature[32:64]);
-        uint8 v = uint8(signature[64]);
-        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
-        if (error != ECDSA.RecoverError.NoError) revert BadSignature(index);
-        return signer;
+    /// Who signed `digest` with the `index`th 65-byte r||s||v signature of `signatures`.
+    /// Refuses what OpenZeppelin's ECDSA refuses: an s in the upper half of the curve's
+    /// order (a malleable twin) and anything `ecrecover` finds no signer for (a v other
+    /// than 27 or 28, an r or s out of range). The caller has checked that the signature
+    /// lies within `signatures`.
+    function _recover(bytes32 digest, bytes calldata signatures, uint256 index) private view returns (address signer) {
+        assembly ("memory-safe") {
+            let at := add(signatures.offset, mul(index, 65))
+            let s := calldataload(add(at, 0x20))
+            if iszero(gt(s, HALF_ORDER)) {
+                let buffer := mload(0x40)
+                mstore(buffer, digest)
+                mstore(add(buffer, 0x20), byte(0, calldataload(add(at, 0x40))))
+                mstore(add(buffer, 0x40), calldataload(at))
+                mstore(add(buffer, 0x60), s)
+                // A refused input returns nothing and leaves the zero in place.
+                mstore(0, 0)
+                pop(staticcall(gas(), 1, buffer, 0x80, 0, 0x20))
+                signer := mload(0)
+            }
+        }
+        if (signer == address(0)) revert BadSignature(index);
     }
 
-    function _indexOf(address[] calldata notaries, address signer) private pure returns (uint256) {
-        for (uint256 i = 0; i < notaries.length; ++i) {
-            if (notaries[i] == signer) return i;
+    /// 1 << i where notaries[i] is `signer` (the first such i), or 0 if none is. Members are
+    /// compared as whole words: one with dirty upper bits equals no signer.
+    function _memberBit(address[] calldata notaries, address signer) private pure returns (uint256 bit) {
+        assembly ("memory-safe") {
+            for { let i := 0 } lt(i, notaries.length) { i := add(i, 1) } {
+                if eq(calldataload(add(notaries.offset, shl(5, i))), signer) {
+                    bit := shl(i, 1)
+                    break
+                }
+            }
         }
-        return type(uint256).max;
     }
 
     /// Moves the reserved asset (the kind `held` names) out of escrow to `to`. On execute
