@@ -113,6 +113,16 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
                 .map(|gateway| (gateway.network, format!("gateway {} at {}", gateway.name, gateway.endpoint)))
                 .collect(),
         );
+        // The other notaries hear each dispute this one records.
+        let mut peers = Vec::new();
+        for notary in &directory.notaries {
+            let client = interlock_proto::v1::notary_client::NotaryClient::new(interlock_rpc::server::lazy_channel(
+                &notary.endpoint,
+                &tls,
+            )?);
+            peers.push(interlock_notary::PeerNotary { name: notary.name.clone(), address: notary.address, client });
+        }
+        service.pass_disputes_to(peers);
         tokio::spawn(service.clone().tick());
         for network in networks {
             tokio::spawn(service.clone().follow(network));

@@ -125,14 +125,16 @@ impl NotaryService {
             match output {
                 VerdictOutput::RecordDispute(dispute) => {
                     let now_ms = (self.shared.clock)();
+                    let recorded = dispute.clone();
                     self.shared
                         .writer
-                        .write(move |log: &mut NotaryLog| log.record_dispute(&dispute, now_ms))
+                        .write(move |log: &mut NotaryLog| log.record_dispute(&recorded, now_ms))
                         .await
                         .map_err(|error| {
                             Status::internal(format!("cannot record the dispute of {deal_id}: {error}"))
                         })?;
                     interlock_rpc::metrics::metrics().deal_event("notary", "disputed");
+                    self.pass_on(dispute);
                 }
                 VerdictOutput::Record { decision, .. } => {
                     self.shared

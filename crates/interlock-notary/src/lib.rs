@@ -15,9 +15,11 @@
 // build error (an `allow` on the smallest item says why a cast is safe).
 #![deny(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
+mod disputes;
 mod inspection;
 pub mod log;
 
+pub use disputes::PeerNotary;
 pub use log::NotaryLog;
 
 use interlock_chain::{SpendDigest, SpendToSign};
@@ -103,6 +105,8 @@ struct Shared {
     /// Deals with an inspection period that this notary aborted, with their
     /// backstop expiry: until then it watches for their legs held.
     joinable: Mutex<HashMap<DealId, u64>>,
+    /// The other notaries, which hear each dispute this one records (`disputes.rs`).
+    peers: Mutex<Vec<PeerNotary>>,
 }
 
 /// The longest leg location a spend request may carry.
@@ -194,6 +198,7 @@ impl NotaryService {
             verdicts: Mutex::default(),
             verdict_votes: Mutex::default(),
             joinable: Mutex::default(),
+            peers: Mutex::default(),
         };
         let service = NotaryService { shared: Arc::new(shared) };
         service.restore_windows(&locked(&service.shared.log))?;

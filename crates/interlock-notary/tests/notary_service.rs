@@ -16,7 +16,7 @@ use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway
 use interlock_identity::{Directory, GatewayEntry, LedgerEntry, NotaryEntry, PartyEntry, Role};
 use interlock_ledger::{Op, Transaction};
 use interlock_ledger_node::LedgerPlatform;
-use interlock_notary::{NotaryLog, NotaryService};
+use interlock_notary::{NotaryLog, NotaryService, PeerNotary};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
@@ -227,6 +227,18 @@ impl Cluster {
             .collect();
         let key = self.notary_keys[index].clone();
         let service = NotaryService::open(key, log, gateways, registered, timings, now_ms).unwrap();
+        // The others, at the addresses the directory lists, hear its disputes.
+        let peers = self
+            .directory
+            .notaries
+            .iter()
+            .map(|notary| PeerNotary {
+                name: notary.name.clone(),
+                address: notary.address,
+                client: NotaryClient::new(endpoint(&self.tls, &name, notary.endpoint.parse().unwrap()).connect_lazy()),
+            })
+            .collect();
+        service.pass_disputes_to(peers);
         tokio::spawn(service.clone().tick());
         tokio::spawn(service.clone().follow(ALPHA));
         tokio::spawn(service.clone().follow(BETA));

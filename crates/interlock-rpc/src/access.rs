@@ -75,6 +75,7 @@ const SUBSCRIBERS: &[Role] = &[Role::Party, Role::Agent, Role::Dependent];
 const VOTE_READERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary];
 const VERDICT_READERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary, Role::Gateway];
 const NOTARIES: &[Role] = &[Role::Notary];
+const DISPUTERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary];
 const RECORD_READERS: &[Role] = &[Role::Party, Role::Agent, Role::Notary, Role::Observer, Role::Dependent];
 const EVERYONE: &[Role] = &Role::ALL;
 
@@ -115,10 +116,12 @@ pub const MATRIX: &[Rule] = &[
     // A party's spend on a script chain takes the notaries' signatures over
     // it; a notary signs only the decision it recorded, which goes on chain.
     rule("/interlock.v1.Notary/SignSpend", PARTIES, Scope::Listed),
-    // A deal's parties dispute it (the signature says which); its verdict is
-    // read as votes are, and by gateways, whose keepers present it; the
-    // notary's operator, holding its certificate, decides a dispute.
-    rule("/interlock.v1.Notary/RaiseDispute", PARTIES, Scope::NamedInDeal),
+    // A deal's parties dispute it (the signature says which), and a notary
+    // that recorded a dispute passes it on to the others (still the party's
+    // signature); its verdict is read as votes are, and by gateways, whose
+    // keepers present it; the notary's operator, holding its certificate,
+    // decides a dispute.
+    rule("/interlock.v1.Notary/RaiseDispute", DISPUTERS, Scope::NamedInDeal),
     rule("/interlock.v1.Notary/GetInspection", VERDICT_READERS, Scope::Listed),
     rule("/interlock.v1.Notary/GetVerdict", VERDICT_READERS, Scope::Listed),
     rule("/interlock.v1.Notary/DecideDispute", NOTARIES, Scope::Itself),

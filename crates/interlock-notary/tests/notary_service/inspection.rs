@@ -5,7 +5,8 @@
 //! balances equal to before the deal); a dispute by the wrong party, forged,
 //! or after the window, a decision from anyone but the notary's own operator,
 //! and a verdict with too few signatures are refused and change nothing; a
-//! restarted notary keeps the dispute it recorded.
+//! restarted notary keeps the dispute it recorded; a dispute told to one
+//! notary reaches the others.
 
 use super::{certificate, endpoint, vote, Cluster, ALPHA, BETA};
 use interlock_core::crypto::{Certificate, PartyKey, Token};
@@ -394,6 +395,51 @@ async fn a_notary_keeps_the_window_it_joined_across_a_restart() {
     let mut restarted = cluster.notary(2).await;
     let status = restarted.get_inspection(deal_ref(deal_id)).await.map(|s| s.into_inner());
     assert_eq!(status.map(|s| s.state).ok().as_deref(), Some("open"), "restarted, it has the window it joined");
+}
+
+/// The buyer reaches one notary only: it passes the dispute on to the other
+/// two, including one not even running yet, which gets it once it runs and
+/// has joined the window. So no two notaries can release the deal unaware of
+/// the dispute when its window closes, however few the party reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_told_to_one_notary_reaches_the_others() {
+    let cluster = Cluster::start().await;
+    let mut terms = inspected(&cluster, 81);
+    terms.policy.inspection = Some(Inspection { window_ms: 600_000, disputer: Disputer::Buyer });
+    let deal_id = terms.id();
+    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
+    let mut nonces = Nonces::default();
+    for network in [ALPHA, BETA] {
+        nonces.0.insert((cluster.operator.public(), network), 5);
+    }
+    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
+    notaries[0].raise_dispute(dispute(&cluster.buyer, deal_id, "the seal was broken")).await.unwrap();
+    assert_eq!(disputed(&mut notaries[1], deal_id).await, "the seal was broken", "n2 heard it from n1");
+
+    // n3 starts only after the decision deadline: it aborts the deal, joins
+    // the window when it sees the legs held, and the retries reach it then.
+    let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
+    while now_ms() <= decision_deadline_ms {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut late = cluster.notary(2).await;
+    let answer = late.submit_deal(cluster.submission(&terms)).await.unwrap().into_inner();
+    assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("abort"), "its deadline had passed");
+    assert_eq!(disputed(&mut late, deal_id).await, "the seal was broken", "n3 heard it once it ran");
+}
+
+/// Polls a notary until its window of `deal_id` is disputed; the reason.
+async fn disputed(notary: &mut NotaryClient<Channel>, deal_id: DealId) -> String {
+    let mut last = String::new();
+    for _ in 0..400 {
+        match notary.get_inspection(deal_ref(deal_id)).await {
+            Ok(status) if status.get_ref().state == "disputed" => return status.into_inner().reason,
+            Ok(status) => last = status.into_inner().state,
+            Err(status) => last = status.message().to_owned(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{deal_id} not disputed within 20 s: {last}");
 }
 
 /// Two notaries commit `terms` and its legs are held; the third is given the
