@@ -31,6 +31,16 @@ const WINDOW_MS: u64 = 3_000;
 struct Nonces(HashMap<(interlock_core::PartyId, NetworkId), u64>);
 
 impl Nonces {
+    /// The operator's five setup transactions counted: it registered and
+    /// funded both parties and registered the gateway on each network.
+    fn after_setup(cluster: &Cluster) -> Nonces {
+        let mut nonces = Nonces::default();
+        for network in [ALPHA, BETA] {
+            nonces.0.insert((cluster.operator.public(), network), 5);
+        }
+        nonces
+    }
+
     async fn send(
         &mut self,
         cluster: &Cluster,
@@ -63,6 +73,13 @@ async fn state(cluster: &Cluster, network: NetworkId, deal_id: DealId, leg: LegK
 fn inspected(cluster: &Cluster, nonce: u64) -> DealTerms {
     let mut terms = cluster.terms(nonce, now_ms() + 8_000);
     terms.policy.inspection = Some(Inspection { window_ms: WINDOW_MS, disputer: Disputer::Buyer });
+    terms
+}
+
+/// A deal whose window outlasts the test: nothing is released meanwhile.
+fn inspected_long(cluster: &Cluster, nonce: u64) -> DealTerms {
+    let mut terms = inspected(cluster, nonce);
+    terms.policy.inspection = Some(Inspection { window_ms: 600_000, disputer: Disputer::Buyer });
     terms
 }
 
@@ -113,9 +130,7 @@ async fn resolve(
     Ok(())
 }
 
-/// The three notaries started, with their addresses, and the signers' nonces
-/// (the operator's five setup transactions counted: it registered and funded
-/// both parties and registered the gateway on each network).
+/// The three notaries started, with their addresses, and the signers' nonces.
 async fn started(cluster: &Cluster) -> (Vec<NotaryClient<Channel>>, Vec<std::net::SocketAddr>, Nonces) {
     let (mut notaries, mut addresses) = (Vec::new(), Vec::new());
     for index in 0..3 {
@@ -123,11 +138,7 @@ async fn started(cluster: &Cluster) -> (Vec<NotaryClient<Channel>>, Vec<std::net
         notaries.push(client);
         addresses.push(address);
     }
-    let mut nonces = Nonces::default();
-    for network in [ALPHA, BETA] {
-        nonces.0.insert((cluster.operator.public(), network), 5);
-    }
-    (notaries, addresses, nonces)
+    (notaries, addresses, Nonces::after_setup(cluster))
 }
 
 /// Reserves both legs (first: a notary given the deal then finds them and
@@ -377,8 +388,7 @@ async fn a_notary_that_aborted_joins_the_verdict_once_it_sees_the_legs_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notary_keeps_the_window_it_joined_across_a_restart() {
     let cluster = Cluster::start().await;
-    let mut terms = inspected(&cluster, 71);
-    terms.policy.inspection = Some(Inspection { window_ms: 600_000, disputer: Disputer::Buyer });
+    let terms = inspected_long(&cluster, 71);
     let deal_id = terms.id();
     let mut late = held_then_late(&cluster, &terms).await;
     let mut state = String::new();
@@ -404,14 +414,10 @@ async fn a_notary_keeps_the_window_it_joined_across_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispute_told_to_one_notary_reaches_the_others() {
     let cluster = Cluster::start().await;
-    let mut terms = inspected(&cluster, 81);
-    terms.policy.inspection = Some(Inspection { window_ms: 600_000, disputer: Disputer::Buyer });
+    let terms = inspected_long(&cluster, 81);
     let deal_id = terms.id();
     let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
-    let mut nonces = Nonces::default();
-    for network in [ALPHA, BETA] {
-        nonces.0.insert((cluster.operator.public(), network), 5);
-    }
+    let mut nonces = Nonces::after_setup(&cluster);
     hold(&cluster, &mut notaries, &mut nonces, &terms).await;
     notaries[0].raise_dispute(dispute(&cluster.buyer, deal_id, "the seal was broken")).await.unwrap();
     assert_eq!(disputed(&mut notaries[1], deal_id).await, "the seal was broken", "n2 heard it from n1");
@@ -446,10 +452,7 @@ async fn disputed(notary: &mut NotaryClient<Channel>, deal_id: DealId) -> String
 /// deal only after its decision deadline, aborts it, and is returned.
 async fn held_then_late(cluster: &Cluster, terms: &DealTerms) -> NotaryClient<Channel> {
     let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
-    let mut nonces = Nonces::default();
-    for network in [ALPHA, BETA] {
-        nonces.0.insert((cluster.operator.public(), network), 5);
-    }
+    let mut nonces = Nonces::after_setup(cluster);
     hold(cluster, &mut notaries, &mut nonces, terms).await;
     let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
     while now_ms() <= decision_deadline_ms {
