@@ -1,7 +1,7 @@
 //! The party saga: one party's side of one deal, in either mode.
 //!
 //! The saga is a pure state machine. Its driver feeds it the time, chain events
-//! from both networks and notary votes, persists [`Saga::to_record`] *before* it
+//! from both networks and notary votes ([`Saga::take_news`]), persists [`Saga::to_record`] *before* it
 //! carries out the returned [`SagaOutput`]s, and calls [`Saga::step`] again at
 //! the returned wake-up time. Every decision is derived from what the saga has
 //! seen on chain, so duplicated, reordered or replayed inputs are harmless and a
@@ -264,23 +264,48 @@ impl Saga {
         expected_request(&self.terms, self.deal_id, leg)
     }
 
-    /// Feeds a chain event from either network. Events of other deals are ignored.
-    pub fn on_chain_event(&mut self, now_ms: u64, event: &EscrowEvent) -> Step {
-        if event.deal_id() == self.deal_id {
-            self.absorb(event);
+    /// Hands the saga what its party learned since it last stepped it, then
+    /// steps once: `events` (from either network, in chain order; other deals'
+    /// are ignored), then `chain_times` (each network read up to a block
+    /// stamped that time, every event up to it fed by now), then `votes`
+    /// (invalid ones and other deals' are ignored). Every driver feeds a saga
+    /// through here (the agent, the in-process runtime, the simulator), so a
+    /// batch of news makes one decision from all of it rather than one
+    /// decision per input from part of it.
+    pub fn take_news<'a>(
+        &mut self,
+        now_ms: u64,
+        events: impl IntoIterator<Item = &'a EscrowEvent>,
+        chain_times: &[(NetworkId, u64)],
+        votes: impl IntoIterator<Item = &'a Vote>,
+    ) -> Step {
+        for event in events {
+            if event.deal_id() == self.deal_id {
+                self.absorb(event);
+            }
+        }
+        for &(network, block_time_ms) in chain_times {
+            for (index, leg) in LegKind::BOTH.iter().enumerate() {
+                if self.terms.leg(*leg).network == network {
+                    self.chain_time_ms[index] = self.chain_time_ms[index].max(block_time_ms);
+                }
+            }
+        }
+        for vote in votes {
+            self.absorb_vote(vote);
         }
         self.step(now_ms)
     }
 
-    /// Tells the saga that `network` has produced every block up to one stamped
-    /// `block_time_ms`, and that all of them were fed to it.
+    /// [`Saga::take_news`] of one chain event.
+    pub fn on_chain_event(&mut self, now_ms: u64, event: &EscrowEvent) -> Step {
+        self.take_news(now_ms, [event], &[], [])
+    }
+
+    /// [`Saga::take_news`] of one network's progress: it has produced every
+    /// block up to one stamped `block_time_ms`, and all of them were fed.
     pub fn on_chain_time(&mut self, now_ms: u64, network: NetworkId, block_time_ms: u64) -> Step {
-        for (index, leg) in LegKind::BOTH.iter().enumerate() {
-            if self.terms.leg(*leg).network == network {
-                self.chain_time_ms[index] = self.chain_time_ms[index].max(block_time_ms);
-            }
-        }
-        self.step(now_ms)
+        self.take_news(now_ms, [], &[(network, block_time_ms)], [])
     }
 
     fn chain_time(&self, leg: LegKind) -> u64 {
@@ -290,10 +315,9 @@ impl Saga {
         }
     }
 
-    /// Feeds a notary's vote. Invalid votes and votes of other deals are ignored.
+    /// [`Saga::take_news`] of one notary's vote.
     pub fn on_vote(&mut self, now_ms: u64, vote: &Vote) -> Step {
-        self.absorb_vote(vote);
-        self.step(now_ms)
+        self.take_news(now_ms, [], &[], [vote])
     }
 
     /// A reorganisation of `leg`'s network took blocks away that this saga

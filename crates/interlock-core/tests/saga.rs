@@ -183,8 +183,9 @@ fn party_restarted_after_the_deadlines_learns_what_happened_to_its_leg() {
 /// Runs a deal to the end, restarting both parties from their records after
 /// `crash_after` ticks. With `stale` the records are the ones persisted at the
 /// start, so everything since must come back from the chain.
-fn run_with_restart(terms: DealTerms, crash_after: u64, stale: bool) -> World {
+fn run_with_restart(terms: DealTerms, crash_after: u64, stale: bool, batched: bool) -> World {
     let mut world = World::new(terms);
+    world.batched = batched;
     let mut records = (world.buyer.encode_record(), world.seller.encode_record());
     for _ in 0..crash_after {
         world.tick();
@@ -206,7 +207,29 @@ fn sagas_restored_at_any_point_complete() {
         let ticks = (ended - T0) / STEP_MS;
         for crash_after in 0..=ticks {
             for stale in [false, true] {
-                let world = run_with_restart(terms.clone(), crash_after, stale);
+                let world = run_with_restart(terms.clone(), crash_after, stale, false);
+                check_completed(&world);
+            }
+        }
+    }
+}
+
+/// The drivers hand a saga all it learned at once (`take_news`): a tick's
+/// chain events and votes together, a restarted party's whole chain in one
+/// batch. Deciding once from all of it settles the deal as deciding after
+/// each input does, restarted at any point too, and submits nothing refused.
+#[test]
+fn sagas_fed_their_news_in_batches_complete() {
+    for terms in [hashlock_terms(), notary_terms()] {
+        let mut baseline = World::new(terms.clone());
+        baseline.batched = true;
+        let ended = baseline.run();
+        check_completed(&baseline);
+        assert!(baseline.refused.is_empty(), "{:?}", baseline.refused);
+        let ticks = (ended - T0) / STEP_MS;
+        for crash_after in 0..=ticks {
+            for stale in [false, true] {
+                let world = run_with_restart(terms.clone(), crash_after, stale, true);
                 check_completed(&world);
             }
         }

@@ -466,15 +466,6 @@ fn step_deal(
     if events.is_empty() && !due {
         return output;
     }
-    // The runtime is every embedded ledger's sequencer: after a round it has
-    // applied all it was given, and later blocks are stamped later. So its last
-    // round's time is each ledger's time as far as any saga could learn. An
-    // external network's time is its newest final block's.
-    let mut steps = Vec::new();
-    for (network, chain_time_ms) in networks {
-        steps.push((Role::Buyer, run.buyer.on_chain_time(now_ms, *network, *chain_time_ms)));
-        steps.push((Role::Seller, run.seller.on_chain_time(now_ms, *network, *chain_time_ms)));
-    }
     if !run.agreed {
         // Each party checks the other's signature before it acts on the terms.
         let terms = &run.terms;
@@ -486,20 +477,23 @@ fn step_deal(
         assert!(ok, "the runtime signs its own deals");
         run.agreed = true;
     }
+    // The runtime is every embedded ledger's sequencer: after a round it has
+    // applied all it was given, and later blocks are stamped later. So its last
+    // round's time is each ledger's time as far as any saga could learn. An
+    // external network's time is its newest final block's.
+    let chain_events = || events.iter().map(|event| &event.event);
+    let mut steps = vec![
+        (Role::Buyer, run.buyer.take_news(now_ms, chain_events(), networks, [])),
+        (Role::Seller, run.seller.take_news(now_ms, chain_events(), networks, [])),
+    ];
     let mut new_votes = Vec::new();
     for event in &events {
-        steps.push((Role::Buyer, run.buyer.on_chain_event(now_ms, &event.event)));
-        steps.push((Role::Seller, run.seller.on_chain_event(now_ms, &event.event)));
         for (index, key) in notary_keys.iter().enumerate().take(run.notaries.len()) {
             if let Some(notary) = run.notaries[index].as_mut() {
                 let decided = notary.observe(now_ms, &event.event, &interlock_core::policy::Unrestricted);
                 record(run, index, decided, key, &mut new_votes, &mut output);
             }
         }
-    }
-    if events.is_empty() {
-        steps.push((Role::Buyer, run.buyer.step(now_ms)));
-        steps.push((Role::Seller, run.seller.step(now_ms)));
     }
     for (index, key) in notary_keys.iter().enumerate().take(run.notaries.len()) {
         if let Some(notary) = run.notaries[index].as_mut() {
@@ -524,10 +518,9 @@ fn step_deal(
         if new_votes.is_empty() {
             break;
         }
-        for vote in new_votes.drain(..) {
-            steps.push((Role::Buyer, run.buyer.on_vote(now_ms, &vote)));
-            steps.push((Role::Seller, run.seller.on_vote(now_ms, &vote)));
-        }
+        steps.push((Role::Buyer, run.buyer.take_news(now_ms, [], &[], &new_votes)));
+        steps.push((Role::Seller, run.seller.take_news(now_ms, [], &[], &new_votes)));
+        new_votes.clear();
     }
     for notary in run.notaries.iter().flatten() {
         if let Some(at) = notary.wake_at_ms() {

@@ -16,6 +16,8 @@ mod rollback;
 #[cfg(test)]
 mod tests;
 mod verdicts;
+mod words;
+use words::{leg_word, status_word};
 
 use crate::store::{AgentDeal, AgentStore, AgentWrite, DealState};
 use interlock_core::crypto::{Ed25519Signature, PartyKey, Vote};
@@ -367,23 +369,6 @@ pub(crate) fn start(config: AgentConfig) -> Result<(mpsc::Sender<Input>, broadca
     Ok((inputs, updates))
 }
 
-fn leg_word(leg: LegKind) -> &'static str {
-    match leg {
-        LegKind::Payment => "payment",
-        LegKind::Delivery => "delivery",
-    }
-}
-
-fn status_word(status: LegStatus) -> &'static str {
-    match status {
-        LegStatus::Open => "open",
-        LegStatus::Reserved => "reserved",
-        LegStatus::Mismatched => "mismatched",
-        LegStatus::Executed => "executed",
-        LegStatus::Cancelled => "cancelled",
-    }
-}
-
 /// The span of one deal's work at this party's agent: every line logged in
 /// it carries the deal id.
 fn deal_span(deal_id: DealId, party: &str) -> tracing::Span {
@@ -493,11 +478,12 @@ impl Engine {
     ) {
         match input {
             Some(Input::Block { network, height, timestamp_ms, events }) => {
+                // Each running saga takes the block's news in one step.
+                let mut news: HashMap<DealId, Vec<&EscrowEvent>> = HashMap::new();
                 for event in &events {
                     let deal_id = event.deal_id();
-                    if let Some(live) = self.live.get_mut(&deal_id) {
-                        changes.sagas.insert(deal_id);
-                        changes.outputs.push((deal_id, live.saga.on_chain_event(now, event).outputs));
+                    if self.live.contains_key(&deal_id) {
+                        news.entry(deal_id).or_default().push(event);
                     } else if self.is_early(event) {
                         self.early.entry(deal_id).or_default().push(event.clone());
                         changes.early_events.push((deal_id, event.clone()));
@@ -505,8 +491,15 @@ impl Engine {
                         self.on_verdict_event(event, now, changes);
                     }
                 }
+                changes.sagas.extend(news.keys().copied());
                 for (deal_id, live) in &mut self.live {
-                    changes.outputs.push((*deal_id, live.saga.on_chain_time(now, network, timestamp_ms).outputs));
+                    let step = live.saga.take_news(
+                        now,
+                        news.remove(deal_id).unwrap_or_default(),
+                        &[(network, timestamp_ms)],
+                        [],
+                    );
+                    changes.outputs.push((*deal_id, step.outputs));
                 }
                 if !self.rechecking.contains_key(&network) {
                     cursors.insert(network, height);

@@ -145,6 +145,9 @@ pub struct World {
     /// Operations the ledgers refused (resubmissions of what already landed, and
     /// any mistake, which the tests look at).
     pub refused: Vec<(Role, EscrowOp, EscrowError)>,
+    /// Hand each saga a tick's news (or a replay) in one `take_news`, as the
+    /// drivers do, instead of one input at a time.
+    pub batched: bool,
 }
 
 impl World {
@@ -173,6 +176,7 @@ impl World {
             log: vec![],
             pending: VecDeque::new(),
             refused: vec![],
+            batched: false,
         }
     }
 
@@ -277,6 +281,25 @@ impl World {
     /// delivered at the next tick: every hop takes one tick.
     pub fn deliver(&mut self) {
         let now_ms = self.now_ms;
+        if self.batched {
+            let (mut events, mut votes) = (Vec::new(), Vec::new());
+            for message in std::mem::take(&mut self.pending) {
+                match message {
+                    Message::Chain(event) => events.push(event),
+                    Message::Vote(vote) => votes.push(vote),
+                }
+            }
+            for role in self.online() {
+                let step = self.saga(role).take_news(now_ms, &events, &[], &votes);
+                self.handle(role, step.outputs);
+            }
+            for event in &events {
+                for index in 0..self.notary_keys.len() {
+                    self.observe(index, event);
+                }
+            }
+            return;
+        }
         for message in std::mem::take(&mut self.pending) {
             match message {
                 Message::Chain(event) => {
@@ -366,6 +389,12 @@ impl World {
     /// Feeds every chain event so far to `role`, in chain order.
     pub fn replay(&mut self, role: Role) {
         let now_ms = self.now_ms;
+        if self.batched {
+            let log = self.log.clone();
+            let step = self.saga(role).take_news(now_ms, &log, &[], []);
+            self.handle(role, step.outputs);
+            return;
+        }
         for event in self.log.clone() {
             let step = self.saga(role).on_chain_event(now_ms, &event);
             self.handle(role, step.outputs);

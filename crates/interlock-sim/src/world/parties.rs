@@ -59,41 +59,22 @@ impl World {
             cursors.push((network, to, time_ms));
         }
         let votes = std::mem::take(&mut self.parties[index].inbox);
+        let chain_times: Vec<(NetworkId, u64)> =
+            cursors.iter().map(|(network, _, time_ms)| (*network, *time_ms)).collect();
         let deal_ids: Vec<DealId> = self.parties[index].sagas.keys().copied().collect();
         for deal_id in deal_ids {
             let node = &mut self.parties[index];
             let (saga, wake_at) = node.sagas.get_mut(&deal_id).expect("listed");
-            let mut outputs = Vec::new();
-            let mut wake = *wake_at;
-            let mut touched = false;
-            for event in events.iter().filter(|e| e.event.deal_id() == deal_id) {
-                let step = saga.on_chain_event(now_ms, &event.event);
-                outputs.extend(step.outputs);
-                wake = step.wake_at_ms;
-                touched = true;
-            }
-            for (network, _, time_ms) in &cursors {
-                let step = saga.on_chain_time(now_ms, *network, *time_ms);
-                outputs.extend(step.outputs);
-                wake = step.wake_at_ms;
-                touched = true;
-            }
-            for vote in votes.iter().filter(|v| v.deal_id == deal_id) {
-                let step = saga.on_vote(now_ms, vote);
-                outputs.extend(step.outputs);
-                wake = step.wake_at_ms;
-                touched = true;
-            }
-            if !touched && wake.is_some_and(|at| now_ms >= at) {
-                let step = saga.step(now_ms);
-                outputs.extend(step.outputs);
-                wake = step.wake_at_ms;
-                touched = true;
-            }
-            *wake_at = wake;
-            if !touched {
+            let deal_events: Vec<_> =
+                events.iter().filter(|e| e.event.deal_id() == deal_id).map(|e| &e.event).collect();
+            let deal_votes: Vec<&Vote> = votes.iter().filter(|v| v.deal_id == deal_id).collect();
+            let news = !deal_events.is_empty() || !chain_times.is_empty() || !deal_votes.is_empty();
+            if !news && !wake_at.is_some_and(|at| now_ms >= at) {
                 continue;
             }
+            let step = saga.take_news(now_ms, deal_events, &chain_times, deal_votes);
+            let outputs = step.outputs;
+            *wake_at = step.wake_at_ms;
             // Persist before acting on it.
             let record = saga.encode_record();
             node.disk.sagas.insert(deal_id, record);
