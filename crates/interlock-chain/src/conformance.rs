@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 mod inspection;
-pub use inspection::{inspected_legs_are_held_until_a_release, reverse_verdict_returns_both_legs};
+pub use inspection::{
+    inspected_legs_are_held_until_a_release, inspected_legs_go_back_until_held, reverse_verdict_returns_both_legs,
+};
 
 /// The accounts a harness funds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -98,6 +100,7 @@ macro_rules! conformance_suite {
             follower_reports_in_order_and_resumes_from_cursor,
             leg_state_follows_the_leg,
             inspected_legs_are_held_until_a_release,
+            inspected_legs_go_back_until_held,
             reverse_verdict_returns_both_legs,
         );
     };

@@ -150,6 +150,48 @@ pub async fn inspected_legs_are_held_until_a_release(harness: &mut impl Harness)
     expect_eq("the payment after its release", Some(ReservationState::Executed), found)
 }
 
+/// Until a commit holds them, inspected legs go back to their owners as plain
+/// notary legs do: on an abort quorum at any time, or once their backstop has
+/// passed; a commit quorum then finds nothing to hold.
+pub async fn inspected_legs_go_back_until_held(harness: &mut impl Harness) -> Check {
+    let now = now_ms(harness).await?;
+    let deal = inspected_deal(harness, now);
+    if !harness.capabilities().inspection {
+        return refuses_inspected_legs(harness, &deal).await;
+    }
+    let (payment, delivery) = (deal.terms.payment.asset.clone(), deal.terms.delivery.asset.clone());
+    let buyer_before = balance(harness, Actor::Buyer, &payment).await?;
+    let seller_before = balance(harness, Actor::Seller, &delivery).await?;
+    for leg in LegKind::BOTH {
+        let what = format!("reserve the inspected {leg:?} leg");
+        expect_ok(harness, Deal::owner(leg), &deal, &deal.reserve(leg), &what).await?;
+    }
+    let keys = notary_keys();
+    let abort = deal.cancel(LegKind::Payment, Some(deal.certificate(Decision::Abort, &keys[..2])));
+    expect_ok(harness, Actor::Buyer, &deal, &abort, "cancel the inspected payment with an abort quorum").await?;
+    let early = deal.cancel(LegKind::Delivery, None);
+    let rejected = ChainErrorKind::Rejected;
+    expect_kind(harness, Actor::Seller, &deal, &early, rejected, "cancel the inspected delivery before its backstop")
+        .await?;
+    harness.advance(2 * super::LONG_MS).await.map_err(|error| format!("moving the clock: {error}"))?;
+    expect_ok(harness, Actor::Seller, &deal, &early, "cancel the inspected delivery past its backstop").await?;
+    let commit = Token::Certificate(deal.certificate(Decision::Commit, &keys[..2]));
+    let done = ChainErrorKind::AlreadyDone;
+    let late = deal.execute(LegKind::Delivery, commit);
+    expect_kind(harness, Actor::Buyer, &deal, &late, done, "a commit quorum on a cancelled inspected leg").await?;
+    for leg in LegKind::BOTH {
+        let found = harness.submitter(Actor::Stranger).leg_state(&deal.terms, leg).await;
+        let found = found.map_err(|error| format!("reading the {leg:?} leg: {error}"))?;
+        expect_eq(&format!("the {leg:?} leg after its cancel"), Some(ReservationState::Cancelled), found)?;
+    }
+    expect_eq("the buyer's funds after the abort", buyer_before, balance(harness, Actor::Buyer, &payment).await?)?;
+    expect_eq(
+        "the seller's holding after the backstop",
+        seller_before,
+        balance(harness, Actor::Seller, &delivery).await?,
+    )
+}
+
 /// A reverse verdict pays both held legs back to their owners: balances end
 /// as before the deal, and a follower reports each leg reserved, held, then
 /// cancelled.
