@@ -39,13 +39,30 @@ fn inspected_deal<H: Harness>(harness: &H, now: u64) -> Deal {
     Deal::inspected(harness, harness.fungible(300), delivery, now)
 }
 
-/// Both legs reserved, then executed with a commit quorum: held.
-async fn reserve_and_hold(harness: &mut impl Harness, deal: &Deal) -> Check {
-    let commit = Token::Certificate(deal.certificate(Decision::Commit, &notary_keys()[..2]));
+/// A new inspected deal, or `None` once a platform that cannot hold a leg
+/// refused to reserve one (see [`refuses_inspected_legs`]).
+async fn inspected_deal_or_refusal(harness: &mut impl Harness) -> Result<Option<Deal>, String> {
+    let now = now_ms(harness).await?;
+    let deal = inspected_deal(harness, now);
+    if harness.capabilities().inspection {
+        return Ok(Some(deal));
+    }
+    refuses_inspected_legs(harness, &deal).await.map(|()| None)
+}
+
+/// Each owner reserves its inspected leg.
+async fn reserve_both(harness: &mut impl Harness, deal: &Deal) -> Check {
     for leg in LegKind::BOTH {
         let what = format!("reserve the inspected {leg:?} leg");
         expect_ok(harness, Deal::owner(leg), deal, &deal.reserve(leg), &what).await?;
     }
+    Ok(())
+}
+
+/// Both legs reserved, then executed with a commit quorum: held.
+async fn reserve_and_hold(harness: &mut impl Harness, deal: &Deal) -> Check {
+    let commit = Token::Certificate(deal.certificate(Decision::Commit, &notary_keys()[..2]));
+    reserve_both(harness, deal).await?;
     // Before the commit there is nothing to decide.
     let early = deal.resolve(LegKind::Payment, deal.certificate(Decision::Release, &notary_keys()[..2]));
     let rejected = ChainErrorKind::Rejected;
@@ -76,11 +93,7 @@ async fn refuses_inspected_legs(harness: &mut impl Harness, deal: &Deal) -> Chec
 /// owner or the clock does frees it, a verdict short of the deal's own quorum
 /// is refused, and a release by anyone pays both beneficiaries, once.
 pub async fn inspected_legs_are_held_until_a_release(harness: &mut impl Harness) -> Check {
-    let now = now_ms(harness).await?;
-    let deal = inspected_deal(harness, now);
-    if !harness.capabilities().inspection {
-        return refuses_inspected_legs(harness, &deal).await;
-    }
+    let Some(deal) = inspected_deal_or_refusal(harness).await? else { return Ok(()) };
     let (payment, delivery) = (deal.terms.payment.asset.clone(), deal.terms.delivery.asset.clone());
     let seller_before = balance(harness, Actor::Seller, &payment).await?;
     let buyer_before = balance(harness, Actor::Buyer, &delivery).await?;
@@ -107,6 +120,7 @@ pub async fn inspected_legs_are_held_until_a_release(harness: &mut impl Harness)
     let lapse = deal.cancel(LegKind::Payment, None);
     expect_kind(harness, Actor::Buyer, &deal, &lapse, done, "a cancel of a held leg past its backstop").await?;
 
+    let now = now_ms(harness).await?;
     let other = inspected_deal(harness, now);
     let refusals: [(&str, Certificate); 5] = [
         ("one signature of a 2-of-3 set", deal.certificate(Decision::Release, &keys[..1])),
@@ -154,18 +168,11 @@ pub async fn inspected_legs_are_held_until_a_release(harness: &mut impl Harness)
 /// notary legs do: on an abort quorum at any time, or once their backstop has
 /// passed; a commit quorum then finds nothing to hold.
 pub async fn inspected_legs_go_back_until_held(harness: &mut impl Harness) -> Check {
-    let now = now_ms(harness).await?;
-    let deal = inspected_deal(harness, now);
-    if !harness.capabilities().inspection {
-        return refuses_inspected_legs(harness, &deal).await;
-    }
+    let Some(deal) = inspected_deal_or_refusal(harness).await? else { return Ok(()) };
     let (payment, delivery) = (deal.terms.payment.asset.clone(), deal.terms.delivery.asset.clone());
     let buyer_before = balance(harness, Actor::Buyer, &payment).await?;
     let seller_before = balance(harness, Actor::Seller, &delivery).await?;
-    for leg in LegKind::BOTH {
-        let what = format!("reserve the inspected {leg:?} leg");
-        expect_ok(harness, Deal::owner(leg), &deal, &deal.reserve(leg), &what).await?;
-    }
+    reserve_both(harness, &deal).await?;
     let keys = notary_keys();
     let abort = deal.cancel(LegKind::Payment, Some(deal.certificate(Decision::Abort, &keys[..2])));
     expect_ok(harness, Actor::Buyer, &deal, &abort, "cancel the inspected payment with an abort quorum").await?;
@@ -196,11 +203,7 @@ pub async fn inspected_legs_go_back_until_held(harness: &mut impl Harness) -> Ch
 /// as before the deal, and a follower reports each leg reserved, held, then
 /// cancelled.
 pub async fn reverse_verdict_returns_both_legs(harness: &mut impl Harness) -> Check {
-    let now = now_ms(harness).await?;
-    let deal = inspected_deal(harness, now);
-    if !harness.capabilities().inspection {
-        return refuses_inspected_legs(harness, &deal).await;
-    }
+    let Some(deal) = inspected_deal_or_refusal(harness).await? else { return Ok(()) };
     let (payment, delivery) = (deal.terms.payment.asset.clone(), deal.terms.delivery.asset.clone());
     let buyer_before = balance(harness, Actor::Buyer, &payment).await?;
     let seller_before = balance(harness, Actor::Seller, &delivery).await?;
