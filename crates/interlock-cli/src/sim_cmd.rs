@@ -39,11 +39,19 @@ pub fn run(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Res
             let relay_crashes: u64 = reports.iter().map(|r| r.relay_crashes).sum();
             let relayed: u64 = reports.iter().map(|r| r.relay_delivered).sum();
             let relay_duplicates: u64 = reports.iter().map(|r| r.relay_duplicates).sum();
+            let inspected: usize = reports.iter().map(|r| r.inspected).sum();
+            let disputed: usize = reports.iter().map(|r| r.disputed).sum();
+            let released: usize = reports.iter().map(|r| r.released).sum();
+            let reversed: usize = reports.iter().map(|r| r.reversed).sum();
+            let disputes_refused: u64 = reports.iter().map(|r| r.disputes_refused).sum();
+            let passed_on: u64 = reports.iter().map(|r| r.disputes_passed_on).sum();
             let seconds = started.elapsed().as_secs_f64();
             if json {
                 let report = serde_json::json!({
                     "routed_seeds": routed, "relay_crashes": relay_crashes, "relayed_notifications": relayed,
                     "relay_duplicates": relay_duplicates,
+                    "inspected": inspected, "disputed": disputed, "released": released, "reversed": reversed,
+                    "disputes_refused": disputes_refused, "disputes_passed_on": passed_on,
                     "seeds": seeds, "from": from, "violations": 0, "deals": deals,
                     "completed": completed, "refunded": refunded, "steps": steps, "seconds": seconds,
                     "reorganisations": reorganisations, "deep_reorganisations": deep_reorganisations,
@@ -77,6 +85,11 @@ pub fn run(seeds: u64, from: u64, trace: bool, json: bool) -> anyhow::Result<Res
                 println!(
                     "routed: {routed} seeds linked their gateways only through a relay, which crashed {relay_crashes} \
                      times; it brought keepers {relayed} tokens from the other network ({relay_duplicates} they had already)"
+                );
+                println!(
+                    "inspection periods: {inspected} deals, {disputed} disputed, {released} released, {reversed} \
+                     reversed; {disputes_refused} disputes refused (late, or by a party the policy does not name), \
+                     {passed_on} passed on between notaries"
                 );
             }
             Ok(Ok(()))

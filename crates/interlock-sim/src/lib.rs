@@ -82,6 +82,9 @@ pub struct SeedReport {
     /// Disputes the notaries refused: after the window, or by a party the
     /// policy does not let dispute.
     pub disputes_refused: u64,
+    /// Disputes the notaries passed on to one another (a disputer may send
+    /// once, to one notary, and stop).
+    pub disputes_passed_on: u64,
 }
 
 /// A broken invariant, with what replays it.
@@ -144,6 +147,7 @@ pub fn run_seed(seed: u64) -> Result<SeedReport, Violation> {
         released: world.verdicts_of(interlock_core::Decision::Release),
         reversed: world.verdicts_of(interlock_core::Decision::Reverse),
         disputes_refused: world.disputes_refused,
+        disputes_passed_on: world.disputes_passed_on,
         ..SeedReport::default()
     };
     for ((_, party), outcome) in &world.outcomes {

@@ -106,12 +106,14 @@ fn a_thousand_seeds_keep_every_invariant() {
     let released: usize = reports.iter().map(|r| r.released).sum();
     let reversed: usize = reports.iter().map(|r| r.reversed).sum();
     let refused: u64 = reports.iter().map(|r| r.disputes_refused).sum();
+    let passed_on: u64 = reports.iter().map(|r| r.disputes_passed_on).sum();
     println!(
         "{inspected} deals with an inspection period: {disputed} disputed, {released} released, {reversed} reversed; \
-         {refused} disputes refused"
+         {refused} disputes refused, {passed_on} passed on between notaries"
     );
     assert!(inspected as u64 >= seeds / 4, "{inspected} inspected deals in {seeds} seeds");
     assert!(disputed > 0 && released > 0 && reversed > 0 && refused > 0, "inspection seeds explored too little");
+    assert!(passed_on > 0, "no notary passed a dispute on");
 }
 
 #[test]

@@ -388,6 +388,7 @@ impl World {
             verdicts: HashMap::new(),
             deals_resend_ms: 0,
             disputes_refused: 0,
+            disputes_passed_on: 0,
             trace: std::env::var_os("INTERLOCK_SIM_TRACE").is_some(),
             revealed: HashMap::new(),
             deep_chain: None,

@@ -27,8 +27,12 @@ const DISPUTED_PER_MILLE: u64 = 450;
 /// Per mille of disputes sent after the window closed.
 const LATE_PER_MILLE: u64 = 200;
 /// How often a disputer sends its dispute again to notaries that have not
-/// recorded it, until the window closes.
+/// recorded it, until the window closes; and how often a notary passes on
+/// the disputes it recorded.
 const DISPUTE_RESEND_MS: u64 = 300;
+/// Per mille of disputers that send once, to one notary, and stop: the
+/// notaries pass the dispute on among themselves.
+const GIVES_UP_PER_MILLE: u64 = 400;
 
 /// What the seed planned for one inspected deal.
 pub(super) struct InspectionPlan {
@@ -42,6 +46,8 @@ pub(super) struct InspectionPlan {
     pub(super) operator_delay_ms: u64,
     /// When the disputer last sent.
     pub(super) last_sent_ms: u64,
+    /// The notary a disputer that gives up after one send sends to, if it does.
+    pub(super) gives_up: Option<usize>,
 }
 
 /// The inspection a deal is drawn with, from the seed's own inspection stream.
@@ -79,12 +85,18 @@ pub(super) fn draw_plan(
     let by = if inspection.disputer != Disputer::Either && rng.chance(100) { other } else { allowed };
     let dispute = dispute_at_ms.map(|_| Arc::new(Dispute::sign(by, terms.id(), "the goods are not as agreed")));
     let operator_verdict = if rng.chance(500) { Decision::Release } else { Decision::Reverse };
+    let notaries = match &terms.settlement {
+        Settlement::Notary { notaries, .. } => notaries.len() as u64,
+        Settlement::Hashlock { .. } => 1,
+    };
+    let gives_up = rng.chance(GIVES_UP_PER_MILLE).then(|| rng.range(0, notaries) as usize);
     Some(InspectionPlan {
         dispute_at_ms,
         dispute,
         operator_verdict,
         operator_delay_ms: rng.range(100, 2_000),
         last_sent_ms: 0,
+        gives_up,
     })
 }
 
@@ -99,6 +111,8 @@ pub(super) struct NotaryInspections {
     /// Recorded disputes (with when) and verdicts: survive a crash.
     pub(super) disk: BTreeMap<interlock_core::DealId, VerdictDisk>,
     pub(super) inbox: Vec<Arc<Dispute>>,
+    /// When it last passed its recorded disputes on.
+    pub(super) passed_ms: u64,
 }
 
 impl World {
@@ -111,11 +125,15 @@ impl World {
             let (Some(at_ms), Some(dispute)) = (plan.dispute_at_ms, plan.dispute.clone()) else { continue };
             let ends_ms = info.terms.inspection_ends_ms().expect("inspected");
             let due = self.now_ms >= at_ms && self.now_ms >= plan.last_sent_ms + DISPUTE_RESEND_MS;
-            let again = plan.last_sent_ms == 0 || self.now_ms < ends_ms;
+            let again = plan.last_sent_ms == 0 || (self.now_ms < ends_ms && plan.gives_up.is_none());
             if !due || !again {
                 continue;
             }
             plan.last_sent_ms = self.now_ms;
+            if let Some(only) = plan.gives_up {
+                sends.push((only % self.notaries.len(), dispute.clone()));
+                continue;
+            }
             for (index, notary) in self.notaries.iter().enumerate() {
                 let recorded = notary.inspections.disk.get(deal_id).is_some_and(|(dispute, _)| dispute.is_some());
                 if !recorded {
@@ -123,6 +141,7 @@ impl World {
                 }
             }
         }
+        sends.extend(self.disputes_to_pass_on());
         for (index, dispute) in sends {
             self.send(Node::Notary(index), Payload::Dispute(dispute));
         }
@@ -150,6 +169,36 @@ impl World {
         for (index, signed) in deals {
             self.send(Node::Notary(index), Payload::SignedDeal(signed));
         }
+    }
+
+    /// What the running notaries pass on, as `disputes.rs` does: each dispute
+    /// it recorded whose deal it has not decided, to every other notary that
+    /// has not recorded it, until the window closes by its clock.
+    fn disputes_to_pass_on(&mut self) -> Vec<(usize, Arc<Dispute>)> {
+        let mut sends = Vec::new();
+        for index in 0..self.notaries.len() {
+            let now_ms = local(self.now_ms, self.notaries[index].skew_ms);
+            let node = &self.notaries[index];
+            if !node.online || now_ms < node.inspections.passed_ms + DISPUTE_RESEND_MS {
+                continue;
+            }
+            for (deal_id, (dispute, verdict)) in &node.inspections.disk {
+                let (Some((dispute, _)), None) = (dispute, verdict) else { continue };
+                let ends_ms = self.deals[deal_id].terms.inspection_ends_ms().expect("inspected");
+                if now_ms >= ends_ms {
+                    continue;
+                }
+                for (other, peer) in self.notaries.iter().enumerate() {
+                    let recorded = peer.inspections.disk.get(deal_id).is_some_and(|(dispute, _)| dispute.is_some());
+                    if other != index && !recorded {
+                        sends.push((other, Arc::new(dispute.clone())));
+                    }
+                }
+            }
+            self.notaries[index].inspections.passed_ms = now_ms;
+        }
+        self.disputes_passed_on += sends.len() as u64;
+        sends
     }
 
     /// Notary `index`'s inspection windows: opens one for each inspected deal

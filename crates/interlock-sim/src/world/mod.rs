@@ -112,6 +112,8 @@ pub struct World {
     deals_resend_ms: u64,
     /// Disputes the notaries refused (late, or by the wrong party).
     pub disputes_refused: u64,
+    /// Disputes the notaries passed on to one another.
+    pub disputes_passed_on: u64,
     /// Print what happens, for replaying a failing seed.
     pub trace: bool,
     /// Tokens the adversary has seen revealed on chain, by deal.
