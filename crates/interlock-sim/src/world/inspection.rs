@@ -89,7 +89,7 @@ pub(super) fn draw_plan(
         Settlement::Notary { notaries, .. } => notaries.len() as u64,
         Settlement::Hashlock { .. } => 1,
     };
-    let gives_up = rng.chance(GIVES_UP_PER_MILLE).then(|| rng.range(0, notaries) as usize);
+    let gives_up = rng.chance(GIVES_UP_PER_MILLE).then(|| rng.range(0, notaries - 1) as usize);
     Some(InspectionPlan {
         dispute_at_ms,
         dispute,
