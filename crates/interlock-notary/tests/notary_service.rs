@@ -209,6 +209,11 @@ impl Cluster {
 
     /// [`Cluster::notary`], with the address it serves on.
     async fn notary_at(&self, index: usize) -> (NotaryClient<Channel>, std::net::SocketAddr) {
+        self.start_notary(index, true).await
+    }
+
+    /// [`Cluster::notary_at`]; with `peers` false it passes no dispute on.
+    async fn start_notary(&self, index: usize, peers: bool) -> (NotaryClient<Channel>, std::net::SocketAddr) {
         let name = format!("n{}", index + 1);
         let log = NotaryLog::open(&self.dir.path().join(format!("{name}.sqlite"))).unwrap();
         let gateways = [ALPHA, BETA]
@@ -228,7 +233,7 @@ impl Cluster {
         let key = self.notary_keys[index].clone();
         let service = NotaryService::open(key, log, gateways, registered, timings, now_ms).unwrap();
         // The others, at the addresses the directory lists, hear its disputes.
-        let peers = self
+        let others = self
             .directory
             .notaries
             .iter()
@@ -238,7 +243,7 @@ impl Cluster {
                 client: NotaryClient::new(endpoint(&self.tls, &name, notary.endpoint.parse().unwrap()).connect_lazy()),
             })
             .collect();
-        service.pass_disputes_to(peers);
+        service.pass_disputes_to(if peers { others } else { Vec::new() });
         tokio::spawn(service.clone().tick());
         tokio::spawn(service.clone().follow(ALPHA));
         tokio::spawn(service.clone().follow(BETA));

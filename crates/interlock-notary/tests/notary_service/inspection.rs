@@ -434,6 +434,26 @@ async fn a_dispute_told_to_one_notary_reaches_the_others() {
     assert_eq!(disputed(&mut late, deal_id).await, "the seal was broken", "n3 heard it once it ran");
 }
 
+/// A notary that recorded a dispute and could not pass it on (here: started
+/// knowing no peers) passes it on once restarted, from its log: the other
+/// notary, which the buyer never reached, then holds it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_notary_passes_on_the_disputes_it_recorded() {
+    let cluster = Cluster::start().await;
+    let terms = inspected_long(&cluster, 91);
+    let deal_id = terms.id();
+    let mut notaries = vec![cluster.start_notary(0, false).await.0, cluster.notary(1).await];
+    let mut nonces = Nonces::after_setup(&cluster);
+    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
+    notaries[0].raise_dispute(dispute(&cluster.buyer, deal_id, "wrong serial numbers")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let state = notaries[1].get_inspection(deal_ref(deal_id)).await.unwrap().into_inner().state;
+    assert_eq!(state, "open", "n1 knew no peers: n2 has not heard of the dispute");
+    // n1 again, on the same log: it passes on what it recorded.
+    let _restarted = cluster.notary(0).await;
+    assert_eq!(disputed(&mut notaries[1], deal_id).await, "wrong serial numbers", "n2 heard it from n1 restarted");
+}
+
 /// Polls a notary until its window of `deal_id` is disputed; the reason.
 async fn disputed(notary: &mut NotaryClient<Channel>, deal_id: DealId) -> String {
     let mut last = String::new();
