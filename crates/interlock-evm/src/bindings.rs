@@ -11,6 +11,14 @@ alloy::sol!(
 );
 
 alloy::sol!(
+    /// The escrow's module for legs with an inspection period
+    /// (`contracts/InterlockInspection.sol`), run in the escrow's storage.
+    #[sol(rpc, all_derives)]
+    InterlockInspection,
+    "../../contracts/out/InterlockInspection.json"
+);
+
+alloy::sol!(
     /// An ERC-20 anyone may mint (`contracts/test/TestToken.sol`).
     #[sol(rpc)]
     TestToken,

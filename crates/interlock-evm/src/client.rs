@@ -1,12 +1,14 @@
 //! Sending the escrow's operations and reading its state.
 
 use crate::bindings::InterlockEscrow::{self, InterlockEscrowInstance};
+use crate::bindings::InterlockInspection;
 use crate::error::EvmError;
 use crate::reservation::EvmReservation;
 use alloy::contract::{CallBuilder, CallDecoder, RawCallBuilder};
-use alloy::network::EthereumWallet;
+use alloy::network::{Ethereum, EthereumWallet};
 use alloy::primitives::{Address, Bytes, B256, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use interlock_core::{Certificate, Condition, Decision, Secret};
 
@@ -79,28 +81,14 @@ pub struct EscrowClient {
 }
 
 impl EscrowClient {
-    /// Deploys a new escrow from `from` and waits for it to be mined; the
-    /// client remembers the deploy block (see [`EscrowClient::deploy_height`]).
+    /// Deploys a new escrow from `from`, with the inspection module it delegates to
+    /// deployed first, and waits for both to be mined; the client remembers the
+    /// escrow's deploy block (see [`EscrowClient::deploy_height`]).
     pub async fn deploy(provider: DynProvider, from: Address) -> Result<EscrowClient, EvmError> {
-        let pending = InterlockEscrow::deploy_builder(provider.clone())
-            .from(from)
-            .send()
-            .await
-            .map_err(EvmError::from_contract)?;
-        let receipt = pending
-            .with_timeout(Some(std::time::Duration::from_millis(RECEIPT_TIMEOUT_MS)))
-            .get_receipt()
-            .await
-            .map_err(|error| EvmError::Rpc(error.to_string()))?;
-        if !receipt.status() {
-            return Err(EvmError::MinedReverted { tx_hash: receipt.transaction_hash });
-        }
-        let address = receipt
-            .contract_address
-            .ok_or_else(|| EvmError::Rpc(format!("deployment {} names no contract", receipt.transaction_hash)))?;
-        let height = receipt.block_number.ok_or_else(|| {
-            EvmError::Rpc(format!("deployment {} has a receipt without a block", receipt.transaction_hash))
-        })?;
+        let module = InterlockInspection::deploy_builder(provider.clone()).from(from);
+        let (module, _) = deployed(module.send().await.map_err(EvmError::from_contract)?).await?;
+        let escrow = InterlockEscrow::deploy_builder(provider.clone(), module).from(from);
+        let (address, height) = deployed(escrow.send().await.map_err(EvmError::from_contract)?).await?;
         Ok(EscrowClient { contract: InterlockEscrow::new(address, provider), deploy_height: Some(height) })
     }
 
@@ -201,11 +189,36 @@ impl EscrowClient {
             slot if slot == B256::ZERO => SlotState::Empty,
             slot if slot == B256::with_last_byte(1) => SlotState::Executed,
             slot if slot == B256::with_last_byte(2) => SlotState::Cancelled,
-            slot if slot == reservation.commitment() => SlotState::Open,
+            slot if slot == reservation.open_slot() => SlotState::Open,
             slot if slot == reservation.held_commitment() => SlotState::Held,
             _ => SlotState::OpenWithOtherTerms,
         })
     }
+}
+
+/// The address and block of a contract deployment once it is mined.
+async fn deployed(pending: PendingTransactionBuilder<Ethereum>) -> Result<(Address, u64), EvmError> {
+    let receipt = mined(pending).await?;
+    let address = receipt
+        .contract_address
+        .ok_or_else(|| EvmError::Rpc(format!("deployment {} names no contract", receipt.transaction_hash)))?;
+    let height = receipt.block_number.ok_or_else(|| {
+        EvmError::Rpc(format!("deployment {} has a receipt without a block", receipt.transaction_hash))
+    })?;
+    Ok((address, height))
+}
+
+/// The receipt of a sent transaction once it is mined; a revert is an error.
+async fn mined(pending: PendingTransactionBuilder<Ethereum>) -> Result<TransactionReceipt, EvmError> {
+    let receipt = pending
+        .with_timeout(Some(std::time::Duration::from_millis(RECEIPT_TIMEOUT_MS)))
+        .get_receipt()
+        .await
+        .map_err(|error| EvmError::Rpc(error.to_string()))?;
+    if !receipt.status() {
+        return Err(EvmError::MinedReverted { tx_hash: receipt.transaction_hash });
+    }
+    Ok(receipt)
 }
 
 /// r||s||v of each signature, concatenated, as the contract takes them.
@@ -225,15 +238,7 @@ pub(crate) fn check_secret(reservation: &EvmReservation, secret: &Secret) -> Res
 
 /// Sends `call`, waits for its receipt, and turns a revert into a decoded error.
 pub(crate) async fn submit<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>) -> Result<Submitted, EvmError> {
-    let pending = call.send().await.map_err(EvmError::from_contract)?;
-    let receipt = pending
-        .with_timeout(Some(std::time::Duration::from_millis(RECEIPT_TIMEOUT_MS)))
-        .get_receipt()
-        .await
-        .map_err(|error| EvmError::Rpc(error.to_string()))?;
-    if !receipt.status() {
-        return Err(EvmError::MinedReverted { tx_hash: receipt.transaction_hash });
-    }
+    let receipt = mined(call.send().await.map_err(EvmError::from_contract)?).await?;
     Ok(Submitted {
         tx_hash: receipt.transaction_hash,
         block_number: receipt.block_number.unwrap_or_default(),

@@ -124,6 +124,12 @@ pub fn describe(error: &InterlockEscrowErrors) -> String {
             format!("certificate has {} notary signatures, the deal needs {}", e.signers, e.threshold)
         }
         E::NativeTransferFailed(e) => format!("{} refused the native coin", e.to),
+        E::UnexpectedCoin(e) => {
+            format!("{} wei sent to the escrow with no call: it takes coin only with a reservation", e.value)
+        }
+        E::NoInspectionModule(e) => {
+            format!("{} holds no contract: the escrow is deployed after its inspection module, naming it", e.module)
+        }
         E::NotHeld(e) => format!(
             "reservation {} is open, not held: a verdict comes after the commit certificate executes it",
             e.reservationId

@@ -1,7 +1,7 @@
 //! An EVM network against its live node, and deploying the escrow to one:
 //! what `interlock directory check` and `interlock deploy evm` do.
 
-use crate::bindings::InterlockEscrow;
+use crate::bindings::{InterlockEscrow, InterlockInspection};
 use crate::error::EvmError;
 use crate::platform::{EvmAssetConfig, EvmConfig};
 use alloy::eips::BlockId;
@@ -128,33 +128,85 @@ async fn block_pace(provider: &DynProvider, configured_ms: u64) -> LiveCheck {
     )
 }
 
-/// The code at `escrow` is the committed artifact's: the node runs the
-/// artifact's constructor (`eth_call`, nothing sent) and the runtime code it
-/// returns must be the code the address holds.
+/// The code at `escrow` is the committed artifact's, and so is the code of the
+/// inspection module it delegates to: the node runs each artifact's constructor
+/// (`eth_call`, nothing sent) and the runtime code it returns must be the code
+/// the address holds. The escrow's code names its module, so its constructor is
+/// run twice: naming the escrow itself (any address with code passes its check)
+/// shows where the name sits, then naming the module found there.
 async fn escrow_code(provider: &DynProvider, escrow: Address) -> LiveCheck {
+    let failed = |detail: String| LiveCheck::failed("escrow code", detail);
     let at = match provider.get_code_at(escrow).await {
         Ok(code) => code,
-        Err(error) => return LiveCheck::failed("escrow code", format!("reading the code at {escrow}: {error}")),
+        Err(error) => return failed(format!("reading the code at {escrow}: {error}")),
     };
     if at.is_empty() {
-        return LiveCheck::failed("escrow code", format!("no contract at {escrow}"));
+        return failed(format!("no contract at {escrow}"));
     }
-    let creation = TransactionRequest::default().input(Bytes::from(InterlockEscrow::BYTECODE.to_vec()).into());
-    match provider.call(creation).await {
-        Ok(expected) if expected == at => LiveCheck::passed(
-            "escrow code",
-            format!("{escrow} holds the committed InterlockEscrow ({} bytes)", at.len()),
-        ),
-        Ok(expected) => LiveCheck::failed(
-            "escrow code",
-            format!(
+    let probe = match runtime_code(provider, escrow_creation(escrow)).await {
+        Ok(code) => code,
+        Err(error) => return failed(format!("running the artifact's constructor: {error}")),
+    };
+    let expected = match module_named(&at, &probe, escrow) {
+        Some(module) => runtime_code(provider, escrow_creation(module)).await.map(|code| (module, code)),
+        None => Ok((Address::ZERO, probe)),
+    };
+    let module = match expected {
+        Ok((module, expected)) if expected == at => module,
+        Ok((_, expected)) => {
+            return failed(format!(
                 "{escrow} holds {} bytes of code that are not the committed InterlockEscrow's ({} bytes)",
                 at.len(),
                 expected.len()
+            ))
+        }
+        Err(error) => return failed(format!("running the artifact's constructor: {error}")),
+    };
+    let module_code = provider.get_code_at(module).await.map_err(|error| error.to_string());
+    let module_expected = runtime_code(provider, InterlockInspection::BYTECODE.to_vec()).await;
+    match (module_code, module_expected) {
+        (Ok(code), Ok(expected)) if code == expected => LiveCheck::passed(
+            "escrow code",
+            format!(
+                "{escrow} holds the committed InterlockEscrow ({} bytes), its inspection module {module} the \
+                 committed InterlockInspection ({} bytes)",
+                at.len(),
+                code.len()
             ),
         ),
-        Err(error) => LiveCheck::failed("escrow code", format!("running the artifact's constructor: {error}")),
+        (Ok(code), Ok(expected)) => failed(format!(
+            "{escrow}'s inspection module {module} holds {} bytes of code that are not the committed \
+             InterlockInspection's ({} bytes)",
+            code.len(),
+            expected.len()
+        )),
+        (Err(error), _) => failed(format!("reading the code at {module}: {error}")),
+        (_, Err(error)) => failed(format!("running the inspection module's constructor: {error}")),
     }
+}
+
+/// The creation code of an escrow delegating to `module`.
+fn escrow_creation(module: Address) -> Vec<u8> {
+    use alloy::sol_types::SolConstructor;
+    let mut input = InterlockEscrow::BYTECODE.to_vec();
+    input.extend(InterlockEscrow::constructorCall { inspection: module }.abi_encode());
+    input
+}
+
+/// The runtime code a creation code returns, run by the node without sending anything.
+async fn runtime_code(provider: &DynProvider, creation: Vec<u8>) -> Result<Bytes, String> {
+    let creation = TransactionRequest::default().input(Bytes::from(creation).into());
+    provider.call(creation).await.map_err(|error| error.to_string())
+}
+
+/// The module `at` names where `probe` (the same code made naming `escrow`) names
+/// `escrow`; `None` when the two are not the same length or `probe` does not name it.
+fn module_named(at: &[u8], probe: &[u8], escrow: Address) -> Option<Address> {
+    if at.len() != probe.len() {
+        return None;
+    }
+    let position = probe.windows(20).position(|window| window == escrow.as_slice())?;
+    Some(Address::from_slice(&at[position..position + 20]))
 }
 
 /// The escrow was deployed in block `height`: no code there the block before.

@@ -1,12 +1,16 @@
 //! A deal leg as the escrow contract sees it.
 
 use crate::bindings::InterlockEscrow as E;
+use crate::bindings::InterlockInspection as I;
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::sol_types::{SolCall, SolValue};
 use interlock_core::{reservation_id, Condition, DealId, Decision, LegKind, NotaryAddress, ReservationId, Secret};
 
 pub const MODE_HASHLOCK: u8 = 1;
 pub const MODE_NOTARY: u8 = 2;
+/// Notary mode with an inspection period: the legs the escrow's inspection module
+/// (`InterlockInspection`) reserves, holds and settles.
+pub const MODE_INSPECTED: u8 = 3;
 const ASSET_NATIVE: u8 = 0;
 const ASSET_ERC20: u8 = 1;
 const ASSET_ERC721: u8 = 2;
@@ -15,9 +19,6 @@ const PARTY_SHIFT: usize = 96;
 const EXPIRY_SHIFT: usize = 32;
 const LEG_SHIFT: usize = 16;
 const MODE_SHIFT: usize = 8;
-/// The contract's `INSPECTED` bit: a notary-mode leg a commit certificate holds for an
-/// inspection period, and a verdict pays out.
-const INSPECTED_SHIFT: usize = 24;
 
 /// What one reservation locks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -78,18 +79,21 @@ impl EvmReservation {
     pub fn mode(&self) -> u8 {
         match self.condition {
             Condition::Hashlock(_) => MODE_HASHLOCK,
-            Condition::Notary { .. } | Condition::Inspected { .. } => MODE_NOTARY,
+            Condition::Notary { .. } => MODE_NOTARY,
+            Condition::Inspected { .. } => MODE_INSPECTED,
         }
     }
 
+    fn inspected(&self) -> bool {
+        matches!(self.condition, Condition::Inspected { .. })
+    }
+
     /// The contract's leg word naming `party`: the address in bits 255..96, then the
-    /// expiry, the inspection bit, leg, mode and asset kind (`PARTY_SHIFT` in the contract).
+    /// expiry, leg, mode and asset kind (`PARTY_SHIFT` in the contract).
     fn leg_word(&self, party: Address) -> U256 {
         let (asset_kind, _, _) = self.asset.parts();
-        let inspected = matches!(self.condition, Condition::Inspected { .. });
         (U256::from_be_slice(party.as_slice()) << PARTY_SHIFT)
             | (U256::from(self.expiry_ms) << EXPIRY_SHIFT)
-            | (U256::from(u8::from(inspected)) << INSPECTED_SHIFT)
             | (U256::from(self.leg.tag()) << LEG_SHIFT)
             | (U256::from(self.mode()) << MODE_SHIFT)
             | U256::from(asset_kind)
@@ -137,6 +141,16 @@ impl EvmReservation {
         keccak256((self.held(), token, value, self.parties()).abi_encode_params())
     }
 
+    /// What the contract stores while the reservation is open: the commitment, XOR
+    /// `INSPECTION_MARK` for a leg with an inspection period.
+    pub fn open_slot(&self) -> B256 {
+        if self.inspected() {
+            self.commitment() ^ keccak256(b"interlock/escrow/inspection")
+        } else {
+            self.commitment()
+        }
+    }
+
     /// What the contract stores while the reservation is held for a verdict: the
     /// commitment XOR `HELD_MARK`.
     pub fn held_commitment(&self) -> B256 {
@@ -154,7 +168,8 @@ impl EvmReservation {
     }
 
     /// The calldata of the reserve call its owner sends: `reserve` (native coin) or
-    /// `reserveToken` in hashlock mode, `reserveNotary` in notary mode.
+    /// `reserveToken` in hashlock mode, `reserveNotary` in notary mode, the inspection
+    /// module's `reserveInspected` (same arguments) for a leg with an inspection period.
     pub fn reserve_input(&self) -> Bytes {
         let (deal_id, offer, keeper) = (B256::from(self.deal_id.0 .0), self.offer(), self.keeper_address());
         let (_, token, value) = self.asset.parts();
@@ -168,7 +183,8 @@ impl EvmReservation {
             }
             (Condition::Notary { .. } | Condition::Inspected { .. }, _) => {
                 let (notaries, threshold) = self.notaries();
-                E::reserveNotaryCall { dealId: deal_id, offer, keeper, token, value, notaries, threshold }.abi_encode()
+                let call = E::reserveNotaryCall { dealId: deal_id, offer, keeper, token, value, notaries, threshold };
+                with_selector(call.abi_encode(), self.inspected().then_some(I::reserveInspectedCall::SELECTOR))
             }
         }
         .into()
@@ -187,21 +203,30 @@ impl EvmReservation {
         E::executeCall { id, secret, held, token, value, keeper: self.keeper_address() }.abi_encode().into()
     }
 
-    /// The calldata of `executeNotary` (commit), `cancelNotary` (abort),
-    /// `releaseInspectedByNotaries` or `reverseInspectedByNotaries` sent by `from` with `signatures` (r||s||v each). The
-    /// beneficiary executing, or the owner cancelling, leaves its own address out; a
-    /// verdict names every party, since anyone may present it.
+    /// The calldata of `executeNotary` (commit) or `cancelNotary` (abort) sent by `from`
+    /// with `signatures` (r||s||v each); for a leg with an inspection period, the
+    /// inspection module's `holdInspectedByNotaries`, `cancelInspectedByNotaries`,
+    /// `releaseInspectedByNotaries` or `reverseInspectedByNotaries`. The beneficiary
+    /// executing, or the owner cancelling, leaves its own address out; a verdict names
+    /// every party, since anyone may present it.
     pub fn certificate_input(&self, from: Address, decision: Decision, signatures: Bytes) -> Bytes {
         let (_, token, value) = self.asset.parts();
         let (notaries, threshold) = self.notaries();
+        let inspected = self.inspected();
         let (held, beneficiary, selector) = match decision {
             Decision::Commit => {
                 let beneficiary = if from == self.beneficiary { Address::ZERO } else { self.beneficiary };
-                (self.held(), beneficiary, E::executeNotaryCall::SELECTOR)
+                let selector =
+                    if inspected { I::holdInspectedByNotariesCall::SELECTOR } else { E::executeNotaryCall::SELECTOR };
+                (self.held(), beneficiary, selector)
             }
-            Decision::Abort => (self.held_sent_by(from), self.beneficiary, E::cancelNotaryCall::SELECTOR),
-            Decision::Release => (self.held(), self.beneficiary, E::releaseInspectedByNotariesCall::SELECTOR),
-            Decision::Reverse => (self.held(), self.beneficiary, E::reverseInspectedByNotariesCall::SELECTOR),
+            Decision::Abort => {
+                let selector =
+                    if inspected { I::cancelInspectedByNotariesCall::SELECTOR } else { E::cancelNotaryCall::SELECTOR };
+                (self.held_sent_by(from), self.beneficiary, selector)
+            }
+            Decision::Release => (self.held(), self.beneficiary, I::releaseInspectedByNotariesCall::SELECTOR),
+            Decision::Reverse => (self.held(), self.beneficiary, I::reverseInspectedByNotariesCall::SELECTOR),
         };
         let call = E::executeNotaryCall {
             dealId: B256::from(self.deal_id.0 .0),
@@ -214,19 +239,28 @@ impl EvmReservation {
             threshold,
             signatures,
         };
-        // The four take the same arguments (the contract keeps them alike so
-        // they share their decoding): only the selector differs.
-        let mut input = call.abi_encode();
-        input[..4].copy_from_slice(&selector);
-        input.into()
+        // All six take the same arguments (the contracts keep them alike so they
+        // share their decoding): only the selector differs.
+        with_selector(call.abi_encode(), Some(selector)).into()
     }
 
-    /// The calldata of `cancel` (after the expiry or backstop) sent by `from`.
+    /// The calldata of `cancel` (after the expiry or backstop) sent by `from`; the
+    /// inspection module's `cancelInspected` (same arguments) for an inspected leg.
     pub fn cancel_input(&self, from: Address) -> Bytes {
         let (_, token, value) = self.asset.parts();
         let (id, held, parties) = (B256::from(self.id().0 .0), self.held_sent_by(from), self.parties());
-        E::cancelCall { id, held, token, value, parties }.abi_encode().into()
+        let call = E::cancelCall { id, held, token, value, parties };
+        with_selector(call.abi_encode(), self.inspected().then_some(I::cancelInspectedCall::SELECTOR)).into()
     }
+}
+
+/// `input` with its first four bytes replaced by `selector`, if given: the call of
+/// another function that takes the same arguments.
+fn with_selector(mut input: Vec<u8>, selector: Option<[u8; 4]>) -> Vec<u8> {
+    if let Some(selector) = selector {
+        input[..4].copy_from_slice(&selector);
+    }
+    input
 }
 
 /// The contract's `HELD_MARK`: keccak256("interlock/escrow/held").

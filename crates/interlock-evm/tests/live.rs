@@ -38,6 +38,16 @@ async fn a_deployed_escrow_passes_every_live_check_and_each_mistake_is_named() {
         // otherwise the one mistake is the one failure.
         assert!(found.len() == 1 || check == "escrow code", "{check}: {found:?}");
     }
+    // The committed escrow's code, but delegating to another contract than the
+    // committed inspection module: refused, naming the module.
+    let rogue = interlock_evm::bindings::InterlockEscrow::deploy_builder(devnet.provider.clone(), token)
+        .from(devnet.accounts[0])
+        .deploy()
+        .await
+        .unwrap();
+    let found = failed(&live::check(&interlock_evm::EvmConfig { escrow: rogue.to_string(), ..config.clone() }).await);
+    let detail = found.get("escrow code").expect("the escrow code check fails");
+    assert!(detail.contains(&format!("inspection module {token}")), "{detail}");
     // A chain acted on at its finalized block: the node must name that block.
     let finalized = interlock_evm::EvmConfig { finality: interlock_evm::Finality::Finalized, ..config.clone() };
     let checks = live::check(&finalized).await;

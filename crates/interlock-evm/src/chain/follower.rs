@@ -570,11 +570,13 @@ fn with_certificate(event: EscrowEvent, input: &[u8]) -> EscrowEvent {
 /// `certificate` with the signatures of the call `input` whose log gave it.
 fn with_signatures(certificate: Certificate, input: &[u8]) -> Certificate {
     use alloy::sol_types::SolCall;
+    // Every certificate entry point (`executeNotary`, and the inspection module's hold
+    // and release) takes `executeNotary`'s arguments: decode them past the selector.
     let bytes = match certificate.decision {
-        Decision::Commit => InterlockEscrow::executeNotaryCall::abi_decode(input).ok().map(|call| call.signatures),
-        Decision::Release => {
-            InterlockEscrow::releaseInspectedByNotariesCall::abi_decode(input).ok().map(|call| call.signatures)
-        }
+        Decision::Commit | Decision::Release => input
+            .get(4..)
+            .and_then(|arguments| InterlockEscrow::executeNotaryCall::abi_decode_raw(arguments).ok())
+            .map(|call| call.signatures),
         Decision::Abort | Decision::Reverse => None,
     };
     let signatures = bytes.filter(|bytes| bytes.len() % 65 == 0).map(|bytes| {
