@@ -33,7 +33,13 @@ fn usdc() -> AssetCode {
 
 impl World {
     async fn start() -> World {
-        let devnet = Devnet::start(4).await.unwrap_or_else(|error| panic!("{error}"));
+        World::start_mining(None).await
+    }
+
+    /// [`World::start`] on a chain that mines a block every `block_time_ms`
+    /// (one block per transaction when `None`).
+    async fn start_mining(block_time_ms: Option<u64>) -> World {
+        let devnet = Devnet::start_mining(4, block_time_ms).await.unwrap_or_else(|error| panic!("{error}"));
         let token = devnet.deploy_token().await.expect("deploy token");
         devnet.fund_token(token, devnet.accounts[1], U256::from(1_000_000u64)).await.expect("fund");
         let assets = AssetMap::new().bind(usdc(), AssetBinding::Erc20(token));
@@ -243,7 +249,11 @@ fn request(terms: &DealTerms) -> interlock_core::ReserveRequest {
 
 #[tokio::test]
 async fn concurrent_submissions_from_one_account_all_land_with_eip1559_fees() {
-    let world = World::start().await;
+    // Blocks come on their own, as on a live chain. On a chain that mines only
+    // when a transaction arrives, a transaction sent just before the one whose
+    // nonce it waits for can miss the block that one triggers, and then waits
+    // for a block that never comes.
+    let world = World::start_mining(Some(200)).await;
     let mut deals = Vec::new();
     for nonce in 0..12 {
         deals.push(world.terms(nonce, 10 + u128::from(nonce), HOUR_MS).await);
