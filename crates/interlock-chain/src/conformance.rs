@@ -52,15 +52,7 @@ pub trait Harness: Send {
     /// What the platform under test can hold. A check of something it cannot
     /// hold checks instead that it refuses it, changing nothing.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            hashlock: true,
-            notary: true,
-            fungible: true,
-            unique: true,
-            relayed: false,
-            open_cancel: true,
-            inspection: true,
-        }
+        Capabilities { relayed: false, ..Capabilities::ALL }
     }
     fn account(&self, actor: Actor) -> Address;
     /// A submitter signing as `actor`.

@@ -28,6 +28,18 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Everything: each mode and asset kind, relayed, open cancel, inspection.
+    /// A platform names what it lacks against it.
+    pub const ALL: Capabilities = Capabilities {
+        hashlock: true,
+        notary: true,
+        fungible: true,
+        unique: true,
+        relayed: true,
+        open_cancel: true,
+        inspection: true,
+    };
+
     /// Why the legs of `terms` on `network` cannot live on this platform, if
     /// they cannot: a settlement mode, an asset kind or an inspection period
     /// its escrow cannot hold.

@@ -196,6 +196,15 @@ impl EscrowClient {
     }
 }
 
+/// The node's newest block (its header; no transactions).
+pub(crate) async fn latest_block(provider: &DynProvider) -> Result<alloy::rpc::types::Block, EvmError> {
+    provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(|error| EvmError::Rpc(error.to_string()))?
+        .ok_or_else(|| EvmError::Rpc("the node has no latest block".to_owned()))
+}
+
 /// The address and block of a contract deployment once it is mined.
 async fn deployed(pending: PendingTransactionBuilder<Ethereum>) -> Result<(Address, u64), EvmError> {
     let receipt = mined(pending).await?;

@@ -5,7 +5,6 @@ use crate::anvil::{Anvil, AnvilError};
 use crate::bindings::{TestItems, TestToken};
 use crate::client::{connect, submit, EscrowClient};
 use crate::error::EvmError;
-use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::signers::local::PrivateKeySigner;
@@ -68,12 +67,7 @@ impl Devnet {
 
     /// The latest block's timestamp, in unix milliseconds.
     pub async fn now_ms(&self) -> Result<u64, EvmError> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|error| EvmError::Rpc(error.to_string()))?
-            .ok_or_else(|| EvmError::Rpc("the node has no latest block".to_owned()))?;
+        let block = crate::client::latest_block(&self.provider).await?;
         Ok(block.header.timestamp.saturating_mul(1000))
     }
 

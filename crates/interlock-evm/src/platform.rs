@@ -242,15 +242,8 @@ impl Platform for EvmPlatform {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            hashlock: true,
-            notary: true,
-            fungible: true,
-            unique: true,
-            relayed: false,
-            open_cancel: true,
-            inspection: true,
-        }
+        // Each party signs and sends its own transactions.
+        Capabilities { relayed: false, ..Capabilities::ALL }
     }
 
     fn parse_address(&self, text: &str) -> Result<interlock_core::Address, ChainError> {

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{certificate, notaries, Net, HOUR_MS};
-use interlock_core::{Certificate, Condition, Decision};
+use common::{certificate, notaries, signature_bytes, Net, HOUR_MS};
+use interlock_core::{Condition, Decision};
 use interlock_evm::alloy::primitives::{Address, Bytes, U256};
 use interlock_evm::alloy::sol_types::SolCall;
 use interlock_evm::bindings::InterlockEscrow::{self, InterlockEscrowErrors as E};
@@ -21,10 +21,6 @@ use interlock_evm::{EvmError, EvmReservation, SlotState};
 fn inspected(leg: EvmReservation) -> EvmReservation {
     let Condition::Notary { notaries, threshold } = leg.condition else { panic!("a notary-mode leg") };
     EvmReservation { condition: Condition::Inspected { notaries, threshold }, ..leg }
-}
-
-fn signatures(certificate: &Certificate) -> Bytes {
-    certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
 }
 
 /// `input` sent to the escrow as the call of `selector` instead (the same arguments).
@@ -56,12 +52,12 @@ async fn the_escrows_own_entry_points_never_settle_an_inspected_leg() {
 
     // A commit certificate presented to the plain execute would pay at once: refused.
     let commit = certificate(leg.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
-    let execute = leg.certificate_input(net.beneficiary(), Decision::Commit, signatures(&commit));
+    let execute = leg.certificate_input(net.beneficiary(), Decision::Commit, signature_bytes(&commit));
     let refused = send_as(&net, net.beneficiary(), execute, InterlockEscrow::executeNotaryCall::SELECTOR).await;
     assert_refused!(refused, E::TermsMismatch(_));
     // So are the plain cancels, with an abort certificate and after the backstop.
     let abort = certificate(leg.deal_id, Decision::Abort, &[&keys[0], &keys[1]]);
-    let cancel = leg.certificate_input(net.stranger(), Decision::Abort, signatures(&abort));
+    let cancel = leg.certificate_input(net.stranger(), Decision::Abort, signature_bytes(&abort));
     let refused = send_as(&net, net.stranger(), cancel, InterlockEscrow::cancelNotaryCall::SELECTOR).await;
     assert_refused!(refused, E::TermsMismatch(_));
     net.devnet.advance_s(HOUR_MS / 1000).await.unwrap();
@@ -92,13 +88,13 @@ async fn the_inspection_module_never_settles_a_plain_leg() {
 
     // Neither a hold, an abort, nor a verdict of the module matches its slot.
     let commit = certificate(leg.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
-    let hold = leg.certificate_input(net.beneficiary(), Decision::Commit, signatures(&commit));
+    let hold = leg.certificate_input(net.beneficiary(), Decision::Commit, signature_bytes(&commit));
     assert_refused!(send_as(&net, net.beneficiary(), hold, ModuleHold::SELECTOR).await, E::TermsMismatch(_));
     let abort = certificate(leg.deal_id, Decision::Abort, &[&keys[0], &keys[1]]);
-    let cancel = leg.certificate_input(net.stranger(), Decision::Abort, signatures(&abort));
+    let cancel = leg.certificate_input(net.stranger(), Decision::Abort, signature_bytes(&abort));
     assert_refused!(send_as(&net, net.stranger(), cancel, ModuleAbort::SELECTOR).await, E::TermsMismatch(_));
     let release = certificate(leg.deal_id, Decision::Release, &[&keys[0], &keys[1]]);
-    let verdict = leg.certificate_input(net.stranger(), Decision::Release, signatures(&release));
+    let verdict = leg.certificate_input(net.stranger(), Decision::Release, signature_bytes(&release));
     assert_refused!(send_as(&net, net.stranger(), verdict, ModuleRelease::SELECTOR).await, E::TermsMismatch(_));
     assert_eq!(escrow.state(&leg).await.unwrap(), SlotState::Open);
 

@@ -7,15 +7,31 @@ mod common;
 
 use common::{deal, secret, Net};
 use interlock_core::Decision;
-use interlock_evm::alloy::primitives::{Bytes, U256};
+use interlock_evm::alloy::primitives::{Address, Bytes, U256};
+use interlock_evm::alloy::providers::DynProvider;
 use interlock_evm::alloy::sol_types::SolInterface;
 use interlock_evm::bindings::InterlockEscrow::InterlockEscrowErrors as E;
 use interlock_evm::bindings::{ReentrantReceiver, ReentrantToken};
 use interlock_evm::{EvmAsset, EvmReservation, SlotState};
 
-/// The escrow's refusal of the attacker's replayed call.
-fn replay_refusal(succeeded: bool, revert_data: Bytes) -> E {
+/// The replay hooks of the attacker at `attacker`: every attacker inherits them from
+/// `contracts/test/Replayer.sol`, so any attacker's binding reaches them.
+fn replayer(net: &Net, attacker: Address) -> ReentrantReceiver::ReentrantReceiverInstance<DynProvider> {
+    ReentrantReceiver::new(attacker, net.devnet.provider.clone())
+}
+
+/// Arms `attacker` to send `input` to the escrow again from inside the transfer that pays it.
+async fn arm(net: &Net, attacker: Address, input: Bytes) {
+    let replayer = replayer(net, attacker);
+    replayer.arm(net.devnet.escrow.address(), input).send().await.unwrap().get_receipt().await.unwrap();
+}
+
+/// The escrow's refusal of the call `attacker` replayed.
+async fn replay_refusal(net: &Net, attacker: Address) -> E {
+    let replayer = replayer(net, attacker);
+    let succeeded = replayer.replaySucceeded().call().await.unwrap();
     assert!(!succeeded, "the replayed call into the escrow succeeded");
+    let revert_data = replayer.replayRevertData().call().await.unwrap();
     E::abi_decode(&revert_data).unwrap_or_else(|_| panic!("replay reverted with undecoded data {revert_data}"))
 }
 
@@ -30,15 +46,12 @@ async fn malicious_erc721_receiver_cannot_execute_twice() {
     escrow.reserve(&reservation).await.unwrap();
 
     let execute = reservation.execute_input(*receiver.address(), &secret());
-    receiver.arm(escrow.address(), execute.clone()).send().await.unwrap().get_receipt().await.unwrap();
+    arm(&net, *receiver.address(), execute.clone()).await;
     let receipt = receiver.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
     assert!(receipt.status());
 
     assert!(receiver.replayed().call().await.unwrap(), "onERC721Received ran");
-    let refusal = replay_refusal(
-        receiver.replaySucceeded().call().await.unwrap(),
-        receiver.replayRevertData().call().await.unwrap(),
-    );
+    let refusal = replay_refusal(&net, *receiver.address()).await;
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
     assert_eq!(net.holding(*receiver.address(), &asset).await, U256::from(1));
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Executed);
@@ -59,13 +72,10 @@ async fn malicious_native_receiver_cannot_execute_twice() {
 
     // While being paid, execute again.
     let execute = reservation.execute_input(*receiver.address(), &secret());
-    receiver.arm(escrow.address(), execute.clone()).send().await.unwrap().get_receipt().await.unwrap();
+    arm(&net, *receiver.address(), execute.clone()).await;
     let before = net.holding(*receiver.address(), &reservation.asset).await;
     receiver.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
-    let refusal = replay_refusal(
-        receiver.replaySucceeded().call().await.unwrap(),
-        receiver.replayRevertData().call().await.unwrap(),
-    );
+    let refusal = replay_refusal(&net, *receiver.address()).await;
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
     let after = net.holding(*receiver.address(), &reservation.asset).await;
     assert_eq!(after - before, Net::worth(&reservation.asset), "paid exactly once");
@@ -93,10 +103,9 @@ async fn malicious_erc20_cannot_execute_twice_or_drain_other_reservations() {
     escrow.reserve(&reservation).await.unwrap();
 
     let execute = reservation.execute_input(*token.address(), &secret());
-    token.arm(escrow.address(), execute.clone()).send().await.unwrap().get_receipt().await.unwrap();
+    arm(&net, *token.address(), execute.clone()).await;
     token.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
-    let refusal =
-        replay_refusal(token.replaySucceeded().call().await.unwrap(), token.replayRevertData().call().await.unwrap());
+    let refusal = replay_refusal(&net, *token.address()).await;
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
     assert_eq!(net.devnet.token_balance(*token.address(), *token.address()).await.unwrap(), amount);
     assert_eq!(net.devnet.token_balance(*token.address(), escrow.address()).await.unwrap(), amount);
@@ -121,10 +130,9 @@ async fn malicious_erc20_cannot_cancel_twice() {
     net.devnet.advance_s(common::HOUR_MS / 1000).await.unwrap();
 
     let cancel = reservation.cancel_input(*token.address());
-    token.arm(escrow.address(), cancel).send().await.unwrap().get_receipt().await.unwrap();
+    arm(&net, *token.address(), cancel).await;
     escrow.cancel(net.stranger(), &reservation).await.expect("cancel");
-    let refusal =
-        replay_refusal(token.replaySucceeded().call().await.unwrap(), token.replayRevertData().call().await.unwrap());
+    let refusal = replay_refusal(&net, *token.address()).await;
     assert!(matches!(refusal, E::AlreadyCancelled(_)), "{refusal:?}");
     assert_eq!(net.devnet.token_balance(*token.address(), net.owner()).await.unwrap(), amount);
     assert_eq!(net.devnet.token_balance(*token.address(), escrow.address()).await.unwrap(), amount);
@@ -152,20 +160,13 @@ async fn malicious_native_receiver_cannot_be_released_twice() {
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Held);
 
     let release = common::certificate(reservation.deal_id, Decision::Release, &signers);
-    let input = reservation.certificate_input(net.stranger(), Decision::Release, signature_bytes(&release));
-    receiver.arm(escrow.address(), input).send().await.unwrap().get_receipt().await.unwrap();
+    let input = reservation.certificate_input(net.stranger(), Decision::Release, common::signature_bytes(&release));
+    arm(&net, *receiver.address(), input).await;
     let before = net.holding(*receiver.address(), &reservation.asset).await;
     escrow.resolve(net.stranger(), &reservation, &release).await.expect("a stranger presents the release");
-    let refusal = replay_refusal(
-        receiver.replaySucceeded().call().await.unwrap(),
-        receiver.replayRevertData().call().await.unwrap(),
-    );
+    let refusal = replay_refusal(&net, *receiver.address()).await;
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
     let after = net.holding(*receiver.address(), &reservation.asset).await;
     assert_eq!(after - before, Net::worth(&reservation.asset), "released exactly once");
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Executed);
-}
-
-fn signature_bytes(certificate: &interlock_core::Certificate) -> Bytes {
-    certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
 }

@@ -75,15 +75,7 @@ impl Platform for LedgerPlatform {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            hashlock: true,
-            notary: true,
-            fungible: true,
-            unique: true,
-            relayed: true,
-            open_cancel: true,
-            inspection: true,
-        }
+        Capabilities::ALL
     }
 
     fn parse_address(&self, text: &str) -> Result<Address, ChainError> {

@@ -202,15 +202,7 @@ impl Platform for LitecoinPlatform {
     /// takes a lapsed leg back (a script cannot say where an unsigned spend
     /// pays).
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            hashlock: true,
-            notary: true,
-            fungible: true,
-            unique: false,
-            relayed: false,
-            open_cancel: false,
-            inspection: false,
-        }
+        Capabilities { unique: false, relayed: false, open_cancel: false, inspection: false, ..Capabilities::ALL }
     }
 
     fn parse_address(&self, text: &str) -> Result<Address, ChainError> {

@@ -31,7 +31,6 @@ use crate::client::{Submitted, RECEIPT_TIMEOUT_MS};
 use crate::error::EvmError;
 use crate::provider_error::{classify, Refusal};
 use alloy::contract::{CallBuilder, CallDecoder};
-use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider};
 use std::sync::atomic::Ordering;
@@ -268,12 +267,7 @@ impl EvmEscrow {
 
     /// The newest block's base fee and time.
     async fn head(&self) -> Result<Head, EvmError> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|error| EvmError::Rpc(error.to_string()))?
-            .ok_or_else(|| EvmError::Rpc("the node has no latest block".to_owned()))?;
+        let block = crate::client::latest_block(&self.provider).await?;
         Ok(Head {
             base_fee_wei: u128::from(block.header.base_fee_per_gas.unwrap_or(0)),
             time_ms: block.header.timestamp.saturating_mul(1_000),

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use interlock_core::{Certificate, Condition, DealId, Decision, Hash32, LegKind, NotaryKey, Secret};
-use interlock_evm::alloy::primitives::{Address, U256};
+use interlock_evm::alloy::primitives::{Address, Bytes, U256};
 use interlock_evm::devnet::Devnet;
 use interlock_evm::{EvmAsset, EvmReservation};
 
@@ -132,6 +132,11 @@ pub fn certificate(deal_id: DealId, decision: Decision, signers: &[&NotaryKey]) 
         decision,
         signatures: signers.iter().map(|key| key.sign_decision(deal_id, decision).signature).collect(),
     }
+}
+
+/// r||s||v of each of `certificate`'s signatures, concatenated, as the contract takes them.
+pub fn signature_bytes(certificate: &Certificate) -> Bytes {
+    certificate.signatures.iter().flat_map(|signature| signature.0).collect::<Vec<u8>>().into()
 }
 
 /// Asserts that `result` is the escrow's refusal matching `pattern`.
