@@ -95,14 +95,62 @@ pub fn parse<T: RoleSettings>(path: &Path, text: &str) -> Result<T, SettingsErro
     })
 }
 
-/// The flag's value, or the file's.
-fn either<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
-    flag.or(file)
+/// How one setting the flags give goes over the file's, by its type.
+trait Over {
+    fn over(self, file: Self) -> Self;
 }
 
-/// `path` relative to `base` when it is relative.
-fn rebased(path: Option<PathBuf>, base: &Path) -> Option<PathBuf> {
-    path.map(|path| if path.is_relative() { base.join(path) } else { path })
+/// The flag's value, or the file's.
+impl<T> Over for Option<T> {
+    fn over(self, file: Self) -> Self {
+        self.or(file)
+    }
+}
+
+/// A switch is on when the flag or the file turns it on.
+impl Over for bool {
+    fn over(self, file: Self) -> Self {
+        self || file
+    }
+}
+
+/// The flags' list, when they give one, replaces the file's whole.
+impl<T> Over for Vec<T> {
+    fn over(self, file: Self) -> Self {
+        if self.is_empty() {
+            file
+        } else {
+            self
+        }
+    }
+}
+
+/// A role's `config_file` and `over`: `config` and each of `flags_only` (the
+/// file has no key for them) come from the flags, each of `file_only` from the
+/// file, and each of `merged` goes over the file's by its `Over` rule.
+macro_rules! over_file {
+    (merged: [$($merged:ident),* $(,)?], flags_only: [$($flag:ident),* $(,)?], file_only: [$($file:ident),* $(,)?] $(,)?) => {
+        fn config_file(&self) -> Option<&Path> {
+            self.config.as_deref()
+        }
+
+        fn over(self, file: Self) -> Self {
+            Self {
+                config: self.config,
+                $($flag: self.$flag,)*
+                $($file: file.$file,)*
+                $($merged: Over::over(self.$merged, file.$merged),)*
+            }
+        }
+    };
+}
+use over_file;
+
+/// Makes each of `paths` relative to `base` when it is relative.
+fn rebase<'a>(base: &Path, paths: impl IntoIterator<Item = &'a mut Option<PathBuf>>) {
+    for path in paths {
+        *path = path.take().map(|path| if path.is_relative() { base.join(path) } else { path });
+    }
 }
 
 /// A setting the role cannot run without.

@@ -3,7 +3,7 @@
 //! flag that is off unless given); actions that are no settings (`--print-key`,
 //! `--dead-letters`) are flags only.
 
-use super::{either, rebased, required, within, LocalNetworks, RoleSettings, SettingsError};
+use super::{over_file, rebase, required, within, LocalNetworks, Over, RoleSettings, SettingsError};
 use crate::agent_cmd::AgentServe;
 use crate::gateway_cmd::GatewayServe;
 use crate::observer_cmd::ObserverServe;
@@ -37,6 +37,26 @@ pub const KEEP_WITHDRAWN_MAX_S: u64 = 31_536_000;
 
 fn address(text: &str) -> SocketAddr {
     text.parse().expect("the default addresses parse")
+}
+
+/// The data directory, which every role needs.
+fn data_dir(data: Option<PathBuf>, role: &'static str) -> Result<PathBuf, SettingsError> {
+    required(data, role, "a data directory", "--data DIR", "data")
+}
+
+/// The directory of the role's certificates.
+fn tls_dir(tls_dir: Option<PathBuf>, role: &'static str) -> Result<PathBuf, SettingsError> {
+    required(tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")
+}
+
+/// The role's name, as its certificate and the directory state it.
+fn name(name: Option<String>, role: &'static str) -> Result<String, SettingsError> {
+    required(name, role, "its name", "--name NAME", "name")
+}
+
+/// The CA-signed directory file.
+fn directory(directory: Option<PathBuf>, role: &'static str) -> Result<PathBuf, SettingsError> {
+    required(directory, role, "the signed directory", "--directory FILE", "directory")
 }
 
 /// A ledger node's settings.
@@ -78,28 +98,14 @@ pub struct LedgerArgs {
 impl RoleSettings for LedgerArgs {
     const ROLE: &'static str = "ledger node";
 
-    fn config_file(&self) -> Option<&Path> {
-        self.config.as_deref()
-    }
-
-    fn over(self, file: LedgerArgs) -> LedgerArgs {
-        LedgerArgs {
-            config: self.config,
-            data: either(self.data, file.data),
-            network: either(self.network, file.network),
-            listen: either(self.listen, file.listen),
-            tls_dir: either(self.tls_dir, file.tls_dir),
-            name: either(self.name, file.name),
-            directory: either(self.directory, file.directory),
-            metrics: either(self.metrics, file.metrics),
-            no_keeper: self.no_keeper || file.no_keeper,
-        }
+    over_file! {
+        merged: [data, network, listen, tls_dir, name, directory, metrics, no_keeper],
+        flags_only: [],
+        file_only: [],
     }
 
     fn loaded_from(&mut self, _file: &Path, base: &Path) {
-        self.data = rebased(self.data.take(), base);
-        self.tls_dir = rebased(self.tls_dir.take(), base);
-        self.directory = rebased(self.directory.take(), base);
+        rebase(base, [&mut self.data, &mut self.tls_dir, &mut self.directory]);
     }
 
     fn with_defaults(mut self) -> LedgerArgs {
@@ -112,12 +118,12 @@ impl LedgerArgs {
     pub fn resolve(self) -> Result<LedgerServe, SettingsError> {
         let role = Self::ROLE;
         Ok(LedgerServe {
-            data: required(self.data, role, "a data directory", "--data DIR", "data")?,
+            data: data_dir(self.data, role)?,
             network: required(self.network, role, "its network id", "--network ID", "network")?,
             listen: self.listen.unwrap_or_else(|| address(LEDGER_LISTEN_DEFAULT)),
-            tls_dir: required(self.tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")?,
-            name: required(self.name, role, "its name", "--name NAME", "name")?,
-            directory: required(self.directory, role, "the signed directory", "--directory FILE", "directory")?,
+            tls_dir: tls_dir(self.tls_dir, role)?,
+            name: name(self.name, role)?,
+            directory: directory(self.directory, role)?,
             keeper: !self.no_keeper,
         })
     }
@@ -159,27 +165,14 @@ pub struct NotaryArgs {
 impl RoleSettings for NotaryArgs {
     const ROLE: &'static str = "notary";
 
-    fn config_file(&self) -> Option<&Path> {
-        self.config.as_deref()
-    }
-
-    fn over(self, file: NotaryArgs) -> NotaryArgs {
-        NotaryArgs {
-            config: self.config,
-            data: either(self.data, file.data),
-            print_address: self.print_address,
-            listen: either(self.listen, file.listen),
-            tls_dir: either(self.tls_dir, file.tls_dir),
-            name: either(self.name, file.name),
-            directory: either(self.directory, file.directory),
-            metrics: either(self.metrics, file.metrics),
-        }
+    over_file! {
+        merged: [data, listen, tls_dir, name, directory, metrics],
+        flags_only: [print_address],
+        file_only: [],
     }
 
     fn loaded_from(&mut self, _file: &Path, base: &Path) {
-        self.data = rebased(self.data.take(), base);
-        self.tls_dir = rebased(self.tls_dir.take(), base);
-        self.directory = rebased(self.directory.take(), base);
+        rebase(base, [&mut self.data, &mut self.tls_dir, &mut self.directory]);
     }
 
     fn with_defaults(mut self) -> NotaryArgs {
@@ -191,7 +184,7 @@ impl RoleSettings for NotaryArgs {
 impl NotaryArgs {
     /// The data directory, all that `--print-address` needs.
     pub fn data(&self) -> Result<PathBuf, SettingsError> {
-        required(self.data.clone(), Self::ROLE, "a data directory", "--data DIR", "data")
+        data_dir(self.data.clone(), Self::ROLE)
     }
 
     pub fn resolve(self) -> Result<NotaryServe, SettingsError> {
@@ -199,9 +192,9 @@ impl NotaryArgs {
         Ok(NotaryServe {
             data: self.data()?,
             listen: self.listen.unwrap_or_else(|| address(NOTARY_LISTEN_DEFAULT)),
-            tls_dir: required(self.tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")?,
-            name: required(self.name, role, "its name", "--name NAME", "name")?,
-            directory: required(self.directory, role, "the signed directory", "--directory FILE", "directory")?,
+            tls_dir: tls_dir(self.tls_dir, role)?,
+            name: name(self.name, role)?,
+            directory: directory(self.directory, role)?,
         })
     }
 }
@@ -275,38 +268,18 @@ pub struct GatewayArgs {
 impl RoleSettings for GatewayArgs {
     const ROLE: &'static str = "gateway";
 
-    fn config_file(&self) -> Option<&Path> {
-        self.config.as_deref()
-    }
-
-    fn over(self, file: GatewayArgs) -> GatewayArgs {
-        GatewayArgs {
-            config: self.config,
-            data: either(self.data, file.data),
-            print_key: self.print_key,
-            dead_letters: self.dead_letters,
-            json: self.json,
-            webhook_base_ms: either(self.webhook_base_ms, file.webhook_base_ms),
-            webhook_cap_ms: either(self.webhook_cap_ms, file.webhook_cap_ms),
-            webhook_attempts: either(self.webhook_attempts, file.webhook_attempts),
-            webhook_timeout_ms: either(self.webhook_timeout_ms, file.webhook_timeout_ms),
-            network: either(self.network, file.network),
-            listen: either(self.listen, file.listen),
-            tls_dir: either(self.tls_dir, file.tls_dir),
-            name: either(self.name, file.name),
-            directory: either(self.directory, file.directory),
-            metrics: either(self.metrics, file.metrics),
-            chain_key: either(self.chain_key, file.chain_key),
-            // Only a file has network tables.
-            networks: file.networks,
-        }
+    over_file! {
+        merged: [
+            data, webhook_base_ms, webhook_cap_ms, webhook_attempts, webhook_timeout_ms,
+            network, listen, tls_dir, name, directory, metrics, chain_key,
+        ],
+        flags_only: [print_key, dead_letters, json],
+        // Only a file has network tables.
+        file_only: [networks],
     }
 
     fn loaded_from(&mut self, file: &Path, base: &Path) {
-        self.data = rebased(self.data.take(), base);
-        self.tls_dir = rebased(self.tls_dir.take(), base);
-        self.directory = rebased(self.directory.take(), base);
-        self.chain_key = rebased(self.chain_key.take(), base);
+        rebase(base, [&mut self.data, &mut self.tls_dir, &mut self.directory, &mut self.chain_key]);
         self.networks.loaded_from(file, base);
     }
 
@@ -323,7 +296,7 @@ impl RoleSettings for GatewayArgs {
 impl GatewayArgs {
     /// The data directory, all that `--print-key` and `--dead-letters` need.
     pub fn data(&self) -> Result<PathBuf, SettingsError> {
-        required(self.data.clone(), Self::ROLE, "a data directory", "--data DIR", "data")
+        data_dir(self.data.clone(), Self::ROLE)
     }
 
     pub fn resolve(self) -> Result<GatewayServe, SettingsError> {
@@ -362,9 +335,9 @@ impl GatewayArgs {
             data: self.data()?,
             network: required(self.network, role, "the network it fronts", "--network ID", "network")?,
             listen: self.listen.unwrap_or_else(|| address(GATEWAY_LISTEN_DEFAULT)),
-            tls_dir: required(self.tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")?,
-            name: required(self.name, role, "its name", "--name NAME", "name")?,
-            directory: required(self.directory, role, "the signed directory", "--directory FILE", "directory")?,
+            tls_dir: tls_dir(self.tls_dir, role)?,
+            name: name(self.name, role)?,
+            directory: directory(self.directory, role)?,
             webhooks,
             chain_key: self.chain_key,
             networks: self.networks,
@@ -409,27 +382,14 @@ pub struct ObserverArgs {
 impl RoleSettings for ObserverArgs {
     const ROLE: &'static str = "observer";
 
-    fn config_file(&self) -> Option<&Path> {
-        self.config.as_deref()
-    }
-
-    fn over(self, file: ObserverArgs) -> ObserverArgs {
-        ObserverArgs {
-            config: self.config,
-            data: either(self.data, file.data),
-            print_key: self.print_key,
-            listen: either(self.listen, file.listen),
-            http: either(self.http, file.http),
-            tls_dir: either(self.tls_dir, file.tls_dir),
-            name: either(self.name, file.name),
-            directory: either(self.directory, file.directory),
-        }
+    over_file! {
+        merged: [data, listen, http, tls_dir, name, directory],
+        flags_only: [print_key],
+        file_only: [],
     }
 
     fn loaded_from(&mut self, _file: &Path, base: &Path) {
-        self.data = rebased(self.data.take(), base);
-        self.tls_dir = rebased(self.tls_dir.take(), base);
-        self.directory = rebased(self.directory.take(), base);
+        rebase(base, [&mut self.data, &mut self.tls_dir, &mut self.directory]);
     }
 
     fn with_defaults(mut self) -> ObserverArgs {
@@ -442,7 +402,7 @@ impl RoleSettings for ObserverArgs {
 impl ObserverArgs {
     /// The data directory, all that `--print-key` needs.
     pub fn data(&self) -> Result<PathBuf, SettingsError> {
-        required(self.data.clone(), Self::ROLE, "a data directory", "--data DIR", "data")
+        data_dir(self.data.clone(), Self::ROLE)
     }
 
     pub fn resolve(self) -> Result<ObserverServe, SettingsError> {
@@ -451,9 +411,9 @@ impl ObserverArgs {
             data: self.data()?,
             listen: self.listen.unwrap_or_else(|| address(OBSERVER_LISTEN_DEFAULT)),
             http: self.http.unwrap_or_else(|| address(OBSERVER_HTTP_DEFAULT)),
-            tls_dir: required(self.tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")?,
-            name: required(self.name, role, "its name", "--name NAME", "name")?,
-            directory: required(self.directory, role, "the signed directory", "--directory FILE", "directory")?,
+            tls_dir: tls_dir(self.tls_dir, role)?,
+            name: name(self.name, role)?,
+            directory: directory(self.directory, role)?,
         })
     }
 }
@@ -493,27 +453,14 @@ pub struct DependentArgs {
 impl RoleSettings for DependentArgs {
     const ROLE: &'static str = "dependent";
 
-    fn config_file(&self) -> Option<&Path> {
-        self.config.as_deref()
-    }
-
-    fn over(self, file: DependentArgs) -> DependentArgs {
-        DependentArgs {
-            config: self.config,
-            data: either(self.data, file.data),
-            listen: either(self.listen, file.listen),
-            tls_dir: either(self.tls_dir, file.tls_dir),
-            name: either(self.name, file.name),
-            directory: either(self.directory, file.directory),
-            url: either(self.url, file.url),
-            kinds: if self.kinds.is_empty() { file.kinds } else { self.kinds },
-        }
+    over_file! {
+        merged: [data, listen, tls_dir, name, directory, url, kinds],
+        flags_only: [],
+        file_only: [],
     }
 
     fn loaded_from(&mut self, _file: &Path, base: &Path) {
-        self.data = rebased(self.data.take(), base);
-        self.tls_dir = rebased(self.tls_dir.take(), base);
-        self.directory = rebased(self.directory.take(), base);
+        rebase(base, [&mut self.data, &mut self.tls_dir, &mut self.directory]);
     }
 
     fn with_defaults(mut self) -> DependentArgs {
@@ -526,11 +473,11 @@ impl DependentArgs {
     pub fn resolve(self) -> Result<DependentServe, SettingsError> {
         let role = Self::ROLE;
         Ok(DependentServe {
-            data: required(self.data, role, "a data directory", "--data DIR", "data")?,
+            data: data_dir(self.data, role)?,
             listen: self.listen.unwrap_or_else(|| address(DEPENDENT_LISTEN_DEFAULT)),
-            tls_dir: required(self.tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")?,
-            name: required(self.name, role, "its name", "--name NAME", "name")?,
-            directory: required(self.directory, role, "the signed directory", "--directory FILE", "directory")?,
+            tls_dir: tls_dir(self.tls_dir, role)?,
+            name: name(self.name, role)?,
+            directory: directory(self.directory, role)?,
             url: self.url,
             kinds: self.kinds,
         })
@@ -590,35 +537,15 @@ pub struct AgentArgs {
 impl RoleSettings for AgentArgs {
     const ROLE: &'static str = "agent";
 
-    fn config_file(&self) -> Option<&Path> {
-        self.config.as_deref()
-    }
-
-    fn over(self, file: AgentArgs) -> AgentArgs {
-        AgentArgs {
-            config: self.config,
-            data: either(self.data, file.data),
-            key: either(self.key, file.key),
-            listen: either(self.listen, file.listen),
-            tls_dir: either(self.tls_dir, file.tls_dir),
-            name: either(self.name, file.name),
-            directory: either(self.directory, file.directory),
-            metrics: either(self.metrics, file.metrics),
-            auto_accept: self.auto_accept || file.auto_accept,
-            quiet: self.quiet || file.quiet,
-            keep_withdrawn: either(self.keep_withdrawn, file.keep_withdrawn),
-            chain_key: either(self.chain_key, file.chain_key),
-            // Only a file has network tables.
-            networks: file.networks,
-        }
+    over_file! {
+        merged: [data, key, listen, tls_dir, name, directory, metrics, auto_accept, quiet, keep_withdrawn, chain_key],
+        flags_only: [],
+        // Only a file has network tables.
+        file_only: [networks],
     }
 
     fn loaded_from(&mut self, file: &Path, base: &Path) {
-        self.data = rebased(self.data.take(), base);
-        self.key = rebased(self.key.take(), base);
-        self.tls_dir = rebased(self.tls_dir.take(), base);
-        self.directory = rebased(self.directory.take(), base);
-        self.chain_key = rebased(self.chain_key.take(), base);
+        rebase(base, [&mut self.data, &mut self.key, &mut self.tls_dir, &mut self.directory, &mut self.chain_key]);
         self.networks.loaded_from(file, base);
     }
 
@@ -637,12 +564,12 @@ impl AgentArgs {
             within(keep_withdrawn, 0..=KEEP_WITHDRAWN_MAX_S, role, "--keep-withdrawn", "keep_withdrawn")?;
         self.networks.check()?;
         Ok(AgentServe {
-            data: required(self.data, role, "a data directory", "--data DIR", "data")?,
+            data: data_dir(self.data, role)?,
             key: self.key,
             listen: self.listen.unwrap_or_else(|| address(AGENT_LISTEN_DEFAULT)),
-            tls_dir: required(self.tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")?,
+            tls_dir: tls_dir(self.tls_dir, role)?,
             name: required(self.name, role, "its party's name", "--name PARTY", "name")?,
-            directory: required(self.directory, role, "the signed directory", "--directory FILE", "directory")?,
+            directory: directory(self.directory, role)?,
             auto_accept: self.auto_accept,
             quiet: self.quiet,
             withdrawn_retention_ms: keep_withdrawn.saturating_mul(1_000),
