@@ -113,32 +113,28 @@ impl LitecoinFollower {
                         .map(|key| crate::address::account_of(&key))
                         .unwrap_or(Address::from_bytes([0u8; 20]))
                 };
+                let executed = |key: &[u8; 33], token| EscrowEvent::Executed {
+                    reservation,
+                    deal_id: watched.deal_id,
+                    leg: watched.kind,
+                    by: by_key(key),
+                    to: leg.beneficiary,
+                    asset: leg.asset.clone(),
+                    token,
+                };
                 let event = match spend {
-                    Spend::Claim { secret, key } => EscrowEvent::Executed {
-                        reservation,
-                        deal_id: watched.deal_id,
-                        leg: watched.kind,
-                        by: by_key(&key),
-                        to: leg.beneficiary,
-                        asset: leg.asset.clone(),
-                        token: Token::Secret(Secret(secret)),
-                    },
+                    Spend::Claim { secret, key } => executed(&key, Token::Secret(Secret(secret))),
                     // The notaries signed the spend, not the decision digest:
                     // their signatures stay on the chain, and the event
                     // carries the decision alone.
-                    Spend::Decided { decision: Decision::Commit, key } => EscrowEvent::Executed {
-                        reservation,
-                        deal_id: watched.deal_id,
-                        leg: watched.kind,
-                        by: by_key(&key),
-                        to: leg.beneficiary,
-                        asset: leg.asset.clone(),
-                        token: Token::Certificate(Certificate {
+                    Spend::Decided { decision: Decision::Commit, key } => executed(
+                        &key,
+                        Token::Certificate(Certificate {
                             deal_id: watched.deal_id,
                             decision: Decision::Commit,
                             signatures: Vec::new(),
                         }),
-                    },
+                    ),
                     // A leg's output has no path for a verdict (`NotaryPath::of`).
                     Spend::Decided { decision: Decision::Release | Decision::Reverse, .. } => continue,
                     Spend::Refund { key } | Spend::Decided { decision: Decision::Abort, key } => {
