@@ -345,6 +345,25 @@ impl World {
         .await;
     }
 
+    /// Registers `terms` at alpha's gateway and, once beta's knows the deal
+    /// too (it must before it reports on it), has the buyer reserve the
+    /// payment and the seller the delivery; the two reservations, once both
+    /// are reserved.
+    async fn reserve_both(&self, terms: &DealTerms) -> (interlock_core::ReservationId, interlock_core::ReservationId) {
+        let deal_id = terms.id();
+        self.gateway(ALPHA, "buyer").register_deal(self.signed(terms, true, true)).await.unwrap();
+        until("the registration at beta", || async { self.event_kinds(BETA, "seller", deal_id).await.ok() }).await;
+        let payment = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Payment));
+        self.submit(ALPHA, "buyer", &self.buyer, 1, payment).await.unwrap();
+        let delivery = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Delivery));
+        self.submit(BETA, "seller", &self.seller, 1, delivery).await.unwrap();
+        let (payment, delivery) =
+            (reservation_id(deal_id, LegKind::Payment), reservation_id(deal_id, LegKind::Delivery));
+        self.wait_reservation(ALPHA, payment, "reserved").await;
+        self.wait_reservation(BETA, delivery, "reserved").await;
+        (payment, delivery)
+    }
+
     /// The kinds of the deal's events at the gateway of `network`, read as `caller`.
     async fn event_kinds(
         &self,
@@ -759,16 +778,7 @@ async fn the_payment_gateway_executes_for_an_absent_seller_once_the_secret_is_re
     let keeper = Address::from_bytes(gateway_key(ALPHA).public().0);
     let terms = world.terms(1, &secret, Some(keeper), 8_000, 12_000);
     let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
-    // Beta's gateway must know the deal before it reports on it.
-    until("the registration at beta", || async { world.event_kinds(BETA, "seller", deal_id).await.ok() }).await;
-    let payment = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
-    world.submit(ALPHA, "buyer", &world.buyer, 1, payment).await.unwrap();
-    let delivery = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Delivery));
-    world.submit(BETA, "seller", &world.seller, 1, delivery).await.unwrap();
-    let (payment, delivery) = (reservation_id(deal_id, LegKind::Payment), reservation_id(deal_id, LegKind::Delivery));
-    world.wait_reservation(ALPHA, payment, "reserved").await;
-    world.wait_reservation(BETA, delivery, "reserved").await;
+    let (payment, delivery) = world.reserve_both(&terms).await;
 
     // The buyer takes the delivery, revealing the secret; the seller is gone.
     let execute = EscrowOp::Execute { reservation: delivery, token: Token::Secret(secret) };
@@ -810,15 +820,7 @@ async fn the_keeper_never_cancels_a_committed_deals_reservation() {
         backstop_expiry_ms: now + 1_600,
     };
     let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
-    until("the registration at beta", || async { world.event_kinds(BETA, "seller", deal_id).await.ok() }).await;
-    let payment = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
-    world.submit(ALPHA, "buyer", &world.buyer, 1, payment).await.unwrap();
-    let delivery = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Delivery));
-    world.submit(BETA, "seller", &world.seller, 1, delivery).await.unwrap();
-    let (payment, delivery) = (reservation_id(deal_id, LegKind::Payment), reservation_id(deal_id, LegKind::Delivery));
-    world.wait_reservation(ALPHA, payment, "reserved").await;
-    world.wait_reservation(BETA, delivery, "reserved").await;
+    let (payment, delivery) = world.reserve_both(&terms).await;
 
     // The notary commits; the buyer takes the delivery; the seller is away.
     let certificate = interlock_core::Certificate {

@@ -8,8 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use interlock_core::crypto::{Secret, Token};
-use interlock_core::saga::expected_request;
-use interlock_core::{reservation_id, DealId, DealTerms, EscrowOp, LegKind};
+use interlock_core::{DealId, DealTerms, EscrowOp};
 use interlock_gateway::webhook::{verify_signature, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
 use interlock_gateway::WebhookPolicy;
 use interlock_proto::v1;
@@ -87,16 +86,7 @@ async fn events(world: &World, network: interlock_core::NetworkId, deal_id: Deal
 /// gateways: both reservations, then the buyer takes the delivery with the
 /// secret and the seller the payment.
 async fn run_deal(world: &World, terms: &DealTerms, secret: Secret) {
-    let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(terms, true, true)).await.unwrap();
-    until("the registration at beta", || async { world.event_kinds(BETA, "seller", deal_id).await.ok() }).await;
-    let payment = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Payment));
-    world.submit(ALPHA, "buyer", &world.buyer, 1, payment).await.unwrap();
-    let delivery = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Delivery));
-    world.submit(BETA, "seller", &world.seller, 1, delivery).await.unwrap();
-    let (payment, delivery) = (reservation_id(deal_id, LegKind::Payment), reservation_id(deal_id, LegKind::Delivery));
-    world.wait_reservation(ALPHA, payment, "reserved").await;
-    world.wait_reservation(BETA, delivery, "reserved").await;
+    let (payment, delivery) = world.reserve_both(terms).await;
     let take_delivery = EscrowOp::Execute { reservation: delivery, token: Token::Secret(secret) };
     world.submit(BETA, "buyer", &world.buyer, 2, take_delivery).await.unwrap();
     world.wait_reservation(BETA, delivery, "executed").await;
