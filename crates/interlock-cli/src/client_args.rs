@@ -38,52 +38,44 @@ impl From<ModeArg> for interlock_core::Mode {
     }
 }
 
-/// A deal state, as the agent names and accepts them (`DealState::ALL`).
-#[derive(Clone, Copy)]
-pub struct StateArg(pub DealState);
+/// A clap value for each of `$all`, named as its `as_str` names it: the
+/// parser accepts exactly the names the type itself knows.
+macro_rules! value_enum_of {
+    ($(#[$doc:meta])* $arg:ident($inner:ty), $values:ident = $all:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub struct $arg(pub $inner);
 
-const STATES: [StateArg; DealState::ALL.len()] = {
-    let mut states = [StateArg(DealState::ALL[0]); DealState::ALL.len()];
-    let mut index = 1;
-    while index < states.len() {
-        states[index] = StateArg(DealState::ALL[index]);
-        index += 1;
-    }
-    states
-};
+        const $values: [$arg; $all.len()] = {
+            let mut values = [$arg($all[0]); $all.len()];
+            let mut index = 1;
+            while index < values.len() {
+                values[index] = $arg($all[index]);
+                index += 1;
+            }
+            values
+        };
 
-impl ValueEnum for StateArg {
-    fn value_variants<'a>() -> &'a [StateArg] {
-        &STATES
-    }
+        impl ValueEnum for $arg {
+            fn value_variants<'a>() -> &'a [$arg] {
+                &$values
+            }
 
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.0.as_str()))
-    }
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(PossibleValue::new(self.0.as_str()))
+            }
+        }
+    };
 }
 
-/// A certificate's role, as the certificate authority names and accepts them (`Role::ALL`).
-#[derive(Clone, Copy)]
-pub struct CertRoleArg(pub Role);
+value_enum_of! {
+    /// A deal state, as the agent names and accepts them (`DealState::ALL`).
+    StateArg(DealState), STATES = DealState::ALL
+}
 
-const CERT_ROLES: [CertRoleArg; Role::ALL.len()] = {
-    let mut roles = [CertRoleArg(Role::ALL[0]); Role::ALL.len()];
-    let mut index = 1;
-    while index < roles.len() {
-        roles[index] = CertRoleArg(Role::ALL[index]);
-        index += 1;
-    }
-    roles
-};
-
-impl ValueEnum for CertRoleArg {
-    fn value_variants<'a>() -> &'a [CertRoleArg] {
-        &CERT_ROLES
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.0.as_str()))
-    }
+value_enum_of! {
+    /// A certificate's role, as the certificate authority names and accepts them (`Role::ALL`).
+    CertRoleArg(Role), CERT_ROLES = Role::ALL
 }
 
 #[derive(Subcommand)]
