@@ -4,18 +4,14 @@
 
 mod common;
 
-use common::sandbox::{interlock, json, up};
+use common::sandbox::{assert_deals_refused, deal_as, interlock, json, up};
 use std::time::Instant;
 
 #[test]
 fn unfundable_payments_and_legs_that_do_not_differ_are_refused_before_signing() {
     let dir = tempfile::tempdir().unwrap();
     let _sandbox = up(dir.path(), &["--manual-accept"]);
-    let deal = |party: &str, args: &[&str]| {
-        let mut all = vec!["deal", "--sandbox", "sb", "--as", party];
-        all.extend(args);
-        interlock(&all, dir.path())
-    };
+    let deal = |party: &str, args: &[&str]| deal_as(dir.path(), party, args);
     // The buyer holds 1,000,000 USD on alpha.
     let cases: [(&str, Vec<&str>, &str); 3] = [
         (
@@ -45,11 +41,7 @@ fn unfundable_payments_and_legs_that_do_not_differ_are_refused_before_signing() 
             "refused before signing: the payment of 2000000 USD on alpha is not covered: buyer's account there holds 1000000 USD",
         ),
     ];
-    for (party, args, expected) in cases {
-        let output = deal(party, &args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
-    }
+    assert_deals_refused(dir.path(), &cases);
     for party in ["buyer", "seller"] {
         let list = json(&deal(party, &["list", "--json"]));
         assert_eq!(list["deals"].as_array().unwrap().len(), 0, "nothing was signed at {party}'s agent: {list}");

@@ -1,30 +1,37 @@
 //! The README's first command, run as a user would: the real binary.
 
+use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn demo_settles_two_deals_refunds_the_third_and_reverses_the_fourth_with_balances_conserved() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `interlock demo FLAGS... --json --dir DIR/data`, which must succeed
+/// (`needs` says what it takes besides the binary); the deals it reports.
+fn demo_deals(dir: &Path, flags: &[&str], needs: &str) -> Vec<serde_json::Value> {
     let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
-        .args(["demo", "--json", "--dir"])
-        .arg(dir.path().join("data"))
+        .arg("demo")
+        .args(flags)
+        .args(["--json", "--dir"])
+        .arg(dir.join("data"))
         .output()
         .expect("the interlock binary runs");
-    assert!(output.status.success(), "demo failed: {}", String::from_utf8_lossy(&output.stderr));
+    let command = std::iter::once("demo").chain(flags.iter().copied()).collect::<Vec<_>>().join(" ");
+    assert!(output.status.success(), "{command} failed{needs}: {}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
-    let deals = report["deals"].as_array().expect("a deals list");
-    let summary: Vec<(&str, &str)> =
-        deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect();
-    assert_eq!(
-        summary,
-        [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded"), ("notary", "reversed")]
-    );
+    report["deals"].as_array().expect("a deals list").clone()
+}
+
+/// Each deal's mode and outcome.
+fn summary(deals: &[serde_json::Value]) -> Vec<(&str, &str)> {
+    deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect()
+}
+
+/// Each deal leaves what the buyer and the seller hold together of each
+/// `(network, asset)` as it found it.
+fn assert_conserved(deals: &[serde_json::Value], assets: &[(&str, &str)]) {
+    let total = |balances: &serde_json::Value, network: &str, asset: &str| -> u64 {
+        ["buyer", "seller"].iter().map(|p| balances[p][network][asset].as_u64().unwrap_or(0)).sum()
+    };
     for deal in deals {
-        assert_eq!(deal["id"].as_str().unwrap().len(), 66, "0x and 64 hex digits");
-        let total = |balances: &serde_json::Value, network: &str, asset: &str| -> u64 {
-            ["buyer", "seller"].iter().map(|p| balances[p][network][asset].as_u64().unwrap_or(0)).sum()
-        };
-        for (network, asset) in [("alpha", "USD"), ("beta", "GOLD"), ("beta", "TITLE #1")] {
+        for (network, asset) in assets {
             assert_eq!(
                 total(&deal["balances_before"], network, asset),
                 total(&deal["balances_after"], network, asset),
@@ -32,6 +39,20 @@ fn demo_settles_two_deals_refunds_the_third_and_reverses_the_fourth_with_balance
             );
         }
     }
+}
+
+#[test]
+fn demo_settles_two_deals_refunds_the_third_and_reverses_the_fourth_with_balances_conserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let deals = demo_deals(dir.path(), &[], "");
+    assert_eq!(
+        summary(&deals),
+        [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded"), ("notary", "reversed")]
+    );
+    for deal in &deals {
+        assert_eq!(deal["id"].as_str().unwrap().len(), 66, "0x and 64 hex digits");
+    }
+    assert_conserved(&deals, &[("alpha", "USD"), ("beta", "GOLD"), ("beta", "TITLE #1")]);
     // The buyer paid 250 + 100 and got the 75 of the refunded deal back.
     let last = &deals[2]["balances_after"];
     assert_eq!(last["buyer"]["alpha"]["USD"], 650);
@@ -55,30 +76,9 @@ fn demo_settles_two_deals_refunds_the_third_and_reverses_the_fourth_with_balance
 #[test]
 fn demo_evm_settles_across_a_ledger_and_an_evm_chain_and_refunds_on_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
-        .args(["demo", "--evm", "--json", "--dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .expect("the interlock binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "demo --evm failed (anvil comes from scripts/npm-install): {stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
-    let deals = report["deals"].as_array().expect("a deals list");
-    let summary: Vec<(&str, &str)> =
-        deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect();
-    assert_eq!(summary, [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded")]);
-    let total = |balances: &serde_json::Value, network: &str, asset: &str| -> u64 {
-        ["buyer", "seller"].iter().map(|p| balances[p][network][asset].as_u64().unwrap_or(0)).sum()
-    };
-    for deal in deals {
-        for (network, asset) in [("alpha", "USD"), ("alpha", "GOLD"), ("beta", "USDC"), ("beta", "DEED 1")] {
-            assert_eq!(
-                total(&deal["balances_before"], network, asset),
-                total(&deal["balances_after"], network, asset),
-                "{network} {asset} conserved"
-            );
-        }
-    }
+    let deals = demo_deals(dir.path(), &["--evm"], " (anvil comes from scripts/npm-install)");
+    assert_eq!(summary(&deals), [("notary", "completed"), ("hashlock", "completed"), ("notary", "refunded")]);
+    assert_conserved(&deals, &[("alpha", "USD"), ("alpha", "GOLD"), ("beta", "USDC"), ("beta", "DEED 1")]);
     let last = &deals[2]["balances_after"];
     // ERC-721 delivered to the buyer, ERC-20 paid to the seller, the refunded 75 back.
     assert_eq!(last["buyer"]["beta"]["DEED 1"], 1);
@@ -95,33 +95,15 @@ fn demo_evm_settles_across_a_ledger_and_an_evm_chain_and_refunds_on_timeout() {
 #[test]
 fn demo_litecoin_settles_across_a_ledger_and_litecoin_and_refunds_after_the_lock_time() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_interlock"))
-        .args(["demo", "--litecoin", "--json", "--dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .expect("the interlock binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "demo --litecoin failed (litecoind comes from scripts/litecoind-install): {stderr}"
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
-    let deals = report["deals"].as_array().expect("a deals list");
-    let summary: Vec<(&str, &str)> =
-        deals.iter().map(|d| (d["mode"].as_str().unwrap(), d["outcome"].as_str().unwrap())).collect();
+    let deals = demo_deals(dir.path(), &["--litecoin"], " (litecoind comes from scripts/litecoind-install)");
     assert_eq!(
-        summary,
+        summary(&deals),
         [("hashlock", "completed"), ("hashlock", "completed"), ("notary", "completed"), ("hashlock", "refunded")]
     );
+    assert_conserved(&deals, &[("alpha", "USD"), ("alpha", "GOLD"), ("beta", "LTC")]);
     let held = |balances: &serde_json::Value, party: &str, network: &str, asset: &str| -> u64 {
         balances[party][network][asset].as_u64().unwrap_or(0)
     };
-    for deal in deals {
-        for (network, asset) in [("alpha", "USD"), ("alpha", "GOLD"), ("beta", "LTC")] {
-            let total = |balances| held(balances, "buyer", network, asset) + held(balances, "seller", network, asset);
-            assert_eq!(total(&deal["balances_before"]), total(&deal["balances_after"]), "{network} {asset} conserved");
-        }
-    }
     let (first, last) = (&deals[0]["balances_before"], &deals[3]["balances_after"]);
     // 0.5 LTC delivered to the buyer, 0.25 and 0.2 LTC paid to the seller, the 0.1 refunded.
     assert_eq!(held(last, "buyer", "beta", "LTC"), held(first, "buyer", "beta", "LTC") + 5_000_000);

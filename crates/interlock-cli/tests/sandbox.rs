@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sandbox::{interlock, json, settings, up};
+use common::sandbox::{assert_deals_refused, deal_as, interlock, json, settings, up};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -182,11 +182,7 @@ fn deals_survive_kills(mode: &'static str) {
 fn an_operator_proposes_accepts_watches_and_cancels_deals_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let _sandbox = up(dir.path(), &["--manual-accept"]);
-    let deal = |party: &str, args: &[&str]| {
-        let mut all = vec!["deal", "--sandbox", "sb", "--as", party];
-        all.extend(args);
-        interlock(&all, dir.path())
-    };
+    let deal = |party: &str, args: &[&str]| deal_as(dir.path(), party, args);
     let legs = ["--payment", "25 USD@alpha", "--delivery", "10 GOLD@beta"];
     let mut propose = vec!["propose", "--to", "seller", "--mode", "notary", "--window", "30", "--json"];
     propose.extend(legs);
@@ -260,11 +256,7 @@ fn an_operator_proposes_accepts_watches_and_cancels_deals_from_the_cli() {
             "the buyer proposes",
         ),
     ];
-    for (party, args, expected) in cases {
-        let output = deal(party, &args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
-    }
+    assert_deals_refused(dir.path(), &cases);
     // The seller's certificate cannot drive the buyer's agent.
     let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
     let buyer_agent = status["processes"].as_array().unwrap().iter().find(|p| p["name"] == "buyer-agent").unwrap();
@@ -283,11 +275,7 @@ fn an_operator_proposes_accepts_watches_and_cancels_deals_from_the_cli() {
 fn policies_are_enforced_and_both_parties_are_told() {
     let dir = tempfile::tempdir().unwrap();
     let _sandbox = up(dir.path(), &["--manual-accept"]);
-    let deal = |party: &str, args: &[&str]| {
-        let mut all = vec!["deal", "--sandbox", "sb", "--as", party];
-        all.extend(args);
-        interlock(&all, dir.path())
-    };
+    let deal = |party: &str, args: &[&str]| deal_as(dir.path(), party, args);
     // Proposes as the buyer, accepts as the seller; returns the deal id.
     let agree = |extra: &[&str]| -> String {
         let mut args = vec!["propose", "--to", "seller", "--mode", "notary", "--json", "--payment", "25 USD@alpha"];

@@ -17,6 +17,16 @@ pub fn deal_as(dir: &Path, party: &str, args: &[&str]) -> Output {
     interlock(&all, dir)
 }
 
+/// Each `(party, args, expected)` of `cases`: `deal_as(dir, party, args)`
+/// fails and its standard error says `expected`.
+pub fn assert_deals_refused(dir: &Path, cases: &[(&str, Vec<&str>, &str)]) {
+    for (party, args, expected) in cases {
+        let output = deal_as(dir, party, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
 /// Stops the sandbox in `DIR/sb` when dropped.
 pub struct Sandbox(pub PathBuf);
 
