@@ -25,6 +25,12 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
     postcard::from_bytes(bytes).map_err(|error| LedgerError::Store(format!("corrupt {what}: {error}")))
 }
 
+/// The value in column `index` of `row`, a blob `decode` reads as `what`.
+fn column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: usize, what: &str) -> Result<T, LedgerError> {
+    let bytes: Vec<u8> = row.get(index).map_err(store_error)?;
+    decode(what, &bytes)
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("ledger values always serialize")
 }
@@ -68,9 +74,7 @@ impl SqliteStore {
         rows(
             "SELECT address, body FROM accounts",
             Box::new(|row| {
-                let address: Vec<u8> = row.get(0).map_err(store_error)?;
-                let body: Vec<u8> = row.get(1).map_err(store_error)?;
-                accounts.push((decode("account address", &address)?, decode("account", &body)?));
+                accounts.push((column(row, 0, "account address")?, column(row, 1, "account")?));
                 Ok(())
             }),
         )?;
@@ -78,9 +82,7 @@ impl SqliteStore {
         rows(
             "SELECT key, holder FROM items",
             Box::new(|row| {
-                let key: Vec<u8> = row.get(0).map_err(store_error)?;
-                let holder: Vec<u8> = row.get(1).map_err(store_error)?;
-                items.push((decode("item key", &key)?, decode("item holder", &holder)?));
+                items.push((column(row, 0, "item key")?, column(row, 1, "item holder")?));
                 Ok(())
             }),
         )?;
@@ -88,8 +90,7 @@ impl SqliteStore {
         rows(
             "SELECT body FROM reservations",
             Box::new(|row| {
-                let body: Vec<u8> = row.get(0).map_err(store_error)?;
-                reservations.push(decode("reservation", &body)?);
+                reservations.push(column(row, 0, "reservation")?);
                 Ok(())
             }),
         )?;
@@ -98,9 +99,8 @@ impl SqliteStore {
             "SELECT code, amount FROM supply",
             Box::new(|row| {
                 let code: String = row.get(0).map_err(store_error)?;
-                let amount: Vec<u8> = row.get(1).map_err(store_error)?;
                 let code = interlock_core::AssetCode::new(&code).map_err(store_error)?;
-                supply.push((code, decode("supply", &amount)?));
+                supply.push((code, column(row, 1, "supply")?));
                 Ok(())
             }),
         )?;
