@@ -10,9 +10,6 @@ use interlock_core::encoding::{Decode, Encode};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
-/// A callback that consumes one row while loading.
-type RowFn<'a> = dyn FnMut(&rusqlite::Row<'_>) -> Result<(), LedgerError> + 'a;
-
 pub struct SqliteStore {
     connection: Connection,
 }
@@ -60,50 +57,35 @@ impl SqliteStore {
         Ok(SqliteStore { connection })
     }
 
+    /// Each row `sql` selects, as `read` makes it.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        mut read: impl FnMut(&rusqlite::Row<'_>) -> Result<T, LedgerError>,
+    ) -> Result<Vec<T>, LedgerError> {
+        let mut statement = self.connection.prepare(sql).map_err(store_error)?;
+        let mut rows = statement.query([]).map_err(store_error)?;
+        let mut all = Vec::new();
+        while let Some(row) = rows.next().map_err(store_error)? {
+            all.push(read(row)?);
+        }
+        Ok(all)
+    }
+
     fn load_state(&self) -> Result<State, LedgerError> {
         let mut state = State::default();
-        let rows = |sql: &str, mut each: Box<RowFn<'_>>| -> Result<(), LedgerError> {
-            let mut statement = self.connection.prepare(sql).map_err(store_error)?;
-            let mut rows = statement.query([]).map_err(store_error)?;
-            while let Some(row) = rows.next().map_err(store_error)? {
-                each(row)?;
-            }
-            Ok(())
-        };
-        let mut accounts = Vec::new();
-        rows(
-            "SELECT address, body FROM accounts",
-            Box::new(|row| {
-                accounts.push((column(row, 0, "account address")?, column(row, 1, "account")?));
-                Ok(())
-            }),
-        )?;
-        let mut items = Vec::new();
-        rows(
-            "SELECT key, holder FROM items",
-            Box::new(|row| {
-                items.push((column(row, 0, "item key")?, column(row, 1, "item holder")?));
-                Ok(())
-            }),
-        )?;
-        let mut reservations = Vec::new();
-        rows(
-            "SELECT body FROM reservations",
-            Box::new(|row| {
-                reservations.push(column(row, 0, "reservation")?);
-                Ok(())
-            }),
-        )?;
-        let mut supply = Vec::new();
-        rows(
-            "SELECT code, amount FROM supply",
-            Box::new(|row| {
-                let code: String = row.get(0).map_err(store_error)?;
-                let code = interlock_core::AssetCode::new(&code).map_err(store_error)?;
-                supply.push((code, column(row, 1, "supply")?));
-                Ok(())
-            }),
-        )?;
+        let accounts = self.rows("SELECT address, body FROM accounts", |row| {
+            Ok((column(row, 0, "account address")?, column(row, 1, "account")?))
+        })?;
+        let items = self.rows("SELECT key, holder FROM items", |row| {
+            Ok((column(row, 0, "item key")?, column(row, 1, "item holder")?))
+        })?;
+        let reservations = self.rows("SELECT body FROM reservations", |row| column(row, 0, "reservation"))?;
+        let supply = self.rows("SELECT code, amount FROM supply", |row| {
+            let code: String = row.get(0).map_err(store_error)?;
+            let code = interlock_core::AssetCode::new(&code).map_err(store_error)?;
+            Ok((code, column(row, 1, "supply")?))
+        })?;
         state.accounts.extend(accounts);
         state.items.extend(items);
         state.supply.extend(supply);
