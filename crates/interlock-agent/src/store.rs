@@ -111,19 +111,23 @@ impl AgentStore {
 
     /// The last height of `network` whose events every saga has seen.
     pub fn cursor(&self, network: NetworkId) -> Result<u64, StoreError> {
-        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
-        let height: Option<i64> = self
-            .connection
-            .query_row("SELECT height FROM cursors WHERE network = ?1", [network], |row| row.get(0))
-            .optional()?;
-        Ok(height.map_or(0, |h| u64::try_from(h).unwrap_or(0)))
+        self.position("SELECT height FROM cursors WHERE network = ?1", network)
     }
 
     pub fn set_cursor(&mut self, network: NetworkId, height: u64) -> Result<(), StoreError> {
-        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
-        let height = i64::try_from(height).unwrap_or(i64::MAX);
-        self.connection
-            .execute("INSERT OR REPLACE INTO cursors (network, height) VALUES (?1, ?2)", params![network, height])?;
+        self.set_position("INSERT OR REPLACE INTO cursors (network, height) VALUES (?1, ?2)", network, height)
+    }
+
+    /// What `select` (`?1` the network) reads for `network`: a position in
+    /// one of its streams, 0 before the first.
+    fn position(&self, select: &str, network: NetworkId) -> Result<u64, StoreError> {
+        let value: Option<i64> = self.connection.query_row(select, [key_of(network.0)], |row| row.get(0)).optional()?;
+        Ok(value.map_or(0, |value| u64::try_from(value).unwrap_or(0)))
+    }
+
+    /// Records `value` for `network` with `upsert` (`?1` the network, `?2` the value).
+    fn set_position(&mut self, upsert: &str, network: NetworkId, value: u64) -> Result<(), StoreError> {
+        self.connection.execute(upsert, params![key_of(network.0), key_of(value)])?;
         Ok(())
     }
 }
@@ -432,19 +436,10 @@ impl AgentStore {
 
     /// The last deal notice seen from the gateway of `network`.
     pub fn notice_cursor(&self, network: NetworkId) -> Result<u64, StoreError> {
-        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
-        let seq: Option<i64> = self
-            .connection
-            .query_row("SELECT seq FROM notice_cursors WHERE network = ?1", [network], |row| row.get(0))
-            .optional()?;
-        Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+        self.position("SELECT seq FROM notice_cursors WHERE network = ?1", network)
     }
 
     pub fn set_notice_cursor(&mut self, network: NetworkId, seq: u64) -> Result<(), StoreError> {
-        let network = i64::try_from(network.0).unwrap_or(i64::MAX);
-        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        self.connection
-            .execute("INSERT OR REPLACE INTO notice_cursors (network, seq) VALUES (?1, ?2)", params![network, seq])?;
-        Ok(())
+        self.set_position("INSERT OR REPLACE INTO notice_cursors (network, seq) VALUES (?1, ?2)", network, seq)
     }
 }
