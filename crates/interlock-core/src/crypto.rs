@@ -2,7 +2,7 @@
 //! EIP-712 digest for notaries (so a smart contract can check a certificate with
 //! `ecrecover`), and the hashlock.
 
-use crate::encoding::{decode_list, Decode, DecodeError, Encode, Reader, Writer};
+use crate::encoding::{decode_list, fixed_newtype, Decode, DecodeError, Encode, Reader, Writer};
 use crate::hash::{DealId, Hash32};
 use crate::limits::CERTIFICATE_SIGNATURES_MAX;
 use crate::types::{NotaryAddress, PartyId};
@@ -360,26 +360,9 @@ pub enum Token {
     Certificate(Certificate),
 }
 
-impl Encode for Ed25519Signature {
-    fn encode(&self, writer: &mut Writer) {
-        writer.fixed(&self.0);
-    }
-}
-impl Decode for Ed25519Signature {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Ed25519Signature(reader.array()?))
-    }
-}
-impl Encode for RecoverableSignature {
-    fn encode(&self, writer: &mut Writer) {
-        writer.fixed(&self.0);
-    }
-}
-impl Decode for RecoverableSignature {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(RecoverableSignature(reader.array()?))
-    }
-}
+fixed_newtype!(Ed25519Signature, 64);
+fixed_newtype!(RecoverableSignature, 65);
+
 impl Encode for Decision {
     fn encode(&self, writer: &mut Writer) {
         writer.u8(self.code());

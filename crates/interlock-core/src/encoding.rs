@@ -162,6 +162,7 @@ pub trait Decode: Sized {
     }
 }
 
+/// `Encode` and `Decode` for a newtype of `[u8; $len]`: its bytes as they are.
 macro_rules! fixed_newtype {
     ($type:ty, $len:literal) => {
         impl Encode for $type {
@@ -176,6 +177,8 @@ macro_rules! fixed_newtype {
         }
     };
 }
+
+pub(crate) use fixed_newtype;
 
 fixed_newtype!(Hash32, 32);
 fixed_newtype!(PartyId, 32);
