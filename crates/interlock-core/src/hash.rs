@@ -78,26 +78,25 @@ pub struct DealId(pub Hash32);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ReservationId(pub Hash32);
 
-impl fmt::Debug for DealId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "deal:{:?}", self.0)
-    }
+/// An identifier shows as its hash; in debug output, short and after
+/// `$kind:`, so a log line says what the hash identifies.
+macro_rules! hash_id_formats {
+    ($type:ty, $kind:literal) => {
+        impl fmt::Debug for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($kind, ":{:?}"), self.0)
+            }
+        }
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
 }
-impl fmt::Display for DealId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-impl fmt::Debug for ReservationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "reservation:{:?}", self.0)
-    }
-}
-impl fmt::Display for ReservationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
+
+hash_id_formats!(DealId, "deal");
+hash_id_formats!(ReservationId, "reservation");
 
 /// Binary Merkle root over leaf hashes. Leaves and inner nodes are domain
 /// separated, and an odd node is promoted rather than paired with itself, so two
