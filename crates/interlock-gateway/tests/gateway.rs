@@ -345,10 +345,9 @@ impl World {
         .await;
     }
 
-    /// Registers `terms` at alpha's gateway and, once beta's knows the deal
-    /// too (it must before it reports on it), has the buyer reserve the
-    /// payment and the seller the delivery; the two reservations, once both
-    /// are reserved.
+    /// Registers `terms` at alpha, waits until beta's gateway knows the deal
+    /// (it reports on none it does not know), and has both parties reserve
+    /// their legs; the payment's and the delivery's reservations, reserved.
     async fn reserve_both(&self, terms: &DealTerms) -> (interlock_core::ReservationId, interlock_core::ReservationId) {
         let deal_id = terms.id();
         self.gateway(ALPHA, "buyer").register_deal(self.signed(terms, true, true)).await.unwrap();
@@ -357,8 +356,7 @@ impl World {
         self.submit(ALPHA, "buyer", &self.buyer, 1, payment).await.unwrap();
         let delivery = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Delivery));
         self.submit(BETA, "seller", &self.seller, 1, delivery).await.unwrap();
-        let (payment, delivery) =
-            (reservation_id(deal_id, LegKind::Payment), reservation_id(deal_id, LegKind::Delivery));
+        let [payment, delivery] = [LegKind::Payment, LegKind::Delivery].map(|leg| reservation_id(deal_id, leg));
         self.wait_reservation(ALPHA, payment, "reserved").await;
         self.wait_reservation(BETA, delivery, "reserved").await;
         (payment, delivery)
