@@ -9,7 +9,7 @@ use interlock_core::encoding::{Decode, Encode};
 use interlock_core::saga::{LegStatus, Outcome, Role, Saga};
 use interlock_core::{DealId, DealTerms, EscrowEvent, NetworkId};
 use interlock_rpc::store::StoreError;
-use interlock_rpc::store::{deal_from, deal_key, open};
+use interlock_rpc::store::{collect_rows, deal_from, deal_key, open};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
@@ -73,16 +73,13 @@ impl AgentStore {
     /// Every saga that has not finished, to resume after a restart.
     pub fn unfinished(&self) -> Result<Vec<Saga>, StoreError> {
         let mut statement = self.connection.prepare("SELECT deal_id, record FROM sagas WHERE finished = 0")?;
-        let mut rows = statement.query([])?;
-        let mut sagas = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
             let record: Vec<u8> = row.get(1)?;
             let saga = Saga::decode_record(&record)
                 .map_err(|error| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: error.to_string() })?;
-            sagas.push(saga);
-        }
-        Ok(sagas)
+            Ok(saga)
+        })
     }
 
     /// The next nonce on `network`, never one handed out before, even across
@@ -339,9 +336,7 @@ impl AgentStore {
             "SELECT deals.deal_id, terms, buyer_signature, seller_signature, role, state, secret, created_ms, notice, timeouts_told
              FROM deals LEFT JOIN deal_notices ON deal_notices.deal_id = deals.deal_id {filter}"
         ))?;
-        let mut rows = statement.query(parameters)?;
-        let mut deals = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, parameters, |row| {
             let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
             let corrupt = |reason: &str| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: reason.into() };
             let terms = decode_terms(&row.get::<_, Vec<u8>>(1)?).map_err(|e| corrupt(&e.to_string()))?;
@@ -360,7 +355,7 @@ impl AgentStore {
                 .get::<_, Option<Vec<u8>>>(6)?
                 .map(|b| b.try_into().map(Secret).map_err(|_| corrupt("secret is not 32 bytes")))
                 .transpose()?;
-            deals.push(AgentDeal {
+            Ok(AgentDeal {
                 terms: Arc::new(terms),
                 signatures: [signature(row.get(2)?)?, signature(row.get(3)?)?],
                 role,
@@ -371,24 +366,20 @@ impl AgentStore {
                     text: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
                     timeouts_told: u8::try_from(row.get::<_, Option<i64>>(9)?.unwrap_or(0)).unwrap_or(u8::MAX),
                 },
-            });
-        }
-        Ok(deals)
+            })
+        })
     }
 
     /// The legs' last statuses of every finished saga, for the views of
     /// deals that ended.
     pub fn finished_legs(&self) -> Result<Vec<(DealId, LegStatus, LegStatus)>, StoreError> {
         let mut statement = self.connection.prepare("SELECT deal_id, record FROM sagas WHERE finished = 1")?;
-        let mut rows = statement.query([])?;
-        let mut legs = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
             let saga = Saga::decode_record(&row.get::<_, Vec<u8>>(1)?)
                 .map_err(|error| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: error.to_string() })?;
-            legs.push((deal_id, saga.own_status(), saga.counter_status()));
-        }
-        Ok(legs)
+            Ok((deal_id, saga.own_status(), saga.counter_status()))
+        })
     }
 
     /// The saga of `deal_id` as last saved, finished or not.
@@ -413,15 +404,12 @@ impl AgentStore {
     /// Every kept early event, in the order it was seen.
     pub fn early_events(&self) -> Result<Vec<(DealId, EscrowEvent)>, StoreError> {
         let mut statement = self.connection.prepare("SELECT deal_id, event FROM early_events ORDER BY rowid")?;
-        let mut rows = statement.query([])?;
-        let mut events = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
             let event = EscrowEvent::from_bytes(&row.get::<_, Vec<u8>>(1)?)
                 .map_err(|error| StoreError::Corrupt { deal_id: deal_id.to_string(), reason: error.to_string() })?;
-            events.push((deal_id, event));
-        }
-        Ok(events)
+            Ok((deal_id, event))
+        })
     }
 
     /// The steps recorded for a deal, oldest first.

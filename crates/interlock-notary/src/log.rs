@@ -12,7 +12,7 @@ use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::policy::{movements, utc_day};
 use interlock_core::verdict::Dispute;
 use interlock_core::{AssetCode, DealId, DealTerms, Decision, NetworkId, PartyId};
-use interlock_rpc::store::{deal_from, deal_key, open, StoreError};
+use interlock_rpc::store::{collect_rows, deal_from, deal_key, open, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
@@ -225,12 +225,8 @@ impl NotaryLog {
     /// The deals whose window this notary joined.
     pub fn joined(&self) -> Result<std::collections::HashSet<DealId>, StoreError> {
         let mut statement = self.connection.prepare("SELECT deal_id FROM joined")?;
-        let mut rows = statement.query([])?;
-        let mut joined = std::collections::HashSet::new();
-        while let Some(row) = rows.next()? {
-            joined.insert(deal_from(&row.get::<_, Vec<u8>>(0)?)?);
-        }
-        Ok(joined)
+        let joined = collect_rows(&mut statement, [], |row| deal_from(&row.get::<_, Vec<u8>>(0)?))?;
+        Ok(joined.into_iter().collect())
     }
 
     /// The recorded disputes and verdicts, to restore the inspection windows.
@@ -264,20 +260,13 @@ impl NotaryLog {
     /// The recorded reasons of aborts for broken rules.
     pub fn reasons(&self) -> Result<Vec<(DealId, String)>, StoreError> {
         let mut statement = self.connection.prepare("SELECT deal_id, reason FROM reasons")?;
-        let mut rows = statement.query([])?;
-        let mut reasons = Vec::new();
-        while let Some(row) = rows.next()? {
-            reasons.push((deal_from(&row.get::<_, Vec<u8>>(0)?)?, row.get(1)?));
-        }
-        Ok(reasons)
+        collect_rows(&mut statement, [], |row| Ok((deal_from(&row.get::<_, Vec<u8>>(0)?)?, row.get(1)?)))
     }
 
     /// What each party moved per asset and UTC day in committed deals.
     pub fn daily_totals(&self) -> Result<Vec<DailyTotal>, StoreError> {
         let mut statement = self.connection.prepare("SELECT party, asset, day, amount FROM daily_totals")?;
-        let mut rows = statement.query([])?;
-        let mut totals = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let corrupt =
                 |reason: &str| StoreError::Corrupt { deal_id: "(daily totals)".into(), reason: reason.into() };
             let party: [u8; 32] =
@@ -285,17 +274,14 @@ impl NotaryLog {
             let asset = AssetCode::new(&row.get::<_, String>(1)?).map_err(|e| corrupt(&e.to_string()))?;
             let day = u64::try_from(row.get::<_, i64>(2)?).map_err(|_| corrupt("negative day"))?;
             let amount: u128 = row.get::<_, String>(3)?.parse().map_err(|_| corrupt("amount is not a number"))?;
-            totals.push((PartyId(party), asset, day, amount));
-        }
-        Ok(totals)
+            Ok((PartyId(party), asset, day, amount))
+        })
     }
 
     /// Every accepted deal with its recorded decision, to restore the deciders.
     pub fn load(&self) -> Result<Vec<LoggedDeal>, StoreError> {
         let mut statement = self.connection.prepare("SELECT deal_id, terms, decision FROM deals")?;
-        let mut rows = statement.query([])?;
-        let mut deals = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let deal_id = deal_from(&row.get::<_, Vec<u8>>(0)?)?;
             let corrupt = |reason: String| StoreError::Corrupt { deal_id: deal_id.to_string(), reason };
             let terms = decode_terms(&row.get::<_, Vec<u8>>(1)?).map_err(|e| corrupt(e.to_string()))?;
@@ -306,9 +292,8 @@ impl NotaryLog {
                 None => None,
                 Some(code) => Some(decision_from(code).ok_or_else(|| corrupt(format!("decision code {code}")))?),
             };
-            deals.push((Arc::new(terms), decision));
-        }
-        Ok(deals)
+            Ok((Arc::new(terms), decision))
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use super::record::{self, Entry, GatewayEvent, LegChange, Record};
 use interlock_core::crypto::{Ed25519Signature, PartyKey};
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::{DealId, DealTerms, Hash32, LegKind, PartyId};
-use interlock_rpc::store::StoreError;
+use interlock_rpc::store::{collect_rows, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
@@ -367,14 +367,11 @@ impl ObserverLog {
         let mut statement = self
             .connection
             .prepare("SELECT deal_id, terms FROM deals WHERE status NOT IN ('completed', 'refunded', 'mixed')")?;
-        let mut rows = statement.query([])?;
-        let mut deals = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let id: Vec<u8> = row.get(0)?;
             let terms: Vec<u8> = row.get(1)?;
-            deals.push(decode_terms(&terms).map_err(|e| corrupt(&interlock_core::hash::to_hex(&id), e.to_string()))?);
-        }
-        Ok(deals)
+            decode_terms(&terms).map_err(|e| corrupt(&interlock_core::hash::to_hex(&id), e.to_string()))
+        })
     }
 
     /// Deals newest first, only those of `status` when given.
@@ -384,12 +381,7 @@ impl ObserverLog {
              WHERE ?1 IS NULL OR status = ?1 ORDER BY followed_at DESC, rowid DESC LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = statement.query(params![status, limit])?;
-        let mut deals = Vec::new();
-        while let Some(row) = rows.next()? {
-            deals.push(summary_from(row)?);
-        }
-        Ok(deals)
+        collect_rows(&mut statement, params![status, limit], summary_from)
     }
 
     /// The latest deals (at most `limit`, newest first) in `status` if given,
@@ -434,12 +426,7 @@ impl ObserverLog {
              FROM records WHERE deal_id = ?1 ORDER BY seq LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = statement.query(params![deal_id.0 .0, limit])?;
-        let mut records = Vec::new();
-        while let Some(row) = rows.next()? {
-            records.push(record_from(row)?);
-        }
-        Ok(records)
+        collect_rows(&mut statement, params![deal_id.0 .0, limit], record_from)
     }
 
     /// How many records the log holds.

@@ -63,6 +63,21 @@ pub fn deal_from(bytes: &[u8]) -> Result<DealId, StoreError> {
     Ok(DealId(Hash32(bytes)))
 }
 
+/// Every row `statement` selects with `params`, in order, each as `read`
+/// makes it: a loader whose rows can be corrupt says so as a [`StoreError`].
+pub fn collect_rows<T>(
+    statement: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    mut read: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = statement.query(params)?;
+    let mut all = Vec::new();
+    while let Some(row) = rows.next()? {
+        all.push(read(row)?);
+    }
+    Ok(all)
+}
+
 /// Most writes one group commit holds.
 pub const GROUP_WRITES_MAX: usize = 1_024;
 /// Most writes waiting for a store's writer; past it a write is refused

@@ -9,7 +9,7 @@ use super::{deal_id_from, from_sql, to_sql, Batch, GatewayStore};
 use interlock_chain::Cursor;
 use interlock_core::encoding::{Decode, Encode};
 use interlock_core::{DealId, EscrowEvent, Hash32, NetworkId};
-use interlock_rpc::store::StoreError;
+use interlock_rpc::store::{collect_rows, StoreError};
 use rusqlite::{params, OptionalExtension};
 
 pub(super) const SCHEMA: &str = "
@@ -105,18 +105,15 @@ impl GatewayStore {
         let mut statement = self
             .connection
             .prepare("SELECT deal_id, height, timestamp_ms, block_hash, event FROM pending_events ORDER BY id")?;
-        let mut rows = statement.query([])?;
-        let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let deal_id = deal_id_from(&row.get::<_, Vec<u8>>(0)?)?;
-            found.push(ChainRecord {
+            Ok(ChainRecord {
                 height: from_sql(row.get(1)?),
                 timestamp_ms: from_sql(row.get(2)?),
                 block_hash: hash_from(&row.get::<_, Vec<u8>>(3)?)?,
                 event: event_from(deal_id, &row.get::<_, Vec<u8>>(4)?)?,
-            });
-        }
-        Ok(found)
+            })
+        })
     }
 
     /// The escrow events of `network` (the gateway's own) recorded for
@@ -126,14 +123,11 @@ impl GatewayStore {
             "SELECT deal_id, height, event FROM events
              WHERE network = ?1 AND kind IN ('reserved', 'held', 'executed', 'cancelled') ORDER BY seq",
         )?;
-        let mut rows = statement.query([to_sql(network.0)])?;
-        let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [to_sql(network.0)], |row| {
             let deal_id = deal_id_from(&row.get::<_, Vec<u8>>(0)?)?;
             let event = event_from(deal_id, &row.get::<_, Vec<u8>>(2)?)?;
-            found.push(RecordedChainEvent { deal_id, height: from_sql(row.get(1)?), event });
-        }
-        Ok(found)
+            Ok(RecordedChainEvent { deal_id, height: from_sql(row.get(1)?), event })
+        })
     }
 
     /// The deals with own-network events recorded above `height`: what a
@@ -143,12 +137,9 @@ impl GatewayStore {
             "SELECT DISTINCT deal_id FROM events WHERE network = ?1 AND height > ?2
              AND kind IN ('reserved', 'held', 'executed', 'cancelled')",
         )?;
-        let mut rows = statement.query(params![to_sql(network.0), to_sql(height)])?;
-        let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
-            found.push(deal_id_from(&row.get::<_, Vec<u8>>(0)?)?);
-        }
-        Ok(found)
+        collect_rows(&mut statement, params![to_sql(network.0), to_sql(height)], |row| {
+            deal_id_from(&row.get::<_, Vec<u8>>(0)?)
+        })
     }
 }
 

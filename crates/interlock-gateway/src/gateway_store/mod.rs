@@ -17,7 +17,7 @@
 use interlock_core::crypto::{Ed25519Signature, Secret};
 use interlock_core::encoding::{decode_terms, encode_terms};
 use interlock_core::{DealId, DealTerms, Hash32, NetworkId, PartyId};
-use interlock_rpc::store::StoreError;
+use interlock_rpc::store::{collect_rows, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
@@ -391,9 +391,7 @@ impl GatewayStore {
         let mut statement = self
             .connection
             .prepare("SELECT deal_id, terms, buyer_signature, seller_signature, registered FROM deals")?;
-        let mut rows = statement.query([])?;
-        let mut deals = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let deal_id: Vec<u8> = row.get(0)?;
             let deal = signed_terms(
                 &deal_id,
@@ -401,9 +399,8 @@ impl GatewayStore {
                 &row.get::<_, Vec<u8>>(2)?,
                 &row.get::<_, Vec<u8>>(3)?,
             )?;
-            deals.push(DealRecord { deal, registered: row.get(4)? });
-        }
-        Ok(deals)
+            Ok(DealRecord { deal, registered: row.get(4)? })
+        })
     }
 
     pub fn deal(&self, deal_id: DealId) -> Result<Option<DealRecord>, StoreError> {
@@ -439,12 +436,7 @@ impl GatewayStore {
             "SELECT seq, deal_id, kind, terms, buyer_signature, seller_signature FROM notices
              WHERE seq >= ?1 AND (buyer = ?2 OR seller = ?2) ORDER BY seq LIMIT ?3",
         )?;
-        let mut rows = statement.query(params![to_sql(from_seq), party.0, limit_sql(limit)])?;
-        let mut notices = Vec::new();
-        while let Some(row) = rows.next()? {
-            notices.push(notice_from(row)?);
-        }
-        Ok(notices)
+        collect_rows(&mut statement, params![to_sql(from_seq), party.0, limit_sql(limit)], notice_from)
     }
 
     /// Every notice from `from_seq` on, in order (observers filter them by terms).
@@ -453,12 +445,7 @@ impl GatewayStore {
             "SELECT seq, deal_id, kind, terms, buyer_signature, seller_signature FROM notices
              WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
         )?;
-        let mut rows = statement.query(params![to_sql(from_seq), limit_sql(limit)])?;
-        let mut notices = Vec::new();
-        while let Some(row) = rows.next()? {
-            notices.push(notice_from(row)?);
-        }
-        Ok(notices)
+        collect_rows(&mut statement, params![to_sql(from_seq), limit_sql(limit)], notice_from)
     }
 
     /// The events of `deal_id` from `from_seq` on, in order.
@@ -467,14 +454,12 @@ impl GatewayStore {
             "SELECT seq, deal_id, kind, network, height, timestamp_ms, event, text, subject FROM events
              WHERE deal_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let mut rows = statement.query(params![deal_id.0 .0, to_sql(from_seq), limit_sql(limit)])?;
-        let mut events = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, params![deal_id.0 .0, to_sql(from_seq), limit_sql(limit)], |row| {
             let kind: String = row.get(2)?;
             let subject: Vec<u8> = row.get(8)?;
             let subject =
                 Hash32(subject.try_into().map_err(|_| corrupt(&deal_id.0 .0, "event subject is not 32 bytes"))?);
-            events.push(EventRecord {
+            Ok(EventRecord {
                 seq: from_sql(row.get(0)?),
                 id: event_id(deal_id, &kind, &subject),
                 deal_id: deal_id_from(&row.get::<_, Vec<u8>>(1)?)?,
@@ -484,24 +469,20 @@ impl GatewayStore {
                 timestamp_ms: from_sql(row.get(5)?),
                 event: row.get(6)?,
                 text: row.get(7)?,
-            });
-        }
-        Ok(events)
+            })
+        })
     }
 
     /// Every learned hashlock secret with the network time it was learned at.
     pub fn secrets(&self) -> Result<Vec<(DealId, Secret, u64)>, StoreError> {
         let mut statement = self.connection.prepare("SELECT deal_id, secret, learned_ms FROM secrets")?;
-        let mut rows = statement.query([])?;
-        let mut secrets = Vec::new();
-        while let Some(row) = rows.next()? {
+        collect_rows(&mut statement, [], |row| {
             let deal_id = deal_id_from(&row.get::<_, Vec<u8>>(0)?)?;
             let bytes: Vec<u8> = row.get(1)?;
             let secret: [u8; 32] =
                 bytes.as_slice().try_into().map_err(|_| corrupt(&deal_id.0 .0, "secret is not 32 bytes"))?;
-            secrets.push((deal_id, Secret(secret), from_sql(row.get(2)?)));
-        }
-        Ok(secrets)
+            Ok((deal_id, Secret(secret), from_sql(row.get(2)?)))
+        })
     }
 
     /// The last notice and event sequence numbers (0 when none).
@@ -626,18 +607,15 @@ impl Batch<'_> {
             "SELECT kind, network, height, timestamp_ms, event FROM events
              WHERE deal_id = ?1 AND kind IN ('executed', 'cancelled', 'peer_executed', 'peer_cancelled') ORDER BY seq",
         )?;
-        let mut rows = statement.query([deal_id.0 .0])?;
-        let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
-            found.push(SettledEvent {
+        collect_rows(&mut statement, [deal_id.0 .0], |row| {
+            Ok(SettledEvent {
                 kind: row.get(0)?,
                 network: NetworkId(from_sql(row.get(1)?)),
                 height: from_sql(row.get(2)?),
                 timestamp_ms: from_sql(row.get(3)?),
                 event: row.get(4)?,
-            });
-        }
-        Ok(found)
+            })
+        })
     }
 
     /// Remembers a hashlock secret revealed on another network (the first one wins).

@@ -5,7 +5,7 @@
 
 use super::{from_sql, limit_sql, to_sql, Batch, EventKind, GatewayStore, NewEvent};
 use interlock_core::{NetworkId, PartyId};
-use interlock_rpc::store::StoreError;
+use interlock_rpc::store::{collect_rows, StoreError};
 use rusqlite::params;
 
 /// Dead letters kept; older ones are forgotten past this.
@@ -66,12 +66,9 @@ impl GatewayStore {
         let mut statement = self
             .connection
             .prepare_cached("SELECT id, kind, message FROM outbox WHERE peer = ?1 ORDER BY id LIMIT ?2")?;
-        let mut rows = statement.query(params![to_sql(peer.0), limit_sql(limit)])?;
-        let mut entries = Vec::new();
-        while let Some(row) = rows.next()? {
-            entries.push(OutboxEntry { id: from_sql(row.get(0)?), peer, kind: row.get(1)?, message: row.get(2)? });
-        }
-        Ok(entries)
+        collect_rows(&mut statement, params![to_sql(peer.0), limit_sql(limit)], |row| {
+            Ok(OutboxEntry { id: from_sql(row.get(0)?), peer, kind: row.get(1)?, message: row.get(2)? })
+        })
     }
 
     /// Forgets a delivered (or undeliverable) message.
@@ -114,10 +111,8 @@ impl GatewayStore {
              FROM webhooks w JOIN subscriptions s ON s.subscriber = w.subscriber
              WHERE w.due_ms <= ?1 ORDER BY w.due_ms, w.id LIMIT ?2",
         )?;
-        let mut rows = statement.query(params![to_sql(now_ms), limit_sql(limit)])?;
-        let mut due = Vec::new();
-        while let Some(row) = rows.next()? {
-            due.push(WebhookDelivery {
+        collect_rows(&mut statement, params![to_sql(now_ms), limit_sql(limit)], |row| {
+            Ok(WebhookDelivery {
                 id: from_sql(row.get(0)?),
                 subscriber: row.get(1)?,
                 url: row.get(2)?,
@@ -125,9 +120,8 @@ impl GatewayStore {
                 event_id: row.get(4)?,
                 body: row.get(5)?,
                 attempts: u32::try_from(row.get::<_, i64>(6)?).unwrap_or(u32::MAX),
-            });
-        }
-        Ok(due)
+            })
+        })
     }
 
     /// When the next delivery is due (`None`: none owed).
@@ -192,10 +186,8 @@ impl GatewayStore {
         let mut statement = self.connection.prepare_cached(
             "SELECT subscriber, url, event_id, body, attempts, last_error, failed_ms FROM dead_letters ORDER BY id LIMIT ?1",
         )?;
-        let mut rows = statement.query([limit_sql(limit)])?;
-        let mut letters = Vec::new();
-        while let Some(row) = rows.next()? {
-            letters.push(DeadLetter {
+        collect_rows(&mut statement, [limit_sql(limit)], |row| {
+            Ok(DeadLetter {
                 subscriber: row.get(0)?,
                 url: row.get(1)?,
                 event_id: row.get(2)?,
@@ -203,9 +195,8 @@ impl GatewayStore {
                 attempts: u32::try_from(row.get::<_, i64>(4)?).unwrap_or(u32::MAX),
                 last_error: row.get(5)?,
                 failed_ms: from_sql(row.get(6)?),
-            });
-        }
-        Ok(letters)
+            })
+        })
     }
 }
 
