@@ -145,7 +145,7 @@ impl EvmReservation {
     /// `INSPECTION_MARK` for a leg with an inspection period.
     pub fn open_slot(&self) -> B256 {
         if self.inspected() {
-            self.commitment() ^ keccak256(b"interlock/escrow/inspection")
+            self.commitment() ^ inspection_mark()
         } else {
             self.commitment()
         }
@@ -261,6 +261,11 @@ fn with_selector(mut input: Vec<u8>, selector: Option<[u8; 4]>) -> Vec<u8> {
         input[..4].copy_from_slice(&selector);
     }
     input
+}
+
+/// The contract's `INSPECTION_MARK`: keccak256("interlock/escrow/inspection").
+pub fn inspection_mark() -> B256 {
+    keccak256(b"interlock/escrow/inspection")
 }
 
 /// The contract's `HELD_MARK`: keccak256("interlock/escrow/held").

@@ -567,18 +567,24 @@ fn with_certificate(event: EscrowEvent, input: &[u8]) -> EscrowEvent {
     }
 }
 
-/// `certificate` with the signatures of the call `input` whose log gave it.
+/// `certificate` with the signatures of the call `input` whose log gave it, when
+/// that call is one of the entry points that act on its decision: `executeNotary`
+/// or the inspection module's hold (commit), the module's release. Each takes
+/// `executeNotary`'s arguments. A log from any other call (a contract of the
+/// sender's own calling the escrow) keeps the certificate without signatures.
 fn with_signatures(certificate: Certificate, input: &[u8]) -> Certificate {
+    use crate::bindings::InterlockInspection as I;
     use alloy::sol_types::SolCall;
-    // Every certificate entry point (`executeNotary`, and the inspection module's hold
-    // and release) takes `executeNotary`'s arguments: decode them past the selector.
-    let bytes = match certificate.decision {
-        Decision::Commit | Decision::Release => input
-            .get(4..)
-            .and_then(|arguments| InterlockEscrow::executeNotaryCall::abi_decode_raw(arguments).ok())
-            .map(|call| call.signatures),
-        Decision::Abort | Decision::Reverse => None,
+    let entry_points: &[[u8; 4]] = match certificate.decision {
+        Decision::Commit => &[InterlockEscrow::executeNotaryCall::SELECTOR, I::holdInspectedByNotariesCall::SELECTOR],
+        Decision::Release => &[I::releaseInspectedByNotariesCall::SELECTOR],
+        Decision::Abort | Decision::Reverse => &[],
     };
+    let bytes = input
+        .split_first_chunk::<4>()
+        .filter(|(selector, _)| entry_points.contains(selector))
+        .and_then(|(_, arguments)| InterlockEscrow::executeNotaryCall::abi_decode_raw(arguments).ok())
+        .map(|call| call.signatures);
     let signatures = bytes.filter(|bytes| bytes.len() % 65 == 0).map(|bytes| {
         bytes
             .chunks_exact(65)
@@ -604,5 +610,48 @@ fn with_sender(event: EscrowEvent, sender: Address) -> EscrowEvent {
             EscrowEvent::Held { reservation, deal_id, leg, by: core_address(sender), beneficiary, asset, token }
         }
         other @ EscrowEvent::Reserved(_) => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_signatures;
+    use crate::bindings::InterlockEscrow::executeNotaryCall;
+    use crate::bindings::InterlockInspection as I;
+    use alloy::primitives::{Address, Bytes, B256, U256};
+    use alloy::sol_types::SolCall;
+    use interlock_core::{Certificate, DealId, Decision, Hash32};
+
+    fn input(selector: [u8; 4]) -> Vec<u8> {
+        let call = executeNotaryCall {
+            dealId: B256::ZERO,
+            held: U256::ZERO,
+            token: Address::ZERO,
+            value: U256::ZERO,
+            beneficiary: Address::ZERO,
+            keeper: Address::ZERO,
+            notaries: vec![Address::repeat_byte(1)],
+            threshold: 1,
+            signatures: Bytes::from(vec![7u8; 65]),
+        };
+        let mut input = call.abi_encode();
+        input[..4].copy_from_slice(&selector);
+        input
+    }
+
+    fn found(decision: Decision, selector: [u8; 4]) -> usize {
+        let certificate = Certificate { deal_id: DealId(Hash32([0; 32])), decision, signatures: Vec::new() };
+        with_signatures(certificate, &input(selector)).signatures.len()
+    }
+
+    #[test]
+    fn signatures_come_only_from_the_entry_points_that_act_on_the_decision() {
+        assert_eq!(found(Decision::Commit, executeNotaryCall::SELECTOR), 1);
+        assert_eq!(found(Decision::Commit, I::holdInspectedByNotariesCall::SELECTOR), 1);
+        assert_eq!(found(Decision::Release, I::releaseInspectedByNotariesCall::SELECTOR), 1);
+        // The same arguments under another function's selector carry nothing.
+        assert_eq!(found(Decision::Commit, I::releaseInspectedByNotariesCall::SELECTOR), 0);
+        assert_eq!(found(Decision::Release, executeNotaryCall::SELECTOR), 0);
+        assert_eq!(found(Decision::Commit, [0xde, 0xad, 0xbe, 0xef]), 0);
     }
 }
