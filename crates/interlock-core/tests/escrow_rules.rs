@@ -255,8 +255,19 @@ fn check_settles_once(name: &str, ledger: &mut TestLedger, id: ReservationId) {
     }
 }
 
-fn bad_certificate(error: &EscrowError, expected: fn(&CertificateError) -> bool) -> bool {
-    matches!(error, EscrowError::BadCertificate { error, .. } if expected(error))
+/// Refused with an error that matches the pattern, and nothing changed.
+macro_rules! refused {
+    ($error:pat) => {
+        Expect::Refused(|e| matches!(e, $error))
+    };
+}
+
+/// Refused for a bad certificate, with a certificate error that matches the
+/// pattern, and nothing changed.
+macro_rules! bad_certificate {
+    ($error:pat) => {
+        refused!(EscrowError::BadCertificate { error: $error, .. })
+    };
 }
 
 #[test]
@@ -276,42 +287,42 @@ fn hashlock_reservations() {
             SELLER,
             execute(hashlock_payment(), secret()),
             HASHLOCK_EXPIRY,
-            Expect::Refused(|e| matches!(e, EscrowError::Expired { .. })),
+            refused!(EscrowError::Expired { .. }),
         ),
         (
             "beneficiary with a wrong secret",
             SELLER,
             execute(hashlock_payment(), wrong_secret),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::WrongSecret(_))),
+            refused!(EscrowError::WrongSecret(_)),
         ),
         (
             "owner with the secret",
             BUYER,
             execute(hashlock_payment(), secret()),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotBeneficiary { .. })),
+            refused!(EscrowError::NotBeneficiary { .. }),
         ),
         (
             "stranger with the secret",
             MALLORY,
             execute(hashlock_payment(), secret()),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotBeneficiary { .. })),
+            refused!(EscrowError::NotBeneficiary { .. }),
         ),
         (
             "beneficiary with a certificate",
             SELLER,
             execute(hashlock_payment(), Token::Certificate(quorum(Decision::Commit, 2))),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::WrongTokenKind { .. })),
+            refused!(EscrowError::WrongTokenKind { .. }),
         ),
         (
             "owner cancels before expiry",
             BUYER,
             cancel(hashlock_payment(), None),
             HASHLOCK_EXPIRY - 1,
-            Expect::Refused(|e| matches!(e, EscrowError::NotExpired { .. })),
+            refused!(EscrowError::NotExpired { .. }),
         ),
         ("owner cancels at expiry", BUYER, cancel(hashlock_payment(), None), HASHLOCK_EXPIRY, Expect::Cancelled),
         (
@@ -333,14 +344,14 @@ fn hashlock_reservations() {
             BUYER,
             cancel(hashlock_payment(), Some(quorum(Decision::Abort, 2))),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::WrongTokenKind { .. })),
+            refused!(EscrowError::WrongTokenKind { .. }),
         ),
         (
             "unknown reservation",
             SELLER,
             execute(reservation_id(deal("nothing"), LegKind::Payment), secret()),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::UnknownReservation(_))),
+            refused!(EscrowError::UnknownReservation(_)),
         ),
     ];
     for (name, signer, op, now_ms, expect) in cases {
@@ -392,14 +403,14 @@ fn notary_reservations() {
             SELLER,
             execute(notary_payment(), commit(1)),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::BelowThreshold { .. }))),
+            bad_certificate!(CertificateError::BelowThreshold { .. }),
         ),
         (
             "no signature at all",
             SELLER,
             execute(notary_payment(), commit(0)),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::BelowThreshold { .. }))),
+            bad_certificate!(CertificateError::BelowThreshold { .. }),
         ),
         (
             "signer outside the notary set",
@@ -409,7 +420,7 @@ fn notary_reservations() {
                 Token::Certificate(certificate(notary_deal(), Decision::Commit, &[&keys[0], &outsider()])),
             ),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::NotInSet { index: 1, .. }))),
+            bad_certificate!(CertificateError::NotInSet { index: 1, .. }),
         ),
         (
             "outsider added to a valid quorum",
@@ -419,7 +430,7 @@ fn notary_reservations() {
                 Token::Certificate(certificate(notary_deal(), Decision::Commit, &[&keys[0], &keys[1], &outsider()])),
             ),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::NotInSet { .. }))),
+            bad_certificate!(CertificateError::NotInSet { .. }),
         ),
         (
             "duplicated signer",
@@ -429,7 +440,7 @@ fn notary_reservations() {
                 Token::Certificate(certificate(notary_deal(), Decision::Commit, &[&keys[1], &keys[1]])),
             ),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::Duplicate { index: 1, .. }))),
+            bad_certificate!(CertificateError::Duplicate { index: 1, .. }),
         ),
         (
             "certificate for another deal",
@@ -439,7 +450,7 @@ fn notary_reservations() {
                 Token::Certificate(certificate(deal("another deal"), Decision::Commit, &[&keys[0], &keys[1]])),
             ),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::WrongDeal { .. }))),
+            bad_certificate!(CertificateError::WrongDeal { .. }),
         ),
         (
             "another deal's signatures relabelled as this deal's",
@@ -452,7 +463,7 @@ fn notary_reservations() {
                 }),
             ),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::BadCertificate { .. })),
+            refused!(EscrowError::BadCertificate { .. }),
         ),
         (
             "abort signatures relabelled as commit",
@@ -462,7 +473,7 @@ fn notary_reservations() {
                 Token::Certificate(Certificate { decision: Decision::Commit, ..quorum(Decision::Abort, 3) }),
             ),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::BadCertificate { .. })),
+            refused!(EscrowError::BadCertificate { .. }),
         ),
         (
             "malformed signature bytes",
@@ -475,35 +486,35 @@ fn notary_reservations() {
                 }),
             ),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::BadSignature { index: 0 }))),
+            bad_certificate!(CertificateError::BadSignature { index: 0 }),
         ),
         (
             "execute with an abort certificate",
             SELLER,
             execute(notary_payment(), Token::Certificate(quorum(Decision::Abort, 3))),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::WrongDecision { .. }))),
+            bad_certificate!(CertificateError::WrongDecision { .. }),
         ),
         (
             "owner executes with a commit certificate",
             BUYER,
             execute(notary_payment(), commit(2)),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotBeneficiary { .. })),
+            refused!(EscrowError::NotBeneficiary { .. }),
         ),
         (
             "stranger executes with a commit certificate",
             MALLORY,
             execute(notary_payment(), commit(3)),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotBeneficiary { .. })),
+            refused!(EscrowError::NotBeneficiary { .. }),
         ),
         (
             "execute with a secret",
             SELLER,
             execute(notary_payment(), Token::Secret(SECRET)),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::WrongTokenKind { .. })),
+            refused!(EscrowError::WrongTokenKind { .. }),
         ),
         (
             "stranger cancels with an abort certificate before expiry",
@@ -524,49 +535,49 @@ fn notary_reservations() {
             BUYER,
             cancel(notary_payment(), Some(quorum(Decision::Commit, 3))),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::WrongDecision { .. }))),
+            bad_certificate!(CertificateError::WrongDecision { .. }),
         ),
         (
             "cancel with a commit certificate after the backstop expiry",
             BUYER,
             cancel(notary_payment(), Some(quorum(Decision::Commit, 3))),
             LATE,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::WrongDecision { .. }))),
+            bad_certificate!(CertificateError::WrongDecision { .. }),
         ),
         (
             "cancel with one abort signature of two needed",
             BUYER,
             cancel(notary_payment(), abort(1)),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::BelowThreshold { .. }))),
+            bad_certificate!(CertificateError::BelowThreshold { .. }),
         ),
         (
             "cancel with an outsider's abort signature",
             BUYER,
             cancel(notary_payment(), Some(certificate(notary_deal(), Decision::Abort, &[&outsider(), &keys[0]]))),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::NotInSet { index: 0, .. }))),
+            bad_certificate!(CertificateError::NotInSet { index: 0, .. }),
         ),
         (
             "cancel with a duplicated abort signer",
             BUYER,
             cancel(notary_payment(), Some(certificate(notary_deal(), Decision::Abort, &[&keys[2], &keys[2]]))),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::Duplicate { .. }))),
+            bad_certificate!(CertificateError::Duplicate { .. }),
         ),
         (
             "cancel with another deal's abort certificate",
             BUYER,
             cancel(notary_payment(), Some(certificate(deal("another deal"), Decision::Abort, &[&keys[0], &keys[1]]))),
             T0,
-            Expect::Refused(|e| bad_certificate(e, |c| matches!(c, CertificateError::WrongDeal { .. }))),
+            bad_certificate!(CertificateError::WrongDeal { .. }),
         ),
         (
             "owner cancels without a certificate before the backstop",
             BUYER,
             cancel(notary_payment(), None),
             BACKSTOP_EXPIRY - 1,
-            Expect::Refused(|e| matches!(e, EscrowError::NotExpired { .. })),
+            refused!(EscrowError::NotExpired { .. }),
         ),
         (
             "stranger cancels at the backstop: funds go to the owner",
@@ -612,56 +623,50 @@ fn reserve() {
             MALLORY,
             reserve(new_request()),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotOwner { .. })),
+            refused!(EscrowError::NotOwner { .. }),
         ),
         (
             "beneficiary reserves the owner's funds",
             SELLER,
             reserve(new_request()),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotOwner { .. })),
+            refused!(EscrowError::NotOwner { .. }),
         ),
         (
             "the same leg twice",
             BUYER,
             reserve(ReserveRequest { deal_id: notary_deal(), ..new_request() }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::AlreadyReserved(_))),
+            refused!(EscrowError::AlreadyReserved(_)),
         ),
         (
             "more than the owner holds",
             BUYER,
             reserve(ReserveRequest { asset: dollars(801), ..new_request() }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::InsufficientFunds { .. })),
+            refused!(EscrowError::InsufficientFunds { .. }),
         ),
         (
             "an item already in escrow",
             SELLER,
             reserve(ReserveRequest { asset: deed_item(), owner: SELLER, beneficiary: BUYER, ..new_request() }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotItemOwner { .. })),
+            refused!(EscrowError::NotItemOwner { .. }),
         ),
         (
             "zero amount",
             BUYER,
             reserve(ReserveRequest { asset: dollars(0), ..new_request() }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::ZeroAmount)),
+            refused!(EscrowError::ZeroAmount),
         ),
-        (
-            "expiry now",
-            BUYER,
-            reserve(new_request()),
-            BACKSTOP_EXPIRY,
-            Expect::Refused(|e| matches!(e, EscrowError::ExpiryInPast { .. })),
-        ),
+        ("expiry now", BUYER, reserve(new_request()), BACKSTOP_EXPIRY, refused!(EscrowError::ExpiryInPast { .. })),
         (
             "owner as beneficiary",
             BUYER,
             reserve(ReserveRequest { beneficiary: BUYER, ..new_request() }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::SelfDealing(_))),
+            refused!(EscrowError::SelfDealing(_)),
         ),
         (
             "threshold zero",
@@ -671,7 +676,7 @@ fn reserve() {
                 ..new_request()
             }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotarySet { .. })),
+            refused!(EscrowError::NotarySet { .. }),
         ),
         (
             "threshold above the set",
@@ -681,7 +686,7 @@ fn reserve() {
                 ..new_request()
             }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotarySet { .. })),
+            refused!(EscrowError::NotarySet { .. }),
         ),
         (
             "a notary named twice",
@@ -691,7 +696,7 @@ fn reserve() {
                 ..new_request()
             }),
             T0,
-            Expect::Refused(|e| matches!(e, EscrowError::NotarySet { .. })),
+            refused!(EscrowError::NotarySet { .. }),
         ),
     ];
     for (name, signer, op, now_ms, expect) in cases {

@@ -108,45 +108,32 @@ fn accept_refuses_bad_signatures_and_outsiders() {
     let mut changed_after_signing = good.clone();
     changed_after_signing.terms.nonce += 1;
 
+    // The good deal with one signature replaced.
+    let buyer_signed = |buyer_signature| SignedDeal { buyer_signature, ..good.clone() };
+    let seller_signed = |seller_signature| SignedDeal { seller_signature, ..good.clone() };
+    let mut flipped = good.seller_signature;
+    flipped.0[5] ^= 0x10;
+
     type IsExpected = fn(&NotaryError) -> bool;
     let cases: Vec<(&str, NotaryKey, SignedDeal, IsExpected)> = vec![
-        (
-            "buyer signature by the seller",
-            notary(1),
-            SignedDeal { buyer_signature: seller().sign_deal(good.terms.id()), ..good.clone() },
-            |e| matches!(e, NotaryError::BuyerSignature(SignatureError::Mismatch(_))),
-        ),
-        (
-            "buyer signature over another deal",
-            notary(1),
-            SignedDeal { buyer_signature: buyer().sign_deal(other_deal), ..good.clone() },
-            |e| matches!(e, NotaryError::BuyerSignature(_)),
-        ),
+        ("buyer signature by the seller", notary(1), buyer_signed(seller().sign_deal(good.terms.id())), |e| {
+            matches!(e, NotaryError::BuyerSignature(SignatureError::Mismatch(_)))
+        }),
+        ("buyer signature over another deal", notary(1), buyer_signed(buyer().sign_deal(other_deal)), |e| {
+            matches!(e, NotaryError::BuyerSignature(_))
+        }),
         (
             "buyer signature over the raw id instead of the signing message",
             notary(1),
-            SignedDeal { buyer_signature: buyer().sign(&good.terms.id().0 .0), ..good.clone() },
+            buyer_signed(buyer().sign(&good.terms.id().0 .0)),
             |e| matches!(e, NotaryError::BuyerSignature(_)),
         ),
-        (
-            "seller signature by the buyer",
-            notary(2),
-            SignedDeal { seller_signature: buyer().sign_deal(good.terms.id()), ..good.clone() },
-            |e| matches!(e, NotaryError::SellerSignature(SignatureError::Mismatch(_))),
-        ),
-        (
-            "seller signature with a flipped bit",
-            notary(2),
-            SignedDeal {
-                seller_signature: {
-                    let mut signature = good.seller_signature;
-                    signature.0[5] ^= 0x10;
-                    signature
-                },
-                ..good.clone()
-            },
-            |e| matches!(e, NotaryError::SellerSignature(_)),
-        ),
+        ("seller signature by the buyer", notary(2), seller_signed(buyer().sign_deal(good.terms.id())), |e| {
+            matches!(e, NotaryError::SellerSignature(SignatureError::Mismatch(_)))
+        }),
+        ("seller signature with a flipped bit", notary(2), seller_signed(flipped), |e| {
+            matches!(e, NotaryError::SellerSignature(_))
+        }),
         (
             "signatures swapped",
             notary(3),

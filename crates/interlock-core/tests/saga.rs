@@ -42,33 +42,35 @@ fn notary_deal_completes() {
     assert!(world.refused.is_empty(), "honest parties submit nothing refused: {:?}", world.refused);
 }
 
-#[test]
-fn withholding_seller_leaves_buyer_refunded_after_expiry() {
-    let mut world = World::new(hashlock_terms());
+/// Runs `terms` with a seller that never reserves: both get their own back,
+/// nothing is executed and nothing submitted is refused. The time it ended.
+fn run_without_the_seller(terms: DealTerms) -> (World, u64) {
+    let mut world = World::new(terms);
     world.seller.withhold();
     let ended = world.run();
     check_refunded(&world);
-    assert!(ended >= PAYMENT_EXPIRY, "the buyer's payment is locked until its expiry, refunded at {ended}");
     assert_eq!(executions(&world), 0, "the secret never went on chain");
+    assert!(world.refused.is_empty(), "{:?}", world.refused);
+    (world, ended)
+}
+
+#[test]
+fn withholding_seller_leaves_buyer_refunded_after_expiry() {
+    let (world, ended) = run_without_the_seller(hashlock_terms());
+    assert!(ended >= PAYMENT_EXPIRY, "the buyer's payment is locked until its expiry, refunded at {ended}");
     assert_eq!(world.buyer.own_status(), LegStatus::Cancelled);
     assert_eq!(world.seller.own_status(), LegStatus::Open);
-    assert!(world.refused.is_empty(), "{:?}", world.refused);
 }
 
 #[test]
 fn withholding_seller_in_notary_mode_is_refunded_on_the_abort_certificate() {
-    let mut world = World::new(notary_terms());
-    world.seller.withhold();
-    let ended = world.run();
-    check_refunded(&world);
+    let (world, ended) = run_without_the_seller(notary_terms());
     assert!(
         (DECISION_DEADLINE..BACKSTOP_EXPIRY).contains(&ended),
         "refunded at {ended}: after the deadline, on the abort certificate, before the backstop"
     );
     let certificate = world.buyer.certificate().expect("abort certificate");
     assert_eq!(certificate.decision, interlock_core::Decision::Abort);
-    assert_eq!(executions(&world), 0);
-    assert!(world.refused.is_empty(), "{:?}", world.refused);
 }
 
 /// The seller reserves, but with a shorter expiry than agreed: the buyer must
@@ -104,9 +106,7 @@ fn seller_absent_past_the_payment_expiry_loses() {
     }
     world.offline.push(Role::Seller);
     let record = world.seller.encode_record();
-    while world.now_ms < PAYMENT_EXPIRY + 1_000 {
-        world.tick();
-    }
+    world.tick_until(PAYMENT_EXPIRY + 1_000);
     assert_eq!(world.buyer.counter_status(), LegStatus::Executed);
     assert_eq!(world.buyer.outcome(), Some(Outcome::Windfall));
     world.offline.clear();
@@ -135,9 +135,7 @@ fn party_restarted_after_the_deadlines_refunds_its_unseen_reservation() {
         BUYER_FUNDS - PRICE,
         "the reservation landed"
     );
-    while world.now_ms < PAYMENT_EXPIRY + 1_000 {
-        world.tick();
-    }
+    world.tick_until(PAYMENT_EXPIRY + 1_000);
     assert_eq!(world.seller.outcome(), Some(Outcome::Refunded));
     world.offline.clear();
     // The driver wakes the restored saga, then catches up on the chain.
@@ -170,9 +168,7 @@ fn party_restarted_after_the_deadlines_learns_what_happened_to_its_leg() {
     assert_eq!(world.seller.own_status(), LegStatus::Open, "not seen yet");
     let record = world.seller.encode_record();
     world.offline.push(Role::Seller);
-    while world.now_ms < PAYMENT_EXPIRY + 1_000 {
-        world.tick();
-    }
+    world.tick_until(PAYMENT_EXPIRY + 1_000);
     assert_eq!(world.buyer.outcome(), Some(Outcome::Windfall));
     world.offline.clear();
     world.restart(Role::Seller, &record);
@@ -199,18 +195,24 @@ fn run_with_restart(terms: DealTerms, crash_after: u64, stale: bool, batched: bo
     world
 }
 
+/// Restarts both parties after every tick of a run that ended at `ended_ms`,
+/// from fresh and from stale records: the deal completes each time.
+fn check_every_restart_completes(terms: &DealTerms, ended_ms: u64, batched: bool) {
+    let ticks = (ended_ms - T0) / STEP_MS;
+    for crash_after in 0..=ticks {
+        for stale in [false, true] {
+            let world = run_with_restart(terms.clone(), crash_after, stale, batched);
+            check_completed(&world);
+        }
+    }
+}
+
 #[test]
 fn sagas_restored_at_any_point_complete() {
     for terms in [hashlock_terms(), notary_terms()] {
         let mut baseline = World::new(terms.clone());
         let ended = baseline.run();
-        let ticks = (ended - T0) / STEP_MS;
-        for crash_after in 0..=ticks {
-            for stale in [false, true] {
-                let world = run_with_restart(terms.clone(), crash_after, stale, false);
-                check_completed(&world);
-            }
-        }
+        check_every_restart_completes(&terms, ended, false);
     }
 }
 
@@ -226,13 +228,7 @@ fn sagas_fed_their_news_in_batches_complete() {
         let ended = baseline.run();
         check_completed(&baseline);
         assert!(baseline.refused.is_empty(), "{:?}", baseline.refused);
-        let ticks = (ended - T0) / STEP_MS;
-        for crash_after in 0..=ticks {
-            for stale in [false, true] {
-                let world = run_with_restart(terms.clone(), crash_after, stale, true);
-                check_completed(&world);
-            }
-        }
+        check_every_restart_completes(&terms, ended, true);
     }
 }
 

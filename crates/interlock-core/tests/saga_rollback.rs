@@ -21,21 +21,26 @@ fn reorganise(world: &mut World, network: NetworkId, before: TestLedger) -> [boo
     [Role::Buyer, Role::Seller].map(|role| world.saga(role).rolled_back(leg, on_chain))
 }
 
+/// Runs `terms` to completion; the world, and `network`'s ledger as it stood
+/// before the deal (what a reorganisation dropping the deal's blocks leaves).
+fn completed_deal(terms: DealTerms, network: NetworkId) -> (World, TestLedger) {
+    let mut world = World::new(terms);
+    let before = world.ledgers[&network].clone();
+    world.run();
+    check_completed(&world);
+    (world, before)
+}
+
 fn events_of(world: &World, leg: LegKind) -> usize {
     world.log.iter().filter(|event| event.leg() == leg).count()
 }
 
 #[test]
 fn a_dropped_payment_reservation_and_its_execution_are_sent_again() {
-    let mut world = World::new(hashlock_terms());
-    let before = world.payment_ledger().clone();
-    world.run();
-    check_completed(&world);
+    let (mut world, before) = completed_deal(hashlock_terms(), PAYMENT_NETWORK);
     assert_eq!(events_of(&world, LegKind::Payment), 2);
     // Late: the delivery's expiry passed, the payment's has not.
-    while world.now_ms < DELIVERY_EXPIRY + STEP_MS {
-        world.tick();
-    }
+    world.tick_until(DELIVERY_EXPIRY + STEP_MS);
 
     assert_eq!(reorganise(&mut world, PAYMENT_NETWORK, before), [true, true]);
     assert_eq!(world.buyer.outcome(), None, "the deal runs again");
@@ -49,10 +54,7 @@ fn a_dropped_payment_reservation_and_its_execution_are_sent_again() {
 
 #[test]
 fn a_dropped_delivery_and_the_secret_it_revealed_are_sent_again() {
-    let mut world = World::new(hashlock_terms());
-    let before = world.delivery_ledger().clone();
-    world.run();
-    check_completed(&world);
+    let (mut world, before) = completed_deal(hashlock_terms(), DELIVERY_NETWORK);
 
     assert_eq!(reorganise(&mut world, DELIVERY_NETWORK, before), [true, true]);
     assert_eq!(world.delivery_ledger().holds(&BUYER_ON_DELIVERY, &deed()), 0, "the buyer lost the deed");
@@ -68,10 +70,7 @@ fn a_dropped_delivery_and_the_secret_it_revealed_are_sent_again() {
 
 #[test]
 fn after_a_commit_a_dropped_reservation_is_sent_again_and_executed_with_the_certificate() {
-    let mut world = World::new(notary_terms());
-    let before = world.payment_ledger().clone();
-    world.run();
-    check_completed(&world);
+    let (mut world, before) = completed_deal(notary_terms(), PAYMENT_NETWORK);
 
     assert_eq!(reorganise(&mut world, PAYMENT_NETWORK, before), [true, true]);
     world.run();
@@ -107,12 +106,8 @@ fn a_leg_only_goes_back() {
 /// party's outcome says which side it is on.
 #[test]
 fn past_the_deadlines_nothing_is_sent_again_and_the_outcome_says_so() {
-    let mut world = World::new(hashlock_terms());
-    let before = world.payment_ledger().clone();
-    world.run();
-    while world.now_ms < PAYMENT_EXPIRY + STEP_MS {
-        world.tick();
-    }
+    let (mut world, before) = completed_deal(hashlock_terms(), PAYMENT_NETWORK);
+    world.tick_until(PAYMENT_EXPIRY + STEP_MS);
     assert_eq!(reorganise(&mut world, PAYMENT_NETWORK, before), [true, true]);
     world.run();
     assert_eq!(world.buyer.outcome(), Some(Outcome::Windfall));

@@ -347,6 +347,13 @@ impl World {
         self.check_conservation();
     }
 
+    /// Ticks until the clock reaches `time_ms`, whether or not the deal ended.
+    pub fn tick_until(&mut self, time_ms: u64) {
+        while self.now_ms < time_ms {
+            self.tick();
+        }
+    }
+
     pub fn finished(&self) -> bool {
         self.buyer.outcome().is_some() && self.seller.outcome().is_some()
     }
