@@ -154,23 +154,22 @@ pub(crate) fn terms_for(
             _ => address(if role == Role::Buyer { buyer } else { seller }),
         }
     };
+    // A leg of `asset` on `network`, from the `owner` party to the other.
+    let leg = |(network, asset): &(NetworkId, Asset), owner: Role| {
+        let beneficiary = if owner == Role::Buyer { Role::Seller } else { Role::Buyer };
+        Leg {
+            network: *network,
+            asset: asset.clone(),
+            owner: account(*network, owner),
+            beneficiary: account(*network, beneficiary),
+            keeper: None,
+        }
+    };
     let terms = DealTerms {
         buyer: buyer.public(),
         seller: seller.public(),
-        payment: Leg {
-            network: plan.payment.0,
-            asset: plan.payment.1.clone(),
-            owner: account(plan.payment.0, Role::Buyer),
-            beneficiary: account(plan.payment.0, Role::Seller),
-            keeper: None,
-        },
-        delivery: Leg {
-            network: plan.delivery.0,
-            asset: plan.delivery.1.clone(),
-            owner: account(plan.delivery.0, Role::Seller),
-            beneficiary: account(plan.delivery.0, Role::Buyer),
-            keeper: None,
-        },
+        payment: leg(&plan.payment, Role::Buyer),
+        delivery: leg(&plan.delivery, Role::Seller),
         settlement,
         policy: Policy::default(),
         observers: Vec::new(),

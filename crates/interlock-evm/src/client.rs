@@ -143,8 +143,7 @@ impl EscrowClient {
         reservation: &EvmReservation,
         certificate: &Certificate,
     ) -> Result<Submitted, EvmError> {
-        let input = reservation.certificate_input(from, Decision::Commit, signature_bytes(certificate));
-        submit(self.call(input).from(from)).await
+        self.present(from, reservation, Decision::Commit, certificate).await
     }
 
     /// Cancels after the expiry; anyone may send it, the asset goes to the owner.
@@ -159,8 +158,7 @@ impl EscrowClient {
         reservation: &EvmReservation,
         certificate: &Certificate,
     ) -> Result<Submitted, EvmError> {
-        let input = reservation.certificate_input(from, Decision::Abort, signature_bytes(certificate));
-        submit(self.call(input).from(from)).await
+        self.present(from, reservation, Decision::Abort, certificate).await
     }
 
     /// Presents the notaries' verdict (release or reverse) on a held reservation;
@@ -171,7 +169,20 @@ impl EscrowClient {
         reservation: &EvmReservation,
         verdict: &Certificate,
     ) -> Result<Submitted, EvmError> {
-        let input = reservation.certificate_input(from, verdict.decision, signature_bytes(verdict));
+        self.present(from, reservation, verdict.decision, verdict).await
+    }
+
+    /// Sends `certificate`'s signatures to the entry point that acts on
+    /// `decision`, which the caller names: a certificate of another decision
+    /// presented there is refused by the contract, never acted on elsewhere.
+    async fn present(
+        &self,
+        from: Address,
+        reservation: &EvmReservation,
+        decision: Decision,
+        certificate: &Certificate,
+    ) -> Result<Submitted, EvmError> {
+        let input = reservation.certificate_input(from, decision, signature_bytes(certificate));
         submit(self.call(input).from(from)).await
     }
 

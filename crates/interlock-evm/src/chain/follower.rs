@@ -476,13 +476,11 @@ impl EvmFollower {
             let (request, _) = watched(event.reservationId)?;
             // The log does not repeat the signatures: `with_certificate` reads them
             // from the transaction's calldata, which the contract checked.
-            let certificate = Certificate { deal_id: request.deal_id, decision: Decision::Commit, signatures: vec![] };
-            return Some(executed(request, Token::Certificate(certificate)));
+            return Some(executed(request, unsigned(request, Decision::Commit)));
         }
         if topic == InterlockEscrow::Held::SIGNATURE_HASH {
             let event = InterlockEscrow::Held::decode_log_data(&log.data).ok()?;
             let (request, _) = watched(event.reservationId)?;
-            let certificate = Certificate { deal_id: request.deal_id, decision: Decision::Commit, signatures: vec![] };
             return Some(EscrowEvent::Held {
                 reservation: interlock_core::reservation_id(request.deal_id, request.leg),
                 deal_id: request.deal_id,
@@ -490,14 +488,13 @@ impl EvmFollower {
                 by: request.beneficiary,
                 beneficiary: request.beneficiary,
                 asset: request.asset.clone(),
-                token: Token::Certificate(certificate),
+                token: unsigned(request, Decision::Commit),
             });
         }
         if topic == InterlockEscrow::Released::SIGNATURE_HASH {
             let event = InterlockEscrow::Released::decode_log_data(&log.data).ok()?;
             let (request, _) = watched(event.reservationId)?;
-            let certificate = Certificate { deal_id: request.deal_id, decision: Decision::Release, signatures: vec![] };
-            return Some(executed(request, Token::Certificate(certificate)));
+            return Some(executed(request, unsigned(request, Decision::Release)));
         }
         if topic == InterlockEscrow::Cancelled::SIGNATURE_HASH {
             let event = InterlockEscrow::Cancelled::decode_log_data(&log.data).ok()?;
@@ -513,6 +510,12 @@ impl EvmFollower {
         }
         None
     }
+}
+
+/// A certificate of `decision` on the request's deal, its signatures still to
+/// be read from the transaction that presented it.
+fn unsigned(request: &ReserveRequest, decision: Decision) -> Token {
+    Token::Certificate(Certificate { deal_id: request.deal_id, decision, signatures: vec![] })
 }
 
 fn executed(request: &ReserveRequest, token: Token) -> EscrowEvent {

@@ -69,22 +69,19 @@ fn event_from(deal_id: DealId, bytes: &[u8]) -> Result<EscrowEvent, StoreError> 
 impl GatewayStore {
     /// The last block whose events are recorded, if the follower ever recorded one.
     pub fn cursor(&self) -> Result<Option<Cursor>, StoreError> {
-        let row = self
-            .connection
-            .query_row("SELECT height, hash FROM chain_cursor WHERE id = 0", [], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })
-            .optional()?;
-        row.map(|(height, hash)| Ok(Cursor { height: from_sql(height), hash: hash_from(&hash)? })).transpose()
+        self.read_cursor("SELECT height, hash FROM chain_cursor WHERE id = 0")
     }
 
     /// Where the chain last reorganised back to, below what was delivered.
     pub fn last_rollback(&self) -> Result<Option<Cursor>, StoreError> {
+        self.read_cursor("SELECT height, hash FROM chain_rollback WHERE id = 0")
+    }
+
+    /// The block (height, hash) that `query`'s one row names, if there is one.
+    fn read_cursor(&self, query: &str) -> Result<Option<Cursor>, StoreError> {
         let row = self
             .connection
-            .query_row("SELECT height, hash FROM chain_rollback WHERE id = 0", [], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })
+            .query_row(query, [], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))
             .optional()?;
         row.map(|(height, hash)| Ok(Cursor { height: from_sql(height), hash: hash_from(&hash)? })).transpose()
     }
