@@ -3,10 +3,8 @@
 //! depth (made with anvil's snapshot and revert), concurrent submissions from one
 //! account, EIP-1559 fees, and a reservation made with other terms.
 
-use interlock_core::{
-    reservation_id, Address as CoreAddress, Asset, AssetCode, DealTerms, EscrowEvent, EscrowOp, Leg, LegKind,
-    NetworkId, PartyId, Policy, Secret, Settlement, Token,
-};
+use common::{secret, usdc, EVM, HOUR_MS};
+use interlock_core::{reservation_id, Asset, AssetCode, DealTerms, EscrowEvent, EscrowOp, LegKind, Settlement, Token};
 use interlock_evm::alloy::primitives::{Address, U256};
 use interlock_evm::alloy::providers::Provider;
 use interlock_evm::chain::{
@@ -15,20 +13,13 @@ use interlock_evm::chain::{
 use interlock_evm::devnet::Devnet;
 use interlock_evm::{EvmAsset, SlotState};
 
+mod common;
 mod rpc_proxy;
-
-const EVM: NetworkId = NetworkId(2);
-const LEDGER: NetworkId = NetworkId(1);
-const HOUR_MS: u64 = 3_600_000;
 
 struct World {
     devnet: Devnet,
     assets: AssetMap,
     escrow: EvmEscrow,
-}
-
-fn usdc() -> AssetCode {
-    AssetCode::new("USDC").expect("valid code")
 }
 
 impl World {
@@ -39,10 +30,7 @@ impl World {
     /// [`World::start`] on a chain that mines a block every `block_time_ms`
     /// (one block per transaction when `None`).
     async fn start_mining(block_time_ms: Option<u64>) -> World {
-        let devnet = Devnet::start_mining(4, block_time_ms).await.unwrap_or_else(|error| panic!("{error}"));
-        let token = devnet.deploy_token().await.expect("deploy token");
-        devnet.fund_token(token, devnet.accounts[1], U256::from(1_000_000u64)).await.expect("fund");
-        let assets = AssetMap::new().bind(usdc(), AssetBinding::Erc20(token));
+        let (devnet, assets) = common::usdc_devnet(block_time_ms).await;
         let escrow = EvmEscrow::new(EVM, devnet.escrow.clone(), devnet.provider.clone(), assets.clone());
         World { devnet, assets, escrow }
     }
@@ -54,42 +42,23 @@ impl World {
         self.devnet.accounts[2]
     }
 
-    /// A hashlock deal paying `amount` USDC on the EVM network for an item on a ledger.
+    /// A hashlock deal paying `amount` USDC from the payer to the payee ([`common::usdc_terms`]).
     async fn terms(&self, nonce: u64, amount: u128, expiry_in_ms: u64) -> DealTerms {
-        let now = self.devnet.now_ms().await.expect("chain time");
-        DealTerms {
-            buyer: PartyId([1; 32]),
-            seller: PartyId([2; 32]),
-            payment: Leg {
-                network: EVM,
-                asset: Asset::Fungible { code: usdc(), amount },
-                owner: core_address(self.payer()),
-                beneficiary: core_address(self.payee()),
-                keeper: None,
-            },
-            delivery: Leg {
-                network: LEDGER,
-                asset: Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 1 },
-                owner: CoreAddress::from_bytes([2; 32]),
-                beneficiary: CoreAddress::from_bytes([1; 32]),
-                keeper: None,
-            },
-            settlement: Settlement::Hashlock {
-                hash: secret().hash(),
-                payment_expiry_ms: now + expiry_in_ms,
-                delivery_expiry_ms: now + expiry_in_ms / 2,
-                margin_ms: expiry_in_ms / 4,
-            },
-            policy: Policy::default(),
-            observers: vec![],
-            dependents: vec![],
-            nonce,
-        }
+        common::usdc_terms(&self.devnet, nonce, amount, expiry_in_ms).await
     }
 
     fn follower(&self, depth: u64) -> EvmFollower {
         EvmFollower::new(EVM, self.devnet.provider.clone(), self.devnet.escrow.address(), self.assets.clone(), depth, 0)
             .expect("depth is positive")
+    }
+
+    /// A follower at `depth` that watches `deals`.
+    fn watching(&self, depth: u64, deals: &[&DealTerms]) -> EvmFollower {
+        let mut follower = self.follower(depth);
+        for terms in deals {
+            follower.watch(terms).expect("watch");
+        }
+        follower
     }
 
     async fn reserve(&self, terms: &DealTerms) {
@@ -119,10 +88,6 @@ impl World {
     }
 }
 
-fn secret() -> Secret {
-    Secret([7; 32])
-}
-
 fn reserved_ids(followed: &Followed) -> Vec<interlock_core::ReservationId> {
     followed
         .events
@@ -138,8 +103,7 @@ fn reserved_ids(followed: &Followed) -> Vec<interlock_core::ReservationId> {
 async fn events_wait_for_the_confirmation_depth() {
     let world = World::start().await;
     let terms = world.terms(1, 100, HOUR_MS).await;
-    let mut follower = world.follower(3);
-    follower.watch(&terms).expect("watch");
+    let mut follower = world.watching(3, &[&terms]);
     world.reserve(&terms).await;
     let first = follower.poll().await.expect("poll");
     assert!(first.events.is_empty(), "a reservation one block deep is not yet confirmed at depth 3");
@@ -159,9 +123,7 @@ async fn a_reorg_shallower_than_the_depth_never_shows() {
     let world = World::start().await;
     let gone = world.terms(1, 100, HOUR_MS).await;
     let kept = world.terms(2, 200, HOUR_MS).await;
-    let mut follower = world.follower(3);
-    follower.watch(&gone).expect("watch");
-    follower.watch(&kept).expect("watch");
+    let mut follower = world.watching(3, &[&gone, &kept]);
     world.mine(1).await;
     assert!(follower.poll().await.expect("poll").events.is_empty());
 
@@ -185,8 +147,7 @@ async fn a_reorg_shallower_than_the_depth_never_shows() {
 async fn a_reorg_deeper_than_the_depth_stops_the_follower() {
     let world = World::start().await;
     let terms = world.terms(1, 100, HOUR_MS).await;
-    let mut follower = world.follower(1);
-    follower.watch(&terms).expect("watch");
+    let mut follower = world.watching(1, &[&terms]);
     let snapshot = world.snapshot().await;
     world.reserve(&terms).await;
     let delivered = follower.poll().await.expect("poll");
@@ -287,9 +248,7 @@ async fn execute_reveals_the_secret_and_cancel_names_its_sender() {
     let world = World::start().await;
     let paid = world.terms(1, 100, HOUR_MS).await;
     let refunded = world.terms(2, 50, 2_000).await;
-    let mut follower = world.follower(1);
-    follower.watch(&paid).unwrap();
-    follower.watch(&refunded).unwrap();
+    let mut follower = world.watching(1, &[&paid, &refunded]);
     world.reserve(&paid).await;
     world.reserve(&refunded).await;
     let execute =
@@ -318,8 +277,7 @@ async fn execute_reveals_the_secret_and_cancel_names_its_sender() {
 async fn a_reservation_with_other_terms_is_not_the_deals() {
     let world = World::start().await;
     let terms = world.terms(1, 100, HOUR_MS).await;
-    let mut follower = world.follower(1);
-    follower.watch(&terms).unwrap();
+    let mut follower = world.watching(1, &[&terms]);
     // The payer locks the same reservation id for a smaller amount.
     let mut other = evm_reservation(&world.assets, &request(&terms)).unwrap();
     let EvmAsset::Erc20 { token, .. } = other.asset else { unreachable!() };
@@ -372,8 +330,7 @@ async fn an_execution_by_certificate_carries_the_certificate_the_contract_checke
         decision_deadline_ms: now + HOUR_MS / 2,
         backstop_expiry_ms: now + HOUR_MS,
     };
-    let mut follower = world.follower(1);
-    follower.watch(&terms).unwrap();
+    let mut follower = world.watching(1, &[&terms]);
     world.reserve(&terms).await;
     let deal_id = terms.id();
     let signatures = keys[..2].iter().map(|key| key.sign_decision(deal_id, Decision::Commit).signature).collect();
@@ -466,21 +423,8 @@ async fn a_reservation_confirmed_before_a_restart_is_delivered_once_its_deal_is_
 
     let Some(AssetBinding::Erc20(token)) = world.assets.binding(&usdc()) else { unreachable!() };
     let config = interlock_evm::EvmConfig {
-        rpc: proxy.url.clone(),
-        escrow: format!("{}", world.devnet.escrow.address()),
-        confirmations: 1,
         assets: [("USDC".to_owned(), interlock_evm::EvmAssetConfig::Erc20(format!("{token}")))].into(),
-        keeper: None,
-        rpc_ca: None,
-        chain_id: None,
-        deploy_height: world.devnet.escrow.deploy_height().expect("deployed by the devnet"),
-        fee_cap_gwei: 500,
-        replace_after_blocks: 3,
-        urgent_within_s: 300,
-        block_interval_ms: 1_000,
-        time_lag_ms: 1_000,
-        finality: interlock_evm::Finality::Depth,
-        finality_blocks: 1,
+        ..common::follow_config(&proxy.url, &world.devnet.escrow)
     };
     let config = serde_json::to_value(config).unwrap();
     let platform = interlock_evm::EvmPlatform;

@@ -4,21 +4,19 @@
 //! A claim near its leg's expiry is urgent: replaced after every block.
 //! anvil mines only when told to (`evm_setAutomine false`, `evm_mine`).
 
-use interlock_core::{
-    reservation_id, saga::expected_request, Address as CoreAddress, Asset, AssetCode, DealTerms, EscrowOp, Leg,
-    LegKind, NetworkId, PartyId, Policy, Secret, Settlement, Token,
-};
+mod common;
+
+use common::{secret, EVM, HOUR_MS};
+use interlock_core::{reservation_id, saga::expected_request, DealTerms, EscrowOp, LegKind, Token};
 use interlock_evm::alloy::consensus::Transaction as _;
 use interlock_evm::alloy::primitives::{Address, U256};
 use interlock_evm::alloy::providers::Provider;
-use interlock_evm::chain::{core_address, evm_reservation, AssetBinding, AssetMap, EvmEscrow, FeePolicy};
+use interlock_evm::chain::{evm_reservation, AssetMap, EvmEscrow, FeePolicy};
 use interlock_evm::devnet::Devnet;
 use interlock_evm::SlotState;
 use interlock_evm::Submitted;
 use std::time::Duration;
 
-const EVM: NetworkId = NetworkId(2);
-const HOUR_MS: u64 = 3_600_000;
 const GWEI: u128 = 1_000_000_000;
 /// The base fee the chain jumps to: far above a first offer on a quiet chain.
 const SPIKE_WEI: u128 = 50 * GWEI;
@@ -30,20 +28,9 @@ struct World {
     assets: AssetMap,
 }
 
-fn usdc() -> AssetCode {
-    AssetCode::new("USDC").expect("valid code")
-}
-
-fn secret() -> Secret {
-    Secret([7; 32])
-}
-
 impl World {
     async fn start() -> World {
-        let devnet = Devnet::start(4).await.unwrap_or_else(|error| panic!("{error}"));
-        let token = devnet.deploy_token().await.expect("deploy token");
-        devnet.fund_token(token, devnet.accounts[1], U256::from(1_000_000u64)).await.expect("fund");
-        let assets = AssetMap::new().bind(usdc(), AssetBinding::Erc20(token));
+        let (devnet, assets) = common::usdc_devnet(None).await;
         World { devnet, assets }
     }
 
@@ -65,36 +52,9 @@ impl World {
         self.devnet.accounts[2]
     }
 
+    /// A hashlock deal paying 100 USDC from the payer to the payee, expiring in an hour.
     async fn terms(&self, nonce: u64) -> DealTerms {
-        let now = self.devnet.now_ms().await.expect("chain time");
-        DealTerms {
-            buyer: PartyId([1; 32]),
-            seller: PartyId([2; 32]),
-            payment: Leg {
-                network: EVM,
-                asset: Asset::Fungible { code: usdc(), amount: 100 },
-                owner: core_address(self.payer()),
-                beneficiary: core_address(self.payee()),
-                keeper: None,
-            },
-            delivery: Leg {
-                network: NetworkId(1),
-                asset: Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 1 },
-                owner: CoreAddress::from_bytes([2; 32]),
-                beneficiary: CoreAddress::from_bytes([1; 32]),
-                keeper: None,
-            },
-            settlement: Settlement::Hashlock {
-                hash: secret().hash(),
-                payment_expiry_ms: now + HOUR_MS,
-                delivery_expiry_ms: now + HOUR_MS / 2,
-                margin_ms: HOUR_MS / 4,
-            },
-            policy: Policy::default(),
-            observers: vec![],
-            dependents: vec![],
-            nonce,
-        }
+        common::usdc_terms(&self.devnet, nonce, 100, HOUR_MS).await
     }
 
     async fn call(&self, method: &'static str, params: serde_json::Value) -> serde_json::Value {

@@ -2,6 +2,7 @@
 //! that counts the follower's calls: a first start reads from the escrow's
 //! deploy block, never from the genesis.
 
+mod common;
 mod rpc_proxy;
 
 use interlock_chain::{ChainEvent, Credentials, Cursor, Platform};
@@ -12,7 +13,6 @@ use interlock_evm::alloy::signers::local::PrivateKeySigner;
 use interlock_evm::anvil::Anvil;
 use interlock_evm::{connect, EscrowClient, EvmConfig, EvmPlatform};
 use rpc_proxy::RpcProxy;
-use std::collections::BTreeMap;
 
 const NETWORK: NetworkId = NetworkId(2);
 /// Blocks mined before the escrow is deployed: a chain that held other things first.
@@ -31,24 +31,7 @@ async fn chain_with_history(blocks_before: u64) -> (Anvil, DynProvider, EscrowCl
 }
 
 fn config(rpc: &str, escrow: &EscrowClient) -> serde_json::Value {
-    let config = EvmConfig {
-        rpc: rpc.to_owned(),
-        escrow: format!("{}", escrow.address()),
-        confirmations: 1,
-        assets: BTreeMap::new(),
-        keeper: None,
-        rpc_ca: None,
-        chain_id: None,
-        deploy_height: escrow.deploy_height().expect("deployed here"),
-        fee_cap_gwei: 500,
-        replace_after_blocks: 3,
-        urgent_within_s: 300,
-        block_interval_ms: 1_000,
-        time_lag_ms: 1_000,
-        finality: interlock_evm::Finality::Depth,
-        finality_blocks: 1,
-    };
-    serde_json::to_value(config).expect("serialises")
+    serde_json::to_value(common::follow_config(rpc, escrow)).expect("serialises")
 }
 
 #[tokio::test]

@@ -16,8 +16,7 @@ use interlock_evm::{EvmAsset, EvmReservation, SlotState};
 /// beneficiary and that the secret is published.
 async fn execute_pays_beneficiary(net: &Net, asset: EvmAsset, by_keeper: bool) {
     let escrow = &net.devnet.escrow;
-    let reservation = net.hashlock(asset).await;
-    escrow.reserve(&reservation).await.expect("reserve");
+    let reservation = net.reserved(net.hashlock(asset).await).await;
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Open);
     assert_eq!(net.holding(escrow.address(), &asset).await, Net::worth(&asset));
 
@@ -89,8 +88,7 @@ async fn contract_agrees_with_the_core_on_ids_and_commitments() {
 #[tokio::test]
 async fn wrong_secret_is_refused() {
     let net = Net::start().await;
-    let reservation = net.hashlock(net.native()).await;
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.hashlock(net.native()).await).await;
     // The client refuses it before sending; the contract refuses it too: the hashlock
     // it derives from the secret is not the one committed.
     let result = net.devnet.escrow.execute_with_secret(net.beneficiary(), &reservation, &Secret([1; 32])).await;
@@ -104,8 +102,7 @@ async fn wrong_secret_is_refused() {
 #[tokio::test]
 async fn only_beneficiary_or_keeper_executes() {
     let net = Net::start().await;
-    let reservation = net.hashlock(net.native()).await;
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.hashlock(net.native()).await).await;
     // The sender stands for the beneficiary (or, through `executeAsKeeper`, the keeper)
     // in the commitment: anyone else presents terms the owner never committed to.
     for sender in [net.stranger(), net.owner(), net.devnet.accounts[0]] {
@@ -129,8 +126,7 @@ async fn only_beneficiary_or_keeper_executes() {
 async fn a_reservation_executes_once_and_is_never_reserved_again() {
     let net = Net::start().await;
     let escrow = &net.devnet.escrow;
-    let reservation = net.hashlock(net.native()).await;
-    escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.hashlock(net.native()).await).await;
     escrow.execute_with_secret(net.keeper(), &reservation, &secret()).await.unwrap();
     let again = escrow.execute_with_secret(net.beneficiary(), &reservation, &secret()).await;
     assert_refused!(again, E::AlreadyExecuted(_));
@@ -144,8 +140,7 @@ async fn a_reservation_executes_once_and_is_never_reserved_again() {
 #[tokio::test]
 async fn execute_after_expiry_is_refused() {
     let net = Net::start().await;
-    let reservation = net.hashlock(net.native()).await;
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.hashlock(net.native()).await).await;
     net.devnet.advance_s(HOUR_MS / 1000).await.unwrap();
     let result = net.devnet.escrow.execute_with_secret(net.beneficiary(), &reservation, &secret()).await;
     assert_refused!(result, E::Expired(_));
@@ -154,8 +149,7 @@ async fn execute_after_expiry_is_refused() {
 #[tokio::test]
 async fn cancel_before_expiry_is_refused_even_for_the_owner() {
     let net = Net::start().await;
-    let reservation = net.hashlock(net.native()).await;
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.hashlock(net.native()).await).await;
     for sender in [net.owner(), net.beneficiary(), net.stranger()] {
         assert_refused!(net.devnet.escrow.cancel(sender, &reservation).await, E::NotExpired(_));
     }
@@ -169,16 +163,12 @@ async fn cancel_by_a_stranger_pays_the_owner_for_every_asset_kind() {
     let mut reservations = Vec::new();
     for (index, asset) in assets.iter().enumerate() {
         let n = u8::try_from(index).unwrap() + 10;
-        let reservation = EvmReservation { deal_id: deal(n), ..net.hashlock(*asset).await };
-        escrow.reserve(&reservation).await.unwrap();
-        reservations.push(reservation);
+        reservations.push(net.reserved(EvmReservation { deal_id: deal(n), ..net.hashlock(*asset).await }).await);
     }
     net.devnet.advance_s(HOUR_MS / 1000).await.unwrap();
     for reservation in &reservations {
-        let before = net.holding(net.owner(), &reservation.asset).await;
-        escrow.cancel(net.stranger(), reservation).await.expect("cancel after expiry");
-        let after = net.holding(net.owner(), &reservation.asset).await;
-        assert_eq!(after - before, Net::worth(&reservation.asset), "{}", reservation.asset.kind_name());
+        let cancel = escrow.cancel(net.stranger(), reservation);
+        net.paying(net.owner(), &reservation.asset, cancel).await.expect("cancel after expiry");
         assert_eq!(escrow.state(reservation).await.unwrap(), SlotState::Cancelled);
         assert_refused!(escrow.cancel(net.owner(), reservation).await, E::AlreadyCancelled(_));
         let late = escrow.execute_with_secret(net.beneficiary(), reservation, &secret()).await;
@@ -242,8 +232,7 @@ async fn reserve_checks_its_terms() {
 #[tokio::test]
 async fn errors_read_as_words_not_hex() {
     let net = Net::start().await;
-    let reservation = net.hashlock(net.native()).await;
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.hashlock(net.native()).await).await;
     let error = net.devnet.escrow.execute_with_secret(net.beneficiary(), &reservation, &Secret([1; 32])).await;
     let message = error.expect_err("wrong secret").to_string();
     assert!(message.contains("invalid hashlock preimage: sha256 does not match reservation 0x"), "{message}");

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{certificate, notaries, signature_bytes, Net, HOUR_MS};
-use interlock_core::{Condition, Decision};
+use interlock_core::{Certificate, Condition, Decision};
 use interlock_evm::alloy::primitives::{Address, Bytes, U256};
 use interlock_evm::alloy::sol_types::SolCall;
 use interlock_evm::bindings::InterlockEscrow::{self, InterlockEscrowErrors as E};
@@ -21,6 +21,18 @@ use interlock_evm::{EvmError, EvmReservation, SlotState};
 fn inspected(leg: EvmReservation) -> EvmReservation {
     let Condition::Notary { notaries, threshold } = leg.condition else { panic!("a notary-mode leg") };
     EvmReservation { condition: Condition::Inspected { notaries, threshold }, ..leg }
+}
+
+/// A certificate of `decision` on `leg`'s deal, signed by two of its notaries.
+fn quorum(leg: &EvmReservation, decision: Decision) -> Certificate {
+    let keys = notaries();
+    certificate(leg.deal_id, decision, &[&keys[0], &keys[1]])
+}
+
+/// The input by which `sender` presents [`quorum`]'s certificate of `decision`
+/// on `leg`.
+fn presented(leg: &EvmReservation, sender: Address, decision: Decision) -> Bytes {
+    leg.certificate_input(sender, decision, signature_bytes(&quorum(leg, decision)))
 }
 
 /// `input` sent to the escrow as the call of `selector` instead (the same arguments).
@@ -40,7 +52,6 @@ async fn send_paying(net: &Net, from: Address, input: Bytes, selector: [u8; 4], 
 async fn the_escrows_own_entry_points_never_settle_an_inspected_leg() {
     let net = Net::start().await;
     let escrow = &net.devnet.escrow;
-    let keys = notaries();
     let leg = inspected(net.notary(net.native()).await);
 
     // Reserved by the plain notary entry point, the inspected mode is refused.
@@ -51,13 +62,11 @@ async fn the_escrows_own_entry_points_never_settle_an_inspected_leg() {
     assert_eq!(escrow.state(&leg).await.unwrap(), SlotState::Open);
 
     // A commit certificate presented to the plain execute would pay at once: refused.
-    let commit = certificate(leg.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
-    let execute = leg.certificate_input(net.beneficiary(), Decision::Commit, signature_bytes(&commit));
+    let execute = presented(&leg, net.beneficiary(), Decision::Commit);
     let refused = send_as(&net, net.beneficiary(), execute, InterlockEscrow::executeNotaryCall::SELECTOR).await;
     assert_refused!(refused, E::TermsMismatch(_));
     // So are the plain cancels, with an abort certificate and after the backstop.
-    let abort = certificate(leg.deal_id, Decision::Abort, &[&keys[0], &keys[1]]);
-    let cancel = leg.certificate_input(net.stranger(), Decision::Abort, signature_bytes(&abort));
+    let cancel = presented(&leg, net.stranger(), Decision::Abort);
     let refused = send_as(&net, net.stranger(), cancel, InterlockEscrow::cancelNotaryCall::SELECTOR).await;
     assert_refused!(refused, E::TermsMismatch(_));
     net.devnet.advance_s(HOUR_MS / 1000).await.unwrap();
@@ -67,9 +76,8 @@ async fn the_escrows_own_entry_points_never_settle_an_inspected_leg() {
     assert_eq!(escrow.state(&leg).await.unwrap(), SlotState::Open);
 
     // The module's backstop cancel returns it to its owner.
-    let before = net.holding(net.owner(), &leg.asset).await;
-    escrow.cancel(net.stranger(), &leg).await.expect("the module's backstop cancel");
-    assert_eq!(net.holding(net.owner(), &leg.asset).await - before, Net::worth(&leg.asset));
+    let cancel = escrow.cancel(net.stranger(), &leg);
+    net.paying(net.owner(), &leg.asset, cancel).await.expect("the module's backstop cancel");
     assert_eq!(escrow.state(&leg).await.unwrap(), SlotState::Cancelled);
 }
 
@@ -77,7 +85,6 @@ async fn the_escrows_own_entry_points_never_settle_an_inspected_leg() {
 async fn the_inspection_module_never_settles_a_plain_leg() {
     let net = Net::start().await;
     let escrow = &net.devnet.escrow;
-    let keys = notaries();
     let leg = net.notary(net.native()).await;
 
     // Reserved through the module, a plain notary-mode leg is refused.
@@ -87,21 +94,18 @@ async fn the_inspection_module_never_settles_a_plain_leg() {
     escrow.reserve(&leg).await.expect("reserved through the escrow");
 
     // Neither a hold, an abort, nor a verdict of the module matches its slot.
-    let commit = certificate(leg.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
-    let hold = leg.certificate_input(net.beneficiary(), Decision::Commit, signature_bytes(&commit));
+    let hold = presented(&leg, net.beneficiary(), Decision::Commit);
     assert_refused!(send_as(&net, net.beneficiary(), hold, ModuleHold::SELECTOR).await, E::TermsMismatch(_));
-    let abort = certificate(leg.deal_id, Decision::Abort, &[&keys[0], &keys[1]]);
-    let cancel = leg.certificate_input(net.stranger(), Decision::Abort, signature_bytes(&abort));
+    let cancel = presented(&leg, net.stranger(), Decision::Abort);
     assert_refused!(send_as(&net, net.stranger(), cancel, ModuleAbort::SELECTOR).await, E::TermsMismatch(_));
-    let release = certificate(leg.deal_id, Decision::Release, &[&keys[0], &keys[1]]);
-    let verdict = leg.certificate_input(net.stranger(), Decision::Release, signature_bytes(&release));
+    let verdict = presented(&leg, net.stranger(), Decision::Release);
     assert_refused!(send_as(&net, net.stranger(), verdict, ModuleRelease::SELECTOR).await, E::TermsMismatch(_));
     assert_eq!(escrow.state(&leg).await.unwrap(), SlotState::Open);
 
     // The plain commit pays it out, once.
-    let before = net.holding(net.beneficiary(), &leg.asset).await;
-    escrow.execute_with_certificate(net.keeper(), &leg, &commit).await.expect("the plain commit");
-    assert_eq!(net.holding(net.beneficiary(), &leg.asset).await - before, Net::worth(&leg.asset));
+    let commit = quorum(&leg, Decision::Commit);
+    let execute = escrow.execute_with_certificate(net.keeper(), &leg, &commit);
+    net.paying(net.beneficiary(), &leg.asset, execute).await.expect("the plain commit");
     assert_eq!(escrow.state(&leg).await.unwrap(), SlotState::Executed);
 }
 

@@ -14,12 +14,10 @@ use interlock_evm::{EvmAsset, EvmError, EvmReservation, SlotState};
 async fn commit_executes(net: &Net, asset: EvmAsset) {
     let escrow = &net.devnet.escrow;
     let keys = notaries();
-    let reservation = net.notary(asset).await;
-    escrow.reserve(&reservation).await.expect("reserve");
-    let before = net.holding(net.beneficiary(), &asset).await;
+    let reservation = net.reserved(net.notary(asset).await).await;
     let commit = certificate(reservation.deal_id, Decision::Commit, &[&keys[2], &keys[0]]);
-    escrow.execute_with_certificate(net.keeper(), &reservation, &commit).await.expect("execute");
-    assert_eq!(net.holding(net.beneficiary(), &asset).await - before, Net::worth(&asset));
+    let execute = escrow.execute_with_certificate(net.keeper(), &reservation, &commit);
+    net.paying(net.beneficiary(), &asset, execute).await.expect("execute");
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Executed);
     let again = escrow.execute_with_certificate(net.beneficiary(), &reservation, &commit).await;
     assert_refused!(again, E::AlreadyExecuted(_));
@@ -51,8 +49,7 @@ async fn abort_certificate_cancels_at_once_for_anyone_and_pays_the_owner() {
     let escrow = &net.devnet.escrow;
     let keys = notaries();
     let asset = net.erc721().await;
-    let reservation = net.notary(asset).await;
-    escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.notary(asset).await).await;
     let abort = certificate(reservation.deal_id, Decision::Abort, &[&keys[0], &keys[1]]);
     // Without the certificate, not before the backstop.
     assert_refused!(escrow.cancel(net.stranger(), &reservation).await, E::NotExpired(_));
@@ -67,18 +64,15 @@ async fn abort_certificate_cancels_at_once_for_anyone_and_pays_the_owner() {
 #[tokio::test]
 async fn backstop_expiry_lets_anyone_cancel_without_a_certificate() {
     let net = Net::start().await;
-    let reservation = net.notary(net.native()).await;
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.notary(net.native()).await).await;
     net.devnet.advance_s(HOUR_MS / 1000).await.unwrap();
-    let before = net.holding(net.owner(), &reservation.asset).await;
-    net.devnet.escrow.cancel(net.stranger(), &reservation).await.expect("cancel after the backstop");
-    assert_eq!(net.holding(net.owner(), &reservation.asset).await - before, Net::worth(&reservation.asset));
+    let cancel = net.devnet.escrow.cancel(net.stranger(), &reservation);
+    net.paying(net.owner(), &reservation.asset, cancel).await.expect("cancel after the backstop");
 }
 
 /// Reserves a native notary-mode leg of deal `n` and presents `signatures` to execute it.
 async fn present(net: &Net, n: u8, signatures: impl Fn(&EvmReservation) -> Vec<[u8; 65]>) -> Result<(), EvmError> {
-    let reservation = EvmReservation { deal_id: deal(n), ..net.notary(net.native()).await };
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(EvmReservation { deal_id: deal(n), ..net.notary(net.native()).await }).await;
     let certificate = interlock_core::Certificate {
         deal_id: reservation.deal_id,
         decision: Decision::Commit,
@@ -93,52 +87,58 @@ fn signed(keys: &[&NotaryKey], deal_id: interlock_core::DealId, decision: Decisi
     certificate(deal_id, decision, keys).signatures.into_iter().map(|signature| signature.0).collect()
 }
 
+/// What `keys` sign for `decision` on the presented reservation's own deal.
+fn signed_by<'k>(keys: &'k [&'k NotaryKey], decision: Decision) -> impl Fn(&EvmReservation) -> Vec<[u8; 65]> + 'k {
+    move |reservation| signed(keys, reservation.deal_id, decision)
+}
+
 #[tokio::test]
 async fn one_signature_of_two_is_below_threshold() {
     let net = Net::start().await;
     let keys = notaries();
-    let result = present(&net, 21, |r| signed(&[&keys[1]], r.deal_id, Decision::Commit)).await;
-    assert_refused!(result, E::BelowThreshold(_));
-    let result = present(&net, 22, |_| Vec::new()).await;
-    assert_refused!(result, E::BelowThreshold(_));
+    assert_refused!(present(&net, 21, signed_by(&[&keys[1]], Decision::Commit)).await, E::BelowThreshold(_));
+    assert_refused!(present(&net, 22, |_| Vec::new()).await, E::BelowThreshold(_));
 }
 
 #[tokio::test]
 async fn a_duplicated_signature_counts_once() {
     let net = Net::start().await;
     let keys = notaries();
-    let result = present(&net, 23, |r| signed(&[&keys[1], &keys[1]], r.deal_id, Decision::Commit)).await;
-    assert_refused!(result, E::DuplicateSigner(_));
+    assert_refused!(present(&net, 23, signed_by(&[&keys[1], &keys[1]], Decision::Commit)).await, E::DuplicateSigner(_));
 }
 
 #[tokio::test]
 async fn a_certificate_for_another_deal_is_refused() {
     let net = Net::start().await;
     let keys = notaries();
-    let result = present(&net, 24, |_| signed(&[&keys[0], &keys[1]], deal(99), Decision::Commit)).await;
-    assert_refused!(result, E::SignerNotInSet(_));
+    assert_refused!(
+        present(&net, 24, |_| signed(&[&keys[0], &keys[1]], deal(99), Decision::Commit)).await,
+        E::SignerNotInSet(_)
+    );
 }
 
 #[tokio::test]
 async fn signatures_by_keys_outside_the_set_are_refused() {
     let net = Net::start().await;
     let (keys, strangers) = (notaries(), outsiders());
-    let result = present(&net, 25, |r| signed(&[&strangers[0], &strangers[1]], r.deal_id, Decision::Commit)).await;
-    assert_refused!(result, E::SignerNotInSet(_));
+    assert_refused!(
+        present(&net, 25, signed_by(&[&strangers[0], &strangers[1]], Decision::Commit)).await,
+        E::SignerNotInSet(_)
+    );
     // Enough members signed, but one signature too many is a stranger's: refused whole.
-    let result = present(&net, 26, |r| signed(&[&keys[0], &keys[1], &strangers[2]], r.deal_id, Decision::Commit)).await;
-    assert_refused!(result, E::SignerNotInSet(_));
+    assert_refused!(
+        present(&net, 26, signed_by(&[&keys[0], &keys[1], &strangers[2]], Decision::Commit)).await,
+        E::SignerNotInSet(_)
+    );
 }
 
 #[tokio::test]
 async fn an_abort_certificate_does_not_execute_and_a_commit_does_not_cancel() {
     let net = Net::start().await;
     let keys = notaries();
-    let result = present(&net, 27, |r| signed(&[&keys[0], &keys[1]], r.deal_id, Decision::Abort)).await;
-    assert_refused!(result, E::SignerNotInSet(_));
+    assert_refused!(present(&net, 27, signed_by(&[&keys[0], &keys[1]], Decision::Abort)).await, E::SignerNotInSet(_));
 
-    let reservation = EvmReservation { deal_id: deal(2), ..net.notary(net.native()).await };
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(EvmReservation { deal_id: deal(2), ..net.notary(net.native()).await }).await;
     let commit = certificate(reservation.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
     let result = net.devnet.escrow.cancel_with_certificate(net.owner(), &reservation, &commit).await;
     assert_refused!(result, E::SignerNotInSet(_));
@@ -171,8 +171,7 @@ async fn malformed_and_malleated_signatures_are_refused() {
     assert_refused!(result, E::BadSignature(_));
 
     // Signature bytes that are not a whole number of 65-byte signatures.
-    let reservation = EvmReservation { deal_id: deal(5), ..net.notary(net.native()).await };
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(EvmReservation { deal_id: deal(5), ..net.notary(net.native()).await }).await;
     let input = reservation.certificate_input(net.beneficiary(), Decision::Commit, Bytes::from(vec![1u8; 64]));
     let call = net.devnet.escrow.call(input).from(net.beneficiary());
     let result = call.send().await.map_err(EvmError::from_contract);
@@ -183,8 +182,7 @@ async fn malformed_and_malleated_signatures_are_refused() {
 async fn a_different_notary_set_than_committed_is_refused() {
     let net = Net::start().await;
     let strangers = outsiders();
-    let reservation = net.notary(net.native()).await;
-    net.devnet.escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(net.notary(net.native()).await).await;
     // The stranger presents its own one-of-one set with its own signature: the condition
     // the contract derives from that set is not the one committed.
     let own: Vec<Address> = vec![Address::from(strangers[0].address().0)];

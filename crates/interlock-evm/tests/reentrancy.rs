@@ -35,18 +35,46 @@ async fn replay_refusal(net: &Net, attacker: Address) -> E {
     E::abi_decode(&revert_data).unwrap_or_else(|_| panic!("replay reverted with undecoded data {revert_data}"))
 }
 
+/// Arms `attacker` to execute `reservation` again from inside the transfer that pays
+/// it; the execute call that starts the attack.
+async fn arm_execute(net: &Net, attacker: Address, reservation: &EvmReservation) -> Bytes {
+    let execute = reservation.execute_input(attacker, &secret());
+    arm(net, attacker, execute.clone()).await;
+    execute
+}
+
+/// Reserves a hashlocked leg of `asset` that pays `attacker`, with no keeper.
+async fn reserve_paying(net: &Net, attacker: Address, asset: EvmAsset) -> EvmReservation {
+    net.reserved(EvmReservation { beneficiary: attacker, keeper: None, ..net.hashlock(asset).await }).await
+}
+
+/// Reserves an honest hashlocked leg of `asset` for `deal(n)`, which must stay
+/// locked through the attack.
+async fn reserve_bystander(net: &Net, n: u8, asset: EvmAsset) -> EvmReservation {
+    net.reserved(EvmReservation { deal_id: deal(n), ..net.hashlock(asset).await }).await
+}
+
+/// A fresh re-entrant ERC-20 with twice `AMOUNT` minted to the owner and approved
+/// to the escrow, and the asset of `AMOUNT` of it.
+async fn reentrant_token(net: &Net) -> (ReentrantToken::ReentrantTokenInstance<DynProvider>, EvmAsset) {
+    let token = ReentrantToken::deploy(net.devnet.provider.clone()).await.unwrap();
+    let amount = U256::from(common::AMOUNT);
+    token.mint(net.owner(), amount * U256::from(2)).send().await.unwrap().get_receipt().await.unwrap();
+    let approve = token.approve(net.devnet.escrow.address(), U256::MAX).from(net.owner());
+    approve.send().await.unwrap().get_receipt().await.unwrap();
+    let asset = EvmAsset::Erc20 { token: *token.address(), amount };
+    (token, asset)
+}
+
 #[tokio::test]
 async fn malicious_erc721_receiver_cannot_execute_twice() {
     let net = Net::start().await;
-    let provider = net.devnet.provider.clone();
     let escrow = &net.devnet.escrow;
-    let receiver = ReentrantReceiver::deploy(provider.clone()).await.unwrap();
+    let receiver = ReentrantReceiver::deploy(net.devnet.provider.clone()).await.unwrap();
     let asset = net.erc721().await;
-    let reservation = EvmReservation { beneficiary: *receiver.address(), keeper: None, ..net.hashlock(asset).await };
-    escrow.reserve(&reservation).await.unwrap();
+    let reservation = reserve_paying(&net, *receiver.address(), asset).await;
 
-    let execute = reservation.execute_input(*receiver.address(), &secret());
-    arm(&net, *receiver.address(), execute.clone()).await;
+    let execute = arm_execute(&net, *receiver.address(), &reservation).await;
     let receipt = receiver.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
     assert!(receipt.status());
 
@@ -60,25 +88,18 @@ async fn malicious_erc721_receiver_cannot_execute_twice() {
 #[tokio::test]
 async fn malicious_native_receiver_cannot_execute_twice() {
     let net = Net::start().await;
-    let provider = net.devnet.provider.clone();
     let escrow = &net.devnet.escrow;
-    let receiver = ReentrantReceiver::deploy(provider.clone()).await.unwrap();
+    let receiver = ReentrantReceiver::deploy(net.devnet.provider.clone()).await.unwrap();
     // An honest reservation of the same coin stays locked alongside.
-    let bystander = EvmReservation { deal_id: deal(40), ..net.hashlock(net.native()).await };
-    escrow.reserve(&bystander).await.unwrap();
-    let reservation =
-        EvmReservation { beneficiary: *receiver.address(), keeper: None, ..net.hashlock(net.native()).await };
-    escrow.reserve(&reservation).await.unwrap();
+    let bystander = reserve_bystander(&net, 40, net.native()).await;
+    let reservation = reserve_paying(&net, *receiver.address(), net.native()).await;
 
     // While being paid, execute again.
-    let execute = reservation.execute_input(*receiver.address(), &secret());
-    arm(&net, *receiver.address(), execute.clone()).await;
-    let before = net.holding(*receiver.address(), &reservation.asset).await;
-    receiver.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
+    let execute = arm_execute(&net, *receiver.address(), &reservation).await;
+    let act = async { receiver.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap() };
+    net.paying(*receiver.address(), &reservation.asset, act).await;
     let refusal = replay_refusal(&net, *receiver.address()).await;
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
-    let after = net.holding(*receiver.address(), &reservation.asset).await;
-    assert_eq!(after - before, Net::worth(&reservation.asset), "paid exactly once");
     // The bystander's coin is still all there.
     assert_eq!(net.holding(escrow.address(), &bystander.asset).await, Net::worth(&bystander.asset));
 }
@@ -88,27 +109,18 @@ async fn malicious_native_receiver_cannot_execute_twice() {
 #[tokio::test]
 async fn malicious_erc20_cannot_execute_twice_or_drain_other_reservations() {
     let net = Net::start().await;
-    let provider = net.devnet.provider.clone();
     let escrow = &net.devnet.escrow;
-    let token = ReentrantToken::deploy(provider.clone()).await.unwrap();
-    let amount = U256::from(common::AMOUNT);
-    token.mint(net.owner(), amount * U256::from(2)).send().await.unwrap().get_receipt().await.unwrap();
-    let approve = token.approve(escrow.address(), U256::MAX).from(net.owner());
-    approve.send().await.unwrap().get_receipt().await.unwrap();
-    let asset = EvmAsset::Erc20 { token: *token.address(), amount };
+    let (token, asset) = reentrant_token(&net).await;
 
-    let bystander = EvmReservation { deal_id: deal(41), asset, ..net.hashlock(asset).await };
-    escrow.reserve(&bystander).await.unwrap();
-    let reservation = EvmReservation { beneficiary: *token.address(), keeper: None, ..net.hashlock(asset).await };
-    escrow.reserve(&reservation).await.unwrap();
+    let bystander = reserve_bystander(&net, 41, asset).await;
+    let reservation = reserve_paying(&net, *token.address(), asset).await;
 
-    let execute = reservation.execute_input(*token.address(), &secret());
-    arm(&net, *token.address(), execute.clone()).await;
+    let execute = arm_execute(&net, *token.address(), &reservation).await;
     token.act(escrow.address(), execute).send().await.unwrap().get_receipt().await.unwrap();
     let refusal = replay_refusal(&net, *token.address()).await;
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
-    assert_eq!(net.devnet.token_balance(*token.address(), *token.address()).await.unwrap(), amount);
-    assert_eq!(net.devnet.token_balance(*token.address(), escrow.address()).await.unwrap(), amount);
+    assert_eq!(net.holding(*token.address(), &asset).await, Net::worth(&asset));
+    assert_eq!(net.holding(escrow.address(), &asset).await, Net::worth(&asset));
     assert_eq!(escrow.state(&bystander).await.unwrap(), SlotState::Open);
 }
 
@@ -116,17 +128,10 @@ async fn malicious_erc20_cannot_execute_twice_or_drain_other_reservations() {
 #[tokio::test]
 async fn malicious_erc20_cannot_cancel_twice() {
     let net = Net::start().await;
-    let provider = net.devnet.provider.clone();
     let escrow = &net.devnet.escrow;
-    let token = ReentrantToken::deploy(provider.clone()).await.unwrap();
-    let amount = U256::from(common::AMOUNT);
-    token.mint(net.owner(), amount * U256::from(2)).send().await.unwrap().get_receipt().await.unwrap();
-    token.approve(escrow.address(), U256::MAX).from(net.owner()).send().await.unwrap().get_receipt().await.unwrap();
-    let asset = EvmAsset::Erc20 { token: *token.address(), amount };
-    let bystander = EvmReservation { deal_id: deal(42), ..net.hashlock(asset).await };
-    escrow.reserve(&bystander).await.unwrap();
-    let reservation = net.hashlock(asset).await;
-    escrow.reserve(&reservation).await.unwrap();
+    let (token, asset) = reentrant_token(&net).await;
+    reserve_bystander(&net, 42, asset).await;
+    let reservation = net.reserved(net.hashlock(asset).await).await;
     net.devnet.advance_s(common::HOUR_MS / 1000).await.unwrap();
 
     let cancel = reservation.cancel_input(*token.address());
@@ -134,8 +139,8 @@ async fn malicious_erc20_cannot_cancel_twice() {
     escrow.cancel(net.stranger(), &reservation).await.expect("cancel");
     let refusal = replay_refusal(&net, *token.address()).await;
     assert!(matches!(refusal, E::AlreadyCancelled(_)), "{refusal:?}");
-    assert_eq!(net.devnet.token_balance(*token.address(), net.owner()).await.unwrap(), amount);
-    assert_eq!(net.devnet.token_balance(*token.address(), escrow.address()).await.unwrap(), amount);
+    assert_eq!(net.holding(net.owner(), &asset).await, Net::worth(&asset));
+    assert_eq!(net.holding(escrow.address(), &asset).await, Net::worth(&asset));
 }
 
 /// A malicious beneficiary of a held leg re-enters the release that pays it:
@@ -143,9 +148,8 @@ async fn malicious_erc20_cannot_cancel_twice() {
 #[tokio::test]
 async fn malicious_native_receiver_cannot_be_released_twice() {
     let net = Net::start().await;
-    let provider = net.devnet.provider.clone();
     let escrow = &net.devnet.escrow;
-    let receiver = ReentrantReceiver::deploy(provider.clone()).await.unwrap();
+    let receiver = ReentrantReceiver::deploy(net.devnet.provider.clone()).await.unwrap();
     let notaries = common::notaries();
     let condition = interlock_core::Condition::Inspected {
         notaries: notaries.iter().map(|key| key.address()).collect(),
@@ -153,7 +157,7 @@ async fn malicious_native_receiver_cannot_be_released_twice() {
     };
     let reservation =
         EvmReservation { beneficiary: *receiver.address(), condition, ..net.hashlock(net.native()).await };
-    escrow.reserve(&reservation).await.unwrap();
+    let reservation = net.reserved(reservation).await;
     let signers = [&notaries[0], &notaries[1]];
     let commit = common::certificate(reservation.deal_id, Decision::Commit, &signers);
     escrow.execute_with_certificate(net.keeper(), &reservation, &commit).await.expect("the keeper holds the leg");
@@ -162,11 +166,9 @@ async fn malicious_native_receiver_cannot_be_released_twice() {
     let release = common::certificate(reservation.deal_id, Decision::Release, &signers);
     let input = reservation.certificate_input(net.stranger(), Decision::Release, common::signature_bytes(&release));
     arm(&net, *receiver.address(), input).await;
-    let before = net.holding(*receiver.address(), &reservation.asset).await;
-    escrow.resolve(net.stranger(), &reservation, &release).await.expect("a stranger presents the release");
+    let resolve = escrow.resolve(net.stranger(), &reservation, &release);
+    net.paying(*receiver.address(), &reservation.asset, resolve).await.expect("a stranger presents the release");
     let refusal = replay_refusal(&net, *receiver.address()).await;
     assert!(matches!(refusal, E::AlreadyExecuted(_)), "{refusal:?}");
-    let after = net.holding(*receiver.address(), &reservation.asset).await;
-    assert_eq!(after - before, Net::worth(&reservation.asset), "released exactly once");
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Executed);
 }

@@ -2,13 +2,23 @@
 
 #![allow(dead_code)]
 
-use interlock_core::{Certificate, Condition, DealId, Decision, Hash32, LegKind, NotaryKey, Secret};
+use interlock_core::{
+    Address as CoreAddress, Asset, AssetCode, Certificate, Condition, DealId, DealTerms, Decision, Hash32, Leg,
+    LegKind, NetworkId, NotaryKey, PartyId, Policy, Secret, Settlement,
+};
 use interlock_evm::alloy::primitives::{Address, Bytes, U256};
+use interlock_evm::chain::{core_address, AssetBinding, AssetMap};
 use interlock_evm::devnet::Devnet;
-use interlock_evm::{EvmAsset, EvmReservation};
+use interlock_evm::{EscrowClient, EvmAsset, EvmConfig, EvmReservation};
+use std::collections::BTreeMap;
+use std::future::Future;
 
 pub const HOUR_MS: u64 = 3_600_000;
 pub const AMOUNT: u128 = 5 * 10u128.pow(17);
+/// The EVM network's id in the deals of the chain adapter's tests.
+pub const EVM: NetworkId = NetworkId(2);
+/// The other network of those deals, where the seller delivers.
+pub const LEDGER: NetworkId = NetworkId(1);
 
 /// A fresh chain: account 0 deployed the escrow; the others are named below.
 pub struct Net {
@@ -93,6 +103,23 @@ impl Net {
         }
     }
 
+    /// `reservation`, reserved by its owner.
+    pub async fn reserved(&self, reservation: EvmReservation) -> EvmReservation {
+        self.devnet.escrow.reserve(&reservation).await.expect("reserve");
+        reservation
+    }
+
+    /// Awaits `settle` and asserts that it paid `to` exactly `asset`'s worth (so
+    /// `to` must not be the sender of a native-coin transaction: gas would count);
+    /// what `settle` returned.
+    pub async fn paying<T>(&self, to: Address, asset: &EvmAsset, settle: impl Future<Output = T>) -> T {
+        let before = self.holding(to, asset).await;
+        let output = settle.await;
+        let gained = self.holding(to, asset).await - before;
+        assert_eq!(gained, Net::worth(asset), "{to} is paid {}'s worth, once", asset.kind_name());
+        output
+    }
+
     /// What `asset` is worth in the units of [`Net::holding`].
     pub fn worth(asset: &EvmAsset) -> U256 {
         match *asset {
@@ -100,6 +127,78 @@ impl Net {
             EvmAsset::Erc20 { amount, .. } => amount,
             EvmAsset::Erc721 { .. } => U256::from(1),
         }
+    }
+}
+
+pub fn usdc() -> AssetCode {
+    AssetCode::new("USDC").expect("valid code")
+}
+
+/// A devnet of four accounts with an ERC-20 bound as USDC, 1,000,000 of it
+/// funded to the payer (account 1), mining a block every `block_time_ms` (one
+/// block per transaction when `None`): the chain the adapter's tests deal on.
+pub async fn usdc_devnet(block_time_ms: Option<u64>) -> (Devnet, AssetMap) {
+    let devnet = Devnet::start_mining(4, block_time_ms).await.unwrap_or_else(|error| panic!("{error}"));
+    let token = devnet.deploy_token().await.expect("deploy token");
+    devnet.fund_token(token, devnet.accounts[1], U256::from(1_000_000u64)).await.expect("fund");
+    let assets = AssetMap::new().bind(usdc(), AssetBinding::Erc20(token));
+    (devnet, assets)
+}
+
+/// A hashlock deal (on [`secret`]) paying `amount` USDC on [`EVM`] from account 1
+/// to account 2 of `devnet`, for gold on [`LEDGER`]; the payment expires
+/// `expiry_in_ms` after the chain's time.
+pub async fn usdc_terms(devnet: &Devnet, nonce: u64, amount: u128, expiry_in_ms: u64) -> DealTerms {
+    let now = devnet.now_ms().await.expect("chain time");
+    DealTerms {
+        buyer: PartyId([1; 32]),
+        seller: PartyId([2; 32]),
+        payment: Leg {
+            network: EVM,
+            asset: Asset::Fungible { code: usdc(), amount },
+            owner: core_address(devnet.accounts[1]),
+            beneficiary: core_address(devnet.accounts[2]),
+            keeper: None,
+        },
+        delivery: Leg {
+            network: LEDGER,
+            asset: Asset::Fungible { code: AssetCode::new("GOLD").unwrap(), amount: 1 },
+            owner: CoreAddress::from_bytes([2; 32]),
+            beneficiary: CoreAddress::from_bytes([1; 32]),
+            keeper: None,
+        },
+        settlement: Settlement::Hashlock {
+            hash: secret().hash(),
+            payment_expiry_ms: now + expiry_in_ms,
+            delivery_expiry_ms: now + expiry_in_ms / 2,
+            margin_ms: expiry_in_ms / 4,
+        },
+        policy: Policy::default(),
+        observers: vec![],
+        dependents: vec![],
+        nonce,
+    }
+}
+
+/// A network's configuration following `escrow` through `rpc` at depth 1, with
+/// no assets and the default fees and pace.
+pub fn follow_config(rpc: &str, escrow: &EscrowClient) -> EvmConfig {
+    EvmConfig {
+        rpc: rpc.to_owned(),
+        escrow: format!("{}", escrow.address()),
+        confirmations: 1,
+        assets: BTreeMap::new(),
+        keeper: None,
+        rpc_ca: None,
+        chain_id: None,
+        deploy_height: escrow.deploy_height().expect("deployed by the test"),
+        fee_cap_gwei: 500,
+        replace_after_blocks: 3,
+        urgent_within_s: 300,
+        block_interval_ms: 1_000,
+        time_lag_ms: 1_000,
+        finality: interlock_evm::Finality::Depth,
+        finality_blocks: 1,
     }
 }
 
