@@ -85,17 +85,28 @@ fn spend(
     transaction
 }
 
-/// Sends `transaction` and returns litecoind's reason for refusing it.
-async fn refusal(chain: &Chain, transaction: &Transaction, what: &str) -> String {
-    match chain.node().send(transaction).await {
+/// Sends `transaction` and asserts that litecoind refuses it, saying `expected`;
+/// `what` names the attempt.
+async fn assert_node_refuses(chain: &Chain, transaction: &Transaction, expected: &str, what: &str) {
+    let reason = match chain.node().send(transaction).await {
         Ok(txid) => panic!("litecoind took {what} ({})", interlock_litecoin::chain::hex_of(&txid)),
         Err(error) => error.message,
-    }
-}
-
-fn assert_refused(reason: &str, expected: &str, what: &str) {
+    };
     assert!(reason.contains(expected), "{what}: expected litecoind to say {expected:?}, it said {reason:?}");
 }
+
+/// A fresh chain with a hashlock deal on [`SECRET`] (300 paid for 200, nonce
+/// `nonce`) whose `leg` is reserved and confirmed: see [`reserved`].
+async fn chain_with_reserved(nonce: u64, leg: LegKind) -> (Chain, DealTerms, (HashlockScript, OutPoint, u64)) {
+    let mut chain = Chain::start().await;
+    let now_ms = chain.node.median_time().await.expect("time") * 1000;
+    let terms = hashlock_deal(&chain, now_ms, &SECRET, chain.fungible(300), chain.fungible(200), nonce);
+    let output = reserved(&mut chain, &terms, leg).await;
+    (chain, terms, output)
+}
+
+/// The script check that fails for a wrong preimage or key.
+const EQUALVERIFY: &str = "Script failed an OP_EQUALVERIFY operation";
 
 /// A signature that fails its check must be empty (BIP 146, NULLFAIL): a
 /// wrong one is refused as such.
@@ -103,10 +114,7 @@ const NULLFAIL: &str = "Signature must be zero for failed CHECK(MULTI)SIG operat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_the_script_does_not_allow_are_refused_by_the_node() {
-    let mut chain = Chain::start().await;
-    let now_ms = chain.node.median_time().await.expect("time") * 1000;
-    let terms = hashlock_deal(&chain, now_ms, &SECRET, chain.fungible(300), chain.fungible(200), 1);
-    let (leg, from, value) = reserved(&mut chain, &terms, LegKind::Payment).await;
+    let (mut chain, terms, (leg, from, value)) = chain_with_reserved(1, LegKind::Payment).await;
     let (seller, stranger) = (chain.key(Actor::Seller).clone(), chain.key(Actor::Stranger).clone());
     let to = seller.script_pubkey();
     let claim = |signer: &Key, key: &Key, preimage: &[u8]| {
@@ -114,19 +122,15 @@ async fn claims_the_script_does_not_allow_are_refused_by_the_node() {
         spend(signer, &leg, (from, value), to.clone(), LockTime::ZERO, items)
     };
 
-    let wrong = refusal(&chain, &claim(&seller, &seller, &[0x11; 32]), "a wrong preimage").await;
-    assert_refused(&wrong, "Script failed an OP_EQUALVERIFY operation", "a wrong preimage");
+    assert_node_refuses(&chain, &claim(&seller, &seller, &[0x11; 32]), EQUALVERIFY, "a wrong preimage").await;
     let mut short = SECRET.0.to_vec();
     short.pop();
-    let short = refusal(&chain, &claim(&seller, &seller, &short), "a 31-byte preimage").await;
-    assert_refused(&short, "Script failed an OP_EQUALVERIFY operation", "a 31-byte preimage");
-    let other_key = refusal(&chain, &claim(&stranger, &stranger, &SECRET.0), "another key's claim").await;
-    assert_refused(&other_key, "Script failed an OP_EQUALVERIFY operation", "another key's claim");
-    let forged = refusal(&chain, &claim(&stranger, &seller, &SECRET.0), "a claim signed by another key").await;
-    assert_refused(&forged, NULLFAIL, "the beneficiary's key, another's signature");
+    assert_node_refuses(&chain, &claim(&seller, &seller, &short), EQUALVERIFY, "a 31-byte preimage").await;
+    assert_node_refuses(&chain, &claim(&stranger, &stranger, &SECRET.0), EQUALVERIFY, "another key's claim").await;
+    let forged = claim(&stranger, &seller, &SECRET.0);
+    assert_node_refuses(&chain, &forged, NULLFAIL, "the beneficiary's key, another's signature").await;
     let owner = chain.key(Actor::Buyer).clone();
-    let by_owner = refusal(&chain, &claim(&owner, &owner, &SECRET.0), "the owner's claim").await;
-    assert_refused(&by_owner, "Script failed an OP_EQUALVERIFY operation", "the owner's claim");
+    assert_node_refuses(&chain, &claim(&owner, &owner, &SECRET.0), EQUALVERIFY, "the owner's claim").await;
 
     // The same builder, given the secret and the beneficiary's key, is taken:
     // the refusals above were the script's, not a malformed transaction's.
@@ -138,10 +142,7 @@ async fn claims_the_script_does_not_allow_are_refused_by_the_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_refunds_and_second_spends_are_refused_by_the_node() {
-    let mut chain = Chain::start().await;
-    let now_ms = chain.node.median_time().await.expect("time") * 1000;
-    let terms = hashlock_deal(&chain, now_ms, &SECRET, chain.fungible(300), chain.fungible(200), 2);
-    let (leg, from, value) = reserved(&mut chain, &terms, LegKind::Delivery).await;
+    let (mut chain, terms, (leg, from, value)) = chain_with_reserved(2, LegKind::Delivery).await;
     let seller = chain.key(Actor::Seller).clone();
     let expiry = LockTime::from_time(leg.expiry_s).expect("a time lock");
     let refund = |lock_time: LockTime, to: ScriptBuf| {
@@ -150,23 +151,23 @@ async fn early_refunds_and_second_spends_are_refused_by_the_node() {
 
     // Before the expiry a refund with the leg's lock time is not yet final;
     // one with an earlier lock time, final now, fails the script's CLTV.
-    let early = refusal(&chain, &refund(expiry, seller.script_pubkey()), "a refund before the expiry").await;
-    assert_refused(&early, "non-final", "a refund before the expiry");
+    let own = seller.script_pubkey();
+    assert_node_refuses(&chain, &refund(expiry, own.clone()), "non-final", "a refund before the expiry").await;
     let median = u32::try_from(chain.node.median_time().await.expect("time")).expect("a u32 time");
     let final_now = LockTime::from_time(median - 60).expect("a time lock");
-    let cltv = refusal(&chain, &refund(final_now, seller.script_pubkey()), "a refund under the lock time").await;
-    assert_refused(&cltv, "Locktime requirement not satisfied", "a refund whose lock time is under the script's");
+    let under = "a refund whose lock time is under the script's";
+    assert_node_refuses(&chain, &refund(final_now, own.clone()), "Locktime requirement not satisfied", under).await;
 
     // After the expiry the owner's refund is taken; a second spend of the
     // same output is refused while the first waits and once it is mined.
     chain.advance(3_600_000).await.expect("move past the expiry");
-    chain.node().send(&refund(expiry, seller.script_pubkey())).await.expect("the owner's refund after the expiry");
+    chain.node().send(&refund(expiry, own)).await.expect("the owner's refund after the expiry");
     let stranger = chain.key(Actor::Stranger).script_pubkey();
-    let conflict = refusal(&chain, &refund(expiry, stranger.clone()), "a second refund while the first waits").await;
-    assert_refused(&conflict, "txn-mempool-conflict", "a second spend while the first waits");
+    let waiting = "a second spend while the first waits";
+    assert_node_refuses(&chain, &refund(expiry, stranger.clone()), "txn-mempool-conflict", waiting).await;
     chain.mine(1).await.expect("mine the refund");
-    let spent = refusal(&chain, &refund(expiry, stranger), "a second refund once the first is mined").await;
-    assert_refused(&spent, "missing-inputs", "a second spend once the first is mined");
+    let mined = "a second spend once the first is mined";
+    assert_node_refuses(&chain, &refund(expiry, stranger), "missing-inputs", mined).await;
     let state = chain.submitter(Actor::Buyer).leg_state(&terms, LegKind::Delivery).await.expect("state");
     assert_eq!(state, Some(interlock_core::escrow::ReservationState::Cancelled));
 }

@@ -135,48 +135,29 @@ async fn a_commit_executes_both_legs_once_k_notaries_recorded_it_and_sign_only_t
     reserve_both(&mut chain, &parties, &terms).await;
     let commit = certificate(&terms, Decision::Commit, &[0, 1]);
     let (seller, buyer) = (&parties.seller, &parties.buyer);
+    // The payment leg executed with the commit certificate.
+    let pay = execute(&terms, LegKind::Payment, commit.clone());
 
-    refused(
-        seller,
-        &terms,
-        &execute(&terms, LegKind::Payment, commit.clone()),
-        "0 distinct notaries",
-        "no notary recorded",
-    )
-    .await;
+    refused(seller, &terms, &pay, "0 distinct notaries", "no notary recorded").await;
     signers.record(terms.id(), 0, Decision::Commit);
-    refused(seller, &terms, &execute(&terms, LegKind::Payment, commit.clone()), "1 distinct notaries", "k-1 recorded")
-        .await;
+    refused(seller, &terms, &pay, "1 distinct notaries", "k-1 recorded").await;
     signers.record(terms.id(), 1, Decision::Commit);
     let short = certificate(&terms, Decision::Commit, &[0]);
     refused(seller, &terms, &execute(&terms, LegKind::Payment, short), "needs 2", "a certificate of k-1").await;
     let abort = certificate(&terms, Decision::Abort, &[0, 1]);
     let other = execute(&terms, LegKind::Payment, abort.clone());
     refused(seller, &terms, &other, "certificate decides", "an abort certificate presented to execute").await;
-    refused(
-        buyer,
-        &terms,
-        &execute(&terms, LegKind::Payment, commit.clone()),
-        "only the leg's beneficiary",
-        "the owner",
-    )
-    .await;
+    refused(buyer, &terms, &pay, "only the leg's beneficiary", "the owner").await;
     // The notaries recorded a commit: an abort certificate (were there one)
     // gets no notary's signature over the cancel.
-    refused(
-        buyer,
-        &terms,
-        &cancel(&terms, LegKind::Payment, Some(abort)),
-        "0 distinct notaries",
-        "cancel after commit",
-    )
-    .await;
+    let cancel_payment = cancel(&terms, LegKind::Payment, Some(abort));
+    refused(buyer, &terms, &cancel_payment, "0 distinct notaries", "cancel after commit").await;
 
-    seller.submit(&terms, &execute(&terms, LegKind::Payment, commit.clone())).await.expect("the seller executes");
+    seller.submit(&terms, &pay).await.expect("the seller executes");
     chain.mine(1).await.expect("mine the execution");
-    buyer.submit(&terms, &execute(&terms, LegKind::Delivery, commit.clone())).await.expect("the buyer executes");
+    buyer.submit(&terms, &execute(&terms, LegKind::Delivery, commit)).await.expect("the buyer executes");
     chain.mine(1).await.expect("mine the execution");
-    let again = seller.submit(&terms, &execute(&terms, LegKind::Payment, commit)).await.expect_err("twice");
+    let again = seller.submit(&terms, &pay).await.expect_err("twice");
     assert_eq!(again.kind, ChainErrorKind::AlreadyDone, "{again}");
     for leg in [LegKind::Payment, LegKind::Delivery] {
         assert_eq!(state(seller, &terms, leg).await, Some(ReservationState::Executed), "{leg:?}");
