@@ -342,19 +342,16 @@ impl Node {
             .batch(&[Call::new("estimatesmartfee", json!([2])), Call::new("getnetworkinfo", json!([]))])
             .await?;
         let mut answers = answers.into_iter();
-        let per_kvb_to_per_vb = |ltc: f64| litoshis(ltc).div_ceil(1000);
-        let estimate = answers
-            .next()
-            .and_then(Result::ok)
-            .and_then(|answer| answer.get("feerate").and_then(Value::as_f64))
-            .map(per_kvb_to_per_vb)
-            .unwrap_or(0);
-        let relay = answers
-            .next()
-            .and_then(Result::ok)
-            .and_then(|answer| answer.get("relayfee").and_then(Value::as_f64))
-            .map(per_kvb_to_per_vb)
-            .unwrap_or(1);
+        // The next answer's `field`, a rate in LTC per kvB, in litoshis per vbyte.
+        let mut next_rate = |field: &str, otherwise: u64| {
+            answers
+                .next()
+                .and_then(Result::ok)
+                .and_then(|answer| answer.get(field).and_then(Value::as_f64))
+                .map_or(otherwise, |ltc| litoshis(ltc).div_ceil(1000))
+        };
+        let estimate = next_rate("feerate", 0);
+        let relay = next_rate("relayfee", 1);
         Ok(estimate.max(floor).max(relay).min(cap.max(relay)))
     }
 

@@ -305,8 +305,7 @@ impl NotaryScript {
 
     /// The witness that refunds after the backstop, signed `signature` by `key`.
     pub fn refund_witness(&self, signature: &[u8], key: &[u8; 33]) -> bitcoin::Witness {
-        let script = self.witness_script();
-        bitcoin::Witness::from_slice(&[signature, key.as_slice(), &[], script.as_bytes()])
+        crate::script::refund_witness(&self.witness_script(), signature, key)
     }
 }
 

@@ -153,9 +153,15 @@ impl HashlockScript {
 
     /// The witness that refunds, signed `signature` by `key`.
     pub fn refund_witness(&self, signature: &[u8], key: &[u8; 33]) -> bitcoin::Witness {
-        let script = self.witness_script();
-        bitcoin::Witness::from_slice(&[signature, key.as_slice(), &[], script.as_bytes()])
+        refund_witness(&self.witness_script(), signature, key)
     }
+}
+
+/// The witness that takes a leg's refund path (the empty selector) of
+/// `script`, signed `signature` by the owner's `key`: the same for both
+/// settlement modes' scripts.
+pub(crate) fn refund_witness(script: &Script, signature: &[u8], key: &[u8; 33]) -> bitcoin::Witness {
+    bitcoin::Witness::from_slice(&[signature, key.as_slice(), &[], script.as_bytes()])
 }
 
 /// What an input's witness (its items, the witness script last) did to a
