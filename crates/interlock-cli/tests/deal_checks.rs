@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sandbox::{assert_deals_refused, deal_as, interlock, json, up};
+use common::sandbox::{assert_deals_refused, deal_as, interlock, json, proposal, up};
 use std::time::Instant;
 
 #[test]
@@ -16,28 +16,18 @@ fn unfundable_payments_and_legs_that_do_not_differ_are_refused_before_signing() 
     let cases: [(&str, Vec<&str>, &str); 3] = [
         (
             "buyer",
-            vec!["propose", "--to", "seller", "--payment", "2000000 USD@alpha", "--delivery", "10 GOLD@beta"],
+            proposal("seller", "2000000 USD@alpha", "10 GOLD@beta", &[]),
             "refused before signing: the payment of 2000000 USD on alpha is not covered: this party's account there holds 1000000 USD",
         ),
         (
             "buyer",
-            vec!["propose", "--to", "seller", "--payment", "1 USD@alpha", "--delivery", "1 USD@alpha"],
+            proposal("seller", "1 USD@alpha", "1 USD@alpha", &[]),
             "the payment leg (1 USD) and the delivery leg (1 USD) move the same asset on network-1: expected legs that differ in asset or network",
         ),
         // The seller proposing sees the buyer's account through alpha's gateway.
         (
             "seller",
-            vec![
-                "propose",
-                "--to",
-                "buyer",
-                "--role",
-                "seller",
-                "--payment",
-                "2000000 USD@alpha",
-                "--delivery",
-                "10 GOLD@beta",
-            ],
+            proposal("buyer", "2000000 USD@alpha", "10 GOLD@beta", &["--role", "seller"]),
             "refused before signing: the payment of 2000000 USD on alpha is not covered: buyer's account there holds 1000000 USD",
         ),
     ];

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sandbox::{assert_deals_refused, deal_as, interlock, json, settings, up};
+use common::sandbox::{assert_deals_refused, deal_as, interlock, json, proposal, settings, up};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -228,31 +228,11 @@ fn an_operator_proposes_accepts_watches_and_cancels_deals_from_the_cli() {
     let cases: [(&str, Vec<&str>, &str); 5] = [
         ("buyer", vec!["status", "ffffffff"], "no deal starting with ffffffff"),
         ("buyer", vec!["status", "not-hex"], "expected a deal id in hex"),
+        ("buyer", proposal("nobody", "25 USD@alpha", "10 GOLD@beta", &[]), "no party \"nobody\""),
+        ("buyer", proposal("seller", "25USD", "10 GOLD@beta", &[]), "expected AMOUNT ASSET@NETWORK"),
         (
             "buyer",
-            vec!["propose", "--to", "nobody", "--payment", "25 USD@alpha", "--delivery", "10 GOLD@beta"],
-            "no party \"nobody\"",
-        ),
-        (
-            "buyer",
-            vec!["propose", "--to", "seller", "--payment", "25USD", "--delivery", "10 GOLD@beta"],
-            "expected AMOUNT ASSET@NETWORK",
-        ),
-        (
-            "buyer",
-            vec![
-                "propose",
-                "--to",
-                "seller",
-                "--mode",
-                "hashlock",
-                "--role",
-                "seller",
-                "--payment",
-                "25 USD@alpha",
-                "--delivery",
-                "10 GOLD@beta",
-            ],
+            proposal("seller", "25 USD@alpha", "10 GOLD@beta", &["--mode", "hashlock", "--role", "seller"]),
             "the buyer proposes",
         ),
     ];

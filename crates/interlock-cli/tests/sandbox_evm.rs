@@ -5,32 +5,24 @@
 
 mod common;
 
-use common::sandbox::{interlock, json, propose_to_seller, Sandbox};
+use common::sandbox::{completed_deal, healthy_status, interlock, json, propose_to_seller, up, wait_for};
 
 #[test]
 fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_services() {
     let dir = tempfile::tempdir().unwrap();
-    let up = interlock(&["sandbox", "up", "--dir", "sb", "--evm"], dir.path());
-    assert!(
-        up.status.success(),
-        "sandbox up --evm failed (anvil comes from scripts/npm-install): {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let _sandbox = Sandbox(dir.path().to_owned());
-    let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
-    assert_eq!(status["healthy"], true, "{status}");
+    // anvil comes from scripts/npm-install.
+    let _sandbox = up(dir.path(), &["--evm"]);
+    healthy_status(dir.path());
 
     // Notary mode: 25 USD on the ledger for DEED #1, an ERC-721 on the chain.
-    let notary = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], dir.path()));
-    assert_eq!(notary["outcome"], "completed", "{notary}");
+    let notary = completed_deal(dir.path(), "notary");
     let after = &notary["balances_after"];
     assert_eq!(after["buyer"]["beta"]["DEED"], serde_json::json!([1]), "{after}");
     assert_eq!(after["buyer"]["alpha"]["USD"], "999975");
     assert_eq!(after["seller"]["alpha"]["USD"], "25");
 
     // Hashlock mode: 25 USDC, an ERC-20 on the chain, for 10 GOLD on the ledger.
-    let hashlock = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
-    assert_eq!(hashlock["outcome"], "completed", "{hashlock}");
+    let hashlock = completed_deal(dir.path(), "hashlock");
     let after = &hashlock["balances_after"];
     assert_eq!(after["buyer"]["beta"]["USDC"], "999975", "{after}");
     assert_eq!(after["seller"]["beta"]["USDC"], "25");
@@ -62,16 +54,7 @@ fn evm_sandbox_settles_erc721_delivery_erc20_payment_and_refunds_through_the_ser
     assert!(!watch.status.success(), "watch exits non-zero for a deal that did not complete: {text}");
     assert!(text.contains("payment reserved on beta") && text.contains("payment cancelled on beta"), "{text}");
     for party in ["buyer", "seller"] {
-        let started = std::time::Instant::now();
-        loop {
-            let view =
-                json(&interlock(&["deal", "--sandbox", "sb", "--as", party, "--json", "status", &id], dir.path()));
-            if view["state"] == "refunded" {
-                break;
-            }
-            assert!(started.elapsed().as_secs() < 30, "{party} never saw the refund: {view}");
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
+        wait_for(dir.path(), party, &id, "the refund", 30, |view| view["state"] == "refunded");
     }
     let again = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
     assert_eq!(

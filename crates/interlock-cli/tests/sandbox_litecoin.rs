@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::sandbox::{interlock, json, ok, propose_to_seller, Sandbox};
+use common::sandbox::{completed_deal, healthy_status, interlock, ok, propose_to_seller, up, wait_for};
 use std::time::{Duration, Instant};
 
 const LTC: u64 = 100_000_000;
@@ -22,63 +22,36 @@ fn ltc(view: &serde_json::Value, party: &str) -> u64 {
     text.parse().unwrap()
 }
 
-fn wait_for(dir: &std::path::Path, party: &str, id: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
-    let started = Instant::now();
-    loop {
-        let view = json(&interlock(&["deal", "--sandbox", "sb", "--as", party, "--json", "status", id], dir));
-        if done(&view) {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{party}: {what} never came: {view}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Asserts that `party` holds `expected` LTC on beta less the network's fees:
+/// less than it, but not by more than [`FEES_MAX`].
+fn assert_ltc_less_fees(view: &serde_json::Value, party: &str, expected: u64, what: &str) {
+    let held = ltc(view, party);
+    assert!(held < expected && held > expected - FEES_MAX, "{what}: {view}");
 }
 
 #[test]
 fn litecoin_sandbox_settles_hashlock_and_notary_deals_and_rides_out_a_killed_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let up = interlock(&["sandbox", "up", "--dir", "sb", "--litecoin"], dir.path());
-    assert!(
-        up.status.success(),
-        "sandbox up --litecoin failed (litecoind comes from scripts/litecoind-install): {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let sandbox = Sandbox(dir.path().to_owned());
-    let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
-    assert_eq!(status["healthy"], true, "{status}");
+    // litecoind comes from scripts/litecoind-install.
+    let sandbox = up(dir.path(), &["--litecoin"]);
+    let status = healthy_status(dir.path());
     assert_eq!(status["chains"][0]["platform"], "litecoin-regtest", "{status}");
     let rpc = status["chains"][0]["rpc"].as_str().unwrap().trim_start_matches("http://").to_owned();
 
     // 0.25 LTC on beta for 10 GOLD on alpha, through every process.
-    let deal = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "hashlock", "--json"], dir.path()));
-    assert_eq!(deal["outcome"], "completed", "{deal}");
+    let deal = completed_deal(dir.path(), "hashlock");
     let after = &deal["balances_after"];
     assert_eq!(after["buyer"]["alpha"]["GOLD"], "10", "{after}");
-    let (buyer, seller) = (ltc(after, "buyer"), ltc(after, "seller"));
-    assert!(
-        buyer < START - LTC / 4 && buyer > START - LTC / 4 - FEES_MAX,
-        "the buyer paid 0.25 LTC and a fee: {after}"
-    );
-    assert!(
-        seller < START + LTC / 4 && seller > START + LTC / 4 - FEES_MAX,
-        "the seller got 0.25 LTC less a fee: {after}"
-    );
+    assert_ltc_less_fees(after, "buyer", START - LTC / 4, "the buyer paid 0.25 LTC and a fee");
+    assert_ltc_less_fees(after, "seller", START + LTC / 4, "the seller got 0.25 LTC less a fee");
 
     // The same by 2 of 3 notaries: the seller's claim on beta carries the
     // notary services' signatures over that very spend.
-    let deal = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", "notary", "--json"], dir.path()));
-    assert_eq!(deal["outcome"], "completed", "{deal}");
+    let deal = completed_deal(dir.path(), "notary");
     let later = &deal["balances_after"];
     assert_eq!(later["buyer"]["alpha"]["GOLD"], "20", "{later}");
-    let (buyer, seller) = (ltc(later, "buyer"), ltc(later, "seller"));
-    assert!(
-        buyer < START - LTC / 2 && buyer > START - LTC / 2 - FEES_MAX,
-        "the buyer paid 0.25 LTC twice and fees: {later}"
-    );
-    assert!(
-        seller < START + LTC / 2 && seller > START + LTC / 2 - FEES_MAX,
-        "the seller got 0.25 LTC twice less fees: {later}"
-    );
+    assert_ltc_less_fees(later, "buyer", START - LTC / 2, "the buyer paid 0.25 LTC twice and fees");
+    assert_ltc_less_fees(later, "seller", START + LTC / 2, "the seller got 0.25 LTC twice less fees");
 
     // 300 litoshis on beta: an output litecoind calls dust. The buyer's agent
     // asks its node before it signs, and nothing is proposed.
@@ -97,15 +70,14 @@ fn litecoin_sandbox_settles_hashlock_and_notary_deals_and_rides_out_a_killed_gat
         &["--mode", "hashlock", "--payment", "20000000 LTC@beta", "--delivery", "5 GOLD@alpha", "--window", "40"],
     );
     let id = proposed["deal_id"].as_str().unwrap().to_owned();
-    wait_for(dir.path(), "buyer", &id, "the payment's reservation", |view| view["own_leg"] == "reserved");
+    wait_for(dir.path(), "buyer", &id, "the payment's reservation", 60, |view| view["own_leg"] == "reserved");
     ok(&interlock(&["sandbox", "kill", "beta-gateway", "--dir", "sb"], dir.path()));
     std::thread::sleep(Duration::from_secs(3));
     ok(&interlock(&["sandbox", "start", "beta-gateway", "--dir", "sb"], dir.path()));
     for party in ["buyer", "seller"] {
-        wait_for(dir.path(), party, &id, "completion", |view| view["state"] == "completed");
+        wait_for(dir.path(), party, &id, "completion", 60, |view| view["state"] == "completed");
     }
-    let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir.path()));
-    assert_eq!(status["healthy"], true, "{status}");
+    healthy_status(dir.path());
 
     // `down` stops the chain process, and litecoind with it.
     drop(sandbox);

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// Runs `interlock ARGS` in `dir` and returns what it did, success or not.
 pub fn interlock(args: &[&str], dir: &Path) -> Output {
@@ -15,6 +16,14 @@ pub fn deal_as(dir: &Path, party: &str, args: &[&str]) -> Output {
     let mut all = vec!["deal", "--sandbox", "sb", "--as", party];
     all.extend(args);
     interlock(&all, dir)
+}
+
+/// The arguments of `deal propose`: to `to`, paying `payment` for `delivery`
+/// (each `AMOUNT ASSET@NETWORK`), then `extra`.
+pub fn proposal<'a>(to: &'a str, payment: &'a str, delivery: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["propose", "--to", to, "--payment", payment, "--delivery", delivery];
+    args.extend(extra);
+    args
 }
 
 /// Each `(party, args, expected)` of `cases`: `deal_as(dir, party, args)`
@@ -82,4 +91,39 @@ pub fn propose_to_seller(dir: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["deal", "--sandbox", "sb", "--as", "buyer", "--json", "propose", "--to", "seller"];
     args.extend(extra);
     json(&interlock(&args, dir))
+}
+
+/// `sandbox status --json` in `dir`, which must say the sandbox is healthy.
+pub fn healthy_status(dir: &Path) -> serde_json::Value {
+    let status = json(&interlock(&["sandbox", "status", "--dir", "sb", "--json"], dir));
+    assert_eq!(status["healthy"], true, "{status}");
+    status
+}
+
+/// `sandbox deal --mode MODE --json` in `dir`, whose deal must complete; its report.
+pub fn completed_deal(dir: &Path, mode: &str) -> serde_json::Value {
+    let deal = json(&interlock(&["sandbox", "deal", "--dir", "sb", "--mode", mode, "--json"], dir));
+    assert_eq!(deal["outcome"], "completed", "{deal}");
+    deal
+}
+
+/// Polls `party`'s view of deal `id` until `done` holds of it, for at most
+/// `within_s` seconds; `what` names what the test waits for.
+pub fn wait_for(
+    dir: &Path,
+    party: &str,
+    id: &str,
+    what: &str,
+    within_s: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        let view = json(&interlock(&["deal", "--sandbox", "sb", "--as", party, "--json", "status", id], dir));
+        if done(&view) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(within_s), "{party}: {what} never came: {view}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
