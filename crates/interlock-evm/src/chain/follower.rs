@@ -454,34 +454,31 @@ impl EvmFollower {
 
     /// The core's event for one of the escrow's logs, with a placeholder sender.
     fn decode(&self, log: &alloy::primitives::Log, mismatched: &mut Vec<ReservationId>) -> Option<EscrowEvent> {
-        let topic = *log.topics().first()?;
-        let watched = |id: B256| self.watched.get(&ReservationId(interlock_core::Hash32(id.0)));
-        if topic == InterlockEscrow::Reserved::SIGNATURE_HASH {
-            let event = InterlockEscrow::Reserved::decode_log_data(&log.data).ok()?;
-            let (request, reservation) = watched(event.reservationId)?;
-            if event.commitment != reservation.commitment() {
-                mismatched.push(reservation.id());
-                return None;
+        use InterlockEscrow::{Cancelled, Executed, ExecutedByCertificate, Held, Released, Reserved};
+        let topics = log.topics();
+        let topic = *topics.first()?;
+        // Every escrow event names the contract's reservation id first, indexed.
+        let (request, reservation) = self.watched.get(&ReservationId(interlock_core::Hash32(topics.get(1)?.0)))?;
+        let event = match topic {
+            topic if topic == Reserved::SIGNATURE_HASH => {
+                let event = Reserved::decode_log_data(&log.data).ok()?;
+                if event.commitment != reservation.commitment() {
+                    mismatched.push(reservation.id());
+                    return None;
+                }
+                EscrowEvent::Reserved(core_reservation(request))
             }
-            return Some(EscrowEvent::Reserved(core_reservation(request)));
-        }
-        if topic == InterlockEscrow::Executed::SIGNATURE_HASH {
-            let event = InterlockEscrow::Executed::decode_log_data(&log.data).ok()?;
-            let (request, _) = watched(event.reservationId)?;
-            let token = Token::Secret(interlock_core::Secret(event.secret.0));
-            return Some(executed(request, token));
-        }
-        if topic == InterlockEscrow::ExecutedByCertificate::SIGNATURE_HASH {
-            let event = InterlockEscrow::ExecutedByCertificate::decode_log_data(&log.data).ok()?;
-            let (request, _) = watched(event.reservationId)?;
+            topic if topic == Executed::SIGNATURE_HASH => {
+                let event = Executed::decode_log_data(&log.data).ok()?;
+                executed(request, Token::Secret(interlock_core::Secret(event.secret.0)))
+            }
             // The log does not repeat the signatures: `with_certificate` reads them
             // from the transaction's calldata, which the contract checked.
-            return Some(executed(request, unsigned(request, Decision::Commit)));
-        }
-        if topic == InterlockEscrow::Held::SIGNATURE_HASH {
-            let event = InterlockEscrow::Held::decode_log_data(&log.data).ok()?;
-            let (request, _) = watched(event.reservationId)?;
-            return Some(EscrowEvent::Held {
+            topic if topic == ExecutedByCertificate::SIGNATURE_HASH => {
+                executed(request, unsigned(request, Decision::Commit))
+            }
+            topic if topic == Released::SIGNATURE_HASH => executed(request, unsigned(request, Decision::Release)),
+            topic if topic == Held::SIGNATURE_HASH => EscrowEvent::Held {
                 reservation: interlock_core::reservation_id(request.deal_id, request.leg),
                 deal_id: request.deal_id,
                 leg: request.leg,
@@ -489,26 +486,18 @@ impl EvmFollower {
                 beneficiary: request.beneficiary,
                 asset: request.asset.clone(),
                 token: unsigned(request, Decision::Commit),
-            });
-        }
-        if topic == InterlockEscrow::Released::SIGNATURE_HASH {
-            let event = InterlockEscrow::Released::decode_log_data(&log.data).ok()?;
-            let (request, _) = watched(event.reservationId)?;
-            return Some(executed(request, unsigned(request, Decision::Release)));
-        }
-        if topic == InterlockEscrow::Cancelled::SIGNATURE_HASH {
-            let event = InterlockEscrow::Cancelled::decode_log_data(&log.data).ok()?;
-            let (request, _) = watched(event.reservationId)?;
-            return Some(EscrowEvent::Cancelled {
+            },
+            topic if topic == Cancelled::SIGNATURE_HASH => EscrowEvent::Cancelled {
                 reservation: interlock_core::reservation_id(request.deal_id, request.leg),
                 deal_id: request.deal_id,
                 leg: request.leg,
                 by: request.owner,
                 to: request.owner,
                 asset: request.asset.clone(),
-            });
-        }
-        None
+            },
+            _ => return None,
+        };
+        Some(event)
     }
 }
 
