@@ -6,7 +6,7 @@
 
 use interlock_rpc::store::{open, GroupStore, GroupWriter, StoreError};
 use rusqlite::Connection;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);";
@@ -36,12 +36,17 @@ impl Notes {
         Ok(id)
     }
 
+    /// The ids in the file at `path`, read afresh.
     fn stored(path: &Path) -> Vec<u64> {
-        let connection = Connection::open(path).unwrap();
-        let mut statement = connection.prepare("SELECT id FROM notes ORDER BY id").unwrap();
-        let ids = statement.query_map([], |row| row.get(0)).unwrap();
-        ids.map(Result::unwrap).collect()
+        ids(&Connection::open(path).unwrap()).unwrap()
     }
+}
+
+/// The ids of the notes `connection` holds, in order.
+fn ids(connection: &Connection) -> rusqlite::Result<Vec<u64>> {
+    let mut statement = connection.prepare("SELECT id FROM notes ORDER BY id")?;
+    let ids = statement.query_map([], |row| row.get(0))?.collect();
+    ids
 }
 
 impl GroupStore for Notes {
@@ -50,13 +55,18 @@ impl GroupStore for Notes {
     }
 
     fn reload(&mut self) -> Result<(), StoreError> {
-        let mut statement = self.connection.prepare("SELECT id FROM notes ORDER BY id")?;
-        let ids = statement.query_map([], |row| row.get(0))?.collect::<Result<Vec<u64>, _>>()?;
-        drop(statement);
-        self.written = ids;
+        self.written = ids(&self.connection)?;
         self.reloads += 1;
         Ok(())
     }
+}
+
+/// A notes file in `dir` behind a group writer: its path, the store and the writer.
+fn start(dir: &Path) -> (PathBuf, Arc<Mutex<Notes>>, GroupWriter<Notes>) {
+    let path = dir.join("notes.sqlite");
+    let store = Arc::new(Mutex::new(Notes::open(&path)));
+    let writer = GroupWriter::start("notes-writer", store.clone()).unwrap();
+    (path, store, writer)
 }
 
 /// One write to the notes, boxed to wait beside others.
@@ -82,9 +92,7 @@ async fn write_together(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_share_commits_are_all_answered_and_durable_and_a_refusal_rolls_back_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notes.sqlite");
-    let store = Arc::new(Mutex::new(Notes::open(&path)));
-    let writer = GroupWriter::start("notes-writer", store.clone()).unwrap();
+    let (path, store, writer) = start(dir.path());
     let commits_before = interlock_core::counters::counts().durable_commits;
 
     // Writers on tasks of their own, all at once.
@@ -132,9 +140,7 @@ async fn concurrent_writers_share_commits_are_all_answered_and_durable_and_a_ref
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_whose_transaction_breaks_answers_every_write_with_the_error_and_reloads_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notes.sqlite");
-    let store = Arc::new(Mutex::new(Notes::open(&path)));
-    let writer = GroupWriter::start("notes-writer", store.clone()).unwrap();
+    let (path, store, writer) = start(dir.path());
     writer.write(|notes: &mut Notes| notes.add(1, false)).await.unwrap();
 
     // The third write rolls the whole transaction back, as SQLite does on
