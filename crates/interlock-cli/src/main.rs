@@ -56,14 +56,21 @@ struct Cli {
     command: Command,
 }
 
-/// For a service role: structured logs, and the metrics endpoint if asked for.
-fn start_service(metrics: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+/// Runs a role with its resolved `options` until interrupted, its logs set up
+/// and its metrics served on `metrics` when given: only once its settings
+/// have all been checked, so a wrong one binds nothing.
+fn run_service<T>(
+    metrics: Option<std::net::SocketAddr>,
+    options: T,
+    serve: fn(T) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     interlock_rpc::metrics::init_logs();
-    let Some(address) = metrics else { return Ok(()) };
-    let bound = interlock_rpc::metrics::serve_in_background(address)
-        .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
-    eprintln!("metrics on {bound}");
-    Ok(())
+    if let Some(address) = metrics {
+        let bound = interlock_rpc::metrics::serve_in_background(address)
+            .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
+        eprintln!("metrics on {bound}");
+    }
+    serve(options)
 }
 
 #[derive(Subcommand)]
@@ -718,10 +725,7 @@ fn sandbox_topology(evm: u8, evm_rpc: Option<String>) -> anyhow::Result<sandbox:
 /// checked, then the role runs until interrupted.
 fn ledger(flags: LedgerArgs) -> anyhow::Result<()> {
     let settings = settings::merged(flags)?;
-    let metrics = settings.metrics;
-    let options = settings.resolve()?;
-    start_service(metrics)?;
-    services::ledger_serve(options)
+    run_service(settings.metrics, settings.resolve()?, services::ledger_serve)
 }
 
 fn notary(flags: NotaryArgs) -> anyhow::Result<()> {
@@ -729,10 +733,7 @@ fn notary(flags: NotaryArgs) -> anyhow::Result<()> {
     if settings.print_address {
         return services::notary_address(&settings.data()?);
     }
-    let metrics = settings.metrics;
-    let options = settings.resolve()?;
-    start_service(metrics)?;
-    services::notary_serve(options)
+    run_service(settings.metrics, settings.resolve()?, services::notary_serve)
 }
 
 fn gateway(flags: GatewayArgs) -> anyhow::Result<()> {
@@ -743,10 +744,7 @@ fn gateway(flags: GatewayArgs) -> anyhow::Result<()> {
     if settings.dead_letters {
         return gateway_cmd::dead_letters(&settings.data()?, settings.json);
     }
-    let metrics = settings.metrics;
-    let options = settings.resolve()?;
-    start_service(metrics)?;
-    gateway_cmd::serve(options)
+    run_service(settings.metrics, settings.resolve()?, gateway_cmd::serve)
 }
 
 fn observer(flags: ObserverArgs) -> anyhow::Result<()> {
@@ -759,10 +757,7 @@ fn observer(flags: ObserverArgs) -> anyhow::Result<()> {
 
 fn agent(flags: AgentArgs) -> anyhow::Result<()> {
     let settings = settings::merged(flags)?;
-    let metrics = settings.metrics;
-    let options = settings.resolve()?;
-    start_service(metrics)?;
-    agent_cmd::agent_serve(options)
+    run_service(settings.metrics, settings.resolve()?, agent_cmd::agent_serve)
 }
 
 fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
