@@ -8,7 +8,7 @@
 //! `gateway/peer_reports.rs`: altered notifications and assertions refused.
 //! `gateway/group_commit.rs`: concurrent registrations share commits.
 
-use interlock_core::crypto::{PartyKey, Secret, Token};
+use interlock_core::crypto::{Certificate, Decision, NotaryKey, PartyKey, Secret, Token};
 use interlock_core::encoding::{encode_terms, Decode, Encode};
 use interlock_core::saga::expected_request;
 use interlock_core::{
@@ -16,23 +16,17 @@ use interlock_core::{
     NetworkId, Policy, Settlement,
 };
 use interlock_gateway::checks::sign_lock_assertion;
-use interlock_gateway::testkit::{
-    endpoint, ledger_network, now_ms, start_gateway_with, start_ledger_node, GatewaySetup, RunningGateway,
-};
-use interlock_gateway::{WebhookPolicy, GRACE_MS};
-use interlock_identity::{DependentEntry, Directory, GatewayEntry, LedgerEntry, NotaryEntry, PartyEntry, Role};
+use interlock_gateway::testkit::{endpoint, now_ms, Networks};
+use interlock_gateway::{GatewayService, WebhookPolicy, GRACE_MS};
+use interlock_identity::{DependentEntry, Directory, NotaryEntry, PartyEntry, Role};
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
-use interlock_rpc::server::{bind, TlsFiles, MESSAGE_LEN_MAX};
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use interlock_rpc::server::{TlsFiles, MESSAGE_LEN_MAX};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -45,32 +39,12 @@ fn usd() -> AssetCode {
     AssetCode::new("USD").unwrap()
 }
 
-fn gateway_name(network: NetworkId) -> &'static str {
-    if network == ALPHA {
-        "gw-alpha"
-    } else {
-        "gw-beta"
-    }
-}
-
-fn other(network: NetworkId) -> NetworkId {
-    if network == ALPHA {
-        BETA
-    } else {
-        ALPHA
-    }
-}
-
 /// Two ledger nodes (no keeper of their own: the gateways' keepers are under
 /// test), two gateways, and the parties buyer, seller and carol, funded on both.
 struct World {
     dir: tempfile::TempDir,
-    tls: PathBuf,
     directory: Arc<Directory>,
-    ledgers: HashMap<NetworkId, SocketAddr>,
-    gateways: HashMap<NetworkId, SocketAddr>,
-    listeners: HashMap<NetworkId, TcpListener>,
-    running: HashMap<NetworkId, RunningGateway>,
+    networks: Networks,
     operator: PartyKey,
     buyer: PartyKey,
     seller: PartyKey,
@@ -101,16 +75,34 @@ fn gateway_key(network: NetworkId) -> PartyKey {
     PartyKey::from_seed([40 + u8::try_from(network.0).unwrap(); 32])
 }
 
+/// The key of the directory's one notary, n1.
+fn notary_key() -> NotaryKey {
+    NotaryKey::from_seed([9; 32]).unwrap()
+}
+
+/// Notary mode under n1 alone (1 of 1): its decision due `deadline_in_ms`
+/// from now, the backstop `backstop_in_ms` from now.
+fn notary_settlement(deadline_in_ms: u64, backstop_in_ms: u64) -> Settlement {
+    let now = now_ms();
+    Settlement::Notary {
+        notaries: vec![notary_key().address()],
+        threshold: 1,
+        decision_deadline_ms: now + deadline_in_ms,
+        backstop_expiry_ms: now + backstop_in_ms,
+    }
+}
+
+/// n1's certificate of `decision` on the deal.
+fn certificate(deal_id: DealId, decision: Decision) -> Certificate {
+    Certificate { deal_id, decision, signatures: vec![notary_key().sign_decision(deal_id, decision).signature] }
+}
+
 impl World {
     /// Everything but the gateways, which `start` brings up.
     async fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let tls = dir.path().join("tls");
-        let names = [
-            (Role::Ledger, "alpha-ledger"),
-            (Role::Ledger, "beta-ledger"),
-            (Role::Gateway, "gw-alpha"),
-            (Role::Gateway, "gw-beta"),
+        let mut networks = Networks::bind(dir.path(), &[(ALPHA, "alpha"), (BETA, "beta")]).await;
+        let others = [
             (Role::Party, "buyer"),
             (Role::Party, "seller"),
             (Role::Party, "carol"),
@@ -118,23 +110,13 @@ impl World {
             (Role::Observer, "obs"),
             (Role::Dependent, "warranty"),
         ];
-        interlock_gateway::testkit::issue_all(&tls, &names);
+        networks.issue(&others);
         // A client whose certificate comes from another CA.
         interlock_gateway::testkit::issue_all(&dir.path().join("other"), &[(Role::Party, "buyer")]);
 
         let operator = PartyKey::from_seed([1; 32]);
         let (buyer, seller, carol) =
             (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]), PartyKey::from_seed([4; 32]));
-        let (mut ledgers, mut ledger_listeners, mut gateways, mut listeners) =
-            (HashMap::new(), Vec::new(), HashMap::new(), HashMap::new());
-        for network in [ALPHA, BETA] {
-            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-            ledgers.insert(network, address);
-            ledger_listeners.push((network, listener));
-            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-            gateways.insert(network, address);
-            listeners.insert(network, listener);
-        }
         let party = |name: &str, key: &PartyKey| PartyEntry {
             name: name.into(),
             key: key.public(),
@@ -142,32 +124,14 @@ impl World {
                 .into(),
         };
         let directory = Arc::new(Directory {
-            networks: vec![
-                ledger_network(ALPHA, "alpha", ledgers[&ALPHA]),
-                ledger_network(BETA, "beta", ledgers[&BETA]),
-            ],
-            ledgers: [(ALPHA, "alpha-ledger"), (BETA, "beta-ledger")]
-                .into_iter()
-                .map(|(network, name)| LedgerEntry {
-                    name: name.into(),
-                    network,
-                    endpoint: ledgers[&network].to_string(),
-                })
-                .collect(),
-            gateways: [ALPHA, BETA]
-                .into_iter()
-                .map(|network| GatewayEntry {
-                    name: gateway_name(network).into(),
-                    network,
-                    endpoint: gateways[&network].to_string(),
-                    key: gateway_key(network).public(),
-                })
-                .collect(),
+            networks: networks.network_entries(),
+            ledgers: networks.ledger_entries(),
+            gateways: networks.gateway_entries(gateway_key),
             parties: vec![party("buyer", &buyer), party("seller", &seller), party("carol", &carol)],
             notaries: vec![NotaryEntry {
                 name: "n1".into(),
                 endpoint: "127.0.0.1:1".into(),
-                address: interlock_core::NotaryKey::from_seed([9; 32]).unwrap().address(),
+                address: notary_key().address(),
             }],
             observers: vec![interlock_identity::ObserverEntry {
                 name: "obs".into(),
@@ -178,24 +142,8 @@ impl World {
             links: None,
         });
         directory.validate().unwrap();
-        for (network, listener) in ledger_listeners {
-            let name = if network == ALPHA { "alpha-ledger" } else { "beta-ledger" };
-            let store = dir.path().join(format!("{name}.sqlite"));
-            start_ledger_node(&tls, name, (network, operator.public()), &store, listener, directory.clone());
-        }
-        let world = World {
-            dir,
-            tls,
-            directory,
-            ledgers,
-            gateways,
-            listeners,
-            running: HashMap::new(),
-            operator,
-            buyer,
-            seller,
-            carol,
-        };
+        networks.start_ledger_nodes(operator.public(), &directory);
+        let world = World { dir, directory, networks, operator, buyer, seller, carol };
         world.fund().await;
         world
     }
@@ -227,44 +175,35 @@ impl World {
 
     /// Starts (or restarts, from the same SQLite file) the gateway of `network`.
     async fn start_gateway(&mut self, network: NetworkId) {
-        let listener = match self.listeners.remove(&network) {
-            Some(listener) => listener,
-            None => TcpListener::bind(self.gateways[&network]).await.unwrap(),
-        };
-        let store = self.dir.path().join(format!("{}.sqlite", gateway_name(network)));
-        let setup = GatewaySetup {
-            tls: &self.tls,
-            name: gateway_name(network),
-            key: gateway_key(network),
-            network,
-            ledger: self.ledgers[&network],
-            peers: vec![(other(network), self.gateways[&other(network)])],
-            directory: self.directory.clone(),
-            store: &store,
-        };
-        self.running.insert(network, start_gateway_with(setup, listener, test_webhook_policy()));
+        self.networks.start_gateway((network, gateway_key(network)), &self.directory, test_webhook_policy()).await;
     }
 
     async fn stop_gateway(&mut self, network: NetworkId) {
-        if let Some(gateway) = self.running.remove(&network) {
-            gateway.stop().await;
-        }
+        self.networks.stop_gateway(network).await;
+    }
+
+    /// The running gateway of `network`.
+    fn service(&self, network: NetworkId) -> &GatewayService {
+        &self.networks.running[&network].service
     }
 
     /// A client of the ledger node of `network`, as that network's gateway:
     /// gateways are the ones that reach a ledger (the transactions carry their
     /// own signers).
     fn ledger(&self, network: NetworkId) -> LedgerNodeClient<Channel> {
-        LedgerNodeClient::new(endpoint(&self.tls, gateway_name(network), self.ledgers[&network]).connect_lazy())
+        LedgerNodeClient::new(
+            endpoint(&self.networks.tls, &self.networks.gateway_name(network), self.networks.ledgers[&network])
+                .connect_lazy(),
+        )
     }
 
     /// A client of the gateway of `network` with the certificate of `name`.
     fn gateway(&self, network: NetworkId, name: &str) -> GatewayClient<Channel> {
-        GatewayClient::new(endpoint(&self.tls, name, self.gateways[&network]).connect_lazy())
+        GatewayClient::new(endpoint(&self.networks.tls, name, self.networks.gateways[&network]).connect_lazy())
     }
 
     fn peer(&self, network: NetworkId, name: &str) -> GatewayPeerClient<Channel> {
-        GatewayPeerClient::new(endpoint(&self.tls, name, self.gateways[&network]).connect_lazy())
+        GatewayPeerClient::new(endpoint(&self.networks.tls, name, self.networks.gateways[&network]).connect_lazy())
     }
 
     async fn balance(&self, network: NetworkId, key: &PartyKey) -> u128 {
@@ -309,6 +248,12 @@ impl World {
         }
     }
 
+    /// A hashlock deal with time to spare: a minute to the delivery's expiry,
+    /// two to the payment's.
+    fn open_terms(&self, nonce: u64, secret: &Secret) -> DealTerms {
+        self.terms(nonce, secret, None, 60_000, 120_000)
+    }
+
     fn signed(&self, terms: &DealTerms, buyer: bool, seller: bool) -> v1::SignedDeal {
         let deal_id = terms.id();
         v1::SignedDeal {
@@ -327,7 +272,17 @@ impl World {
         nonce: u64,
         op: EscrowOp,
     ) -> Result<Vec<u8>, tonic::Status> {
-        let tx = Transaction::sign(key, network, nonce, Op::Escrow(op));
+        self.submit_signed(network, caller, &Transaction::sign(key, network, nonce, Op::Escrow(op))).await
+    }
+
+    /// Submits the signed transaction `tx` through the gateway of `network`,
+    /// as `caller`: the id the gateway answers with.
+    async fn submit_signed(
+        &self,
+        network: NetworkId,
+        caller: &str,
+        tx: &Transaction,
+    ) -> Result<Vec<u8>, tonic::Status> {
         let request = v1::SubmitRequest { transaction_encoded: tx.to_bytes() };
         Ok(self.gateway(network, caller).submit(request).await?.into_inner().transaction_id)
     }
@@ -345,19 +300,43 @@ impl World {
         .await;
     }
 
+    /// Registers `terms` at alpha's gateway as the buyer, signed by both parties.
+    async fn register(&self, terms: &DealTerms) {
+        self.gateway(ALPHA, "buyer").register_deal(self.signed(terms, true, true)).await.unwrap();
+    }
+
+    /// The buyer reserves the payment of `terms` at alpha (its first
+    /// transaction there); the reservation, once the gateway reports it reserved.
+    async fn reserve_payment(&self, terms: &DealTerms) -> interlock_core::ReservationId {
+        let deal_id = terms.id();
+        let reserve = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Payment));
+        self.submit(ALPHA, "buyer", &self.buyer, 1, reserve).await.unwrap();
+        let payment = reservation_id(deal_id, LegKind::Payment);
+        self.wait_reservation(ALPHA, payment, "reserved").await;
+        payment
+    }
+
+    /// Both gateways running, and an open hashlock deal (nonce 1, the secret
+    /// `[seed; 32]`) registered at alpha: the world, the secret and the terms.
+    async fn with_deal(seed: u8) -> (World, Secret, DealTerms) {
+        let world = World::start().await;
+        let secret = Secret([seed; 32]);
+        let terms = world.open_terms(1, &secret);
+        world.register(&terms).await;
+        (world, secret, terms)
+    }
+
     /// Registers `terms` at alpha, waits until beta's gateway knows the deal
     /// (it reports on none it does not know), and has both parties reserve
     /// their legs; the payment's and the delivery's reservations, reserved.
     async fn reserve_both(&self, terms: &DealTerms) -> (interlock_core::ReservationId, interlock_core::ReservationId) {
         let deal_id = terms.id();
-        self.gateway(ALPHA, "buyer").register_deal(self.signed(terms, true, true)).await.unwrap();
+        self.register(terms).await;
         until("the registration at beta", || async { self.event_kinds(BETA, "seller", deal_id).await.ok() }).await;
-        let payment = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Payment));
-        self.submit(ALPHA, "buyer", &self.buyer, 1, payment).await.unwrap();
+        let payment = self.reserve_payment(terms).await;
         let delivery = EscrowOp::Reserve(expected_request(terms, deal_id, LegKind::Delivery));
         self.submit(BETA, "seller", &self.seller, 1, delivery).await.unwrap();
-        let [payment, delivery] = [LegKind::Payment, LegKind::Delivery].map(|leg| reservation_id(deal_id, leg));
-        self.wait_reservation(ALPHA, payment, "reserved").await;
+        let delivery = reservation_id(deal_id, LegKind::Delivery);
         self.wait_reservation(BETA, delivery, "reserved").await;
         (payment, delivery)
     }
@@ -401,7 +380,7 @@ fn check<T: std::fmt::Debug>(name: &str, result: Result<T, tonic::Status>, code:
 async fn proposals_and_registrations_reach_both_gateways_and_only_their_parties() {
     let world = World::start().await;
     let secret = Secret([7; 32]);
-    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let terms = world.open_terms(1, &secret);
     let deal_id = terms.id();
     let mut seller_watch =
         world.gateway(BETA, "seller").watch_deals(v1::WatchDealsRequest { from_seq: 0 }).await.unwrap().into_inner();
@@ -449,7 +428,7 @@ async fn proposals_and_registrations_reach_both_gateways_and_only_their_parties(
     check("a notary proposing", notary, Code::PermissionDenied, "ProposeDeal is for parties");
 
     // Signed by the buyer only: refused, and nothing is recorded at either gateway.
-    let lone = world.terms(2, &secret, None, 60_000, 120_000);
+    let lone = world.open_terms(2, &secret);
     let refused = world.gateway(ALPHA, "buyer").register_deal(world.signed(&lone, true, false)).await;
     check("registration with one signature", refused, Code::Unauthenticated, "not signed by its seller");
     let mut forged = world.signed(&lone, true, false);
@@ -467,8 +446,8 @@ async fn proposals_and_registrations_reach_both_gateways_and_only_their_parties(
 async fn an_observer_follows_and_reads_only_the_deals_that_name_it() {
     let world = World::start().await;
     let secret = Secret([8; 32]);
-    let unnamed = world.terms(11, &secret, None, 60_000, 120_000);
-    let mut named = world.terms(12, &secret, None, 60_000, 120_000);
+    let unnamed = world.open_terms(11, &secret);
+    let mut named = world.open_terms(12, &secret);
     named.observers = vec![observer_key().public()];
     let mut watch =
         world.gateway(ALPHA, "obs").watch_deals(v1::WatchDealsRequest { from_seq: 0 }).await.unwrap().into_inner();
@@ -500,7 +479,7 @@ async fn an_observer_follows_and_reads_only_the_deals_that_name_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deal_whose_margin_the_chains_cannot_honour_is_refused() {
     let world = World::start().await;
-    let mut terms = world.terms(1, &Secret([9; 32]), None, 60_000, 120_000);
+    let mut terms = world.open_terms(1, &Secret([9; 32]));
     let Settlement::Hashlock { margin_ms, .. } = &mut terms.settlement else { unreachable!() };
     *margin_ms = 149;
     let tight = world.gateway(ALPHA, "buyer").propose_deal(world.signed(&terms, true, false)).await;
@@ -514,11 +493,8 @@ async fn a_deal_whose_margin_the_chains_cannot_honour_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_are_checked_for_signer_replay_and_tokens() {
-    let world = World::start().await;
-    let secret = Secret([8; 32]);
-    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let (world, secret, terms) = World::with_deal(8).await;
     let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
     let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
 
     // Signed by another party's account, or not an escrow operation: refused.
@@ -535,34 +511,22 @@ async fn submissions_are_checked_for_signer_replay_and_tokens() {
             asset: Asset::Fungible { code: usd(), amount: 1 },
         },
     );
-    let request = v1::SubmitRequest { transaction_encoded: transfer.to_bytes() };
-    check(
-        "a transfer",
-        world.gateway(ALPHA, "buyer").submit(request).await,
-        Code::InvalidArgument,
-        "escrow operations only",
-    );
+    let transferred = world.submit_signed(ALPHA, "buyer", &transfer).await;
+    check("a transfer", transferred, Code::InvalidArgument, "escrow operations only");
     let mut tampered = Transaction::sign(&world.buyer, ALPHA, 1, Op::Escrow(reserve.clone()));
     tampered.signature.0[0] ^= 1;
-    let request = v1::SubmitRequest { transaction_encoded: tampered.to_bytes() };
-    check("a bad signature", world.gateway(ALPHA, "buyer").submit(request).await, Code::Unauthenticated, "signature");
+    check("a bad signature", world.submit_signed(ALPHA, "buyer", &tampered).await, Code::Unauthenticated, "signature");
     let for_alpha = Transaction::sign(&world.buyer, ALPHA, 1, Op::Escrow(reserve.clone()));
-    let request = v1::SubmitRequest { transaction_encoded: for_alpha.to_bytes() };
-    check(
-        "another network's transaction",
-        world.gateway(BETA, "buyer").submit(request).await,
-        Code::InvalidArgument,
-        "is for network-1",
-    );
+    let elsewhere = world.submit_signed(BETA, "buyer", &for_alpha).await;
+    check("another network's transaction", elsewhere, Code::InvalidArgument, "is for network-1");
 
     // The buyer reserves; the same bytes again are a replay.
     let tx = Transaction::sign(&world.buyer, ALPHA, 1, Op::Escrow(reserve));
-    let request = || v1::SubmitRequest { transaction_encoded: tx.to_bytes() };
-    let id = world.gateway(ALPHA, "buyer").submit(request()).await.unwrap().into_inner().transaction_id;
+    let id = world.submit_signed(ALPHA, "buyer", &tx).await.unwrap();
     assert_eq!(id, tx.id().0.to_vec());
     let payment = reservation_id(deal_id, LegKind::Payment);
     world.wait_reservation(ALPHA, payment, "reserved").await;
-    check("a replay", world.gateway(ALPHA, "buyer").submit(request()).await, Code::AlreadyExists, "replayed");
+    check("a replay", world.submit_signed(ALPHA, "buyer", &tx).await, Code::AlreadyExists, "replayed");
 
     // A wrong secret, then the right one, then the right one again.
     let execute = |secret| EscrowOp::Execute { reservation: payment, token: Token::Secret(secret) };
@@ -582,11 +546,8 @@ async fn submissions_are_checked_for_signer_replay_and_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_lock_assertions_and_peer_calls_are_refused() {
-    let world = World::start().await;
-    let secret = Secret([9; 32]);
-    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let (world, _, terms) = World::with_deal(9).await;
     let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
     // A delivery reservation as beta would hold it.
     let reservation = expected_request(&terms, deal_id, LegKind::Delivery).reservation();
     let block = Hash32([5; 32]);
@@ -645,7 +606,7 @@ async fn forged_lock_assertions_and_peer_calls_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_input_is_refused_and_the_gateway_keeps_serving() {
     let world = World::start().await;
-    let terms = world.terms(1, &Secret([1; 32]), None, 60_000, 120_000);
+    let terms = world.open_terms(1, &Secret([1; 32]));
     let good = world.signed(&terms, true, true);
     let mut buyer = world.gateway(ALPHA, "buyer");
     let mut peer = world.peer(ALPHA, "gw-beta");
@@ -725,7 +686,7 @@ async fn malformed_and_oversized_input_is_refused_and_the_gateway_keeps_serving(
 
     // A certificate from another CA: the handshake fails.
     let foreign = TlsFiles::in_dir(&world.dir.path().join("other"), "buyer");
-    let connected = Channel::from_shared(format!("https://localhost:{}", world.gateways[&ALPHA].port()))
+    let connected = Channel::from_shared(format!("https://localhost:{}", world.networks.gateways[&ALPHA].port()))
         .unwrap()
         .tls_config(foreign.client_config("localhost").unwrap())
         .unwrap()
@@ -750,11 +711,8 @@ async fn the_keeper_refunds_an_expired_reservation_and_tells_the_other_gateway()
     let secret = Secret([10; 32]);
     let terms = world.terms(1, &secret, None, 1_000, 1_500);
     let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
-    let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
-    world.submit(ALPHA, "buyer", &world.buyer, 1, reserve).await.unwrap();
-    let payment = reservation_id(deal_id, LegKind::Payment);
-    world.wait_reservation(ALPHA, payment, "reserved").await;
+    world.register(&terms).await;
+    let payment = world.reserve_payment(&terms).await;
     assert_eq!(world.balance(ALPHA, &world.buyer).await, FUNDS - 30);
 
     // Nobody asks; the gateway's keeper cancels after the expiry (the ledger nodes run none).
@@ -808,24 +766,13 @@ async fn the_payment_gateway_executes_for_an_absent_seller_once_the_secret_is_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keeper_never_cancels_a_committed_deals_reservation() {
     let world = World::start().await;
-    let notary = interlock_core::NotaryKey::from_seed([9; 32]).unwrap();
     let mut terms = world.terms(1, &Secret([12; 32]), None, 1_000, 1_500);
-    let now = now_ms();
-    terms.settlement = Settlement::Notary {
-        notaries: vec![notary.address()],
-        threshold: 1,
-        decision_deadline_ms: now + 800,
-        backstop_expiry_ms: now + 1_600,
-    };
+    terms.settlement = notary_settlement(800, 1_600);
     let deal_id = terms.id();
     let (payment, delivery) = world.reserve_both(&terms).await;
 
     // The notary commits; the buyer takes the delivery; the seller is away.
-    let certificate = interlock_core::Certificate {
-        deal_id,
-        decision: interlock_core::Decision::Commit,
-        signatures: vec![notary.sign_decision(deal_id, interlock_core::Decision::Commit).signature],
-    };
+    let certificate = certificate(deal_id, Decision::Commit);
     let execute = EscrowOp::Execute { reservation: delivery, token: Token::Certificate(certificate.clone()) };
     world.submit(BETA, "buyer", &world.buyer, 2, execute).await.unwrap();
     world.wait_reservation(BETA, delivery, "executed").await;
@@ -849,25 +796,22 @@ async fn the_keeper_never_cancels_a_committed_deals_reservation() {
 async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
     let mut world = World::new().await;
     world.start_gateway(ALPHA).await;
-    let terms = world.terms(1, &Secret([12; 32]), None, 60_000, 120_000);
+    let terms = world.open_terms(1, &Secret([12; 32]));
     let deal_id = terms.id();
     // Beta's gateway is down: the registration waits in alpha's outbox.
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
-    let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
-    world.submit(ALPHA, "buyer", &world.buyer, 1, reserve).await.unwrap();
-    let payment = reservation_id(deal_id, LegKind::Payment);
-    world.wait_reservation(ALPHA, payment, "reserved").await;
+    world.register(&terms).await;
+    world.reserve_payment(&terms).await;
     until("the reservation recorded", || async {
         let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.ok()?;
         (kinds == ["registered", "reserved"]).then_some(())
     })
     .await;
-    assert!(world.running[&ALPHA].service.outbox_len(BETA).unwrap() >= 2);
+    assert!(world.service(ALPHA).outbox_len(BETA).unwrap() >= 2);
 
     // Alpha's gateway stops and comes back from its file.
     world.stop_gateway(ALPHA).await;
     world.start_gateway(ALPHA).await;
-    assert!(world.running[&ALPHA].service.outbox_len(BETA).unwrap() >= 2, "the outbox survived");
+    assert!(world.service(ALPHA).outbox_len(BETA).unwrap() >= 2, "the outbox survived");
     let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.unwrap();
     assert_eq!(kinds, ["registered", "reserved"], "deals and events survived, and the replay added none");
 
@@ -878,10 +822,8 @@ async fn a_restarted_gateway_keeps_its_deals_and_delivers_its_outbox() {
         (kinds == ["registered", "peer_reserved"]).then_some(())
     })
     .await;
-    until("alpha's outbox empties", || async {
-        (world.running[&ALPHA].service.outbox_len(BETA).ok()? == 0).then_some(())
-    })
-    .await;
+    until("alpha's outbox empties", || async { (world.service(ALPHA).outbox_len(BETA).ok()? == 0).then_some(()) })
+        .await;
 }
 
 #[path = "gateway/capabilities.rs"]

@@ -9,24 +9,17 @@
 //! it after a restart from its file.
 
 use interlock_core::crypto::PartyKey;
-use interlock_core::encoding::encode_terms;
 use interlock_core::{Address, Asset, AssetCode, DealTerms, NetworkId, Secret, Settlement};
 use interlock_gateway::routing;
-use interlock_gateway::testkit::{
-    endpoint, ledger_network, now_ms, start_gateway, start_ledger_node, GatewaySetup, RunningGateway,
-};
-use interlock_identity::{Directory, GatewayEntry, GatewayLink, PartyEntry, Role};
+use interlock_gateway::testkit::{endpoint, now_ms, signed_deal, Networks};
+use interlock_gateway::WebhookPolicy;
+use interlock_identity::{Directory, GatewayLink, PartyEntry, Role};
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
-use interlock_rpc::server::bind;
 use prost::Message as _;
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -40,19 +33,11 @@ fn gateway_key(network: NetworkId) -> PartyKey {
     PartyKey::from_seed([40 + u8::try_from(network.0).unwrap(); 32])
 }
 
-fn gateway_name(network: NetworkId) -> String {
-    let name = NETWORKS.iter().find(|(id, _)| *id == network).unwrap().1;
-    format!("gw-{name}")
-}
-
 struct World {
-    dir: tempfile::TempDir,
-    tls: PathBuf,
+    /// The files of the nodes and gateways, removed with the world.
+    _dir: tempfile::TempDir,
     directory: Arc<Directory>,
-    ledgers: HashMap<NetworkId, SocketAddr>,
-    gateways: HashMap<NetworkId, SocketAddr>,
-    listeners: HashMap<NetworkId, TcpListener>,
-    running: HashMap<NetworkId, RunningGateway>,
+    networks: Networks,
     buyer: PartyKey,
     seller: PartyKey,
 }
@@ -62,25 +47,9 @@ impl World {
     /// gamma (preferred) and alpha - delta - gamma. No gateway runs yet.
     async fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let tls = dir.path().join("tls");
-        let mut names: Vec<(Role, String)> = vec![(Role::Party, "buyer".into()), (Role::Party, "seller".into())];
-        for (network, name) in NETWORKS {
-            names.push((Role::Ledger, format!("{name}-ledger")));
-            names.push((Role::Gateway, gateway_name(network)));
-        }
-        let names: Vec<(Role, &str)> = names.iter().map(|(role, name)| (*role, name.as_str())).collect();
-        interlock_gateway::testkit::issue_all(&tls, &names);
+        let mut networks = Networks::bind(dir.path(), &NETWORKS).await;
+        networks.issue(&[(Role::Party, "buyer"), (Role::Party, "seller")]);
         let (buyer, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
-        let (mut ledgers, mut ledger_listeners, mut gateways, mut listeners) =
-            (HashMap::new(), Vec::new(), HashMap::new(), HashMap::new());
-        for (network, _) in NETWORKS {
-            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-            ledgers.insert(network, address);
-            ledger_listeners.push((network, listener));
-            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-            gateways.insert(network, address);
-            listeners.insert(network, listener);
-        }
         let party = |name: &str, key: &PartyKey| PartyEntry {
             name: name.into(),
             key: key.public(),
@@ -88,69 +57,37 @@ impl World {
         };
         let link = |a, b, preference| GatewayLink { networks: [a, b], preference };
         let directory = Arc::new(Directory {
-            networks: NETWORKS.iter().map(|(network, name)| ledger_network(*network, name, ledgers[network])).collect(),
-            gateways: NETWORKS
-                .iter()
-                .map(|(network, _)| GatewayEntry {
-                    name: gateway_name(*network),
-                    network: *network,
-                    endpoint: gateways[network].to_string(),
-                    key: gateway_key(*network).public(),
-                })
-                .collect(),
+            networks: networks.network_entries(),
+            gateways: networks.gateway_entries(gateway_key),
             parties: vec![party("buyer", &buyer), party("seller", &seller)],
             links: Some(vec![link(ALPHA, BETA, 0), link(BETA, GAMMA, 0), link(ALPHA, DELTA, 1), link(DELTA, GAMMA, 1)]),
             ..Directory::default()
         });
         directory.validate().unwrap();
-        for (network, listener) in ledger_listeners {
-            let name = format!("{}-ledger", NETWORKS.iter().find(|(id, _)| *id == network).unwrap().1);
-            let store = dir.path().join(format!("{name}.sqlite"));
-            let operator = PartyKey::from_seed([1; 32]).public();
-            start_ledger_node(&tls, &name, (network, operator), &store, listener, directory.clone());
-        }
-        World { dir, tls, directory, ledgers, gateways, listeners, running: HashMap::new(), buyer, seller }
+        let operator = PartyKey::from_seed([1; 32]).public();
+        networks.start_ledger_nodes(operator, &directory);
+        World { _dir: dir, directory, networks, buyer, seller }
     }
 
     /// Starts (or restarts, from its SQLite file) the gateway of `network`.
     async fn start(&mut self, network: NetworkId) {
-        let listener = match self.listeners.remove(&network) {
-            Some(listener) => listener,
-            None => TcpListener::bind(self.gateways[&network]).await.unwrap(),
-        };
-        let store = self.dir.path().join(format!("{}.sqlite", gateway_name(network)));
-        let name = gateway_name(network);
-        let setup = GatewaySetup {
-            tls: &self.tls,
-            name: &name,
-            key: gateway_key(network),
-            network,
-            ledger: self.ledgers[&network],
-            peers: self
-                .gateways
-                .iter()
-                .filter(|(id, _)| **id != network)
-                .map(|(id, address)| (*id, *address))
-                .collect(),
-            directory: self.directory.clone(),
-            store: &store,
-        };
-        self.running.insert(network, start_gateway(setup, listener));
+        self.networks.start_gateway((network, gateway_key(network)), &self.directory, WebhookPolicy::default()).await;
     }
 
     async fn stop(&mut self, network: NetworkId) {
-        if let Some(gateway) = self.running.remove(&network) {
-            gateway.stop().await;
-        }
+        self.networks.stop_gateway(network).await;
     }
 
     fn party(&self, network: NetworkId, name: &str) -> GatewayClient<Channel> {
-        GatewayClient::new(endpoint(&self.tls, name, self.gateways[&network]).connect_lazy())
+        GatewayClient::new(endpoint(&self.networks.tls, name, self.networks.gateways[&network]).connect_lazy())
     }
 
     /// A peer client of `network`'s gateway, calling as the gateway `as_network`.
     fn peer(&self, network: NetworkId, as_network: NetworkId) -> GatewayPeerClient<Channel> {
-        GatewayPeerClient::new(endpoint(&self.tls, &gateway_name(as_network), self.gateways[&network]).connect_lazy())
+        GatewayPeerClient::new(
+            endpoint(&self.networks.tls, &self.networks.gateway_name(as_network), self.networks.gateways[&network])
+                .connect_lazy(),
+        )
     }
 
     /// The buyer pays 30 USD on alpha for 20 USD the seller delivers on gamma.
@@ -170,12 +107,7 @@ impl World {
     }
 
     fn signed(&self, terms: &DealTerms) -> v1::SignedDeal {
-        let deal_id = terms.id();
-        v1::SignedDeal {
-            terms_encoded: encode_terms(terms),
-            buyer_signature: self.buyer.sign_deal(deal_id).0.to_vec(),
-            seller_signature: self.seller.sign_deal(deal_id).0.to_vec(),
-        }
+        signed_deal(terms, &self.buyer, &self.seller)
     }
 
     /// The deal's state at the gateway of `network`, as the seller sees it.
@@ -310,7 +242,7 @@ async fn a_relay_restarted_after_taking_a_message_on_still_delivers_it() {
     // gamma is down: beta takes the message on and holds it.
     let terms = world.terms(5);
     world.party(ALPHA, "buyer").register_deal(world.signed(&terms)).await.unwrap();
-    let beta = world.running.get(&BETA).unwrap().service.clone();
+    let beta = world.networks.running[&BETA].service.clone();
     for _ in 0..300 {
         if beta.outbox_len(GAMMA).unwrap() == 1 {
             break;

@@ -12,8 +12,9 @@ use interlock_core::{
     reservation_id, Address, Asset, AssetCode, DealId, DealTerms, Decision, EscrowOp, Leg, LegKind, NetworkId, Policy,
     Settlement,
 };
-use interlock_gateway::testkit::{endpoint, ledger_network, now_ms, start_gateway, GatewaySetup, RunningGateway};
-use interlock_identity::{Directory, GatewayEntry, LedgerEntry, NotaryEntry, PartyEntry, Role};
+use interlock_gateway::testkit::{bind_loopback, endpoint, now_ms, Networks};
+use interlock_gateway::WebhookPolicy;
+use interlock_identity::{Directory, NotaryEntry, PartyEntry, Role};
 use interlock_ledger::{Op, Transaction};
 use interlock_ledger_node::LedgerPlatform;
 use interlock_notary::{NotaryLog, NotaryService, PeerNotary};
@@ -21,23 +22,25 @@ use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_proto::v1::notary_client::NotaryClient;
-use interlock_rpc::server::{bind, TlsFiles};
-use std::collections::HashMap;
-use std::path::PathBuf;
+use interlock_rpc::server::TlsFiles;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::Channel;
 
 const ALPHA: NetworkId = NetworkId(1);
 const BETA: NetworkId = NetworkId(2);
+/// The notaries' names, in the order of their keys.
+const NOTARIES: [&str; 3] = ["n1", "n2", "n3"];
+
+/// The key each network's gateway signs with; its keeper's account there.
+fn gateway_key(network: NetworkId) -> PartyKey {
+    PartyKey::from_seed([20 + u8::try_from(network.0).unwrap(); 32])
+}
 
 struct Cluster {
     dir: tempfile::TempDir,
-    tls: PathBuf,
     directory: Arc<Directory>,
-    ledgers: HashMap<NetworkId, std::net::SocketAddr>,
-    gateways: HashMap<NetworkId, std::net::SocketAddr>,
-    _running: Vec<RunningGateway>,
+    networks: Networks,
     operator: PartyKey,
     buyer: PartyKey,
     seller: PartyKey,
@@ -50,66 +53,29 @@ struct Cluster {
 impl Cluster {
     async fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let tls = dir.path().join("tls");
-        let names = [
-            (Role::Ledger, "alpha-ledger"),
-            (Role::Ledger, "beta-ledger"),
-            (Role::Gateway, "gw-alpha"),
-            (Role::Gateway, "gw-beta"),
-            (Role::Notary, "n1"),
-            (Role::Notary, "n2"),
-            (Role::Notary, "n3"),
-            (Role::Party, "buyer"),
-            (Role::Party, "seller"),
-        ];
-        interlock_gateway::testkit::issue_all(&tls, &names);
+        let mut networks = Networks::bind(dir.path(), &[(ALPHA, "alpha"), (BETA, "beta")]).await;
+        let parties = [(Role::Party, "buyer"), (Role::Party, "seller")];
+        let others: Vec<(Role, &str)> = NOTARIES.iter().map(|name| (Role::Notary, *name)).chain(parties).collect();
+        networks.issue(&others);
         let (operator, buyer, seller) =
             (PartyKey::from_seed([1; 32]), PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
         let notary_keys: Vec<NotaryKey> = (11u8..14).map(|seed| NotaryKey::from_seed([seed; 32]).unwrap()).collect();
-        let mut ledgers = HashMap::new();
-        let mut listeners = Vec::new();
-        let mut gateways = HashMap::new();
-        let mut gateway_listeners = Vec::new();
         let mut notary_listeners = Vec::new();
         let mut notary_addresses = Vec::new();
         for _ in 0..3 {
-            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+            let (listener, address) = bind_loopback().await;
             notary_listeners.push(Some(listener));
             notary_addresses.push(address);
         }
-        for network in [ALPHA, BETA] {
-            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-            ledgers.insert(network, address);
-            listeners.push((network, listener));
-            let (listener, address) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-            gateways.insert(network, address);
-            gateway_listeners.push((network, listener));
-        }
-        let gateway_key = |network: NetworkId| PartyKey::from_seed([20 + u8::try_from(network.0).unwrap(); 32]);
-        let gateway_name = |network| if network == ALPHA { "gw-alpha" } else { "gw-beta" };
         let directory = Arc::new(Directory {
-            networks: vec![
-                ledger_network(ALPHA, "alpha", ledgers[&ALPHA]),
-                ledger_network(BETA, "beta", ledgers[&BETA]),
-            ],
-            ledgers: vec![
-                LedgerEntry { name: "alpha-ledger".into(), network: ALPHA, endpoint: ledgers[&ALPHA].to_string() },
-                LedgerEntry { name: "beta-ledger".into(), network: BETA, endpoint: ledgers[&BETA].to_string() },
-            ],
-            gateways: [ALPHA, BETA]
-                .into_iter()
-                .map(|network| GatewayEntry {
-                    name: gateway_name(network).into(),
-                    network,
-                    endpoint: gateways[&network].to_string(),
-                    key: gateway_key(network).public(),
-                })
-                .collect(),
+            networks: networks.network_entries(),
+            ledgers: networks.ledger_entries(),
+            gateways: networks.gateway_entries(gateway_key),
             parties: vec![
                 PartyEntry { name: "buyer".into(), key: buyer.public(), accounts: Default::default() },
                 PartyEntry { name: "seller".into(), key: seller.public(), accounts: Default::default() },
             ],
-            notaries: ["n1", "n2", "n3"]
+            notaries: NOTARIES
                 .iter()
                 .zip(&notary_keys)
                 .zip(&notary_addresses)
@@ -121,49 +87,12 @@ impl Cluster {
                 .collect(),
             ..Directory::default()
         });
-        for (network, listener) in listeners {
-            let name = if network == ALPHA { "alpha-ledger" } else { "beta-ledger" };
-            let store = dir.path().join(format!("{name}.sqlite"));
-            let operator = operator.public();
-            interlock_gateway::testkit::start_ledger_node(
-                &tls,
-                name,
-                (network, operator),
-                &store,
-                listener,
-                directory.clone(),
-            );
-        }
-        let mut running = Vec::new();
-        for (network, listener) in gateway_listeners {
-            let other = if network == ALPHA { BETA } else { ALPHA };
-            let store = dir.path().join(format!("{}.sqlite", gateway_name(network)));
-            let setup = GatewaySetup {
-                tls: &tls,
-                name: gateway_name(network),
-                key: gateway_key(network),
-                network,
-                ledger: ledgers[&network],
-                peers: vec![(other, gateways[&other])],
-                directory: directory.clone(),
-                store: &store,
-            };
-            running.push(start_gateway(setup, listener));
+        networks.start_ledger_nodes(operator.public(), &directory);
+        for network in [ALPHA, BETA] {
+            networks.start_gateway((network, gateway_key(network)), &directory, WebhookPolicy::default()).await;
         }
         let notary_listeners = std::sync::Mutex::new(notary_listeners);
-        let cluster = Cluster {
-            dir,
-            tls,
-            directory,
-            ledgers,
-            gateways,
-            _running: running,
-            operator,
-            buyer,
-            seller,
-            notary_keys,
-            notary_listeners,
-        };
+        let cluster = Cluster { dir, directory, networks, operator, buyer, seller, notary_keys, notary_listeners };
         cluster.fund().await;
         cluster
     }
@@ -172,8 +101,10 @@ impl Cluster {
     /// gateways are the ones that reach a ledger (the transactions carry their
     /// own signers).
     fn ledger(&self, network: NetworkId) -> LedgerNodeClient<Channel> {
-        let gateway = if network == ALPHA { "gw-alpha" } else { "gw-beta" };
-        LedgerNodeClient::new(endpoint(&self.tls, gateway, self.ledgers[&network]).connect_lazy())
+        LedgerNodeClient::new(
+            endpoint(&self.networks.tls, &self.networks.gateway_name(network), self.networks.ledgers[&network])
+                .connect_lazy(),
+        )
     }
 
     async fn submit(&self, network: NetworkId, tx: Transaction) -> Result<u64, tonic::Status> {
@@ -196,8 +127,8 @@ impl Cluster {
             }
             // The gateway's keeper signs with its key: an account there too.
             nonce += 1;
-            let gateway = PartyKey::from_seed([20 + u8::try_from(network.0).unwrap(); 32]);
-            let tx = Transaction::sign(&self.operator, network, nonce, Op::Register { account: gateway.public() });
+            let gateway = gateway_key(network).public();
+            let tx = Transaction::sign(&self.operator, network, nonce, Op::Register { account: gateway });
             self.submit(network, tx).await.unwrap();
         }
     }
@@ -219,7 +150,12 @@ impl Cluster {
         let gateways = [ALPHA, BETA]
             .into_iter()
             .map(|network| {
-                (network, GatewayClient::new(endpoint(&self.tls, &name, self.gateways[&network]).connect_lazy()))
+                (
+                    network,
+                    GatewayClient::new(
+                        endpoint(&self.networks.tls, &name, self.networks.gateways[&network]).connect_lazy(),
+                    ),
+                )
             })
             .collect();
         let registered = [self.buyer.public(), self.seller.public()].into_iter().collect();
@@ -240,7 +176,9 @@ impl Cluster {
             .map(|notary| PeerNotary {
                 name: notary.name.clone(),
                 address: notary.address,
-                client: NotaryClient::new(endpoint(&self.tls, &name, notary.endpoint.parse().unwrap()).connect_lazy()),
+                client: NotaryClient::new(
+                    endpoint(&self.networks.tls, &name, notary.endpoint.parse().unwrap()).connect_lazy(),
+                ),
             })
             .collect();
         service.pass_disputes_to(if peers { others } else { Vec::new() });
@@ -253,14 +191,14 @@ impl Cluster {
                 let address = listener.local_addr().unwrap();
                 (listener, address)
             }
-            None => bind("127.0.0.1:0".parse().unwrap()).await.unwrap(),
+            None => bind_loopback().await,
         };
-        let files = TlsFiles::in_dir(&self.tls, &name);
+        let files = TlsFiles::in_dir(&self.networks.tls, &name);
         let directory = self.directory.clone();
         tokio::spawn(async move {
             interlock_notary::serve(service, &files, directory, listener, std::future::pending()).await.unwrap();
         });
-        (NotaryClient::new(endpoint(&self.tls, "buyer", address).connect_lazy()), address)
+        (NotaryClient::new(endpoint(&self.networks.tls, "buyer", address).connect_lazy()), address)
     }
 
     fn terms(&self, nonce: u64, deadline_ms: u64) -> DealTerms {

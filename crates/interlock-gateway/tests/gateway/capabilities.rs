@@ -3,22 +3,14 @@
 //! notary-mode deal with one is taken; an inspection period without notaries
 //! is refused before anything is recorded.
 
-use super::{check, World, ALPHA, BETA};
-use interlock_core::crypto::{NotaryKey, Secret};
-use interlock_core::{DealTerms, Disputer, Inspection, Settlement};
-use std::time::{SystemTime, UNIX_EPOCH};
+use super::{check, notary_settlement, World, ALPHA, BETA};
+use interlock_core::crypto::Secret;
+use interlock_core::{DealTerms, Disputer, Inspection};
 use tonic::Code;
 
 fn notary_terms(world: &World, nonce: u64) -> DealTerms {
-    let notary = NotaryKey::from_seed([9; 32]).unwrap();
-    let mut terms = world.terms(nonce, &Secret([31; 32]), None, 60_000, 120_000);
-    let now = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
-    terms.settlement = Settlement::Notary {
-        notaries: vec![notary.address()],
-        threshold: 1,
-        decision_deadline_ms: now + 60_000,
-        backstop_expiry_ms: now + 120_000,
-    };
+    let mut terms = world.open_terms(nonce, &Secret([31; 32]));
+    terms.settlement = notary_settlement(60_000, 120_000);
     terms
 }
 
@@ -37,7 +29,7 @@ async fn an_inspection_period_is_taken_with_notaries_and_refused_without() {
     assert_eq!(registered.expect("both gateways take it").into_inner().kind, "registered");
 
     // Inspection needs notaries whatever the platform: the terms themselves are refused.
-    let mut hashlock = world.terms(42, &Secret([32; 32]), None, 60_000, 120_000);
+    let mut hashlock = world.open_terms(42, &Secret([32; 32]));
     hashlock.policy.inspection = inspection;
     let proposed = world.gateway(ALPHA, "buyer").propose_deal(world.signed(&hashlock, true, false)).await;
     check("inspection in hashlock mode", proposed, Code::InvalidArgument, "an inspection period needs notary mode");

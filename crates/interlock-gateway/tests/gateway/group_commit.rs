@@ -21,12 +21,12 @@ async fn concurrent_registrations_share_commits_and_survive_a_restart_and_a_refu
     let client = world.gateway(ALPHA, "buyer");
     let warm_up = client.clone().get_deal(v1::GetDealRequest { deal_id: vec![0; 32] }).await;
     assert_eq!(warm_up.map(|_| ()).unwrap_err().code(), Code::NotFound);
-    let commits_before = world.running[&ALPHA].service.group_commits();
+    let commits_before = world.service(ALPHA).group_commits();
 
     let mut accepted = Vec::new();
     let mut calls = Vec::new();
     for nonce in 1..=WRITERS + REFUSED {
-        let mut terms = world.terms(nonce, &Secret([13; 32]), None, 60_000, 120_000);
+        let mut terms = world.open_terms(nonce, &Secret([13; 32]));
         let refuse = nonce > WRITERS;
         if refuse {
             let Settlement::Hashlock { margin_ms, .. } = &mut terms.settlement else { unreachable!() };
@@ -47,7 +47,7 @@ async fn concurrent_registrations_share_commits_and_survive_a_restart_and_a_refu
             assert_eq!(notice.into_inner().deal_id, deal_id.0 .0.to_vec(), "each caller gets its own notice");
         }
     }
-    let commits = world.running[&ALPHA].service.group_commits() - commits_before;
+    let commits = world.service(ALPHA).group_commits() - commits_before;
     // The writes shared commits: fewer commits than writes (about six writes
     // a commit measured on an idle machine; under load, fewer share one, so
     // only the sharing itself is asserted).
@@ -67,7 +67,7 @@ async fn concurrent_registrations_share_commits_and_survive_a_restart_and_a_refu
         assert_eq!(status.state, "registered", "deal {deal_id}");
     }
     for nonce in WRITERS + 1..=WRITERS + REFUSED {
-        let mut terms = world.terms(nonce, &Secret([13; 32]), None, 60_000, 120_000);
+        let mut terms = world.open_terms(nonce, &Secret([13; 32]));
         let Settlement::Hashlock { margin_ms, .. } = &mut terms.settlement else { unreachable!() };
         *margin_ms = 149;
         let request = v1::GetDealRequest { deal_id: terms.id().0 .0.to_vec() };

@@ -102,9 +102,7 @@ async fn next_event(stream: &mut tonic::Streaming<v1::DealEvent>) -> v1::DealEve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_party_resumes_a_deal_stream_without_loss_and_sees_it_complete_on_both_gateways() {
-    let world = World::start().await;
-    let secret = Secret([21; 32]);
-    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let (world, secret, terms) = World::with_deal(21).await;
     let deal_id = terms.id();
     let watch = |from_seq| {
         let mut client = world.gateway(ALPHA, "seller");
@@ -113,7 +111,6 @@ async fn a_party_resumes_a_deal_stream_without_loss_and_sees_it_complete_on_both
             client.watch_deal(request).await.unwrap().into_inner()
         }
     };
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
     let mut stream = watch(0).await;
     let first = next_event(&mut stream).await;
     assert_eq!(first.kind, "registered");
@@ -187,7 +184,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered_after_the_la
     world.gateway(ALPHA, "carol").subscribe(subscribe(&stranger.url, &[])).await.unwrap();
     world.gateway(BETA, "buyer").subscribe(subscribe(&closed, &["completed"])).await.unwrap();
     let secret = Secret([22; 32]);
-    let mut terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let mut terms = world.open_terms(1, &secret);
     terms.dependents = vec![super::warranty_key().public()];
     let deal_id = terms.id();
     run_deal(&world, &terms, secret).await;
@@ -201,7 +198,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered_after_the_la
     let expected: BTreeSet<String> = recorded.iter().map(|event| event.event_id.clone()).collect();
     until("every event delivered", || async {
         let delivered: BTreeSet<String> = flaky.accepted().into_iter().map(|(key, _, _)| key).collect();
-        (delivered == expected && world.running[&ALPHA].service.webhooks_len().unwrap() == 0).then_some(())
+        (delivered == expected && world.service(ALPHA).webhooks_len().unwrap() == 0).then_some(())
     })
     .await;
     let accepted = flaky.accepted();
@@ -232,7 +229,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered_after_the_la
 
     // Beta's subscriber never answers: after the last attempt, a dead letter.
     let letters = until("beta's dead letter", || async {
-        let letters = world.running[&BETA].service.dead_letters(10).unwrap();
+        let letters = world.service(BETA).dead_letters(10).unwrap();
         (!letters.is_empty()).then_some(letters)
     })
     .await;
@@ -241,7 +238,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered_after_the_la
     assert_eq!((letter.subscriber.as_str(), letter.url.as_str()), ("party:buyer", closed.as_str()));
     assert_eq!((letter.event_id.clone(), letter.attempts), (format!("{deal_id}:completed"), 4));
     assert!(letter.last_error.contains("POST"), "{}", letter.last_error);
-    assert_eq!(world.running[&BETA].service.webhooks_len().unwrap(), 0);
+    assert_eq!(world.service(BETA).webhooks_len().unwrap(), 0);
 }
 
 #[test]

@@ -17,7 +17,7 @@ const BEYOND_I64: u64 = 1 << 63;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integers_beyond_the_stores_range_are_refused_and_nothing_is_recorded() {
     let world = World::start().await;
-    let terms = world.terms(1, &Secret([21; 32]), None, 60_000, 120_000);
+    let terms = world.open_terms(1, &Secret([21; 32]));
     let deal_id = terms.id();
     let mut buyer = world.gateway(ALPHA, "buyer");
     buyer.register_deal(world.signed(&terms, true, true)).await.unwrap();

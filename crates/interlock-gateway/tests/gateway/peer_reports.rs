@@ -5,15 +5,12 @@
 //! was asserted. A report that does not decode or does not verify is refused
 //! with a status and nothing is recorded; a genuine one is accepted as before.
 
-use super::{check, gateway_key, World, ALPHA, BETA};
-use interlock_core::crypto::{Certificate, Decision, NotaryKey, Secret, Token};
+use super::{certificate, check, gateway_key, notary_settlement, World, ALPHA, BETA};
+use interlock_core::crypto::{Certificate, Decision, Secret, Token};
 use interlock_core::encoding::Encode;
 use interlock_core::saga::expected_request;
-use interlock_core::{
-    Address, Asset, DealId, DealTerms, EscrowEvent, Hash32, LegKind, Reservation, ReservationId, Settlement,
-};
+use interlock_core::{Address, Asset, DealId, DealTerms, EscrowEvent, Hash32, LegKind, Reservation, ReservationId};
 use interlock_gateway::checks::sign_lock_assertion;
-use interlock_gateway::testkit::now_ms;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use tonic::transport::Channel;
@@ -63,11 +60,8 @@ async fn refused(peer: &mut GatewayPeerClient<Channel>, cases: Vec<(&str, Vec<u8
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altered_notifications_and_assertions_are_refused_and_genuine_ones_accepted() {
-    let world = World::start().await;
-    let secret = Secret([3; 32]);
-    let terms = world.terms(1, &secret, None, 60_000, 120_000);
+    let (world, secret, terms) = World::with_deal(3).await;
     let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
     let mut peer = world.peer(ALPHA, "gw-beta");
     let carol = Address::from_bytes(world.carol.public().0);
 
@@ -150,8 +144,8 @@ async fn altered_notifications_and_assertions_are_refused_and_genuine_ones_accep
     assert_eq!(peer_kinds(&world, deal_id).await, ["peer_reserved", "peer_executed"]);
 
     // A deal with no assertion yet: a notification is checked against its terms.
-    let other = world.terms(2, &secret, None, 60_000, 120_000);
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&other, true, true)).await.unwrap();
+    let other = world.open_terms(2, &secret);
+    world.register(&other).await;
     let other_delivery = reserved(&other, LegKind::Delivery);
     let unasserted = executed(&other_delivery, secret);
     let cases = vec![(
@@ -171,27 +165,16 @@ async fn altered_notifications_and_assertions_are_refused_and_genuine_ones_accep
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_whose_commit_certificate_does_not_verify_is_refused() {
     let world = World::start().await;
-    let notary = NotaryKey::from_seed([9; 32]).unwrap();
-    let mut terms = world.terms(1, &Secret([4; 32]), None, 60_000, 120_000);
-    let now = now_ms();
-    terms.settlement = Settlement::Notary {
-        notaries: vec![notary.address()],
-        threshold: 1,
-        decision_deadline_ms: now + 60_000,
-        backstop_expiry_ms: now + 120_000,
-    };
+    let mut terms = world.open_terms(1, &Secret([4; 32]));
+    terms.settlement = notary_settlement(60_000, 120_000);
     let deal_id = terms.id();
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    world.register(&terms).await;
     let mut peer = world.peer(ALPHA, "gw-beta");
     let delivery = reserved(&terms, LegKind::Delivery);
     let assertion = sign_lock_assertion(&gateway_key(BETA), BETA, 7, Hash32([5; 32]), &delivery);
     peer.assert_locks(v1::LockAssertions { assertions: vec![assertion] }).await.unwrap();
 
-    let commit = Certificate {
-        deal_id,
-        decision: Decision::Commit,
-        signatures: vec![notary.sign_decision(deal_id, Decision::Commit).signature],
-    };
+    let commit = certificate(deal_id, Decision::Commit);
     let execution = |certificate: Certificate| EscrowEvent::Executed {
         reservation: delivery.id,
         deal_id,
@@ -202,11 +185,7 @@ async fn an_execution_whose_commit_certificate_does_not_verify_is_refused() {
         token: Token::Certificate(certificate),
     };
     let genuine = execution(commit.clone()).to_bytes();
-    let abort = Certificate {
-        decision: Decision::Abort,
-        signatures: vec![notary.sign_decision(deal_id, Decision::Abort).signature],
-        ..commit.clone()
-    };
+    let abort = certificate(deal_id, Decision::Abort);
     let cases = vec![
         ("a flipped bit in the notary's signature", flipped(&genuine, -5), Code::Unauthenticated, "does not open"),
         ("an abort certificate", execution(abort).to_bytes(), Code::Unauthenticated, "does not open"),

@@ -21,7 +21,7 @@ async fn a_restarted_gateway_resumes_after_its_saved_cursor_and_keeps_events_of_
 
     // The buyer reserves its payment before the deal is registered here: the
     // gateway keeps the event for a registration that may come.
-    let terms = world.terms(7, &Secret([21; 32]), None, 60_000, 120_000);
+    let terms = world.open_terms(7, &Secret([21; 32]));
     let deal_id = terms.id();
     let reserve = EscrowOp::Reserve(expected_request(&terms, deal_id, LegKind::Payment));
     let tx = Transaction::sign(&world.buyer, ALPHA, 1, Op::Escrow(reserve));
@@ -38,7 +38,7 @@ async fn a_restarted_gateway_resumes_after_its_saved_cursor_and_keeps_events_of_
     world.stop_gateway(ALPHA).await;
     let before = saved().expect("a saved cursor");
     world.start_gateway(ALPHA).await;
-    world.gateway(ALPHA, "buyer").register_deal(world.signed(&terms, true, true)).await.unwrap();
+    world.register(&terms).await;
     until("the registration records the reservation seen before the restart", || async {
         let kinds = world.event_kinds(ALPHA, "buyer", deal_id).await.ok()?;
         (kinds == ["registered", "reserved"]).then_some(())

@@ -15,7 +15,7 @@ use interlock_core::verdict::Dispute;
 use interlock_core::{
     reservation_id, DealId, DealTerms, Decision, Disputer, EscrowOp, Inspection, LegKind, NetworkId, Settlement,
 };
-use interlock_gateway::testkit::now_ms;
+use interlock_gateway::testkit::{now_ms, signed_deal};
 use interlock_ledger::{Op, Transaction};
 use interlock_proto::v1;
 use interlock_proto::v1::notary_client::NotaryClient;
@@ -97,6 +97,18 @@ fn deal_ref(deal_id: DealId) -> v1::GetVoteRequest {
     v1::GetVoteRequest { deal_id: deal_id.0 .0.to_vec() }
 }
 
+/// A client of notary `index` at `address` with the notary's own
+/// certificate: its operator.
+fn operator(cluster: &Cluster, index: usize, address: std::net::SocketAddr) -> NotaryClient<Channel> {
+    let name = format!("n{}", index + 1);
+    NotaryClient::new(endpoint(&cluster.networks.tls, &name, address).connect_lazy())
+}
+
+/// An operator's `decision` ("release" or "reverse") on the disputed deal.
+fn decision(deal_id: DealId, decision: &str) -> v1::DecideDisputeRequest {
+    v1::DecideDisputeRequest { deal_id: deal_id.0 .0.to_vec(), decision: decision.into() }
+}
+
 /// Polls a notary until it has signed a verdict.
 async fn verdict(notary: &mut NotaryClient<Channel>, deal_id: DealId) -> v1::NotaryVote {
     for _ in 0..400 {
@@ -112,6 +124,11 @@ fn check<T: std::fmt::Debug>(what: &str, result: Result<T, tonic::Status>, code:
     let status = result.expect_err(what);
     assert_eq!(status.code(), code, "{what}: {status:?}");
     assert!(status.message().contains(text), "{what}: {}", status.message());
+}
+
+/// Asserts that `notary` refuses a verdict on `deal_id`, as disputed.
+async fn no_verdict_while_disputed(what: &str, notary: &mut NotaryClient<Channel>, deal_id: DealId) {
+    check(what, notary.get_verdict(deal_ref(deal_id)).await, Code::FailedPrecondition, "disputed");
 }
 
 /// Presents `verdict` on both legs, as a stranger to the deal would: anyone may.
@@ -203,11 +220,9 @@ async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
     let mut forged = dispute(&cluster.seller, release_id, "forged");
     forged.party = cluster.buyer.public().0.to_vec();
     check("a forged dispute", notaries[0].raise_dispute(forged).await, Code::Unauthenticated, "signature");
-    let decide =
-        |decision: &str| v1::DecideDisputeRequest { deal_id: reverse_id.0 .0.to_vec(), decision: decision.into() };
     check(
         "a party deciding",
-        notaries[0].decide_dispute(decide("reverse")).await,
+        notaries[0].decide_dispute(decision(reverse_id, "reverse")).await,
         Code::PermissionDenied,
         "for notaries only",
     );
@@ -245,27 +260,19 @@ async fn held_legs_are_released_after_the_window_or_reversed_on_a_dispute() {
 
     // The disputed deal is not released when its window closes.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    check(
-        "a disputed verdict",
-        notaries[2].get_verdict(deal_ref(reverse_id)).await,
-        Code::FailedPrecondition,
-        "disputed",
-    );
+    no_verdict_while_disputed("a disputed verdict", &mut notaries[2], reverse_id).await;
     // A notary restarted now still holds the dispute it recorded.
     let (mut restarted, restarted_at) = cluster.notary_at(2).await;
     let status = restarted.get_inspection(deal_ref(reverse_id)).await.unwrap().into_inner();
     assert_eq!(status.state, "disputed");
     // Each notary's operator, with the notary's own certificate, decides: reverse.
-    let own = |index: usize, address| {
-        let name = format!("n{}", index + 1);
-        NotaryClient::new(endpoint(&cluster.tls, &name, address).connect_lazy())
-    };
     for (index, address) in [(0, addresses[0]), (2, restarted_at)] {
-        let decided = own(index, address).decide_dispute(decide("reverse")).await.unwrap().into_inner();
+        let mut own = operator(&cluster, index, address);
+        let decided = own.decide_dispute(decision(reverse_id, "reverse")).await.unwrap().into_inner();
         assert_eq!(decided.state, "reverse");
         check(
             "a second decision",
-            own(index, address).decide_dispute(decide("release")).await,
+            own.decide_dispute(decision(reverse_id, "release")).await,
             Code::FailedPrecondition,
             "already reverse",
         );
@@ -299,13 +306,9 @@ async fn the_keepers_release_held_legs_when_the_window_closes() {
     let terms = inspected(&cluster, 41);
     let deal_id = terms.id();
     let mut gateway = v1::gateway_client::GatewayClient::new(
-        endpoint(&cluster.tls, "buyer", cluster.gateways[&ALPHA]).connect_lazy(),
+        endpoint(&cluster.networks.tls, "buyer", cluster.networks.gateways[&ALPHA]).connect_lazy(),
     );
-    let signed = v1::SignedDeal {
-        terms_encoded: interlock_core::encoding::encode_terms(&terms),
-        buyer_signature: cluster.buyer.sign_deal(deal_id).0.to_vec(),
-        seller_signature: cluster.seller.sign_deal(deal_id).0.to_vec(),
-    };
+    let signed = signed_deal(&terms, &cluster.buyer, &cluster.seller);
     gateway.register_deal(signed).await.expect("the ledgers hold legs for inspection");
     hold(&cluster, &mut notaries, &mut nonces, &terms).await;
     let seller_before = usd(&cluster, ALPHA, &cluster.seller).await;
@@ -344,18 +347,11 @@ async fn a_disputed_deal_is_released_when_the_operators_decide_so() {
     while now_ms() < terms.inspection_ends_ms().unwrap() + 300 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    check(
-        "a disputed deal's verdict",
-        notaries[1].get_verdict(deal_ref(deal_id)).await,
-        Code::FailedPrecondition,
-        "disputed",
-    );
+    no_verdict_while_disputed("a disputed deal's verdict", &mut notaries[1], deal_id).await;
     assert_eq!(state(&cluster, ALPHA, deal_id, LegKind::Payment).await, "held");
     for index in [1, 2] {
-        let name = format!("n{}", index + 1);
-        let mut own = NotaryClient::new(endpoint(&cluster.tls, &name, addresses[index]).connect_lazy());
-        let request = v1::DecideDisputeRequest { deal_id: deal_id.0 .0.to_vec(), decision: "release".into() };
-        assert_eq!(own.decide_dispute(request).await.unwrap().into_inner().state, "release");
+        let mut own = operator(&cluster, index, addresses[index]);
+        assert_eq!(own.decide_dispute(decision(deal_id, "release")).await.unwrap().into_inner().state, "release");
     }
     let votes = [verdict(&mut notaries[1], deal_id).await, verdict(&mut notaries[2], deal_id).await];
     resolve(&cluster, &mut nonces, deal_id, &certificate(deal_id, Decision::Release, &votes)).await.unwrap();
@@ -416,21 +412,13 @@ async fn a_dispute_told_to_one_notary_reaches_the_others() {
     let cluster = Cluster::start().await;
     let terms = inspected_long(&cluster, 81);
     let deal_id = terms.id();
-    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
-    let mut nonces = Nonces::after_setup(&cluster);
-    hold(&cluster, &mut notaries, &mut nonces, &terms).await;
+    let mut notaries = two_holding(&cluster, &terms).await;
     notaries[0].raise_dispute(dispute(&cluster.buyer, deal_id, "the seal was broken")).await.unwrap();
     assert_eq!(disputed(&mut notaries[1], deal_id).await, "the seal was broken", "n2 heard it from n1");
 
     // n3 starts only after the decision deadline: it aborts the deal, joins
     // the window when it sees the legs held, and the retries reach it then.
-    let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
-    while now_ms() <= decision_deadline_ms {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut late = cluster.notary(2).await;
-    let answer = late.submit_deal(cluster.submission(&terms)).await.unwrap().into_inner();
-    assert_eq!(answer.vote.map(|vote| vote.decision).as_deref(), Some("abort"), "its deadline had passed");
+    let mut late = late_notary(&cluster, &terms).await;
     assert_eq!(disputed(&mut late, deal_id).await, "the seal was broken", "n3 heard it once it ran");
 }
 
@@ -468,12 +456,23 @@ async fn disputed(notary: &mut NotaryClient<Channel>, deal_id: DealId) -> String
     panic!("{deal_id} not disputed within 20 s: {last}");
 }
 
+/// n1 and n2 started, and the legs of `terms` held on their commit.
+async fn two_holding(cluster: &Cluster, terms: &DealTerms) -> Vec<NotaryClient<Channel>> {
+    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
+    hold(cluster, &mut notaries, &mut Nonces::after_setup(cluster), terms).await;
+    notaries
+}
+
 /// Two notaries commit `terms` and its legs are held; the third is given the
 /// deal only after its decision deadline, aborts it, and is returned.
 async fn held_then_late(cluster: &Cluster, terms: &DealTerms) -> NotaryClient<Channel> {
-    let mut notaries = vec![cluster.notary(0).await, cluster.notary(1).await];
-    let mut nonces = Nonces::after_setup(cluster);
-    hold(cluster, &mut notaries, &mut nonces, terms).await;
+    two_holding(cluster, terms).await;
+    late_notary(cluster, terms).await
+}
+
+/// n3, started only after the decision deadline of `terms` and given the
+/// deal then: it aborts it.
+async fn late_notary(cluster: &Cluster, terms: &DealTerms) -> NotaryClient<Channel> {
     let Settlement::Notary { decision_deadline_ms, .. } = terms.settlement else { unreachable!() };
     while now_ms() <= decision_deadline_ms {
         tokio::time::sleep(Duration::from_millis(100)).await;
