@@ -43,24 +43,27 @@ fn event(terms: &DealTerms, network: u64, seq: u64, kind: &str, escrow: Option<E
     }
 }
 
+/// The beneficiary's execution of the reservation of `leg`, with the secret.
 fn executed(terms: &DealTerms, leg: LegKind) -> EscrowEvent {
-    let deal_id = terms.id();
-    let the_leg = terms.leg(leg);
-    EscrowEvent::Executed {
-        reservation: terms.reservation_id(deal_id, leg),
-        deal_id,
-        leg,
-        by: the_leg.beneficiary,
-        to: the_leg.beneficiary,
-        asset: the_leg.asset.clone(),
-        token: Token::Secret(interlock_core::Secret([5; 32])),
-    }
+    let reservation = reservation(terms, leg);
+    reservation.executed(reservation.beneficiary, Token::Secret(interlock_core::Secret([5; 32])))
 }
 
 fn reserved(terms: &DealTerms, leg: LegKind) -> EscrowEvent {
+    EscrowEvent::Reserved(reservation(terms, leg))
+}
+
+/// The owner's cancellation of the reservation of `leg`.
+fn cancelled(terms: &DealTerms, leg: LegKind) -> EscrowEvent {
+    let reservation = reservation(terms, leg);
+    reservation.cancelled(reservation.owner)
+}
+
+/// The reservation of `leg` as the terms ask for it, locked by the hash of the secret `[5; 32]`.
+fn reservation(terms: &DealTerms, leg: LegKind) -> Reservation {
     let deal_id = terms.id();
     let the_leg = terms.leg(leg);
-    EscrowEvent::Reserved(Reservation {
+    Reservation {
         id: terms.reservation_id(deal_id, leg),
         deal_id,
         leg,
@@ -71,17 +74,33 @@ fn reserved(terms: &DealTerms, leg: LegKind) -> EscrowEvent {
         condition: Condition::Hashlock(interlock_core::Secret([5; 32]).hash()),
         expiry_ms: terms.expiry_ms(leg),
         state: ReservationState::Reserved,
-    })
+    }
+}
+
+/// The observer the deals name; the log is its.
+fn observer() -> PartyKey {
+    PartyKey::from_seed([11; 32])
+}
+
+/// A fresh directory, removed when dropped, and the path of a log in it.
+fn log_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("observer.sqlite");
+    (dir, path)
+}
+
+/// Opens the observer's log at `path`, or reopens it as a restarted observer does.
+fn open(path: &std::path::Path) -> ObserverLog {
+    ObserverLog::open(path, observer()).unwrap()
 }
 
 #[test]
 fn the_log_chains_dedupes_resumes_and_finds_a_changed_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("observer.sqlite");
-    let key = PartyKey::from_seed([11; 32]);
+    let (_dir, path) = log_file();
+    let key = observer();
     let terms = terms(&key);
     let deal_id = terms.id();
-    let mut log = ObserverLog::open(&path, key.clone()).unwrap();
+    let mut log = open(&path);
     assert!(log.follow(1, 0, &terms, 1).unwrap());
     assert!(!log.follow(2, 0, &terms, 1).unwrap(), "a deal is followed once");
     assert_eq!(log.record(&event(&terms, 1, 1, "proposed", None)).unwrap(), "proposed");
@@ -100,7 +119,7 @@ fn the_log_chains_dedupes_resumes_and_finds_a_changed_record() {
     drop(log);
 
     // Reopened, the chain goes on from its tip.
-    let mut log = ObserverLog::open(&path, key.clone()).unwrap();
+    let mut log = open(&path);
     assert_eq!(log.len(), 3);
     assert_eq!(log.notice_cursor(2).unwrap(), 1);
     log.record(&event(&terms, 2, 1, "reserved", Some(reserved(&terms, LegKind::Delivery)))).unwrap();
@@ -149,26 +168,12 @@ fn the_log_chains_dedupes_resumes_and_finds_a_changed_record() {
     assert!(broken.problem.contains("expected record 6"), "{}", broken.problem);
 }
 
-fn cancelled(terms: &DealTerms, leg: LegKind) -> EscrowEvent {
-    let deal_id = terms.id();
-    let the_leg = terms.leg(leg);
-    EscrowEvent::Cancelled {
-        reservation: terms.reservation_id(deal_id, leg),
-        deal_id,
-        leg,
-        by: the_leg.owner,
-        to: the_leg.owner,
-        asset: the_leg.asset.clone(),
-    }
-}
-
 #[test]
 fn a_deal_whose_only_reservation_is_cancelled_ends_refunded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("observer.sqlite");
-    let key = PartyKey::from_seed([11; 32]);
+    let (_dir, path) = log_file();
+    let key = observer();
     let terms = terms(&key);
-    let mut log = ObserverLog::open(&path, key.clone()).unwrap();
+    let mut log = open(&path);
     log.follow(1, 0, &terms, 1).unwrap();
     log.record(&event(&terms, 1, 1, "registered", None)).unwrap();
     log.record(&event(&terms, 1, 2, "reserved", Some(reserved(&terms, LegKind::Payment)))).unwrap();
