@@ -22,38 +22,24 @@ use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EventLabels {
-    pub role: &'static str,
-    pub event: &'static str,
+/// Declares a metric's label set: a struct of `&'static str` labels, each
+/// field one label of the same name.
+macro_rules! label_set {
+    ($($name:ident { $($label:ident),+ })+) => {$(
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        pub struct $name {
+            $(pub $label: &'static str,)+
+        }
+    )+};
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabels {
-    pub role: &'static str,
-    pub state: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StepLabels {
-    pub role: &'static str,
-    pub step: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct QueueLabels {
-    pub role: &'static str,
-    pub queue: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MethodLabels {
-    pub method: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SchemeLabels {
-    pub scheme: &'static str,
+label_set! {
+    EventLabels { role, event }
+    StateLabels { role, state }
+    StepLabels { role, step }
+    QueueLabels { role, queue }
+    MethodLabels { method }
+    SchemeLabels { scheme }
 }
 
 type HistogramFamily = Family<StepLabels, Histogram, fn() -> Histogram>;
