@@ -102,6 +102,39 @@ async fn client(node: &Node, tls_dir: &Path, name: &str) -> Result<LedgerNodeCli
     Ok(LedgerNodeClient::new(channel))
 }
 
+/// 10 USD issued to `key`.
+fn ten_usd(key: &PartyKey) -> Op {
+    let asset = Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 10 };
+    Op::Issue { to: Address::from_bytes(key.public().0), asset }
+}
+
+/// Submits the operator's `ops` in order (its nonces from 1), each waited for.
+async fn as_operator(node: &Node, gateway: &mut LedgerNodeClient<Channel>, ops: impl IntoIterator<Item = Op>) {
+    for (nonce, op) in (1..).zip(ops) {
+        gateway.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
+    }
+}
+
+/// A reservation of 4 USD for the deal named `deal`, by `owner` for
+/// `beneficiary`, locked by `hash`, expiring `expiry_in_ms` from now.
+fn payment(
+    deal: &[u8],
+    (owner, beneficiary): (&PartyKey, &PartyKey),
+    hash: interlock_core::Hash32,
+    expiry_in_ms: u64,
+) -> interlock_core::ReserveRequest {
+    interlock_core::ReserveRequest {
+        deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[deal])),
+        leg: interlock_core::LegKind::Payment,
+        asset: Asset::Fungible { code: AssetCode::new("USD").unwrap(), amount: 4 },
+        owner: Address::from_bytes(owner.public().0),
+        beneficiary: Address::from_bytes(beneficiary.public().0),
+        keeper: None,
+        condition: interlock_core::Condition::Hashlock(hash),
+        expiry_ms: now_ms() + expiry_in_ms,
+    }
+}
+
 fn submit(tx: &Transaction, wait: bool) -> v1::SubmitTransactionRequest {
     v1::SubmitTransactionRequest { transaction_encoded: tx.to_bytes(), wait }
 }
@@ -241,28 +274,10 @@ async fn block_stream_replays_committed_blocks_then_follows_live_and_resumes() {
     assert_eq!(first.header.unwrap().height, 2);
 
     // Escrow events decode back into the core's types.
-    let usd = AssetCode::new("USD").unwrap();
-    let issue = Transaction::sign(
-        &node.operator,
-        NETWORK,
-        2,
-        Op::Issue {
-            to: Address::from_bytes(party.public().0),
-            asset: Asset::Fungible { code: usd.clone(), amount: 10 },
-        },
-    );
+    let issue = Transaction::sign(&node.operator, NETWORK, 2, ten_usd(&party));
     gateway.submit_transaction(submit(&issue, true)).await.unwrap();
     let seller = PartyKey::from_seed([3; 32]);
-    let request = interlock_core::ReserveRequest {
-        deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"deal"])),
-        leg: interlock_core::LegKind::Payment,
-        asset: Asset::Fungible { code: usd, amount: 4 },
-        owner: Address::from_bytes(party.public().0),
-        beneficiary: Address::from_bytes(seller.public().0),
-        keeper: None,
-        condition: interlock_core::Condition::Hashlock(interlock_core::Hash32::sha256(&[b"secret"])),
-        expiry_ms: now_ms() + 60_000,
-    };
+    let request = payment(b"deal", (&party, &seller), interlock_core::Hash32::sha256(&[b"secret"]), 60_000);
     let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request.clone())));
     let height = gateway.submit_transaction(submit(&reserve, true)).await.unwrap().into_inner().height;
     let mut from_reserve =
@@ -282,27 +297,13 @@ async fn the_keeper_refunds_an_expired_reservation_with_nobody_asking() {
     let node = start().await;
     let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
     let party = PartyKey::from_seed([2; 32]);
-    let usd = AssetCode::new("USD").unwrap();
-    let setup = [
-        Op::Register { account: party.public() },
-        Op::Issue {
-            to: Address::from_bytes(party.public().0),
-            asset: Asset::Fungible { code: usd.clone(), amount: 10 },
-        },
-    ];
-    for (nonce, op) in (1..).zip(setup) {
-        gateway.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
-    }
-    let request = interlock_core::ReserveRequest {
-        deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"lapsing deal"])),
-        leg: interlock_core::LegKind::Payment,
-        asset: Asset::Fungible { code: usd, amount: 4 },
-        owner: Address::from_bytes(party.public().0),
-        beneficiary: Address::from_bytes(PartyKey::from_seed([3; 32]).public().0),
-        keeper: None,
-        condition: interlock_core::Condition::Hashlock(interlock_core::Hash32::sha256(&[b"secret"])),
-        expiry_ms: now_ms() + 300,
-    };
+    as_operator(&node, &mut gateway, [Op::Register { account: party.public() }, ten_usd(&party)]).await;
+    let request = payment(
+        b"lapsing deal",
+        (&party, &PartyKey::from_seed([3; 32])),
+        interlock_core::Hash32::sha256(&[b"secret"]),
+        300,
+    );
     let id = interlock_core::reservation_id(request.deal_id, request.leg);
     let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request)));
     gateway.submit_transaction(submit(&reserve, true)).await.unwrap();
@@ -325,29 +326,10 @@ async fn wrong_and_reused_tokens_are_refused_over_the_wire() {
     let node = start().await;
     let mut gateway = client(&node, &node.tls, "alpha-gateway").await.unwrap();
     let (party, seller) = (PartyKey::from_seed([2; 32]), PartyKey::from_seed([3; 32]));
-    let usd = AssetCode::new("USD").unwrap();
-    let setup = [
-        Op::Register { account: party.public() },
-        Op::Register { account: seller.public() },
-        Op::Issue {
-            to: Address::from_bytes(party.public().0),
-            asset: Asset::Fungible { code: usd.clone(), amount: 10 },
-        },
-    ];
-    for (nonce, op) in (1..).zip(setup) {
-        gateway.submit_transaction(submit(&Transaction::sign(&node.operator, NETWORK, nonce, op), true)).await.unwrap();
-    }
+    let setup = [Op::Register { account: party.public() }, Op::Register { account: seller.public() }, ten_usd(&party)];
+    as_operator(&node, &mut gateway, setup).await;
     let secret = interlock_core::Secret([7; 32]);
-    let request = interlock_core::ReserveRequest {
-        deal_id: interlock_core::DealId(interlock_core::Hash32::sha256(&[b"token deal"])),
-        leg: interlock_core::LegKind::Payment,
-        asset: Asset::Fungible { code: usd, amount: 4 },
-        owner: Address::from_bytes(party.public().0),
-        beneficiary: Address::from_bytes(seller.public().0),
-        keeper: None,
-        condition: interlock_core::Condition::Hashlock(secret.hash()),
-        expiry_ms: now_ms() + 60_000,
-    };
+    let request = payment(b"token deal", (&party, &seller), secret.hash(), 60_000);
     let id = interlock_core::reservation_id(request.deal_id, request.leg);
     let reserve = Transaction::sign(&party, NETWORK, 1, Op::Escrow(interlock_core::EscrowOp::Reserve(request)));
     gateway.submit_transaction(submit(&reserve, true)).await.unwrap();
