@@ -89,20 +89,17 @@ impl Devnet {
 
     /// Deploys a mintable ERC-20 from `accounts[0]`.
     pub async fn deploy_token(&self) -> Result<Address, EvmError> {
-        TestToken::deploy_builder(self.provider.clone())
-            .from(self.accounts[0])
-            .deploy()
-            .await
-            .map_err(EvmError::from_contract)
+        self.deploy(TestToken::deploy_builder(self.provider.clone())).await
     }
 
     /// Deploys a mintable ERC-721 from `accounts[0]`.
     pub async fn deploy_items(&self) -> Result<Address, EvmError> {
-        TestItems::deploy_builder(self.provider.clone())
-            .from(self.accounts[0])
-            .deploy()
-            .await
-            .map_err(EvmError::from_contract)
+        self.deploy(TestItems::deploy_builder(self.provider.clone())).await
+    }
+
+    /// Sends `contract`'s deployment from `accounts[0]`; the address it got.
+    async fn deploy(&self, contract: alloy::contract::RawCallBuilder<DynProvider>) -> Result<Address, EvmError> {
+        contract.from(self.accounts[0]).deploy().await.map_err(EvmError::from_contract)
     }
 
     /// Mints `amount` of the test ERC-20 `token` to `to` and lets the escrow take all of
