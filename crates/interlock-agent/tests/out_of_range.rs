@@ -5,8 +5,7 @@
 
 use interlock_agent::{AgentConfig, AgentService, AgentStore};
 use interlock_core::crypto::{NotaryKey, PartyKey};
-use interlock_core::{Address, NetworkId};
-use interlock_identity::{CertificateAuthority, Directory, GatewayEntry, NetworkEntry, NotaryEntry, PartyEntry, Role};
+use interlock_identity::{CertificateAuthority, Directory, NotaryEntry, Role};
 use interlock_identity::{Validity, CA_CERTIFICATE_FILE};
 use interlock_proto::v1;
 use interlock_proto::v1::agent_client::AgentClient;
@@ -17,34 +16,21 @@ use std::sync::Arc;
 use tonic::transport::Channel;
 use tonic::Code;
 
-const ALPHA: NetworkId = NetworkId(1);
-const BETA: NetworkId = NetworkId(2);
+#[path = "support/directory.rs"]
+mod support;
+use support::{ALPHA, BETA};
 
 fn now_ms() -> u64 {
     u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
+/// The two networks, whose gateways nobody answers at: every refusal below
+/// comes before the agent asks one. A notary, n1, too.
 fn directory(buyer: &PartyKey, seller: &PartyKey) -> Directory {
-    let party = |name: &str, key: &PartyKey| {
-        let account = Address::from_bytes(key.public().0);
-        PartyEntry { name: name.into(), key: key.public(), accounts: [(ALPHA, account), (BETA, account)].into() }
-    };
-    let network =
-        |id, name: &str| NetworkEntry { id, name: name.into(), platform: "ledger".into(), config: Default::default() };
-    // Gateways nobody answers at: every refusal below comes before the agent asks one.
-    let gateway = |network, name: &str, seed| GatewayEntry {
-        name: name.into(),
-        network,
-        endpoint: "127.0.0.1:1".into(),
-        key: PartyKey::from_seed([seed; 32]).public(),
-    };
     let notary = NotaryKey::from_seed([0x70; 32]).unwrap();
     Directory {
-        networks: vec![network(ALPHA, "alpha"), network(BETA, "beta")],
-        gateways: vec![gateway(ALPHA, "alpha-gateway", 0xa1), gateway(BETA, "beta-gateway", 0xa2)],
-        parties: vec![party("buyer", buyer), party("seller", seller)],
         notaries: vec![NotaryEntry { name: "n1".into(), endpoint: "127.0.0.1:1".into(), address: notary.address() }],
-        ..Directory::default()
+        ..support::two_networks(buyer, seller)
     }
 }
 

@@ -6,8 +6,8 @@ use super::{start, AgentConfig, Command, Input, Sending};
 use crate::store::AgentStore;
 use crate::terms::{draft, Proposer};
 use interlock_core::crypto::{PartyKey, Secret};
-use interlock_core::{Address, DealId, DealTerms, NetworkId};
-use interlock_identity::{Directory, GatewayEntry, NetworkEntry, PartyEntry};
+use interlock_core::{DealId, DealTerms, NetworkId};
+use interlock_identity::Directory;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::gateway_server::{Gateway, GatewayServer};
@@ -19,8 +19,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
 
-const ALPHA: NetworkId = NetworkId(1);
-const BETA: NetworkId = NetworkId(2);
+#[path = "../../tests/support/directory.rs"]
+mod support;
+use support::{ALPHA, BETA};
 
 fn buyer_key() -> PartyKey {
     PartyKey::from_seed([0xb1; 32])
@@ -35,24 +36,7 @@ fn now_ms() -> u64 {
 }
 
 fn directory() -> Directory {
-    let party = |name: &str, key: PartyKey| {
-        let account = Address::from_bytes(key.public().0);
-        PartyEntry { name: name.into(), key: key.public(), accounts: [(ALPHA, account), (BETA, account)].into() }
-    };
-    let network =
-        |id, name: &str| NetworkEntry { id, name: name.into(), platform: "ledger".into(), config: Default::default() };
-    let gateway = |network, name: &str, seed| GatewayEntry {
-        name: name.into(),
-        network,
-        endpoint: "127.0.0.1:1".into(),
-        key: PartyKey::from_seed([seed; 32]).public(),
-    };
-    Directory {
-        networks: vec![network(ALPHA, "alpha"), network(BETA, "beta")],
-        gateways: vec![gateway(ALPHA, "alpha-gateway", 0xa1), gateway(BETA, "beta-gateway", 0xa2)],
-        parties: vec![party("buyer", buyer_key()), party("seller", seller_key())],
-        ..Directory::default()
-    }
+    support::two_networks(&buyer_key(), &seller_key())
 }
 
 /// What a stand-in gateway holds and what it was asked.
