@@ -190,12 +190,7 @@ pub fn verify_lock_assertion(
     let gateway = directory
         .gateway_for(network)
         .ok_or_else(|| GatewayError::Denied(format!("the directory lists no gateway for {network}")))?;
-    if assertion.block_hash.len() != 32 {
-        return Err(GatewayError::malformed(
-            "block_hash",
-            format!("expected 32 bytes, found {}", assertion.block_hash.len()),
-        ));
-    }
+    fixed::<32>("block_hash", &assertion.block_hash)?;
     if assertion.reservation_encoded.len() > ESCROW_ENCODING_LEN_MAX {
         let length = assertion.reservation_encoded.len();
         return Err(GatewayError::malformed(
@@ -203,9 +198,7 @@ pub fn verify_lock_assertion(
             format!("{length} bytes exceed the limit {ESCROW_ENCODING_LEN_MAX}"),
         ));
     }
-    let signature: [u8; 64] = assertion.signature.as_slice().try_into().map_err(|_| {
-        GatewayError::malformed("signature", format!("expected 64 bytes, found {}", assertion.signature.len()))
-    })?;
+    let signature = fixed("signature", &assertion.signature)?;
     let message =
         lock_assertion_message(network, assertion.height, &assertion.block_hash, &assertion.reservation_encoded);
     PublicKey::decode(gateway.key).and_then(|key| key.verify(&message, &Ed25519Signature(signature))).map_err(
@@ -309,8 +302,10 @@ pub fn leg_network(terms: &DealTerms, leg: LegKind) -> NetworkId {
 
 /// A 32-byte deal id from a request field.
 pub fn deal_id(field: &'static str, bytes: &[u8]) -> Result<DealId, GatewayError> {
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| GatewayError::malformed(field, format!("expected 32 bytes, found {}", bytes.len())))?;
-    Ok(DealId(Hash32(bytes)))
+    fixed(field, bytes).map(|bytes| DealId(Hash32(bytes)))
+}
+
+/// A request field that must be exactly `N` bytes (a hash, an id, a signature).
+pub fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], GatewayError> {
+    bytes.try_into().map_err(|_| GatewayError::malformed(field, format!("expected {N} bytes, found {}", bytes.len())))
 }

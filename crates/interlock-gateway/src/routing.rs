@@ -11,6 +11,7 @@
 //! notifications of settled legs, whose hashlock secrets are already on
 //! chain.
 
+use crate::checks;
 use crate::error::GatewayError;
 use crate::registry::{ASSERT, FORWARD, NOTIFY};
 use interlock_core::crypto::{Ed25519Signature, PartyKey, PublicKey};
@@ -115,9 +116,7 @@ pub fn open(message: &v1::RoutedMessage, directory: &Directory, here: NetworkId)
             format!("a message from {origin} to {destination} does not travel through {here}"),
         ));
     }
-    let message_id: [u8; 32] = message.message_id.as_slice().try_into().map_err(|_| {
-        GatewayError::malformed("message_id", format!("expected 32 bytes, found {}", message.message_id.len()))
-    })?;
+    let message_id: [u8; 32] = checks::fixed("message_id", &message.message_id)?;
     let kind = [FORWARD, ASSERT, NOTIFY].into_iter().find(|kind| *kind == message.kind).ok_or_else(|| {
         let found: String = message.kind.chars().take(40).collect();
         GatewayError::malformed("kind", format!("expected \"forward\", \"assert\" or \"notify\", found {found:?}"))
@@ -142,9 +141,7 @@ pub fn open(message: &v1::RoutedMessage, directory: &Directory, here: NetworkId)
             ),
         ));
     }
-    let signature: [u8; 64] = message.signature.as_slice().try_into().map_err(|_| {
-        GatewayError::malformed("signature", format!("expected 64 bytes, found {}", message.signature.len()))
-    })?;
+    let signature = checks::fixed("signature", &message.signature)?;
     let signed = signed_bytes(origin, destination, &message_id, &message.kind, &message.payload, message.hops_max);
     let verified =
         PublicKey::decode(origin_entry.key).and_then(|key| key.verify(&signed, &Ed25519Signature(signature)));
