@@ -396,12 +396,12 @@ fn summary_message(directory: &Directory, deal: &DealSummary) -> v1::ObservedDea
 fn record_message(record: record::Record) -> v1::ObserverRecord {
     v1::ObserverRecord {
         seq: record.seq,
-        deal_id: record.deal_id.0 .0.to_vec(),
-        kind: record.kind,
-        network: record.network,
-        height: record.height,
-        timestamp_ms: record.timestamp_ms,
-        body_json: record.body,
+        deal_id: record.entry.deal_id.0 .0.to_vec(),
+        kind: record.entry.kind,
+        network: record.entry.network,
+        height: record.entry.height,
+        timestamp_ms: record.entry.timestamp_ms,
+        body_json: record.entry.body,
         prev_hash: record.prev_hash.0.to_vec(),
         hash: record.hash.0.to_vec(),
         signature: record.signature.0.to_vec(),

@@ -463,7 +463,7 @@ pub fn verify(path: &Path, observer: PartyId) -> Result<Verified, StoreError> {
             }
         };
         if let Some(problem) = record.check(expected_seq, expected_prev, observer) {
-            let broken = Broken { seq: record.seq, deal_id: Some(record.deal_id), problem };
+            let broken = Broken { seq: record.seq, deal_id: Some(record.entry.deal_id), problem };
             return Ok(Verified { records: expected_seq - 1, last_hash: expected_prev, broken: Some(broken) });
         }
         (expected_seq, expected_prev) = (expected_seq + 1, record.hash);
@@ -520,12 +520,12 @@ fn insert_record(transaction: &Connection, record: &Record) -> Result<(), StoreE
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             to_sql(record.seq),
-            record.deal_id.0 .0,
-            record.kind,
-            to_sql(record.network),
-            to_sql(record.height),
-            to_sql(record.timestamp_ms),
-            record.body,
+            record.entry.deal_id.0 .0,
+            record.entry.kind,
+            to_sql(record.entry.network),
+            to_sql(record.entry.height),
+            to_sql(record.entry.timestamp_ms),
+            record.entry.body,
             record.prev_hash.0,
             record.hash.0,
             record.signature.0.to_vec()
@@ -538,14 +538,17 @@ fn record_from(row: &rusqlite::Row<'_>) -> Result<Record, StoreError> {
     let signature: Vec<u8> = row.get(9)?;
     let signature: [u8; 64] =
         signature.as_slice().try_into().map_err(|_| corrupt("record", "a signature is not 64 bytes"))?;
-    Ok(Record {
-        seq: from_sql(row.get(0)?),
+    let entry = Entry {
         deal_id: deal_id_from(&row.get::<_, Vec<u8>>(1)?)?,
         kind: row.get(2)?,
         network: from_sql(row.get(3)?),
         height: from_sql(row.get(4)?),
         timestamp_ms: from_sql(row.get(5)?),
         body: row.get(6)?,
+    };
+    Ok(Record {
+        seq: from_sql(row.get(0)?),
+        entry,
         prev_hash: hash_from(&row.get::<_, Vec<u8>>(7)?)?,
         hash: hash_from(&row.get::<_, Vec<u8>>(8)?)?,
         signature: Ed25519Signature(signature),

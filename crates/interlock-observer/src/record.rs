@@ -15,13 +15,7 @@ const RECORD_CONTEXT: &[u8] = b"interlock/observer-record/v1\0";
 pub struct Record {
     /// The record's place in the log, from 1.
     pub seq: u64,
-    pub deal_id: DealId,
-    pub kind: String,
-    pub network: u64,
-    pub height: u64,
-    pub timestamp_ms: u64,
-    /// JSON text; hashed as stored.
-    pub body: String,
+    pub entry: Entry,
     pub prev_hash: Hash32,
     pub hash: Hash32,
     pub signature: Ed25519Signature,
@@ -35,6 +29,7 @@ pub struct Entry {
     pub network: u64,
     pub height: u64,
     pub timestamp_ms: u64,
+    /// JSON text; hashed as stored.
     pub body: String,
 }
 
@@ -69,29 +64,7 @@ impl Record {
     pub fn seal(key: &PartyKey, seq: u64, prev_hash: Hash32, entry: Entry) -> Record {
         let hash = record_hash(prev_hash, seq, &entry);
         let signature = key.sign(&hash.0);
-        Record {
-            seq,
-            deal_id: entry.deal_id,
-            kind: entry.kind,
-            network: entry.network,
-            height: entry.height,
-            timestamp_ms: entry.timestamp_ms,
-            body: entry.body,
-            prev_hash,
-            hash,
-            signature,
-        }
-    }
-
-    pub fn entry(&self) -> Entry {
-        Entry {
-            deal_id: self.deal_id,
-            kind: self.kind.clone(),
-            network: self.network,
-            height: self.height,
-            timestamp_ms: self.timestamp_ms,
-            body: self.body.clone(),
-        }
+        Record { seq, entry, prev_hash, hash, signature }
     }
 
     /// What is wrong with this record as the successor of a record with
@@ -107,7 +80,7 @@ impl Record {
                 expected_prev.to_hex()
             ));
         }
-        let computed = record_hash(self.prev_hash, self.seq, &self.entry());
+        let computed = record_hash(self.prev_hash, self.seq, &self.entry);
         if computed != self.hash {
             return Some(format!(
                 "stored hash {} does not match its contents, which hash to {}",

@@ -168,11 +168,11 @@ async fn deal(State(service): State<ObserverService>, Path(id): Path<String>) ->
     let records: Vec<Value> = records
         .into_iter()
         .map(|record| {
-            let body: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
+            let body: Value = serde_json::from_str(&record.entry.body).unwrap_or(Value::Null);
             json!({
-                "seq": record.seq, "kind": record.kind, "network": record.network,
-                "network_name": if record.network == 0 { "both".to_owned() } else { network_name(directory, record.network) },
-                "height": record.height, "timestamp_ms": record.timestamp_ms,
+                "seq": record.seq, "kind": record.entry.kind, "network": record.entry.network,
+                "network_name": if record.entry.network == 0 { "both".to_owned() } else { network_name(directory, record.entry.network) },
+                "height": record.entry.height, "timestamp_ms": record.entry.timestamp_ms,
                 "text": body.get("text").cloned().unwrap_or(Value::Null), "body": body,
                 "hash": record.hash.to_hex(), "prev_hash": record.prev_hash.to_hex(),
             })

@@ -131,14 +131,14 @@ fn the_log_chains_dedupes_resumes_and_finds_a_changed_record() {
     // A trailing event after the end derives no second end.
     log.record(&event(&terms, 2, 3, "peer_executed", Some(executed(&terms, LegKind::Payment)))).unwrap();
     let records = log.records_of(deal_id, 100).unwrap();
-    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    let kinds: Vec<&str> = records.iter().map(|r| r.entry.kind.as_str()).collect();
     assert_eq!(
         kinds,
         ["proposed", "registered", "reserved", "reserved", "executed", "executed", "completed", "peer_executed"]
     );
     assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=8).collect::<Vec<u64>>());
     // The deal completed when its last leg executed.
-    assert_eq!(records[6].timestamp_ms, 9_000);
+    assert_eq!(records[6].entry.timestamp_ms, 9_000);
     assert!(log.open_deals().unwrap().is_empty(), "a completed deal is not followed again");
     assert_eq!(log.deals(Some("completed"), 10).unwrap().len(), 1);
     drop(log);
@@ -187,9 +187,9 @@ fn a_deal_whose_only_reservation_is_cancelled_ends_refunded_once() {
         "refunded"
     );
     let records = log.records_of(terms.id(), 100).unwrap();
-    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    let kinds: Vec<&str> = records.iter().map(|r| r.entry.kind.as_str()).collect();
     assert_eq!(kinds, ["registered", "reserved", "cancelled", "refunded", "reserved"]);
-    let body: serde_json::Value = serde_json::from_str(&records[2].body).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&records[2].entry.body).unwrap();
     assert_eq!(body["after_expiry"], true, "{body}");
     drop(log);
     assert_eq!(verify(&path, key.public()).unwrap().broken, None);
