@@ -226,6 +226,21 @@ impl Deal {
     fn certificate(&self, decision: Decision, signers: &[NotaryKey]) -> Certificate {
         certificate_for(self.terms.id(), decision, signers)
     }
+
+    /// Certificates that must not count as this deal's `decision`, each with
+    /// what is wrong with it: short of the 2-of-3 quorum, signed by notaries
+    /// outside the set, one signature twice, a quorum's `decision` for the
+    /// `other` deal, and a quorum's `wrong` decision for this one.
+    fn not_a_quorum(&self, other: &Deal, decision: Decision, wrong: Decision) -> [(String, Certificate); 5] {
+        let keys = notary_keys();
+        [
+            ("one signature of a 2-of-3 set".into(), self.certificate(decision, &keys[..1])),
+            ("two signatures of notaries outside the set".into(), self.certificate(decision, &keys[3..5])),
+            ("one signature twice".into(), self.certificate(decision, &[keys[0].clone(), keys[0].clone()])),
+            (format!("a quorum's {decision} for another deal"), other.certificate(decision, &keys[..2])),
+            (format!("a quorum's {wrong}"), self.certificate(wrong, &keys[..2])),
+        ]
+    }
 }
 
 fn certificate_for(deal_id: interlock_core::DealId, decision: Decision, signers: &[NotaryKey]) -> Certificate {
@@ -398,23 +413,15 @@ pub async fn notary_certificate_must_be_a_commit_quorum_of_the_deal(harness: &mu
         return refuses_notary_legs(harness, &deal, LegKind::Payment).await;
     }
     expect_ok(harness, Actor::Buyer, &deal, &deal.reserve(LegKind::Payment), "reserve").await?;
-    let keys = notary_keys();
     let other_deal = Deal::notary(harness, amount.clone(), harness.fungible(1), now);
-    let refusals: [(&str, Certificate); 5] = [
-        ("one signature of a 2-of-3 set", deal.certificate(Decision::Commit, &keys[..1])),
-        ("two signatures of notaries outside the set", deal.certificate(Decision::Commit, &keys[3..5])),
-        ("one signature twice", deal.certificate(Decision::Commit, &[keys[0].clone(), keys[0].clone()])),
-        ("a quorum's commit for another deal", other_deal.certificate(Decision::Commit, &keys[..2])),
-        ("a quorum's abort", deal.certificate(Decision::Abort, &keys[..2])),
-    ];
-    for (what, certificate) in refusals {
+    for (what, certificate) in deal.not_a_quorum(&other_deal, Decision::Commit, Decision::Abort) {
         let execute = deal.execute(LegKind::Payment, Token::Certificate(certificate));
         let what = format!("execute with {what}");
         expect_kind(harness, Actor::Seller, &deal, &execute, ChainErrorKind::Rejected, &what).await?;
     }
     let secret = deal.execute_with_secret(LegKind::Payment);
     expect_kind(harness, Actor::Seller, &deal, &secret, ChainErrorKind::Rejected, "execute with a secret").await?;
-    let commit = Token::Certificate(deal.certificate(Decision::Commit, &keys[1..3]));
+    let commit = Token::Certificate(deal.certificate(Decision::Commit, &notary_keys()[1..3]));
     let execute = deal.execute(LegKind::Payment, commit.clone());
     let rejected = ChainErrorKind::Rejected;
     expect_kind(harness, Actor::Stranger, &deal, &execute, rejected, "a quorum's commit by a stranger").await?;

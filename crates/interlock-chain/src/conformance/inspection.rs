@@ -122,14 +122,7 @@ pub async fn inspected_legs_are_held_until_a_release(harness: &mut impl Harness)
 
     let now = now_ms(harness).await?;
     let other = inspected_deal(harness, now);
-    let refusals: [(&str, Certificate); 5] = [
-        ("one signature of a 2-of-3 set", deal.certificate(Decision::Release, &keys[..1])),
-        ("two signatures of notaries outside the set", deal.certificate(Decision::Release, &keys[3..5])),
-        ("one signature twice", deal.certificate(Decision::Release, &[keys[0].clone(), keys[0].clone()])),
-        ("a quorum's release of another deal", other.certificate(Decision::Release, &keys[..2])),
-        ("a quorum's commit", deal.certificate(Decision::Commit, &keys[..2])),
-    ];
-    for (what, verdict) in refusals {
+    for (what, verdict) in deal.not_a_quorum(&other, Decision::Release, Decision::Commit) {
         let resolve = deal.resolve(LegKind::Payment, verdict);
         let what = format!("resolve with {what}");
         expect_kind(harness, Actor::Stranger, &deal, &resolve, ChainErrorKind::Rejected, &what).await?;
