@@ -5,10 +5,9 @@ use crate::settings::LocalNetworks;
 use anyhow::Context as _;
 use interlock_agent::{AgentConfig, AgentService, AgentStore};
 use interlock_core::crypto::PartyKey;
-use interlock_identity::SignedDirectory;
 use interlock_proto::v1::gateway_client::GatewayClient;
 use interlock_proto::v1::notary_client::NotaryClient;
-use interlock_rpc::server::{bind, TlsFiles};
+use interlock_rpc::server::{bind, ServiceFiles, TlsFiles};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -24,9 +23,7 @@ pub struct AgentServe {
     pub data: PathBuf,
     pub key: Option<PathBuf>,
     pub listen: std::net::SocketAddr,
-    pub tls_dir: PathBuf,
-    pub name: String,
-    pub directory: PathBuf,
+    pub files: ServiceFiles,
     pub auto_accept: bool,
     pub quiet: bool,
     /// How long a withdrawn deal stays in the agent's working set.
@@ -43,9 +40,8 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
     let key_path = options.key.clone().unwrap_or_else(|| options.data.join("party.key"));
     let key = PartyKey::from_seed(crate::services::seed_file(&key_path, "an ed25519 seed")?);
-    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
-    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
-    let directory = Arc::new(SignedDirectory::load_verified(&options.directory, &ca)?);
+    let tls = options.files.tls();
+    let directory = Arc::new(options.files.directory()?);
     options.networks.check_names(directory.networks.iter(), "of the directory")?;
     let store = AgentStore::open(&options.data.join("agent.sqlite"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -63,7 +59,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
         let signer: Arc<dyn interlock_chain::NotarySigner> =
             Arc::new(interlock_agent::RemoteNotaries::new(notaries.clone()));
         let config = AgentConfig {
-            party: options.name.clone(),
+            party: options.files.name.clone(),
             key,
             directory: directory.clone(),
             gateways,
@@ -72,7 +68,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
             clock: crate::setup::now_ms,
             auto_accept: options.auto_accept,
             verbose: !options.quiet,
-            submitters: chain_submitters(&directory, &options.name, &options, signer).await?,
+            submitters: chain_submitters(&directory, &options.files.name, &options, signer).await?,
             keepers,
             timings,
             withdrawn_retention_ms: options.withdrawn_retention_ms,
@@ -81,7 +77,7 @@ pub fn agent_serve(options: AgentServe) -> anyhow::Result<()> {
         let (listener, address) = bind(options.listen).await?;
         println!(
             "listening on {address} (agent of party {}{})",
-            options.name,
+            options.files.name,
             if options.auto_accept { ", accepting proposals automatically" } else { "" }
         );
         std::io::stdout().flush()?;

@@ -5,8 +5,8 @@
 
 use crate::settings::{self, LocalNetworks, RoleSettings};
 use anyhow::Context as _;
-use interlock_identity::{NetworkEntry, SignedDirectory};
-use interlock_rpc::server::TlsFiles;
+use interlock_identity::NetworkEntry;
+use interlock_rpc::server::{ServiceFiles, TlsFiles};
 use serde::Serialize;
 use std::path::Path;
 
@@ -47,16 +47,14 @@ pub fn check(role: Role, path: &Path, json: bool) -> anyhow::Result<bool> {
             let settings = settings.with_defaults();
             let options = settings.clone().resolve()?;
             let scope = Scope::Only(options.network);
-            let place = Place { directory: &options.directory, tls_dir: &options.tls_dir, name: &options.name };
-            let networks = merge_networks(&options.networks, &place, scope)?;
+            let networks = merge_networks(&options.networks, &options.files, scope)?;
             (settings::GatewayArgs::ROLE, toml::Value::try_from(&settings)?, networks)
         }
         Role::Agent => {
             let settings: settings::AgentArgs = settings::read(path)?;
             let settings = settings.with_defaults();
             let options = settings.clone().resolve()?;
-            let place = Place { directory: &options.directory, tls_dir: &options.tls_dir, name: &options.name };
-            let networks = merge_networks(&options.networks, &place, Scope::All)?;
+            let networks = merge_networks(&options.networks, &options.files, Scope::All)?;
             (settings::AgentArgs::ROLE, toml::Value::try_from(&settings)?, networks)
         }
     };
@@ -145,13 +143,6 @@ fn plain<T: RoleSettings, R>(
     Ok((T::ROLE, toml::Value::try_from(&settings)?, Vec::new()))
 }
 
-/// Where a role finds the signed directory and the CA that signed it.
-struct Place<'a> {
-    directory: &'a Path,
-    tls_dir: &'a Path,
-    name: &'a str,
-}
-
 /// Which networks a file may have tables for.
 enum Scope {
     /// A gateway's: only the one it fronts.
@@ -162,15 +153,17 @@ enum Scope {
 
 /// The configuration each table of the file makes of its network, checked by
 /// the network's platform. Reads the directory only when there are tables.
-fn merge_networks(local: &LocalNetworks, place: &Place<'_>, scope: Scope) -> anyhow::Result<Vec<MergedNetwork>> {
+fn merge_networks(local: &LocalNetworks, files: &ServiceFiles, scope: Scope) -> anyhow::Result<Vec<MergedNetwork>> {
     if local.is_empty() {
         return Ok(Vec::new());
     }
-    let tls = TlsFiles::in_dir(place.tls_dir, place.name);
-    let ca = interlock_identity::load_certificate(&tls.ca_certificate).with_context(|| {
-        format!("merging [networks.*] needs the CA that signed the directory, in {}", tls.ca_certificate.display())
+    let directory = files.directory().with_context(|| {
+        format!(
+            "merging [networks.*] needs the directory {} and the CA that signed it, in {}",
+            files.directory.display(),
+            files.tls().ca_certificate.display()
+        )
     })?;
-    let directory = SignedDirectory::load_verified(place.directory, &ca)?;
     let entries: Vec<&NetworkEntry> = match scope {
         Scope::Only(id) => directory.networks.iter().filter(|entry| entry.id.0 == id).collect(),
         Scope::All => directory.networks.iter().collect(),

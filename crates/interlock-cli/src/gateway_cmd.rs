@@ -7,11 +7,10 @@ use interlock_core::crypto::PartyKey;
 use interlock_core::NetworkId;
 use interlock_gateway::gateway_store::GatewayStore;
 use interlock_gateway::{Chain, GatewayConfig, GatewayService, Relay, WebhookPolicy};
-use interlock_identity::SignedDirectory;
 use interlock_proto::v1::gateway_peer_client::GatewayPeerClient;
 use interlock_proto::v1::ledger_node_client::LedgerNodeClient;
 use interlock_proto::v1::notary_client::NotaryClient;
-use interlock_rpc::server::{bind, lazy_channel, TlsFiles};
+use interlock_rpc::server::{bind, lazy_channel, ServiceFiles, TlsFiles};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,9 +27,7 @@ pub struct GatewayServe {
     pub data: PathBuf,
     pub network: u64,
     pub listen: std::net::SocketAddr,
-    pub tls_dir: PathBuf,
-    pub name: String,
-    pub directory: PathBuf,
+    pub files: ServiceFiles,
     pub webhooks: WebhookPolicy,
     /// On a network where the gateway signs itself: the keeper account's key (a 32-byte seed file).
     pub chain_key: Option<PathBuf>,
@@ -82,25 +79,24 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
     options.webhooks.check().map_err(anyhow::Error::msg)?;
     let key = gateway_key(&options.data)?;
     let network = NetworkId(options.network);
-    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
-    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
-    let directory = SignedDirectory::load_verified(&options.directory, &ca)?;
+    let tls = options.files.tls();
+    let directory = options.files.directory()?;
     let key_hex = interlock_core::hash::to_hex(&key.public().0);
-    match directory.gateways.iter().find(|entry| entry.name == options.name) {
+    match directory.gateways.iter().find(|entry| entry.name == options.files.name) {
         Some(entry) if entry.network != network => anyhow::bail!(
             "the directory lists gateway {} for network {}, not network {}",
-            options.name,
+            options.files.name,
             entry.network.0,
             network.0
         ),
         Some(entry) if entry.key != key.public() => anyhow::bail!(
             "the directory lists gateway {} with key {}, but its key in {} is {key_hex} (see --print-key)",
-            options.name,
+            options.files.name,
             interlock_core::hash::to_hex(&entry.key.0),
             options.data.display()
         ),
         Some(_) => {}
-        None => anyhow::bail!("the directory lists no gateway named {}", options.name),
+        None => anyhow::bail!("the directory lists no gateway named {}", options.files.name),
     }
     let store = GatewayStore::open(&options.data.join(STORE_FILE))?;
     let saved = store.cursor()?;
@@ -116,7 +112,9 @@ pub fn serve(options: GatewayServe) -> anyhow::Result<()> {
             notaries.insert(entry.address, NotaryClient::new(lazy_channel(&entry.endpoint, &tls)?));
         }
         let local = Local { networks: &options.networks, chain_key: options.chain_key.as_deref() };
-        let chain = chain(network, &directory, (&tls, &options.tls_dir, &options.name), (&key, local), saved).await?;
+        let chain =
+            chain(network, &directory, (&tls, &options.files.tls_dir, &options.files.name), (&key, local), saved)
+                .await?;
         let (_, timings) = crate::agent_cmd::network_facts(&directory, &options.networks)?;
         let directory = Arc::new(directory);
         let config = GatewayConfig {

@@ -5,10 +5,9 @@ use crate::services::seed_file;
 use anyhow::Context as _;
 use interlock_core::crypto::PartyKey;
 use interlock_core::hash::to_hex;
-use interlock_identity::SignedDirectory;
 use interlock_observer::{log, ObserverLog, ObserverService};
 use interlock_proto::v1::gateway_client::GatewayClient;
-use interlock_rpc::server::{bind, lazy_channel, TlsFiles};
+use interlock_rpc::server::{bind, lazy_channel, ServiceFiles};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,9 +22,7 @@ pub struct ObserverServe {
     pub data: PathBuf,
     pub listen: std::net::SocketAddr,
     pub http: std::net::SocketAddr,
-    pub tls_dir: PathBuf,
-    pub name: String,
-    pub directory: PathBuf,
+    pub files: ServiceFiles,
 }
 
 fn observer_key(data: &Path) -> anyhow::Result<PartyKey> {
@@ -45,18 +42,17 @@ pub fn print_key(data: &Path) -> anyhow::Result<()> {
 pub fn serve(options: ObserverServe) -> anyhow::Result<()> {
     let key = observer_key(&options.data)?;
     let key_hex = to_hex(&key.public().0);
-    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
-    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
-    let directory = SignedDirectory::load_verified(&options.directory, &ca)?;
-    match directory.observer(&options.name) {
+    let tls = options.files.tls();
+    let directory = options.files.directory()?;
+    match directory.observer(&options.files.name) {
         Some(entry) if entry.key != key.public() => anyhow::bail!(
             "the directory lists observer {} with key {}, but its key in {} is {key_hex} (see --print-key)",
-            options.name,
+            options.files.name,
             to_hex(&entry.key.0),
             options.data.display()
         ),
         Some(_) => {}
-        None => anyhow::bail!("the directory lists no observer named {}", options.name),
+        None => anyhow::bail!("the directory lists no observer named {}", options.files.name),
     }
     let log = ObserverLog::open(&options.data.join(LOG_FILE), key)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -75,7 +71,7 @@ pub fn serve(options: ObserverServe) -> anyhow::Result<()> {
         }));
         println!(
             "listening on {address} (observer {}, key {key_hex}; web page on http://{http_address}/)",
-            options.name
+            options.files.name
         );
         std::io::stdout().flush()?;
         let shutdown = async {

@@ -7,7 +7,7 @@ use interlock_core::NetworkId;
 use interlock_identity::{CertificateAuthority, Directory, Role, SignedDirectory, Validity};
 use interlock_ledger::{Genesis, Ledger, SqliteStore};
 use interlock_ledger_node::{LedgerNodeService, Pace};
-use interlock_rpc::server::{bind, TlsFiles};
+use interlock_rpc::server::{bind, ServiceFiles};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,9 +63,7 @@ fn operator_key(path: &Path) -> anyhow::Result<PartyKey> {
 pub struct NotaryServe {
     pub data: PathBuf,
     pub listen: std::net::SocketAddr,
-    pub tls_dir: PathBuf,
-    pub name: String,
-    pub directory: PathBuf,
+    pub files: ServiceFiles,
 }
 
 /// Runs a notary until interrupted. It follows every network through the
@@ -78,20 +76,19 @@ pub fn notary_serve(options: NotaryServe) -> anyhow::Result<()> {
     let key = interlock_core::crypto::NotaryKey::from_seed(seed).with_context(|| {
         format!("{} is not a valid secp256k1 secret key", options.data.join("notary.key").display())
     })?;
-    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
-    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
-    let directory = SignedDirectory::load_verified(&options.directory, &ca)?;
-    let listed = directory.notaries.iter().find(|n| n.name == options.name);
+    let tls = options.files.tls();
+    let directory = options.files.directory()?;
+    let listed = directory.notaries.iter().find(|n| n.name == options.files.name);
     match listed {
         Some(entry) if entry.address == key.address() => {}
         Some(entry) => anyhow::bail!(
             "the directory lists notary {} with address {}, but its key in {} has address {}",
-            options.name,
+            options.files.name,
             entry.address,
             options.data.display(),
             key.address()
         ),
-        None => anyhow::bail!("the directory lists no notary named {}", options.name),
+        None => anyhow::bail!("the directory lists no notary named {}", options.files.name),
     }
     let log = interlock_notary::NotaryLog::open(&options.data.join("notary.sqlite"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -152,9 +149,7 @@ pub struct LedgerServe {
     pub data: PathBuf,
     pub network: u64,
     pub listen: std::net::SocketAddr,
-    pub tls_dir: PathBuf,
-    pub name: String,
-    pub directory: PathBuf,
+    pub files: ServiceFiles,
     /// Cancel expired reservations with the operator's key.
     pub keeper: bool,
 }
@@ -163,9 +158,8 @@ pub struct LedgerServe {
 pub fn ledger_serve(options: LedgerServe) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
     let operator = operator_key(&options.data.join("operator.key"))?;
-    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
-    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
-    let directory = SignedDirectory::load_verified(&options.directory, &ca)?;
+    let tls = options.files.tls();
+    let directory = options.files.directory()?;
     let network = NetworkId(options.network);
     let store = SqliteStore::open(&options.data.join("ledger.sqlite"))?;
     let genesis = Genesis { network, operator: operator.public(), timestamp_ms: crate::setup::now_ms() };

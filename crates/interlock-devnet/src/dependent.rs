@@ -13,10 +13,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use interlock_gateway::webhook::{verify_signature, IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
-use interlock_identity::SignedDirectory;
 use interlock_proto::v1;
 use interlock_proto::v1::gateway_client::GatewayClient;
-use interlock_rpc::server::TlsFiles;
+use interlock_rpc::server::ServiceFiles;
 use rusqlite::{params, Connection};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -47,9 +46,7 @@ CREATE TABLE IF NOT EXISTS received (
 pub struct DependentServe {
     pub data: PathBuf,
     pub listen: std::net::SocketAddr,
-    pub tls_dir: PathBuf,
-    pub name: String,
-    pub directory: PathBuf,
+    pub files: ServiceFiles,
     /// The URL the gateways POST to (default: http://LISTEN/webhook).
     pub url: Option<String>,
     /// The event kinds to subscribe to; empty for all.
@@ -79,16 +76,15 @@ struct Receiver {
 pub fn serve(options: DependentServe) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.data).with_context(|| format!("cannot create {}", options.data.display()))?;
     let secret = seed_file(&options.data.join(SECRET_FILE), "a webhook secret")?;
-    let tls = TlsFiles::in_dir(&options.tls_dir, &options.name);
-    let ca = interlock_identity::load_certificate(&tls.ca_certificate)?;
-    let directory = SignedDirectory::load_verified(&options.directory, &ca)?;
-    if directory.dependent(&options.name).is_none() {
-        anyhow::bail!("the directory lists no dependent named {}", options.name);
+    let tls = options.files.tls();
+    let directory = options.files.directory()?;
+    if directory.dependent(&options.files.name).is_none() {
+        anyhow::bail!("the directory lists no dependent named {}", options.files.name);
     }
     let store = Connection::open(options.data.join(STORE_FILE))?;
     store.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
     store.execute_batch(SCHEMA)?;
-    let receiver = Arc::new(Receiver { name: options.name.clone(), secret, store: Mutex::new(store) });
+    let receiver = Arc::new(Receiver { name: options.files.name.clone(), secret, store: Mutex::new(store) });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(options.listen)
@@ -102,7 +98,7 @@ pub fn serve(options: DependentServe) -> anyhow::Result<()> {
             .route("/health", axum::routing::get(|| async { "serving" }))
             .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
             .with_state(receiver);
-        println!("listening on {address} (dependent {}, webhooks at {url})", options.name);
+        println!("listening on {address} (dependent {}, webhooks at {url})", options.files.name);
         std::io::stdout().flush()?;
         for gateway in &directory.gateways {
             let client = GatewayClient::new(interlock_rpc::server::lazy_channel(&gateway.endpoint, &tls)?);

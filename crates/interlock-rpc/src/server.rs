@@ -56,6 +56,29 @@ impl TlsFiles {
     }
 }
 
+/// A service's own files: its certificate and key (`<name>.pem` /
+/// `<name>.key`) with the CA's `ca.pem`, all in `tls_dir`, and the CA-signed
+/// directory that says whom it deals with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceFiles {
+    pub tls_dir: PathBuf,
+    /// The service's name, as its certificate and the directory state it.
+    pub name: String,
+    pub directory: PathBuf,
+}
+
+impl ServiceFiles {
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles::in_dir(&self.tls_dir, &self.name)
+    }
+
+    /// The directory, once the CA's signature on it is checked.
+    pub fn directory(&self) -> interlock_identity::Result<Directory> {
+        let ca = interlock_identity::load_certificate(&self.tls().ca_certificate)?;
+        interlock_identity::SignedDirectory::load_verified(&self.directory, &ca)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot read {path}: {source}")]

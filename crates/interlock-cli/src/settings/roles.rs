@@ -9,6 +9,7 @@ use crate::gateway_cmd::GatewayServe;
 use crate::observer_cmd::ObserverServe;
 use crate::services::{LedgerServe, NotaryServe};
 use interlock_devnet::dependent::DependentServe;
+use interlock_rpc::server::ServiceFiles;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,19 +45,19 @@ fn data_dir(data: Option<PathBuf>, role: &'static str) -> Result<PathBuf, Settin
     required(data, role, "a data directory", "--data DIR", "data")
 }
 
-/// The directory of the role's certificates.
-fn tls_dir(tls_dir: Option<PathBuf>, role: &'static str) -> Result<PathBuf, SettingsError> {
-    required(tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")
-}
-
-/// The role's name, as its certificate and the directory state it.
-fn name(name: Option<String>, role: &'static str) -> Result<String, SettingsError> {
-    required(name, role, "its name", "--name NAME", "name")
-}
-
-/// The CA-signed directory file.
-fn directory(directory: Option<PathBuf>, role: &'static str) -> Result<PathBuf, SettingsError> {
-    required(directory, role, "the signed directory", "--directory FILE", "directory")
+/// The role's certificates' directory, its name (as its certificate and the
+/// directory state it) and the CA-signed directory file.
+fn files(
+    tls_dir: Option<PathBuf>,
+    (name, what, flag): (Option<String>, &'static str, &'static str),
+    directory: Option<PathBuf>,
+    role: &'static str,
+) -> Result<ServiceFiles, SettingsError> {
+    Ok(ServiceFiles {
+        tls_dir: required(tls_dir, role, "its certificates", "--tls-dir DIR", "tls_dir")?,
+        name: required(name, role, what, flag, "name")?,
+        directory: required(directory, role, "the signed directory", "--directory FILE", "directory")?,
+    })
 }
 
 /// A ledger node's settings.
@@ -121,9 +122,7 @@ impl LedgerArgs {
             data: data_dir(self.data, role)?,
             network: required(self.network, role, "its network id", "--network ID", "network")?,
             listen: self.listen.unwrap_or_else(|| address(LEDGER_LISTEN_DEFAULT)),
-            tls_dir: tls_dir(self.tls_dir, role)?,
-            name: name(self.name, role)?,
-            directory: directory(self.directory, role)?,
+            files: files(self.tls_dir, (self.name, "its name", "--name NAME"), self.directory, role)?,
             keeper: !self.no_keeper,
         })
     }
@@ -192,9 +191,7 @@ impl NotaryArgs {
         Ok(NotaryServe {
             data: self.data()?,
             listen: self.listen.unwrap_or_else(|| address(NOTARY_LISTEN_DEFAULT)),
-            tls_dir: tls_dir(self.tls_dir, role)?,
-            name: name(self.name, role)?,
-            directory: directory(self.directory, role)?,
+            files: files(self.tls_dir, (self.name, "its name", "--name NAME"), self.directory, role)?,
         })
     }
 }
@@ -335,9 +332,7 @@ impl GatewayArgs {
             data: self.data()?,
             network: required(self.network, role, "the network it fronts", "--network ID", "network")?,
             listen: self.listen.unwrap_or_else(|| address(GATEWAY_LISTEN_DEFAULT)),
-            tls_dir: tls_dir(self.tls_dir, role)?,
-            name: name(self.name, role)?,
-            directory: directory(self.directory, role)?,
+            files: files(self.tls_dir, (self.name, "its name", "--name NAME"), self.directory, role)?,
             webhooks,
             chain_key: self.chain_key,
             networks: self.networks,
@@ -411,9 +406,7 @@ impl ObserverArgs {
             data: self.data()?,
             listen: self.listen.unwrap_or_else(|| address(OBSERVER_LISTEN_DEFAULT)),
             http: self.http.unwrap_or_else(|| address(OBSERVER_HTTP_DEFAULT)),
-            tls_dir: tls_dir(self.tls_dir, role)?,
-            name: name(self.name, role)?,
-            directory: directory(self.directory, role)?,
+            files: files(self.tls_dir, (self.name, "its name", "--name NAME"), self.directory, role)?,
         })
     }
 }
@@ -475,9 +468,7 @@ impl DependentArgs {
         Ok(DependentServe {
             data: data_dir(self.data, role)?,
             listen: self.listen.unwrap_or_else(|| address(DEPENDENT_LISTEN_DEFAULT)),
-            tls_dir: tls_dir(self.tls_dir, role)?,
-            name: name(self.name, role)?,
-            directory: directory(self.directory, role)?,
+            files: files(self.tls_dir, (self.name, "its name", "--name NAME"), self.directory, role)?,
             url: self.url,
             kinds: self.kinds,
         })
@@ -567,9 +558,7 @@ impl AgentArgs {
             data: data_dir(self.data, role)?,
             key: self.key,
             listen: self.listen.unwrap_or_else(|| address(AGENT_LISTEN_DEFAULT)),
-            tls_dir: tls_dir(self.tls_dir, role)?,
-            name: required(self.name, role, "its party's name", "--name PARTY", "name")?,
-            directory: directory(self.directory, role)?,
+            files: files(self.tls_dir, (self.name, "its party's name", "--name PARTY"), self.directory, role)?,
             auto_accept: self.auto_accept,
             quiet: self.quiet,
             withdrawn_retention_ms: keep_withdrawn.saturating_mul(1_000),

@@ -40,9 +40,9 @@ fn a_file_alone_gives_every_setting_and_its_relative_paths_are_the_files() {
     let path_text = path.to_str().unwrap();
     let options = merged(flags::<LedgerArgs>(&["--config", path_text])).unwrap().resolve().unwrap();
     assert_eq!(options.data, dir.path().join("alpha"));
-    assert_eq!(options.tls_dir, dir.path().join("tls"));
-    assert_eq!(options.directory, dir.path().join("directory.json"));
-    assert_eq!((options.network, options.name.as_str()), (1, "alpha-ledger"));
+    assert_eq!(options.files.tls_dir, dir.path().join("tls"));
+    assert_eq!(options.files.directory, dir.path().join("directory.json"));
+    assert_eq!((options.network, options.files.name.as_str()), (1, "alpha-ledger"));
     assert_eq!(options.listen.to_string(), "127.0.0.1:7111");
     assert!(!options.keeper, "no_keeper = true");
 }
@@ -51,7 +51,7 @@ fn a_file_alone_gives_every_setting_and_its_relative_paths_are_the_files() {
 fn flags_alone_give_every_setting_and_the_defaults_fill_the_rest() {
     let args = ["--data", "d", "--network", "2", "--tls-dir", "t", "--name", "n", "--directory", "dir.json"];
     let options = merged(flags::<LedgerArgs>(&args)).unwrap().resolve().unwrap();
-    assert_eq!((options.data.as_path(), options.tls_dir.as_path()), (Path::new("d"), Path::new("t")));
+    assert_eq!((options.data.as_path(), options.files.tls_dir.as_path()), (Path::new("d"), Path::new("t")));
     assert_eq!(options.listen.to_string(), "127.0.0.1:7101", "the ledger's default");
     assert!(options.keeper);
 }
@@ -62,9 +62,9 @@ fn a_flag_wins_over_the_file_and_the_file_over_the_default() {
     let args = ["--config", path.to_str().unwrap(), "--name", "from-flag", "--tls-dir", "tls"];
     let args: Vec<&str> = args.into_iter().chain(["--directory", "d.json", "--webhook-base-ms", "50"]).collect();
     let options = merged(flags::<GatewayArgs>(&args)).unwrap().resolve().unwrap();
-    assert_eq!(options.name, "from-flag");
+    assert_eq!(options.files.name, "from-flag");
     assert_eq!(options.data, dir.path().join("gw"), "from the file, relative to it");
-    assert_eq!(options.tls_dir, Path::new("tls"), "a flag's path stays relative to the working directory");
+    assert_eq!(options.files.tls_dir, Path::new("tls"), "a flag's path stays relative to the working directory");
     assert_eq!(options.webhooks.attempts, 24);
     assert_eq!(options.webhooks.base.as_millis(), 50);
     assert_eq!(options.webhooks.cap.as_millis(), u128::from(roles::WEBHOOK_CAP_MS_DEFAULT));
