@@ -474,7 +474,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let observer =
         service.server().max_decoding_message_size(MESSAGE_LEN_MAX).max_encoding_message_size(MESSAGE_LEN_MAX);
-    interlock_rpc::server::serve(observer, tls, directory, listener, shutdown).await
+    // No home: any caller the directory lists may read it.
+    let access = interlock_rpc::access::Access::new(directory, interlock_rpc::access::Home::default());
+    interlock_rpc::server::serve_with(observer, tls, access, listener, shutdown).await
 }
 
 #[cfg(test)]

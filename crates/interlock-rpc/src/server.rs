@@ -5,14 +5,14 @@
 //! [`Access`] checks (`crate::access`): the CA-signed directory lists the
 //! caller, and the authorisation matrix lets its role call the method.
 //!
-//! A role serves its gRPC service with [`serve`], or, when it has more than
-//! one, adds them to a [`base_router`] and serves that with [`serve_router`].
+//! A role serves its gRPC service with [`serve_with`], or, when it has more
+//! than one, adds them to a [`base_router`] and serves that with
+//! [`serve_router`].
 
-use crate::access::{Access, Home};
+use crate::access::Access;
 use interlock_identity::Directory;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt as _;
@@ -112,22 +112,17 @@ pub fn base_router<H: tonic_health::pb::health_server::Health>(
         .add_service(access.guard(reflection().build_v1alpha()?)))
 }
 
-/// A role's generated gRPC server, as tonic serves it.
-pub trait RoleService:
-    tonic::server::NamedService
-    + tonic::codegen::Service<
-        tonic::codegen::http::Request<tonic::body::Body>,
-        Response = tonic::codegen::http::Response<tonic::body::Body>,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> RoleService for S where
+/// Serves `service` behind `access` (with health and reflection) on
+/// `listener` until `shutdown` resolves.
+pub async fn serve_with<S>(
+    service: S,
+    tls: &TlsFiles,
+    access: Access,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError>
+where
+    // A role's generated gRPC server, as tonic serves it.
     S: tonic::server::NamedService
         + tonic::codegen::Service<
             tonic::codegen::http::Request<tonic::body::Body>,
@@ -137,32 +132,8 @@ impl<S> RoleService for S where
         > + Clone
         + Send
         + Sync
-        + 'static
+        + 'static,
 {
-}
-
-/// Serves `service` (behind the [`Access`] checks for a server with no home
-/// network or party, with health and reflection) on `listener` until
-/// `shutdown` resolves.
-pub async fn serve<S: RoleService>(
-    service: S,
-    tls: &TlsFiles,
-    directory: Arc<Directory>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    serve_with(service, tls, Access::new(directory, Home::default()), listener, shutdown).await
-}
-
-/// Serves `service` behind `access` (with health and reflection) on
-/// `listener` until `shutdown` resolves.
-pub async fn serve_with<S: RoleService>(
-    service: S,
-    tls: &TlsFiles,
-    access: Access,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<S>().await;
     let router = base_router(tls, &access, health_service)?.add_service(access.guard(service));
