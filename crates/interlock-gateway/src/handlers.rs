@@ -269,12 +269,8 @@ impl GatewayService {
         }
         let relay =
             v1::SubmitTransactionRequest { transaction_encoded: request.into_inner().transaction_encoded, wait: false };
-        let response = self
-            .relay_node("an escrow transaction")
-            .map_err(GatewayError::Ledger)?
-            .submit_transaction(relay)
-            .await
-            .map_err(GatewayError::Ledger)?;
+        let mut node = self.relay_node("an escrow transaction").map_err(GatewayError::Ledger)?;
+        let response = node.submit_transaction(relay).await.map_err(GatewayError::Ledger)?;
         Ok(v1::SubmitResponse { transaction_id: response.into_inner().transaction_id })
     }
 
@@ -287,12 +283,8 @@ impl GatewayService {
             return Ok(None);
         }
         let request = v1::GetReservationRequest { reservation_id: op.reservation_id().0 .0.to_vec() };
-        let found = self
-            .relay_node("reading a reservation")
-            .map_err(GatewayError::Ledger)?
-            .get_reservation(request)
-            .await
-            .map_err(GatewayError::Ledger)?;
+        let mut node = self.relay_node("reading a reservation").map_err(GatewayError::Ledger)?;
+        let found = node.get_reservation(request).await.map_err(GatewayError::Ledger)?;
         Ok(Reservation::from_bytes(&found.into_inner().reservation_encoded).ok())
     }
 }

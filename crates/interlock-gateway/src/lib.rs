@@ -277,6 +277,19 @@ impl GatewayService {
             .map_err(|error| GatewayError::Blocking { what, reason: error.to_string() })?
     }
 
+    /// What a background loop read from its store, or `None` once it has said
+    /// why the read failed and waited `pause`: the loop then tries again.
+    async fn read_or_pause<T>(&self, read: Result<T, GatewayError>, what: &str, pause: Duration) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(error) => {
+                eprintln!("gateway {}: reading {what} failed: {error}", self.shared.network);
+                tokio::time::sleep(pause).await;
+                None
+            }
+        }
+    }
+
     /// Runs `work` on the gateway's writer thread, together with the other
     /// writes waiting, in one transaction (its own savepoint: a refusal rolls
     /// back only its own changes) and one fsync; answers once that commit
@@ -340,14 +353,7 @@ impl GatewayService {
                 }
                 entries
             });
-            let entries = match read {
-                Ok(entries) => entries,
-                Err(error) => {
-                    eprintln!("gateway {}: reading the outbox failed: {error}", self.shared.network);
-                    tokio::time::sleep(RETRY_MAX).await;
-                    continue;
-                }
-            };
+            let Some(entries) = self.read_or_pause(read, "the outbox", RETRY_MAX).await else { continue };
             if entries.is_empty() {
                 let _ = tokio::time::timeout(OUTBOX_RECHECK, wake.notified()).await;
                 continue;

@@ -205,14 +205,7 @@ impl GatewayService {
                     Ok(service.registry().store.due_webhooks(now_ms, WEBHOOK_BATCH_MAX)?)
                 })
                 .await;
-            let due = match due {
-                Ok(due) => due,
-                Err(error) => {
-                    eprintln!("gateway {}: reading the webhooks failed: {error}", self.shared.network);
-                    tokio::time::sleep(WEBHOOK_RECHECK).await;
-                    continue;
-                }
-            };
+            let Some(due) = self.read_or_pause(due, "the webhooks", WEBHOOK_RECHECK).await else { continue };
             if due.is_empty() {
                 self.wait_for_webhooks(now_ms).await;
                 continue;
