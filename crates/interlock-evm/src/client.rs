@@ -135,30 +135,9 @@ impl EscrowClient {
         submit(self.call(reservation.execute_input(from, secret)).from(from)).await
     }
 
-    /// Executes a notary-mode reservation with a commit certificate, sent by `from`.
-    /// The certificate is passed as it is: the contract does every check.
-    pub async fn execute_with_certificate(
-        &self,
-        from: Address,
-        reservation: &EvmReservation,
-        certificate: &Certificate,
-    ) -> Result<Submitted, EvmError> {
-        self.present(from, reservation, Decision::Commit, certificate).await
-    }
-
     /// Cancels after the expiry; anyone may send it, the asset goes to the owner.
     pub async fn cancel(&self, from: Address, reservation: &EvmReservation) -> Result<Submitted, EvmError> {
         submit(self.call(reservation.cancel_input(from)).from(from)).await
-    }
-
-    /// Cancels a notary-mode reservation with an abort certificate; anyone may send it.
-    pub async fn cancel_with_certificate(
-        &self,
-        from: Address,
-        reservation: &EvmReservation,
-        certificate: &Certificate,
-    ) -> Result<Submitted, EvmError> {
-        self.present(from, reservation, Decision::Abort, certificate).await
     }
 
     /// Presents the notaries' verdict (release or reverse) on a held reservation;
@@ -172,10 +151,12 @@ impl EscrowClient {
         self.present(from, reservation, verdict.decision, verdict).await
     }
 
-    /// Sends `certificate`'s signatures to the entry point that acts on
-    /// `decision`, which the caller names: a certificate of another decision
-    /// presented there is refused by the contract, never acted on elsewhere.
-    async fn present(
+    /// Presents `certificate` to the entry point that acts on `decision`, sent
+    /// by `from`: a commit executes a notary-mode reservation (its beneficiary
+    /// or keeper sends it), an abort cancels one (anyone may). The caller
+    /// names the decision, so a certificate of another decision is refused by
+    /// the contract, never acted on elsewhere; the contract does every check.
+    pub async fn present(
         &self,
         from: Address,
         reservation: &EvmReservation,

@@ -134,7 +134,7 @@ async fn measure_on_anvil() -> anyhow::Result<Measured> {
                 devnet.escrow.execute_with_secret(beneficiary, &executed, &secret).await?.gas_used
             } else {
                 let commit = certificate(executed.deal_id, Decision::Commit, &keys, usize::from(THRESHOLD));
-                devnet.escrow.execute_with_certificate(beneficiary, &executed, &commit).await?.gas_used
+                devnet.escrow.present(beneficiary, &executed, Decision::Commit, &commit).await?.gas_used
             };
 
             let cancel_gas = if mode == "hashlock" {
@@ -154,7 +154,7 @@ async fn measure_on_anvil() -> anyhow::Result<Measured> {
                 let cancelled = reservation(source.next(), next_deal(), now_ms + LONG_EXPIRY_MS);
                 devnet.escrow.reserve(&cancelled).await?;
                 let abort = certificate(cancelled.deal_id, Decision::Abort, &keys, usize::from(THRESHOLD));
-                devnet.escrow.cancel_with_certificate(owner, &cancelled, &abort).await?.gas_used
+                devnet.escrow.present(owner, &cancelled, Decision::Abort, &abort).await?.gas_used
             };
             for (op, gas_used) in [("reserve", reserve_gas), ("execute", execute_gas), ("cancel", cancel_gas)] {
                 rows.push(Row { op, asset: name, mode, gas_used });
@@ -165,7 +165,7 @@ async fn measure_on_anvil() -> anyhow::Result<Measured> {
                 let full = reservation(source.next(), next_deal(), devnet.now_ms().await? + LONG_EXPIRY_MS);
                 devnet.escrow.reserve(&full).await?;
                 let commit = certificate(full.deal_id, Decision::Commit, &keys, usize::from(NOTARIES));
-                let all_gas = devnet.escrow.execute_with_certificate(beneficiary, &full, &commit).await?.gas_used;
+                let all_gas = devnet.escrow.present(beneficiary, &full, Decision::Commit, &commit).await?.gas_used;
                 marginal_signature_gas = all_gas.saturating_sub(execute_gas);
             }
         }
@@ -186,7 +186,7 @@ async fn measure_on_anvil() -> anyhow::Result<Measured> {
             let held = reservation(source.next(), next_deal());
             let reserve_gas = devnet.escrow.reserve(&held).await?.gas_used;
             let commit = certificate(held.deal_id, Decision::Commit, &keys, usize::from(THRESHOLD));
-            let hold_gas = devnet.escrow.execute_with_certificate(beneficiary, &held, &commit).await?.gas_used;
+            let hold_gas = devnet.escrow.present(beneficiary, &held, Decision::Commit, &commit).await?.gas_used;
             let verdict = certificate(held.deal_id, verdict, &keys, usize::from(THRESHOLD));
             let resolve_gas = devnet.escrow.resolve(by, &held, &verdict).await?.gas_used;
             if op == "release" {

@@ -104,7 +104,7 @@ async fn the_inspection_module_never_settles_a_plain_leg() {
 
     // The plain commit pays it out, once.
     let commit = quorum(&leg, Decision::Commit);
-    let execute = escrow.execute_with_certificate(net.keeper(), &leg, &commit);
+    let execute = escrow.present(net.keeper(), &leg, Decision::Commit, &commit);
     net.paying(net.beneficiary(), &leg.asset, execute).await.expect("the plain commit");
     assert_eq!(escrow.state(&leg).await.unwrap(), SlotState::Executed);
 }

@@ -16,10 +16,10 @@ async fn commit_executes(net: &Net, asset: EvmAsset) {
     let keys = notaries();
     let reservation = net.reserved(net.notary(asset).await).await;
     let commit = certificate(reservation.deal_id, Decision::Commit, &[&keys[2], &keys[0]]);
-    let execute = escrow.execute_with_certificate(net.keeper(), &reservation, &commit);
+    let execute = escrow.present(net.keeper(), &reservation, Decision::Commit, &commit);
     net.paying(net.beneficiary(), &asset, execute).await.expect("execute");
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Executed);
-    let again = escrow.execute_with_certificate(net.beneficiary(), &reservation, &commit).await;
+    let again = escrow.present(net.beneficiary(), &reservation, Decision::Commit, &commit).await;
     assert_refused!(again, E::AlreadyExecuted(_));
 }
 
@@ -53,11 +53,11 @@ async fn abort_certificate_cancels_at_once_for_anyone_and_pays_the_owner() {
     let abort = certificate(reservation.deal_id, Decision::Abort, &[&keys[0], &keys[1]]);
     // Without the certificate, not before the backstop.
     assert_refused!(escrow.cancel(net.stranger(), &reservation).await, E::NotExpired(_));
-    escrow.cancel_with_certificate(net.stranger(), &reservation, &abort).await.expect("cancel");
+    escrow.present(net.stranger(), &reservation, Decision::Abort, &abort).await.expect("cancel");
     assert_eq!(net.holding(net.owner(), &asset).await, U256::from(1));
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Cancelled);
     let commit = certificate(reservation.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
-    let late = escrow.execute_with_certificate(net.beneficiary(), &reservation, &commit).await;
+    let late = escrow.present(net.beneficiary(), &reservation, Decision::Commit, &commit).await;
     assert_refused!(late, E::AlreadyCancelled(_));
 }
 
@@ -78,7 +78,7 @@ async fn present(net: &Net, n: u8, signatures: impl Fn(&EvmReservation) -> Vec<[
         decision: Decision::Commit,
         signatures: signatures(&reservation).into_iter().map(interlock_core::crypto::RecoverableSignature).collect(),
     };
-    let result = net.devnet.escrow.execute_with_certificate(net.beneficiary(), &reservation, &certificate).await;
+    let result = net.devnet.escrow.present(net.beneficiary(), &reservation, Decision::Commit, &certificate).await;
     assert_eq!(net.devnet.escrow.state(&reservation).await.unwrap(), SlotState::Open, "a refusal changes nothing");
     result.map(|_| ())
 }
@@ -140,7 +140,7 @@ async fn an_abort_certificate_does_not_execute_and_a_commit_does_not_cancel() {
 
     let reservation = net.reserved(EvmReservation { deal_id: deal(2), ..net.notary(net.native()).await }).await;
     let commit = certificate(reservation.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
-    let result = net.devnet.escrow.cancel_with_certificate(net.owner(), &reservation, &commit).await;
+    let result = net.devnet.escrow.present(net.owner(), &reservation, Decision::Abort, &commit).await;
     assert_refused!(result, E::SignerNotInSet(_));
 }
 
@@ -205,7 +205,7 @@ async fn a_different_notary_set_than_committed_is_refused() {
     // Or rewrites the terms to name that set: they no longer match the commitment.
     let forged = EvmReservation { condition: notary_condition(&strangers[..1], 1), ..reservation.clone() };
     let commit = certificate(reservation.deal_id, Decision::Commit, &[&strangers[0]]);
-    let result = net.devnet.escrow.execute_with_certificate(net.beneficiary(), &forged, &commit).await;
+    let result = net.devnet.escrow.present(net.beneficiary(), &forged, Decision::Commit, &commit).await;
     assert_refused!(result, E::TermsMismatch(_));
 }
 

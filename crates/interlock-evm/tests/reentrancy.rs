@@ -160,7 +160,7 @@ async fn malicious_native_receiver_cannot_be_released_twice() {
     let reservation = net.reserved(reservation).await;
     let signers = [&notaries[0], &notaries[1]];
     let commit = common::certificate(reservation.deal_id, Decision::Commit, &signers);
-    escrow.execute_with_certificate(net.keeper(), &reservation, &commit).await.expect("the keeper holds the leg");
+    escrow.present(net.keeper(), &reservation, Decision::Commit, &commit).await.expect("the keeper holds the leg");
     assert_eq!(escrow.state(&reservation).await.unwrap(), SlotState::Held);
 
     let release = common::certificate(reservation.deal_id, Decision::Release, &signers);

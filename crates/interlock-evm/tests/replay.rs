@@ -44,8 +44,8 @@ async fn leg(net: &Net, deal_id: DealId, leg: LegKind) -> EvmReservation {
 async fn present(net: &Net, reservation: &EvmReservation, certificate: &Certificate) -> Result<(), EvmError> {
     let escrow = &net.devnet.escrow;
     let sent = match certificate.decision {
-        Decision::Commit => escrow.execute_with_certificate(net.keeper(), reservation, certificate).await,
-        Decision::Abort => escrow.cancel_with_certificate(net.stranger(), reservation, certificate).await,
+        Decision::Commit => escrow.present(net.keeper(), reservation, Decision::Commit, certificate).await,
+        Decision::Abort => escrow.present(net.stranger(), reservation, Decision::Abort, certificate).await,
         Decision::Release | Decision::Reverse => unreachable!("this test presents commits and aborts only"),
     };
     sent.map(|_| ())
