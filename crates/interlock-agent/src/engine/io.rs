@@ -211,59 +211,69 @@ fn after(value: u64) -> Option<u64> {
 pub(super) async fn follow_blocks(
     gateway: GatewayClient<Channel>,
     network: NetworkId,
-    mut from: u64,
+    from: u64,
     inputs: mpsc::Sender<Input>,
 ) {
-    loop {
+    let open = |from_height| {
         let mut gateway = gateway.clone();
-        if let Ok(response) = gateway.stream_blocks(v1::StreamBlocksRequest { from_height: from }).await {
-            let mut stream = response.into_inner();
-            while let Ok(Some(block)) = stream.message().await {
-                let Some(header) = block.header else { continue };
-                let Some(next) = after(header.height) else {
-                    tracing::warn!(%network, "the gateway sent block height {}: out of range, reconnecting", header.height);
-                    break;
-                };
-                if block.rolled_back {
-                    if inputs.send(Input::RolledBack { network, to: header.height }).await.is_err() {
-                        return;
-                    }
-                    from = next;
-                    continue;
-                }
-                let events = block
-                    .events
-                    .iter()
-                    .filter_map(|event| EscrowEvent::from_bytes(&event.event_encoded).ok())
-                    .collect();
-                let input = Input::Block { network, height: header.height, timestamp_ms: header.timestamp_ms, events };
-                if inputs.send(input).await.is_err() {
-                    return;
-                }
-                from = next;
-            }
-        }
-        tokio::time::sleep(RECONNECT_AFTER).await;
-    }
+        async move { gateway.stream_blocks(v1::StreamBlocksRequest { from_height }).await }
+    };
+    follow(network, from, "block height", open, inputs, |block: v1::BlockEvents| {
+        let header = block.header?;
+        let input = if block.rolled_back {
+            Input::RolledBack { network, to: header.height }
+        } else {
+            let events =
+                block.events.iter().filter_map(|event| EscrowEvent::from_bytes(&event.event_encoded).ok()).collect();
+            Input::Block { network, height: header.height, timestamp_ms: header.timestamp_ms, events }
+        };
+        Some((header.height, input))
+    })
+    .await;
 }
 
 /// Feeds the deal notices of one gateway to the engine, from `from` on.
 pub(super) async fn follow_notices(
     gateway: GatewayClient<Channel>,
     network: NetworkId,
-    mut from: u64,
+    from: u64,
     inputs: mpsc::Sender<Input>,
 ) {
-    loop {
+    let open = |from_seq| {
         let mut gateway = gateway.clone();
-        if let Ok(response) = gateway.watch_deals(v1::WatchDealsRequest { from_seq: from }).await {
+        async move { gateway.watch_deals(v1::WatchDealsRequest { from_seq }).await }
+    };
+    follow(network, from, "notice seq", open, inputs, |notice: v1::DealNotice| {
+        Some((notice.seq, Input::Notice { network, notice }))
+    })
+    .await;
+}
+
+/// Reads one of a gateway's streams of `network` from position `from` on,
+/// opening it again after it breaks: `input` turns each message into its
+/// position (`what`, as a log line names it) and the engine's input, or skips
+/// it. A position past what is stored ends the stream and opens it again.
+/// Returns once the engine is gone.
+async fn follow<M, Opened>(
+    network: NetworkId,
+    mut from: u64,
+    what: &str,
+    open: impl Fn(u64) -> Opened,
+    inputs: mpsc::Sender<Input>,
+    input: impl Fn(M) -> Option<(u64, Input)>,
+) where
+    Opened: std::future::Future<Output = Result<tonic::Response<tonic::Streaming<M>>, tonic::Status>>,
+{
+    loop {
+        if let Ok(response) = open(from).await {
             let mut stream = response.into_inner();
-            while let Ok(Some(notice)) = stream.message().await {
-                let Some(next) = after(notice.seq) else {
-                    tracing::warn!(%network, "the gateway sent notice seq {}: out of range, reconnecting", notice.seq);
+            while let Ok(Some(message)) = stream.message().await {
+                let Some((position, input)) = input(message) else { continue };
+                let Some(next) = after(position) else {
+                    tracing::warn!(%network, "the gateway sent {what} {position}: out of range, reconnecting");
                     break;
                 };
-                if inputs.send(Input::Notice { network, notice }).await.is_err() {
+                if inputs.send(input).await.is_err() {
                     return;
                 }
                 from = next;
