@@ -7,6 +7,33 @@ use clap::builder::PossibleValue;
 use clap::{Subcommand, ValueEnum};
 use interlock_agent::store::DealState;
 use interlock_identity::Role;
+use interlock_rpc::server::{lazy_channel, TlsFiles};
+use std::path::PathBuf;
+use tonic::transport::Channel;
+
+/// Which running service an operator's command speaks to, and as whom.
+pub struct Target {
+    /// The service's `host:port`; without it, where the sandbox has it.
+    pub endpoint: Option<String>,
+    /// Holds ca.pem and `<name>.pem` / `<name>.key` (default: the sandbox's tls/).
+    pub tls_dir: Option<PathBuf>,
+    /// Who acts: a party (to its agent) or a notary (to itself).
+    pub name: String,
+    pub sandbox: PathBuf,
+}
+
+impl Target {
+    /// A channel to the service with `name`'s certificate; without an
+    /// endpoint, `in_sandbox` finds it from the sandbox's files.
+    pub fn channel(&self, in_sandbox: impl FnOnce(&Target) -> anyhow::Result<String>) -> anyhow::Result<Channel> {
+        let endpoint = match &self.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => in_sandbox(self)?,
+        };
+        let tls_dir = self.tls_dir.clone().unwrap_or_else(|| self.sandbox.join("tls"));
+        Ok(lazy_channel(&endpoint, &TlsFiles::in_dir(&tls_dir, &self.name))?)
+    }
+}
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum RoleArg {

@@ -1,36 +1,16 @@
 //! `interlock deal propose | accept | status | list | watch | cancel | dispute`: the
 //! operator's commands, against the agent of the party they act for.
 
-use crate::agent_cmd::channel;
+use crate::client_args::Target;
 use anyhow::Context as _;
 use interlock_proto::v1;
 use interlock_proto::v1::agent_client::AgentClient;
-use interlock_rpc::server::TlsFiles;
-use std::path::PathBuf;
 use tonic::transport::Channel;
 
-/// Which agent to talk to, as whom.
-pub struct Target {
-    /// The agent's `host:port`; without it, the sandbox's agent of `name`.
-    pub agent: Option<String>,
-    /// Holds ca.pem and `<name>.pem` / `<name>.key` (default: the sandbox's tls/).
-    pub tls_dir: Option<PathBuf>,
-    /// The party acting.
-    pub name: String,
-    pub sandbox: PathBuf,
-}
-
-impl Target {
-    fn connect(&self) -> anyhow::Result<AgentClient<Channel>> {
-        let endpoint = match &self.agent {
-            Some(agent) => agent.clone(),
-            None => interlock_devnet::sandbox::agent_endpoint(&self.sandbox, &self.name)?,
-        };
-        let tls_dir = self.tls_dir.clone().unwrap_or_else(|| self.sandbox.join("tls"));
-        let tls = TlsFiles::in_dir(&tls_dir, &self.name);
-        Ok(AgentClient::new(channel(&tls, &endpoint)?)
-            .max_decoding_message_size(interlock_rpc::server::MESSAGE_LEN_MAX))
-    }
+/// The agent of `target`'s party.
+fn connect(target: &Target) -> anyhow::Result<AgentClient<Channel>> {
+    let channel = target.channel(|target| interlock_devnet::sandbox::agent_endpoint(&target.sandbox, &target.name))?;
+    Ok(AgentClient::new(channel).max_decoding_message_size(interlock_rpc::server::MESSAGE_LEN_MAX))
 }
 
 /// `AMOUNT ASSET@NETWORK`, e.g. `25 USD@alpha`, or `#ITEM CLASS@NETWORK` for a unique item.
@@ -165,7 +145,7 @@ fn failed(status: tonic::Status) -> anyhow::Error {
 pub fn run(target: &Target, action: Action, json: bool) -> anyhow::Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async {
-        let mut agent = target.connect()?;
+        let mut agent = connect(target)?;
         match action {
             Action::Propose { request } => show(agent.propose_deal(*request).await.map_err(failed)?.get_ref(), json),
             Action::Accept { deal } => {

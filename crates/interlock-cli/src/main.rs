@@ -21,7 +21,7 @@ mod sim_cmd;
 mod spends_cmd;
 
 use clap::{Parser, Subcommand};
-use client_args::{CertRoleArg, DealCommand, ModeArg};
+use client_args::{CertRoleArg, DealCommand, ModeArg, Target};
 use interlock_devnet::{bench, demo, dependent, sandbox};
 use settings::{AgentArgs, DependentArgs, GatewayArgs, LedgerArgs, NotaryArgs, ObserverArgs};
 use std::path::PathBuf;
@@ -364,9 +364,8 @@ struct NotaryTarget {
 }
 
 impl NotaryTarget {
-    fn target(self) -> (notary_cmd::Target, bool) {
-        let target =
-            notary_cmd::Target { notary: self.notary, tls_dir: self.tls_dir, name: self.name, sandbox: self.sandbox };
+    fn target(self) -> (Target, bool) {
+        let target = Target { endpoint: self.notary, tls_dir: self.tls_dir, name: self.name, sandbox: self.sandbox };
         (target, self.json)
     }
 }
@@ -668,7 +667,7 @@ fn run(command: Command) -> anyhow::Result<Result<(), u8>> {
             config_cmd::check(role, &config, json).map(|ok| ok.then_some(()).ok_or(1))
         }
         Command::Deal { sandbox, name, agent, tls_dir, json, command } => {
-            let target = deal_cmd::Target { agent, tls_dir, name, sandbox };
+            let target = Target { endpoint: agent, tls_dir, name, sandbox };
             deal(&target, command, json).map(|ok| ok.then_some(()).ok_or(1))
         }
         Command::Ledger(flags) => ledger(flags).map(Ok),
@@ -760,7 +759,7 @@ fn agent(flags: AgentArgs) -> anyhow::Result<()> {
     run_service(settings.metrics, settings.resolve()?, agent_cmd::agent_serve)
 }
 
-fn deal(target: &deal_cmd::Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
+fn deal(target: &Target, command: DealCommand, json: bool) -> anyhow::Result<bool> {
     use deal_cmd::Action;
     let action = match command {
         DealCommand::Propose { to, role, mode, payment, delivery, window, observers, dependents, policy } => {

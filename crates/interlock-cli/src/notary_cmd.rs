@@ -2,40 +2,24 @@
 //! inspection periods of the deals its notary committed. They speak to the
 //! running notary with its own certificate: only it may decide a dispute.
 
+use crate::client_args::Target;
 use interlock_proto::v1;
 use interlock_proto::v1::notary_client::NotaryClient;
-use interlock_rpc::server::{lazy_channel, TlsFiles};
-use std::path::PathBuf;
 
-/// Which notary, as itself.
-pub struct Target {
-    /// The notary's `host:port`; without it, the directory's endpoint for `name`.
-    pub notary: Option<String>,
-    /// Holds ca.pem and `<name>.pem` / `<name>.key` (default: the sandbox's tls/).
-    pub tls_dir: Option<PathBuf>,
-    /// The notary's name in the directory.
-    pub name: String,
-    pub sandbox: PathBuf,
-}
-
-impl Target {
-    fn connect(&self) -> anyhow::Result<NotaryClient<tonic::transport::Channel>> {
-        let endpoint = match &self.notary {
-            Some(endpoint) => endpoint.clone(),
-            None => {
-                let path = self.sandbox.join("directory.json");
-                let directory = interlock_identity::SignedDirectory::load(&path)
-                    .map_err(|error| anyhow::anyhow!("{}: {error} (give --notary HOST:PORT)", path.display()))?
-                    .directory;
-                let entry = directory.notaries.iter().find(|notary| notary.name == self.name).ok_or_else(|| {
-                    anyhow::anyhow!("the directory {} lists no notary named {:?}", path.display(), self.name)
-                })?;
-                entry.endpoint.clone()
-            }
-        };
-        let tls_dir = self.tls_dir.clone().unwrap_or_else(|| self.sandbox.join("tls"));
-        Ok(NotaryClient::new(lazy_channel(&endpoint, &TlsFiles::in_dir(&tls_dir, &self.name))?))
-    }
+/// The notary `target` names, at the endpoint the sandbox's directory gives
+/// it unless the target names one.
+fn connect(target: &Target) -> anyhow::Result<NotaryClient<tonic::transport::Channel>> {
+    let channel = target.channel(|target| {
+        let path = target.sandbox.join("directory.json");
+        let directory = interlock_identity::SignedDirectory::load(&path)
+            .map_err(|error| anyhow::anyhow!("{}: {error} (give --notary HOST:PORT)", path.display()))?
+            .directory;
+        let entry = directory.notaries.iter().find(|notary| notary.name == target.name).ok_or_else(|| {
+            anyhow::anyhow!("the directory {} lists no notary named {:?}", path.display(), target.name)
+        })?;
+        Ok(entry.endpoint.clone())
+    })?;
+    Ok(NotaryClient::new(channel))
 }
 
 fn deal_bytes(deal: &str) -> anyhow::Result<Vec<u8>> {
@@ -66,7 +50,7 @@ pub fn run(target: &Target, deal: &str, decision: Option<&str>, json: bool) -> a
     let deal_id = deal_bytes(deal)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut notary = target.connect()?;
+        let mut notary = connect(target)?;
         let answer = match decision {
             Some(decision) => {
                 let request = v1::DecideDisputeRequest { deal_id, decision: decision.to_owned() };
