@@ -170,19 +170,47 @@ abstract contract EscrowCore {
         }
     }
 
-    /// A notary-mode reservation's condition: keccak256(abi.encode(notaries, threshold)),
-    /// laid out by hand: the head (the array's offset, 0x40, then the threshold), the
-    /// array's length, its members. A member with dirty upper bits hashes to another
-    /// condition than the one committed: reserve reads every member checked.
-    function _notarySetHash(address[] calldata notaries, uint8 threshold) internal pure returns (bytes32 hash) {
+    /// A notary-mode reservation's condition: keccak256 of its notary set as sent, packed:
+    /// the threshold (1 byte), the number of members (1 byte), then each member's
+    /// address (20 bytes). Packed, the set costs a call no padding, offsets or lengths of
+    /// its own, and a member cannot carry dirty upper bits.
+    function _notarySetHash(bytes calldata set) internal pure returns (bytes32 hash) {
         assembly ("memory-safe") {
             let buffer := mload(0x40)
-            let size := shl(5, notaries.length)
-            mstore(buffer, 0x40)
-            mstore(add(buffer, 0x20), threshold)
-            mstore(add(buffer, 0x40), notaries.length)
-            calldatacopy(add(buffer, 0x60), notaries.offset, size)
-            hash := keccak256(buffer, add(size, 0x60))
+            calldatacopy(buffer, set.offset, set.length)
+            hash := keccak256(buffer, set.length)
+        }
+    }
+
+    /// The `index`th member of a notary set (see `_notarySetHash`); the caller keeps
+    /// `index` below the set's count.
+    function _member(bytes calldata set, uint256 index) internal pure returns (address member) {
+        assembly ("memory-safe") {
+            member := shr(96, calldataload(add(set.offset, add(2, mul(index, 20)))))
+        }
+    }
+
+    /// A certificate as a certificate entry point takes it: the notary set the
+    /// reservation committed to (see `_notarySetHash`), then the signatures, r||s||v
+    /// (65 bytes each, v = 27 or 28). Split at the set's end, which its count byte gives.
+    function _splitCertificate(bytes calldata certificate)
+        internal
+        pure
+        returns (bytes calldata set, bytes calldata signatures)
+    {
+        uint256 length = certificate.length;
+        uint256 setLength;
+        if (length >= 2) {
+            assembly ("memory-safe") {
+                setLength := add(2, mul(byte(1, calldataload(certificate.offset)), 20))
+            }
+        }
+        if (setLength == 0 || setLength > length) revert MalformedCertificate(length);
+        assembly ("memory-safe") {
+            set.offset := certificate.offset
+            set.length := setLength
+            signatures.offset := add(certificate.offset, setLength)
+            signatures.length := sub(length, setLength)
         }
     }
 
@@ -285,11 +313,10 @@ abstract contract EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold
+        bytes calldata set
     ) internal view returns (bytes32 id, bytes32 committed) {
         id = _reservationId(dealId, uint8(held >> LEG_SHIFT));
-        bytes32 parties = _partiesHash(beneficiary, keeper, _notarySetHash(notaries, threshold));
+        bytes32 parties = _partiesHash(beneficiary, keeper, _notarySetHash(set));
         committed = _commitment(held, token, value, parties);
     }
 
@@ -303,38 +330,52 @@ abstract contract EscrowCore {
         if (found != mode) revert WrongMode(mode, found);
     }
 
-    function _requireValidNotarySet(address[] calldata notaries, uint8 threshold) internal pure {
-        uint256 count = notaries.length;
-        if (threshold == 0 || threshold > count || count > NOTARIES_MAX) revert InvalidNotarySet(threshold, count);
+    /// A set a reservation may commit to: 1 <= threshold <= members <= NOTARIES_MAX,
+    /// distinct and non-zero, and exactly as long as its count says.
+    function _requireValidNotarySet(bytes calldata set) internal pure {
+        uint256 threshold;
+        uint256 count;
+        if (set.length >= 2) {
+            assembly ("memory-safe") {
+                let head := calldataload(set.offset)
+                threshold := byte(0, head)
+                count := byte(1, head)
+            }
+        }
+        if (set.length != 2 + 20 * count || threshold == 0 || threshold > count || count > NOTARIES_MAX) {
+            revert InvalidNotarySet(threshold, count);
+        }
         for (uint256 i = 0; i < count; ++i) {
-            if (notaries[i] == address(0)) revert InvalidNotarySet(threshold, count);
+            address member = _member(set, i);
+            if (member == address(0)) revert InvalidNotarySet(threshold, count);
             for (uint256 j = 0; j < i; ++j) {
-                if (notaries[j] == notaries[i]) revert InvalidNotarySet(threshold, count);
+                if (_member(set, j) == member) revert InvalidNotarySet(threshold, count);
             }
         }
     }
 
-    /// At least `threshold` distinct members of `notaries` signed (dealId, decision);
+    /// At least the set's threshold of its distinct members signed (dealId, decision);
     /// every signature present must be valid and by a member.
-    function _requireCertificate(
-        bytes32 dealId,
-        uint8 decision,
-        address[] calldata notaries,
-        uint256 threshold,
-        bytes calldata signatures
-    ) internal view {
+    function _requireCertificate(bytes32 dealId, uint8 decision, bytes calldata set, bytes calldata signatures)
+        internal
+        view
+    {
         uint256 length = signatures.length;
         if (length % 65 != 0 || length > 65 * NOTARIES_MAX) revert MalformedCertificate(length);
         bytes32 digest = _decisionDigest(dealId, decision);
         uint256 signers = length / 65;
-        // Bit i set: notaries[i] has signed. The set holds at most NOTARIES_MAX members.
+        // Bit i set: member i has signed. The set holds at most NOTARIES_MAX members.
         uint256 seen = 0;
         for (uint256 index = 0; index < signers; ++index) {
             address signer = _recover(digest, signatures, index);
-            uint256 bit = _memberBit(notaries, signer);
+            uint256 bit = _memberBit(set, signer);
             if (bit == 0) revert SignerNotInSet(index, signer);
             if (seen & bit != 0) revert DuplicateSigner(index, signer);
             seen |= bit;
+        }
+        uint256 threshold;
+        assembly ("memory-safe") {
+            threshold := byte(0, calldataload(set.offset))
         }
         if (signers < threshold) revert BelowThreshold(signers, threshold);
     }
@@ -363,12 +404,13 @@ abstract contract EscrowCore {
         if (signer == address(0)) revert BadSignature(index);
     }
 
-    /// 1 << i where notaries[i] is `signer` (the first such i), or 0 if none is. Members are
-    /// compared as whole words: one with dirty upper bits equals no signer.
-    function _memberBit(address[] calldata notaries, address signer) internal pure returns (uint256 bit) {
+    /// 1 << i where member i of `set` is `signer` (the first such i), or 0 if none is.
+    function _memberBit(bytes calldata set, address signer) internal pure returns (uint256 bit) {
         assembly ("memory-safe") {
-            for { let i := 0 } lt(i, notaries.length) { i := add(i, 1) } {
-                if eq(calldataload(add(notaries.offset, shl(5, i))), signer) {
+            let count := byte(1, calldataload(set.offset))
+            let at := add(set.offset, 2)
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                if eq(shr(96, calldataload(add(at, mul(i, 20)))), signer) {
                     bit := shl(i, 1)
                     break
                 }

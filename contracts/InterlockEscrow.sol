@@ -77,9 +77,10 @@ contract InterlockEscrow is EscrowCore {
         _takeToken(offer, token, value);
     }
 
-    /// Locks a notary-mode leg's asset. The condition committed is
-    /// `notarySetHash(notaries, threshold)`, with 1 <= threshold <= notaries <=
-    /// NOTARIES_MAX, distinct and non-zero. A leg with an inspection period is reserved
+    /// Locks a notary-mode leg's asset. `notarySet` is packed: the threshold (1 byte), the
+    /// number of members (1 byte), each member's address (20 bytes), with 1 <= threshold
+    /// <= members <= NOTARIES_MAX, distinct and non-zero; the condition committed is its
+    /// keccak256 (`_notarySetHash`). A leg with an inspection period is reserved
     /// with `reserveInspected` instead (see `InterlockInspection`).
     function reserveNotary(
         bytes32 dealId,
@@ -87,13 +88,12 @@ contract InterlockEscrow is EscrowCore {
         address keeper,
         address token,
         uint256 value,
-        address[] calldata notaries,
-        uint8 threshold
+        bytes calldata notarySet
     ) external payable {
         _requireMode(offer, MODE_NOTARY);
-        _requireValidNotarySet(notaries, threshold);
+        _requireValidNotarySet(notarySet);
         _requireAsset(uint8(offer), token, value);
-        _reserve(dealId, offer, keeper, _notarySetHash(notaries, threshold), token, value, 0);
+        _reserve(dealId, offer, keeper, _notarySetHash(notarySet), token, value, 0);
         _takeToken(offer, token, value);
     }
 
@@ -121,9 +121,9 @@ contract InterlockEscrow is EscrowCore {
     }
 
     /// Pays a notary-mode reservation to its beneficiary. Only the beneficiary or its
-    /// keeper, with a commit certificate: `signatures` is the concatenation of r||s||v
-    /// (65 bytes each, v = 27 or 28) by distinct members of the committed notary set,
-    /// at least `threshold` of them. A certificate executes while the reservation is
+    /// keeper, with a commit certificate: `certificate` is the notary set committed, as
+    /// `reserveNotary` took it, followed by signatures r||s||v (65 bytes each, v = 27 or
+    /// 28) by distinct members of that set, at least its threshold of them. A certificate executes while the reservation is
     /// open, even past the backstop: the notaries committed, which is what both
     /// parties agreed to.
     function executeNotary(
@@ -133,14 +133,13 @@ contract InterlockEscrow is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold,
-        bytes calldata signatures
+        bytes calldata certificate
     ) external {
         if (beneficiary == address(0)) beneficiary = msg.sender;
-        bytes32 id = _requireOpenNotary(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        (bytes calldata set, bytes calldata signatures) = _splitCertificate(certificate);
+        bytes32 id = _requireOpenNotary(dealId, held, token, value, beneficiary, keeper, set);
         _requireExecutor(id, beneficiary, keeper);
-        _requireCertificate(dealId, DECISION_COMMIT, notaries, threshold, signatures);
+        _requireCertificate(dealId, DECISION_COMMIT, set, signatures);
 
         _store(id, EXECUTED);
         emit ExecutedByCertificate(id);
@@ -176,13 +175,12 @@ contract InterlockEscrow is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold,
-        bytes calldata signatures
+        bytes calldata certificate
     ) external {
         held = _withSender(held);
-        bytes32 id = _requireOpenNotary(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
-        _requireCertificate(dealId, DECISION_ABORT, notaries, threshold, signatures);
+        (bytes calldata set, bytes calldata signatures) = _splitCertificate(certificate);
+        bytes32 id = _requireOpenNotary(dealId, held, token, value, beneficiary, keeper, set);
+        _requireCertificate(dealId, DECISION_ABORT, set, signatures);
 
         _store(id, CANCELLED);
         emit Cancelled(id);
@@ -246,11 +244,10 @@ contract InterlockEscrow is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold
+        bytes calldata set
     ) private view returns (bytes32 id) {
         bytes32 committed;
-        (id, committed) = _notaryCommitment(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        (id, committed) = _notaryCommitment(dealId, held, token, value, beneficiary, keeper, set);
         _requireOpen(id, committed);
     }
 }

@@ -35,13 +35,12 @@ contract InterlockInspection is EscrowCore {
         address keeper,
         address token,
         uint256 value,
-        address[] calldata notaries,
-        uint8 threshold
+        bytes calldata notarySet
     ) external payable {
         _requireMode(offer, MODE_INSPECTED);
-        _requireValidNotarySet(notaries, threshold);
+        _requireValidNotarySet(notarySet);
         _requireAsset(uint8(offer), token, value);
-        _reserve(dealId, offer, keeper, _notarySetHash(notaries, threshold), token, value, INSPECTION_MARK);
+        _reserve(dealId, offer, keeper, _notarySetHash(notarySet), token, value, INSPECTION_MARK);
         _takeToken(offer, token, value);
     }
 
@@ -55,15 +54,13 @@ contract InterlockInspection is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold,
-        bytes calldata signatures
+        bytes calldata certificate
     ) external {
         if (beneficiary == address(0)) beneficiary = msg.sender;
-        (bytes32 id, bytes32 committed) =
-            _requireOpenInspected(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        (bytes calldata set, bytes calldata signatures) = _splitCertificate(certificate);
+        (bytes32 id, bytes32 committed) = _requireOpenInspected(dealId, held, token, value, beneficiary, keeper, set);
         _requireExecutor(id, beneficiary, keeper);
-        _requireCertificate(dealId, DECISION_COMMIT, notaries, threshold, signatures);
+        _requireCertificate(dealId, DECISION_COMMIT, set, signatures);
 
         _store(id, committed ^ HELD_MARK);
         emit Held(id);
@@ -78,13 +75,12 @@ contract InterlockInspection is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold,
-        bytes calldata signatures
+        bytes calldata certificate
     ) external {
         held = _withSender(held);
-        (bytes32 id,) = _requireOpenInspected(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
-        _requireCertificate(dealId, DECISION_ABORT, notaries, threshold, signatures);
+        (bytes calldata set, bytes calldata signatures) = _splitCertificate(certificate);
+        (bytes32 id,) = _requireOpenInspected(dealId, held, token, value, beneficiary, keeper, set);
+        _requireCertificate(dealId, DECISION_ABORT, set, signatures);
         _returnToOwner(id, held, token, value);
     }
 
@@ -104,7 +100,7 @@ contract InterlockInspection is EscrowCore {
     // A held reservation moves on the notaries' verdict: a release pays the beneficiary,
     // a reverse pays the owner back. Anyone may present it (a keeper does when the window
     // closes); the asset goes where the verdict says, whoever sends it. `held` names the
-    // owner, `beneficiary` is given, and `signatures` certify the verdict. The same
+    // owner, `beneficiary` is given, and `certificate` certifies the verdict. The same
     // verdict resolves both legs of the deal, and the slot then holds a tombstone: a
     // verdict is final.
 
@@ -116,11 +112,9 @@ contract InterlockInspection is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold,
-        bytes calldata signatures
+        bytes calldata certificate
     ) external {
-        _resolve(dealId, held, token, value, beneficiary, keeper, notaries, threshold, signatures, DECISION_RELEASE);
+        _resolve(dealId, held, token, value, beneficiary, keeper, certificate, DECISION_RELEASE);
     }
 
     /// Pays a held reservation back to its owner on a reverse verdict.
@@ -131,11 +125,9 @@ contract InterlockInspection is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold,
-        bytes calldata signatures
+        bytes calldata certificate
     ) external {
-        _resolve(dealId, held, token, value, beneficiary, keeper, notaries, threshold, signatures, DECISION_REVERSE);
+        _resolve(dealId, held, token, value, beneficiary, keeper, certificate, DECISION_REVERSE);
     }
 
     // ---------------------------------------------------------------- internals
@@ -148,13 +140,12 @@ contract InterlockInspection is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold,
-        bytes calldata signatures,
+        bytes calldata certificate,
         uint8 verdict
     ) private {
-        bytes32 id = _requireHeld(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
-        _requireCertificate(dealId, verdict, notaries, threshold, signatures);
+        (bytes calldata set, bytes calldata signatures) = _splitCertificate(certificate);
+        bytes32 id = _requireHeld(dealId, held, token, value, beneficiary, keeper, set);
+        _requireCertificate(dealId, verdict, set, signatures);
         if (verdict == DECISION_REVERSE) {
             _returnToOwner(id, held, token, value);
         } else {
@@ -182,10 +173,9 @@ contract InterlockInspection is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold
+        bytes calldata set
     ) private view returns (bytes32 id, bytes32 committed) {
-        (id, committed) = _notaryCommitment(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        (id, committed) = _notaryCommitment(dealId, held, token, value, beneficiary, keeper, set);
         _requireOpen(id, committed ^ INSPECTION_MARK);
     }
 
@@ -198,11 +188,10 @@ contract InterlockInspection is EscrowCore {
         uint256 value,
         address beneficiary,
         address keeper,
-        address[] calldata notaries,
-        uint8 threshold
+        bytes calldata set
     ) private view returns (bytes32 id) {
         bytes32 committed;
-        (id, committed) = _notaryCommitment(dealId, held, token, value, beneficiary, keeper, notaries, threshold);
+        (id, committed) = _notaryCommitment(dealId, held, token, value, beneficiary, keeper, set);
         bytes32 stored = _load(id);
         if (stored != committed ^ HELD_MARK) {
             if (stored == committed ^ INSPECTION_MARK) revert NotHeld(id);

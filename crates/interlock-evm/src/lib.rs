@@ -40,6 +40,6 @@ pub use platform::{
     adapter_error, evm_error, parse_evm_address, read_signer, EvmAssetConfig, EvmConfig, EvmPlatform, EvmSubmitter,
     Finality,
 };
-pub use reservation::{notary_set_hash, EvmAsset, EvmReservation, MODE_HASHLOCK, MODE_NOTARY};
+pub use reservation::{notary_set_bytes, notary_set_hash, EvmAsset, EvmReservation, MODE_HASHLOCK, MODE_NOTARY};
 
 pub use alloy;

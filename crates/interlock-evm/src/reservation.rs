@@ -157,12 +157,13 @@ impl EvmReservation {
         self.commitment() ^ held_mark()
     }
 
-    /// The notary set as the contract takes it (empty in hashlock mode).
-    pub fn notaries(&self) -> (Vec<Address>, u8) {
+    /// The notary set as the contract takes it, packed (`notary_set_bytes`; empty in
+    /// hashlock mode).
+    pub fn notary_set(&self) -> Vec<u8> {
         match &self.condition {
-            Condition::Hashlock(_) => (Vec::new(), 0),
+            Condition::Hashlock(_) => Vec::new(),
             Condition::Notary { notaries, threshold } | Condition::Inspected { notaries, threshold } => {
-                (evm_addresses(notaries), *threshold)
+                notary_set_bytes(notaries, *threshold)
             }
         }
     }
@@ -182,8 +183,8 @@ impl EvmReservation {
                 E::reserveTokenCall { dealId: deal_id, offer, keeper, hashlock, token, value }.abi_encode()
             }
             (Condition::Notary { .. } | Condition::Inspected { .. }, _) => {
-                let (notaries, threshold) = self.notaries();
-                let call = E::reserveNotaryCall { dealId: deal_id, offer, keeper, token, value, notaries, threshold };
+                let notary_set = self.notary_set().into();
+                let call = E::reserveNotaryCall { dealId: deal_id, offer, keeper, token, value, notarySet: notary_set };
                 with_selector(call.abi_encode(), self.inspected().then_some(I::reserveInspectedCall::SELECTOR))
             }
         }
@@ -204,14 +205,14 @@ impl EvmReservation {
     }
 
     /// The calldata of `executeNotary` (commit) or `cancelNotary` (abort) sent by `from`
-    /// with `signatures` (r||s||v each); for a leg with an inspection period, the
+    /// with `signatures` (r||s||v each), which follow the notary set in the certificate
+    /// the contract takes; for a leg with an inspection period, the
     /// inspection module's `holdInspectedByNotaries`, `cancelInspectedByNotaries`,
     /// `releaseInspectedByNotaries` or `reverseInspectedByNotaries`. The beneficiary
     /// executing, or the owner cancelling, leaves its own address out; a verdict names
     /// every party, since anyone may present it.
     pub fn certificate_input(&self, from: Address, decision: Decision, signatures: Bytes) -> Bytes {
         let (_, token, value) = self.asset.parts();
-        let (notaries, threshold) = self.notaries();
         let inspected = self.inspected();
         let (held, beneficiary, selector) = match decision {
             Decision::Commit => {
@@ -235,9 +236,7 @@ impl EvmReservation {
             value,
             beneficiary,
             keeper: self.keeper_address(),
-            notaries,
-            threshold,
-            signatures,
+            certificate: [self.notary_set(), signatures.to_vec()].concat().into(),
         };
         // All six take the same arguments (the contracts keep them alike so they
         // share their decoding): only the selector differs.
@@ -273,12 +272,28 @@ pub fn held_mark() -> B256 {
     keccak256(b"interlock/escrow/held")
 }
 
-/// The contract's `notarySetHash`: keccak256(abi.encode(notaries, threshold)).
-pub fn notary_set_hash(notaries: &[NotaryAddress], threshold: u8) -> B256 {
-    // A uint8 is ABI-encoded as one 32-byte word, exactly as a uint256 of the same value.
-    keccak256((evm_addresses(notaries), U256::from(threshold)).abi_encode_params())
+/// A notary set as the contract takes it, packed: the threshold, the number of members
+/// (one byte each), then each member's 20-byte address.
+pub fn notary_set_bytes(notaries: &[NotaryAddress], threshold: u8) -> Vec<u8> {
+    // A set of more than 255 members writes a count its length disagrees with, which
+    // the contract refuses as an invalid set.
+    let count = u8::try_from(notaries.len()).unwrap_or(u8::MAX);
+    let mut set = Vec::with_capacity(2 + 20 * notaries.len());
+    set.extend_from_slice(&[threshold, count]);
+    for notary in notaries {
+        set.extend_from_slice(&notary.0);
+    }
+    set
 }
 
-fn evm_addresses(notaries: &[NotaryAddress]) -> Vec<Address> {
-    notaries.iter().map(|notary| Address::from(notary.0)).collect()
+/// The contract's `_notarySetHash`: keccak256 of the packed set.
+pub fn notary_set_hash(notaries: &[NotaryAddress], threshold: u8) -> B256 {
+    keccak256(notary_set_bytes(notaries, threshold))
+}
+
+/// The signatures of a certificate as a certificate entry point takes it (the notary
+/// set, then the signatures), or `None` if its count byte runs past its end.
+pub fn certificate_signatures(certificate: &[u8]) -> Option<&[u8]> {
+    let count = usize::from(*certificate.get(1)?);
+    certificate.get(2 + 20 * count..)
 }

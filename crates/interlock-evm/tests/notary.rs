@@ -9,7 +9,7 @@ use interlock_core::{Decision, NotaryKey};
 use interlock_evm::alloy::primitives::{Address, Bytes, U256};
 use interlock_evm::alloy::sol_types::SolCall;
 use interlock_evm::bindings::InterlockEscrow::{self, InterlockEscrowErrors as E};
-use interlock_evm::{EvmAsset, EvmError, EvmReservation, SlotState};
+use interlock_evm::{notary_set_bytes, EvmAsset, EvmError, EvmReservation, SlotState};
 
 async fn commit_executes(net: &Net, asset: EvmAsset) {
     let escrow = &net.devnet.escrow;
@@ -185,21 +185,10 @@ async fn a_different_notary_set_than_committed_is_refused() {
     let reservation = net.reserved(net.notary(net.native()).await).await;
     // The stranger presents its own one-of-one set with its own signature: the condition
     // the contract derives from that set is not the one committed.
-    let own: Vec<Address> = vec![Address::from(strangers[0].address().0)];
-    let signatures: Vec<u8> = strangers[0].sign_decision(reservation.deal_id, Decision::Commit).signature.0.to_vec();
-    let (token, value) = (Address::ZERO, U256::from(common::AMOUNT));
-    let input = InterlockEscrow::executeNotaryCall {
-        dealId: reservation.deal_id.0 .0.into(),
-        held: reservation.held(),
-        token,
-        value,
-        beneficiary: Address::ZERO,
-        keeper: net.keeper(),
-        notaries: own,
-        threshold: 1,
-        signatures: Bytes::from(signatures),
-    };
-    let call = net.devnet.escrow.call(input.abi_encode().into()).from(net.beneficiary());
+    let own = notary_set_bytes(&[strangers[0].address()], 1);
+    let signature = strangers[0].sign_decision(reservation.deal_id, Decision::Commit).signature.0;
+    let input = native_execute(&net, &reservation, [own, signature.to_vec()].concat());
+    let call = net.devnet.escrow.call(input).from(net.beneficiary());
     let result = call.send().await.map_err(EvmError::from_contract);
     assert_refused!(result, E::TermsMismatch(_));
     // Or rewrites the terms to name that set: they no longer match the commitment.
@@ -219,4 +208,57 @@ async fn reserve_refuses_an_invalid_notary_set() {
             EvmReservation { condition: notary_condition(set, threshold), ..net.notary(net.native()).await };
         assert_refused!(net.devnet.escrow.reserve(&reservation).await, E::InvalidNotarySet(_));
     }
+    // The packed set's length must be what its count byte says: one byte short, one
+    // byte over, and no head at all are refused.
+    let reservation = net.notary(net.native()).await;
+    let set = reservation.notary_set();
+    let (short, long) = (set[..set.len() - 1].to_vec(), [set.clone(), vec![7]].concat());
+    for notary_set in [short, long, Vec::new()] {
+        let call = InterlockEscrow::reserveNotaryCall {
+            dealId: reservation.deal_id.0 .0.into(),
+            offer: reservation.offer(),
+            keeper: net.keeper(),
+            token: Address::ZERO,
+            value: U256::from(common::AMOUNT),
+            notarySet: notary_set.into(),
+        };
+        let send = net.devnet.escrow.call(call.abi_encode().into()).from(net.owner());
+        let result = send.value(U256::from(common::AMOUNT)).send().await.map_err(EvmError::from_contract);
+        assert_refused!(result, E::InvalidNotarySet(_));
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_whose_set_runs_past_its_end_is_refused() {
+    let net = Net::start().await;
+    let keys = notaries();
+    let reservation = net.reserved(net.notary(net.native()).await).await;
+    let whole = certificate(reservation.deal_id, Decision::Commit, &[&keys[0], &keys[1]]);
+    // A count byte naming more members than the certificate holds, and certificates too
+    // short to hold the set's head.
+    let mut overlong = [reservation.notary_set(), common::signature_bytes(&whole).to_vec()].concat();
+    overlong[1] = 16;
+    for certificate in [overlong, vec![2], Vec::new()] {
+        let input = native_execute(&net, &reservation, certificate);
+        let send = net.devnet.escrow.call(input).from(net.beneficiary());
+        assert_refused!(send.send().await.map_err(EvmError::from_contract), E::MalformedCertificate(_));
+    }
+    // The same set and signatures, whole, execute.
+    let execute = net.devnet.escrow.present(net.beneficiary(), &reservation, Decision::Commit, &whole);
+    execute.await.expect("the whole certificate executes");
+}
+
+/// The calldata of `executeNotary` sent by the beneficiary of a native-coin leg,
+/// with `certificate` (a notary set, then signatures) as given.
+fn native_execute(net: &Net, reservation: &EvmReservation, certificate: Vec<u8>) -> Bytes {
+    let call = InterlockEscrow::executeNotaryCall {
+        dealId: reservation.deal_id.0 .0.into(),
+        held: reservation.held(),
+        token: Address::ZERO,
+        value: U256::from(common::AMOUNT),
+        beneficiary: Address::ZERO,
+        keeper: net.keeper(),
+        certificate: certificate.into(),
+    };
+    call.abi_encode().into()
 }

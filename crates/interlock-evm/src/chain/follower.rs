@@ -576,7 +576,8 @@ fn with_signatures(certificate: Certificate, input: &[u8]) -> Certificate {
         .split_first_chunk::<4>()
         .filter(|(selector, _)| entry_points.contains(selector))
         .and_then(|(_, arguments)| InterlockEscrow::executeNotaryCall::abi_decode_raw(arguments).ok())
-        .map(|call| call.signatures);
+        .map(|call| call.certificate);
+    let bytes = bytes.as_ref().and_then(|certificate| crate::reservation::certificate_signatures(certificate));
     let signatures = bytes.filter(|bytes| bytes.len() % 65 == 0).map(|bytes| {
         bytes
             .chunks_exact(65)
@@ -622,9 +623,8 @@ mod tests {
             value: U256::ZERO,
             beneficiary: Address::ZERO,
             keeper: Address::ZERO,
-            notaries: vec![Address::repeat_byte(1)],
-            threshold: 1,
-            signatures: Bytes::from(vec![7u8; 65]),
+            // One member (1 of 1), then one signature.
+            certificate: Bytes::from([&[1u8, 1][..], &[1u8; 20], &[7u8; 65]].concat()),
         };
         let mut input = call.abi_encode();
         input[..4].copy_from_slice(&selector);
