@@ -182,6 +182,17 @@ abstract contract EscrowCore {
         }
     }
 
+    /// A notary set's threshold and number of members, its first two bytes. A set shorter
+    /// than two bytes reads whatever calldata follows it: the caller checks the set's
+    /// length against the count (a count read so is never short enough to pass).
+    function _head(bytes calldata set) internal pure returns (uint256 threshold, uint256 count) {
+        assembly ("memory-safe") {
+            let head := calldataload(set.offset)
+            threshold := byte(0, head)
+            count := byte(1, head)
+        }
+    }
+
     /// The `index`th member of a notary set (see `_notarySetHash`); the caller keeps
     /// `index` below the set's count.
     function _member(bytes calldata set, uint256 index) internal pure returns (address member) {
@@ -199,13 +210,9 @@ abstract contract EscrowCore {
         returns (bytes calldata set, bytes calldata signatures)
     {
         uint256 length = certificate.length;
-        uint256 setLength;
-        if (length >= 2) {
-            assembly ("memory-safe") {
-                setLength := add(2, mul(byte(1, calldataload(certificate.offset)), 20))
-            }
-        }
-        if (setLength == 0 || setLength > length) revert MalformedCertificate(length);
+        (, uint256 count) = _head(certificate);
+        uint256 setLength = 2 + 20 * count;
+        if (setLength > length) revert MalformedCertificate(length);
         assembly ("memory-safe") {
             set.offset := certificate.offset
             set.length := setLength
@@ -333,15 +340,7 @@ abstract contract EscrowCore {
     /// A set a reservation may commit to: 1 <= threshold <= members <= NOTARIES_MAX,
     /// distinct and non-zero, and exactly as long as its count says.
     function _requireValidNotarySet(bytes calldata set) internal pure {
-        uint256 threshold;
-        uint256 count;
-        if (set.length >= 2) {
-            assembly ("memory-safe") {
-                let head := calldataload(set.offset)
-                threshold := byte(0, head)
-                count := byte(1, head)
-            }
-        }
+        (uint256 threshold, uint256 count) = _head(set);
         if (set.length != 2 + 20 * count || threshold == 0 || threshold > count || count > NOTARIES_MAX) {
             revert InvalidNotarySet(threshold, count);
         }
@@ -373,10 +372,7 @@ abstract contract EscrowCore {
             if (seen & bit != 0) revert DuplicateSigner(index, signer);
             seen |= bit;
         }
-        uint256 threshold;
-        assembly ("memory-safe") {
-            threshold := byte(0, calldataload(set.offset))
-        }
+        (uint256 threshold,) = _head(set);
         if (signers < threshold) revert BelowThreshold(signers, threshold);
     }
 
@@ -406,8 +402,8 @@ abstract contract EscrowCore {
 
     /// 1 << i where member i of `set` is `signer` (the first such i), or 0 if none is.
     function _memberBit(bytes calldata set, address signer) internal pure returns (uint256 bit) {
+        (, uint256 count) = _head(set);
         assembly ("memory-safe") {
-            let count := byte(1, calldataload(set.offset))
             let at := add(set.offset, 2)
             for { let i := 0 } lt(i, count) { i := add(i, 1) } {
                 if eq(shr(96, calldataload(add(at, mul(i, 20)))), signer) {

@@ -123,9 +123,9 @@ contract InterlockEscrow is EscrowCore {
     /// Pays a notary-mode reservation to its beneficiary. Only the beneficiary or its
     /// keeper, with a commit certificate: `certificate` is the notary set committed, as
     /// `reserveNotary` took it, followed by signatures r||s||v (65 bytes each, v = 27 or
-    /// 28) by distinct members of that set, at least its threshold of them. A certificate executes while the reservation is
-    /// open, even past the backstop: the notaries committed, which is what both
-    /// parties agreed to.
+    /// 28) by distinct members of that set, at least its threshold of them. A
+    /// certificate executes while the reservation is open, even past the backstop: the
+    /// notaries committed, which is what both parties agreed to.
     function executeNotary(
         bytes32 dealId,
         uint256 held,
